@@ -1,0 +1,36 @@
+#pragma once
+
+#include "cli/Ctl.h"
+#include "cli/Options.h"
+#include "inventory/Inventory.h"
+
+#include <QTextStream>
+
+#include <functional>
+
+namespace corral::cli {
+
+/// What every command gets: the global options and the output streams.
+struct Context {
+    QString inventoryPath; ///< resolved (flag, environment or default)
+    bool json = false;
+    QTextStream &out;
+    QTextStream &err;
+
+    /// Prints "corralctl: MESSAGE" on stderr and returns `code`.
+    int error(const QString &message, int code = Failure) const;
+    int usageError(const QString &message, const QString &usage) const;
+    Result<Inventory> loadInventory() const { return Inventory::load(inventoryPath); }
+};
+
+struct Command {
+    QString name;
+    QString summary;
+    QString usage; ///< full help text
+    std::function<int(Context &, const QStringList &)> run;
+};
+
+/// Commands live in their own files and register here.
+QList<Command> siteCommands();
+
+} // namespace corral::cli

@@ -1,0 +1,181 @@
+#include "model/Site.h"
+
+#include "model/Host.h"
+#include "util/JsonReader.h"
+
+#include <QSet>
+
+namespace corral {
+
+static const std::pair<BalancingPolicy, const char *> policyTable[] = {
+    {BalancingPolicy::RoundRobin, "round-robin"}, {BalancingPolicy::LeastConn, "least-conn"},
+    {BalancingPolicy::Weighted, "weighted"},      {BalancingPolicy::StickyCookie, "sticky-cookie"},
+    {BalancingPolicy::IpHash, "ip-hash"},
+};
+
+QString policyName(BalancingPolicy policy) {
+    for (const auto &[value, name] : policyTable)
+        if (value == policy) return QLatin1String(name);
+    return {};
+}
+
+std::optional<BalancingPolicy> policyFromName(const QString &name) {
+    for (const auto &[value, text] : policyTable)
+        if (name == QLatin1String(text)) return value;
+    return std::nullopt;
+}
+
+QString policyNames() {
+    QStringList names;
+    for (const auto &entry : policyTable)
+        names.append(QLatin1String(entry.second));
+    return names.join(QStringLiteral(", "));
+}
+
+QStringList Site::argsForPort(quint16 port) const {
+    QStringList result = args;
+    for (QString &arg : result)
+        arg.replace(PortPlaceholder, QString::number(port));
+    return result;
+}
+
+static QString prefixed(const QString &path, const QString &field) {
+    return path.isEmpty() ? field : path + QLatin1Char('.') + field;
+}
+
+Result<void> Site::validate(const QString &path) const {
+    if (!isValidName(name))
+        return fail(prefixed(path, QStringLiteral("name")) +
+                    QStringLiteral(": \"%1\" is not a valid name (letters, digits, '.', '_', '-'; "
+                                   "at most 63 characters)")
+                        .arg(name));
+    if (workers < 0 || workers > MaxWorkers)
+        return fail(prefixed(path, QStringLiteral("workers")) +
+                    QStringLiteral(": %1 is out of range (0..%2)").arg(workers).arg(MaxWorkers));
+    if (basePort == 0)
+        return fail(prefixed(path, QStringLiteral("basePort")) +
+                    QStringLiteral(": 0 is out of range (1..65535)"));
+    if (!healthPath.isEmpty() && !healthPath.startsWith(QLatin1Char('/')))
+        return fail(prefixed(path, QStringLiteral("healthPath")) +
+                    QStringLiteral(": \"%1\" must start with '/'").arg(healthPath));
+    if (!listen.isEmpty()) {
+        if (auto endpoint = Endpoint::parse(listen); !endpoint)
+            return fail(prefixed(path, QStringLiteral("listen")) + QStringLiteral(": ") +
+                        endpoint.error());
+    }
+    for (qsizetype i = 0; i < environment.size(); ++i) {
+        const QString key = environment.keys().at(i);
+        if (key.isEmpty() || key.contains(QLatin1Char('=')))
+            return fail(prefixed(path, QStringLiteral("environment")) +
+                        QStringLiteral(": \"%1\" is not a valid variable name").arg(key));
+    }
+    QSet<QString> seen;
+    for (qsizetype i = 0; i < backends.size(); ++i) {
+        const QString backendPath = indexPath(path, QStringLiteral("backends"), i);
+        if (auto valid = backends.at(i).validate(backendPath); !valid) return valid;
+        if (seen.contains(backends.at(i).key()))
+            return fail(backendPath +
+                        QStringLiteral(": duplicate backend %1").arg(backends.at(i).key()));
+        seen.insert(backends.at(i).key());
+    }
+    QSet<quint16> seenPorts;
+    for (qsizetype i = 0; i < ports.size(); ++i) {
+        if (ports.at(i) == 0 || seenPorts.contains(ports.at(i)))
+            return fail(indexPath(path, QStringLiteral("ports"), i) +
+                        QStringLiteral(": %1 is zero or listed twice").arg(ports.at(i)));
+        seenPorts.insert(ports.at(i));
+    }
+    return {};
+}
+
+QJsonObject Site::toJson() const {
+    QJsonObject object{{QStringLiteral("name"), name}};
+    if (!command.isEmpty()) object.insert(QStringLiteral("command"), command);
+    if (!args.isEmpty()) object.insert(QStringLiteral("args"), QJsonArray::fromStringList(args));
+    if (!workingDirectory.isEmpty())
+        object.insert(QStringLiteral("workingDirectory"), workingDirectory);
+    if (!environment.isEmpty()) {
+        QJsonObject env;
+        for (auto it = environment.cbegin(); it != environment.cend(); ++it)
+            env.insert(it.key(), it.value());
+        object.insert(QStringLiteral("environment"), env);
+    }
+    object.insert(QStringLiteral("workers"), workers);
+    object.insert(QStringLiteral("basePort"), basePort);
+    if (!healthPath.isEmpty()) object.insert(QStringLiteral("healthPath"), healthPath);
+    if (!serverNames.isEmpty())
+        object.insert(QStringLiteral("serverNames"), QJsonArray::fromStringList(serverNames));
+    if (!staticRoot.isEmpty()) object.insert(QStringLiteral("staticRoot"), staticRoot);
+    object.insert(QStringLiteral("policy"), policyName(policy));
+    if (!listen.isEmpty()) object.insert(QStringLiteral("listen"), listen);
+    QJsonArray backendArray;
+    for (const Backend &backend : backends)
+        backendArray.append(backend.toJson());
+    object.insert(QStringLiteral("backends"), backendArray);
+    if (!hosts.isEmpty()) object.insert(QStringLiteral("hosts"), QJsonArray::fromStringList(hosts));
+    if (!ports.isEmpty()) {
+        QJsonArray portArray;
+        for (quint16 port : ports)
+            portArray.append(port);
+        object.insert(QStringLiteral("ports"), portArray);
+    }
+    return object;
+}
+
+Result<Site> Site::fromJson(const QJsonObject &object, const QString &path) {
+    JsonReader reader(object, path);
+    Site site;
+    site.name = reader.string(QStringLiteral("name"), {}, true);
+    site.command = reader.string(QStringLiteral("command"));
+    site.args = reader.stringList(QStringLiteral("args"));
+    site.workingDirectory = reader.string(QStringLiteral("workingDirectory"));
+    const QJsonObject env = reader.object(QStringLiteral("environment"));
+    for (auto it = env.constBegin(); it != env.constEnd(); ++it) {
+        if (!it.value().isString()) {
+            reader.fail(QStringLiteral("environment.") + it.key(),
+                        QStringLiteral("expected a string value"));
+            break;
+        }
+        site.environment.insert(it.key(), it.value().toString());
+    }
+    site.workers = reader.integer(QStringLiteral("workers"), 2, 0, MaxWorkers);
+    site.basePort = quint16(reader.integer(QStringLiteral("basePort"), 3000, 1, 65535));
+    site.healthPath = reader.string(QStringLiteral("healthPath"));
+    site.serverNames = reader.stringList(QStringLiteral("serverNames"));
+    site.staticRoot = reader.string(QStringLiteral("staticRoot"));
+    const QString policy = reader.string(QStringLiteral("policy"), QStringLiteral("round-robin"));
+    if (const auto parsed = policyFromName(policy))
+        site.policy = *parsed;
+    else
+        reader.fail(QStringLiteral("policy"),
+                    QStringLiteral("\"%1\" is not one of %2").arg(policy, policyNames()));
+    site.listen = reader.string(QStringLiteral("listen"));
+    const QJsonArray backends = reader.array(QStringLiteral("backends"));
+    for (qsizetype i = 0; i < backends.size() && !reader.failed(); ++i) {
+        const QString backendPath = indexPath(path, QStringLiteral("backends"), i);
+        if (!backends.at(i).isObject()) {
+            reader.fail(QStringLiteral("backends[%1]").arg(i),
+                        QStringLiteral("expected an object"));
+            break;
+        }
+        auto backend = Backend::fromJson(backends.at(i).toObject(), backendPath);
+        if (!backend) return fail(backend.error());
+        site.backends.append(std::move(backend).value());
+    }
+    site.hosts = reader.stringList(QStringLiteral("hosts"));
+    const QJsonArray ports = reader.array(QStringLiteral("ports"));
+    for (qsizetype i = 0; i < ports.size(); ++i) {
+        const double port = ports.at(i).toDouble(-1);
+        if (!ports.at(i).isDouble() || port < 1 || port > 65535 || port != double(int(port))) {
+            reader.fail(QStringLiteral("ports[%1]").arg(i),
+                        QStringLiteral("expected a port number in 1..65535"));
+            break;
+        }
+        site.ports.append(quint16(port));
+    }
+    if (const auto error = reader.finish()) return fail(*error);
+    if (auto valid = site.validate(path); !valid) return fail(valid.error());
+    return site;
+}
+
+} // namespace corral

@@ -1,0 +1,55 @@
+#pragma once
+
+#include "model/Backend.h"
+#include "util/Result.h"
+
+#include <QJsonObject>
+#include <QList>
+#include <QMap>
+#include <QString>
+#include <QStringList>
+
+#include <optional>
+
+namespace corral {
+
+enum class BalancingPolicy { RoundRobin, LeastConn, Weighted, StickyCookie, IpHash };
+
+QString policyName(BalancingPolicy policy);
+std::optional<BalancingPolicy> policyFromName(const QString &name);
+/// "round-robin, least-conn, ..." for help texts and errors.
+QString policyNames();
+
+/// One application deployed as a cluster (the seeds' "site"): how to start its workers,
+/// where they listen, and how a balancer in front spreads requests over them.
+struct Site {
+    static constexpr int MaxWorkers = 1024;
+    static inline const QString PortPlaceholder = QStringLiteral("{port}");
+
+    QString name;
+    QString command;  ///< program to run; empty for a proxy-only site
+    QStringList args; ///< may contain {port}
+    QString workingDirectory;
+    QMap<QString, QString> environment;
+    int workers = 2;
+    quint16 basePort = 3000;
+    QString healthPath; ///< empty: a TCP connect is enough
+    QStringList serverNames;
+    QString staticRoot;
+    BalancingPolicy policy = BalancingPolicy::RoundRobin;
+    QString listen; ///< HOST:PORT of the local balancer; empty: none
+    QList<Backend> backends;
+    QStringList hosts;    ///< host names; empty means the local machine
+    QList<quint16> ports; ///< ports handed to this site's workers, kept across restarts
+
+    /// Args with every {port} replaced.
+    QStringList argsForPort(quint16 port) const;
+
+    Result<void> validate(const QString &path = QString()) const;
+    QJsonObject toJson() const;
+    static Result<Site> fromJson(const QJsonObject &object, const QString &path);
+
+    bool operator==(const Site &) const = default;
+};
+
+} // namespace corral

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Corral needs to build and to run its tests.
+# Idempotent: installs only what is missing and says what that is. Uses sudo when not root.
+set -euo pipefail
+
+build_packages=(cmake ninja-build g++ qt6-base-dev qt6-charts-dev qtkeychain-qt6-dev libssh-dev libgl-dev)
+# Real parts for the tests: sshd, nginx and HAProxy to validate generated configs, wrk for
+# benchmarks, Xvfb/ImageMagick for screenshots, a headless keyring for QtKeychain.
+test_packages=(openssh-server openssh-client nginx haproxy wrk xvfb xauth imagemagick dbus-x11 gnome-keyring
+               procps iproute2 curl clang libclang-rt-14-dev)
+
+missing=()
+for package in "${build_packages[@]}" "${test_packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#build_packages[@]} build and ${#test_packages[@]} test packages are present"
+  exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,197 @@
+#include <QCryptographicHash>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QTest>
+
+namespace {
+
+struct Run {
+    int exitCode = -1;
+    QString out;
+    QString err;
+};
+
+} // namespace
+
+class TestCorralctl : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_dir;
+    QString m_inventory;
+
+    Run ctl(const QStringList &args, const QString &inventoryEnv = QString()) {
+        QProcess process;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("CORRAL_INVENTORY"), inventoryEnv);
+        env.insert(QStringLiteral("XDG_CONFIG_HOME"), m_dir.filePath(QStringLiteral("xdg")));
+        process.setProcessEnvironment(env);
+        process.start(QStringLiteral(CORRALCTL_PATH), args);
+        [&] { QVERIFY(process.waitForFinished(30000)); }();
+        return Run{process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
+                   QString::fromUtf8(process.readAllStandardOutput()),
+                   QString::fromUtf8(process.readAllStandardError())};
+    }
+    QStringList withInventory(QStringList args) {
+        args.prepend(m_inventory);
+        args.prepend(QStringLiteral("--inventory"));
+        return args;
+    }
+    QByteArray inventoryHash() {
+        QFile file(m_inventory);
+        if (!file.open(QIODevice::ReadOnly)) return {};
+        return QCryptographicHash::hash(file.readAll(), QCryptographicHash::Sha256);
+    }
+
+private Q_SLOTS:
+    void init() {
+        m_inventory = m_dir.filePath(QStringLiteral("inventory.json"));
+        QFile::remove(m_inventory);
+        QFile::remove(m_inventory + QStringLiteral(".bak"));
+    }
+
+    void printsVersionAndHelp() {
+        const Run version = ctl({QStringLiteral("--version")});
+        QCOMPARE(version.exitCode, 0);
+        QVERIFY(version.out.startsWith(QStringLiteral("corralctl ")));
+        const Run help = ctl({QStringLiteral("help")});
+        QCOMPARE(help.exitCode, 0);
+        QVERIFY(help.out.contains(QStringLiteral("site")));
+        const Run siteHelp = ctl({QStringLiteral("help"), QStringLiteral("site")});
+        QCOMPARE(siteHelp.exitCode, 0);
+        QVERIFY(siteHelp.out.contains(QStringLiteral("--backends")));
+    }
+
+    void siteLifecycle() {
+        Run add = ctl(
+            withInventory({QStringLiteral("site"), QStringLiteral("add"), QStringLiteral("mysite"),
+                           QStringLiteral("--backends=127.0.0.1:3000,127.0.0.1:3001;weight=2"),
+                           QStringLiteral("--host"), QStringLiteral("www.example.com"),
+                           QStringLiteral("--static"), QStringLiteral("/srv/mysite/public"),
+                           QStringLiteral("--policy"), QStringLiteral("least-conn")}));
+        QCOMPARE(add.exitCode, 0);
+        QVERIFY2(add.err.isEmpty(), qPrintable(add.err));
+
+        // Global options are accepted after the command too.
+        Run show = ctl({QStringLiteral("site"), QStringLiteral("show"), QStringLiteral("mysite"),
+                        QStringLiteral("--json"), QStringLiteral("--inventory"), m_inventory});
+        QCOMPARE(show.exitCode, 0);
+        const QJsonObject site = QJsonDocument::fromJson(show.out.toUtf8()).object();
+        QCOMPARE(site.value(QStringLiteral("name")).toString(), QStringLiteral("mysite"));
+        QCOMPARE(site.value(QStringLiteral("policy")).toString(), QStringLiteral("least-conn"));
+        QCOMPARE(site.value(QStringLiteral("staticRoot")).toString(),
+                 QStringLiteral("/srv/mysite/public"));
+        QCOMPARE(site.value(QStringLiteral("serverNames")).toArray().first().toString(),
+                 QStringLiteral("www.example.com"));
+        const QJsonArray backends = site.value(QStringLiteral("backends")).toArray();
+        QCOMPARE(backends.size(), 2);
+        QCOMPARE(backends.at(1).toObject().value(QStringLiteral("weight")).toInt(), 2);
+
+        Run update = ctl(
+            withInventory({QStringLiteral("site"), QStringLiteral("update"),
+                           QStringLiteral("mysite"), QStringLiteral("--backends=127.0.0.1:4000")}));
+        QCOMPARE(update.exitCode, 0);
+        QVERIFY(QFile::exists(m_inventory + QStringLiteral(".bak")));
+
+        // The environment variable selects the inventory when no flag is given.
+        Run list = ctl({QStringLiteral("--json"), QStringLiteral("site"), QStringLiteral("list")},
+                       m_inventory);
+        QCOMPARE(list.exitCode, 0);
+        const QJsonArray sites = QJsonDocument::fromJson(list.out.toUtf8())
+                                     .object()
+                                     .value(QStringLiteral("sites"))
+                                     .toArray();
+        QCOMPARE(sites.size(), 1);
+        const QJsonObject updated = sites.first().toObject();
+        QCOMPARE(updated.value(QStringLiteral("backends")).toArray().size(), 1);
+        QCOMPARE(updated.value(QStringLiteral("policy")).toString(),
+                 QStringLiteral("least-conn")); // untouched
+
+        Run textList = ctl(withInventory({QStringLiteral("site"), QStringLiteral("list")}));
+        QCOMPARE(textList.exitCode, 0);
+        QVERIFY(textList.out.contains(QStringLiteral("mysite")));
+
+        Run remove = ctl(withInventory(
+            {QStringLiteral("site"), QStringLiteral("remove"), QStringLiteral("mysite")}));
+        QCOMPARE(remove.exitCode, 0);
+        Run after = ctl(withInventory(
+            {QStringLiteral("site"), QStringLiteral("show"), QStringLiteral("mysite")}));
+        QCOMPARE(after.exitCode, 1);
+        QVERIFY2(after.err.contains(QStringLiteral("no site named \"mysite\"")),
+                 qPrintable(after.err));
+    }
+
+    void usageErrorsExitWith2_data() {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("no command") << QStringList{} << "no command given";
+        QTest::newRow("unknown command")
+            << QStringList{"frobnicate"} << "unknown command \"frobnicate\"";
+        QTest::newRow("unknown subcommand")
+            << QStringList{"site", "explode"} << "unknown subcommand \"explode\"";
+        QTest::newRow("unknown option")
+            << QStringList{"site", "add", "x", "--colour=red"} << "unknown option \"--colour\"";
+        QTest::newRow("missing name")
+            << QStringList{"site", "add", "--backends=a:1"} << "expected exactly one site NAME";
+        QTest::newRow("bad backend") << QStringList{"site", "add", "x", "--backends=a:99999"}
+                                     << "--backends: backend \"a:99999\"";
+        QTest::newRow("bad policy")
+            << QStringList{"site", "add", "x", "--policy", "random"} << "--policy: \"random\"";
+        QTest::newRow("option without value")
+            << QStringList{"site", "add", "x", "--static"} << "option --static needs a value";
+        QTest::newRow("inventory without value")
+            << QStringList{"site", "list", "--inventory"} << "--inventory needs a value";
+    }
+    void usageErrorsExitWith2() {
+        QFETCH(QStringList, args);
+        QFETCH(QString, expected);
+        const Run run =
+            ctl(args.contains(QStringLiteral("--inventory")) ? args : withInventory(args));
+        QCOMPARE(run.exitCode, 2);
+        QVERIFY2(run.err.contains(expected), qPrintable(run.err));
+        QVERIFY(!QFile::exists(m_inventory));
+    }
+
+    void failuresExitWith1AndKeepTheFile_data() {
+        QTest::addColumn<QByteArray>("content");
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("expected");
+        const QByteArray valid =
+            R"({"version":1,"sites":[{"name":"a","backends":[{"address":"127.0.0.1","port":3000}]}]})";
+        QTest::newRow("duplicate add")
+            << valid << QStringList{"site", "add", "a", "--backends=127.0.0.1:1"}
+            << "a site named \"a\" already exists";
+        QTest::newRow("remove unknown")
+            << valid << QStringList{"site", "remove", "b"} << "no site named \"b\"";
+        QTest::newRow("update unknown")
+            << valid << QStringList{"site", "update", "b", "--policy=ip-hash"}
+            << "no site named \"b\"";
+        QTest::newRow("broken file, add") << QByteArray("{\"version\":1,\n\"sites\":[")
+                                          << QStringList{"site", "add", "b"} << "inventory.json:2:";
+        QTest::newRow("broken file, list")
+            << QByteArray(R"({"version":1,"sites":[{"name":"a","basePort":-5}]})")
+            << QStringList{"site", "list"} << "sites[0].basePort: -5 is out of range";
+    }
+    void failuresExitWith1AndKeepTheFile() {
+        QFETCH(QByteArray, content);
+        QFETCH(QStringList, args);
+        QFETCH(QString, expected);
+        {
+            QFile file(m_inventory);
+            QVERIFY(file.open(QIODevice::WriteOnly));
+            file.write(content);
+        }
+        const QByteArray before = inventoryHash();
+        const Run run = ctl(withInventory(args));
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.err.contains(expected), qPrintable(run.err));
+        QCOMPARE(inventoryHash(), before);
+        QVERIFY(!QFile::exists(m_inventory + QStringLiteral(".bak")));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCorralctl)
+#include "tst_corralctl.moc"

@@ -1,0 +1,35 @@
+#pragma once
+
+#include "inventory/Inventory.h"
+
+#include <QAbstractItemModel>
+
+namespace corral {
+
+/// Hosts (the local machine first) with the sites deployed on each as children.
+class InventoryTreeModel : public QAbstractItemModel {
+    Q_OBJECT
+public:
+    enum Role { KindRole = Qt::UserRole + 1, NameRole };
+    enum class NodeKind { Host, Site };
+
+    explicit InventoryTreeModel(QObject *parent = nullptr);
+
+    void setInventory(const Inventory &inventory);
+
+    QModelIndex index(int row, int column, const QModelIndex &parent = {}) const override;
+    QModelIndex parent(const QModelIndex &child) const override;
+    int rowCount(const QModelIndex &parent = {}) const override;
+    int columnCount(const QModelIndex &parent = {}) const override;
+    QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
+    QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+
+private:
+    struct HostNode {
+        Host host;
+        QList<Site> sites;
+    };
+    QList<HostNode> m_hosts;
+};
+
+} // namespace corral
