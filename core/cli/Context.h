@@ -32,5 +32,6 @@ struct Command {
 
 /// Commands live in their own files and register here.
 QList<Command> siteCommands();
+QList<Command> upCommands();
 
 } // namespace corral::cli

@@ -46,7 +46,7 @@ Result<Endpoint> Endpoint::parse(const QString &text) {
 }
 
 Result<void> Backend::validate(const QString &path) const {
-    const auto field = [&](const char *name) {
+    const auto field = [&](const char *name) -> QString {
         return path + QLatin1Char('.') + QLatin1String(name);
     };
     if (!isValidHostName(address))

@@ -1,0 +1,275 @@
+#include "cli/Context.h"
+#include "supervisor/ProcessGroupReaper.h"
+#include "supervisor/Supervisor.h"
+#include "util/SignalWatcher.h"
+
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QDir>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QThread>
+
+#include <csignal>
+
+namespace corral::cli {
+
+static const char upUsage[] =
+    "Usage: corralctl up [SITE] [--workers N|auto] [--base-port P] [--listen ADDR:PORT]\n"
+    "                    [--health PATH] [--policy P] [--cwd DIR] [--env KEY=VALUE]...\n"
+    "                    [--start-timeout SECONDS] [--kill-timeout SECONDS]\n"
+    "                    (--demo | -- COMMAND ARGS...)\n"
+    "\n"
+    "Runs a local cluster in the foreground: N workers of COMMAND, each on its own port\n"
+    "({port} in ARGS and $PORT give it), restarted with backoff when they crash. Prints each\n"
+    "worker's state changes; Ctrl-C or SIGTERM stops every worker cleanly and exits 0.\n"
+    "\n"
+    "  SITE               a site from the inventory (its command, workers, ports, health path\n"
+    "                     are used; options override), or a name for an ad-hoc cluster\n"
+    "  --demo             run build/bin/corral-demo-worker (health path /health)\n"
+    "  --workers N|auto   worker count; auto = cores - 1, at least 2 (default)\n"
+    "  --base-port P      first port to try (default 3000); busy ports are skipped\n"
+    "  --health PATH      a worker is ready when GET PATH answers 2xx (default: TCP connect)\n"
+    "  --listen ADDR:PORT address for the embedded balancer in front of the workers\n"
+    "  --policy P         balancing policy: round-robin, least-conn, weighted, sticky-cookie, "
+    "ip-hash\n"
+    "  --start-timeout S  a worker not ready after S seconds is failed (default 30)\n"
+    "  --kill-timeout S   SIGKILL the worker's process group S seconds after SIGTERM (default 5)\n"
+    "\n"
+    "With --json, every state change is printed as one JSON object per line.\n";
+
+static int autoWorkers() {
+    return qMax(2, QThread::idealThreadCount() - 1);
+}
+
+static int runUp(Context &context, const QStringList &args) {
+    const QString usage = QString::fromLatin1(upUsage);
+    auto options = parseOptions(
+        args, OptionSpec{{QStringLiteral("demo")},
+                         {QStringLiteral("workers"), QStringLiteral("base-port"),
+                          QStringLiteral("listen"), QStringLiteral("health"),
+                          QStringLiteral("policy"), QStringLiteral("cwd"), QStringLiteral("env"),
+                          QStringLiteral("start-timeout"), QStringLiteral("kill-timeout")}});
+    if (!options) return context.usageError(QStringLiteral("up: ") + options.error(), usage);
+    if (options->positional.size() > 1)
+        return context.usageError(QStringLiteral("up: expected at most one SITE before \"--\""),
+                                  usage);
+    const bool demo = options->flags.contains(QStringLiteral("demo"));
+    if (demo && !options->rest.isEmpty())
+        return context.usageError(QStringLiteral("up: give either --demo or -- COMMAND, not both"),
+                                  usage);
+
+    auto inventory = context.loadInventory();
+    if (!inventory) return context.error(inventory.error());
+    Site site;
+    const QString siteName =
+        options->positional.value(0, demo ? QStringLiteral("demo") : QStringLiteral("dev"));
+    const Site *known = inventory->site(siteName);
+    if (known) {
+        site = *known;
+    } else {
+        site.name = siteName;
+        site.workers = autoWorkers();
+    }
+    if (demo) {
+        site.command =
+            QCoreApplication::applicationDirPath() + QStringLiteral("/corral-demo-worker");
+        site.args = {QStringLiteral("--port"), Site::PortPlaceholder};
+        if (site.healthPath.isEmpty()) site.healthPath = QStringLiteral("/health");
+    } else if (!options->rest.isEmpty()) {
+        site.command = options->rest.first();
+        site.args = options->rest.mid(1);
+    }
+    if (site.command.isEmpty())
+        return context.usageError(
+            QStringLiteral("up: nothing to run: give --demo or -- COMMAND ARGS"), usage);
+
+    if (options->has(QStringLiteral("workers"))) {
+        const QString value = options->value(QStringLiteral("workers"));
+        bool numeric = value != QLatin1String("auto");
+        site.workers = numeric ? value.toInt(&numeric) : autoWorkers();
+        if (value != QLatin1String("auto") &&
+            (!numeric || site.workers < 1 || site.workers > Site::MaxWorkers))
+            return context.usageError(
+                QStringLiteral("up: --workers: expected auto or 1..%1").arg(Site::MaxWorkers),
+                usage);
+    }
+    if (options->has(QStringLiteral("base-port"))) {
+        bool numeric = false;
+        const uint port = options->value(QStringLiteral("base-port")).toUInt(&numeric);
+        if (!numeric || port == 0 || port > 65535)
+            return context.usageError(
+                QStringLiteral("up: --base-port: expected a port in 1..65535"), usage);
+        site.basePort = quint16(port);
+    }
+    if (options->has(QStringLiteral("health")))
+        site.healthPath = options->value(QStringLiteral("health"));
+    if (options->has(QStringLiteral("cwd")))
+        site.workingDirectory = options->value(QStringLiteral("cwd"));
+    for (const QString &pair : options->values.value(QStringLiteral("env"))) {
+        const qsizetype equals = pair.indexOf(QLatin1Char('='));
+        if (equals <= 0)
+            return context.usageError(
+                QStringLiteral("up: --env: expected KEY=VALUE, got \"%1\"").arg(pair), usage);
+        site.environment.insert(pair.left(equals), pair.mid(equals + 1));
+    }
+    if (options->has(QStringLiteral("policy"))) {
+        const auto policy = policyFromName(options->value(QStringLiteral("policy")));
+        if (!policy)
+            return context.usageError(
+                QStringLiteral("up: --policy: \"%1\" is not one of %2")
+                    .arg(options->value(QStringLiteral("policy")), policyNames()),
+                usage);
+        site.policy = *policy;
+    }
+    if (options->has(QStringLiteral("listen"))) {
+        if (auto endpoint = Endpoint::parse(options->value(QStringLiteral("listen"))); !endpoint)
+            return context.usageError(QStringLiteral("up: --listen: ") + endpoint.error(), usage);
+        site.listen = options->value(QStringLiteral("listen"));
+    }
+    SupervisionPolicy policy;
+    for (const auto &[name, target] :
+         {std::pair{QStringLiteral("start-timeout"), &policy.startTimeoutMs},
+          std::pair{QStringLiteral("kill-timeout"), &policy.killTimeoutMs}}) {
+        if (!options->has(name)) continue;
+        bool numeric = false;
+        const double seconds = options->value(name).toDouble(&numeric);
+        if (!numeric || seconds <= 0 || seconds > 3600)
+            return context.usageError(
+                QStringLiteral("up: --%1: expected seconds in (0, 3600]").arg(name), usage);
+        *target = int(seconds * 1000);
+    }
+    if (auto valid = site.validate(); !valid)
+        return context.usageError(QStringLiteral("up: ") + valid.error(), usage);
+
+    // Before any worker exists, so the sentinel inherits as few descriptors as possible.
+    ProcessGroupReaper::instance();
+    Supervisor supervisor(policy);
+    QSet<quint16> reserved;
+    for (const Site &other : inventory->sites())
+        if (other.name != site.name)
+            for (quint16 port : other.ports)
+                reserved.insert(port);
+    supervisor.setReservedPorts(reserved);
+
+    QTextStream &out = context.out;
+    const bool json = context.json;
+    const auto event = [&](const QJsonObject &object) {
+        out << QJsonDocument(object).toJson(QJsonDocument::Compact) << Qt::endl;
+    };
+    int exitCode = Success;
+    bool stopping = false;
+    QSet<quint16> everRunning;
+    QObject::connect(
+        &supervisor, &Supervisor::workerStateChanged, &supervisor,
+        [&](const QString &, quint16 port, qint64 pid, WorkerState state, const QString &cause) {
+            if (json) {
+                event({{QStringLiteral("event"), QStringLiteral("state")},
+                       {QStringLiteral("port"), port},
+                       {QStringLiteral("pid"), pid},
+                       {QStringLiteral("state"), workerStateName(state)},
+                       {QStringLiteral("cause"), cause}});
+            } else {
+                out << QStringLiteral("%1  %2  %3  %4  %5")
+                           .arg(QTime::currentTime().toString(QStringLiteral("HH:mm:ss.zzz")))
+                           .arg(port, -5)
+                           .arg(pid > 0 ? QString::number(pid) : QStringLiteral("-"), -7)
+                           .arg(workerStateName(state), -9)
+                           .arg(cause)
+                    << Qt::endl;
+            }
+            if (state == WorkerState::Running && !everRunning.contains(port)) {
+                everRunning.insert(port);
+                if (everRunning.size() == supervisor.ports(site.name).size() && !json)
+                    out << "corral: all " << everRunning.size() << " workers of " << site.name
+                        << " are running (Ctrl-C stops them)" << Qt::endl;
+            }
+            if (stopping || state != WorkerState::Failed) return;
+            for (const WorkerProcess *worker : supervisor.workers(site.name))
+                if (worker->state() != WorkerState::Failed) return;
+            context.error(
+                QStringLiteral("every worker of %1 failed; last: %2").arg(site.name, cause));
+            exitCode = Failure;
+            stopping = true;
+            supervisor.stopAll();
+        });
+    QObject::connect(&supervisor, &Supervisor::portsChanged, &supervisor,
+                     [&](const QString &name, const QList<quint16> &ports) {
+                         if (!known) return;
+                         // Re-read so edits made meanwhile (by the console, another corralctl)
+                         // survive.
+                         auto current = Inventory::load(context.inventoryPath);
+                         if (!current || !current->site(name)) return;
+                         Site updated = *current->site(name);
+                         updated.ports = ports;
+                         if (auto changed = current->updateSite(updated); changed)
+                             if (auto saved = current->save(context.inventoryPath); !saved)
+                                 context.err << "corralctl: warning: ports not remembered: "
+                                             << saved.error() << Qt::endl;
+                     });
+    QObject::connect(&supervisor, &Supervisor::allStopped, &supervisor, [&] {
+        if (!json) out << "corral: all workers stopped" << Qt::endl;
+        QCoreApplication::exit(exitCode);
+    });
+    SignalWatcher signalWatcher({SIGINT, SIGTERM, SIGHUP});
+    QObject::connect(&signalWatcher, &SignalWatcher::received, &supervisor, [&](int signal) {
+        if (stopping) {
+            context.err << "corralctl: second signal; killing workers now" << Qt::endl;
+            QCoreApplication::exit(exitCode); // ~WorkerProcess SIGKILLs each process group
+            return;
+        }
+        stopping = true;
+        if (!json)
+            out << "corral: " << sigabbrev_np(signal) << " received, stopping "
+                << supervisor.usedPorts().size() << " workers" << Qt::endl;
+        supervisor.stopAll();
+    });
+
+    if (!json) {
+        out << "corral: site " << site.name << ": " << site.workers << " workers of "
+            << QDir::toNativeSeparators(site.command)
+            << (site.healthPath.isEmpty() ? QString()
+                                          : QStringLiteral(", ready when GET ") + site.healthPath +
+                                                QStringLiteral(" answers 2xx"))
+            << '\n';
+        if (!site.listen.isEmpty())
+            out << "corral: note: --listen " << site.listen
+                << " is recorded; the embedded balancer is not part of this build\n";
+        out << QStringLiteral("%1  %2  %3  %4  %5\n")
+                   .arg(QStringLiteral("TIME"), -12)
+                   .arg(QStringLiteral("PORT"), -5)
+                   .arg(QStringLiteral("PID"), -7)
+                   .arg(QStringLiteral("STATE"), -9)
+                   .arg(QStringLiteral("CAUSE"))
+            << Qt::flush;
+    } else {
+        QObject::connect(&supervisor, &Supervisor::portsChanged, &supervisor,
+                         [&](const QString &name, const QList<quint16> &ports) {
+                             QJsonArray portArray;
+                             for (quint16 port : ports)
+                                 portArray.append(port);
+                             event({{QStringLiteral("event"), QStringLiteral("ports")},
+                                    {QStringLiteral("site"), name},
+                                    {QStringLiteral("ports"), portArray}});
+                         });
+    }
+    if (auto started = supervisor.startSite(site); !started) return context.error(started.error());
+    if (json) {
+        QJsonArray portArray;
+        for (quint16 port : supervisor.ports(site.name))
+            portArray.append(port);
+        event({{QStringLiteral("event"), QStringLiteral("up")},
+               {QStringLiteral("site"), site.name},
+               {QStringLiteral("command"), site.command},
+               {QStringLiteral("ports"), portArray}});
+    }
+    return QCoreApplication::exec();
+}
+
+QList<Command> upCommands() {
+    return {Command{QStringLiteral("up"),
+                    QStringLiteral("Run a local cluster of workers in the foreground"),
+                    QString::fromLatin1(upUsage), runUp}};
+}
+
+} // namespace corral::cli

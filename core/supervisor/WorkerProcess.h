@@ -1,0 +1,110 @@
+#pragma once
+
+#include "model/Worker.h"
+
+#include <QHostAddress>
+#include <QMap>
+#include <QObject>
+#include <QStringList>
+
+#include <deque>
+#include <memory>
+
+class QProcess;
+class QTcpSocket;
+class QTimer;
+
+namespace corral {
+
+class RotatingLog;
+
+/// Timeouts and limits of supervision; the defaults follow PM2's behaviour.
+struct SupervisionPolicy {
+    int startTimeoutMs = 30000; ///< a worker not ready by then is failed
+    int killTimeoutMs = 5000;   ///< SIGTERM, then SIGKILL the whole group after this
+    int backoffInitialMs = 100; ///< first restart delay after a crash
+    int backoffMaxMs = 15000;   ///< the delay doubles up to this
+    int stableResetMs = 30000;  ///< running this long resets the delay
+    int crashLimit = 10;        ///< this many crashes ...
+    int crashWindowMs = 60000;  ///< ... within this window: failed, no more restarts
+    int probeIntervalMs = 100;  ///< readiness polling
+    qint64 logMaxBytes = 10 * 1024 * 1024;
+    int logKeep = 3;
+    QString logDirectory; ///< empty: $XDG_STATE_HOME/corral/logs
+};
+
+/// How to run one worker.
+struct WorkerSpec {
+    QString site;
+    QString program;
+    QStringList args; ///< {port} already substituted
+    QString workingDirectory;
+    QMap<QString, QString> environment;
+    QHostAddress address = QHostAddress::LocalHost;
+    quint16 port = 0;
+    QString healthPath; ///< empty: a TCP connect means ready
+};
+
+/// One supervised worker process: started in its own process group, probed until ready,
+/// restarted with exponential backoff when it crashes, stopped with SIGTERM then SIGKILL.
+/// Every transition is written to the worker's log with its cause.
+class WorkerProcess : public QObject {
+    Q_OBJECT
+public:
+    WorkerProcess(WorkerSpec spec, SupervisionPolicy policy, QObject *parent = nullptr);
+    ~WorkerProcess() override;
+
+    const Worker &worker() const { return m_worker; }
+    WorkerState state() const { return m_worker.state(); }
+    quint16 port() const { return m_spec.port; }
+    qint64 pid() const { return m_worker.pid(); }
+    const WorkerSpec &spec() const { return m_spec; }
+    /// Takes effect at the next start (rolling restarts deploy new commands this way).
+    void setSpec(const WorkerSpec &spec) { m_spec = spec; }
+    int restarts() const { return m_restarts; }
+    /// Milliseconds since the epoch when the current process became ready; 0 if not running.
+    qint64 runningSinceMs() const { return m_runningSinceMs; }
+    const RotatingLog &log() const { return *m_log; }
+
+    /// stopped | failed -> starting. A fresh start clears the crash history.
+    void start();
+    /// Any state -> stopping -> stopped (backoff, crashed and failed go to stopped directly).
+    void stop();
+    /// running | unhealthy -> draining; draining -> running when `draining` is false.
+    void setDraining(bool draining);
+
+Q_SIGNALS:
+    /// Emitted after every transition, with its cause ("exit code 3", "killed by signal 9", ...).
+    void stateChanged(corral::WorkerState state, const QString &cause);
+
+private:
+    void transition(WorkerState next, const QString &cause);
+    void launch();
+    void onStarted();
+    void onFinished(int exitCode, int exitStatus);
+    void onFailedToStart();
+    void probe();
+    void onProbeFinished(bool ready, const QString &detail);
+    void handleCrash(const QString &cause);
+    void signalGroup(int signal);
+    void releaseProcess();
+
+    WorkerSpec m_spec;
+    SupervisionPolicy m_policy;
+    Worker m_worker;
+    std::unique_ptr<RotatingLog> m_log;
+    QProcess *m_process = nullptr;
+    QTimer *m_timer = nullptr;      ///< backoff, start deadline and kill timeout
+    QTimer *m_probeTimer = nullptr; ///< readiness polling
+    QTcpSocket *m_probe = nullptr;
+    QByteArray m_probeReply;
+    QString m_lastProbeError;
+    qint64 m_group = 0;
+    qint64 m_startedAtMs = 0;
+    qint64 m_runningSinceMs = 0;
+    int m_backoffMs = 0;
+    int m_restarts = 0;
+    std::deque<qint64> m_crashTimes;
+};
+
+} // namespace corral

@@ -1,0 +1,229 @@
+#include <QDeadlineTimer>
+#include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTcpServer>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <csignal>
+#include <functional>
+
+namespace {
+
+bool alive(qint64 pid) {
+    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (pid <= 0 || !stat.open(QIODevice::ReadOnly)) return false;
+    const QByteArray text = stat.readAll();
+    const qsizetype close = text.lastIndexOf(')');
+    return close > 0 && text.mid(close + 2, 1) != "Z";
+}
+
+// Live (non-zombie) processes whose process group is one of `groups`.
+QList<qint64> membersOf(const QSet<qint64> &groups) {
+    QList<qint64> members;
+    for (const QString &entry : QDir(QStringLiteral("/proc")).entryList(QDir::Dirs)) {
+        bool numeric = false;
+        const qint64 pid = entry.toLongLong(&numeric);
+        if (!numeric) continue;
+        QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+        if (!stat.open(QIODevice::ReadOnly)) continue;
+        const QByteArray text = stat.readAll();
+        const QList<QByteArray> fields = text.mid(text.lastIndexOf(')') + 2).split(' ');
+        // After the comm: state ppid pgrp ...
+        if (fields.size() > 2 && fields.at(0) != "Z" && groups.contains(fields.at(2).toLongLong()))
+            members.append(pid);
+    }
+    return members;
+}
+
+} // namespace
+
+class TestCorralctlUp : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_dir;
+    QString m_inventory;
+    QByteArray m_buffer;
+
+    void startUp(QProcess &process, const QStringList &args) {
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("XDG_STATE_HOME"), m_dir.filePath(QStringLiteral("state")));
+        env.insert(QStringLiteral("CORRAL_INVENTORY"), m_inventory);
+        process.setProcessEnvironment(env);
+        process.setProcessChannelMode(QProcess::SeparateChannels);
+        m_buffer.clear();
+        process.start(QStringLiteral(CORRALCTL_PATH), args);
+        QVERIFY(process.waitForStarted());
+    }
+
+    // Reads JSON event lines until `match` accepts one; fails after `timeoutMs`.
+    QJsonObject waitForEvent(QProcess &process,
+                             const std::function<bool(const QJsonObject &)> &match,
+                             int timeoutMs = 15000) {
+        QDeadlineTimer deadline(timeoutMs);
+        while (!deadline.hasExpired()) {
+            qsizetype newline;
+            while ((newline = m_buffer.indexOf('\n')) >= 0) {
+                const QJsonObject event = QJsonDocument::fromJson(m_buffer.left(newline)).object();
+                m_buffer.remove(0, newline + 1);
+                if (match(event)) return event;
+            }
+            if (process.state() == QProcess::NotRunning && process.bytesAvailable() == 0) break;
+            process.waitForReadyRead(100);
+            m_buffer += process.readAllStandardOutput();
+        }
+        return {};
+    }
+
+    static quint16 freeBase() {
+        QTcpServer probe;
+        probe.listen(QHostAddress::LocalHost, 0);
+        return probe.serverPort();
+    }
+
+private Q_SLOTS:
+    void init() {
+        m_inventory = m_dir.filePath(QStringLiteral("inventory.json"));
+        QFile::remove(m_inventory);
+    }
+
+    void runsRestartsAndStopsCleanly() {
+        QProcess up;
+        startUp(up, {QStringLiteral("up"), QStringLiteral("--demo"), QStringLiteral("--workers"),
+                     QStringLiteral("3"), QStringLiteral("--base-port"),
+                     QString::number(freeBase()), QStringLiteral("--json")});
+        const QJsonObject started = waitForEvent(up, [](const QJsonObject &e) {
+            return e[QStringLiteral("event")] == QStringLiteral("up");
+        });
+        const QJsonArray ports = started[QStringLiteral("ports")].toArray();
+        QCOMPARE(ports.size(), 3);
+        QHash<int, qint64> pids;
+        while (pids.size() < 3) {
+            const QJsonObject running = waitForEvent(up, [](const QJsonObject &e) {
+                return e[QStringLiteral("state")] == QStringLiteral("running");
+            });
+            QVERIFY2(!running.isEmpty(), up.readAllStandardError().constData());
+            pids.insert(running[QStringLiteral("port")].toInt(),
+                        running[QStringLiteral("pid")].toInteger());
+        }
+        const int victimPort = ports.at(1).toInt();
+        const qint64 victim = pids.value(victimPort);
+        QVERIFY(alive(victim));
+        ::kill(pid_t(victim), SIGKILL);
+        const QJsonObject crashed = waitForEvent(up, [](const QJsonObject &e) {
+            return e[QStringLiteral("state")] == QStringLiteral("crashed");
+        });
+        QCOMPARE(crashed[QStringLiteral("port")].toInt(), victimPort);
+        QVERIFY(crashed[QStringLiteral("cause")].toString().contains(QStringLiteral("signal 9")));
+        const QJsonObject back = waitForEvent(up, [](const QJsonObject &e) {
+            return e[QStringLiteral("state")] == QStringLiteral("running");
+        });
+        QCOMPARE(back[QStringLiteral("port")].toInt(), victimPort);
+        const qint64 replacement = back[QStringLiteral("pid")].toInteger();
+        QVERIFY(replacement != victim);
+        pids[victimPort] = replacement;
+
+        ::kill(pid_t(up.processId()), SIGINT);
+        QVERIFY(up.waitForFinished(15000));
+        QCOMPARE(up.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(up.exitCode(), 0);
+        for (qint64 pid : pids)
+            QVERIFY2(!alive(pid), qPrintable(QString::number(pid)));
+    }
+
+    void sigkilledCorralLeavesNoWorkerBehind() {
+        QProcess up;
+        startUp(up,
+                {QStringLiteral("up"), QStringLiteral("--workers"), QStringLiteral("2"),
+                 QStringLiteral("--base-port"), QString::number(freeBase()),
+                 QStringLiteral("--json"), QStringLiteral("--health"), QStringLiteral("/health"),
+                 QStringLiteral("--"), QStringLiteral(DEMO_WORKER_PATH), QStringLiteral("--port"),
+                 QStringLiteral("{port}"), QStringLiteral("--spawn-child")});
+        QSet<qint64> groups;
+        while (groups.size() < 2) {
+            const QJsonObject running = waitForEvent(up, [](const QJsonObject &e) {
+                return e[QStringLiteral("state")] == QStringLiteral("running");
+            });
+            QVERIFY(!running.isEmpty());
+            groups.insert(running[QStringLiteral("pid")].toInteger());
+        }
+        // Each group holds the worker and the child it spawned.
+        QTRY_COMPARE_WITH_TIMEOUT(membersOf(groups).size(), 4, 5000);
+        ::kill(pid_t(up.processId()), SIGKILL);
+        QVERIFY(up.waitForFinished(5000));
+        QTRY_VERIFY_WITH_TIMEOUT(membersOf(groups).isEmpty(), 10000);
+    }
+
+    void badInputEndsWithAClearMessage_data() {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<int>("exitCode");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("missing command")
+            << QStringList{"up", "--", "corral-no-such-command", "--port", "{port}"} << 1
+            << "command \"corral-no-such-command\" not found in PATH";
+        QTest::newRow("no free port")
+            << QStringList{"up", "--demo", "--workers", "2", "--base-port", "65535"} << 1
+            << "only 1 of 2 ports are free";
+        QTest::newRow("never ready")
+            << QStringList{"up", "--workers",      "1",      "--start-timeout", "0.5",
+                           "--", DEMO_WORKER_PATH, "--port", "{port}",          "--never-listen"}
+            << 1 << "every worker of dev failed; last: not ready within 500 ms";
+        QTest::newRow("nothing to run") << QStringList{"up"} << 2 << "nothing to run";
+        QTest::newRow("bad workers")
+            << QStringList{"up", "--demo", "--workers", "many"} << 2 << "--workers: expected auto";
+        QTest::newRow("both demo and command")
+            << QStringList{"up", "--demo", "--", "node"} << 2 << "either --demo or -- COMMAND";
+    }
+    void badInputEndsWithAClearMessage() {
+        QFETCH(QStringList, args);
+        QFETCH(int, exitCode);
+        QFETCH(QString, message);
+        QProcess up;
+        startUp(up, args);
+        QVERIFY(up.waitForFinished(20000));
+        const QString err = QString::fromUtf8(up.readAllStandardError());
+        QCOMPARE(up.exitCode(), exitCode);
+        QVERIFY2(err.contains(message), qPrintable(err));
+        // No stray worker: nothing is left in the sentinel's care either.
+        const QString out = QString::fromUtf8(up.readAllStandardOutput());
+        static const QRegularExpression pidPattern(QStringLiteral("\"pid\":(\\d+)"));
+        for (const auto &match : pidPattern.globalMatch(out))
+            QTRY_VERIFY_WITH_TIMEOUT(!alive(match.captured(1).toLongLong()), 5000);
+    }
+
+    void remembersPortsOfAnInventorySite() {
+        QFile file(m_inventory);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write(
+            QStringLiteral(R"({"version":1,"sites":[{"name":"blog","workers":2,"basePort":%1}]})")
+                .arg(freeBase())
+                .toUtf8());
+        file.close();
+        QProcess up;
+        startUp(up, {QStringLiteral("up"), QStringLiteral("blog"), QStringLiteral("--demo"),
+                     QStringLiteral("--json")});
+        const QJsonObject started = waitForEvent(up, [](const QJsonObject &e) {
+            return e[QStringLiteral("event")] == QStringLiteral("up");
+        });
+        const QJsonArray ports = started[QStringLiteral("ports")].toArray();
+        QCOMPARE(ports.size(), 2);
+        for (int i = 0; i < 2; ++i)
+            QVERIFY(!waitForEvent(up, [](const QJsonObject &e) {
+                         return e[QStringLiteral("state")] == QStringLiteral("running");
+                     }).isEmpty());
+        ::kill(pid_t(up.processId()), SIGTERM);
+        QVERIFY(up.waitForFinished(15000));
+        QCOMPARE(up.exitCode(), 0);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        const QJsonObject site =
+            QJsonDocument::fromJson(file.readAll())[QStringLiteral("sites")][0].toObject();
+        QCOMPARE(site[QStringLiteral("ports")].toArray(), ports);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCorralctlUp)
+#include "tst_corralctl_up.moc"
