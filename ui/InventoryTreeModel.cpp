@@ -1,6 +1,8 @@
 #include "InventoryTreeModel.h"
 
 #include <QApplication>
+#include <QBrush>
+#include <QColor>
 #include <QIcon>
 #include <QStyle>
 
@@ -13,11 +15,43 @@ InventoryTreeModel::InventoryTreeModel(QObject *parent)
     : QAbstractItemModel(parent) {}
 
 void InventoryTreeModel::setInventory(const Inventory &inventory) {
+    m_inventory = inventory;
+    rebuild();
+}
+
+void InventoryTreeModel::setRunningSites(const QList<Site> &sites) {
+    m_running = sites;
+    QHash<QString, Health> kept;
+    for (const Site &site : sites)
+        kept.insert(site.name, m_health.value(site.name));
+    m_health = kept;
+    rebuild();
+}
+
+void InventoryTreeModel::rebuild() {
+    // Only on inventory reloads and cluster starts/stops, never per tick.
     beginResetModel();
     m_hosts.clear();
-    for (const Host &host : inventory.hostsWithLocal())
-        m_hosts.append(HostNode{host, inventory.sitesOnHost(host.name)});
+    for (const Host &host : m_inventory.hostsWithLocal())
+        m_hosts.append(HostNode{host, m_inventory.sitesOnHost(host.name)});
+    for (const Site &site : m_running)
+        if (!m_inventory.site(site.name)) m_hosts.first().sites.append(site);
     endResetModel();
+}
+
+QModelIndex InventoryTreeModel::siteIndex(const QString &site) const {
+    for (int h = 0; h < m_hosts.size(); ++h)
+        for (int s = 0; s < m_hosts.at(h).sites.size(); ++s)
+            if (m_hosts.at(h).sites.at(s).name == site) return index(s, 0, index(h, 0));
+    return {};
+}
+
+void InventoryTreeModel::setSiteHealth(const QString &site, int running, int total) {
+    auto it = m_health.find(site);
+    if (it == m_health.end() || (it->running == running && it->total == total)) return;
+    *it = Health{running, total};
+    const QModelIndex first = siteIndex(site);
+    if (first.isValid()) Q_EMIT dataChanged(first, first.siblingAtColumn(1));
 }
 
 QModelIndex InventoryTreeModel::index(int row, int column, const QModelIndex &parent) const {
@@ -75,17 +109,41 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
         return {};
     }
     const Site &site = hostNode.sites.at(index.row());
+    const auto health = m_health.constFind(site.name);
+    const bool running = health != m_health.constEnd();
     switch (role) {
     case Qt::DisplayRole:
         if (index.column() == 0) return site.name;
+        if (running)
+            return QStringLiteral("%1/%2 workers running · %3")
+                .arg(health->running)
+                .arg(health->total)
+                .arg(policyName(site.policy));
         return QStringLiteral("%1 · %2 backends · %3 workers")
             .arg(policyName(site.policy))
             .arg(site.backends.size())
             .arg(site.workers);
     case Qt::DecorationRole:
-        if (index.column() == 0) return QApplication::style()->standardIcon(QStyle::SP_DirIcon);
+        if (index.column() == 0) {
+            if (!running) return QApplication::style()->standardIcon(QStyle::SP_DirIcon);
+            if (health->total > 0 && health->running == health->total)
+                return QApplication::style()->standardIcon(QStyle::SP_DialogApplyButton);
+            return QApplication::style()->standardIcon(
+                health->running > 0 ? QStyle::SP_MessageBoxWarning : QStyle::SP_MessageBoxCritical);
+        }
+        break;
+    case Qt::ForegroundRole:
+        if (running && index.column() == 1)
+            return QBrush(health->running == health->total && health->total > 0
+                              ? QColor(0x2e, 0x9d, 0x4f)
+                              : QColor(0xd0, 0x8a, 0x1a));
         break;
     case Qt::ToolTipRole:
+        if (running)
+            return tr("%1: %2 of %3 workers running")
+                .arg(site.name)
+                .arg(health->running)
+                .arg(health->total);
         return site.serverNames.isEmpty() ? site.name : site.serverNames.join(QStringLiteral(", "));
     case KindRole:
         return int(NodeKind::Site);

@@ -16,6 +16,11 @@ public:
     explicit InventoryTreeModel(QObject *parent = nullptr);
 
     void setInventory(const Inventory &inventory);
+    /// Sites running on this machine; those not in the inventory are shown under it too.
+    void setRunningSites(const QList<Site> &sites);
+    /// Live state of a running site (workers running / total); only its row is updated.
+    void setSiteHealth(const QString &site, int running, int total);
+    QModelIndex siteIndex(const QString &site) const;
 
     QModelIndex index(int row, int column, const QModelIndex &parent = {}) const override;
     QModelIndex parent(const QModelIndex &child) const override;
@@ -29,7 +34,16 @@ private:
         Host host;
         QList<Site> sites;
     };
+    void rebuild();
+
     QList<HostNode> m_hosts;
+    Inventory m_inventory;
+    QList<Site> m_running;
+    struct Health {
+        int running = 0;
+        int total = 0;
+    };
+    QHash<QString, Health> m_health;
 };
 
 } // namespace corral

@@ -1,25 +1,62 @@
 #include "MainWindow.h"
 
 #include "InventoryTreeModel.h"
+#include "LaunchClusterDialog.h"
+#include "LogView.h"
+#include "WorkerTableModel.h"
+#include "charts/CpuChartView.h"
+#include "charts/DistributionChartView.h"
+#include "charts/ThroughputChartView.h"
+#include "cluster/LocalCluster.h"
 #include "inventory/Inventory.h"
+#include "loadgen/LoadGenerator.h"
+#include "proxy/ProxyEngine.h"
+#include "supervisor/RotatingLog.h"
+#include "supervisor/Supervisor.h"
 
 #include <QAction>
 #include <QApplication>
+#include <QClipboard>
+#include <QCloseEvent>
+#include <QComboBox>
+#include <QCoreApplication>
+#include <QElapsedTimer>
 #include <QHeaderView>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QProgressBar>
+#include <QSettings>
+#include <QSlider>
+#include <QSortFilterProxyModel>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QStyle>
+#include <QTableView>
+#include <QTimer>
 #include <QToolBar>
+#include <QToolButton>
 #include <QTreeView>
+#include <QVBoxLayout>
 
 namespace corral {
 
+static MainWindow::Options defaultOptions() {
+    MainWindow::Options options;
+    options.demoWorkerPath =
+        QCoreApplication::applicationDirPath() + QStringLiteral("/corral-demo-worker");
+    return options;
+}
+
 MainWindow::MainWindow(QString inventoryPath, QWidget *parent)
+    : MainWindow(std::move(inventoryPath), defaultOptions(), parent) {}
+
+MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     : QMainWindow(parent)
-    , m_inventoryPath(std::move(inventoryPath)) {
+    , m_inventoryPath(std::move(inventoryPath))
+    , m_options(std::move(options)) {
     setWindowTitle(QStringLiteral("Corral"));
     setObjectName(QStringLiteral("MainWindow"));
 
@@ -27,37 +64,178 @@ MainWindow::MainWindow(QString inventoryPath, QWidget *parent)
     m_tree = new QTreeView;
     m_tree->setObjectName(QStringLiteral("hostTree"));
     m_tree->setModel(m_treeModel);
-    m_tree->setHeaderHidden(false);
     m_tree->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+    connect(m_tree->selectionModel(), &QItemSelectionModel::currentChanged, this,
+            [this](const QModelIndex &index) {
+                if (index.data(InventoryTreeModel::KindRole).toInt() ==
+                    int(InventoryTreeModel::NodeKind::Site))
+                    selectSite(index.data(InventoryTreeModel::NameRole).toString());
+            });
 
-    auto *centre = new QLabel(tr("Select a site to see its workers."));
-    centre->setAlignment(Qt::AlignCenter);
-    auto *splitter = new QSplitter;
-    splitter->addWidget(m_tree);
-    splitter->addWidget(centre);
-    splitter->setStretchFactor(1, 1);
-    setCentralWidget(splitter);
+    m_workerModel = new WorkerTableModel(this);
+    m_workerProxy = new QSortFilterProxyModel(this);
+    m_workerProxy->setSourceModel(m_workerModel);
+    m_workerProxy->setSortRole(WorkerTableModel::SortRole);
+    m_workerProxy->setFilterKeyColumn(-1);
+    m_workerProxy->setFilterCaseSensitivity(Qt::CaseInsensitive);
+    m_table = new QTableView;
+    m_table->setObjectName(QStringLiteral("workerTable"));
+    m_table->setModel(m_workerProxy);
+    m_table->setSortingEnabled(true);
+    m_table->sortByColumn(WorkerTableModel::Port, Qt::AscendingOrder);
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_table->verticalHeader()->hide();
+    m_table->horizontalHeader()->setStretchLastSection(true);
+    m_table->setAlternatingRowColors(true);
+    m_table->setContextMenuPolicy(Qt::ActionsContextMenu);
+    connect(m_table->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
+        // Selections also change while the model updates (rows removed): only light work here.
+        m_logView->clear();
+        QMetaObject::invokeMethod(
+            this,
+            [this] {
+                updateActions();
+                updateLog();
+            },
+            Qt::QueuedConnection);
+    });
+    m_filter = new QLineEdit;
+    m_filter->setObjectName(QStringLiteral("workerFilter"));
+    m_filter->setPlaceholderText(tr("Filter workers (port, state, ...)"));
+    m_filter->setClearButtonEnabled(true);
+    connect(m_filter, &QLineEdit::textChanged, m_workerProxy,
+            &QSortFilterProxyModel::setFilterFixedString);
+    auto *tablePane = new QWidget;
+    auto *tableLayout = new QVBoxLayout(tablePane);
+    tableLayout->setContentsMargins(0, 0, 0, 0);
+    tableLayout->addWidget(m_filter);
+    tableLayout->addWidget(m_table);
 
-    m_inventoryLabel = new QLabel;
-    statusBar()->addPermanentWidget(m_inventoryLabel);
+    m_cpuChart = new CpuChartView;
+    m_distributionChart = new DistributionChartView;
+    m_throughputChart = new ThroughputChartView;
+    m_chartSplitter = new QSplitter(Qt::Horizontal);
+    m_chartSplitter->setObjectName(QStringLiteral("chartSplitter"));
+    m_chartSplitter->addWidget(m_cpuChart);
+    m_chartSplitter->addWidget(m_distributionChart);
+    m_chartSplitter->addWidget(m_throughputChart);
+
+    m_logView = new LogView;
+    m_centreSplitter = new QSplitter(Qt::Vertical);
+    m_centreSplitter->setObjectName(QStringLiteral("centreSplitter"));
+    m_centreSplitter->addWidget(tablePane);
+    m_centreSplitter->addWidget(m_chartSplitter);
+    m_centreSplitter->addWidget(m_logView);
+    m_centreSplitter->setStretchFactor(0, 2);
+    m_centreSplitter->setStretchFactor(1, 3);
+    m_centreSplitter->setStretchFactor(2, 1);
+
+    m_mainSplitter = new QSplitter;
+    m_mainSplitter->setObjectName(QStringLiteral("mainSplitter"));
+    m_mainSplitter->addWidget(m_tree);
+    m_mainSplitter->addWidget(m_centreSplitter);
+    m_mainSplitter->setStretchFactor(1, 1);
+    setCentralWidget(m_mainSplitter);
+
+    m_loadGenerator = new LoadGenerator(this);
+    m_loadGenerator->setPaths(
+        {QStringLiteral("/"), QStringLiteral("/work?ms=3"), QStringLiteral("/")});
+    connect(m_loadGenerator, &LoadGenerator::failed, this, [this](const QString &message) {
+        statusBar()->showMessage(tr("Load generator: %1").arg(message), 5000);
+    });
+
     createActions();
+    createToolbar();
+
+    m_listenButton = new QToolButton;
+    m_listenButton->setObjectName(QStringLiteral("listenButton"));
+    m_listenButton->setAutoRaise(true);
+    m_listenButton->setToolTip(tr("The embedded balancer's address; click to copy"));
+    connect(m_listenButton, &QToolButton::clicked, this, [this] {
+        QApplication::clipboard()->setText(QStringLiteral("http://") + m_listenButton->text());
+        statusBar()->showMessage(tr("Copied http://%1").arg(m_listenButton->text()), 3000);
+    });
+    m_policyLabel = new QLabel;
+    m_workersLabel = new QLabel;
+    m_throughputLabel = new QLabel;
+    m_rollout = new QProgressBar;
+    m_rollout->setObjectName(QStringLiteral("rolloutProgress"));
+    m_rollout->setMaximumWidth(180);
+    m_rollout->setFormat(tr("rolling restart %v/%m"));
+    m_rollout->hide();
+    statusBar()->addPermanentWidget(m_rollout);
+    statusBar()->addPermanentWidget(m_listenButton);
+    statusBar()->addPermanentWidget(m_policyLabel);
+    statusBar()->addPermanentWidget(m_workersLabel);
+    statusBar()->addPermanentWidget(m_throughputLabel);
+
     reloadInventory();
-    resize(1100, 700);
+    resize(1280, 800);
+    restoreLayout();
+    updateActions();
 }
 
-MainWindow::~MainWindow() = default;
+MainWindow::~MainWindow() {
+    m_loadGenerator->stop();
+    // Clusters still running are torn down by their destructors (workers killed by group).
+    qDeleteAll(m_clusters);
+}
+
+QAction *MainWindow::action(const QString &objectName) const {
+    return m_actions.value(objectName);
+}
 
 void MainWindow::createActions() {
-    auto *reload =
-        new QAction(style()->standardIcon(QStyle::SP_BrowserReload), tr("&Reload inventory"), this);
-    reload->setShortcut(QKeySequence::Refresh);
-    reload->setToolTip(tr("Re-read the inventory file (%1)").arg(reload->shortcut().toString()));
-    connect(reload, &QAction::triggered, this, &MainWindow::reloadInventory);
-
+    const auto make = [this](const QString &name, const QString &text, QStyle::StandardPixmap icon,
+                             const QKeySequence &shortcut, const QString &tip, auto slot) {
+        auto *action = new QAction(style()->standardIcon(icon), text, this);
+        action->setObjectName(name);
+        action->setShortcut(shortcut);
+        action->setToolTip(shortcut.isEmpty() ? tip
+                                              : tip + QStringLiteral(" (") +
+                                                    shortcut.toString(QKeySequence::NativeText) +
+                                                    QLatin1Char(')'));
+        action->setStatusTip(tip);
+        connect(action, &QAction::triggered, this, slot);
+        m_actions.insert(name, action);
+        return action;
+    };
+    make(QStringLiteral("reload"), tr("&Reload inventory"), QStyle::SP_BrowserReload,
+         QKeySequence::Refresh, tr("Re-read the inventory file"), &MainWindow::reloadInventory);
+    make(QStringLiteral("launch"), tr("&Launch local cluster…"), QStyle::SP_MediaPlay,
+         QKeySequence::New, tr("Start workers and the embedded balancer on this machine"),
+         &MainWindow::launchDialog);
+    make(QStringLiteral("addBackend"), tr("&Add backend"), QStyle::SP_FileDialogNewFolder,
+         QKeySequence(Qt::CTRL | Qt::Key_B),
+         tr("Start one more worker on a free port and add it to the balancer once healthy"),
+         &MainWindow::addBackend);
+    make(QStringLiteral("removeBackend"), tr("&Drain and remove backend"), QStyle::SP_TrashIcon,
+         QKeySequence::Delete,
+         tr("Stop sending the selected worker requests, wait for its in-flight ones, then stop it"),
+         &MainWindow::removeBackend);
+    make(QStringLiteral("restartWorker"), tr("Restart &worker"), QStyle::SP_BrowserReload,
+         QKeySequence(Qt::CTRL | Qt::Key_R), tr("Drain and restart the selected worker"),
+         &MainWindow::restartWorker);
+    make(QStringLiteral("rollingRestart"), tr("R&olling restart"), QStyle::SP_MediaSeekForward,
+         QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R),
+         tr("Replace the workers one at a time; stops at the first replacement that fails"),
+         &MainWindow::rollingRestart);
+    make(QStringLiteral("toggleBackend"), tr("&Enable/disable backend"), QStyle::SP_DialogNoButton,
+         QKeySequence(Qt::CTRL | Qt::Key_E),
+         tr("Take the selected worker out of the balancer's rotation, or put it back"),
+         &MainWindow::toggleBackendEnabled);
+    make(QStringLiteral("stopSite"), tr("&Stop site"), QStyle::SP_MediaStop,
+         QKeySequence(Qt::CTRL | Qt::Key_Period),
+         tr("Drain and stop every worker of the site, then its balancer"), &MainWindow::stopSite);
+    auto *load = make(QStringLiteral("generateLoad"), tr("&Generate load"),
+                      QStyle::SP_MediaSeekForward, QKeySequence(Qt::CTRL | Qt::Key_G),
+                      tr("Send requests to the balancer at the chosen rate, so the charts move"),
+                      &MainWindow::toggleLoad);
+    load->setCheckable(true);
     auto *quit = new QAction(tr("&Quit"), this);
     quit->setShortcut(QKeySequence::Quit);
     connect(quit, &QAction::triggered, this, &QWidget::close);
-
     auto *about = new QAction(tr("&About Corral"), this);
     connect(about, &QAction::triggered, this, [this] {
         QMessageBox::about(this, tr("About Corral"),
@@ -66,14 +244,103 @@ void MainWindow::createActions() {
     });
 
     QMenu *file = menuBar()->addMenu(tr("&File"));
-    file->addAction(reload);
+    file->addAction(m_actions.value(QStringLiteral("reload")));
     file->addSeparator();
     file->addAction(quit);
+    QMenu *cluster = menuBar()->addMenu(tr("&Cluster"));
+    for (const char *name : {"launch", "addBackend", "removeBackend", "restartWorker",
+                             "toggleBackend", "rollingRestart", "stopSite", "generateLoad"})
+        cluster->addAction(m_actions.value(QLatin1String(name)));
     menuBar()->addMenu(tr("&Help"))->addAction(about);
+    for (const char *name : {"addBackend", "removeBackend", "restartWorker", "toggleBackend"})
+        m_table->addAction(m_actions.value(QLatin1String(name)));
+}
 
-    QToolBar *toolbar = addToolBar(tr("Main"));
-    toolbar->setObjectName(QStringLiteral("mainToolbar"));
-    toolbar->addAction(reload);
+void MainWindow::createToolbar() {
+    QToolBar *toolbar = addToolBar(tr("Cluster"));
+    toolbar->setObjectName(QStringLiteral("clusterToolbar"));
+    toolbar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    for (const char *name :
+         {"launch", "addBackend", "removeBackend", "restartWorker", "rollingRestart", "stopSite"})
+        toolbar->addAction(m_actions.value(QLatin1String(name)));
+    toolbar->addSeparator();
+    toolbar->addWidget(new QLabel(tr(" Workers ")));
+    m_scale = new QSpinBox;
+    m_scale->setObjectName(QStringLiteral("scale"));
+    m_scale->setRange(1, Site::MaxWorkers);
+    m_scale->setToolTip(tr("Scale the site: workers start or drain and stop to reach this count"));
+    m_scale->setKeyboardTracking(false); // one scale per committed value, not per keystroke
+    connect(m_scale, &QSpinBox::valueChanged, this, [this](int count) {
+        LocalCluster *cluster = currentCluster();
+        if (!cluster || count == int(cluster->supervisor().ports(cluster->site().name).size()))
+            return;
+        if (auto scaled = cluster->setWorkerCount(count); !scaled) showError(scaled.error());
+    });
+    toolbar->addWidget(m_scale);
+    toolbar->addWidget(new QLabel(tr(" Policy ")));
+    m_policy = new QComboBox;
+    m_policy->setObjectName(QStringLiteral("policy"));
+    m_policy->setToolTip(tr("How the embedded balancer picks a backend"));
+    for (auto policy :
+         {BalancingPolicy::RoundRobin, BalancingPolicy::LeastConn, BalancingPolicy::Weighted,
+          BalancingPolicy::StickyCookie, BalancingPolicy::IpHash})
+        m_policy->addItem(policyName(policy), int(policy));
+    connect(m_policy, &QComboBox::activated, this, [this] {
+        if (LocalCluster *cluster = currentCluster())
+            if (auto changed = cluster->setPolicy(BalancingPolicy(m_policy->currentData().toInt()));
+                !changed)
+                showError(changed.error());
+    });
+    toolbar->addWidget(m_policy);
+    toolbar->addSeparator();
+    toolbar->addAction(m_actions.value(QStringLiteral("generateLoad")));
+    m_rate = new QSlider(Qt::Horizontal);
+    m_rate->setObjectName(QStringLiteral("loadRate"));
+    m_rate->setRange(10, 5000);
+    m_rate->setValue(300);
+    m_rate->setMaximumWidth(160);
+    m_rate->setToolTip(tr("Requests per second the load generator sends"));
+    m_rateLabel = new QLabel;
+    m_rateLabel->setMinimumWidth(70);
+    const auto showRate = [this](int rate) {
+        m_rateLabel->setText(tr("%1 req/s").arg(rate));
+        m_loadGenerator->setRate(rate);
+    };
+    connect(m_rate, &QSlider::valueChanged, this, showRate);
+    showRate(m_rate->value());
+    toolbar->addWidget(m_rate);
+    toolbar->addWidget(m_rateLabel);
+}
+
+void MainWindow::restoreLayout() {
+    QSettings settings;
+    restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    for (QSplitter *splitter : {m_mainSplitter, m_centreSplitter, m_chartSplitter})
+        splitter->restoreState(
+            settings.value(QStringLiteral("window/") + splitter->objectName()).toByteArray());
+    m_table->horizontalHeader()->restoreState(
+        settings.value(QStringLiteral("window/workerColumns")).toByteArray());
+}
+
+void MainWindow::saveLayout() const {
+    QSettings settings;
+    settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    settings.setValue(QStringLiteral("window/state"), saveState());
+    for (QSplitter *splitter : {m_mainSplitter, m_centreSplitter, m_chartSplitter})
+        settings.setValue(QStringLiteral("window/") + splitter->objectName(),
+                          splitter->saveState());
+    settings.setValue(QStringLiteral("window/workerColumns"),
+                      m_table->horizontalHeader()->saveState());
+}
+
+void MainWindow::showError(const QString &message) {
+    m_lastError = message;
+    statusBar()->showMessage(message, 10000);
+    // Non-modal: a failure never blocks the console (or a test driving it).
+    auto *box = new QMessageBox(QMessageBox::Warning, tr("Corral"), message, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
 }
 
 void MainWindow::reloadInventory() {
@@ -81,15 +348,295 @@ void MainWindow::reloadInventory() {
     if (!inventory) {
         m_lastError = inventory.error();
         statusBar()->showMessage(m_lastError);
-        m_inventoryLabel->setText(tr("Inventory not loaded"));
-        m_inventoryLabel->setToolTip(m_lastError);
         return;
     }
     m_lastError.clear();
     m_treeModel->setInventory(inventory.value());
     m_tree->expandAll();
-    m_inventoryLabel->setText(tr("%n site(s)", nullptr, int(inventory->sites().size())));
-    m_inventoryLabel->setToolTip(m_inventoryPath);
+    statusBar()->showMessage(
+        tr("%n site(s) in %1", nullptr, int(inventory->sites().size())).arg(m_inventoryPath), 5000);
+    if (!m_currentSite.isEmpty()) m_tree->setCurrentIndex(m_treeModel->siteIndex(m_currentSite));
+}
+
+void MainWindow::updateTree() {
+    QList<Site> running;
+    for (LocalCluster *cluster : std::as_const(m_clusters))
+        running.append(cluster->site());
+    m_treeModel->setRunningSites(running);
+    m_tree->expandAll();
+    if (!m_currentSite.isEmpty()) {
+        const QSignalBlocker blocker(m_tree->selectionModel());
+        m_tree->setCurrentIndex(m_treeModel->siteIndex(m_currentSite));
+    }
+}
+
+LocalCluster *MainWindow::currentCluster() const {
+    return m_clusters.value(m_currentSite);
+}
+
+void MainWindow::selectSite(const QString &site) {
+    if (site == m_currentSite) return;
+    m_currentSite = site;
+    m_workerModel->clear();
+    m_cpuChart->clear();
+    m_distributionChart->clear();
+    m_throughputChart->clear();
+    m_logView->clear();
+    if (LocalCluster *cluster = currentCluster()) {
+        m_loadGenerator->setTarget(Endpoint::parse(cluster->site().listen).value().host,
+                                   Endpoint::parse(cluster->site().listen).value().port);
+        onSnapshot(cluster, cluster->snapshot());
+    }
+    updateActions();
+}
+
+Result<void> MainWindow::launchCluster(const Site &site) {
+    if (m_clusters.contains(site.name))
+        return fail(tr("site %1 is already running").arg(site.name));
+    auto *cluster = new LocalCluster({}, this);
+    cluster->setTickInterval(m_options.tickIntervalMs);
+    connect(cluster, &LocalCluster::snapshotReady, this,
+            [this, cluster](const ClusterSnapshot &snapshot) { onSnapshot(cluster, snapshot); });
+    connect(
+        cluster, &LocalCluster::workerStateChanged, this,
+        [this, cluster](quint16 port, qint64, WorkerState state, const QString &cause) {
+            if (state == WorkerState::Failed && cluster->site().name == m_currentSite)
+                showError(
+                    tr("Worker %1 of %2 failed: %3").arg(port).arg(cluster->site().name, cause));
+        });
+    connect(cluster, &LocalCluster::rollingRestartProgress, this, [this](int replaced, int total) {
+        m_rollout->setRange(0, total);
+        m_rollout->setValue(replaced);
+    });
+    connect(cluster, &LocalCluster::rollingRestartFinished, this,
+            [this](bool succeeded, const QString &message) {
+                m_rollout->hide();
+                if (succeeded)
+                    statusBar()->showMessage(tr("Rolling restart done: %1").arg(message), 5000);
+                else
+                    showError(tr("Rolling restart stopped: %1").arg(message));
+                updateActions();
+            });
+    connect(cluster, &LocalCluster::stopped, this, [this, cluster] {
+        const QString name = cluster->site().name;
+        m_clusters.remove(name);
+        cluster->deleteLater();
+        if (name == m_currentSite) {
+            m_loadGenerator->stop();
+            m_actions.value(QStringLiteral("generateLoad"))->setChecked(false);
+            m_workerModel->clear();
+        }
+        updateTree();
+        updateActions();
+    });
+    if (auto started = cluster->start(site); !started) {
+        delete cluster;
+        return started;
+    }
+    m_clusters.insert(site.name, cluster);
+    updateTree();
+    selectSite(site.name);
+    {
+        const QSignalBlocker blocker(m_tree->selectionModel());
+        m_tree->setCurrentIndex(m_treeModel->siteIndex(site.name));
+    }
+    return {};
+}
+
+Result<void> MainWindow::startDemo(const QString &listen) {
+    Site site;
+    site.name = QStringLiteral("demo");
+    site.command = m_options.demoWorkerPath;
+    site.args = {QStringLiteral("--port"), Site::PortPlaceholder};
+    site.workers = 3;
+    site.basePort = 3000;
+    site.healthPath = QStringLiteral("/health");
+    site.listen = listen;
+    auto started = launchCluster(site);
+    if (!started) showError(tr("Cannot start the demo: %1").arg(started.error()));
+    return started;
+}
+
+void MainWindow::saveSiteToInventory(const Site &site) {
+    auto inventory = Inventory::load(m_inventoryPath);
+    if (!inventory)
+        return showError(tr("The site runs but was not saved: %1").arg(inventory.error()));
+    auto changed =
+        inventory->site(site.name) ? inventory->updateSite(site) : inventory->addSite(site);
+    if (changed) changed = inventory->save(m_inventoryPath);
+    if (!changed) return showError(tr("The site runs but was not saved: %1").arg(changed.error()));
+    reloadInventory();
+}
+
+void MainWindow::launchDialog() {
+    auto *dialog = new LaunchClusterDialog(m_options.demoWorkerPath, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog] {
+        auto site = dialog->site();
+        if (!site) return showError(site.error());
+        if (auto started = launchCluster(site.value()); !started) return showError(started.error());
+        saveSiteToInventory(site.value());
+    });
+    dialog->open();
+}
+
+quint16 MainWindow::selectedPort() const {
+    const QModelIndexList rows = m_table->selectionModel()->selectedRows();
+    return rows.isEmpty() ? 0 : quint16(rows.first().data(WorkerTableModel::PortRole).toUInt());
+}
+
+void MainWindow::addBackend() {
+    if (LocalCluster *cluster = currentCluster())
+        if (auto added = cluster->addWorker(); !added) showError(added.error());
+}
+
+void MainWindow::removeBackend() {
+    LocalCluster *cluster = currentCluster();
+    const quint16 port = selectedPort();
+    if (!cluster || !port) return;
+    if (auto removed = cluster->removeWorker(port); !removed)
+        showError(removed.error());
+    else
+        statusBar()->showMessage(tr("Draining %1; it stops once its requests finished").arg(port),
+                                 5000);
+}
+
+void MainWindow::restartWorker() {
+    LocalCluster *cluster = currentCluster();
+    const quint16 port = selectedPort();
+    if (cluster && port)
+        if (auto restarted = cluster->restartWorker(port); !restarted) showError(restarted.error());
+}
+
+void MainWindow::rollingRestart() {
+    LocalCluster *cluster = currentCluster();
+    if (!cluster) return;
+    if (auto started = cluster->rollingRestart(); !started) return showError(started.error());
+    m_rollout->setRange(0, int(cluster->supervisor().ports(cluster->site().name).size()));
+    m_rollout->setValue(0);
+    m_rollout->show();
+    updateActions();
+}
+
+void MainWindow::stopSite() {
+    if (LocalCluster *cluster = currentCluster()) {
+        statusBar()->showMessage(tr("Stopping %1…").arg(cluster->site().name));
+        cluster->stop();
+    }
+}
+
+void MainWindow::toggleBackendEnabled() {
+    LocalCluster *cluster = currentCluster();
+    const quint16 port = selectedPort();
+    const WorkerRow *row = m_workerModel->rowForPort(port);
+    if (!cluster || !row) return;
+    if (auto changed =
+            cluster->setBackendEnabled(port, row->backendState == QLatin1String("disabled"));
+        !changed)
+        showError(changed.error());
+}
+
+void MainWindow::toggleLoad(bool on) {
+    LocalCluster *cluster = currentCluster();
+    if (!on || !cluster || cluster->site().listen.isEmpty()) {
+        m_loadGenerator->stop();
+        if (on) {
+            m_actions.value(QStringLiteral("generateLoad"))->setChecked(false);
+            showError(tr("Load needs a running site with an embedded balancer"));
+        }
+        return;
+    }
+    const Endpoint target = Endpoint::parse(cluster->site().listen).value();
+    m_loadGenerator->setTarget(target.host, target.port);
+    m_loadGenerator->setRate(m_rate->value());
+    m_loadGenerator->start();
+}
+
+void MainWindow::updateActions() {
+    LocalCluster *cluster = currentCluster();
+    const bool running = cluster && cluster->isRunning();
+    const bool hasProxy = running && cluster->proxy();
+    const bool hasSelection = running && selectedPort() != 0;
+    const bool rolling = running && cluster->supervisor().isRollingOut(cluster->site().name);
+    m_actions.value(QStringLiteral("addBackend"))->setEnabled(running);
+    m_actions.value(QStringLiteral("removeBackend"))->setEnabled(hasSelection);
+    m_actions.value(QStringLiteral("restartWorker"))->setEnabled(hasSelection);
+    m_actions.value(QStringLiteral("toggleBackend"))->setEnabled(hasSelection && hasProxy);
+    m_actions.value(QStringLiteral("rollingRestart"))->setEnabled(running && !rolling);
+    m_actions.value(QStringLiteral("stopSite"))->setEnabled(running);
+    m_actions.value(QStringLiteral("generateLoad"))->setEnabled(hasProxy);
+    m_scale->setEnabled(running);
+    m_policy->setEnabled(hasProxy);
+    if (running) {
+        const QSignalBlocker scaleBlocker(m_scale);
+        m_scale->setValue(int(cluster->supervisor().ports(cluster->site().name).size()));
+        const QSignalBlocker policyBlocker(m_policy);
+        m_policy->setCurrentIndex(m_policy->findData(int(cluster->site().policy)));
+    }
+    m_listenButton->setVisible(hasProxy);
+}
+
+void MainWindow::onSnapshot(LocalCluster *cluster, const ClusterSnapshot &snapshot) {
+    m_treeModel->setSiteHealth(snapshot.site, snapshot.running, int(snapshot.workers.size()));
+    if (cluster->site().name != m_currentSite) return;
+    QElapsedTimer timer;
+    timer.start();
+    m_workerModel->updateSnapshot(snapshot);
+    m_cpuChart->updateSnapshot(snapshot);
+    m_distributionChart->updateSnapshot(snapshot);
+    m_throughputChart->updateSnapshot(snapshot);
+
+    updateLog();
+    m_listenButton->setText(snapshot.listen);
+    m_policyLabel->setText(snapshot.listen.isEmpty() ? QString() : policyName(snapshot.policy));
+    m_workersLabel->setText(tr("%1/%2 running").arg(snapshot.running).arg(snapshot.workers.size()));
+    m_throughputLabel->setText(tr("%1 req/s").arg(snapshot.requestsPerSecond, 0, 'f', 0));
+    if (m_scale->isEnabled() && !m_scale->hasFocus()) {
+        const QSignalBlocker blocker(m_scale);
+        m_scale->setValue(int(snapshot.workers.size()));
+    }
+    m_lastTickMs = timer.nsecsElapsed() / 1e6;
+    updateActions();
+    Q_EMIT ticked();
+}
+
+void MainWindow::updateLog() {
+    LocalCluster *cluster = currentCluster();
+    const quint16 port = selectedPort();
+    if (!cluster || !port) return;
+    if (const WorkerProcess *worker = cluster->supervisor().worker(cluster->site().name, port))
+        m_logView->showTail(
+            tr("%1 · port %2 · %3").arg(cluster->site().name).arg(port).arg(worker->log().path()),
+            worker->log().tail(2000), worker->log().totalBytes());
+}
+
+void MainWindow::stopAllClusters(std::function<void()> done) {
+    m_loadGenerator->stop();
+    if (m_clusters.isEmpty()) {
+        if (done) done();
+        return;
+    }
+    auto remaining = std::make_shared<int>(int(m_clusters.size()));
+    for (LocalCluster *cluster : std::as_const(m_clusters)) {
+        connect(cluster, &LocalCluster::stopped, this, [remaining, done] {
+            if (--*remaining == 0 && done) done();
+        });
+        cluster->stop();
+    }
+}
+
+void MainWindow::closeEvent(QCloseEvent *event) {
+    saveLayout();
+    if (m_clusters.isEmpty() || m_closing) {
+        event->accept();
+        return;
+    }
+    // Stop what Corral started before the window goes: drain, SIGTERM, then close.
+    event->ignore();
+    m_closing = true;
+    statusBar()->showMessage(tr("Stopping %n cluster(s)…", nullptr, int(m_clusters.size())));
+    stopAllClusters([this] { QTimer::singleShot(0, this, &QWidget::close); });
+    QTimer::singleShot(15000, this, &QWidget::close); // a stuck stop does not keep the window
 }
 
 } // namespace corral

@@ -1,35 +1,137 @@
 #pragma once
 
+#include "model/Site.h"
+
+#include <QHash>
 #include <QMainWindow>
 
+class QAction;
+class QComboBox;
 class QLabel;
+class QProgressBar;
+class QSlider;
+class QSortFilterProxyModel;
+class QSpinBox;
+class QSplitter;
+class QTableView;
+class QToolButton;
 class QTreeView;
+class QLineEdit;
 
 namespace corral {
 
-class Inventory;
+class CpuChartView;
+class DistributionChartView;
 class InventoryTreeModel;
+class LoadGenerator;
+class LocalCluster;
+class LogView;
+class ThroughputChartView;
+class WorkerTableModel;
+struct ClusterSnapshot;
 
-/// The console's main window: hosts and sites on the left, the selected site in the centre.
+/// The console's main window: hosts and sites on the left; the selected site's workers, live
+/// charts and the selected worker's log in the centre; cluster actions in the toolbar.
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
+    struct Options {
+        QString demoWorkerPath; ///< what "demo worker" runs
+        int tickIntervalMs = 1000;
+    };
+
+    explicit MainWindow(QString inventoryPath, Options options, QWidget *parent = nullptr);
     explicit MainWindow(QString inventoryPath, QWidget *parent = nullptr);
     ~MainWindow() override;
 
     /// Re-reads the inventory file; a bad file leaves the shown state alone and says why.
     void reloadInventory();
+    /// Starts a local cluster for `site` and selects it; fails with a readable message.
+    Result<void> launchCluster(const Site &site);
+    /// The `corral --demo` site: three demo workers behind the embedded proxy on `listen`.
+    Result<void> startDemo(const QString &listen = QStringLiteral("127.0.0.1:8080"));
+    /// Stops every cluster this window started; `done` runs once all are stopped.
+    void stopAllClusters(std::function<void()> done = {});
+
+    LocalCluster *currentCluster() const;
+    LoadGenerator *loadGenerator() const { return m_loadGenerator; }
     QTreeView *hostTree() const { return m_tree; }
+    QTableView *workerTable() const { return m_table; }
+    WorkerTableModel *workerModel() const { return m_workerModel; }
+    DistributionChartView *distributionChart() const { return m_distributionChart; }
+    CpuChartView *cpuChart() const { return m_cpuChart; }
+    LogView *logView() const { return m_logView; }
     QString lastError() const { return m_lastError; }
+    QAction *action(const QString &objectName) const;
+
+    /// Milliseconds the UI thread spent in the last tick's update (for the responsiveness
+    /// benchmark).
+    double lastTickMs() const { return m_lastTickMs; }
+
+Q_SIGNALS:
+    /// After the views took a snapshot of the current cluster.
+    void ticked();
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
 
 private:
     void createActions();
+    void createToolbar();
+    void restoreLayout();
+    void saveLayout() const;
+    void showError(const QString &message);
+    void selectSite(const QString &site);
+    void onSnapshot(LocalCluster *cluster, const ClusterSnapshot &snapshot);
+    void updateActions();
+    void updateTree();
+    void updateLog();
+    quint16 selectedPort() const;
+    void saveSiteToInventory(const Site &site);
+
+    // Actions
+    void launchDialog();
+    void addBackend();
+    void removeBackend();
+    void restartWorker();
+    void rollingRestart();
+    void stopSite();
+    void toggleBackendEnabled();
+    void toggleLoad(bool on);
 
     QString m_inventoryPath;
+    Options m_options;
     QString m_lastError;
+    QString m_currentSite;
+    QHash<QString, LocalCluster *> m_clusters;
+    bool m_closing = false;
+    double m_lastTickMs = 0;
+
     InventoryTreeModel *m_treeModel = nullptr;
     QTreeView *m_tree = nullptr;
-    QLabel *m_inventoryLabel = nullptr;
+    WorkerTableModel *m_workerModel = nullptr;
+    QSortFilterProxyModel *m_workerProxy = nullptr;
+    QTableView *m_table = nullptr;
+    QLineEdit *m_filter = nullptr;
+    CpuChartView *m_cpuChart = nullptr;
+    DistributionChartView *m_distributionChart = nullptr;
+    ThroughputChartView *m_throughputChart = nullptr;
+    LogView *m_logView = nullptr;
+    QSplitter *m_mainSplitter = nullptr;
+    QSplitter *m_centreSplitter = nullptr;
+    QSplitter *m_chartSplitter = nullptr;
+    LoadGenerator *m_loadGenerator = nullptr;
+
+    QHash<QString, QAction *> m_actions;
+    QSpinBox *m_scale = nullptr;
+    QComboBox *m_policy = nullptr;
+    QSlider *m_rate = nullptr;
+    QLabel *m_rateLabel = nullptr;
+    QToolButton *m_listenButton = nullptr;
+    QLabel *m_policyLabel = nullptr;
+    QLabel *m_workersLabel = nullptr;
+    QLabel *m_throughputLabel = nullptr;
+    QProgressBar *m_rollout = nullptr;
 };
 
 } // namespace corral

@@ -32,6 +32,7 @@ struct Command {
 
 /// Commands live in their own files and register here.
 QList<Command> siteCommands();
+QList<Command> proxyCommands();
 QList<Command> upCommands();
 
 } // namespace corral::cli

@@ -33,6 +33,7 @@ static QList<Command> allCommands() {
                             QStringLiteral("Usage: corralctl help [COMMAND]\n"),
                             {}});
     commands.append(siteCommands());
+    commands.append(proxyCommands());
     commands.append(upCommands());
     return commands;
 }

@@ -1,4 +1,6 @@
 #include "cli/Context.h"
+#include "cluster/LocalCluster.h"
+#include "proxy/ProxyEngine.h"
 #include "supervisor/ProcessGroupReaper.h"
 #include "supervisor/Supervisor.h"
 #include "util/SignalWatcher.h"
@@ -144,7 +146,8 @@ static int runUp(Context &context, const QStringList &args) {
 
     // Before any worker exists, so the sentinel inherits as few descriptors as possible.
     ProcessGroupReaper::instance();
-    Supervisor supervisor(policy);
+    LocalCluster cluster(policy);
+    Supervisor &supervisor = cluster.supervisor();
     QSet<quint16> reserved;
     for (const Site &other : inventory->sites())
         if (other.name != site.name)
@@ -191,7 +194,7 @@ static int runUp(Context &context, const QStringList &args) {
                 QStringLiteral("every worker of %1 failed; last: %2").arg(site.name, cause));
             exitCode = Failure;
             stopping = true;
-            supervisor.stopAll();
+            cluster.stop();
         });
     QObject::connect(&supervisor, &Supervisor::portsChanged, &supervisor,
                      [&](const QString &name, const QList<quint16> &ports) {
@@ -207,7 +210,7 @@ static int runUp(Context &context, const QStringList &args) {
                                  context.err << "corralctl: warning: ports not remembered: "
                                              << saved.error() << Qt::endl;
                      });
-    QObject::connect(&supervisor, &Supervisor::allStopped, &supervisor, [&] {
+    QObject::connect(&cluster, &LocalCluster::stopped, &supervisor, [&] {
         if (!json) out << "corral: all workers stopped" << Qt::endl;
         QCoreApplication::exit(exitCode);
     });
@@ -222,7 +225,7 @@ static int runUp(Context &context, const QStringList &args) {
         if (!json)
             out << "corral: " << sigabbrev_np(signal) << " received, stopping "
                 << supervisor.usedPorts().size() << " workers" << Qt::endl;
-        supervisor.stopAll();
+        cluster.stop();
     });
 
     if (!json) {
@@ -232,9 +235,6 @@ static int runUp(Context &context, const QStringList &args) {
                                           : QStringLiteral(", ready when GET ") + site.healthPath +
                                                 QStringLiteral(" answers 2xx"))
             << '\n';
-        if (!site.listen.isEmpty())
-            out << "corral: note: --listen " << site.listen
-                << " is recorded; the embedded balancer is not part of this build\n";
         out << QStringLiteral("%1  %2  %3  %4  %5\n")
                    .arg(QStringLiteral("TIME"), -12)
                    .arg(QStringLiteral("PORT"), -5)
@@ -253,7 +253,10 @@ static int runUp(Context &context, const QStringList &args) {
                                     {QStringLiteral("ports"), portArray}});
                          });
     }
-    if (auto started = supervisor.startSite(site); !started) return context.error(started.error());
+    if (auto started = cluster.start(site); !started) return context.error(started.error());
+    if (cluster.proxy() && !json)
+        out << "corral: balancing " << policyName(site.policy) << " on http://" << site.listen
+            << " (workers join as they become ready)" << Qt::endl;
     if (json) {
         QJsonArray portArray;
         for (quint16 port : supervisor.ports(site.name))

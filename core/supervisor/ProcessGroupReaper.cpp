@@ -77,8 +77,7 @@ constexpr int MaxGroups = 4096;
 // the pid it identifies a process; 0 when the process does not exist.
 unsigned long long startTime(pid_t pid) {
     QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
-    if (!stat.open(QIODevice::ReadOnly))
-        return 0;
+    if (!stat.open(QIODevice::ReadOnly)) return 0;
     const QByteArray text = stat.readAll();
     const QList<QByteArray> fields = text.mid(text.lastIndexOf(')') + 2).split(' ');
     return fields.size() > 19 ? fields.at(19).toULongLong() : 0; // fields after comm start at 3
@@ -91,8 +90,7 @@ int ProcessGroupReaper::reconcileStateFiles(const std::string &directory) {
     const QDir dir(QString::fromStdString(directory));
     for (const QString &name : dir.entryList({QStringLiteral("*.groups")}, QDir::Files)) {
         QFile file(dir.filePath(name));
-        if (!file.open(QIODevice::ReadOnly))
-            continue;
+        if (!file.open(QIODevice::ReadOnly)) continue;
         const QList<QByteArray> lines = file.readAll().split('\n');
         // First line: the owning Corral's pid and start time.
         const QList<QByteArray> owner = lines.value(0).split(' ');
@@ -102,15 +100,12 @@ int ProcessGroupReaper::reconcileStateFiles(const std::string &directory) {
         for (qsizetype i = 1; i < lines.size(); ++i) {
             const QList<QByteArray> fields = lines.at(i).split(' ');
             const pid_t group = pid_t(fields.value(0).toInt());
-            if (group <= 1)
-                continue;
+            if (group <= 1) continue;
             const unsigned long long leaderStart = startTime(group);
             // A living leader with another start time means the pid was reused: not ours. A
             // dead leader's pid cannot be reused while its group has members, so those are ours.
-            if (leaderStart != 0 && leaderStart != fields.value(1).toULongLong())
-                continue;
-            if (::kill(-group, SIGKILL) == 0)
-                ++signalled;
+            if (leaderStart != 0 && leaderStart != fields.value(1).toULongLong()) continue;
+            if (::kill(-group, SIGKILL) == 0) ++signalled;
         }
         file.remove();
     }
@@ -118,14 +113,13 @@ int ProcessGroupReaper::reconcileStateFiles(const std::string &directory) {
 }
 
 void ProcessGroupReaper::writeStateFile() const {
-    if (m_stateFile.empty())
-        return;
-    QByteArray text = QByteArray::number(::getpid()) + ' ' + QByteArray::number(startTime(::getpid())) + '\n';
+    if (m_stateFile.empty()) return;
+    QByteArray text =
+        QByteArray::number(::getpid()) + ' ' + QByteArray::number(startTime(::getpid())) + '\n';
     for (const auto &[group, start] : m_groups)
         text += QByteArray::number(group) + ' ' + QByteArray::number(start) + '\n';
     QSaveFile file(QString::fromStdString(m_stateFile));
-    if (file.open(QIODevice::WriteOnly) && file.write(text) == text.size())
-        file.commit();
+    if (file.open(QIODevice::WriteOnly) && file.write(text) == text.size()) file.commit();
 }
 
 ProcessGroupReaper &ProcessGroupReaper::instance() {
@@ -156,8 +150,11 @@ ProcessGroupReaper::ProcessGroupReaper() {
     if (QDir().mkpath(directory)) {
         const int killed = reconcileStateFiles(directory.toStdString());
         if (killed > 0)
-            std::fprintf(stderr, "corral: stopped %d process group(s) left behind by an earlier Corral\n", killed);
-        m_stateFile = QString(directory + QStringLiteral("/%1.groups").arg(::getpid())).toStdString();
+            std::fprintf(stderr,
+                         "corral: stopped %d process group(s) left behind by an earlier Corral\n",
+                         killed);
+        m_stateFile =
+            QString(directory + QStringLiteral("/%1.groups").arg(::getpid())).toStdString();
     }
 }
 

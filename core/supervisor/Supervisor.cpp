@@ -185,8 +185,10 @@ void Supervisor::checkStopped(const QString &site) {
     if (it == m_sites.end()) return;
     for (const WorkerProcess *worker : it->workers)
         if (worker->state() != WorkerState::Stopped) return;
-    for (WorkerProcess *worker : it->workers)
+    for (WorkerProcess *worker : it->workers) {
+        if (m_hooks.workerRemoved) m_hooks.workerRemoved(site, worker->port());
         worker->deleteLater();
+    }
     m_sites.erase(it);
     m_stoppingSites.remove(site);
     Q_EMIT siteStopped(site);
@@ -238,13 +240,30 @@ Result<void> Supervisor::setWorkerCount(const QString &site, int count) {
         for (WorkerProcess *worker : added)
             worker->start();
     } else {
-        for (int i = current - 1; i >= count; --i) {
-            WorkerProcess *worker = run.workers.at(i);
-            run.workers.removeAt(i);
-            retire(worker, [worker] { worker->deleteLater(); });
-        }
+        for (int i = current - 1; i >= count; --i)
+            detachWorker(run, run.workers.at(i));
     }
     run.config.workers = count;
+    run.config.ports = ports(site);
+    Q_EMIT portsChanged(site, run.config.ports);
+    return {};
+}
+
+void Supervisor::detachWorker(SiteRun &run, WorkerProcess *worker) {
+    run.workers.removeOne(worker);
+    retire(worker, [this, worker] {
+        if (m_hooks.workerRemoved) m_hooks.workerRemoved(worker->spec().site, worker->port());
+        worker->deleteLater();
+    });
+}
+
+Result<void> Supervisor::removeWorker(const QString &site, quint16 port) {
+    WorkerProcess *worker = findWorker(site, port);
+    if (!worker)
+        return fail(QStringLiteral("site %1 has no worker on port %2").arg(site).arg(port));
+    SiteRun &run = m_sites[site];
+    detachWorker(run, worker);
+    run.config.workers = int(run.workers.size());
     run.config.ports = ports(site);
     Q_EMIT portsChanged(site, run.config.ports);
     return {};

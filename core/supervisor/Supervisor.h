@@ -21,8 +21,10 @@ struct BackendHooks {
     /// in-flight requests finished.
     std::function<void(const QString &site, quint16 port, std::function<void()> drained)>
         drainWorker;
-    /// A worker left service (crashed, stopped or removed): take it out of rotation.
+    /// A worker left service (crashed, failed or being stopped): take it out of rotation.
     std::function<void(const QString &site, quint16 port)> workerGone;
+    /// A worker was removed for good (scaled down, site stopped): forget the backend.
+    std::function<void(const QString &site, quint16 port)> workerRemoved;
 };
 
 /// Runs the workers of local sites: allocates their ports, supervises each process, scales,
@@ -47,6 +49,8 @@ public:
 
     /// Starts or drains-and-stops workers (highest ports first) to reach `count`.
     Result<void> setWorkerCount(const QString &site, int count);
+    /// Drains, stops and removes one worker; its port is given up.
+    Result<void> removeWorker(const QString &site, quint16 port);
     /// Restarts one worker (drained first when it is serving).
     Result<void> restartWorker(const QString &site, quint16 port);
     /// Replaces workers one at a time with `newConfig` (the site's command may have changed):
@@ -89,6 +93,8 @@ private:
     WorkerSpec specFor(const Site &site, quint16 port) const;
     WorkerProcess *addWorker(SiteRun &run, quint16 port);
     WorkerProcess *findWorker(const QString &site, quint16 port) const;
+    /// Takes the worker out of the site and retires it; workerRemoved fires once it stopped.
+    void detachWorker(SiteRun &run, WorkerProcess *worker);
     /// Drains (through the hook) then stops; `then` runs once the worker is stopped.
     void retire(WorkerProcess *worker, std::function<void()> then);
     void onWorkerState(WorkerProcess *worker, WorkerState state, const QString &cause);

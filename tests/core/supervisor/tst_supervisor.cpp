@@ -206,13 +206,12 @@ private Q_SLOTS:
         Supervisor supervisor(fastPolicy());
         QStringList order;
         QStringList drained;
-        supervisor.setBackendHooks(
-            BackendHooks{{},
-                         [&](const QString &, quint16 port, std::function<void()> done) {
-                             drained.append(QString::number(port));
-                             done();
-                         },
-                         {}});
+        BackendHooks hooks;
+        hooks.drainWorker = [&](const QString &, quint16 port, std::function<void()> done) {
+            drained.append(QString::number(port));
+            done();
+        };
+        supervisor.setBackendHooks(hooks);
         const Site site = demoSite(QStringLiteral("rolling"), 3);
         QVERIFY(supervisor.startSite(site).ok());
         QTRY_VERIFY_WITH_TIMEOUT(allInState(supervisor, site.name, WorkerState::Running, 3), 15000);

@@ -1,0 +1,113 @@
+#include "cli/Context.h"
+
+#include "proxy/ProxyEngine.h"
+
+#include <csignal>
+#include <pthread.h>
+
+namespace corral::cli {
+
+static const char proxyUsage[] =
+    "Usage:\n"
+    "  corralctl proxy --listen ADDR:PORT --backends HOST:PORT[;weight=N][;backup],...\n"
+    "                  [--policy P] [--threads N] [--admin 127.0.0.1:PORT]\n"
+    "                  [--health PATH]\n"
+    "\n"
+    "Runs Corral's load balancer in the foreground until SIGINT or SIGTERM, then lets\n"
+    "in-flight requests finish (up to 10 s) and exits 0.\n"
+    "\n"
+    "Options:\n"
+    "  --listen A:P     address to accept HTTP on\n"
+    "  --backends LIST  upstream servers, comma-separated\n"
+    "  --policy P       round-robin (default), weighted, least-conn, sticky-cookie, ip-hash\n"
+    "  --threads N      event-loop threads (default: one per core)\n"
+    "  --admin A:P      admin API on a loopback address (GET /stats, /backends, ...)\n"
+    "  --health PATH    actively check each backend with GET PATH\n";
+
+static int runProxy(Context &context, const QStringList &args) {
+    const OptionSpec spec{{},
+                          {QStringLiteral("listen"), QStringLiteral("backends"),
+                           QStringLiteral("policy"), QStringLiteral("threads"),
+                           QStringLiteral("admin"), QStringLiteral("health")}};
+    const auto parsed = parseOptions(args, spec);
+    const QString usage = QString::fromLatin1(proxyUsage);
+    if (!parsed) return context.usageError(parsed.error(), usage);
+    const ParsedOptions &options = parsed.value();
+    if (!options.positional.isEmpty())
+        return context.usageError(
+            QStringLiteral("unexpected argument \"%1\"").arg(options.positional.first()), usage);
+    ProxyConfig config;
+    if (!options.has(QStringLiteral("listen")) || !options.has(QStringLiteral("backends")))
+        return context.usageError(QStringLiteral("--listen and --backends are required"), usage);
+    const auto listen = Endpoint::parse(options.value(QStringLiteral("listen")));
+    if (!listen) return context.usageError(QStringLiteral("--listen: ") + listen.error(), usage);
+    config.listenAddress = listen->host;
+    config.listenPort = listen->port;
+    const auto backends =
+        Backend::parseList(options.values.value(QStringLiteral("backends")).join(QLatin1Char(',')));
+    if (!backends)
+        return context.usageError(QStringLiteral("--backends: ") + backends.error(), usage);
+    config.backends = backends.value();
+    if (options.has(QStringLiteral("policy"))) {
+        const QString name = options.value(QStringLiteral("policy"));
+        const auto policy = policyFromName(name);
+        if (!policy)
+            return context.usageError(
+                QStringLiteral("--policy: \"%1\" is not one of %2").arg(name, policyNames()),
+                usage);
+        config.policy = *policy;
+    }
+    if (options.has(QStringLiteral("threads"))) {
+        bool numeric = false;
+        config.threads = options.value(QStringLiteral("threads")).toInt(&numeric);
+        if (!numeric || config.threads < 1 || config.threads > 256)
+            return context.usageError(QStringLiteral("--threads: expected 1..256"), usage);
+    }
+    if (options.has(QStringLiteral("admin"))) {
+        const auto admin = Endpoint::parse(options.value(QStringLiteral("admin")));
+        if (!admin) return context.usageError(QStringLiteral("--admin: ") + admin.error(), usage);
+        config.adminEnabled = true;
+        config.adminAddress = admin->host;
+        config.adminPort = admin->port;
+    }
+    if (options.has(QStringLiteral("health")))
+        config.health.path = options.value(QStringLiteral("health"));
+
+    // Block the stop signals before the engine's threads exist, so they inherit the mask
+    // and only sigwait() below ever sees SIGINT/SIGTERM.
+    sigset_t stopSignals, previous;
+    sigemptyset(&stopSignals);
+    sigaddset(&stopSignals, SIGINT);
+    sigaddset(&stopSignals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stopSignals, &previous);
+    ProxyEngine engine;
+    if (auto started = engine.start(config); !started) {
+        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+        return context.error(started.error());
+    }
+    context.out << "corralctl proxy: listening on "
+                << Endpoint{config.listenAddress, engine.port()}.toString() << " ("
+                << engine.threadCount() << " threads, " << policyName(config.policy) << ")\n";
+    for (const Backend &b : config.backends)
+        context.out << "  backend " << b.toSpec() << "\n";
+    if (engine.adminPort())
+        context.out << "  admin API on "
+                    << Endpoint{config.adminAddress, engine.adminPort()}.toString() << "\n";
+    context.out.flush();
+    int signal = 0;
+    sigwait(&stopSignals, &signal);
+    context.out << "corralctl proxy: " << (signal == SIGINT ? "SIGINT" : "SIGTERM")
+                << ", draining\n";
+    context.out.flush();
+    const bool clean = engine.drainAndStop(std::chrono::seconds(10));
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    if (!clean) context.err << "corralctl proxy: drain timed out; open requests were cut\n";
+    return Success;
+}
+
+QList<Command> proxyCommands() {
+    return {Command{QStringLiteral("proxy"), QStringLiteral("Run the embedded load balancer"),
+                    QString::fromLatin1(proxyUsage), runProxy}};
+}
+
+} // namespace corral::cli

@@ -1,0 +1,482 @@
+#include "proxy/HttpParser.h"
+
+#include <cstring>
+
+namespace corral::http {
+
+namespace {
+
+// RFC 9110 token characters (header names, methods).
+constexpr bool isTchar(unsigned char c) {
+    if (c >= '0' && c <= '9') return true;
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+    switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
+}
+
+// Field values: visible characters, SP, HTAB and obs-text; no other controls.
+constexpr bool isValueChar(unsigned char c) {
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+constexpr unsigned char lower(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c | 0x20) : c;
+}
+
+std::string_view trim(std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+        v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+        v.remove_suffix(1);
+    return v;
+}
+
+HeaderId classify(std::string_view name) {
+    // Dispatch on length first: one comparison for most headers.
+    switch (name.size()) {
+    case 2:
+        if (equalsIgnoreCase(name, "te")) return HeaderId::TE;
+        break;
+    case 4:
+        if (equalsIgnoreCase(name, "host")) return HeaderId::Host;
+        break;
+    case 6:
+        if (equalsIgnoreCase(name, "expect")) return HeaderId::Expect;
+        if (equalsIgnoreCase(name, "cookie")) return HeaderId::Cookie;
+        break;
+    case 7:
+        if (equalsIgnoreCase(name, "trailer")) return HeaderId::Trailer;
+        if (equalsIgnoreCase(name, "upgrade")) return HeaderId::Upgrade;
+        break;
+    case 9:
+        if (equalsIgnoreCase(name, "x-real-ip")) return HeaderId::XRealIp;
+        break;
+    case 10:
+        if (equalsIgnoreCase(name, "connection")) return HeaderId::Connection;
+        if (equalsIgnoreCase(name, "keep-alive")) return HeaderId::KeepAlive;
+        break;
+    case 14:
+        if (equalsIgnoreCase(name, "content-length")) return HeaderId::ContentLength;
+        break;
+    case 15:
+        if (equalsIgnoreCase(name, "x-forwarded-for")) return HeaderId::XForwardedFor;
+        break;
+    case 16:
+        if (equalsIgnoreCase(name, "x-forwarded-host")) return HeaderId::XForwardedHost;
+        break;
+    case 17:
+        if (equalsIgnoreCase(name, "transfer-encoding")) return HeaderId::TransferEncoding;
+        if (equalsIgnoreCase(name, "x-forwarded-proto")) return HeaderId::XForwardedProto;
+        break;
+    default:
+        break;
+    }
+    if (name.size() > 6 && equalsIgnoreCase(name.substr(0, 6), "proxy-"))
+        return HeaderId::ProxyPrefixed;
+    return HeaderId::Other;
+}
+
+// Splits a comma-separated list and calls f(token) for each non-empty trimmed token.
+template <typename F> void forEachToken(std::string_view list, F &&f) {
+    while (!list.empty()) {
+        const size_t comma = list.find(',');
+        const std::string_view token = trim(list.substr(0, comma));
+        if (!token.empty()) f(token);
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+}
+
+// Content-Length: digits only, no sign, no overflow; a list of equal values is one value.
+bool parseContentLength(std::string_view value, uint64_t &out, bool &seen) {
+    bool ok = true;
+    bool any = false;
+    forEachToken(value, [&](std::string_view token) {
+        any = true;
+        uint64_t n = 0;
+        if (token.size() > 18) ok = false;
+        for (char c : token) {
+            if (c < '0' || c > '9') {
+                ok = false;
+                return;
+            }
+            n = n * 10 + uint64_t(c - '0');
+        }
+        if (seen && n != out) ok = false;
+        out = n;
+        seen = true;
+    });
+    return ok && any;
+}
+
+// Parses the header lines of a head starting at `p` (just after the start line). Shared by
+// requests and responses; `strict` (requests) rejects anything ambiguous.
+int parseHeaders(const char *p, const char *end, size_t maxHeaders, MessageHead &out,
+                 bool &sawContentLength, bool &sawTransferEncoding, bool &chunkedLast,
+                 int &hostCount) {
+    out.headers.clear();
+    while (p < end) {
+        const char *eol = static_cast<const char *>(std::memchr(p, '\r', size_t(end - p)));
+        if (!eol || eol + 1 >= end || eol[1] != '\n') return 400;
+        if (eol == p) return 0;                  // the empty line ending the head
+        if (*p == ' ' || *p == '\t') return 400; // obs-fold
+        const char *colon = p;
+        while (colon < eol && isTchar(static_cast<unsigned char>(*colon)))
+            ++colon;
+        if (colon == p || colon == eol || *colon != ':') return 400; // bad name or space before ':'
+        for (const char *v = colon + 1; v < eol; ++v)
+            if (!isValueChar(static_cast<unsigned char>(*v))) return 400;
+        if (out.headers.size() >= maxHeaders) return 431;
+        Header h;
+        h.name = std::string_view(p, size_t(colon - p));
+        h.value = trim(std::string_view(colon + 1, size_t(eol - colon - 1)));
+        h.id = classify(h.name);
+        switch (h.id) {
+        case HeaderId::ContentLength:
+            if (!parseContentLength(h.value, out.contentLength, sawContentLength)) return 400;
+            break;
+        case HeaderId::TransferEncoding:
+            sawTransferEncoding = true;
+            forEachToken(h.value, [&](std::string_view token) {
+                chunkedLast = equalsIgnoreCase(token, "chunked");
+            });
+            break;
+        case HeaderId::Connection:
+            forEachToken(h.value, [&](std::string_view token) {
+                if (equalsIgnoreCase(token, "close"))
+                    out.connectionClose = true;
+                else if (equalsIgnoreCase(token, "keep-alive"))
+                    out.connectionKeepAlive = true;
+                else if (equalsIgnoreCase(token, "upgrade"))
+                    out.connectionUpgrade = true;
+                else if (out.connectionTokenCount < MaxConnectionTokens)
+                    out.connectionTokens[out.connectionTokenCount++] = token;
+            });
+            break;
+        case HeaderId::Upgrade:
+            out.upgrade = h.value;
+            break;
+        case HeaderId::Host:
+            ++hostCount;
+            break;
+        default:
+            break;
+        }
+        out.headers.push_back(h);
+        p = eol + 2;
+    }
+    return 400;
+}
+
+void resetHead(MessageHead &h) {
+    h.minor = 1;
+    h.body = BodyKind::None;
+    h.contentLength = 0;
+    h.connectionClose = h.connectionKeepAlive = h.connectionUpgrade = false;
+    h.upgrade = {};
+    h.connectionTokenCount = 0;
+}
+
+} // namespace
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i])))
+            return false;
+    return true;
+}
+
+std::string_view cookieValue(std::string_view header, std::string_view name) {
+    while (!header.empty()) {
+        const size_t semi = header.find(';');
+        std::string_view pair = trim(header.substr(0, semi));
+        if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
+            pair[name.size()] == '=')
+            return pair.substr(name.size() + 1);
+        if (semi == std::string_view::npos) break;
+        header.remove_prefix(semi + 1);
+    }
+    return {};
+}
+
+bool MessageHead::isHopByHop(const Header &h) const {
+    switch (h.id) {
+    case HeaderId::Connection:
+    case HeaderId::KeepAlive:
+    case HeaderId::TE:
+    case HeaderId::Trailer:
+    case HeaderId::Upgrade:
+    case HeaderId::ProxyPrefixed:
+    case HeaderId::TransferEncoding: // re-framed by the proxy, never forwarded blindly
+        return true;
+    default:
+        break;
+    }
+    for (size_t i = 0; i < connectionTokenCount; ++i)
+        if (equalsIgnoreCase(connectionTokens[i], h.name)) return true;
+    return false;
+}
+
+long HeadScanner::scan(const char *data, size_t size) {
+    // Resume a few bytes back so a CRLFCRLF split across reads is still found.
+    size_t i = scanned;
+    while (i < size) {
+        const void *nl = std::memchr(data + i, '\n', size - i);
+        if (!nl) {
+            scanned = size;
+            return 0;
+        }
+        const size_t at = size_t(static_cast<const char *>(nl) - data);
+        if (at == 0 || data[at - 1] != '\r') return -1;
+        if (at >= 3 && data[at - 2] == '\n' && data[at - 3] == '\r') return long(at + 1);
+        i = at + 1;
+    }
+    scanned = size;
+    return 0;
+}
+
+int parseRequest(const char *data, size_t size, const HeadLimits &limits, RequestHead &out) {
+    resetHead(out);
+    out.method = out.target = out.host = out.cookie = out.forwardedFor = {};
+    out.expectContinue = out.isHead = out.isIdempotent = false;
+    out.headers.clear();
+    if (size > limits.maxHeaderBytes) return 431;
+    const char *p = data;
+    const char *end = data + size;
+    const char *eol = static_cast<const char *>(std::memchr(p, '\r', size));
+    if (!eol || eol + 1 >= end || eol[1] != '\n') return 400;
+    if (size_t(eol - p) > limits.maxRequestLine) return 414;
+    // METHOD SP request-target SP HTTP/1.x
+    const char *m = p;
+    while (m < eol && isTchar(static_cast<unsigned char>(*m)))
+        ++m;
+    if (m == p || m >= eol || *m != ' ') return 400;
+    out.method = std::string_view(p, size_t(m - p));
+    const char *t = m + 1;
+    const char *te = t;
+    while (te<eol &&static_cast<unsigned char>(*te)> 0x20 && *te != 0x7f)
+        ++te;
+    if (te == t || te >= eol || *te != ' ') return 400;
+    out.target = std::string_view(t, size_t(te - t));
+    const std::string_view version(te + 1, size_t(eol - te - 1));
+    if (version.size() != 8 || version.substr(0, 5) != "HTTP/") return 400;
+    if (version[5] != '1' || version[6] != '.') return 505;
+    if (version[7] == '1')
+        out.minor = 1;
+    else if (version[7] == '0')
+        out.minor = 0;
+    else
+        return 505;
+    // Origin form or absolute form only; CONNECT and OPTIONS * are not proxied.
+    if (out.method == "CONNECT") return 501;
+    if (out.target[0] != '/' && out.target.find("://") == std::string_view::npos &&
+        !(out.method == "OPTIONS" && out.target == "*"))
+        return 400;
+
+    bool sawCl = false, sawTe = false, chunkedLast = false;
+    int hostCount = 0;
+    const int rc =
+        parseHeaders(eol + 2, end, limits.maxHeaders, out, sawCl, sawTe, chunkedLast, hostCount);
+    if (rc) return rc;
+    if (out.minor == 1 && hostCount != 1) return 400;
+    if (hostCount > 1) return 400;
+    if (sawTe) {
+        // Both framings at once, chunked not last, or chunked from an HTTP/1.0 client:
+        // each is a known smuggling vector.
+        if (sawCl || out.minor == 0) return 400;
+        if (!chunkedLast) return 400;
+        // Only "chunked" alone: other codings are not implemented by the proxy.
+        for (const Header &h : out.headers)
+            if (h.id == HeaderId::TransferEncoding && !equalsIgnoreCase(h.value, "chunked"))
+                return 501;
+        out.body = BodyKind::Chunked;
+    } else if (sawCl) {
+        out.body = out.contentLength ? BodyKind::Length : BodyKind::None;
+    }
+    for (const Header &h : out.headers) {
+        switch (h.id) {
+        case HeaderId::Host:
+            out.host = h.value;
+            break;
+        case HeaderId::Cookie:
+            if (out.cookie.empty()) out.cookie = h.value;
+            break;
+        case HeaderId::XForwardedFor:
+            if (out.forwardedFor.empty()) out.forwardedFor = h.value;
+            break;
+        case HeaderId::Expect:
+            if (equalsIgnoreCase(h.value, "100-continue")) out.expectContinue = true;
+            break;
+        default:
+            break;
+        }
+    }
+    const std::string_view mth = out.method;
+    out.isHead = mth == "HEAD";
+    out.isIdempotent = mth == "GET" || mth == "HEAD" || mth == "PUT" || mth == "DELETE" ||
+                       mth == "OPTIONS" || mth == "TRACE";
+    return 0;
+}
+
+int parseResponse(const char *data, size_t size, bool requestWasHead, size_t maxHeaders,
+                  ResponseHead &out) {
+    resetHead(out);
+    out.status = 0;
+    out.reason = {};
+    const char *end = data + size;
+    const char *eol = static_cast<const char *>(std::memchr(data, '\r', size));
+    if (!eol || eol + 1 >= end || eol[1] != '\n') return -1;
+    const std::string_view line(data, size_t(eol - data));
+    // HTTP/1.x SP 3DIGIT [SP reason]
+    if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[8] != ' ') return -1;
+    out.minor = line[7] == '1' ? 1 : 0;
+    if (line[7] != '0' && line[7] != '1') return -1;
+    for (int i = 9; i < 12; ++i)
+        if (line[size_t(i)] < '0' || line[size_t(i)] > '9') return -1;
+    out.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+    if (out.status < 100) return -1;
+    if (line.size() > 12) {
+        if (line[12] != ' ') return -1;
+        out.reason = line.substr(13);
+    }
+    bool sawCl = false, sawTe = false, chunkedLast = false;
+    int hostCount = 0;
+    if (parseHeaders(eol + 2, end, maxHeaders, out, sawCl, sawTe, chunkedLast, hostCount))
+        return -1;
+    if (requestWasHead || out.status < 200 || out.status == 204 || out.status == 304)
+        out.body = BodyKind::None;
+    else if (sawTe)
+        // Transfer-Encoding overrides Content-Length (RFC 9112 6.3); a non-chunked coding
+        // is delimited by the connection's close.
+        out.body = chunkedLast ? BodyKind::Chunked : BodyKind::UntilClose;
+    else if (sawCl)
+        out.body = out.contentLength ? BodyKind::Length : BodyKind::None;
+    else
+        out.body = BodyKind::UntilClose;
+    return 0;
+}
+
+long ChunkedDecoder::feed(const char *data, size_t size) {
+    // Trailer lines and chunk-size lines are bounded so a peer cannot make us scan forever.
+    constexpr size_t MaxLine = 4096;
+    size_t i = 0;
+    while (i < size) {
+        const unsigned char c = static_cast<unsigned char>(data[i]);
+        switch (m_state) {
+        case State::Size: {
+            int digit = -1;
+            if (c >= '0' && c <= '9')
+                digit = c - '0';
+            else if (lower(c) >= 'a' && lower(c) <= 'f')
+                digit = lower(c) - 'a' + 10;
+            if (digit >= 0) {
+                if (++m_digits > 15) return -1; // overflow guard
+                m_size = m_size * 16 + uint64_t(digit);
+                ++i;
+            } else if (m_digits == 0) {
+                return -1;
+            } else if (c == '\r') {
+                m_state = State::SizeLf;
+                ++i;
+            } else if (c == ';' || c == ' ' || c == '\t') {
+                m_state = State::Extension;
+                m_lineBytes = 0;
+                ++i;
+            } else {
+                return -1;
+            }
+            break;
+        }
+        case State::Extension:
+            if (c == '\r') {
+                m_state = State::SizeLf;
+            } else if (c == '\n' || (c < 0x20 && c != '\t') || c == 0x7f ||
+                       ++m_lineBytes > MaxLine) {
+                return -1;
+            }
+            ++i;
+            break;
+        case State::SizeLf:
+            if (c != '\n') return -1;
+            ++i;
+            if (m_size == 0) {
+                m_state = State::TrailerStart;
+            } else {
+                m_state = State::Data;
+            }
+            break;
+        case State::Data: {
+            const size_t take = size - i < m_size ? size - i : size_t(m_size);
+            i += take;
+            m_size -= take;
+            if (m_size == 0) m_state = State::DataCr;
+            break;
+        }
+        case State::DataCr:
+            if (c != '\r') return -1;
+            m_state = State::DataLf;
+            ++i;
+            break;
+        case State::DataLf:
+            if (c != '\n') return -1;
+            m_state = State::Size;
+            m_digits = 0;
+            m_size = 0;
+            ++i;
+            break;
+        case State::TrailerStart:
+            if (c == '\r') {
+                m_state = State::FinalLf;
+            } else if (c == '\n' || c == ' ' || c == '\t') {
+                return -1;
+            } else {
+                m_state = State::TrailerLine;
+                m_lineBytes = 1;
+            }
+            ++i;
+            break;
+        case State::TrailerLine:
+            if (c == '\r') {
+                m_state = State::TrailerLf;
+            } else if (c == '\n' || ++m_lineBytes > MaxLine) {
+                return -1;
+            }
+            ++i;
+            break;
+        case State::TrailerLf:
+            if (c != '\n') return -1;
+            m_state = State::TrailerStart;
+            ++i;
+            break;
+        case State::FinalLf:
+            if (c != '\n') return -1;
+            m_state = State::Done;
+            ++i;
+            return long(i);
+        case State::Done:
+            return long(i);
+        }
+    }
+    return long(i);
+}
+
+} // namespace corral::http

@@ -1,0 +1,143 @@
+#pragma once
+
+// Plain C++ HTTP/1.1 head parsing for the proxy's hot path: no Qt, no allocation once the
+// header vector has grown to its working size. Strict on purpose: anything that two HTTP
+// implementations could frame differently is rejected (request smuggling).
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace corral::http {
+
+/// Headers the proxy looks at or rewrites; everything else is passed through as Other.
+enum class HeaderId : uint8_t {
+    Other,
+    Host,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    KeepAlive,
+    TE,
+    Trailer,
+    Upgrade,
+    ProxyPrefixed, ///< Proxy-Connection, Proxy-Authorization, ...: hop-by-hop
+    Expect,
+    Cookie,
+    XForwardedFor,
+    XForwardedProto,
+    XForwardedHost,
+    XRealIp,
+};
+
+struct Header {
+    std::string_view name;
+    std::string_view value;
+    HeaderId id = HeaderId::Other;
+};
+
+struct HeadLimits {
+    size_t maxRequestLine = 8192;
+    size_t maxHeaderBytes = 16384;
+    size_t maxHeaders = 100;
+};
+
+enum class BodyKind : uint8_t { None, Length, Chunked, UntilClose };
+
+/// Where the end of a head is: scanned incrementally as bytes arrive.
+struct HeadScanner {
+    size_t scanned = 0;
+    void reset() { scanned = 0; }
+    /// Returns the head's length including the final CRLFCRLF, 0 while incomplete, or -1 on
+    /// a bare LF (a line ending that other parsers might read differently).
+    long scan(const char *data, size_t size);
+};
+
+/// Connection tokens other than close/keep-alive/upgrade name extra hop-by-hop headers.
+static constexpr size_t MaxConnectionTokens = 16;
+
+struct MessageHead {
+    std::vector<Header> headers;
+    int minor = 1; ///< HTTP/1.minor
+    BodyKind body = BodyKind::None;
+    uint64_t contentLength = 0;
+    bool connectionClose = false;
+    bool connectionKeepAlive = false;
+    bool connectionUpgrade = false;
+    std::string_view upgrade;
+    std::string_view connectionTokens[MaxConnectionTokens];
+    size_t connectionTokenCount = 0;
+
+    /// True when `header` must not be forwarded (hop-by-hop, or named by Connection).
+    bool isHopByHop(const Header &header) const;
+    /// Whether the sender wants the connection kept open after this message.
+    bool keepAlive() const { return minor >= 1 ? !connectionClose : connectionKeepAlive; }
+};
+
+struct RequestHead : MessageHead {
+    std::string_view method;
+    std::string_view target;
+    std::string_view host;
+    std::string_view cookie; ///< first Cookie header (the one browsers send)
+    std::string_view forwardedFor;
+    bool expectContinue = false;
+    bool isHead = false;
+    bool isIdempotent = false;
+    bool wantsUpgrade() const { return connectionUpgrade && !upgrade.empty(); }
+};
+
+struct ResponseHead : MessageHead {
+    int status = 0;
+    std::string_view reason;
+};
+
+/// Parses a complete request head (as found by HeadScanner, CRLFCRLF included). Returns 0 on
+/// success or the HTTP status to answer with: 400, 414, 431, 501, 505.
+int parseRequest(const char *data, size_t size, const HeadLimits &limits, RequestHead &out);
+
+/// Parses a complete response head. Returns 0 on success, -1 when it is malformed or its
+/// framing is ambiguous (the proxy answers 502). `requestWasHead` selects "no body".
+int parseResponse(const char *data, size_t size, bool requestWasHead, size_t maxHeaders,
+                  ResponseHead &out);
+
+/// Follows chunked framing byte by byte while the bytes are forwarded unchanged, so the proxy
+/// knows where a chunked body ends (and the next pipelined message starts).
+class ChunkedDecoder {
+public:
+    void reset() {
+        m_state = State::Size;
+        m_size = 0;
+        m_digits = 0;
+        m_lineBytes = 0;
+    }
+    /// Consumes up to `size` bytes; returns how many belong to the body (all of them unless
+    /// the body ended inside), or -1 on a framing error.
+    long feed(const char *data, size_t size);
+    bool done() const { return m_state == State::Done; }
+
+private:
+    enum class State : uint8_t {
+        Size,
+        Extension,
+        SizeLf,
+        Data,
+        DataCr,
+        DataLf,
+        TrailerStart,
+        TrailerLine,
+        TrailerLf,
+        FinalLf,
+        Done,
+    };
+    State m_state = State::Size;
+    uint64_t m_size = 0;
+    int m_digits = 0;
+    size_t m_lineBytes = 0;
+};
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b);
+/// Finds `name`'s value in a Cookie header ("a=1; CORRALID=x; b=2").
+std::string_view cookieValue(std::string_view cookieHeader, std::string_view name);
+
+} // namespace corral::http

@@ -1,0 +1,602 @@
+#include "proxy/ProxyEngine.h"
+
+#include "proxy/AdminServer.h"
+#include "proxy/ProxyWorker.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+
+#include <arpa/inet.h>
+#include <condition_variable>
+#include <cstring>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <thread>
+#include <time.h>
+#include <unistd.h>
+
+namespace corral {
+
+using namespace proxy;
+
+namespace proxy {
+
+int64_t monotonicMs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t monotonicUs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000 + uint64_t(ts.tv_nsec) / 1000;
+}
+
+BackendRuntime::BackendRuntime(const Backend &backend, int threads)
+    : config(backend)
+    , key(backend.key())
+    , counters(new ThreadCounters[size_t(threads) + 1])
+    , counterSlots(threads + 1) {
+    // Opaque: a hash of the address, so the cookie neither leaks it nor changes on restart.
+    const QByteArray k = key.toUtf8();
+    const uint64_t h = Balancer::hashBytes(k.constData(), size_t(k.size()));
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    id = hex;
+    enabled = !backend.down;
+}
+
+void BackendRuntime::fireDrainedIfEmpty() {
+    if (!draining.load() || inFlight.load() != 0) return;
+    std::function<void()> callback;
+    {
+        std::lock_guard lock(drainMutex);
+        callback.swap(onDrained);
+    }
+    if (callback) callback();
+}
+
+void BackendRuntime::recordFailure(int64_t nowMs, int maxFails, int failTimeoutMs) {
+    if (maxFails <= 0) return;
+    // nginx's max_fails/fail_timeout: count failures in a window; enough of them take the
+    // backend out for fail_timeout. Races between threads only blur the count by one.
+    if (nowMs - failureWindowStartMs.load(std::memory_order_relaxed) > failTimeoutMs) {
+        failureWindowStartMs.store(nowMs, std::memory_order_relaxed);
+        recentFailures.store(0, std::memory_order_relaxed);
+    }
+    if (recentFailures.fetch_add(1, std::memory_order_relaxed) + 1 >= maxFails) {
+        downUntilMs.store(nowMs + failTimeoutMs, std::memory_order_relaxed);
+        recentFailures.store(0, std::memory_order_relaxed);
+        failureWindowStartMs.store(nowMs, std::memory_order_relaxed);
+    }
+}
+
+} // namespace proxy
+
+QString backendStateName(BackendState state) {
+    switch (state) {
+    case BackendState::Up:
+        return QStringLiteral("up");
+    case BackendState::Down:
+        return QStringLiteral("down");
+    case BackendState::Draining:
+        return QStringLiteral("draining");
+    case BackendState::Disabled:
+        return QStringLiteral("disabled");
+    }
+    return {};
+}
+
+static Result<void> resolve(const Backend &backend, sockaddr_storage &out, socklen_t &length) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo *result = nullptr;
+    const QByteArray host = backend.address.toUtf8();
+    const QByteArray port = QByteArray::number(backend.port);
+    const int rc = getaddrinfo(host.constData(), port.constData(), &hints, &result);
+    if (rc != 0 || !result)
+        return fail(QStringLiteral("%1: cannot resolve: %2")
+                        .arg(backend.key(), QString::fromUtf8(gai_strerror(rc))));
+    std::memcpy(&out, result->ai_addr, result->ai_addrlen);
+    length = result->ai_addrlen;
+    freeaddrinfo(result);
+    return {};
+}
+
+struct ProxyEngine::Impl {
+    ProxyEngine *q = nullptr;
+    std::unique_ptr<EngineShared> shared;
+    std::vector<std::unique_ptr<Worker>> workers;
+    quint16 port = 0;
+    bool running = false;
+    std::unique_ptr<AdminServer> admin;
+
+    std::thread healthThread;
+    std::mutex healthMutex;
+    std::condition_variable healthWake;
+    bool healthStop = false;
+
+    void publish() {
+        shared->version.fetch_add(1, std::memory_order_release);
+        for (auto &w : workers)
+            w->wake();
+    }
+    std::shared_ptr<BackendRuntime> find(const QString &key) {
+        for (auto &rt : shared->backends)
+            if (rt->key == key) return rt;
+        return nullptr;
+    }
+    Result<std::shared_ptr<BackendRuntime>> makeRuntime(const Backend &backend) {
+        if (auto valid = backend.validate(QStringLiteral("backend")); !valid)
+            return fail(valid.error());
+        auto rt = std::make_shared<BackendRuntime>(backend, shared->threads);
+        if (auto r = resolve(backend, rt->address, rt->addressLength); !r) return fail(r.error());
+        return rt;
+    }
+    void healthLoop();
+    bool probe(BackendRuntime &rt);
+};
+
+ProxyEngine::ProxyEngine()
+    : d(std::make_unique<Impl>()) {
+    d->q = this;
+}
+
+ProxyEngine::~ProxyEngine() {
+    stop();
+}
+
+static Result<int> openListener(const QString &address, quint16 port) {
+    sockaddr_storage addr{};
+    socklen_t length = 0;
+    Backend probe;
+    probe.address = address;
+    probe.port = port ? port : 1;
+    if (auto r = resolve(probe, addr, length); !r) return fail(r.error());
+    if (addr.ss_family == AF_INET)
+        reinterpret_cast<sockaddr_in *>(&addr)->sin_port = htons(port);
+    else
+        reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port = htons(port);
+    const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(QStringLiteral("socket: %1").arg(QString::fromLocal8Bit(strerror(errno))));
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // One listening socket per thread: the kernel spreads connections, no shared accept lock.
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), length) != 0 || ::listen(fd, 4096) != 0) {
+        const QString why = QString::fromLocal8Bit(strerror(errno));
+        ::close(fd);
+        return fail(QStringLiteral("cannot listen on %1:%2: %3").arg(address).arg(port).arg(why));
+    }
+    return fd;
+}
+
+static quint16 boundPort(int fd) {
+    sockaddr_storage addr{};
+    socklen_t length = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &length);
+    if (addr.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in *>(&addr)->sin_port);
+    return ntohs(reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port);
+}
+
+Result<void> ProxyEngine::start(const ProxyConfig &config) {
+    if (d->running) return fail(QStringLiteral("the proxy is already running"));
+    const ProxyLimits &l = config.limits;
+    if (l.maxRequestLine < 64 || l.maxHeaderBytes < 256 || l.maxHeaders < 1 ||
+        l.bufferSize < 1024 || l.maxConnections < 1)
+        return fail(QStringLiteral("proxy limits are too small"));
+    auto shared = std::make_unique<EngineShared>();
+    shared->config = config;
+    shared->threads = config.threads > 0 ? config.threads
+                                         : int(std::max(1u, std::thread::hardware_concurrency()));
+    shared->headLimits.maxRequestLine = size_t(l.maxRequestLine);
+    shared->headLimits.maxHeaderBytes = size_t(l.maxHeaderBytes);
+    shared->headLimits.maxHeaders = size_t(l.maxHeaders);
+    shared->policy = config.policy;
+    d->shared = std::move(shared);
+    for (const Backend &b : config.backends) {
+        if (d->find(b.key())) return fail(QStringLiteral("%1: listed twice").arg(b.key()));
+        auto rt = d->makeRuntime(b);
+        if (!rt) return fail(rt.error());
+        d->shared->backends.push_back(rt.value());
+    }
+    std::vector<int> fds;
+    quint16 port = config.listenPort;
+    for (int i = 0; i < d->shared->threads; ++i) {
+        auto fd = openListener(config.listenAddress, port);
+        if (!fd) {
+            for (int f : fds)
+                ::close(f);
+            return fail(fd.error());
+        }
+        if (i == 0) port = boundPort(fd.value());
+        // Accept only once a request has arrived: saves a wake-up and a read per connection.
+        const int deferSeconds = 1;
+        setsockopt(fd.value(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &deferSeconds, sizeof deferSeconds);
+        fds.push_back(fd.value());
+    }
+    d->port = port;
+    d->workers.clear();
+    for (int i = 0; i < d->shared->threads; ++i) {
+        auto w = std::make_unique<Worker>(*d->shared, i, fds[size_t(i)]);
+        if (!w->init()) {
+            d->workers.clear();
+            for (size_t k = size_t(i) + 1; k < fds.size(); ++k)
+                ::close(fds[k]);
+            return fail(QStringLiteral("cannot create the event loop"));
+        }
+        d->workers.push_back(std::move(w));
+    }
+    if (config.adminEnabled) {
+        d->admin = std::make_unique<AdminServer>(*this);
+        if (auto r = d->admin->start(config.adminAddress, config.adminPort); !r) {
+            d->admin.reset();
+            d->workers.clear();
+            return fail(r.error());
+        }
+    }
+    for (auto &w : d->workers)
+        w->start();
+    d->healthStop = false;
+    if (!config.health.path.isEmpty()) d->healthThread = std::thread([this] { d->healthLoop(); });
+    d->running = true;
+    return {};
+}
+
+void ProxyEngine::stop() {
+    if (!d->running) return;
+    if (d->admin) d->admin->stop();
+    {
+        std::lock_guard lock(d->healthMutex);
+        d->healthStop = true;
+    }
+    d->healthWake.notify_all();
+    if (d->healthThread.joinable()) d->healthThread.join();
+    d->shared->stopping = true;
+    for (auto &w : d->workers)
+        w->wake();
+    for (auto &w : d->workers)
+        w->join();
+    d->workers.clear();
+    d->admin.reset();
+    d->running = false;
+}
+
+bool ProxyEngine::drainAndStop(std::chrono::milliseconds timeout) {
+    if (!d->running) return true;
+    d->shared->draining = true;
+    for (auto &w : d->workers)
+        w->wake();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (d->shared->openConnections.load() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const bool clean = d->shared->openConnections.load() == 0;
+    stop();
+    return clean;
+}
+
+bool ProxyEngine::isRunning() const {
+    return d->running;
+}
+quint16 ProxyEngine::port() const {
+    return d->port;
+}
+quint16 ProxyEngine::adminPort() const {
+    return d->admin ? d->admin->port() : 0;
+}
+int ProxyEngine::threadCount() const {
+    return d->shared ? d->shared->threads : 0;
+}
+
+Result<void> ProxyEngine::addBackend(const Backend &backend) {
+    if (!d->shared) return fail(QStringLiteral("the proxy is not running"));
+    auto rt = d->makeRuntime(backend);
+    if (!rt) return fail(rt.error());
+    {
+        std::lock_guard lock(d->shared->mutex);
+        if (auto existing = d->find(backend.key())) {
+            // Re-adding a drained or disabled backend brings it back (rolling restarts).
+            existing->config.weight = backend.weight;
+            existing->config.backup = backend.backup;
+            existing->draining = false;
+            existing->enabled = !backend.down;
+            existing->downUntilMs = 0;
+        } else {
+            d->shared->backends.push_back(rt.value());
+        }
+    }
+    d->publish();
+    return {};
+}
+
+Result<void> ProxyEngine::removeBackend(const QString &key) {
+    if (!d->shared) return fail(QStringLiteral("the proxy is not running"));
+    {
+        std::lock_guard lock(d->shared->mutex);
+        auto &list = d->shared->backends;
+        auto it = std::find_if(list.begin(), list.end(), [&](auto &rt) { return rt->key == key; });
+        if (it == list.end()) return fail(QStringLiteral("no backend %1").arg(key));
+        (*it)->removed = true;
+        list.erase(it);
+    }
+    d->publish();
+    return {};
+}
+
+Result<void> ProxyEngine::setWeight(const QString &key, int weight) {
+    if (!d->shared) return fail(QStringLiteral("the proxy is not running"));
+    if (weight < 1 || weight > Backend::MaxWeight)
+        return fail(QStringLiteral("weight %1 is out of range (1..%2)")
+                        .arg(weight)
+                        .arg(Backend::MaxWeight));
+    {
+        std::lock_guard lock(d->shared->mutex);
+        auto rt = d->find(key);
+        if (!rt) return fail(QStringLiteral("no backend %1").arg(key));
+        rt->config.weight = weight;
+    }
+    d->publish();
+    return {};
+}
+
+Result<void> ProxyEngine::enableBackend(const QString &key) {
+    if (!d->shared) return fail(QStringLiteral("the proxy is not running"));
+    {
+        std::lock_guard lock(d->shared->mutex);
+        auto rt = d->find(key);
+        if (!rt) return fail(QStringLiteral("no backend %1").arg(key));
+        rt->enabled = true;
+        rt->draining = false;
+        rt->downUntilMs = 0;
+        std::lock_guard drainLock(rt->drainMutex);
+        rt->onDrained = nullptr;
+    }
+    d->publish();
+    return {};
+}
+
+Result<void> ProxyEngine::disableBackend(const QString &key) {
+    if (!d->shared) return fail(QStringLiteral("the proxy is not running"));
+    {
+        std::lock_guard lock(d->shared->mutex);
+        auto rt = d->find(key);
+        if (!rt) return fail(QStringLiteral("no backend %1").arg(key));
+        rt->enabled = false;
+    }
+    d->publish();
+    return {};
+}
+
+Result<void> ProxyEngine::drainBackend(const QString &key, std::function<void()> onDrained) {
+    if (!d->shared) return fail(QStringLiteral("the proxy is not running"));
+    std::shared_ptr<BackendRuntime> rt;
+    {
+        std::lock_guard lock(d->shared->mutex);
+        rt = d->find(key);
+        if (!rt) return fail(QStringLiteral("no backend %1").arg(key));
+        {
+            std::lock_guard drainLock(rt->drainMutex);
+            rt->onDrained = std::move(onDrained);
+        }
+        rt->draining = true; // seq_cst, paired with the threads' count-then-check
+    }
+    d->publish();
+    rt->fireDrainedIfEmpty();
+    return {};
+}
+
+void ProxyEngine::setPolicy(BalancingPolicy policy) {
+    if (!d->shared) return;
+    {
+        std::lock_guard lock(d->shared->mutex);
+        d->shared->policy = policy;
+    }
+    d->publish();
+}
+
+QList<Backend> ProxyEngine::backends() const {
+    QList<Backend> list;
+    if (!d->shared) return list;
+    std::lock_guard lock(d->shared->mutex);
+    for (auto &rt : d->shared->backends)
+        list.append(rt->config);
+    return list;
+}
+
+ProxyStats ProxyEngine::snapshot() const {
+    ProxyStats stats;
+    if (!d->shared) return stats;
+    EngineShared &s = *d->shared;
+    std::vector<std::shared_ptr<BackendRuntime>> list;
+    {
+        std::lock_guard lock(s.mutex);
+        list = s.backends;
+        stats.policy = s.policy;
+    }
+    stats.connectionsAccepted = s.accepted.load(std::memory_order_relaxed);
+    stats.connectionsOpen = s.openConnections.load(std::memory_order_relaxed);
+    stats.connectionsRejected = s.rejected.load(std::memory_order_relaxed);
+    stats.badRequests = s.badRequests.load(std::memory_order_relaxed);
+    stats.noBackend = s.noBackend.load(std::memory_order_relaxed);
+    const int64_t now = monotonicMs();
+    for (auto &rt : list) {
+        BackendStats b;
+        b.backend = rt->config;
+        b.id = QString::fromStdString(rt->id);
+        if (!rt->enabled.load())
+            b.state = BackendState::Disabled;
+        else if (rt->draining.load())
+            b.state = BackendState::Draining;
+        else if (!rt->usable(now))
+            b.state = BackendState::Down;
+        b.backend.down = b.state == BackendState::Disabled;
+        b.inFlight = rt->inFlight.load(std::memory_order_relaxed);
+        uint64_t histogram[LatencyBuckets] = {};
+        for (int t = 0; t < rt->counterSlots; ++t) {
+            const ThreadCounters &c = rt->counters[size_t(t)];
+            b.requests += c.requests.load(std::memory_order_relaxed);
+            for (int k = 0; k < 4; ++k)
+                b.responses[k] += c.responses[k].load(std::memory_order_relaxed);
+            b.bytesIn += c.bytesIn.load(std::memory_order_relaxed);
+            b.bytesOut += c.bytesOut.load(std::memory_order_relaxed);
+            b.failovers += c.failovers.load(std::memory_order_relaxed);
+            b.failures += c.failures.load(std::memory_order_relaxed);
+            for (int k = 0; k < LatencyBuckets; ++k)
+                histogram[k] += c.latency[k].load(std::memory_order_relaxed);
+        }
+        uint64_t total = 0;
+        for (uint64_t v : histogram)
+            total += v;
+        // Percentiles as bucket upper bounds: coarse, but lock-free and constant-size.
+        const auto percentile = [&](double p) {
+            if (!total) return 0.0;
+            const uint64_t rank = uint64_t(double(total) * p + 0.999999);
+            uint64_t seen = 0;
+            for (int k = 0; k < LatencyBuckets; ++k) {
+                seen += histogram[k];
+                if (seen >= rank)
+                    return k == LatencyBuckets - 1 ? double(LatencyBoundsUs[k - 1]) / 1000.0
+                                                   : double(LatencyBoundsUs[k]) / 1000.0;
+            }
+            return 0.0;
+        };
+        b.p50Ms = percentile(0.50);
+        b.p90Ms = percentile(0.90);
+        b.p99Ms = percentile(0.99);
+        stats.backends.append(b);
+    }
+    return stats;
+}
+
+QByteArray ProxyEngine::statsJson() const {
+    const ProxyStats stats = snapshot();
+    QJsonArray backends;
+    for (const BackendStats &b : stats.backends) {
+        QJsonObject o;
+        o.insert(QStringLiteral("key"), b.backend.key());
+        o.insert(QStringLiteral("address"), b.backend.address);
+        o.insert(QStringLiteral("port"), b.backend.port);
+        o.insert(QStringLiteral("weight"), b.backend.weight);
+        o.insert(QStringLiteral("backup"), b.backend.backup);
+        o.insert(QStringLiteral("id"), b.id);
+        o.insert(QStringLiteral("state"), backendStateName(b.state));
+        o.insert(QStringLiteral("requests"), qint64(b.requests));
+        o.insert(QStringLiteral("inFlight"), qint64(b.inFlight));
+        QJsonObject responses;
+        responses.insert(QStringLiteral("2xx"), qint64(b.responses[0]));
+        responses.insert(QStringLiteral("3xx"), qint64(b.responses[1]));
+        responses.insert(QStringLiteral("4xx"), qint64(b.responses[2]));
+        responses.insert(QStringLiteral("5xx"), qint64(b.responses[3]));
+        o.insert(QStringLiteral("responses"), responses);
+        o.insert(QStringLiteral("bytesIn"), qint64(b.bytesIn));
+        o.insert(QStringLiteral("bytesOut"), qint64(b.bytesOut));
+        o.insert(QStringLiteral("failovers"), qint64(b.failovers));
+        o.insert(QStringLiteral("failures"), qint64(b.failures));
+        QJsonObject latency;
+        latency.insert(QStringLiteral("p50"), b.p50Ms);
+        latency.insert(QStringLiteral("p90"), b.p90Ms);
+        latency.insert(QStringLiteral("p99"), b.p99Ms);
+        o.insert(QStringLiteral("latencyMs"), latency);
+        backends.append(o);
+    }
+    QJsonObject root;
+    root.insert(QStringLiteral("policy"), policyName(stats.policy));
+    root.insert(QStringLiteral("listen"),
+                d->shared ? Endpoint{d->shared->config.listenAddress, d->port}.toString()
+                          : QString());
+    root.insert(QStringLiteral("threads"), threadCount());
+    QJsonObject connections;
+    connections.insert(QStringLiteral("accepted"), qint64(stats.connectionsAccepted));
+    connections.insert(QStringLiteral("open"), qint64(stats.connectionsOpen));
+    connections.insert(QStringLiteral("rejected"), qint64(stats.connectionsRejected));
+    root.insert(QStringLiteral("connections"), connections);
+    root.insert(QStringLiteral("badRequests"), qint64(stats.badRequests));
+    root.insert(QStringLiteral("noBackend"), qint64(stats.noBackend));
+    root.insert(QStringLiteral("backends"), backends);
+    return QJsonDocument(root).toJson(QJsonDocument::Compact);
+}
+
+// ---------------------------------------------------------------- active health checks
+
+bool ProxyEngine::Impl::probe(BackendRuntime &rt) {
+    // Blocking with a deadline on its own thread: a handful of backends every few seconds
+    // does not need the event loops.
+    const int timeoutMs = shared->config.health.timeoutMs;
+    const int fd = ::socket(rt.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    const auto deadline = monotonicMs() + timeoutMs;
+    const auto waitFor = [&](short events) {
+        pollfd p{fd, events, 0};
+        const int64_t left = deadline - monotonicMs();
+        return left > 0 && ::poll(&p, 1, int(left)) == 1 && !(p.revents & (POLLERR | POLLNVAL));
+    };
+    bool ok = false;
+    do {
+        if (::connect(fd, reinterpret_cast<const sockaddr *>(&rt.address), rt.addressLength) != 0 &&
+            errno != EINPROGRESS)
+            break;
+        if (!waitFor(POLLOUT)) break;
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) break;
+        const QByteArray request = "GET " + shared->config.health.path.toUtf8() +
+                                   " HTTP/1.1\r\nHost: " + rt.key.toUtf8() +
+                                   "\r\nUser-Agent: corral-health\r\nConnection: close\r\n\r\n";
+        if (::send(fd, request.constData(), size_t(request.size()), MSG_NOSIGNAL) != request.size())
+            break;
+        char buf[64];
+        size_t got = 0;
+        while (got < 12 && waitFor(POLLIN)) {
+            const ssize_t n = ::recv(fd, buf + got, sizeof buf - got, 0);
+            if (n <= 0) break;
+            got += size_t(n);
+        }
+        ok = got >= 12 && std::memcmp(buf, "HTTP/1.", 7) == 0 && buf[9] == '2';
+    } while (false);
+    ::close(fd);
+    return ok;
+}
+
+void ProxyEngine::Impl::healthLoop() {
+    const HealthCheckConfig &h = shared->config.health;
+    std::unique_lock lock(healthMutex);
+    while (!healthStop) {
+        lock.unlock();
+        std::vector<std::shared_ptr<BackendRuntime>> list;
+        {
+            std::lock_guard l(shared->mutex);
+            list = shared->backends;
+        }
+        bool changed = false;
+        for (auto &rt : list) {
+            if (!rt->enabled.load()) continue;
+            if (probe(*rt)) {
+                rt->healthFailures = 0;
+                if (rt->healthDown.load() && ++rt->healthSuccesses >= h.rises) {
+                    rt->healthDown = false;
+                    rt->downUntilMs = 0;
+                    changed = true;
+                }
+            } else {
+                rt->healthSuccesses = 0;
+                if (!rt->healthDown.load() && ++rt->healthFailures >= h.falls) {
+                    rt->healthDown = true;
+                    changed = true;
+                }
+            }
+        }
+        if (changed) publish();
+        lock.lock();
+        healthWake.wait_for(lock, std::chrono::milliseconds(h.intervalMs),
+                            [&] { return healthStop; });
+    }
+}
+
+} // namespace corral

@@ -1,0 +1,137 @@
+#pragma once
+
+#include "model/Backend.h"
+#include "model/Site.h"
+#include "util/Result.h"
+
+#include <QList>
+#include <QString>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace corral {
+
+/// Limits that protect the proxy from slow or hostile clients. Every one has a default.
+struct ProxyLimits {
+    int maxRequestLine = 8192;      ///< bytes; longer: 414
+    int maxHeaderBytes = 16384;     ///< whole request head; larger: 431
+    int maxHeaders = 100;           ///< header lines; more: 431
+    int headerTimeoutMs = 10000;    ///< to receive a whole request head (slowloris)
+    int bodyTimeoutMs = 60000;      ///< between two reads of a request body
+    int keepAliveTimeoutMs = 60000; ///< idle client connection between requests
+    int tunnelTimeoutMs = 3600000;  ///< idle WebSocket/upgraded tunnel
+    int maxConnections = 20000;     ///< client connections; excess get 503 and are closed
+    int bufferSize = 16384;         ///< per-direction buffer; bounds memory per connection
+    int maxIdleUpstream = 256;      ///< idle keep-alive connections per backend per thread
+    int upstreamIdleTimeoutMs = 30000;
+};
+
+/// Active health checks: GET `path` every `intervalMs`; disabled when `path` is empty.
+struct HealthCheckConfig {
+    QString path;
+    int intervalMs = 2000;
+    int timeoutMs = 1000;
+    int rises = 2; ///< consecutive successes to come back
+    int falls = 3; ///< consecutive failures to go down
+};
+
+struct ProxyConfig {
+    QString listenAddress = QStringLiteral("127.0.0.1");
+    quint16 listenPort = 0; ///< 0: an ephemeral port (see ProxyEngine::port())
+    int threads = 0;        ///< event-loop threads; 0: one per core
+    BalancingPolicy policy = BalancingPolicy::RoundRobin;
+    QList<Backend> backends;
+    ProxyLimits limits;
+    HealthCheckConfig health;
+    int maxFails = 1;          ///< passive health: failures within failTimeout mark it down
+    int failTimeoutMs = 10000; ///< ... for this long
+    int connectTimeoutMs = 5000;
+    int responseTimeoutMs = 60000; ///< to the response head, then between reads: 504
+    /// Admin HTTP API (loopback only); port 0 with adminEnabled picks an ephemeral port.
+    bool adminEnabled = false;
+    QString adminAddress = QStringLiteral("127.0.0.1");
+    quint16 adminPort = 0;
+};
+
+enum class BackendState { Up, Down, Draining, Disabled };
+QString backendStateName(BackendState state);
+
+struct BackendStats {
+    Backend backend;
+    QString id; ///< the opaque sticky-cookie id
+    BackendState state = BackendState::Up;
+    uint64_t requests = 0;
+    int64_t inFlight = 0;
+    uint64_t responses[4] = {}; ///< 2xx, 3xx, 4xx, 5xx (5xx includes the proxy's own 502/504)
+    uint64_t bytesIn = 0;       ///< received from the backend
+    uint64_t bytesOut = 0;      ///< sent to the backend
+    uint64_t failovers = 0;     ///< requests moved to another backend after a failure here
+    uint64_t failures = 0;      ///< connect errors, resets, timeouts
+    double p50Ms = 0, p90Ms = 0, p99Ms = 0;
+};
+
+struct ProxyStats {
+    QList<BackendStats> backends;
+    BalancingPolicy policy = BalancingPolicy::RoundRobin;
+    uint64_t connectionsAccepted = 0;
+    int64_t connectionsOpen = 0;
+    uint64_t connectionsRejected = 0; ///< over maxConnections
+    uint64_t badRequests = 0;         ///< answered 400/414/431/501/505
+    uint64_t noBackend = 0;           ///< answered 502 because nothing was usable
+};
+
+/// Corral's embedded HTTP/1.1 load balancer. Its event-loop threads run plain epoll code;
+/// this class is the thread-safe control surface (any thread may call it).
+class ProxyEngine {
+public:
+    ProxyEngine();
+    ~ProxyEngine(); ///< stop()s
+    ProxyEngine(const ProxyEngine &) = delete;
+    ProxyEngine &operator=(const ProxyEngine &) = delete;
+
+    /// Binds and starts the threads. Fails (and starts nothing) on a bad config or bind error.
+    Result<void> start(const ProxyConfig &config);
+    /// Closes everything now: open requests are cut.
+    void stop();
+    /// Stops accepting, lets in-flight requests finish (idle keep-alive connections are
+    /// closed), then stop()s; returns false when `timeout` cut some requests.
+    bool drainAndStop(std::chrono::milliseconds timeout);
+    bool isRunning() const;
+
+    quint16 port() const;      ///< the bound listening port
+    quint16 adminPort() const; ///< 0 when the admin API is off
+    int threadCount() const;
+
+    // Hot reconfiguration: safe while serving, never drops a connection. Keys are
+    // Backend::key() ("HOST:PORT").
+    Result<void> addBackend(const Backend &backend);
+    /// No new requests; in-flight ones finish on it; pooled connections close.
+    Result<void> removeBackend(const QString &key);
+    Result<void> setWeight(const QString &key, int weight);
+    Result<void> enableBackend(const QString &key);
+    Result<void> disableBackend(const QString &key);
+    Result<void> setEnabled(const QString &key, bool enabled) {
+        return enabled ? enableBackend(key) : disableBackend(key);
+    }
+    /// No new requests; in-flight requests and open tunnels finish; `onDrained` runs once,
+    /// on an engine thread, when none is left (at once if already empty).
+    /// enableBackend() ends the drain.
+    Result<void> drainBackend(const QString &key, std::function<void()> onDrained = {});
+    void setPolicy(BalancingPolicy policy);
+    QList<Backend> backends() const;
+
+    /// Counters summed over the threads; cheap enough to call once per UI tick.
+    ProxyStats snapshot() const;
+    /// The admin API's JSON for GET /stats.
+    QByteArray statsJson() const;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> d;
+};
+
+} // namespace corral

@@ -1,0 +1,163 @@
+#pragma once
+
+#include "proxy/Balancer.h"
+#include "proxy/HttpParser.h"
+#include "proxy/Poller.h"
+#include "proxy/ProxyInternal.h"
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace corral::proxy {
+
+/// What the threads share with the control side.
+struct EngineShared {
+    ProxyConfig config;
+    http::HeadLimits headLimits;
+    int threads = 1;
+
+    std::mutex mutex; ///< guards backends and policy
+    std::vector<std::shared_ptr<BackendRuntime>> backends;
+    BalancingPolicy policy = BalancingPolicy::RoundRobin;
+    std::atomic<uint64_t> version{1}; ///< bumped on every change; threads re-read lazily
+
+    std::atomic<bool> draining{false};
+    std::atomic<bool> stopping{false};
+    std::atomic<int64_t> openConnections{0};
+    std::atomic<uint64_t> accepted{0};
+    std::atomic<uint64_t> rejected{0};
+    std::atomic<uint64_t> badRequests{0};
+    std::atomic<uint64_t> noBackend{0};
+};
+
+struct Client;
+struct Upstream;
+
+/// Fixed-size byte buffer lent from a thread's pool; idle connections hold none.
+struct Buffer {
+    char *data = nullptr;
+    uint32_t begin = 0;
+    uint32_t end = 0;
+
+    uint32_t size() const { return end - begin; }
+    const char *readPtr() const { return data + begin; }
+    void consume(uint32_t n) {
+        begin += n;
+        if (begin == end) begin = end = 0;
+    }
+};
+
+struct TimerNode {
+    TimerNode *prev = nullptr;
+    TimerNode *next = nullptr;
+    int64_t deadline = 0;
+    int8_t list = -1;
+    void *owner = nullptr;
+};
+
+enum TimerKind : int8_t {
+    ClientHeader,
+    ClientIdle,
+    ClientBody,
+    ClientLinger,
+    UpConnect,
+    UpResponse,
+    UpIdle,
+    TunnelIdle,
+    TimerKinds
+};
+
+/// A backend as one thread sees it: its policy slot and its idle keep-alive connections.
+struct LocalBackend {
+    std::shared_ptr<BackendRuntime> runtime;
+    std::vector<Upstream *> idle;
+};
+
+/// One event-loop thread: its own poller, listening socket, connections, pools and timers.
+class Worker {
+public:
+    Worker(EngineShared &shared, int index, int listenFd);
+    ~Worker();
+    Worker(const Worker &) = delete;
+    Worker &operator=(const Worker &) = delete;
+
+    bool init();
+    void start();
+    void join();
+    void wake();
+
+private:
+    void run();
+    void refreshBackends();
+    void acceptConnections();
+    void onClientEvent(Client *c, const PollEvent &ev);
+    void onUpstreamEvent(Upstream *u, const PollEvent &ev);
+    void expireTimers();
+    int nextTimeoutMs() const;
+
+    void pump(Client *c);
+    bool flushClient(Client *c);
+    bool stepHead(Client *c);
+    bool stepProxy(Client *c);
+    bool stepTunnel(Client *c);
+    bool stepLinger(Client *c);
+    bool startRequest(Client *c, uint32_t headLength);
+    bool buildRequestHead(Client *c);
+    bool dispatch(Client *c);
+    int chooseBackend(Client *c);
+    Upstream *connectUpstream(LocalBackend &local);
+    bool handleResponseHead(Client *c);
+    void finishResponse(Client *c);
+    void upstreamFailed(Client *c, bool countFailure, bool timedOut);
+    void respondError(Client *c, int status, bool close);
+    void abortClient(Client *c);
+    void closeClient(Client *c);
+    void closeUpstream(Upstream *u);
+    void releaseAttempt(Client *c);
+    void poolUpstream(Upstream *u);
+    void countResponse(BackendRuntime *rt, int status);
+    ThreadCounters &counters(BackendRuntime *rt) { return rt->counters[size_t(m_index)]; }
+
+    // I/O helpers: >0 bytes, 0 EOF, -1 would block, -2 error.
+    int readSome(int fd, Buffer &b, bool &canRead, bool hangup);
+    int writeSome(int fd, Buffer &b, bool &canWrite);
+    bool ensureBuffer(Buffer &b);
+    void releaseBuffer(Buffer &b);
+    uint32_t space(const Buffer &b) const { return m_bufferSize - b.end; }
+    void makeRoom(Buffer &b);
+
+    void arm(TimerNode &node, TimerKind kind);
+    void disarm(TimerNode &node);
+
+    Client *newClient();
+    Upstream *newUpstream();
+
+    EngineShared &m_shared;
+    const ProxyConfig &m_config;
+    int m_index;
+    int m_listenFd;
+    int m_wakeFd = -1;
+    bool m_listening = true;
+    std::unique_ptr<Poller> m_poller;
+    std::thread m_thread;
+    int64_t m_nowMs = 0;
+    uint32_t m_bufferSize = 16384;
+
+    uint64_t m_version = 0;
+    std::vector<LocalBackend> m_backends;
+    Balancer m_balancer;
+
+    http::RequestHead m_request;
+    http::ResponseHead m_response;
+
+    std::vector<char *> m_freeBuffers;
+    std::vector<Client *> m_freeClients;
+    std::vector<Upstream *> m_freeUpstreams;
+    std::vector<Client *> m_clients; ///< open ones; Client::slot indexes it
+    std::vector<void *> m_graveyard; ///< closed during this batch, recycled after it
+    TimerNode m_timers[TimerKinds];
+    int m_timeoutMs[TimerKinds] = {};
+};
+
+} // namespace corral::proxy

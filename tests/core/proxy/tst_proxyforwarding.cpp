@@ -1,0 +1,270 @@
+#include "helpers/ProxyTestUtil.h"
+
+#include <QTest>
+
+using namespace corral;
+using namespace corral::test;
+
+// HTTP semantics through the proxy, and each policy's distribution, over real sockets.
+class TestProxyForwarding : public QObject {
+    Q_OBJECT
+
+    TestBackend m_a, m_b;
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY(m_a.start());
+        QVERIFY(m_b.start());
+    }
+
+    void roundRobinIsExactlyEven() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a, &m_b})).ok());
+        const int a0 = m_a.requests(), b0 = m_b.requests();
+        for (int c = 0; c < 10; ++c) {
+            HttpClient client(engine.port());
+            for (int i = 0; i < 10; ++i)
+                QCOMPARE(client.get("/").status, 200);
+        }
+        QCOMPARE(m_a.requests() - a0, 50);
+        QCOMPARE(m_b.requests() - b0, 50);
+        const ProxyStats stats = engine.snapshot();
+        QCOMPARE(stats.backends.size(), 2);
+        QCOMPARE(stats.backends[0].requests, uint64_t(50));
+        QCOMPARE(stats.backends[0].responses[0], uint64_t(50));
+        QVERIFY(stats.backends[0].p99Ms > 0);
+        QVERIFY(stats.backends[0].bytesIn > 0 && stats.backends[0].bytesOut > 0);
+    }
+
+    void weightsAreHonoured() {
+        ProxyConfig config = configFor({&m_a, &m_b}, BalancingPolicy::Weighted);
+        config.backends[0].weight = 3;
+        ProxyEngine engine;
+        QVERIFY(engine.start(config).ok());
+        const int a0 = m_a.requests(), b0 = m_b.requests();
+        HttpClient client(engine.port());
+        for (int i = 0; i < 400; ++i)
+            QCOMPARE(client.get("/").status, 200);
+        QCOMPARE(m_a.requests() - a0, 300);
+        QCOMPARE(m_b.requests() - b0, 100);
+    }
+
+    void leastConnPrefersIdle() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a, &m_b}, BalancingPolicy::LeastConn)).ok());
+        // One slow request occupies a backend; every quick one must go to the other.
+        HttpClient slow(engine.port());
+        QVERIFY(slow.send("GET /slow/1500 HTTP/1.1\r\nHost: t\r\n\r\n"));
+        QVERIFY(waitFor([&] { return m_a.inFlight() + m_b.inFlight() == 1; }));
+        TestBackend &busy = m_a.inFlight() ? m_a : m_b;
+        TestBackend &idle = m_a.inFlight() ? m_b : m_a;
+        const int busy0 = busy.requests(), idle0 = idle.requests();
+        HttpClient client(engine.port());
+        for (int i = 0; i < 20; ++i)
+            QCOMPARE(client.get("/").status, 200);
+        QCOMPARE(busy.requests() - busy0, 0);
+        QCOMPARE(idle.requests() - idle0, 20);
+        QCOMPARE(slow.read().status, 200);
+    }
+
+    void stickyCookiePinsAndRepins() {
+        TestBackend c, d;
+        QVERIFY(c.start());
+        QVERIFY(d.start());
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&c, &d}, BalancingPolicy::StickyCookie)).ok());
+        HttpClient client(engine.port());
+        HttpResponse first = client.get("/");
+        QCOMPARE(first.status, 200);
+        const std::string cookie = first.header("set-cookie");
+        QVERIFY(cookie.rfind("CORRALID=", 0) == 0);
+        const std::string id = cookie.substr(9, cookie.find(';') - 9);
+        const std::string pinned = first.body;
+        for (int i = 0; i < 10; ++i) {
+            const HttpResponse r = client.get("/", "Cookie: a=b; CORRALID=" + id + "\r\n");
+            QCOMPARE(r.body, pinned);
+            QVERIFY(r.header("set-cookie").empty());
+        }
+        // The pinned backend dies: another answers and the client is re-pinned.
+        (pinned == "ok " + std::to_string(c.port()) + "\n" ? c : d).stop();
+        HttpClient again(engine.port());
+        const HttpResponse moved = again.get("/", "Cookie: CORRALID=" + id + "\r\n");
+        QCOMPARE(moved.status, 200);
+        QVERIFY(moved.body != pinned);
+        const std::string repin = moved.header("set-cookie");
+        QVERIFY(repin.rfind("CORRALID=", 0) == 0);
+        QVERIFY(repin.find(id) == std::string::npos);
+        const std::string newId = repin.substr(9, repin.find(';') - 9);
+        for (int i = 0; i < 5; ++i)
+            QCOMPARE(again.get("/", "Cookie: CORRALID=" + newId + "\r\n").body, moved.body);
+    }
+
+    void ipHashKeepsAClientOnOneBackend() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a, &m_b}, BalancingPolicy::IpHash)).ok());
+        const int a0 = m_a.requests(), b0 = m_b.requests();
+        for (int c = 0; c < 5; ++c) {
+            HttpClient client(engine.port());
+            for (int i = 0; i < 6; ++i)
+                QCOMPARE(client.get("/").status, 200);
+        }
+        const int da = m_a.requests() - a0, db = m_b.requests() - b0;
+        QVERIFY(da == 30 || db == 30);
+    }
+
+    void keepAliveAndPipelining() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a, &m_b})).ok());
+        HttpClient client(engine.port());
+        QVERIFY(client.send("GET /status/201 HTTP/1.1\r\nHost: t\r\n\r\n"
+                            "GET /chunked/3 HTTP/1.1\r\nHost: t\r\n\r\n"
+                            "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+                            "GET /status/404 HTTP/1.1\r\nHost: t\r\n\r\n"));
+        QCOMPARE(client.read().status, 201);
+        const HttpResponse chunked = client.read();
+        QCOMPARE(chunked.status, 200);
+        QCOMPARE(chunked.body, std::string("chunk-0\nchunk-1\nchunk-2\n"));
+        const HttpResponse echo = client.read();
+        QCOMPARE(echo.body, std::string("hello"));
+        QCOMPARE(client.read().status, 404);
+        QCOMPARE(client.get("/").status, 200);
+        QCOMPARE(engine.snapshot().connectionsAccepted, uint64_t(1));
+    }
+
+    void chunkedBothWays() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a})).ok());
+        HttpClient client(engine.port());
+        QVERIFY(client.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\n"));
+        const HttpResponse r = client.read();
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.body, std::string("hello, world"));
+        const HttpResponse many = client.get("/chunked/500");
+        QCOMPARE(many.header("transfer-encoding"), std::string("chunked"));
+        QVERIFY(many.body.rfind("chunk-499\n") == many.body.size() - 10);
+        QCOMPARE(client.get("/").status, 200);
+    }
+
+    void headAnd204And304HaveNoBody() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a})).ok());
+        HttpClient client(engine.port());
+        QVERIFY(client.send("HEAD /big/1 HTTP/1.1\r\nHost: t\r\n\r\n"));
+        const HttpResponse head = client.read(true);
+        QCOMPARE(head.status, 200);
+        QCOMPARE(head.header("content-length"), std::string("1048576"));
+        QCOMPARE(client.get("/status/204").status, 204);
+        QCOMPARE(client.get("/status/304").status, 304);
+        const HttpResponse after = client.get("/");
+        QCOMPARE(after.status, 200);
+        QCOMPARE(after.body, "ok " + std::to_string(m_a.port()) + "\n");
+    }
+
+    void expectContinueAndEarlyHints() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a})).ok());
+        HttpClient client(engine.port());
+        QVERIFY(client.send("POST /continue HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                            "Content-Length: 4\r\n\r\n"));
+        QCOMPARE(client.read().status, 100);
+        QVERIFY(client.send("data"));
+        const HttpResponse r = client.read();
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.body, std::string("data"));
+        QCOMPARE(client.get("/early").status, 103);
+        QCOMPARE(client.read().status, 200);
+    }
+
+    void forwardingHeaders() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a})).ok());
+        HttpClient client(engine.port());
+        const HttpResponse r =
+            client.get("/headers", "X-Forwarded-For: 9.9.9.9\r\nConnection: keep-alive, X-Hop\r\n"
+                                   "X-Hop: 1\r\nKeep-Alive: timeout=5\r\nProxy-Connection: x\r\n"
+                                   "TE: trailers\r\nX-Real-IP: 6.6.6.6\r\nX-Kept: yes\r\n");
+        QCOMPARE(r.status, 200);
+        HttpResponse seen;
+        seen.head = r.body;
+        QCOMPARE(seen.header("host"), std::string("test"));
+        QCOMPARE(seen.header("x-forwarded-for"), std::string("9.9.9.9, 127.0.0.1"));
+        QCOMPARE(seen.header("x-real-ip"), std::string("127.0.0.1"));
+        QCOMPARE(seen.header("x-forwarded-proto"), std::string("http"));
+        QCOMPARE(seen.header("x-forwarded-host"), std::string("test"));
+        QCOMPARE(seen.header("x-kept"), std::string("yes"));
+        for (const char *gone : {"x-hop", "keep-alive", "proxy-connection", "te", "connection"})
+            QVERIFY2(seen.header(gone).empty(), gone);
+    }
+
+    void webSocketTunnel() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a})).ok());
+        HttpClient client(engine.port());
+        QVERIFY(client.send("GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                            "Connection: Upgrade\r\nSec-WebSocket-Key: x\r\n"
+                            "Sec-WebSocket-Version: 13\r\n\r\n"));
+        const HttpResponse r = client.read();
+        QCOMPARE(r.status, 101);
+        QCOMPARE(r.header("upgrade"), std::string("websocket"));
+        for (int i = 0; i < 20; ++i) {
+            const std::string frame = "frame-" + std::to_string(i);
+            QVERIFY(client.send(frame));
+            QVERIFY(waitFor([&] {
+                client.fill();
+                return client.buffer().size() >= frame.size();
+            }));
+            QCOMPARE(client.buffer(), frame);
+            client.buffer().clear();
+        }
+        QCOMPARE(engine.snapshot().backends[0].inFlight, int64_t(1));
+        client.close();
+        QVERIFY(waitFor([&] { return engine.snapshot().backends[0].inFlight == 0; }));
+    }
+
+    void largeBodiesStreamWithBoundedMemory() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a})).ok());
+        const size_t mb = 256;
+        const long before = rssKb();
+        long peak = before;
+        {
+            // Upload: the backend counts bytes as they stream.
+            HttpClient client(engine.port(), 60000);
+            const size_t total = mb << 20;
+            QVERIFY(client.send("POST /count HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                                std::to_string(total) + "\r\n\r\n"));
+            const std::string block(1 << 20, 'u');
+            for (size_t i = 0; i < mb; ++i) {
+                QVERIFY(client.send(block));
+                if (i % 32 == 0) peak = std::max(peak, rssKb());
+            }
+            const HttpResponse r = client.read();
+            QCOMPARE(r.status, 200);
+            QCOMPARE(r.body, std::to_string(total));
+        }
+        {
+            // Download: read and drop as it arrives.
+            HttpClient client(engine.port(), 60000);
+            QVERIFY(client.send("GET /big/" + std::to_string(mb) + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+            size_t got = 0;
+            while (client.buffer().find("\r\n\r\n") == std::string::npos)
+                QVERIFY(client.fill());
+            got = client.buffer().size() - client.buffer().find("\r\n\r\n") - 4;
+            client.buffer().clear();
+            int rounds = 0;
+            while (got < (mb << 20) && client.fill()) {
+                got += client.buffer().size();
+                client.buffer().clear();
+                if (++rounds % 512 == 0) peak = std::max(peak, rssKb());
+            }
+            QCOMPARE(got, mb << 20);
+        }
+        // Client, backend and proxy share this process: 256 MB each way must not show up.
+        QVERIFY2(peak - before < 48 * 1024,
+                 qPrintable(QStringLiteral("RSS grew by %1 kB").arg(peak - before)));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestProxyForwarding)
+#include "tst_proxyforwarding.moc"

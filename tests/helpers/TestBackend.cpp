@@ -1,0 +1,278 @@
+#include "helpers/TestBackend.h"
+
+#include <arpa/inet.h>
+#include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace corral::test {
+
+namespace {
+
+bool sendAll(int fd, const std::string &data) {
+    size_t sent = 0;
+    while (sent < data.size()) {
+        const ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) return false;
+        sent += size_t(n);
+    }
+    return true;
+}
+
+std::string lowerCopy(std::string s) {
+    for (char &c : s)
+        c = char(tolower(c));
+    return s;
+}
+
+std::string headerValue(const std::string &head, const std::string &name) {
+    const std::string lower = lowerCopy(head);
+    const size_t at = lower.find("\r\n" + name + ":");
+    if (at == std::string::npos) return {};
+    size_t start = at + name.size() + 3;
+    while (start < head.size() && head[start] == ' ')
+        ++start;
+    return head.substr(start, head.find("\r\n", start) - start);
+}
+
+// Reads into `buffer` until it holds at least `size` bytes.
+bool fillTo(int fd, std::string &buffer, size_t size) {
+    char chunk[65536];
+    while (buffer.size() < size) {
+        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0) return false;
+        buffer.append(chunk, size_t(n));
+    }
+    return true;
+}
+
+bool fillUntil(int fd, std::string &buffer, const char *marker, size_t &at) {
+    char chunk[65536];
+    while ((at = buffer.find(marker)) == std::string::npos) {
+        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0) return false;
+        buffer.append(chunk, size_t(n));
+    }
+    return true;
+}
+
+std::string response(int status, const std::string &body, const std::string &extra = {}) {
+    return "HTTP/1.1 " + std::to_string(status) +
+           " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
+}
+
+} // namespace
+
+TestBackend::TestBackend() = default;
+
+TestBackend::~TestBackend() {
+    stop();
+}
+
+bool TestBackend::start(uint16_t port) {
+    m_listenFd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    setsockopt(m_listenFd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(m_listenFd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
+        ::listen(m_listenFd, 512) != 0)
+        return false;
+    socklen_t len = sizeof addr;
+    getsockname(m_listenFd, reinterpret_cast<sockaddr *>(&addr), &len);
+    m_port = ntohs(addr.sin_port);
+    m_stopping = false;
+    m_acceptThread = std::thread([this] { acceptLoop(); });
+    return true;
+}
+
+void TestBackend::stop() {
+    if (!m_acceptThread.joinable()) return;
+    m_stopping = true;
+    ::shutdown(m_listenFd, SHUT_RDWR);
+    m_acceptThread.join();
+    ::close(m_listenFd);
+    m_listenFd = -1;
+    std::vector<std::thread> threads;
+    {
+        std::lock_guard lock(m_mutex);
+        for (int fd : m_fds)
+            ::shutdown(fd, SHUT_RDWR);
+        threads.swap(m_threads);
+    }
+    for (std::thread &t : threads)
+        t.join();
+}
+
+std::string TestBackend::lastHead() const {
+    std::lock_guard lock(m_mutex);
+    return m_lastHead;
+}
+
+void TestBackend::acceptLoop() {
+    while (!m_stopping) {
+        const int fd = ::accept4(m_listenFd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (m_stopping) return;
+            continue;
+        }
+        const int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        std::lock_guard lock(m_mutex);
+        if (m_stopping) {
+            ::close(fd);
+            return;
+        }
+        m_fds.push_back(fd);
+        ++m_connections;
+        m_threads.emplace_back([this, fd] { serve(fd); });
+    }
+}
+
+void TestBackend::serve(int fd) {
+    std::string buffer;
+    for (;;) {
+        size_t headEnd;
+        if (!fillUntil(fd, buffer, "\r\n\r\n", headEnd)) break;
+        const std::string head = buffer.substr(0, headEnd + 2);
+        buffer.erase(0, headEnd + 4);
+        ++m_requests;
+        ++m_inFlight;
+        {
+            std::lock_guard lock(m_mutex);
+            m_lastHead = head;
+        }
+        const std::string path = head.substr(
+            head.find(' ') + 1, head.find(' ', head.find(' ') + 1) - head.find(' ') - 1);
+        const bool isHead = head.compare(0, 5, "HEAD ") == 0;
+        // Request body, by its framing.
+        std::string body;
+        bool ok = true;
+        const auto readBody = [&] {
+            const std::string cl = headerValue(head, "content-length");
+            if (!cl.empty()) {
+                const size_t size = std::stoul(cl);
+                if (path == "/count") {
+                    // Counted as it streams: a huge upload is never held in memory.
+                    size_t left = size;
+                    while (left > 0) {
+                        if (buffer.empty() && !fillTo(fd, buffer, 1)) return false;
+                        const size_t take = std::min(left, buffer.size());
+                        buffer.erase(0, take);
+                        left -= take;
+                    }
+                    body = std::to_string(size);
+                    return true;
+                }
+                if (!fillTo(fd, buffer, size)) return false;
+                body = buffer.substr(0, size);
+                buffer.erase(0, size);
+            } else if (lowerCopy(headerValue(head, "transfer-encoding")) == "chunked") {
+                for (;;) {
+                    size_t eol;
+                    if (!fillUntil(fd, buffer, "\r\n", eol)) return false;
+                    const size_t size = std::stoul(buffer.substr(0, eol), nullptr, 16);
+                    buffer.erase(0, eol + 2);
+                    if (size == 0) {
+                        if (!fillUntil(fd, buffer, "\r\n", eol)) return false;
+                        buffer.erase(0, eol + 2);
+                        break;
+                    }
+                    if (!fillTo(fd, buffer, size + 2)) return false;
+                    body += buffer.substr(0, size);
+                    buffer.erase(0, size + 2);
+                }
+                if (path == "/count") body = std::to_string(body.size());
+            }
+            return true;
+        };
+        const std::string me = "ok " + std::to_string(m_port) + "\n";
+        if (!headerValue(head, "upgrade").empty()) {
+            ok = sendAll(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                             "Connection: Upgrade\r\n\r\n");
+            // Raw echo until the peer closes.
+            if (!buffer.empty()) ok = ok && sendAll(fd, buffer);
+            char chunk[65536];
+            while (ok) {
+                const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+                if (n <= 0) break;
+                ok = sendAll(fd, std::string(chunk, size_t(n)));
+            }
+            --m_inFlight;
+            break;
+        }
+        if (path == "/reset") {
+            linger l{1, 0};
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+            --m_inFlight;
+            break;
+        }
+        if (path == "/continue" && lowerCopy(headerValue(head, "expect")) == "100-continue")
+            ok = sendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+        if (ok && !readBody()) ok = false;
+        if (!ok) {
+            --m_inFlight;
+            break;
+        }
+        std::string reply;
+        if (path.rfind("/status/", 0) == 0) {
+            const int status = std::atoi(path.c_str() + 8);
+            if (status == 204 || status == 304)
+                reply = "HTTP/1.1 " + std::to_string(status) + " X\r\n\r\n";
+            else
+                reply = response(status, me);
+        } else if (path.rfind("/chunked/", 0) == 0) {
+            const int n = std::atoi(path.c_str() + 9);
+            reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+            for (int i = 0; i < n; ++i) {
+                const std::string chunk = "chunk-" + std::to_string(i) + "\n";
+                char size[16];
+                std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+                reply += size + chunk + "\r\n";
+            }
+            reply += "0\r\n\r\n";
+        } else if (path.rfind("/slow/", 0) == 0) {
+            const int ms = std::atoi(path.c_str() + 6);
+            // Interruptible: stop() shuts the socket down, which wakes poll().
+            pollfd p{fd, POLLRDHUP, 0};
+            ::poll(&p, 1, ms);
+            reply = response(200, me);
+        } else if (path == "/echo" || path == "/continue" || path == "/count") {
+            reply = response(200, body);
+        } else if (path.rfind("/big/", 0) == 0) {
+            const size_t total = size_t(std::atoi(path.c_str() + 5)) << 20;
+            ok = sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(total) +
+                                 "\r\n\r\n");
+            const std::string block(65536, 'x');
+            for (size_t sent = 0; ok && sent < total && !isHead; sent += block.size())
+                ok = sendAll(fd, block);
+        } else if (path == "/headers") {
+            reply = response(200, head);
+        } else if (path == "/early") {
+            reply = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" +
+                    response(200, me);
+        } else if (path == "/health") {
+            reply = m_healthy ? response(200, me) : response(503, "sick\n");
+        } else {
+            reply = response(200, me);
+        }
+        if (isHead && !reply.empty()) reply = reply.substr(0, reply.find("\r\n\r\n") + 4);
+        if (ok && !reply.empty()) ok = sendAll(fd, reply);
+        --m_inFlight;
+        if (!ok || lowerCopy(headerValue(head, "connection")) == "close") break;
+    }
+    std::lock_guard lock(m_mutex);
+    for (auto it = m_fds.begin(); it != m_fds.end(); ++it)
+        if (*it == fd) {
+            m_fds.erase(it);
+            break;
+        }
+    ::close(fd);
+}
+
+} // namespace corral::test

@@ -1,0 +1,297 @@
+#include "charts/CpuChartView.h"
+#include "charts/DistributionChartView.h"
+#include "charts/ThroughputChartView.h"
+
+#include <QDateTimeAxis>
+#include <QLineSeries>
+#include <QTest>
+#include <QValueAxis>
+
+using namespace corral;
+
+namespace {
+
+constexpr qint64 startMs = 1'700'000'000'000; // a fixed wall clock keeps runs comparable
+
+WorkerRow makeRow(quint16 port, double cpu, double rps, quint64 total = 0) {
+    WorkerRow row;
+    row.site = QStringLiteral("demo");
+    row.port = port;
+    row.pid = 1000 + port;
+    row.state = WorkerState::Running;
+    row.cpuValid = true;
+    row.cpuPercent = cpu;
+    row.inProxy = true;
+    row.backendState = QStringLiteral("up");
+    row.requestsPerSecond = rps;
+    row.requestsTotal = total;
+    return row;
+}
+
+/// `ports.size()` workers at second `tick`: CPU 10 + port offset, 10 req/s per port offset + 1.
+ClusterSnapshot makeSnapshot(int tick, const QList<quint16> &ports) {
+    ClusterSnapshot snapshot;
+    snapshot.timestampMs = startMs + tick * 1000LL;
+    snapshot.site = QStringLiteral("demo");
+    for (quint16 port : ports) {
+        const double offset = port - 3000;
+        snapshot.workers.append(makeRow(port, 10 + offset, 10 * (offset + 1)));
+        snapshot.requestsPerSecond += snapshot.workers.last().requestsPerSecond;
+    }
+    snapshot.errorsPerSecond = tick % 7;
+    snapshot.running = int(ports.size());
+    return snapshot;
+}
+
+QList<quint16> portRange(int count) {
+    QList<quint16> ports;
+    for (int i = 0; i < count; ++i)
+        ports.append(quint16(3000 + i));
+    return ports;
+}
+
+} // namespace
+
+class TestCharts : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void cpuSeriesFollowWorkers() {
+        CpuChartView view;
+        QCOMPARE(view.chart()->title(), QStringLiteral("CPU per worker (%)"));
+        view.updateSnapshot(makeSnapshot(0, {3000, 3001, 3002}));
+        QCOMPARE(view.seriesCount(), 3);
+        QCOMPARE(view.chart()->series().size(), 3);
+        QCOMPARE(view.ports(), (QList<quint16>{3000, 3001, 3002}));
+        QCOMPARE(view.series(3001)->name(), QStringLiteral("port 3001"));
+        QCOMPARE(view.series(3001)->count(), 1);
+        QCOMPARE(view.series(3001)->at(0), QPointF(double(startMs), 11.0));
+
+        // A worker added, one gone.
+        view.updateSnapshot(makeSnapshot(1, {3000, 3002, 3003}));
+        QCOMPARE(view.seriesCount(), 3);
+        QCOMPARE(view.chart()->series().size(), 3);
+        QCOMPARE(view.ports(), (QList<quint16>{3000, 3002, 3003}));
+        QVERIFY(!view.series(3001));
+        QCOMPARE(view.series(3000)->count(), 2);
+        QCOMPARE(view.series(3003)->count(), 1);
+
+        // A worker without a CPU reading yet keeps its line but gets no point.
+        ClusterSnapshot snapshot = makeSnapshot(2, {3000, 3004});
+        snapshot.workers[1].cpuValid = false;
+        view.updateSnapshot(snapshot);
+        QCOMPARE(view.ports(), (QList<quint16>{3000, 3004}));
+        QCOMPARE(view.series(3004)->count(), 0);
+        QCOMPARE(view.series(3000)->count(), 3);
+
+        view.updateSnapshot(makeSnapshot(3, {}));
+        QCOMPARE(view.seriesCount(), 0);
+        QVERIFY(view.chart()->series().isEmpty());
+    }
+
+    void cpuPointsCappedToWindow() {
+        CpuChartView view;
+        const QList<quint16> ports = portRange(4);
+        for (int tick = 0; tick < 400; ++tick)
+            view.updateSnapshot(makeSnapshot(tick, ports));
+        const qint64 now = startMs + 399 * 1000LL;
+        for (quint16 port : ports) {
+            QLineSeries *series = view.series(port);
+            // Five minutes at 1 Hz: (now - 300 s, now], 300 points.
+            QCOMPARE(series->count(), 300);
+            QVERIFY(series->at(0).x() > double(now - CpuChartView::windowMs));
+            QCOMPARE(series->at(series->count() - 1).x(), double(now));
+        }
+        QCOMPARE(view.timeAxis()->max().toMSecsSinceEpoch(), now);
+        QCOMPARE(view.timeAxis()->min().toMSecsSinceEpoch(), now - CpuChartView::windowMs);
+
+        // Faster ticks are capped by count as well.
+        for (int i = 1; i <= 2000; ++i) {
+            ClusterSnapshot snapshot = makeSnapshot(0, ports);
+            snapshot.timestampMs = now + i * 10;
+            view.updateSnapshot(snapshot);
+        }
+        QCOMPARE(view.series(3000)->count(), int(CpuChartView::maxPointsPerSeries));
+    }
+
+    void cpuAxisGrowsBeyondOneCore() {
+        CpuChartView view;
+        view.updateSnapshot(makeSnapshot(0, {3000, 3001}));
+        QCOMPARE(view.valueAxis()->min(), 0.0);
+        QCOMPARE(view.valueAxis()->max(), 100.0);
+        ClusterSnapshot snapshot = makeSnapshot(1, {3000, 3001});
+        snapshot.workers[1].cpuPercent = 137;
+        view.updateSnapshot(snapshot);
+        QCOMPARE(view.valueAxis()->max(), 150.0);
+        // Once the peak leaves the window the axis comes back to 100.
+        for (int tick = 2; tick < 310; ++tick)
+            view.updateSnapshot(makeSnapshot(tick, {3000, 3001}));
+        QCOMPARE(view.valueAxis()->max(), 100.0);
+    }
+
+    void cpuHistoryPrefillsAndClear() {
+        CpuChartView view;
+        QList<QPointF> history;
+        for (int i = 0; i < 600; ++i) // ten minutes of MetricsCollector history
+            history.append(QPointF(double(startMs - (600 - i) * 1000LL), 20));
+        view.setHistory(3000, history);
+        QCOMPARE(view.seriesCount(), 1);
+        view.updateSnapshot(makeSnapshot(0, {3000}));
+        QLineSeries *series = view.series(3000);
+        QCOMPARE(series->count(), 300); // 299 history points within the window + the live one
+        QCOMPARE(series->at(series->count() - 1).y(), 10.0);
+
+        view.clear();
+        QCOMPARE(view.seriesCount(), 0);
+        QVERIFY(view.chart()->series().isEmpty());
+        view.updateSnapshot(makeSnapshot(1, {3000}));
+        QCOMPARE(view.series(3000)->count(), 1);
+    }
+
+    void cpuSwitchingSiteStartsAfresh() {
+        CpuChartView view;
+        view.updateSnapshot(makeSnapshot(0, {3000}));
+        view.updateSnapshot(makeSnapshot(1, {3000}));
+        ClusterSnapshot other = makeSnapshot(2, {3000});
+        other.site = QStringLiteral("blog");
+        view.updateSnapshot(other);
+        QCOMPARE(view.series(3000)->count(), 1);
+    }
+
+    void distributionMatchesBackends() {
+        DistributionChartView view;
+        QCOMPARE(view.chart()->title(), QStringLiteral("Request distribution (req/s per backend)"));
+        ClusterSnapshot snapshot = makeSnapshot(0, {3000, 3001, 3002, 3003});
+        snapshot.workers[3].inProxy = false; // started, not yet added to the proxy
+        view.updateSnapshot(snapshot);
+        QCOMPARE(view.barCount(), 3);
+        QCOMPARE(view.basis(), DistributionChartView::ShareBasis::RequestsPerSecond);
+        double sum = 0;
+        for (int i = 0; i < view.barCount(); ++i) {
+            QCOMPARE(view.port(i), snapshot.workers[i].port);
+            QCOMPARE(view.barValue(i), snapshot.workers[i].requestsPerSecond);
+            sum += view.share(i);
+        }
+        QVERIFY(qAbs(sum - 100) < 1e-9);
+        // 10, 20, 30 req/s of 60.
+        QVERIFY(qAbs(view.share(0) - 100.0 / 6) < 1e-9);
+        QCOMPARE(view.categoryLabel(0), QStringLiteral("3000\n17 %"));
+        QCOMPARE(view.categoryLabel(1), QStringLiteral("3001\n33 %"));
+        QCOMPARE(view.categoryLabel(2), QStringLiteral("3002\n50 %"));
+
+        // Same backends, new rates: values and labels follow.
+        ClusterSnapshot next = makeSnapshot(1, {3000, 3001, 3002});
+        for (WorkerRow &row : next.workers)
+            row.requestsPerSecond = 25;
+        view.updateSnapshot(next);
+        QCOMPARE(view.barCount(), 3);
+        QCOMPARE(view.barValue(2), 25.0);
+        QVERIFY(view.categoryLabel(2).contains(QStringLiteral("3002")));
+        QVERIFY(view.categoryLabel(2).contains(QStringLiteral("33 %")));
+
+        // Backends replaced with the same count: labels stay unique and correct.
+        view.updateSnapshot(makeSnapshot(2, {3001, 3002, 3003}));
+        QCOMPARE(view.categoryLabel(0), QStringLiteral("3001\n22 %"));
+        QCOMPARE(view.categoryLabel(2), QStringLiteral("3003\n44 %"));
+        QCOMPARE(view.barValue(2), 40.0);
+
+        // One backend fewer.
+        view.updateSnapshot(makeSnapshot(3, {3000, 3002}));
+        QCOMPARE(view.barCount(), 2);
+        QCOMPARE(view.barValue(1), 30.0);
+        QCOMPARE(view.share(1), 75.0);
+
+        view.clear();
+        QCOMPARE(view.barCount(), 0);
+        QCOMPARE(view.barValue(0), 0.0);
+    }
+
+    void distributionIdleUsesTotals() {
+        DistributionChartView view;
+        ClusterSnapshot snapshot = makeSnapshot(0, {3000, 3001});
+        snapshot.workers[0].requestsPerSecond = 0;
+        snapshot.workers[1].requestsPerSecond = 0;
+        snapshot.workers[0].requestsTotal = 300;
+        snapshot.workers[1].requestsTotal = 100;
+        view.updateSnapshot(snapshot);
+        QCOMPARE(view.basis(), DistributionChartView::ShareBasis::RequestsTotal);
+        QCOMPARE(view.barValue(0), 0.0);
+        QCOMPARE(view.share(0), 75.0);
+        QCOMPARE(view.share(1), 25.0);
+        QCOMPARE(view.categoryLabel(1), QStringLiteral("3001\n25 %"));
+
+        // No request at all: no share to speak of.
+        snapshot.workers[0].requestsTotal = 0;
+        snapshot.workers[1].requestsTotal = 0;
+        view.updateSnapshot(snapshot);
+        QCOMPARE(view.basis(), DistributionChartView::ShareBasis::None);
+        QCOMPARE(view.share(0), 0.0);
+        QCOMPARE(view.categoryLabel(0), QStringLiteral("3000\n0 %"));
+    }
+
+    void distributionManyBackendsSumTo100() {
+        DistributionChartView view;
+        view.updateSnapshot(makeSnapshot(0, portRange(64)));
+        QCOMPARE(view.barCount(), 64);
+        double sum = 0;
+        for (int i = 0; i < 64; ++i) {
+            sum += view.share(i);
+            QVERIFY(view.share(i) >= 0 && view.share(i) <= 100);
+        }
+        QVERIFY(qAbs(sum - 100) < 1e-6);
+    }
+
+    void throughputFollowsTotals() {
+        ThroughputChartView view;
+        QCOMPARE(view.chart()->title(), QStringLiteral("Throughput"));
+        const QList<quint16> ports = portRange(3);
+        for (int tick = 0; tick < 400; ++tick)
+            view.updateSnapshot(makeSnapshot(tick, ports));
+        QCOMPARE(view.requestsSeries()->count(), 300);
+        QCOMPARE(view.errorsSeries()->count(), 300);
+        const ClusterSnapshot last = makeSnapshot(399, ports);
+        const QPointF newest = view.requestsSeries()->at(299);
+        QCOMPARE(newest, QPointF(double(last.timestampMs), 60.0));
+        QCOMPARE(view.errorsSeries()->at(299), QPointF(double(last.timestampMs), 399 % 7));
+        QCOMPARE(view.requestsSeries()->at(0).x(), double(makeSnapshot(100, ports).timestampMs));
+        QCOMPARE(view.timeAxis()->max().toMSecsSinceEpoch(), last.timestampMs);
+        QVERIFY(view.valueAxis()->max() >= 60);
+
+        view.clear();
+        QCOMPARE(view.requestsSeries()->count(), 0);
+        QCOMPARE(view.errorsSeries()->count(), 0);
+    }
+
+    void rendersOffscreen() {
+        CpuChartView cpu;
+        DistributionChartView distribution;
+        ThroughputChartView throughput;
+        const QList<quint16> ports = portRange(8);
+        for (QWidget *widget : {static_cast<QWidget *>(&cpu), static_cast<QWidget *>(&distribution),
+                                static_cast<QWidget *>(&throughput)}) {
+            widget->resize(640, 320);
+            widget->show();
+            QVERIFY(QTest::qWaitForWindowExposed(widget));
+        }
+        for (int tick = 0; tick < 5; ++tick) {
+            cpu.updateSnapshot(makeSnapshot(tick, ports));
+            distribution.updateSnapshot(makeSnapshot(tick, ports));
+            throughput.updateSnapshot(makeSnapshot(tick, ports));
+        }
+        for (QWidget *widget : {static_cast<QWidget *>(&cpu), static_cast<QWidget *>(&distribution),
+                                static_cast<QWidget *>(&throughput)}) {
+            const QPixmap pixmap = widget->grab();
+            QVERIFY(!pixmap.isNull());
+            QCOMPARE(pixmap.size(), QSize(640, 320));
+        }
+        // A dark palette switches the chart theme.
+        QPalette dark = cpu.palette();
+        dark.setColor(QPalette::Window, QColor(0x20, 0x20, 0x20));
+        dark.setColor(QPalette::WindowText, QColor(0xee, 0xee, 0xee));
+        cpu.setPalette(dark);
+        QCOMPARE(cpu.chart()->theme(), QChart::ChartThemeDark);
+        QVERIFY(!cpu.grab().isNull());
+    }
+};
+
+QTEST_MAIN(TestCharts)
+#include "tst_charts.moc"

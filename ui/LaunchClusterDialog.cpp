@@ -1,0 +1,134 @@
+#include "LaunchClusterDialog.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDialogButtonBox>
+#include <QFormLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QProcess>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QThread>
+
+namespace corral {
+
+int LaunchClusterDialog::defaultWorkers() {
+    return qMax(2, QThread::idealThreadCount() - 1);
+}
+
+LaunchClusterDialog::LaunchClusterDialog(QString demoWorkerPath, QWidget *parent)
+    : QDialog(parent)
+    , m_demoWorkerPath(std::move(demoWorkerPath)) {
+    setWindowTitle(tr("Launch local cluster"));
+    m_name = new QLineEdit(QStringLiteral("dev"));
+    m_name->setObjectName(QStringLiteral("siteName"));
+    m_demo = new QCheckBox(tr("Demo worker (corral-demo-worker)"));
+    m_demo->setObjectName(QStringLiteral("demoWorker"));
+    m_demo->setChecked(true);
+    m_command = new QLineEdit;
+    m_command->setObjectName(QStringLiteral("command"));
+    m_command->setPlaceholderText(tr("node app.js --port {port}"));
+    m_command->setToolTip(tr("Program and arguments; {port} is replaced, and $PORT is set too"));
+    m_workingDirectory = new QLineEdit;
+    m_workers = new QSpinBox;
+    m_workers->setObjectName(QStringLiteral("workers"));
+    m_workers->setRange(1, Site::MaxWorkers);
+    m_workers->setValue(defaultWorkers());
+    m_workers->setToolTip(
+        tr("Default: cores − 1, at least 2 (one single-threaded process per core)"));
+    m_basePort = new QSpinBox;
+    m_basePort->setRange(1, 65535);
+    m_basePort->setValue(3000);
+    m_basePort->setToolTip(tr("First port to try; ports in use are skipped"));
+    m_listen = new QLineEdit(QStringLiteral("127.0.0.1:8080"));
+    m_listen->setObjectName(QStringLiteral("listen"));
+    m_listen->setToolTip(tr("Address of the embedded load balancer in front of the workers"));
+    m_health = new QLineEdit(QStringLiteral("/health"));
+    m_health->setToolTip(
+        tr("A worker is ready when GET on this path answers 2xx; empty: a TCP connect"));
+    m_policy = new QComboBox;
+    m_policy->setObjectName(QStringLiteral("policy"));
+    for (auto policy :
+         {BalancingPolicy::RoundRobin, BalancingPolicy::LeastConn, BalancingPolicy::Weighted,
+          BalancingPolicy::StickyCookie, BalancingPolicy::IpHash})
+        m_policy->addItem(policyName(policy), int(policy));
+    m_error = new QLabel;
+    m_error->setObjectName(QStringLiteral("error"));
+    m_error->setWordWrap(true);
+    m_error->setStyleSheet(QStringLiteral("color: #d23c3c"));
+
+    auto *form = new QFormLayout;
+    form->addRow(tr("Site &name"), m_name);
+    form->addRow(QString(), m_demo);
+    form->addRow(tr("&Command"), m_command);
+    form->addRow(tr("Working &directory"), m_workingDirectory);
+    form->addRow(tr("&Workers"), m_workers);
+    form->addRow(tr("&Base port"), m_basePort);
+    form->addRow(tr("&Listen on"), m_listen);
+    form->addRow(tr("&Health path"), m_health);
+    form->addRow(tr("&Policy"), m_policy);
+    form->addRow(m_error);
+    m_buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+    m_buttons->button(QDialogButtonBox::Ok)->setText(tr("Launch"));
+    form->addRow(m_buttons);
+    setLayout(form);
+
+    connect(m_buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+    connect(m_buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    connect(m_demo, &QCheckBox::toggled, this, [this](bool demo) {
+        m_command->setEnabled(!demo);
+        m_workingDirectory->setEnabled(!demo);
+        validate();
+    });
+    for (QLineEdit *edit : {m_name, m_command, m_listen, m_health})
+        connect(edit, &QLineEdit::textChanged, this, &LaunchClusterDialog::validate);
+    m_command->setEnabled(false);
+    m_workingDirectory->setEnabled(false);
+    validate();
+}
+
+void LaunchClusterDialog::setSite(const Site &site) {
+    m_name->setText(site.name);
+    const bool demo = site.command == m_demoWorkerPath ||
+                      site.command.endsWith(QLatin1String("/corral-demo-worker"));
+    m_demo->setChecked(demo || site.command.isEmpty());
+    if (!demo) m_command->setText((QStringList{site.command} + site.args).join(QLatin1Char(' ')));
+    m_workingDirectory->setText(site.workingDirectory);
+    m_workers->setValue(qMax(1, site.workers));
+    m_basePort->setValue(site.basePort);
+    if (!site.listen.isEmpty()) m_listen->setText(site.listen);
+    m_health->setText(site.healthPath);
+    m_policy->setCurrentIndex(m_policy->findData(int(site.policy)));
+}
+
+Result<Site> LaunchClusterDialog::site() const {
+    Site site;
+    site.name = m_name->text().trimmed();
+    if (m_demo->isChecked()) {
+        site.command = m_demoWorkerPath;
+        site.args = {QStringLiteral("--port"), Site::PortPlaceholder};
+    } else {
+        const QStringList parts = QProcess::splitCommand(m_command->text());
+        if (parts.isEmpty())
+            return fail(tr("Command: give a program to run, or choose the demo worker"));
+        site.command = parts.first();
+        site.args = parts.mid(1);
+        site.workingDirectory = m_workingDirectory->text().trimmed();
+    }
+    site.workers = m_workers->value();
+    site.basePort = quint16(m_basePort->value());
+    site.listen = m_listen->text().trimmed();
+    site.healthPath = m_health->text().trimmed();
+    site.policy = BalancingPolicy(m_policy->currentData().toInt());
+    if (auto valid = site.validate(); !valid) return fail(valid.error());
+    return site;
+}
+
+void LaunchClusterDialog::validate() {
+    const auto result = site();
+    m_error->setText(result.ok() ? QString() : result.error());
+    m_buttons->button(QDialogButtonBox::Ok)->setEnabled(result.ok());
+}
+
+} // namespace corral

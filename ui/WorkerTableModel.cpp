@@ -1,0 +1,221 @@
+#include "WorkerTableModel.h"
+
+#include <QBrush>
+#include <QColor>
+
+namespace corral {
+
+WorkerTableModel::WorkerTableModel(QObject *parent)
+    : QAbstractTableModel(parent) {}
+
+int WorkerTableModel::rowCount(const QModelIndex &parent) const {
+    return parent.isValid() ? 0 : int(m_rows.size());
+}
+
+int WorkerTableModel::columnCount(const QModelIndex &parent) const {
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QString WorkerTableModel::formatBytes(qint64 bytes) {
+    if (bytes <= 0) return QStringLiteral("–");
+    if (bytes < 1024 * 1024) return QStringLiteral("%1 KiB").arg(bytes / 1024.0, 0, 'f', 0);
+    if (bytes < 1024LL * 1024 * 1024)
+        return QStringLiteral("%1 MiB").arg(bytes / (1024.0 * 1024), 0, 'f', 1);
+    return QStringLiteral("%1 GiB").arg(bytes / (1024.0 * 1024 * 1024), 0, 'f', 2);
+}
+
+QString WorkerTableModel::formatDuration(qint64 ms) {
+    if (ms <= 0) return QStringLiteral("–");
+    const qint64 seconds = ms / 1000;
+    if (seconds < 60) return QStringLiteral("%1 s").arg(seconds);
+    if (seconds < 3600) return QStringLiteral("%1 m %2 s").arg(seconds / 60).arg(seconds % 60);
+    return QStringLiteral("%1 h %2 m").arg(seconds / 3600).arg(seconds / 60 % 60);
+}
+
+static QColor stateColour(WorkerState state) {
+    switch (state) {
+    case WorkerState::Running:
+        return QColor(0x2e, 0x9d, 0x4f);
+    case WorkerState::Starting:
+    case WorkerState::Draining:
+    case WorkerState::Stopping:
+    case WorkerState::Backoff:
+        return QColor(0xd0, 0x8a, 0x1a);
+    case WorkerState::Unhealthy:
+    case WorkerState::Crashed:
+    case WorkerState::Failed:
+        return QColor(0xd2, 0x3c, 0x3c);
+    case WorkerState::Stopped:
+        break;
+    }
+    return QColor(0x80, 0x80, 0x80);
+}
+
+QVariant WorkerTableModel::displayValue(const WorkerRow &row, int column) const {
+    switch (column) {
+    case Host:
+        return row.host;
+    case Port:
+        return QString::number(row.port);
+    case Pid:
+        return row.pid > 0 ? QString::number(row.pid) : QStringLiteral("–");
+    case State:
+        return row.inProxy && row.backendState != QLatin1String("up") &&
+                       row.state == WorkerState::Running
+                   ? workerStateName(row.state) + QStringLiteral(" (") + row.backendState +
+                         QLatin1Char(')')
+                   : workerStateName(row.state);
+    case Uptime:
+        return formatDuration(row.uptimeMs);
+    case Restarts:
+        return QString::number(row.restarts);
+    case Cpu:
+        return row.cpuValid ? QString::number(row.cpuPercent, 'f', 1) : QStringLiteral("–");
+    case Rss:
+        return formatBytes(row.rssBytes);
+    case RequestsPerSecond:
+        return row.inProxy ? QString::number(row.requestsPerSecond, 'f', 0) : QStringLiteral("–");
+    case InFlight:
+        return row.inProxy ? QString::number(row.inFlight) : QStringLiteral("–");
+    case ErrorsPerSecond:
+        return row.inProxy ? QString::number(row.errorsPerSecond, 'f', 1) : QStringLiteral("–");
+    case P99:
+        return row.inProxy && row.p99Ms > 0 ? QStringLiteral("%1 ms").arg(row.p99Ms, 0, 'f', 1)
+                                            : QStringLiteral("–");
+    }
+    return {};
+}
+
+QVariant WorkerTableModel::sortValue(const WorkerRow &row, int column) const {
+    switch (column) {
+    case Host:
+        return row.host;
+    case Port:
+        return row.port;
+    case Pid:
+        return row.pid;
+    case State:
+        return workerStateName(row.state);
+    case Uptime:
+        return row.uptimeMs;
+    case Restarts:
+        return row.restarts;
+    case Cpu:
+        return row.cpuPercent;
+    case Rss:
+        return row.rssBytes;
+    case RequestsPerSecond:
+        return row.requestsPerSecond;
+    case InFlight:
+        return row.inFlight;
+    case ErrorsPerSecond:
+        return row.errorsPerSecond;
+    case P99:
+        return row.p99Ms;
+    }
+    return {};
+}
+
+QVariant WorkerTableModel::data(const QModelIndex &index, int role) const {
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid)) return {};
+    const WorkerRow &row = m_rows.at(index.row());
+    switch (role) {
+    case Qt::DisplayRole:
+        return displayValue(row, index.column());
+    case SortRole:
+        return sortValue(row, index.column());
+    case PortRole:
+        return row.port;
+    case Qt::TextAlignmentRole:
+        return index.column() >= Port && index.column() != State
+                   ? QVariant(Qt::AlignRight | Qt::AlignVCenter)
+                   : QVariant();
+    case Qt::ForegroundRole:
+        if (index.column() == State) return QBrush(stateColour(row.state));
+        break;
+    case Qt::ToolTipRole:
+        if (index.column() == State)
+            return row.cause.isEmpty() ? workerStateName(row.state) : row.cause;
+        break;
+    default:
+        break;
+    }
+    return {};
+}
+
+QVariant WorkerTableModel::headerData(int section, Qt::Orientation orientation, int role) const {
+    if (orientation != Qt::Horizontal) return {};
+    static const char *const titles[ColumnCount] = {"Host",   "Port",      "PID",      "State",
+                                                    "Uptime", "Restarts",  "CPU %",    "RSS",
+                                                    "Req/s",  "In flight", "Errors/s", "p99"};
+    static const char *const tips[ColumnCount] = {
+        "Machine the worker runs on",
+        "Port the worker listens on",
+        "Process id of the worker",
+        "Supervisor state (and the balancer's view when it differs)",
+        "Time since the worker became ready",
+        "Restarts after crashes",
+        "CPU of the worker's whole process tree; 100 = one core",
+        "Resident memory of the worker's process tree",
+        "Requests per second through the balancer",
+        "Requests being served now",
+        "5xx answers and failed attempts per second",
+        "99th percentile latency through the balancer"};
+    if (section < 0 || section >= ColumnCount) return {};
+    if (role == Qt::DisplayRole) return tr(titles[section]);
+    if (role == Qt::ToolTipRole) return tr(tips[section]);
+    return {};
+}
+
+const WorkerRow *WorkerTableModel::rowForPort(quint16 port) const {
+    for (const WorkerRow &row : m_rows)
+        if (row.port == port) return &row;
+    return nullptr;
+}
+
+void WorkerTableModel::clear() {
+    if (m_rows.isEmpty()) return;
+    beginRemoveRows({}, 0, int(m_rows.size()) - 1);
+    m_rows.clear();
+    endRemoveRows();
+}
+
+void WorkerTableModel::updateSnapshot(const ClusterSnapshot &snapshot) {
+    // Remove rows whose port is gone.
+    for (int i = int(m_rows.size()) - 1; i >= 0; --i) {
+        const quint16 port = m_rows.at(i).port;
+        const bool present = std::any_of(snapshot.workers.cbegin(), snapshot.workers.cend(),
+                                         [port](const WorkerRow &row) { return row.port == port; });
+        if (!present) {
+            beginRemoveRows({}, i, i);
+            m_rows.removeAt(i);
+            endRemoveRows();
+        }
+    }
+    // Update or insert, keeping port order.
+    for (const WorkerRow &incoming : snapshot.workers) {
+        int position = 0;
+        while (position < m_rows.size() && m_rows.at(position).port < incoming.port)
+            ++position;
+        if (position < m_rows.size() && m_rows.at(position).port == incoming.port) {
+            const WorkerRow &current = m_rows.at(position);
+            int first = ColumnCount;
+            int last = -1;
+            for (int column = 0; column < ColumnCount; ++column) {
+                if (displayValue(current, column) != displayValue(incoming, column) ||
+                    (column == State && current.cause != incoming.cause)) {
+                    first = qMin(first, column);
+                    last = column;
+                }
+            }
+            m_rows[position] = incoming;
+            if (last >= 0) Q_EMIT dataChanged(index(position, first), index(position, last));
+        } else {
+            beginInsertRows({}, position, position);
+            m_rows.insert(position, incoming);
+            endInsertRows();
+        }
+    }
+}
+
+} // namespace corral

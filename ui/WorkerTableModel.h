@@ -1,0 +1,57 @@
+#pragma once
+
+#include "cluster/ClusterSnapshot.h"
+
+#include <QAbstractTableModel>
+
+namespace corral {
+
+/// The selected site's workers, one row each. Fed one ClusterSnapshot per tick: rows are
+/// inserted and removed individually and changed cells reported with dataChanged, never a
+/// model reset, so selection, sorting and scrolling survive every tick.
+class WorkerTableModel : public QAbstractTableModel {
+    Q_OBJECT
+public:
+    enum Column {
+        Host,
+        Port,
+        Pid,
+        State,
+        Uptime,
+        Restarts,
+        Cpu,
+        Rss,
+        RequestsPerSecond,
+        InFlight,
+        ErrorsPerSecond,
+        P99,
+        ColumnCount
+    };
+    /// The raw value behind a cell (numbers for numeric columns): what sorting uses.
+    static constexpr int SortRole = Qt::UserRole + 1;
+    static constexpr int PortRole = Qt::UserRole + 2;
+
+    explicit WorkerTableModel(QObject *parent = nullptr);
+
+    void updateSnapshot(const ClusterSnapshot &snapshot);
+    void clear();
+    const WorkerRow *rowForPort(quint16 port) const;
+    const QList<WorkerRow> &rows() const { return m_rows; }
+
+    int rowCount(const QModelIndex &parent = {}) const override;
+    int columnCount(const QModelIndex &parent = {}) const override;
+    QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
+    QVariant headerData(int section, Qt::Orientation orientation,
+                        int role = Qt::DisplayRole) const override;
+
+    static QString formatBytes(qint64 bytes);
+    static QString formatDuration(qint64 ms);
+
+private:
+    QVariant displayValue(const WorkerRow &row, int column) const;
+    QVariant sortValue(const WorkerRow &row, int column) const;
+
+    QList<WorkerRow> m_rows; // ordered by port
+};
+
+} // namespace corral

@@ -1,0 +1,134 @@
+#include "charts/ThroughputChartView.h"
+
+#include "charts/ChartStyle.h"
+
+#include <QChart>
+#include <QCursor>
+#include <QDateTime>
+#include <QDateTimeAxis>
+#include <QEvent>
+#include <QLegend>
+#include <QLineSeries>
+#include <QToolTip>
+#include <QValueAxis>
+
+#include <algorithm>
+
+namespace corral {
+
+ThroughputChartView::ThroughputChartView(QWidget *parent)
+    : QChartView(parent) {
+    setObjectName(QStringLiteral("throughputChart"));
+    m_chart = new QChart;
+    m_chart->setTitle(tr("Throughput"));
+    m_chart->legend()->setAlignment(Qt::AlignBottom);
+    m_chart->setMargins(QMargins(4, 4, 4, 4));
+
+    m_axisX = new QDateTimeAxis;
+    m_axisX->setFormat(QStringLiteral("hh:mm:ss"));
+    m_axisX->setTickCount(6);
+    m_axisY = new QValueAxis;
+    m_axisY->setLabelFormat(QStringLiteral("%g"));
+    m_axisY->setTickCount(5);
+    m_chart->addAxis(m_axisX, Qt::AlignBottom);
+    m_chart->addAxis(m_axisY, Qt::AlignLeft);
+
+    m_requests = new QLineSeries;
+    m_requests->setName(tr("requests/s"));
+    m_errors = new QLineSeries;
+    m_errors->setName(tr("errors/s"));
+    for (QLineSeries *series : {m_requests, m_errors}) {
+        m_chart->addSeries(series);
+        series->attachAxis(m_axisX);
+        series->attachAxis(m_axisY);
+        connect(series, &QLineSeries::hovered, this,
+                [this, series](const QPointF &point, bool state) {
+                    if (!state) {
+                        QToolTip::hideText();
+                        return;
+                    }
+                    const QString time = QDateTime::fromMSecsSinceEpoch(qint64(point.x()))
+                                             .toString(QStringLiteral("hh:mm:ss"));
+                    QToolTip::showText(QCursor::pos(),
+                                       QStringLiteral("%1: %2 %3")
+                                           .arg(time)
+                                           .arg(point.y(), 0, 'f', 1)
+                                           .arg(series->name()),
+                                       this);
+                });
+    }
+    setChart(m_chart);
+    setRenderHint(QPainter::Antialiasing);
+    setRubberBand(QChartView::NoRubberBand);
+    setMinimumSize(320, 200);
+
+    applyStyle();
+    updateAxes(QDateTime::currentMSecsSinceEpoch());
+}
+
+ThroughputChartView::~ThroughputChartView() = default;
+
+void ThroughputChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
+    if ((!m_site.isEmpty() && snapshot.site != m_site) ||
+        snapshot.timestampMs < m_lastTimestampMs) {
+        // Another site, or the wall clock stepped back: old points would mislead.
+        m_requestPoints.clear();
+        m_errorPoints.clear();
+    }
+    m_site = snapshot.site;
+    const qint64 now = snapshot.timestampMs;
+    m_lastTimestampMs = now;
+
+    m_requestPoints.append(QPointF(double(now), snapshot.requestsPerSecond));
+    m_errorPoints.append(QPointF(double(now), snapshot.errorsPerSecond));
+    const double cutoff = double(now - windowMs);
+    ChartStyle::trim(m_requestPoints, cutoff, maxPointsPerSeries);
+    ChartStyle::trim(m_errorPoints, cutoff, maxPointsPerSeries);
+    // One replace per line and tick: a single repaint instead of one per append/remove.
+    m_requests->replace(m_requestPoints);
+    m_errors->replace(m_errorPoints);
+    updateAxes(now);
+}
+
+void ThroughputChartView::clear() {
+    m_requestPoints.clear();
+    m_errorPoints.clear();
+    m_requests->clear();
+    m_errors->clear();
+    m_site.clear();
+    m_lastTimestampMs = 0;
+    m_axisY->setRange(0, 1);
+}
+
+void ThroughputChartView::changeEvent(QEvent *event) {
+    QChartView::changeEvent(event);
+    if (event->type() == QEvent::PaletteChange || event->type() == QEvent::FontChange ||
+        event->type() == QEvent::StyleChange)
+        applyStyle();
+}
+
+void ThroughputChartView::applyStyle() {
+    ChartStyle::apply(m_chart, this);
+    const bool dark = ChartStyle::isDark(palette());
+    // Pens are set here, on palette changes only, not per tick: setPen repaints the series.
+    QPen requests(palette().color(QPalette::Highlight));
+    requests.setWidthF(2);
+    m_requests->setPen(requests);
+    QPen errors(dark ? QColor(0xff, 0x6b, 0x6b) : QColor(0xc0, 0x1c, 0x28));
+    errors.setWidthF(2);
+    m_errors->setPen(errors);
+}
+
+void ThroughputChartView::updateAxes(qint64 nowMs) {
+    double maxY = 0;
+    for (const QPointF &p : std::as_const(m_requestPoints))
+        maxY = std::max(maxY, p.y());
+    for (const QPointF &p : std::as_const(m_errorPoints))
+        maxY = std::max(maxY, p.y());
+    const double top = ChartStyle::niceCeiling(maxY * 1.05);
+    if (m_axisY->max() != top || m_axisY->min() != 0) m_axisY->setRange(0, top);
+    m_axisX->setRange(QDateTime::fromMSecsSinceEpoch(nowMs - windowMs),
+                      QDateTime::fromMSecsSinceEpoch(nowMs));
+}
+
+} // namespace corral

@@ -1,0 +1,57 @@
+#pragma once
+
+#include "cluster/ClusterSnapshot.h"
+
+#include <QChartView>
+#include <QList>
+#include <QPointF>
+
+class QChart;
+class QDateTimeAxis;
+class QLineSeries;
+class QValueAxis;
+
+namespace corral {
+
+/// The site's total requests/s and errors/s over the last five minutes, two lines on a
+/// sliding time axis. Fed one ClusterSnapshot per tick.
+class ThroughputChartView : public QChartView {
+    Q_OBJECT
+public:
+    static constexpr qint64 windowMs = 5 * 60 * 1000;
+    /// Points kept per line at most, whatever the tick rate (five minutes at 2 Hz).
+    static constexpr qsizetype maxPointsPerSeries = 600;
+
+    explicit ThroughputChartView(QWidget *parent = nullptr);
+    ~ThroughputChartView() override;
+
+    /// Appends the snapshot's totals and slides the time axis to end at its timestamp. A
+    /// snapshot of another site, or a clock that stepped back, starts afresh.
+    void updateSnapshot(const ClusterSnapshot &snapshot);
+    /// Removes every point.
+    void clear();
+
+    QLineSeries *requestsSeries() const { return m_requests; }
+    QLineSeries *errorsSeries() const { return m_errors; }
+    QDateTimeAxis *timeAxis() const { return m_axisX; }
+    QValueAxis *valueAxis() const { return m_axisY; }
+
+protected:
+    void changeEvent(QEvent *event) override;
+
+private:
+    void applyStyle();
+    void updateAxes(qint64 nowMs);
+
+    QChart *m_chart = nullptr;
+    QLineSeries *m_requests = nullptr;
+    QLineSeries *m_errors = nullptr;
+    QDateTimeAxis *m_axisX = nullptr;
+    QValueAxis *m_axisY = nullptr;
+    QList<QPointF> m_requestPoints; ///< what m_requests shows, oldest first
+    QList<QPointF> m_errorPoints;
+    QString m_site;
+    qint64 m_lastTimestampMs = 0;
+};
+
+} // namespace corral
