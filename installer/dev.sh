@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for the README's Quick start.
-#   installer/dev.sh run [ARGS...]    install deps, build, start the console
+#   installer/dev.sh run [ARGS...]    install deps, build, start the console (default: --demo --load)
 #   installer/dev.sh test [--sanitize] install deps, build, run every test (CTest)
 #   installer/dev.sh build [--sanitize]
 # The normal build lives in build/ (executables in build/bin/), the ASan+UBSan build in
@@ -32,6 +32,7 @@ case $command in
     build ;;
   run)
     build
+    [ $# -gt 0 ] || set -- --demo --load
     if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
       echo "dev.sh: no DISPLAY; starting under xvfb-run (set DISPLAY to see the window)" >&2
       exec xvfb-run -a -s "-screen 0 1280x800x24" "$root/build/bin/corral" "$@"

@@ -6,8 +6,9 @@ set -euo pipefail
 build_packages=(cmake ninja-build g++ qt6-base-dev qt6-charts-dev qtkeychain-qt6-dev libssh-dev libgl-dev)
 # Real parts for the tests: sshd, nginx and HAProxy to validate generated configs, wrk for
 # benchmarks, Xvfb/ImageMagick for screenshots, a headless keyring for QtKeychain.
-test_packages=(openssh-server openssh-client nginx haproxy wrk xvfb xauth imagemagick dbus-x11 gnome-keyring
-               procps iproute2 curl clang libclang-rt-14-dev)
+test_packages=(openssh-server openssh-client nginx haproxy apache2 wrk xvfb xauth imagemagick dbus-x11 gnome-keyring
+               procps iproute2 curl clang libclang-rt-14-dev
+               dpkg-dev fakeroot file desktop-file-utils appstream groff-base man-db)
 
 missing=()
 for package in "${build_packages[@]}" "${test_packages[@]}"; do

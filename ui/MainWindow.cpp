@@ -87,6 +87,7 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     m_table->setSelectionMode(QAbstractItemView::SingleSelection);
     m_table->verticalHeader()->hide();
     m_table->horizontalHeader()->setStretchLastSection(true);
+    m_table->horizontalHeader()->setDefaultSectionSize(80); // all twelve columns fit at 1280 px
     m_table->setAlternatingRowColors(true);
     m_table->setContextMenuPolicy(Qt::ActionsContextMenu);
     connect(m_table->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
@@ -130,12 +131,14 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     m_centreSplitter->setStretchFactor(0, 2);
     m_centreSplitter->setStretchFactor(1, 3);
     m_centreSplitter->setStretchFactor(2, 1);
+    m_centreSplitter->setSizes({190, 400, 150});
 
     m_mainSplitter = new QSplitter;
     m_mainSplitter->setObjectName(QStringLiteral("mainSplitter"));
     m_mainSplitter->addWidget(m_tree);
     m_mainSplitter->addWidget(m_centreSplitter);
     m_mainSplitter->setStretchFactor(1, 1);
+    m_mainSplitter->setSizes({230, 1050});
     setCentralWidget(m_mainSplitter);
 
     m_loadGenerator = new LoadGenerator(this);
@@ -434,6 +437,7 @@ Result<void> MainWindow::launchCluster(const Site &site) {
         return started;
     }
     m_clusters.insert(site.name, cluster);
+    m_selectFirstWorker = true;
     updateTree();
     selectSite(site.name);
     {
@@ -594,6 +598,11 @@ void MainWindow::onSnapshot(LocalCluster *cluster, const ClusterSnapshot &snapsh
     if (m_scale->isEnabled() && !m_scale->hasFocus()) {
         const QSignalBlocker blocker(m_scale);
         m_scale->setValue(int(snapshot.workers.size()));
+    }
+    if (m_selectFirstWorker && m_workerProxy->rowCount() > 0) {
+        // A freshly launched cluster shows its first worker's log rather than an empty pane.
+        m_selectFirstWorker = false;
+        m_table->selectRow(0);
     }
     m_lastTickMs = timer.nsecsElapsed() / 1e6;
     updateActions();

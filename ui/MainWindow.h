@@ -105,6 +105,7 @@ private:
     QString m_currentSite;
     QHash<QString, LocalCluster *> m_clusters;
     bool m_closing = false;
+    bool m_selectFirstWorker = false;
     double m_lastTickMs = 0;
 
     InventoryTreeModel *m_treeModel = nullptr;

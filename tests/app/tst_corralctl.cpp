@@ -65,6 +65,22 @@ private Q_SLOTS:
         QVERIFY(siteHelp.out.contains(QStringLiteral("--backends")));
     }
 
+    void versionsComeFromOnePlace() {
+        // CORRAL_VERSION is CMake's PROJECT_VERSION; both programs must report exactly it.
+        const Run ctlVersion = ctl({QStringLiteral("--version")});
+        QCOMPARE(ctlVersion.out.trimmed(), QStringLiteral("corralctl " CORRAL_VERSION));
+        const Run json = ctl({QStringLiteral("--version"), QStringLiteral("--json")});
+        QCOMPARE(QJsonDocument::fromJson(json.out.toUtf8()).object().value(QStringLiteral("version")).toString(),
+                 QStringLiteral(CORRAL_VERSION));
+        QProcess console;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+        console.setProcessEnvironment(env);
+        console.start(QStringLiteral(CORRAL_PATH), {QStringLiteral("--version")});
+        QVERIFY(console.waitForFinished(30000));
+        QCOMPARE(QString::fromUtf8(console.readAllStandardOutput()).trimmed(), QStringLiteral("corral " CORRAL_VERSION));
+    }
+
     void siteLifecycle() {
         Run add = ctl(
             withInventory({QStringLiteral("site"), QStringLiteral("add"), QStringLiteral("mysite"),

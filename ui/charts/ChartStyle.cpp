@@ -2,6 +2,7 @@
 
 #include <QAbstractAxis>
 #include <QChart>
+#include <QChartView>
 #include <QLegend>
 #include <QPalette>
 #include <QWidget>
@@ -52,6 +53,15 @@ void ChartStyle::apply(QChart *chart, const QWidget *widget) {
         axis->setLinePenColor(axisLine);
         axis->setGridLineColor(grid);
     }
+}
+
+void ChartStyle::configureView(QChartView *view) {
+    view->setRenderHint(QPainter::Antialiasing);
+    view->setRubberBand(QChartView::NoRubberBand);
+    view->setViewportUpdateMode(QGraphicsView::FullViewportUpdate);
+    view->setOptimizationFlags(QGraphicsView::DontSavePainterState);
+    view->setFrameShape(QFrame::NoFrame);
+    view->setMinimumSize(320, 200);
 }
 
 QColor ChartStyle::seriesColor(int index, bool dark) {

@@ -5,6 +5,7 @@
 #include <QPointF>
 
 class QChart;
+class QChartView;
 class QPalette;
 class QWidget;
 
@@ -21,6 +22,9 @@ public:
     /// animations off: at one update per second they would only burn the UI thread. Resets
     /// series colours (QChart::setTheme does), so callers re-apply their pens afterwards.
     static void apply(QChart *chart, const QWidget *widget);
+    /// View settings shared by the charts: antialiasing, and whole-viewport repaints (every
+    /// tick changes most of the chart, so tracking many small dirty regions only costs time).
+    static void configureView(QChartView *view);
     /// A distinct colour for the `index`-th line of a chart with many lines (golden-angle hues;
     /// a theme has only five colours and 64 workers would share them).
     static QColor seriesColor(int index, bool dark);

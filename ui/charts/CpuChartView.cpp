@@ -20,25 +20,23 @@
 namespace corral {
 
 CpuChartView::CpuChartView(QWidget *parent)
-    : QChartView(parent) {
+    // The chart goes to the constructor: setChart() would release (and leak) the default one.
+    : QChartView(new QChart, parent)
+    , m_chart(chart()) {
     setObjectName(QStringLiteral("cpuChart"));
-    m_chart = new QChart;
     m_chart->setTitle(tr("CPU per worker (%)"));
-    m_chart->legend()->setAlignment(Qt::AlignRight);
+    m_chart->legend()->setAlignment(Qt::AlignBottom);
     m_chart->setMargins(QMargins(4, 4, 4, 4));
 
     m_axisX = new QDateTimeAxis;
     m_axisX->setFormat(QStringLiteral("hh:mm:ss"));
-    m_axisX->setTickCount(6);
+    m_axisX->setTickCount(4); // wider labels stay readable in a narrow chart
     m_axisY = new QValueAxis;
     m_axisY->setLabelFormat(QStringLiteral("%d"));
     m_axisY->setTickCount(5);
     m_chart->addAxis(m_axisX, Qt::AlignBottom);
     m_chart->addAxis(m_axisY, Qt::AlignLeft);
-    setChart(m_chart);
-    setRenderHint(QPainter::Antialiasing);
-    setRubberBand(QChartView::NoRubberBand);
-    setMinimumSize(320, 200);
+    ChartStyle::configureView(this);
 
     applyStyle();
     updateAxes(QDateTime::currentMSecsSinceEpoch());

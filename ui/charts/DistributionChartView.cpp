@@ -18,9 +18,10 @@
 namespace corral {
 
 DistributionChartView::DistributionChartView(QWidget *parent)
-    : QChartView(parent) {
+    // The chart goes to the constructor: setChart() would release (and leak) the default one.
+    : QChartView(new QChart, parent)
+    , m_chart(chart()) {
     setObjectName(QStringLiteral("distributionChart"));
-    m_chart = new QChart;
     m_chart->setTitle(tr("Request distribution (req/s per backend)"));
     m_chart->legend()->setVisible(false); // one set: the title says what the bars are
     m_chart->setMargins(QMargins(4, 4, 4, 4));
@@ -42,9 +43,7 @@ DistributionChartView::DistributionChartView(QWidget *parent)
     m_chart->addAxis(m_axisY, Qt::AlignLeft);
     m_series->attachAxis(m_axisX);
     m_series->attachAxis(m_axisY);
-    setChart(m_chart);
-    setRenderHint(QPainter::Antialiasing);
-    setMinimumSize(320, 200);
+    ChartStyle::configureView(this);
 
     connect(m_set, &QBarSet::hovered, this, &DistributionChartView::showToolTip);
     applyStyle();
@@ -94,7 +93,10 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     const bool showLabels = ports.size() <= maxCategoryLabels;
     QStringList categories;
     if (showLabels) {
-        categories = labels;
+        // Axis labels are rendered as rich text, where "\n" would collapse to a space.
+        categories.reserve(labels.size());
+        for (const QString &label : std::as_const(labels))
+            categories.append(QString(label).replace(QLatin1Char('\n'), QStringLiteral("<br>")));
     } else {
         categories.reserve(ports.size());
         for (quint16 port : std::as_const(ports))
@@ -124,9 +126,10 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     m_series->setLabelsPrecision(maxValue < 10 ? digits + 1 : digits);
     m_series->setLabelsVisible(ports.size() <= maxValueLabels);
     m_axisX->setLabelsVisible(showLabels);
-    m_axisY->setTitleText(m_basis == ShareBasis::RequestsTotal
-                              ? tr("req/s (idle: shares of all requests)")
-                              : tr("req/s (shares of the last second)"));
+    // Short axis title (charts are narrow); the basis of the shares goes to the tooltip.
+    m_axisY->setTitleText(tr("req/s"));
+    setToolTip(m_basis == ShareBasis::RequestsTotal ? tr("Idle: shares of all requests so far")
+                                                    : tr("Shares of the requests of the last second"));
 
     m_ports = std::move(ports);
     m_values = std::move(values);

@@ -66,8 +66,9 @@ private:
     QList<quint16> m_ports;
     QList<double> m_values;
     QList<double> m_shares;
-    QStringList m_labels;     ///< "PORT\nNN %" per bar
-    QStringList m_categories; ///< what the axis shows: m_labels, or ports alone when hidden
+    QStringList m_labels; ///< "PORT\nNN %" per bar
+    QStringList
+        m_categories; ///< what the axis shows: m_labels as rich text, or ports alone when hidden
     ShareBasis m_basis = ShareBasis::None;
 };
 

@@ -17,16 +17,17 @@
 namespace corral {
 
 ThroughputChartView::ThroughputChartView(QWidget *parent)
-    : QChartView(parent) {
+    // The chart goes to the constructor: setChart() would release (and leak) the default one.
+    : QChartView(new QChart, parent)
+    , m_chart(chart()) {
     setObjectName(QStringLiteral("throughputChart"));
-    m_chart = new QChart;
     m_chart->setTitle(tr("Throughput"));
     m_chart->legend()->setAlignment(Qt::AlignBottom);
     m_chart->setMargins(QMargins(4, 4, 4, 4));
 
     m_axisX = new QDateTimeAxis;
     m_axisX->setFormat(QStringLiteral("hh:mm:ss"));
-    m_axisX->setTickCount(6);
+    m_axisX->setTickCount(4); // wider labels stay readable in a narrow chart
     m_axisY = new QValueAxis;
     m_axisY->setLabelFormat(QStringLiteral("%g"));
     m_axisY->setTickCount(5);
@@ -57,10 +58,7 @@ ThroughputChartView::ThroughputChartView(QWidget *parent)
                                        this);
                 });
     }
-    setChart(m_chart);
-    setRenderHint(QPainter::Antialiasing);
-    setRubberBand(QChartView::NoRubberBand);
-    setMinimumSize(320, 200);
+    ChartStyle::configureView(this);
 
     applyStyle();
     updateAxes(QDateTime::currentMSecsSinceEpoch());
