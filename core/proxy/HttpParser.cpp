@@ -6,10 +6,14 @@ namespace corral::http {
 
 namespace {
 
-// RFC 9110 token characters (header names, methods).
-constexpr bool isTchar(unsigned char c) {
-    if (c >= '0' && c <= '9') return true;
-    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+// Character classes, one table lookup per byte on the hot path.
+enum : uint8_t { TokenChar = 1, ValueChar = 2 };
+
+// RFC 9110 token characters (header names, methods); field values: visible characters, SP,
+// HTAB and obs-text, no other controls.
+constexpr uint8_t classOf(unsigned char c) {
+    uint8_t k = 0;
+    if ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')) k |= TokenChar;
     switch (c) {
     case '!':
     case '#':
@@ -26,15 +30,51 @@ constexpr bool isTchar(unsigned char c) {
     case '`':
     case '|':
     case '~':
-        return true;
+        k |= TokenChar;
+        break;
     default:
-        return false;
+        break;
     }
+    if (c == '\t' || (c >= 0x20 && c != 0x7f)) k |= ValueChar;
+    return k;
 }
 
-// Field values: visible characters, SP, HTAB and obs-text; no other controls.
-constexpr bool isValueChar(unsigned char c) {
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
+struct CharTable {
+    uint8_t v[256];
+    constexpr CharTable()
+        : v() {
+        for (int i = 0; i < 256; ++i)
+            v[i] = classOf(static_cast<unsigned char>(i));
+    }
+};
+constexpr CharTable kChars;
+
+inline bool isTchar(unsigned char c) {
+    return kChars.v[c] & TokenChar;
+}
+
+// The first byte at or after `p` that may not appear in a field value (CR ends a valid
+// line), or nullptr if there is none before `end`. Eight bytes at a time: a word with no
+// byte below 0x20 and none equal to 0x7f is all value (HTAB takes the byte-wise path).
+inline const char *valueEnd(const char *p, const char *end) {
+    constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    for (;;) {
+        if (end - p >= 8) {
+            uint64_t x;
+            std::memcpy(&x, p, 8);
+            const uint64_t y = x ^ (ones * 0x7f);
+            if (!(((x - ones * 0x20) & ~x & highs) | ((y - ones) & ~y & highs))) {
+                p += 8;
+                continue;
+            }
+            for (const char *stop = p + 8; p < stop; ++p)
+                if (!(kChars.v[static_cast<unsigned char>(*p)] & ValueChar)) return p;
+            continue;
+        }
+        for (; p < end; ++p)
+            if (!(kChars.v[static_cast<unsigned char>(*p)] & ValueChar)) return p;
+        return nullptr;
+    }
 }
 
 constexpr unsigned char lower(unsigned char c) {
@@ -49,48 +89,58 @@ std::string_view trim(std::string_view v) {
     return v;
 }
 
+// Case-insensitive comparison against a lowercase literal of letters and '-'. Exact for
+// token characters (the only ones a header name may hold): c | 0x20 maps only 'A'-'Z' onto
+// 'a'-'z', and only '-' (and CR, never in a token) onto '-'.
+template <size_t N> inline bool nameIs(std::string_view name, const char (&lit)[N]) {
+    if (name.size() != N - 1) return false;
+    for (size_t i = 0; i + 1 < N; ++i)
+        if ((static_cast<unsigned char>(name[i]) | 0x20) != static_cast<unsigned char>(lit[i]))
+            return false;
+    return true;
+}
+
 HeaderId classify(std::string_view name) {
     // Dispatch on length first: one comparison for most headers.
     switch (name.size()) {
     case 2:
-        if (equalsIgnoreCase(name, "te")) return HeaderId::TE;
+        if (nameIs(name, "te")) return HeaderId::TE;
         break;
     case 4:
-        if (equalsIgnoreCase(name, "host")) return HeaderId::Host;
+        if (nameIs(name, "host")) return HeaderId::Host;
         break;
     case 6:
-        if (equalsIgnoreCase(name, "expect")) return HeaderId::Expect;
-        if (equalsIgnoreCase(name, "cookie")) return HeaderId::Cookie;
+        if (nameIs(name, "expect")) return HeaderId::Expect;
+        if (nameIs(name, "cookie")) return HeaderId::Cookie;
         break;
     case 7:
-        if (equalsIgnoreCase(name, "trailer")) return HeaderId::Trailer;
-        if (equalsIgnoreCase(name, "upgrade")) return HeaderId::Upgrade;
+        if (nameIs(name, "trailer")) return HeaderId::Trailer;
+        if (nameIs(name, "upgrade")) return HeaderId::Upgrade;
         break;
     case 9:
-        if (equalsIgnoreCase(name, "x-real-ip")) return HeaderId::XRealIp;
+        if (nameIs(name, "x-real-ip")) return HeaderId::XRealIp;
         break;
     case 10:
-        if (equalsIgnoreCase(name, "connection")) return HeaderId::Connection;
-        if (equalsIgnoreCase(name, "keep-alive")) return HeaderId::KeepAlive;
+        if (nameIs(name, "connection")) return HeaderId::Connection;
+        if (nameIs(name, "keep-alive")) return HeaderId::KeepAlive;
         break;
     case 14:
-        if (equalsIgnoreCase(name, "content-length")) return HeaderId::ContentLength;
+        if (nameIs(name, "content-length")) return HeaderId::ContentLength;
         break;
     case 15:
-        if (equalsIgnoreCase(name, "x-forwarded-for")) return HeaderId::XForwardedFor;
+        if (nameIs(name, "x-forwarded-for")) return HeaderId::XForwardedFor;
         break;
     case 16:
-        if (equalsIgnoreCase(name, "x-forwarded-host")) return HeaderId::XForwardedHost;
+        if (nameIs(name, "x-forwarded-host")) return HeaderId::XForwardedHost;
         break;
     case 17:
-        if (equalsIgnoreCase(name, "transfer-encoding")) return HeaderId::TransferEncoding;
-        if (equalsIgnoreCase(name, "x-forwarded-proto")) return HeaderId::XForwardedProto;
+        if (nameIs(name, "transfer-encoding")) return HeaderId::TransferEncoding;
+        if (nameIs(name, "x-forwarded-proto")) return HeaderId::XForwardedProto;
         break;
     default:
         break;
     }
-    if (name.size() > 6 && equalsIgnoreCase(name.substr(0, 6), "proxy-"))
-        return HeaderId::ProxyPrefixed;
+    if (name.size() > 6 && nameIs(name.substr(0, 6), "proxy-")) return HeaderId::ProxyPrefixed;
     return HeaderId::Other;
 }
 
@@ -134,16 +184,16 @@ int parseHeaders(const char *p, const char *end, size_t maxHeaders, MessageHead 
                  int &hostCount) {
     out.headers.clear();
     while (p < end) {
-        const char *eol = static_cast<const char *>(std::memchr(p, '\r', size_t(end - p)));
-        if (!eol || eol + 1 >= end || eol[1] != '\n') return 400;
-        if (eol == p) return 0;                  // the empty line ending the head
-        if (*p == ' ' || *p == '\t') return 400; // obs-fold
+        if (*p == '\r') return p + 1 < end && p[1] == '\n' ? 0 : 400; // the empty line
+        if (*p == ' ' || *p == '\t') return 400;                      // obs-fold
         const char *colon = p;
-        while (colon < eol && isTchar(static_cast<unsigned char>(*colon)))
+        while (colon < end && isTchar(static_cast<unsigned char>(*colon)))
             ++colon;
-        if (colon == p || colon == eol || *colon != ':') return 400; // bad name or space before ':'
-        for (const char *v = colon + 1; v < eol; ++v)
-            if (!isValueChar(static_cast<unsigned char>(*v))) return 400;
+        if (colon == p || colon >= end || *colon != ':') return 400; // bad name or space before ':'
+        // One pass finds the line's end and checks the value: the first byte that is not a
+        // value character must be the CR of a CRLF (a bare LF or a control is rejected).
+        const char *eol = valueEnd(colon + 1, end);
+        if (!eol || *eol != '\r' || eol + 1 >= end || eol[1] != '\n') return 400;
         if (out.headers.size() >= maxHeaders) return 431;
         Header h;
         h.name = std::string_view(p, size_t(colon - p));

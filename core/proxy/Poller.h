@@ -27,6 +27,9 @@ public:
     /// Level-triggered readability only (listening sockets, wake-ups).
     virtual bool addLevel(int fd, void *object) = 0;
     virtual void remove(int fd) = 0;
+    /// `fd` is about to be closed. A poll()-style poller drops it; epoll does so by itself
+    /// when the last reference to the file goes (the proxy never dup()s its sockets).
+    virtual void forget(int fd) { remove(fd); }
     /// Waits at most `timeoutMs` (-1: forever); returns the number of events filled in.
     virtual int wait(PollEvent *events, int capacity, int timeoutMs) = 0;
 };
@@ -55,6 +58,7 @@ public:
         return epoll_ctl(m_fd, EPOLL_CTL_ADD, fd, &ev) == 0;
     }
     void remove(int fd) override { epoll_ctl(m_fd, EPOLL_CTL_DEL, fd, nullptr); }
+    void forget(int) override {}
     int wait(PollEvent *events, int capacity, int timeoutMs) override {
         epoll_event raw[256];
         if (capacity > 256) capacity = 256;

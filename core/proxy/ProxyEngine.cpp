@@ -219,6 +219,9 @@ Result<void> ProxyEngine::start(const ProxyConfig &config) {
         // Accept only once a request has arrived: saves a wake-up and a read per connection.
         const int deferSeconds = 1;
         setsockopt(fd.value(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &deferSeconds, sizeof deferSeconds);
+        // Accepted sockets inherit TCP_NODELAY from the listener: no setsockopt per connection.
+        const int noDelay = 1;
+        setsockopt(fd.value(), IPPROTO_TCP, TCP_NODELAY, &noDelay, sizeof noDelay);
         fds.push_back(fd.value());
     }
     d->port = port;

@@ -45,7 +45,8 @@ static Result<QString> resolveProgram(const Site &site) {
 WorkerSpec Supervisor::specFor(const Site &site, quint16 port) const {
     WorkerSpec spec;
     spec.site = site.name;
-    spec.program = resolveProgram(site).ok() ? resolveProgram(site).value() : site.command;
+    auto program = resolveProgram(site);
+    spec.program = program ? program.value() : site.command;
     spec.args = site.argsForPort(port);
     spec.workingDirectory = site.workingDirectory;
     spec.environment = site.environment;
