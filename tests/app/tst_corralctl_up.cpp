@@ -9,18 +9,14 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include "helpers/TestProcess.h"
+
 #include <csignal>
 #include <functional>
 
-namespace {
+using corral::test::isAlive;
 
-bool alive(qint64 pid) {
-    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
-    if (pid <= 0 || !stat.open(QIODevice::ReadOnly)) return false;
-    const QByteArray text = stat.readAll();
-    const qsizetype close = text.lastIndexOf(')');
-    return close > 0 && text.mid(close + 2, 1) != "Z";
-}
+namespace {
 
 // Live (non-zombie) processes whose process group is one of `groups`.
 QList<qint64> membersOf(const QSet<qint64> &groups) {
@@ -79,11 +75,7 @@ class TestCorralctlUp : public QObject {
         return {};
     }
 
-    static quint16 freeBase() {
-        QTcpServer probe;
-        probe.listen(QHostAddress::LocalHost, 0);
-        return probe.serverPort();
-    }
+    static quint16 freeBase() { return corral::test::freePort(); }
 
 private Q_SLOTS:
     void init() {
@@ -112,7 +104,7 @@ private Q_SLOTS:
         }
         const int victimPort = ports.at(1).toInt();
         const qint64 victim = pids.value(victimPort);
-        QVERIFY(alive(victim));
+        QVERIFY(isAlive(victim));
         ::kill(pid_t(victim), SIGKILL);
         const QJsonObject crashed = waitForEvent(up, [](const QJsonObject &e) {
             return e[QStringLiteral("state")] == QStringLiteral("crashed");
@@ -132,7 +124,7 @@ private Q_SLOTS:
         QCOMPARE(up.exitStatus(), QProcess::NormalExit);
         QCOMPARE(up.exitCode(), 0);
         for (qint64 pid : pids)
-            QVERIFY2(!alive(pid), qPrintable(QString::number(pid)));
+            QVERIFY2(!isAlive(pid), qPrintable(QString::number(pid)));
     }
 
     void sigkilledCorralLeavesNoWorkerBehind() {
@@ -192,7 +184,7 @@ private Q_SLOTS:
         const QString out = QString::fromUtf8(up.readAllStandardOutput());
         static const QRegularExpression pidPattern(QStringLiteral("\"pid\":(\\d+)"));
         for (const auto &match : pidPattern.globalMatch(out))
-            QTRY_VERIFY_WITH_TIMEOUT(!alive(match.captured(1).toLongLong()), 5000);
+            QTRY_VERIFY_WITH_TIMEOUT(!isAlive(match.captured(1).toLongLong()), 5000);
     }
 
     void remembersPortsOfAnInventorySite() {

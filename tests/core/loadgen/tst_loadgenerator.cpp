@@ -16,18 +16,13 @@
 using corral::LoadGenerator;
 using corral::LoadStats;
 
+#include "helpers/TestProcess.h"
+
+using corral::test::freePort;
+
 namespace {
 
 constexpr int kTimeoutMs = 15000;
-
-// A port nobody listens on right now: bind port 0, read what the kernel chose, release it.
-quint16 freePort() {
-    QTcpServer probe;
-    if (!probe.listen(QHostAddress::LocalHost, 0)) return 0;
-    const quint16 port = probe.serverPort();
-    probe.close();
-    return port;
-}
 
 // One corral-demo-worker process, killed when this goes out of scope.
 class DemoWorker {

@@ -1,3 +1,4 @@
+#include "helpers/TestProcess.h"
 #include "supervisor/PortAllocator.h"
 #include "supervisor/ProcessGroupReaper.h"
 #include "supervisor/RotatingLog.h"
@@ -13,22 +14,13 @@
 #include <QTest>
 
 #include <csignal>
-#include <unistd.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 using namespace corral;
+using corral::test::isAlive;
 
 namespace {
-
-// True while `pid` exists and is not a zombie (a reparented zombie counts as gone).
-bool alive(qint64 pid) {
-    if (pid <= 0 || ::kill(pid_t(pid), 0) != 0) return false;
-    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
-    if (!stat.open(QIODevice::ReadOnly)) return false;
-    const QByteArray text = stat.readAll();
-    const qsizetype close = text.lastIndexOf(')');
-    return close > 0 && text.mid(close + 2, 1) != "Z";
-}
 
 quint16 freeBase(int count) {
     for (int attempt = 0; attempt < 50; ++attempt) {
@@ -105,14 +97,14 @@ private Q_SLOTS:
         const WorkerProcess *victim = supervisor.workers(site.name).first();
         const quint16 port = victim->port();
         const qint64 oldPid = victim->pid();
-        QVERIFY(alive(oldPid));
+        QVERIFY(isAlive(oldPid));
         events.clear();
         ::kill(pid_t(oldPid), SIGKILL);
         QTRY_VERIFY_WITH_TIMEOUT(victim->state() == WorkerState::Running && victim->pid() != oldPid,
                                  15000);
         QCOMPARE(victim->port(), port);
         QCOMPARE(victim->restarts(), 1);
-        QVERIFY(alive(victim->pid()));
+        QVERIFY(isAlive(victim->pid()));
         QVERIFY(events.size() >= 4);
         QCOMPARE(events.at(0).state, WorkerState::Crashed);
         QVERIFY2(events.at(0).cause.contains(QStringLiteral("killed by signal 9")),
@@ -128,7 +120,7 @@ private Q_SLOTS:
                     .join(QLatin1Char('\n'))
                     .contains(QStringLiteral("running -> crashed (pid")));
         stopAndWait(supervisor);
-        QVERIFY(!alive(victim->pid()));
+        QVERIFY(!isAlive(victim->pid()));
     }
 
     void crashLoopEndsInFailedWithBackoff() {
@@ -170,7 +162,7 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(worker->state(), WorkerState::Failed, 10000);
         QVERIFY2(worker->worker().cause().startsWith(QStringLiteral("not ready within 600 ms")),
                  qPrintable(worker->worker().cause()));
-        QTRY_VERIFY_WITH_TIMEOUT(!alive(pid), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(!isAlive(pid), 5000);
         stopAndWait(supervisor);
     }
 
@@ -239,7 +231,7 @@ private Q_SLOTS:
         QCOMPARE(drained.size(), 3);
         for (int i = 0; i < 3; ++i) {
             QVERIFY(supervisor.workers(site.name).at(i)->pid() != oldPids.at(i));
-            QVERIFY(!alive(oldPids.at(i)));
+            QVERIFY(!isAlive(oldPids.at(i)));
         }
         stopAndWait(supervisor);
     }
@@ -269,7 +261,7 @@ private Q_SLOTS:
         for (int i = 1; i < 3; ++i) {
             QCOMPARE(workers.at(i)->state(), WorkerState::Running);
             QCOMPARE(workers.at(i)->pid(), oldPids.at(i)); // untouched, still serving
-            QVERIFY(alive(oldPids.at(i)));
+            QVERIFY(isAlive(oldPids.at(i)));
         }
         stopAndWait(supervisor);
     }
@@ -293,7 +285,7 @@ private Q_SLOTS:
         QVERIFY(supervisor.setWorkerCount(site.name, 1).ok());
         QCOMPARE(supervisor.ports(site.name), QList<quint16>{site.basePort});
         for (qint64 pid : removedPids)
-            QTRY_VERIFY_WITH_TIMEOUT(!alive(pid), 10000);
+            QTRY_VERIFY_WITH_TIMEOUT(!isAlive(pid), 10000);
         QCOMPARE(supervisor.workers(site.name).first()->state(), WorkerState::Running);
         QCOMPARE(portHistory.size(), 3);
         QCOMPARE(portHistory.at(1).size(), 4);
@@ -315,11 +307,11 @@ private Q_SLOTS:
                             .captured(1)
                             .toLongLong()) > 0,
             5000);
-        QVERIFY(alive(childPid));
+        QVERIFY(isAlive(childPid));
         const qint64 pid = worker->pid();
         stopAndWait(supervisor);
-        QVERIFY(!alive(pid));
-        QTRY_VERIFY_WITH_TIMEOUT(!alive(childPid), 5000);
+        QVERIFY(!isAlive(pid));
+        QTRY_VERIFY_WITH_TIMEOUT(!isAlive(childPid), 5000);
     }
 
     void sigkillAfterKillTimeout() {
@@ -377,7 +369,8 @@ private Q_SLOTS:
         QTemporaryDir run;
         QFile state(run.filePath(QStringLiteral("%1.groups").arg(deadPid)));
         QVERIFY(state.open(QIODevice::WriteOnly));
-        state.write(QByteArray::number(deadPid) + " 1\n" + QByteArray::number(group) + ' ' + start + '\n');
+        state.write(QByteArray::number(deadPid) + " 1\n" + QByteArray::number(group) + ' ' + start +
+                    '\n');
         state.close();
         // A file of a living owner (this test) is left alone.
         QFile own(run.filePath(QStringLiteral("mine.groups")));

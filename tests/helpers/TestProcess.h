@@ -1,0 +1,32 @@
+#pragma once
+
+// Small helpers shared by tests that start real processes and listeners.
+
+#include <QFile>
+#include <QHostAddress>
+#include <QTcpServer>
+
+#include <csignal>
+
+namespace corral::test {
+
+/// A port nobody listens on right now: bind port 0, read what the kernel chose, release it.
+inline quint16 freePort() {
+    QTcpServer probe;
+    if (!probe.listen(QHostAddress::LocalHost, 0)) return 0;
+    const quint16 port = probe.serverPort();
+    probe.close();
+    return port;
+}
+
+/// True while `pid` runs and is not a zombie (a reparented zombie counts as gone).
+inline bool isAlive(qint64 pid) {
+    if (pid <= 0 || ::kill(pid_t(pid), 0) != 0) return false;
+    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (!stat.open(QIODevice::ReadOnly)) return false;
+    const QByteArray text = stat.readAll();
+    const qsizetype close = text.lastIndexOf(')');
+    return close > 0 && text.mid(close + 2, 1) != "Z";
+}
+
+} // namespace corral::test
