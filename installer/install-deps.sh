@@ -7,7 +7,7 @@ build_packages=(cmake ninja-build g++ qt6-base-dev qt6-charts-dev qtkeychain-qt6
 # Real parts for the tests: sshd, nginx and HAProxy to validate generated configs, wrk for
 # benchmarks, Xvfb/ImageMagick for screenshots, a headless keyring for QtKeychain.
 test_packages=(openssh-server openssh-client nginx haproxy apache2 wrk xvfb xauth imagemagick dbus-x11 gnome-keyring
-               procps iproute2 curl clang libclang-rt-14-dev
+               procps iproute2 curl socat clang libclang-rt-14-dev
                dpkg-dev fakeroot file desktop-file-utils appstream groff-base man-db)
 
 missing=()

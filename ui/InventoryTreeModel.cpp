@@ -46,6 +46,23 @@ QModelIndex InventoryTreeModel::siteIndex(const QString &site) const {
     return {};
 }
 
+QString InventoryTreeModel::hostDetails(const Host &host) const {
+    if (host.kind == Host::Kind::Local)
+        return QStringLiteral("local");
+    const QString where = (host.user.isEmpty() ? QString() : host.user + QLatin1Char('@')) + host.address;
+    const auto state = m_reachability.constFind(host.name);
+    if (state == m_reachability.constEnd())
+        return where;
+    return where + (state->online ? tr(" · online") : tr(" · offline"));
+}
+
+void InventoryTreeModel::setHostOnline(const QString &host, bool online, const QString &reason) {
+    m_reachability.insert(host, Reachability{online, reason});
+    for (int row = 0; row < m_hosts.size(); ++row)
+        if (m_hosts.at(row).host.name == host)
+            Q_EMIT dataChanged(index(row, 0), index(row, 1));
+}
+
 void InventoryTreeModel::setSiteHealth(const QString &site, int running, int total) {
     auto it = m_health.find(site);
     if (it == m_health.end() || (it->running == running && it->total == total)) return;
@@ -86,15 +103,22 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
         case Qt::DisplayRole:
             if (index.column() == 0)
                 return host.name == Host::LocalName ? QStringLiteral("This machine") : host.name;
-            return host.kind == Host::Kind::Local
-                       ? QStringLiteral("local")
-                       : (host.user.isEmpty() ? QString() : host.user + QLatin1Char('@')) +
-                             host.address;
+            return hostDetails(host);
         case Qt::DecorationRole:
-            if (index.column() == 0)
+            if (index.column() == 0) {
+                const auto state = m_reachability.constFind(host.name);
+                if (host.kind == Host::Kind::Ssh && state != m_reachability.constEnd() && !state->online)
+                    return QApplication::style()->standardIcon(QStyle::SP_MessageBoxWarning);
                 return QApplication::style()->standardIcon(QStyle::SP_ComputerIcon);
+            }
+            break;
+        case Qt::ForegroundRole:
+            if (index.column() == 1 && m_reachability.contains(host.name))
+                return QBrush(m_reachability.value(host.name).online ? QColor(0x2e, 0x9d, 0x4f) : QColor(0xd2, 0x3c, 0x3c));
             break;
         case Qt::ToolTipRole:
+            if (m_reachability.contains(host.name) && !m_reachability.value(host.name).online)
+                return tr("Offline: %1").arg(m_reachability.value(host.name).reason);
             return host.kind == Host::Kind::Local ? QStringLiteral("The local machine")
                                                   : QStringLiteral("ssh://%1@%2:%3")
                                                         .arg(host.user, host.address)

@@ -21,6 +21,8 @@ public:
     /// Live state of a running site (workers running / total); only its row is updated.
     void setSiteHealth(const QString &site, int running, int total);
     QModelIndex siteIndex(const QString &site) const;
+    /// Connection state of a remote host, shown next to it; `reason` explains "offline".
+    void setHostOnline(const QString &host, bool online, const QString &reason = QString());
 
     QModelIndex index(int row, int column, const QModelIndex &parent = {}) const override;
     QModelIndex parent(const QModelIndex &child) const override;
@@ -35,6 +37,7 @@ private:
         QList<Site> sites;
     };
     void rebuild();
+    QString hostDetails(const Host &host) const;
 
     QList<HostNode> m_hosts;
     Inventory m_inventory;
@@ -44,6 +47,11 @@ private:
         int total = 0;
     };
     QHash<QString, Health> m_health;
+    struct Reachability {
+        bool online = false;
+        QString reason;
+    };
+    QHash<QString, Reachability> m_reachability; // remote hosts checked so far
 };
 
 } // namespace corral

@@ -1,5 +1,6 @@
 #include "MainWindow.h"
 
+#include "AddHostDialog.h"
 #include "InventoryTreeModel.h"
 #include "LaunchClusterDialog.h"
 #include "LogView.h"
@@ -11,6 +12,8 @@
 #include "inventory/Inventory.h"
 #include "loadgen/LoadGenerator.h"
 #include "proxy/ProxyEngine.h"
+#include "ssh/CredentialStore.h"
+#include "ssh/SshHost.h"
 #include "supervisor/RotatingLog.h"
 #include "supervisor/Supervisor.h"
 
@@ -148,6 +151,13 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
         statusBar()->showMessage(tr("Load generator: %1").arg(message), 5000);
     });
 
+    m_sshPool = new SshPool(this);
+    m_credentials = new CredentialStore(this);
+    auto *hostTimer = new QTimer(this);
+    hostTimer->setInterval(30000); // a dropped host shows as offline within half a minute
+    connect(hostTimer, &QTimer::timeout, this, &MainWindow::checkHosts);
+    hostTimer->start();
+
     createActions();
     createToolbar();
 
@@ -206,6 +216,8 @@ void MainWindow::createActions() {
     };
     make(QStringLiteral("reload"), tr("&Reload inventory"), QStyle::SP_BrowserReload,
          QKeySequence::Refresh, tr("Re-read the inventory file"), &MainWindow::reloadInventory);
+    make(QStringLiteral("addHost"), tr("Add &host…"), QStyle::SP_DriveNetIcon, QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_H),
+         tr("Add a server reached over SSH (host key checked, secrets in the keychain)"), &MainWindow::addHostDialog);
     make(QStringLiteral("launch"), tr("&Launch local cluster…"), QStyle::SP_MediaPlay,
          QKeySequence::New, tr("Start workers and the embedded balancer on this machine"),
          &MainWindow::launchDialog);
@@ -248,6 +260,7 @@ void MainWindow::createActions() {
 
     QMenu *file = menuBar()->addMenu(tr("&File"));
     file->addAction(m_actions.value(QStringLiteral("reload")));
+    file->addAction(m_actions.value(QStringLiteral("addHost")));
     file->addSeparator();
     file->addAction(quit);
     QMenu *cluster = menuBar()->addMenu(tr("&Cluster"));
@@ -356,9 +369,70 @@ void MainWindow::reloadInventory() {
     m_lastError.clear();
     m_treeModel->setInventory(inventory.value());
     m_tree->expandAll();
+    QList<Host> remote;
+    for (const Host &host : inventory->hosts())
+        if (host.kind == Host::Kind::Ssh)
+            remote.append(host);
+    if (remote != m_remoteHosts) {
+        for (const Host &host : std::as_const(m_remoteHosts))
+            m_sshPool->remove(host.name); // settings may have changed: reconnect afresh
+        m_remoteHosts = remote;
+        checkHosts();
+    }
     statusBar()->showMessage(
         tr("%n site(s) in %1", nullptr, int(inventory->sites().size())).arg(m_inventoryPath), 5000);
     if (!m_currentSite.isEmpty()) m_tree->setCurrentIndex(m_treeModel->siteIndex(m_currentSite));
+}
+
+void MainWindow::checkHosts() {
+    for (const Host &host : std::as_const(m_remoteHosts)) {
+        SshHost *ssh = m_sshPool->host(host.name, SshConfig::fromHost(host));
+        const QString name = host.name;
+        const auto connectNow = [this, ssh, name] {
+            ssh->connectToHost(this, [this, name](Result<void> connected) {
+                m_treeModel->setHostOnline(name, connected.ok(), connected.error());
+            });
+        };
+        if (host.auth == Host::Auth::Agent) {
+            connectNow();
+            continue;
+        }
+        const QString key = host.auth == Host::Auth::Password ? CredentialStore::passwordKey(name)
+                                                              : CredentialStore::passphraseKey(name);
+        m_credentials->read(key, this, [ssh, connectNow](CredentialStore::Reply reply) {
+            if (reply.status == CredentialStore::Status::Ok)
+                ssh->setSecret(reply.secret);
+            connectNow();
+        });
+    }
+}
+
+void MainWindow::addHostDialog() {
+    auto *dialog = new AddHostDialog(this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog] {
+        auto host = dialog->host();
+        if (!host)
+            return showError(host.error());
+        auto inventory = Inventory::load(m_inventoryPath);
+        if (!inventory)
+            return showError(inventory.error());
+        if (auto added = inventory->addHost(host.value()); !added)
+            return showError(added.error());
+        if (auto saved = inventory->save(m_inventoryPath); !saved)
+            return showError(saved.error());
+        const QString secret = dialog->secret();
+        if (!secret.isEmpty() && host->auth != Host::Auth::Agent) {
+            const QString key = host->auth == Host::Auth::Password ? CredentialStore::passwordKey(host->name)
+                                                                   : CredentialStore::passphraseKey(host->name);
+            m_credentials->write(key, secret, this, [this](CredentialStore::Reply reply) {
+                if (reply.status != CredentialStore::Status::Ok)
+                    showError(tr("The secret was not stored (%1); Corral will ask for it each time.").arg(reply.error));
+            });
+        }
+        reloadInventory();
+    });
+    dialog->open();
 }
 
 void MainWindow::updateTree() {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "model/Host.h"
 #include "model/Site.h"
 
 #include <QHash>
@@ -21,6 +22,8 @@ class QLineEdit;
 namespace corral {
 
 class CpuChartView;
+class CredentialStore;
+class SshPool;
 class DistributionChartView;
 class InventoryTreeModel;
 class LoadGenerator;
@@ -98,6 +101,10 @@ private:
     void stopSite();
     void toggleBackendEnabled();
     void toggleLoad(bool on);
+    void addHostDialog();
+    /// Connects to every remote host of the inventory (off the UI thread) and shows
+    /// online/offline in the tree.
+    void checkHosts();
 
     QString m_inventoryPath;
     Options m_options;
@@ -122,6 +129,9 @@ private:
     QSplitter *m_centreSplitter = nullptr;
     QSplitter *m_chartSplitter = nullptr;
     LoadGenerator *m_loadGenerator = nullptr;
+    SshPool *m_sshPool = nullptr;
+    CredentialStore *m_credentials = nullptr;
+    QList<Host> m_remoteHosts;
 
     QHash<QString, QAction *> m_actions;
     QSpinBox *m_scale = nullptr;

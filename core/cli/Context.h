@@ -7,6 +7,11 @@
 #include <QTextStream>
 
 #include <functional>
+#include <memory>
+
+namespace corral {
+class SshSession;
+}
 
 namespace corral::cli {
 
@@ -34,5 +39,12 @@ struct Command {
 QList<Command> siteCommands();
 QList<Command> proxyCommands();
 QList<Command> upCommands();
+QList<Command> hostCommands();
+
+/// A connected session to inventory host `hostName`, with the same credential (keychain,
+/// prompt) and host-key handling as `corralctl host test` (core/cli/HostCommands.cpp).
+/// Errors name the host.
+Result<std::unique_ptr<SshSession>> openHostSession(Context &context, const Inventory &inventory,
+                                                    const QString &hostName, bool acceptNew);
 
 } // namespace corral::cli

@@ -35,6 +35,7 @@ static QList<Command> allCommands() {
     commands.append(siteCommands());
     commands.append(proxyCommands());
     commands.append(upCommands());
+    commands.append(hostCommands());
     return commands;
 }
 

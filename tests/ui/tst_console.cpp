@@ -190,9 +190,14 @@ private Q_SLOTS:
         QVERIFY(!window.action(QStringLiteral("rollingRestart"))->isEnabled());
         QVERIFY(finished.wait(30000));
         QCOMPARE(finished.first().at(0).toBool(), true);
-        QTRY_COMPARE_WITH_TIMEOUT(rowsInState(window.workerModel(), WorkerState::Running), 2, 5000);
-        for (const WorkerRow &row : window.workerModel()->rows())
-            QVERIFY(!pids.contains(row.pid));
+        // The table catches up at the next tick: both rows running, both with new pids.
+        const auto replaced = [&] {
+            const QList<WorkerRow> rows = window.workerModel()->rows();
+            return rows.size() == 2 && std::all_of(rows.cbegin(), rows.cend(), [&](const WorkerRow &row) {
+                       return row.state == WorkerState::Running && !pids.contains(row.pid);
+                   });
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(replaced(), 5000);
         stopAll(window);
     }
 

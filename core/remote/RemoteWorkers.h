@@ -1,0 +1,92 @@
+#pragma once
+
+#include "model/Site.h"
+#include "util/Result.h"
+
+#include <QByteArray>
+#include <QList>
+#include <QSet>
+#include <QString>
+
+namespace corral {
+
+class SshSession;
+
+/// A remote worker as the fallback supervisor sees it.
+struct RemoteWorkerStatus {
+    quint16 port = 0;
+    bool running = false;
+    qint64 pid = 0;
+};
+
+/// Runs a site's workers on a remote host. Two ways:
+///  - systemd (hosts where it runs): a template unit `corral-SITE@.service` with
+///    `Environment=PORT=%i` and `Restart=always`, one instance per port, like the seeds'
+///    `rocketchat@.service`;
+///  - the fallback (no systemd, and what the tests exercise): each worker is a detached
+///    process (`setsid nohup`) with `~/.local/state/corral/workers/SITE/PORT.pid` and
+///    `PORT.log` on the host, started, stopped and checked over SSH; Corral's monitor
+///    restarts it when the status shows it gone.
+/// The command builders are pure (every user-supplied word goes through shellQuote());
+/// the methods taking an SshSession run them.
+class RemoteWorkers {
+public:
+    // systemd.
+    static QString unitName(const QString &site);                   ///< corral-SITE@.service
+    static QString instanceName(const QString &site, quint16 port); ///< corral-SITE@PORT
+    /// The template unit. `{port}` in the arguments becomes %i. Fails when a field cannot be
+    /// expressed (a command that is not an absolute path, a bad variable name).
+    static Result<QString> systemdUnit(const Site &site, const QString &user = QString());
+    /// Where the unit is staged (relative to the remote home) before it is verified/installed.
+    static QString stagedUnitPath(const QString &site);
+    /// `systemd-analyze verify` on the staged unit; prints "@@skipped" and exits 0 when the
+    /// host has no systemd-analyze.
+    static QString verifyUnitCommand(const QString &site);
+    /// Copies the staged unit to /etc/systemd/system and runs daemon-reload (sudo -n if not root).
+    static QString installUnitCommand(const QString &site);
+    /// start, stop or restart of one instance (sudo -n if not root).
+    static QString systemctlCommand(const QString &action, const QString &site, quint16 port);
+
+    // The detached-process fallback.
+    /// Starts one worker with PORT=port, unless its pid file names a live process. Prints
+    /// "pid N" (or "already running pid N").
+    static Result<QString> startCommand(const Site &site, quint16 port);
+    /// SIGTERM to the worker's process group, SIGKILL after `graceMs`, then removes the pid file.
+    static QString stopCommand(const QString &site, quint16 port, int graceMs = 5000);
+    /// One line per port: "PORT running PID" or "PORT stopped".
+    static QString statusCommand(const QString &site, const QList<quint16> &ports);
+    static QList<RemoteWorkerStatus> parseStatus(const QByteArray &output);
+    static QString logPath(const QString &site, quint16 port); ///< relative to the remote home
+
+    // Ports.
+    static QString listeningPortsCommand();
+    static QSet<quint16> parseListeningPorts(const QByteArray &ssOutput);
+    /// `count` ports from `basePort` upwards that nothing listens on and that are not
+    /// `reserved` (other Corral workers on that host); `remembered` ones first when free.
+    static Result<QList<quint16>> allocatePorts(const QSet<quint16> &listening, quint16 basePort,
+                                                int count, const QList<quint16> &remembered = {},
+                                                const QSet<quint16> &reserved = {});
+
+    // Blocking helpers over one session (CLI, or inside SshHost::call()).
+    static Result<QList<quint16>> allocatePorts(SshSession &session, const Site &site, int count,
+                                                const QSet<quint16> &reserved = {});
+    static Result<qint64> start(SshSession &session, const Site &site, quint16 port);
+    static Result<void> stop(SshSession &session, const QString &site, quint16 port,
+                             int graceMs = 5000);
+    static Result<QList<RemoteWorkerStatus>> status(SshSession &session, const QString &site,
+                                                    const QList<quint16> &ports);
+    /// The fallback's monitor step: starts every worker of `ports` that is not running (it
+    /// crashed or was killed) and returns the ports restarted. Corral calls it periodically.
+    static Result<QList<quint16>> restartStopped(SshSession &session, const Site &site,
+                                                 const QList<quint16> &ports);
+    /// Writes the unit to stagedUnitPath() (atomic upload) and runs systemd-analyze verify on
+    /// it. True when verified, false when the host has no systemd-analyze (skipped); an error
+    /// carries systemd-analyze's complaint.
+    static Result<bool> stageAndVerifyUnit(SshSession &session, const Site &site,
+                                           const QString &user = QString());
+    /// stageAndVerifyUnit(), then installUnitCommand(): the unit is ready for systemctlCommand().
+    static Result<void> installUnit(SshSession &session, const Site &site,
+                                    const QString &user = QString());
+};
+
+} // namespace corral

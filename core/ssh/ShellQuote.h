@@ -1,0 +1,19 @@
+#pragma once
+
+#include <QString>
+#include <QStringList>
+
+namespace corral {
+
+/// Quotes `word` for a POSIX shell so it arrives as exactly one literal argument: wrapped in
+/// single quotes, each embedded ' written as '\''. Nothing inside single quotes is special
+/// (no $, `, \, newline or glob), so this is the only quoting rule remote commands need.
+/// Words made only of safe characters are left bare to keep commands readable in logs.
+QString shellQuote(const QString &word);
+
+/// Joins `argv` into one command line, every word quoted with shellQuote(). Every remote
+/// command that carries user input is built with this (or shellQuote()); never by pasting
+/// strings together.
+QString shellCommand(const QStringList &argv);
+
+} // namespace corral

@@ -1,0 +1,124 @@
+#pragma once
+
+#include "model/Host.h"
+#include "util/Result.h"
+
+#include <QByteArray>
+#include <QString>
+
+#include <memory>
+
+namespace corral {
+
+/// Where and how to reach one host over SSH. Built from a Host plus a secret that the caller
+/// fetched from the keychain; the secret lives only in memory and is never logged.
+struct SshConfig {
+    QString address;
+    quint16 port = Host::DefaultSshPort;
+    QString user; ///< empty: the local user name
+    Host::Auth auth = Host::Auth::Agent;
+    QString keyPath;
+    QString secret; ///< password (Auth::Password) or key passphrase; may be empty
+
+    /// Corral's own known_hosts: read, and where accepted keys are written.
+    QString knownHostsFile;
+    /// The user's ~/.ssh/known_hosts: only read, so keys OpenSSH already trusts are trusted.
+    QString userKnownHostsFile;
+    /// Trust (and record) any key of a host never seen before: `--accept-new`.
+    bool acceptNew = false;
+    /// Trust an unknown host only if its key has this fingerprint ("SHA256:..."): what a
+    /// prompt confirmed, so a different key presented on the reconnect is not trusted.
+    QString acceptFingerprint;
+
+    int connectTimeoutMs = 10000;
+    /// Idle time after which SshHost sends a keepalive; 0 disables.
+    int keepaliveIntervalMs = 30000;
+
+    /// The host's fields, with the default known_hosts files.
+    static SshConfig fromHost(const Host &host);
+    /// "user@address:port", for messages.
+    QString displayName() const;
+};
+
+/// $XDG_CONFIG_HOME/corral/known_hosts.
+QString corralKnownHostsPath();
+/// ~/.ssh/known_hosts.
+QString userKnownHostsPath();
+
+struct ExecResult {
+    QByteArray stdOut;
+    QByteArray stdErr;
+    int exitStatus = -1; ///< -1 when the command was killed by a signal
+};
+
+/// Why the last call failed, for callers that react differently (prompt, retry, give up).
+enum class SshFailure {
+    None,
+    Network,        ///< name resolution, refused, unreachable, dropped
+    Timeout,        ///< connect or command deadline passed
+    HostKeyUnknown, ///< never seen; serverFingerprint() says which key to ask about
+    HostKeyChanged, ///< differs from known_hosts; both fingerprints available
+    AuthFailed,
+    KeyUnreadable, ///< the key file is missing, or encrypted and the passphrase is wrong/absent
+    Protocol,      ///< channel, SFTP or other SSH-level failure
+};
+
+/// One libssh session to one host, reused for many channels. Blocking and not thread-safe:
+/// use it from one thread (SshHost runs it on its own worker thread). A dropped connection
+/// is noticed by the call that hits it; the next call reconnects.
+class SshSession {
+public:
+    explicit SshSession(SshConfig config);
+    ~SshSession();
+    SshSession(const SshSession &) = delete;
+    SshSession &operator=(const SshSession &) = delete;
+
+    const SshConfig &config() const { return m_config; }
+    void setSecret(const QString &secret);
+    void setAcceptNew(bool accept);
+    void setAcceptFingerprint(const QString &fingerprint);
+
+    /// Connects, checks the host key against both known_hosts files and authenticates.
+    /// Unknown key: fails with HostKeyUnknown unless acceptNew/acceptFingerprint allows it,
+    /// in which case it is appended to Corral's known_hosts. Changed key: always refused.
+    Result<void> connect();
+    void disconnect();
+    bool isConnected() const;
+
+    /// Runs `command` (a shell command line built with shellCommand()) and waits for it to
+    /// finish, at most `timeoutMs`. `input` is written to its stdin, then EOF. A non-zero
+    /// exit status is not a failure here; the caller decides.
+    Result<ExecResult> exec(const QString &command, int timeoutMs = 30000,
+                            const QByteArray &input = {});
+
+    /// Writes `content` to `remotePath` atomically: SFTP upload to a temporary name in the
+    /// same directory, then `mv -f` over the target (SFTP v3 rename cannot replace a file).
+    Result<void> upload(const QByteArray &content, const QString &remotePath, int mode = 0644,
+                        int timeoutMs = 60000);
+
+    /// Sends an SSH_MSG_IGNORE so a dead connection is noticed while idle.
+    Result<void> sendKeepalive();
+
+    SshFailure lastFailure() const { return m_lastFailure; }
+    /// The server's key fingerprint as seen by the last connect ("SHA256:...").
+    QString serverFingerprint() const { return m_serverFingerprint; }
+    /// The fingerprint on file when the last connect found a changed key.
+    QString knownFingerprint() const { return m_knownFingerprint; }
+
+    /// The socket, for SshHost::~SshHost to shut down a blocking call from another thread;
+    /// -1 when not connected.
+    int socketDescriptor() const;
+
+private:
+    struct Impl;
+    Error failure(SshFailure kind, const QString &message);
+    Result<void> ensureConnected();
+
+    SshConfig m_config;
+    std::unique_ptr<Impl> m_impl;
+    SshFailure m_lastFailure = SshFailure::None;
+    QString m_serverFingerprint;
+    QString m_knownFingerprint;
+};
+
+} // namespace corral

@@ -1,0 +1,257 @@
+#include "SshServer.h"
+#include "remote/RemoteWorkers.h"
+#include "ssh/ShellQuote.h"
+#include "ssh/SshSession.h"
+
+#include <QDir>
+#include <QFile>
+#include <QHostAddress>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTest>
+
+#include <csignal>
+
+#include <pwd.h>
+#include <unistd.h>
+
+using namespace corral;
+
+#define QVERIFY_RESULT(expr)                                                                       \
+    do {                                                                                           \
+        const auto &result_ = (expr);                                                              \
+        QVERIFY2(result_.ok(), qPrintable(result_.error()));                                       \
+    } while (false)
+
+static bool accepts(quint16 port) {
+    QTcpSocket socket;
+    socket.connectToHost(QHostAddress::LocalHost, port);
+    return socket.waitForConnected(200);
+}
+
+static uint ownerOf(qint64 pid) {
+    QFile status(QStringLiteral("/proc/%1/status").arg(pid));
+    if (!status.open(QIODevice::ReadOnly)) return uint(-1);
+    for (const QByteArray &line : status.readAll().split('\n'))
+        if (line.startsWith("Uid:")) return line.simplified().split(' ').value(1).toUInt();
+    return uint(-1);
+}
+
+/// Remote workers through the detached-process fallback, as a non-root user on a loopback
+/// sshd ("remote" is this machine, so the demo worker binary is the remote program).
+class TestRemoteWorkers : public QObject {
+    Q_OBJECT
+
+    SshServer m_server{QStringLiteral("127.0.0.2")};
+    QString m_user = QStringLiteral("corral-rw-%1").arg(::getpid());
+    std::unique_ptr<SshSession> m_session;
+
+    Site demoSite(const QString &name) {
+        Site site;
+        site.name = name;
+        site.command = QStringLiteral(DEMO_WORKER_PATH);
+        site.args = {QStringLiteral("--port"), Site::PortPlaceholder};
+        site.basePort = 3000;
+        return site;
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        if (::geteuid() != 0)
+            QSKIP("needs root: creates a throwaway user account for the remote side");
+        QString error;
+        QVERIFY2(m_server.start(&error), qPrintable(error));
+        QVERIFY2(m_server.createUser(m_user, QStringLiteral("unused-%1").arg(::getpid()), &error),
+                 qPrintable(error));
+        SshConfig config = m_server.config(m_user);
+        config.acceptNew = true;
+        m_session = std::make_unique<SshSession>(config);
+        QVERIFY_RESULT(m_session->connect());
+    }
+
+    void cleanupTestCase() {
+        m_session.reset();
+        m_server.removeUser();
+    }
+
+    void portAllocationAvoidsListeningPorts() {
+        QTcpServer busy;
+        QVERIFY(busy.listen(QHostAddress::LocalHost, 0));
+        const quint16 taken = busy.serverPort();
+        Site site = demoSite(QStringLiteral("ports"));
+        site.basePort = taken;
+        auto ports = RemoteWorkers::allocatePorts(*m_session, site, 3, {quint16(taken + 1)});
+        QVERIFY_RESULT(ports);
+        QCOMPARE(ports->size(), 3);
+        QVERIFY(!ports->contains(taken));              // listening on the host
+        QVERIFY(!ports->contains(quint16(taken + 1))); // reserved by another Corral worker
+        for (quint16 port : ports.value())
+            QVERIFY(port > taken + 1);
+
+        // Pure part: remembered ports first, and a clear error when the range is exhausted.
+        auto remembered = RemoteWorkers::allocatePorts({3000, 3002}, 3000, 2, {3005});
+        QVERIFY_RESULT(remembered);
+        QCOMPARE(remembered.value(), QList<quint16>({3005, 3001}));
+        auto none = RemoteWorkers::allocatePorts({65534, 65535}, 65534, 1);
+        QVERIFY(!none);
+        QVERIFY2(none.error().contains(QStringLiteral("65534")), qPrintable(none.error()));
+    }
+
+    void fallbackStartStatusStop() {
+        const Site site = demoSite(QStringLiteral("blog"));
+        auto ports = RemoteWorkers::allocatePorts(*m_session, site, 2);
+        QVERIFY_RESULT(ports);
+        QList<qint64> pids;
+        for (quint16 port : ports.value()) {
+            auto pid = RemoteWorkers::start(*m_session, site, port);
+            QVERIFY_RESULT(pid);
+            pids.append(pid.value());
+        }
+        for (qsizetype i = 0; i < pids.size(); ++i) {
+            QTRY_VERIFY_WITH_TIMEOUT(accepts(ports->at(i)), 10000);
+            QCOMPARE(ownerOf(pids.at(i)), uint(::getpwnam(qPrintable(m_user))->pw_uid));
+            QCOMPARE(::getpgid(pid_t(pids.at(i))), pid_t(pids.at(i))); // own process group
+        }
+        // The allocator now sees them listening.
+        auto next = RemoteWorkers::allocatePorts(*m_session, site, 1);
+        QVERIFY_RESULT(next);
+        QVERIFY(!ports->contains(next->first()));
+
+        auto status = RemoteWorkers::status(*m_session, site.name, ports.value());
+        QVERIFY_RESULT(status);
+        QCOMPARE(status->size(), 2);
+        QVERIFY(status->at(0).running && status->at(1).running);
+        QCOMPARE(status->at(0).pid, pids.at(0));
+
+        // A worker killed behind Corral's back is restarted by the monitor step, on its port.
+        QCOMPARE(::kill(pid_t(pids.at(1)), SIGKILL), 0);
+        QTRY_VERIFY_WITH_TIMEOUT(!accepts(ports->at(1)), 5000);
+        auto restarted = RemoteWorkers::restartStopped(*m_session, site, ports.value());
+        QVERIFY_RESULT(restarted);
+        QCOMPARE(restarted.value(), QList<quint16>{ports->at(1)});
+        QTRY_VERIFY_WITH_TIMEOUT(accepts(ports->at(1)), 10000);
+        auto none = RemoteWorkers::restartStopped(*m_session, site, ports.value());
+        QVERIFY_RESULT(none);
+        QVERIFY(none->isEmpty());
+
+        // Starting a running worker again does not start a second one.
+        auto again = RemoteWorkers::start(*m_session, site, ports->first());
+        QVERIFY_RESULT(again);
+        QCOMPARE(again.value(), pids.first());
+
+        QVERIFY_RESULT(RemoteWorkers::stop(*m_session, site.name, ports->first()));
+        QTRY_VERIFY_WITH_TIMEOUT(!accepts(ports->first()), 5000);
+        status = RemoteWorkers::status(*m_session, site.name, ports.value());
+        QVERIFY_RESULT(status);
+        QVERIFY(!status->at(0).running);
+        QVERIFY(status->at(1).running);
+        QVERIFY(accepts(ports->at(1)));
+
+        // The log file is on the host, under Corral's directory.
+        QFile log(m_server.userHome() + QLatin1Char('/') +
+                  RemoteWorkers::logPath(site.name, ports->at(1)));
+        QVERIFY2(log.open(QIODevice::ReadOnly), qPrintable(log.fileName()));
+        QVERIFY(log.readAll().contains("listening on"));
+
+        QVERIFY_RESULT(RemoteWorkers::stop(*m_session, site.name, ports->at(1)));
+        QTRY_VERIFY_WITH_TIMEOUT(!accepts(ports->at(1)), 5000);
+        // Stopping a stopped worker is fine.
+        QVERIFY_RESULT(RemoteWorkers::stop(*m_session, site.name, ports->at(1)));
+    }
+
+    void hostileArgumentsArriveLiterally() {
+        const QStringList hostile{QStringLiteral("two words"),
+                                  QStringLiteral("it's"),
+                                  QStringLiteral("$(touch /tmp/corral-pwned-rw)"),
+                                  QStringLiteral("`touch /tmp/corral-pwned-rw`"),
+                                  QStringLiteral("line1\nline2"),
+                                  QStringLiteral("-rf"),
+                                  QStringLiteral("\"; rm -rf ~; \""),
+                                  QStringLiteral("{port}-in-arg")};
+        QFile::remove(QStringLiteral("/tmp/corral-pwned-rw"));
+        const QString workDir = m_server.userHome() + QStringLiteral("/dir with 'quotes' $(x)");
+        QVERIFY(QDir().mkpath(workDir));
+        // Made by root here; the remote user writes into it.
+        QVERIFY(QFile::setPermissions(
+            workDir, QFileDevice::ReadOther | QFileDevice::WriteOther | QFileDevice::ExeOther |
+                         QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner));
+        Site site;
+        site.name = QStringLiteral("hostile");
+        site.command = QStringLiteral("/bin/sh");
+        // Writes its arguments, NUL-separated, and then the environment value and cwd.
+        site.args = {QStringLiteral("-c"),
+                     QStringLiteral("printf '%s\\0' \"$@\" \"$HOSTILE\" \"$(pwd)\" > out.bin"),
+                     QStringLiteral("sh")};
+        site.args += hostile;
+        site.workingDirectory = workDir;
+        site.environment.insert(QStringLiteral("HOSTILE"), QStringLiteral("$(id) `id` 'q' \"d\""));
+        auto pid = RemoteWorkers::start(*m_session, site, 4555);
+        QVERIFY_RESULT(pid);
+        QFile out(workDir + QStringLiteral("/out.bin"));
+        QTRY_VERIFY_WITH_TIMEOUT(out.exists() && out.size() > 0, 5000);
+        QTest::qWait(100);
+        QVERIFY(out.open(QIODevice::ReadOnly));
+        QList<QByteArray> words = out.readAll().split('\0');
+        words.removeLast(); // after the final NUL
+        QStringList expected = hostile;
+        expected.last() = QStringLiteral("4555-in-arg");
+        expected += site.environment.value(QStringLiteral("HOSTILE"));
+        expected += workDir;
+        QStringList actual;
+        for (const QByteArray &word : words)
+            actual.append(QString::fromUtf8(word));
+        QCOMPARE(actual, expected);
+        QVERIFY(!QFile::exists(QStringLiteral("/tmp/corral-pwned-rw")));
+        QVERIFY_RESULT(RemoteWorkers::stop(*m_session, site.name, 4555));
+
+        // Names that could escape a path or a unit name are refused, not quoted around.
+        Site bad = site;
+        bad.name = QStringLiteral("../../etc");
+        QVERIFY(!RemoteWorkers::startCommand(bad, 4555));
+        QVERIFY(!RemoteWorkers::systemdUnit(bad));
+        Site badEnv = site;
+        badEnv.environment.insert(QStringLiteral("A=B; touch x"), QStringLiteral("v"));
+        QVERIFY(!RemoteWorkers::startCommand(badEnv, 4555));
+    }
+
+    void systemdTemplateUnit() {
+        Site site = demoSite(QStringLiteral("chat"));
+        site.args += {QStringLiteral("--print-env"), QStringLiteral("100% $HOME \"quoted\"")};
+        site.environment.insert(QStringLiteral("NODE_ENV"), QStringLiteral("production mode"));
+        auto unit = RemoteWorkers::systemdUnit(site);
+        QVERIFY_RESULT(unit);
+        QVERIFY(unit->contains(QStringLiteral("Environment=PORT=%i\n")));
+        QVERIFY(unit->contains(QStringLiteral("Restart=always\n")));
+        QVERIFY(unit->contains(QStringLiteral("\"--port\" \"%i\"")));
+        QVERIFY(unit->contains(QStringLiteral("\"100%% $$HOME \\\"quoted\\\"\"")));
+        QVERIFY(unit->contains(QStringLiteral("Environment=\"NODE_ENV=production mode\"")));
+        QCOMPARE(RemoteWorkers::unitName(site.name), QStringLiteral("corral-chat@.service"));
+        QVERIFY(RemoteWorkers::systemctlCommand(QStringLiteral("restart"), site.name, 3001)
+                    .contains(QStringLiteral("corral-chat@3001")));
+        QVERIFY(
+            RemoteWorkers::installUnitCommand(site.name).contains(QStringLiteral("daemon-reload")));
+
+        auto verified = RemoteWorkers::stageAndVerifyUnit(*m_session, site);
+        QVERIFY_RESULT(verified);
+        if (!verified.value())
+            qInfo("systemd-analyze not on the host: verification skipped");
+        else
+            qInfo("systemd-analyze verify accepted %s",
+                  qPrintable(RemoteWorkers::unitName(site.name)));
+
+        Site broken = site;
+        broken.command = QStringLiteral("/nonexistent/corral-worker");
+        auto rejected = RemoteWorkers::stageAndVerifyUnit(*m_session, broken);
+        if (verified.value()) {
+            QVERIFY(!rejected);
+            QVERIFY2(rejected.error().contains(QStringLiteral("/nonexistent/corral-worker")),
+                     qPrintable(rejected.error()));
+        }
+        Site relative = site;
+        relative.command = QStringLiteral("node");
+        QVERIFY(!RemoteWorkers::systemdUnit(relative));
+    }
+};
+
+QTEST_MAIN(TestRemoteWorkers)
+#include "tst_remoteworkers.moc"

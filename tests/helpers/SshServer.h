@@ -1,0 +1,58 @@
+#pragma once
+
+#include "ssh/SshSession.h"
+
+#include <QProcess>
+#include <QString>
+#include <QTemporaryDir>
+
+/// A real OpenSSH server for tests, on a loopback address of its own (127.0.0.2, 127.0.0.3,
+/// ...), with host and client keys generated in a temporary directory. Never touches the
+/// system's sshd or its keys. Stopped by PID when destroyed.
+class SshServer {
+public:
+    explicit SshServer(const QString &address = QStringLiteral("127.0.0.2"));
+    ~SshServer();
+    SshServer(const SshServer &) = delete;
+    SshServer &operator=(const SshServer &) = delete;
+
+    /// Generates keys (first time only), writes the config and starts sshd, waiting until the
+    /// port accepts. `error` says why not.
+    bool start(QString *error, bool passwordAuthentication = false);
+    /// SIGTERM to sshd (by PID) and waits; connections already open keep their own processes.
+    void stop();
+    /// SIGKILL to sshd and every process below it (the per-connection handlers): the server
+    /// vanishes mid-command.
+    void killHard();
+    /// Replaces the host key with a new one of the same type and restarts on the same port.
+    bool restartWithNewHostKey(QString *error);
+
+    QString address() const { return m_address; }
+    quint16 port() const { return m_port; }
+    QString directory() const { return m_dir.path(); }
+    /// An authorised client key (no passphrase) and one the server does not know.
+    QString clientKey() const;
+    QString strangerKey() const;
+    /// The host key's "SHA256:..." fingerprint, from ssh-keygen.
+    QString hostFingerprint() const;
+    /// A config for root with the client key, known_hosts files inside the temp dir.
+    corral::SshConfig config(const QString &user = QStringLiteral("root")) const;
+    qint64 pid() const { return m_process.processId(); }
+
+    /// A throwaway local account with a password and a home in /tmp (needs root). Removed by
+    /// removeUser() or the destructor.
+    bool createUser(const QString &name, const QString &password, QString *error);
+    void removeUser();
+    QString userHome() const { return m_userHome; }
+
+private:
+    bool generateKey(const QString &path, QString *error) const;
+
+    QString m_address;
+    quint16 m_port = 0;
+    QTemporaryDir m_dir;
+    QProcess m_process;
+    QString m_user;
+    QString m_userHome;
+    bool m_passwordAuthentication = false;
+};
