@@ -40,6 +40,8 @@ QList<Command> siteCommands();
 QList<Command> proxyCommands();
 QList<Command> upCommands();
 QList<Command> hostCommands();
+QList<Command> renderCommands();
+QList<Command> applyCommands();
 
 /// A connected session to inventory host `hostName`, with the same credential (keychain,
 /// prompt) and host-key handling as `corralctl host test` (core/cli/HostCommands.cpp).

@@ -36,6 +36,8 @@ static QList<Command> allCommands() {
     commands.append(proxyCommands());
     commands.append(upCommands());
     commands.append(hostCommands());
+    commands.append(renderCommands());
+    commands.append(applyCommands());
     return commands;
 }
 

@@ -4,6 +4,7 @@
 #include "util/JsonReader.h"
 
 #include <QSet>
+#include <QUrl>
 
 namespace corral {
 
@@ -41,6 +42,82 @@ QStringList Site::argsForPort(quint16 port) const {
 
 static QString prefixed(const QString &path, const QString &field) {
     return path.isEmpty() ? field : path + QLatin1Char('.') + field;
+}
+
+QStringList SiteBalancer::formatNames() {
+    return {QStringLiteral("nginx"), QStringLiteral("haproxy"), QStringLiteral("apache")};
+}
+
+static bool safePath(const QString &value) {
+    for (const QChar c : value)
+        if (c.unicode() < 0x20 || c == QChar(0x7f)) return false;
+    return value.startsWith(QLatin1Char('/'));
+}
+
+Result<void> SiteBalancer::validateFields(const QString &path) const {
+    const auto field = [&](const char *name) { return prefixed(path, QLatin1String(name)); };
+    if (!isValidName(host))
+        return fail(field("host") + QStringLiteral(": \"%1\" is not a valid host name").arg(host));
+    if (!formatNames().contains(format))
+        return fail(field("format") + QStringLiteral(": \"%1\" is not one of %2")
+                                          .arg(format, formatNames().join(QStringLiteral(", "))));
+    if (!safePath(configPath))
+        return fail(field("configPath") +
+                    QStringLiteral(": \"%1\" must be an absolute path without control characters")
+                        .arg(configPath));
+    if (validate.isEmpty() || validate.first().isEmpty())
+        return fail(field("validate") + QStringLiteral(": a command is required, e.g. [\"nginx\", "
+                                                       "\"-t\"]"));
+    if (reload.isEmpty() || reload.first().isEmpty())
+        return fail(field("reload") +
+                    QStringLiteral(": a command is required, e.g. [\"systemctl\", "
+                                   "\"reload\", \"nginx\"]"));
+    if (!probeUrl.isEmpty()) {
+        const QUrl url(probeUrl, QUrl::StrictMode);
+        if (!url.isValid() || url.host().isEmpty() ||
+            (url.scheme() != QLatin1String("http") && url.scheme() != QLatin1String("https")))
+            return fail(field("probeUrl") +
+                        QStringLiteral(": \"%1\" is not an http(s) URL").arg(probeUrl));
+    }
+    if (!errorLog.isEmpty() && !safePath(errorLog))
+        return fail(field("errorLog") +
+                    QStringLiteral(": \"%1\" must be an absolute path").arg(errorLog));
+    if (!logDirectory.isEmpty() && !safePath(logDirectory))
+        return fail(field("logDirectory") +
+                    QStringLiteral(": \"%1\" must be an absolute path").arg(logDirectory));
+    return {};
+}
+
+QJsonObject SiteBalancer::toJson() const {
+    QJsonObject object{{QStringLiteral("host"), host},
+                       {QStringLiteral("format"), format},
+                       {QStringLiteral("configPath"), configPath},
+                       {QStringLiteral("validate"), QJsonArray::fromStringList(validate)},
+                       {QStringLiteral("reload"), QJsonArray::fromStringList(reload)}};
+    if (!probeUrl.isEmpty()) object.insert(QStringLiteral("probeUrl"), probeUrl);
+    if (!errorLog.isEmpty()) object.insert(QStringLiteral("errorLog"), errorLog);
+    if (!listenAddress.isEmpty()) object.insert(QStringLiteral("listenAddress"), listenAddress);
+    if (httpPort != 0) object.insert(QStringLiteral("httpPort"), httpPort);
+    if (!logDirectory.isEmpty()) object.insert(QStringLiteral("logDirectory"), logDirectory);
+    return object;
+}
+
+Result<SiteBalancer> SiteBalancer::fromJson(const QJsonObject &object, const QString &path) {
+    JsonReader reader(object, path);
+    SiteBalancer balancer;
+    balancer.host = reader.string(QStringLiteral("host"), {}, true);
+    balancer.format = reader.string(QStringLiteral("format"), {}, true);
+    balancer.configPath = reader.string(QStringLiteral("configPath"), {}, true);
+    balancer.validate = reader.stringList(QStringLiteral("validate"));
+    balancer.reload = reader.stringList(QStringLiteral("reload"));
+    balancer.probeUrl = reader.string(QStringLiteral("probeUrl"));
+    balancer.errorLog = reader.string(QStringLiteral("errorLog"));
+    balancer.listenAddress = reader.string(QStringLiteral("listenAddress"));
+    balancer.httpPort = quint16(reader.integer(QStringLiteral("httpPort"), 0, 0, 65535));
+    balancer.logDirectory = reader.string(QStringLiteral("logDirectory"));
+    if (const auto error = reader.finish()) return fail(*error);
+    if (auto valid = balancer.validateFields(path); !valid) return fail(valid.error());
+    return balancer;
 }
 
 Result<void> Site::validate(const QString &path) const {
@@ -85,6 +162,11 @@ Result<void> Site::validate(const QString &path) const {
                         QStringLiteral(": %1 is zero or listed twice").arg(ports.at(i)));
         seenPorts.insert(ports.at(i));
     }
+    if (balancer) {
+        if (auto valid = balancer->validateFields(prefixed(path, QStringLiteral("balancer")));
+            !valid)
+            return valid;
+    }
     return {};
 }
 
@@ -119,6 +201,7 @@ QJsonObject Site::toJson() const {
             portArray.append(port);
         object.insert(QStringLiteral("ports"), portArray);
     }
+    if (balancer) object.insert(QStringLiteral("balancer"), balancer->toJson());
     return object;
 }
 
@@ -172,6 +255,18 @@ Result<Site> Site::fromJson(const QJsonObject &object, const QString &path) {
             break;
         }
         site.ports.append(quint16(port));
+    }
+    if (object.contains(QStringLiteral("balancer")) && !reader.failed()) {
+        const QJsonValue value = object.value(QStringLiteral("balancer"));
+        reader.accept(QStringLiteral("balancer"));
+        if (!value.isObject()) {
+            reader.fail(QStringLiteral("balancer"), QStringLiteral("expected an object"));
+        } else {
+            auto balancer = SiteBalancer::fromJson(value.toObject(),
+                                                   prefixed(path, QStringLiteral("balancer")));
+            if (!balancer) return fail(balancer.error());
+            site.balancer = std::move(balancer).value();
+        }
     }
     if (const auto error = reader.finish()) return fail(*error);
     if (auto valid = site.validate(path); !valid) return fail(valid.error());

@@ -20,6 +20,29 @@ std::optional<BalancingPolicy> policyFromName(const QString &name);
 /// "round-robin, least-conn, ..." for help texts and errors.
 QString policyNames();
 
+/// The production balancer (nginx, HAProxy or Apache) in front of a site on a remote host:
+/// where `corralctl apply` writes the rendered config and how it validates, reloads and
+/// verifies it. Commands are argv lists, quoted word by word when sent to the host.
+struct SiteBalancer {
+    QString host;          ///< inventory host name (an SSH host)
+    QString format;        ///< "nginx", "haproxy" or "apache"
+    QString configPath;    ///< absolute path of the site file on the host
+    QStringList validate;  ///< e.g. {"nginx", "-t"}
+    QStringList reload;    ///< e.g. {"systemctl", "reload", "nginx"}
+    QString probeUrl;      ///< http(s) URL fetched through the balancer after a reload; empty: none
+    QString errorLog;      ///< absolute path checked for new "[emerg]" lines; empty: none
+    QString listenAddress; ///< render option: IP to bind; empty: all
+    quint16 httpPort = 0;  ///< render option: 0 means 80
+    QString logDirectory;  ///< render option: access/error log directory; empty: the tool's
+
+    static QStringList formatNames();
+    Result<void> validateFields(const QString &path) const;
+    QJsonObject toJson() const;
+    static Result<SiteBalancer> fromJson(const QJsonObject &object, const QString &path);
+
+    bool operator==(const SiteBalancer &) const = default;
+};
+
 /// One application deployed as a cluster (the seeds' "site"): how to start its workers,
 /// where they listen, and how a balancer in front spreads requests over them.
 struct Site {
@@ -41,6 +64,7 @@ struct Site {
     QList<Backend> backends;
     QStringList hosts;    ///< host names; empty means the local machine
     QList<quint16> ports; ///< ports handed to this site's workers, kept across restarts
+    std::optional<SiteBalancer> balancer; ///< absent: no production balancer managed
 
     /// Args with every {port} replaced.
     QStringList argsForPort(quint16 port) const;

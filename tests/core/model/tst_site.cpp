@@ -101,6 +101,100 @@ private Q_SLOTS:
         QVERIFY(!parsed.ok());
         QVERIFY2(parsed.error().startsWith(expected), qPrintable(parsed.error()));
     }
+
+    static QJsonObject balancerJson() {
+        return QJsonObject{
+            {QStringLiteral("host"), QStringLiteral("web1")},
+            {QStringLiteral("format"), QStringLiteral("nginx")},
+            {QStringLiteral("configPath"), QStringLiteral("/etc/nginx/sites-enabled/mysite")},
+            {QStringLiteral("validate"), QJsonArray{QStringLiteral("nginx"), QStringLiteral("-t")}},
+            {QStringLiteral("reload"),
+             QJsonArray{QStringLiteral("systemctl"), QStringLiteral("reload"),
+                        QStringLiteral("nginx")}}};
+    }
+
+    void balancerRoundTrips() {
+        Site site;
+        site.name = QStringLiteral("mysite");
+        SiteBalancer balancer;
+        balancer.host = QStringLiteral("web1");
+        balancer.format = QStringLiteral("haproxy");
+        balancer.configPath = QStringLiteral("/etc/haproxy/haproxy.cfg");
+        balancer.validate = {QStringLiteral("haproxy"), QStringLiteral("-c"), QStringLiteral("-f"),
+                             QStringLiteral("/etc/haproxy/haproxy.cfg")};
+        balancer.reload = {QStringLiteral("systemctl"), QStringLiteral("reload"),
+                           QStringLiteral("haproxy")};
+        balancer.probeUrl = QStringLiteral("http://127.0.0.1/health");
+        balancer.errorLog = QStringLiteral("/var/log/haproxy.log");
+        balancer.listenAddress = QStringLiteral("127.0.0.1");
+        balancer.httpPort = 8080;
+        balancer.logDirectory = QStringLiteral("/srv/logs");
+        site.balancer = balancer;
+        const QJsonObject json = site.toJson();
+        QVERIFY(json.contains(QStringLiteral("balancer")));
+        const auto parsed = Site::fromJson(json, QStringLiteral("sites[0]"));
+        QVERIFY2(parsed.ok(), qPrintable(parsed.error()));
+        QCOMPARE(parsed.value(), site);
+
+        // Backward compatible: files without the object load, and saving adds nothing.
+        Site plain;
+        plain.name = QStringLiteral("old");
+        QVERIFY(!plain.toJson().contains(QStringLiteral("balancer")));
+        const auto old =
+            Site::fromJson(QJsonObject{{QStringLiteral("name"), QStringLiteral("old")}},
+                           QStringLiteral("sites[0]"));
+        QVERIFY2(old.ok(), qPrintable(old.error()));
+        QVERIFY(!old->balancer.has_value());
+    }
+
+    void balancerRejectsBadFields_data() {
+        QTest::addColumn<QString>("key");
+        QTest::addColumn<QJsonValue>("value");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("host") << QStringLiteral("host") << QJsonValue(QStringLiteral("a b"))
+                              << QStringLiteral("sites[2].balancer.host");
+        QTest::newRow("format") << QStringLiteral("format") << QJsonValue(QStringLiteral("iis"))
+                                << QStringLiteral("sites[2].balancer.format");
+        QTest::newRow("relative path")
+            << QStringLiteral("configPath") << QJsonValue(QStringLiteral("sites/x"))
+            << QStringLiteral("sites[2].balancer.configPath");
+        QTest::newRow("newline in path")
+            << QStringLiteral("configPath") << QJsonValue(QStringLiteral("/etc/x\ny"))
+            << QStringLiteral("sites[2].balancer.configPath");
+        QTest::newRow("no validate") << QStringLiteral("validate") << QJsonValue(QJsonArray{})
+                                     << QStringLiteral("sites[2].balancer.validate");
+        QTest::newRow("reload not strings") << QStringLiteral("reload") << QJsonValue(QJsonArray{1})
+                                            << QStringLiteral("sites[2].balancer.reload");
+        QTest::newRow("probe scheme")
+            << QStringLiteral("probeUrl") << QJsonValue(QStringLiteral("ftp://x/"))
+            << QStringLiteral("sites[2].balancer.probeUrl");
+        QTest::newRow("errorLog") << QStringLiteral("errorLog") << QJsonValue(QStringLiteral("x"))
+                                  << QStringLiteral("sites[2].balancer.errorLog");
+        QTest::newRow("httpPort") << QStringLiteral("httpPort") << QJsonValue(70000)
+                                  << QStringLiteral("sites[2].balancer.httpPort");
+        QTest::newRow("unknown field")
+            << QStringLiteral("reloadd") << QJsonValue(true) << QStringLiteral("sites[2].balancer");
+    }
+
+    void balancerRejectsBadFields() {
+        QFETCH(QString, key);
+        QFETCH(QJsonValue, value);
+        QFETCH(QString, expected);
+        QJsonObject balancer = balancerJson();
+        balancer.insert(key, value);
+        const QJsonObject json{{QStringLiteral("name"), QStringLiteral("mysite")},
+                               {QStringLiteral("balancer"), balancer}};
+        const auto parsed = Site::fromJson(json, QStringLiteral("sites[2]"));
+        QVERIFY(!parsed.ok());
+        QVERIFY2(parsed.error().startsWith(expected), qPrintable(parsed.error()));
+        const auto notObject =
+            Site::fromJson(QJsonObject{{QStringLiteral("name"), QStringLiteral("mysite")},
+                                       {QStringLiteral("balancer"), 3}},
+                           QStringLiteral("sites[2]"));
+        QVERIFY(!notObject.ok());
+        QVERIFY2(notObject.error().startsWith(QStringLiteral("sites[2].balancer")),
+                 qPrintable(notObject.error()));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestSite)

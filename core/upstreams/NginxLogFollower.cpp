@@ -1,0 +1,160 @@
+#include "upstreams/NginxLogFollower.h"
+
+#include "ssh/ShellQuote.h"
+#include "ssh/SshSession.h"
+
+#include <QStringList>
+
+namespace corral {
+
+NginxLogFollower::NginxLogFollower(QString logPath, bool fromStart, qint64 chunkLimit)
+    : m_path(std::move(logPath))
+    , m_positioned(fromStart)
+    , m_limit(qMax<qint64>(4096, chunkLimit)) {}
+
+QString NginxLogFollower::command() const {
+    // First line: "SIZE START" (START 1-based; 1 again after a rotation), then the bytes.
+    const QString script =
+        QStringLiteral("size=$(stat -c %s -- \"$1\" 2>/dev/null) || { echo '0 1'; exit 0; }; "
+                       "if [ \"$size\" -lt \"$2\" ]; then start=1; else start=$(($2 + 1)); fi; "
+                       "echo \"$size $start\"; "
+                       "if [ \"$3\" = 0 ]; then exit 0; fi; "
+                       "tail -c +\"$start\" -- \"$1\" | head -c \"$3\"");
+    const qint64 limit = m_positioned ? m_limit : 0;
+    return shellCommand({QStringLiteral("sh"), QStringLiteral("-c"), script, QStringLiteral("sh"),
+                         m_path, QString::number(m_offset), QString::number(limit)});
+}
+
+QString NginxLogFollower::upstreamOf(const QByteArray &line) {
+    const qsizetype begin = line.indexOf(" upstream=");
+    if (begin < 0) return {};
+    const qsizetype valueStart = begin + 10;
+    qsizetype end = line.indexOf(" upstream_status=", valueStart);
+    if (end < 0) end = line.size();
+    QByteArray value = line.mid(valueStart, end - valueStart).trimmed();
+    // "a, b" (next upstream after a failure) and "a : b" (internal redirect): the last one
+    // produced the answer.
+    const qsizetype comma = qMax(value.lastIndexOf(", "), value.lastIndexOf(" : "));
+    if (comma >= 0) value = value.mid(comma + 2).trimmed();
+    if (value.isEmpty() || value == "-" || !value.contains(':')) return {};
+    return QString::fromLatin1(value);
+}
+
+Result<RequestCounts> NginxLogFollower::consume(const QByteArray &output) {
+    const qsizetype newline = output.indexOf('\n');
+    if (newline < 0) return fail(QStringLiteral("%1: unexpected follower output").arg(m_path));
+    const QList<QByteArray> header = output.left(newline).trimmed().split(' ');
+    bool sizeOk = false;
+    bool startOk = false;
+    const qint64 size = header.value(0).toLongLong(&sizeOk);
+    const qint64 start = header.value(1).toLongLong(&startOk);
+    if (header.size() != 2 || !sizeOk || !startOk || start < 1)
+        return fail(QStringLiteral("%1: unexpected follower header \"%2\"")
+                        .arg(m_path, QString::fromLatin1(output.left(newline))));
+    RequestCounts counts;
+    if (!m_positioned) {
+        m_offset = size;
+        m_positioned = true;
+        return counts;
+    }
+    const QByteArray data = output.mid(newline + 1);
+    // Only whole lines; a partly written last line is read again next tick.
+    const qsizetype lastNewline = data.lastIndexOf('\n');
+    m_offset = start - 1 + (lastNewline < 0 ? 0 : lastNewline + 1);
+    if (lastNewline < 0) return counts;
+    qsizetype from = 0;
+    while (from <= lastNewline) {
+        const qsizetype to = data.indexOf('\n', from);
+        const QString upstream = upstreamOf(data.mid(from, to - from));
+        if (!upstream.isEmpty()) counts[upstream] += 1;
+        from = to + 1;
+    }
+    return counts;
+}
+
+Result<RequestCounts> NginxLogFollower::poll(SshSession &session, int timeoutMs) {
+    auto result = session.exec(command(), timeoutMs);
+    if (!result) return fail(result.error());
+    if (result->exitStatus != 0)
+        return fail(QStringLiteral("%1: follower exited with status %2: %3")
+                        .arg(m_path)
+                        .arg(result->exitStatus)
+                        .arg(QString::fromUtf8(result->stdErr).trimmed()));
+    return consume(result->stdOut);
+}
+
+HaproxyStatFollower::HaproxyStatFollower(QString socketPath, QString backend)
+    : m_socket(std::move(socketPath))
+    , m_backend(std::move(backend)) {}
+
+QString HaproxyStatFollower::command() const {
+    return QStringLiteral("echo 'show stat' | ") +
+           shellCommand({QStringLiteral("socat"), QStringLiteral("stdio"),
+                         QStringLiteral("UNIX-CONNECT:") + m_socket});
+}
+
+Result<RequestCounts> HaproxyStatFollower::parseTotals(const QByteArray &csv,
+                                                       const QString &backend) {
+    const QList<QByteArray> lines = csv.split('\n');
+    if (lines.isEmpty() || !lines.first().startsWith("# "))
+        return fail(QStringLiteral("show stat: no CSV header"));
+    const QList<QByteArray> columns = lines.first().mid(2).split(',');
+    const qsizetype pxname = columns.indexOf("pxname");
+    const qsizetype svname = columns.indexOf("svname");
+    const qsizetype addr = columns.indexOf("addr");
+    // stot: sessions; for an HTTP backend every request is one (req_tot counts only on
+    // frontends in 2.6).
+    const qsizetype stot = columns.indexOf("stot");
+    if (pxname < 0 || svname < 0 || addr < 0 || stot < 0)
+        return fail(QStringLiteral("show stat: missing pxname, svname, addr or stot column"));
+    RequestCounts totals;
+    for (qsizetype i = 1; i < lines.size(); ++i) {
+        const QList<QByteArray> fields = lines.at(i).split(',');
+        if (fields.size() <= qMax(qMax(pxname, svname), qMax(addr, stot))) continue;
+        const QByteArray server = fields.at(svname);
+        if (server == "FRONTEND" || server == "BACKEND") continue;
+        if (!backend.isEmpty() && QString::fromUtf8(fields.at(pxname)) != backend) continue;
+        const QString key = QString::fromUtf8(fields.at(addr));
+        if (key.isEmpty()) continue;
+        totals[key] += fields.at(stot).toULongLong();
+    }
+    return totals;
+}
+
+Result<RequestCounts> HaproxyStatFollower::consume(const QByteArray &csv) {
+    auto totals = parseTotals(csv, m_backend);
+    if (!totals) return fail(totals.error());
+    RequestCounts delta;
+    for (auto it = totals->cbegin(); it != totals->cend(); ++it) {
+        const quint64 before = m_last.value(it.key());
+        // A counter that went backwards means HAProxy restarted: count from zero.
+        const quint64 added = it.value() >= before ? it.value() - before : it.value();
+        if (m_primed && added > 0) delta.insert(it.key(), added);
+    }
+    m_last = totals.value();
+    m_primed = true;
+    return delta;
+}
+
+Result<RequestCounts> HaproxyStatFollower::poll(SshSession &session, int timeoutMs) {
+    auto result = session.exec(command(), timeoutMs);
+    if (!result) return fail(result.error());
+    if (result->exitStatus != 0)
+        return fail(QStringLiteral("show stat on %1 failed (exit status %2): %3")
+                        .arg(m_socket)
+                        .arg(result->exitStatus)
+                        .arg(QString::fromUtf8(result->stdErr).trimmed()));
+    return consume(result->stdOut);
+}
+
+void applyRequestCounts(QList<WorkerRow> &rows, const RequestCounts &delta, double seconds,
+                        const std::function<QString(const WorkerRow &)> &addressOf) {
+    for (WorkerRow &row : rows) {
+        const QString key = addressOf(row) + QLatin1Char(':') + QString::number(row.port);
+        const quint64 added = delta.value(key);
+        row.requestsTotal += added;
+        row.requestsPerSecond = seconds > 0 ? double(added) / seconds : 0;
+    }
+}
+
+} // namespace corral

@@ -1,0 +1,84 @@
+#pragma once
+
+#include "cluster/ClusterSnapshot.h"
+#include "util/Result.h"
+
+#include <QByteArray>
+#include <QHash>
+#include <QList>
+#include <QString>
+
+#include <functional>
+
+namespace corral {
+
+class SshSession;
+
+/// Requests per backend since the last tick, keyed like Backend::key() ("ADDRESS:PORT"):
+/// the same shape the embedded proxy's counters give the console.
+using RequestCounts = QHash<QString, quint64>;
+
+/// Follows an nginx access log written with Corral's log_format (upstream=$upstream_addr)
+/// over SSH: each tick runs one command that returns the file's size and the bytes appended
+/// since the last offset (bounded), and counts complete lines per upstream. A file that
+/// shrank was rotated and is read again from its start.
+class NginxLogFollower {
+public:
+    static constexpr qint64 DefaultChunkLimit = 4 * 1024 * 1024;
+
+    /// `fromStart`: count what the file already holds; otherwise the first tick only finds
+    /// the end and counts from there.
+    explicit NginxLogFollower(QString logPath, bool fromStart = false,
+                              qint64 chunkLimit = DefaultChunkLimit);
+
+    /// The command for the next tick (built with shellCommand()).
+    QString command() const;
+    /// Consumes one tick's output of command(); returns the requests per backend it added.
+    Result<RequestCounts> consume(const QByteArray &output);
+    /// command() + consume() over `session`.
+    Result<RequestCounts> poll(SshSession &session, int timeoutMs = 15000);
+
+    qint64 offset() const { return m_offset; }
+    QString logPath() const { return m_path; }
+
+    /// The upstream that answered one access-log line ("ADDRESS:PORT"); empty when nginx
+    /// served it itself (static file, redirect: "upstream=-") or the line is not Corral's
+    /// format. With retries ($upstream_addr "a, b") the last address answered.
+    static QString upstreamOf(const QByteArray &line);
+
+private:
+    QString m_path;
+    qint64 m_offset = 0;
+    bool m_positioned = false;
+    qint64 m_limit = DefaultChunkLimit;
+};
+
+/// HAProxy's per-server cumulative request counters from `show stat` (CSV) on its stats
+/// socket, turned into per-tick deltas keyed by server address ("ADDRESS:PORT").
+class HaproxyStatFollower {
+public:
+    /// `backend`: the HAProxy backend name (renderer: "corral-SITE"); empty: all backends.
+    HaproxyStatFollower(QString socketPath, QString backend = {});
+
+    /// `echo "show stat" | socat stdio UNIX-CONNECT:SOCKET` (built with shellCommand()).
+    QString command() const;
+    Result<RequestCounts> consume(const QByteArray &csv);
+    Result<RequestCounts> poll(SshSession &session, int timeoutMs = 15000);
+
+    /// Cumulative totals per server from one `show stat` output.
+    static Result<RequestCounts> parseTotals(const QByteArray &csv, const QString &backend);
+
+private:
+    QString m_socket;
+    QString m_backend;
+    RequestCounts m_last;
+    bool m_primed = false;
+};
+
+/// Adds one tick's `delta` to each row's requestsTotal and sets its requestsPerSecond over a
+/// tick of `seconds`; a row is matched by "ADDRESS:PORT" where `addressOf` gives the address
+/// the balancer knows it by (e.g. its host's address). Rows absent from `delta` get 0/s.
+void applyRequestCounts(QList<WorkerRow> &rows, const RequestCounts &delta, double seconds,
+                        const std::function<QString(const WorkerRow &)> &addressOf);
+
+} // namespace corral

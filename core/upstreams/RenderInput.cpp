@@ -1,0 +1,163 @@
+#include "upstreams/RenderInput.h"
+
+#include <QHostAddress>
+#include <QRegularExpression>
+
+namespace corral {
+
+QString shown(const QString &value) {
+    QString text;
+    for (const QChar c : value) {
+        if (c == QLatin1Char('\n'))
+            text += QStringLiteral("\\n");
+        else if (c == QLatin1Char('\r'))
+            text += QStringLiteral("\\r");
+        else if (c == QLatin1Char('\t'))
+            text += QStringLiteral("\\t");
+        else if (c.unicode() < 0x20 || c.unicode() == 0x7f)
+            text += QStringLiteral("\\x%1").arg(c.unicode(), 2, 16, QLatin1Char('0'));
+        else
+            text += c;
+    }
+    return QLatin1Char('"') + text + QLatin1Char('"');
+}
+
+bool isSafePath(const QString &path) {
+    static const QRegularExpression pattern(QStringLiteral("^/[A-Za-z0-9._/+@~-]*$"));
+    return path.size() <= 4096 && pattern.match(path).hasMatch();
+}
+
+static bool isSafeServerName(const QString &name) {
+    // A DNS name, optionally with nginx's leading "*." wildcard; no regex names, since a
+    // regex could contain anything.
+    static const QRegularExpression pattern(QStringLiteral(
+        "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$"));
+    return name.size() <= 253 && pattern.match(name).hasMatch();
+}
+
+static bool isSafeHealthPath(const QString &path) {
+    static const QRegularExpression pattern(QStringLiteral("^/[A-Za-z0-9._~/%?&=+-]*$"));
+    return path.size() <= 1024 && pattern.match(path).hasMatch();
+}
+
+QString RenderInput::listenOn(quint16 port) const {
+    const QString address = options.listenAddress;
+    if (address.isEmpty()) return QString::number(port);
+    const QString host = address.contains(QLatin1Char(':'))
+                             ? QLatin1Char('[') + address + QLatin1Char(']')
+                             : address;
+    return host + QLatin1Char(':') + QString::number(port);
+}
+
+static Result<qint64> parseBodySize(const QString &text) {
+    static const QRegularExpression pattern(QStringLiteral("^([0-9]{1,10})([kKmMgG]?)$"));
+    const auto match = pattern.match(text);
+    if (!match.hasMatch()) return fail(QString());
+    qint64 value = match.captured(1).toLongLong();
+    const QString unit = match.captured(2).toLower();
+    if (unit == QLatin1String("k")) value *= 1024;
+    if (unit == QLatin1String("m")) value *= 1024 * 1024;
+    if (unit == QLatin1String("g")) value *= 1024 * 1024 * 1024;
+    return value;
+}
+
+Result<RenderInput> prepareRender(const Site &site, const RenderOptions &options,
+                                  const QString &defaultLogDirectory) {
+    const QString where = QStringLiteral("site %1: ").arg(shown(site.name));
+    if (auto valid = site.validate(); !valid) return fail(where + valid.error());
+
+    RenderInput input;
+    input.name = site.name;
+    input.identifier = site.name;
+    static const QRegularExpression notIdentifier(QStringLiteral("[^A-Za-z0-9_]"));
+    input.identifier.replace(notIdentifier, QStringLiteral("_"));
+    input.policy = site.policy;
+
+    for (qsizetype i = 0; i < site.serverNames.size(); ++i) {
+        if (!isSafeServerName(site.serverNames.at(i)))
+            return fail(where + QStringLiteral("serverNames[%1]: %2 is not a valid server name "
+                                               "(a DNS name, optionally starting with \"*.\")")
+                                    .arg(i)
+                                    .arg(shown(site.serverNames.at(i))));
+    }
+    input.serverNames = site.serverNames;
+    if (!site.staticRoot.isEmpty() && !isSafePath(site.staticRoot))
+        return fail(where + QStringLiteral("staticRoot: %1 is not an absolute path of letters, "
+                                           "digits and ._/+@~-")
+                                .arg(shown(site.staticRoot)));
+    input.staticRoot = site.staticRoot;
+    if (!site.healthPath.isEmpty() && !isSafeHealthPath(site.healthPath))
+        return fail(where + QStringLiteral("healthPath: %1 is not a path of letters, digits and "
+                                           "._~/%?&=+-")
+                                .arg(shown(site.healthPath)));
+    input.healthPath = site.healthPath;
+
+    // Backend addresses and ports were checked by Site::validate (host name or IP address).
+    input.backends = site.backends;
+    if (input.backends.isEmpty()) {
+        // A site without explicit backends balances over its own local workers.
+        for (int i = 0; i < site.workers; ++i) {
+            const int port = i < site.ports.size() ? site.ports.at(i) : site.basePort + i;
+            if (port > 65535) break;
+            input.backends.append(Backend{QStringLiteral("127.0.0.1"), quint16(port)});
+        }
+    }
+    if (input.backends.isEmpty())
+        return fail(where + QStringLiteral("backends: none listed and no workers to balance over"));
+
+    RenderOptions checked = options;
+    if (!checked.listenAddress.isEmpty() && QHostAddress(checked.listenAddress).protocol() ==
+                                                QAbstractSocket::UnknownNetworkLayerProtocol)
+        return fail(where + QStringLiteral("listen address: %1 is not an IP address")
+                                .arg(shown(checked.listenAddress)));
+    if (checked.httpPort == 0 || (checked.tls() && checked.httpsPort == 0))
+        return fail(where + QStringLiteral("listen port: 0 is out of range (1..65535)"));
+    if (checked.tls()) {
+        if (checked.tlsCertificate.isEmpty() || checked.tlsKey.isEmpty())
+            return fail(where + QStringLiteral("tls: a certificate needs a key and a key needs "
+                                               "a certificate"));
+        if (!isSafePath(checked.tlsCertificate))
+            return fail(where + QStringLiteral("tlsCertificate: %1 is not an absolute path of "
+                                               "letters, digits and ._/+@~-")
+                                    .arg(shown(checked.tlsCertificate)));
+        if (!isSafePath(checked.tlsKey))
+            return fail(where + QStringLiteral("tlsKey: %1 is not an absolute path of letters, "
+                                               "digits and ._/+@~-")
+                                    .arg(shown(checked.tlsKey)));
+    }
+    if (checked.logDirectory.isEmpty()) checked.logDirectory = defaultLogDirectory;
+    if (!isSafePath(checked.logDirectory))
+        return fail(where + QStringLiteral("logDirectory: %1 is not an absolute path of letters, "
+                                           "digits and ._/+@~-")
+                                .arg(shown(checked.logDirectory)));
+    if (checked.runtimeDirectory.isEmpty())
+        checked.runtimeDirectory = QStringLiteral("/run/haproxy");
+    if (!isSafePath(checked.runtimeDirectory))
+        return fail(where + QStringLiteral("runtimeDirectory: %1 is not an absolute path of "
+                                           "letters, digits and ._/+@~-")
+                                .arg(shown(checked.runtimeDirectory)));
+    const auto bodySize = parseBodySize(checked.clientMaxBodySize);
+    if (!bodySize)
+        return fail(where + QStringLiteral("clientMaxBodySize: %1 is not N, Nk, Nm or Ng")
+                                .arg(shown(checked.clientMaxBodySize)));
+    input.clientMaxBodyBytes = bodySize.value();
+    if (checked.maxFails < 0 || checked.maxFails > 100)
+        return fail(where +
+                    QStringLiteral("maxFails: %1 is out of range (0..100)").arg(checked.maxFails));
+    if (checked.failTimeoutSeconds < 1 || checked.failTimeoutSeconds > 3600)
+        return fail(where + QStringLiteral("failTimeout: %1 s is out of range (1..3600)")
+                                .arg(checked.failTimeoutSeconds));
+    if (checked.keepalive < 0 || checked.keepalive > 10000)
+        return fail(
+            where +
+            QStringLiteral("keepalive: %1 is out of range (0..10000)").arg(checked.keepalive));
+    static const QRegularExpression cookieName(QStringLiteral("^[A-Za-z0-9_]{1,64}$"));
+    if (!checked.stickyCookie.isEmpty() && !cookieName.match(checked.stickyCookie).hasMatch())
+        return fail(where + QStringLiteral("stickyCookie: %1 is not a cookie name of letters, "
+                                           "digits and '_'")
+                                .arg(shown(checked.stickyCookie)));
+    input.options = checked;
+    return input;
+}
+
+} // namespace corral

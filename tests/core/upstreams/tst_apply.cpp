@@ -1,0 +1,642 @@
+#include "SshServer.h"
+#include "inventory/Inventory.h"
+#include "remote/RemoteWorkers.h"
+#include "ssh/ShellQuote.h"
+#include "ssh/SshSession.h"
+#include "upstreams/ConfigApplier.h"
+#include "upstreams/NginxLogFollower.h"
+#include "upstreams/RemoteAddBackend.h"
+
+#include <QCryptographicHash>
+#include <QDeadlineTimer>
+#include <QDir>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QScopeGuard>
+#include <QStandardPaths>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace corral;
+
+#define QVERIFY_RESULT(expr)                                                                       \
+    do {                                                                                           \
+        const auto &result_ = (expr);                                                              \
+        QVERIFY2(result_.ok(), qPrintable(result_.error()));                                       \
+    } while (false)
+
+namespace {
+
+quint16 freePort() {
+    QTcpServer probe;
+    if (!probe.listen(QHostAddress::LocalHost, 0)) return 0;
+    return probe.serverPort();
+}
+
+bool writeFile(const QString &path, const QByteArray &text) {
+    QFile file(path);
+    return file.open(QIODevice::WriteOnly | QIODevice::Truncate) && file.write(text) == text.size();
+}
+
+QByteArray readFile(const QString &path) {
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+}
+
+struct Reply {
+    int status = 0;
+    QByteArray body;
+};
+
+// One GET over a fresh connection (Connection: close), so every request is one log line.
+Reply httpGet(quint16 port, const QByteArray &path = "/") {
+    QTcpSocket socket;
+    socket.connectToHost(QHostAddress::LocalHost, port);
+    if (!socket.waitForConnected(5000)) return {};
+    socket.write("GET " + path +
+                 " HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n");
+    QByteArray response;
+    const QDeadlineTimer deadline(10000);
+    while (socket.state() == QAbstractSocket::ConnectedState && !deadline.hasExpired()) {
+        socket.waitForReadyRead(int(qMax<qint64>(1, deadline.remainingTime())));
+        response += socket.readAll();
+    }
+    response += socket.readAll();
+    const qsizetype split = response.indexOf("\r\n\r\n");
+    if (split < 0 || !response.startsWith("HTTP/1.1 ")) return {};
+    return {response.mid(9, 3).toInt(), response.mid(split + 4)};
+}
+
+int workerPortOf(const Reply &reply) {
+    return QJsonDocument::fromJson(reply.body).object().value(QStringLiteral("port")).toInt();
+}
+
+bool waitForListener(quint16 port, QProcess &process) {
+    const QDeadlineTimer deadline(15000);
+    while (!deadline.hasExpired()) {
+        if (process.state() != QProcess::Running) return false;
+        QTcpSocket socket;
+        socket.connectToHost(QHostAddress::LocalHost, port);
+        if (socket.waitForConnected(200)) return true;
+        process.waitForFinished(50);
+    }
+    return false;
+}
+
+void stopProcess(QProcess &process) {
+    if (process.state() == QProcess::NotRunning) return;
+    process.terminate(); // SIGTERM by PID
+    if (!process.waitForFinished(10000)) process.kill();
+    process.waitForFinished(5000);
+}
+
+struct Run {
+    int exitCode = -1;
+    QString out;
+    QString err;
+};
+
+} // namespace
+
+/// Transactional apply, import and live request counts against a real nginx in a temporary
+/// prefix, driven over a real sshd on 127.0.0.2 (this machine, as root).
+class TestApply : public QObject {
+    Q_OBJECT
+
+    SshServer m_server{QStringLiteral("127.0.0.2")};
+    QTemporaryDir m_prefix;
+    QTemporaryDir m_home;
+    QProcess m_workers[2];
+    quint16 m_workerPorts[2] = {};
+    QProcess m_nginx;
+    quint16 m_httpPort = 0;
+
+    QString prefixPath(const QString &relative) const { return m_prefix.filePath(relative); }
+    QString mainConfig() const { return prefixPath(QStringLiteral("conf/nginx.conf")); }
+    QString siteFile() const { return prefixPath(QStringLiteral("conf.d/shop.conf")); }
+    QString errorLog() const { return prefixPath(QStringLiteral("logs/error.log")); }
+    QStringList nginxArgs() const {
+        return {QStringLiteral("nginx"),
+                QStringLiteral("-p"),
+                m_prefix.path(),
+                QStringLiteral("-c"),
+                mainConfig(),
+                QStringLiteral("-e"),
+                errorLog()};
+    }
+
+    SshConfig trusted() const {
+        SshConfig config = m_server.config();
+        config.acceptNew = true;
+        return config;
+    }
+
+    Site site() const {
+        Site site;
+        site.name = QStringLiteral("shop");
+        site.serverNames = {QStringLiteral("shop.example.com")};
+        site.backends = {Backend{QStringLiteral("127.0.0.1"), m_workerPorts[0]},
+                         Backend{QStringLiteral("127.0.0.1"), m_workerPorts[1]}};
+        SiteBalancer balancer;
+        balancer.host = QStringLiteral("remote");
+        balancer.format = QStringLiteral("nginx");
+        balancer.configPath = siteFile();
+        balancer.validate = nginxArgs() + QStringList{QStringLiteral("-t")};
+        balancer.reload = nginxArgs() + QStringList{QStringLiteral("-s"), QStringLiteral("reload")};
+        balancer.probeUrl = QStringLiteral("http://127.0.0.1:%1/").arg(m_httpPort);
+        balancer.errorLog = errorLog();
+        balancer.listenAddress = QStringLiteral("127.0.0.1");
+        balancer.httpPort = m_httpPort;
+        balancer.logDirectory = prefixPath(QStringLiteral("logs"));
+        site.balancer = balancer;
+        return site;
+    }
+
+    BalancerTarget target() const { return BalancerTarget::fromSite(*site().balancer).value(); }
+
+    QString inventoryPath() const { return m_home.filePath(QStringLiteral("inventory.json")); }
+
+    void writeInventory(const Site &site) {
+        Inventory inventory;
+        Host host;
+        host.name = QStringLiteral("remote");
+        host.kind = Host::Kind::Ssh;
+        host.address = m_server.address();
+        host.port = m_server.port();
+        host.user = QStringLiteral("root");
+        host.auth = Host::Auth::KeyFile;
+        host.keyPath = m_server.clientKey();
+        QVERIFY_RESULT(inventory.addHost(host));
+        QVERIFY_RESULT(inventory.addSite(site));
+        QVERIFY_RESULT(inventory.save(inventoryPath()));
+    }
+
+    Run ctl(const QStringList &args) {
+        QProcess process;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("HOME"), m_home.path());
+        env.insert(QStringLiteral("XDG_CONFIG_HOME"), m_home.filePath(QStringLiteral("config")));
+        env.insert(QStringLiteral("CORRAL_INVENTORY"), inventoryPath());
+        env.remove(QStringLiteral("SSH_AUTH_SOCK"));
+        env.insert(QStringLiteral("DBUS_SESSION_BUS_ADDRESS"),
+                   QStringLiteral("unix:path=/nonexistent/corral-test-bus"));
+        env.remove(QStringLiteral("DISPLAY"));
+        process.setProcessEnvironment(env);
+        process.start(QStringLiteral(CORRALCTL_PATH), args);
+        process.closeWriteChannel();
+        if (!process.waitForFinished(90000)) {
+            process.kill();
+            process.waitForFinished(5000);
+            return {};
+        }
+        return Run{process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
+                   QString::fromUtf8(process.readAllStandardOutput()),
+                   QString::fromUtf8(process.readAllStandardError())};
+    }
+
+    // Sends `count` requests and returns how many each worker port answered.
+    QMap<int, int> spread(int count) {
+        QMap<int, int> perWorker;
+        for (int i = 0; i < count; ++i)
+            perWorker[workerPortOf(httpGet(m_httpPort))] += 1;
+        return perWorker;
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        if (QStandardPaths::findExecutable(QStringLiteral("nginx")).isEmpty() &&
+            !QFile::exists(QStringLiteral("/usr/sbin/nginx")))
+            QSKIP("nginx is not installed (installer/install-deps.sh installs it)");
+        QVERIFY(m_prefix.isValid() && m_home.isValid());
+        QString error;
+        QVERIFY2(m_server.start(&error), qPrintable(error));
+
+        for (int i = 0; i < 2; ++i) {
+            m_workerPorts[i] = freePort();
+            m_workers[i].start(QStringLiteral(DEMO_WORKER_PATH),
+                               {QStringLiteral("--port"), QString::number(m_workerPorts[i])});
+            QVERIFY(m_workers[i].waitForStarted(5000));
+        }
+        for (int i = 0; i < 2; ++i)
+            QVERIFY(waitForListener(m_workerPorts[i], m_workers[i]));
+
+        // nginx in its own prefix: the main config includes conf.d/*.conf, which starts empty
+        // (the first apply creates the site file).
+        for (const char *sub : {"conf", "conf.d", "logs"})
+            QVERIFY(QDir().mkpath(prefixPath(QLatin1String(sub))));
+        const QString p = m_prefix.path();
+        QVERIFY(writeFile(
+            mainConfig(),
+            QStringLiteral("user root;\nworker_processes 1;\npid %1/nginx.pid;\n"
+                           "error_log %1/logs/error.log;\nevents { worker_connections 64; }\n"
+                           "http {\n  access_log %1/logs/access.log;\n"
+                           "  client_body_temp_path %1/body;\n  proxy_temp_path %1/proxy;\n"
+                           "  fastcgi_temp_path %1/fastcgi;\n  uwsgi_temp_path %1/uwsgi;\n"
+                           "  scgi_temp_path %1/scgi;\n  include %1/conf.d/*.conf;\n}\n")
+                .arg(p)
+                .toUtf8()));
+        m_httpPort = freePort();
+        m_nginx.setProcessChannelMode(QProcess::MergedChannels);
+        m_nginx.start(QStringLiteral("nginx"),
+                      nginxArgs().mid(1) +
+                          QStringList{QStringLiteral("-g"), QStringLiteral("daemon off;")});
+        QVERIFY(m_nginx.waitForStarted(5000));
+        const QDeadlineTimer deadline(10000);
+        while (!QFile::exists(prefixPath(QStringLiteral("nginx.pid"))) && !deadline.hasExpired())
+            m_nginx.waitForFinished(50);
+        QVERIFY2(m_nginx.state() == QProcess::Running, m_nginx.readAll().constData());
+    }
+
+    void cleanupTestCase() {
+        stopProcess(m_nginx);
+        for (QProcess &worker : m_workers)
+            stopProcess(worker);
+    }
+
+    // First apply: the file does not exist yet; after it, nginx balances over both workers.
+    void applyReloadsAndBalances() {
+        SshSession session(trusted());
+        ConfigApplier applier(session);
+        QStringList seen;
+        applier.setStepCallback([&](const ApplyStep &step) { seen.append(step.name); });
+        const ApplyReport report = applier.apply(site(), target(), false);
+        QVERIFY2(report.ok(), qPrintable(report.error));
+        QVERIFY(report.changed);
+        QVERIFY(report.applied);
+        QVERIFY(!report.rolledBack);
+        QVERIFY2(report.diff.startsWith(QStringLiteral("--- /dev/null")), qPrintable(report.diff));
+        QVERIFY(report.diff.contains(QStringLiteral("+upstream corral-shop {")));
+        QCOMPARE(seen, (QStringList{QStringLiteral("read"), QStringLiteral("diff"),
+                                    QStringLiteral("upload"), QStringLiteral("install"),
+                                    QStringLiteral("validate"), QStringLiteral("reload"),
+                                    QStringLiteral("verify")}));
+        QVERIFY(!QFile::exists(ConfigApplier::temporaryPath(siteFile())));
+
+        const QMap<int, int> perWorker = spread(20);
+        QCOMPARE(perWorker.value(m_workerPorts[0]), 10);
+        QCOMPARE(perWorker.value(m_workerPorts[1]), 10);
+
+        // The same render again: nothing to do, nothing reloaded.
+        const ApplyReport again = applier.apply(site(), target(), false);
+        QVERIFY2(again.ok(), qPrintable(again.error));
+        QVERIFY(!again.changed);
+        QVERIFY(again.diff.isEmpty());
+    }
+
+    // A config nginx rejects (a certificate path that does not exist: the renderer cannot
+    // know) fails validation; the backup is restored and the old config keeps serving.
+    void brokenConfigRolledBackByValidate() {
+        const QByteArray before = readFile(siteFile());
+        QVERIFY(!before.isEmpty());
+        const Reply probeBefore = httpGet(m_httpPort);
+        QCOMPARE(probeBefore.status, 200);
+
+        SshSession session(trusted());
+        ConfigApplier applier(session);
+        BalancerTarget broken = target();
+        broken.renderOptions.tlsCertificate = prefixPath(QStringLiteral("missing/cert.pem"));
+        broken.renderOptions.tlsKey = prefixPath(QStringLiteral("missing/key.pem"));
+        broken.renderOptions.httpsPort = freePort();
+        const ApplyReport report = applier.apply(site(), broken, false);
+        QVERIFY(!report.ok());
+        QVERIFY2(report.error.startsWith(QStringLiteral("validate: ")), qPrintable(report.error));
+        QVERIFY2(report.error.contains(QStringLiteral("[emerg]")), qPrintable(report.error));
+        QVERIFY2(report.error.contains(QStringLiteral("missing/cert.pem")),
+                 qPrintable(report.error));
+        QVERIFY(report.rolledBack);
+        QVERIFY(!report.applied);
+        QVERIFY(report.diff.contains(QStringLiteral("+    ssl_certificate ")));
+        QCOMPARE(readFile(siteFile()), before);
+        QVERIFY(!QFile::exists(ConfigApplier::temporaryPath(siteFile())));
+
+        const Reply probeAfter = httpGet(m_httpPort);
+        QCOMPARE(probeAfter.status, probeBefore.status);
+        QVERIFY(workerPortOf(probeAfter) == m_workerPorts[0] ||
+                workerPortOf(probeAfter) == m_workerPorts[1]);
+    }
+
+    // A config nginx accepts but that does not serve (every backend dead): the probe after
+    // the reload answers 502, so the apply rolls back and reloads the previous config.
+    void badBackendsRolledBackByVerify() {
+        const QByteArray before = readFile(siteFile());
+        SshSession session(trusted());
+        ConfigApplier applier(session);
+        applier.setVerifyTimeoutMs(3000);
+        Site dead = site();
+        dead.backends = {Backend{QStringLiteral("127.0.0.1"), freePort()}};
+        const ApplyReport report = applier.apply(dead, target(), false);
+        QVERIFY(!report.ok());
+        QVERIFY2(report.error.startsWith(QStringLiteral("verify: GET http://127.0.0.1:")),
+                 qPrintable(report.error));
+        QVERIFY2(report.error.contains(QStringLiteral("answered 502")), qPrintable(report.error));
+        QVERIFY(report.rolledBack);
+        QCOMPARE(readFile(siteFile()), before);
+        // The restored config serves again once nginx's old workers (with the dead backend)
+        // have exited: a reload hands over gracefully, not instantly.
+        const QDeadlineTimer deadline(20000);
+        int inARow = 0;
+        QStringList statuses;
+        while (inARow < 10 && !deadline.hasExpired()) {
+            const Reply one = httpGet(m_httpPort);
+            statuses.append(QString::number(one.status));
+            const int port = workerPortOf(one);
+            inARow = (port == m_workerPorts[0] || port == m_workerPorts[1]) ? inARow + 1 : 0;
+            if (inARow == 0) QTest::qWait(100);
+        }
+        QVERIFY2(inARow == 10, qPrintable(statuses.join(QLatin1Char(' '))));
+    }
+
+    // Exactly the requests the test sends are counted per backend from the access log.
+    void requestCountsFromAccessLog() {
+        SshSession session(trusted());
+        const QString log = prefixPath(QStringLiteral("logs/shop.access.log"));
+        NginxLogFollower follower(log);
+        auto first = follower.poll(session);
+        QVERIFY_RESULT(first);
+        QVERIFY(first->isEmpty()); // positions at the end
+        QVERIFY(follower.offset() > 0);
+
+        constexpr int Requests = 30;
+        const QMap<int, int> answered = spread(Requests);
+        RequestCounts total;
+        const QDeadlineTimer deadline(10000);
+        quint64 sum = 0;
+        while (sum < Requests && !deadline.hasExpired()) {
+            auto counts = follower.poll(session);
+            QVERIFY_RESULT(counts);
+            for (auto it = counts->cbegin(); it != counts->cend(); ++it) {
+                total[it.key()] += it.value();
+                sum += it.value();
+            }
+            if (sum < Requests) QTest::qWait(50);
+        }
+        const QString key0 = QStringLiteral("127.0.0.1:%1").arg(m_workerPorts[0]);
+        const QString key1 = QStringLiteral("127.0.0.1:%1").arg(m_workerPorts[1]);
+        QCOMPARE(total.size(), 2);
+        QCOMPARE(total.value(key0), quint64(answered.value(m_workerPorts[0])));
+        QCOMPARE(total.value(key1), quint64(answered.value(m_workerPorts[1])));
+        QCOMPARE(total.value(key0) + total.value(key1), quint64(Requests));
+        // Nothing more arrives.
+        auto idle = follower.poll(session);
+        QVERIFY_RESULT(idle);
+        QVERIFY(idle->isEmpty());
+
+        // Into the console's per-worker rows.
+        QList<WorkerRow> rows(2);
+        rows[0].port = m_workerPorts[0];
+        rows[1].port = m_workerPorts[1];
+        applyRequestCounts(rows, total, 2.0,
+                           [](const WorkerRow &) { return QStringLiteral("127.0.0.1"); });
+        QCOMPARE(rows[0].requestsTotal, total.value(key0));
+        QCOMPARE(rows[1].requestsPerSecond, double(total.value(key1)) / 2.0);
+
+        // Rotation: the file is moved away and a new one started; the follower starts over.
+        QVERIFY(QFile::rename(log, log + QStringLiteral(".1")));
+        QVERIFY_RESULT(session.exec(
+            shellCommand(
+                {QStringLiteral("kill"), QStringLiteral("-USR1"),
+                 QString::fromUtf8(readFile(prefixPath(QStringLiteral("nginx.pid"))).trimmed())}),
+            10000));
+        const QDeadlineTimer reopened(10000);
+        while (!QFile::exists(log) && !reopened.hasExpired())
+            QTest::qWait(50);
+        QVERIFY(QFile::exists(log));
+        const QMap<int, int> after = spread(4);
+        RequestCounts rotated;
+        sum = 0;
+        const QDeadlineTimer rotatedDeadline(10000);
+        while (sum < 4 && !rotatedDeadline.hasExpired()) {
+            auto counts = follower.poll(session);
+            QVERIFY_RESULT(counts);
+            for (auto it = counts->cbegin(); it != counts->cend(); ++it) {
+                rotated[it.key()] += it.value();
+                sum += it.value();
+            }
+            if (sum < 4) QTest::qWait(50);
+        }
+        QCOMPARE(rotated.value(key0), quint64(after.value(m_workerPorts[0])));
+        QCOMPARE(rotated.value(key1), quint64(after.value(m_workerPorts[1])));
+    }
+
+    // HAProxy: `show stat` on the rendered stats socket (socat over SSH), per server.
+    void requestCountsFromHaproxyStats() {
+        if (QStandardPaths::findExecutable(QStringLiteral("haproxy")).isEmpty() &&
+            !QFile::exists(QStringLiteral("/usr/sbin/haproxy")))
+            QSKIP("haproxy is not installed (installer/install-deps.sh installs it)");
+        if (QStandardPaths::findExecutable(QStringLiteral("socat")).isEmpty())
+            QSKIP("socat is not installed (installer/install-deps.sh installs it)");
+        const QString dir = prefixPath(QStringLiteral("haproxy"));
+        QVERIFY(QDir().mkpath(dir));
+        RenderOptions options;
+        options.listenAddress = QStringLiteral("127.0.0.1");
+        options.httpPort = freePort();
+        options.runtimeDirectory = dir;
+        auto config = renderHaproxy(site(), options);
+        QVERIFY_RESULT(config);
+        const QString file = dir + QStringLiteral("/haproxy.cfg");
+        QVERIFY(writeFile(file, config->toUtf8()));
+        QProcess haproxy;
+        haproxy.setProcessChannelMode(QProcess::MergedChannels);
+        haproxy.start(QStringLiteral("haproxy"),
+                      {QStringLiteral("-db"), QStringLiteral("-f"), file});
+        QVERIFY(haproxy.waitForStarted(5000));
+        const auto stop = qScopeGuard([&] { stopProcess(haproxy); });
+        QVERIFY2(waitForListener(options.httpPort, haproxy), haproxy.readAll().constData());
+
+        SshSession session(trusted());
+        HaproxyStatFollower follower(dir + QStringLiteral("/corral-shop.sock"),
+                                     QStringLiteral("corral-shop"));
+        auto primed = follower.poll(session);
+        QVERIFY_RESULT(primed);
+        QVERIFY(primed->isEmpty());
+        QMap<int, int> answered;
+        for (int i = 0; i < 12; ++i)
+            answered[workerPortOf(httpGet(options.httpPort))] += 1;
+        auto counts = follower.poll(session);
+        QVERIFY_RESULT(counts);
+        QCOMPARE(counts->value(QStringLiteral("127.0.0.1:%1").arg(m_workerPorts[0])),
+                 quint64(answered.value(m_workerPorts[0])));
+        QCOMPARE(counts->value(QStringLiteral("127.0.0.1:%1").arg(m_workerPorts[1])),
+                 quint64(answered.value(m_workerPorts[1])));
+        QCOMPARE(answered.value(m_workerPorts[0]) + answered.value(m_workerPorts[1]), 12);
+    }
+
+    // Remote add-backend: a third worker started on the "remote" host, healthy, added and
+    // applied; a failing apply stops it again and leaves the config as it was.
+    void addBackendEndToEnd() {
+        Site base = site();
+        base.command = QStringLiteral(DEMO_WORKER_PATH);
+        base.args = {QStringLiteral("--port"), QStringLiteral("{port}")};
+        base.healthPath = QStringLiteral("/health");
+        base.basePort = freePort();
+        base.workers = 0;
+
+        SshSession session(trusted());
+        ConfigApplier applier(session);
+        auto added =
+            addRemoteBackend(session, applier, base, target(), QStringLiteral("127.0.0.1"));
+        QVERIFY_RESULT(added);
+        QCOMPARE(added->backends.size(), 3);
+        const quint16 port = added->backends.last().port;
+        const auto stopThird =
+            qScopeGuard([&] { (void)RemoteWorkers::stop(session, base.name, port); });
+        QVERIFY(readFile(siteFile()).contains(QStringLiteral("127.0.0.1:%1").arg(port).toUtf8()));
+        // nginx reaches the new worker once its old workers are gone.
+        const QDeadlineTimer deadline(20000);
+        bool reached = false;
+        while (!reached && !deadline.hasExpired())
+            reached = workerPortOf(httpGet(m_httpPort)) == port;
+        QVERIFY(reached);
+
+        // Failure: validation refuses; the new worker is stopped, the file restored.
+        const QByteArray before = readFile(siteFile());
+        BalancerTarget refusing = target();
+        refusing.validateCommand = {QStringLiteral("false")};
+        auto refused = addRemoteBackend(session, applier, added.value(), refusing,
+                                        QStringLiteral("127.0.0.1"));
+        QVERIFY(!refused);
+        QVERIFY2(refused.error().startsWith(QStringLiteral("validate: ")),
+                 qPrintable(refused.error()));
+        QCOMPARE(readFile(siteFile()), before);
+        QList<quint16> others;
+        for (int candidate = base.basePort; candidate < base.basePort + 32 && candidate < 65536;
+             ++candidate)
+            if (candidate != port) others.append(quint16(candidate));
+        auto statuses = RemoteWorkers::status(session, base.name, others);
+        QVERIFY_RESULT(statuses);
+        for (const RemoteWorkerStatus &status : statuses.value())
+            QVERIFY2(!status.running, qPrintable(QString::number(status.port)));
+        // Put the two-worker config back for the tests that follow.
+        const ApplyReport restored = applier.apply(site(), target(), false);
+        QVERIFY2(restored.ok(), qPrintable(restored.error));
+    }
+
+    void upstreamOfParsesLogLines() {
+        QCOMPARE(NginxLogFollower::upstreamOf(
+                     "1.2.3.4 - - [x] \"GET / HTTP/1.1\" 200 5 \"-\" \"-\" upstream=10.0.0.1:3000 "
+                     "upstream_status=200 upstream_time=0.001 request_time=0.001"),
+                 QStringLiteral("10.0.0.1:3000"));
+        QCOMPARE(NginxLogFollower::upstreamOf(
+                     "x upstream=10.0.0.1:3000, 10.0.0.2:3001 upstream_status=502, 200 u"),
+                 QStringLiteral("10.0.0.2:3001"));
+        QCOMPARE(NginxLogFollower::upstreamOf("x upstream=- upstream_status=- u"), QString());
+        QCOMPARE(NginxLogFollower::upstreamOf("a plain combined line"), QString());
+    }
+
+    // Import reads a hand-written file on the host over SSH and adds one site per upstream;
+    // the host's file is untouched.
+    void importHandWrittenNginx() {
+        const QString file = prefixPath(QStringLiteral("legacy.conf"));
+        const QByteArray text =
+            "# written by hand\n"
+            "upstream app_backend {\n"
+            "    least_conn;\n"
+            "    server 10.0.0.5:8080 weight=3;\n"
+            "    server 10.0.0.6:8080 max_fails=2 fail_timeout=5s;\n"
+            "    server 10.0.0.7:8080 backup;\n"
+            "}\n"
+            "upstream \"odd name!\" {\n"
+            "    server 10.0.0.9;\n"
+            "}\n"
+            "server { listen 80; location / { proxy_pass http://app_backend; } }\n";
+        QVERIFY(writeFile(file, text));
+        Site existing = site();
+        existing.name = QStringLiteral("shop");
+        writeInventory(existing);
+
+        const Run dry =
+            ctl({QStringLiteral("import"), QStringLiteral("remote"), QStringLiteral("--nginx"),
+                 file, QStringLiteral("--dry-run"), QStringLiteral("--accept-new")});
+        QVERIFY2(dry.exitCode == 0, qPrintable(dry.err));
+        QVERIFY2(dry.out.contains(QStringLiteral("would import site app_backend")),
+                 qPrintable(dry.out));
+        QVERIFY(!Inventory::load(inventoryPath())->site(QStringLiteral("app_backend")));
+
+        const Run run = ctl({QStringLiteral("import"), QStringLiteral("remote"),
+                             QStringLiteral("--nginx"), file, QStringLiteral("--accept-new")});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        auto inventory = Inventory::load(inventoryPath());
+        QVERIFY_RESULT(inventory);
+        const Site *app = inventory->site(QStringLiteral("app_backend"));
+        QVERIFY(app);
+        QCOMPARE(app->policy, BalancingPolicy::LeastConn);
+        QCOMPARE(app->backends.size(), 3);
+        QCOMPARE(app->backends.at(0).key(), QStringLiteral("10.0.0.5:8080"));
+        QCOMPARE(app->backends.at(0).weight, 3);
+        QVERIFY(app->backends.at(2).backup);
+        const Site *odd = inventory->site(QStringLiteral("odd-name-"));
+        QVERIFY2(odd, qPrintable(run.out));
+        QCOMPARE(odd->backends.at(0).key(), QStringLiteral("10.0.0.9:80"));
+        QVERIFY(inventory->site(QStringLiteral("shop")));
+        QCOMPARE(readFile(file), text);
+
+        // Again: the names exist now.
+        const Run twice = ctl(
+            {QStringLiteral("import"), QStringLiteral("remote"), QStringLiteral("--nginx"), file});
+        QCOMPARE(twice.exitCode, 1);
+        QVERIFY2(twice.err.contains(QStringLiteral("already exists")), qPrintable(twice.err));
+        const Run replaced = ctl({QStringLiteral("import"), QStringLiteral("remote"),
+                                  QStringLiteral("--nginx"), file, QStringLiteral("--replace")});
+        QVERIFY2(replaced.exitCode == 0, qPrintable(replaced.err));
+        const Run missing = ctl({QStringLiteral("import"), QStringLiteral("remote"),
+                                 QStringLiteral("--nginx"), file + QStringLiteral(".nope")});
+        QCOMPARE(missing.exitCode, 1);
+        const Run usage = ctl({QStringLiteral("import"), QStringLiteral("remote")});
+        QCOMPARE(usage.exitCode, 2);
+    }
+
+    // corralctl apply as a real process: --dry-run prints the diff and changes nothing; a
+    // real apply installs; a broken one exits 1 naming the step and leaves the old file.
+    void corralctlApply() {
+        Site changed = site();
+        changed.backends[0].weight = 3;
+        writeInventory(changed);
+        const QByteArray before = readFile(siteFile());
+        const QByteArray backup = readFile(ConfigApplier::backupPath(siteFile()));
+
+        const Run dry = ctl({QStringLiteral("apply"), QStringLiteral("shop"),
+                             QStringLiteral("--dry-run"), QStringLiteral("--accept-new")});
+        QVERIFY2(dry.exitCode == 0, qPrintable(dry.err));
+        QVERIFY2(dry.out.contains(QStringLiteral("--- ") + siteFile()), qPrintable(dry.out));
+        QVERIFY2(dry.out.contains(
+                     QStringLiteral("+    server 127.0.0.1:%1 weight=3").arg(m_workerPorts[0])),
+                 qPrintable(dry.out));
+        QVERIFY(dry.out.contains(QStringLiteral("dry run: nothing changed")));
+        QCOMPARE(readFile(siteFile()), before);
+        QCOMPARE(readFile(ConfigApplier::backupPath(siteFile())), backup);
+        QVERIFY(!QFile::exists(ConfigApplier::temporaryPath(siteFile())));
+
+        const Run applied = ctl({QStringLiteral("apply"), QStringLiteral("shop")});
+        QVERIFY2(applied.exitCode == 0, qPrintable(applied.err + applied.out));
+        QVERIFY(applied.out.contains(QStringLiteral("ok    verify")));
+        QVERIFY(readFile(siteFile()).contains("weight=3"));
+        QCOMPARE(readFile(ConfigApplier::backupPath(siteFile())), before);
+
+        Site broken = changed;
+        broken.balancer->validate = {QStringLiteral("sh"), QStringLiteral("-c"),
+                                     QStringLiteral("echo 'nginx: [emerg] refused by test' >&2; "
+                                                    "exit 1")};
+        broken.backends[0].weight = 5;
+        writeInventory(broken);
+        const QByteArray good = readFile(siteFile());
+        const Run failed = ctl({QStringLiteral("apply"), QStringLiteral("shop")});
+        QCOMPARE(failed.exitCode, 1);
+        QVERIFY2(failed.err.contains(QStringLiteral("validate: nginx: [emerg] refused by test")),
+                 qPrintable(failed.err));
+        QVERIFY(failed.err.contains(QStringLiteral("rolled back")));
+        QCOMPARE(readFile(siteFile()), good);
+        QCOMPARE(httpGet(m_httpPort).status, 200);
+
+        const Run noSite = ctl({QStringLiteral("apply"), QStringLiteral("nope")});
+        QCOMPARE(noSite.exitCode, 1);
+        const Run usage = ctl({QStringLiteral("apply")});
+        QCOMPARE(usage.exitCode, 2);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestApply)
+#include "tst_apply.moc"

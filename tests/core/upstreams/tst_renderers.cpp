@@ -1,0 +1,643 @@
+#include "upstreams/Renderers.h"
+
+#include <QDeadlineTimer>
+#include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QScopeGuard>
+#include <QStandardPaths>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <tuple>
+
+using namespace corral;
+
+namespace {
+
+struct ToolRun {
+    int exitCode = -1;
+    QString output; ///< stdout and stderr together
+};
+
+ToolRun runTool(const QString &program, const QStringList &args,
+                const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment()) {
+    QProcess process;
+    process.setProcessEnvironment(env);
+    process.setProcessChannelMode(QProcess::MergedChannels);
+    process.start(program, args);
+    if (!process.waitForFinished(30000)) {
+        process.kill();
+        process.waitForFinished(5000);
+        return {-1, QStringLiteral("%1 did not finish").arg(program)};
+    }
+    return {process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
+            QString::fromLocal8Bit(process.readAll())};
+}
+
+bool writeFile(const QString &path, const QString &text) {
+    QFile file(path);
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate)) return false;
+    return file.write(text.toUtf8()) == text.toUtf8().size();
+}
+
+quint16 freePort() {
+    QTcpServer probe;
+    if (!probe.listen(QHostAddress::LocalHost, 0)) return 0;
+    return probe.serverPort();
+}
+
+Site baseSite() {
+    Site site;
+    site.name = QStringLiteral("chat.example-1");
+    site.serverNames = {QStringLiteral("chat.example.com"), QStringLiteral("*.chat.example.com")};
+    site.backends = {Backend{QStringLiteral("127.0.0.1"), 3000},
+                     Backend{QStringLiteral("localhost"), 3001}};
+    return site;
+}
+
+// One GET over a fresh connection; returns the body (the demo worker answers JSON).
+QByteArray httpGet(quint16 port, const QByteArray &path = "/") {
+    QTcpSocket socket;
+    socket.connectToHost(QHostAddress::LocalHost, port);
+    if (!socket.waitForConnected(5000)) return {};
+    socket.write("GET " + path +
+                 " HTTP/1.1\r\nHost: chat.example.com\r\nConnection: close\r\n\r\n");
+    QByteArray response;
+    const QDeadlineTimer deadline(10000);
+    while (socket.state() == QAbstractSocket::ConnectedState && !deadline.hasExpired()) {
+        socket.waitForReadyRead(int(qMax<qint64>(1, deadline.remainingTime())));
+        response += socket.readAll();
+    }
+    response += socket.readAll();
+    const qsizetype split = response.indexOf("\r\n\r\n");
+    return split < 0 ? QByteArray() : response.mid(split + 4);
+}
+
+// Waits (bounded) until something accepts connections on `port`.
+bool waitForListener(quint16 port, QProcess &process) {
+    const QDeadlineTimer deadline(15000);
+    while (!deadline.hasExpired()) {
+        if (process.state() != QProcess::Running) return false;
+        QTcpSocket socket;
+        socket.connectToHost(QHostAddress::LocalHost, port);
+        if (socket.waitForConnected(200)) return true;
+        process.waitForFinished(50); // yields to the child without a bare sleep
+    }
+    return false;
+}
+
+} // namespace
+
+class TestRenderers : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_dir;
+    QString m_cert;
+    QString m_key;
+    bool m_haveApache = false;
+    int m_counter = 0;
+
+    QString freshDir() {
+        const QString path = m_dir.filePath(QStringLiteral("run%1").arg(++m_counter));
+        QDir().mkpath(path + QStringLiteral("/logs"));
+        return path;
+    }
+
+    RenderOptions optionsIn(const QString &dir) const {
+        RenderOptions options;
+        options.logDirectory = dir + QStringLiteral("/logs");
+        options.runtimeDirectory = dir;
+        return options;
+    }
+
+    // A throwaway main config that includes the site file inside http {}; temp paths, pid
+    // and logs all inside `dir` so nginx -t as root touches nothing outside it.
+    QString nginxMainConfig(const QString &dir, const QString &siteFile) const {
+        return QStringLiteral("user root;\nworker_processes 1;\npid %1/nginx.pid;\n"
+                              "error_log %1/logs/error.log;\nevents { worker_connections 64; }\n"
+                              "http {\n  access_log %1/logs/access.log;\n"
+                              "  client_body_temp_path %1/body;\n  proxy_temp_path %1/proxy;\n"
+                              "  fastcgi_temp_path %1/fastcgi;\n  uwsgi_temp_path %1/uwsgi;\n"
+                              "  scgi_temp_path %1/scgi;\n  include %2;\n}\n")
+            .arg(dir, siteFile);
+    }
+
+    ToolRun nginxTest(const QString &dir, const QString &config) {
+        const QString site = dir + QStringLiteral("/site.conf");
+        const QString main = dir + QStringLiteral("/nginx.conf");
+        if (!writeFile(site, config) || !writeFile(main, nginxMainConfig(dir, site)))
+            return {-1, QStringLiteral("cannot write nginx files")};
+        return runTool(QStringLiteral("nginx"),
+                       {QStringLiteral("-t"), QStringLiteral("-p"), dir, QStringLiteral("-c"), main,
+                        QStringLiteral("-e"), dir + QStringLiteral("/logs/error.log")});
+    }
+
+    ToolRun haproxyTest(const QString &dir, const QString &config) {
+        const QString file = dir + QStringLiteral("/haproxy.cfg");
+        if (!writeFile(file, config)) return {-1, QStringLiteral("cannot write haproxy.cfg")};
+        return runTool(QStringLiteral("haproxy"),
+                       {QStringLiteral("-c"), QStringLiteral("-f"), file});
+    }
+
+    // apache2ctl -t against a throwaway config root: APACHE_CONFDIR makes apache2ctl pass
+    // "-d DIR", so DIR/apache2.conf is the main config and nothing in /etc/apache2 is read.
+    ToolRun apacheTest(const QString &dir, const QString &config) {
+        static const char *modules[] = {"mpm_event",
+                                        "authz_core",
+                                        "mime",
+                                        "dir",
+                                        "proxy",
+                                        "proxy_http",
+                                        "proxy_wstunnel",
+                                        "proxy_balancer",
+                                        "proxy_hcheck",
+                                        "watchdog",
+                                        "lbmethod_byrequests",
+                                        "lbmethod_bybusyness",
+                                        "slotmem_shm",
+                                        "headers",
+                                        "rewrite",
+                                        "ssl",
+                                        "socache_shmcb"};
+        QString main =
+            QStringLiteral("ServerRoot %1\nPidFile %1/apache2.pid\nServerName localhost\n"
+                           "ErrorLog %1/logs/error.log\nListen 127.0.0.1:18080\n"
+                           "Listen 127.0.0.1:18443\n")
+                .arg(dir);
+        const QString moduleDir = QStringLiteral("/usr/lib/apache2/modules");
+        for (const char *module : modules) {
+            const QString file =
+                moduleDir + QStringLiteral("/mod_%1.so").arg(QLatin1String(module));
+            if (QFile::exists(file)) // watchdog is built in on some builds
+                main +=
+                    QStringLiteral("LoadModule %1_module %2\n").arg(QLatin1String(module), file);
+        }
+        main += QStringLiteral("Include %1/site.conf\n").arg(dir);
+        if (!writeFile(dir + QStringLiteral("/apache2.conf"), main) ||
+            !writeFile(dir + QStringLiteral("/site.conf"), config))
+            return {-1, QStringLiteral("cannot write apache files")};
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("APACHE_CONFDIR"), dir);
+        env.insert(QStringLiteral("APACHE_ENVVARS"), dir + QStringLiteral("/envvars"));
+        return runTool(QStringLiteral("apache2ctl"), {QStringLiteral("-t")}, env);
+    }
+
+    // Renders in all three formats and runs the real validators.
+    void checkAllFormats(const Site &site, const RenderOptions &base, bool nginxRefuses = false) {
+        {
+            const QString dir = freshDir();
+            RenderOptions options = base;
+            options.logDirectory = dir + QStringLiteral("/logs");
+            auto config = renderNginx(site, options);
+            if (nginxRefuses) {
+                QVERIFY(!config);
+                QVERIFY2(config.error().contains(QStringLiteral("backup")),
+                         qPrintable(config.error()));
+            } else {
+                QVERIFY2(config, qPrintable(config.error()));
+                const ToolRun run = nginxTest(dir, config.value());
+                QVERIFY2(run.exitCode == 0,
+                         qPrintable(run.output + QLatin1Char('\n') + config.value()));
+                QVERIFY2(!run.output.contains(QStringLiteral("[warn]")), qPrintable(run.output));
+            }
+        }
+        {
+            const QString dir = freshDir();
+            RenderOptions options = base;
+            options.runtimeDirectory = dir;
+            auto config = renderHaproxy(site, options);
+            QVERIFY2(config, qPrintable(config.error()));
+            const ToolRun run = haproxyTest(dir, config.value());
+            QVERIFY2(run.exitCode == 0,
+                     qPrintable(run.output + QLatin1Char('\n') + config.value()));
+            QVERIFY2(!run.output.contains(QStringLiteral("WARNING")),
+                     qPrintable(run.output + config.value()));
+        }
+        if (m_haveApache) {
+            const QString dir = freshDir();
+            RenderOptions options = base;
+            options.logDirectory = dir + QStringLiteral("/logs");
+            auto config = renderApache(site, options);
+            QVERIFY2(config, qPrintable(config.error()));
+            const ToolRun run = apacheTest(dir, config.value());
+            QVERIFY2(run.exitCode == 0 && run.output.contains(QStringLiteral("Syntax OK")),
+                     qPrintable(run.output + QLatin1Char('\n') + config.value()));
+        }
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY(m_dir.isValid());
+        if (QStandardPaths::findExecutable(QStringLiteral("nginx")).isEmpty() &&
+            !QFile::exists(QStringLiteral("/usr/sbin/nginx")))
+            QSKIP("nginx is not installed (installer/install-deps.sh installs it)");
+        if (QStandardPaths::findExecutable(QStringLiteral("haproxy")).isEmpty() &&
+            !QFile::exists(QStringLiteral("/usr/sbin/haproxy")))
+            QSKIP("haproxy is not installed (installer/install-deps.sh installs it)");
+        m_haveApache = QFile::exists(QStringLiteral("/usr/sbin/apache2ctl"));
+        if (!m_haveApache)
+            qWarning("apache2 is not installed: Apache configs are rendered but not validated "
+                     "(installer/install-deps.sh installs it)");
+        // HAProxy reads the key from CERT.key when the certificate file has none, so this
+        // layout works for all three tools.
+        m_cert = m_dir.filePath(QStringLiteral("tls/cert.pem"));
+        m_key = m_cert + QStringLiteral(".key");
+        QDir().mkpath(m_dir.filePath(QStringLiteral("tls")));
+        const ToolRun openssl =
+            runTool(QStringLiteral("openssl"),
+                    {QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"),
+                     QStringLiteral("rsa:2048"), QStringLiteral("-nodes"), QStringLiteral("-days"),
+                     QStringLiteral("1"), QStringLiteral("-subj"), QStringLiteral("/CN=localhost"),
+                     QStringLiteral("-keyout"), m_key, QStringLiteral("-out"), m_cert});
+        QVERIFY2(openssl.exitCode == 0, qPrintable(openssl.output));
+    }
+
+    void validatedByRealTools_data() {
+        QTest::addColumn<QString>("policy");
+        QTest::addColumn<bool>("weights");
+        QTest::addColumn<bool>("backupAndDown");
+        QTest::addColumn<bool>("staticRoot");
+        QTest::addColumn<bool>("tls");
+        QTest::addColumn<QString>("health");
+        QTest::addColumn<QString>("stickyCookie");
+        const QString none;
+        for (const QString &policy : {QStringLiteral("round-robin"), QStringLiteral("weighted"),
+                                      QStringLiteral("least-conn"), QStringLiteral("ip-hash"),
+                                      QStringLiteral("sticky-cookie")}) {
+            const QByteArray p = policy.toLatin1();
+            QTest::newRow(QByteArray(p + " plain").constData())
+                << policy << false << false << false << false << none << none;
+            QTest::newRow(QByteArray(p + " weights, static").constData())
+                << policy << true << false << true << false << none << none;
+            QTest::newRow(QByteArray(p + " backup/down, health").constData())
+                << policy << true << true << false << false << QStringLiteral("/health") << none;
+            QTest::newRow(QByteArray(p + " tls, static, health").constData())
+                << policy << false << false << true << true << QStringLiteral("/health?full=1")
+                << none;
+        }
+        QTest::newRow("sticky-cookie hash cookie")
+            << QStringLiteral("sticky-cookie") << false << false << true << true << none
+            << QStringLiteral("connect_sid");
+    }
+
+    void validatedByRealTools() {
+        QFETCH(QString, policy);
+        QFETCH(bool, weights);
+        QFETCH(bool, backupAndDown);
+        QFETCH(bool, staticRoot);
+        QFETCH(bool, tls);
+        QFETCH(QString, health);
+        QFETCH(QString, stickyCookie);
+        Site site = baseSite();
+        site.policy = *policyFromName(policy);
+        site.healthPath = health;
+        if (weights) {
+            site.backends[0].weight = 3;
+            site.backends[1].weight = 2;
+        }
+        if (backupAndDown) {
+            site.backends.append(Backend{QStringLiteral("127.0.0.2"), 3002, 1, true, false});
+            site.backends.append(Backend{QStringLiteral("::1"), 3003, 1, false, true});
+        }
+        if (staticRoot) {
+            site.staticRoot = m_dir.filePath(QStringLiteral("public"));
+            QDir().mkpath(site.staticRoot);
+        }
+        RenderOptions options;
+        options.stickyCookie = stickyCookie;
+        if (tls) {
+            options.tlsCertificate = m_cert;
+            options.tlsKey = m_key;
+        }
+        // nginx cannot combine backup servers with ip_hash/hash; the renderer says so.
+        const bool hashing =
+            site.policy == BalancingPolicy::IpHash || site.policy == BalancingPolicy::StickyCookie;
+        checkAllFormats(site, options, backupAndDown && hashing);
+    }
+
+    void generatedConfigsHaveTheSeedsDirectives() {
+        Site site = baseSite();
+        site.staticRoot = QStringLiteral("/srv/chat/public");
+        site.healthPath = QStringLiteral("/health");
+        site.policy = BalancingPolicy::StickyCookie;
+        RenderOptions options;
+        options.tlsCertificate = QStringLiteral("/etc/ssl/chat.pem");
+        options.tlsKey = QStringLiteral("/etc/ssl/chat.pem.key");
+        const QString nginx = renderNginx(site, options).value();
+        for (const char *needle :
+             {"upstream corral-chat.example-1 {", "ip_hash;", "keepalive 16;",
+              "server 127.0.0.1:3000 max_fails=3 fail_timeout=10s;", "listen 443 ssl;",
+              "ssl_protocols TLSv1.2 TLSv1.3;", "return 301 https://$host$request_uri;",
+              "try_files $uri @corral-chat.example-1;", "proxy_set_header Upgrade $http_upgrade;",
+              "proxy_set_header X-Forwarded-Proto https;", "X-Real-IP $remote_addr",
+              "proxy_next_upstream error timeout invalid_header http_502 http_503 http_504;",
+              "client_max_body_size 32m;", "$upstream_addr", "$upstream_status",
+              "$upstream_response_time", "$request_time", "gzip_types text/css"})
+            QVERIFY2(nginx.contains(QLatin1String(needle)), needle);
+        const QString haproxy = renderHaproxy(site, options).value();
+        for (const char *needle :
+             {"balance roundrobin", "cookie SERVERID insert indirect nocache", "cookie s1",
+              "option httpchk GET /health", "timeout tunnel 1h", "stats socket",
+              "bind :443 ssl crt /etc/ssl/chat.pem", "frontend corral-chat.example-1",
+              "backend corral-chat.example-1", "defaults"})
+            QVERIFY2(haproxy.contains(QLatin1String(needle)), needle);
+        const QString apache = renderApache(site, options).value();
+        for (const char *needle :
+             {"SSLEngine on", "stickysession=ROUTEID", "balancer://corral-chat.example-1-ws",
+              "BalancerMember \"ws://127.0.0.1:3000\" route=1", "ServerName chat.example.com",
+              "ServerAlias *.chat.example.com", "RewriteCond %{HTTP:Upgrade} =websocket [NC]"})
+            QVERIFY2(apache.contains(QLatin1String(needle)), needle);
+
+        options.stickyCookie = QStringLiteral("connect_sid");
+        QVERIFY(renderNginx(site, options)
+                    ->contains(QStringLiteral("hash $cookie_connect_sid consistent;")));
+        site.policy = BalancingPolicy::LeastConn;
+        QVERIFY(renderNginx(site, options)->contains(QStringLiteral("least_conn;\n    keepalive")));
+        QVERIFY(renderHaproxy(site, options)->contains(QStringLiteral("balance leastconn")));
+        QVERIFY(renderApache(site, options)->contains(QStringLiteral("lbmethod=bybusyness")));
+    }
+
+    void hostileInputIsRejected_data() {
+        QTest::addColumn<QString>("field");
+        QTest::addColumn<QString>("value");
+        QTest::addColumn<QString>("expected");
+        const QStringList hostile = {QStringLiteral("example.com; include /etc/passwd"),
+                                     QStringLiteral("}"),
+                                     QStringLiteral("a.com\nserver { }"),
+                                     QStringLiteral("\"quoted\""),
+                                     QStringLiteral("'x'"),
+                                     QStringLiteral("$host"),
+                                     QStringLiteral("a b"),
+                                     QStringLiteral("x#comment"),
+                                     QStringLiteral("~^(.*)$")};
+        for (qsizetype i = 0; i < hostile.size(); ++i) {
+            QTest::newRow(qPrintable(QStringLiteral("serverName %1").arg(i)))
+                << QStringLiteral("serverName") << hostile.at(i)
+                << QStringLiteral("serverNames[1]");
+            QTest::newRow(qPrintable(QStringLiteral("staticRoot %1").arg(i)))
+                << QStringLiteral("staticRoot") << QStringLiteral("/srv/") + hostile.at(i)
+                << QStringLiteral("staticRoot");
+            QTest::newRow(qPrintable(QStringLiteral("healthPath %1").arg(i)))
+                << QStringLiteral("healthPath") << QStringLiteral("/") + hostile.at(i)
+                << QStringLiteral("healthPath");
+            QTest::newRow(qPrintable(QStringLiteral("tlsCertificate %1").arg(i)))
+                << QStringLiteral("tlsCertificate") << QStringLiteral("/etc/") + hostile.at(i)
+                << QStringLiteral("tlsCertificate");
+            QTest::newRow(qPrintable(QStringLiteral("logDirectory %1").arg(i)))
+                << QStringLiteral("logDirectory") << QStringLiteral("/var/") + hostile.at(i)
+                << QStringLiteral("logDirectory");
+        }
+        QTest::newRow("relative static root")
+            << QStringLiteral("staticRoot") << QStringLiteral("public")
+            << QStringLiteral("staticRoot");
+        QTest::newRow("sticky cookie") << QStringLiteral("stickyCookie") << QStringLiteral("a;b")
+                                       << QStringLiteral("stickyCookie");
+        QTest::newRow("body size")
+            << QStringLiteral("clientMaxBodySize") << QStringLiteral("1m; include x")
+            << QStringLiteral("clientMaxBodySize");
+        QTest::newRow("listen address")
+            << QStringLiteral("listenAddress") << QStringLiteral("0.0.0.0;")
+            << QStringLiteral("listen address");
+    }
+
+    void hostileInputIsRejected() {
+        QFETCH(QString, field);
+        QFETCH(QString, value);
+        QFETCH(QString, expected);
+        Site site = baseSite();
+        RenderOptions options;
+        if (field == QLatin1String("serverName")) site.serverNames[1] = value;
+        if (field == QLatin1String("staticRoot")) site.staticRoot = value;
+        if (field == QLatin1String("healthPath")) site.healthPath = value;
+        if (field == QLatin1String("tlsCertificate")) {
+            options.tlsCertificate = value;
+            options.tlsKey = m_key;
+        }
+        if (field == QLatin1String("logDirectory")) options.logDirectory = value;
+        if (field == QLatin1String("stickyCookie")) options.stickyCookie = value;
+        if (field == QLatin1String("clientMaxBodySize")) options.clientMaxBodySize = value;
+        if (field == QLatin1String("listenAddress")) options.listenAddress = value;
+        for (RenderFormat format :
+             {RenderFormat::Nginx, RenderFormat::Haproxy, RenderFormat::Apache}) {
+            auto result = render(format, site, options);
+            QVERIFY2(!result, qPrintable(value));
+            QVERIFY2(result.error().contains(expected), qPrintable(result.error()));
+            QVERIFY2(!result.error().contains(QLatin1Char('\n')), qPrintable(result.error()));
+        }
+    }
+
+    void inconsistentSitesAreRefused() {
+        Site site = baseSite();
+        site.backends[0].weight = 300;
+        QVERIFY(renderNginx(site));
+        QVERIFY(renderHaproxy(site).error().contains(QStringLiteral("backends[0].weight")));
+        QVERIFY(renderApache(site).error().contains(QStringLiteral("backends[0].weight")));
+
+        site = baseSite();
+        RenderOptions options;
+        options.tlsCertificate = QStringLiteral("/etc/ssl/a.pem");
+        options.tlsKey = QStringLiteral("/etc/ssl/private/a.key");
+        QVERIFY(renderNginx(site, options));
+        QVERIFY(renderHaproxy(site, options).error().contains(QStringLiteral("tlsKey")));
+        options.tlsKey.clear();
+        QVERIFY(renderNginx(site, options).error().contains(QStringLiteral("tls")));
+
+        site.backends.clear();
+        site.workers = 0;
+        QVERIFY(renderNginx(site).error().contains(QStringLiteral("backends")));
+        site.workers = 2;
+        site.basePort = 4100;
+        QVERIFY(renderNginx(site)->contains(QStringLiteral("server 127.0.0.1:4101 ")));
+        site.serverNames = {QStringLiteral("*.wild.example.com")};
+        QVERIFY(renderApache(site).error().contains(QStringLiteral("serverNames[0]")));
+    }
+
+    // A real nginx and a real HAProxy, each with the rendered config, in front of two demo
+    // workers on loopback: requests alternate over both backends.
+    void realBalancersSpreadRequests() {
+        QProcess workers[2];
+        quint16 workerPorts[2] = {};
+        for (int i = 0; i < 2; ++i) {
+            workerPorts[i] = freePort();
+            workers[i].start(QStringLiteral(DEMO_WORKER_PATH),
+                             {QStringLiteral("--port"), QString::number(workerPorts[i])});
+            QVERIFY(workers[i].waitForStarted(5000));
+        }
+        const auto stopWorkers = qScopeGuard([&] {
+            for (QProcess &worker : workers) {
+                worker.terminate();
+                if (!worker.waitForFinished(5000)) worker.kill();
+                worker.waitForFinished(5000);
+            }
+        });
+        for (int i = 0; i < 2; ++i)
+            QVERIFY(waitForListener(workerPorts[i], workers[i]));
+
+        Site site = baseSite();
+        site.healthPath = QStringLiteral("/health");
+        site.backends = {Backend{QStringLiteral("127.0.0.1"), workerPorts[0]},
+                         Backend{QStringLiteral("127.0.0.1"), workerPorts[1]}};
+        site.staticRoot = m_dir.filePath(QStringLiteral("static"));
+        QDir().mkpath(site.staticRoot);
+        QVERIFY(
+            writeFile(site.staticRoot + QStringLiteral("/hello.txt"), QStringLiteral("static!")));
+
+        for (const RenderFormat format : {RenderFormat::Nginx, RenderFormat::Haproxy}) {
+            const QString dir = freshDir();
+            RenderOptions options = optionsIn(dir);
+            options.listenAddress = QStringLiteral("127.0.0.1");
+            options.httpPort = freePort();
+            auto config = render(format, site, options);
+            QVERIFY2(config, qPrintable(config.error()));
+            QProcess balancer;
+            balancer.setProcessChannelMode(QProcess::MergedChannels);
+            if (format == RenderFormat::Nginx) {
+                const QString siteFile = dir + QStringLiteral("/site.conf");
+                const QString main = dir + QStringLiteral("/nginx.conf");
+                QVERIFY(writeFile(siteFile, config.value()));
+                QVERIFY(writeFile(main, nginxMainConfig(dir, siteFile)));
+                balancer.start(QStringLiteral("nginx"),
+                               {QStringLiteral("-p"), dir, QStringLiteral("-c"), main,
+                                QStringLiteral("-e"), dir + QStringLiteral("/logs/error.log"),
+                                QStringLiteral("-g"), QStringLiteral("daemon off;")});
+            } else {
+                const QString file = dir + QStringLiteral("/haproxy.cfg");
+                QVERIFY(writeFile(file, config.value()));
+                balancer.start(QStringLiteral("haproxy"),
+                               {QStringLiteral("-db"), QStringLiteral("-f"), file});
+            }
+            QVERIFY(balancer.waitForStarted(5000));
+            const auto stopBalancer = qScopeGuard([&] {
+                // By PID: SIGTERM to the master, which stops its workers.
+                balancer.terminate();
+                if (!balancer.waitForFinished(10000)) balancer.kill();
+                balancer.waitForFinished(5000);
+            });
+            QVERIFY2(waitForListener(options.httpPort, balancer),
+                     qPrintable(QString::fromLocal8Bit(balancer.readAll())));
+
+            constexpr int Requests = 20;
+            QMap<int, int> perBackend;
+            for (int i = 0; i < Requests; ++i) {
+                const QJsonObject reply =
+                    QJsonDocument::fromJson(httpGet(options.httpPort)).object();
+                perBackend[reply.value(QStringLiteral("port")).toInt()] += 1;
+            }
+            QVERIFY2(perBackend.size() == 2,
+                     qPrintable(QStringLiteral("%1").arg(perBackend.size())));
+            QCOMPARE(perBackend.value(workerPorts[0]), Requests / 2);
+            QCOMPARE(perBackend.value(workerPorts[1]), Requests / 2);
+
+            if (format == RenderFormat::Nginx) {
+                // Static files come from the root; the access log names the upstream.
+                QCOMPARE(httpGet(options.httpPort, "/hello.txt"), QByteArray("static!"));
+                QFile log(dir + QStringLiteral("/logs/") + site.name +
+                          QStringLiteral(".access.log"));
+                QVERIFY(log.open(QIODevice::ReadOnly));
+                const QByteArray text = log.readAll();
+                QVERIFY2(text.contains(QByteArray("upstream=127.0.0.1:" +
+                                                  QByteArray::number(workerPorts[0]))),
+                         text.constData());
+                QVERIFY(text.contains("upstream_status=200"));
+            } else {
+                QVERIFY(QFile::exists(dir + QStringLiteral("/corral-") + site.name +
+                                      QStringLiteral(".sock")));
+            }
+        }
+    }
+
+    // corralctl render as a real process: exit codes and output the real tools accept.
+    void corralctlRender() {
+        const QString dir = freshDir();
+        const QString inventory = dir + QStringLiteral("/inventory.json");
+        QJsonObject site = baseSite().toJson();
+        site.insert(QStringLiteral("staticRoot"), dir);
+        const QJsonObject root{{QStringLiteral("version"), 1},
+                               {QStringLiteral("sites"), QJsonArray{site}}};
+        QVERIFY(writeFile(inventory, QString::fromUtf8(QJsonDocument(root).toJson())));
+        const auto ctl = [&](QStringList args) {
+            args.prepend(inventory);
+            args.prepend(QStringLiteral("--inventory"));
+            QProcess process;
+            process.start(QStringLiteral(CORRALCTL_PATH), args);
+            [&] { QVERIFY(process.waitForFinished(30000)); }();
+            return std::make_tuple(process.exitCode(),
+                                   QString::fromUtf8(process.readAllStandardOutput()),
+                                   QString::fromUtf8(process.readAllStandardError()));
+        };
+        const QString name = baseSite().name;
+        const QStringList common = {QStringLiteral("render"),    name,
+                                    QStringLiteral("--log-dir"), dir + QStringLiteral("/logs"),
+                                    QStringLiteral("--run-dir"), dir};
+        {
+            auto [code, out, err] =
+                ctl(common + QStringList{QStringLiteral("--format"), QStringLiteral("nginx"),
+                                         QStringLiteral("--tls-cert"), m_cert,
+                                         QStringLiteral("--tls-key"), m_key});
+            QVERIFY2(code == 0, qPrintable(err));
+            const ToolRun run = nginxTest(dir, out);
+            QVERIFY2(run.exitCode == 0, qPrintable(run.output + out));
+        }
+        {
+            auto [code, out, err] = ctl(common + QStringList{QStringLiteral("--format=haproxy")});
+            QVERIFY2(code == 0, qPrintable(err));
+            const ToolRun run = haproxyTest(dir, out);
+            QVERIFY2(run.exitCode == 0, qPrintable(run.output + out));
+        }
+        {
+            auto [code, out, err] =
+                ctl(common + QStringList{QStringLiteral("--format"), QStringLiteral("apache")});
+            QVERIFY2(code == 0, qPrintable(err));
+            QVERIFY(out.contains(QStringLiteral("<VirtualHost *:80>")));
+            if (m_haveApache) {
+                const ToolRun run = apacheTest(freshDir(), out);
+                QVERIFY2(run.exitCode == 0, qPrintable(run.output + out));
+            }
+        }
+        {
+            auto [code, out, err] = ctl({QStringLiteral("render"), name, QStringLiteral("--format"),
+                                         QStringLiteral("caddy")});
+            QCOMPARE(code, 2);
+            QVERIFY(err.contains(QStringLiteral("caddy")));
+        }
+        {
+            auto [code, out, err] = ctl({QStringLiteral("render"), name});
+            QCOMPARE(code, 2);
+        }
+        {
+            auto [code, out, err] =
+                ctl({QStringLiteral("render"), name, QStringLiteral("--format=nginx"),
+                     QStringLiteral("--tls-cert"), m_cert});
+            QCOMPARE(code, 2);
+        }
+        {
+            auto [code, out, err] = ctl({QStringLiteral("render"), QStringLiteral("nosuchsite"),
+                                         QStringLiteral("--format=nginx")});
+            QCOMPARE(code, 1);
+            QVERIFY(err.contains(QStringLiteral("nosuchsite")));
+            QVERIFY(out.isEmpty());
+        }
+        {
+            // Hostile values in the inventory are refused with the field named, exit 1.
+            site.insert(QStringLiteral("serverNames"),
+                        QJsonArray{QStringLiteral("example.com; include /etc/passwd")});
+            const QJsonObject hostile{{QStringLiteral("version"), 1},
+                                      {QStringLiteral("sites"), QJsonArray{site}}};
+            QVERIFY(writeFile(inventory, QString::fromUtf8(QJsonDocument(hostile).toJson())));
+            auto [code, out, err] =
+                ctl({QStringLiteral("render"), name, QStringLiteral("--format=nginx")});
+            QCOMPARE(code, 1);
+            QVERIFY2(err.contains(QStringLiteral("serverNames[0]")), qPrintable(err));
+            QVERIFY(out.isEmpty());
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestRenderers)
+#include "tst_renderers.moc"
