@@ -152,12 +152,26 @@ struct ProcessSampler::Entry {
 };
 
 // A tree member as of the previous tick, to diff CPU times per process.
-struct ProcessSampler::Member {
-    qint64 pid = 0;
-    quint64 startTime = 0;
-    quint64 self = 0;
-    quint64 reaped = 0;
-};
+qint64 treeCpuTicks(const std::vector<TreeMember> &previous, const std::vector<TreeMember> &current,
+                    const std::function<bool(const TreeMember &)> &died) {
+    const auto find = [](const std::vector<TreeMember> &members, const TreeMember &m) {
+        const auto it =
+            std::lower_bound(members.begin(), members.end(), m.pid,
+                             [](const TreeMember &a, qint64 pid) { return a.pid < pid; });
+        return it != members.end() && it->pid == m.pid && it->startTime == m.startTime ? &*it
+                                                                                       : nullptr;
+    };
+    qint64 ticks = 0;
+    for (const TreeMember &m : current) {
+        if (const TreeMember *before = find(previous, m))
+            ticks += qint64(m.self - before->self) + qint64(m.reaped - before->reaped);
+        else
+            ticks += qint64(m.self + m.reaped); // born since the previous tick
+    }
+    for (const TreeMember &before : previous)
+        if (!find(current, before) && died(before)) ticks -= qint64(before.self + before.reaped);
+    return ticks;
+}
 
 struct ProcessSampler::Watch {
     QString key;
@@ -165,8 +179,8 @@ struct ProcessSampler::Watch {
     quint64 startTime = 0;
     bool alive = false;
     bool havePrevious = false;
-    std::vector<Member> previous; // sorted by pid
-    std::vector<Member> current;
+    std::vector<TreeMember> previous; // sorted by pid
+    std::vector<TreeMember> current;
 };
 
 ProcessSampler::ProcessSampler(const QString &procRoot)
@@ -330,7 +344,7 @@ void ProcessSampler::sampleTree(Watch &watch, double seconds, ProcessSample &out
         return;
     }
 
-    std::vector<Member> &current = watch.current;
+    std::vector<TreeMember> &current = watch.current;
     current.clear();
     qint64 rssPages = 0;
     m_stack.clear();
@@ -339,7 +353,7 @@ void ProcessSampler::sampleTree(Watch &watch, double seconds, ProcessSample &out
     while (!m_stack.empty() && current.size() < m_entries.size()) {
         const Entry &e = m_entries[std::size_t(m_stack.back())];
         m_stack.pop_back();
-        current.push_back(Member{e.pid, e.startTime, e.self, e.reaped});
+        current.push_back(TreeMember{e.pid, e.startTime, e.self, e.reaped});
         rssPages += residentPages(e);
         auto child = std::lower_bound(m_byParent.begin(), m_byParent.end(),
                                       std::pair<qint64, int>(e.pid, -1));
@@ -347,38 +361,18 @@ void ProcessSampler::sampleTree(Watch &watch, double seconds, ProcessSample &out
             m_stack.push_back(child->second);
     }
     std::sort(current.begin(), current.end(),
-              [](const Member &a, const Member &b) { return a.pid < b.pid; });
+              [](const TreeMember &a, const TreeMember &b) { return a.pid < b.pid; });
 
     out.alive = true;
     out.rssBytes = rssPages * m_pageSize;
     out.processCount = int(current.size());
 
     if (watch.havePrevious && seconds > 0) {
-        const auto find = [](const std::vector<Member> &members, const Member &m) {
-            const auto it =
-                std::lower_bound(members.begin(), members.end(), m.pid,
-                                 [](const Member &a, qint64 pid) { return a.pid < pid; });
-            return it != members.end() && it->pid == m.pid && it->startTime == m.startTime
-                       ? &*it
-                       : nullptr;
-        };
-        // Per-process deltas, so a member that exits does not make the tree total drop.
-        // cutime/cstime catch children that lived and died between two ticks; a member seen
-        // before and reaped since reappears whole in its parent's cutime, so its already
-        // counted part is taken off again.
-        qint64 ticks = 0;
-        for (const Member &m : current) {
-            if (const Member *before = find(watch.previous, m))
-                ticks += qint64(m.self - before->self) + qint64(m.reaped - before->reaped);
-            else
-                ticks += qint64(m.self + m.reaped); // born since the previous tick
-        }
-        for (const Member &before : watch.previous) {
-            if (find(current, before)) continue;
-            const Entry *now = findEntry(before.pid);
-            if (!now || now->startTime != before.startTime) // died (not just reparented away)
-                ticks -= qint64(before.self + before.reaped);
-        }
+        const qint64 ticks =
+            treeCpuTicks(watch.previous, current, [this](const TreeMember &before) {
+                const Entry *now = findEntry(before.pid);
+                return !now || now->startTime != before.startTime; // died, not just reparented away
+            });
         out.cpuValid = true;
         out.cpuPercent = std::max<qint64>(ticks, 0) * 100.0 / double(m_ticksPerSecond) / seconds;
     }

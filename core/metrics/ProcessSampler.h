@@ -6,6 +6,7 @@
 #include <QString>
 #include <QStringList>
 
+#include <functional>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -52,6 +53,22 @@ struct LoadAverage {
 };
 std::optional<LoadAverage> parseLoadavg(std::string_view text);
 
+/// One process of a watched tree at one tick: its identity and its CPU clock ticks.
+struct TreeMember {
+    qint64 pid = 0;
+    quint64 startTime = 0;
+    quint64 self = 0;   ///< utime + stime
+    quint64 reaped = 0; ///< cutime + cstime: children it has waited for
+};
+
+/// CPU clock ticks a process tree used between two ticks; both lists sorted by pid. Counted
+/// per member, so a member that exits does not make the total drop: deltas for members seen
+/// before, whole times for new ones, and for a member gone from `current` whose time now
+/// reappears in its parent's reaped time (`died` says so; a member may also just have left the
+/// tree) its already counted part is taken off again. Local and remote samplers share this.
+qint64 treeCpuTicks(const std::vector<TreeMember> &previous, const std::vector<TreeMember> &current,
+                    const std::function<bool(const TreeMember &)> &died);
+
 /// Samples process trees and machine totals from a proc file system. Not thread-safe;
 /// one instance per sampling thread. Buffers are reused, so a tick allocates only when
 /// the number of processes grows.
@@ -86,7 +103,6 @@ public:
 
 private:
     struct Entry;
-    struct Member;
     struct Watch;
 
     // Reads m_root/`relative` into m_buffer; the length, or -1 when it cannot be read.

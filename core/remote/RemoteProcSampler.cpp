@@ -166,42 +166,28 @@ Result<void> RemoteProcSampler::ingest(const QByteArray &output, QList<ProcessSa
             continue;
         }
         watch.startTime = members.front().startTime;
-        std::vector<Member> current;
+        std::vector<TreeMember> current;
         qint64 rssPages = 0;
         for (const ProcReading &reading : members) {
             if (!reading.haveStat) continue;
-            current.push_back(Member{reading.pid, reading.startTime, reading.self, reading.reaped});
+            current.push_back(
+                TreeMember{reading.pid, reading.startTime, reading.self, reading.reaped});
             rssPages += reading.rssPages;
         }
         std::sort(current.begin(), current.end(),
-                  [](const Member &a, const Member &b) { return a.pid < b.pid; });
-        current.erase(std::unique(current.begin(), current.end(),
-                                  [](const Member &a, const Member &b) { return a.pid == b.pid; }),
-                      current.end());
+                  [](const TreeMember &a, const TreeMember &b) { return a.pid < b.pid; });
+        current.erase(
+            std::unique(current.begin(), current.end(),
+                        [](const TreeMember &a, const TreeMember &b) { return a.pid == b.pid; }),
+            current.end());
         out.alive = true;
         out.rssBytes = rssPages * m_pageSize;
         out.processCount = int(current.size());
         if (watch.havePrevious && seconds > 0) {
-            // Same per-member accounting as ProcessSampler: deltas for members seen before,
-            // whole times for new ones, and the part of a vanished member that its parent's
-            // cutime now repeats taken off again.
-            const auto find = [](const std::vector<Member> &list, const Member &m) {
-                const auto it =
-                    std::lower_bound(list.begin(), list.end(), m.pid,
-                                     [](const Member &a, qint64 pid) { return a.pid < pid; });
-                return it != list.end() && it->pid == m.pid && it->startTime == m.startTime
-                           ? &*it
-                           : nullptr;
-            };
-            qint64 ticks = 0;
-            for (const Member &m : current) {
-                if (const Member *before = find(watch.previous, m))
-                    ticks += qint64(m.self - before->self) + qint64(m.reaped - before->reaped);
-                else
-                    ticks += qint64(m.self + m.reaped);
-            }
-            for (const Member &before : watch.previous)
-                if (!find(current, before)) ticks -= qint64(before.self + before.reaped);
+            // A member gone from the tree was reaped: the remote side cannot tell a
+            // reparented one apart, so every missing member counts as died.
+            const qint64 ticks =
+                treeCpuTicks(watch.previous, current, [](const TreeMember &) { return true; });
             out.cpuValid = true;
             out.cpuPercent =
                 double(std::max<qint64>(ticks, 0)) * 100.0 / double(m_ticksPerSecond) / seconds;

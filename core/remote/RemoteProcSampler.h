@@ -1,6 +1,7 @@
 #pragma once
 
 #include "metrics/MetricsSnapshot.h"
+#include "metrics/ProcessSampler.h"
 #include "util/Result.h"
 
 #include <QByteArray>
@@ -31,19 +32,13 @@ public:
                         MachineSample &machine);
 
 private:
-    struct Member {
-        qint64 pid = 0;
-        quint64 startTime = 0;
-        quint64 self = 0;
-        quint64 reaped = 0;
-    };
     struct Watch {
         QString key;
         qint64 pid = 0;
         quint64 startTime = 0; // learnt on the first tick
         bool alive = true;
         bool havePrevious = false;
-        std::vector<Member> previous;
+        std::vector<TreeMember> previous;
     };
 
     std::vector<Watch> m_watches;
