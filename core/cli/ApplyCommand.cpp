@@ -69,7 +69,7 @@ static int applyCommand(Context &context, const QStringList &args) {
         return context.error(QStringLiteral("apply %1: the site has no \"balancer\" in %2 (host, "
                                             "format, configPath, validate, reload)")
                                  .arg(name, context.inventoryPath));
-    auto target = BalancerTarget::fromSite(*site->balancer);
+    auto target = RemoteBalancer::fromSite(*site->balancer);
     if (!target) return context.error(QStringLiteral("apply %1: %2").arg(name, target.error()));
     auto session = openHostSession(context, inventory.value(), site->balancer->host,
                                    options->has(QStringLiteral("accept-new")));

@@ -37,10 +37,10 @@ QString explain(const ExecResult &result) {
 
 } // namespace
 
-Result<BalancerTarget> BalancerTarget::fromSite(const SiteBalancer &balancer) {
+Result<RemoteBalancer> RemoteBalancer::fromSite(const SiteBalancer &balancer) {
     if (auto valid = balancer.validateFields(QStringLiteral("balancer")); !valid)
         return fail(valid.error());
-    BalancerTarget target;
+    RemoteBalancer target;
     target.format = renderFormatFromName(balancer.format).value_or(RenderFormat::Nginx);
     target.configPath = balancer.configPath;
     target.validateCommand = balancer.validate;
@@ -98,7 +98,7 @@ qint64 ConfigApplier::fileSize(const QString &path) {
     return QString::fromUtf8(result->stdOut).trimmed().toLongLong();
 }
 
-Result<void> ConfigApplier::verify(const BalancerTarget &target, qint64 errorLogOffset) {
+Result<void> ConfigApplier::verify(const RemoteBalancer &target, qint64 errorLogOffset) {
     const QString probe =
         target.probeUrl.isEmpty()
             ? QString()
@@ -163,7 +163,7 @@ Result<void> ConfigApplier::verify(const BalancerTarget &target, qint64 errorLog
     }
 }
 
-void ConfigApplier::rollBack(ApplyReport &report, const BalancerTarget &target, bool hadPrevious) {
+void ConfigApplier::rollBack(ApplyReport &report, const RemoteBalancer &target, bool hadPrevious) {
     report.rolledBack = true;
     const QString command =
         hadPrevious
@@ -191,7 +191,7 @@ void ConfigApplier::rollBack(ApplyReport &report, const BalancerTarget &target, 
          QStringLiteral("reloaded: ") + shellCommand(target.reloadCommand));
 }
 
-ApplyReport ConfigApplier::apply(const Site &site, const BalancerTarget &target, bool dryRun) {
+ApplyReport ConfigApplier::apply(const Site &site, const RemoteBalancer &target, bool dryRun) {
     auto rendered = render(target.format, site, target.renderOptions);
     if (!rendered) {
         ApplyReport report;
@@ -202,7 +202,7 @@ ApplyReport ConfigApplier::apply(const Site &site, const BalancerTarget &target,
     return applyContent(rendered->toUtf8(), target, dryRun);
 }
 
-ApplyReport ConfigApplier::applyContent(const QByteArray &content, const BalancerTarget &target,
+ApplyReport ConfigApplier::applyContent(const QByteArray &content, const RemoteBalancer &target,
                                         bool dryRun) {
     ApplyReport report;
     const auto failed = [&](const QString &name, const QString &why) {

@@ -17,7 +17,7 @@ class SshSession;
 
 /// Where a rendered balancer config goes on a host and how it is validated, reloaded and
 /// verified there (the runtime form of Site::balancer).
-struct BalancerTarget {
+struct RemoteBalancer {
     RenderFormat format = RenderFormat::Nginx;
     QString configPath;          ///< the site file on the host
     QStringList validateCommand; ///< argv, e.g. {"nginx", "-t"}
@@ -26,7 +26,7 @@ struct BalancerTarget {
     QString errorLogPath;        ///< checked for "[emerg]" lines added since the reload
     RenderOptions renderOptions; ///< ports and log locations on that host
 
-    static Result<BalancerTarget> fromSite(const SiteBalancer &balancer);
+    static Result<RemoteBalancer> fromSite(const SiteBalancer &balancer);
 };
 
 /// One step of an apply, as reported to the caller while it runs.
@@ -73,9 +73,9 @@ public:
 
     /// Renders `site` for `target` and applies it; with `dryRun` stops after the diff and
     /// changes nothing on the host.
-    ApplyReport apply(const Site &site, const BalancerTarget &target, bool dryRun);
+    ApplyReport apply(const Site &site, const RemoteBalancer &target, bool dryRun);
     /// Applies given file content (already rendered, or hand-made in tests).
-    ApplyReport applyContent(const QByteArray &content, const BalancerTarget &target, bool dryRun);
+    ApplyReport applyContent(const QByteArray &content, const RemoteBalancer &target, bool dryRun);
 
     /// The temporary and backup names used next to `configPath`.
     static QString temporaryPath(const QString &configPath);
@@ -86,9 +86,9 @@ private:
     Result<QByteArray> run(const QString &command, int timeoutMs = 60000,
                            const QByteArray &input = {});
     Result<void> runArgv(const QString &stepName, const QStringList &argv);
-    Result<void> verify(const BalancerTarget &target, qint64 errorLogOffset);
+    Result<void> verify(const RemoteBalancer &target, qint64 errorLogOffset);
     qint64 fileSize(const QString &path);
-    void rollBack(ApplyReport &report, const BalancerTarget &target, bool hadPrevious);
+    void rollBack(ApplyReport &report, const RemoteBalancer &target, bool hadPrevious);
 
     SshSession &m_session;
     std::function<void(const ApplyStep &)> m_onStep;

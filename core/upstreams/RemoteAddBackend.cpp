@@ -11,7 +11,7 @@
 namespace corral {
 
 Result<Site> addRemoteBackend(SshSession &session, ConfigApplier &applier, const Site &site,
-                              const BalancerTarget &target, const QString &backendAddress,
+                              const RemoteBalancer &target, const QString &backendAddress,
                               int healthTimeoutMs) {
     QSet<quint16> reserved(site.ports.cbegin(), site.ports.cend());
     for (const Backend &backend : site.backends)

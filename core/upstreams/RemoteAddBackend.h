@@ -16,7 +16,7 @@ class SshSession;
 /// Returns the site with the new backend (and port) for the caller to save; errors name the
 /// step ("allocate: ", "start: ", "health: ", or the apply step).
 Result<Site> addRemoteBackend(SshSession &session, ConfigApplier &applier, const Site &site,
-                              const BalancerTarget &target, const QString &backendAddress,
+                              const RemoteBalancer &target, const QString &backendAddress,
                               int healthTimeoutMs = 15000);
 
 } // namespace corral

@@ -156,7 +156,7 @@ class TestApply : public QObject {
         return site;
     }
 
-    BalancerTarget target() const { return BalancerTarget::fromSite(*site().balancer).value(); }
+    RemoteBalancer target() const { return RemoteBalancer::fromSite(*site().balancer).value(); }
 
     QString inventoryPath() const { return m_home.filePath(QStringLiteral("inventory.json")); }
 
@@ -297,7 +297,7 @@ private Q_SLOTS:
 
         SshSession session(trusted());
         ConfigApplier applier(session);
-        BalancerTarget broken = target();
+        RemoteBalancer broken = target();
         broken.renderOptions.tlsCertificate = prefixPath(QStringLiteral("missing/cert.pem"));
         broken.renderOptions.tlsKey = prefixPath(QStringLiteral("missing/key.pem"));
         broken.renderOptions.httpsPort = freePort();
@@ -494,7 +494,7 @@ private Q_SLOTS:
 
         // Failure: validation refuses; the new worker is stopped, the file restored.
         const QByteArray before = readFile(siteFile());
-        BalancerTarget refusing = target();
+        RemoteBalancer refusing = target();
         refusing.validateCommand = {QStringLiteral("false")};
         auto refused = addRemoteBackend(session, applier, added.value(), refusing,
                                         QStringLiteral("127.0.0.1"));
