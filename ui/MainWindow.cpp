@@ -1,6 +1,7 @@
 #include "MainWindow.h"
 
 #include "AddHostDialog.h"
+#include "ApplyConfigDialog.h"
 #include "InventoryTreeModel.h"
 #include "LaunchClusterDialog.h"
 #include "LogView.h"
@@ -9,6 +10,7 @@
 #include "charts/DistributionChartView.h"
 #include "charts/ThroughputChartView.h"
 #include "cluster/LocalCluster.h"
+#include "cluster/RemoteSiteMonitor.h"
 #include "inventory/Inventory.h"
 #include "loadgen/LoadGenerator.h"
 #include "proxy/ProxyEngine.h"
@@ -16,6 +18,8 @@
 #include "ssh/SshHost.h"
 #include "supervisor/RotatingLog.h"
 #include "supervisor/Supervisor.h"
+#include "upstreams/RemoteAddBackend.h"
+#include "upstreams/RemoteRollingRestart.h"
 
 #include <QAction>
 #include <QApplication>
@@ -29,6 +33,7 @@
 #include <QLineEdit>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QPointer>
 #include <QProgressBar>
 #include <QSettings>
 #include <QSlider>
@@ -43,6 +48,9 @@
 #include <QToolButton>
 #include <QTreeView>
 #include <QVBoxLayout>
+
+#include <memory>
+#include <vector>
 
 namespace corral {
 
@@ -216,8 +224,10 @@ void MainWindow::createActions() {
     };
     make(QStringLiteral("reload"), tr("&Reload inventory"), QStyle::SP_BrowserReload,
          QKeySequence::Refresh, tr("Re-read the inventory file"), &MainWindow::reloadInventory);
-    make(QStringLiteral("addHost"), tr("Add &host…"), QStyle::SP_DriveNetIcon, QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_H),
-         tr("Add a server reached over SSH (host key checked, secrets in the keychain)"), &MainWindow::addHostDialog);
+    make(QStringLiteral("addHost"), tr("Add &host…"), QStyle::SP_DriveNetIcon,
+         QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_H),
+         tr("Add a server reached over SSH (host key checked, secrets in the keychain)"),
+         &MainWindow::addHostDialog);
     make(QStringLiteral("launch"), tr("&Launch local cluster…"), QStyle::SP_MediaPlay,
          QKeySequence::New, tr("Start workers and the embedded balancer on this machine"),
          &MainWindow::launchDialog);
@@ -240,6 +250,11 @@ void MainWindow::createActions() {
          QKeySequence(Qt::CTRL | Qt::Key_E),
          tr("Take the selected worker out of the balancer's rotation, or put it back"),
          &MainWindow::toggleBackendEnabled);
+    make(QStringLiteral("applyBalancer"), tr("Apply &balancer config…"),
+         QStyle::SP_DialogApplyButton, QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_A),
+         tr("Show the diff of the site's nginx/HAProxy/Apache config on its host, then "
+            "validate, reload and verify it (rolled back on failure)"),
+         &MainWindow::applyBalancerDialog);
     make(QStringLiteral("stopSite"), tr("&Stop site"), QStyle::SP_MediaStop,
          QKeySequence(Qt::CTRL | Qt::Key_Period),
          tr("Drain and stop every worker of the site, then its balancer"), &MainWindow::stopSite);
@@ -264,8 +279,9 @@ void MainWindow::createActions() {
     file->addSeparator();
     file->addAction(quit);
     QMenu *cluster = menuBar()->addMenu(tr("&Cluster"));
-    for (const char *name : {"launch", "addBackend", "removeBackend", "restartWorker",
-                             "toggleBackend", "rollingRestart", "stopSite", "generateLoad"})
+    for (const char *name :
+         {"launch", "addBackend", "removeBackend", "restartWorker", "toggleBackend",
+          "rollingRestart", "stopSite", "generateLoad", "applyBalancer"})
         cluster->addAction(m_actions.value(QLatin1String(name)));
     menuBar()->addMenu(tr("&Help"))->addAction(about);
     for (const char *name : {"addBackend", "removeBackend", "restartWorker", "toggleBackend"})
@@ -276,8 +292,8 @@ void MainWindow::createToolbar() {
     QToolBar *toolbar = addToolBar(tr("Cluster"));
     toolbar->setObjectName(QStringLiteral("clusterToolbar"));
     toolbar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
-    for (const char *name :
-         {"launch", "addBackend", "removeBackend", "restartWorker", "rollingRestart", "stopSite"})
+    for (const char *name : {"launch", "addBackend", "removeBackend", "restartWorker",
+                             "rollingRestart", "stopSite", "applyBalancer"})
         toolbar->addAction(m_actions.value(QLatin1String(name)));
     toolbar->addSeparator();
     toolbar->addWidget(new QLabel(tr(" Workers ")));
@@ -371,8 +387,7 @@ void MainWindow::reloadInventory() {
     m_tree->expandAll();
     QList<Host> remote;
     for (const Host &host : inventory->hosts())
-        if (host.kind == Host::Kind::Ssh)
-            remote.append(host);
+        if (host.kind == Host::Kind::Ssh) remote.append(host);
     if (remote != m_remoteHosts) {
         for (const Host &host : std::as_const(m_remoteHosts))
             m_sshPool->remove(host.name); // settings may have changed: reconnect afresh
@@ -397,11 +412,11 @@ void MainWindow::checkHosts() {
             connectNow();
             continue;
         }
-        const QString key = host.auth == Host::Auth::Password ? CredentialStore::passwordKey(name)
-                                                              : CredentialStore::passphraseKey(name);
+        const QString key = host.auth == Host::Auth::Password
+                                ? CredentialStore::passwordKey(name)
+                                : CredentialStore::passphraseKey(name);
         m_credentials->read(key, this, [ssh, connectNow](CredentialStore::Reply reply) {
-            if (reply.status == CredentialStore::Status::Ok)
-                ssh->setSecret(reply.secret);
+            if (reply.status == CredentialStore::Status::Ok) ssh->setSecret(reply.secret);
             connectNow();
         });
     }
@@ -412,22 +427,21 @@ void MainWindow::addHostDialog() {
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(dialog, &QDialog::accepted, this, [this, dialog] {
         auto host = dialog->host();
-        if (!host)
-            return showError(host.error());
+        if (!host) return showError(host.error());
         auto inventory = Inventory::load(m_inventoryPath);
-        if (!inventory)
-            return showError(inventory.error());
-        if (auto added = inventory->addHost(host.value()); !added)
-            return showError(added.error());
-        if (auto saved = inventory->save(m_inventoryPath); !saved)
-            return showError(saved.error());
+        if (!inventory) return showError(inventory.error());
+        if (auto added = inventory->addHost(host.value()); !added) return showError(added.error());
+        if (auto saved = inventory->save(m_inventoryPath); !saved) return showError(saved.error());
         const QString secret = dialog->secret();
         if (!secret.isEmpty() && host->auth != Host::Auth::Agent) {
-            const QString key = host->auth == Host::Auth::Password ? CredentialStore::passwordKey(host->name)
-                                                                   : CredentialStore::passphraseKey(host->name);
+            const QString key = host->auth == Host::Auth::Password
+                                    ? CredentialStore::passwordKey(host->name)
+                                    : CredentialStore::passphraseKey(host->name);
             m_credentials->write(key, secret, this, [this](CredentialStore::Reply reply) {
                 if (reply.status != CredentialStore::Status::Ok)
-                    showError(tr("The secret was not stored (%1); Corral will ask for it each time.").arg(reply.error));
+                    showError(
+                        tr("The secret was not stored (%1); Corral will ask for it each time.")
+                            .arg(reply.error));
             });
         }
         reloadInventory();
@@ -454,6 +468,11 @@ LocalCluster *MainWindow::currentCluster() const {
 void MainWindow::selectSite(const QString &site) {
     if (site == m_currentSite) return;
     m_currentSite = site;
+    if (m_remoteMonitor) {
+        m_remoteMonitor->stop();
+        m_remoteMonitor->deleteLater();
+        m_remoteMonitor = nullptr;
+    }
     m_workerModel->clear();
     m_cpuChart->clear();
     m_distributionChart->clear();
@@ -462,7 +481,9 @@ void MainWindow::selectSite(const QString &site) {
     if (LocalCluster *cluster = currentCluster()) {
         m_loadGenerator->setTarget(Endpoint::parse(cluster->site().listen).value().host,
                                    Endpoint::parse(cluster->site().listen).value().port);
-        onSnapshot(cluster, cluster->snapshot());
+        onSnapshot(cluster->site().name, cluster->snapshot());
+    } else {
+        watchRemoteSite();
     }
     updateActions();
 }
@@ -473,7 +494,9 @@ Result<void> MainWindow::launchCluster(const Site &site) {
     auto *cluster = new LocalCluster({}, this);
     cluster->setTickInterval(m_options.tickIntervalMs);
     connect(cluster, &LocalCluster::snapshotReady, this,
-            [this, cluster](const ClusterSnapshot &snapshot) { onSnapshot(cluster, snapshot); });
+            [this, cluster](const ClusterSnapshot &snapshot) {
+                onSnapshot(cluster->site().name, snapshot);
+            });
     connect(
         cluster, &LocalCluster::workerStateChanged, this,
         [this, cluster](quint16 port, qint64, WorkerState state, const QString &cause) {
@@ -564,8 +587,11 @@ quint16 MainWindow::selectedPort() const {
 }
 
 void MainWindow::addBackend() {
-    if (LocalCluster *cluster = currentCluster())
+    if (LocalCluster *cluster = currentCluster()) {
         if (auto added = cluster->addWorker(); !added) showError(added.error());
+    } else if (m_remoteMonitor) {
+        addRemoteBackend();
+    }
 }
 
 void MainWindow::removeBackend() {
@@ -588,6 +614,7 @@ void MainWindow::restartWorker() {
 
 void MainWindow::rollingRestart() {
     LocalCluster *cluster = currentCluster();
+    if (!cluster && m_remoteMonitor) return remoteRollingRestart();
     if (!cluster) return;
     if (auto started = cluster->rollingRestart(); !started) return showError(started.error());
     m_rollout->setRange(0, int(cluster->supervisor().ports(cluster->site().name).size()));
@@ -636,11 +663,19 @@ void MainWindow::updateActions() {
     const bool hasProxy = running && cluster->proxy();
     const bool hasSelection = running && selectedPort() != 0;
     const bool rolling = running && cluster->supervisor().isRollingOut(cluster->site().name);
-    m_actions.value(QStringLiteral("addBackend"))->setEnabled(running);
+    const bool remote = !cluster && m_remoteMonitor;
+    const std::optional<Site> shown = cluster           ? std::nullopt
+                                      : m_remoteMonitor ? m_remoteMonitor->site()
+                                                        : inventorySite(m_currentSite);
+    m_actions.value(QStringLiteral("applyBalancer"))
+        ->setEnabled(shown && shown->balancer && !m_remoteBusy);
+    m_actions.value(QStringLiteral("addBackend"))
+        ->setEnabled(running || (remote && !m_remoteBusy && shown && !shown->command.isEmpty()));
     m_actions.value(QStringLiteral("removeBackend"))->setEnabled(hasSelection);
     m_actions.value(QStringLiteral("restartWorker"))->setEnabled(hasSelection);
     m_actions.value(QStringLiteral("toggleBackend"))->setEnabled(hasSelection && hasProxy);
-    m_actions.value(QStringLiteral("rollingRestart"))->setEnabled(running && !rolling);
+    m_actions.value(QStringLiteral("rollingRestart"))
+        ->setEnabled((running && !rolling) || (remote && !m_remoteBusy));
     m_actions.value(QStringLiteral("stopSite"))->setEnabled(running);
     m_actions.value(QStringLiteral("generateLoad"))->setEnabled(hasProxy);
     m_scale->setEnabled(running);
@@ -654,9 +689,9 @@ void MainWindow::updateActions() {
     m_listenButton->setVisible(hasProxy);
 }
 
-void MainWindow::onSnapshot(LocalCluster *cluster, const ClusterSnapshot &snapshot) {
+void MainWindow::onSnapshot(const QString &site, const ClusterSnapshot &snapshot) {
     m_treeModel->setSiteHealth(snapshot.site, snapshot.running, int(snapshot.workers.size()));
-    if (cluster->site().name != m_currentSite) return;
+    if (site != m_currentSite) return;
     QElapsedTimer timer;
     timer.start();
     m_workerModel->updateSnapshot(snapshot);
@@ -720,6 +755,164 @@ void MainWindow::closeEvent(QCloseEvent *event) {
     statusBar()->showMessage(tr("Stopping %n cluster(s)…", nullptr, int(m_clusters.size())));
     stopAllClusters([this] { QTimer::singleShot(0, this, &QWidget::close); });
     QTimer::singleShot(15000, this, &QWidget::close); // a stuck stop does not keep the window
+}
+
+std::optional<Site> MainWindow::inventorySite(const QString &name) const {
+    if (name.isEmpty()) return std::nullopt;
+    auto inventory = Inventory::load(m_inventoryPath);
+    if (!inventory) return std::nullopt;
+    const Site *site = inventory->site(name);
+    return site ? std::optional<Site>(*site) : std::nullopt;
+}
+
+SshHost *MainWindow::sshHost(const QString &name) {
+    for (const Host &host : std::as_const(m_remoteHosts))
+        if (host.name == name) return m_sshPool->host(host.name, SshConfig::fromHost(host));
+    showError(tr("No SSH host named %1 in %2").arg(name, m_inventoryPath));
+    return nullptr;
+}
+
+void MainWindow::watchRemoteSite() {
+    const std::optional<Site> site = inventorySite(m_currentSite);
+    if (!site || !RemoteSiteMonitor::supports(*site)) return;
+    SshHost *host = nullptr;
+    for (const Host &known : std::as_const(m_remoteHosts))
+        if (known.name == site->balancer->host)
+            host = m_sshPool->host(known.name, SshConfig::fromHost(known));
+    if (!host) {
+        statusBar()->showMessage(tr("%1: its balancer host %2 is not an SSH host of the inventory")
+                                     .arg(site->name, site->balancer->host),
+                                 10000);
+        return;
+    }
+    m_remoteMonitor = new RemoteSiteMonitor(*site, host, this);
+    connect(m_remoteMonitor, &RemoteSiteMonitor::snapshotReady, this,
+            [this](const ClusterSnapshot &snapshot) { onSnapshot(snapshot.site, snapshot); });
+    connect(m_remoteMonitor, &RemoteSiteMonitor::pollFailed, this, [this](const QString &error) {
+        statusBar()->showMessage(tr("%1: %2").arg(m_currentSite, error), 5000);
+    });
+    m_remoteMonitor->start(m_options.tickIntervalMs);
+}
+
+void MainWindow::applyBalancerDialog() {
+    const std::optional<Site> site = inventorySite(m_currentSite);
+    if (!site || !site->balancer) return;
+    SshHost *host = sshHost(site->balancer->host);
+    if (!host) return;
+    auto *dialog = new ApplyConfigDialog(*site, host, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &ApplyConfigDialog::applyFinished, this,
+            [this](bool applied, const QString &error) {
+                statusBar()->showMessage(applied ? tr("Balancer config applied")
+                                                 : tr("Apply failed: %1").arg(error),
+                                         10000);
+            });
+    dialog->open();
+}
+
+void MainWindow::addRemoteBackend() {
+    const std::optional<Site> site = inventorySite(m_currentSite);
+    if (!site || !site->balancer || m_remoteBusy) return;
+    SshHost *host = sshHost(site->balancer->host);
+    if (!host) return;
+    m_remoteBusy = true;
+    updateActions();
+    statusBar()->showMessage(
+        tr("Adding a backend to %1 on %2…").arg(site->name, site->balancer->host));
+    const Site base = *site;
+    host->call<Site>(
+        [base](SshSession &session) -> Result<Site> {
+            auto target = RemoteBalancer::fromSite(*base.balancer);
+            if (!target) return fail(target.error());
+            ConfigApplier applier(session);
+            // The worker runs on the balancer's host, so the balancer reaches it on loopback.
+            return corral::addRemoteBackend(session, applier, base, target.value(),
+                                            QStringLiteral("127.0.0.1"));
+        },
+        this,
+        [this](Result<Site> added) {
+            m_remoteBusy = false;
+            if (!added) {
+                showError(tr("Add backend failed (the previous config is serving): %1")
+                              .arg(added.error()));
+            } else {
+                saveSiteToInventory(added.value());
+                if (m_remoteMonitor && m_remoteMonitor->site().name == added->name)
+                    m_remoteMonitor->setSite(added.value());
+                statusBar()->showMessage(
+                    tr("Backend %1 added to %2").arg(added->backends.last().key(), added->name),
+                    10000);
+            }
+            updateActions();
+        });
+}
+
+void MainWindow::remoteRollingRestart() {
+    if (!m_remoteMonitor || m_remoteBusy) return;
+    const Site site = m_remoteMonitor->site();
+    SshHost *host = sshHost(site.balancer->host);
+    if (!host) return;
+    m_remoteBusy = true;
+    updateActions();
+    m_rollout->setRange(0, int(site.backends.size()));
+    m_rollout->setValue(0);
+    m_rollout->show();
+    const QList<Host> hosts = m_remoteHosts;
+    QPointer<MainWindow> self(this);
+    // Progress comes from the SSH thread: a backend counts once it is back in rotation.
+    const auto onStep = [self](const RollingStep &step) {
+        QMetaObject::invokeMethod(
+            self.data(),
+            [self, step] {
+                if (!self) return;
+                if (step.ok && step.step == QLatin1String("enable"))
+                    self->m_rollout->setValue(self->m_rollout->value() + 1);
+                self->statusBar()->showMessage(
+                    tr("Rolling restart: %1 %2 %3").arg(step.backend, step.step, step.detail),
+                    5000);
+            },
+            Qt::QueuedConnection);
+    };
+    host->call<RollingRestartReport>(
+        [site, hosts, onStep](SshSession &balancer) -> Result<RollingRestartReport> {
+            auto target = RemoteBalancer::fromSite(*site.balancer);
+            if (!target) return fail(target.error());
+            // Workers on other hosts get sessions of their own, opened here on this thread
+            // (key file or agent; a host that needs a password says so in the error).
+            std::vector<std::unique_ptr<SshSession>> others;
+            const QString balancerHost = site.balancer->host;
+            RemoteRollingRestart restart(
+                balancer, [&](const QString &name) -> Result<SshSession *> {
+                    if (name == balancerHost) return &balancer;
+                    for (const Host &candidate : hosts) {
+                        if (candidate.name != name) continue;
+                        auto session = std::make_unique<SshSession>(SshConfig::fromHost(candidate));
+                        if (auto connected = session->connect(); !connected)
+                            return fail(QStringLiteral("host %1: %2").arg(name, connected.error()));
+                        others.push_back(std::move(session));
+                        return others.back().get();
+                    }
+                    return fail(QStringLiteral("no SSH host named %1").arg(name));
+                });
+            restart.setStepCallback(onStep);
+            return restart.run(site, target.value(), hosts);
+        },
+        this,
+        [this](Result<RollingRestartReport> report) {
+            m_remoteBusy = false;
+            m_rollout->hide();
+            if (!report)
+                showError(tr("Rolling restart stopped: %1").arg(report.error()));
+            else if (!report->ok())
+                showError(tr("Rolling restart stopped at %1 (it stays out of rotation; the "
+                             "others serve): %2")
+                              .arg(report->failedBackend, report->error));
+            else
+                statusBar()->showMessage(tr("Rolling restart done: %n backend(s) restarted",
+                                            nullptr, int(report->restarted.size())),
+                                         10000);
+            updateActions();
+        });
 }
 
 } // namespace corral

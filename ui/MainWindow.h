@@ -6,6 +6,8 @@
 #include <QHash>
 #include <QMainWindow>
 
+#include <optional>
+
 class QAction;
 class QComboBox;
 class QLabel;
@@ -29,6 +31,8 @@ class InventoryTreeModel;
 class LoadGenerator;
 class LocalCluster;
 class LogView;
+class RemoteSiteMonitor;
+class SshHost;
 class ThroughputChartView;
 class WorkerTableModel;
 struct ClusterSnapshot;
@@ -57,6 +61,9 @@ public:
     void stopAllClusters(std::function<void()> done = {});
 
     LocalCluster *currentCluster() const;
+    /// The production site shown through its balancer (selected, with a balancer, not
+    /// running locally); null otherwise.
+    RemoteSiteMonitor *remoteMonitor() const { return m_remoteMonitor; }
     LoadGenerator *loadGenerator() const { return m_loadGenerator; }
     QTreeView *hostTree() const { return m_tree; }
     QTableView *workerTable() const { return m_table; }
@@ -85,7 +92,12 @@ private:
     void saveLayout() const;
     void showError(const QString &message);
     void selectSite(const QString &site);
-    void onSnapshot(LocalCluster *cluster, const ClusterSnapshot &snapshot);
+    void onSnapshot(const QString &site, const ClusterSnapshot &snapshot);
+    /// Shows the selected production site (one with a balancer) through RemoteSiteMonitor.
+    void watchRemoteSite();
+    std::optional<Site> inventorySite(const QString &name) const;
+    /// The SshHost of inventory host `name`; null (with the reason shown) if there is none.
+    SshHost *sshHost(const QString &name);
     void updateActions();
     void updateTree();
     void updateLog();
@@ -102,6 +114,13 @@ private:
     void toggleBackendEnabled();
     void toggleLoad(bool on);
     void addHostDialog();
+    void applyBalancerDialog();
+    /// One-click add-backend for a production site: a worker started on the balancer's host,
+    /// then the balancer config applied (addRemoteBackend), off the UI thread.
+    void addRemoteBackend();
+    /// Rolling restart of a production site through its balancer (RemoteRollingRestart):
+    /// drain, restart, health-check, re-enable, one backend at a time, off the UI thread.
+    void remoteRollingRestart();
     /// Connects to every remote host of the inventory (off the UI thread) and shows
     /// online/offline in the tree.
     void checkHosts();
@@ -132,6 +151,8 @@ private:
     SshPool *m_sshPool = nullptr;
     CredentialStore *m_credentials = nullptr;
     QList<Host> m_remoteHosts;
+    RemoteSiteMonitor *m_remoteMonitor = nullptr;
+    bool m_remoteBusy = false; ///< a remote add-backend or rolling restart is running
 
     QHash<QString, QAction *> m_actions;
     QSpinBox *m_scale = nullptr;

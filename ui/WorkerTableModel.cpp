@@ -1,5 +1,7 @@
 #include "WorkerTableModel.h"
 
+#include <algorithm>
+
 #include <QBrush>
 #include <QColor>
 
@@ -126,6 +128,8 @@ QVariant WorkerTableModel::data(const QModelIndex &index, int role) const {
         return sortValue(row, index.column());
     case PortRole:
         return row.port;
+    case HostRole:
+        return row.host;
     case Qt::TextAlignmentRole:
         return index.column() >= Port && index.column() != State
                    ? QVariant(Qt::AlignRight | Qt::AlignVCenter)
@@ -180,24 +184,34 @@ void WorkerTableModel::clear() {
     endRemoveRows();
 }
 
+// Rows are identified by where the worker listens; locally the host is always "local".
+static bool sameWorker(const WorkerRow &a, const WorkerRow &b) {
+    return a.port == b.port && a.host == b.host;
+}
+
+static bool beforeWorker(const WorkerRow &a, const WorkerRow &b) {
+    return a.host != b.host ? a.host < b.host : a.port < b.port;
+}
+
 void WorkerTableModel::updateSnapshot(const ClusterSnapshot &snapshot) {
-    // Remove rows whose port is gone.
+    // Remove rows whose worker is gone.
     for (int i = int(m_rows.size()) - 1; i >= 0; --i) {
-        const quint16 port = m_rows.at(i).port;
-        const bool present = std::any_of(snapshot.workers.cbegin(), snapshot.workers.cend(),
-                                         [port](const WorkerRow &row) { return row.port == port; });
+        const WorkerRow &current = m_rows.at(i);
+        const bool present =
+            std::any_of(snapshot.workers.cbegin(), snapshot.workers.cend(),
+                        [&current](const WorkerRow &row) { return sameWorker(row, current); });
         if (!present) {
             beginRemoveRows({}, i, i);
             m_rows.removeAt(i);
             endRemoveRows();
         }
     }
-    // Update or insert, keeping port order.
+    // Update or insert, keeping (host, port) order.
     for (const WorkerRow &incoming : snapshot.workers) {
         int position = 0;
-        while (position < m_rows.size() && m_rows.at(position).port < incoming.port)
+        while (position < m_rows.size() && beforeWorker(m_rows.at(position), incoming))
             ++position;
-        if (position < m_rows.size() && m_rows.at(position).port == incoming.port) {
+        if (position < m_rows.size() && sameWorker(m_rows.at(position), incoming)) {
             const WorkerRow &current = m_rows.at(position);
             int first = ColumnCount;
             int last = -1;

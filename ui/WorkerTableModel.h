@@ -30,6 +30,7 @@ public:
     /// The raw value behind a cell (numbers for numeric columns): what sorting uses.
     static constexpr int SortRole = Qt::UserRole + 1;
     static constexpr int PortRole = Qt::UserRole + 2;
+    static constexpr int HostRole = Qt::UserRole + 3;
 
     explicit WorkerTableModel(QObject *parent = nullptr);
 
@@ -51,7 +52,7 @@ private:
     QVariant displayValue(const WorkerRow &row, int column) const;
     QVariant sortValue(const WorkerRow &row, int column) const;
 
-    QList<WorkerRow> m_rows; // ordered by port
+    QList<WorkerRow> m_rows; // ordered by (host, port): remote backends may share a port
 };
 
 } // namespace corral

@@ -42,6 +42,7 @@ QList<Command> upCommands();
 QList<Command> hostCommands();
 QList<Command> renderCommands();
 QList<Command> applyCommands();
+QList<Command> backendCommands();
 
 /// A connected session to inventory host `hostName`, with the same credential (keychain,
 /// prompt) and host-key handling as `corralctl host test` (core/cli/HostCommands.cpp).

@@ -38,13 +38,14 @@ static QList<Command> allCommands() {
     commands.append(hostCommands());
     commands.append(renderCommands());
     commands.append(applyCommands());
+    commands.append(backendCommands());
     return commands;
 }
 
 static QString fullUsage(const QList<Command> &commands) {
     QString text = QString::fromLatin1(globalUsage) + QStringLiteral("\nCommands:\n");
     for (const Command &command : commands)
-        text += QStringLiteral("  %1 %2\n").arg(command.name, -10).arg(command.summary);
+        text += QStringLiteral("  %1 %2\n").arg(command.name, -15).arg(command.summary);
     text += QStringLiteral("\nRun 'corralctl help COMMAND' for a command's options.\n");
     return text;
 }

@@ -85,6 +85,9 @@ Result<void> SiteBalancer::validateFields(const QString &path) const {
     if (!logDirectory.isEmpty() && !safePath(logDirectory))
         return fail(field("logDirectory") +
                     QStringLiteral(": \"%1\" must be an absolute path").arg(logDirectory));
+    if (!runtimeDirectory.isEmpty() && !safePath(runtimeDirectory))
+        return fail(field("runtimeDirectory") +
+                    QStringLiteral(": \"%1\" must be an absolute path").arg(runtimeDirectory));
     return {};
 }
 
@@ -99,6 +102,8 @@ QJsonObject SiteBalancer::toJson() const {
     if (!listenAddress.isEmpty()) object.insert(QStringLiteral("listenAddress"), listenAddress);
     if (httpPort != 0) object.insert(QStringLiteral("httpPort"), httpPort);
     if (!logDirectory.isEmpty()) object.insert(QStringLiteral("logDirectory"), logDirectory);
+    if (!runtimeDirectory.isEmpty())
+        object.insert(QStringLiteral("runtimeDirectory"), runtimeDirectory);
     return object;
 }
 
@@ -115,6 +120,7 @@ Result<SiteBalancer> SiteBalancer::fromJson(const QJsonObject &object, const QSt
     balancer.listenAddress = reader.string(QStringLiteral("listenAddress"));
     balancer.httpPort = quint16(reader.integer(QStringLiteral("httpPort"), 0, 0, 65535));
     balancer.logDirectory = reader.string(QStringLiteral("logDirectory"));
+    balancer.runtimeDirectory = reader.string(QStringLiteral("runtimeDirectory"));
     if (const auto error = reader.finish()) return fail(*error);
     if (auto valid = balancer.validateFields(path); !valid) return fail(valid.error());
     return balancer;

@@ -34,6 +34,9 @@ struct SiteBalancer {
     QString listenAddress; ///< render option: IP to bind; empty: all
     quint16 httpPort = 0;  ///< render option: 0 means 80
     QString logDirectory;  ///< render option: access/error log directory; empty: the tool's
+    /// render option (HAProxy): directory of the stats socket (corral-SITE.sock), also used by
+    /// the rolling restart to drain servers; empty: /run/haproxy
+    QString runtimeDirectory;
 
     static QStringList formatNames();
     Result<void> validateFields(const QString &path) const;

@@ -4,7 +4,9 @@
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
 
+#include <QDeadlineTimer>
 #include <QRegularExpression>
+#include <QThread>
 
 namespace corral {
 
@@ -209,13 +211,22 @@ QList<RemoteWorkerStatus> RemoteWorkers::parseStatus(const QByteArray &output) {
 }
 
 QString RemoteWorkers::listeningPortsCommand() {
-    return sh(QStringLiteral("PATH=\"$PATH:/usr/sbin:/sbin\"; ss -ltnH 2>/dev/null || ss -ltn"));
+    // Every TCP socket, not only listeners: a port held as the local end of an outgoing
+    // connection (a base port inside the ephemeral range) cannot be bound by a worker either.
+    return sh(QStringLiteral("PATH=\"$PATH:/usr/sbin:/sbin\"; ss -tanH 2>/dev/null || ss -tan"));
 }
 
 QSet<quint16> RemoteWorkers::parseListeningPorts(const QByteArray &ssOutput) {
     QSet<quint16> ports;
-    for (const ListeningPort &listener : HostDiscovery::parseListening(ssOutput))
-        ports.insert(listener.port);
+    for (const QByteArray &rawLine : ssOutput.split('\n')) {
+        // State Recv-Q Send-Q Local:Port Peer:Port [Process], any state.
+        const QList<QByteArray> fields = rawLine.simplified().split(' ');
+        if (fields.size() < 5 || fields.at(0) == "State") continue;
+        const QByteArray &local = fields.at(3);
+        bool numeric = false;
+        const uint port = local.mid(local.lastIndexOf(':') + 1).toUInt(&numeric);
+        if (numeric && port > 0 && port <= 65535) ports.insert(quint16(port));
+    }
     return ports;
 }
 
@@ -303,6 +314,76 @@ Result<QList<quint16>> RemoteWorkers::restartStopped(SshSession &session, const 
         restarted.append(worker.port);
     }
     return restarted;
+}
+
+QString RemoteWorkers::restartModeCommand(const QString &site, quint16 port) {
+    return sh(QStringLiteral("if [ -d /run/systemd/system ] && [ -f %1 ] && [ ! -f %2/%3.pid ] "
+                             "&& command -v systemctl >/dev/null 2>&1; then echo systemd; "
+                             "else echo fallback; fi")
+                  .arg(shellQuote(QStringLiteral("/etc/systemd/system/") + unitName(site)),
+                       workerDirectory(site))
+                  .arg(port));
+}
+
+Result<qint64> RemoteWorkers::restart(SshSession &session, const Site &site, quint16 port,
+                                      int graceMs) {
+    const QString what = QStringLiteral("restarting %1 on port %2").arg(site.name).arg(port);
+    auto mode = run(session, restartModeCommand(site.name, port), what);
+    if (!mode) return fail(mode.error());
+    if (mode->stdOut.trimmed() == "systemd") {
+        auto restarted = run(session, systemctlCommand(QStringLiteral("restart"), site.name, port),
+                             what, 120000);
+        if (!restarted) return fail(restarted.error());
+        auto shown = session.exec(
+            shellCommand({QStringLiteral("systemctl"), QStringLiteral("show"), QStringLiteral("-p"),
+                          QStringLiteral("MainPID"), QStringLiteral("--value"),
+                          QStringLiteral("--"), instanceName(site.name, port)}),
+            30000);
+        return shown && shown->exitStatus == 0
+                   ? QString::fromUtf8(shown->stdOut).trimmed().toLongLong()
+                   : qint64(0);
+    }
+    if (auto stopped = stop(session, site.name, port, graceMs); !stopped)
+        return fail(stopped.error());
+    return start(session, site, port);
+}
+
+QString RemoteWorkers::healthUrl(const Site &site, quint16 port) {
+    return QStringLiteral("http://127.0.0.1:%1%2")
+        .arg(port)
+        .arg(site.healthPath.isEmpty() ? QStringLiteral("/") : site.healthPath);
+}
+
+Result<void> RemoteWorkers::waitHealthy(SshSession &session, const Site &site, quint16 port,
+                                        int timeoutMs) {
+    // Healthy: the health path answers 2xx, or (without one) the port answers at all.
+    const QString url = healthUrl(site, port);
+    const QString probe = shellCommand(
+        {QStringLiteral("curl"), QStringLiteral("-sS"), QStringLiteral("-o"),
+         QStringLiteral("/dev/null"), QStringLiteral("-w"), QStringLiteral("%{http_code}"),
+         QStringLiteral("--max-time"), QStringLiteral("2"), QStringLiteral("--"), url});
+    const QDeadlineTimer deadline(timeoutMs);
+    QString last;
+    for (;;) {
+        auto result = session.exec(probe, 10000);
+        if (!result) return fail(result.error());
+        const QString code = QString::fromUtf8(result->stdOut).trimmed();
+        const bool answered =
+            result->exitStatus == 0 && code.size() == 3 && code != QLatin1String("000");
+        if (answered && (site.healthPath.isEmpty() || code.startsWith(QLatin1Char('2')))) return {};
+        if (result->exitStatus == 127)
+            return fail(
+                QStringLiteral("curl is not installed on %1").arg(session.config().displayName()));
+        last = answered ? QStringLiteral("answered ") + code
+                        : QString::fromUtf8(result->stdErr).trimmed();
+        if (deadline.hasExpired())
+            return fail(QStringLiteral("the worker on port %1 did not become healthy within "
+                                       "%2 ms (GET %3 %4)")
+                            .arg(port)
+                            .arg(timeoutMs)
+                            .arg(url, last));
+        QThread::msleep(200);
+    }
 }
 
 Result<bool> RemoteWorkers::stageAndVerifyUnit(SshSession &session, const Site &site,

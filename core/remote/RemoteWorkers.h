@@ -59,7 +59,10 @@ public:
     static QString logPath(const QString &site, quint16 port); ///< relative to the remote home
 
     // Ports.
+    /// `ss -tan`: every TCP socket on the host, in any state.
     static QString listeningPortsCommand();
+    /// The local ports of those sockets: listeners, and the local ends of connections (which
+    /// a worker could not bind either).
     static QSet<quint16> parseListeningPorts(const QByteArray &ssOutput);
     /// `count` ports from `basePort` upwards that nothing listens on and that are not
     /// `reserved` (other Corral workers on that host); `remembered` ones first when free.
@@ -79,6 +82,22 @@ public:
     /// crashed or was killed) and returns the ports restarted. Corral calls it periodically.
     static Result<QList<quint16>> restartStopped(SshSession &session, const Site &site,
                                                  const QList<quint16> &ports);
+    /// Restarts one worker so that a new process serves `port`. When the host runs systemd
+    /// and knows the template unit (/etc/systemd/system/corral-SITE@.service) while no
+    /// fallback pid file exists for the port: `systemctl restart` of the instance
+    /// (systemctlCommand()). Otherwise the fallback: stop (SIGTERM, SIGKILL after
+    /// `graceMs`), then start. Returns the new main pid (0 when systemd does not tell).
+    static Result<qint64> restart(SshSession &session, const Site &site, quint16 port,
+                                  int graceMs = 5000);
+    /// Prints "systemd" or "fallback": how restart() restarts that worker on the host.
+    static QString restartModeCommand(const QString &site, quint16 port);
+    /// The URL a worker's health is probed at on its own host: the site's health path (or
+    /// "/") on 127.0.0.1:PORT.
+    static QString healthUrl(const Site &site, quint16 port);
+    /// Polls healthUrl() with curl on the worker's host until it answers 2xx (any status
+    /// without a health path), or fails at `timeoutMs` with the last answer.
+    static Result<void> waitHealthy(SshSession &session, const Site &site, quint16 port,
+                                    int timeoutMs = 15000);
     /// Writes the unit to stagedUnitPath() (atomic upload) and runs systemd-analyze verify on
     /// it. True when verified, false when the host has no systemd-analyze (skipped); an error
     /// carries systemd-analyze's complaint.

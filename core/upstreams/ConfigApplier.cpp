@@ -50,6 +50,7 @@ Result<RemoteBalancer> RemoteBalancer::fromSite(const SiteBalancer &balancer) {
     target.renderOptions.listenAddress = balancer.listenAddress;
     if (balancer.httpPort != 0) target.renderOptions.httpPort = balancer.httpPort;
     target.renderOptions.logDirectory = balancer.logDirectory;
+    target.renderOptions.runtimeDirectory = balancer.runtimeDirectory;
     return target;
 }
 

@@ -1,72 +1,80 @@
 #include "upstreams/RemoteAddBackend.h"
 
 #include "remote/RemoteWorkers.h"
-#include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
 
-#include <QDeadlineTimer>
 #include <QSet>
-#include <QThread>
 
 namespace corral {
 
-Result<Site> addRemoteBackend(SshSession &session, ConfigApplier &applier, const Site &site,
-                              const RemoteBalancer &target, const QString &backendAddress,
-                              int healthTimeoutMs) {
+namespace {
+
+Result<Site> addBackend(SshSession &workerSession, ConfigApplier &applier, const Site &site,
+                        const RemoteBalancer &target, const QString &backendAddress,
+                        int healthTimeoutMs, const std::function<void(const ApplyStep &)> &onStep) {
+    const auto report = [&](const QString &name, bool ok, const QString &detail) {
+        if (onStep) onStep(ApplyStep{name, ok, detail});
+    };
     QSet<quint16> reserved(site.ports.cbegin(), site.ports.cend());
     for (const Backend &backend : site.backends)
         if (backend.address == backendAddress) reserved.insert(backend.port);
-    auto ports = RemoteWorkers::allocatePorts(session, site, 1, reserved);
-    if (!ports) return fail(QStringLiteral("allocate: ") + ports.error());
-    const quint16 port = ports->first();
-    auto started = RemoteWorkers::start(session, site, port);
-    if (!started) return fail(QStringLiteral("start: ") + started.error());
-    const auto stopWorker = [&] { (void)RemoteWorkers::stop(session, site.name, port); };
-
-    // Healthy: the health path answers 2xx, or (without one) the port accepts.
-    const QString url = QStringLiteral("http://127.0.0.1:%1%2")
-                            .arg(port)
-                            .arg(site.healthPath.isEmpty() ? QStringLiteral("/") : site.healthPath);
-    const QString probe = shellCommand(
-        {QStringLiteral("curl"), QStringLiteral("-sS"), QStringLiteral("-o"),
-         QStringLiteral("/dev/null"), QStringLiteral("-w"), QStringLiteral("%{http_code}"),
-         QStringLiteral("--max-time"), QStringLiteral("2"), QStringLiteral("--"), url});
-    const QDeadlineTimer deadline(healthTimeoutMs);
-    QString last;
-    for (;;) {
-        auto result = session.exec(probe, 10000);
-        if (!result) {
-            stopWorker();
-            return fail(QStringLiteral("health: ") + result.error());
-        }
-        const QString code = QString::fromUtf8(result->stdOut).trimmed();
-        const bool answered = result->exitStatus == 0 && code.size() == 3;
-        if (answered && (site.healthPath.isEmpty() || code.startsWith(QLatin1Char('2')))) break;
-        last = answered ? QStringLiteral("answered ") + code
-                        : QString::fromUtf8(result->stdErr).trimmed();
-        if (deadline.hasExpired()) {
-            stopWorker();
-            return fail(QStringLiteral("health: the worker on port %1 did not become healthy "
-                                       "(GET %2 %3)")
-                            .arg(port)
-                            .arg(url, last));
-        }
-        QThread::msleep(200);
+    auto ports = RemoteWorkers::allocatePorts(workerSession, site, 1, reserved);
+    if (!ports) {
+        report(QStringLiteral("allocate"), false, ports.error());
+        return fail(QStringLiteral("allocate: ") + ports.error());
     }
+    const quint16 port = ports->first();
+    report(QStringLiteral("allocate"), true,
+           QStringLiteral("port %1 on %2").arg(port).arg(workerSession.config().displayName()));
+    auto started = RemoteWorkers::start(workerSession, site, port);
+    if (!started) {
+        report(QStringLiteral("start"), false, started.error());
+        return fail(QStringLiteral("start: ") + started.error());
+    }
+    report(QStringLiteral("start"), true, QStringLiteral("pid %1").arg(started.value()));
+    const auto stopWorker = [&] { (void)RemoteWorkers::stop(workerSession, site.name, port); };
+
+    if (auto healthy = RemoteWorkers::waitHealthy(workerSession, site, port, healthTimeoutMs);
+        !healthy) {
+        stopWorker();
+        report(QStringLiteral("health"), false, healthy.error());
+        return fail(QStringLiteral("health: ") + healthy.error());
+    }
+    report(QStringLiteral("health"), true,
+           QStringLiteral("GET %1 answered").arg(RemoteWorkers::healthUrl(site, port)));
 
     Site updated = site;
     updated.backends.append(Backend{backendAddress, port});
     if (!updated.ports.contains(port)) updated.ports.append(port);
     if (auto valid = updated.validate(); !valid) {
         stopWorker();
+        report(QStringLiteral("backend"), false, valid.error());
         return fail(QStringLiteral("backend: ") + valid.error());
     }
-    const ApplyReport report = applier.apply(updated, target, false);
-    if (!report.ok()) {
+    const ApplyReport applied = applier.apply(updated, target, false);
+    if (!applied.ok()) {
         stopWorker();
-        return fail(report.error);
+        return fail(applied.error);
     }
     return updated;
+}
+
+} // namespace
+
+Result<Site> addRemoteBackend(SshSession &workerSession, ConfigApplier &applier, const Site &site,
+                              const RemoteBalancer &target, const QString &backendAddress,
+                              int healthTimeoutMs) {
+    return addBackend(workerSession, applier, site, target, backendAddress, healthTimeoutMs, {});
+}
+
+Result<Site> addRemoteBackend(SshSession &workerSession, SshSession &balancerSession,
+                              const Site &site, const RemoteBalancer &target,
+                              const QString &backendAddress, int healthTimeoutMs,
+                              const std::function<void(const ApplyStep &)> &onStep) {
+    ConfigApplier applier(balancerSession);
+    if (onStep) applier.setStepCallback(onStep);
+    return addBackend(workerSession, applier, site, target, backendAddress, healthTimeoutMs,
+                      onStep);
 }
 
 } // namespace corral

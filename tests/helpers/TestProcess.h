@@ -4,6 +4,7 @@
 
 #include <QFile>
 #include <QHostAddress>
+#include <QRandomGenerator>
 #include <QTcpServer>
 
 #include <csignal>
@@ -17,6 +18,17 @@ inline quint16 freePort() {
     const quint16 port = probe.serverPort();
     probe.close();
     return port;
+}
+
+/// A free base port for workers below Linux's ephemeral range (32768 and up), so the many
+/// short connections of a test never hold a port a worker is about to be given.
+inline quint16 workerBasePort() {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        const quint16 port = quint16(20000 + QRandomGenerator::global()->bounded(12000));
+        QTcpServer probe;
+        if (probe.listen(QHostAddress::LocalHost, port)) return port;
+    }
+    return 0;
 }
 
 /// True while `pid` runs and is not a zombie (a reparented zombie counts as gone).

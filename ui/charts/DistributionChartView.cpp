@@ -53,6 +53,7 @@ DistributionChartView::~DistributionChartView() = default;
 
 void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     QList<quint16> ports;
+    QStringList names; // the port, or HOST:PORT for backends on other machines
     QList<double> values;
     QList<double> totals;
     double sumRate = 0;
@@ -60,6 +61,8 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     for (const WorkerRow &row : snapshot.workers) {
         if (!row.inProxy) continue;
         ports.append(row.port);
+        names.append(row.host == QLatin1String("local") ? QString::number(row.port)
+                                                        : Endpoint{row.host, row.port}.toString());
         values.append(std::max(0.0, row.requestsPerSecond));
         totals.append(double(row.requestsTotal));
         sumRate += values.last();
@@ -76,7 +79,7 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     labels.reserve(ports.size());
     for (qsizetype i = 0; i < ports.size(); ++i) {
         if (m_basis != ShareBasis::None) shares[i] = 100.0 * basisValues[i] / basisSum;
-        labels.append(QStringLiteral("%1\n%2 %").arg(ports[i]).arg(shares[i], 0, 'f', 0));
+        labels.append(QStringLiteral("%1\n%2 %").arg(names[i]).arg(shares[i], 0, 'f', 0));
     }
 
     // Touch the bar set only where it changed: every call repaints the bars.
@@ -98,14 +101,12 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
         for (const QString &label : std::as_const(labels))
             categories.append(QString(label).replace(QLatin1Char('\n'), QStringLiteral("<br>")));
     } else {
-        categories.reserve(ports.size());
-        for (quint16 port : std::as_const(ports))
-            categories.append(QString::number(port));
+        categories = names;
     }
     if (categories != m_categories) {
         // setCategories re-lays out the whole axis; for the same backends only texts change.
-        // (Same ports only: categories start with the port, so a replace never collides.)
-        if (ports == m_ports && categories.size() == m_categories.size()) {
+        // (Same backends only: categories start with the name, so a replace never collides.)
+        if (names == m_names && categories.size() == m_categories.size()) {
             for (qsizetype i = 0; i < categories.size(); ++i) {
                 if (categories[i] != m_categories[i])
                     m_axisX->replace(m_categories[i], categories[i]);
@@ -128,10 +129,13 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     m_axisX->setLabelsVisible(showLabels);
     // Short axis title (charts are narrow); the basis of the shares goes to the tooltip.
     m_axisY->setTitleText(tr("req/s"));
-    setToolTip(m_basis == ShareBasis::RequestsTotal ? tr("Idle: shares of all requests so far")
-                                                    : tr("Shares of the requests of the last second"));
+    setToolTip(m_basis == ShareBasis::RequestsTotal
+                   ? tr("Idle: shares of all requests so far")
+                   : tr("Shares of the requests of the last second"));
 
     m_ports = std::move(ports);
+    m_names = std::move(names);
+    m_totals = std::move(totals);
     m_values = std::move(values);
     m_shares = std::move(shares);
     m_labels = std::move(labels);
@@ -143,6 +147,8 @@ void DistributionChartView::clear() {
     m_axisX->clear();
     m_axisY->setRange(0, 1);
     m_ports.clear();
+    m_names.clear();
+    m_totals.clear();
     m_values.clear();
     m_shares.clear();
     m_labels.clear();
@@ -189,8 +195,8 @@ void DistributionChartView::showToolTip(bool status, int index) {
                               ? tr("of all requests (idle)")
                               : tr("of requests in the last second");
     QToolTip::showText(QCursor::pos(),
-                       tr("port %1\n%2 req/s\n%3 % %4")
-                           .arg(m_ports[index])
+                       tr("%1\n%2 req/s\n%3 % %4")
+                           .arg(m_names[index])
                            .arg(m_values[index], 0, 'f', 1)
                            .arg(m_shares[index], 0, 'f', 1)
                            .arg(basis),

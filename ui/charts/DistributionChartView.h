@@ -14,9 +14,10 @@ class QValueAxis;
 
 namespace corral {
 
-/// How the balancer spreads load: one bar per backend the embedded proxy knows
-/// (WorkerRow::inProxy), its height the backend's requests/s over the last tick, its category
-/// label "PORT\nNN %" with the backend's share.
+/// How the balancer spreads load: one bar per backend the balancer knows (WorkerRow::inProxy:
+/// the embedded proxy, or a production nginx/HAProxy), its height the backend's requests/s
+/// over the last tick, its category label "PORT\nNN %" ("HOST:PORT\nNN %" for backends on
+/// other machines) with the backend's share.
 ///
 /// The share is of the total requests/s over the last tick while there is traffic. When the
 /// cluster is idle (total requests/s is 0) it falls back to the share of requests served since
@@ -49,6 +50,10 @@ public:
     /// The `index`-th backend's share in % (0..100); shares sum to 100 unless basis() is None.
     double share(int index) const;
     quint16 port(int index) const { return m_ports.value(index); }
+    /// The port, or "HOST:PORT" for a backend on another machine (production balancers).
+    QString backendName(int index) const { return m_names.value(index); }
+    /// Requests the `index`-th backend served since the balancer was first watched.
+    double requestsTotal(int index) const { return m_totals.value(index); }
     ShareBasis basis() const { return m_basis; }
 
 protected:
@@ -64,6 +69,8 @@ private:
     QBarCategoryAxis *m_axisX = nullptr;
     QValueAxis *m_axisY = nullptr;
     QList<quint16> m_ports;
+    QStringList m_names;
+    QList<double> m_totals;
     QList<double> m_values;
     QList<double> m_shares;
     QStringList m_labels; ///< "PORT\nNN %" per bar

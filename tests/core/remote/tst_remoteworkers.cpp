@@ -1,4 +1,5 @@
 #include "SshServer.h"
+#include "TestProcess.h"
 #include "remote/RemoteWorkers.h"
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
@@ -51,11 +52,27 @@ class TestRemoteWorkers : public QObject {
         site.name = name;
         site.command = QStringLiteral(DEMO_WORKER_PATH);
         site.args = {QStringLiteral("--port"), Site::PortPlaceholder};
-        site.basePort = 3000;
+        // Not 3000: other tests running in parallel start demo clusters there.
+        site.basePort = corral::test::workerBasePort();
         return site;
     }
 
 private Q_SLOTS:
+    // Ports held by connections count as taken, not only listeners: a worker could not bind
+    // a port that is the local end of an outgoing connection.
+    void portsInUseIncludeConnections() {
+        const QByteArray ss = "State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
+                              "LISTEN 0      128          0.0.0.0:22        0.0.0.0:*\n"
+                              "ESTAB  0      0          127.0.0.1:41234   127.0.0.1:3000\n"
+                              "TIME-WAIT 0   0              [::1]:40001       [::1]:80\n"
+                              "LISTEN 0      4096   [::ffff:127.0.0.1]:3001   *:*\n";
+        const QSet<quint16> ports = RemoteWorkers::parseListeningPorts(ss);
+        QCOMPARE(ports, (QSet<quint16>{22, 41234, 40001, 3001}));
+        auto allocated = RemoteWorkers::allocatePorts(ports, 41233, 2);
+        QVERIFY(allocated);
+        QCOMPARE(allocated.value(), (QList<quint16>{41233, 41235}));
+    }
+
     void initTestCase() {
         if (::geteuid() != 0)
             QSKIP("needs root: creates a throwaway user account for the remote side");

@@ -1,4 +1,6 @@
+#include "BalancerFixture.h"
 #include "SshServer.h"
+#include "TestProcess.h"
 #include "inventory/Inventory.h"
 #include "remote/RemoteWorkers.h"
 #include "ssh/ShellQuote.h"
@@ -31,67 +33,10 @@ using namespace corral;
 
 namespace {
 
-quint16 freePort() {
-    QTcpServer probe;
-    if (!probe.listen(QHostAddress::LocalHost, 0)) return 0;
-    return probe.serverPort();
-}
+using namespace corral::test;
 
-bool writeFile(const QString &path, const QByteArray &text) {
-    QFile file(path);
-    return file.open(QIODevice::WriteOnly | QIODevice::Truncate) && file.write(text) == text.size();
-}
-
-QByteArray readFile(const QString &path) {
-    QFile file(path);
-    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
-}
-
-struct Reply {
-    int status = 0;
-    QByteArray body;
-};
-
-// One GET over a fresh connection (Connection: close), so every request is one log line.
-Reply httpGet(quint16 port, const QByteArray &path = "/") {
-    QTcpSocket socket;
-    socket.connectToHost(QHostAddress::LocalHost, port);
-    if (!socket.waitForConnected(5000)) return {};
-    socket.write("GET " + path +
-                 " HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n");
-    QByteArray response;
-    const QDeadlineTimer deadline(10000);
-    while (socket.state() == QAbstractSocket::ConnectedState && !deadline.hasExpired()) {
-        socket.waitForReadyRead(int(qMax<qint64>(1, deadline.remainingTime())));
-        response += socket.readAll();
-    }
-    response += socket.readAll();
-    const qsizetype split = response.indexOf("\r\n\r\n");
-    if (split < 0 || !response.startsWith("HTTP/1.1 ")) return {};
-    return {response.mid(9, 3).toInt(), response.mid(split + 4)};
-}
-
-int workerPortOf(const Reply &reply) {
-    return QJsonDocument::fromJson(reply.body).object().value(QStringLiteral("port")).toInt();
-}
-
-bool waitForListener(quint16 port, QProcess &process) {
-    const QDeadlineTimer deadline(15000);
-    while (!deadline.hasExpired()) {
-        if (process.state() != QProcess::Running) return false;
-        QTcpSocket socket;
-        socket.connectToHost(QHostAddress::LocalHost, port);
-        if (socket.waitForConnected(200)) return true;
-        process.waitForFinished(50);
-    }
-    return false;
-}
-
-void stopProcess(QProcess &process) {
-    if (process.state() == QProcess::NotRunning) return;
-    process.terminate(); // SIGTERM by PID
-    if (!process.waitForFinished(10000)) process.kill();
-    process.waitForFinished(5000);
+int workerPortOf(const HttpReply &reply) {
+    return int(reply.jsonNumber(QStringLiteral("port")));
 }
 
 struct Run {
@@ -108,26 +53,14 @@ class TestApply : public QObject {
     Q_OBJECT
 
     SshServer m_server{QStringLiteral("127.0.0.2")};
-    QTemporaryDir m_prefix;
+    NginxInstance m_nginx;
     QTemporaryDir m_home;
     QProcess m_workers[2];
     quint16 m_workerPorts[2] = {};
-    QProcess m_nginx;
-    quint16 m_httpPort = 0;
+    const quint16 m_httpPort = m_nginx.httpPort();
 
-    QString prefixPath(const QString &relative) const { return m_prefix.filePath(relative); }
-    QString mainConfig() const { return prefixPath(QStringLiteral("conf/nginx.conf")); }
-    QString siteFile() const { return prefixPath(QStringLiteral("conf.d/shop.conf")); }
-    QString errorLog() const { return prefixPath(QStringLiteral("logs/error.log")); }
-    QStringList nginxArgs() const {
-        return {QStringLiteral("nginx"),
-                QStringLiteral("-p"),
-                m_prefix.path(),
-                QStringLiteral("-c"),
-                mainConfig(),
-                QStringLiteral("-e"),
-                errorLog()};
-    }
+    QString prefixPath(const QString &relative) const { return m_nginx.prefixPath(relative); }
+    QString siteFile() const { return m_nginx.siteFile(); }
 
     SshConfig trusted() const {
         SshConfig config = m_server.config();
@@ -141,17 +74,7 @@ class TestApply : public QObject {
         site.serverNames = {QStringLiteral("shop.example.com")};
         site.backends = {Backend{QStringLiteral("127.0.0.1"), m_workerPorts[0]},
                          Backend{QStringLiteral("127.0.0.1"), m_workerPorts[1]}};
-        SiteBalancer balancer;
-        balancer.host = QStringLiteral("remote");
-        balancer.format = QStringLiteral("nginx");
-        balancer.configPath = siteFile();
-        balancer.validate = nginxArgs() + QStringList{QStringLiteral("-t")};
-        balancer.reload = nginxArgs() + QStringList{QStringLiteral("-s"), QStringLiteral("reload")};
-        balancer.probeUrl = QStringLiteral("http://127.0.0.1:%1/").arg(m_httpPort);
-        balancer.errorLog = errorLog();
-        balancer.listenAddress = QStringLiteral("127.0.0.1");
-        balancer.httpPort = m_httpPort;
-        balancer.logDirectory = prefixPath(QStringLiteral("logs"));
+        const SiteBalancer balancer = m_nginx.balancer(QStringLiteral("remote"));
         site.balancer = balancer;
         return site;
     }
@@ -208,10 +131,9 @@ class TestApply : public QObject {
 
 private Q_SLOTS:
     void initTestCase() {
-        if (QStandardPaths::findExecutable(QStringLiteral("nginx")).isEmpty() &&
-            !QFile::exists(QStringLiteral("/usr/sbin/nginx")))
+        if (!NginxInstance::available())
             QSKIP("nginx is not installed (installer/install-deps.sh installs it)");
-        QVERIFY(m_prefix.isValid() && m_home.isValid());
+        QVERIFY(m_home.isValid());
         QString error;
         QVERIFY2(m_server.start(&error), qPrintable(error));
 
@@ -226,33 +148,11 @@ private Q_SLOTS:
 
         // nginx in its own prefix: the main config includes conf.d/*.conf, which starts empty
         // (the first apply creates the site file).
-        for (const char *sub : {"conf", "conf.d", "logs"})
-            QVERIFY(QDir().mkpath(prefixPath(QLatin1String(sub))));
-        const QString p = m_prefix.path();
-        QVERIFY(writeFile(
-            mainConfig(),
-            QStringLiteral("user root;\nworker_processes 1;\npid %1/nginx.pid;\n"
-                           "error_log %1/logs/error.log;\nevents { worker_connections 64; }\n"
-                           "http {\n  access_log %1/logs/access.log;\n"
-                           "  client_body_temp_path %1/body;\n  proxy_temp_path %1/proxy;\n"
-                           "  fastcgi_temp_path %1/fastcgi;\n  uwsgi_temp_path %1/uwsgi;\n"
-                           "  scgi_temp_path %1/scgi;\n  include %1/conf.d/*.conf;\n}\n")
-                .arg(p)
-                .toUtf8()));
-        m_httpPort = freePort();
-        m_nginx.setProcessChannelMode(QProcess::MergedChannels);
-        m_nginx.start(QStringLiteral("nginx"),
-                      nginxArgs().mid(1) +
-                          QStringList{QStringLiteral("-g"), QStringLiteral("daemon off;")});
-        QVERIFY(m_nginx.waitForStarted(5000));
-        const QDeadlineTimer deadline(10000);
-        while (!QFile::exists(prefixPath(QStringLiteral("nginx.pid"))) && !deadline.hasExpired())
-            m_nginx.waitForFinished(50);
-        QVERIFY2(m_nginx.state() == QProcess::Running, m_nginx.readAll().constData());
+        QVERIFY2(m_nginx.start(&error), qPrintable(error));
     }
 
     void cleanupTestCase() {
-        stopProcess(m_nginx);
+        m_nginx.stop();
         for (QProcess &worker : m_workers)
             stopProcess(worker);
     }
@@ -292,7 +192,7 @@ private Q_SLOTS:
     void brokenConfigRolledBackByValidate() {
         const QByteArray before = readFile(siteFile());
         QVERIFY(!before.isEmpty());
-        const Reply probeBefore = httpGet(m_httpPort);
+        const HttpReply probeBefore = httpGet(m_httpPort);
         QCOMPARE(probeBefore.status, 200);
 
         SshSession session(trusted());
@@ -313,7 +213,7 @@ private Q_SLOTS:
         QCOMPARE(readFile(siteFile()), before);
         QVERIFY(!QFile::exists(ConfigApplier::temporaryPath(siteFile())));
 
-        const Reply probeAfter = httpGet(m_httpPort);
+        const HttpReply probeAfter = httpGet(m_httpPort);
         QCOMPARE(probeAfter.status, probeBefore.status);
         QVERIFY(workerPortOf(probeAfter) == m_workerPorts[0] ||
                 workerPortOf(probeAfter) == m_workerPorts[1]);
@@ -341,7 +241,7 @@ private Q_SLOTS:
         int inARow = 0;
         QStringList statuses;
         while (inARow < 10 && !deadline.hasExpired()) {
-            const Reply one = httpGet(m_httpPort);
+            const HttpReply one = httpGet(m_httpPort);
             statuses.append(QString::number(one.status));
             const int port = workerPortOf(one);
             inARow = (port == m_workerPorts[0] || port == m_workerPorts[1]) ? inARow + 1 : 0;
@@ -424,38 +324,20 @@ private Q_SLOTS:
 
     // HAProxy: `show stat` on the rendered stats socket (socat over SSH), per server.
     void requestCountsFromHaproxyStats() {
-        if (QStandardPaths::findExecutable(QStringLiteral("haproxy")).isEmpty() &&
-            !QFile::exists(QStringLiteral("/usr/sbin/haproxy")))
-            QSKIP("haproxy is not installed (installer/install-deps.sh installs it)");
-        if (QStandardPaths::findExecutable(QStringLiteral("socat")).isEmpty())
-            QSKIP("socat is not installed (installer/install-deps.sh installs it)");
-        const QString dir = prefixPath(QStringLiteral("haproxy"));
-        QVERIFY(QDir().mkpath(dir));
-        RenderOptions options;
-        options.listenAddress = QStringLiteral("127.0.0.1");
-        options.httpPort = freePort();
-        options.runtimeDirectory = dir;
-        auto config = renderHaproxy(site(), options);
-        QVERIFY_RESULT(config);
-        const QString file = dir + QStringLiteral("/haproxy.cfg");
-        QVERIFY(writeFile(file, config->toUtf8()));
-        QProcess haproxy;
-        haproxy.setProcessChannelMode(QProcess::MergedChannels);
-        haproxy.start(QStringLiteral("haproxy"),
-                      {QStringLiteral("-db"), QStringLiteral("-f"), file});
-        QVERIFY(haproxy.waitForStarted(5000));
-        const auto stop = qScopeGuard([&] { stopProcess(haproxy); });
-        QVERIFY2(waitForListener(options.httpPort, haproxy), haproxy.readAll().constData());
+        if (!HaproxyInstance::available())
+            QSKIP("haproxy or socat is not installed (installer/install-deps.sh installs them)");
+        HaproxyInstance haproxy;
+        QString error;
+        QVERIFY2(haproxy.start(site(), &error), qPrintable(error));
 
         SshSession session(trusted());
-        HaproxyStatFollower follower(dir + QStringLiteral("/corral-shop.sock"),
-                                     QStringLiteral("corral-shop"));
+        HaproxyStatFollower follower(haproxy.statsSocket(), haproxy.backendName());
         auto primed = follower.poll(session);
         QVERIFY_RESULT(primed);
         QVERIFY(primed->isEmpty());
         QMap<int, int> answered;
         for (int i = 0; i < 12; ++i)
-            answered[workerPortOf(httpGet(options.httpPort))] += 1;
+            answered[workerPortOf(httpGet(haproxy.httpPort()))] += 1;
         auto counts = follower.poll(session);
         QVERIFY_RESULT(counts);
         QCOMPARE(counts->value(QStringLiteral("127.0.0.1:%1").arg(m_workerPorts[0])),
@@ -472,7 +354,7 @@ private Q_SLOTS:
         base.command = QStringLiteral(DEMO_WORKER_PATH);
         base.args = {QStringLiteral("--port"), QStringLiteral("{port}")};
         base.healthPath = QStringLiteral("/health");
-        base.basePort = freePort();
+        base.basePort = workerBasePort();
         base.workers = 0;
 
         SshSession session(trusted());

@@ -1,0 +1,308 @@
+#include "cli/Context.h"
+#include "ssh/SshSession.h"
+#include "upstreams/ConfigApplier.h"
+#include "upstreams/RemoteAddBackend.h"
+#include "upstreams/RemoteRollingRestart.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+
+#include <map>
+
+namespace corral::cli {
+
+static const char addBackendUsage[] =
+    "Usage: corralctl add-backend SITE [--on HOST] [--accept-new]\n"
+    "\n"
+    "Starts one more worker of SITE on HOST (default: the site's balancer host) and puts it\n"
+    "behind the site's production balancer:\n"
+    "  allocate  a free port on HOST from the site's basePort up (ss on the host)\n"
+    "  start     the site's command with {port} and $PORT set, detached (setsid nohup), its pid\n"
+    "            file in ~/.local/state/corral/workers/SITE/PORT.pid on HOST\n"
+    "  health    GET the site's healthPath (or /) on 127.0.0.1:PORT with curl on HOST until it\n"
+    "            answers 2xx (15 s at most)\n"
+    "  then the backend ADDRESS:PORT is added (ADDRESS is 127.0.0.1 when HOST is the balancer's\n"
+    "  host, else HOST's address) and the balancer config is applied as by 'corralctl apply'\n"
+    "  (diff, upload, install, validate, reload, verify).\n"
+    "On success the site, with the new backend and port, is saved to the inventory (written to\n"
+    "a temporary file and renamed over it). Any failing step stops the new worker again; a\n"
+    "failing apply has restored and reloaded the previous config; the inventory is unchanged.\n"
+    "\n"
+    "Options:\n"
+    "  --on HOST     the inventory host that runs the new worker (an SSH host)\n"
+    "  --accept-new  trust the host key of a host never seen before (as in 'host test')\n"
+    "\n"
+    "Steps are printed as they happen; with --json one object: site, host, backend, steps,\n"
+    "result (\"added\" or \"failed\") and error.\n"
+    "\n"
+    "Exit codes: 0 added, 1 a step failed (nothing changed), 2 usage.\n";
+
+static const char rollingRestartUsage[] =
+    "Usage: corralctl rolling-restart SITE [--drain-timeout SECONDS] [--health-timeout SECONDS]\n"
+    "                                 [--accept-new]\n"
+    "\n"
+    "Restarts every worker behind SITE's production balancer, one backend at a time, so the\n"
+    "site keeps serving. For each backend:\n"
+    "  drain    HAProxy: 'set server corral-SITE/ADDRESS:PORT state drain' on its stats socket\n"
+    "           (socat over SSH; the balancer's runtimeDirectory, default /run/haproxy), then\n"
+    "           wait until the server has no current sessions or the drain timeout passed.\n"
+    "           nginx/Apache (no runtime API): the config is applied with the backend marked\n"
+    "           down (validated, reloaded gracefully, verified, rolled back on failure).\n"
+    "  restart  the worker on its host: systemctl restart of corral-SITE@PORT when that unit is\n"
+    "           installed there, else stop (SIGTERM) and start again with a new pid. A loopback\n"
+    "           backend runs on the balancer's host, any other on the inventory host with that\n"
+    "           address.\n"
+    "  health   GET the site's healthPath (or /) on the worker's host until it answers 2xx\n"
+    "           (or the health timeout passed: a failure).\n"
+    "  enable   HAProxy: 'state ready'; nginx/Apache: the site's config applied again.\n"
+    "The run stops at the first failing step: that backend stays out of rotation (drained, or\n"
+    "down in the installed config) and the backends after it are not touched; the ones before\n"
+    "it were restarted and serve again. Fix the cause, then run 'corralctl apply SITE' (nginx,\n"
+    "Apache) or rolling-restart again. Backends marked down in the inventory are restarted\n"
+    "without drain and enable; a site needs at least two backends in rotation.\n"
+    "\n"
+    "Options:\n"
+    "  --drain-timeout SECONDS  how long a drained HAProxy server may keep open sessions before\n"
+    "                           its worker is restarted anyway (default 30)\n"
+    "  --health-timeout SECONDS how long a restarted worker may take to answer its health\n"
+    "                           path (default 15)\n"
+    "  --accept-new             trust the host key of a host never seen before\n"
+    "\n"
+    "Steps are printed as they happen; with --json one object: site, steps (backend, step, ok,\n"
+    "detail), restarted, result (\"restarted\" or \"failed\"), failedBackend and error.\n"
+    "\n"
+    "Exit codes: 0 all restarted, 1 a step failed (see above), 2 usage.\n";
+
+static QJsonArray applyStepsJson(const QList<ApplyStep> &steps) {
+    QJsonArray array;
+    for (const ApplyStep &step : steps)
+        array.append(QJsonObject{{QStringLiteral("step"), step.name},
+                                 {QStringLiteral("ok"), step.ok},
+                                 {QStringLiteral("detail"), step.detail}});
+    return array;
+}
+
+/// The site and its balancer target, or an error already printed (the exit code in `code`).
+static const Site *siteWithBalancer(Context &context, const Inventory &inventory,
+                                    const QString &command, const QString &name,
+                                    RemoteBalancer &target, int &code) {
+    const Site *site = inventory.site(name);
+    if (!site) {
+        code = context.error(
+            QStringLiteral("no site named \"%1\" in %2").arg(name, context.inventoryPath));
+        return nullptr;
+    }
+    if (!site->balancer) {
+        code = context.error(QStringLiteral("%1 %2: the site has no \"balancer\" in %3 (host, "
+                                            "format, configPath, validate, reload)")
+                                 .arg(command, name, context.inventoryPath));
+        return nullptr;
+    }
+    auto made = RemoteBalancer::fromSite(*site->balancer);
+    if (!made) {
+        code = context.error(QStringLiteral("%1 %2: %3").arg(command, name, made.error()));
+        return nullptr;
+    }
+    target = made.value();
+    return site;
+}
+
+static int addBackendCommand(Context &context, const QStringList &args) {
+    const QString usage = QString::fromLatin1(addBackendUsage);
+    auto options =
+        parseOptions(args, OptionSpec{{QStringLiteral("accept-new")}, {QStringLiteral("on")}});
+    if (!options)
+        return context.usageError(QStringLiteral("add-backend: ") + options.error(), usage);
+    if (options->positional.size() != 1)
+        return context.usageError(QStringLiteral("add-backend: expected exactly one site NAME"),
+                                  usage);
+    if (options->has(QStringLiteral("on")) && options->value(QStringLiteral("on")).isEmpty())
+        return context.usageError(QStringLiteral("add-backend: --on needs a HOST"), usage);
+    auto inventory = context.loadInventory();
+    if (!inventory) return context.error(inventory.error());
+    const QString name = options->positional.first();
+    RemoteBalancer target;
+    int code = Failure;
+    const Site *site = siteWithBalancer(context, inventory.value(), QStringLiteral("add-backend"),
+                                        name, target, code);
+    if (!site) return code;
+    if (site->command.isEmpty())
+        return context.error(QStringLiteral("add-backend %1: the site has no command to start "
+                                            "workers with")
+                                 .arg(name));
+    const QString balancerHost = site->balancer->host;
+    const QString workerHost =
+        options->has(QStringLiteral("on")) ? options->value(QStringLiteral("on")) : balancerHost;
+    const Host *worker = inventory->host(workerHost);
+    if (!worker)
+        return context.error(QStringLiteral("add-backend %1: no host named \"%2\" in %3")
+                                 .arg(name, workerHost, context.inventoryPath));
+    const bool sameHost = workerHost == balancerHost;
+    const QString address = sameHost ? QStringLiteral("127.0.0.1") : worker->address;
+    const bool acceptNew = options->has(QStringLiteral("accept-new"));
+
+    QList<ApplyStep> steps;
+    const auto onStep = [&](const ApplyStep &step) {
+        steps.append(step);
+        if (!context.json)
+            context.out << (step.ok ? "  ok    " : "  FAIL  ") << step.name << ": " << step.detail
+                        << Qt::endl;
+    };
+    const auto finish = [&](const QString &error, const QString &backend) {
+        if (context.json) {
+            QJsonObject object{{QStringLiteral("site"), name},
+                               {QStringLiteral("host"), workerHost},
+                               {QStringLiteral("steps"), applyStepsJson(steps)},
+                               {QStringLiteral("result"), error.isEmpty()
+                                                              ? QStringLiteral("added")
+                                                              : QStringLiteral("failed")}};
+            if (!backend.isEmpty()) object.insert(QStringLiteral("backend"), backend);
+            if (!error.isEmpty()) object.insert(QStringLiteral("error"), error);
+            context.out << QJsonDocument(object).toJson(QJsonDocument::Indented) << Qt::flush;
+        }
+        if (!error.isEmpty()) return context.error(error);
+        if (!context.json)
+            context.out << "added backend " << backend << " to " << name << " (worker on "
+                        << workerHost << ")" << Qt::endl;
+        return int(Success);
+    };
+
+    auto balancerSession = openHostSession(context, inventory.value(), balancerHost, acceptNew);
+    if (!balancerSession)
+        return finish(QStringLiteral("add-backend %1: %2").arg(name, balancerSession.error()), {});
+    std::unique_ptr<SshSession> workerSession;
+    if (!sameHost) {
+        auto opened = openHostSession(context, inventory.value(), workerHost, acceptNew);
+        if (!opened)
+            return finish(QStringLiteral("add-backend %1: %2").arg(name, opened.error()), {});
+        workerSession = std::move(opened).value();
+    }
+    SshSession &workerRef = sameHost ? *balancerSession.value() : *workerSession;
+    auto added = addRemoteBackend(workerRef, *balancerSession.value(), *site, target, address,
+                                  15000, onStep);
+    if (!added)
+        return finish(QStringLiteral("add-backend %1 on %2: %3 (the new worker was stopped; "
+                                     "nothing changed)")
+                          .arg(name, workerHost, added.error()),
+                      {});
+    const QString backend = added->backends.last().key();
+    if (auto stored = inventory->updateSite(added.value()); !stored)
+        return finish(QStringLiteral("add-backend %1: %2").arg(name, stored.error()), backend);
+    if (auto saved = inventory->save(context.inventoryPath); !saved)
+        return finish(QStringLiteral("add-backend %1: %2 is serving through the balancer but "
+                                     "the inventory was not saved: %3")
+                          .arg(name, backend, saved.error()),
+                      backend);
+    return finish({}, backend);
+}
+
+static int rollingRestartCommand(Context &context, const QStringList &args) {
+    const QString usage = QString::fromLatin1(rollingRestartUsage);
+    auto options = parseOptions(
+        args, OptionSpec{{QStringLiteral("accept-new")},
+                         {QStringLiteral("drain-timeout"), QStringLiteral("health-timeout")}});
+    if (!options)
+        return context.usageError(QStringLiteral("rolling-restart: ") + options.error(), usage);
+    if (options->positional.size() != 1)
+        return context.usageError(QStringLiteral("rolling-restart: expected exactly one site NAME"),
+                                  usage);
+    int timeoutsMs[2] = {30000, 15000};
+    const QString timeoutNames[2] = {QStringLiteral("drain-timeout"),
+                                     QStringLiteral("health-timeout")};
+    for (int i = 0; i < 2; ++i) {
+        if (!options->has(timeoutNames[i])) continue;
+        bool ok = false;
+        const double seconds = options->value(timeoutNames[i]).toDouble(&ok);
+        if (!ok || seconds < 0 || seconds > 86400)
+            return context.usageError(QStringLiteral("rolling-restart: --%1 needs a number of "
+                                                     "seconds from 0 to 86400")
+                                          .arg(timeoutNames[i]),
+                                      usage);
+        timeoutsMs[i] = int(seconds * 1000);
+    }
+    auto inventory = context.loadInventory();
+    if (!inventory) return context.error(inventory.error());
+    const QString name = options->positional.first();
+    RemoteBalancer target;
+    int code = Failure;
+    const Site *site = siteWithBalancer(context, inventory.value(),
+                                        QStringLiteral("rolling-restart"), name, target, code);
+    if (!site) return code;
+    const bool acceptNew = options->has(QStringLiteral("accept-new"));
+
+    QList<RollingStep> steps;
+    const auto finish = [&](const RollingRestartReport &report) {
+        if (context.json) {
+            QJsonArray stepArray;
+            for (const RollingStep &step : steps)
+                stepArray.append(QJsonObject{{QStringLiteral("backend"), step.backend},
+                                             {QStringLiteral("step"), step.step},
+                                             {QStringLiteral("ok"), step.ok},
+                                             {QStringLiteral("detail"), step.detail}});
+            QJsonObject object{
+                {QStringLiteral("site"), name},
+                {QStringLiteral("steps"), stepArray},
+                {QStringLiteral("restarted"), QJsonArray::fromStringList(report.restarted)},
+                {QStringLiteral("result"),
+                 report.ok() ? QStringLiteral("restarted") : QStringLiteral("failed")}};
+            if (!report.failedBackend.isEmpty())
+                object.insert(QStringLiteral("failedBackend"), report.failedBackend);
+            if (!report.ok()) object.insert(QStringLiteral("error"), report.error);
+            context.out << QJsonDocument(object).toJson(QJsonDocument::Indented) << Qt::flush;
+        }
+        if (!report.ok()) {
+            QString message = QStringLiteral("rolling-restart %1: %2").arg(name, report.error);
+            if (!report.failedBackend.isEmpty())
+                message += QStringLiteral(" (%1 stays out of rotation; %2 restarted before it; "
+                                          "the rest untouched)")
+                               .arg(report.failedBackend)
+                               .arg(report.restarted.size());
+            return context.error(message);
+        }
+        if (!context.json)
+            context.out << "restarted " << report.restarted.size() << " backend(s) of " << name
+                        << Qt::endl;
+        return int(Success);
+    };
+
+    auto balancerSession =
+        openHostSession(context, inventory.value(), site->balancer->host, acceptNew);
+    if (!balancerSession) {
+        RollingRestartReport report;
+        report.error = balancerSession.error();
+        return finish(report);
+    }
+    std::map<QString, std::unique_ptr<SshSession>> others;
+    const QString balancerHost = site->balancer->host;
+    RemoteRollingRestart restart(
+        *balancerSession.value(), [&](const QString &host) -> Result<SshSession *> {
+            if (host == balancerHost) return balancerSession.value().get();
+            auto found = others.find(host);
+            if (found != others.end()) return found->second.get();
+            auto opened = openHostSession(context, inventory.value(), host, acceptNew);
+            if (!opened) return fail(opened.error());
+            SshSession *raw = opened.value().get();
+            others.emplace(host, std::move(opened).value());
+            return raw;
+        });
+    restart.setDrainTimeoutMs(timeoutsMs[0]);
+    restart.setHealthTimeoutMs(timeoutsMs[1]);
+    restart.setStepCallback([&](const RollingStep &step) {
+        steps.append(step);
+        if (!context.json)
+            context.out << (step.ok ? "  ok    " : "  FAIL  ") << step.backend << "  " << step.step
+                        << ": " << step.detail << Qt::endl;
+    });
+    return finish(restart.run(*site, target, inventory->hosts()));
+}
+
+QList<Command> backendCommands() {
+    return {Command{QStringLiteral("add-backend"),
+                    QStringLiteral("Start one more worker on a host and add it to the balancer"),
+                    QString::fromLatin1(addBackendUsage), addBackendCommand},
+            Command{QStringLiteral("rolling-restart"),
+                    QStringLiteral("Restart a site's workers one by one through its balancer"),
+                    QString::fromLatin1(rollingRestartUsage), rollingRestartCommand}};
+}
+
+} // namespace corral::cli

@@ -1,0 +1,296 @@
+#include "cluster/RemoteSiteMonitor.h"
+
+#include "remote/RemoteProcSampler.h"
+#include "remote/RemoteWorkers.h"
+#include "ssh/ShellQuote.h"
+#include "ssh/SshHost.h"
+#include "upstreams/ConfigApplier.h"
+#include "upstreams/NginxLogFollower.h"
+
+#include <QDateTime>
+#include <QHostAddress>
+
+#include <algorithm>
+#include <optional>
+#include <tuple>
+
+namespace corral {
+
+namespace {
+
+// A backend on a loopback address runs on the balancer's own host: Corral may supervise it
+// there (RemoteWorkers' pid files) and sample its process tree.
+bool onBalancerHost(const Backend &backend) {
+    if (backend.address == QLatin1String("localhost")) return true;
+    const QHostAddress address(backend.address);
+    return !address.isNull() && address.isLoopback();
+}
+
+QString healthUrl(const Site &site, const Backend &backend) {
+    const QString host = backend.address.contains(QLatin1Char(':'))
+                             ? QLatin1Char('[') + backend.address + QLatin1Char(']')
+                             : backend.address;
+    return QStringLiteral("http://%1:%2%3")
+        .arg(host)
+        .arg(backend.port)
+        .arg(site.healthPath.isEmpty() ? QStringLiteral("/") : site.healthPath);
+}
+
+} // namespace
+
+struct RemoteSiteMonitor::Probe {
+    QString balancerKey; ///< what the followers were made for; a change starts afresh
+    std::optional<NginxLogFollower> nginx;
+    std::optional<HaproxyStatFollower> haproxy;
+    RemoteProcSampler sampler;
+    QHash<quint16, qint64> watched; ///< port -> pid given to the sampler
+};
+
+struct RemoteSiteMonitor::TickResult {
+    quint64 generation = 0;
+    RequestCounts counts;
+    QString countsError;
+    QHash<QString, int> health; ///< backend key -> HTTP status, 0 when nothing answered
+    QString healthError;
+    QHash<quint16, RemoteWorkerStatus> workers;
+    QHash<quint16, ProcessSample> samples;
+    MachineSample machine;
+};
+
+RemoteSiteMonitor::RemoteSiteMonitor(const Site &site, SshHost *balancerHost, QObject *parent)
+    : QObject(parent)
+    , m_site(site)
+    , m_host(balancerHost)
+    , m_probe(std::make_shared<Probe>()) {
+    m_snapshot.site = site.name;
+    m_snapshot.policy = site.policy;
+    connect(&m_timer, &QTimer::timeout, this, &RemoteSiteMonitor::tick);
+}
+
+RemoteSiteMonitor::~RemoteSiteMonitor() = default;
+
+Result<void> RemoteSiteMonitor::supports(const Site &site) {
+    if (!site.balancer)
+        return fail(QStringLiteral("site %1 has no production balancer").arg(site.name));
+    if (site.balancer->format != QLatin1String("nginx") &&
+        site.balancer->format != QLatin1String("haproxy"))
+        return fail(QStringLiteral("site %1: request counts are read from nginx access logs and "
+                                   "HAProxy stats; %2 has neither")
+                        .arg(site.name, site.balancer->format));
+    return {};
+}
+
+void RemoteSiteMonitor::setSite(const Site &site) {
+    if (site.balancer != m_site.balancer) m_probe = std::make_shared<Probe>();
+    m_site = site;
+    m_snapshot.site = site.name;
+    m_snapshot.policy = site.policy;
+    ++m_generation;
+}
+
+void RemoteSiteMonitor::start(int intervalMs) {
+    m_timer.start(intervalMs);
+    tick();
+}
+
+void RemoteSiteMonitor::stop() {
+    m_timer.stop();
+}
+
+QString RemoteSiteMonitor::healthProbeCommand(const QStringList &urls, int timeoutSeconds) {
+    // One curl for every URL, in parallel (-Z), so a hung backend costs one timeout per tick,
+    // not one per backend.
+    QStringList argv{QStringLiteral("curl"),       QStringLiteral("-sZ"),
+                     QStringLiteral("--max-time"), QString::number(timeoutSeconds),
+                     QStringLiteral("-w"),         QStringLiteral("%{http_code} %{url}\\n")};
+    for (const QString &url : urls)
+        argv << QStringLiteral("-o") << QStringLiteral("/dev/null") << url;
+    // curl exits non-zero when any transfer failed; the lines still say which.
+    return shellCommand(argv) + QStringLiteral(" || true");
+}
+
+void RemoteSiteMonitor::tick() {
+    if (m_inFlight || !m_host) return;
+    if (auto supported = supports(m_site); !supported) {
+        Q_EMIT pollFailed(supported.error());
+        return;
+    }
+    m_inFlight = true;
+    const Site site = m_site;
+    const std::shared_ptr<Probe> probe = m_probe;
+    const quint64 generation = m_generation;
+    m_host->call<TickResult>(
+        [site, probe, generation](SshSession &session) -> Result<TickResult> {
+            TickResult result;
+            result.generation = generation;
+            auto target = RemoteBalancer::fromSite(*site.balancer);
+            if (!target) return fail(target.error());
+            const RenderOptions &options = target->renderOptions;
+            const bool nginx = target->format == RenderFormat::Nginx;
+
+            // Requests per backend since the previous tick.
+            if (nginx && !probe->nginx) {
+                const QString directory = options.logDirectory.isEmpty()
+                                              ? QStringLiteral("/var/log/nginx")
+                                              : options.logDirectory;
+                probe->nginx.emplace(directory + QLatin1Char('/') + site.name +
+                                     QStringLiteral(".access.log"));
+            } else if (!nginx && !probe->haproxy) {
+                const QString directory = options.runtimeDirectory.isEmpty()
+                                              ? QStringLiteral("/run/haproxy")
+                                              : options.runtimeDirectory;
+                probe->haproxy.emplace(directory + QStringLiteral("/corral-") + site.name +
+                                           QStringLiteral(".sock"),
+                                       QStringLiteral("corral-") + site.name);
+            }
+            auto counts = nginx ? probe->nginx->poll(session) : probe->haproxy->poll(session);
+            if (counts)
+                result.counts = counts.value();
+            else
+                result.countsError = counts.error();
+
+            // Health of every backend, from where the balancer stands.
+            QStringList urls;
+            for (const Backend &backend : site.backends)
+                urls.append(healthUrl(site, backend));
+            if (!urls.isEmpty()) {
+                auto probed = session.exec(healthProbeCommand(urls), 10000);
+                if (!probed) {
+                    result.healthError = probed.error();
+                } else {
+                    for (const QByteArray &line : probed->stdOut.split('\n')) {
+                        const qsizetype space = line.indexOf(' ');
+                        if (space != 3) continue;
+                        const QString url = QString::fromUtf8(line.mid(4));
+                        const qsizetype at = urls.indexOf(url);
+                        if (at >= 0)
+                            result.health.insert(site.backends.at(at).key(), line.left(3).toInt());
+                    }
+                }
+            }
+
+            // Workers Corral runs on this host: pid, then CPU and memory of their trees.
+            QList<quint16> ports;
+            for (const Backend &backend : site.backends)
+                if (onBalancerHost(backend)) ports.append(backend.port);
+            if (!ports.isEmpty()) {
+                auto statuses = RemoteWorkers::status(session, site.name, ports);
+                if (statuses) {
+                    for (const RemoteWorkerStatus &status : statuses.value())
+                        result.workers.insert(status.port, status);
+                }
+                for (auto it = probe->watched.begin(); it != probe->watched.end();) {
+                    const RemoteWorkerStatus status = result.workers.value(it.key());
+                    if (status.running && status.pid == it.value()) {
+                        ++it;
+                        continue;
+                    }
+                    probe->sampler.unwatch(QString::number(it.key()));
+                    it = probe->watched.erase(it);
+                }
+                for (const RemoteWorkerStatus &status : std::as_const(result.workers)) {
+                    if (!status.running || probe->watched.contains(status.port)) continue;
+                    probe->sampler.watch(QString::number(status.port), status.pid);
+                    probe->watched.insert(status.port, status.pid);
+                }
+                if (!probe->watched.isEmpty()) {
+                    auto sampled = session.exec(probe->sampler.command(), 10000);
+                    QList<ProcessSample> processes;
+                    if (sampled && sampled->exitStatus == 0 &&
+                        probe->sampler.ingest(sampled->stdOut, processes, result.machine)) {
+                        for (const ProcessSample &sample : std::as_const(processes))
+                            result.samples.insert(quint16(sample.key.toUInt()), sample);
+                    }
+                }
+            }
+            return result;
+        },
+        this,
+        [this](Result<TickResult> result) {
+            m_inFlight = false;
+            if (!result) {
+                Q_EMIT pollFailed(result.error());
+                return;
+            }
+            if (result->generation != m_generation) return; // made for an older site
+            deliver(result.value());
+        });
+}
+
+void RemoteSiteMonitor::deliver(const TickResult &result) {
+    const double seconds =
+        m_sinceLastTick.isValid() ? qMax(0.001, m_sinceLastTick.restart() / 1000.0) : 1.0;
+    if (!m_sinceLastTick.isValid()) m_sinceLastTick.start();
+
+    QHash<QString, WorkerRow> previous;
+    for (const WorkerRow &row : std::as_const(m_snapshot.workers))
+        previous.insert(Endpoint{row.host, row.port}.toString(), row);
+
+    ClusterSnapshot snapshot;
+    snapshot.timestampMs = QDateTime::currentMSecsSinceEpoch();
+    snapshot.site = m_site.name;
+    snapshot.policy = m_site.policy;
+    snapshot.listen = m_site.balancer->host + QLatin1Char(':') +
+                      QString::number(m_site.balancer->httpPort ? m_site.balancer->httpPort : 80);
+    snapshot.machine = result.machine;
+    for (const Backend &backend : m_site.backends) {
+        WorkerRow row = previous.value(backend.key());
+        row.site = m_site.name;
+        row.host = backend.address;
+        row.port = backend.port;
+        row.inProxy = true;
+        row.backendState = backend.down     ? QStringLiteral("down")
+                           : backend.backup ? QStringLiteral("backup")
+                                            : QStringLiteral("up");
+        const int code = result.health.value(backend.key(), -1);
+        if (code < 0) {
+            row.state = WorkerState::Starting;
+            row.cause = result.healthError.isEmpty()
+                            ? QStringLiteral("not probed yet")
+                            : QStringLiteral("health probe failed: ") + result.healthError;
+        } else if (code == 0) {
+            row.state = WorkerState::Stopped;
+            row.cause = QStringLiteral("nothing answers on %1 (from %2)")
+                            .arg(backend.key(), m_site.balancer->host);
+        } else if (code >= 200 && code < 400) {
+            row.state = WorkerState::Running;
+            row.cause = QStringLiteral("GET %1 answered %2 (from %3)")
+                            .arg(healthUrl(m_site, backend))
+                            .arg(code)
+                            .arg(m_site.balancer->host);
+        } else {
+            row.state = WorkerState::Unhealthy;
+            row.cause =
+                QStringLiteral("GET %1 answered %2").arg(healthUrl(m_site, backend)).arg(code);
+        }
+        const RemoteWorkerStatus worker = result.workers.value(backend.port);
+        const bool supervised = onBalancerHost(backend) && worker.port == backend.port;
+        row.pid = supervised && worker.running ? worker.pid : 0;
+        if (const auto sample = result.samples.find(backend.port);
+            supervised && sample != result.samples.end() && sample->alive) {
+            row.cpuValid = sample->cpuValid;
+            row.cpuPercent = sample->cpuPercent;
+            row.rssBytes = sample->rssBytes;
+        } else {
+            row.cpuValid = false;
+            row.cpuPercent = 0;
+            row.rssBytes = 0;
+        }
+        snapshot.workers.append(row);
+    }
+    applyRequestCounts(snapshot.workers, result.counts, seconds,
+                       [](const WorkerRow &row) { return row.host; });
+    std::sort(snapshot.workers.begin(), snapshot.workers.end(),
+              [](const WorkerRow &a, const WorkerRow &b) {
+                  return std::tie(a.host, a.port) < std::tie(b.host, b.port);
+              });
+    for (const WorkerRow &row : std::as_const(snapshot.workers)) {
+        snapshot.requestsPerSecond += row.requestsPerSecond;
+        if (row.state == WorkerState::Running) ++snapshot.running;
+    }
+    m_snapshot = snapshot;
+    if (!result.countsError.isEmpty()) Q_EMIT pollFailed(result.countsError);
+    Q_EMIT snapshotReady(m_snapshot);
+}
+
+} // namespace corral

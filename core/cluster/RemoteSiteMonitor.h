@@ -1,0 +1,76 @@
+#pragma once
+
+#include "cluster/ClusterSnapshot.h"
+#include "model/Site.h"
+#include "util/Result.h"
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QPointer>
+#include <QTimer>
+
+#include <memory>
+
+namespace corral {
+
+class SshHost;
+
+/// A production site seen through its balancer host, once per tick, in the same
+/// ClusterSnapshot shape as a LocalCluster so the console's table and charts show it too:
+///  - requests per backend from the balancer itself: nginx's access log (NginxLogFollower)
+///    or HAProxy's `show stat` (HaproxyStatFollower), counted from the first tick on;
+///  - each backend's health as the balancer host sees it: one batched curl of every
+///    backend's health path (or /) from that host;
+///  - pid, CPU and memory of the workers Corral runs on the balancer host (loopback
+///    backends, RemoteWorkers' pid files), through RemoteProcSampler.
+/// Every command runs on the SshHost's own thread, so the UI thread never blocks on SSH;
+/// a tick still in flight when the next is due is skipped.
+class RemoteSiteMonitor : public QObject {
+    Q_OBJECT
+
+public:
+    /// `balancerHost` is the SSH host named by site.balancer (not owned).
+    RemoteSiteMonitor(const Site &site, SshHost *balancerHost, QObject *parent = nullptr);
+    ~RemoteSiteMonitor() override;
+
+    /// Fails, with the reason, for a site without a balancer or with a format whose counts
+    /// Corral cannot read (Apache).
+    static Result<void> supports(const Site &site);
+
+    /// The site changed (backends added or removed): the next tick shows the new set.
+    void setSite(const Site &site);
+    const Site &site() const { return m_site; }
+
+    void start(int intervalMs = 1000);
+    void stop();
+    /// One tick now (skipped while the previous one runs).
+    void tick();
+
+    /// The last snapshot delivered (empty rows before the first tick completes).
+    const ClusterSnapshot &snapshot() const { return m_snapshot; }
+
+    /// The curl command that probes `urls` from the balancer host and prints one
+    /// "CODE URL" line per URL (CODE 000 when nothing answered). Pure, for tests.
+    static QString healthProbeCommand(const QStringList &urls, int timeoutSeconds = 1);
+
+Q_SIGNALS:
+    void snapshotReady(const corral::ClusterSnapshot &snapshot);
+    /// A tick failed (host offline, log unreadable); the next tick tries again.
+    void pollFailed(const QString &error);
+
+private:
+    struct Probe; // what runs on the SSH thread: followers and sampler, reused every tick
+    struct TickResult;
+    void deliver(const TickResult &result);
+
+    Site m_site;
+    QPointer<SshHost> m_host;
+    std::shared_ptr<Probe> m_probe;
+    QTimer m_timer;
+    QElapsedTimer m_sinceLastTick;
+    bool m_inFlight = false;
+    quint64 m_generation = 0; ///< bumped by setSite(): results of an older site are dropped
+    ClusterSnapshot m_snapshot;
+};
+
+} // namespace corral

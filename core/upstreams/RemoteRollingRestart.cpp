@@ -1,0 +1,247 @@
+#include "upstreams/RemoteRollingRestart.h"
+
+#include "remote/RemoteWorkers.h"
+#include "ssh/ShellQuote.h"
+#include "ssh/SshSession.h"
+
+#include <QDeadlineTimer>
+#include <QHostAddress>
+#include <QThread>
+
+namespace corral {
+
+bool isLoopbackAddress(const QString &address) {
+    QString bare = address.trimmed();
+    if (bare.startsWith(QLatin1Char('[')) && bare.endsWith(QLatin1Char(']')))
+        bare = bare.mid(1, bare.size() - 2);
+    if (bare.compare(QLatin1String("localhost"), Qt::CaseInsensitive) == 0) return true;
+    const QHostAddress parsed(bare);
+    return !parsed.isNull() && parsed.isLoopback();
+}
+
+Result<QString> workerHostFor(const Backend &backend, const QString &balancerHost,
+                              const QList<Host> &hosts) {
+    if (isLoopbackAddress(backend.address)) return balancerHost;
+    for (const Host &host : hosts)
+        if (!host.address.isEmpty() &&
+            host.address.compare(backend.address, Qt::CaseInsensitive) == 0)
+            return host.name;
+    for (const Host &host : hosts)
+        if (host.name.compare(backend.address, Qt::CaseInsensitive) == 0) return host.name;
+    return fail(QStringLiteral("backend %1: no inventory host has the address %2 (add the host "
+                               "that runs this worker with 'corralctl host add')")
+                    .arg(backend.key(), backend.address));
+}
+
+RemoteRollingRestart::RemoteRollingRestart(SshSession &balancerSession,
+                                           SessionResolver workerSessions)
+    : m_balancer(balancerSession)
+    , m_sessions(std::move(workerSessions)) {}
+
+QString RemoteRollingRestart::haproxyCommand(const QString &socketPath, const QString &command) {
+    return shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
+                         QStringLiteral("printf '%s\\n' \"$1\" | socat stdio \"UNIX-CONNECT:$2\""),
+                         QStringLiteral("sh"), command, socketPath});
+}
+
+QString RemoteRollingRestart::haproxyServerName(const Backend &backend) {
+    QString name = backend.key();
+    name.remove(QLatin1Char('[')).remove(QLatin1Char(']'));
+    return name;
+}
+
+Result<int> RemoteRollingRestart::parseCurrentSessions(const QByteArray &csv,
+                                                       const QString &backend,
+                                                       const QString &server) {
+    const QList<QByteArray> lines = csv.split('\n');
+    if (lines.isEmpty() || !lines.first().startsWith("# "))
+        return fail(QStringLiteral("show stat: no CSV header"));
+    const QList<QByteArray> columns = lines.first().mid(2).split(',');
+    const qsizetype pxname = columns.indexOf("pxname");
+    const qsizetype svname = columns.indexOf("svname");
+    const qsizetype scur = columns.indexOf("scur");
+    if (pxname < 0 || svname < 0 || scur < 0)
+        return fail(QStringLiteral("show stat: no pxname, svname or scur column"));
+    for (qsizetype i = 1; i < lines.size(); ++i) {
+        const QList<QByteArray> fields = lines.at(i).split(',');
+        if (fields.size() <= std::max({pxname, svname, scur})) continue;
+        if (QString::fromUtf8(fields.at(pxname)) == backend &&
+            QString::fromUtf8(fields.at(svname)) == server)
+            return fields.at(scur).toInt();
+    }
+    return fail(QStringLiteral("show stat: no server %1/%2").arg(backend, server));
+}
+
+Result<void> RemoteRollingRestart::haproxy(const QString &socket, const QString &command) {
+    auto result = m_balancer.exec(haproxyCommand(socket, command), 30000);
+    if (!result) return fail(result.error());
+    const QString answer = QString::fromUtf8(result->stdOut + result->stdErr).trimmed();
+    if (result->exitStatus == 127)
+        return fail(
+            QStringLiteral("socat is not installed on %1").arg(m_balancer.config().displayName()));
+    if (result->exitStatus != 0 || !answer.isEmpty())
+        return fail(QStringLiteral("\"%1\" on %2: %3")
+                        .arg(command, socket,
+                             answer.isEmpty()
+                                 ? QStringLiteral("exit status %1").arg(result->exitStatus)
+                                 : answer));
+    return {};
+}
+
+Result<QString> RemoteRollingRestart::drainHaproxy(const QString &socket, const QString &proxy,
+                                                   const QString &server) {
+    if (auto drained =
+            haproxy(socket, QStringLiteral("set server %1/%2 state drain").arg(proxy, server));
+        !drained)
+        return fail(drained.error());
+    const QDeadlineTimer deadline(m_drainTimeoutMs);
+    int sessions = 0;
+    for (;;) {
+        auto stat = m_balancer.exec(haproxyCommand(socket, QStringLiteral("show stat")), 30000);
+        if (!stat) return fail(stat.error());
+        if (stat->exitStatus != 0)
+            return fail(QStringLiteral("show stat on %1: %2")
+                            .arg(socket, QString::fromUtf8(stat->stdErr).trimmed()));
+        auto current = parseCurrentSessions(stat->stdOut, proxy, server);
+        if (!current) return fail(current.error());
+        sessions = current.value();
+        if (sessions == 0)
+            return QStringLiteral("%1/%2 drained, no sessions left").arg(proxy, server);
+        if (deadline.hasExpired())
+            return QStringLiteral("%1/%2 drained; %3 session(s) still open after %4 s, "
+                                  "restarting anyway")
+                .arg(proxy, server)
+                .arg(sessions)
+                .arg(m_drainTimeoutMs / 1000.0);
+        QThread::msleep(100);
+    }
+}
+
+RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBalancer &target,
+                                               const QList<Host> &hosts) {
+    RollingRestartReport report;
+    QString current; // the backend being worked on
+    const auto step = [&](const QString &name, bool ok, const QString &detail) {
+        report.steps.append(RollingStep{current, name, ok, detail});
+        if (m_onStep) m_onStep(report.steps.last());
+    };
+    const auto failed = [&](const QString &name, const QString &why) {
+        step(name, false, why);
+        report.failedBackend = current;
+        report.error = QStringLiteral("%1: %2: %3").arg(current, name, why);
+        return report;
+    };
+    if (!site.balancer) {
+        report.error = QStringLiteral("site %1 has no balancer").arg(site.name);
+        return report;
+    }
+    int inRotation = 0;
+    for (const Backend &backend : site.backends)
+        if (!backend.down) ++inRotation;
+    if (inRotation < 2) {
+        report.error = QStringLiteral("site %1 has %2 backend(s) in rotation; a rolling restart "
+                                      "needs at least two, or the site stops serving")
+                           .arg(site.name)
+                           .arg(inRotation);
+        return report;
+    }
+    const bool runtimeApi = target.format == RenderFormat::Haproxy;
+    const QString socket =
+        (target.renderOptions.runtimeDirectory.isEmpty() ? QStringLiteral("/run/haproxy")
+                                                         : target.renderOptions.runtimeDirectory) +
+        QStringLiteral("/corral-") + site.name + QStringLiteral(".sock");
+    const QString proxy = QStringLiteral("corral-") + site.name;
+
+    // The config as installed while a backend is out: the site with that one marked down.
+    ConfigApplier applier(m_balancer);
+    applier.setVerifyTimeoutMs(m_verifyTimeoutMs);
+    QString applyPrefix;
+    applier.setStepCallback([&](const ApplyStep &applied) {
+        step(applyPrefix + applied.name, applied.ok, applied.detail);
+    });
+    const auto applyWith = [&](const Site &variant, const QString &prefix) -> Result<void> {
+        applyPrefix = prefix;
+        const ApplyReport applied = applier.apply(variant, target, false);
+        if (!applied.ok())
+            return fail(applied.error +
+                        (applied.rolledBack ? QStringLiteral(" (rolled back)") : QString()));
+        return {};
+    };
+
+    for (qsizetype i = 0; i < site.backends.size(); ++i) {
+        const Backend &backend = site.backends.at(i);
+        current = backend.key();
+        auto hostName = workerHostFor(backend, site.balancer->host, hosts);
+        if (!hostName) return failed(QStringLiteral("host"), hostName.error());
+        auto session = m_sessions(hostName.value());
+        if (!session) return failed(QStringLiteral("host"), session.error());
+        step(QStringLiteral("host"), true,
+             QStringLiteral("worker on %1 port %2").arg(hostName.value()).arg(backend.port));
+
+        const bool rotate = !backend.down;
+        if (rotate) {
+            if (runtimeApi) {
+                auto drained = drainHaproxy(socket, proxy, haproxyServerName(backend));
+                if (!drained) return failed(QStringLiteral("drain"), drained.error());
+                step(QStringLiteral("drain"), true, drained.value());
+            } else {
+                Site out = site;
+                out.backends[i].down = true;
+                if (auto applied = applyWith(out, QStringLiteral("drain/")); !applied)
+                    return failed(QStringLiteral("drain"), applied.error());
+                step(QStringLiteral("drain"), true,
+                     QStringLiteral("marked down in %1 and reloaded").arg(target.configPath));
+            }
+        }
+
+        auto restarted = RemoteWorkers::restart(*session.value(), site, backend.port);
+        if (!restarted) return failed(QStringLiteral("restart"), restarted.error());
+        step(QStringLiteral("restart"), true,
+             restarted.value() > 0 ? QStringLiteral("new pid %1").arg(restarted.value())
+                                   : QStringLiteral("restarted"));
+
+        if (auto healthy =
+                RemoteWorkers::waitHealthy(*session.value(), site, backend.port, m_healthTimeoutMs);
+            !healthy)
+            return failed(QStringLiteral("health"), healthy.error());
+        // The answer must come from the new worker: if it died (say the port is held by a
+        // process Corral did not start), the old process answered the health check.
+        if (restarted.value() > 0) {
+            auto alive = session.value()->exec(
+                shellCommand({QStringLiteral("kill"), QStringLiteral("-0"), QStringLiteral("--"),
+                              QString::number(restarted.value())}),
+                10000);
+            if (!alive) return failed(QStringLiteral("health"), alive.error());
+            if (alive->exitStatus != 0)
+                return failed(QStringLiteral("health"),
+                              QStringLiteral("the new worker (pid %1) exited; another process "
+                                             "holds port %2 (one Corral did not start?); see %3")
+                                  .arg(restarted.value())
+                                  .arg(backend.port)
+                                  .arg(RemoteWorkers::logPath(site.name, backend.port)));
+        }
+        step(QStringLiteral("health"), true,
+             QStringLiteral("GET %1 answered").arg(RemoteWorkers::healthUrl(site, backend.port)));
+
+        if (rotate) {
+            if (runtimeApi) {
+                const QString server = haproxyServerName(backend);
+                if (auto ready = haproxy(
+                        socket, QStringLiteral("set server %1/%2 state ready").arg(proxy, server));
+                    !ready)
+                    return failed(QStringLiteral("enable"), ready.error());
+                step(QStringLiteral("enable"), true,
+                     QStringLiteral("%1/%2 ready").arg(proxy, server));
+            } else {
+                if (auto applied = applyWith(site, QStringLiteral("enable/")); !applied)
+                    return failed(QStringLiteral("enable"), applied.error());
+                step(QStringLiteral("enable"), true,
+                     QStringLiteral("back in %1 and reloaded").arg(target.configPath));
+            }
+        }
+        report.restarted.append(current);
+    }
+    return report;
+}
+
+} // namespace corral

@@ -1,0 +1,142 @@
+#include "BalancerFixture.h"
+#include "SshServer.h"
+#include "TestProcess.h"
+#include "cluster/RemoteSiteMonitor.h"
+#include "ssh/ShellQuote.h"
+#include "ssh/SshHost.h"
+
+#include <QProcess>
+#include <QSignalSpy>
+#include <QTest>
+
+using namespace corral;
+using namespace corral::test;
+
+/// RemoteSiteMonitor against a real HAProxy (its stats socket read with socat over a real
+/// sshd on 127.0.0.7): per-backend counts equal to the requests sent, health states from the
+/// balancer host. (The nginx access-log path is covered end to end by tst_remotesite.)
+class TestRemoteSiteMonitor : public QObject {
+    Q_OBJECT
+
+    SshServer m_server{QStringLiteral("127.0.0.7")};
+    HaproxyInstance m_haproxy{QStringLiteral("shop")};
+    QProcess m_workers[2];
+    quint16 m_ports[2] = {};
+
+    Site site() const {
+        Site site;
+        site.name = QStringLiteral("shop");
+        site.healthPath = QStringLiteral("/health");
+        site.workers = 0;
+        site.backends = {Backend{QStringLiteral("127.0.0.1"), m_ports[0]},
+                         Backend{QStringLiteral("127.0.0.1"), m_ports[1]}};
+        site.balancer = m_haproxy.balancer(QStringLiteral("remote"));
+        return site;
+    }
+
+    // Ticks until the snapshot has counted `total` requests (or the deadline passes).
+    static quint64 waitForTotal(RemoteSiteMonitor &monitor, quint64 total) {
+        QSignalSpy spy(&monitor, &RemoteSiteMonitor::snapshotReady);
+        const QDeadlineTimer deadline(30000);
+        quint64 counted = 0;
+        while (!deadline.hasExpired()) {
+            counted = 0;
+            for (const WorkerRow &row : monitor.snapshot().workers)
+                counted += row.requestsTotal;
+            if (counted >= total) break;
+            spy.wait(2000);
+        }
+        return counted;
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        if (!HaproxyInstance::available())
+            QSKIP("haproxy or socat is not installed (installer/install-deps.sh installs them)");
+        QString error;
+        QVERIFY2(m_server.start(&error), qPrintable(error));
+        for (int i = 0; i < 2; ++i) {
+            m_ports[i] = freePort();
+            m_workers[i].start(QStringLiteral(DEMO_WORKER_PATH),
+                               {QStringLiteral("--port"), QString::number(m_ports[i])});
+            QVERIFY(m_workers[i].waitForStarted(5000));
+        }
+        for (int i = 0; i < 2; ++i)
+            QVERIFY(waitForListener(m_ports[i], m_workers[i]));
+        QVERIFY2(m_haproxy.start(site(), &error), qPrintable(error));
+    }
+
+    void cleanupTestCase() {
+        m_haproxy.stop();
+        for (QProcess &worker : m_workers)
+            stopProcess(worker);
+    }
+
+    void supportsNginxAndHaproxyOnly() {
+        Site none;
+        none.name = QStringLiteral("plain");
+        QVERIFY(!RemoteSiteMonitor::supports(none));
+        Site apache = site();
+        apache.balancer->format = QStringLiteral("apache");
+        const auto refused = RemoteSiteMonitor::supports(apache);
+        QVERIFY(!refused);
+        QVERIFY2(refused.error().contains(QStringLiteral("apache")), qPrintable(refused.error()));
+        QVERIFY(RemoteSiteMonitor::supports(site()));
+    }
+
+    // Every URL goes through shellQuote: a hostile path stays one argument.
+    void healthProbeCommandQuotesUrls() {
+        const QString hostile = QStringLiteral("http://127.0.0.1:1/x'; rm -rf /; echo '");
+        const QString command = RemoteSiteMonitor::healthProbeCommand({hostile});
+        QVERIFY2(command.contains(QLatin1Char(' ') + shellQuote(hostile) + QLatin1Char(' ')),
+                 qPrintable(command));
+        // A real shell sees the URL as one argument: curl is replaced by printf here.
+        QProcess shell;
+        shell.start(QStringLiteral("sh"),
+                    {QStringLiteral("-c"),
+                     QStringLiteral("curl() { printf '%s\\n' \"$@\"; }; ") + command});
+        QVERIFY(shell.waitForFinished(10000));
+        const QStringList words =
+            QString::fromUtf8(shell.readAllStandardOutput()).split(QLatin1Char('\n'));
+        QVERIFY2(words.contains(hostile), qPrintable(words.join(QLatin1Char('|'))));
+    }
+
+    void countsAndHealthFromHaproxy() {
+        SshConfig config = m_server.config();
+        config.acceptNew = true;
+        SshHost host(QStringLiteral("remote"), config);
+        RemoteSiteMonitor monitor(site(), &host);
+        QSignalSpy ticked(&monitor, &RemoteSiteMonitor::snapshotReady);
+        QSignalSpy failed(&monitor, &RemoteSiteMonitor::pollFailed);
+        monitor.start(200);
+        QVERIFY(ticked.wait(30000)); // the first tick primes the counters
+        QVERIFY2(failed.isEmpty(), qPrintable(failed.value(0).value(0).toString()));
+        QCOMPARE(monitor.snapshot().workers.size(), 2);
+
+        constexpr int Requests = 20;
+        QHash<qint64, int> answered;
+        for (int i = 0; i < Requests; ++i)
+            answered[httpGet(m_haproxy.httpPort()).jsonNumber(QStringLiteral("port"))] += 1;
+        QCOMPARE(waitForTotal(monitor, Requests), quint64(Requests));
+        for (const WorkerRow &row : monitor.snapshot().workers) {
+            QVERIFY(row.inProxy);
+            QCOMPARE(row.requestsTotal, quint64(answered.value(row.port)));
+            QCOMPARE(row.state, WorkerState::Running);
+        }
+
+        // A stopped worker is reported as such from the balancer's host.
+        stopProcess(m_workers[0]);
+        const QDeadlineTimer deadline(15000);
+        bool stopped = false;
+        while (!stopped && !deadline.hasExpired()) {
+            ticked.wait(1000);
+            for (const WorkerRow &row : monitor.snapshot().workers)
+                if (row.port == m_ports[0] && row.state == WorkerState::Stopped) stopped = true;
+        }
+        QVERIFY(stopped);
+        monitor.stop();
+    }
+};
+
+QTEST_GUILESS_MAIN(TestRemoteSiteMonitor)
+#include "tst_remotesitemonitor.moc"

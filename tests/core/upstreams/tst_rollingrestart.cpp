@@ -1,0 +1,604 @@
+#include "BalancerFixture.h"
+#include "SshServer.h"
+#include "TestProcess.h"
+#include "inventory/Inventory.h"
+#include "remote/RemoteWorkers.h"
+#include "ssh/SshSession.h"
+#include "upstreams/ConfigApplier.h"
+#include "upstreams/RemoteRollingRestart.h"
+
+#include <QDeadlineTimer>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QMutex>
+#include <QProcess>
+#include <QTcpServer>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+using namespace corral;
+using namespace corral::test;
+
+#define QVERIFY_RESULT(expr)                                                                       \
+    do {                                                                                           \
+        const auto &result_ = (expr);                                                              \
+        QVERIFY2(result_.ok(), qPrintable(result_.error()));                                       \
+    } while (false)
+
+namespace {
+
+/// Requests to a balancer from a thread of its own, one fresh connection each, until stopped;
+/// every answer that is not a 200 counts as a failure.
+class Load {
+public:
+    explicit Load(quint16 port)
+        : m_thread([this, port] {
+            while (!m_stop) {
+                const HttpReply reply = httpGet(port, "/", "shop.example.com", 10000);
+                ++m_total;
+                if (reply.status != 200) {
+                    ++m_failed;
+                    const QMutexLocker lock(&m_mutex);
+                    m_failures.append(QString::number(reply.status) + QLatin1Char(' ') +
+                                      QString::fromUtf8(reply.body.left(80)));
+                }
+                // Paced (a few hundred requests a second), so the balancer and sshd on this
+                // two-core machine are not starved while the restart runs.
+                std::this_thread::sleep_for(std::chrono::milliseconds(3));
+            }
+        }) {}
+    ~Load() { stop(); }
+    void stop() {
+        m_stop = true;
+        if (m_thread.joinable()) m_thread.join();
+    }
+    int total() const { return m_total; }
+    int failed() const { return m_failed; }
+    QStringList failures() {
+        const QMutexLocker lock(&m_mutex);
+        return m_failures;
+    }
+    /// Waits until `count` requests were answered (the load is really running).
+    bool waitFor(int count) {
+        const QDeadlineTimer deadline(10000);
+        while (m_total < count && !deadline.hasExpired())
+            QTest::qWait(20);
+        return m_total >= count;
+    }
+
+private:
+    std::atomic<bool> m_stop{false};
+    std::atomic<int> m_total{0};
+    std::atomic<int> m_failed{0};
+    QMutex m_mutex;
+    QStringList m_failures;
+    std::thread m_thread; // last: starts once the counters exist
+};
+
+struct Run {
+    int exitCode = -1;
+    QString out;
+    QString err;
+};
+
+} // namespace
+
+/// Rolling restarts of workers on a "remote" host (the sshd fixture on 127.0.0.2, this
+/// machine) through a real nginx and a real HAProxy, under continuous load; and the
+/// add-backend and rolling-restart commands of corralctl.
+class TestRollingRestart : public QObject {
+    Q_OBJECT
+
+    SshServer m_server{QStringLiteral("127.0.0.2")};
+    NginxInstance m_nginx{QStringLiteral("rollnginx")};
+    HaproxyInstance m_haproxy{QStringLiteral("rollhaproxy")};
+    QTemporaryDir m_home;
+    std::unique_ptr<SshSession> m_session;
+    Site m_nginxSite;
+    Site m_haproxySite;
+    QList<QPair<QString, quint16>> m_started; // every remote worker, stopped in cleanup
+
+    SshConfig trusted() const {
+        SshConfig config = m_server.config();
+        config.acceptNew = true;
+        return config;
+    }
+
+    Host remoteHost() const {
+        Host host;
+        host.name = QStringLiteral("remote");
+        host.kind = Host::Kind::Ssh;
+        host.address = m_server.address();
+        host.port = m_server.port();
+        host.user = QStringLiteral("root");
+        host.auth = Host::Auth::KeyFile;
+        host.keyPath = m_server.clientKey();
+        return host;
+    }
+
+    Site workerSite(const QString &name) const {
+        Site site;
+        site.name = name;
+        site.command = QStringLiteral(DEMO_WORKER_PATH);
+        site.args = {QStringLiteral("--port"), QStringLiteral("{port}")};
+        site.healthPath = QStringLiteral("/health");
+        site.serverNames = {QStringLiteral("shop.example.com")};
+        site.basePort = workerBasePort();
+        site.workers = 0;
+        return site;
+    }
+
+    // Two workers of `site` started over SSH by RemoteWorkers, healthy, as its backends.
+    bool startWorkers(Site &site, QString *error) {
+        auto ports = RemoteWorkers::allocatePorts(*m_session, site, 2);
+        if (!ports) return *error = ports.error(), false;
+        for (quint16 port : ports.value()) {
+            auto started = RemoteWorkers::start(*m_session, site, port);
+            if (!started) return *error = started.error(), false;
+            m_started.append({site.name, port});
+            site.backends.append(Backend{QStringLiteral("127.0.0.1"), port});
+            site.ports.append(port);
+        }
+        for (quint16 port : ports.value())
+            if (auto healthy = RemoteWorkers::waitHealthy(*m_session, site, port); !healthy)
+                return *error = healthy.error(), false;
+        return true;
+    }
+
+    QMap<quint16, qint64> pids(const Site &site) {
+        QMap<quint16, qint64> result;
+        auto statuses = RemoteWorkers::status(*m_session, site.name, site.ports);
+        if (!statuses) return result;
+        for (const RemoteWorkerStatus &status : statuses.value())
+            result.insert(status.port, status.running ? status.pid : 0);
+        return result;
+    }
+
+    RemoteRollingRestart runner() {
+        return RemoteRollingRestart(*m_session,
+                                    [this](const QString &host) -> Result<SshSession *> {
+                                        if (host == QLatin1String("remote")) return m_session.get();
+                                        return fail(QStringLiteral("unexpected host ") + host);
+                                    });
+    }
+
+    QString inventoryPath() const { return m_home.filePath(QStringLiteral("inventory.json")); }
+
+    Run ctl(const QStringList &args) {
+        QProcess process;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("HOME"), m_home.path());
+        env.insert(QStringLiteral("XDG_CONFIG_HOME"), m_home.filePath(QStringLiteral("config")));
+        env.insert(QStringLiteral("CORRAL_INVENTORY"), inventoryPath());
+        env.remove(QStringLiteral("SSH_AUTH_SOCK"));
+        env.insert(QStringLiteral("DBUS_SESSION_BUS_ADDRESS"),
+                   QStringLiteral("unix:path=/nonexistent/corral-test-bus"));
+        env.remove(QStringLiteral("DISPLAY"));
+        process.setProcessEnvironment(env);
+        process.start(QStringLiteral(CORRALCTL_PATH), args);
+        process.closeWriteChannel();
+        if (!process.waitForFinished(60000)) {
+            process.kill();
+            process.waitForFinished(5000);
+            return {};
+        }
+        return Run{process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
+                   QString::fromUtf8(process.readAllStandardOutput()),
+                   QString::fromUtf8(process.readAllStandardError())};
+    }
+
+    void writeInventory(const Site &site) {
+        Inventory inventory;
+        QVERIFY_RESULT(inventory.addHost(remoteHost()));
+        QVERIFY_RESULT(inventory.addSite(site));
+        QVERIFY_RESULT(inventory.save(inventoryPath()));
+    }
+
+    // Requests until `count` in a row come from workers other than `port` (a reload hands
+    // over gracefully, so a few may still reach the old config).
+    bool outOfRotation(quint16 balancerPort, quint16 port, int count = 10) {
+        const QDeadlineTimer deadline(15000);
+        int inARow = 0;
+        while (inARow < count && !deadline.hasExpired()) {
+            const HttpReply reply = httpGet(balancerPort);
+            inARow = reply.status == 200 && reply.jsonNumber(QStringLiteral("port")) != port
+                         ? inARow + 1
+                         : 0;
+        }
+        return inARow >= count;
+    }
+
+    void rollUnderLoad(const Site &site, quint16 balancerPort) {
+        const QMap<quint16, qint64> before = pids(site);
+        QCOMPARE(before.size(), 2);
+        for (qint64 pid : before)
+            QVERIFY(pid > 0);
+
+        Load load(balancerPort);
+        QVERIFY(load.waitFor(20));
+        RemoteRollingRestart restart = runner();
+        QStringList seen;
+        restart.setStepCallback([&](const RollingStep &step) {
+            if (!step.step.contains(QLatin1Char('/')))
+                seen.append(step.backend + QLatin1Char(' ') + step.step);
+        });
+        const RollingRestartReport report =
+            restart.run(site, RemoteBalancer::fromSite(*site.balancer).value(), {remoteHost()});
+        const int atEnd = load.total();
+        QVERIFY(load.waitFor(atEnd + 10)); // serving afterwards too
+        load.stop();
+        QVERIFY2(report.ok(), qPrintable(report.error));
+        QVERIFY(report.failedBackend.isEmpty());
+        const QStringList keys{site.backends.at(0).key(), site.backends.at(1).key()};
+        QCOMPARE(report.restarted, keys);
+        QStringList expected;
+        for (const QString &key : keys)
+            for (const char *name : {"host", "drain", "restart", "health", "enable"})
+                expected.append(key + QLatin1Char(' ') + QLatin1String(name));
+        QCOMPARE(seen, expected);
+
+        const QMap<quint16, qint64> after = pids(site);
+        for (auto it = before.cbegin(); it != before.cend(); ++it) {
+            QVERIFY2(after.value(it.key()) > 0, qPrintable(QString::number(it.key())));
+            QVERIFY2(
+                after.value(it.key()) != it.value(),
+                qPrintable(QStringLiteral("port %1 kept pid %2").arg(it.key()).arg(it.value())));
+        }
+        QVERIFY2(load.failed() == 0,
+                 qPrintable(QStringLiteral("%1 of %2 requests failed: %3")
+                                .arg(load.failed())
+                                .arg(load.total())
+                                .arg(load.failures().join(QStringLiteral("; ")))));
+        QVERIFY(load.total() > 50);
+        qInfo("%d requests during the rolling restart, none failed", load.total());
+    }
+
+    // The restarted first worker never becomes healthy: the run stops there, naming the
+    // backend and the step; the second worker is untouched and the site still answers.
+    void failAtFirstBackend(const Site &site, quint16 balancerPort) {
+        const QMap<quint16, qint64> before = pids(site);
+        Site failing = site;
+        failing.args.append(QStringLiteral("--fail-health"));
+        RemoteRollingRestart restart = runner();
+        restart.setHealthTimeoutMs(2000);
+        const RollingRestartReport report =
+            restart.run(failing, RemoteBalancer::fromSite(*site.balancer).value(), {remoteHost()});
+        QVERIFY(!report.ok());
+        const Backend &first = site.backends.at(0);
+        QCOMPARE(report.failedBackend, first.key());
+        QVERIFY(report.restarted.isEmpty());
+        QVERIFY2(report.error.startsWith(first.key() + QStringLiteral(": health: ")),
+                 qPrintable(report.error));
+        QVERIFY2(report.error.contains(QStringLiteral("answered 503")), qPrintable(report.error));
+        QVERIFY(!report.steps.isEmpty());
+        QCOMPARE(report.steps.last().step, QStringLiteral("health"));
+        QVERIFY(!report.steps.last().ok);
+        for (const RollingStep &step : report.steps)
+            QCOMPARE(step.backend, first.key());
+
+        const QMap<quint16, qint64> after = pids(site);
+        const quint16 second = site.backends.at(1).port;
+        QCOMPARE(after.value(second), before.value(second));
+        QVERIFY(after.value(first.port) != before.value(first.port)); // restarted, unhealthy
+        // The failed backend stays out of rotation; the balancer answers from the second.
+        QVERIFY(outOfRotation(balancerPort, first.port));
+
+        // Put the first worker back (healthy) and into rotation for the tests that follow.
+        QVERIFY_RESULT(RemoteWorkers::restart(*m_session, site, first.port));
+        QVERIFY_RESULT(RemoteWorkers::waitHealthy(*m_session, site, first.port));
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY(m_home.isValid());
+        QString error;
+        QVERIFY2(m_server.start(&error), qPrintable(error));
+        m_session = std::make_unique<SshSession>(trusted());
+
+        if (NginxInstance::available()) {
+            m_nginxSite = workerSite(QStringLiteral("rollnginx"));
+            QVERIFY2(startWorkers(m_nginxSite, &error), qPrintable(error));
+            m_nginxSite.balancer = m_nginx.balancer(QStringLiteral("remote"));
+            QVERIFY2(m_nginx.start(&error), qPrintable(error));
+            ConfigApplier applier(*m_session);
+            const ApplyReport applied = applier.apply(
+                m_nginxSite, RemoteBalancer::fromSite(*m_nginxSite.balancer).value(), false);
+            QVERIFY2(applied.ok(), qPrintable(applied.error));
+        }
+        if (HaproxyInstance::available()) {
+            m_haproxySite = workerSite(QStringLiteral("rollhaproxy"));
+            QVERIFY2(startWorkers(m_haproxySite, &error), qPrintable(error));
+            m_haproxySite.balancer = m_haproxy.balancer(QStringLiteral("remote"));
+            QVERIFY2(m_haproxy.start(m_haproxySite, &error), qPrintable(error));
+        }
+    }
+
+    void cleanupTestCase() {
+        m_nginx.stop();
+        m_haproxy.stop();
+        if (m_session)
+            for (const auto &[site, port] : std::as_const(m_started))
+                (void)RemoteWorkers::stop(*m_session, site, port);
+        m_session.reset();
+    }
+
+    void loopbackAndHostResolution() {
+        QVERIFY(isLoopbackAddress(QStringLiteral("127.0.0.1")));
+        QVERIFY(isLoopbackAddress(QStringLiteral("127.3.2.1")));
+        QVERIFY(isLoopbackAddress(QStringLiteral("::1")));
+        QVERIFY(isLoopbackAddress(QStringLiteral("[::1]")));
+        QVERIFY(isLoopbackAddress(QStringLiteral("LocalHost")));
+        QVERIFY(!isLoopbackAddress(QStringLiteral("10.0.0.1")));
+        QVERIFY(!isLoopbackAddress(QStringLiteral("128.0.0.1")));
+        QVERIFY(!isLoopbackAddress(QStringLiteral("app1.internal")));
+
+        Host a;
+        a.name = QStringLiteral("web1");
+        a.address = QStringLiteral("10.0.0.5");
+        Host b;
+        b.name = QStringLiteral("app2.internal");
+        b.address = QStringLiteral("10.0.0.6");
+        const QList<Host> hosts{a, b};
+        const QString lb = QStringLiteral("lb");
+        QCOMPARE(workerHostFor(Backend{QStringLiteral("127.0.0.1"), 3000}, lb, hosts).value(), lb);
+        QCOMPARE(workerHostFor(Backend{QStringLiteral("::1"), 3000}, lb, hosts).value(), lb);
+        QCOMPARE(workerHostFor(Backend{QStringLiteral("localhost"), 3000}, lb, hosts).value(), lb);
+        QCOMPARE(workerHostFor(Backend{QStringLiteral("10.0.0.5"), 3000}, lb, hosts).value(),
+                 QStringLiteral("web1"));
+        QCOMPARE(workerHostFor(Backend{QStringLiteral("app2.internal"), 80}, lb, hosts).value(),
+                 QStringLiteral("app2.internal"));
+        QCOMPARE(workerHostFor(Backend{QStringLiteral("web1"), 80}, lb, hosts).value(),
+                 QStringLiteral("web1"));
+        const auto unknown = workerHostFor(Backend{QStringLiteral("10.9.9.9"), 3001}, lb, hosts);
+        QVERIFY(!unknown);
+        QVERIFY2(unknown.error().contains(QStringLiteral("10.9.9.9:3001")),
+                 qPrintable(unknown.error()));
+    }
+
+    void haproxyRuntimeApiParsing() {
+        const QByteArray csv = "# pxname,svname,qcur,qmax,scur,smax,slim,stot\n"
+                               "corral-shop,FRONTEND,,,3,5,4096,100\n"
+                               "corral-shop,127.0.0.1:3000,0,0,2,4,,50\n"
+                               "corral-shop,127.0.0.1:3001,0,0,0,3,,50\n"
+                               "corral-shop,BACKEND,0,0,2,5,,100\n";
+        QCOMPARE(RemoteRollingRestart::parseCurrentSessions(csv, QStringLiteral("corral-shop"),
+                                                            QStringLiteral("127.0.0.1:3000"))
+                     .value(),
+                 2);
+        QCOMPARE(RemoteRollingRestart::parseCurrentSessions(csv, QStringLiteral("corral-shop"),
+                                                            QStringLiteral("127.0.0.1:3001"))
+                     .value(),
+                 0);
+        QVERIFY(!RemoteRollingRestart::parseCurrentSessions(csv, QStringLiteral("corral-shop"),
+                                                            QStringLiteral("127.0.0.1:9")));
+        QVERIFY(!RemoteRollingRestart::parseCurrentSessions("garbage", QStringLiteral("x"),
+                                                            QStringLiteral("y")));
+        QCOMPARE(RemoteRollingRestart::haproxyServerName(Backend{QStringLiteral("::1"), 3000}),
+                 QStringLiteral("::1:3000"));
+        const QString command = RemoteRollingRestart::haproxyCommand(
+            QStringLiteral("/run/h a/x.sock"), QStringLiteral("set server a/b state drain"));
+        QVERIFY2(command.contains(QStringLiteral("'set server a/b state drain'")),
+                 qPrintable(command));
+        QVERIFY2(command.contains(QStringLiteral("'/run/h a/x.sock'")), qPrintable(command));
+    }
+
+    void nginxRollingRestartUnderLoad() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        rollUnderLoad(m_nginxSite, m_nginx.httpPort());
+        // The installed config is the site's again: nothing left marked down.
+        QVERIFY(!readFile(m_nginx.siteFile()).contains(" down"));
+    }
+
+    void nginxFailureStopsAtFirstBackend() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        failAtFirstBackend(m_nginxSite, m_nginx.httpPort());
+        const QByteArray marked =
+            m_nginxSite.backends.at(0).key().toUtf8() + " max_fails=3 fail_timeout=10s down";
+        QVERIFY(readFile(m_nginx.siteFile()).contains(marked));
+        ConfigApplier applier(*m_session);
+        const ApplyReport restored = applier.apply(
+            m_nginxSite, RemoteBalancer::fromSite(*m_nginxSite.balancer).value(), false);
+        QVERIFY2(restored.ok(), qPrintable(restored.error));
+    }
+
+    void haproxyRollingRestartUnderLoad() {
+        if (!HaproxyInstance::available()) QSKIP("haproxy or socat is not installed");
+        rollUnderLoad(m_haproxySite, m_haproxy.httpPort());
+    }
+
+    void haproxyFailureStopsAtFirstBackend() {
+        if (!HaproxyInstance::available()) QSKIP("haproxy or socat is not installed");
+        failAtFirstBackend(m_haproxySite, m_haproxy.httpPort());
+        // Drained on the runtime API, not in the file.
+        auto stat = m_session->exec(RemoteRollingRestart::haproxyCommand(
+                                        m_haproxy.statsSocket(), QStringLiteral("show stat")),
+                                    10000);
+        QVERIFY_RESULT(stat);
+        const QString server =
+            RemoteRollingRestart::haproxyServerName(m_haproxySite.backends.at(0));
+        bool drained = false;
+        for (const QByteArray &line : stat->stdOut.split('\n'))
+            if (line.startsWith(QByteArray("corral-rollhaproxy," + server.toUtf8() + ",")))
+                drained = line.contains(",DRAIN");
+        QVERIFY2(drained, stat->stdOut.constData());
+        auto ready = m_session->exec(
+            RemoteRollingRestart::haproxyCommand(
+                m_haproxy.statsSocket(),
+                QStringLiteral("set server corral-rollhaproxy/%1 state ready").arg(server)),
+            10000);
+        QVERIFY_RESULT(ready);
+    }
+
+    // corralctl add-backend: a third worker on the balancer's host, serving through nginx,
+    // saved to the inventory; failures exit 1 and change nothing.
+    void corralctlAddBackend() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        writeInventory(m_nginxSite);
+        const Run added = ctl({QStringLiteral("add-backend"), QStringLiteral("rollnginx"),
+                               QStringLiteral("--accept-new")});
+        QVERIFY2(added.exitCode == 0, qPrintable(added.err + added.out));
+        QVERIFY2(added.out.contains(QStringLiteral("  ok    health: ")), qPrintable(added.out));
+        QVERIFY(added.out.contains(QStringLiteral("  ok    verify: ")));
+        auto inventory = Inventory::load(inventoryPath());
+        QVERIFY_RESULT(inventory);
+        const Site *site = inventory->site(QStringLiteral("rollnginx"));
+        QVERIFY(site);
+        QCOMPARE(site->backends.size(), 3);
+        const Backend third = site->backends.last();
+        m_started.append({site->name, third.port});
+        QCOMPARE(third.address, QStringLiteral("127.0.0.1"));
+        QVERIFY(site->ports.contains(third.port));
+        QVERIFY2(added.out.contains(QStringLiteral("added backend ") + third.key()),
+                 qPrintable(added.out));
+        QVERIFY(readFile(m_nginx.siteFile()).contains(third.key().toUtf8()));
+        const QDeadlineTimer deadline(15000);
+        bool reached = false;
+        while (!reached && !deadline.hasExpired())
+            reached = httpGet(m_nginx.httpPort()).jsonNumber(QStringLiteral("port")) == third.port;
+        QVERIFY(reached);
+        m_nginxSite = *site;
+
+        // --json and a failing one: a host that does not exist.
+        const Run unknownHost =
+            ctl({QStringLiteral("--json"), QStringLiteral("add-backend"),
+                 QStringLiteral("rollnginx"), QStringLiteral("--on"), QStringLiteral("nope")});
+        QCOMPARE(unknownHost.exitCode, 1);
+        QVERIFY2(unknownHost.err.contains(QStringLiteral("no host named \"nope\"")),
+                 qPrintable(unknownHost.err));
+        const Run noSite = ctl({QStringLiteral("add-backend"), QStringLiteral("nosuch")});
+        QCOMPARE(noSite.exitCode, 1);
+        QCOMPARE(ctl({QStringLiteral("add-backend")}).exitCode, 2);
+        QCOMPARE(ctl({QStringLiteral("add-backend"), QStringLiteral("rollnginx"),
+                      QStringLiteral("--bogus")})
+                     .exitCode,
+                 2);
+        QCOMPARE(Inventory::load(inventoryPath())->site(QStringLiteral("rollnginx"))->backends,
+                 m_nginxSite.backends);
+
+        // A config the balancer refuses: exit 1 naming the step, the new worker stopped
+        // again, the inventory and the balancer's file unchanged.
+        Site refused = m_nginxSite;
+        refused.balancer->validate = {QStringLiteral("sh"), QStringLiteral("-c"),
+                                      QStringLiteral("echo 'nginx: [emerg] refused by test' >&2; "
+                                                     "exit 1")};
+        writeInventory(refused);
+        const QByteArray file = readFile(m_nginx.siteFile());
+        const QByteArray inventoryBefore = readFile(inventoryPath());
+        const Run failed = ctl(
+            {QStringLiteral("--json"), QStringLiteral("add-backend"), QStringLiteral("rollnginx")});
+        QCOMPARE(failed.exitCode, 1);
+        const QJsonObject json = QJsonDocument::fromJson(failed.out.toUtf8()).object();
+        QCOMPARE(json.value(QStringLiteral("result")).toString(), QStringLiteral("failed"));
+        QVERIFY2(json.value(QStringLiteral("error"))
+                     .toString()
+                     .contains(QStringLiteral("validate: nginx: [emerg] refused by test")),
+                 qPrintable(failed.out));
+        QVERIFY2(failed.err.contains(QStringLiteral("the new worker was stopped")),
+                 qPrintable(failed.err));
+        const QJsonArray steps = json.value(QStringLiteral("steps")).toArray();
+        QVERIFY(steps.size() > 3);
+        const QJsonObject allocate = steps.first().toObject();
+        QCOMPARE(allocate.value(QStringLiteral("step")).toString(), QStringLiteral("allocate"));
+        const quint16 newPort = quint16(
+            allocate.value(QStringLiteral("detail")).toString().section(' ', 1, 1).toUInt());
+        QVERIFY(newPort > 0);
+        auto statuses = RemoteWorkers::status(*m_session, QStringLiteral("rollnginx"), {newPort});
+        QVERIFY_RESULT(statuses);
+        QCOMPARE(statuses->size(), 1);
+        QVERIFY(!statuses->first().running);
+        QCOMPARE(readFile(m_nginx.siteFile()), file);
+        QCOMPARE(readFile(inventoryPath()), inventoryBefore);
+        writeInventory(m_nginxSite);
+    }
+
+    // corralctl rolling-restart: --json shape and exit codes, success and failure.
+    void corralctlRollingRestart() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        // Two backends are enough here (the added third keeps running until cleanup).
+        while (m_nginxSite.backends.size() > 2)
+            m_nginxSite.backends.removeLast();
+        m_nginxSite.ports.clear();
+        for (const Backend &backend : std::as_const(m_nginxSite.backends))
+            m_nginxSite.ports.append(backend.port);
+        writeInventory(m_nginxSite);
+        const QMap<quint16, qint64> before = pids(m_nginxSite);
+        const Run ok = ctl({QStringLiteral("--json"), QStringLiteral("rolling-restart"),
+                            QStringLiteral("rollnginx"), QStringLiteral("--drain-timeout"),
+                            QStringLiteral("5")});
+        QVERIFY2(ok.exitCode == 0, qPrintable(ok.err + ok.out));
+        const QJsonObject json = QJsonDocument::fromJson(ok.out.toUtf8()).object();
+        QCOMPARE(json.value(QStringLiteral("site")).toString(), QStringLiteral("rollnginx"));
+        QCOMPARE(json.value(QStringLiteral("result")).toString(), QStringLiteral("restarted"));
+        QVERIFY(!json.contains(QStringLiteral("error")));
+        QCOMPARE(json.value(QStringLiteral("restarted")).toArray().size(),
+                 m_nginxSite.backends.size());
+        const QJsonArray steps = json.value(QStringLiteral("steps")).toArray();
+        QVERIFY(steps.size() >= 5 * m_nginxSite.backends.size());
+        const QJsonObject firstStep = steps.first().toObject();
+        QCOMPARE(firstStep.value(QStringLiteral("backend")).toString(),
+                 m_nginxSite.backends.first().key());
+        QCOMPARE(firstStep.value(QStringLiteral("step")).toString(), QStringLiteral("host"));
+        QVERIFY(firstStep.value(QStringLiteral("ok")).toBool());
+        QVERIFY(firstStep.contains(QStringLiteral("detail")));
+        const QMap<quint16, qint64> after = pids(m_nginxSite);
+        for (auto it = before.cbegin(); it != before.cend(); ++it)
+            QVERIFY(after.value(it.key()) > 0 && after.value(it.key()) != it.value());
+
+        // Failure: exit 1, the failed backend and step named.
+        Site failing = m_nginxSite;
+        failing.args.append(QStringLiteral("--fail-health"));
+        writeInventory(failing);
+        const Run failed = ctl({QStringLiteral("--json"), QStringLiteral("rolling-restart"),
+                                QStringLiteral("rollnginx"), QStringLiteral("--health-timeout"),
+                                QStringLiteral("2")});
+        QCOMPARE(failed.exitCode, 1);
+        const QJsonObject failure = QJsonDocument::fromJson(failed.out.toUtf8()).object();
+        QCOMPARE(failure.value(QStringLiteral("result")).toString(), QStringLiteral("failed"));
+        const QString firstKey = m_nginxSite.backends.first().key();
+        QCOMPARE(failure.value(QStringLiteral("failedBackend")).toString(), firstKey);
+        QVERIFY2(failure.value(QStringLiteral("error"))
+                     .toString()
+                     .startsWith(firstKey + QStringLiteral(": health: ")),
+                 qPrintable(failed.out));
+        QVERIFY(failure.value(QStringLiteral("restarted")).toArray().isEmpty());
+        QVERIFY2(failed.err.contains(QStringLiteral("stays out of rotation")),
+                 qPrintable(failed.err));
+        QCOMPARE(httpGet(m_nginx.httpPort()).status, 200);
+        // Text output: the steps as they happen, the failing one marked.
+        const Run text = ctl({QStringLiteral("rolling-restart"), QStringLiteral("rollnginx"),
+                              QStringLiteral("--health-timeout"), QStringLiteral("1")});
+        QCOMPARE(text.exitCode, 1);
+        QVERIFY2(text.out.contains(QStringLiteral("  ok    %1  restart: new pid ").arg(firstKey)),
+                 qPrintable(text.out));
+        QVERIFY2(text.out.contains(QStringLiteral("  FAIL  %1  health: ").arg(firstKey)),
+                 qPrintable(text.out));
+        QVERIFY2(text.err.contains(
+                     QStringLiteral("rolling-restart rollnginx: %1: health: ").arg(firstKey)),
+                 qPrintable(text.err));
+        QCOMPARE(httpGet(m_nginx.httpPort()).status, 200);
+
+        // Back to a healthy first worker and the full config.
+        writeInventory(m_nginxSite);
+        QVERIFY_RESULT(
+            RemoteWorkers::restart(*m_session, m_nginxSite, m_nginxSite.backends.first().port));
+        QVERIFY_RESULT(
+            RemoteWorkers::waitHealthy(*m_session, m_nginxSite, m_nginxSite.backends.first().port));
+        const Run applied = ctl({QStringLiteral("apply"), QStringLiteral("rollnginx")});
+        QVERIFY2(applied.exitCode == 0, qPrintable(applied.err));
+
+        QCOMPARE(ctl({QStringLiteral("rolling-restart")}).exitCode, 2);
+        QCOMPARE(ctl({QStringLiteral("rolling-restart"), QStringLiteral("rollnginx"),
+                      QStringLiteral("--drain-timeout"), QStringLiteral("soon")})
+                     .exitCode,
+                 2);
+        QCOMPARE(ctl({QStringLiteral("rolling-restart"), QStringLiteral("nosuch")}).exitCode, 1);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestRollingRestart)
+#include "tst_rollingrestart.moc"

@@ -1,0 +1,131 @@
+#pragma once
+
+// Real production balancers for tests: an nginx and an HAProxy, each in a temporary directory
+// of its own, listening on a free 127.0.0.1 port chosen by the fixture, stopped by PID.
+// balancer() gives the SiteBalancer that points Corral (ConfigApplier, corralctl apply,
+// rolling restart) at the instance, through an SSH host of the caller's choosing (the
+// tests/helpers/SshServer fixture runs on this machine, so the paths are the same).
+
+#include "model/Site.h"
+#include "upstreams/RenderOptions.h"
+
+#include <QByteArray>
+#include <QProcess>
+#include <QString>
+#include <QStringList>
+#include <QTemporaryDir>
+
+namespace corral::test {
+
+/// One answer of httpGet(); status 0 when there was no (complete) response.
+struct HttpReply {
+    int status = 0;
+    QByteArray body;
+    /// An integer field of a JSON body, e.g. "port" or "pid" of the demo worker; 0 if absent.
+    qint64 jsonNumber(const QString &key) const;
+};
+
+/// One GET to 127.0.0.1:`port` over a fresh connection (Connection: close), so each call is
+/// one request and one access-log line. Plain sockets: safe from any thread.
+HttpReply httpGet(quint16 port, const QByteArray &path = "/",
+                  const QByteArray &hostHeader = "shop.example.com", int timeoutMs = 10000);
+
+bool writeFile(const QString &path, const QByteArray &text);
+QByteArray readFile(const QString &path);
+/// True once 127.0.0.1:`port` accepts, false when `process` exits first or at the deadline.
+bool waitForListener(quint16 port, QProcess &process, int timeoutMs = 15000);
+/// SIGTERM by PID, SIGKILL after 10 s.
+void stopProcess(QProcess &process);
+
+/// An nginx in a temporary prefix: conf/nginx.conf (user root, pid, error_log, temp paths)
+/// includes PREFIX/conf.d/*.conf, which starts empty; the site file is conf.d/SITE.conf,
+/// written by Corral's apply. Runs in the foreground (daemon off) as a child of the test.
+class NginxInstance {
+public:
+    explicit NginxInstance(const QString &siteName = QStringLiteral("shop"));
+    ~NginxInstance();
+    NginxInstance(const NginxInstance &) = delete;
+    NginxInstance &operator=(const NginxInstance &) = delete;
+
+    static bool available(); ///< nginx is installed
+    /// Writes the main config and starts nginx on httpPort(); waits for its pid file.
+    bool start(QString *error);
+    void stop(); ///< by PID; also done by the destructor
+    bool isRunning() const { return m_process.state() == QProcess::Running; }
+    qint64 pid() const { return m_process.processId(); }
+
+    QString siteName() const { return m_site; }
+    quint16 httpPort() const { return m_httpPort; }
+    QString directory() const { return m_dir.path(); }
+    QString prefixPath(const QString &relative) const { return m_dir.filePath(relative); }
+    QString mainConfig() const;
+    QString siteFile() const;            ///< conf.d/SITE.conf
+    QString errorLog() const;            ///< logs/error.log
+    QString logDirectory() const;        ///< logs (the renderer writes SITE.access.log there)
+    QString accessLog() const;           ///< logs/SITE.access.log
+    QString pidFile() const;             ///< nginx.pid
+    QStringList validateCommand() const; ///< nginx -p ... -c ... -e ... -t
+    QStringList reloadCommand() const;   ///< nginx -p ... -c ... -e ... -s reload
+    /// format nginx, configPath siteFile(), validate/reload above, probeUrl
+    /// http://127.0.0.1:PORT/, errorLog, listenAddress 127.0.0.1, httpPort, logDirectory.
+    SiteBalancer balancer(const QString &hostName) const;
+    /// What the process printed (startup errors).
+    QByteArray output();
+
+private:
+    QStringList baseArgs() const;
+
+    QString m_site;
+    QTemporaryDir m_dir;
+    quint16 m_httpPort = 0;
+    QProcess m_process;
+};
+
+/// An HAProxy whose site file IS its complete config, as Corral's renderer writes it
+/// (renderHaproxy with runtimeDirectory = runtimeDirectory()). It runs in master-worker mode
+/// in the foreground (`haproxy -W -db -f FILE -p PIDFILE`); reload is SIGUSR2 to the master
+/// (graceful: old workers finish their connections), validate is `haproxy -c -f FILE`.
+/// HAProxy cannot start without a config, so start() first renders `site` into siteFile();
+/// later applies replace that file and reload.
+class HaproxyInstance {
+public:
+    explicit HaproxyInstance(const QString &siteName = QStringLiteral("shop"));
+    ~HaproxyInstance();
+    HaproxyInstance(const HaproxyInstance &) = delete;
+    HaproxyInstance &operator=(const HaproxyInstance &) = delete;
+
+    static bool available(); ///< haproxy and socat are installed
+    /// Renders `site` (its name should be siteName()) with renderOptions() into siteFile(),
+    /// starts HAProxy and waits until httpPort() accepts.
+    bool start(const Site &site, QString *error);
+    void stop(); ///< by PID (the master; its workers follow); also done by the destructor
+    bool isRunning() const { return m_process.state() == QProcess::Running; }
+    qint64 masterPid() const { return m_process.processId(); }
+
+    QString siteName() const { return m_site; }
+    quint16 httpPort() const { return m_httpPort; }
+    QString directory() const { return m_dir.path(); }
+    QString prefixPath(const QString &relative) const { return m_dir.filePath(relative); }
+    QString siteFile() const;            ///< SITE.cfg
+    QString pidFile() const;             ///< haproxy.pid (the master's)
+    QString runtimeDirectory() const;    ///< run/
+    QString statsSocket() const;         ///< run/corral-SITE.sock (level admin)
+    QString backendName() const;         ///< corral-SITE
+    QStringList validateCommand() const; ///< haproxy -c -f FILE
+    QStringList reloadCommand() const;   ///< sh -c 'kill -USR2 "$(cat "$1")"' sh PIDFILE
+    /// listenAddress 127.0.0.1, httpPort, runtimeDirectory.
+    RenderOptions renderOptions() const;
+    /// format haproxy, configPath siteFile(), validate/reload above, probeUrl
+    /// http://127.0.0.1:PORT/, listenAddress, httpPort, runtimeDirectory (no errorLog:
+    /// HAProxy logs to syslog).
+    SiteBalancer balancer(const QString &hostName) const;
+    QByteArray output();
+
+private:
+    QString m_site;
+    QTemporaryDir m_dir;
+    quint16 m_httpPort = 0;
+    QProcess m_process;
+};
+
+} // namespace corral::test

@@ -1,0 +1,377 @@
+#include "ApplyConfigDialog.h"
+#include "BalancerFixture.h"
+#include "InventoryTreeModel.h"
+#include "MainWindow.h"
+#include "SshServer.h"
+#include "TestProcess.h"
+#include "WorkerTableModel.h"
+#include "charts/DistributionChartView.h"
+#include "cluster/RemoteSiteMonitor.h"
+#include "inventory/Inventory.h"
+#include "remote/RemoteWorkers.h"
+#include "ssh/SshSession.h"
+#include "upstreams/ConfigApplier.h"
+
+#include <QAction>
+#include <QDeadlineTimer>
+#include <QPushButton>
+#include <QScopeGuard>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTreeView>
+
+using namespace corral;
+using namespace corral::test;
+
+#define QVERIFY_RESULT(expr)                                                                       \
+    do {                                                                                           \
+        const auto &result_ = (expr);                                                              \
+        QVERIFY2(result_.ok(), qPrintable(result_.error()));                                       \
+    } while (false)
+
+/// The console driving a production site: a real nginx (temporary prefix) on the "remote"
+/// host, a real sshd on 127.0.0.6 standing in for that host. Apply through the diff dialog,
+/// the distribution chart fed from nginx's access log, one-click add-backend.
+class TestRemoteSite : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_home;
+    SshServer m_server{QStringLiteral("127.0.0.6")};
+    NginxInstance m_nginx{QStringLiteral("shop")};
+    QProcess m_workers[2];
+    quint16 m_workerPorts[2] = {};
+
+    QString inventoryPath() const { return m_home.filePath(QStringLiteral("inventory.json")); }
+
+    Site site() const {
+        Site site;
+        site.name = QStringLiteral("shop");
+        site.command = QStringLiteral(DEMO_WORKER_PATH);
+        site.args = {QStringLiteral("--port"), Site::PortPlaceholder};
+        site.healthPath = QStringLiteral("/health");
+        site.workers = 0;
+        site.basePort = workerBasePort();
+        site.serverNames = {QStringLiteral("shop.example.com")};
+        site.backends = {Backend{QStringLiteral("127.0.0.1"), m_workerPorts[0]},
+                         Backend{QStringLiteral("127.0.0.1"), m_workerPorts[1]}};
+        site.balancer = m_nginx.balancer(QStringLiteral("remote"));
+        return site;
+    }
+
+    Host host() const {
+        Host host;
+        host.name = QStringLiteral("remote");
+        host.kind = Host::Kind::Ssh;
+        host.address = m_server.address();
+        host.port = m_server.port();
+        host.user = QStringLiteral("root");
+        host.auth = Host::Auth::KeyFile;
+        host.keyPath = m_server.clientKey();
+        return host;
+    }
+
+    MainWindow::Options options() const {
+        MainWindow::Options options;
+        options.demoWorkerPath = QStringLiteral(DEMO_WORKER_PATH);
+        options.tickIntervalMs = 250;
+        return options;
+    }
+
+    void selectShop(MainWindow &window) {
+        auto *model = qobject_cast<InventoryTreeModel *>(window.hostTree()->model());
+        QVERIFY(model);
+        window.hostTree()->setCurrentIndex(model->siteIndex(QStringLiteral("shop")));
+        QVERIFY(window.remoteMonitor());
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        if (!NginxInstance::available())
+            QSKIP("nginx is not installed (installer/install-deps.sh installs it)");
+        QVERIFY(m_home.isValid());
+        // The console's known_hosts, settings and keychain fallback stay in the temporary home;
+        // no D-Bus session: key-file hosts need no secret.
+        qputenv("HOME", m_home.path().toUtf8());
+        qputenv("XDG_CONFIG_HOME", m_home.filePath(QStringLiteral("config")).toUtf8());
+        qputenv("XDG_STATE_HOME", m_home.filePath(QStringLiteral("state")).toUtf8());
+        qputenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/corral-test-bus");
+        QString error;
+        QVERIFY2(m_server.start(&error), qPrintable(error));
+        QVERIFY2(m_nginx.start(&error), qPrintable(error));
+        for (int i = 0; i < 2; ++i) {
+            m_workerPorts[i] = freePort();
+            m_workers[i].start(QStringLiteral(DEMO_WORKER_PATH),
+                               {QStringLiteral("--port"), QString::number(m_workerPorts[i])});
+            QVERIFY(m_workers[i].waitForStarted(5000));
+        }
+        for (int i = 0; i < 2; ++i)
+            QVERIFY(waitForListener(m_workerPorts[i], m_workers[i]));
+
+        // Trust the host once, as "Add host" would have: the console then connects silently.
+        SshConfig trust = SshConfig::fromHost(host());
+        trust.acceptNew = true;
+        SshSession session(trust);
+        QVERIFY_RESULT(session.connect());
+
+        Inventory inventory;
+        QVERIFY_RESULT(inventory.addHost(host()));
+        QVERIFY_RESULT(inventory.addSite(site()));
+        QVERIFY_RESULT(inventory.save(inventoryPath()));
+    }
+
+    void cleanupTestCase() {
+        for (QProcess &worker : m_workers)
+            stopProcess(worker);
+    }
+
+    // The dialog shows the diff first and changes nothing; Apply installs it and lists the
+    // steps; nginx then balances over both workers.
+    void applyDialogShowsTheDiffThenApplies() {
+        MainWindow window(inventoryPath(), options());
+        selectShop(window);
+        QAction *apply = window.action(QStringLiteral("applyBalancer"));
+        QVERIFY(apply->isEnabled());
+        apply->trigger();
+        auto *dialog = window.findChild<ApplyConfigDialog *>();
+        QVERIFY(dialog);
+        QSignalSpy previewed(dialog, &ApplyConfigDialog::previewed);
+        QVERIFY(previewed.wait(30000));
+        QCOMPARE(dialog->phase(), ApplyConfigDialog::Phase::Reviewing);
+        QVERIFY2(dialog->diff().startsWith(QStringLiteral("--- /dev/null")),
+                 qPrintable(dialog->diff()));
+        QVERIFY(dialog->diff().contains(QStringLiteral("+upstream corral-shop {")));
+        QVERIFY(dialog->diff().contains(
+            QStringLiteral("+    server 127.0.0.1:%1").arg(m_workerPorts[1])));
+        QVERIFY(!QFile::exists(m_nginx.siteFile())); // a preview changes nothing
+        QVERIFY(dialog->applyButton()->isEnabled());
+
+        QSignalSpy finished(dialog, &ApplyConfigDialog::applyFinished);
+        dialog->applyButton()->click();
+        QVERIFY(finished.wait(60000));
+        QVERIFY2(finished.first().at(0).toBool(), qPrintable(finished.first().at(1).toString()));
+        QCOMPARE(dialog->phase(), ApplyConfigDialog::Phase::Applied);
+        const QStringList steps = dialog->steps();
+        QVERIFY2(steps.filter(QStringLiteral("FAIL")).isEmpty(),
+                 qPrintable(steps.join(QLatin1Char('\n'))));
+        QVERIFY2(!steps.filter(QStringLiteral("ok    reload: ")).isEmpty(),
+                 qPrintable(steps.join(QLatin1Char('\n'))));
+        QVERIFY2(!steps.filter(QStringLiteral("ok    verify: ")).isEmpty(),
+                 qPrintable(steps.join(QLatin1Char('\n'))));
+        QVERIFY(readFile(m_nginx.siteFile()).contains("upstream corral-shop"));
+        QSet<qint64> answered;
+        for (int i = 0; i < 4; ++i)
+            answered.insert(httpGet(m_nginx.httpPort()).jsonNumber(QStringLiteral("port")));
+        QCOMPARE(answered, (QSet<qint64>{m_workerPorts[0], m_workerPorts[1]}));
+        dialog->close();
+    }
+
+    // What the dialog applies is what was reviewed: a file changed on the host after the
+    // preview is left alone and the new diff shown.
+    void applyRefusesAFileChangedSinceThePreview() {
+        Site changed = site();
+        changed.backends[0].weight = 4;
+        {
+            auto inventory = Inventory::load(inventoryPath());
+            QVERIFY_RESULT(inventory);
+            QVERIFY_RESULT(inventory->updateSite(changed));
+            QVERIFY_RESULT(inventory->save(inventoryPath()));
+        }
+        const auto restore = qScopeGuard([&] {
+            auto inventory = Inventory::load(inventoryPath());
+            if (inventory && inventory->updateSite(site())) (void)inventory->save(inventoryPath());
+        });
+        ApplyConfigDialog dialog(changed, nullptr);
+        QCOMPARE(dialog.phase(), ApplyConfigDialog::Phase::Failed); // no host: says so
+        QVERIFY(!dialog.message().isEmpty());
+
+        MainWindow window(inventoryPath(), options());
+        selectShop(window);
+        window.action(QStringLiteral("applyBalancer"))->trigger();
+        auto *shown = window.findChild<ApplyConfigDialog *>();
+        QVERIFY(shown);
+        QSignalSpy previewed(shown, &ApplyConfigDialog::previewed);
+        QVERIFY(previewed.wait(30000));
+        QCOMPARE(shown->phase(), ApplyConfigDialog::Phase::Reviewing);
+        QVERIFY(shown->diff().contains(QStringLiteral("weight=4")));
+
+        // Someone edits the file on the host in the meantime.
+        const QByteArray edited = readFile(m_nginx.siteFile()) + "# edited by hand\n";
+        QVERIFY(writeFile(m_nginx.siteFile(), edited));
+        QSignalSpy finished(shown, &ApplyConfigDialog::applyFinished);
+        shown->applyButton()->click();
+        QVERIFY(finished.wait(60000));
+        QVERIFY(!finished.first().at(0).toBool());
+        QVERIFY2(finished.first().at(1).toString().contains(QStringLiteral("changed since")),
+                 qPrintable(finished.first().at(1).toString()));
+        QCOMPARE(readFile(m_nginx.siteFile()), edited);
+        QVERIFY(shown->diff().contains(QStringLiteral("-# edited by hand")));
+        QCOMPARE(shown->phase(), ApplyConfigDialog::Phase::Reviewing); // may apply the new diff
+        // Put the reviewed state back for the tests that follow.
+        QVERIFY(writeFile(m_nginx.siteFile(), edited.chopped(17)));
+    }
+
+    // The distribution chart and the worker table show the real nginx's per-backend counts:
+    // exactly the requests this test sends, split as nginx split them.
+    void distributionChartShowsNginxCounts() {
+        MainWindow window(inventoryPath(), options());
+        selectShop(window);
+        QSignalSpy ticked(&window, &MainWindow::ticked);
+        QVERIFY(ticked.wait(30000)); // the first tick finds the end of the access log
+
+        constexpr int Requests = 24;
+        QHash<qint64, int> answered;
+        for (int i = 0; i < Requests; ++i)
+            answered[httpGet(m_nginx.httpPort()).jsonNumber(QStringLiteral("port"))] += 1;
+        QCOMPARE(answered.value(m_workerPorts[0]) + answered.value(m_workerPorts[1]), Requests);
+
+        DistributionChartView *chart = window.distributionChart();
+        const auto totalShown = [chart] {
+            double sum = 0;
+            for (int i = 0; i < chart->barCount(); ++i)
+                sum += chart->requestsTotal(i);
+            return sum;
+        };
+        QTRY_COMPARE_WITH_TIMEOUT(totalShown(), double(Requests), 30000);
+        QCOMPARE(chart->barCount(), 2);
+        for (int i = 0; i < 2; ++i) {
+            QCOMPARE(chart->backendName(i), QStringLiteral("127.0.0.1:%1").arg(chart->port(i)));
+            QCOMPARE(chart->requestsTotal(i), double(answered.value(chart->port(i))));
+        }
+        double shares = 0;
+        for (int i = 0; i < 2; ++i)
+            shares += chart->share(i);
+        QVERIFY(qAbs(shares - 100.0) < 0.01);
+
+        // The table shows both backends healthy as seen from the balancer host.
+        WorkerTableModel *model = window.workerModel();
+        QTRY_COMPARE_WITH_TIMEOUT(model->rowCount(), 2, 10000);
+        for (const WorkerRow &row : model->rows()) {
+            QCOMPARE(row.host, QStringLiteral("127.0.0.1"));
+            QCOMPARE(row.state, WorkerState::Running);
+            QCOMPARE(row.requestsTotal, quint64(answered.value(row.port)));
+        }
+
+        // A dead backend shows as stopped within a few ticks.
+        stopProcess(m_workers[1]);
+        const auto restart = qScopeGuard([this] {
+            m_workers[1].start(QStringLiteral(DEMO_WORKER_PATH),
+                               {QStringLiteral("--port"), QString::number(m_workerPorts[1])});
+            m_workers[1].waitForStarted(5000);
+            waitForListener(m_workerPorts[1], m_workers[1]);
+        });
+        QTRY_VERIFY_WITH_TIMEOUT(model->rowForPort(m_workerPorts[1]) &&
+                                     model->rowForPort(m_workerPorts[1])->state ==
+                                         WorkerState::Stopped,
+                                 15000);
+    }
+
+    // One-click add-backend on the production site: a worker started on the host, healthy,
+    // added to nginx (validated, reloaded, verified) and saved into the inventory.
+    void addBackendFromTheConsole() {
+        MainWindow window(inventoryPath(), options());
+        selectShop(window);
+        QAction *add = window.action(QStringLiteral("addBackend"));
+        QTRY_VERIFY_WITH_TIMEOUT(add->isEnabled(), 10000);
+        add->trigger();
+        QVERIFY(!add->isEnabled()); // one at a time
+        QTRY_COMPARE_WITH_TIMEOUT(
+            Inventory::load(inventoryPath())->site(QStringLiteral("shop"))->backends.size(),
+            qsizetype(3), 60000);
+        const Site added = *Inventory::load(inventoryPath())->site(QStringLiteral("shop"));
+        const quint16 port = added.backends.last().port;
+        const auto stopWorker = qScopeGuard([&] {
+            SshSession session(SshConfig::fromHost(host()));
+            if (session.connect()) (void)RemoteWorkers::stop(session, added.name, port);
+        });
+        QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
+        QVERIFY(readFile(m_nginx.siteFile())
+                    .contains(QStringLiteral("server 127.0.0.1:%1").arg(port).toUtf8()));
+        QCOMPARE(window.remoteMonitor()->site().backends.size(), 3);
+        // nginx reaches it once its old workers are gone (a reload hands over gracefully).
+        // (A loop, not QTRY: each probe is a new request, so it cannot be evaluated twice.)
+        const QDeadlineTimer deadline(20000);
+        bool reached = false;
+        while (!reached && !deadline.hasExpired()) {
+            reached = httpGet(m_nginx.httpPort()).jsonNumber(QStringLiteral("port")) == port;
+            if (!reached) QTest::qWait(20);
+        }
+        QVERIFY(reached);
+        QTRY_VERIFY_WITH_TIMEOUT(window.workerModel()->rowForPort(port) &&
+                                     window.workerModel()->rowForPort(port)->pid > 0,
+                                 15000);
+        QTRY_VERIFY(add->isEnabled());
+    }
+
+    // Rolling restart of a production site from the console: every remote worker replaced
+    // (new pids) through nginx, one at a time, while the site keeps answering.
+    void rollingRestartFromTheConsole() {
+        NginxInstance nginx(QStringLiteral("blog"));
+        QString error;
+        QVERIFY2(nginx.start(&error), qPrintable(error));
+        Site blog = site();
+        blog.name = QStringLiteral("blog");
+        blog.serverNames = {QStringLiteral("blog.example.com")};
+        blog.balancer = nginx.balancer(QStringLiteral("remote"));
+        blog.backends.clear();
+
+        SshSession session(SshConfig::fromHost(host()));
+        QVERIFY_RESULT(session.connect());
+        auto ports = RemoteWorkers::allocatePorts(session, blog, 2);
+        QVERIFY_RESULT(ports);
+        const auto stopWorkers = qScopeGuard([&] {
+            for (quint16 port : ports.value())
+                (void)RemoteWorkers::stop(session, blog.name, port);
+        });
+        for (quint16 port : ports.value()) {
+            QVERIFY_RESULT(RemoteWorkers::start(session, blog, port));
+            QVERIFY_RESULT(RemoteWorkers::waitHealthy(session, blog, port, 15000));
+            blog.backends.append(Backend{QStringLiteral("127.0.0.1"), port});
+        }
+        auto before = RemoteWorkers::status(session, blog.name, ports.value());
+        QVERIFY_RESULT(before);
+        QCOMPARE(before->size(), 2);
+        auto target = RemoteBalancer::fromSite(*blog.balancer);
+        QVERIFY_RESULT(target);
+        ConfigApplier applier(session);
+        const ApplyReport applied = applier.apply(blog, target.value(), false);
+        QVERIFY2(applied.ok(), qPrintable(applied.error));
+        {
+            auto inventory = Inventory::load(inventoryPath());
+            QVERIFY_RESULT(inventory);
+            QVERIFY_RESULT(inventory->addSite(blog));
+            QVERIFY_RESULT(inventory->save(inventoryPath()));
+        }
+
+        MainWindow window(inventoryPath(), options());
+        auto *model = qobject_cast<InventoryTreeModel *>(window.hostTree()->model());
+        window.hostTree()->setCurrentIndex(model->siteIndex(QStringLiteral("blog")));
+        QVERIFY(window.remoteMonitor());
+        QAction *rolling = window.action(QStringLiteral("rollingRestart"));
+        QVERIFY(rolling->isEnabled());
+        rolling->trigger();
+        QVERIFY(!rolling->isEnabled()); // one at a time
+        QTRY_VERIFY_WITH_TIMEOUT(rolling->isEnabled(), 90000);
+        QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
+
+        auto after = RemoteWorkers::status(session, blog.name, ports.value());
+        QVERIFY_RESULT(after);
+        QCOMPARE(after->size(), 2);
+        for (int i = 0; i < 2; ++i) {
+            QVERIFY(after->at(i).running);
+            QVERIFY2(after->at(i).pid != before->at(i).pid,
+                     qPrintable(QString::number(after->at(i).pid)));
+        }
+        // Back in rotation: nginx serves from both replaced workers.
+        QSet<qint64> answered;
+        const QDeadlineTimer deadline(20000);
+        while (answered.size() < 2 && !deadline.hasExpired())
+            answered.insert(httpGet(nginx.httpPort(), "/", "blog.example.com")
+                                .jsonNumber(QStringLiteral("port")));
+        QCOMPARE(answered, (QSet<qint64>{ports->at(0), ports->at(1)}));
+        QVERIFY(!readFile(nginx.siteFile()).contains(" down"));
+    }
+};
+
+QTEST_MAIN(TestRemoteSite)
+#include "tst_remotesite.moc"

@@ -1,0 +1,230 @@
+#include "ApplyConfigDialog.h"
+
+#include "ssh/SshHost.h"
+#include "upstreams/ConfigApplier.h"
+
+#include <QDialogButtonBox>
+#include <QFontDatabase>
+#include <QLabel>
+#include <QListWidget>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSyntaxHighlighter>
+#include <QVBoxLayout>
+
+namespace corral {
+
+namespace {
+
+// Added lines green, removed red, hunk headers dimmed: the usual diff colouring.
+class DiffHighlighter : public QSyntaxHighlighter {
+public:
+    using QSyntaxHighlighter::QSyntaxHighlighter;
+
+protected:
+    void highlightBlock(const QString &text) override {
+        QTextCharFormat format;
+        if (text.startsWith(QLatin1String("+++")) || text.startsWith(QLatin1String("---")))
+            format.setFontWeight(QFont::Bold);
+        else if (text.startsWith(QLatin1Char('+')))
+            format.setForeground(QColor(0x1a, 0x7f, 0x37));
+        else if (text.startsWith(QLatin1Char('-')))
+            format.setForeground(QColor(0xcf, 0x22, 0x2e));
+        else if (text.startsWith(QLatin1String("@@")))
+            format.setForeground(QColor(0x82, 0x50, 0xdf));
+        else
+            return;
+        setFormat(0, int(text.size()), format);
+    }
+};
+
+} // namespace
+
+ApplyConfigDialog::ApplyConfigDialog(const Site &site, SshHost *host, QWidget *parent)
+    : QDialog(parent)
+    , m_site(site)
+    , m_host(host) {
+    setObjectName(QStringLiteral("applyConfigDialog"));
+    setWindowTitle(tr("Apply balancer config: %1").arg(site.name));
+    const QString where = site.balancer
+                              ? site.balancer->host + QLatin1Char(':') + site.balancer->configPath
+                              : QString();
+    m_target = new QLabel(tr("<b>%1</b> config for <b>%2</b> on <b>%3</b>")
+                              .arg(site.balancer ? site.balancer->format : QString(),
+                                   site.name.toHtmlEscaped(), where.toHtmlEscaped()));
+    m_diff = new QPlainTextEdit;
+    m_diff->setObjectName(QStringLiteral("diff"));
+    m_diff->setReadOnly(true);
+    m_diff->setLineWrapMode(QPlainTextEdit::NoWrap);
+    m_diff->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    new DiffHighlighter(m_diff->document());
+    m_steps = new QListWidget;
+    m_steps->setObjectName(QStringLiteral("steps"));
+    m_steps->setMaximumHeight(140);
+    m_message = new QLabel;
+    m_message->setObjectName(QStringLiteral("message"));
+    m_message->setWordWrap(true);
+    m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_buttons = new QDialogButtonBox(QDialogButtonBox::Close);
+    m_apply = m_buttons->addButton(tr("&Apply"), QDialogButtonBox::AcceptRole);
+    m_apply->setObjectName(QStringLiteral("apply"));
+    m_apply->setEnabled(false);
+    m_apply->setToolTip(tr("Upload, validate, reload and verify; any failing step restores "
+                           "the previous config"));
+    // Accept would close the dialog: Apply runs and the dialog stays to show the steps.
+    disconnect(m_buttons, &QDialogButtonBox::accepted, this, nullptr);
+    connect(m_apply, &QPushButton::clicked, this, &ApplyConfigDialog::apply);
+    connect(m_buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+
+    auto *layout = new QVBoxLayout(this);
+    layout->addWidget(m_target);
+    layout->addWidget(m_diff, 1);
+    layout->addWidget(m_steps);
+    layout->addWidget(m_message);
+    layout->addWidget(m_buttons);
+    resize(820, 620);
+    preview();
+}
+
+ApplyConfigDialog::~ApplyConfigDialog() = default;
+
+QString ApplyConfigDialog::diff() const {
+    return m_diff->toPlainText();
+}
+
+QStringList ApplyConfigDialog::steps() const {
+    QStringList lines;
+    for (int i = 0; i < m_steps->count(); ++i)
+        lines.append(m_steps->item(i)->text());
+    return lines;
+}
+
+QString ApplyConfigDialog::message() const {
+    return m_message->text();
+}
+
+void ApplyConfigDialog::setPhase(Phase phase, const QString &message) {
+    m_phase = phase;
+    m_message->setText(message);
+    m_apply->setEnabled(phase == Phase::Reviewing);
+}
+
+void ApplyConfigDialog::showDiff(const QString &diff) {
+    m_reviewedDiff = diff;
+    m_diff->setPlainText(diff.isEmpty() ? tr("(no change)") : diff);
+}
+
+void ApplyConfigDialog::preview() {
+    setPhase(Phase::Previewing, tr("Reading the current file from the host…"));
+    if (!m_site.balancer || !m_host) {
+        setPhase(Phase::Failed, tr("The site has no balancer host to apply to."));
+        Q_EMIT previewed();
+        return;
+    }
+    const Site site = m_site;
+    m_host->call<ApplyReport>(
+        [site](SshSession &session) -> Result<ApplyReport> {
+            auto target = RemoteBalancer::fromSite(*site.balancer);
+            if (!target) return fail(target.error());
+            ConfigApplier applier(session);
+            return applier.apply(site, target.value(), true);
+        },
+        this,
+        [this](Result<ApplyReport> report) {
+            if (!report) {
+                setPhase(Phase::Failed, report.error());
+            } else if (!report->ok()) {
+                showDiff(report->diff);
+                setPhase(Phase::Failed, report->error);
+            } else if (!report->changed) {
+                showDiff({});
+                setPhase(Phase::UpToDate, tr("The host's file is up to date: nothing to apply."));
+            } else {
+                showDiff(report->diff);
+                setPhase(Phase::Reviewing,
+                         tr("Review the change; Apply installs it with validation, reload, "
+                            "verification and rollback."));
+            }
+            Q_EMIT previewed();
+        });
+}
+
+void ApplyConfigDialog::addStep(const QString &name, bool ok, const QString &detail) {
+    auto *item = new QListWidgetItem((ok ? QStringLiteral("ok    ") : QStringLiteral("FAIL  ")) +
+                                     name + QStringLiteral(": ") + detail);
+    item->setForeground(ok ? palette().color(QPalette::Text) : QColor(0xcf, 0x22, 0x2e));
+    m_steps->addItem(item);
+    m_steps->scrollToBottom();
+}
+
+void ApplyConfigDialog::apply() {
+    if (m_phase != Phase::Reviewing || !m_host) return;
+    setPhase(Phase::Applying, tr("Applying…"));
+    m_steps->clear();
+    const Site site = m_site;
+    const QString reviewed = m_reviewedDiff;
+    // Steps finish on the SSH thread; each is shown as it happens, through this dialog's
+    // thread (and dropped if the dialog is gone).
+    QPointer<ApplyConfigDialog> self(this);
+    const auto onStep = [self](const ApplyStep &step) {
+        QMetaObject::invokeMethod(
+            self.data(),
+            [self, step] {
+                if (self) self->addStep(step.name, step.ok, step.detail);
+            },
+            Qt::QueuedConnection);
+    };
+    struct Outcome {
+        ApplyReport report;
+        bool stale = false; ///< the host's file changed since the preview: nothing applied
+    };
+    m_host->call<Outcome>(
+        [site, reviewed, onStep](SshSession &session) -> Result<Outcome> {
+            auto target = RemoteBalancer::fromSite(*site.balancer);
+            if (!target) return fail(target.error());
+            ConfigApplier applier(session);
+            Outcome outcome;
+            const ApplyReport check = applier.apply(site, target.value(), true);
+            if (!check.ok()) return fail(check.error);
+            if (check.diff != reviewed) {
+                outcome.report = check;
+                outcome.stale = true;
+                return outcome;
+            }
+            applier.setStepCallback(onStep);
+            outcome.report = applier.apply(site, target.value(), false);
+            return outcome;
+        },
+        this,
+        [this](Result<Outcome> outcome) {
+            if (!outcome) {
+                setPhase(Phase::Failed, outcome.error());
+                Q_EMIT applyFinished(false, outcome.error());
+                return;
+            }
+            const ApplyReport &report = outcome->report;
+            if (outcome->stale) {
+                showDiff(report.diff);
+                const QString error = tr("The file on the host changed since the preview; "
+                                         "nothing was applied. Review the new diff.");
+                setPhase(report.changed ? Phase::Reviewing : Phase::UpToDate, error);
+                Q_EMIT applyFinished(false, error);
+                return;
+            }
+            if (report.ok()) {
+                setPhase(Phase::Applied,
+                         report.changed ? tr("Applied: the new config is serving.")
+                                        : tr("Nothing to change: the host's file is up to date."));
+                Q_EMIT applyFinished(true, {});
+            } else {
+                const QString error =
+                    report.error + (report.rolledBack
+                                        ? tr(" (rolled back: the previous config is serving)")
+                                        : QString());
+                setPhase(Phase::Failed, error);
+                Q_EMIT applyFinished(false, error);
+            }
+        });
+}
+
+} // namespace corral
