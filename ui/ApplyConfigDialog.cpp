@@ -103,10 +103,20 @@ QString ApplyConfigDialog::message() const {
     return m_message->text();
 }
 
+void ApplyConfigDialog::reject() {
+    if (m_phase == Phase::Applying) {
+        m_message->setText(tr("Applying… the dialog closes once the apply has finished or "
+                              "rolled back."));
+        return;
+    }
+    QDialog::reject();
+}
+
 void ApplyConfigDialog::setPhase(Phase phase, const QString &message) {
     m_phase = phase;
     m_message->setText(message);
     m_apply->setEnabled(phase == Phase::Reviewing);
+    m_buttons->button(QDialogButtonBox::Close)->setEnabled(phase != Phase::Applying);
 }
 
 void ApplyConfigDialog::showDiff(const QString &diff) {

@@ -37,6 +37,10 @@ public:
     QString message() const;
     QPushButton *applyButton() const { return m_apply; }
 
+    /// Closing is refused while an apply runs: its outcome (applied, or rolled back) must be
+    /// seen.
+    void reject() override;
+
 Q_SIGNALS:
     /// The preview is shown (or failed): phase() is Reviewing, UpToDate or Failed.
     void previewed();

@@ -1,3 +1,4 @@
+#include "CorralctlRunner.h"
 #include "SshServer.h"
 
 #include <QFile>
@@ -8,15 +9,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
-namespace {
-
-struct Run {
-    int exitCode = -1;
-    QString out;
-    QString err;
-};
-
-} // namespace
+using corral::test::Corralctl;
+using corral::test::CtlRun;
 
 /// `corralctl host ...` as a real process against a loopback sshd, the way a new user runs
 /// it: fresh HOME and XDG_CONFIG_HOME, no terminal.
@@ -33,25 +27,12 @@ class TestCorralctlHost : public QObject {
         return m_home.filePath(QStringLiteral("config/corral/known_hosts"));
     }
 
-    Run ctl(const QStringList &args, const QByteArray &input = {}) {
-        QProcess process;
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.insert(QStringLiteral("HOME"), m_home.path());
-        env.insert(QStringLiteral("XDG_CONFIG_HOME"), m_home.filePath(QStringLiteral("config")));
-        env.insert(QStringLiteral("CORRAL_INVENTORY"), QString());
-        env.remove(QStringLiteral("SSH_AUTH_SOCK"));
-        // No keychain in this test: make that deterministic.
-        env.insert(QStringLiteral("DBUS_SESSION_BUS_ADDRESS"),
-                   QStringLiteral("unix:path=/nonexistent/corral-test-bus"));
-        env.remove(QStringLiteral("DISPLAY"));
-        process.setProcessEnvironment(env);
-        process.start(QStringLiteral(CORRALCTL_PATH), args);
-        process.write(input);
-        process.closeWriteChannel();
-        [&] { QVERIFY(process.waitForFinished(60000)); }();
-        return Run{process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
-                   QString::fromUtf8(process.readAllStandardOutput()),
-                   QString::fromUtf8(process.readAllStandardError())};
+    // CORRAL_INVENTORY empty: the default inventory, under the temporary XDG_CONFIG_HOME.
+    CtlRun ctl(const QStringList &args, const QByteArray &input = {}) {
+        const Corralctl corralctl{QStringLiteral(CORRALCTL_PATH), m_home.path(), QString()};
+        const CtlRun run = corralctl.run(args, input);
+        [&] { QVERIFY2(!run.timedOut, qPrintable(args.join(QLatin1Char(' ')))); }();
+        return run;
     }
 
 private Q_SLOTS:
@@ -61,14 +42,15 @@ private Q_SLOTS:
     }
 
     void unknownKeyWithoutTerminalFailsNamingFingerprint() {
-        const Run add = ctl({QStringLiteral("host"), QStringLiteral("add"), QStringLiteral("web"),
-                             url(), QStringLiteral("--key"), m_server.clientKey()});
+        const CtlRun add =
+            ctl({QStringLiteral("host"), QStringLiteral("add"), QStringLiteral("web"), url(),
+                 QStringLiteral("--key"), m_server.clientKey()});
         QCOMPARE(add.exitCode, 1);
         QVERIFY2(add.err.contains(m_server.hostFingerprint()), qPrintable(add.err));
         QVERIFY2(add.err.contains(QStringLiteral("--accept-new")), qPrintable(add.err));
         QVERIFY2(add.err.contains(QStringLiteral("not added")), qPrintable(add.err));
         QVERIFY(!QFile::exists(knownHosts()));
-        const Run list =
+        const CtlRun list =
             ctl({QStringLiteral("host"), QStringLiteral("list"), QStringLiteral("--json")});
         QCOMPARE(list.exitCode, 0);
         QCOMPARE(QJsonDocument::fromJson(list.out.toUtf8())
@@ -80,7 +62,7 @@ private Q_SLOTS:
     }
 
     void addTestListRemove() {
-        const Run add =
+        const CtlRun add =
             ctl({QStringLiteral("host"), QStringLiteral("add"), QStringLiteral("web"), url(),
                  QStringLiteral("--key"), m_server.clientKey(), QStringLiteral("--accept-new")});
         QVERIFY2(add.exitCode == 0, qPrintable(add.err));
@@ -90,7 +72,7 @@ private Q_SLOTS:
         QVERIFY(known.readAll().contains(
             QStringLiteral("[%1]:%2 ").arg(m_server.address()).arg(m_server.port()).toUtf8()));
 
-        const Run test =
+        const CtlRun test =
             ctl({QStringLiteral("host"), QStringLiteral("test"), QStringLiteral("web")});
         QVERIFY2(test.exitCode == 0, qPrintable(test.err));
         qInfo("%s", qPrintable(test.out));
@@ -100,14 +82,14 @@ private Q_SLOTS:
         QVERIFY2(test.out.contains(QString::number(m_server.port()) + QStringLiteral("(sshd)")),
                  qPrintable(test.out));
 
-        const Run json = ctl({QStringLiteral("host"), QStringLiteral("test"), QStringLiteral("web"),
-                              QStringLiteral("--json")});
+        const CtlRun json = ctl({QStringLiteral("host"), QStringLiteral("test"),
+                                 QStringLiteral("web"), QStringLiteral("--json")});
         QCOMPARE(json.exitCode, 0);
         const QJsonObject facts = QJsonDocument::fromJson(json.out.toUtf8()).object();
         QVERIFY(facts.value(QStringLiteral("cores")).toInt() > 0);
         QCOMPARE(facts.value(QStringLiteral("hostKey")).toString(), m_server.hostFingerprint());
 
-        const Run list =
+        const CtlRun list =
             ctl({QStringLiteral("host"), QStringLiteral("list"), QStringLiteral("--json")});
         QCOMPARE(list.exitCode, 0);
         const QJsonArray hosts = QJsonDocument::fromJson(list.out.toUtf8())
@@ -120,14 +102,15 @@ private Q_SLOTS:
         QCOMPARE(host.value(QStringLiteral("port")).toInt(), int(m_server.port()));
         QCOMPARE(host.value(QStringLiteral("user")).toString(), QStringLiteral("root"));
         QCOMPARE(host.value(QStringLiteral("auth")).toString(), QStringLiteral("key"));
-        const Run table = ctl({QStringLiteral("host"), QStringLiteral("list")});
+        const CtlRun table = ctl({QStringLiteral("host"), QStringLiteral("list")});
         QVERIFY(table.out.contains(QStringLiteral("web")));
 
-        const Run duplicate = ctl({QStringLiteral("host"), QStringLiteral("add"),
-                                   QStringLiteral("web"), url(), QStringLiteral("--accept-new")});
+        const CtlRun duplicate =
+            ctl({QStringLiteral("host"), QStringLiteral("add"), QStringLiteral("web"), url(),
+                 QStringLiteral("--accept-new")});
         QCOMPARE(duplicate.exitCode, 1);
 
-        const Run removed =
+        const CtlRun removed =
             ctl({QStringLiteral("host"), QStringLiteral("remove"), QStringLiteral("web")});
         QVERIFY2(removed.exitCode == 0, qPrintable(removed.err));
         QCOMPARE(
@@ -137,14 +120,14 @@ private Q_SLOTS:
 
     void failuresAreClear() {
         // A key the server does not know.
-        const Run stranger =
+        const CtlRun stranger =
             ctl({QStringLiteral("host"), QStringLiteral("add"), QStringLiteral("x"), url(),
                  QStringLiteral("--key"), m_server.strangerKey(), QStringLiteral("--accept-new")});
         QCOMPARE(stranger.exitCode, 1);
         QVERIFY2(stranger.err.contains(QStringLiteral("authentication failed")),
                  qPrintable(stranger.err));
         // Nothing listening.
-        const Run refused =
+        const CtlRun refused =
             ctl({QStringLiteral("host"), QStringLiteral("add"), QStringLiteral("y"),
                  QStringLiteral("ssh://root@127.0.0.3:1"), QStringLiteral("--accept-new")});
         QCOMPARE(refused.exitCode, 1);
@@ -165,15 +148,15 @@ private Q_SLOTS:
     }
 
     void changedKeyRefusedByTest() {
-        const Run add =
+        const CtlRun add =
             ctl({QStringLiteral("host"), QStringLiteral("add"), QStringLiteral("db"), url(),
                  QStringLiteral("--key"), m_server.clientKey(), QStringLiteral("--accept-new")});
         QVERIFY2(add.exitCode == 0, qPrintable(add.err));
         const QString oldFingerprint = m_server.hostFingerprint();
         QString error;
         QVERIFY2(m_server.restartWithNewHostKey(&error), qPrintable(error));
-        const Run test = ctl({QStringLiteral("host"), QStringLiteral("test"), QStringLiteral("db"),
-                              QStringLiteral("--accept-new")});
+        const CtlRun test = ctl({QStringLiteral("host"), QStringLiteral("test"),
+                                 QStringLiteral("db"), QStringLiteral("--accept-new")});
         QCOMPARE(test.exitCode, 1);
         QVERIFY2(test.err.contains(QStringLiteral("CHANGED")), qPrintable(test.err));
         QVERIFY2(test.err.contains(oldFingerprint), qPrintable(test.err));

@@ -2,6 +2,7 @@
 
 #include "HttpClient.h"
 #include "TestProcess.h"
+#include "inventory/Inventory.h"
 #include "upstreams/Renderers.h"
 
 #include <QDeadlineTimer>
@@ -69,6 +70,70 @@ void stopProcess(QProcess &process) {
     process.terminate(); // SIGTERM by PID
     if (!process.waitForFinished(10000)) process.kill();
     process.waitForFinished(5000);
+}
+
+Result<void> writeInventory(const QString &path, const Host &host, const Site &site) {
+    Inventory inventory;
+    if (auto added = inventory.addHost(host); !added) return fail(added.error());
+    if (auto added = inventory.addSite(site); !added) return fail(added.error());
+    return inventory.save(path);
+}
+
+// Demo workers ------------------------------------------------------------------------------
+
+DemoWorkers::DemoWorkers(int count)
+    : m_ports(std::size_t(count), 0) {
+    for (int i = 0; i < count; ++i)
+        m_processes.push_back(std::make_unique<QProcess>());
+}
+
+DemoWorkers::~DemoWorkers() {
+    stop();
+}
+
+bool DemoWorkers::startOne(int index, QString *error) {
+    QProcess &worker = process(index);
+    worker.start(m_program, {QStringLiteral("--port"), QString::number(port(index))});
+    if (worker.waitForStarted(5000)) return true;
+    if (error)
+        *error = QStringLiteral("demo worker %1 (%2) did not start: %3")
+                     .arg(index)
+                     .arg(m_program, worker.errorString());
+    return false;
+}
+
+bool DemoWorkers::waitUntilListening(int index, QString *error) {
+    if (waitForListener(port(index), process(index))) return true;
+    if (error)
+        *error = QStringLiteral("demo worker %1 never listened on port %2: %3")
+                     .arg(index)
+                     .arg(port(index))
+                     .arg(QString::fromUtf8(process(index).readAll()));
+    return false;
+}
+
+bool DemoWorkers::start(const QString &program, QString *error) {
+    m_program = program;
+    for (int i = 0; i < count(); ++i) {
+        m_ports[std::size_t(i)] = freePort();
+        if (!startOne(i, error)) return false;
+    }
+    for (int i = 0; i < count(); ++i)
+        if (!waitUntilListening(i, error)) return false;
+    return true;
+}
+
+bool DemoWorkers::restart(int index, QString *error) {
+    return startOne(index, error) && waitUntilListening(index, error);
+}
+
+void DemoWorkers::stop(int index) {
+    stopProcess(process(index));
+}
+
+void DemoWorkers::stop() {
+    for (int i = 0; i < count(); ++i)
+        stop(i);
 }
 
 // nginx -------------------------------------------------------------------------------------

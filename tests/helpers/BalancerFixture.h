@@ -6,14 +6,19 @@
 // rolling restart) at the instance, through an SSH host of the caller's choosing (the
 // tests/helpers/SshServer fixture runs on this machine, so the paths are the same).
 
+#include "model/Host.h"
 #include "model/Site.h"
 #include "upstreams/RenderOptions.h"
+#include "util/Result.h"
 
 #include <QByteArray>
 #include <QProcess>
 #include <QString>
 #include <QStringList>
 #include <QTemporaryDir>
+
+#include <memory>
+#include <vector>
 
 namespace corral::test {
 
@@ -36,6 +41,42 @@ QByteArray readFile(const QString &path);
 bool waitForListener(quint16 port, QProcess &process, int timeoutMs = 15000);
 /// SIGTERM by PID, SIGKILL after 10 s.
 void stopProcess(QProcess &process);
+
+/// Saves an inventory at `path` holding `host` and `site` (e.g. SshServer::inventoryHost()
+/// and a site balanced on that host), replacing what was there.
+Result<void> writeInventory(const QString &path, const Host &host, const Site &site);
+
+/// `count` demo workers (`PROGRAM --port P`), each on a free 127.0.0.1 port chosen at
+/// start(), children of the test, stopped by PID when destroyed.
+class DemoWorkers {
+public:
+    explicit DemoWorkers(int count = 2);
+    ~DemoWorkers();
+    DemoWorkers(const DemoWorkers &) = delete;
+    DemoWorkers &operator=(const DemoWorkers &) = delete;
+
+    /// Starts every worker (5 s each to start), then waits until each one's port accepts.
+    /// `error` says which did not.
+    bool start(const QString &program, QString *error);
+    /// Starts worker `index` again on the same port after stop(index), waiting until it
+    /// listens.
+    bool restart(int index, QString *error = nullptr);
+    void stop(int index); ///< stopProcess() on one worker
+    void stop();          ///< on all of them; also done by the destructor
+
+    int count() const { return int(m_processes.size()); }
+    /// Worker `index`'s port; 0 before start().
+    quint16 port(int index) const { return m_ports.at(std::size_t(index)); }
+    QProcess &process(int index) { return *m_processes.at(std::size_t(index)); }
+
+private:
+    bool startOne(int index, QString *error);
+    bool waitUntilListening(int index, QString *error);
+
+    QString m_program;
+    std::vector<std::unique_ptr<QProcess>> m_processes;
+    std::vector<quint16> m_ports;
+};
 
 /// An nginx in a temporary prefix: conf/nginx.conf (user root, pid, error_log, temp paths)
 /// includes PREFIX/conf.d/*.conf, which starts empty; the site file is conf.d/SITE.conf,

@@ -109,6 +109,18 @@ corral::SshConfig SshServer::config(const QString &user) const {
     return config;
 }
 
+corral::Host SshServer::inventoryHost(const QString &name, const QString &user) const {
+    corral::Host host;
+    host.name = name;
+    host.kind = corral::Host::Kind::Ssh;
+    host.address = m_address;
+    host.port = m_port;
+    host.user = user;
+    host.auth = corral::Host::Auth::KeyFile;
+    host.keyPath = clientKey();
+    return host;
+}
+
 bool SshServer::start(QString *error, bool passwordAuthentication) {
     m_passwordAuthentication = passwordAuthentication;
     if (!m_dir.isValid()) {

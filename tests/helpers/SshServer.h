@@ -1,5 +1,6 @@
 #pragma once
 
+#include "model/Host.h"
 #include "ssh/SshSession.h"
 
 #include <QProcess>
@@ -37,6 +38,10 @@ public:
     QString hostFingerprint() const;
     /// A config for root with the client key, known_hosts files inside the temp dir.
     corral::SshConfig config(const QString &user = QStringLiteral("root")) const;
+    /// This server as an inventory host called `name`: SSH to address():port() as `user`
+    /// with the client key (key-file authentication).
+    corral::Host inventoryHost(const QString &name,
+                               const QString &user = QStringLiteral("root")) const;
     qint64 pid() const { return m_process.processId(); }
 
     /// A throwaway local account with a password and a home in /tmp (needs root). Removed by

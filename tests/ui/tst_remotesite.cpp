@@ -2,6 +2,7 @@
 #include "BalancerFixture.h"
 #include "InventoryTreeModel.h"
 #include "MainWindow.h"
+#include "ResultVerify.h"
 #include "SshServer.h"
 #include "TestProcess.h"
 #include "WorkerTableModel.h"
@@ -24,12 +25,6 @@
 using namespace corral;
 using namespace corral::test;
 
-#define QVERIFY_RESULT(expr)                                                                       \
-    do {                                                                                           \
-        const auto &result_ = (expr);                                                              \
-        QVERIFY2(result_.ok(), qPrintable(result_.error()));                                       \
-    } while (false)
-
 /// The console driving a production site: a real nginx (temporary prefix) on the "remote"
 /// host, a real sshd on 127.0.0.6 standing in for that host. Apply through the diff dialog,
 /// the distribution chart fed from nginx's access log, one-click add-backend.
@@ -39,8 +34,7 @@ class TestRemoteSite : public QObject {
     QTemporaryDir m_home;
     SshServer m_server{QStringLiteral("127.0.0.6")};
     NginxInstance m_nginx{QStringLiteral("shop")};
-    QProcess m_workers[2];
-    quint16 m_workerPorts[2] = {};
+    DemoWorkers m_workers{2};
 
     QString inventoryPath() const { return m_home.filePath(QStringLiteral("inventory.json")); }
 
@@ -53,23 +47,13 @@ class TestRemoteSite : public QObject {
         site.workers = 0;
         site.basePort = workerBasePort();
         site.serverNames = {QStringLiteral("shop.example.com")};
-        site.backends = {Backend{QStringLiteral("127.0.0.1"), m_workerPorts[0]},
-                         Backend{QStringLiteral("127.0.0.1"), m_workerPorts[1]}};
+        site.backends = {Backend{QStringLiteral("127.0.0.1"), m_workers.port(0)},
+                         Backend{QStringLiteral("127.0.0.1"), m_workers.port(1)}};
         site.balancer = m_nginx.balancer(QStringLiteral("remote"));
         return site;
     }
 
-    Host host() const {
-        Host host;
-        host.name = QStringLiteral("remote");
-        host.kind = Host::Kind::Ssh;
-        host.address = m_server.address();
-        host.port = m_server.port();
-        host.user = QStringLiteral("root");
-        host.auth = Host::Auth::KeyFile;
-        host.keyPath = m_server.clientKey();
-        return host;
-    }
+    Host host() const { return m_server.inventoryHost(QStringLiteral("remote")); }
 
     MainWindow::Options options() const {
         MainWindow::Options options;
@@ -99,14 +83,7 @@ private Q_SLOTS:
         QString error;
         QVERIFY2(m_server.start(&error), qPrintable(error));
         QVERIFY2(m_nginx.start(&error), qPrintable(error));
-        for (int i = 0; i < 2; ++i) {
-            m_workerPorts[i] = freePort();
-            m_workers[i].start(QStringLiteral(DEMO_WORKER_PATH),
-                               {QStringLiteral("--port"), QString::number(m_workerPorts[i])});
-            QVERIFY(m_workers[i].waitForStarted(5000));
-        }
-        for (int i = 0; i < 2; ++i)
-            QVERIFY(waitForListener(m_workerPorts[i], m_workers[i]));
+        QVERIFY2(m_workers.start(QStringLiteral(DEMO_WORKER_PATH), &error), qPrintable(error));
 
         // Trust the host once, as "Add host" would have: the console then connects silently.
         SshConfig trust = SshConfig::fromHost(host());
@@ -114,16 +91,10 @@ private Q_SLOTS:
         SshSession session(trust);
         QVERIFY_RESULT(session.connect());
 
-        Inventory inventory;
-        QVERIFY_RESULT(inventory.addHost(host()));
-        QVERIFY_RESULT(inventory.addSite(site()));
-        QVERIFY_RESULT(inventory.save(inventoryPath()));
+        QVERIFY_RESULT(writeInventory(inventoryPath(), host(), site()));
     }
 
-    void cleanupTestCase() {
-        for (QProcess &worker : m_workers)
-            stopProcess(worker);
-    }
+    void cleanupTestCase() { m_workers.stop(); }
 
     // The dialog shows the diff first and changes nothing; Apply installs it and lists the
     // steps; nginx then balances over both workers.
@@ -142,12 +113,15 @@ private Q_SLOTS:
                  qPrintable(dialog->diff()));
         QVERIFY(dialog->diff().contains(QStringLiteral("+upstream corral-shop {")));
         QVERIFY(dialog->diff().contains(
-            QStringLiteral("+    server 127.0.0.1:%1").arg(m_workerPorts[1])));
+            QStringLiteral("+    server 127.0.0.1:%1").arg(m_workers.port(1))));
         QVERIFY(!QFile::exists(m_nginx.siteFile())); // a preview changes nothing
         QVERIFY(dialog->applyButton()->isEnabled());
 
         QSignalSpy finished(dialog, &ApplyConfigDialog::applyFinished);
         dialog->applyButton()->click();
+        QCOMPARE(dialog->phase(), ApplyConfigDialog::Phase::Applying);
+        dialog->reject(); // refused while applying: the outcome must be seen
+        QVERIFY(dialog->isVisible());
         QVERIFY(finished.wait(60000));
         QVERIFY2(finished.first().at(0).toBool(), qPrintable(finished.first().at(1).toString()));
         QCOMPARE(dialog->phase(), ApplyConfigDialog::Phase::Applied);
@@ -162,7 +136,7 @@ private Q_SLOTS:
         QSet<qint64> answered;
         for (int i = 0; i < 4; ++i)
             answered.insert(httpGet(m_nginx.httpPort()).jsonNumber(QStringLiteral("port")));
-        QCOMPARE(answered, (QSet<qint64>{m_workerPorts[0], m_workerPorts[1]}));
+        QCOMPARE(answered, (QSet<qint64>{m_workers.port(0), m_workers.port(1)}));
         dialog->close();
     }
 
@@ -223,7 +197,7 @@ private Q_SLOTS:
         QHash<qint64, int> answered;
         for (int i = 0; i < Requests; ++i)
             answered[httpGet(m_nginx.httpPort()).jsonNumber(QStringLiteral("port"))] += 1;
-        QCOMPARE(answered.value(m_workerPorts[0]) + answered.value(m_workerPorts[1]), Requests);
+        QCOMPARE(answered.value(m_workers.port(0)) + answered.value(m_workers.port(1)), Requests);
 
         DistributionChartView *chart = window.distributionChart();
         const auto totalShown = [chart] {
@@ -253,15 +227,10 @@ private Q_SLOTS:
         }
 
         // A dead backend shows as stopped within a few ticks.
-        stopProcess(m_workers[1]);
-        const auto restart = qScopeGuard([this] {
-            m_workers[1].start(QStringLiteral(DEMO_WORKER_PATH),
-                               {QStringLiteral("--port"), QString::number(m_workerPorts[1])});
-            m_workers[1].waitForStarted(5000);
-            waitForListener(m_workerPorts[1], m_workers[1]);
-        });
-        QTRY_VERIFY_WITH_TIMEOUT(model->rowForPort(m_workerPorts[1]) &&
-                                     model->rowForPort(m_workerPorts[1])->state ==
+        m_workers.stop(1);
+        const auto restart = qScopeGuard([this] { m_workers.restart(1); });
+        QTRY_VERIFY_WITH_TIMEOUT(model->rowForPort(m_workers.port(1)) &&
+                                     model->rowForPort(m_workers.port(1))->state ==
                                          WorkerState::Stopped,
                                  15000);
     }

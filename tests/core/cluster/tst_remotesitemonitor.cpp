@@ -20,16 +20,15 @@ class TestRemoteSiteMonitor : public QObject {
 
     SshServer m_server{QStringLiteral("127.0.0.7")};
     HaproxyInstance m_haproxy{QStringLiteral("shop")};
-    QProcess m_workers[2];
-    quint16 m_ports[2] = {};
+    DemoWorkers m_workers{2};
 
     Site site() const {
         Site site;
         site.name = QStringLiteral("shop");
         site.healthPath = QStringLiteral("/health");
         site.workers = 0;
-        site.backends = {Backend{QStringLiteral("127.0.0.1"), m_ports[0]},
-                         Backend{QStringLiteral("127.0.0.1"), m_ports[1]}};
+        site.backends = {Backend{QStringLiteral("127.0.0.1"), m_workers.port(0)},
+                         Backend{QStringLiteral("127.0.0.1"), m_workers.port(1)}};
         site.balancer = m_haproxy.balancer(QStringLiteral("remote"));
         return site;
     }
@@ -55,21 +54,13 @@ private Q_SLOTS:
             QSKIP("haproxy or socat is not installed (installer/install-deps.sh installs them)");
         QString error;
         QVERIFY2(m_server.start(&error), qPrintable(error));
-        for (int i = 0; i < 2; ++i) {
-            m_ports[i] = freePort();
-            m_workers[i].start(QStringLiteral(DEMO_WORKER_PATH),
-                               {QStringLiteral("--port"), QString::number(m_ports[i])});
-            QVERIFY(m_workers[i].waitForStarted(5000));
-        }
-        for (int i = 0; i < 2; ++i)
-            QVERIFY(waitForListener(m_ports[i], m_workers[i]));
+        QVERIFY2(m_workers.start(QStringLiteral(DEMO_WORKER_PATH), &error), qPrintable(error));
         QVERIFY2(m_haproxy.start(site(), &error), qPrintable(error));
     }
 
     void cleanupTestCase() {
         m_haproxy.stop();
-        for (QProcess &worker : m_workers)
-            stopProcess(worker);
+        m_workers.stop();
     }
 
     void supportsNginxAndHaproxyOnly() {
@@ -125,13 +116,14 @@ private Q_SLOTS:
         }
 
         // A stopped worker is reported as such from the balancer's host.
-        stopProcess(m_workers[0]);
+        m_workers.stop(0);
         const QDeadlineTimer deadline(15000);
         bool stopped = false;
         while (!stopped && !deadline.hasExpired()) {
             ticked.wait(1000);
             for (const WorkerRow &row : monitor.snapshot().workers)
-                if (row.port == m_ports[0] && row.state == WorkerState::Stopped) stopped = true;
+                if (row.port == m_workers.port(0) && row.state == WorkerState::Stopped)
+                    stopped = true;
         }
         QVERIFY(stopped);
         monitor.stop();

@@ -1,3 +1,4 @@
+#include "ResultVerify.h"
 #include "SshServer.h"
 #include "TestProcess.h"
 #include "remote/RemoteWorkers.h"
@@ -17,12 +18,6 @@
 #include <unistd.h>
 
 using namespace corral;
-
-#define QVERIFY_RESULT(expr)                                                                       \
-    do {                                                                                           \
-        const auto &result_ = (expr);                                                              \
-        QVERIFY2(result_.ok(), qPrintable(result_.error()));                                       \
-    } while (false)
 
 static bool accepts(quint16 port) {
     QTcpSocket socket;

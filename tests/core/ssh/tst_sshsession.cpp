@@ -1,3 +1,4 @@
+#include "ResultVerify.h"
 #include "SshServer.h"
 #include "ssh/CredentialStore.h"
 #include "ssh/ShellQuote.h"
@@ -16,12 +17,6 @@
 #include <sys/stat.h>
 
 using namespace corral;
-
-#define QVERIFY_RESULT(expr)                                                                       \
-    do {                                                                                           \
-        const auto &result_ = (expr);                                                              \
-        QVERIFY2(result_.ok(), qPrintable(result_.error()));                                       \
-    } while (false)
 
 /// Strings that break naive command building.
 static QStringList hostileStrings() {

@@ -1,4 +1,6 @@
 #include "BalancerFixture.h"
+#include "CorralctlRunner.h"
+#include "ResultVerify.h"
 #include "SshServer.h"
 #include "TestProcess.h"
 #include "inventory/Inventory.h"
@@ -25,12 +27,6 @@
 
 using namespace corral;
 
-#define QVERIFY_RESULT(expr)                                                                       \
-    do {                                                                                           \
-        const auto &result_ = (expr);                                                              \
-        QVERIFY2(result_.ok(), qPrintable(result_.error()));                                       \
-    } while (false)
-
 namespace {
 
 using namespace corral::test;
@@ -38,12 +34,6 @@ using namespace corral::test;
 int workerPortOf(const HttpReply &reply) {
     return int(reply.jsonNumber(QStringLiteral("port")));
 }
-
-struct Run {
-    int exitCode = -1;
-    QString out;
-    QString err;
-};
 
 } // namespace
 
@@ -55,8 +45,7 @@ class TestApply : public QObject {
     SshServer m_server{QStringLiteral("127.0.0.2")};
     NginxInstance m_nginx;
     QTemporaryDir m_home;
-    QProcess m_workers[2];
-    quint16 m_workerPorts[2] = {};
+    DemoWorkers m_workers{2};
     const quint16 m_httpPort = m_nginx.httpPort();
 
     QString prefixPath(const QString &relative) const { return m_nginx.prefixPath(relative); }
@@ -72,8 +61,8 @@ class TestApply : public QObject {
         Site site;
         site.name = QStringLiteral("shop");
         site.serverNames = {QStringLiteral("shop.example.com")};
-        site.backends = {Backend{QStringLiteral("127.0.0.1"), m_workerPorts[0]},
-                         Backend{QStringLiteral("127.0.0.1"), m_workerPorts[1]}};
+        site.backends = {Backend{QStringLiteral("127.0.0.1"), m_workers.port(0)},
+                         Backend{QStringLiteral("127.0.0.1"), m_workers.port(1)}};
         const SiteBalancer balancer = m_nginx.balancer(QStringLiteral("remote"));
         site.balancer = balancer;
         return site;
@@ -84,41 +73,13 @@ class TestApply : public QObject {
     QString inventoryPath() const { return m_home.filePath(QStringLiteral("inventory.json")); }
 
     void writeInventory(const Site &site) {
-        Inventory inventory;
-        Host host;
-        host.name = QStringLiteral("remote");
-        host.kind = Host::Kind::Ssh;
-        host.address = m_server.address();
-        host.port = m_server.port();
-        host.user = QStringLiteral("root");
-        host.auth = Host::Auth::KeyFile;
-        host.keyPath = m_server.clientKey();
-        QVERIFY_RESULT(inventory.addHost(host));
-        QVERIFY_RESULT(inventory.addSite(site));
-        QVERIFY_RESULT(inventory.save(inventoryPath()));
+        QVERIFY_RESULT(corral::test::writeInventory(
+            inventoryPath(), m_server.inventoryHost(QStringLiteral("remote")), site));
     }
 
-    Run ctl(const QStringList &args) {
-        QProcess process;
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.insert(QStringLiteral("HOME"), m_home.path());
-        env.insert(QStringLiteral("XDG_CONFIG_HOME"), m_home.filePath(QStringLiteral("config")));
-        env.insert(QStringLiteral("CORRAL_INVENTORY"), inventoryPath());
-        env.remove(QStringLiteral("SSH_AUTH_SOCK"));
-        env.insert(QStringLiteral("DBUS_SESSION_BUS_ADDRESS"),
-                   QStringLiteral("unix:path=/nonexistent/corral-test-bus"));
-        env.remove(QStringLiteral("DISPLAY"));
-        process.setProcessEnvironment(env);
-        process.start(QStringLiteral(CORRALCTL_PATH), args);
-        process.closeWriteChannel();
-        if (!process.waitForFinished(90000)) {
-            process.kill();
-            process.waitForFinished(5000);
-            return {};
-        }
-        return Run{process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
-                   QString::fromUtf8(process.readAllStandardOutput()),
-                   QString::fromUtf8(process.readAllStandardError())};
+    CtlRun ctl(const QStringList &args) const {
+        return Corralctl{QStringLiteral(CORRALCTL_PATH), m_home.path(), inventoryPath(), 90000}.run(
+            args);
     }
 
     // Sends `count` requests and returns how many each worker port answered.
@@ -137,14 +98,7 @@ private Q_SLOTS:
         QString error;
         QVERIFY2(m_server.start(&error), qPrintable(error));
 
-        for (int i = 0; i < 2; ++i) {
-            m_workerPorts[i] = freePort();
-            m_workers[i].start(QStringLiteral(DEMO_WORKER_PATH),
-                               {QStringLiteral("--port"), QString::number(m_workerPorts[i])});
-            QVERIFY(m_workers[i].waitForStarted(5000));
-        }
-        for (int i = 0; i < 2; ++i)
-            QVERIFY(waitForListener(m_workerPorts[i], m_workers[i]));
+        QVERIFY2(m_workers.start(QStringLiteral(DEMO_WORKER_PATH), &error), qPrintable(error));
 
         // nginx in its own prefix: the main config includes conf.d/*.conf, which starts empty
         // (the first apply creates the site file).
@@ -153,8 +107,7 @@ private Q_SLOTS:
 
     void cleanupTestCase() {
         m_nginx.stop();
-        for (QProcess &worker : m_workers)
-            stopProcess(worker);
+        m_workers.stop();
     }
 
     // First apply: the file does not exist yet; after it, nginx balances over both workers.
@@ -177,8 +130,8 @@ private Q_SLOTS:
         QVERIFY(!QFile::exists(ConfigApplier::temporaryPath(siteFile())));
 
         const QMap<int, int> perWorker = spread(20);
-        QCOMPARE(perWorker.value(m_workerPorts[0]), 10);
-        QCOMPARE(perWorker.value(m_workerPorts[1]), 10);
+        QCOMPARE(perWorker.value(m_workers.port(0)), 10);
+        QCOMPARE(perWorker.value(m_workers.port(1)), 10);
 
         // The same render again: nothing to do, nothing reloaded.
         const ApplyReport again = applier.apply(site(), target(), false);
@@ -215,8 +168,8 @@ private Q_SLOTS:
 
         const HttpReply probeAfter = httpGet(m_httpPort);
         QCOMPARE(probeAfter.status, probeBefore.status);
-        QVERIFY(workerPortOf(probeAfter) == m_workerPorts[0] ||
-                workerPortOf(probeAfter) == m_workerPorts[1]);
+        QVERIFY(workerPortOf(probeAfter) == m_workers.port(0) ||
+                workerPortOf(probeAfter) == m_workers.port(1));
     }
 
     // A config nginx accepts but that does not serve (every backend dead): the probe after
@@ -244,7 +197,7 @@ private Q_SLOTS:
             const HttpReply one = httpGet(m_httpPort);
             statuses.append(QString::number(one.status));
             const int port = workerPortOf(one);
-            inARow = (port == m_workerPorts[0] || port == m_workerPorts[1]) ? inARow + 1 : 0;
+            inARow = (port == m_workers.port(0) || port == m_workers.port(1)) ? inARow + 1 : 0;
             if (inARow == 0) QTest::qWait(100);
         }
         QVERIFY2(inARow == 10, qPrintable(statuses.join(QLatin1Char(' '))));
@@ -274,11 +227,11 @@ private Q_SLOTS:
             }
             if (sum < Requests) QTest::qWait(50);
         }
-        const QString key0 = QStringLiteral("127.0.0.1:%1").arg(m_workerPorts[0]);
-        const QString key1 = QStringLiteral("127.0.0.1:%1").arg(m_workerPorts[1]);
+        const QString key0 = QStringLiteral("127.0.0.1:%1").arg(m_workers.port(0));
+        const QString key1 = QStringLiteral("127.0.0.1:%1").arg(m_workers.port(1));
         QCOMPARE(total.size(), 2);
-        QCOMPARE(total.value(key0), quint64(answered.value(m_workerPorts[0])));
-        QCOMPARE(total.value(key1), quint64(answered.value(m_workerPorts[1])));
+        QCOMPARE(total.value(key0), quint64(answered.value(m_workers.port(0))));
+        QCOMPARE(total.value(key1), quint64(answered.value(m_workers.port(1))));
         QCOMPARE(total.value(key0) + total.value(key1), quint64(Requests));
         // Nothing more arrives.
         auto idle = follower.poll(session);
@@ -287,8 +240,8 @@ private Q_SLOTS:
 
         // Into the console's per-worker rows.
         QList<WorkerRow> rows(2);
-        rows[0].port = m_workerPorts[0];
-        rows[1].port = m_workerPorts[1];
+        rows[0].port = m_workers.port(0);
+        rows[1].port = m_workers.port(1);
         applyRequestCounts(rows, total, 2.0,
                            [](const WorkerRow &) { return QStringLiteral("127.0.0.1"); });
         QCOMPARE(rows[0].requestsTotal, total.value(key0));
@@ -318,8 +271,8 @@ private Q_SLOTS:
             }
             if (sum < 4) QTest::qWait(50);
         }
-        QCOMPARE(rotated.value(key0), quint64(after.value(m_workerPorts[0])));
-        QCOMPARE(rotated.value(key1), quint64(after.value(m_workerPorts[1])));
+        QCOMPARE(rotated.value(key0), quint64(after.value(m_workers.port(0))));
+        QCOMPARE(rotated.value(key1), quint64(after.value(m_workers.port(1))));
     }
 
     // HAProxy: `show stat` on the rendered stats socket (socat over SSH), per server.
@@ -340,11 +293,11 @@ private Q_SLOTS:
             answered[workerPortOf(httpGet(haproxy.httpPort()))] += 1;
         auto counts = follower.poll(session);
         QVERIFY_RESULT(counts);
-        QCOMPARE(counts->value(QStringLiteral("127.0.0.1:%1").arg(m_workerPorts[0])),
-                 quint64(answered.value(m_workerPorts[0])));
-        QCOMPARE(counts->value(QStringLiteral("127.0.0.1:%1").arg(m_workerPorts[1])),
-                 quint64(answered.value(m_workerPorts[1])));
-        QCOMPARE(answered.value(m_workerPorts[0]) + answered.value(m_workerPorts[1]), 12);
+        QCOMPARE(counts->value(QStringLiteral("127.0.0.1:%1").arg(m_workers.port(0))),
+                 quint64(answered.value(m_workers.port(0))));
+        QCOMPARE(counts->value(QStringLiteral("127.0.0.1:%1").arg(m_workers.port(1))),
+                 quint64(answered.value(m_workers.port(1))));
+        QCOMPARE(answered.value(m_workers.port(0)) + answered.value(m_workers.port(1)), 12);
     }
 
     // Remote add-backend: a third worker started on the "remote" host, healthy, added and
@@ -430,7 +383,7 @@ private Q_SLOTS:
         existing.name = QStringLiteral("shop");
         writeInventory(existing);
 
-        const Run dry =
+        const CtlRun dry =
             ctl({QStringLiteral("import"), QStringLiteral("remote"), QStringLiteral("--nginx"),
                  file, QStringLiteral("--dry-run"), QStringLiteral("--accept-new")});
         QVERIFY2(dry.exitCode == 0, qPrintable(dry.err));
@@ -438,8 +391,8 @@ private Q_SLOTS:
                  qPrintable(dry.out));
         QVERIFY(!Inventory::load(inventoryPath())->site(QStringLiteral("app_backend")));
 
-        const Run run = ctl({QStringLiteral("import"), QStringLiteral("remote"),
-                             QStringLiteral("--nginx"), file, QStringLiteral("--accept-new")});
+        const CtlRun run = ctl({QStringLiteral("import"), QStringLiteral("remote"),
+                                QStringLiteral("--nginx"), file, QStringLiteral("--accept-new")});
         QVERIFY2(run.exitCode == 0, qPrintable(run.err));
         auto inventory = Inventory::load(inventoryPath());
         QVERIFY_RESULT(inventory);
@@ -457,17 +410,17 @@ private Q_SLOTS:
         QCOMPARE(readFile(file), text);
 
         // Again: the names exist now.
-        const Run twice = ctl(
+        const CtlRun twice = ctl(
             {QStringLiteral("import"), QStringLiteral("remote"), QStringLiteral("--nginx"), file});
         QCOMPARE(twice.exitCode, 1);
         QVERIFY2(twice.err.contains(QStringLiteral("already exists")), qPrintable(twice.err));
-        const Run replaced = ctl({QStringLiteral("import"), QStringLiteral("remote"),
-                                  QStringLiteral("--nginx"), file, QStringLiteral("--replace")});
+        const CtlRun replaced = ctl({QStringLiteral("import"), QStringLiteral("remote"),
+                                     QStringLiteral("--nginx"), file, QStringLiteral("--replace")});
         QVERIFY2(replaced.exitCode == 0, qPrintable(replaced.err));
-        const Run missing = ctl({QStringLiteral("import"), QStringLiteral("remote"),
-                                 QStringLiteral("--nginx"), file + QStringLiteral(".nope")});
+        const CtlRun missing = ctl({QStringLiteral("import"), QStringLiteral("remote"),
+                                    QStringLiteral("--nginx"), file + QStringLiteral(".nope")});
         QCOMPARE(missing.exitCode, 1);
-        const Run usage = ctl({QStringLiteral("import"), QStringLiteral("remote")});
+        const CtlRun usage = ctl({QStringLiteral("import"), QStringLiteral("remote")});
         QCOMPARE(usage.exitCode, 2);
     }
 
@@ -480,19 +433,19 @@ private Q_SLOTS:
         const QByteArray before = readFile(siteFile());
         const QByteArray backup = readFile(ConfigApplier::backupPath(siteFile()));
 
-        const Run dry = ctl({QStringLiteral("apply"), QStringLiteral("shop"),
-                             QStringLiteral("--dry-run"), QStringLiteral("--accept-new")});
+        const CtlRun dry = ctl({QStringLiteral("apply"), QStringLiteral("shop"),
+                                QStringLiteral("--dry-run"), QStringLiteral("--accept-new")});
         QVERIFY2(dry.exitCode == 0, qPrintable(dry.err));
         QVERIFY2(dry.out.contains(QStringLiteral("--- ") + siteFile()), qPrintable(dry.out));
         QVERIFY2(dry.out.contains(
-                     QStringLiteral("+    server 127.0.0.1:%1 weight=3").arg(m_workerPorts[0])),
+                     QStringLiteral("+    server 127.0.0.1:%1 weight=3").arg(m_workers.port(0))),
                  qPrintable(dry.out));
         QVERIFY(dry.out.contains(QStringLiteral("dry run: nothing changed")));
         QCOMPARE(readFile(siteFile()), before);
         QCOMPARE(readFile(ConfigApplier::backupPath(siteFile())), backup);
         QVERIFY(!QFile::exists(ConfigApplier::temporaryPath(siteFile())));
 
-        const Run applied = ctl({QStringLiteral("apply"), QStringLiteral("shop")});
+        const CtlRun applied = ctl({QStringLiteral("apply"), QStringLiteral("shop")});
         QVERIFY2(applied.exitCode == 0, qPrintable(applied.err + applied.out));
         QVERIFY(applied.out.contains(QStringLiteral("ok    verify")));
         QVERIFY(readFile(siteFile()).contains("weight=3"));
@@ -505,7 +458,7 @@ private Q_SLOTS:
         broken.backends[0].weight = 5;
         writeInventory(broken);
         const QByteArray good = readFile(siteFile());
-        const Run failed = ctl({QStringLiteral("apply"), QStringLiteral("shop")});
+        const CtlRun failed = ctl({QStringLiteral("apply"), QStringLiteral("shop")});
         QCOMPARE(failed.exitCode, 1);
         QVERIFY2(failed.err.contains(QStringLiteral("validate: nginx: [emerg] refused by test")),
                  qPrintable(failed.err));
@@ -513,9 +466,9 @@ private Q_SLOTS:
         QCOMPARE(readFile(siteFile()), good);
         QCOMPARE(httpGet(m_httpPort).status, 200);
 
-        const Run noSite = ctl({QStringLiteral("apply"), QStringLiteral("nope")});
+        const CtlRun noSite = ctl({QStringLiteral("apply"), QStringLiteral("nope")});
         QCOMPARE(noSite.exitCode, 1);
-        const Run usage = ctl({QStringLiteral("apply")});
+        const CtlRun usage = ctl({QStringLiteral("apply")});
         QCOMPARE(usage.exitCode, 2);
     }
 };

@@ -1,4 +1,6 @@
 #include "BalancerFixture.h"
+#include "CorralctlRunner.h"
+#include "ResultVerify.h"
 #include "SshServer.h"
 #include "TestProcess.h"
 #include "inventory/Inventory.h"
@@ -14,23 +16,11 @@
 using namespace corral;
 using namespace corral::test;
 
-#define QVERIFY_RESULT(expr)                                                                       \
-    do {                                                                                           \
-        const auto &result_ = (expr);                                                              \
-        QVERIFY2(result_.ok(), qPrintable(result_.error()));                                       \
-    } while (false)
-
 namespace {
 
 int workerPortOf(const HttpReply &reply) {
     return int(reply.jsonNumber(QStringLiteral("port")));
 }
-
-struct Run {
-    int exitCode = -1;
-    QString out;
-    QString err;
-};
 
 } // namespace
 
@@ -43,8 +33,7 @@ class TestApplyHaproxy : public QObject {
     SshServer m_server{QStringLiteral("127.0.0.2")};
     HaproxyInstance m_haproxy;
     QTemporaryDir m_home;
-    QProcess m_workers[2];
-    quint16 m_workerPorts[2] = {};
+    DemoWorkers m_workers{2};
 
     SshConfig trusted() const {
         SshConfig config = m_server.config();
@@ -57,8 +46,8 @@ class TestApplyHaproxy : public QObject {
         site.name = QStringLiteral("shop");
         site.serverNames = {QStringLiteral("shop.example.com")};
         site.workers = 0;
-        site.backends = {Backend{QStringLiteral("127.0.0.1"), m_workerPorts[0]},
-                         Backend{QStringLiteral("127.0.0.1"), m_workerPorts[1]}};
+        site.backends = {Backend{QStringLiteral("127.0.0.1"), m_workers.port(0)},
+                         Backend{QStringLiteral("127.0.0.1"), m_workers.port(1)}};
         site.balancer = m_haproxy.balancer(QStringLiteral("remote"));
         return site;
     }
@@ -67,27 +56,8 @@ class TestApplyHaproxy : public QObject {
 
     QString inventoryPath() const { return m_home.filePath(QStringLiteral("inventory.json")); }
 
-    Run ctl(const QStringList &args) {
-        QProcess process;
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.insert(QStringLiteral("HOME"), m_home.path());
-        env.insert(QStringLiteral("XDG_CONFIG_HOME"), m_home.filePath(QStringLiteral("config")));
-        env.insert(QStringLiteral("CORRAL_INVENTORY"), inventoryPath());
-        env.remove(QStringLiteral("SSH_AUTH_SOCK"));
-        env.insert(QStringLiteral("DBUS_SESSION_BUS_ADDRESS"),
-                   QStringLiteral("unix:path=/nonexistent/corral-test-bus"));
-        env.remove(QStringLiteral("DISPLAY"));
-        process.setProcessEnvironment(env);
-        process.start(QStringLiteral(CORRALCTL_PATH), args);
-        process.closeWriteChannel();
-        if (!process.waitForFinished(60000)) {
-            process.kill();
-            process.waitForFinished(5000);
-            return {};
-        }
-        return Run{process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
-                   QString::fromUtf8(process.readAllStandardOutput()),
-                   QString::fromUtf8(process.readAllStandardError())};
+    CtlRun ctl(const QStringList &args) const {
+        return Corralctl{QStringLiteral(CORRALCTL_PATH), m_home.path(), inventoryPath()}.run(args);
     }
 
     QMap<int, int> spread(int count) {
@@ -104,26 +74,18 @@ private Q_SLOTS:
         QVERIFY(m_home.isValid());
         QString error;
         QVERIFY2(m_server.start(&error), qPrintable(error));
-        for (int i = 0; i < 2; ++i) {
-            m_workerPorts[i] = freePort();
-            m_workers[i].start(QStringLiteral(DEMO_WORKER_PATH),
-                               {QStringLiteral("--port"), QString::number(m_workerPorts[i])});
-            QVERIFY(m_workers[i].waitForStarted(5000));
-        }
-        for (int i = 0; i < 2; ++i)
-            QVERIFY(waitForListener(m_workerPorts[i], m_workers[i]));
+        QVERIFY2(m_workers.start(QStringLiteral(DEMO_WORKER_PATH), &error), qPrintable(error));
         // HAProxy needs a config to start: the site with its first backend only, so the
         // first apply below has something to change.
         Site first = site();
         first.backends.removeLast();
         QVERIFY2(m_haproxy.start(first, &error), qPrintable(error));
-        QCOMPARE(workerPortOf(httpGet(m_haproxy.httpPort())), int(m_workerPorts[0]));
+        QCOMPARE(workerPortOf(httpGet(m_haproxy.httpPort())), int(m_workers.port(0)));
     }
 
     void cleanupTestCase() {
         m_haproxy.stop();
-        for (QProcess &worker : m_workers)
-            stopProcess(worker);
+        m_workers.stop();
     }
 
     // Apply adds the second backend: validated by haproxy -c, reloaded by SIGUSR2 to the
@@ -140,7 +102,7 @@ private Q_SLOTS:
         QVERIFY(report.applied);
         QVERIFY(!report.rolledBack);
         QVERIFY2(report.diff.contains(QStringLiteral("+    server 127.0.0.1:%1 127.0.0.1:%1 check")
-                                          .arg(m_workerPorts[1])),
+                                          .arg(m_workers.port(1))),
                  qPrintable(report.diff));
         QCOMPARE(seen, (QStringList{QStringLiteral("read"), QStringLiteral("diff"),
                                     QStringLiteral("upload"), QStringLiteral("backup"),
@@ -156,13 +118,13 @@ private Q_SLOTS:
         QMap<int, int> perWorker;
         while (!deadline.hasExpired()) {
             perWorker = spread(20);
-            if (perWorker.value(m_workerPorts[1]) > 0) break;
+            if (perWorker.value(m_workers.port(1)) > 0) break;
         }
-        QCOMPARE(perWorker.value(m_workerPorts[0]) + perWorker.value(m_workerPorts[1]), 20);
-        QVERIFY2(perWorker.value(m_workerPorts[0]) >= 8 && perWorker.value(m_workerPorts[1]) >= 8,
+        QCOMPARE(perWorker.value(m_workers.port(0)) + perWorker.value(m_workers.port(1)), 20);
+        QVERIFY2(perWorker.value(m_workers.port(0)) >= 8 && perWorker.value(m_workers.port(1)) >= 8,
                  qPrintable(QStringLiteral("%1/%2")
-                                .arg(perWorker.value(m_workerPorts[0]))
-                                .arg(perWorker.value(m_workerPorts[1]))));
+                                .arg(perWorker.value(m_workers.port(0)))
+                                .arg(perWorker.value(m_workers.port(1)))));
 
         const ApplyReport again = applier.apply(site(), target(), false);
         QVERIFY2(again.ok(), qPrintable(again.error));
@@ -194,7 +156,7 @@ private Q_SLOTS:
         QVERIFY(m_haproxy.isRunning());
 
         const QMap<int, int> after = spread(4);
-        QCOMPARE(after.value(m_workerPorts[0]) + after.value(m_workerPorts[1]), 4);
+        QCOMPARE(after.value(m_workers.port(0)) + after.value(m_workers.port(1)), 4);
     }
 
     // corralctl import of a hand-written HAProxy file on the host: one site per backend or
@@ -215,20 +177,10 @@ private Q_SLOTS:
                                 "    balance source\n"
                                 "    server o1 10.0.0.9:80 disabled\n";
         QVERIFY(writeFile(file, text));
-        Inventory inventory;
-        Host host;
-        host.name = QStringLiteral("remote");
-        host.kind = Host::Kind::Ssh;
-        host.address = m_server.address();
-        host.port = m_server.port();
-        host.user = QStringLiteral("root");
-        host.auth = Host::Auth::KeyFile;
-        host.keyPath = m_server.clientKey();
-        QVERIFY_RESULT(inventory.addHost(host));
-        QVERIFY_RESULT(inventory.addSite(site()));
-        QVERIFY_RESULT(inventory.save(inventoryPath()));
+        QVERIFY_RESULT(writeInventory(inventoryPath(),
+                                      m_server.inventoryHost(QStringLiteral("remote")), site()));
 
-        const Run dry =
+        const CtlRun dry =
             ctl({QStringLiteral("import"), QStringLiteral("remote"), QStringLiteral("--haproxy"),
                  file, QStringLiteral("--dry-run"), QStringLiteral("--accept-new")});
         QVERIFY2(dry.exitCode == 0, qPrintable(dry.err));
@@ -236,8 +188,8 @@ private Q_SLOTS:
                  qPrintable(dry.out));
         QVERIFY(!Inventory::load(inventoryPath())->site(QStringLiteral("app")));
 
-        const Run run = ctl({QStringLiteral("--json"), QStringLiteral("import"),
-                             QStringLiteral("remote"), QStringLiteral("--haproxy"), file});
+        const CtlRun run = ctl({QStringLiteral("--json"), QStringLiteral("import"),
+                                QStringLiteral("remote"), QStringLiteral("--haproxy"), file});
         QVERIFY2(run.exitCode == 0, qPrintable(run.err));
         auto loaded = Inventory::load(inventoryPath());
         QVERIFY_RESULT(loaded);
@@ -255,12 +207,13 @@ private Q_SLOTS:
         QVERIFY(loaded->site(QStringLiteral("shop")));
         QCOMPARE(readFile(file), text);
 
-        const Run twice = ctl({QStringLiteral("import"), QStringLiteral("remote"),
-                               QStringLiteral("--haproxy"), file});
+        const CtlRun twice = ctl({QStringLiteral("import"), QStringLiteral("remote"),
+                                  QStringLiteral("--haproxy"), file});
         QCOMPARE(twice.exitCode, 1);
         QVERIFY2(twice.err.contains(QStringLiteral("already exists")), qPrintable(twice.err));
-        const Run both = ctl({QStringLiteral("import"), QStringLiteral("remote"),
-                              QStringLiteral("--haproxy"), file, QStringLiteral("--nginx"), file});
+        const CtlRun both =
+            ctl({QStringLiteral("import"), QStringLiteral("remote"), QStringLiteral("--haproxy"),
+                 file, QStringLiteral("--nginx"), file});
         QCOMPARE(both.exitCode, 2);
     }
 };

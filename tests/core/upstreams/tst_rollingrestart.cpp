@@ -1,4 +1,6 @@
 #include "BalancerFixture.h"
+#include "CorralctlRunner.h"
+#include "ResultVerify.h"
 #include "SshServer.h"
 #include "TestProcess.h"
 #include "inventory/Inventory.h"
@@ -23,12 +25,6 @@
 
 using namespace corral;
 using namespace corral::test;
-
-#define QVERIFY_RESULT(expr)                                                                       \
-    do {                                                                                           \
-        const auto &result_ = (expr);                                                              \
-        QVERIFY2(result_.ok(), qPrintable(result_.error()));                                       \
-    } while (false)
 
 namespace {
 
@@ -80,12 +76,6 @@ private:
     std::thread m_thread; // last: starts once the counters exist
 };
 
-struct Run {
-    int exitCode = -1;
-    QString out;
-    QString err;
-};
-
 } // namespace
 
 /// Rolling restarts of workers on a "remote" host (the sshd fixture on 127.0.0.2, this
@@ -109,17 +99,7 @@ class TestRollingRestart : public QObject {
         return config;
     }
 
-    Host remoteHost() const {
-        Host host;
-        host.name = QStringLiteral("remote");
-        host.kind = Host::Kind::Ssh;
-        host.address = m_server.address();
-        host.port = m_server.port();
-        host.user = QStringLiteral("root");
-        host.auth = Host::Auth::KeyFile;
-        host.keyPath = m_server.clientKey();
-        return host;
-    }
+    Host remoteHost() const { return m_server.inventoryHost(QStringLiteral("remote")); }
 
     Site workerSite(const QString &name) const {
         Site site;
@@ -169,34 +149,12 @@ class TestRollingRestart : public QObject {
 
     QString inventoryPath() const { return m_home.filePath(QStringLiteral("inventory.json")); }
 
-    Run ctl(const QStringList &args) {
-        QProcess process;
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.insert(QStringLiteral("HOME"), m_home.path());
-        env.insert(QStringLiteral("XDG_CONFIG_HOME"), m_home.filePath(QStringLiteral("config")));
-        env.insert(QStringLiteral("CORRAL_INVENTORY"), inventoryPath());
-        env.remove(QStringLiteral("SSH_AUTH_SOCK"));
-        env.insert(QStringLiteral("DBUS_SESSION_BUS_ADDRESS"),
-                   QStringLiteral("unix:path=/nonexistent/corral-test-bus"));
-        env.remove(QStringLiteral("DISPLAY"));
-        process.setProcessEnvironment(env);
-        process.start(QStringLiteral(CORRALCTL_PATH), args);
-        process.closeWriteChannel();
-        if (!process.waitForFinished(60000)) {
-            process.kill();
-            process.waitForFinished(5000);
-            return {};
-        }
-        return Run{process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
-                   QString::fromUtf8(process.readAllStandardOutput()),
-                   QString::fromUtf8(process.readAllStandardError())};
+    CtlRun ctl(const QStringList &args) const {
+        return Corralctl{QStringLiteral(CORRALCTL_PATH), m_home.path(), inventoryPath()}.run(args);
     }
 
     void writeInventory(const Site &site) {
-        Inventory inventory;
-        QVERIFY_RESULT(inventory.addHost(remoteHost()));
-        QVERIFY_RESULT(inventory.addSite(site));
-        QVERIFY_RESULT(inventory.save(inventoryPath()));
+        QVERIFY_RESULT(corral::test::writeInventory(inventoryPath(), remoteHost(), site));
     }
 
     // Requests until `count` in a row come from workers other than `port` (a reload hands
@@ -439,8 +397,8 @@ private Q_SLOTS:
     void corralctlAddBackend() {
         if (!NginxInstance::available()) QSKIP("nginx is not installed");
         writeInventory(m_nginxSite);
-        const Run added = ctl({QStringLiteral("add-backend"), QStringLiteral("rollnginx"),
-                               QStringLiteral("--accept-new")});
+        const CtlRun added = ctl({QStringLiteral("add-backend"), QStringLiteral("rollnginx"),
+                                  QStringLiteral("--accept-new")});
         QVERIFY2(added.exitCode == 0, qPrintable(added.err + added.out));
         QVERIFY2(added.out.contains(QStringLiteral("  ok    health: ")), qPrintable(added.out));
         QVERIFY(added.out.contains(QStringLiteral("  ok    verify: ")));
@@ -464,13 +422,13 @@ private Q_SLOTS:
         m_nginxSite = *site;
 
         // --json and a failing one: a host that does not exist.
-        const Run unknownHost =
+        const CtlRun unknownHost =
             ctl({QStringLiteral("--json"), QStringLiteral("add-backend"),
                  QStringLiteral("rollnginx"), QStringLiteral("--on"), QStringLiteral("nope")});
         QCOMPARE(unknownHost.exitCode, 1);
         QVERIFY2(unknownHost.err.contains(QStringLiteral("no host named \"nope\"")),
                  qPrintable(unknownHost.err));
-        const Run noSite = ctl({QStringLiteral("add-backend"), QStringLiteral("nosuch")});
+        const CtlRun noSite = ctl({QStringLiteral("add-backend"), QStringLiteral("nosuch")});
         QCOMPARE(noSite.exitCode, 1);
         QCOMPARE(ctl({QStringLiteral("add-backend")}).exitCode, 2);
         QCOMPARE(ctl({QStringLiteral("add-backend"), QStringLiteral("rollnginx"),
@@ -489,7 +447,7 @@ private Q_SLOTS:
         writeInventory(refused);
         const QByteArray file = readFile(m_nginx.siteFile());
         const QByteArray inventoryBefore = readFile(inventoryPath());
-        const Run failed = ctl(
+        const CtlRun failed = ctl(
             {QStringLiteral("--json"), QStringLiteral("add-backend"), QStringLiteral("rollnginx")});
         QCOMPARE(failed.exitCode, 1);
         const QJsonObject json = QJsonDocument::fromJson(failed.out.toUtf8()).object();
@@ -527,9 +485,9 @@ private Q_SLOTS:
             m_nginxSite.ports.append(backend.port);
         writeInventory(m_nginxSite);
         const QMap<quint16, qint64> before = pids(m_nginxSite);
-        const Run ok = ctl({QStringLiteral("--json"), QStringLiteral("rolling-restart"),
-                            QStringLiteral("rollnginx"), QStringLiteral("--drain-timeout"),
-                            QStringLiteral("5")});
+        const CtlRun ok = ctl({QStringLiteral("--json"), QStringLiteral("rolling-restart"),
+                               QStringLiteral("rollnginx"), QStringLiteral("--drain-timeout"),
+                               QStringLiteral("5")});
         QVERIFY2(ok.exitCode == 0, qPrintable(ok.err + ok.out));
         const QJsonObject json = QJsonDocument::fromJson(ok.out.toUtf8()).object();
         QCOMPARE(json.value(QStringLiteral("site")).toString(), QStringLiteral("rollnginx"));
@@ -553,9 +511,9 @@ private Q_SLOTS:
         Site failing = m_nginxSite;
         failing.args.append(QStringLiteral("--fail-health"));
         writeInventory(failing);
-        const Run failed = ctl({QStringLiteral("--json"), QStringLiteral("rolling-restart"),
-                                QStringLiteral("rollnginx"), QStringLiteral("--health-timeout"),
-                                QStringLiteral("2")});
+        const CtlRun failed = ctl({QStringLiteral("--json"), QStringLiteral("rolling-restart"),
+                                   QStringLiteral("rollnginx"), QStringLiteral("--health-timeout"),
+                                   QStringLiteral("2")});
         QCOMPARE(failed.exitCode, 1);
         const QJsonObject failure = QJsonDocument::fromJson(failed.out.toUtf8()).object();
         QCOMPARE(failure.value(QStringLiteral("result")).toString(), QStringLiteral("failed"));
@@ -570,8 +528,8 @@ private Q_SLOTS:
                  qPrintable(failed.err));
         QCOMPARE(httpGet(m_nginx.httpPort()).status, 200);
         // Text output: the steps as they happen, the failing one marked.
-        const Run text = ctl({QStringLiteral("rolling-restart"), QStringLiteral("rollnginx"),
-                              QStringLiteral("--health-timeout"), QStringLiteral("1")});
+        const CtlRun text = ctl({QStringLiteral("rolling-restart"), QStringLiteral("rollnginx"),
+                                 QStringLiteral("--health-timeout"), QStringLiteral("1")});
         QCOMPARE(text.exitCode, 1);
         QVERIFY2(text.out.contains(QStringLiteral("  ok    %1  restart: new pid ").arg(firstKey)),
                  qPrintable(text.out));
@@ -588,7 +546,7 @@ private Q_SLOTS:
             RemoteWorkers::restart(*m_session, m_nginxSite, m_nginxSite.backends.first().port));
         QVERIFY_RESULT(
             RemoteWorkers::waitHealthy(*m_session, m_nginxSite, m_nginxSite.backends.first().port));
-        const Run applied = ctl({QStringLiteral("apply"), QStringLiteral("rollnginx")});
+        const CtlRun applied = ctl({QStringLiteral("apply"), QStringLiteral("rollnginx")});
         QVERIFY2(applied.exitCode == 0, qPrintable(applied.err));
 
         QCOMPARE(ctl({QStringLiteral("rolling-restart")}).exitCode, 2);
