@@ -193,8 +193,10 @@ const Site *Inventory::site(const QString &name) const {
 QList<Site> Inventory::sitesOnHost(const QString &hostName) const {
     QList<Site> result;
     for (const Site &s : m_sites) {
-        const bool onLocal = s.hosts.isEmpty() && hostName == Host::LocalName;
-        if (onLocal || s.hosts.contains(hostName)) result.append(s);
+        // A site without hosts runs where its production balancer is, else on this machine.
+        const QString implied = s.balancer ? s.balancer->host : Host::LocalName;
+        const bool onImplied = s.hosts.isEmpty() && hostName == implied;
+        if (onImplied || s.hosts.contains(hostName)) result.append(s);
     }
     return result;
 }

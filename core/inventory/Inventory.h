@@ -35,7 +35,8 @@ public:
     const QList<Site> &sites() const { return m_sites; }
     const Host *host(const QString &name) const;
     const Site *site(const QString &name) const;
-    /// Sites deployed on `hostName` (sites without hosts run on the local machine).
+    /// Sites deployed on `hostName`. A site without hosts runs on its balancer's host when it
+    /// has a production balancer, else on the local machine.
     QList<Site> sitesOnHost(const QString &hostName) const;
 
     Result<void> addHost(const Host &host);

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Screenshots of the real console window under Xvfb: `corral --demo --load` (three demo
-# workers behind the embedded balancer, load generator on), after SECONDS of load.
+# workers behind the embedded balancer, load generator on), after SECONDS of load; then a
+# production site (a real nginx reached over a real loopback sshd, build/tests/shot_production)
+# and its apply dialog.
 #   resources/screenshots/capture.sh [SECONDS]      (needs a build in build/; xvfb-run, import)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -20,3 +22,5 @@ xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
   wait "$pid"
 ' capture "$root/build/bin/corral" "$tmp" "$port" "$seconds" "$out"
 echo "wrote $out/console-demo.png"
+XDG_STATE_HOME="$tmp/state2" xvfb-run -a -s "-screen 0 1280x800x24" \
+  "$root/build/tests/shot_production" "$out" "$((seconds / 2))"

@@ -157,6 +157,31 @@ private Q_SLOTS:
         QCOMPARE(view.series(3000)->count(), 1);
     }
 
+    // Production backends (rows with a host): several machines may use the same port, so
+    // each machine's backend gets its own bar, labelled HOST:PORT; one machine's by port.
+    void distributionSeparatesHostsWithTheSamePort() {
+        DistributionChartView view;
+        ClusterSnapshot snapshot = makeSnapshot(0, {3000, 3000, 3001});
+        snapshot.workers[0].host = QStringLiteral("10.0.0.1");
+        snapshot.workers[1].host = QStringLiteral("10.0.0.2");
+        snapshot.workers[2].host = QStringLiteral("10.0.0.2");
+        for (WorkerRow &row : snapshot.workers)
+            row.requestsPerSecond = 10;
+        view.updateSnapshot(snapshot);
+        QCOMPARE(view.barCount(), 3);
+        QCOMPARE(view.backendName(0), QStringLiteral("10.0.0.1:3000"));
+        QCOMPARE(view.backendName(1), QStringLiteral("10.0.0.2:3000"));
+        QCOMPARE(view.categoryLabel(0), QStringLiteral("10.0.0.1:3000\n33 %"));
+        QCOMPARE(view.categoryLabel(1), QStringLiteral("10.0.0.2:3000\n33 %"));
+
+        for (WorkerRow &row : snapshot.workers)
+            row.host = QStringLiteral("10.0.0.2");
+        snapshot.workers[1].port = 3002;
+        view.updateSnapshot(snapshot);
+        QCOMPARE(view.backendName(1), QStringLiteral("10.0.0.2:3002"));
+        QCOMPARE(view.categoryLabel(1), QStringLiteral("3002\n33 %"));
+    }
+
     void distributionMatchesBackends() {
         DistributionChartView view;
         QCOMPARE(view.chart()->title(), QStringLiteral("Request distribution (req/s per backend)"));

@@ -69,6 +69,18 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
         sumTotal += totals.last();
     }
 
+    // Under the bars, HOST:PORT only when the backends are on several machines: one host's
+    // backends are told apart by port, and a long address would not fit under a bar.
+    QStringList shortNames = names;
+    const bool oneHost =
+        std::all_of(snapshot.workers.cbegin(), snapshot.workers.cend(), [&](const WorkerRow &row) {
+            return !row.inProxy || row.host == snapshot.workers.first().host;
+        });
+    if (oneHost) {
+        for (qsizetype i = 0; i < ports.size(); ++i)
+            shortNames[i] = QString::number(ports[i]);
+    }
+
     m_basis = sumRate > 0    ? ShareBasis::RequestsPerSecond
               : sumTotal > 0 ? ShareBasis::RequestsTotal
                              : ShareBasis::None;
@@ -79,7 +91,7 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     labels.reserve(ports.size());
     for (qsizetype i = 0; i < ports.size(); ++i) {
         if (m_basis != ShareBasis::None) shares[i] = 100.0 * basisValues[i] / basisSum;
-        labels.append(QStringLiteral("%1\n%2 %").arg(names[i]).arg(shares[i], 0, 'f', 0));
+        labels.append(QStringLiteral("%1\n%2 %").arg(shortNames[i]).arg(shares[i], 0, 'f', 0));
     }
 
     // Touch the bar set only where it changed: every call repaints the bars.
@@ -101,7 +113,7 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
         for (const QString &label : std::as_const(labels))
             categories.append(QString(label).replace(QLatin1Char('\n'), QStringLiteral("<br>")));
     } else {
-        categories = names;
+        categories = shortNames;
     }
     if (categories != m_categories) {
         // setCategories re-lays out the whole axis; for the same backends only texts change.

@@ -82,6 +82,26 @@ private Q_SLOTS:
                  QStringLiteral("dev"));
         QCOMPARE(inventory.sitesOnHost(QStringLiteral("web1")).first().name,
                  QStringLiteral("mysite"));
+
+        // A production site without hosts shows under its balancer's host, not this machine.
+        Inventory withBalancer = sampleInventory();
+        Site shop;
+        shop.name = QStringLiteral("shop");
+        shop.backends = {Backend{QStringLiteral("10.0.0.5"), 3000}};
+        SiteBalancer balancer;
+        balancer.host = QStringLiteral("web1");
+        balancer.format = QStringLiteral("nginx");
+        balancer.configPath = QStringLiteral("/etc/nginx/sites-enabled/shop");
+        balancer.validate = {QStringLiteral("nginx"), QStringLiteral("-t")};
+        balancer.reload = {QStringLiteral("nginx"), QStringLiteral("-s"), QStringLiteral("reload")};
+        shop.balancer = balancer;
+        QVERIFY(withBalancer.addSite(shop).ok());
+        QStringList onWeb1;
+        for (const Site &site : withBalancer.sitesOnHost(QStringLiteral("web1")))
+            onWeb1.append(site.name);
+        QCOMPARE(onWeb1, (QStringList{QStringLiteral("mysite"), QStringLiteral("shop")}));
+        for (const Site &site : withBalancer.sitesOnHost(Host::LocalName))
+            QVERIFY(site.name != QLatin1String("shop"));
     }
 
     void resolvesPathFromFlagThenEnvironment() {
