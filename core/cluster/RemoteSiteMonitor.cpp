@@ -2,6 +2,7 @@
 
 #include "remote/RemoteProcSampler.h"
 #include "remote/RemoteWorkers.h"
+#include "ssh/BatchedCommand.h"
 #include "ssh/ShellQuote.h"
 #include "ssh/SshHost.h"
 #include "upstreams/ConfigApplier.h"
@@ -51,7 +52,6 @@ struct RemoteSiteMonitor::TickResult {
     RequestCounts counts;
     QString countsError;
     QHash<QString, int> health; ///< backend key -> HTTP status, 0 when nothing answered
-    QString healthError;
     QHash<quint16, RemoteWorkerStatus> workers;
     QHash<quint16, ProcessSample> samples;
     MachineSample machine;
@@ -116,6 +116,7 @@ void RemoteSiteMonitor::tick() {
         return;
     }
     m_inFlight = true;
+    m_tickClock.start();
     const Site site = m_site;
     const std::shared_ptr<Probe> probe = m_probe;
     const quint64 generation = m_generation;
@@ -143,71 +144,91 @@ void RemoteSiteMonitor::tick() {
                                            QStringLiteral(".sock"),
                                        QStringLiteral("corral-") + site.name);
             }
-            auto counts = nginx ? probe->nginx->poll(session) : probe->haproxy->poll(session);
-            if (counts)
-                result.counts = counts.value();
-            else
-                result.countsError = counts.error();
-
-            // Health of every backend, from where the balancer stands.
+            // One command per tick, whatever the site needs: SSH round trips (and the host's
+            // per-session cost) dominate a tick, not the commands themselves.
             QStringList urls;
             for (const Backend &backend : site.backends)
                 urls.append(healthUrl(site, backend));
-            if (!urls.isEmpty()) {
-                auto probed = session.exec(healthProbeCommand(urls), 10000);
-                if (!probed) {
-                    result.healthError = probed.error();
-                } else {
-                    for (const QByteArray &line : probed->stdOut.split('\n')) {
-                        const qsizetype space = line.indexOf(' ');
-                        if (space != 3) continue;
-                        const QString url = QString::fromUtf8(line.mid(4));
-                        const qsizetype at = urls.indexOf(url);
-                        if (at >= 0)
-                            result.health.insert(site.backends.at(at).key(), line.left(3).toInt());
-                    }
-                }
-            }
-
-            // Workers Corral runs on this host: pid, then CPU and memory of their trees.
             QList<quint16> ports;
             for (const Backend &backend : site.backends)
                 if (onBalancerHost(backend)) ports.append(backend.port);
+            // CPU and memory of the workers found running at the previous tick (a new worker
+            // is sampled from the next one: CPU needs two readings anyway).
+            const bool sample = !probe->watched.isEmpty();
+            BatchedCommand batch;
+            batch.add(QStringLiteral("counts"),
+                      nginx ? probe->nginx->command() : probe->haproxy->command());
+            if (!urls.isEmpty()) batch.add(QStringLiteral("health"), healthProbeCommand(urls));
+            if (!ports.isEmpty())
+                batch.add(QStringLiteral("status"), RemoteWorkers::statusCommand(site.name, ports));
+            if (sample) batch.add(QStringLiteral("sample"), probe->sampler.command());
+            auto ran = session.exec(batch.command(), 15000);
+            if (!ran) return fail(ran.error());
+            auto parts = batch.split(ran->stdOut);
+            if (!parts)
+                return fail(parts.error() + QStringLiteral(": ") +
+                            QString::fromUtf8(ran->stdErr).trimmed());
+            const auto part = [&](const QString &name) { return parts->value(name); };
+            const QString stderrText = QString::fromUtf8(ran->stdErr).trimmed();
+
+            // Requests per backend since the previous tick.
+            const BatchedCommand::Part countsPart = part(QStringLiteral("counts"));
+            if (countsPart.status != 0) {
+                result.countsError =
+                    QStringLiteral("reading the request counts failed (exit status %1)%2")
+                        .arg(countsPart.status)
+                        .arg(stderrText.isEmpty() ? QString() : QStringLiteral(": ") + stderrText);
+            } else {
+                auto counts = nginx ? probe->nginx->consume(countsPart.output)
+                                    : probe->haproxy->consume(countsPart.output);
+                if (counts)
+                    result.counts = counts.value();
+                else
+                    result.countsError = counts.error();
+            }
+
+            // Health of every backend, from where the balancer stands.
+            for (const QByteArray &line : part(QStringLiteral("health")).output.split('\n')) {
+                if (line.indexOf(' ') != 3) continue;
+                const qsizetype at = urls.indexOf(QString::fromUtf8(line.mid(4)));
+                if (at >= 0) result.health.insert(site.backends.at(at).key(), line.left(3).toInt());
+            }
+
+            // Workers Corral runs on this host: pid, then CPU and memory of their trees.
             if (!ports.isEmpty()) {
-                auto statuses = RemoteWorkers::status(session, site.name, ports);
-                if (statuses) {
-                    for (const RemoteWorkerStatus &status : statuses.value())
-                        result.workers.insert(status.port, status);
-                }
-                for (auto it = probe->watched.begin(); it != probe->watched.end();) {
-                    const RemoteWorkerStatus status = result.workers.value(it.key());
-                    if (status.running && status.pid == it.value()) {
-                        ++it;
-                        continue;
-                    }
-                    probe->sampler.unwatch(QString::number(it.key()));
-                    it = probe->watched.erase(it);
-                }
-                for (const RemoteWorkerStatus &status : std::as_const(result.workers)) {
-                    if (!status.running || probe->watched.contains(status.port)) continue;
-                    probe->sampler.watch(QString::number(status.port), status.pid);
-                    probe->watched.insert(status.port, status.pid);
-                }
-                if (!probe->watched.isEmpty()) {
-                    auto sampled = session.exec(probe->sampler.command(), 10000);
+                for (const RemoteWorkerStatus &status :
+                     RemoteWorkers::parseStatus(part(QStringLiteral("status")).output))
+                    result.workers.insert(status.port, status);
+                if (sample) {
                     QList<ProcessSample> processes;
-                    if (sampled && sampled->exitStatus == 0 &&
-                        probe->sampler.ingest(sampled->stdOut, processes, result.machine)) {
+                    const BatchedCommand::Part sampled = part(QStringLiteral("sample"));
+                    if (sampled.status == 0 &&
+                        probe->sampler.ingest(sampled.output, processes, result.machine)) {
                         for (const ProcessSample &sample : std::as_const(processes))
                             result.samples.insert(quint16(sample.key.toUInt()), sample);
                     }
                 }
+            }
+            for (auto it = probe->watched.begin(); it != probe->watched.end();) {
+                const RemoteWorkerStatus status = result.workers.value(it.key());
+                if (status.running && status.pid == it.value()) {
+                    ++it;
+                    continue;
+                }
+                probe->sampler.unwatch(QString::number(it.key()));
+                it = probe->watched.erase(it);
+            }
+            for (const RemoteWorkerStatus &status : std::as_const(result.workers)) {
+                if (!status.running || probe->watched.contains(status.port)) continue;
+                probe->sampler.watch(QString::number(status.port), status.pid);
+                probe->watched.insert(status.port, status.pid);
             }
             return result;
         },
         this,
         [this](Result<TickResult> result) {
             m_inFlight = false;
+            m_lastTickMs = m_tickClock.elapsed();
             if (!result) {
                 Q_EMIT pollFailed(result.error());
                 return;
@@ -245,9 +266,7 @@ void RemoteSiteMonitor::deliver(const TickResult &result) {
         const int code = result.health.value(backend.key(), -1);
         if (code < 0) {
             row.state = WorkerState::Starting;
-            row.cause = result.healthError.isEmpty()
-                            ? QStringLiteral("not probed yet")
-                            : QStringLiteral("health probe failed: ") + result.healthError;
+            row.cause = QStringLiteral("not probed yet");
         } else if (code == 0) {
             row.state = WorkerState::Stopped;
             row.cause = QStringLiteral("nothing answers on %1 (from %2)")

@@ -46,6 +46,9 @@ public:
     /// One tick now (skipped while the previous one runs).
     void tick();
 
+    /// Wall time of the last completed tick: every SSH command of it, round trips included.
+    qint64 lastTickMs() const { return m_lastTickMs; }
+
     /// The last snapshot delivered (empty rows before the first tick completes).
     const ClusterSnapshot &snapshot() const { return m_snapshot; }
 
@@ -68,6 +71,8 @@ private:
     std::shared_ptr<Probe> m_probe;
     QTimer m_timer;
     QElapsedTimer m_sinceLastTick;
+    QElapsedTimer m_tickClock;
+    qint64 m_lastTickMs = 0;
     bool m_inFlight = false;
     quint64 m_generation = 0; ///< bumped by setSite(): results of an older site are dropped
     ClusterSnapshot m_snapshot;

@@ -9,6 +9,8 @@
 #include <QSignalSpy>
 #include <QTest>
 
+#include <algorithm>
+
 using namespace corral;
 using namespace corral::test;
 
@@ -127,6 +129,18 @@ private Q_SLOTS:
         }
         QVERIFY(stopped);
         monitor.stop();
+        // For the record (not asserted): what one tick costs over SSH.
+        QList<qint64> ticks;
+        for (int i = 0; i < 20; ++i) {
+            monitor.tick();
+            if (!ticked.wait(10000)) break;
+            ticks.append(monitor.lastTickMs());
+        }
+        std::sort(ticks.begin(), ticks.end());
+        if (!ticks.isEmpty())
+            qInfo("one monitor tick (counts, health of 2 backends, worker status): median %lld ms, "
+                  "max %lld ms over %lld ticks",
+                  ticks.at(ticks.size() / 2), ticks.last(), qlonglong(ticks.size()));
     }
 };
 
