@@ -29,6 +29,7 @@
 #include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QHeaderView>
+#include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenuBar>
@@ -813,21 +814,55 @@ void MainWindow::applyBalancerDialog() {
 void MainWindow::addRemoteBackend() {
     const std::optional<Site> site = inventorySite(m_currentSite);
     if (!site || !site->balancer || m_remoteBusy) return;
+    // Where the new worker may run: the balancer's host and the site's other SSH hosts.
+    QStringList candidates{site->balancer->host};
+    for (const QString &name : site->hosts)
+        for (const Host &host : std::as_const(m_remoteHosts))
+            if (host.name == name && !candidates.contains(name)) candidates.append(name);
+    if (candidates.size() == 1) return addRemoteBackendOn(candidates.first());
+    auto *chooser = new QInputDialog(this);
+    chooser->setObjectName(QStringLiteral("addBackendHost"));
+    chooser->setAttribute(Qt::WA_DeleteOnClose);
+    chooser->setWindowTitle(tr("Add backend to %1").arg(site->name));
+    chooser->setLabelText(tr("Start the new worker on:"));
+    chooser->setComboBoxItems(candidates);
+    chooser->setComboBoxEditable(false);
+    connect(chooser, &QInputDialog::textValueSelected, this, &MainWindow::addRemoteBackendOn);
+    chooser->open();
+}
+
+void MainWindow::addRemoteBackendOn(const QString &workerHostName) {
+    const std::optional<Site> site = inventorySite(m_currentSite);
+    if (!site || !site->balancer || m_remoteBusy) return;
     SshHost *host = sshHost(site->balancer->host);
     if (!host) return;
+    const bool sameHost = workerHostName == site->balancer->host;
+    Host workerHost;
+    for (const Host &known : std::as_const(m_remoteHosts))
+        if (known.name == workerHostName) workerHost = known;
+    if (!sameHost && workerHost.name.isEmpty())
+        return showError(tr("No SSH host named %1 in %2").arg(workerHostName, m_inventoryPath));
     m_remoteBusy = true;
     updateActions();
-    statusBar()->showMessage(
-        tr("Adding a backend to %1 on %2…").arg(site->name, site->balancer->host));
+    statusBar()->showMessage(tr("Adding a backend to %1 on %2…").arg(site->name, workerHostName));
     const Site base = *site;
     host->call<Site>(
-        [base](SshSession &session) -> Result<Site> {
+        [base, sameHost, workerHost](SshSession &balancer) -> Result<Site> {
             auto target = RemoteBalancer::fromSite(*base.balancer);
             if (!target) return fail(target.error());
-            ConfigApplier applier(session);
-            // The worker runs on the balancer's host, so the balancer reaches it on loopback.
-            return corral::addRemoteBackend(session, applier, base, target.value(),
-                                            QStringLiteral("127.0.0.1"));
+            if (sameHost) {
+                ConfigApplier applier(balancer);
+                // On the balancer's own host the balancer reaches the worker on loopback.
+                return corral::addRemoteBackend(balancer, applier, base, target.value(),
+                                                QStringLiteral("127.0.0.1"));
+            }
+            // Another host: a session of its own, opened here on this thread (key file or
+            // agent), and the backend at that host's address.
+            SshSession worker(SshConfig::fromHost(workerHost));
+            if (auto connected = worker.connect(); !connected)
+                return fail(QStringLiteral("host %1: %2").arg(workerHost.name, connected.error()));
+            return corral::addRemoteBackend(worker, balancer, base, target.value(),
+                                            workerHost.address, 15000, {});
         },
         this,
         [this](Result<Site> added) {

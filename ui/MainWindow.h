@@ -115,9 +115,13 @@ private:
     void toggleLoad(bool on);
     void addHostDialog();
     void applyBalancerDialog();
-    /// One-click add-backend for a production site: a worker started on the balancer's host,
-    /// then the balancer config applied (addRemoteBackend), off the UI thread.
+    /// One-click add-backend for a production site: a worker started on the balancer's host
+    /// (or, when the site lists other SSH hosts, on the one chosen), then the balancer config
+    /// applied (addRemoteBackend), off the UI thread.
     void addRemoteBackend();
+    /// The same with the worker on inventory host `workerHost` (the balancer's, or another
+    /// of the site's hosts; the backend is then that host's address).
+    void addRemoteBackendOn(const QString &workerHost);
     /// Rolling restart of a production site through its balancer (RemoteRollingRestart):
     /// drain, restart, health-check, re-enable, one backend at a time, off the UI thread.
     void remoteRollingRestart();

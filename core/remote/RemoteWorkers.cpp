@@ -348,16 +348,16 @@ Result<qint64> RemoteWorkers::restart(SshSession &session, const Site &site, qui
     return start(session, site, port);
 }
 
-QString RemoteWorkers::healthUrl(const Site &site, quint16 port) {
-    return QStringLiteral("http://127.0.0.1:%1%2")
-        .arg(port)
-        .arg(site.healthPath.isEmpty() ? QStringLiteral("/") : site.healthPath);
+QString RemoteWorkers::healthUrl(const Site &site, quint16 port, const QString &address) {
+    return QStringLiteral("http://%1%2")
+        .arg(Endpoint{address, port}.toString(),
+             site.healthPath.isEmpty() ? QStringLiteral("/") : site.healthPath);
 }
 
 Result<void> RemoteWorkers::waitHealthy(SshSession &session, const Site &site, quint16 port,
-                                        int timeoutMs) {
+                                        int timeoutMs, const QString &address) {
     // Healthy: the health path answers 2xx, or (without one) the port answers at all.
-    const QString url = healthUrl(site, port);
+    const QString url = healthUrl(site, port, address);
     const QString probe = shellCommand(
         {QStringLiteral("curl"), QStringLiteral("-sS"), QStringLiteral("-o"),
          QStringLiteral("/dev/null"), QStringLiteral("-w"), QStringLiteral("%{http_code}"),

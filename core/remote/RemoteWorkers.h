@@ -92,12 +92,15 @@ public:
     /// Prints "systemd" or "fallback": how restart() restarts that worker on the host.
     static QString restartModeCommand(const QString &site, quint16 port);
     /// The URL a worker's health is probed at on its own host: the site's health path (or
-    /// "/") on 127.0.0.1:PORT.
-    static QString healthUrl(const Site &site, quint16 port);
+    /// "/") on ADDRESS:PORT, where ADDRESS is the one the balancer will use (a worker bound
+    /// to a private address only does not answer on 127.0.0.1).
+    static QString healthUrl(const Site &site, quint16 port,
+                             const QString &address = QStringLiteral("127.0.0.1"));
     /// Polls healthUrl() with curl on the worker's host until it answers 2xx (any status
     /// without a health path), or fails at `timeoutMs` with the last answer.
     static Result<void> waitHealthy(SshSession &session, const Site &site, quint16 port,
-                                    int timeoutMs = 15000);
+                                    int timeoutMs = 15000,
+                                    const QString &address = QStringLiteral("127.0.0.1"));
     /// Writes the unit to stagedUnitPath() (atomic upload) and runs systemd-analyze verify on
     /// it. True when verified, false when the host has no systemd-analyze (skipped); an error
     /// carries systemd-analyze's complaint.

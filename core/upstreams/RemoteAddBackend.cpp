@@ -34,14 +34,16 @@ Result<Site> addBackend(SshSession &workerSession, ConfigApplier &applier, const
     report(QStringLiteral("start"), true, QStringLiteral("pid %1").arg(started.value()));
     const auto stopWorker = [&] { (void)RemoteWorkers::stop(workerSession, site.name, port); };
 
-    if (auto healthy = RemoteWorkers::waitHealthy(workerSession, site, port, healthTimeoutMs);
+    if (auto healthy =
+            RemoteWorkers::waitHealthy(workerSession, site, port, healthTimeoutMs, backendAddress);
         !healthy) {
         stopWorker();
         report(QStringLiteral("health"), false, healthy.error());
         return fail(QStringLiteral("health: ") + healthy.error());
     }
     report(QStringLiteral("health"), true,
-           QStringLiteral("GET %1 answered").arg(RemoteWorkers::healthUrl(site, port)));
+           QStringLiteral("GET %1 answered")
+               .arg(RemoteWorkers::healthUrl(site, port, backendAddress)));
 
     Site updated = site;
     updated.backends.append(Backend{backendAddress, port});

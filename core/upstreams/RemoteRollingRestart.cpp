@@ -200,8 +200,8 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
              restarted.value() > 0 ? QStringLiteral("new pid %1").arg(restarted.value())
                                    : QStringLiteral("restarted"));
 
-        if (auto healthy =
-                RemoteWorkers::waitHealthy(*session.value(), site, backend.port, m_healthTimeoutMs);
+        if (auto healthy = RemoteWorkers::waitHealthy(*session.value(), site, backend.port,
+                                                      m_healthTimeoutMs, backend.address);
             !healthy)
             return failed(QStringLiteral("health"), healthy.error());
         // The answer must come from the new worker: if it died (say the port is held by a
@@ -221,7 +221,8 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
                                   .arg(RemoteWorkers::logPath(site.name, backend.port)));
         }
         step(QStringLiteral("health"), true,
-             QStringLiteral("GET %1 answered").arg(RemoteWorkers::healthUrl(site, backend.port)));
+             QStringLiteral("GET %1 answered")
+                 .arg(RemoteWorkers::healthUrl(site, backend.port, backend.address)));
 
         if (rotate) {
             if (runtimeApi) {

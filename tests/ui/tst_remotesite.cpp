@@ -15,6 +15,7 @@
 
 #include <QAction>
 #include <QDeadlineTimer>
+#include <QInputDialog>
 #include <QPushButton>
 #include <QScopeGuard>
 #include <QSignalSpy>
@@ -339,6 +340,91 @@ private Q_SLOTS:
                                 .jsonNumber(QStringLiteral("port")));
         QCOMPARE(answered, (QSet<qint64>{ports->at(0), ports->at(1)}));
         QVERIFY(!readFile(nginx.siteFile()).contains(" down"));
+    }
+
+    // Add backend on a site that lists a second host: the console asks where, starts the
+    // worker there (its own SSH session), and the balancer reaches it at that host's address.
+    void addBackendOnAnotherHost() {
+        SshServer second(QStringLiteral("127.0.0.8"));
+        QString error;
+        QVERIFY2(second.start(&error), qPrintable(error));
+        const Host remote2 = second.inventoryHost(QStringLiteral("remote2"));
+        {
+            SshConfig trust = SshConfig::fromHost(remote2);
+            trust.acceptNew = true;
+            SshSession session(trust);
+            QVERIFY_RESULT(session.connect());
+        }
+        NginxInstance nginx(QStringLiteral("wiki"));
+        QVERIFY2(nginx.start(&error), qPrintable(error));
+        Site wiki = site();
+        wiki.name = QStringLiteral("wiki");
+        wiki.serverNames = {QStringLiteral("wiki.example.com")};
+        // Workers on remote2 listen on its own address, as on a real second server.
+        wiki.args = {QStringLiteral("--port"), Site::PortPlaceholder, QStringLiteral("--bind"),
+                     second.address()};
+        wiki.hosts = {QStringLiteral("remote2")};
+        wiki.backends = {Backend{QStringLiteral("127.0.0.1"), m_workers.port(0)}};
+        wiki.balancer = nginx.balancer(QStringLiteral("remote"));
+        {
+            SshSession session(SshConfig::fromHost(host()));
+            QVERIFY_RESULT(session.connect());
+            ConfigApplier applier(session);
+            const ApplyReport applied =
+                applier.apply(wiki, RemoteBalancer::fromSite(*wiki.balancer).value(), false);
+            QVERIFY2(applied.ok(), qPrintable(applied.error));
+            auto inventory = Inventory::load(inventoryPath());
+            QVERIFY_RESULT(inventory);
+            QVERIFY_RESULT(inventory->addHost(remote2));
+            QVERIFY_RESULT(inventory->addSite(wiki));
+            QVERIFY_RESULT(inventory->save(inventoryPath()));
+        }
+        const auto restoreInventory = qScopeGuard([&] {
+            auto inventory = Inventory::load(inventoryPath());
+            if (inventory && inventory->removeSite(wiki.name) &&
+                inventory->removeHost(remote2.name))
+                (void)inventory->save(inventoryPath());
+        });
+
+        MainWindow window(inventoryPath(), options());
+        auto *model = qobject_cast<InventoryTreeModel *>(window.hostTree()->model());
+        window.hostTree()->setCurrentIndex(model->siteIndex(wiki.name));
+        QVERIFY(window.remoteMonitor());
+        window.action(QStringLiteral("addBackend"))->trigger();
+        auto *chooser = window.findChild<QInputDialog *>(QStringLiteral("addBackendHost"));
+        QVERIFY(chooser);
+        QCOMPARE(chooser->comboBoxItems(),
+                 (QStringList{QStringLiteral("remote"), QStringLiteral("remote2")}));
+        chooser->setTextValue(QStringLiteral("remote2"));
+        chooser->accept();
+
+        QTRY_COMPARE_WITH_TIMEOUT(
+            Inventory::load(inventoryPath())->site(wiki.name)->backends.size(), qsizetype(2),
+            60000);
+        const Backend added = Inventory::load(inventoryPath())->site(wiki.name)->backends.last();
+        const auto stopWorker = qScopeGuard([&] {
+            SshSession session(SshConfig::fromHost(remote2));
+            if (session.connect()) (void)RemoteWorkers::stop(session, wiki.name, added.port);
+        });
+        QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
+        QCOMPARE(added.address, second.address());
+        QVERIFY(readFile(nginx.siteFile())
+                    .contains(QStringLiteral("server %1").arg(added.key()).toUtf8()));
+        // Started on remote2: its pid file is under that login's home there.
+        SshSession onRemote2(SshConfig::fromHost(remote2));
+        QVERIFY_RESULT(onRemote2.connect());
+        auto status = RemoteWorkers::status(onRemote2, wiki.name, {added.port});
+        QVERIFY_RESULT(status);
+        QVERIFY(status->value(0).running);
+        // nginx on "remote" reaches it at 127.0.0.8 (a loop, not QTRY: each probe is a request).
+        const QDeadlineTimer deadline(20000);
+        bool reached = false;
+        while (!reached && !deadline.hasExpired()) {
+            reached = httpGet(nginx.httpPort(), "/", "wiki.example.com")
+                          .jsonNumber(QStringLiteral("port")) == added.port;
+            if (!reached) QTest::qWait(20);
+        }
+        QVERIFY(reached);
     }
 };
 
