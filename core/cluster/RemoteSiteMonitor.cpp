@@ -41,7 +41,7 @@ QString healthUrl(const Site &site, const Backend &backend) {
 
 struct RemoteSiteMonitor::Probe {
     QString balancerKey; ///< what the followers were made for; a change starts afresh
-    std::optional<NginxLogFollower> nginx;
+    std::optional<NginxLogFollower> logFollower; // nginx or Apache access log
     std::optional<HaproxyStatFollower> haproxy;
     RemoteProcSampler sampler;
     QHash<quint16, qint64> watched; ///< port -> pid given to the sampler
@@ -72,10 +72,9 @@ RemoteSiteMonitor::~RemoteSiteMonitor() = default;
 Result<void> RemoteSiteMonitor::supports(const Site &site) {
     if (!site.balancer)
         return fail(QStringLiteral("site %1 has no production balancer").arg(site.name));
-    if (site.balancer->format != QLatin1String("nginx") &&
-        site.balancer->format != QLatin1String("haproxy"))
-        return fail(QStringLiteral("site %1: request counts are read from nginx access logs and "
-                                   "HAProxy stats; %2 has neither")
+    if (!renderFormatFromName(site.balancer->format))
+        return fail(QStringLiteral("site %1: request counts are read from nginx and Apache access "
+                                   "logs and HAProxy stats; \"%2\" is none of them")
                         .arg(site.name, site.balancer->format));
     return {};
 }
@@ -127,16 +126,18 @@ void RemoteSiteMonitor::tick() {
             auto target = RemoteBalancer::fromSite(*site.balancer);
             if (!target) return fail(target.error());
             const RenderOptions &options = target->renderOptions;
-            const bool nginx = target->format == RenderFormat::Nginx;
+            // nginx and Apache: the access log in Corral's format; HAProxy: show stat.
+            const bool accessLog = target->format != RenderFormat::Haproxy;
 
             // Requests per backend since the previous tick.
-            if (nginx && !probe->nginx) {
-                const QString directory = options.logDirectory.isEmpty()
-                                              ? QStringLiteral("/var/log/nginx")
-                                              : options.logDirectory;
-                probe->nginx.emplace(directory + QLatin1Char('/') + site.name +
-                                     QStringLiteral(".access.log"));
-            } else if (!nginx && !probe->haproxy) {
+            if (accessLog && !probe->logFollower) {
+                const QString directory = !options.logDirectory.isEmpty() ? options.logDirectory
+                                          : target->format == RenderFormat::Apache
+                                              ? QStringLiteral("/var/log/apache2")
+                                              : QStringLiteral("/var/log/nginx");
+                probe->logFollower.emplace(directory + QLatin1Char('/') + site.name +
+                                           QStringLiteral(".access.log"));
+            } else if (!accessLog && !probe->haproxy) {
                 const QString directory = options.runtimeDirectory.isEmpty()
                                               ? QStringLiteral("/run/haproxy")
                                               : options.runtimeDirectory;
@@ -157,7 +158,7 @@ void RemoteSiteMonitor::tick() {
             const bool sample = !probe->watched.isEmpty();
             BatchedCommand batch;
             batch.add(QStringLiteral("counts"),
-                      nginx ? probe->nginx->command() : probe->haproxy->command());
+                      accessLog ? probe->logFollower->command() : probe->haproxy->command());
             if (!urls.isEmpty()) batch.add(QStringLiteral("health"), healthProbeCommand(urls));
             if (!ports.isEmpty())
                 batch.add(QStringLiteral("status"), RemoteWorkers::statusCommand(site.name, ports));
@@ -179,8 +180,8 @@ void RemoteSiteMonitor::tick() {
                         .arg(countsPart.status)
                         .arg(stderrText.isEmpty() ? QString() : QStringLiteral(": ") + stderrText);
             } else {
-                auto counts = nginx ? probe->nginx->consume(countsPart.output)
-                                    : probe->haproxy->consume(countsPart.output);
+                auto counts = accessLog ? probe->logFollower->consume(countsPart.output)
+                                        : probe->haproxy->consume(countsPart.output);
                 if (counts)
                     result.counts = counts.value();
                 else

@@ -17,8 +17,9 @@ class SshHost;
 
 /// A production site seen through its balancer host, once per tick, in the same
 /// ClusterSnapshot shape as a LocalCluster so the console's table and charts show it too:
-///  - requests per backend from the balancer itself: nginx's access log (NginxLogFollower)
-///    or HAProxy's `show stat` (HaproxyStatFollower), counted from the first tick on;
+///  - requests per backend from the balancer itself: nginx's or Apache's access log
+///    (NginxLogFollower) or HAProxy's `show stat` (HaproxyStatFollower), counted from the
+///    first tick on;
 ///  - each backend's health as the balancer host sees it: one batched curl of every
 ///    backend's health path (or /) from that host;
 ///  - pid, CPU and memory of the workers Corral runs on the balancer host (loopback
@@ -33,8 +34,8 @@ public:
     RemoteSiteMonitor(const Site &site, SshHost *balancerHost, QObject *parent = nullptr);
     ~RemoteSiteMonitor() override;
 
-    /// Fails, with the reason, for a site without a balancer or with a format whose counts
-    /// Corral cannot read (Apache).
+    /// Fails, with the reason, for a site without a balancer or with a balancer format
+    /// Corral does not know.
     static Result<void> supports(const Site &site);
 
     /// The site changed (backends added or removed): the next tick shows the new set.

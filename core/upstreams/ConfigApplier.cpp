@@ -120,7 +120,9 @@ Result<void> ConfigApplier::verify(const RemoteBalancer &target, qint64 errorLog
             30000);
         if (!result) return {};
         for (const QByteArray &line : result->stdOut.split('\n'))
-            if (line.contains("[emerg]")) return QString::fromUtf8(line.trimmed());
+            // nginx: "[emerg]"; Apache: "[core:emerg]", "[proxy:emerg]"...
+            if (line.contains("[emerg]") || line.contains(":emerg]"))
+                return QString::fromUtf8(line.trimmed());
         return {};
     };
 

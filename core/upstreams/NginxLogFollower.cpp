@@ -29,13 +29,21 @@ QString NginxLogFollower::upstreamOf(const QByteArray &line) {
     const qsizetype begin = line.indexOf(" upstream=");
     if (begin < 0) return {};
     const qsizetype valueStart = begin + 10;
+    // nginx's value may hold spaces ("a, b") and is followed by upstream_status=; Apache's
+    // (BALANCER_WORKER_NAME) is one word.
     qsizetype end = line.indexOf(" upstream_status=", valueStart);
+    if (end < 0) end = line.indexOf(' ', valueStart);
     if (end < 0) end = line.size();
     QByteArray value = line.mid(valueStart, end - valueStart).trimmed();
     // "a, b" (next upstream after a failure) and "a : b" (internal redirect): the last one
     // produced the answer.
     const qsizetype comma = qMax(value.lastIndexOf(", "), value.lastIndexOf(" : "));
     if (comma >= 0) value = value.mid(comma + 2).trimmed();
+    // Apache names the member by URL: "http://127.0.0.1:3001", "ws://[::1]:3001/".
+    if (const qsizetype scheme = value.indexOf("://"); scheme >= 0) {
+        value = value.mid(scheme + 3);
+        if (const qsizetype slash = value.indexOf('/'); slash >= 0) value.truncate(slash);
+    }
     if (value.isEmpty() || value == "-" || !value.contains(':')) return {};
     return QString::fromLatin1(value);
 }

@@ -18,10 +18,11 @@ class SshSession;
 /// the same shape the embedded proxy's counters give the console.
 using RequestCounts = QHash<QString, quint64>;
 
-/// Follows an nginx access log written with Corral's log_format (upstream=$upstream_addr)
-/// over SSH: each tick runs one command that returns the file's size and the bytes appended
-/// since the last offset (bounded), and counts complete lines per upstream. A file that
-/// shrank was rotated and is read again from its start.
+/// Follows an access log written with Corral's log formats over SSH: nginx's
+/// (upstream=$upstream_addr) or Apache's (upstream=%{BALANCER_WORKER_NAME}e): each tick runs one
+/// command that returns the file's size and the bytes appended since the last offset (bounded), and
+/// counts complete lines per upstream. A file that shrank was rotated and is read again from its
+/// start.
 class NginxLogFollower {
 public:
     static constexpr qint64 DefaultChunkLimit = 4 * 1024 * 1024;
@@ -41,9 +42,10 @@ public:
     qint64 offset() const { return m_offset; }
     QString logPath() const { return m_path; }
 
-    /// The upstream that answered one access-log line ("ADDRESS:PORT"); empty when nginx
-    /// served it itself (static file, redirect: "upstream=-") or the line is not Corral's
-    /// format. With retries ($upstream_addr "a, b") the last address answered.
+    /// The upstream that answered one access-log line ("ADDRESS:PORT"); empty when the
+    /// balancer served it itself (static file, redirect: "upstream=-") or the line is not
+    /// Corral's format. With retries ($upstream_addr "a, b") the last address answered;
+    /// Apache's member URLs ("http://ADDRESS:PORT") are reduced to ADDRESS:PORT.
     static QString upstreamOf(const QByteArray &line);
 
 private:

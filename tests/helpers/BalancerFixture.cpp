@@ -352,4 +352,140 @@ void HaproxyInstance::stop() {
     stopProcess(m_process);
 }
 
+// Apache ------------------------------------------------------------------------------------
+
+namespace {
+
+const QString apacheModuleDirectory = QStringLiteral("/usr/lib/apache2/modules");
+
+} // namespace
+
+QString apacheLoadModuleLines() {
+    // What Corral's Apache renderer needs (proxy_hcheck for health paths, ssl for TLS sites).
+    static const char *const modules[] = {"mpm_event",
+                                          "authz_core",
+                                          "proxy",
+                                          "proxy_http",
+                                          "proxy_wstunnel",
+                                          "proxy_balancer",
+                                          "proxy_hcheck",
+                                          "watchdog",
+                                          "lbmethod_byrequests",
+                                          "lbmethod_bybusyness",
+                                          "slotmem_shm",
+                                          "headers",
+                                          "rewrite",
+                                          "ssl",
+                                          "socache_shmcb"};
+    QString lines;
+    for (const char *module : modules) {
+        const QString file =
+            apacheModuleDirectory + QStringLiteral("/mod_%1.so").arg(QLatin1String(module));
+        if (QFile::exists(file)) // watchdog is built in on some builds
+            lines += QStringLiteral("LoadModule %1_module %2\n").arg(QLatin1String(module), file);
+    }
+    return lines;
+}
+
+ApacheInstance::ApacheInstance(const QString &siteName)
+    : m_site(siteName)
+    , m_httpPort(freePort()) {
+    m_process.setProcessChannelMode(QProcess::MergedChannels);
+}
+
+ApacheInstance::~ApacheInstance() {
+    stop();
+}
+
+bool ApacheInstance::available() {
+    return !findTool(QStringLiteral("apache2")).isEmpty() &&
+           QFile::exists(apacheModuleDirectory + QStringLiteral("/mod_proxy_balancer.so"));
+}
+
+QString ApacheInstance::mainConfig() const {
+    return prefixPath(QStringLiteral("apache2.conf"));
+}
+QString ApacheInstance::siteFile() const {
+    return prefixPath(QStringLiteral("conf.d/%1.conf").arg(m_site));
+}
+QString ApacheInstance::errorLog() const {
+    return prefixPath(QStringLiteral("logs/error.log"));
+}
+QString ApacheInstance::logDirectory() const {
+    return prefixPath(QStringLiteral("logs"));
+}
+QString ApacheInstance::accessLog() const {
+    return prefixPath(QStringLiteral("logs/%1.access.log").arg(m_site));
+}
+
+QStringList ApacheInstance::baseArgs() const {
+    return {findTool(QStringLiteral("apache2")), QStringLiteral("-d"), m_dir.path(),
+            QStringLiteral("-f"), mainConfig()};
+}
+
+QStringList ApacheInstance::validateCommand() const {
+    return baseArgs() + QStringList{QStringLiteral("-t")};
+}
+
+QStringList ApacheInstance::reloadCommand() const {
+    return baseArgs() + QStringList{QStringLiteral("-k"), QStringLiteral("graceful")};
+}
+
+SiteBalancer ApacheInstance::balancer(const QString &hostName) const {
+    SiteBalancer balancer;
+    balancer.host = hostName;
+    balancer.format = QStringLiteral("apache");
+    balancer.configPath = siteFile();
+    balancer.validate = validateCommand();
+    balancer.reload = reloadCommand();
+    balancer.probeUrl = QStringLiteral("http://127.0.0.1:%1/").arg(m_httpPort);
+    balancer.errorLog = errorLog();
+    balancer.listenAddress = QStringLiteral("127.0.0.1");
+    balancer.httpPort = m_httpPort;
+    balancer.logDirectory = logDirectory();
+    return balancer;
+}
+
+QByteArray ApacheInstance::output() {
+    return m_process.readAll();
+}
+
+bool ApacheInstance::start(QString *error) {
+    const auto failed = [&](const QString &why) {
+        if (error) *error = why;
+        return false;
+    };
+    if (!m_dir.isValid()) return failed(QStringLiteral("no temporary directory"));
+    if (m_httpPort == 0) return failed(QStringLiteral("no free port"));
+    if (!available()) return failed(QStringLiteral("apache2 is not installed"));
+    for (const char *sub : {"conf.d", "logs", "run"})
+        if (!QDir().mkpath(prefixPath(QLatin1String(sub))))
+            return failed(QStringLiteral("cannot create %1").arg(prefixPath(QLatin1String(sub))));
+    // Apache refuses to run its children as root; www-data is the Debian package's user.
+    QString main = QStringLiteral("ServerRoot %1\nPidFile %1/apache2.pid\n"
+                                  "DefaultRuntimeDir %1/run\nServerName localhost\n"
+                                  "ErrorLog %1/logs/error.log\nUser www-data\nGroup www-data\n"
+                                  "Listen 127.0.0.1:%2\n")
+                       .arg(m_dir.path())
+                       .arg(m_httpPort);
+    main += apacheLoadModuleLines();
+    main += QStringLiteral("IncludeOptional %1/conf.d/*.conf\n").arg(m_dir.path());
+    if (!writeFile(mainConfig(), main.toUtf8()))
+        return failed(QStringLiteral("cannot write %1").arg(mainConfig()));
+    const QStringList args = baseArgs();
+    m_process.start(args.first(),
+                    args.mid(1) + QStringList{QStringLiteral("-D"), QStringLiteral("FOREGROUND")});
+    if (!m_process.waitForStarted(5000))
+        return failed(QStringLiteral("apache2 did not start: ") + m_process.errorString());
+    if (!waitForListener(m_httpPort, m_process))
+        return failed(QStringLiteral("apache2 did not come up: ") +
+                      QString::fromUtf8(m_process.readAll()) +
+                      QString::fromUtf8(readFile(errorLog())));
+    return true;
+}
+
+void ApacheInstance::stop() {
+    stopProcess(m_process);
+}
+
 } // namespace corral::test

@@ -1,7 +1,7 @@
 #pragma once
 
-// Real production balancers for tests: an nginx and an HAProxy, each in a temporary directory
-// of its own, listening on a free 127.0.0.1 port chosen by the fixture, stopped by PID.
+// Real production balancers for tests: an nginx, an HAProxy and an Apache, each in a temporary
+// directory of its own, listening on a free 127.0.0.1 port chosen by the fixture, stopped by PID.
 // balancer() gives the SiteBalancer that points Corral (ConfigApplier, corralctl apply,
 // rolling restart) at the instance, through an SSH host of the caller's choosing (the
 // tests/helpers/SshServer fixture runs on this machine, so the paths are the same).
@@ -163,6 +163,55 @@ public:
     QByteArray output();
 
 private:
+    QString m_site;
+    QTemporaryDir m_dir;
+    quint16 m_httpPort = 0;
+    QProcess m_process;
+};
+
+/// "LoadModule NAME PATH" lines for every module Corral's Apache configs use (those this
+/// apache2 build has as files), for a throwaway apache2.conf.
+QString apacheLoadModuleLines();
+
+/// An Apache httpd in a temporary ServerRoot: apache2.conf (modules for mod_proxy_balancer,
+/// Listen on httpPort(), pid file, runtime directory, error log; children run as www-data)
+/// includes conf.d/*.conf, which starts empty; the site file is conf.d/SITE.conf, written by
+/// Corral's apply. The parent runs in the foreground (-D FOREGROUND) as a child of the test;
+/// reload is `apache2 -k graceful` (old children finish their requests), validate
+/// `apache2 -t`, both against this ServerRoot only (nothing in /etc/apache2 is read).
+class ApacheInstance {
+public:
+    explicit ApacheInstance(const QString &siteName = QStringLiteral("shop"));
+    ~ApacheInstance();
+    ApacheInstance(const ApacheInstance &) = delete;
+    ApacheInstance &operator=(const ApacheInstance &) = delete;
+
+    static bool available(); ///< apache2 and its proxy modules are installed
+    /// Writes the main config and starts Apache on httpPort(); waits until it accepts.
+    bool start(QString *error);
+    void stop(); ///< by PID (the parent; its children follow); also done by the destructor
+    bool isRunning() const { return m_process.state() == QProcess::Running; }
+    qint64 pid() const { return m_process.processId(); }
+
+    QString siteName() const { return m_site; }
+    quint16 httpPort() const { return m_httpPort; }
+    QString directory() const { return m_dir.path(); }
+    QString prefixPath(const QString &relative) const { return m_dir.filePath(relative); }
+    QString mainConfig() const;          ///< apache2.conf
+    QString siteFile() const;            ///< conf.d/SITE.conf
+    QString errorLog() const;            ///< logs/error.log (the server's)
+    QString logDirectory() const;        ///< logs (the renderer writes SITE.access.log there)
+    QString accessLog() const;           ///< logs/SITE.access.log
+    QStringList validateCommand() const; ///< apache2 -d ROOT -f CONF -t
+    QStringList reloadCommand() const;   ///< apache2 -d ROOT -f CONF -k graceful
+    /// format apache, configPath siteFile(), validate/reload above, probeUrl
+    /// http://127.0.0.1:PORT/, errorLog, listenAddress 127.0.0.1, httpPort, logDirectory.
+    SiteBalancer balancer(const QString &hostName) const;
+    QByteArray output();
+
+private:
+    QStringList baseArgs() const;
+
     QString m_site;
     QTemporaryDir m_dir;
     quint16 m_httpPort = 0;

@@ -109,6 +109,12 @@ corral::SshConfig SshServer::config(const QString &user) const {
     return config;
 }
 
+corral::SshConfig SshServer::trustedConfig(const QString &user) const {
+    corral::SshConfig trusted = config(user);
+    trusted.acceptNew = true;
+    return trusted;
+}
+
 corral::Host SshServer::inventoryHost(const QString &name, const QString &user) const {
     corral::Host host;
     host.name = name;
@@ -159,7 +165,12 @@ bool SshServer::start(QString *error, bool passwordAuthentication) {
                                 "PidFile %5\nStrictModes no\nUsePAM no\n"
                                 "PasswordAuthentication %6\nKbdInteractiveAuthentication no\n"
                                 "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
-                                "MaxStartups 100\nMaxSessions 100\nLogLevel ERROR\n")
+                                "MaxStartups 100\nMaxSessions 100\nLogLevel ERROR\n"
+                                // bash sources ~/.bashrc for commands run by sshd, unless it
+                                // is a nested shell: the tests must not depend on root's
+                                // dotfiles (here they run `pyenv rehash`, which waits up to
+                                // 60 s on a lock file that a killed session left behind).
+                                "SetEnv SHLVL=1\n")
                      .arg(m_port)
                      .arg(m_address, hostKey, m_dir.filePath(QStringLiteral("authorized_keys")),
                           m_dir.filePath(QStringLiteral("sshd.pid")),

@@ -38,6 +38,8 @@ public:
     QString hostFingerprint() const;
     /// A config for root with the client key, known_hosts files inside the temp dir.
     corral::SshConfig config(const QString &user = QStringLiteral("root")) const;
+    /// config() that trusts the host key on first use (as after the console's "Add host").
+    corral::SshConfig trustedConfig(const QString &user = QStringLiteral("root")) const;
     /// This server as an inventory host called `name`: SSH to address():port() as `user`
     /// with the client key (key-file authentication).
     corral::Host inventoryHost(const QString &name,

@@ -16,7 +16,8 @@ using namespace corral::test;
 
 /// RemoteSiteMonitor against a real HAProxy (its stats socket read with socat over a real
 /// sshd on 127.0.0.7): per-backend counts equal to the requests sent, health states from the
-/// balancer host. (The nginx access-log path is covered end to end by tst_remotesite.)
+/// balancer host. (The nginx access-log path is covered end to end by tst_remotesite, the
+/// Apache one by tst_applyapache.)
 class TestRemoteSiteMonitor : public QObject {
     Q_OBJECT
 
@@ -65,16 +66,22 @@ private Q_SLOTS:
         m_workers.stop();
     }
 
-    void supportsNginxAndHaproxyOnly() {
+    void supportsKnownBalancersOnly() {
         Site none;
         none.name = QStringLiteral("plain");
         QVERIFY(!RemoteSiteMonitor::supports(none));
-        Site apache = site();
-        apache.balancer->format = QStringLiteral("apache");
-        const auto refused = RemoteSiteMonitor::supports(apache);
+        Site other = site();
+        other.balancer->format = QStringLiteral("caddy");
+        const auto refused = RemoteSiteMonitor::supports(other);
         QVERIFY(!refused);
-        QVERIFY2(refused.error().contains(QStringLiteral("apache")), qPrintable(refused.error()));
+        QVERIFY2(refused.error().contains(QStringLiteral("\"caddy\"")),
+                 qPrintable(refused.error()));
         QVERIFY(RemoteSiteMonitor::supports(site()));
+        for (const char *format : {"nginx", "apache"}) {
+            Site known = site();
+            known.balancer->format = QLatin1String(format);
+            QVERIFY2(RemoteSiteMonitor::supports(known), format);
+        }
     }
 
     // Every URL goes through shellQuote: a hostile path stays one argument.
@@ -95,9 +102,7 @@ private Q_SLOTS:
     }
 
     void countsAndHealthFromHaproxy() {
-        SshConfig config = m_server.config();
-        config.acceptNew = true;
-        SshHost host(QStringLiteral("remote"), config);
+        SshHost host(QStringLiteral("remote"), m_server.trustedConfig());
         RemoteSiteMonitor monitor(site(), &host);
         QSignalSpy ticked(&monitor, &RemoteSiteMonitor::snapshotReady);
         QSignalSpy failed(&monitor, &RemoteSiteMonitor::pollFailed);

@@ -106,8 +106,7 @@ private Q_SLOTS:
         }
         SshPool pool;
         for (SshServer *server : {&first, &second}) {
-            SshConfig config = server->config(user);
-            config.acceptNew = true;
+            SshConfig config = server->trustedConfig(user);
             pool.host(server->address(), config);
         }
         RemoteSampler sampler;

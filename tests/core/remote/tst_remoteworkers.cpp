@@ -75,8 +75,7 @@ private Q_SLOTS:
         QVERIFY2(m_server.start(&error), qPrintable(error));
         QVERIFY2(m_server.createUser(m_user, QStringLiteral("unused-%1").arg(::getpid()), &error),
                  qPrintable(error));
-        SshConfig config = m_server.config(m_user);
-        config.acceptNew = true;
+        SshConfig config = m_server.trustedConfig(m_user);
         m_session = std::make_unique<SshSession>(config);
         QVERIFY_RESULT(m_session->connect());
     }

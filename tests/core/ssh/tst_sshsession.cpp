@@ -44,12 +44,6 @@ class TestSshSession : public QObject {
     SshServer m_server{QStringLiteral("127.0.0.2")};
     SshServer m_second{QStringLiteral("127.0.0.3")};
 
-    SshConfig trusted() {
-        SshConfig config = m_server.config();
-        config.acceptNew = true;
-        return config;
-    }
-
 private Q_SLOTS:
     void initTestCase() {
         QFile::remove(QStringLiteral("/tmp/corral-pwned"));
@@ -115,7 +109,7 @@ private Q_SLOTS:
     }
 
     void execReturnsOutputAndStatus() {
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         auto result = session.exec(QStringLiteral("echo out; echo err >&2; exit 3"), 10000);
         QVERIFY_RESULT(result);
         QCOMPARE(result->stdOut, QByteArray("out\n"));
@@ -136,7 +130,7 @@ private Q_SLOTS:
     }
 
     void hostileStringsArriveLiterally() {
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         for (const QString &word : hostileStrings()) {
             auto result = session.exec(
                 shellCommand({QStringLiteral("printf"), QStringLiteral("%s"), word}), 10000);
@@ -166,7 +160,7 @@ private Q_SLOTS:
     }
 
     void keyNotAuthorised() {
-        SshConfig config = trusted();
+        SshConfig config = m_server.trustedConfig();
         config.keyPath = m_server.strangerKey();
         SshSession session(config);
         auto result = session.connect();
@@ -192,7 +186,7 @@ private Q_SLOTS:
     }
 
     void commandTimeoutLeavesSessionUsable() {
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         QVERIFY_RESULT(session.connect());
         QElapsedTimer clock;
         clock.start();
@@ -206,7 +200,7 @@ private Q_SLOTS:
     }
 
     void atomicUpload() {
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         const QString dir = m_server.directory() + QStringLiteral("/upload");
         QDir().mkpath(dir);
         const QString target = dir + QStringLiteral("/config.json");
@@ -254,9 +248,8 @@ private Q_SLOTS:
     }
 
     void hostsRunInParallelOffTheCallerThread() {
-        SshConfig first = trusted();
-        SshConfig second = m_second.config();
-        second.acceptNew = true;
+        SshConfig first = m_server.trustedConfig();
+        SshConfig second = m_second.trustedConfig();
         SshPool pool;
         SshHost *a = pool.host(QStringLiteral("a"), first);
         SshHost *b = pool.host(QStringLiteral("b"), second);
@@ -310,14 +303,14 @@ private Q_SLOTS:
     }
 
     void changedHostKeyRefused() {
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         QVERIFY_RESULT(session.connect());
         const QString oldFingerprint = m_server.hostFingerprint();
         QString error;
         QVERIFY2(m_server.restartWithNewHostKey(&error), qPrintable(error));
         const QString newFingerprint = m_server.hostFingerprint();
         QVERIFY(oldFingerprint != newFingerprint);
-        SshSession again(trusted()); // even with accept-new
+        SshSession again(m_server.trustedConfig()); // even with accept-new
         auto result = again.connect();
         QVERIFY(!result);
         QCOMPARE(again.lastFailure(), SshFailure::HostKeyChanged);
@@ -327,14 +320,14 @@ private Q_SLOTS:
         QVERIFY2(result.error().contains(oldFingerprint), qPrintable(result.error()));
         QVERIFY2(result.error().contains(newFingerprint), qPrintable(result.error()));
         // Nothing silently rewritten: the old key is still what is on file.
-        SshSession third(trusted());
+        SshSession third(m_server.trustedConfig());
         QVERIFY(!third.connect());
         QCOMPARE(third.lastFailure(), SshFailure::HostKeyChanged);
         QFile::remove(m_server.config().knownHostsFile); // later tests start fresh
     }
 
     void serverKilledMidCommand() {
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         QVERIFY_RESULT(session.connect());
         std::optional<Result<ExecResult>> outcome;
         QElapsedTimer clock;
@@ -366,8 +359,7 @@ private Q_SLOTS:
     }
 
     void keepaliveNoticesDeadServer() {
-        SshConfig config = m_second.config();
-        config.acceptNew = true;
+        SshConfig config = m_second.trustedConfig();
         config.keepaliveIntervalMs = 1000;
         SshHost host(QStringLiteral("second"), config);
         QSignalSpy online(&host, &SshHost::online);

@@ -51,12 +51,6 @@ class TestApply : public QObject {
     QString prefixPath(const QString &relative) const { return m_nginx.prefixPath(relative); }
     QString siteFile() const { return m_nginx.siteFile(); }
 
-    SshConfig trusted() const {
-        SshConfig config = m_server.config();
-        config.acceptNew = true;
-        return config;
-    }
-
     Site site() const {
         Site site;
         site.name = QStringLiteral("shop");
@@ -112,7 +106,7 @@ private Q_SLOTS:
 
     // First apply: the file does not exist yet; after it, nginx balances over both workers.
     void applyReloadsAndBalances() {
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         ConfigApplier applier(session);
         QStringList seen;
         applier.setStepCallback([&](const ApplyStep &step) { seen.append(step.name); });
@@ -148,7 +142,7 @@ private Q_SLOTS:
         const HttpReply probeBefore = httpGet(m_httpPort);
         QCOMPARE(probeBefore.status, 200);
 
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         ConfigApplier applier(session);
         RemoteBalancer broken = target();
         broken.renderOptions.tlsCertificate = prefixPath(QStringLiteral("missing/cert.pem"));
@@ -176,7 +170,7 @@ private Q_SLOTS:
     // the reload answers 502, so the apply rolls back and reloads the previous config.
     void badBackendsRolledBackByVerify() {
         const QByteArray before = readFile(siteFile());
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         ConfigApplier applier(session);
         applier.setVerifyTimeoutMs(3000);
         Site dead = site();
@@ -205,7 +199,7 @@ private Q_SLOTS:
 
     // Exactly the requests the test sends are counted per backend from the access log.
     void requestCountsFromAccessLog() {
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         const QString log = prefixPath(QStringLiteral("logs/shop.access.log"));
         NginxLogFollower follower(log);
         auto first = follower.poll(session);
@@ -283,7 +277,7 @@ private Q_SLOTS:
         QString error;
         QVERIFY2(haproxy.start(site(), &error), qPrintable(error));
 
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         HaproxyStatFollower follower(haproxy.statsSocket(), haproxy.backendName());
         auto primed = follower.poll(session);
         QVERIFY_RESULT(primed);
@@ -310,7 +304,7 @@ private Q_SLOTS:
         base.basePort = workerBasePort();
         base.workers = 0;
 
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         ConfigApplier applier(session);
         auto added =
             addRemoteBackend(session, applier, base, target(), QStringLiteral("127.0.0.1"));

@@ -35,12 +35,6 @@ class TestApplyHaproxy : public QObject {
     QTemporaryDir m_home;
     DemoWorkers m_workers{2};
 
-    SshConfig trusted() const {
-        SshConfig config = m_server.config();
-        config.acceptNew = true;
-        return config;
-    }
-
     Site site() const {
         Site site;
         site.name = QStringLiteral("shop");
@@ -92,7 +86,7 @@ private Q_SLOTS:
     // master, verified through the frontend; then round robin over both workers.
     void applyReloadsAndBalances() {
         const qint64 master = m_haproxy.masterPid();
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         ConfigApplier applier(session);
         QStringList seen;
         applier.setStepCallback([&](const ApplyStep &step) { seen.append(step.name); });
@@ -138,7 +132,7 @@ private Q_SLOTS:
         QVERIFY(!before.isEmpty());
         QCOMPARE(httpGet(m_haproxy.httpPort()).status, 200);
 
-        SshSession session(trusted());
+        SshSession session(m_server.trustedConfig());
         ConfigApplier applier(session);
         RemoteBalancer broken = target();
         broken.renderOptions.tlsCertificate = m_haproxy.prefixPath(QStringLiteral("missing.pem"));

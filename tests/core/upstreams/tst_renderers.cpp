@@ -1,3 +1,4 @@
+#include "BalancerFixture.h"
 #include "upstreams/Renderers.h"
 
 #include <QDeadlineTimer>
@@ -148,36 +149,12 @@ class TestRenderers : public QObject {
     // apache2ctl -t against a throwaway config root: APACHE_CONFDIR makes apache2ctl pass
     // "-d DIR", so DIR/apache2.conf is the main config and nothing in /etc/apache2 is read.
     ToolRun apacheTest(const QString &dir, const QString &config) {
-        static const char *modules[] = {"mpm_event",
-                                        "authz_core",
-                                        "mime",
-                                        "dir",
-                                        "proxy",
-                                        "proxy_http",
-                                        "proxy_wstunnel",
-                                        "proxy_balancer",
-                                        "proxy_hcheck",
-                                        "watchdog",
-                                        "lbmethod_byrequests",
-                                        "lbmethod_bybusyness",
-                                        "slotmem_shm",
-                                        "headers",
-                                        "rewrite",
-                                        "ssl",
-                                        "socache_shmcb"};
         QString main =
             QStringLiteral("ServerRoot %1\nPidFile %1/apache2.pid\nServerName localhost\n"
                            "ErrorLog %1/logs/error.log\nListen 127.0.0.1:18080\n"
                            "Listen 127.0.0.1:18443\n")
-                .arg(dir);
-        const QString moduleDir = QStringLiteral("/usr/lib/apache2/modules");
-        for (const char *module : modules) {
-            const QString file =
-                moduleDir + QStringLiteral("/mod_%1.so").arg(QLatin1String(module));
-            if (QFile::exists(file)) // watchdog is built in on some builds
-                main +=
-                    QStringLiteral("LoadModule %1_module %2\n").arg(QLatin1String(module), file);
-        }
+                .arg(dir) +
+            test::apacheLoadModuleLines();
         main += QStringLiteral("Include %1/site.conf\n").arg(dir);
         if (!writeFile(dir + QStringLiteral("/apache2.conf"), main) ||
             !writeFile(dir + QStringLiteral("/site.conf"), config))

@@ -79,7 +79,7 @@ private:
 } // namespace
 
 /// Rolling restarts of workers on a "remote" host (the sshd fixture on 127.0.0.2, this
-/// machine) through a real nginx and a real HAProxy, under continuous load; and the
+/// machine) through a real nginx, HAProxy and Apache, under continuous load; and the
 /// add-backend and rolling-restart commands of corralctl.
 class TestRollingRestart : public QObject {
     Q_OBJECT
@@ -87,17 +87,13 @@ class TestRollingRestart : public QObject {
     SshServer m_server{QStringLiteral("127.0.0.2")};
     NginxInstance m_nginx{QStringLiteral("rollnginx")};
     HaproxyInstance m_haproxy{QStringLiteral("rollhaproxy")};
+    ApacheInstance m_apache{QStringLiteral("rollapache")};
     QTemporaryDir m_home;
     std::unique_ptr<SshSession> m_session;
     Site m_nginxSite;
     Site m_haproxySite;
+    Site m_apacheSite;
     QList<QPair<QString, quint16>> m_started; // every remote worker, stopped in cleanup
-
-    SshConfig trusted() const {
-        SshConfig config = m_server.config();
-        config.acceptNew = true;
-        return config;
-    }
 
     Host remoteHost() const { return m_server.inventoryHost(QStringLiteral("remote")); }
 
@@ -256,7 +252,7 @@ private Q_SLOTS:
         QVERIFY(m_home.isValid());
         QString error;
         QVERIFY2(m_server.start(&error), qPrintable(error));
-        m_session = std::make_unique<SshSession>(trusted());
+        m_session = std::make_unique<SshSession>(m_server.trustedConfig());
 
         if (NginxInstance::available()) {
             m_nginxSite = workerSite(QStringLiteral("rollnginx"));
@@ -274,11 +270,22 @@ private Q_SLOTS:
             m_haproxySite.balancer = m_haproxy.balancer(QStringLiteral("remote"));
             QVERIFY2(m_haproxy.start(m_haproxySite, &error), qPrintable(error));
         }
+        if (ApacheInstance::available()) {
+            m_apacheSite = workerSite(QStringLiteral("rollapache"));
+            QVERIFY2(startWorkers(m_apacheSite, &error), qPrintable(error));
+            m_apacheSite.balancer = m_apache.balancer(QStringLiteral("remote"));
+            QVERIFY2(m_apache.start(&error), qPrintable(error));
+            ConfigApplier applier(*m_session);
+            const ApplyReport applied = applier.apply(
+                m_apacheSite, RemoteBalancer::fromSite(*m_apacheSite.balancer).value(), false);
+            QVERIFY2(applied.ok(), qPrintable(applied.error));
+        }
     }
 
     void cleanupTestCase() {
         m_nginx.stop();
         m_haproxy.stop();
+        m_apache.stop();
         if (m_session)
             for (const auto &[site, port] : std::as_const(m_started))
                 (void)RemoteWorkers::stop(*m_session, site, port);
@@ -390,6 +397,36 @@ private Q_SLOTS:
                 QStringLiteral("set server corral-rollhaproxy/%1 state ready").arg(server)),
             10000);
         QVERIFY_RESULT(ready);
+    }
+
+    // Apache has no runtime API either: drain and enable are graceful reloads of the site's
+    // file with the backend marked status=+D, then without.
+    void apacheRollingRestartUnderLoad() {
+        if (!ApacheInstance::available()) QSKIP("apache2 is not installed");
+        const qint64 parent = m_apache.pid();
+        rollUnderLoad(m_apacheSite, m_apache.httpPort());
+        QVERIFY(!readFile(m_apache.siteFile()).contains("status=+D"));
+        QCOMPARE(m_apache.pid(), parent); // reloaded, never restarted
+    }
+
+    void apacheFailureStopsAtFirstBackend() {
+        if (!ApacheInstance::available()) QSKIP("apache2 is not installed");
+        failAtFirstBackend(m_apacheSite, m_apache.httpPort());
+        // Both balancers (http:// and ws://) keep the failed member out.
+        const QByteArray file = readFile(m_apache.siteFile());
+        for (const char *scheme : {"http", "ws"}) {
+            const QByteArray member = QByteArray("BalancerMember \"") + scheme + "://" +
+                                      m_apacheSite.backends.at(0).key().toUtf8() + '"';
+            const qsizetype at = file.indexOf(member);
+            QVERIFY2(at >= 0, member.constData());
+            QVERIFY2(file.mid(at, file.indexOf('\n', at) - at).contains("status=+D"),
+                     member.constData());
+        }
+        ConfigApplier applier(*m_session);
+        const ApplyReport restored = applier.apply(
+            m_apacheSite, RemoteBalancer::fromSite(*m_apacheSite.balancer).value(), false);
+        QVERIFY2(restored.ok(), qPrintable(restored.error));
+        QVERIFY(!readFile(m_apache.siteFile()).contains("status=+D"));
     }
 
     // corralctl add-backend: a third worker on the balancer's host, serving through nginx,
