@@ -196,6 +196,30 @@ QString RemoteWorkers::statusCommand(const QString &site, const QList<quint16> &
     return sh(script);
 }
 
+QString RemoteWorkers::portHolderCommand(qint64 pid, quint16 port) {
+    // Fields after "PID (comm) ": 1 state, 2 ppid, 3 pgrp. A worker may listen from a child
+    // (npm -> node) or after daemonizing (same process group).
+    const QString script = QStringLiteral(
+        "PATH=\"$PATH:/usr/sbin:/sbin\"\n"
+        "command -v ss >/dev/null 2>&1 || exit 3\n"
+        "out=$(ss -ltnpH \"sport = :$2\" 2>/dev/null) || exit 3\n"
+        "[ -n \"$out\" ] || exit 2\n"
+        "ours() { c=$1; i=0\n"
+        "  [ \"$(sed 's/.*) //' \"/proc/$c/stat\" 2>/dev/null | cut -d' ' -f3)\" = \"$2\" ] && "
+        "return 0\n"
+        "  while [ -n \"$c\" ] && [ \"$c\" -gt 1 ] && [ $i -lt 32 ]; do\n"
+        "    [ \"$c\" = \"$2\" ] && return 0\n"
+        "    c=$(sed 's/.*) //' \"/proc/$c/stat\" 2>/dev/null | cut -d' ' -f2); i=$((i+1))\n"
+        "  done; return 1; }\n"
+        "others=\n"
+        "for q in $(printf '%s\\n' \"$out\" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do\n"
+        "  if ours \"$q\" \"$1\"; then echo worker; exit 0; fi; others=\"$others $q\"\n"
+        "done\n"
+        "echo \"other$others\"; exit 1\n");
+    return shellCommand({QStringLiteral("sh"), QStringLiteral("-c"), script, QStringLiteral("sh"),
+                         QString::number(pid), QString::number(port)});
+}
+
 QList<RemoteWorkerStatus> RemoteWorkers::parseStatus(const QByteArray &output) {
     QList<RemoteWorkerStatus> result;
     for (const QByteArray &line : output.split('\n')) {

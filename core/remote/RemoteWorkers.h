@@ -56,6 +56,11 @@ public:
     /// One line per port: "PORT running PID" or "PORT stopped".
     static QString statusCommand(const QString &site, const QList<quint16> &ports);
     static QList<RemoteWorkerStatus> parseStatus(const QByteArray &output);
+    /// Who listens on TCP `port`, as `ss -ltnp` shows it: exits 0 printing "worker" when
+    /// `pid`, a descendant of it or a member of its process group does; 1 printing
+    /// "other PID..." when only other processes do (or ones this user cannot see); 2 when
+    /// nothing listens; 3 when the host has no usable ss.
+    static QString portHolderCommand(qint64 pid, quint16 port);
     static QString logPath(const QString &site, quint16 port); ///< relative to the remote home
 
     // Ports.

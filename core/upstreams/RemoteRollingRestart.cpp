@@ -204,21 +204,43 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
                                                       m_healthTimeoutMs, backend.address);
             !healthy)
             return failed(QStringLiteral("health"), healthy.error());
-        // The answer must come from the new worker: if it died (say the port is held by a
-        // process Corral did not start), the old process answered the health check.
+        // The answer must come from the new worker: if it could not bind (a process Corral
+        // did not start holds the port), that other process answered the health check.
         if (restarted.value() > 0) {
-            auto alive = session.value()->exec(
-                shellCommand({QStringLiteral("kill"), QStringLiteral("-0"), QStringLiteral("--"),
-                              QString::number(restarted.value())}),
-                10000);
-            if (!alive) return failed(QStringLiteral("health"), alive.error());
-            if (alive->exitStatus != 0)
-                return failed(QStringLiteral("health"),
-                              QStringLiteral("the new worker (pid %1) exited; another process "
-                                             "holds port %2 (one Corral did not start?); see %3")
-                                  .arg(restarted.value())
-                                  .arg(backend.port)
-                                  .arg(RemoteWorkers::logPath(site.name, backend.port)));
+            auto holder = session.value()->exec(
+                RemoteWorkers::portHolderCommand(restarted.value(), backend.port), 15000);
+            if (!holder) return failed(QStringLiteral("health"), holder.error());
+            if (holder->exitStatus == 1) {
+                // "other PID...": the pids are missing when another user's process holds it.
+                const QStringList pids = QString::fromUtf8(holder->stdOut)
+                                             .trimmed()
+                                             .mid(5)
+                                             .split(QLatin1Char(' '), Qt::SkipEmptyParts);
+                return failed(
+                    QStringLiteral("health"),
+                    QStringLiteral("port %1 is held by %2, not by the new worker (pid %3), "
+                                   "which could not listen: a process Corral did not start? "
+                                   "See %4")
+                        .arg(backend.port)
+                        .arg(pids.isEmpty()
+                                 ? QStringLiteral("another user's process")
+                                 : QStringLiteral("pid ") + pids.join(QStringLiteral(", ")))
+                        .arg(restarted.value())
+                        .arg(RemoteWorkers::logPath(site.name, backend.port)));
+            }
+            if (holder->exitStatus != 0) {
+                // No ss, or the socket is not visible here: at least the new worker must live.
+                auto status = RemoteWorkers::status(*session.value(), site.name, {backend.port});
+                if (!status) return failed(QStringLiteral("health"), status.error());
+                if (status->isEmpty() || !status->first().running ||
+                    status->first().pid != restarted.value())
+                    return failed(QStringLiteral("health"),
+                                  QStringLiteral("the new worker (pid %1) exited; another "
+                                                 "process answers on port %2; see %3")
+                                      .arg(restarted.value())
+                                      .arg(backend.port)
+                                      .arg(RemoteWorkers::logPath(site.name, backend.port)));
+            }
         }
         step(QStringLiteral("health"), true,
              QStringLiteral("GET %1 answered")

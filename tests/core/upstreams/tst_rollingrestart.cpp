@@ -15,6 +15,7 @@
 #include <QJsonObject>
 #include <QMutex>
 #include <QProcess>
+#include <QScopeGuard>
 #include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
@@ -350,6 +351,74 @@ private Q_SLOTS:
         QVERIFY2(command.contains(QStringLiteral("'set server a/b state drain'")),
                  qPrintable(command));
         QVERIFY2(command.contains(QStringLiteral("'/run/h a/x.sock'")), qPrintable(command));
+    }
+
+    // portHolderCommand, run by a local shell: the process listening on a port, or a child
+    // of it, is the worker; any other pid is not; a free port has no holder.
+    void portHolderTellsWhoListens() {
+        DemoWorkers holder(1);
+        QString error;
+        QVERIFY2(holder.start(QStringLiteral(DEMO_WORKER_PATH), &error), qPrintable(error));
+        const auto run = [](const QString &command) {
+            QProcess shell;
+            shell.start(QStringLiteral("sh"), {QStringLiteral("-c"), command});
+            shell.waitForFinished(15000);
+            return qMakePair(shell.exitCode(),
+                             QString::fromUtf8(shell.readAllStandardOutput()).trimmed());
+        };
+        const qint64 workerPid = holder.process(0).processId();
+        QCOMPARE(run(RemoteWorkers::portHolderCommand(workerPid, holder.port(0))),
+                 qMakePair(0, QStringLiteral("worker")));
+        // The test is the worker's parent: a worker that listens from a child counts too.
+        QCOMPARE(run(RemoteWorkers::portHolderCommand(QCoreApplication::applicationPid(),
+                                                      holder.port(0)))
+                     .first,
+                 0);
+        QCOMPARE(run(RemoteWorkers::portHolderCommand(4194304, holder.port(0))),
+                 qMakePair(1, QStringLiteral("other %1").arg(workerPid)));
+        QCOMPARE(run(RemoteWorkers::portHolderCommand(workerPid, freePort())).first, 2);
+    }
+
+    // The restarted worker cannot listen because a process Corral did not start holds the
+    // port, and that process answers the health check: the run still fails at that backend,
+    // naming the holder.
+    void foreignPortHolderIsNotTheNewWorker() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        DemoWorkers holders(2);
+        QString error;
+        QVERIFY2(holders.start(QStringLiteral(DEMO_WORKER_PATH), &error), qPrintable(error));
+        Site site = workerSite(QStringLiteral("rollforeign"));
+        for (int i = 0; i < holders.count(); ++i) {
+            site.backends.append(Backend{QStringLiteral("127.0.0.1"), holders.port(i)});
+            site.ports.append(holders.port(i));
+        }
+        // A site file of its own in the running nginx, on a port of its own.
+        site.balancer = m_nginx.balancer(QStringLiteral("remote"));
+        site.balancer->configPath = m_nginx.prefixPath(QStringLiteral("conf.d/rollforeign.conf"));
+        site.balancer->httpPort = freePort();
+        site.balancer->probeUrl =
+            QStringLiteral("http://127.0.0.1:%1/").arg(site.balancer->httpPort);
+        const auto removeSite = qScopeGuard([&] {
+            QFile::remove(site.balancer->configPath);
+            QFile::remove(ConfigApplier::backupPath(site.balancer->configPath));
+            QProcess::execute(m_nginx.reloadCommand().first(), m_nginx.reloadCommand().mid(1));
+        });
+        m_started.append({site.name, holders.port(0)});
+
+        RemoteRollingRestart restart = runner();
+        restart.setHealthTimeoutMs(5000);
+        const RollingRestartReport report =
+            restart.run(site, RemoteBalancer::fromSite(*site.balancer).value(), {remoteHost()});
+        QVERIFY(!report.ok());
+        const QString first = site.backends.at(0).key();
+        QCOMPARE(report.failedBackend, first);
+        QVERIFY2(
+            report.error.startsWith(first + QStringLiteral(": health: port %1 is held by pid %2,")
+                                                .arg(holders.port(0))
+                                                .arg(holders.process(0).processId())),
+            qPrintable(report.error));
+        QVERIFY(report.restarted.isEmpty());
+        QCOMPARE(holders.process(0).state(), QProcess::Running); // never signalled
     }
 
     void nginxRollingRestartUnderLoad() {
