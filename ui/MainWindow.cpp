@@ -787,6 +787,9 @@ void MainWindow::watchRemoteSite() {
         return;
     }
     m_remoteMonitor = new RemoteSiteMonitor(*site, host, this);
+    m_remoteMonitor->setWorkerHosts(m_remoteHosts, [this](const Host &known) {
+        return m_sshPool->host(known.name, SshConfig::fromHost(known));
+    });
     connect(m_remoteMonitor, &RemoteSiteMonitor::snapshotReady, this,
             [this](const ClusterSnapshot &snapshot) { onSnapshot(snapshot.site, snapshot); });
     connect(m_remoteMonitor, &RemoteSiteMonitor::pollFailed, this, [this](const QString &error) {

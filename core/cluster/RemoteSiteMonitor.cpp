@@ -7,6 +7,7 @@
 #include "ssh/SshHost.h"
 #include "upstreams/ConfigApplier.h"
 #include "upstreams/NginxLogFollower.h"
+#include "upstreams/RemoteRollingRestart.h"
 
 #include <QDateTime>
 #include <QHostAddress>
@@ -19,12 +20,12 @@ namespace corral {
 
 namespace {
 
-// A backend on a loopback address runs on the balancer's own host: Corral may supervise it
-// there (RemoteWorkers' pid files) and sample its process tree.
-bool onBalancerHost(const Backend &backend) {
-    if (backend.address == QLatin1String("localhost")) return true;
-    const QHostAddress address(backend.address);
-    return !address.isNull() && address.isLoopback();
+// Where a backend's worker runs: the balancer's own host for loopback addresses, else the
+// inventory host with that address (workerHostFor(); a host's own loopback address, as the
+// tests use, counts as that host).
+bool onBalancerHost(const Backend &backend, const Site &site, const QList<Host> &hosts) {
+    const auto host = workerHostFor(backend, site.balancer->host, hosts);
+    return host ? host.value() == site.balancer->host : isLoopbackAddress(backend.address);
 }
 
 QString healthUrl(const Site &site, const Backend &backend) {
@@ -39,12 +40,59 @@ QString healthUrl(const Site &site, const Backend &backend) {
 
 } // namespace
 
+/// Pid, CPU and memory of a site's workers on one host: the status of their pid files, then
+/// their process trees, watched from the tick after they were first seen running (CPU needs
+/// two readings anyway). Lives on that host's SSH thread while a tick runs.
+struct WorkerSampling {
+    RemoteProcSampler sampler;
+    QHash<quint16, qint64> watched; ///< port -> pid given to the sampler
+
+    struct Reading {
+        QHash<quint16, RemoteWorkerStatus> workers;
+        QHash<quint16, ProcessSample> samples;
+        MachineSample machine;
+    };
+
+    void addTo(BatchedCommand &batch, const QString &site, const QList<quint16> &ports) const {
+        batch.add(QStringLiteral("status"), RemoteWorkers::statusCommand(site, ports));
+        if (!watched.isEmpty()) batch.add(QStringLiteral("sample"), sampler.command());
+    }
+
+    Reading read(const QHash<QString, BatchedCommand::Part> &parts) {
+        Reading reading;
+        for (const RemoteWorkerStatus &status :
+             RemoteWorkers::parseStatus(parts.value(QStringLiteral("status")).output))
+            reading.workers.insert(status.port, status);
+        if (const auto sampled = parts.find(QStringLiteral("sample"));
+            sampled != parts.end() && sampled->status == 0) {
+            QList<ProcessSample> processes;
+            if (sampler.ingest(sampled->output, processes, reading.machine))
+                for (const ProcessSample &sample : std::as_const(processes))
+                    reading.samples.insert(quint16(sample.key.toUInt()), sample);
+        }
+        for (auto it = watched.begin(); it != watched.end();) {
+            const RemoteWorkerStatus status = reading.workers.value(it.key());
+            if (status.running && status.pid == it.value()) {
+                ++it;
+                continue;
+            }
+            sampler.unwatch(QString::number(it.key()));
+            it = watched.erase(it);
+        }
+        for (const RemoteWorkerStatus &status : std::as_const(reading.workers)) {
+            if (!status.running || watched.contains(status.port)) continue;
+            sampler.watch(QString::number(status.port), status.pid);
+            watched.insert(status.port, status.pid);
+        }
+        return reading;
+    }
+};
+
 struct RemoteSiteMonitor::Probe {
     QString balancerKey; ///< what the followers were made for; a change starts afresh
     std::optional<NginxLogFollower> logFollower; // nginx or Apache access log
     std::optional<HaproxyStatFollower> haproxy;
-    RemoteProcSampler sampler;
-    QHash<quint16, qint64> watched; ///< port -> pid given to the sampler
+    WorkerSampling workers; ///< loopback backends on the balancer host
 };
 
 struct RemoteSiteMonitor::TickResult {
@@ -52,9 +100,15 @@ struct RemoteSiteMonitor::TickResult {
     RequestCounts counts;
     QString countsError;
     QHash<QString, int> health; ///< backend key -> HTTP status, 0 when nothing answered
-    QHash<quint16, RemoteWorkerStatus> workers;
-    QHash<quint16, ProcessSample> samples;
-    MachineSample machine;
+    WorkerSampling::Reading workers;
+};
+
+struct RemoteSiteMonitor::WorkerHostProbe {
+    QString hostName;
+    QPointer<SshHost> host;
+    std::shared_ptr<WorkerSampling> sampling = std::make_shared<WorkerSampling>();
+    bool inFlight = false;
+    WorkerSampling::Reading last; ///< the latest answer; empty after a failure
 };
 
 RemoteSiteMonitor::RemoteSiteMonitor(const Site &site, SshHost *balancerHost, QObject *parent)
@@ -108,7 +162,62 @@ QString RemoteSiteMonitor::healthProbeCommand(const QStringList &urls, int timeo
     return shellCommand(argv) + QStringLiteral(" || true");
 }
 
+void RemoteSiteMonitor::setWorkerHosts(const QList<Host> &hosts, HostResolver resolve) {
+    m_hosts = hosts;
+    m_resolve = std::move(resolve);
+    m_workerHosts.clear();
+}
+
+void RemoteSiteMonitor::tickWorkerHosts() {
+    if (!m_resolve || !m_site.balancer) return;
+    QHash<QString, QList<quint16>> portsByAddress;
+    for (const Backend &backend : std::as_const(m_site.backends))
+        if (!onBalancerHost(backend, m_site, m_hosts))
+            portsByAddress[backend.address].append(backend.port);
+    for (auto it = portsByAddress.cbegin(); it != portsByAddress.cend(); ++it) {
+        std::shared_ptr<WorkerHostProbe> &probe = m_workerHosts[it.key()];
+        if (!probe) {
+            probe = std::make_shared<WorkerHostProbe>();
+            // An address no inventory host has: health and counts only, as before.
+            const auto name = workerHostFor(Backend{it.key(), it.value().first()},
+                                            m_site.balancer->host, m_hosts);
+            if (name && name.value() != m_site.balancer->host)
+                for (const Host &host : std::as_const(m_hosts))
+                    if (host.name == name.value()) {
+                        probe->hostName = host.name;
+                        probe->host = m_resolve(host);
+                    }
+        }
+        if (!probe->host || probe->inFlight) continue;
+        probe->inFlight = true;
+        const QString siteName = m_site.name;
+        const QList<quint16> ports = it.value();
+        const std::shared_ptr<WorkerSampling> sampling = probe->sampling;
+        const quint64 generation = m_generation;
+        probe->host->call<WorkerSampling::Reading>(
+            [siteName, ports, sampling](SshSession &session) -> Result<WorkerSampling::Reading> {
+                BatchedCommand batch;
+                sampling->addTo(batch, siteName, ports);
+                auto ran = session.exec(batch.command(), 15000);
+                if (!ran) return fail(ran.error());
+                auto parts = batch.split(ran->stdOut);
+                if (!parts) return fail(parts.error());
+                return sampling->read(parts.value());
+            },
+            this,
+            [this, probe, generation](Result<WorkerSampling::Reading> reading) {
+                probe->inFlight = false;
+                if (generation != m_generation) return;
+                probe->last = reading ? reading.value() : WorkerSampling::Reading{};
+                if (!reading)
+                    Q_EMIT pollFailed(
+                        QStringLiteral("workers on %1: %2").arg(probe->hostName, reading.error()));
+            });
+    }
+}
+
 void RemoteSiteMonitor::tick() {
+    tickWorkerHosts();
     if (m_inFlight || !m_host) return;
     if (auto supported = supports(m_site); !supported) {
         Q_EMIT pollFailed(supported.error());
@@ -119,8 +228,11 @@ void RemoteSiteMonitor::tick() {
     const Site site = m_site;
     const std::shared_ptr<Probe> probe = m_probe;
     const quint64 generation = m_generation;
+    QList<quint16> ports; // of the workers on the balancer host
+    for (const Backend &backend : site.backends)
+        if (onBalancerHost(backend, site, m_hosts)) ports.append(backend.port);
     m_host->call<TickResult>(
-        [site, probe, generation](SshSession &session) -> Result<TickResult> {
+        [site, probe, generation, ports](SshSession &session) -> Result<TickResult> {
             TickResult result;
             result.generation = generation;
             auto target = RemoteBalancer::fromSite(*site.balancer);
@@ -150,19 +262,11 @@ void RemoteSiteMonitor::tick() {
             QStringList urls;
             for (const Backend &backend : site.backends)
                 urls.append(healthUrl(site, backend));
-            QList<quint16> ports;
-            for (const Backend &backend : site.backends)
-                if (onBalancerHost(backend)) ports.append(backend.port);
-            // CPU and memory of the workers found running at the previous tick (a new worker
-            // is sampled from the next one: CPU needs two readings anyway).
-            const bool sample = !probe->watched.isEmpty();
             BatchedCommand batch;
             batch.add(QStringLiteral("counts"),
                       accessLog ? probe->logFollower->command() : probe->haproxy->command());
             if (!urls.isEmpty()) batch.add(QStringLiteral("health"), healthProbeCommand(urls));
-            if (!ports.isEmpty())
-                batch.add(QStringLiteral("status"), RemoteWorkers::statusCommand(site.name, ports));
-            if (sample) batch.add(QStringLiteral("sample"), probe->sampler.command());
+            if (!ports.isEmpty()) probe->workers.addTo(batch, site.name, ports);
             auto ran = session.exec(batch.command(), 15000);
             if (!ran) return fail(ran.error());
             auto parts = batch.split(ran->stdOut);
@@ -196,34 +300,7 @@ void RemoteSiteMonitor::tick() {
             }
 
             // Workers Corral runs on this host: pid, then CPU and memory of their trees.
-            if (!ports.isEmpty()) {
-                for (const RemoteWorkerStatus &status :
-                     RemoteWorkers::parseStatus(part(QStringLiteral("status")).output))
-                    result.workers.insert(status.port, status);
-                if (sample) {
-                    QList<ProcessSample> processes;
-                    const BatchedCommand::Part sampled = part(QStringLiteral("sample"));
-                    if (sampled.status == 0 &&
-                        probe->sampler.ingest(sampled.output, processes, result.machine)) {
-                        for (const ProcessSample &sample : std::as_const(processes))
-                            result.samples.insert(quint16(sample.key.toUInt()), sample);
-                    }
-                }
-            }
-            for (auto it = probe->watched.begin(); it != probe->watched.end();) {
-                const RemoteWorkerStatus status = result.workers.value(it.key());
-                if (status.running && status.pid == it.value()) {
-                    ++it;
-                    continue;
-                }
-                probe->sampler.unwatch(QString::number(it.key()));
-                it = probe->watched.erase(it);
-            }
-            for (const RemoteWorkerStatus &status : std::as_const(result.workers)) {
-                if (!status.running || probe->watched.contains(status.port)) continue;
-                probe->sampler.watch(QString::number(status.port), status.pid);
-                probe->watched.insert(status.port, status.pid);
-            }
+            if (!ports.isEmpty()) result.workers = probe->workers.read(parts.value());
             return result;
         },
         this,
@@ -254,7 +331,7 @@ void RemoteSiteMonitor::deliver(const TickResult &result) {
     snapshot.policy = m_site.policy;
     snapshot.listen = m_site.balancer->host + QLatin1Char(':') +
                       QString::number(m_site.balancer->httpPort ? m_site.balancer->httpPort : 80);
-    snapshot.machine = result.machine;
+    snapshot.machine = result.workers.machine;
     for (const Backend &backend : m_site.backends) {
         WorkerRow row = previous.value(backend.key());
         row.site = m_site.name;
@@ -283,11 +360,19 @@ void RemoteSiteMonitor::deliver(const TickResult &result) {
             row.cause =
                 QStringLiteral("GET %1 answered %2").arg(healthUrl(m_site, backend)).arg(code);
         }
-        const RemoteWorkerStatus worker = result.workers.value(backend.port);
-        const bool supervised = onBalancerHost(backend) && worker.port == backend.port;
+        // Workers on the balancer host are read with its tick, others on their own host.
+        const bool local = onBalancerHost(backend, m_site, m_hosts);
+        const auto remote = local ? nullptr : m_workerHosts.value(backend.address);
+        const WorkerSampling::Reading *reading = local    ? &result.workers
+                                                 : remote ? &remote->last
+                                                          : nullptr;
+        const RemoteWorkerStatus worker =
+            reading ? reading->workers.value(backend.port) : RemoteWorkerStatus{};
+        const bool supervised = reading && worker.port == backend.port;
         row.pid = supervised && worker.running ? worker.pid : 0;
-        if (const auto sample = result.samples.find(backend.port);
-            supervised && sample != result.samples.end() && sample->alive) {
+        if (const auto sample = supervised ? reading->samples.find(backend.port)
+                                           : QHash<quint16, ProcessSample>::const_iterator{};
+            supervised && sample != reading->samples.cend() && sample->alive) {
             row.cpuValid = sample->cpuValid;
             row.cpuPercent = sample->cpuPercent;
             row.rssBytes = sample->rssBytes;

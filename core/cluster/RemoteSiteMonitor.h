@@ -1,14 +1,17 @@
 #pragma once
 
 #include "cluster/ClusterSnapshot.h"
+#include "model/Host.h"
 #include "model/Site.h"
 #include "util/Result.h"
 
 #include <QElapsedTimer>
+#include <QHash>
 #include <QObject>
 #include <QPointer>
 #include <QTimer>
 
+#include <functional>
 #include <memory>
 
 namespace corral {
@@ -22,8 +25,10 @@ class SshHost;
 ///    first tick on;
 ///  - each backend's health as the balancer host sees it: one batched curl of every
 ///    backend's health path (or /) from that host;
-///  - pid, CPU and memory of the workers Corral runs on the balancer host (loopback
-///    backends, RemoteWorkers' pid files), through RemoteProcSampler.
+///  - pid, CPU and memory of the workers Corral runs (RemoteWorkers' pid files), through
+///    RemoteProcSampler: loopback backends on the balancer host, in the same command; others
+///    on the inventory host with their address (setWorkerHosts()), each host asked in
+///    parallel on its own thread and shown from its latest answer.
 /// Every command runs on the SshHost's own thread, so the UI thread never blocks on SSH;
 /// a tick still in flight when the next is due is skipped.
 class RemoteSiteMonitor : public QObject {
@@ -37,6 +42,12 @@ public:
     /// Fails, with the reason, for a site without a balancer or with a balancer format
     /// Corral does not know.
     static Result<void> supports(const Site &site);
+
+    /// Gives an SshHost for an inventory host name (e.g. from the console's SshPool).
+    using HostResolver = std::function<SshHost *(const Host &host)>;
+    /// The inventory's hosts: a backend whose address is one of theirs (workerHostFor()) is
+    /// sampled there. Without this only the balancer host's workers have pid, CPU and memory.
+    void setWorkerHosts(const QList<Host> &hosts, HostResolver resolve);
 
     /// The site changed (backends added or removed): the next tick shows the new set.
     void setSite(const Site &site);
@@ -65,7 +76,9 @@ Q_SIGNALS:
 private:
     struct Probe; // what runs on the SSH thread: followers and sampler, reused every tick
     struct TickResult;
+    struct WorkerHostProbe; // one other host that runs workers of the site
     void deliver(const TickResult &result);
+    void tickWorkerHosts();
 
     Site m_site;
     QPointer<SshHost> m_host;
@@ -77,6 +90,9 @@ private:
     bool m_inFlight = false;
     quint64 m_generation = 0; ///< bumped by setSite(): results of an older site are dropped
     ClusterSnapshot m_snapshot;
+    QList<Host> m_hosts;
+    HostResolver m_resolve;
+    QHash<QString, std::shared_ptr<WorkerHostProbe>> m_workerHosts; ///< by backend address
 };
 
 } // namespace corral

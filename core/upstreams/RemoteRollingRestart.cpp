@@ -21,11 +21,19 @@ bool isLoopbackAddress(const QString &address) {
 
 Result<QString> workerHostFor(const Backend &backend, const QString &balancerHost,
                               const QList<Host> &hosts) {
-    if (isLoopbackAddress(backend.address)) return balancerHost;
+    // The usual loopback names mean the balancer's own machine, whatever host claims them;
+    // another loopback address an inventory host has (127.0.0.8) is that host's.
+    const QHostAddress address(backend.address);
+    const bool loopback = isLoopbackAddress(backend.address);
+    const bool canonicalLoopback =
+        loopback && (address.isNull() || address == QHostAddress(QHostAddress::LocalHost) ||
+                     address == QHostAddress(QHostAddress::LocalHostIPv6));
+    if (canonicalLoopback) return balancerHost;
     for (const Host &host : hosts)
         if (!host.address.isEmpty() &&
             host.address.compare(backend.address, Qt::CaseInsensitive) == 0)
             return host.name;
+    if (loopback) return balancerHost;
     for (const Host &host : hosts)
         if (host.name.compare(backend.address, Qt::CaseInsensitive) == 0) return host.name;
     return fail(QStringLiteral("backend %1: no inventory host has the address %2 (add the host "

@@ -15,10 +15,11 @@ namespace corral {
 
 class SshSession;
 
-/// The inventory host that runs the worker behind `backend`: a loopback address (127.x.y.z,
-/// ::1, localhost) runs on the balancer's host (`balancerHost`, an inventory host name);
-/// otherwise the host of `hosts` whose address (or, failing that, name) equals the backend's
-/// address. An error names the backend when no host matches.
+/// The inventory host that runs the worker behind `backend`: 127.0.0.1, ::1 and localhost
+/// run on the balancer's host (`balancerHost`, an inventory host name); otherwise the host of
+/// `hosts` whose address equals the backend's; otherwise any other loopback address is the
+/// balancer's host too, and a host whose name equals the address is that host. An error
+/// names the backend when nothing matches.
 Result<QString> workerHostFor(const Backend &backend, const QString &balancerHost,
                               const QList<Host> &hosts);
 /// True for 127.0.0.0/8, ::1 and "localhost" (brackets around IPv6 allowed).

@@ -403,7 +403,9 @@ private Q_SLOTS:
             60000);
         const Backend added = Inventory::load(inventoryPath())->site(wiki.name)->backends.last();
         const auto stopWorker = qScopeGuard([&] {
-            SshSession session(SshConfig::fromHost(remote2));
+            // Through "remote": remote2 is killed below, and both are this machine's root, so
+            // the worker's pid file is the same file.
+            SshSession session(SshConfig::fromHost(host()));
             if (session.connect()) (void)RemoteWorkers::stop(session, wiki.name, added.port);
         });
         QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
@@ -425,6 +427,26 @@ private Q_SLOTS:
             if (!reached) QTest::qWait(20);
         }
         QVERIFY(reached);
+
+        // The console reads that worker's pid, CPU and memory on remote2 itself.
+        const auto addedRow = [&]() -> WorkerRow {
+            for (const WorkerRow &row : window.remoteMonitor()->snapshot().workers)
+                if (row.host == added.address && row.port == added.port) return row;
+            return {};
+        };
+        QTRY_COMPARE_WITH_TIMEOUT(addedRow().pid, status->value(0).pid, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(addedRow().rssBytes > 0 && addedRow().cpuValid, 30000);
+        // ...over remote2's own session: with remote2 down, its workers cannot be read.
+        QSignalSpy failures(window.remoteMonitor(), &RemoteSiteMonitor::pollFailed);
+        second.killHard(); // its open sessions too
+        const auto remote2Failed = [&] {
+            for (const QList<QVariant> &failure : std::as_const(failures))
+                if (failure.value(0).toString().startsWith(QStringLiteral("workers on remote2: ")))
+                    return true;
+            return false;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(remote2Failed(), 30000);
+        QTRY_COMPARE_WITH_TIMEOUT(addedRow().pid, qint64(0), 30000);
     }
 };
 

@@ -320,6 +320,24 @@ private Q_SLOTS:
                  QStringLiteral("app2.internal"));
         QCOMPARE(workerHostFor(Backend{QStringLiteral("web1"), 80}, lb, hosts).value(),
                  QStringLiteral("web1"));
+        // A loopback address that a host has is that host's (as in these tests: 127.0.0.x
+        // stand in for machines); 127.0.0.1 is always the balancer's own.
+        Host lo8;
+        lo8.name = QStringLiteral("lo8");
+        lo8.address = QStringLiteral("127.0.0.8");
+        Host local;
+        local.name = QStringLiteral("local");
+        local.address = QStringLiteral("127.0.0.1");
+        const QList<Host> withLoopbackHosts{a, lo8, local};
+        QCOMPARE(
+            workerHostFor(Backend{QStringLiteral("127.0.0.8"), 80}, lb, withLoopbackHosts).value(),
+            QStringLiteral("lo8"));
+        QCOMPARE(
+            workerHostFor(Backend{QStringLiteral("127.0.0.1"), 80}, lb, withLoopbackHosts).value(),
+            lb);
+        QCOMPARE(
+            workerHostFor(Backend{QStringLiteral("127.0.0.9"), 80}, lb, withLoopbackHosts).value(),
+            lb);
         const auto unknown = workerHostFor(Backend{QStringLiteral("10.9.9.9"), 3001}, lb, hosts);
         QVERIFY(!unknown);
         QVERIFY2(unknown.error().contains(QStringLiteral("10.9.9.9:3001")),
