@@ -38,8 +38,6 @@ QString healthUrl(const Site &site, const Backend &backend) {
         .arg(site.healthPath.isEmpty() ? QStringLiteral("/") : site.healthPath);
 }
 
-} // namespace
-
 /// Pid, CPU and memory of a site's workers on one host: the status of their pid files, then
 /// their process trees, watched from the tick after they were first seen running (CPU needs
 /// two readings anyway). Lives on that host's SSH thread while a tick runs.
@@ -87,6 +85,8 @@ struct WorkerSampling {
         return reading;
     }
 };
+
+} // namespace
 
 struct RemoteSiteMonitor::Probe {
     QString balancerKey; ///< what the followers were made for; a change starts afresh
