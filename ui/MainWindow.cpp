@@ -400,9 +400,15 @@ void MainWindow::reloadInventory() {
     if (!m_currentSite.isEmpty()) m_tree->setCurrentIndex(m_treeModel->siteIndex(m_currentSite));
 }
 
+SshConfig MainWindow::sshConfigFor(const Host &host) const {
+    SshConfig config = SshConfig::fromHost(host);
+    if (host.auth != Host::Auth::Agent) config.secret = m_sessionSecrets.value(host.name);
+    return config;
+}
+
 void MainWindow::checkHosts() {
     for (const Host &host : std::as_const(m_remoteHosts)) {
-        SshHost *ssh = m_sshPool->host(host.name, SshConfig::fromHost(host));
+        SshHost *ssh = m_sshPool->host(host.name, sshConfigFor(host));
         const QString name = host.name;
         const auto connectNow = [this, ssh, name] {
             ssh->connectToHost(this, [this, name](Result<void> connected) {
@@ -413,11 +419,19 @@ void MainWindow::checkHosts() {
             connectNow();
             continue;
         }
+        if (m_sessionSecrets.contains(name)) {
+            ssh->setSecret(m_sessionSecrets.value(name));
+            connectNow();
+            continue;
+        }
         const QString key = host.auth == Host::Auth::Password
                                 ? CredentialStore::passwordKey(name)
                                 : CredentialStore::passphraseKey(name);
-        m_credentials->read(key, this, [ssh, connectNow](CredentialStore::Reply reply) {
-            if (reply.status == CredentialStore::Status::Ok) ssh->setSecret(reply.secret);
+        m_credentials->read(key, this, [this, name, ssh, connectNow](CredentialStore::Reply reply) {
+            if (reply.status == CredentialStore::Status::Ok) {
+                m_sessionSecrets.insert(name, reply.secret);
+                ssh->setSecret(reply.secret);
+            }
             connectNow();
         });
     }
@@ -435,14 +449,15 @@ void MainWindow::addHostDialog() {
         if (auto saved = inventory->save(m_inventoryPath); !saved) return showError(saved.error());
         const QString secret = dialog->secret();
         if (!secret.isEmpty() && host->auth != Host::Auth::Agent) {
+            m_sessionSecrets.insert(host->name, secret);
             const QString key = host->auth == Host::Auth::Password
                                     ? CredentialStore::passwordKey(host->name)
                                     : CredentialStore::passphraseKey(host->name);
             m_credentials->write(key, secret, this, [this](CredentialStore::Reply reply) {
                 if (reply.status != CredentialStore::Status::Ok)
-                    showError(
-                        tr("The secret was not stored (%1); Corral will ask for it each time.")
-                            .arg(reply.error));
+                    showError(tr("The secret was not stored in the keychain (%1); Corral keeps "
+                                 "it in memory until it quits.")
+                                  .arg(reply.error));
             });
         }
         reloadInventory();
@@ -768,7 +783,7 @@ std::optional<Site> MainWindow::inventorySite(const QString &name) const {
 
 SshHost *MainWindow::sshHost(const QString &name) {
     for (const Host &host : std::as_const(m_remoteHosts))
-        if (host.name == name) return m_sshPool->host(host.name, SshConfig::fromHost(host));
+        if (host.name == name) return m_sshPool->host(host.name, sshConfigFor(host));
     showError(tr("No SSH host named %1 in %2").arg(name, m_inventoryPath));
     return nullptr;
 }
@@ -779,7 +794,7 @@ void MainWindow::watchRemoteSite() {
     SshHost *host = nullptr;
     for (const Host &known : std::as_const(m_remoteHosts))
         if (known.name == site->balancer->host)
-            host = m_sshPool->host(known.name, SshConfig::fromHost(known));
+            host = m_sshPool->host(known.name, sshConfigFor(known));
     if (!host) {
         statusBar()->showMessage(tr("%1: its balancer host %2 is not an SSH host of the inventory")
                                      .arg(site->name, site->balancer->host),
@@ -788,7 +803,7 @@ void MainWindow::watchRemoteSite() {
     }
     m_remoteMonitor = new RemoteSiteMonitor(*site, host, this);
     m_remoteMonitor->setWorkerHosts(m_remoteHosts, [this](const Host &known) {
-        return m_sshPool->host(known.name, SshConfig::fromHost(known));
+        return m_sshPool->host(known.name, sshConfigFor(known));
     });
     connect(m_remoteMonitor, &RemoteSiteMonitor::snapshotReady, this,
             [this](const ClusterSnapshot &snapshot) { onSnapshot(snapshot.site, snapshot); });
@@ -849,8 +864,9 @@ void MainWindow::addRemoteBackendOn(const QString &workerHostName) {
     updateActions();
     statusBar()->showMessage(tr("Adding a backend to %1 on %2…").arg(site->name, workerHostName));
     const Site base = *site;
+    const SshConfig workerConfig = sameHost ? SshConfig{} : sshConfigFor(workerHost);
     host->call<Site>(
-        [base, sameHost, workerHost](SshSession &balancer) -> Result<Site> {
+        [base, sameHost, workerHost, workerConfig](SshSession &balancer) -> Result<Site> {
             auto target = RemoteBalancer::fromSite(*base.balancer);
             if (!target) return fail(target.error());
             if (sameHost) {
@@ -859,9 +875,9 @@ void MainWindow::addRemoteBackendOn(const QString &workerHostName) {
                 return corral::addRemoteBackend(balancer, applier, base, target.value(),
                                                 QStringLiteral("127.0.0.1"));
             }
-            // Another host: a session of its own, opened here on this thread (key file or
-            // agent), and the backend at that host's address.
-            SshSession worker(SshConfig::fromHost(workerHost));
+            // Another host: a session of its own, opened here on this thread, and the
+            // backend at that host's address.
+            SshSession worker(workerConfig);
             if (auto connected = worker.connect(); !connected)
                 return fail(QStringLiteral("host %1: %2").arg(workerHost.name, connected.error()));
             return corral::addRemoteBackend(worker, balancer, base, target.value(),
@@ -896,6 +912,9 @@ void MainWindow::remoteRollingRestart() {
     m_rollout->setValue(0);
     m_rollout->show();
     const QList<Host> hosts = m_remoteHosts;
+    QHash<QString, SshConfig> configs;
+    for (const Host &known : hosts)
+        configs.insert(known.name, sshConfigFor(known));
     QPointer<MainWindow> self(this);
     // Progress comes from the SSH thread: a backend counts once it is back in rotation.
     const auto onStep = [self](const RollingStep &step) {
@@ -912,25 +931,23 @@ void MainWindow::remoteRollingRestart() {
             Qt::QueuedConnection);
     };
     host->call<RollingRestartReport>(
-        [site, hosts, onStep](SshSession &balancer) -> Result<RollingRestartReport> {
+        [site, hosts, configs, onStep](SshSession &balancer) -> Result<RollingRestartReport> {
             auto target = RemoteBalancer::fromSite(*site.balancer);
             if (!target) return fail(target.error());
-            // Workers on other hosts get sessions of their own, opened here on this thread
-            // (key file or agent; a host that needs a password says so in the error).
+            // Workers on other hosts get sessions of their own, opened here on this thread.
             std::vector<std::unique_ptr<SshSession>> others;
             const QString balancerHost = site.balancer->host;
             RemoteRollingRestart restart(
                 balancer, [&](const QString &name) -> Result<SshSession *> {
                     if (name == balancerHost) return &balancer;
-                    for (const Host &candidate : hosts) {
-                        if (candidate.name != name) continue;
-                        auto session = std::make_unique<SshSession>(SshConfig::fromHost(candidate));
-                        if (auto connected = session->connect(); !connected)
-                            return fail(QStringLiteral("host %1: %2").arg(name, connected.error()));
-                        others.push_back(std::move(session));
-                        return others.back().get();
-                    }
-                    return fail(QStringLiteral("no SSH host named %1").arg(name));
+                    const auto config = configs.constFind(name);
+                    if (config == configs.cend())
+                        return fail(QStringLiteral("no SSH host named %1").arg(name));
+                    auto session = std::make_unique<SshSession>(config.value());
+                    if (auto connected = session->connect(); !connected)
+                        return fail(QStringLiteral("host %1: %2").arg(name, connected.error()));
+                    others.push_back(std::move(session));
+                    return others.back().get();
                 });
             restart.setStepCallback(onStep);
             return restart.run(site, target.value(), hosts);

@@ -36,6 +36,7 @@ class SshHost;
 class ThroughputChartView;
 class WorkerTableModel;
 struct ClusterSnapshot;
+struct SshConfig;
 
 /// The console's main window: hosts and sites on the left; the selected site's workers, live
 /// charts and the selected worker's log in the centre; cluster actions in the toolbar.
@@ -128,6 +129,8 @@ private:
     /// Connects to every remote host of the inventory (off the UI thread) and shows
     /// online/offline in the tree.
     void checkHosts();
+    /// How to reach an inventory host: its SshConfig with the secret this session knows.
+    SshConfig sshConfigFor(const Host &host) const;
 
     QString m_inventoryPath;
     Options m_options;
@@ -155,6 +158,10 @@ private:
     SshPool *m_sshPool = nullptr;
     CredentialStore *m_credentials = nullptr;
     QList<Host> m_remoteHosts;
+    /// Passwords and passphrases read from the keychain or typed into Add host, by host name.
+    /// Memory only, for this session: sessions opened off the pool (a worker host's own
+    /// session) need them too, and without a keychain this is all there is.
+    QHash<QString, QString> m_sessionSecrets;
     RemoteSiteMonitor *m_remoteMonitor = nullptr;
     bool m_remoteBusy = false; ///< a remote add-backend or rolling restart is running
 

@@ -1,5 +1,8 @@
 #include "AddHostDialog.h"
+#include "InventoryTreeModel.h"
+#include "MainWindow.h"
 #include "SshServer.h"
+#include "inventory/Inventory.h"
 
 #include <QApplication>
 #include <QComboBox>
@@ -12,6 +15,9 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
+#include <QTreeView>
+
+#include <unistd.h>
 
 using namespace corral;
 
@@ -36,8 +42,7 @@ class TestAddHost : public QObject {
         timer->setInterval(20);
         connect(timer, &QTimer::timeout, this, [timer, button, text] {
             auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget());
-            if (!box)
-                return;
+            if (!box) return;
             *text = box->text();
             box->button(button)->click();
             timer->deleteLater();
@@ -67,7 +72,8 @@ private Q_SLOTS:
         QVERIFY2(finished.first().at(0).toBool(), qPrintable(dialog.testOutput()));
         QVERIFY2(question.contains(server.hostFingerprint()), qPrintable(question));
         QCOMPARE(dialog.confirmedFingerprint(), server.hostFingerprint());
-        QVERIFY2(dialog.testOutput().startsWith(QStringLiteral("Connected in")), qPrintable(dialog.testOutput()));
+        QVERIFY2(dialog.testOutput().startsWith(QStringLiteral("Connected in")),
+                 qPrintable(dialog.testOutput()));
         QFile knownHosts(corralKnownHostsPath());
         QVERIFY(knownHosts.open(QIODevice::ReadOnly));
         QVERIFY(knownHosts.readAll().contains(server.address().toUtf8()));
@@ -80,7 +86,8 @@ private Q_SLOTS:
         again.testConnection();
         QVERIFY(refused.wait(30000));
         QCOMPARE(refused.first().at(0).toBool(), false);
-        QVERIFY2(again.testOutput().startsWith(QStringLiteral("REFUSED")), qPrintable(again.testOutput()));
+        QVERIFY2(again.testOutput().startsWith(QStringLiteral("REFUSED")),
+                 qPrintable(again.testOutput()));
         QVERIFY(again.testOutput().contains(oldFingerprint));
         QVERIFY(again.testOutput().contains(server.hostFingerprint()));
     }
@@ -99,15 +106,68 @@ private Q_SLOTS:
         QCOMPARE(finished.first().at(0).toBool(), false);
         QVERIFY(dialog.testOutput().contains(QStringLiteral("not trusted")));
         QFile knownHosts(corralKnownHostsPath());
-        QVERIFY(!knownHosts.open(QIODevice::ReadOnly) || !knownHosts.readAll().contains("127.0.0.5"));
+        QVERIFY(!knownHosts.open(QIODevice::ReadOnly) ||
+                !knownHosts.readAll().contains("127.0.0.5"));
     }
 
     void invalidFieldsDisableSave() {
         AddHostDialog dialog;
-        dialog.findChild<QLineEdit *>(QStringLiteral("hostName"))->setText(QStringLiteral("bad name"));
+        dialog.findChild<QLineEdit *>(QStringLiteral("hostName"))
+            ->setText(QStringLiteral("bad name"));
         QVERIFY(!dialog.host().ok());
         QVERIFY(dialog.host().error().contains(QStringLiteral("name")));
         QVERIFY(!dialog.findChild<QPushButton *>(QStringLiteral("testConnection"))->isEnabled());
+    }
+
+    // A password host added in the console where no keychain answers (no D-Bus session): the
+    // password is kept in memory for this session, so the console connects to the host
+    // (online in the tree) instead of failing its login; the inventory holds no secret.
+    void passwordHostWithoutKeychainConnects() {
+        if (::geteuid() != 0) QSKIP("needs root for a throwaway account with a password");
+        qunsetenv("DBUS_SESSION_BUS_ADDRESS");
+        SshServer server(QStringLiteral("127.0.0.6"));
+        QString error;
+        QVERIFY2(server.start(&error, true), qPrintable(error));
+        const QString user = QStringLiteral("corraladdpw");
+        const QString password = QStringLiteral("pw-%1-secret").arg(::getpid());
+        QVERIFY2(server.createUser(user, password, &error), qPrintable(error));
+        const QString inventoryPath = m_home.filePath(QStringLiteral("pw-inventory.json"));
+        QVERIFY(Inventory().save(inventoryPath).ok());
+
+        MainWindow window(inventoryPath);
+        window.action(QStringLiteral("addHost"))->trigger();
+        auto *dialog = window.findChild<AddHostDialog *>();
+        QVERIFY(dialog);
+        dialog->findChild<QLineEdit *>(QStringLiteral("hostName"))->setText(QStringLiteral("pw1"));
+        dialog->findChild<QLineEdit *>(QStringLiteral("hostAddress"))->setText(server.address());
+        dialog->findChild<QSpinBox *>(QStringLiteral("hostPort"))->setValue(server.port());
+        dialog->findChild<QLineEdit *>(QStringLiteral("hostUser"))->setText(user);
+        auto *auth = dialog->findChild<QComboBox *>(QStringLiteral("hostAuth"));
+        auth->setCurrentIndex(auth->findData(int(Host::Auth::Password)));
+        dialog->findChild<QLineEdit *>(QStringLiteral("hostSecret"))->setText(password);
+        QString question;
+        answerNextMessageBox(QMessageBox::Yes, &question);
+        QSignalSpy finished(dialog, &AddHostDialog::testFinished);
+        dialog->testConnection();
+        QVERIFY(finished.wait(30000));
+        QVERIFY2(finished.first().at(0).toBool(), qPrintable(dialog->testOutput()));
+        dialog->accept();
+
+        QTRY_VERIFY_WITH_TIMEOUT(window.lastError().contains(QStringLiteral("keeps it in memory")),
+                                 20000);
+        const auto hostState = [&] {
+            QAbstractItemModel *model = window.hostTree()->model();
+            for (int row = 0; row < model->rowCount(); ++row)
+                if (model->index(row, 0).data().toString() == QLatin1String("pw1"))
+                    return model->index(row, 1).data().toString();
+            return QString();
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(hostState().endsWith(QStringLiteral(" · online")), 30000);
+        QFile inventory(inventoryPath);
+        QVERIFY(inventory.open(QIODevice::ReadOnly));
+        const QByteArray saved = inventory.readAll();
+        QVERIFY(saved.contains("\"pw1\""));
+        QVERIFY(!saved.contains(password.toUtf8()));
     }
 };
 
