@@ -466,18 +466,25 @@ private Q_SLOTS:
     void haproxyFailureStopsAtFirstBackend() {
         if (!HaproxyInstance::available()) QSKIP("haproxy or socat is not installed");
         failAtFirstBackend(m_haproxySite, m_haproxy.httpPort());
-        // Drained on the runtime API, not in the file.
-        auto stat = m_session->exec(RemoteRollingRestart::haproxyCommand(
-                                        m_haproxy.statsSocket(), QStringLiteral("show stat")),
-                                    10000);
-        QVERIFY_RESULT(stat);
+        // Drained on the runtime API, not in the file. The admin state says so; `show stat`
+        // says DOWN instead once the failing health checks have taken the server out.
+        auto state = m_session->exec(
+            RemoteRollingRestart::haproxyCommand(
+                m_haproxy.statsSocket(),
+                QStringLiteral("show servers state %1").arg(m_haproxy.backendName())),
+            10000);
+        QVERIFY_RESULT(state);
         const QString server =
             RemoteRollingRestart::haproxyServerName(m_haproxySite.backends.at(0));
-        bool drained = false;
-        for (const QByteArray &line : stat->stdOut.split('\n'))
-            if (line.startsWith(QByteArray("corral-rollhaproxy," + server.toUtf8() + ",")))
-                drained = line.contains(",DRAIN");
-        QVERIFY2(drained, stat->stdOut.constData());
+        // Fields: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
+        constexpr int AdminDrainFlags = 0x18; // SRV_ADMF_FDRAIN | SRV_ADMF_IDRAIN
+        int adminState = -1;
+        for (const QByteArray &line : state->stdOut.split('\n')) {
+            const QList<QByteArray> fields = line.simplified().split(' ');
+            if (fields.size() > 6 && fields.at(3) == server.toUtf8())
+                adminState = fields.at(6).toInt();
+        }
+        QVERIFY2(adminState >= 0 && (adminState & AdminDrainFlags) != 0, state->stdOut.constData());
         auto ready = m_session->exec(
             RemoteRollingRestart::haproxyCommand(
                 m_haproxy.statsSocket(),
