@@ -43,6 +43,17 @@ HttpReply httpGet(quint16 port, const QByteArray &path, const QByteArray &hostHe
     return {response.status, QByteArray::fromStdString(response.body)};
 }
 
+int workerPortOf(const HttpReply &reply) {
+    return int(reply.jsonNumber(QStringLiteral("port")));
+}
+
+QMap<int, int> spreadOverWorkers(quint16 port, int count) {
+    QMap<int, int> perWorker;
+    for (int i = 0; i < count; ++i)
+        perWorker[workerPortOf(httpGet(port))] += 1;
+    return perWorker;
+}
+
 bool writeFile(const QString &path, const QByteArray &text) {
     QFile file(path);
     return file.open(QIODevice::WriteOnly | QIODevice::Truncate) && file.write(text) == text.size();

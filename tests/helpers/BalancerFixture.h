@@ -12,6 +12,7 @@
 #include "util/Result.h"
 
 #include <QByteArray>
+#include <QMap>
 #include <QProcess>
 #include <QString>
 #include <QStringList>
@@ -34,6 +35,12 @@ struct HttpReply {
 /// one request and one access-log line. Plain sockets: safe from any thread.
 HttpReply httpGet(quint16 port, const QByteArray &path = "/",
                   const QByteArray &hostHeader = "shop.example.com", int timeoutMs = 10000);
+
+/// The port of the demo worker that answered (its JSON "port"); 0 when nothing answered.
+int workerPortOf(const HttpReply &reply);
+/// Sends `count` requests to 127.0.0.1:`port` and counts them by the worker port that
+/// answered (0: no answer).
+QMap<int, int> spreadOverWorkers(quint16 port, int count);
 
 bool writeFile(const QString &path, const QByteArray &text);
 QByteArray readFile(const QString &path);

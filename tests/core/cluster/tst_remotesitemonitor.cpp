@@ -1,4 +1,5 @@
 #include "BalancerFixture.h"
+#include "MonitorWait.h"
 #include "SshServer.h"
 #include "TestProcess.h"
 #include "cluster/RemoteSiteMonitor.h"
@@ -34,21 +35,6 @@ class TestRemoteSiteMonitor : public QObject {
                          Backend{QStringLiteral("127.0.0.1"), m_workers.port(1)}};
         site.balancer = m_haproxy.balancer(QStringLiteral("remote"));
         return site;
-    }
-
-    // Ticks until the snapshot has counted `total` requests (or the deadline passes).
-    static quint64 waitForTotal(RemoteSiteMonitor &monitor, quint64 total) {
-        QSignalSpy spy(&monitor, &RemoteSiteMonitor::snapshotReady);
-        const QDeadlineTimer deadline(30000);
-        quint64 counted = 0;
-        while (!deadline.hasExpired()) {
-            counted = 0;
-            for (const WorkerRow &row : monitor.snapshot().workers)
-                counted += row.requestsTotal;
-            if (counted >= total) break;
-            spy.wait(2000);
-        }
-        return counted;
     }
 
 private Q_SLOTS:
@@ -115,7 +101,7 @@ private Q_SLOTS:
         QHash<qint64, int> answered;
         for (int i = 0; i < Requests; ++i)
             answered[httpGet(m_haproxy.httpPort()).jsonNumber(QStringLiteral("port"))] += 1;
-        QCOMPARE(waitForTotal(monitor, Requests), quint64(Requests));
+        QCOMPARE(waitForRequestTotal(monitor, Requests), quint64(Requests));
         for (const WorkerRow &row : monitor.snapshot().workers) {
             QVERIFY(row.inProxy);
             QCOMPARE(row.requestsTotal, quint64(answered.value(row.port)));

@@ -26,16 +26,7 @@
 #include <QTest>
 
 using namespace corral;
-
-namespace {
-
 using namespace corral::test;
-
-int workerPortOf(const HttpReply &reply) {
-    return int(reply.jsonNumber(QStringLiteral("port")));
-}
-
-} // namespace
 
 /// Transactional apply, import and live request counts against a real nginx in a temporary
 /// prefix, driven over a real sshd on 127.0.0.2 (this machine, as root).
@@ -77,12 +68,7 @@ class TestApply : public QObject {
     }
 
     // Sends `count` requests and returns how many each worker port answered.
-    QMap<int, int> spread(int count) {
-        QMap<int, int> perWorker;
-        for (int i = 0; i < count; ++i)
-            perWorker[workerPortOf(httpGet(m_httpPort))] += 1;
-        return perWorker;
-    }
+    QMap<int, int> spread(int count) { return spreadOverWorkers(m_httpPort, count); }
 
 private Q_SLOTS:
     void initTestCase() {

@@ -1,4 +1,5 @@
 #include "BalancerFixture.h"
+#include "MonitorWait.h"
 #include "ResultVerify.h"
 #include "SshServer.h"
 #include "TestProcess.h"
@@ -15,14 +16,6 @@
 
 using namespace corral;
 using namespace corral::test;
-
-namespace {
-
-int workerPortOf(const HttpReply &reply) {
-    return int(reply.jsonNumber(QStringLiteral("port")));
-}
-
-} // namespace
 
 /// Transactional apply against a real Apache httpd (mod_proxy_balancer, reloaded with
 /// `apache2 -k graceful`) in a temporary ServerRoot, driven over a real sshd on 127.0.0.10
@@ -49,12 +42,7 @@ class TestApplyApache : public QObject {
 
     RemoteBalancer target() const { return RemoteBalancer::fromSite(*site().balancer).value(); }
 
-    QMap<int, int> spread(int count) {
-        QMap<int, int> perWorker;
-        for (int i = 0; i < count; ++i)
-            perWorker[workerPortOf(httpGet(m_apache.httpPort()))] += 1;
-        return perWorker;
-    }
+    QMap<int, int> spread(int count) { return spreadOverWorkers(m_apache.httpPort(), count); }
 
 private Q_SLOTS:
     void initTestCase() {
@@ -200,16 +188,7 @@ private Q_SLOTS:
         for (int i = 0; i < Requests; ++i)
             answered[workerPortOf(httpGet(m_apache.httpPort()))] += 1;
         QVERIFY(!answered.contains(0));
-        const QDeadlineTimer deadline(30000);
-        quint64 counted = 0;
-        while (!deadline.hasExpired()) {
-            counted = 0;
-            for (const WorkerRow &row : monitor.snapshot().workers)
-                counted += row.requestsTotal;
-            if (counted >= Requests) break;
-            ticked.wait(2000);
-        }
-        QCOMPARE(counted, quint64(Requests));
+        QCOMPARE(waitForRequestTotal(monitor, Requests), quint64(Requests));
         for (const WorkerRow &row : monitor.snapshot().workers) {
             QVERIFY(row.inProxy);
             QCOMPARE(row.requestsTotal, quint64(answered.value(row.port)));

@@ -16,14 +16,6 @@
 using namespace corral;
 using namespace corral::test;
 
-namespace {
-
-int workerPortOf(const HttpReply &reply) {
-    return int(reply.jsonNumber(QStringLiteral("port")));
-}
-
-} // namespace
-
 /// Transactional apply and import against a real HAProxy (master-worker mode, reloaded by
 /// SIGUSR2) whose whole config is the file Corral renders, driven over a real sshd on
 /// 127.0.0.2 (this machine, as root).
@@ -54,12 +46,7 @@ class TestApplyHaproxy : public QObject {
         return Corralctl{QStringLiteral(CORRALCTL_PATH), m_home.path(), inventoryPath()}.run(args);
     }
 
-    QMap<int, int> spread(int count) {
-        QMap<int, int> perWorker;
-        for (int i = 0; i < count; ++i)
-            perWorker[workerPortOf(httpGet(m_haproxy.httpPort()))] += 1;
-        return perWorker;
-    }
+    QMap<int, int> spread(int count) { return spreadOverWorkers(m_haproxy.httpPort(), count); }
 
 private Q_SLOTS:
     void initTestCase() {
