@@ -11,7 +11,7 @@ static const char proxyUsage[] =
     "Usage:\n"
     "  corralctl proxy --listen ADDR:PORT --backends HOST:PORT[;weight=N][;backup],...\n"
     "                  [--policy P] [--threads N] [--admin 127.0.0.1:PORT]\n"
-    "                  [--health PATH]\n"
+    "                  [--health PATH] [--retries N]\n"
     "\n"
     "Runs Corral's load balancer in the foreground until SIGINT or SIGTERM, then lets\n"
     "in-flight requests finish (up to 10 s) and exits 0.\n"
@@ -22,13 +22,20 @@ static const char proxyUsage[] =
     "  --policy P       round-robin (default), weighted, least-conn, sticky-cookie, ip-hash\n"
     "  --threads N      event-loop threads (default: one per core)\n"
     "  --admin A:P      admin API on a loopback address (GET /stats, /backends, ...)\n"
-    "  --health PATH    actively check each backend with GET PATH\n";
+    "  --health PATH    actively check each backend with GET PATH\n"
+    "  --retries N      other backends a failed request may be retried on once it was\n"
+    "                   sent (default 1, 0..10): idempotent requests only (GET, HEAD,\n"
+    "                   OPTIONS, TRACE; PUT and DELETE without a body), never once a\n"
+    "                   response byte arrived or after a response timeout\n"
+    "\n"
+    "Backend state changes (down, up, drained) are logged on stderr with their reason.\n";
 
 static int runProxy(Context &context, const QStringList &args) {
     const OptionSpec spec{{},
                           {QStringLiteral("listen"), QStringLiteral("backends"),
                            QStringLiteral("policy"), QStringLiteral("threads"),
-                           QStringLiteral("admin"), QStringLiteral("health")}};
+                           QStringLiteral("admin"), QStringLiteral("health"),
+                           QStringLiteral("retries")}};
     const auto parsed = parseOptions(args, spec);
     const QString usage = QString::fromLatin1(proxyUsage);
     if (!parsed) return context.usageError(parsed.error(), usage);
@@ -72,6 +79,13 @@ static int runProxy(Context &context, const QStringList &args) {
     }
     if (options.has(QStringLiteral("health")))
         config.health.path = options.value(QStringLiteral("health"));
+    if (options.has(QStringLiteral("retries"))) {
+        bool numeric = false;
+        config.retries = options.value(QStringLiteral("retries")).toInt(&numeric);
+        if (!numeric || config.retries < 0 || config.retries > ProxyConfig::MaxRetries)
+            return context.usageError(
+                QStringLiteral("--retries: expected 0..%1").arg(ProxyConfig::MaxRetries), usage);
+    }
 
     // Block the stop signals before the engine's threads exist, so they inherit the mask
     // and only sigwait() below ever sees SIGINT/SIGTERM.
@@ -94,8 +108,18 @@ static int runProxy(Context &context, const QStringList &args) {
         context.out << "  admin API on "
                     << Endpoint{config.adminAddress, engine.adminPort()}.toString() << "\n";
     context.out.flush();
+    // Wait for the stop signal, logging backend state changes as they come (a 200 ms poll:
+    // the engine's threads never block on this log).
     int signal = 0;
-    sigwait(&stopSignals, &signal);
+    const timespec tick{0, 200 * 1000 * 1000};
+    for (;;) {
+        signal = sigtimedwait(&stopSignals, nullptr, &tick);
+        const QList<BackendEvent> events = engine.takeBackendEvents();
+        for (const BackendEvent &event : events)
+            context.err << event.toString() << "\n";
+        if (!events.isEmpty()) context.err.flush();
+        if (signal > 0) break;
+    }
     context.out << "corralctl proxy: " << (signal == SIGINT ? "SIGINT" : "SIGTERM")
                 << ", draining\n";
     context.out.flush();

@@ -63,6 +63,7 @@ Result<void> LocalCluster::start(const Site &site, int proxyThreads) {
         config.threads = proxyThreads;
         config.policy = site.policy;
         config.health.path = site.healthPath;
+        config.retries = site.retries;
         m_proxy = std::make_unique<ProxyEngine>();
         if (auto started = m_proxy->start(config); !started) {
             m_proxy.reset();

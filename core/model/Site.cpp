@@ -146,6 +146,9 @@ Result<void> Site::validate(const QString &path) const {
             return fail(prefixed(path, QStringLiteral("listen")) + QStringLiteral(": ") +
                         endpoint.error());
     }
+    if (retries < 0 || retries > MaxRetries)
+        return fail(prefixed(path, QStringLiteral("retries")) +
+                    QStringLiteral(": %1 is out of range (0..%2)").arg(retries).arg(MaxRetries));
     for (qsizetype i = 0; i < environment.size(); ++i) {
         const QString key = environment.keys().at(i);
         if (key.isEmpty() || key.contains(QLatin1Char('=')))
@@ -196,6 +199,7 @@ QJsonObject Site::toJson() const {
     if (!staticRoot.isEmpty()) object.insert(QStringLiteral("staticRoot"), staticRoot);
     object.insert(QStringLiteral("policy"), policyName(policy));
     if (!listen.isEmpty()) object.insert(QStringLiteral("listen"), listen);
+    if (retries != 1) object.insert(QStringLiteral("retries"), retries);
     QJsonArray backendArray;
     for (const Backend &backend : backends)
         backendArray.append(backend.toJson());
@@ -239,6 +243,7 @@ Result<Site> Site::fromJson(const QJsonObject &object, const QString &path) {
         reader.fail(QStringLiteral("policy"),
                     QStringLiteral("\"%1\" is not one of %2").arg(policy, policyNames()));
     site.listen = reader.string(QStringLiteral("listen"));
+    site.retries = reader.integer(QStringLiteral("retries"), 1, 0, MaxRetries);
     const QJsonArray backends = reader.array(QStringLiteral("backends"));
     for (qsizetype i = 0; i < backends.size() && !reader.failed(); ++i) {
         const QString backendPath = indexPath(path, QStringLiteral("backends"), i);

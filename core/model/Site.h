@@ -64,6 +64,10 @@ struct Site {
     QString staticRoot;
     BalancingPolicy policy = BalancingPolicy::RoundRobin;
     QString listen; ///< HOST:PORT of the local balancer; empty: none
+    /// The local balancer's retries: other backends a failed idempotent request may be
+    /// retried on once it was sent (ProxyConfig::retries).
+    int retries = 1;
+    static constexpr int MaxRetries = 10;
     QList<Backend> backends;
     QStringList hosts;    ///< host names; empty means the local machine
     QList<quint16> ports; ///< ports handed to this site's workers, kept across restarts

@@ -124,6 +124,9 @@ HeaderId classify(std::string_view name) {
         if (nameIs(name, "connection")) return HeaderId::Connection;
         if (nameIs(name, "keep-alive")) return HeaderId::KeepAlive;
         break;
+    case 13:
+        if (nameIs(name, "authorization")) return HeaderId::Authorization;
+        break;
     case 14:
         if (nameIs(name, "content-length")) return HeaderId::ContentLength;
         break;
@@ -236,6 +239,55 @@ int parseHeaders(const char *p, const char *end, size_t maxHeaders, MessageHead 
     return 400;
 }
 
+// Authority characters of RFC 3986 without userinfo ('@'): host, IP literal, port.
+bool isAuthorityChar(unsigned char c) {
+    if ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')) return true;
+    switch (c) {
+    case '-':
+    case '.':
+    case '_':
+    case '~':
+    case '%':
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=':
+    case ':':
+    case '[':
+    case ']':
+        return true;
+    default:
+        return false;
+    }
+}
+
+// "http://authority/rest" or "https://authority?rest": the scheme must be http(s) (any
+// case), the authority non-empty and without userinfo. `rest` is what follows it.
+bool splitAbsoluteForm(std::string_view target, std::string_view &authority,
+                       std::string_view &rest) {
+    const size_t colon = target.find("://");
+    if (colon == std::string_view::npos) return false;
+    const std::string_view scheme = target.substr(0, colon);
+    if (!equalsIgnoreCase(scheme, "http") && !equalsIgnoreCase(scheme, "https")) return false;
+    const std::string_view afterScheme = target.substr(colon + 3);
+    size_t end = 0;
+    while (end < afterScheme.size() && afterScheme[end] != '/' && afterScheme[end] != '?') {
+        if (!isAuthorityChar(static_cast<unsigned char>(afterScheme[end]))) return false;
+        ++end;
+    }
+    if (end == 0) return false;
+    authority = afterScheme.substr(0, end);
+    rest = afterScheme.substr(end);
+    return true;
+}
+
 void resetHead(MessageHead &h) {
     h.minor = 1;
     h.body = BodyKind::None;
@@ -278,8 +330,10 @@ bool MessageHead::isHopByHop(const Header &h) const {
     case HeaderId::ProxyPrefixed:
     case HeaderId::TransferEncoding: // re-framed by the proxy, never forwarded blindly
         return true;
-    default:
+    case HeaderId::Other:
         break;
+    default:
+        return false; // interpreted or set by the proxy: Connection cannot remove it
     }
     for (size_t i = 0; i < connectionTokenCount; ++i)
         if (equalsIgnoreCase(connectionTokens[i], h.name)) return true;
@@ -307,7 +361,7 @@ long HeadScanner::scan(const char *data, size_t size) {
 int parseRequest(const char *data, size_t size, const HeadLimits &limits, RequestHead &out) {
     resetHead(out);
     out.method = out.target = out.host = out.cookie = out.forwardedFor = {};
-    out.expectContinue = out.isHead = out.isIdempotent = false;
+    out.expectContinue = out.isHead = out.isIdempotent = out.absoluteForm = false;
     out.headers.clear();
     if (size > limits.maxHeaderBytes) return 431;
     const char *p = data;
@@ -336,11 +390,13 @@ int parseRequest(const char *data, size_t size, const HeadLimits &limits, Reques
         out.minor = 0;
     else
         return 505;
-    // Origin form or absolute form only; CONNECT and OPTIONS * are not proxied.
+    // Origin form, absolute form or OPTIONS *; CONNECT (authority form) is not proxied.
     if (out.method == "CONNECT") return 501;
-    if (out.target[0] != '/' && out.target.find("://") == std::string_view::npos &&
-        !(out.method == "OPTIONS" && out.target == "*"))
-        return 400;
+    std::string_view authority;
+    if (out.target[0] != '/' && !(out.method == "OPTIONS" && out.target == "*")) {
+        if (!splitAbsoluteForm(out.target, authority, out.target)) return 400;
+        out.absoluteForm = true;
+    }
 
     bool sawCl = false, sawTe = false, chunkedLast = false;
     int hostCount = 0;
@@ -365,7 +421,7 @@ int parseRequest(const char *data, size_t size, const HeadLimits &limits, Reques
     for (const Header &h : out.headers) {
         switch (h.id) {
         case HeaderId::Host:
-            out.host = h.value;
+            if (!out.absoluteForm) out.host = h.value;
             break;
         case HeaderId::Cookie:
             if (out.cookie.empty()) out.cookie = h.value;
@@ -380,6 +436,7 @@ int parseRequest(const char *data, size_t size, const HeadLimits &limits, Reques
             break;
         }
     }
+    if (out.absoluteForm) out.host = authority; // the received Host is ignored (RFC 9112 3.2.2)
     const std::string_view mth = out.method;
     out.isHead = mth == "HEAD";
     out.isIdempotent = mth == "GET" || mth == "HEAD" || mth == "PUT" || mth == "DELETE" ||
@@ -392,6 +449,7 @@ int parseResponse(const char *data, size_t size, bool requestWasHead, size_t max
     resetHead(out);
     out.status = 0;
     out.reason = {};
+    out.framedByTransferEncoding = false;
     const char *end = data + size;
     const char *eol = static_cast<const char *>(std::memchr(data, '\r', size));
     if (!eol || eol + 1 >= end || eol[1] != '\n') return -1;
@@ -412,13 +470,21 @@ int parseResponse(const char *data, size_t size, bool requestWasHead, size_t max
     int hostCount = 0;
     if (parseHeaders(eol + 2, end, maxHeaders, out, sawCl, sawTe, chunkedLast, hostCount))
         return -1;
-    if (requestWasHead || out.status < 200 || out.status == 204 || out.status == 304)
+    out.framedByTransferEncoding = sawTe;
+    if (requestWasHead || out.status < 200 || out.status == 204 || out.status == 304) {
         out.body = BodyKind::None;
-    else if (sawTe)
-        // Transfer-Encoding overrides Content-Length (RFC 9112 6.3); a non-chunked coding
-        // is delimited by the connection's close.
-        out.body = chunkedLast ? BodyKind::Chunked : BodyKind::UntilClose;
-    else if (sawCl)
+    } else if (sawTe) {
+        // Transfer-Encoding overrides Content-Length (RFC 9112 6.3). Only "chunked" alone
+        // can be followed and re-framed; any other coding would reach the client stripped of
+        // the header that says how to decode it.
+        int codings = 0;
+        for (const Header &h : out.headers)
+            if (h.id == HeaderId::TransferEncoding &&
+                (++codings > 1 || !equalsIgnoreCase(h.value, "chunked")))
+                return ResponseUnsupportedCoding;
+        if (!chunkedLast) return ResponseUnsupportedCoding;
+        out.body = BodyKind::Chunked;
+    } else if (sawCl)
         out.body = out.contentLength ? BodyKind::Length : BodyKind::None;
     else
         out.body = BodyKind::UntilClose;

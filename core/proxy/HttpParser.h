@@ -25,6 +25,7 @@ enum class HeaderId : uint8_t {
     ProxyPrefixed, ///< Proxy-Connection, Proxy-Authorization, ...: hop-by-hop
     Expect,
     Cookie,
+    Authorization,
     XForwardedFor,
     XForwardedProto,
     XForwardedHost,
@@ -70,6 +71,9 @@ struct MessageHead {
     size_t connectionTokenCount = 0;
 
     /// True when `header` must not be forwarded (hop-by-hop, or named by Connection).
+    /// Connection may name only headers the proxy does not interpret: never Host,
+    /// Content-Length, Authorization, Cookie or the X-Forwarded-* / X-Real-IP set by Corral
+    /// (a client must not strip what the backend relies on, nor the framing).
     bool isHopByHop(const Header &header) const;
     /// Whether the sender wants the connection kept open after this message.
     bool keepAlive() const { return minor >= 1 ? !connectionClose : connectionKeepAlive; }
@@ -77,27 +81,40 @@ struct MessageHead {
 
 struct RequestHead : MessageHead {
     std::string_view method;
+    /// Origin form ("/x?y"). For an absolute-form target ("http://a/x?y") the part after the
+    /// authority, possibly empty or starting with '?': the proxy forwards it behind a '/'.
     std::string_view target;
+    /// The Host header, or an absolute-form target's authority (RFC 9112 3.2.2).
     std::string_view host;
     std::string_view cookie; ///< first Cookie header (the one browsers send)
     std::string_view forwardedFor;
     bool expectContinue = false;
     bool isHead = false;
-    bool isIdempotent = false;
+    bool isIdempotent = false; ///< RFC 9110 9.2.2: GET HEAD OPTIONS TRACE PUT DELETE
+    bool absoluteForm = false;
     bool wantsUpgrade() const { return connectionUpgrade && !upgrade.empty(); }
 };
 
 struct ResponseHead : MessageHead {
     int status = 0;
     std::string_view reason;
+    /// Transfer-Encoding frames the body: any Content-Length is not forwarded (RFC 9112 6.1).
+    bool framedByTransferEncoding = false;
 };
+
+/// parseResponse()'s failures.
+inline constexpr int ResponseMalformed = -1;
+/// A transfer coding other than "chunked" alone: the proxy cannot re-frame it.
+inline constexpr int ResponseUnsupportedCoding = -2;
 
 /// Parses a complete request head (as found by HeadScanner, CRLFCRLF included). Returns 0 on
 /// success or the HTTP status to answer with: 400, 414, 431, 501, 505.
 int parseRequest(const char *data, size_t size, const HeadLimits &limits, RequestHead &out);
 
-/// Parses a complete response head. Returns 0 on success, -1 when it is malformed or its
-/// framing is ambiguous (the proxy answers 502). `requestWasHead` selects "no body".
+/// Parses a complete response head. Returns 0 on success, ResponseMalformed when it is
+/// malformed or its framing is ambiguous, ResponseUnsupportedCoding for a body framed by a
+/// transfer coding other than chunked (the proxy answers 502 to both). `requestWasHead`
+/// selects "no body".
 int parseResponse(const char *data, size_t size, bool requestWasHead, size_t maxHeaders,
                   ResponseHead &out);
 

@@ -47,6 +47,7 @@ BackendRuntime::BackendRuntime(const Backend &backend, int threads)
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
     id = hex;
+    label = k.toStdString();
     enabled = !backend.down;
 }
 
@@ -60,8 +61,8 @@ void BackendRuntime::fireDrainedIfEmpty() {
     if (callback) callback();
 }
 
-void BackendRuntime::recordFailure(int64_t nowMs, int maxFails, int failTimeoutMs) {
-    if (maxFails <= 0) return;
+bool BackendRuntime::recordFailure(int64_t nowMs, int maxFails, int failTimeoutMs) {
+    if (maxFails <= 0) return false;
     // nginx's max_fails/fail_timeout: count failures in a window; enough of them take the
     // backend out for fail_timeout. Races between threads only blur the count by one.
     if (nowMs - failureWindowStartMs.load(std::memory_order_relaxed) > failTimeoutMs) {
@@ -69,13 +70,23 @@ void BackendRuntime::recordFailure(int64_t nowMs, int maxFails, int failTimeoutM
         recentFailures.store(0, std::memory_order_relaxed);
     }
     if (recentFailures.fetch_add(1, std::memory_order_relaxed) + 1 >= maxFails) {
-        downUntilMs.store(nowMs + failTimeoutMs, std::memory_order_relaxed);
+        const int64_t wasDownUntil =
+            downUntilMs.exchange(nowMs + failTimeoutMs, std::memory_order_relaxed);
         recentFailures.store(0, std::memory_order_relaxed);
         failureWindowStartMs.store(nowMs, std::memory_order_relaxed);
+        return wasDownUntil <= nowMs;
     }
+    return false;
 }
 
 } // namespace proxy
+
+QString BackendEvent::toString() const {
+    static const char *const names[] = {"down", "up", "drained"};
+    QString line = QStringLiteral("backend %1 %2").arg(backend, QLatin1String(names[kind]));
+    if (!reason.isEmpty()) line += QStringLiteral(": ") + reason;
+    return line;
+}
 
 QString backendStateName(BackendState state) {
     switch (state) {
@@ -139,7 +150,8 @@ struct ProxyEngine::Impl {
         return rt;
     }
     void healthLoop();
-    bool probe(BackendRuntime &rt);
+    /// One active check; on failure `why` says what happened ("connection refused").
+    bool probe(BackendRuntime &rt, std::string &why);
 };
 
 ProxyEngine::ProxyEngine()
@@ -191,6 +203,10 @@ Result<void> ProxyEngine::start(const ProxyConfig &config) {
     if (l.maxRequestLine < 64 || l.maxHeaderBytes < 256 || l.maxHeaders < 1 ||
         l.bufferSize < 1024 || l.maxConnections < 1)
         return fail(QStringLiteral("proxy limits are too small"));
+    if (config.retries < 0 || config.retries > ProxyConfig::MaxRetries)
+        return fail(QStringLiteral("retries: expected 0..%1, got %2")
+                        .arg(ProxyConfig::MaxRetries)
+                        .arg(config.retries));
     auto shared = std::make_unique<EngineShared>();
     shared->config = config;
     shared->threads = config.threads > 0 ? config.threads
@@ -385,7 +401,12 @@ Result<void> ProxyEngine::drainBackend(const QString &key, std::function<void()>
         if (!rt) return fail(QStringLiteral("no backend %1").arg(key));
         {
             std::lock_guard drainLock(rt->drainMutex);
-            rt->onDrained = std::move(onDrained);
+            // The event first: whatever the callback does next (stop the worker) follows it.
+            rt->onDrained = [shared = d->shared.get(), label = rt->label,
+                             callback = std::move(onDrained)] {
+                shared->pushEvent(label, BackendEvent::Drained, "no request in flight");
+                if (callback) callback();
+            };
         }
         rt->draining = true; // seq_cst, paired with the threads' count-then-check
     }
@@ -525,14 +546,39 @@ QByteArray ProxyEngine::statsJson() const {
     return QJsonDocument(root).toJson(QJsonDocument::Compact);
 }
 
+QList<BackendEvent> ProxyEngine::takeBackendEvents() {
+    if (!d->shared) return {};
+    EngineShared &s = *d->shared;
+    // A passive "down" ends silently when its fail timeout passes: say so here, where it is
+    // noticed, rather than have a thread watch the clock.
+    std::vector<std::shared_ptr<BackendRuntime>> list;
+    {
+        std::lock_guard lock(s.mutex);
+        list = s.backends;
+    }
+    const int64_t now = monotonicMs();
+    for (auto &rt : list)
+        if (rt->passiveDown.load() && rt->usable(now) && rt->passiveDown.exchange(false))
+            s.pushEvent(rt->label, BackendEvent::Up,
+                        "back in rotation after its " + durationText(s.config.failTimeoutMs) +
+                            " fail timeout");
+    std::lock_guard lock(s.eventMutex);
+    QList<BackendEvent> events(s.events.begin(), s.events.end());
+    s.events.clear();
+    return events;
+}
+
 // ---------------------------------------------------------------- active health checks
 
-bool ProxyEngine::Impl::probe(BackendRuntime &rt) {
+bool ProxyEngine::Impl::probe(BackendRuntime &rt, std::string &why) {
     // Blocking with a deadline on its own thread: a handful of backends every few seconds
     // does not need the event loops.
     const int timeoutMs = shared->config.health.timeoutMs;
     const int fd = ::socket(rt.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
+    if (fd < 0) {
+        why = std::strerror(errno);
+        return false;
+    }
     const auto deadline = monotonicMs() + timeoutMs;
     const auto waitFor = [&](short events) {
         pollfd p{fd, events, 0};
@@ -540,28 +586,50 @@ bool ProxyEngine::Impl::probe(BackendRuntime &rt) {
         return left > 0 && ::poll(&p, 1, int(left)) == 1 && !(p.revents & (POLLERR | POLLNVAL));
     };
     bool ok = false;
+    const std::string timedOut = "no answer within " + durationText(timeoutMs);
     do {
         if (::connect(fd, reinterpret_cast<const sockaddr *>(&rt.address), rt.addressLength) != 0 &&
-            errno != EINPROGRESS)
+            errno != EINPROGRESS) {
+            why = errno == ECONNREFUSED ? "connection refused" : std::strerror(errno);
             break;
-        if (!waitFor(POLLOUT)) break;
+        }
+        if (!waitFor(POLLOUT)) {
+            why = "no connection within " + durationText(timeoutMs);
+            break;
+        }
         int err = 0;
         socklen_t len = sizeof err;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err) break;
+        if (err) {
+            why = err == ECONNREFUSED ? "connection refused" : std::strerror(err);
+            break;
+        }
         const QByteArray request = "GET " + shared->config.health.path.toUtf8() +
                                    " HTTP/1.1\r\nHost: " + rt.key.toUtf8() +
                                    "\r\nUser-Agent: corral-health\r\nConnection: close\r\n\r\n";
-        if (::send(fd, request.constData(), size_t(request.size()), MSG_NOSIGNAL) != request.size())
+        if (::send(fd, request.constData(), size_t(request.size()), MSG_NOSIGNAL) !=
+            request.size()) {
+            why = std::strerror(errno);
             break;
+        }
         char buf[64];
         size_t got = 0;
+        bool closed = false;
         while (got < 12 && waitFor(POLLIN)) {
             const ssize_t n = ::recv(fd, buf + got, sizeof buf - got, 0);
-            if (n <= 0) break;
+            if (n <= 0) {
+                closed = true;
+                break;
+            }
             got += size_t(n);
         }
-        ok = got >= 12 && std::memcmp(buf, "HTTP/1.", 7) == 0 && buf[9] == '2';
+        const bool http = got >= 12 && std::memcmp(buf, "HTTP/1.", 7) == 0;
+        ok = http && buf[9] == '2';
+        if (http && !ok)
+            why = "answered " + std::string(buf + 9, 3);
+        else if (!http)
+            why = got ? "answered something other than HTTP"
+                      : (closed ? "closed the connection without answering" : timedOut);
     } while (false);
     ::close(fd);
     return ok;
@@ -578,20 +646,27 @@ void ProxyEngine::Impl::healthLoop() {
             list = shared->backends;
         }
         bool changed = false;
+        std::string why;
         for (auto &rt : list) {
             if (!rt->enabled.load()) continue;
-            if (probe(*rt)) {
+            if (probe(*rt, why)) {
                 rt->healthFailures = 0;
                 if (rt->healthDown.load() && ++rt->healthSuccesses >= h.rises) {
                     rt->healthDown = false;
                     rt->downUntilMs = 0;
+                    rt->passiveDown = false; // this "up" covers a passive "down" too
                     changed = true;
+                    shared->pushEvent(rt->label, BackendEvent::Up,
+                                      std::to_string(h.rises) + " successful health checks");
                 }
             } else {
                 rt->healthSuccesses = 0;
                 if (!rt->healthDown.load() && ++rt->healthFailures >= h.falls) {
                     rt->healthDown = true;
                     changed = true;
+                    shared->pushEvent(rt->label, BackendEvent::Down,
+                                      std::to_string(h.falls) + " failed health checks (" + why +
+                                          ")");
                 }
             }
         }

@@ -27,6 +27,9 @@ struct ProxyLimits {
     int bufferSize = 16384;         ///< per-direction buffer; bounds memory per connection
     int maxIdleUpstream = 256;      ///< idle keep-alive connections per backend per thread
     int upstreamIdleTimeoutMs = 30000;
+    /// A client that takes none of its response for this long is closed; the backend is
+    /// not blamed (it is not even timed while the proxy waits on the client).
+    int sendTimeoutMs = 60000;
 };
 
 /// Active health checks: GET `path` every `intervalMs`; disabled when `path` is empty.
@@ -49,7 +52,14 @@ struct ProxyConfig {
     int maxFails = 1;          ///< passive health: failures within failTimeout mark it down
     int failTimeoutMs = 10000; ///< ... for this long
     int connectTimeoutMs = 5000;
-    int responseTimeoutMs = 60000; ///< to the response head, then between reads: 504
+    /// The backend's inactivity while the proxy waits on it (to take request bytes, or for
+    /// response bytes the client has room for): 504, or a cut response once it started.
+    int responseTimeoutMs = 60000;
+    /// Other backends a failed request may be retried on once its bytes reached a backend
+    /// (idempotent requests only; never once a response byte arrived). Failures before
+    /// anything was sent (refused, connect timeout) move on without counting.
+    int retries = 1;
+    static constexpr int MaxRetries = Site::MaxRetries;
     /// Admin HTTP API (loopback only); port 0 with adminEnabled picks an ephemeral port.
     bool adminEnabled = false;
     QString adminAddress = QStringLiteral("127.0.0.1");
@@ -71,6 +81,16 @@ struct BackendStats {
     uint64_t failovers = 0;     ///< requests moved to another backend after a failure here
     uint64_t failures = 0;      ///< connect errors, resets, timeouts
     double p50Ms = 0, p90Ms = 0, p99Ms = 0;
+};
+
+/// A backend's state change, as `corralctl proxy` logs it.
+struct BackendEvent {
+    enum Kind { Down, Up, Drained };
+    QString backend; ///< HOST:PORT
+    Kind kind = Down;
+    QString reason;
+    /// "backend 127.0.0.1:3001 down: 3 failed health checks (connection refused)"
+    QString toString() const;
 };
 
 struct ProxyStats {
@@ -127,6 +147,10 @@ public:
     ProxyStats snapshot() const;
     /// The admin API's JSON for GET /stats.
     QByteArray statsJson() const;
+    /// Backend state changes since the last call (down, up, drained, each with its reason),
+    /// oldest first, fed by the health checks, passive failure marking and drains. Meant to
+    /// be polled from a timer: requests never touch its lock, only state changes do.
+    QList<BackendEvent> takeBackendEvents();
 
     struct Impl;
 

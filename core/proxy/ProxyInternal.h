@@ -44,6 +44,27 @@ struct alignas(64) ThreadCounters {
     }
 };
 
+/// What went wrong with a backend, for the 502/504 body, the log and passive health.
+enum class FailReason : uint8_t {
+    None,
+    Refused,           ///< connection refused
+    Unreachable,       ///< any other connect error
+    ConnectTimeout,    ///< no connection within connectTimeoutMs
+    Closed,            ///< EOF before any response byte
+    Reset,             ///< a send/receive error before any response byte
+    ResponseTimeout,   ///< idle for responseTimeoutMs while the proxy waited on it
+    MalformedHead,     ///< a response head that does not parse or frames ambiguously
+    HeadTooLarge,      ///< a response head larger than a buffer
+    UnsolicitedSwitch, ///< 101 to a request that asked for no upgrade
+    UnsupportedCoding, ///< a transfer coding other than chunked
+};
+
+/// "refused the connection", "did not answer within 60 s", ...: what the backend did, said
+/// after its address. Failure path only (allocates).
+std::string describeFailure(FailReason why, const ProxyConfig &config);
+/// "60 s", "300 ms".
+std::string durationText(int ms);
+
 /// A backend as the engine sees it: configuration, health, counters. Shared (shared_ptr) by
 /// the control side and the threads; a removed backend lives on until its last in-flight
 /// request lets go.
@@ -52,7 +73,8 @@ struct BackendRuntime {
 
     Backend config; ///< weight and flags here are guarded by the engine's mutex
     QString key;
-    std::string id; ///< opaque sticky-cookie value
+    std::string label; ///< key as UTF-8 ("127.0.0.1:3000"), for 502/504 bodies
+    std::string id;    ///< opaque sticky-cookie value
     sockaddr_storage address{};
     socklen_t addressLength = 0;
 
@@ -64,6 +86,8 @@ struct BackendRuntime {
     std::atomic<int> recentFailures{0};
     std::atomic<int64_t> failureWindowStartMs{0};
     std::atomic<int64_t> inFlight{0}; ///< requests and tunnels; least-conn reads it
+    std::atomic<FailReason> lastFailure{FailReason::None}; ///< the latest, from any thread
+    std::atomic<bool> passiveDown{false}; ///< a "down" event was queued; "up" not yet
 
     std::unique_ptr<ThreadCounters[]> counters; ///< one per thread, + one for the control side
     int counterSlots = 0;
@@ -85,7 +109,8 @@ struct BackendRuntime {
     }
     /// Runs and clears the drain callback if draining and empty.
     void fireDrainedIfEmpty();
-    void recordFailure(int64_t nowMs, int maxFails, int failTimeoutMs);
+    /// Counts a failure for passive health; true when it took the backend out just now.
+    bool recordFailure(int64_t nowMs, int maxFails, int failTimeoutMs);
 };
 
 int64_t monotonicMs();

@@ -37,6 +37,9 @@ struct Upstream : Pollable {
 
 enum class Phase : uint8_t { Head, Proxy, Tunnel, Linger };
 
+/// Why a failed request was not retried; None: it could have been, nothing else was usable.
+enum class NoRetry : uint8_t { None, Final, NotIdempotent, BodySent, Exhausted };
+
 struct Client : Pollable {
     int fd = -1;
     Phase phase = Phase::Head;
@@ -66,6 +69,15 @@ struct Client : Pollable {
     bool http10 = false;
     bool upgrade = false;
     bool setCookie = false;
+    bool idempotent = false;
+    bool reqSent = false;    ///< a byte of it was written to the current backend
+    bool freshOnly = false;  ///< a pooled connection failed: the retry opens a new one
+    uint8_t retriesUsed = 0; ///< retries after the request had reached a backend
+    NoRetry noRetry = NoRetry::None;
+    FailReason failReason = FailReason::None;
+    /// The backend whose failure the next 502/504 reports. Set just before the error is
+    /// written, in the same call (m_backends keeps it alive that long); never read later.
+    BackendRuntime *failedAt = nullptr;
     int tries = 0;
     BackendRuntime *tried[8] = {};
     int triedCount = 0;
@@ -80,6 +92,7 @@ struct Client : Pollable {
     http::BodyKind respBody = http::BodyKind::None;
     uint64_t respRemaining = 0;
     http::ChunkedDecoder respChunks;
+    bool respKeepAlive = false; ///< the backend's connection may serve another request
     int status = 0;
 
     char ip[INET6_ADDRSTRLEN] = {};
@@ -120,6 +133,61 @@ struct Writer {
     }
 };
 
+void putDuration(Writer &w, int ms) {
+    if (ms % 1000 == 0) {
+        w.putNumber(uint64_t(ms / 1000));
+        w.put(" s");
+    } else {
+        w.putNumber(uint64_t(ms));
+        w.put(" ms");
+    }
+}
+
+void putFailure(Writer &w, FailReason why, const ProxyConfig &config) {
+    switch (why) {
+    case FailReason::None:
+        w.put("failed");
+        break;
+    case FailReason::Refused:
+        w.put("refused the connection");
+        break;
+    case FailReason::Unreachable:
+        w.put("could not be connected to");
+        break;
+    case FailReason::ConnectTimeout:
+        w.put("did not accept the connection within ");
+        putDuration(w, config.connectTimeoutMs);
+        break;
+    case FailReason::Closed:
+        w.put("closed the connection before answering");
+        break;
+    case FailReason::Reset:
+        w.put("reset the connection before answering");
+        break;
+    case FailReason::ResponseTimeout:
+        w.put("did not answer within ");
+        putDuration(w, config.responseTimeoutMs);
+        break;
+    case FailReason::MalformedHead:
+        w.put("sent a malformed response head");
+        break;
+    case FailReason::HeadTooLarge:
+        w.put("sent a response head too large to buffer");
+        break;
+    case FailReason::UnsolicitedSwitch:
+        w.put("switched protocols (101) without being asked to");
+        break;
+    case FailReason::UnsupportedCoding:
+        w.put("sent a transfer coding other than chunked");
+        break;
+    }
+}
+
+// Error details (which backend, what it did) are for the operator at the machine only.
+bool isLoopback(std::string_view ip) {
+    return ip.substr(0, 4) == "127." || ip == "::1" || ip.substr(0, 11) == "::ffff:127.";
+}
+
 std::string_view reasonFor(int status) {
     switch (status) {
     case 400:
@@ -147,6 +215,32 @@ std::string_view reasonFor(int status) {
 
 } // namespace
 
+std::string durationText(int ms) {
+    char text[32];
+    Writer w{text, text + sizeof text};
+    putDuration(w, ms);
+    return std::string(text, size_t(w.p - text));
+}
+
+std::string describeFailure(FailReason why, const ProxyConfig &config) {
+    char text[128];
+    Writer w{text, text + sizeof text};
+    putFailure(w, why, config);
+    return std::string(text, size_t(w.p - text));
+}
+
+void EngineShared::pushEvent(const std::string &backend, BackendEvent::Kind kind,
+                             const std::string &why) {
+    BackendEvent event;
+    event.backend = QString::fromStdString(backend);
+    event.kind = kind;
+    event.reason = QString::fromStdString(why);
+    std::lock_guard lock(eventMutex);
+    // Bounded: an engine nobody polls must not grow.
+    if (events.size() >= 1000) events.erase(events.begin());
+    events.push_back(std::move(event));
+}
+
 Worker::Worker(EngineShared &shared, int index, int listenFd)
     : m_shared(shared)
     , m_config(shared.config)
@@ -157,6 +251,7 @@ Worker::Worker(EngineShared &shared, int index, int listenFd)
     m_timeoutMs[ClientHeader] = l.headerTimeoutMs;
     m_timeoutMs[ClientIdle] = l.keepAliveTimeoutMs;
     m_timeoutMs[ClientBody] = l.bodyTimeoutMs;
+    m_timeoutMs[ClientSend] = l.sendTimeoutMs;
     m_timeoutMs[ClientLinger] = 2000;
     m_timeoutMs[UpConnect] = m_config.connectTimeoutMs;
     m_timeoutMs[UpResponse] = m_config.responseTimeoutMs;
@@ -325,7 +420,9 @@ void Worker::expireTimers() {
                 closeClient(ownerOf<Client>(node));
                 break;
             case ClientBody:
+            case ClientSend:
             case TunnelIdle:
+                // The client is the slow side: it alone is closed, the backend not blamed.
                 abortClient(ownerOf<Client>(node));
                 break;
             case UpConnect:
@@ -333,7 +430,9 @@ void Worker::expireTimers() {
                 Upstream *u = ownerOf<Upstream>(node);
                 if (Client *c = u->client) {
                     // A connect timeout fails over; a slow answer is a 504.
-                    upstreamFailed(c, true, k == UpResponse);
+                    upstreamFailed(c, true,
+                                   k == UpResponse ? FailReason::ResponseTimeout
+                                                   : FailReason::ConnectTimeout);
                     if (!c->closed) pump(c);
                 } else {
                     closeUpstream(u);
@@ -569,7 +668,8 @@ void Worker::onUpstreamEvent(Upstream *u, const PollEvent &ev) {
         getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err != 0) {
             Client *c = u->client;
-            upstreamFailed(c, true, false);
+            upstreamFailed(c, true,
+                           err == ECONNREFUSED ? FailReason::Refused : FailReason::Unreachable);
             if (!c->closed) pump(c);
             return;
         }
@@ -604,6 +704,7 @@ void Worker::pump(Client *c) {
         }
     }
     if (c->closed) return;
+    if (c->phase == Phase::Proxy) updateProxyTimers(c);
     // Idle connections hold no buffers: that is what keeps 10,000 of them cheap.
     if (c->in.data && c->in.size() == 0 && c->phase == Phase::Head) releaseBuffer(c->in);
     if (c->out.data && c->out.size() == 0) releaseBuffer(c->out);
@@ -616,6 +717,7 @@ bool Worker::flushClient(Client *c) {
         abortClient(c);
         return false;
     }
+    if (n > 0 && c->timer.list == ClientSend) arm(c->timer, ClientSend); // it reads: progress
     if (n > 0 && c->phase == Phase::Linger && c->out.size() == 0) {
         if (c->closeWhenFlushed) {
             closeClient(c);
@@ -683,6 +785,12 @@ bool Worker::startRequest(Client *c, uint32_t headLength) {
     c->clientClose = !r.keepAlive();
     c->upgrade = r.wantsUpgrade();
     c->setCookie = false;
+    c->idempotent = r.isIdempotent;
+    c->reqSent = c->freshOnly = false;
+    c->retriesUsed = 0;
+    c->noRetry = NoRetry::None;
+    c->failReason = FailReason::None;
+    c->failedAt = nullptr;
     c->tries = 0;
     c->triedCount = 0;
     c->runtime = nullptr;
@@ -714,8 +822,15 @@ bool Worker::buildRequestHead(Client *c) {
     Writer w{c->head.data, c->head.data + m_bufferSize};
     w.put(r.method);
     w.put(" ");
+    // An absolute-form target goes out in origin form; its authority became the Host.
+    if (r.absoluteForm && (r.target.empty() || r.target[0] != '/')) w.put("/");
     w.put(r.target);
     w.put(c->http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+    if (!r.host.empty()) {
+        w.put("Host: ");
+        w.put(r.host);
+        w.put("\r\n");
+    }
     bool firstXff = true;
     for (const http::Header &h : r.headers) {
         if (h.id == http::HeaderId::XForwardedFor) {
@@ -732,6 +847,7 @@ bool Worker::buildRequestHead(Client *c) {
     for (const http::Header &h : r.headers) {
         if (r.isHopByHop(h)) continue;
         switch (h.id) {
+        case http::HeaderId::Host: // written above, from the authority if absolute-form
         case http::HeaderId::XForwardedFor:
         case http::HeaderId::XForwardedProto:
         case http::HeaderId::XForwardedHost:
@@ -809,7 +925,9 @@ Upstream *Worker::connectUpstream(LocalBackend &local) {
     const int rc =
         ::connect(fd, reinterpret_cast<const sockaddr *>(&rt->address), rt->addressLength);
     if (rc != 0 && errno != EINPROGRESS) {
+        const int error = errno; // for the caller, past close()
         ::close(fd);
+        errno = error;
         return nullptr;
     }
     Upstream *u = newUpstream();
@@ -846,7 +964,7 @@ bool Worker::dispatch(Client *c) {
         c->runtime = rt;
         ThreadCounters::add(counters(rt).requests, 1);
         Upstream *u = nullptr;
-        while (!local.idle.empty() && !u) {
+        while (!c->freshOnly && !local.idle.empty() && !u) {
             u = local.idle.back();
             local.idle.pop_back();
             u->pooled = false;
@@ -861,8 +979,13 @@ bool Worker::dispatch(Client *c) {
         } else {
             u = connectUpstream(local);
             if (!u) {
-                rt->recordFailure(m_nowMs, m_config.maxFails, m_config.failTimeoutMs);
-                ThreadCounters::add(counters(rt).failures, 1);
+                // Nothing was sent: the next backend may take it without using a retry.
+                const FailReason why =
+                    errno == ECONNREFUSED ? FailReason::Refused : FailReason::Unreachable;
+                noteFailure(rt, why);
+                c->failedAt = rt;
+                c->failReason = why;
+                c->noRetry = NoRetry::None;
                 ThreadCounters::add(counters(rt).failovers, 1);
                 releaseAttempt(c);
                 c->tried[c->triedCount++] = rt;
@@ -871,6 +994,7 @@ bool Worker::dispatch(Client *c) {
         }
         u->client = c;
         c->up = u;
+        c->reqSent = false;
         if (!ensureBuffer(u->out) || !ensureBuffer(u->in)) return false;
         std::memcpy(u->out.data, c->head.data, c->head.size());
         u->out.begin = 0;
@@ -937,9 +1061,11 @@ bool Worker::stepProxy(Client *c) {
         const int n = writeSome(u->fd, u->out, u->canWrite);
         if (n > 0) {
             ThreadCounters::add(counters(u->runtime.get()).bytesOut, uint64_t(n));
+            c->reqSent = true; // from here on only an idempotent request may be retried
+            arm(u->timer, UpResponse);
             progress = true;
         } else if (n == -2) {
-            upstreamFailed(c, !u->reused, false);
+            upstreamFailed(c, !u->reused, FailReason::Reset);
             return true;
         }
     }
@@ -957,7 +1083,7 @@ bool Worker::stepProxy(Client *c) {
             u->eof = true;
         } else if (n == -2) {
             if (!c->respStarted) {
-                upstreamFailed(c, !u->reused, false);
+                upstreamFailed(c, !u->reused, FailReason::Reset);
                 return true;
             }
             u->eof = true;
@@ -967,8 +1093,10 @@ bool Worker::stepProxy(Client *c) {
         if (u->in.size() > 0) {
             if (handleResponseHead(c)) progress = true;
             if (c->closed || c->phase != Phase::Proxy) return true;
-        } else if (u->eof) {
-            upstreamFailed(c, !u->reused, false);
+        }
+        // Closed before its head was complete (or begun): a 502, never a hang.
+        if (!c->respHeadDone && c->up == u && u->eof) {
+            upstreamFailed(c, !u->reused, FailReason::Closed);
             return true;
         }
         if (!c->respHeadDone) return progress;
@@ -1024,22 +1152,18 @@ bool Worker::handleResponseHead(Client *c) {
     const long length = u->scan.scan(u->in.readPtr(), u->in.size());
     if (length == 0) {
         if (space(u->in) == 0 && u->in.begin == 0) {
-            upstreamFailed(c, false, false); // a head larger than a buffer
+            badResponse(c, FailReason::HeadTooLarge);
             return true;
         }
         return false;
     }
-    if (length < 0 || http::parseResponse(u->in.readPtr(), size_t(length), c->isHead,
-                                          size_t(m_config.limits.maxHeaders) * 2, m_response)) {
-        // Malformed answer: not retried (the backend did answer), 502 to the client.
-        ThreadCounters::add(counters(u->runtime.get()).failures, 1);
-        Upstream *dead = u;
-        c->up = nullptr;
-        dead->client = nullptr;
-        closeUpstream(dead);
-        countResponse(c->runtime, 502);
-        releaseAttempt(c);
-        respondError(c, 502, true);
+    const int parsed =
+        length < 0 ? http::ResponseMalformed
+                   : http::parseResponse(u->in.readPtr(), size_t(length), c->isHead,
+                                         size_t(m_config.limits.maxHeaders) * 2, m_response);
+    if (parsed != 0) {
+        badResponse(c, parsed == http::ResponseUnsupportedCoding ? FailReason::UnsupportedCoding
+                                                                 : FailReason::MalformedHead);
         return true;
     }
     const http::ResponseHead &r = m_response;
@@ -1049,7 +1173,7 @@ bool Worker::handleResponseHead(Client *c) {
     const uint32_t needed = uint32_t(length) + 256;
     if (space(c->out) < needed) {
         if (c->out.size() == 0) {
-            upstreamFailed(c, false, false);
+            badResponse(c, FailReason::HeadTooLarge);
             return true;
         }
         return false;
@@ -1067,10 +1191,11 @@ bool Worker::handleResponseHead(Client *c) {
         return true;
     }
     if (r.status == 101 && !c->upgrade) {
-        upstreamFailed(c, false, false);
+        badResponse(c, FailReason::UnsolicitedSwitch);
         return true;
     }
     c->status = r.status;
+    c->respKeepAlive = r.keepAlive(); // m_response is the next response's once this one streams
     c->respBody = r.body;
     c->respRemaining = r.contentLength;
     c->respChunks.reset();
@@ -1084,6 +1209,8 @@ bool Worker::handleResponseHead(Client *c) {
     w.put("\r\n");
     for (const http::Header &h : r.headers) {
         if (r.status != 101 && r.isHopByHop(h)) continue;
+        // Both framings: Transfer-Encoding wins, Content-Length must not reach the client.
+        if (h.id == http::HeaderId::ContentLength && r.framedByTransferEncoding) continue;
         if (r.status == 101 && h.id != http::HeaderId::Upgrade &&
             h.id != http::HeaderId::Connection && r.isHopByHop(h))
             continue;
@@ -1092,7 +1219,9 @@ bool Worker::handleResponseHead(Client *c) {
         w.put(h.value);
         w.put("\r\n");
     }
-    if (r.body == http::BodyKind::Chunked) w.put("Transfer-Encoding: chunked\r\n");
+    if (r.body == http::BodyKind::Chunked ||
+        (r.framedByTransferEncoding && r.status >= 200 && r.status != 204))
+        w.put("Transfer-Encoding: chunked\r\n"); // re-framed as received (HEAD: would be)
     if (c->setCookie && c->runtime) {
         w.put("Set-Cookie: CORRALID=");
         w.put(c->runtime->id);
@@ -1106,7 +1235,7 @@ bool Worker::handleResponseHead(Client *c) {
     }
     w.put("\r\n");
     if (!w.ok) {
-        upstreamFailed(c, false, false);
+        badResponse(c, FailReason::HeadTooLarge);
         return true;
     }
     c->out.end = uint32_t(w.p - c->out.data);
@@ -1142,13 +1271,14 @@ void Worker::finishResponse(Client *c) {
     u->client = nullptr;
     disarm(u->timer);
     const bool reusable = c->reqDone && u->in.size() == 0 && !u->eof && !u->hangup &&
-                          m_response.keepAlive() && c->respBody != http::BodyKind::UntilClose &&
+                          c->respKeepAlive && c->respBody != http::BodyKind::UntilClose &&
                           u->out.size() == 0;
+    // First: a removed backend's runtime may go with its last connection.
+    releaseAttempt(c);
     if (reusable)
         poolUpstream(u);
     else
         closeUpstream(u);
-    releaseAttempt(c);
     c->servedOne = true;
     releaseBuffer(c->head);
     if (c->keepAlive && !c->closeAfter) {
@@ -1193,45 +1323,180 @@ void Worker::poolUpstream(Upstream *u) {
     arm(u->timer, UpIdle);
 }
 
-void Worker::upstreamFailed(Client *c, bool countFailure, bool timedOut) {
+void Worker::noteFailure(BackendRuntime *rt, FailReason why) {
+    rt->lastFailure.store(why, std::memory_order_relaxed);
+    ThreadCounters::add(counters(rt).failures, 1);
+    if (rt->recordFailure(m_nowMs, m_config.maxFails, m_config.failTimeoutMs)) {
+        // Rare (once per fail timeout at most): the event queue's lock is affordable here.
+        rt->passiveDown.store(true, std::memory_order_relaxed);
+        m_shared.pushEvent(rt->label, BackendEvent::Down,
+                           describeFailure(why, m_config) + "; out of rotation for " +
+                               durationText(m_config.failTimeoutMs));
+    }
+}
+
+// The retry rule (nginx's proxy_next_upstream, RFC 9110 9.2.2): never after a timeout
+// waiting for the answer or once a response byte arrived; freely while nothing of the request
+// was written (connect errors and timeouts); after that only an idempotent request without a
+// body byte sent, on at most `retries` further backends.
+bool Worker::mayRetry(Client *c, FailReason why) {
+    c->noRetry = NoRetry::None;
+    if (why == FailReason::ResponseTimeout || c->respStarted) {
+        c->noRetry = NoRetry::Final;
+        return false;
+    }
+    if (!c->reqSent) return true;
+    if (!c->idempotent) {
+        c->noRetry = NoRetry::NotIdempotent;
+        return false;
+    }
+    if (c->bodyQueued) {
+        c->noRetry = NoRetry::BodySent;
+        return false;
+    }
+    if (c->retriesUsed >= m_config.retries) {
+        c->noRetry = NoRetry::Exhausted;
+        return false;
+    }
+    ++c->retriesUsed;
+    return true;
+}
+
+void Worker::upstreamFailed(Client *c, bool countFailure, FailReason why) {
     Upstream *u = c->up;
     if (!u) return;
-    BackendRuntime *rt = u->runtime.get();
-    const bool wasReused = u->reused;
+    // Held until the error is written: a removed backend may go with this connection.
+    const std::shared_ptr<BackendRuntime> keep = u->runtime;
+    BackendRuntime *rt = keep.get();
+    // A pooled connection that failed without it being counted went stale while idle.
+    const bool stale = u->reused && !countFailure;
     c->up = nullptr;
     u->client = nullptr;
-    if (countFailure) {
-        rt->recordFailure(m_nowMs, m_config.maxFails, m_config.failTimeoutMs);
-        ThreadCounters::add(counters(rt).failures, 1);
-    }
+    if (countFailure) noteFailure(rt, why);
     closeUpstream(u);
     if (c->phase == Phase::Tunnel || c->respHeadDone) {
+        // Part of the answer is with the client: all it can be told is the cut.
         releaseAttempt(c);
         abortClient(c);
         return;
     }
-    // Like proxy_next_upstream: nothing reached the client, so another backend may answer,
-    // unless request body bytes went out (a POST must never run twice).
-    if (!timedOut && !c->respStarted && !c->bodyQueued) {
-        releaseAttempt(c);
-        // A stale pooled connection is not the backend's fault: the same backend may retry.
-        if (!(wasReused && !countFailure) && c->triedCount < 8) c->tried[c->triedCount++] = rt;
+    const bool retry = mayRetry(c, why);
+    releaseAttempt(c);
+    if (retry) {
+        // A stale connection is no sign against its backend: it may take the retry, on a
+        // new connection (its other pooled ones may be as stale).
+        if (stale)
+            c->freshOnly = true;
+        else if (c->triedCount < 8)
+            c->tried[c->triedCount++] = rt;
         if (c->triedCount < 8 && dispatch(c)) {
             ThreadCounters::add(counters(rt).failovers, 1);
             return;
         }
-        countResponse(rt, 502);
         m_shared.noBackend.fetch_add(1, std::memory_order_relaxed);
-        respondError(c, 502, !c->reqDone);
-        return;
     }
-    countResponse(rt, timedOut ? 504 : 502);
+    const int status = why == FailReason::ResponseTimeout ? 504 : 502;
+    countResponse(rt, status);
+    c->failedAt = rt;
+    c->failReason = why;
+    respondError(c, status, !c->reqDone || c->bodyQueued);
+}
+
+void Worker::badResponse(Client *c, FailReason why) {
+    // The backend answered, wrongly: not retried (it ran the request), 502 to the client.
+    Upstream *u = c->up;
+    const std::shared_ptr<BackendRuntime> keep = u->runtime;
+    BackendRuntime *rt = keep.get();
+    rt->lastFailure.store(why, std::memory_order_relaxed);
+    ThreadCounters::add(counters(rt).failures, 1);
+    c->up = nullptr;
+    u->client = nullptr;
+    closeUpstream(u);
+    countResponse(c->runtime, 502);
     releaseAttempt(c);
-    if (c->respStarted && !timedOut) {
-        abortClient(c);
-        return;
+    c->failedAt = rt;
+    c->failReason = why;
+    c->noRetry = NoRetry::Final;
+    respondError(c, 502, true);
+}
+
+// Each timer measures the side the proxy waits on. The backend's runs while it owes
+// something: to take request bytes queued for it, or response bytes the client side has room
+// for; never while a slow client holds things up (issue 13.5). The client's runs while its
+// response waits in the proxy's buffer; its body has the ClientBody timer.
+void Worker::updateProxyTimers(Client *c) {
+    if (c->reqDone) {
+        if (c->out.size() > 0) {
+            if (c->timer.list != ClientSend) arm(c->timer, ClientSend);
+        } else if (c->timer.list == ClientSend) {
+            disarm(c->timer);
+        }
     }
-    respondError(c, timedOut ? 504 : 502, !c->reqDone || c->bodyQueued);
+    Upstream *u = c->up;
+    if (!u || u->connecting) return;
+    // Still readable after the loop: the backend has more, there is no room for it.
+    const bool blockedByClient =
+        u->canRead || (u->in.size() > 0 && c->out.size() > 0 && !c->canWrite);
+    const bool backendOwes = u->out.size() > 0 || (c->reqDone && !c->respDone && !blockedByClient);
+    if (!backendOwes)
+        disarm(u->timer);
+    else if (u->timer.list != UpResponse)
+        arm(u->timer, UpResponse);
+}
+
+uint32_t Worker::writeErrorDetail(Client *c, char *out, uint32_t capacity) {
+    Writer w{out, out + capacity};
+    if (BackendRuntime *rt = c->failedAt) {
+        // Retry allowed but nothing else usable: the pool is the problem, not this request.
+        if (c->noRetry == NoRetry::None) w.put("no backend is up: ");
+        w.put(rt->label);
+        w.put(" ");
+        if (c->failReason == FailReason::Closed && c->respStarted)
+            w.put("closed the connection in the middle of its response head");
+        else
+            putFailure(w, c->failReason, m_config);
+        switch (c->noRetry) {
+        case NoRetry::NotIdempotent:
+            w.put("; not retried: the method is not idempotent");
+            break;
+        case NoRetry::BodySent:
+            w.put("; not retried: its body was sent");
+            break;
+        case NoRetry::Exhausted:
+            w.put("; not retried again (retries: ");
+            w.putNumber(uint64_t(m_config.retries));
+            w.put(")");
+            break;
+        case NoRetry::None:
+        case NoRetry::Final:
+            break;
+        }
+    } else {
+        w.put("no backend is up");
+        int listed = 0;
+        for (const LocalBackend &lb : m_backends) {
+            const BackendRuntime *rt = lb.runtime.get();
+            if (rt->usable(m_nowMs) || listed == 4) continue;
+            w.put(listed++ ? ", " : ": ");
+            w.put(rt->label);
+            if (!rt->enabled.load(std::memory_order_relaxed) ||
+                rt->removed.load(std::memory_order_relaxed))
+                w.put(" is disabled");
+            else if (rt->draining.load(std::memory_order_relaxed))
+                w.put(" is draining");
+            else if (rt->healthDown.load(std::memory_order_relaxed))
+                w.put(" fails its health checks");
+            else if (const FailReason why = rt->lastFailure.load(std::memory_order_relaxed);
+                     why != FailReason::None) {
+                w.put(" ");
+                putFailure(w, why, m_config);
+            } else {
+                w.put(" is down");
+            }
+        }
+        if (m_backends.empty()) w.put(": none is configured");
+    }
+    return w.ok ? uint32_t(w.p - out) : 0;
 }
 
 void Worker::respondError(Client *c, int status, bool close) {
@@ -1249,19 +1514,26 @@ void Worker::respondError(Client *c, int status, bool close) {
     }
     makeRoom(c->out);
     const std::string_view reason = reasonFor(status);
+    // 502/504 say why to a client on this machine; others get the reason phrase only.
+    char detail[512];
+    uint32_t detailLength = 0;
+    if ((status == 502 || status == 504) && isLoopback(std::string_view(c->ip, c->ipLength)))
+        detailLength = writeErrorDetail(c, detail, sizeof detail);
+    c->failedAt = nullptr;
+    const std::string_view body = detailLength ? std::string_view(detail, detailLength) : reason;
     Writer w{c->out.data + c->out.end, c->out.data + m_bufferSize};
     w.put("HTTP/1.1 ");
     w.putNumber(uint64_t(status));
     w.put(" ");
     w.put(reason);
     w.put("\r\nContent-Type: text/plain\r\nContent-Length: ");
-    w.putNumber(reason.size() + 1);
+    w.putNumber(body.size() + 1);
     if (close || !c->keepAlive || c->closeAfter) {
         w.put("\r\nConnection: close");
         close = true;
     }
     w.put("\r\n\r\n");
-    w.put(reason);
+    w.put(body);
     w.put("\n");
     if (!w.ok) {
         abortClient(c);

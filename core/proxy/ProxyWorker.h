@@ -29,6 +29,12 @@ struct EngineShared {
     std::atomic<uint64_t> rejected{0};
     std::atomic<uint64_t> badRequests{0};
     std::atomic<uint64_t> noBackend{0};
+
+    /// Backend state changes for ProxyEngine::takeBackendEvents(). Only state changes take
+    /// this lock (a passive "down", a health transition, a drain), never a request.
+    std::mutex eventMutex;
+    std::vector<BackendEvent> events;
+    void pushEvent(const std::string &backend, BackendEvent::Kind kind, const std::string &why);
 };
 
 struct Client;
@@ -60,6 +66,7 @@ enum TimerKind : int8_t {
     ClientHeader,
     ClientIdle,
     ClientBody,
+    ClientSend, ///< the client takes none of the response waiting for it
     ClientLinger,
     UpConnect,
     UpResponse,
@@ -109,8 +116,13 @@ private:
     Upstream *connectUpstream(LocalBackend &local);
     bool handleResponseHead(Client *c);
     void finishResponse(Client *c);
-    void upstreamFailed(Client *c, bool countFailure, bool timedOut);
+    void upstreamFailed(Client *c, bool countFailure, FailReason why);
+    bool mayRetry(Client *c, FailReason why);
+    void badResponse(Client *c, FailReason why);
+    void noteFailure(BackendRuntime *rt, FailReason why);
+    void updateProxyTimers(Client *c);
     void respondError(Client *c, int status, bool close);
+    uint32_t writeErrorDetail(Client *c, char *out, uint32_t capacity);
     void abortClient(Client *c);
     void closeClient(Client *c);
     void closeUpstream(Upstream *u);

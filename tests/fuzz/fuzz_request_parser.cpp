@@ -1,5 +1,6 @@
-// Fuzz target for the proxy's request parsing: head scanning, head parsing and chunked
-// decoding must never crash, read out of bounds or loop, whatever the bytes.
+// Fuzz target for the proxy's HTTP parsing, both directions: head scanning, request and
+// response head parsing and chunked decoding must never crash, read out of bounds or loop,
+// whatever the bytes a client or a backend sends.
 //
 // With clang it is a libFuzzer target (-fsanitize=fuzzer). With other compilers the same
 // entry point is driven by the small main() below: seed requests plus random mutations of
@@ -7,6 +8,7 @@
 
 #include "proxy/HttpParser.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -30,6 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (parseRequest(p, size_t(head), limits, request) == 0) {
             for (const Header &h : request.headers)
                 (void)request.isHopByHop(h);
+            // The authority of an absolute-form target becomes the Host: never empty.
+            if (request.absoluteForm && request.host.empty()) std::abort();
             (void)cookieValue(request.cookie, "CORRALID");
         }
         // The rest as a chunked body, in uneven pieces.
@@ -44,10 +48,37 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (size_t(used) < piece && !chunks.done()) std::abort();
         }
     }
-    ResponseHead response;
+    // The same bytes as a backend's answer: head, then its body by the framing it declares.
+    static thread_local ResponseHead response;
     HeadScanner responseScanner;
-    const long responseHead = responseScanner.scan(p, size);
-    if (responseHead > 0) (void)parseResponse(p, size_t(responseHead), false, 100, response);
+    long responseHead = responseScanner.scan(p, size / 3);
+    if (responseHead == 0) responseHead = responseScanner.scan(p, size);
+    if (responseHead > 0) {
+        const bool toHead = size % 2 == 1;
+        const int rc = parseResponse(p, size_t(responseHead), toHead, 100, response);
+        if (rc != 0 && rc != ResponseMalformed && rc != ResponseUnsupportedCoding) std::abort();
+        if (rc == 0) {
+            for (const Header &h : response.headers)
+                (void)response.isHopByHop(h);
+            // Invariants the proxy relies on when it re-frames the response.
+            if (response.body == BodyKind::Chunked && !response.framedByTransferEncoding)
+                std::abort();
+            if (toHead && response.body != BodyKind::None) std::abort();
+            if (response.status < 100 || response.status > 999) std::abort();
+            if (response.body == BodyKind::Chunked) {
+                ChunkedDecoder chunks;
+                size_t at = size_t(responseHead);
+                while (at < size && !chunks.done()) {
+                    const size_t piece = std::min<size_t>(size - at, 1 + (at % 5));
+                    const long used = chunks.feed(p + at, piece);
+                    if (used < 0) break;
+                    if (size_t(used) > piece) std::abort();
+                    if (size_t(used) < piece && !chunks.done()) std::abort();
+                    at += size_t(used);
+                }
+            }
+        }
+    }
     return 0;
 }
 
@@ -64,6 +95,15 @@ int main(int argc, char **argv) {
         "GET /a HTTP/1.0\r\nConnection: keep-alive, X-Y\r\nX-Y: 1\r\nCookie: CORRALID=ab\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
         "HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+        "HTTP/1.0 200 OK\r\nConnection: keep-alive, content-length\r\nContent-Length: 1\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: T\r\n\r\n"
+        "a;x=y\r\n0123456789\r\n0\r\nT: 1\r\n\r\n",
+        "GET http://a.example:80/x?y HTTP/1.1\r\nHost: b\r\nConnection: host, cookie\r\n\r\n",
+        "OPTIONS * HTTP/1.1\r\nHost: a\r\nAuthorization: x\r\n\r\n",
     };
     std::mt19937_64 rng(12345);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
@@ -98,7 +138,7 @@ int main(int argc, char **argv) {
             LLVMFuzzerTestOneInput(exact.data(), exact.size());
         }
     }
-    std::printf("fuzz_request_parser: %llu inputs, no crash\n",
+    std::printf("fuzz_request_parser (requests and responses): %llu inputs, no crash\n",
                 static_cast<unsigned long long>(runs));
     return 0;
 }

@@ -114,6 +114,15 @@ std::string TestBackend::lastHead() const {
     return m_lastHead;
 }
 
+void TestBackend::crash() {
+    // Like a killed process: new connections are refused, open ones are cut.
+    m_stopping = true;
+    ::shutdown(m_listenFd, SHUT_RDWR);
+    std::lock_guard lock(m_mutex);
+    for (int fd : m_fds)
+        ::shutdown(fd, SHUT_RDWR);
+}
+
 void TestBackend::acceptLoop() {
     while (!m_stopping) {
         const int fd = ::accept4(m_listenFd, nullptr, nullptr, SOCK_CLOEXEC);
@@ -136,7 +145,7 @@ void TestBackend::acceptLoop() {
 
 void TestBackend::serve(int fd) {
     std::string buffer;
-    for (;;) {
+    for (int onConnection = 0;; ++onConnection) {
         size_t headEnd;
         if (!fillUntil(fd, buffer, "\r\n\r\n", headEnd)) break;
         const std::string head = buffer.substr(0, headEnd + 2);
@@ -215,8 +224,13 @@ void TestBackend::serve(int fd) {
         if (path == "/continue" && lowerCopy(headerValue(head, "expect")) == "100-continue")
             ok = sendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n");
         if (ok && !readBody()) ok = false;
-        if (!ok) {
+        if (!ok || path == "/close" || (m_answerFirstOnly && onConnection > 0)) {
             --m_inFlight;
+            break;
+        }
+        if (path == "/crash") {
+            --m_inFlight;
+            crash();
             break;
         }
         std::string reply;
@@ -256,6 +270,23 @@ void TestBackend::serve(int fd) {
         } else if (path == "/early") {
             reply = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" +
                     response(200, me);
+        } else if (path == "/partial") {
+            sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Le");
+            --m_inFlight;
+            break;
+        } else if (path == "/both-framings") {
+            reply = "HTTP/1.1 200 OK\r\nContent-Length: 999\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "5\r\nhello\r\n0\r\n\r\n";
+        } else if (path == "/huge-head") {
+            reply = response(200, me, "X-Big: " + std::string(40000, 'h') + "\r\n");
+        } else if (path == "/switch") {
+            reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n";
+        } else if (path == "/gzip-te") {
+            sendAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nnot really gzip");
+            --m_inFlight;
+            break;
+        } else if (path == "/conn-cl") {
+            reply = response(200, "hello", "Connection: content-length\r\n");
         } else if (path == "/health") {
             reply = m_healthy ? response(200, me) : response(503, "sick\n");
         } else {

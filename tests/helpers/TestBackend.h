@@ -15,6 +15,14 @@
 //   /continue         answers "100 Continue" first if asked, then echoes the body
 //   /early            103 Early Hints, then 200
 //   /health           200, or 503 after setHealthy(false)
+//   /close            reads the request, closes without answering
+//   /crash            reads the request, then dies: listener and every connection closed
+//   /partial          sends half a response head, then closes
+//   /both-framings    Content-Length and Transfer-Encoding: chunked in one response
+//   /huge-head        a response head larger than the proxy's buffer
+//   /switch           101 Switching Protocols to a request that asked for no upgrade
+//   /gzip-te          Transfer-Encoding: gzip (not chunked), body until close
+//   /conn-cl          a response whose Connection header names Content-Length
 //   any request with "Upgrade: websocket"  101, then echoes raw bytes both ways
 
 #include <atomic>
@@ -43,17 +51,25 @@ public:
     int inFlight() const { return m_inFlight.load(); }
     int connections() const { return m_connections.load(); }
     void setHealthy(bool healthy) { m_healthy = healthy; }
+    /// Every connection answers its first request only; a later one on the same connection
+    /// is read and the connection closed without an answer (a keep-alive connection that
+    /// went stale just as it was reused).
+    void setAnswerFirstOnly(bool on) { m_answerFirstOnly = on; }
+    /// False once /crash killed it.
+    bool alive() const { return !m_stopping.load(); }
     /// Last request head received (for header assertions).
     std::string lastHead() const;
 
 private:
     void acceptLoop();
     void serve(int fd);
+    void crash();
 
     int m_listenFd = -1;
     uint16_t m_port = 0;
     std::atomic<bool> m_stopping{false};
     std::atomic<bool> m_healthy{true};
+    std::atomic<bool> m_answerFirstOnly{false};
     std::atomic<int> m_requests{0};
     std::atomic<int> m_inFlight{0};
     std::atomic<int> m_connections{0};

@@ -22,6 +22,7 @@ private Q_SLOTS:
         site.staticRoot = QStringLiteral("/opt/mysite/public");
         site.policy = BalancingPolicy::StickyCookie;
         site.listen = QStringLiteral("127.0.0.1:8080");
+        site.retries = 3;
         site.backends = {Backend{QStringLiteral("127.0.0.1"), 3000, 2, false, false},
                          Backend{QStringLiteral("127.0.0.1"), 3001, 1, true, true}};
         site.hosts = {QStringLiteral("local")};
@@ -86,6 +87,8 @@ private Q_SLOTS:
             << QJsonObject{{"name", "s"}, {"wrokers", 2}} << "sites[2].wrokers: unknown field";
         QTest::newRow("bad listen")
             << QJsonObject{{"name", "s"}, {"listen", "8080"}} << "sites[2].listen:";
+        QTest::newRow("retries out of range") << QJsonObject{{"name", "s"}, {"retries", 11}}
+                                              << "sites[2].retries: 11 is out of range (0..10)";
         QTest::newRow("env not string")
             << QJsonObject{{"name", "s"}, {"environment", QJsonObject{{"A", 1}}}}
             << "sites[2].environment.A:";

@@ -141,6 +141,61 @@ private Q_SLOTS:
         QCOMPARE(parseResponse(bad.data(), bad.size(), false, 100, r), -1);
     }
 
+    // RFC 9112 3.2.2: the authority of an absolute-form target is the Host; the target
+    // forwarded is its origin form.
+    void absoluteFormTarget() {
+        RequestHead r;
+        // The parsed views point into the head: each must outlive them.
+        const std::string path = "GET http://a.example/x?y HTTP/1.1\r\nHost: other\r\n\r\n";
+        QCOMPARE(parse(path, r), 0);
+        QCOMPARE(r.host, std::string_view("a.example"));
+        QCOMPARE(r.target, std::string_view("/x?y"));
+        const std::string query = "GET HTTPS://A.example:81?q HTTP/1.1\r\nHost: other\r\n\r\n";
+        QCOMPARE(parse(query, r), 0);
+        QCOMPARE(r.host, std::string_view("A.example:81"));
+        QCOMPARE(r.target, std::string_view("?q")); // the proxy puts "/" before it
+        QVERIFY(r.absoluteForm);
+        const std::string literal = "GET http://[::1]:8080/ HTTP/1.0\r\n\r\n";
+        QCOMPARE(parse(literal, r), 0);
+        QCOMPARE(r.host, std::string_view("[::1]:8080"));
+        for (const char *bad : {"ftp://a/x", "http:///x", "http://u@a/x", "http:/a/x", "a://b/",
+                                "http://a\\b/", "://a/"}) {
+            const std::string head = std::string("GET ") + bad + " HTTP/1.1\r\nHost: a\r\n\r\n";
+            QVERIFY2(parse(head, r) == 400, bad);
+        }
+    }
+
+    // Connection may name extra hop-by-hop headers, never the ones the proxy relies on.
+    void connectionCannotNameEndToEndHeaders() {
+        RequestHead r;
+        const std::string head = "GET / HTTP/1.1\r\nHost: a\r\nConnection: host, authorization, "
+                                 "cookie, content-length, x-forwarded-for, x-real-ip, x-other\r\n"
+                                 "Authorization: x\r\nCookie: c\r\nX-Other: 1\r\n\r\n";
+        QCOMPARE(parse(head, r), 0);
+        for (const Header &h : r.headers) {
+            const bool expected = h.name == "Connection" || h.name == "X-Other";
+            QVERIFY2(r.isHopByHop(h) == expected, std::string(h.name).c_str());
+        }
+    }
+
+    void responseFraming() {
+        ResponseHead r;
+        // Transfer-Encoding wins over Content-Length (RFC 9112 6.1); the proxy drops the latter.
+        const std::string both =
+            "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n";
+        QCOMPARE(parseResponse(both.data(), both.size(), false, 100, r), 0);
+        QCOMPARE(int(r.body), int(BodyKind::Chunked));
+        QVERIFY(r.framedByTransferEncoding);
+        // Codings other than chunked alone cannot be re-framed: refused.
+        for (const char *te : {"gzip", "gzip, chunked", "chunked, gzip", "identity"}) {
+            const std::string head =
+                std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: ") + te + "\r\n\r\n";
+            QVERIFY2(parseResponse(head.data(), head.size(), false, 100, r) ==
+                         ResponseUnsupportedCoding,
+                     te);
+        }
+    }
+
     void decodesChunks() {
         const std::string body = "4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nTrailer: x\r\n\r\nNEXT";
         // Byte by byte and whole: the same end.

@@ -197,6 +197,92 @@ private Q_SLOTS:
             QVERIFY2(seen.header(gone).empty(), gone);
     }
 
+    // Issue 13.6: framing is normalised, bad heads are a 502.
+    void responseFramingIsNormalised() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a})).ok());
+        HttpClient client(engine.port());
+        const HttpResponse both = client.get("/both-framings");
+        QCOMPARE(both.status, 200);
+        QCOMPARE(both.header("transfer-encoding"), std::string("chunked"));
+        QVERIFY2(both.header("content-length").empty(), both.head.c_str());
+        QCOMPARE(both.body, std::string("hello"));
+        // Connection naming Content-Length does not strip the framing the proxy relies on.
+        const HttpResponse named = client.get("/conn-cl");
+        QCOMPARE(named.header("content-length"), std::string("5"));
+        QCOMPARE(named.body, std::string("hello"));
+        QCOMPARE(client.get("/").status, 200);
+    }
+
+    void badBackendResponsesAre502_data() {
+        QTest::addColumn<QByteArray>("path");
+        QTest::newRow("head too large") << QByteArray("/huge-head");
+        QTest::newRow("unsolicited 101") << QByteArray("/switch");
+        QTest::newRow("gzip coding") << QByteArray("/gzip-te");
+        QTest::newRow("half a head") << QByteArray("/partial");
+    }
+    void badBackendResponsesAre502() {
+        QFETCH(QByteArray, path);
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a})).ok());
+        HttpClient client(engine.port());
+        const HttpResponse r = client.get(path.toStdString());
+        QCOMPARE(r.status, 502);
+    }
+
+    // Issue 13.7: a client cannot make the proxy strip what the backend relies on.
+    void connectionCannotStripEndToEndHeaders() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a})).ok());
+        HttpClient client(engine.port());
+        const HttpResponse r = client.get(
+            "/headers", "Connection: host, authorization, cookie, x-forwarded-for, x-real-ip, "
+                        "x-forwarded-host, x-forwarded-proto, content-length, x-gone\r\n"
+                        "Authorization: Bearer t\r\nCookie: c=1\r\nX-Gone: 1\r\n");
+        QCOMPARE(r.status, 200);
+        HttpResponse seen;
+        seen.head = r.body;
+        QCOMPARE(seen.header("host"), std::string("test"));
+        QCOMPARE(seen.header("authorization"), std::string("Bearer t"));
+        QCOMPARE(seen.header("cookie"), std::string("c=1"));
+        QCOMPARE(seen.header("x-forwarded-for"), std::string("127.0.0.1"));
+        QCOMPARE(seen.header("x-real-ip"), std::string("127.0.0.1"));
+        QCOMPARE(seen.header("x-forwarded-host"), std::string("test"));
+        QCOMPARE(seen.header("x-forwarded-proto"), std::string("http"));
+        QVERIFY(seen.header("x-gone").empty());
+        // Content-Length named by Connection still frames the body (no smuggled request).
+        QVERIFY(client.send("POST /echo HTTP/1.1\r\nHost: t\r\nConnection: content-length\r\n"
+                            "Content-Length: 5\r\n\r\nhello"));
+        const HttpResponse echo = client.read();
+        QCOMPARE(echo.status, 200);
+        QCOMPARE(echo.body, std::string("hello"));
+        QCOMPARE(client.get("/").status, 200);
+    }
+
+    void absoluteFormTargetUsesItsAuthority() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a})).ok());
+        HttpClient client(engine.port());
+        QVERIFY(client.send("GET http://a.example/headers HTTP/1.1\r\nHost: other\r\n\r\n"));
+        HttpResponse r = client.read();
+        QCOMPARE(r.status, 200);
+        HttpResponse seen;
+        seen.head = r.body;
+        QVERIFY2(r.body.rfind("GET /headers HTTP/1.1\r\n", 0) == 0, r.body.c_str());
+        QCOMPARE(seen.header("host"), std::string("a.example"));
+        QCOMPARE(seen.header("x-forwarded-host"), std::string("a.example"));
+        QVERIFY(client.send("GET HTTPS://B.example:8443 HTTP/1.1\r\nHost: b\r\n\r\n"));
+        r = client.read();
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.body, "ok " + std::to_string(m_a.port()) + "\n"); // forwarded as "/"
+        for (const char *bad : {"ftp://a.example/headers", "http:///headers",
+                                "http://user@a.example/headers", "javascript://x/"}) {
+            HttpClient other(engine.port());
+            QVERIFY(other.send("GET " + std::string(bad) + " HTTP/1.1\r\nHost: a\r\n\r\n"));
+            QCOMPARE(other.read().status, 400);
+        }
+    }
+
     void webSocketTunnel() {
         ProxyEngine engine;
         QVERIFY(engine.start(configFor({&m_a})).ok());
