@@ -40,6 +40,8 @@ public:
     const QString &site() const { return m_site; }
     const QString &host() const { return m_host; }
     quint16 port() const { return m_port; }
+    /// The supervisor moves a worker whose port another process took.
+    void setPort(quint16 port) { m_port = port; }
     qint64 pid() const { return m_pid; }
     void setPid(qint64 pid) { m_pid = pid; }
     WorkerState state() const { return m_state; }

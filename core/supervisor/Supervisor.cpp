@@ -48,6 +48,7 @@ WorkerSpec Supervisor::specFor(const Site &site, quint16 port) const {
     auto program = resolveProgram(site);
     spec.program = program ? program.value() : site.command;
     spec.args = site.argsForPort(port);
+    spec.argsTemplate = site.args;
     spec.workingDirectory = site.workingDirectory;
     spec.environment = site.environment;
     spec.port = port;
@@ -98,10 +99,49 @@ WorkerProcess *Supervisor::addWorker(SiteRun &run, quint16 port) {
             [this, worker](WorkerState state, const QString &cause) {
                 onWorkerState(worker, state, cause);
             });
+    worker->setPortRelocator([this, worker](quint16 taken) { return relocate(worker, taken); });
+    connect(worker, &WorkerProcess::portMoved, this,
+            [this, worker](quint16 from, quint16 to, const QString &reason) {
+                onWorkerMoved(worker, from, to, reason);
+            });
     run.workers.append(worker);
-    std::sort(run.workers.begin(), run.workers.end(),
-              [](const WorkerProcess *a, const WorkerProcess *b) { return a->port() < b->port(); });
+    sortByPort(run.workers);
     return worker;
+}
+
+void Supervisor::sortByPort(QList<WorkerProcess *> &workers) {
+    std::sort(workers.begin(), workers.end(),
+              [](const WorkerProcess *a, const WorkerProcess *b) { return a->port() < b->port(); });
+}
+
+Result<quint16> Supervisor::relocate(const WorkerProcess *worker, quint16 taken) {
+    const auto it = m_sites.constFind(worker->spec().site);
+    if (it == m_sites.constEnd())
+        return fail(QStringLiteral("site %1 is not running").arg(worker->spec().site));
+    // Every port a worker of ours holds (the taken one included) stays out.
+    auto ports = PortAllocator::allocate(QHostAddress::LocalHost, it->config.basePort, 1, {},
+                                         usedPorts() | m_reserved | QSet<quint16>{taken});
+    if (!ports) return fail(ports.error());
+    return ports->first();
+}
+
+void Supervisor::onWorkerMoved(WorkerProcess *worker, quint16 from, quint16 to,
+                               const QString &reason) {
+    const QString site = worker->spec().site;
+    auto it = m_sites.find(site);
+    if (it == m_sites.end()) return;
+    qWarning("corral: site %s: worker moved from port %u to %u: %s", qPrintable(site), from, to,
+             qPrintable(reason));
+    sortByPort(it->workers);
+    it->config.ports = ports(site);
+    if (auto rollout = m_rollouts.find(site); rollout != m_rollouts.end()) {
+        if (rollout->current == from) rollout->current = to;
+        if (const qsizetype pending = rollout->pending.indexOf(from); pending >= 0)
+            rollout->pending[pending] = to;
+    }
+    // The balancer forgets the old address; the worker joins on the new one once ready.
+    if (m_hooks.workerRemoved) m_hooks.workerRemoved(site, from);
+    Q_EMIT portsChanged(site, it->config.ports);
 }
 
 Result<void> Supervisor::startSite(const Site &site) {

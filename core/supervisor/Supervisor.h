@@ -92,6 +92,10 @@ private:
 
     WorkerSpec specFor(const Site &site, quint16 port) const;
     WorkerProcess *addWorker(SiteRun &run, quint16 port);
+    static void sortByPort(QList<WorkerProcess *> &workers);
+    /// A free port for `worker`, whose port `taken` another process holds.
+    Result<quint16> relocate(const WorkerProcess *worker, quint16 taken);
+    void onWorkerMoved(WorkerProcess *worker, quint16 from, quint16 to, const QString &reason);
     WorkerProcess *findWorker(const QString &site, quint16 port) const;
     /// Takes the worker out of the site and retires it; workerRemoved fires once it stopped.
     void detachWorker(SiteRun &run, WorkerProcess *worker);

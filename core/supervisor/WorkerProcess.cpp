@@ -1,13 +1,20 @@
 #include "supervisor/WorkerProcess.h"
 
+#include "model/Site.h"
 #include "supervisor/ProcessGroupReaper.h"
 #include "supervisor/RotatingLog.h"
+#include "util/ListeningSockets.h"
 #include "util/Paths.h"
 
 #include <QDateTime>
+#include <QDeadlineTimer>
+#include <QFile>
 #include <QProcess>
 #include <QTcpSocket>
+#include <QThread>
 #include <QTimer>
+
+#include <utility>
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -35,13 +42,7 @@ WorkerProcess::WorkerProcess(WorkerSpec spec, SupervisionPolicy policy, QObject 
     , m_policy(std::move(policy))
     , m_worker(m_spec.site, QStringLiteral("local"), m_spec.port)
     , m_backoffMs(m_policy.backoffInitialMs) {
-    const QString directory = m_policy.logDirectory.isEmpty()
-                                  ? corralStateDirectory() + QStringLiteral("/logs")
-                                  : m_policy.logDirectory;
-    m_log = std::make_unique<RotatingLog>(directory + QLatin1Char('/') + m_spec.site +
-                                              QLatin1Char('/') + QString::number(m_spec.port) +
-                                              QStringLiteral(".log"),
-                                          m_policy.logMaxBytes, m_policy.logKeep);
+    openLog();
     m_timer = new QTimer(this);
     m_timer->setSingleShot(true);
     connect(m_timer, &QTimer::timeout, this, [this] {
@@ -70,6 +71,16 @@ WorkerProcess::WorkerProcess(WorkerSpec spec, SupervisionPolicy policy, QObject 
     m_probeTimer = new QTimer(this);
     m_probeTimer->setInterval(m_policy.probeIntervalMs);
     connect(m_probeTimer, &QTimer::timeout, this, &WorkerProcess::probe);
+}
+
+void WorkerProcess::openLog() {
+    const QString directory = m_policy.logDirectory.isEmpty()
+                                  ? corralStateDirectory() + QStringLiteral("/logs")
+                                  : m_policy.logDirectory;
+    m_log = std::make_unique<RotatingLog>(directory + QLatin1Char('/') + m_spec.site +
+                                              QLatin1Char('/') + QString::number(m_spec.port) +
+                                              QStringLiteral(".log"),
+                                          m_policy.logMaxBytes, m_policy.logKeep);
 }
 
 WorkerProcess::~WorkerProcess() {
@@ -108,13 +119,79 @@ void WorkerProcess::start() {
     }
     m_crashTimes.clear();
     m_backoffMs = m_policy.backoffInitialMs;
+    if (m_everLaunched) ++m_restarts; // a manual restart or retry, or a rollout's replacement
     launch();
+}
+
+bool WorkerProcess::heldByOurPreviousGroup() const {
+    if (m_previousGroup <= 1) return false;
+    QList<quint64> inodes;
+    for (const TcpListener &listener : listenersCovering(m_spec.address, m_spec.port))
+        inodes.append(listener.inode);
+    const QList<SocketHolder> holders = socketHolders(inodes);
+    if (holders.isEmpty()) return false;
+    for (const SocketHolder &holder : holders) {
+        QFile stat(QStringLiteral("/proc/%1/stat").arg(holder.pid));
+        if (!stat.open(QIODevice::ReadOnly)) return false;
+        const QByteArray text = stat.readAll();
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        const QList<QByteArray> fields = text.mid(text.lastIndexOf(')') + 2).split(' ');
+        if (fields.size() < 3 || fields.at(2).toLongLong() != m_previousGroup) return false;
+    }
+    return true;
+}
+
+bool WorkerProcess::ensurePortIsOurs() {
+    // Our previous process (if any) is gone and its group killed: whoever listens on the port
+    // now is someone else, and the worker would fail to bind (or, worse, the health probe
+    // would reach the other program and call our worker ready).
+    auto free = checkListenAddressFree(m_spec.address, m_spec.port);
+    // Children of our previous process, SIGKILLed a moment ago, may not have exited yet: give
+    // them a moment rather than moving the worker away from its own leftovers.
+    QDeadlineTimer leftovers(1000);
+    while (!free && !leftovers.hasExpired() && heldByOurPreviousGroup()) {
+        QThread::msleep(5);
+        free = checkListenAddressFree(m_spec.address, m_spec.port);
+    }
+    if (free) return true;
+    const quint16 taken = m_spec.port;
+    m_log->note(free.error());
+    Result<quint16> other =
+        m_relocate ? m_relocate(taken) : Result<quint16>(fail(QStringLiteral("no other port")));
+    if (!other) {
+        transition(WorkerState::Starting,
+                   QStringLiteral("%1 on port %2").arg(m_spec.program).arg(m_spec.port));
+        transition(WorkerState::Failed, free.error() + QStringLiteral("; ") + other.error());
+        return false;
+    }
+    moveToPort(other.value(), free.error());
+    return true;
+}
+
+void WorkerProcess::moveToPort(quint16 port, const QString &reason) {
+    const quint16 from = m_spec.port;
+    m_log->note(QStringLiteral("moved to port %1: %2").arg(port).arg(reason));
+    m_spec.port = port;
+    if (!m_spec.argsTemplate.isEmpty()) {
+        m_spec.args = m_spec.argsTemplate;
+        for (QString &arg : m_spec.args)
+            arg.replace(Site::PortPlaceholder, QString::number(port));
+    }
+    m_worker.setPort(port);
+    openLog(); // the log is named after the port
+    m_log->note(QStringLiteral("moved from port %1: %2").arg(from).arg(reason));
+    m_movedBecause = QStringLiteral("moved from port %1 (%2)").arg(from).arg(reason);
+    Q_EMIT portMoved(from, port, reason);
 }
 
 void WorkerProcess::launch() {
     m_worker.setPid(0);
-    transition(WorkerState::Starting,
-               QStringLiteral("%1 on port %2").arg(m_spec.program).arg(m_spec.port));
+    if (!ensurePortIsOurs()) return;
+    m_everLaunched = true;
+    QString cause = QStringLiteral("%1 on port %2").arg(m_spec.program).arg(m_spec.port);
+    if (!m_movedBecause.isEmpty())
+        cause += QStringLiteral("; ") + std::exchange(m_movedBecause, {});
+    transition(WorkerState::Starting, cause);
     m_lastProbeError.clear();
     m_process = new QProcess(this);
     m_process->setProgram(m_spec.program);
@@ -216,6 +293,16 @@ void WorkerProcess::onProbeFinished(bool ready, const QString &detail) {
         m_lastProbeError = detail;
         return;
     }
+    if (!processTreeListensOn(m_group, m_spec.port)) {
+        // Something answered, but not our worker: another program holds the port.
+        const QList<TcpListener> holders = listenersCovering(QHostAddress(), m_spec.port);
+        m_lastProbeError = QStringLiteral("%1, but port %2 is held by %3, not by pid %4")
+                               .arg(detail)
+                               .arg(m_spec.port)
+                               .arg(describeHolders(holders))
+                               .arg(m_group);
+        return;
+    }
     m_probeTimer->stop();
     m_timer->stop();
     m_runningSinceMs = nowMs();
@@ -265,6 +352,8 @@ void WorkerProcess::onFinished(int exitCode, int exitStatus) {
 void WorkerProcess::handleCrash(const QString &cause) {
     const qint64 now = nowMs();
     const bool wasStable = m_runningSinceMs > 0 && now - m_runningSinceMs >= m_policy.stableResetMs;
+    ++m_crashes;
+    m_lastCrash = CrashRecord{now, cause};
     transition(WorkerState::Crashed, cause);
     if (wasStable) m_backoffMs = m_policy.backoffInitialMs;
     m_crashTimes.push_back(now);
@@ -333,8 +422,12 @@ void WorkerProcess::signalGroup(int signal) {
 }
 
 void WorkerProcess::releaseProcess() {
-    if (m_group > 1) ProcessGroupReaper::instance().untrack(pid_t(m_group));
+    if (m_group > 1) {
+        ProcessGroupReaper::instance().untrack(pid_t(m_group));
+        m_previousGroup = m_group;
+    }
     m_group = 0;
+    m_worker.setPid(0); // the process is gone (and its pid may be reused): never show it
     if (m_process) {
         m_process->disconnect(this);
         m_process->deleteLater();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "model/Worker.h"
+#include "util/Result.h"
 
 #include <QHostAddress>
 #include <QMap>
@@ -8,6 +9,7 @@
 #include <QStringList>
 
 #include <deque>
+#include <functional>
 #include <memory>
 
 class QProcess;
@@ -38,12 +40,24 @@ struct WorkerSpec {
     QString site;
     QString program;
     QStringList args; ///< {port} already substituted
+    /// `args` before substitution; when set, a worker moved to another port (its port was
+    /// taken) gets its arguments rebuilt from it.
+    QStringList argsTemplate;
     QString workingDirectory;
     QMap<QString, QString> environment;
     QHostAddress address = QHostAddress::LocalHost;
     quint16 port = 0;
     QString healthPath; ///< empty: a TCP connect means ready
 };
+
+/// The last time a worker's process died without being asked to.
+struct CrashRecord {
+    qint64 atMs = 0; ///< ms since the epoch; 0 when it never crashed
+    QString cause;   ///< "exited with code 7", "killed by signal 9 (KILL)"
+};
+
+/// Picks another port for a worker whose port someone else took; fails when none is free.
+using PortRelocator = std::function<Result<quint16>(quint16 takenPort)>;
 
 /// One supervised worker process: started in its own process group, probed until ready,
 /// restarted with exponential backoff when it crashes, stopped with SIGTERM then SIGKILL.
@@ -61,7 +75,15 @@ public:
     const WorkerSpec &spec() const { return m_spec; }
     /// Takes effect at the next start (rolling restarts deploy new commands this way).
     void setSpec(const WorkerSpec &spec) { m_spec = spec; }
+    /// Every restart: after a crash, a manual restart or retry, a rolling-restart replacement.
     int restarts() const { return m_restarts; }
+    /// Crashes since the worker was created (a fresh start does not reset this count).
+    int crashes() const { return m_crashes; }
+    const CrashRecord &lastCrash() const { return m_lastCrash; }
+    /// Called before each launch when something else listens on the worker's port: the worker
+    /// moves to the port it returns (logged, with the holder). Without one, or when it fails,
+    /// the worker fails naming the holder.
+    void setPortRelocator(PortRelocator relocator) { m_relocate = std::move(relocator); }
     /// Milliseconds since the epoch when the current process became ready; 0 if not running.
     qint64 runningSinceMs() const { return m_runningSinceMs; }
     const RotatingLog &log() const { return *m_log; }
@@ -76,10 +98,19 @@ public:
 Q_SIGNALS:
     /// Emitted after every transition, with its cause ("exit code 3", "killed by signal 9", ...).
     void stateChanged(corral::WorkerState state, const QString &cause);
+    /// The worker moved from `from` to `to` because `reason` (someone else holds `from`); emitted
+    /// before the launch on the new port.
+    void portMoved(quint16 from, quint16 to, const QString &reason);
 
 private:
     void transition(WorkerState next, const QString &cause);
     void launch();
+    /// False (and the worker failed) when the port is taken and no other port could be had.
+    bool ensurePortIsOurs();
+    /// True when whoever listens on the port belongs to our previous (killed) process group.
+    bool heldByOurPreviousGroup() const;
+    void moveToPort(quint16 port, const QString &reason);
+    void openLog();
     void onStarted();
     void onFinished(int exitCode, int exitStatus);
     void onFailedToStart();
@@ -100,10 +131,16 @@ private:
     QByteArray m_probeReply;
     QString m_lastProbeError;
     qint64 m_group = 0;
+    qint64 m_previousGroup = 0; ///< the group of the process before this one
     qint64 m_startedAtMs = 0;
     qint64 m_runningSinceMs = 0;
     int m_backoffMs = 0;
     int m_restarts = 0;
+    int m_crashes = 0;
+    bool m_everLaunched = false;
+    CrashRecord m_lastCrash;
+    QString m_movedBecause; ///< told in the next "starting" cause
+    PortRelocator m_relocate;
     std::deque<qint64> m_crashTimes;
 };
 

@@ -3,6 +3,7 @@
 #include "supervisor/ProcessGroupReaper.h"
 #include "supervisor/RotatingLog.h"
 #include "supervisor/Supervisor.h"
+#include "util/ListeningSockets.h"
 
 #include <QDir>
 #include <QFile>
@@ -10,6 +11,7 @@
 #include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTcpServer>
+#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -35,6 +37,25 @@ quint16 freeBase(int count) {
     }
     return 0;
 }
+
+/// A foreign HTTP server in this (test) process that answers every request with 200, the way
+/// another program on a worker's port would answer the supervisor's health probe.
+class ForeignHttpServer : public QTcpServer {
+public:
+    ForeignHttpServer() {
+        connect(this, &QTcpServer::newConnection, this, [this] {
+            while (QTcpSocket *socket = nextPendingConnection()) {
+                connect(socket, &QTcpSocket::readyRead, socket, [socket] {
+                    socket->readAll();
+                    socket->write("HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: "
+                                  "close\r\n\r\nforeign");
+                    socket->disconnectFromHost();
+                });
+                connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
+            }
+        });
+    }
+};
 
 struct Event {
     quint16 port;
@@ -114,6 +135,13 @@ private Q_SLOTS:
         QCOMPARE(events.last().state, WorkerState::Running);
         // The other worker was not touched.
         QCOMPARE(supervisor.workers(site.name).last()->restarts(), 0);
+        // Issue 13 item 11: a manual restart counts as a restart too (not as a crash).
+        const qint64 crashedPid = victim->pid();
+        QVERIFY(supervisor.restartWorker(site.name, port).ok());
+        QTRY_VERIFY_WITH_TIMEOUT(
+            victim->state() == WorkerState::Running && victim->pid() != crashedPid, 15000);
+        QCOMPARE(victim->restarts(), 2);
+        QCOMPARE(victim->crashes(), 1);
         // Each transition is in the worker's log with its cause.
         QVERIFY(victim->log()
                     .tail()
@@ -147,6 +175,14 @@ private Q_SLOTS:
                     .tail()
                     .join(QLatin1Char('\n'))
                     .contains(QStringLiteral("exited with code 7")));
+        // Issue 13 item 11: a failed worker shows no (dead, reusable) pid, and its counts
+        // agree with the message: 4 crashes, 3 restarts.
+        QCOMPARE(worker->pid(), qint64(0));
+        QCOMPARE(worker->crashes(), 4);
+        QCOMPARE(worker->restarts(), 3);
+        QVERIFY2(worker->lastCrash().cause.contains(QStringLiteral("exited with code 7")),
+                 qPrintable(worker->lastCrash().cause));
+        QVERIFY(worker->lastCrash().atMs > 0);
         stopAndWait(supervisor);
     }
 
@@ -347,6 +383,64 @@ private Q_SLOTS:
         other.basePort = site.basePort;
         QVERIFY(supervisor.startSite(other).ok());
         QCOMPARE(supervisor.ports(other.name), QList<quint16>{quint16(site.basePort + 3)});
+        stopAndWait(supervisor);
+    }
+
+    // Issue 13 item 10: a foreign process on the worker's port answers the health probe; that
+    // is not our worker being ready. The worker is only running once its own process tree holds
+    // the listening socket, and a port taken after allocation is given up for another one.
+    void foreignListenerOnTheWorkersPortIsNotReadiness() {
+        Supervisor supervisor(fastPolicy());
+        Site site = demoSite(QStringLiteral("foreign"), 1);
+        // The worker binds only after a pause, so the foreign server can take the port between
+        // the supervisor's start and the worker's bind.
+        site.command = QStringLiteral("/bin/sh");
+        site.args = {QStringLiteral("-c"),
+                     QStringLiteral("sleep 0.5; exec \"$0\" --port \"$PORT\""),
+                     QStringLiteral(DEMO_WORKER_PATH)};
+        QList<Event> events;
+        connect(&supervisor, &Supervisor::workerStateChanged, this,
+                [&](const QString &, quint16 port, qint64 pid, WorkerState state,
+                    const QString &cause) {
+                    events.append({port, pid, state, cause});
+                });
+        QList<QList<quint16>> portHistory;
+        connect(&supervisor, &Supervisor::portsChanged, this,
+                [&](const QString &, const QList<quint16> &ports) { portHistory.append(ports); });
+        QVERIFY(supervisor.startSite(site).ok());
+        const WorkerProcess *worker = supervisor.workers(site.name).first();
+        const quint16 takenPort = worker->port();
+        QTRY_VERIFY_WITH_TIMEOUT(worker->pid() > 0, 5000);
+        ForeignHttpServer foreign;
+        QVERIFY(foreign.listen(QHostAddress::LocalHost, takenPort));
+
+        QTRY_VERIFY_WITH_TIMEOUT(worker->state() == WorkerState::Running, 20000);
+        const QString history = [&] {
+            QStringList lines;
+            for (const Event &e : events)
+                lines << QStringLiteral("%1 %2: %3")
+                             .arg(e.port)
+                             .arg(workerStateName(e.state), e.cause);
+            return lines.join(QLatin1Char('\n'));
+        }();
+        // Never "running" on the port the foreign server holds ...
+        for (const Event &e : std::as_const(events))
+            QVERIFY2(!(e.state == WorkerState::Running && e.port == takenPort),
+                     qPrintable(history));
+        // ... but moved to another port, which its own process tree holds, saying why.
+        QVERIFY2(worker->port() != takenPort, qPrintable(history));
+        QVERIFY(processTreeListensOn(worker->pid(), worker->port()));
+        QVERIFY2(history.contains(QStringLiteral("127.0.0.1:%1 is already in use by pid %2")
+                                      .arg(takenPort)
+                                      .arg(QCoreApplication::applicationPid())),
+                 qPrintable(history));
+        QVERIFY(worker->log()
+                    .tail()
+                    .join(QLatin1Char('\n'))
+                    .contains(QStringLiteral("moved from port %1").arg(takenPort)));
+        QCOMPARE(supervisor.ports(site.name), QList<quint16>{worker->port()});
+        QVERIFY(!portHistory.isEmpty());
+        QCOMPARE(portHistory.last(), QList<quint16>{worker->port()});
         stopAndWait(supervisor);
     }
 
