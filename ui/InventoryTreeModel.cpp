@@ -3,6 +3,7 @@
 #include <QApplication>
 #include <QBrush>
 #include <QColor>
+#include <QDateTime>
 #include <QIcon>
 #include <QStyle>
 
@@ -47,26 +48,33 @@ QModelIndex InventoryTreeModel::siteIndex(const QString &site) const {
 }
 
 QString InventoryTreeModel::hostDetails(const Host &host) const {
-    if (host.kind == Host::Kind::Local)
-        return QStringLiteral("local");
-    const QString where = (host.user.isEmpty() ? QString() : host.user + QLatin1Char('@')) + host.address;
+    if (host.kind == Host::Kind::Local) return QStringLiteral("local");
+    const QString where =
+        (host.user.isEmpty() ? QString() : host.user + QLatin1Char('@')) + host.address;
     const auto state = m_reachability.constFind(host.name);
-    if (state == m_reachability.constEnd())
-        return where;
+    if (state == m_reachability.constEnd()) return where;
     return where + (state->online ? tr(" · online") : tr(" · offline"));
 }
 
 void InventoryTreeModel::setHostOnline(const QString &host, bool online, const QString &reason) {
     m_reachability.insert(host, Reachability{online, reason});
     for (int row = 0; row < m_hosts.size(); ++row)
-        if (m_hosts.at(row).host.name == host)
-            Q_EMIT dataChanged(index(row, 0), index(row, 1));
+        if (m_hosts.at(row).host.name == host) Q_EMIT dataChanged(index(row, 0), index(row, 1));
 }
 
-void InventoryTreeModel::setSiteHealth(const QString &site, int running, int total) {
+void InventoryTreeModel::setSiteHealth(const QString &site, int running, int total,
+                                       qint64 lastCrashMs, const QString &lastCrash, qint64 nowMs) {
     auto it = m_health.find(site);
-    if (it == m_health.end() || (it->running == running && it->total == total)) return;
-    *it = Health{running, total};
+    if (it == m_health.end()) return;
+    const bool recent = lastCrashMs > 0 && nowMs - lastCrashMs < recentCrashMs;
+    const Health health{
+        running, total, recent,
+        lastCrashMs > 0
+            ? QDateTime::fromMSecsSinceEpoch(lastCrashMs).toString(QStringLiteral("hh:mm:ss")) +
+                  QStringLiteral(": ") + lastCrash
+            : QString()};
+    if (*it == health) return;
+    *it = health;
     const QModelIndex first = siteIndex(site);
     if (first.isValid()) Q_EMIT dataChanged(first, first.siblingAtColumn(1));
 }
@@ -107,14 +115,16 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
         case Qt::DecorationRole:
             if (index.column() == 0) {
                 const auto state = m_reachability.constFind(host.name);
-                if (host.kind == Host::Kind::Ssh && state != m_reachability.constEnd() && !state->online)
+                if (host.kind == Host::Kind::Ssh && state != m_reachability.constEnd() &&
+                    !state->online)
                     return QApplication::style()->standardIcon(QStyle::SP_MessageBoxWarning);
                 return QApplication::style()->standardIcon(QStyle::SP_ComputerIcon);
             }
             break;
         case Qt::ForegroundRole:
             if (index.column() == 1 && m_reachability.contains(host.name))
-                return QBrush(m_reachability.value(host.name).online ? QColor(0x2e, 0x9d, 0x4f) : QColor(0xd2, 0x3c, 0x3c));
+                return QBrush(m_reachability.value(host.name).online ? QColor(0x2e, 0x9d, 0x4f)
+                                                                     : QColor(0xd2, 0x3c, 0x3c));
             break;
         case Qt::ToolTipRole:
             if (m_reachability.contains(host.name) && !m_reachability.value(host.name).online)
@@ -139,10 +149,13 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
     case Qt::DisplayRole:
         if (index.column() == 0) return site.name;
         if (running)
-            return QStringLiteral("%1/%2 workers running · %3")
-                .arg(health->running)
-                .arg(health->total)
-                .arg(policyName(site.policy));
+            return QString(QStringLiteral("%1/%2 workers running · %3")
+                               .arg(health->running)
+                               .arg(health->total)
+                               .arg(policyName(site.policy)) +
+                           (health->recentCrash
+                                ? tr(" · crashed at %1").arg(health->lastCrash.left(8))
+                                : QString()));
         return QStringLiteral("%1 · %2 backends · %3 workers")
             .arg(policyName(site.policy))
             .arg(site.backends.size())
@@ -150,7 +163,7 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
     case Qt::DecorationRole:
         if (index.column() == 0) {
             if (!running) return QApplication::style()->standardIcon(QStyle::SP_DirIcon);
-            if (health->total > 0 && health->running == health->total)
+            if (health->total > 0 && health->running == health->total && !health->recentCrash)
                 return QApplication::style()->standardIcon(QStyle::SP_DialogApplyButton);
             return QApplication::style()->standardIcon(
                 health->running > 0 ? QStyle::SP_MessageBoxWarning : QStyle::SP_MessageBoxCritical);
@@ -158,16 +171,20 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
         break;
     case Qt::ForegroundRole:
         if (running && index.column() == 1)
-            return QBrush(health->running == health->total && health->total > 0
+            return QBrush(health->running == health->total && health->total > 0 &&
+                                  !health->recentCrash
                               ? QColor(0x2e, 0x9d, 0x4f)
                               : QColor(0xd0, 0x8a, 0x1a));
         break;
     case Qt::ToolTipRole:
         if (running)
-            return tr("%1: %2 of %3 workers running")
-                .arg(site.name)
-                .arg(health->running)
-                .arg(health->total);
+            return QString(tr("%1: %2 of %3 workers running")
+                               .arg(site.name)
+                               .arg(health->running)
+                               .arg(health->total) +
+                           (health->lastCrash.isEmpty()
+                                ? QString()
+                                : tr("\nLast crash: %1").arg(health->lastCrash)));
         return site.serverNames.isEmpty() ? site.name : site.serverNames.join(QStringLiteral(", "));
     case KindRole:
         return int(NodeKind::Site);

@@ -18,8 +18,12 @@ public:
     void setInventory(const Inventory &inventory);
     /// Sites running on this machine; those not in the inventory are shown under it too.
     void setRunningSites(const QList<Site> &sites);
-    /// Live state of a running site (workers running / total); only its row is updated.
-    void setSiteHealth(const QString &site, int running, int total);
+    /// A crash this recent keeps the site's icon amber, even when every worker is back.
+    static constexpr qint64 recentCrashMs = 60 * 1000;
+    /// Live state of a running site (workers running / total, and its last crash: when, ms since
+    /// the epoch, 0 for never, and why), as of `nowMs`; only its row is updated.
+    void setSiteHealth(const QString &site, int running, int total, qint64 lastCrashMs = 0,
+                       const QString &lastCrash = QString(), qint64 nowMs = 0);
     QModelIndex siteIndex(const QString &site) const;
     /// Connection state of a remote host, shown next to it; `reason` explains "offline".
     void setHostOnline(const QString &host, bool online, const QString &reason = QString());
@@ -45,6 +49,9 @@ private:
     struct Health {
         int running = 0;
         int total = 0;
+        bool recentCrash = false; ///< a worker crashed within recentCrashMs
+        QString lastCrash;        ///< "hh:mm:ss: port N: cause"
+        bool operator==(const Health &) const = default;
     };
     QHash<QString, Health> m_health;
     struct Reachability {

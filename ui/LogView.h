@@ -21,11 +21,23 @@ public:
     bool isFollowing() const;
     QPlainTextEdit *text() const { return m_text; }
 
-    /// Selects the next match of the search text, wrapping around; false when there is none.
+    /// Selects the next match of the search text, wrapping around; false when there is none,
+    /// and then neither the selection nor the scroll position moves. Either way the label
+    /// next to the search field says "match 2 of 5" or "no match".
     bool findNext();
+    /// Matches of the search text in the shown log (case-insensitive, as findNext()).
+    int matchCount() const { return m_matchCount; }
+    QLabel *matchLabel() const { return m_matches; }
 
 private:
+    /// Counts the matches and says so next to the search field ("5 matches", "no match").
+    void updateMatches();
+    /// "match N of M" for the selection findNext() made.
+    void showCurrentMatch();
+
     QLabel *m_title = nullptr;
+    QLabel *m_matches = nullptr;
+    int m_matchCount = 0;
     QLineEdit *m_search = nullptr;
     QCheckBox *m_follow = nullptr;
     QPlainTextEdit *m_text = nullptr;

@@ -2,6 +2,7 @@
 
 #include "AddHostDialog.h"
 #include "ApplyConfigDialog.h"
+#include "Confirmer.h"
 #include "InventoryTreeModel.h"
 #include "LaunchClusterDialog.h"
 #include "LogView.h"
@@ -68,7 +69,8 @@ MainWindow::MainWindow(QString inventoryPath, QWidget *parent)
 MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     : QMainWindow(parent)
     , m_inventoryPath(std::move(inventoryPath))
-    , m_options(std::move(options)) {
+    , m_options(std::move(options))
+    , m_confirmer(std::make_unique<Confirmer>()) {
     setWindowTitle(QStringLiteral("Corral"));
     setObjectName(QStringLiteral("MainWindow"));
 
@@ -208,6 +210,47 @@ QAction *MainWindow::action(const QString &objectName) const {
     return m_actions.value(objectName);
 }
 
+void MainWindow::setConfirmer(std::unique_ptr<Confirmer> confirmer) {
+    m_confirmer = confirmer ? std::move(confirmer) : std::make_unique<Confirmer>();
+}
+
+bool MainWindow::confirm(const Confirmation &question) {
+    return m_confirmer->confirm(this, question);
+}
+
+Confirmation MainWindow::removalQuestion(const LocalCluster *cluster,
+                                         const QList<quint16> &ports) const {
+    const QString site = cluster->site().name;
+    bool removesRunning = false;
+    bool othersRunning = false;
+    for (const WorkerProcess *worker : cluster->supervisor().workers(site)) {
+        const bool running = worker->state() == WorkerState::Running;
+        (ports.contains(worker->port()) ? removesRunning : othersRunning) |= running;
+    }
+    QStringList names;
+    for (quint16 port : ports)
+        names.append(QString::number(port));
+    const QString which = tr("%n worker(s) on port(s) %1", nullptr, int(ports.size()))
+                              .arg(names.join(QStringLiteral(", ")));
+    Confirmation question;
+    question.title = tr("Remove workers of %1").arg(site);
+    if (removesRunning && !othersRunning) {
+        // Never silenced: this takes the whole site down.
+        question.text =
+            tr("This removes the last running worker of %1 (%2). Until another worker is "
+               "running, the site will answer every request with 502 Bad Gateway.")
+                .arg(site, which);
+        question.acceptLabel = tr("Remove the last worker");
+        return question;
+    }
+    question.key = QStringLiteral("removeWorkers");
+    question.text = tr("Drain and stop %1 of %2? They get no new requests, finish their "
+                       "in-flight ones, then stop; their ports are given up.")
+                        .arg(which, site);
+    question.acceptLabel = tr("Drain and remove");
+    return question;
+}
+
 void MainWindow::createActions() {
     const auto make = [this](const QString &name, const QString &text, QStyle::StandardPixmap icon,
                              const QKeySequence &shortcut, const QString &tip, auto slot) {
@@ -305,8 +348,23 @@ void MainWindow::createToolbar() {
     m_scale->setKeyboardTracking(false); // one scale per committed value, not per keystroke
     connect(m_scale, &QSpinBox::valueChanged, this, [this](int count) {
         LocalCluster *cluster = currentCluster();
-        if (!cluster || count == int(cluster->supervisor().ports(cluster->site().name).size()))
-            return;
+        if (!cluster) return;
+        const QList<quint16> ports = cluster->supervisor().ports(cluster->site().name);
+        if (count == int(ports.size())) return;
+        if (count < ports.size()) {
+            // Scaling down drains and stops the highest ports.
+            const QString site = cluster->site().name;
+            Confirmation question = removalQuestion(cluster, ports.mid(count));
+            if (!question.key.isEmpty()) question.key = QStringLiteral("scaleDown");
+            question.title = tr("Scale %1 down").arg(site);
+            const bool accepted = confirm(question);
+            cluster = m_clusters.value(site); // the question ran an event loop
+            if (!accepted || !cluster) {
+                const QSignalBlocker blocker(m_scale);
+                if (cluster) m_scale->setValue(int(cluster->supervisor().ports(site).size()));
+                return;
+            }
+        }
         if (auto scaled = cluster->setWorkerCount(count); !scaled) showError(scaled.error());
     });
     toolbar->addWidget(m_scale);
@@ -494,6 +552,7 @@ void MainWindow::selectSite(const QString &site) {
     m_distributionChart->clear();
     m_throughputChart->clear();
     m_logView->clear();
+    showSiteStatus(nullptr);
     if (LocalCluster *cluster = currentCluster()) {
         m_loadGenerator->setTarget(Endpoint::parse(cluster->site().listen).value().host,
                                    Endpoint::parse(cluster->site().listen).value().port);
@@ -507,19 +566,17 @@ void MainWindow::selectSite(const QString &site) {
 Result<void> MainWindow::launchCluster(const Site &site) {
     if (m_clusters.contains(site.name))
         return fail(tr("site %1 is already running").arg(site.name));
-    auto *cluster = new LocalCluster({}, this);
+    auto *cluster = new LocalCluster(m_options.supervision, this);
     cluster->setTickInterval(m_options.tickIntervalMs);
     connect(cluster, &LocalCluster::snapshotReady, this,
             [this, cluster](const ClusterSnapshot &snapshot) {
                 onSnapshot(cluster->site().name, snapshot);
             });
-    connect(
-        cluster, &LocalCluster::workerStateChanged, this,
-        [this, cluster](quint16 port, qint64, WorkerState state, const QString &cause) {
-            if (state == WorkerState::Failed && cluster->site().name == m_currentSite)
-                showError(
-                    tr("Worker %1 of %2 failed: %3").arg(port).arg(cluster->site().name, cause));
-        });
+    connect(cluster, &LocalCluster::workerStateChanged, this,
+            [this, cluster](quint16 port, qint64, WorkerState state, const QString &cause) {
+                if (state == WorkerState::Failed && cluster->site().name == m_currentSite)
+                    showError(failureReport(cluster, port, cause));
+            });
     connect(cluster, &LocalCluster::rollingRestartProgress, this, [this](int replaced, int total) {
         m_rollout->setRange(0, total);
         m_rollout->setValue(replaced);
@@ -541,6 +598,8 @@ Result<void> MainWindow::launchCluster(const Site &site) {
             m_loadGenerator->stop();
             m_actions.value(QStringLiteral("generateLoad"))->setChecked(false);
             m_workerModel->clear();
+            showSiteStatus(nullptr); // not "2/2 running" for a site that is gone
+            statusBar()->showMessage(tr("%1 stopped").arg(name), 5000);
         }
         updateTree();
         updateActions();
@@ -591,6 +650,18 @@ void MainWindow::launchDialog() {
     connect(dialog, &QDialog::accepted, this, [this, dialog] {
         auto site = dialog->site();
         if (!site) return showError(site.error());
+        if (const std::optional<Site> saved = inventorySite(site->name);
+            saved && !m_clusters.contains(site->name)) {
+            Confirmation question;
+            question.title = tr("Overwrite site %1").arg(site->name);
+            question.text =
+                tr("The inventory already has a site named %1 (%2, %n worker(s)). "
+                   "Launching saves the new settings over it.",
+                   nullptr, saved->workers)
+                    .arg(site->name, saved->command.isEmpty() ? tr("no command") : saved->command);
+            question.acceptLabel = tr("Overwrite and launch");
+            if (!confirm(question)) return;
+        }
         if (auto started = launchCluster(site.value()); !started) return showError(started.error());
         saveSiteToInventory(site.value());
     });
@@ -614,6 +685,10 @@ void MainWindow::removeBackend() {
     LocalCluster *cluster = currentCluster();
     const quint16 port = selectedPort();
     if (!cluster || !port) return;
+    const QString site = cluster->site().name;
+    if (!confirm(removalQuestion(cluster, {port}))) return;
+    cluster = m_clusters.value(site); // the question ran an event loop: it may have stopped
+    if (!cluster) return;
     if (auto removed = cluster->removeWorker(port); !removed)
         showError(removed.error());
     else
@@ -640,8 +715,25 @@ void MainWindow::rollingRestart() {
 }
 
 void MainWindow::stopSite() {
-    if (LocalCluster *cluster = currentCluster()) {
-        statusBar()->showMessage(tr("Stopping %1…").arg(cluster->site().name));
+    LocalCluster *cluster = currentCluster();
+    if (!cluster) return;
+    const QString site = cluster->site().name;
+    Confirmation question;
+    question.key = QStringLiteral("stopSite");
+    question.title = tr("Stop %1").arg(site);
+    question.text =
+        cluster->site().listen.isEmpty()
+            ? tr("Drain and stop the %n worker(s) of %1?", nullptr,
+                 int(cluster->supervisor().ports(site).size()))
+                  .arg(site)
+            : tr("Drain and stop the %n worker(s) of %1, then its balancer on %2? The site "
+                 "will not answer until it is launched again.",
+                 nullptr, int(cluster->supervisor().ports(site).size()))
+                  .arg(site, cluster->site().listen);
+    question.acceptLabel = tr("Stop site");
+    if (!confirm(question)) return;
+    if ((cluster = m_clusters.value(site))) {
+        statusBar()->showMessage(tr("Stopping %1…").arg(site));
         cluster->stop();
     }
 }
@@ -706,7 +798,15 @@ void MainWindow::updateActions() {
 }
 
 void MainWindow::onSnapshot(const QString &site, const ClusterSnapshot &snapshot) {
-    m_treeModel->setSiteHealth(snapshot.site, snapshot.running, int(snapshot.workers.size()));
+    const WorkerRow *crashed = nullptr; // the site's most recent crash
+    for (const WorkerRow &row : snapshot.workers)
+        if (row.lastCrashMs > 0 && (!crashed || row.lastCrashMs > crashed->lastCrashMs))
+            crashed = &row;
+    m_treeModel->setSiteHealth(
+        snapshot.site, snapshot.running, int(snapshot.workers.size()),
+        crashed ? crashed->lastCrashMs : 0,
+        crashed ? tr("port %1: %2").arg(crashed->port).arg(crashed->lastCrashCause) : QString(),
+        snapshot.timestampMs);
     if (site != m_currentSite) return;
     QElapsedTimer timer;
     timer.start();
@@ -716,10 +816,7 @@ void MainWindow::onSnapshot(const QString &site, const ClusterSnapshot &snapshot
     m_throughputChart->updateSnapshot(snapshot);
 
     updateLog();
-    m_listenButton->setText(snapshot.listen);
-    m_policyLabel->setText(snapshot.listen.isEmpty() ? QString() : policyName(snapshot.policy));
-    m_workersLabel->setText(tr("%1/%2 running").arg(snapshot.running).arg(snapshot.workers.size()));
-    m_throughputLabel->setText(tr("%1 req/s").arg(snapshot.requestsPerSecond, 0, 'f', 0));
+    showSiteStatus(&snapshot);
     if (m_scale->isEnabled() && !m_scale->hasFocus()) {
         const QSignalBlocker blocker(m_scale);
         m_scale->setValue(int(snapshot.workers.size()));
@@ -732,6 +829,50 @@ void MainWindow::onSnapshot(const QString &site, const ClusterSnapshot &snapshot
     m_lastTickMs = timer.nsecsElapsed() / 1e6;
     updateActions();
     Q_EMIT ticked();
+}
+
+void MainWindow::showSiteStatus(const ClusterSnapshot *snapshot) {
+    if (!snapshot) {
+        m_listenButton->setText(QString());
+        m_policyLabel->clear();
+        m_workersLabel->clear();
+        m_throughputLabel->clear();
+        m_throughputLabel->setToolTip(QString());
+        return;
+    }
+    m_listenButton->setText(snapshot->listen);
+    m_policyLabel->setText(snapshot->listen.isEmpty() ? QString() : policyName(snapshot->policy));
+    m_workersLabel->setText(
+        tr("%1/%2 running").arg(snapshot->running).arg(snapshot->workers.size()));
+    // Errors include the 502/503/504 the balancer answered itself: an outage is not "0 req/s".
+    m_throughputLabel->setText(tr("%1 req/s · %2 errors/s")
+                                   .arg(snapshot->requestsPerSecond, 0, 'f', 0)
+                                   .arg(snapshot->errorsPerSecond, 0, 'f', 1));
+    // Restyled only when it changes: a style sheet change re-polishes the label.
+    const QString style =
+        snapshot->errorsPerSecond > 0 ? QStringLiteral("color: #d23c3c") : QString();
+    if (m_throughputLabel->styleSheet() != style) m_throughputLabel->setStyleSheet(style);
+    m_throughputLabel->setToolTip(
+        snapshot->proxyErrorsPerSecond > 0
+            ? tr("%1/s answered by the balancer itself (502/503/504): no backend is usable")
+                  .arg(snapshot->proxyErrorsPerSecond, 0, 'f', 1)
+            : QString());
+}
+
+QString MainWindow::failureReport(const LocalCluster *cluster, quint16 port,
+                                  const QString &cause) const {
+    QString report = tr("Worker %1 of %2 failed: %3").arg(port).arg(cluster->site().name, cause);
+    const WorkerProcess *worker = cluster->supervisor().worker(cluster->site().name, port);
+    if (!worker) return report;
+    constexpr int lines = 10;
+    const QStringList tail = worker->log().tail(lines);
+    report += QStringLiteral("\n\n") + (tail.size() == 1
+                                            ? tr("Last line of its log (%1):")
+                                            : tr("Last %1 lines of its log (%2):").arg(tail.size()))
+                                           .arg(worker->log().path());
+    for (const QString &line : tail)
+        report += QStringLiteral("\n  ") + line;
+    return report;
 }
 
 void MainWindow::updateLog() {
@@ -763,6 +904,18 @@ void MainWindow::closeEvent(QCloseEvent *event) {
     saveLayout();
     if (m_clusters.isEmpty() || m_closing) {
         event->accept();
+        return;
+    }
+    Confirmation question;
+    question.key = QStringLiteral("quitWithRunningSites");
+    question.title = tr("Quit Corral");
+    question.text = tr("Quit and stop %n running site(s): %1? Their workers are drained and "
+                       "stopped, and their balancers close.",
+                       nullptr, int(m_clusters.size()))
+                        .arg(QStringList(m_clusters.keys()).join(QStringLiteral(", ")));
+    question.acceptLabel = tr("Stop and quit");
+    if (!confirm(question)) {
+        event->ignore();
         return;
     }
     // Stop what Corral started before the window goes: drain, SIGTERM, then close.

@@ -2,10 +2,12 @@
 
 #include "model/Host.h"
 #include "model/Site.h"
+#include "supervisor/WorkerProcess.h"
 
 #include <QHash>
 #include <QMainWindow>
 
+#include <memory>
 #include <optional>
 
 class QAction;
@@ -23,6 +25,8 @@ class QLineEdit;
 
 namespace corral {
 
+class Confirmer;
+struct Confirmation;
 class CpuChartView;
 class CredentialStore;
 class SshPool;
@@ -46,6 +50,7 @@ public:
     struct Options {
         QString demoWorkerPath; ///< what "demo worker" runs
         int tickIntervalMs = 1000;
+        SupervisionPolicy supervision; ///< for the clusters this window launches
     };
 
     explicit MainWindow(QString inventoryPath, Options options, QWidget *parent = nullptr);
@@ -74,6 +79,11 @@ public:
     LogView *logView() const { return m_logView; }
     QString lastError() const { return m_lastError; }
     QAction *action(const QString &objectName) const;
+    /// Who answers the questions before destructive actions (a modal QMessageBox by default);
+    /// tests install one that answers for them.
+    void setConfirmer(std::unique_ptr<Confirmer> confirmer);
+    QLabel *workersLabel() const { return m_workersLabel; }
+    QLabel *throughputLabel() const { return m_throughputLabel; }
 
     /// Milliseconds the UI thread spent in the last tick's update (for the responsiveness
     /// benchmark).
@@ -92,6 +102,14 @@ private:
     void restoreLayout();
     void saveLayout() const;
     void showError(const QString &message);
+    bool confirm(const Confirmation &question);
+    /// The question before `ports` of `cluster` are drained and stopped; when they hold the
+    /// site's last running workers it says the site will answer 502 and cannot be silenced.
+    Confirmation removalQuestion(const LocalCluster *cluster, const QList<quint16> &ports) const;
+    /// The status bar's site labels from `snapshot`, or cleared (null: no running site shown).
+    void showSiteStatus(const ClusterSnapshot *snapshot);
+    /// "Worker N of SITE failed: CAUSE" with the last lines of its log and the log's path.
+    QString failureReport(const LocalCluster *cluster, quint16 port, const QString &cause) const;
     void selectSite(const QString &site);
     void onSnapshot(const QString &site, const ClusterSnapshot &snapshot);
     /// Shows the selected production site (one with a balancer) through RemoteSiteMonitor.
@@ -165,6 +183,7 @@ private:
     RemoteSiteMonitor *m_remoteMonitor = nullptr;
     bool m_remoteBusy = false; ///< a remote add-backend or rolling restart is running
 
+    std::unique_ptr<Confirmer> m_confirmer;
     QHash<QString, QAction *> m_actions;
     QSpinBox *m_scale = nullptr;
     QComboBox *m_policy = nullptr;

@@ -4,6 +4,7 @@
 
 #include <QBrush>
 #include <QColor>
+#include <QDateTime>
 
 namespace corral {
 
@@ -11,7 +12,7 @@ WorkerTableModel::WorkerTableModel(QObject *parent)
     : QAbstractTableModel(parent) {}
 
 int WorkerTableModel::rowCount(const QModelIndex &parent) const {
-    return parent.isValid() ? 0 : int(m_rows.size());
+    return parent.isValid() ? 0 : int(m_rows.size()) + (m_balancer ? 1 : 0);
 }
 
 int WorkerTableModel::columnCount(const QModelIndex &parent) const {
@@ -69,8 +70,8 @@ QVariant WorkerTableModel::displayValue(const WorkerRow &row, int column) const 
                    : workerStateName(row.state);
     case Uptime:
         return formatDuration(row.uptimeMs);
-    case Restarts:
-        return QString::number(row.restarts);
+    case Crashes:
+        return QString::number(row.crashes);
     case Cpu:
         return row.cpuValid ? QString::number(row.cpuPercent, 'f', 1) : QStringLiteral("–");
     case Rss:
@@ -100,8 +101,8 @@ QVariant WorkerTableModel::sortValue(const WorkerRow &row, int column) const {
         return workerStateName(row.state);
     case Uptime:
         return row.uptimeMs;
-    case Restarts:
-        return row.restarts;
+    case Crashes:
+        return row.crashes;
     case Cpu:
         return row.cpuPercent;
     case Rss:
@@ -118,8 +119,64 @@ QVariant WorkerTableModel::sortValue(const WorkerRow &row, int column) const {
     return {};
 }
 
+static QString crashText(const WorkerRow &row) {
+    QString text = QObject::tr("%n crash(es), ", nullptr, row.crashes) +
+                   QObject::tr("%n restart(s) (manual ones included)", nullptr, row.restarts);
+    if (row.lastCrashMs > 0)
+        text += QObject::tr("\nLast crash: %1, %2")
+                    .arg(QDateTime::fromMSecsSinceEpoch(row.lastCrashMs)
+                             .toString(QStringLiteral("yyyy-MM-dd hh:mm:ss")),
+                         row.lastCrashCause);
+    return text;
+}
+
+QVariant WorkerTableModel::balancerData(const BalancerRow &row, int column, int role) const {
+    static const QColor red(0xd2, 0x3c, 0x3c);
+    switch (role) {
+    case Qt::DisplayRole:
+        switch (column) {
+        case Host:
+            return tr("balancer");
+        case Port:
+            return row.listen.section(QLatin1Char(':'), -1);
+        case State:
+            return row.errorsPerSecond > 0 ? tr("no backend") : tr("answering");
+        case RequestsPerSecond:
+            return QString::number(row.errorsPerSecond, 'f', 0);
+        case ErrorsPerSecond:
+            return QString::number(row.errorsPerSecond, 'f', 1);
+        default:
+            return QStringLiteral("–");
+        }
+    case SortRole:
+        return column == ErrorsPerSecond || column == RequestsPerSecond
+                   ? QVariant(row.errorsPerSecond)
+               : column == Host ? QVariant(tr("balancer"))
+                                : QVariant();
+    case PortRole:
+        return 0; // not a worker: worker actions stay disabled on this row
+    case Qt::TextAlignmentRole:
+        return column >= Port && column != State ? QVariant(Qt::AlignRight | Qt::AlignVCenter)
+                                                 : QVariant();
+    case Qt::ForegroundRole:
+        if (row.errorsPerSecond > 0 && (column == State || column == ErrorsPerSecond))
+            return QBrush(red);
+        break;
+    case Qt::ToolTipRole:
+        return tr("Requests the balancer on %1 answered itself with 502/503/504 because no "
+                  "backend was usable: %2 since it started")
+            .arg(row.listen)
+            .arg(row.errorsTotal);
+    default:
+        break;
+    }
+    return {};
+}
+
 QVariant WorkerTableModel::data(const QModelIndex &index, int role) const {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid)) return {};
+    if (index.row() == m_rows.size() && m_balancer)
+        return balancerData(*m_balancer, index.column(), role);
     const WorkerRow &row = m_rows.at(index.row());
     switch (role) {
     case Qt::DisplayRole:
@@ -139,7 +196,10 @@ QVariant WorkerTableModel::data(const QModelIndex &index, int role) const {
         break;
     case Qt::ToolTipRole:
         if (index.column() == State)
-            return row.cause.isEmpty() ? workerStateName(row.state) : row.cause;
+            return QString((row.cause.isEmpty() ? workerStateName(row.state) : row.cause) +
+                           (row.lastCrashMs > 0 ? QString(QLatin1Char('\n') + crashText(row))
+                                                : QString()));
+        if (index.column() == Crashes) return crashText(row);
         break;
     default:
         break;
@@ -150,7 +210,7 @@ QVariant WorkerTableModel::data(const QModelIndex &index, int role) const {
 QVariant WorkerTableModel::headerData(int section, Qt::Orientation orientation, int role) const {
     if (orientation != Qt::Horizontal) return {};
     static const char *const titles[ColumnCount] = {"Host",   "Port",      "PID",      "State",
-                                                    "Uptime", "Restarts",  "CPU %",    "RSS",
+                                                    "Uptime", "Crashes",   "CPU %",    "RSS",
                                                     "Req/s",  "In flight", "Errors/s", "p99"};
     static const char *const tips[ColumnCount] = {
         "Machine the worker runs on",
@@ -158,7 +218,7 @@ QVariant WorkerTableModel::headerData(int section, Qt::Orientation orientation, 
         "Process id of the worker",
         "Supervisor state (and the balancer's view when it differs)",
         "Time since the worker became ready",
-        "Restarts after crashes",
+        "Crashes since the worker was launched; the tooltip has restarts and the last crash",
         "CPU of the worker's whole process tree; 100 = one core",
         "Resident memory of the worker's process tree",
         "Requests per second through the balancer",
@@ -178,10 +238,33 @@ const WorkerRow *WorkerTableModel::rowForPort(quint16 port) const {
 }
 
 void WorkerTableModel::clear() {
-    if (m_rows.isEmpty()) return;
-    beginRemoveRows({}, 0, int(m_rows.size()) - 1);
+    if (rowCount() == 0) return;
+    beginRemoveRows({}, 0, rowCount() - 1);
     m_rows.clear();
+    m_balancer.reset();
     endRemoveRows();
+}
+
+void WorkerTableModel::updateBalancerRow(const ClusterSnapshot &snapshot) {
+    const bool show = !snapshot.listen.isEmpty() && snapshot.proxyErrorsTotal > 0;
+    const int position = int(m_rows.size());
+    if (!show) {
+        if (!m_balancer) return;
+        beginRemoveRows({}, position, position);
+        m_balancer.reset();
+        endRemoveRows();
+        return;
+    }
+    const BalancerRow incoming{snapshot.listen, snapshot.proxyErrorsPerSecond,
+                               snapshot.proxyErrorsTotal};
+    if (!m_balancer) {
+        beginInsertRows({}, position, position);
+        m_balancer = incoming;
+        endInsertRows();
+        return;
+    }
+    m_balancer = incoming;
+    Q_EMIT dataChanged(index(position, 0), index(position, ColumnCount - 1));
 }
 
 // Rows are identified by where the worker listens; locally the host is always "local".
@@ -217,7 +300,9 @@ void WorkerTableModel::updateSnapshot(const ClusterSnapshot &snapshot) {
             int last = -1;
             for (int column = 0; column < ColumnCount; ++column) {
                 if (displayValue(current, column) != displayValue(incoming, column) ||
-                    (column == State && current.cause != incoming.cause)) {
+                    (column == State && current.cause != incoming.cause) ||
+                    (column == Crashes && (current.restarts != incoming.restarts ||
+                                           current.lastCrashMs != incoming.lastCrashMs))) {
                     first = qMin(first, column);
                     last = column;
                 }
@@ -230,6 +315,7 @@ void WorkerTableModel::updateSnapshot(const ClusterSnapshot &snapshot) {
             endInsertRows();
         }
     }
+    updateBalancerRow(snapshot);
 }
 
 } // namespace corral

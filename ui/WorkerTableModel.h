@@ -4,6 +4,8 @@
 
 #include <QAbstractTableModel>
 
+#include <optional>
+
 namespace corral {
 
 /// The selected site's workers, one row each. Fed one ClusterSnapshot per tick: rows are
@@ -18,7 +20,7 @@ public:
         Pid,
         State,
         Uptime,
-        Restarts,
+        Crashes,
         Cpu,
         Rss,
         RequestsPerSecond,
@@ -34,10 +36,15 @@ public:
 
     explicit WorkerTableModel(QObject *parent = nullptr);
 
+    /// Also shows a last "balancer" row once the embedded balancer answered requests itself
+    /// (502/503/504 with no usable backend): an outage is visible in the table, not only as
+    /// workers' zeros.
     void updateSnapshot(const ClusterSnapshot &snapshot);
     void clear();
     const WorkerRow *rowForPort(quint16 port) const;
+    /// The workers' rows (the balancer row is not one of them).
     const QList<WorkerRow> &rows() const { return m_rows; }
+    bool hasBalancerRow() const { return m_balancer.has_value(); }
 
     int rowCount(const QModelIndex &parent = {}) const override;
     int columnCount(const QModelIndex &parent = {}) const override;
@@ -49,10 +56,20 @@ public:
     static QString formatDuration(qint64 ms);
 
 private:
+    /// What the embedded balancer answered itself, shown as the table's last row.
+    struct BalancerRow {
+        QString listen;
+        double errorsPerSecond = 0;
+        quint64 errorsTotal = 0;
+    };
+
     QVariant displayValue(const WorkerRow &row, int column) const;
     QVariant sortValue(const WorkerRow &row, int column) const;
+    QVariant balancerData(const BalancerRow &row, int column, int role) const;
+    void updateBalancerRow(const ClusterSnapshot &snapshot);
 
     QList<WorkerRow> m_rows; // ordered by (host, port): remote backends may share a port
+    std::optional<BalancerRow> m_balancer; // after m_rows
 };
 
 } // namespace corral

@@ -107,6 +107,7 @@ Result<void> LocalCluster::start(const Site &site, int proxyThreads) {
     }
     m_running = true;
     m_previousTickMs = 0;
+    m_previousProxyErrors = 0;
     m_metrics->setInterval(m_tickTimer.interval());
     m_tickTimer.start();
     tick();
@@ -172,6 +173,7 @@ void LocalCluster::tick() {
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     const double seconds =
         m_previousTickMs > 0 ? qMax(0.001, (now - m_previousTickMs) / 1000.0) : 0;
+    const qint64 previousTickMs = m_previousTickMs;
     m_previousTickMs = now;
 
     QHash<quint16, const ProcessSample *> samples;
@@ -200,6 +202,17 @@ void LocalCluster::tick() {
         row.state = worker->state();
         row.cause = worker->worker().cause();
         row.restarts = worker->restarts();
+        row.crashes = worker->crashes();
+        row.lastCrashMs = worker->lastCrash().atMs;
+        row.lastCrashCause = worker->lastCrash().cause;
+        // A crash recovered between two ticks still shows as "crashed" for one tick: a worker
+        // that crashes and is back within a second must not look as if nothing happened.
+        if (row.lastCrashMs > previousTickMs && row.state != WorkerState::Crashed &&
+            row.state != WorkerState::Failed) {
+            row.cause =
+                QStringLiteral("%1; now %2").arg(row.lastCrashCause, workerStateName(row.state));
+            row.state = WorkerState::Crashed;
+        }
         row.uptimeMs = worker->runningSinceMs() > 0 ? now - worker->runningSinceMs() : 0;
         if (const ProcessSample *sample = samples.value(row.port);
             sample && sample->alive && sample->pid == row.pid) {
@@ -227,6 +240,14 @@ void LocalCluster::tick() {
         if (row.state == WorkerState::Running) ++snapshot.running;
         snapshot.workers.append(row);
     }
+    // Requests the balancer answered itself (502 with no usable backend) are requests of the
+    // site and errors: with every worker gone they are all there is to see.
+    snapshot.proxyErrorsTotal = proxyStats.noBackend;
+    if (seconds > 0 && proxyStats.noBackend >= m_previousProxyErrors)
+        snapshot.proxyErrorsPerSecond = (proxyStats.noBackend - m_previousProxyErrors) / seconds;
+    m_previousProxyErrors = proxyStats.noBackend;
+    snapshot.requestsPerSecond += snapshot.proxyErrorsPerSecond;
+    snapshot.errorsPerSecond += snapshot.proxyErrorsPerSecond;
     m_snapshot = snapshot;
     Q_EMIT snapshotReady(m_snapshot);
 }

@@ -82,6 +82,7 @@ private:
         quint64 errors = 0;
     };
     QHash<quint16, Previous> m_previous;
+    quint64 m_previousProxyErrors = 0;
     qint64 m_previousTickMs = 0;
     bool m_running = false;
     bool m_stopping = false;

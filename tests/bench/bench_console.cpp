@@ -95,7 +95,7 @@ int main(int argc, char *argv[]) {
             std::printf("bench_console: UI thread CPU (updates, painting, event loop): %.2f %% of one core\n",
                         100.0 * cpu / wall.elapsed());
             std::printf("bench_console: load generator achieved %.0f req/s\n", window.loadGenerator()->stats().achievedPerSecond);
-            window.close(); // stops the cluster first
+            window.stopAllClusters(); // quitting would ask first (issue 13 item 12)
         });
     });
     QObject::connect(window.currentCluster(), &LocalCluster::stopped, &app, &QApplication::quit);

@@ -3,6 +3,9 @@
 #include "charts/ThroughputChartView.h"
 
 #include <QDateTimeAxis>
+#include <QGraphicsScene>
+#include <QGraphicsSimpleTextItem>
+#include <QGraphicsTextItem>
 #include <QLineSeries>
 #include <QTest>
 #include <QValueAxis>
@@ -48,6 +51,26 @@ QList<quint16> portRange(int count) {
     for (int i = 0; i < count; ++i)
         ports.append(quint16(3000 + i));
     return ports;
+}
+
+/// Every text the chart's scene shows (bar labels, legend entries, axis labels), with where.
+QList<QPair<QString, QRectF>> sceneTexts(QChartView &view) {
+    QList<QPair<QString, QRectF>> texts;
+    for (QGraphicsItem *item : view.scene()->items()) {
+        if (!item->isVisible()) continue;
+        if (auto *text = dynamic_cast<QGraphicsTextItem *>(item))
+            texts.append({text->toPlainText(), text->sceneBoundingRect()});
+        else if (auto *simple = dynamic_cast<QGraphicsSimpleTextItem *>(item))
+            texts.append({simple->text(), simple->sceneBoundingRect()});
+    }
+    return texts;
+}
+
+QString describe(const QList<QPair<QString, QRectF>> &texts) {
+    QStringList parts;
+    for (const auto &[text, rect] : texts)
+        parts.append(QStringLiteral("\"%1\"@%2,%3").arg(text).arg(rect.x()).arg(rect.y()));
+    return parts.join(QStringLiteral(" "));
 }
 
 } // namespace
@@ -284,6 +307,133 @@ private Q_SLOTS:
         view.clear();
         QCOMPARE(view.requestsSeries()->count(), 0);
         QCOMPARE(view.errorsSeries()->count(), 0);
+    }
+
+    // Issue 13 item 13: bar labels are plain numbers ("100"), never "1e+02".
+    void distributionBarLabelsHaveNoExponent() {
+        DistributionChartView view;
+        view.resize(480, 320);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        for (double top : {99.7, 100.0, 999.6, 9.97}) {
+            ClusterSnapshot snapshot = makeSnapshot(0, {3000, 3001});
+            snapshot.workers[0].requestsPerSecond = top;
+            snapshot.workers[1].requestsPerSecond = top / 2;
+            view.updateSnapshot(snapshot);
+            QCoreApplication::processEvents();
+            const auto texts = sceneTexts(view);
+            for (const auto &[text, rect] : texts)
+                QVERIFY2(!text.contains(QLatin1String("e+")), qPrintable(describe(texts)));
+        }
+        ClusterSnapshot snapshot = makeSnapshot(0, {3000, 3001});
+        snapshot.workers[0].requestsPerSecond = 100;
+        snapshot.workers[1].requestsPerSecond = 50;
+        view.updateSnapshot(snapshot);
+        QCoreApplication::processEvents();
+        const auto texts = sceneTexts(view);
+        QVERIFY2(std::any_of(texts.cbegin(), texts.cend(),
+                             [](const auto &t) { return t.first == QLatin1String("100"); }),
+                 qPrintable(describe(texts)));
+    }
+
+    // Issue 13 item 13: with 5 and more workers every legend entry is shown in full (wrapped
+    // onto more rows), inside the chart.
+    void cpuLegendIsNotTruncated() {
+        CpuChartView view;
+        view.resize(360, 280); // one of three charts side by side in a 1280 px window
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        for (int count : {5, 8, 12}) {
+            const QList<quint16> ports = portRange(count);
+            view.updateSnapshot(makeSnapshot(count, ports));
+            QCoreApplication::processEvents();
+            const auto texts = sceneTexts(view);
+            for (quint16 port : ports) {
+                const QString name = QStringLiteral("port %1").arg(port);
+                const auto entry = std::find_if(texts.cbegin(), texts.cend(),
+                                                [&](const auto &t) { return t.first == name; });
+                QVERIFY2(entry != texts.cend(),
+                         qPrintable(name + QStringLiteral(": ") + describe(texts)));
+                QVERIFY2(QRectF(0, 0, 360, 280).contains(entry->second),
+                         qPrintable(name + QStringLiteral(" outside: ") + describe(texts)));
+            }
+            // The plot keeps a usable height.
+            QVERIFY2(view.chart()->plotArea().height() >= 80,
+                     qPrintable(QString::number(view.chart()->plotArea().height())));
+        }
+    }
+
+    // Issue 13 item 13: a worker keeps its colour while it exists: when another worker goes,
+    // and when the site is shown again (the console clears the charts on every selection).
+    void cpuWorkerKeepsItsColour() {
+        CpuChartView view;
+        const QList<quint16> ports = portRange(5);
+        view.updateSnapshot(makeSnapshot(0, ports));
+        QHash<quint16, QColor> colours;
+        for (quint16 port : ports)
+            colours.insert(port, view.series(port)->pen().color());
+        const QList<quint16> remaining{3000, 3002, 3003, 3004};
+        view.updateSnapshot(makeSnapshot(1, remaining));
+        for (quint16 port : remaining)
+            QCOMPARE(view.series(port)->pen().color(), colours.value(port));
+        view.clear(); // another site selected, then this one again
+        view.updateSnapshot(makeSnapshot(2, remaining));
+        for (quint16 port : remaining)
+            QCOMPARE(view.series(port)->pen().color(), colours.value(port));
+        ClusterSnapshot withNew = makeSnapshot(3, remaining + QList<quint16>{3005});
+        view.updateSnapshot(withNew);
+        for (quint16 port : remaining)
+            QCOMPARE(view.series(port)->pen().color(), colours.value(port));
+        for (quint16 port : remaining)
+            QVERIFY(view.series(3005)->pen().color() != colours.value(port));
+    }
+
+    // Issue 13 item 13: after a spike the throughput axis comes back down (a sliding-window
+    // max), instead of staying at the spike for the whole five minutes.
+    void throughputAxisRescalesAfterASpike() {
+        ThroughputChartView view;
+        int tick = 0;
+        const auto feed = [&](double rps) {
+            ClusterSnapshot snapshot = makeSnapshot(tick++, {3000});
+            snapshot.requestsPerSecond = rps;
+            snapshot.errorsPerSecond = 0;
+            view.updateSnapshot(snapshot);
+        };
+        for (int i = 0; i < 10; ++i)
+            feed(5);
+        feed(1000);
+        QVERIFY(view.valueAxis()->max() >= 1000);
+        for (int i = 0; i < 30; ++i)
+            feed(5);
+        QVERIFY(view.valueAxis()->max() >= 1000); // a recent spike still sets the scale
+        const qint64 spikeTick = 10;
+        while (tick < spikeTick + ThroughputChartView::scaleWindowMs / 1000 + 2)
+            feed(5);
+        QVERIFY2(view.valueAxis()->max() <= 10,
+                 qPrintable(QString::number(view.valueAxis()->max())));
+    }
+
+    // Issue 13 item 13: the time axis spans the history there is (one minute at first, growing
+    // by the minute to five), not an empty five-minute axis.
+    void timeAxisGrowsWithHistory() {
+        CpuChartView cpu;
+        ThroughputChartView throughput;
+        const QList<quint16> ports = portRange(2);
+        const auto span = [](QDateTimeAxis *axis) {
+            return axis->max().toMSecsSinceEpoch() - axis->min().toMSecsSinceEpoch();
+        };
+        for (int tick = 0; tick <= 400; ++tick) {
+            cpu.updateSnapshot(makeSnapshot(tick, ports));
+            throughput.updateSnapshot(makeSnapshot(tick, ports));
+            const qint64 expected = tick <= 60    ? 60'000
+                                    : tick <= 120 ? 120'000
+                                    : tick <= 180 ? 180'000
+                                    : tick <= 240 ? 240'000
+                                                  : 300'000;
+            QCOMPARE(span(cpu.timeAxis()), expected);
+            QCOMPARE(span(throughput.timeAxis()), expected);
+            QCOMPARE(cpu.timeAxis()->max().toMSecsSinceEpoch(), startMs + tick * 1000LL);
+        }
     }
 
     void rendersOffscreen() {

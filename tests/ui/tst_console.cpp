@@ -1,8 +1,11 @@
+#include "Confirmer.h"
 #include "InventoryTreeModel.h"
+#include "LaunchClusterDialog.h"
 #include "LogView.h"
 #include "MainWindow.h"
 #include "WorkerTableModel.h"
 #include "charts/DistributionChartView.h"
+#include "charts/ThroughputChartView.h"
 #include "cluster/LocalCluster.h"
 #include "inventory/Inventory.h"
 #include "loadgen/LoadGenerator.h"
@@ -11,16 +14,26 @@
 
 #include <QAbstractItemModelTester>
 #include <QAction>
+#include <QApplication>
+#include <QCheckBox>
+#include <QLabel>
+#include <QLineSeries>
+#include <QMessageBox>
 #include <QPlainTextEdit>
+#include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QTableView>
 #include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 #include <QTreeView>
+
+#include <csignal>
 
 using namespace corral;
 
@@ -43,6 +56,48 @@ int rowsInState(const WorkerTableModel *model, WorkerState state) {
     for (const WorkerRow &row : model->rows())
         count += row.state == state ? 1 : 0;
     return count;
+}
+
+/// Answers the console's confirmations for a test and remembers what was asked.
+class ScriptedConfirmer : public Confirmer {
+public:
+    bool answer = true;
+    QList<Confirmation> asked;
+    bool confirm(QWidget *, const Confirmation &question) override {
+        asked.append(question);
+        return answer;
+    }
+};
+
+struct ConfirmerHandle {
+    ScriptedConfirmer *confirmer;
+};
+
+ConfirmerHandle installConfirmer(MainWindow &window, bool answer) {
+    auto owned = std::make_unique<ScriptedConfirmer>();
+    ScriptedConfirmer *raw = owned.get();
+    raw->answer = answer;
+    window.setConfirmer(std::move(owned));
+    return {raw};
+}
+
+Site demoSite(const QString &name, int workers, QStringList extraArgs = {}) {
+    Site site;
+    site.name = name;
+    site.command = QStringLiteral(DEMO_WORKER_PATH);
+    site.args = QStringList{QStringLiteral("--port"), Site::PortPlaceholder} + extraArgs;
+    site.workers = workers;
+    site.basePort = 21000;
+    site.healthPath = QStringLiteral("/health");
+    site.listen = freeListenAddress();
+    return site;
+}
+
+void selectWorker(MainWindow &window, quint16 port) {
+    const QModelIndexList matches = window.workerTable()->model()->match(
+        window.workerTable()->model()->index(0, WorkerTableModel::Port), Qt::DisplayRole,
+        QString::number(port), 1, Qt::MatchExactly);
+    if (!matches.isEmpty()) window.workerTable()->selectRow(matches.first().row());
 }
 
 } // namespace
@@ -79,6 +134,7 @@ private Q_SLOTS:
             window.workerTable()->model(), QAbstractItemModelTester::FailureReportingMode::QtTest);
         QAbstractItemModelTester sourceTester(
             window.workerModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        installConfirmer(window, true);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
 
@@ -193,11 +249,281 @@ private Q_SLOTS:
         // The table catches up at the next tick: both rows running, both with new pids.
         const auto replaced = [&] {
             const QList<WorkerRow> rows = window.workerModel()->rows();
-            return rows.size() == 2 && std::all_of(rows.cbegin(), rows.cend(), [&](const WorkerRow &row) {
+            return rows.size() == 2 &&
+                   std::all_of(rows.cbegin(), rows.cend(), [&](const WorkerRow &row) {
                        return row.state == WorkerState::Running && !pids.contains(row.pid);
                    });
         };
         QTRY_VERIFY_WITH_TIMEOUT(replaced(), 5000);
+        stopAll(window);
+    }
+
+    // Issue 13 item 11: with no usable backend the balancer answers 502 itself; those are
+    // requests and errors in the table, the throughput chart and the status bar, not "0 req/s".
+    void outageShowsAsErrorsEverywhere() {
+        MainWindow window(m_home.filePath(QStringLiteral("inventory-outage.json")), options());
+        installConfirmer(window, true);
+        window.show();
+        QVERIFY(window.launchCluster(demoSite(QStringLiteral("outage"), 1)).ok());
+        LocalCluster *cluster = window.currentCluster();
+        QTRY_COMPARE_WITH_TIMEOUT(rowsInState(window.workerModel(), WorkerState::Running), 1,
+                                  20000);
+        const quint16 port = window.workerModel()->rows().first().port;
+        QTRY_VERIFY_WITH_TIMEOUT(proxyHasBackend(cluster, port), 10000);
+        // The only backend out of rotation: every request now gets the balancer's own 502.
+        QVERIFY(cluster->setBackendEnabled(port, false).ok());
+        window.loadGenerator()->setRate(200);
+        window.action(QStringLiteral("generateLoad"))->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(window.loadGenerator()->stats().failed > 20, 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(cluster->snapshot().errorsPerSecond > 50, 5000);
+        QSignalSpy ticked(&window, &MainWindow::ticked);
+        QVERIFY(ticked.wait(5000));
+        // Table: a "balancer" row with the errors.
+        QTRY_VERIFY_WITH_TIMEOUT(window.workerModel()->hasBalancerRow(), 5000);
+        const QAbstractItemModel *model = window.workerModel();
+        const int last = model->rowCount() - 1;
+        QCOMPARE(model->index(last, WorkerTableModel::Host).data().toString(),
+                 QStringLiteral("balancer"));
+        QVERIFY2(
+            model->index(last, WorkerTableModel::ErrorsPerSecond).data().toString().toDouble() > 50,
+            qPrintable(model->index(last, WorkerTableModel::ErrorsPerSecond).data().toString()));
+        QCOMPARE(model->index(last, 0).data(WorkerTableModel::PortRole).toInt(), 0);
+        // Throughput chart: errors/s and requests/s are not zero.
+        auto *throughput = window.findChild<ThroughputChartView *>();
+        QVERIFY(throughput);
+        const QLineSeries *errors = throughput->errorsSeries();
+        QVERIFY(errors->count() > 0);
+        QVERIFY2(errors->at(errors->count() - 1).y() > 50,
+                 qPrintable(QString::number(errors->at(errors->count() - 1).y())));
+        QVERIFY(throughput->requestsSeries()->at(throughput->requestsSeries()->count() - 1).y() >
+                50);
+        // Status bar.
+        const QString status = window.throughputLabel()->text();
+        QVERIFY2(!status.startsWith(QStringLiteral("0 req/s")), qPrintable(status));
+        QVERIFY2(status.contains(QStringLiteral("errors/s")), qPrintable(status));
+        window.action(QStringLiteral("generateLoad"))->trigger();
+        stopAll(window);
+    }
+
+    // Issue 13 item 11: a crash recovered within a second shows: "crashed" for a tick, a
+    // crash count and the last crash (time, signal) on the row, the site amber in the tree.
+    void recoveredCrashStaysVisible() {
+        MainWindow window(m_home.filePath(QStringLiteral("inventory-crash.json")), options());
+        installConfirmer(window, true);
+        window.show();
+        QVERIFY(window.launchCluster(demoSite(QStringLiteral("crashy"), 2)).ok());
+        QTRY_COMPARE_WITH_TIMEOUT(rowsInState(window.workerModel(), WorkerState::Running), 2,
+                                  20000);
+        const WorkerRow victim = window.workerModel()->rows().first();
+        QList<WorkerState> seen;
+        connect(&window, &MainWindow::ticked, this, [&] {
+            if (const WorkerRow *row = window.workerModel()->rowForPort(victim.port))
+                seen.append(row->state);
+        });
+        ::kill(pid_t(victim.pid), SIGKILL);
+        const auto recovered = [&] {
+            const WorkerRow *row = window.workerModel()->rowForPort(victim.port);
+            return row && row->state == WorkerState::Running && row->pid != victim.pid;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(recovered(), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(seen.contains(WorkerState::Crashed), 3000);
+        const QAbstractItemModel *model = window.workerModel();
+        const QModelIndex crashes = model->index(0, WorkerTableModel::Crashes);
+        QCOMPARE(model->headerData(WorkerTableModel::Crashes, Qt::Horizontal).toString(),
+                 QStringLiteral("Crashes"));
+        QCOMPARE(crashes.data().toString(), QStringLiteral("1"));
+        const QString tip = crashes.data(Qt::ToolTipRole).toString();
+        QVERIFY2(tip.contains(QStringLiteral("Last crash")) &&
+                     tip.contains(QStringLiteral("killed by signal 9")),
+                 qPrintable(tip));
+        // The tree: amber, not green, though every worker runs again.
+        auto *tree = static_cast<InventoryTreeModel *>(window.hostTree()->model());
+        const QModelIndex site = tree->siteIndex(QStringLiteral("crashy"));
+        QTRY_VERIFY_WITH_TIMEOUT(site.siblingAtColumn(1).data().toString().startsWith(
+                                     QStringLiteral("2/2 workers running")),
+                                 5000);
+        const QString details = site.siblingAtColumn(1).data().toString();
+        QVERIFY2(details.contains(QStringLiteral("crashed at")), qPrintable(details));
+        QCOMPARE(site.siblingAtColumn(1).data(Qt::ForegroundRole).value<QBrush>().color(),
+                 QColor(0xd0, 0x8a, 0x1a));
+        QVERIFY(
+            site.data(Qt::ToolTipRole).toString().contains(QStringLiteral("killed by signal 9")));
+        stopAll(window);
+    }
+
+    // Issue 13 items 11 and 12: Stop site asks first; once stopped, the status bar no longer
+    // says "2/2 running".
+    void stopSiteAsksAndClearsTheStatusBar() {
+        MainWindow window(m_home.filePath(QStringLiteral("inventory-stop.json")), options());
+        ConfirmerHandle handle = installConfirmer(window, false);
+        window.show();
+        QVERIFY(window.launchCluster(demoSite(QStringLiteral("stopper"), 2)).ok());
+        QTRY_COMPARE_WITH_TIMEOUT(rowsInState(window.workerModel(), WorkerState::Running), 2,
+                                  20000);
+        QTRY_COMPARE_WITH_TIMEOUT(window.workersLabel()->text(), QStringLiteral("2/2 running"),
+                                  5000);
+        window.action(QStringLiteral("stopSite"))->trigger();
+        QCOMPARE(handle.confirmer->asked.size(), 1);
+        QCOMPARE(handle.confirmer->asked.first().key, QStringLiteral("stopSite"));
+        QVERIFY(window.currentCluster() && window.currentCluster()->isRunning());
+        handle.confirmer->answer = true;
+        window.action(QStringLiteral("stopSite"))->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(!window.currentCluster(), 20000);
+        QVERIFY2(!window.workersLabel()->text().contains(QStringLiteral("running")),
+                 qPrintable(window.workersLabel()->text()));
+        QVERIFY2(!window.throughputLabel()->text().contains(QStringLiteral("req/s")),
+                 qPrintable(window.throughputLabel()->text()));
+    }
+
+    // Issue 13 item 12: drain-and-remove and scaling down ask; removing the last running
+    // worker says the site will answer 502 and cannot be silenced with "don't ask again".
+    void removalsAskAndTheLastWorkerIsProtected() {
+        MainWindow window(m_home.filePath(QStringLiteral("inventory-remove.json")), options());
+        ConfirmerHandle handle = installConfirmer(window, false);
+        window.show();
+        QVERIFY(window.launchCluster(demoSite(QStringLiteral("guarded"), 2)).ok());
+        LocalCluster *cluster = window.currentCluster();
+        QTRY_COMPARE_WITH_TIMEOUT(rowsInState(window.workerModel(), WorkerState::Running), 2,
+                                  20000);
+        const QList<quint16> ports = cluster->supervisor().ports(QStringLiteral("guarded"));
+
+        // Scaling down from the toolbar: asked; declined, nothing changes.
+        auto *scale = window.findChild<QSpinBox *>(QStringLiteral("scale"));
+        QVERIFY(scale);
+        scale->setValue(1);
+        QCOMPARE(handle.confirmer->asked.size(), 1);
+        QCOMPARE(handle.confirmer->asked.last().key, QStringLiteral("scaleDown"));
+        QCOMPARE(scale->value(), 2);
+        QCOMPARE(cluster->supervisor().ports(QStringLiteral("guarded")).size(), 2);
+
+        // Drain and remove one of two: an ordinary question (it may be silenced).
+        selectWorker(window, ports.last());
+        QTRY_VERIFY(window.action(QStringLiteral("removeBackend"))->isEnabled());
+        window.action(QStringLiteral("removeBackend"))->trigger();
+        QCOMPARE(handle.confirmer->asked.size(), 2);
+        QCOMPARE(handle.confirmer->asked.last().key, QStringLiteral("removeWorkers"));
+        QCOMPARE(cluster->supervisor().ports(QStringLiteral("guarded")).size(), 2);
+        handle.confirmer->answer = true;
+        window.action(QStringLiteral("removeBackend"))->trigger();
+        QTRY_COMPARE_WITH_TIMEOUT(window.workerModel()->rowCount(), 1, 20000);
+
+        // The last running worker: the question says what happens and cannot be silenced.
+        handle.confirmer->answer = false;
+        selectWorker(window, ports.first());
+        QTRY_VERIFY(window.action(QStringLiteral("removeBackend"))->isEnabled());
+        window.action(QStringLiteral("removeBackend"))->trigger();
+        QCOMPARE(handle.confirmer->asked.size(), 4);
+        const Confirmation last = handle.confirmer->asked.last();
+        QVERIFY(last.key.isEmpty());
+        QVERIFY2(last.text.contains(QStringLiteral("last running worker")) &&
+                     last.text.contains(QStringLiteral("502")),
+                 qPrintable(last.text));
+        QCOMPARE(cluster->supervisor().ports(QStringLiteral("guarded")).size(), 1);
+
+        // The real dialog: silenced ordinary questions are not asked again; the last-worker
+        // question has no "don't ask again" and Cancel keeps the worker.
+        window.setConfirmer(nullptr);
+        QString shownText;
+        bool hadCheckbox = true;
+        QTimer answerer;
+        connect(&answerer, &QTimer::timeout, this, [&] {
+            auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget());
+            if (!box) return;
+            shownText = box->text();
+            hadCheckbox = box->checkBox() != nullptr;
+            box->button(QMessageBox::Cancel)->click();
+        });
+        answerer.start(20);
+        window.action(QStringLiteral("removeBackend"))->trigger();
+        answerer.stop();
+        QVERIFY2(shownText.contains(QStringLiteral("502")), qPrintable(shownText));
+        QVERIFY(!hadCheckbox);
+        QCOMPARE(cluster->supervisor().ports(QStringLiteral("guarded")).size(), 1);
+        stopAll(window);
+    }
+
+    // Issue 13 item 12: quitting with running sites asks; declined, everything keeps running.
+    void quittingWithRunningSitesAsks() {
+        MainWindow window(m_home.filePath(QStringLiteral("inventory-quit.json")), options());
+        ConfirmerHandle handle = installConfirmer(window, false);
+        window.show();
+        QVERIFY(window.launchCluster(demoSite(QStringLiteral("quitter"), 1)).ok());
+        QVERIFY(!window.close());
+        QCOMPARE(handle.confirmer->asked.size(), 1);
+        QVERIFY2(handle.confirmer->asked.first().text.contains(QStringLiteral("quitter")),
+                 qPrintable(handle.confirmer->asked.first().text));
+        QVERIFY(window.isVisible());
+        QVERIFY(window.currentCluster() && window.currentCluster()->isRunning());
+        handle.confirmer->answer = true;
+        window.close();
+        QTRY_VERIFY_WITH_TIMEOUT(!window.isVisible(), 20000);
+        QVERIFY(!window.currentCluster());
+        QCOMPARE(handle.confirmer->asked.size(), 2);
+    }
+
+    // Issue 13 item 12: launching under the name of a saved site asks before its settings are
+    // overwritten.
+    void launchOverASavedSiteAsks() {
+        const QString path = m_home.filePath(QStringLiteral("inventory-overwrite.json"));
+        Site saved = demoSite(QStringLiteral("shop"), 3);
+        saved.listen.clear();
+        {
+            Inventory inventory;
+            QVERIFY(inventory.addSite(saved).ok());
+            QVERIFY(inventory.save(path).ok());
+        }
+        MainWindow window(path, options());
+        ConfirmerHandle handle = installConfirmer(window, false);
+        window.show();
+        const auto launchThroughTheDialog = [&] {
+            window.action(QStringLiteral("launch"))->trigger();
+            const auto dialogs = window.findChildren<LaunchClusterDialog *>();
+            QVERIFY(!dialogs.isEmpty());
+            LaunchClusterDialog *dialog = dialogs.last();
+            Site replacement = demoSite(QStringLiteral("shop"), 1);
+            dialog->setSite(replacement);
+            dialog->accept();
+        };
+        launchThroughTheDialog();
+        QCOMPARE(handle.confirmer->asked.size(), 1);
+        QVERIFY2(handle.confirmer->asked.first().text.contains(QStringLiteral("shop")),
+                 qPrintable(handle.confirmer->asked.first().text));
+        QVERIFY(!window.currentCluster());
+        QCOMPARE(Inventory::load(path)->site(QStringLiteral("shop"))->workers, 3);
+        QTest::qWait(0); // the declined dialog deletes itself
+        handle.confirmer->answer = true;
+        launchThroughTheDialog();
+        QTRY_VERIFY_WITH_TIMEOUT(window.currentCluster(), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(Inventory::load(path)->site(QStringLiteral("shop"))->workers, 1,
+                                  5000);
+        stopAll(window);
+    }
+
+    // Issue 13 item 14: a worker that fails says why with the last lines of its log and the
+    // log file's path, in the console's message.
+    void failedWorkerMessageHasItsLogTail() {
+        MainWindow::Options fast = options();
+        fast.supervision.crashLimit = 2;
+        fast.supervision.backoffInitialMs = 20;
+        MainWindow window(m_home.filePath(QStringLiteral("inventory-fail.json")), fast);
+        installConfirmer(window, true);
+        window.show();
+        Site site = demoSite(QStringLiteral("failing"), 1,
+                             {QStringLiteral("--exit-after-ms"), QStringLiteral("30")});
+        QVERIFY(window.launchCluster(site).ok());
+        QTRY_VERIFY_WITH_TIMEOUT(window.lastError().contains(QStringLiteral("failed")), 20000);
+        const QString message = window.lastError();
+        const quint16 port = window.currentCluster()->supervisor().ports(site.name).first();
+        QVERIFY2(message.contains(QStringLiteral("crashed 2 times")), qPrintable(message));
+        QVERIFY2(message.contains(QStringLiteral("failing/%1.log").arg(port)), qPrintable(message));
+        QVERIFY2(message.contains(QStringLiteral("Last 10 lines")), qPrintable(message));
+        QVERIFY2(message.contains(QStringLiteral("exited with code 7")), qPrintable(message));
+        // A failed worker shows no pid: its process is gone.
+        QTRY_VERIFY_WITH_TIMEOUT(!window.workerModel()->rows().isEmpty() &&
+                                     window.workerModel()->rows().first().state ==
+                                         WorkerState::Failed,
+                                 5000);
+        QCOMPARE(window.workerModel()->rows().first().pid, 0);
         stopAll(window);
     }
 

@@ -71,6 +71,13 @@ QColor ChartStyle::seriesColor(int index, bool dark) {
     return QColor::fromHsvF(float(hue), dark ? 0.55f : 0.8f, dark ? 1.0f : 0.75f);
 }
 
+qint64 ChartStyle::timeSpanMs(qint64 oldestMs, qint64 nowMs, qint64 maxMs) {
+    constexpr qint64 minute = 60 * 1000;
+    const qint64 held = std::max<qint64>(0, nowMs - oldestMs);
+    const qint64 minutes = (held + minute - 1) / minute;
+    return std::clamp(minutes * minute, minute, std::max(minute, maxMs));
+}
+
 double ChartStyle::niceCeiling(double value) {
     if (!(value > 0) || !std::isfinite(value)) return 1;
     const double magnitude = std::pow(10.0, std::floor(std::log10(value)));

@@ -28,6 +28,10 @@ public:
     /// A distinct colour for the `index`-th line of a chart with many lines (golden-angle hues;
     /// a theme has only five colours and 64 workers would share them).
     static QColor seriesColor(int index, bool dark);
+    /// How much time a chart's axis spans: the history it holds rounded up to whole minutes,
+    /// at least one minute and at most `maxMs` (an axis grows with its data instead of showing
+    /// five empty minutes).
+    static qint64 timeSpanMs(qint64 oldestMs, qint64 nowMs, qint64 maxMs);
     /// The smallest 1, 2 or 5 × 10^n that is >= value; 1 for value <= 0.
     static double niceCeiling(double value);
     /// Drops points at or before `cutoffX` and, beyond that, the oldest points over

@@ -7,6 +7,7 @@
 #include <QDateTime>
 #include <QDateTimeAxis>
 #include <QEvent>
+#include <QFontMetricsF>
 #include <QLegend>
 #include <QLineSeries>
 #include <QSignalBlocker>
@@ -25,7 +26,11 @@ CpuChartView::CpuChartView(QWidget *parent)
     , m_chart(chart()) {
     setObjectName(QStringLiteral("cpuChart"));
     m_chart->setTitle(tr("CPU per worker (%)"));
+    // A chart-attached legend puts every entry on one row and elides them ("po...") from five
+    // workers on; detached, it wraps onto rows within the geometry layoutLegend() gives it.
     m_chart->legend()->setAlignment(Qt::AlignBottom);
+    m_chart->legend()->detachFromChart();
+    m_chart->legend()->setBackgroundVisible(false);
     m_chart->setMargins(QMargins(4, 4, 4, 4));
 
     m_axisX = new QDateTimeAxis;
@@ -100,8 +105,7 @@ void CpuChartView::clear() {
     m_tracks.clear();
     m_site.clear();
     m_lastTimestampMs = 0;
-    m_nextColor = 0;
-    m_chart->legend()->setVisible(true);
+    layoutLegend();
 }
 
 void CpuChartView::setHistory(quint16 port, const QList<QPointF> &points) {
@@ -147,7 +151,7 @@ CpuChartView::Track &CpuChartView::ensureTrack(quint16 port) {
     const auto it = m_tracks.find(port);
     if (it != m_tracks.end()) return it->second;
     Track &track = m_tracks[port];
-    track.colorIndex = m_nextColor++;
+    track.colorIndex = port; // not the order of appearance: that changes when the view is cleared
     track.series = new QLineSeries;
     track.series->setName(tr("port %1").arg(port));
     m_chart->addSeries(track.series);
@@ -167,7 +171,6 @@ CpuChartView::Track &CpuChartView::ensureTrack(quint16 port) {
                 QCursor::pos(),
                 tr("port %1\n%2: %3 % CPU").arg(port).arg(time).arg(point.y(), 0, 'f', 1), this);
         });
-    m_chart->legend()->setVisible(int(m_tracks.size()) <= maxLegendEntries);
     return track;
 }
 
@@ -180,16 +183,47 @@ void CpuChartView::updateAxes(qint64 nowMs) {
     // 0..100 % is one core; a multi-process tree can go beyond, rounded up to the next 50.
     const double top = std::max(100.0, std::ceil(maxY / 50.0) * 50.0);
     if (m_axisY->max() != top || m_axisY->min() != 0) m_axisY->setRange(0, top);
-    m_axisX->setRange(QDateTime::fromMSecsSinceEpoch(nowMs - windowMs),
+    qint64 oldest = nowMs;
+    for (const auto &[port, track] : m_tracks) {
+        if (!track.points.isEmpty()) oldest = std::min(oldest, qint64(track.points.first().x()));
+    }
+    const qint64 span = ChartStyle::timeSpanMs(oldest, nowMs, windowMs);
+    m_axisX->setRange(QDateTime::fromMSecsSinceEpoch(nowMs - span),
                       QDateTime::fromMSecsSinceEpoch(nowMs));
-    m_chart->legend()->setVisible(int(m_tracks.size()) <= maxLegendEntries);
+    if (m_legendCount != int(m_tracks.size())) layoutLegend();
+}
+
+void CpuChartView::resizeEvent(QResizeEvent *event) {
+    QChartView::resizeEvent(event); // resizes the chart to the viewport
+    layoutLegend();
+}
+
+void CpuChartView::layoutLegend() {
+    QLegend *legend = m_chart->legend();
+    const int count = int(m_tracks.size());
+    m_legendCount = count;
+    const QSizeF size = m_chart->size();
+    const QFontMetricsF metrics(legend->font());
+    // A legend entry: marker square, gaps and the longest name ("port 65535").
+    const double entryWidth =
+        metrics.horizontalAdvance(tr("port %1").arg(65535)) + metrics.height() + 28;
+    const double rowHeight = metrics.height() + 14; // text item document margins included
+    const int columns = std::max(1, int((size.width() - 8) / entryWidth));
+    const int rows = (count + columns - 1) / columns;
+    const bool show = count > 0 && count <= maxLegendEntries && rows <= maxLegendRows;
+    legend->setVisible(show);
+    const double height = show ? rows * rowHeight + 4 : 0;
+    m_chart->setMargins(QMargins(4, 4, 4, 4 + int(std::ceil(height))));
+    if (show) legend->setGeometry(QRectF(4, size.height() - height - 2, size.width() - 8, height));
 }
 
 void CpuChartView::applyStyle() {
     ChartStyle::apply(m_chart, this);
+
     m_dark = ChartStyle::isDark(palette());
     for (auto &[port, track] : m_tracks)
         track.series->setPen(penFor(track));
+    layoutLegend(); // the font may have changed
 }
 
 QPen CpuChartView::penFor(const Track &track) const {

@@ -29,6 +29,9 @@ public:
     static constexpr qsizetype maxPointsPerSeries = 600;
     /// Above this many lines the legend is hidden (it would not fit); tooltips name the port.
     static constexpr int maxLegendEntries = 16;
+    /// The legend wraps onto this many rows at most (else it is hidden, like above
+    /// maxLegendEntries): entries are never cut short.
+    static constexpr int maxLegendRows = 4;
 
     explicit CpuChartView(QWidget *parent = nullptr);
     ~CpuChartView() override;
@@ -54,18 +57,22 @@ public:
 
 protected:
     void changeEvent(QEvent *event) override;
+    void resizeEvent(QResizeEvent *event) override;
 
 private:
     struct Track {
         QLineSeries *series = nullptr;
         QList<QPointF> points; ///< what the series shows, oldest first
-        int colorIndex = 0;
+        int colorIndex = 0;    ///< the port: a worker keeps its colour while it exists
         quint64 seenTick = 0;
     };
 
     Track &ensureTrack(quint16 port);
     void updateAxes(qint64 nowMs);
     void applyStyle();
+    /// Places the (detached) legend under the plot, wrapped onto as many rows as it needs,
+    /// and leaves the chart's bottom margin to it.
+    void layoutLegend();
     QPen penFor(const Track &track) const;
 
     QChart *m_chart = nullptr;
@@ -75,7 +82,7 @@ private:
     QString m_site;
     qint64 m_lastTimestampMs = 0;
     quint64 m_tick = 0;
-    int m_nextColor = 0;
+    int m_legendCount = -1; ///< entries the legend was laid out for
     bool m_dark = false;
 };
 

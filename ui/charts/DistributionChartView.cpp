@@ -134,8 +134,11 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
         values.isEmpty() ? 0 : *std::max_element(values.cbegin(), values.cend());
     // Headroom above the tallest bar for its value label.
     m_axisY->setRange(0, ChartStyle::niceCeiling(maxValue * 1.15));
-    // Whole numbers on the bars; one decimal when the rates are small.
-    const int digits = maxValue >= 1 ? int(std::floor(std::log10(maxValue))) + 1 : 1;
+    // Labels are printed with %g and this many significant digits: as many as the integer
+    // part of the rounded-up maximum has, so no bar's value rounds up into an exponent
+    // (99.7 with two digits would show "1e+02"); one more when the rates are small.
+    const double ceiling = std::ceil(maxValue);
+    const int digits = ceiling >= 1 ? int(std::floor(std::log10(ceiling))) + 1 : 1;
     m_series->setLabelsPrecision(maxValue < 10 ? digits + 1 : digits);
     m_series->setLabelsVisible(ports.size() <= maxValueLabels);
     m_axisX->setLabelsVisible(showLabels);

@@ -119,13 +119,16 @@ void ThroughputChartView::applyStyle() {
 
 void ThroughputChartView::updateAxes(qint64 nowMs) {
     double maxY = 0;
-    for (const QPointF &p : std::as_const(m_requestPoints))
-        maxY = std::max(maxY, p.y());
-    for (const QPointF &p : std::as_const(m_errorPoints))
-        maxY = std::max(maxY, p.y());
+    const double since = double(nowMs - scaleWindowMs);
+    for (const QList<QPointF> *points : {&m_requestPoints, &m_errorPoints}) {
+        for (auto it = points->crbegin(); it != points->crend() && it->x() > since; ++it)
+            maxY = std::max(maxY, it->y());
+    }
     const double top = ChartStyle::niceCeiling(maxY * 1.05);
     if (m_axisY->max() != top || m_axisY->min() != 0) m_axisY->setRange(0, top);
-    m_axisX->setRange(QDateTime::fromMSecsSinceEpoch(nowMs - windowMs),
+    const qint64 oldest = m_requestPoints.isEmpty() ? nowMs : qint64(m_requestPoints.first().x());
+    const qint64 span = ChartStyle::timeSpanMs(oldest, nowMs, windowMs);
+    m_axisX->setRange(QDateTime::fromMSecsSinceEpoch(nowMs - span),
                       QDateTime::fromMSecsSinceEpoch(nowMs));
 }
 

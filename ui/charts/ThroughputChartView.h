@@ -21,6 +21,9 @@ public:
     static constexpr qint64 windowMs = 5 * 60 * 1000;
     /// Points kept per line at most, whatever the tick rate (five minutes at 2 Hz).
     static constexpr qsizetype maxPointsPerSeries = 600;
+    /// The value axis fits the highest point of this last stretch (a sliding-window max), so it
+    /// comes back down a minute after a spike; older, higher points are drawn clipped.
+    static constexpr qint64 scaleWindowMs = 60 * 1000;
 
     explicit ThroughputChartView(QWidget *parent = nullptr);
     ~ThroughputChartView() override;
