@@ -1,5 +1,7 @@
 #include "helpers/ProxyTestUtil.h"
+#include "helpers/TestProcess.h"
 
+#include <QProcess>
 #include <QTest>
 
 using namespace corral;
@@ -319,6 +321,33 @@ private Q_SLOTS:
         QVERIFY2(
             lines.contains(QStringLiteral("backend %1 drained: no request in flight").arg(aKey)),
             qPrintable(lines.join(QLatin1Char('\n'))));
+    }
+
+    // The same events as corralctl proxy prints them: one line each on stderr.
+    void corralctlProxyLogsBackendStateChanges() {
+        TestBackend a;
+        QVERIFY(a.start());
+        const quint16 port = freePort();
+        QProcess proxy;
+        proxy.start(QStringLiteral(CORRALCTL_PATH),
+                    {QStringLiteral("proxy"), QStringLiteral("--listen"),
+                     QStringLiteral("127.0.0.1:%1").arg(port), QStringLiteral("--backends"),
+                     keyOf(a), QStringLiteral("--threads"), QStringLiteral("1")});
+        QVERIFY(proxy.waitForStarted());
+        QString out, err;
+        QTRY_VERIFY_WITH_TIMEOUT(
+            (out += QString::fromUtf8(proxy.readAllStandardOutput())).contains(u"listening on"),
+            10000);
+        HttpClient client(port);
+        QCOMPARE(client.get("/close").status, 502);
+        const QString expected = QStringLiteral("backend %1 down: closed the connection before "
+                                                "answering; out of rotation for 10 s\n")
+                                     .arg(keyOf(a));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            (err += QString::fromUtf8(proxy.readAllStandardError())).contains(expected), 5000);
+        proxy.terminate();
+        QVERIFY(proxy.waitForFinished(15000));
+        QCOMPARE(proxy.exitCode(), 0);
     }
 
     void passiveHealthMarksDownForFailTimeout() {
