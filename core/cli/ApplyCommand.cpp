@@ -1,4 +1,5 @@
 #include "cli/Context.h"
+#include "model/FieldText.h"
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
@@ -64,7 +65,7 @@ static int applyCommand(Context &context, const QStringList &args) {
     const Site *site = inventory->site(name);
     if (!site)
         return context.error(
-            QStringLiteral("no site named \"%1\" in %2").arg(name, context.inventoryPath));
+            QStringLiteral("no site named %1 in %2").arg(shown(name), context.inventoryPath));
     if (!site->balancer)
         return context.error(QStringLiteral("apply %1: the site has no \"balancer\" in %2 (host, "
                                             "format, configPath, validate, reload)")
@@ -207,16 +208,16 @@ static int importCommand(Context &context, const QStringList &args) {
         Site site;
         site.name = siteNameFor(entry.block);
         if (names.contains(site.name))
-            return context.error(QStringLiteral("import %1:%2: \"%3\" and another block both "
+            return context.error(QStringLiteral("import %1:%2: %3 and another block both "
                                                 "become site \"%4\"")
-                                     .arg(hostName, path, entry.block, site.name));
+                                     .arg(hostName, path, shown(entry.block), site.name));
         names.append(site.name);
         site.workers = 0; // the backends run elsewhere; Corral does not start them
         site.policy = entry.policy;
         site.backends = entry.backends;
         if (auto valid = site.validate(); !valid)
-            return context.error(QStringLiteral("import %1:%2: block \"%3\": %4")
-                                     .arg(hostName, path, entry.block, valid.error()));
+            return context.error(QStringLiteral("import %1:%2: block %3: %4")
+                                     .arg(hostName, path, shown(entry.block), valid.error()));
         const bool exists = inventory->site(site.name) != nullptr;
         if (exists && !replace)
             return context.error(QStringLiteral("import: a site named \"%1\" already exists in %2 "
@@ -230,7 +231,7 @@ static int importCommand(Context &context, const QStringList &args) {
             for (const Backend &backend : site.backends)
                 keys.append(backend.key());
             context.out << (options->has(QStringLiteral("dry-run")) ? "would import" : "imported")
-                        << " site " << site.name << " from " << entry.block << ": "
+                        << " site " << site.name << " from " << shown(entry.block) << ": "
                         << policyName(site.policy) << ", " << keys.join(QStringLiteral(" "))
                         << Qt::endl;
         }

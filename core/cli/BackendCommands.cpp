@@ -1,4 +1,5 @@
 #include "cli/Context.h"
+#include "model/FieldText.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
 #include "upstreams/RemoteAddBackend.h"
@@ -89,7 +90,7 @@ static const Site *siteWithBalancer(Context &context, const Inventory &inventory
     const Site *site = inventory.site(name);
     if (!site) {
         code = context.error(
-            QStringLiteral("no site named \"%1\" in %2").arg(name, context.inventoryPath));
+            QStringLiteral("no site named %1 in %2").arg(shown(name), context.inventoryPath));
         return nullptr;
     }
     if (!site->balancer) {
@@ -135,8 +136,8 @@ static int addBackendCommand(Context &context, const QStringList &args) {
         options->has(QStringLiteral("on")) ? options->value(QStringLiteral("on")) : balancerHost;
     const Host *worker = inventory->host(workerHost);
     if (!worker)
-        return context.error(QStringLiteral("add-backend %1: no host named \"%2\" in %3")
-                                 .arg(name, workerHost, context.inventoryPath));
+        return context.error(QStringLiteral("add-backend %1: no host named %2 in %3")
+                                 .arg(name, shown(workerHost), context.inventoryPath));
     const bool sameHost = workerHost == balancerHost;
     const QString address = sameHost ? QStringLiteral("127.0.0.1") : worker->address;
     const bool acceptNew = options->has(QStringLiteral("accept-new"));
@@ -209,17 +210,18 @@ static int rollingRestartCommand(Context &context, const QStringList &args) {
     int timeoutsMs[2] = {30000, 15000};
     const QString timeoutNames[2] = {QStringLiteral("drain-timeout"),
                                      QStringLiteral("health-timeout")};
+    QStringList problems; // every bad value at once
     for (int i = 0; i < 2; ++i) {
         if (!options->has(timeoutNames[i])) continue;
         bool ok = false;
         const double seconds = options->value(timeoutNames[i]).toDouble(&ok);
-        if (!ok || seconds < 0 || seconds > 86400)
-            return context.usageError(QStringLiteral("rolling-restart: --%1 needs a number of "
-                                                     "seconds from 0 to 86400")
-                                          .arg(timeoutNames[i]),
-                                      usage);
-        timeoutsMs[i] = int(seconds * 1000);
+        if (ok && seconds >= 0 && seconds <= 86400)
+            timeoutsMs[i] = int(seconds * 1000);
+        else
+            problems.append(QStringLiteral("--%1: %2 is not a number of seconds from 0 to 86400")
+                                .arg(timeoutNames[i], shown(options->value(timeoutNames[i]))));
     }
+    if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("rolling-restart: "));
     auto inventory = context.loadInventory();
     if (!inventory) return context.error(inventory.error());
     const QString name = options->positional.first();

@@ -16,15 +16,27 @@ class SshSession;
 namespace corral::cli {
 
 /// What every command gets: the global options and the output streams.
+///
+/// Exit codes (documented in 'corralctl help'): a command line that cannot be understood
+/// (unknown command or option, missing argument or option value, options that exclude each
+/// other) is a usage error, exit 2, printed as one line with a pointer to the command's help;
+/// a value that was understood but is invalid (a bad port, name, backend...) is exit 1, like
+/// any failure, and every such problem is reported in the same run.
 struct Context {
     QString inventoryPath; ///< resolved (flag, environment or default)
     bool json = false;
     QTextStream &out;
     QTextStream &err;
+    QString command; ///< the command being run ("site"), for usage errors; empty before
 
     /// Prints "corralctl: MESSAGE" on stderr and returns `code`.
     int error(const QString &message, int code = Failure) const;
-    int usageError(const QString &message, const QString &usage) const;
+    /// Prints every problem as its own "corralctl: PREFIXPROBLEM" line and returns Failure (1).
+    int errors(const QStringList &problems, const QString &prefix = QString()) const;
+    /// Prints "corralctl: COMMAND: MESSAGE (see 'corralctl help COMMAND')" on one line and
+    /// returns UsageError (2). "COMMAND: " is not repeated when MESSAGE starts with it.
+    /// `usage` is not printed (kept for callers that still pass their usage text).
+    int usageError(const QString &message, const QString &usage = QString()) const;
     Result<Inventory> loadInventory() const { return Inventory::load(inventoryPath); }
 };
 

@@ -1,6 +1,7 @@
 #include "cli/Ctl.h"
 
 #include "cli/Context.h"
+#include "model/FieldText.h"
 
 namespace corral::cli {
 
@@ -9,8 +10,21 @@ int Context::error(const QString &message, int code) const {
     return code;
 }
 
+int Context::errors(const QStringList &problems, const QString &prefix) const {
+    for (const QString &problem : problems)
+        err << "corralctl: " << prefix << problem << '\n';
+    err.flush();
+    return Failure;
+}
+
 int Context::usageError(const QString &message, const QString &usage) const {
-    err << "corralctl: " << message << "\n\n" << usage << Qt::endl;
+    Q_UNUSED(usage); // one line and a pointer to the help, not the whole usage text
+    QString line = message;
+    if (!command.isEmpty() && !message.startsWith(command + QLatin1Char(':')) &&
+        !message.startsWith(command + QLatin1Char(' ')))
+        line = command + QStringLiteral(": ") + message;
+    err << "corralctl: " << line << " (see 'corralctl help"
+        << (command.isEmpty() ? QString() : QLatin1Char(' ') + command) << "')" << Qt::endl;
     return UsageError;
 }
 
@@ -24,7 +38,13 @@ static const char globalUsage[] =
     "  --version          print the version and exit\n"
     "  -h, --help         show help\n"
     "\n"
-    "Exit codes: 0 success, 1 failure, 2 usage error.\n";
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  a value is invalid or the operation failed: every invalid value is reported,\n"
+    "     one line each, naming its option or inventory field\n"
+    "  2  the command line is malformed (unknown command or option, missing argument or\n"
+    "     option value, options that exclude each other): one line and a pointer to\n"
+    "     'corralctl help COMMAND'\n";
 
 static QList<Command> allCommands() {
     QList<Command> commands;
@@ -72,8 +92,8 @@ int run(const QStringList &arguments, QTextStream &out, QTextStream &err) {
             wantHelp = true;
         } else if (arg == QLatin1String("--inventory")) {
             if (i + 1 >= arguments.size()) {
-                err << "corralctl: option --inventory needs a value\n\n"
-                    << globalUsage << Qt::flush;
+                err << "corralctl: option --inventory needs a value (see 'corralctl help')"
+                    << Qt::endl;
                 return UsageError;
             }
             inventoryOverride = arguments.at(++i);
@@ -83,7 +103,7 @@ int run(const QStringList &arguments, QTextStream &out, QTextStream &err) {
             rest.append(arg);
         }
     }
-    Context context{Inventory::resolvePath(inventoryOverride), json, out, err};
+    Context context{Inventory::resolvePath(inventoryOverride), json, out, err, QString()};
 
     if (wantVersion) {
         if (json)
@@ -102,8 +122,7 @@ int run(const QStringList &arguments, QTextStream &out, QTextStream &err) {
             out << fullUsage(commands) << Qt::flush;
             return Success;
         }
-        err << "corralctl: no command given\n\n" << fullUsage(commands) << Qt::flush;
-        return UsageError;
+        return context.usageError(QStringLiteral("no command given"));
     }
     const QString name = rest.takeFirst();
     if (name == QLatin1String("help") || wantHelp) {
@@ -114,15 +133,13 @@ int run(const QStringList &arguments, QTextStream &out, QTextStream &err) {
         }
         const Command *command = find(topic);
         if (!command)
-            return context.usageError(QStringLiteral("unknown command \"%1\"").arg(topic),
-                                      fullUsage(commands));
+            return context.usageError(QStringLiteral("unknown command %1").arg(shown(topic)));
         out << command->usage << Qt::flush;
         return Success;
     }
     const Command *command = find(name);
-    if (!command)
-        return context.usageError(QStringLiteral("unknown command \"%1\"").arg(name),
-                                  fullUsage(commands));
+    if (!command) return context.usageError(QStringLiteral("unknown command %1").arg(shown(name)));
+    context.command = name;
     return command->run(context, rest);
 }
 

@@ -1,4 +1,5 @@
 #include "cli/Context.h"
+#include "model/FieldText.h"
 #include "remote/HostDiscovery.h"
 #include "ssh/CredentialStore.h"
 #include "ssh/SshSession.h"
@@ -86,13 +87,13 @@ static Result<void> parseTarget(const QString &text, Host &host) {
     if (!url.isValid() || url.scheme() != QLatin1String("ssh") || url.host().isEmpty() ||
         (!url.path().isEmpty() && url.path() != QLatin1String("/")) || url.hasQuery() ||
         url.hasFragment() || !url.password().isEmpty())
-        return fail(QStringLiteral("\"%1\" is not of the form ssh://USER@ADDRESS[:PORT] (and a "
+        return fail(QStringLiteral("%1 is not of the form ssh://USER@ADDRESS[:PORT] (and a "
                                    "password never goes in it: use --password)")
-                        .arg(text));
+                        .arg(shown(text)));
     host.address = url.host();
     host.user = url.userName();
     host.port = quint16(url.port(Host::DefaultSshPort));
-    if (url.port() == 0) return fail(QStringLiteral("\"%1\": port 0 is out of range").arg(text));
+    if (url.port() == 0) return fail(QStringLiteral("%1: port 0 is out of range").arg(shown(text)));
     return {};
 }
 
@@ -158,26 +159,31 @@ static int addHost(Context &context, const ParsedOptions &options) {
     if (options.positional.size() != 2)
         return context.usageError(
             QStringLiteral("host add: expected NAME and ssh://USER@ADDRESS[:PORT]"), usage());
-    Host host;
-    host.kind = Host::Kind::Ssh;
-    host.name = options.positional.at(0);
-    if (auto parsed = parseTarget(options.positional.at(1), host); !parsed)
-        return context.usageError(QStringLiteral("host add: ") + parsed.error(), usage());
     const bool password = options.has(QStringLiteral("password"));
     if (password && options.has(QStringLiteral("key")))
         return context.usageError(
             QStringLiteral("host add: --key and --password exclude each other"), usage());
+    // Every bad value at once: the target, the key file, then the host's own checks.
+    QStringList problems;
+    Host host;
+    host.kind = Host::Kind::Ssh;
+    host.name = options.positional.at(0);
+    if (auto parsed = parseTarget(options.positional.at(1), host); !parsed)
+        problems.append(parsed.error());
     if (options.has(QStringLiteral("key"))) {
         host.auth = Host::Auth::KeyFile;
         host.keyPath = QFileInfo(options.value(QStringLiteral("key"))).absoluteFilePath();
         if (!QFileInfo::exists(host.keyPath))
-            return context.error(
-                QStringLiteral("host add: key file %1 does not exist").arg(host.keyPath));
+            problems.append(
+                QStringLiteral("--key: key file %1 does not exist").arg(shown(host.keyPath)));
     } else if (password) {
         host.auth = Host::Auth::Password;
     }
-    if (auto valid = host.validate(); !valid)
-        return context.usageError(QStringLiteral("host add: ") + valid.error(), usage());
+    for (const QString &problem : host.problems())
+        // A target that did not parse left address and user empty: reported once, above.
+        if (problems.isEmpty() || !problem.startsWith(QLatin1String("address:")))
+            problems.append(problem);
+    if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("host add: "));
     auto inventory = context.loadInventory();
     if (!inventory) return context.error(inventory.error());
     if (inventory->host(host.name) || host.name == Host::LocalName)
@@ -233,7 +239,7 @@ static int testHost(Context &context, const ParsedOptions &options) {
     const Host *found = inventory->host(name);
     if (!found)
         return context.error(
-            QStringLiteral("no host named \"%1\" in %2").arg(name, context.inventoryPath));
+            QStringLiteral("no host named %1 in %2").arg(shown(name), context.inventoryPath));
     const Host host = *found;
     if (host.kind != Host::Kind::Ssh)
         return context.error(
@@ -375,7 +381,7 @@ static int hostCommand(Context &context, const QStringList &args) {
     if (sub == QLatin1String("test")) return testHost(context, options.value());
     if (sub == QLatin1String("list")) return listHosts(context, options.value());
     if (sub == QLatin1String("remove")) return removeHost(context, options.value());
-    return context.usageError(QStringLiteral("host: unknown subcommand \"%1\"").arg(sub), usage());
+    return context.usageError(QStringLiteral("host: unknown subcommand %1").arg(shown(sub)));
 }
 
 Result<std::unique_ptr<SshSession>> openHostSession(Context &context, const Inventory &inventory,
@@ -383,7 +389,7 @@ Result<std::unique_ptr<SshSession>> openHostSession(Context &context, const Inve
     const Host *found = inventory.host(hostName);
     if (!found)
         return fail(
-            QStringLiteral("no host named \"%1\" in %2").arg(hostName, context.inventoryPath));
+            QStringLiteral("no host named %1 in %2").arg(shown(hostName), context.inventoryPath));
     const Host host = *found;
     if (host.kind != Host::Kind::Ssh)
         return fail(QStringLiteral("host \"%1\" is not an SSH host").arg(hostName));

@@ -1,5 +1,7 @@
 #include "cli/Options.h"
 
+#include "model/FieldText.h"
+
 namespace corral::cli {
 
 QStringList ParsedOptions::list(const QString &name) const {
@@ -20,7 +22,7 @@ Result<ParsedOptions> parseOptions(const QStringList &args, const OptionSpec &sp
         }
         if (!arg.startsWith(QLatin1String("--")) || arg.size() == 2) {
             if (arg.startsWith(QLatin1Char('-')) && arg.size() > 1)
-                return fail(QStringLiteral("unknown option \"%1\"").arg(arg));
+                return fail(QStringLiteral("unknown option %1").arg(escapeControls(arg)));
             parsed.positional.append(arg);
             continue;
         }
@@ -40,7 +42,7 @@ Result<ParsedOptions> parseOptions(const QStringList &args, const OptionSpec &sp
             }
             parsed.values[name].append(value);
         } else {
-            return fail(QStringLiteral("unknown option \"--%1\"").arg(name));
+            return fail(QStringLiteral("unknown option --%1").arg(escapeControls(name)));
         }
     }
     return parsed;

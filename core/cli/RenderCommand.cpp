@@ -1,5 +1,8 @@
 #include "cli/Context.h"
+#include "model/FieldText.h"
 #include "upstreams/Renderers.h"
+
+#include <tuple>
 
 namespace corral::cli {
 
@@ -33,12 +36,12 @@ static Result<quint16> parsePort(const ParsedOptions &options, const QString &na
     bool numeric = false;
     const uint port = options.value(name).toUInt(&numeric);
     if (!numeric || port == 0 || port > 65535)
-        return fail(QStringLiteral("--%1: expected a port in 1..65535").arg(name));
+        return fail(QStringLiteral("--%1: %2 is not a port in 1..65535")
+                        .arg(name, shown(options.value(name))));
     return quint16(port);
 }
 
 static int renderCommand(Context &context, const QStringList &args) {
-    const QString usage = QString::fromLatin1(renderUsage);
     const OptionSpec spec{{},
                           {QStringLiteral("format"), QStringLiteral("tls-cert"),
                            QStringLiteral("tls-key"), QStringLiteral("listen-address"),
@@ -46,22 +49,21 @@ static int renderCommand(Context &context, const QStringList &args) {
                            QStringLiteral("log-dir"), QStringLiteral("run-dir"),
                            QStringLiteral("sticky-cookie")}};
     auto options = parseOptions(args, spec);
-    if (!options) return context.usageError(QStringLiteral("render: ") + options.error(), usage);
+    if (!options) return context.usageError(options.error());
     if (options->positional.size() != 1)
-        return context.usageError(QStringLiteral("render: expected exactly one site NAME"), usage);
+        return context.usageError(QStringLiteral("expected exactly one site NAME"));
     if (!options->has(QStringLiteral("format")))
-        return context.usageError(QStringLiteral("render: --format is required"), usage);
+        return context.usageError(QStringLiteral("--format is required"));
+    if (options->has(QStringLiteral("tls-cert")) != options->has(QStringLiteral("tls-key")))
+        return context.usageError(QStringLiteral("--tls-cert and --tls-key go together"));
+
+    // Every bad value at once.
+    QStringList problems;
     const QString formatName = options->value(QStringLiteral("format"));
     const auto format = renderFormatFromName(formatName);
     if (!format)
-        return context.usageError(
-            QStringLiteral("render: --format: \"%1\" is not nginx, haproxy or apache")
-                .arg(formatName),
-            usage);
-    if (options->has(QStringLiteral("tls-cert")) != options->has(QStringLiteral("tls-key")))
-        return context.usageError(QStringLiteral("render: --tls-cert and --tls-key go together"),
-                                  usage);
-
+        problems.append(
+            QStringLiteral("--format: %1 is not nginx, haproxy or apache").arg(shown(formatName)));
     RenderOptions renderOptions;
     renderOptions.tlsCertificate = options->value(QStringLiteral("tls-cert"));
     renderOptions.tlsKey = options->value(QStringLiteral("tls-key"));
@@ -69,13 +71,15 @@ static int renderCommand(Context &context, const QStringList &args) {
     renderOptions.logDirectory = options->value(QStringLiteral("log-dir"));
     renderOptions.runtimeDirectory = options->value(QStringLiteral("run-dir"));
     renderOptions.stickyCookie = options->value(QStringLiteral("sticky-cookie"));
-    auto httpPort = parsePort(options.value(), QStringLiteral("http-port"), 80);
-    if (!httpPort) return context.usageError(QStringLiteral("render: ") + httpPort.error(), usage);
-    auto httpsPort = parsePort(options.value(), QStringLiteral("https-port"), 443);
-    if (!httpsPort)
-        return context.usageError(QStringLiteral("render: ") + httpsPort.error(), usage);
-    renderOptions.httpPort = httpPort.value();
-    renderOptions.httpsPort = httpsPort.value();
+    for (const auto &[name, fallback, target] :
+         {std::tuple{QStringLiteral("http-port"), quint16(80), &renderOptions.httpPort},
+          std::tuple{QStringLiteral("https-port"), quint16(443), &renderOptions.httpsPort}}) {
+        if (auto port = parsePort(options.value(), name, fallback))
+            *target = port.value();
+        else
+            problems.append(port.error());
+    }
+    if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("render: "));
 
     auto inventory = context.loadInventory();
     if (!inventory) return context.error(inventory.error());
@@ -83,7 +87,8 @@ static int renderCommand(Context &context, const QStringList &args) {
     const Site *site = inventory->site(name);
     if (!site)
         return context.error(
-            QStringLiteral("no site named \"%1\" in %2").arg(name, context.inventoryPath));
+            QStringLiteral("no site named %1 in %2").arg(shown(name), context.inventoryPath));
+    // The site and the options are checked again here, whatever wrote the inventory.
     auto rendered = render(*format, *site, renderOptions);
     if (!rendered) return context.error(rendered.error());
     context.out << rendered.value() << Qt::flush;

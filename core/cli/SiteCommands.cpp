@@ -1,4 +1,5 @@
 #include "cli/Context.h"
+#include "model/FieldText.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -33,12 +34,17 @@ static const OptionSpec siteSpec{{},
                                   QStringLiteral("base-port"), QStringLiteral("health")}};
 
 /// Applies the options given on the command line to `site`; leaves the others alone.
-static Result<void> applySiteOptions(const ParsedOptions &options, Site &site) {
+/// Returns every value that could not be applied (each naming its option); the values that
+/// could be applied are checked with the rest of the site by Site::problems().
+static QStringList applySiteOptions(const ParsedOptions &options, Site &site) {
+    QStringList problems;
     if (options.has(QStringLiteral("backends"))) {
         auto backends = Backend::parseList(
             options.values.value(QStringLiteral("backends")).join(QLatin1Char(',')));
-        if (!backends) return fail(QStringLiteral("--backends: ") + backends.error());
-        site.backends = backends.value();
+        if (backends)
+            site.backends = backends.value();
+        else
+            problems.append(QStringLiteral("--backends: ") + backends.error());
     }
     if (options.has(QStringLiteral("host")))
         site.serverNames = options.list(QStringLiteral("host"));
@@ -46,35 +52,41 @@ static Result<void> applySiteOptions(const ParsedOptions &options, Site &site) {
         site.staticRoot = options.value(QStringLiteral("static"));
     if (options.has(QStringLiteral("policy"))) {
         const QString name = options.value(QStringLiteral("policy"));
-        const auto policy = policyFromName(name);
-        if (!policy)
-            return fail(
-                QStringLiteral("--policy: \"%1\" is not one of %2").arg(name, policyNames()));
-        site.policy = *policy;
+        if (const auto policy = policyFromName(name))
+            site.policy = *policy;
+        else
+            problems.append(
+                QStringLiteral("--policy: %1 is not one of %2").arg(shown(name), policyNames()));
     }
     if (options.has(QStringLiteral("listen"))) {
         const QString listen = options.value(QStringLiteral("listen"));
-        if (auto endpoint = Endpoint::parse(listen); !endpoint)
-            return fail(QStringLiteral("--listen: ") + endpoint.error());
-        site.listen = listen;
+        if (auto endpoint = Endpoint::parse(listen))
+            site.listen = listen;
+        else
+            problems.append(QStringLiteral("--listen: ") + endpoint.error());
     }
     if (options.has(QStringLiteral("workers"))) {
         bool numeric = false;
-        site.workers = options.value(QStringLiteral("workers")).toInt(&numeric);
-        if (!numeric || site.workers < 0 || site.workers > Site::MaxWorkers)
-            return fail(
-                QStringLiteral("--workers: expected a number in 0..%1").arg(Site::MaxWorkers));
+        const int workers = options.value(QStringLiteral("workers")).toInt(&numeric);
+        if (numeric && workers >= 0 && workers <= Site::MaxWorkers)
+            site.workers = workers;
+        else
+            problems.append(QStringLiteral("--workers: %1 is not a number in 0..%2")
+                                .arg(shown(options.value(QStringLiteral("workers"))))
+                                .arg(Site::MaxWorkers));
     }
     if (options.has(QStringLiteral("base-port"))) {
         bool numeric = false;
         const uint port = options.value(QStringLiteral("base-port")).toUInt(&numeric);
-        if (!numeric || port == 0 || port > 65535)
-            return fail(QStringLiteral("--base-port: expected a port in 1..65535"));
-        site.basePort = quint16(port);
+        if (numeric && port >= 1 && port <= 65535)
+            site.basePort = quint16(port);
+        else
+            problems.append(QStringLiteral("--base-port: %1 is not a port in 1..65535")
+                                .arg(shown(options.value(QStringLiteral("base-port")))));
     }
     if (options.has(QStringLiteral("health")))
         site.healthPath = options.value(QStringLiteral("health"));
-    return {};
+    return problems;
 }
 
 static QString usage() {
@@ -162,8 +174,7 @@ static int siteCommand(Context &context, const QStringList &args) {
 
     if (sub != QLatin1String("add") && sub != QLatin1String("update") &&
         sub != QLatin1String("remove") && sub != QLatin1String("show"))
-        return context.usageError(QStringLiteral("site: unknown subcommand \"%1\"").arg(sub),
-                                  usage());
+        return context.usageError(QStringLiteral("site: unknown subcommand %1").arg(shown(sub)));
     if (!expectArgs(1))
         return context.usageError(
             QStringLiteral("site %1: expected exactly one site NAME").arg(sub), usage());
@@ -175,7 +186,7 @@ static int siteCommand(Context &context, const QStringList &args) {
         const Site *site = inventory->site(name);
         if (!site)
             return context.error(
-                QStringLiteral("no site named \"%1\" in %2").arg(name, context.inventoryPath));
+                QStringLiteral("no site named %1 in %2").arg(shown(name), context.inventoryPath));
         printSite(context, *site);
         return Success;
     }
@@ -192,13 +203,16 @@ static int siteCommand(Context &context, const QStringList &args) {
         const Site *existing = inventory->site(name);
         if (!existing)
             return context.error(
-                QStringLiteral("no site named \"%1\" in %2").arg(name, context.inventoryPath));
+                QStringLiteral("no site named %1 in %2").arg(shown(name), context.inventoryPath));
         site = *existing;
     } else {
         site.name = name;
     }
-    if (auto applied = applySiteOptions(options.value(), site); !applied)
-        return context.usageError(QStringLiteral("site %1: ").arg(sub) + applied.error(), usage());
+    // Every bad value at once: those the options could not take, then the site's own checks
+    // (the name, paths and names that reach balancer configs...).
+    QStringList problems = applySiteOptions(options.value(), site);
+    problems += site.problems();
+    if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("site %1: ").arg(sub));
     auto changed =
         sub == QLatin1String("add") ? inventory->addSite(site) : inventory->updateSite(site);
     if (!changed)

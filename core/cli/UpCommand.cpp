@@ -1,8 +1,11 @@
 #include "cli/Context.h"
 #include "cluster/LocalCluster.h"
+#include "model/FieldText.h"
 #include "proxy/ProxyEngine.h"
+#include "supervisor/FailureReport.h"
 #include "supervisor/ProcessGroupReaper.h"
 #include "supervisor/Supervisor.h"
+#include "util/ListeningSockets.h"
 #include "util/SignalWatcher.h"
 
 #include <QCoreApplication>
@@ -86,23 +89,28 @@ static int runUp(Context &context, const QStringList &args) {
         return context.usageError(
             QStringLiteral("up: nothing to run: give --demo or -- COMMAND ARGS"), usage);
 
+    // Every bad value at once, then the site's own checks.
+    QStringList problems;
     if (options->has(QStringLiteral("workers"))) {
         const QString value = options->value(QStringLiteral("workers"));
         bool numeric = value != QLatin1String("auto");
-        site.workers = numeric ? value.toInt(&numeric) : autoWorkers();
-        if (value != QLatin1String("auto") &&
-            (!numeric || site.workers < 1 || site.workers > Site::MaxWorkers))
-            return context.usageError(
-                QStringLiteral("up: --workers: expected auto or 1..%1").arg(Site::MaxWorkers),
-                usage);
+        const int workers = numeric ? value.toInt(&numeric) : autoWorkers();
+        if (value == QLatin1String("auto") ||
+            (numeric && workers >= 1 && workers <= Site::MaxWorkers))
+            site.workers = workers;
+        else
+            problems.append(QStringLiteral("--workers: %1 is not auto or 1..%2")
+                                .arg(shown(value))
+                                .arg(Site::MaxWorkers));
     }
     if (options->has(QStringLiteral("base-port"))) {
         bool numeric = false;
         const uint port = options->value(QStringLiteral("base-port")).toUInt(&numeric);
-        if (!numeric || port == 0 || port > 65535)
-            return context.usageError(
-                QStringLiteral("up: --base-port: expected a port in 1..65535"), usage);
-        site.basePort = quint16(port);
+        if (numeric && port >= 1 && port <= 65535)
+            site.basePort = quint16(port);
+        else
+            problems.append(QStringLiteral("--base-port: %1 is not a port in 1..65535")
+                                .arg(shown(options->value(QStringLiteral("base-port")))));
     }
     if (options->has(QStringLiteral("health")))
         site.healthPath = options->value(QStringLiteral("health"));
@@ -111,23 +119,23 @@ static int runUp(Context &context, const QStringList &args) {
     for (const QString &pair : options->values.value(QStringLiteral("env"))) {
         const qsizetype equals = pair.indexOf(QLatin1Char('='));
         if (equals <= 0)
-            return context.usageError(
-                QStringLiteral("up: --env: expected KEY=VALUE, got \"%1\"").arg(pair), usage);
-        site.environment.insert(pair.left(equals), pair.mid(equals + 1));
+            problems.append(QStringLiteral("--env: %1 is not KEY=VALUE").arg(shown(pair)));
+        else
+            site.environment.insert(pair.left(equals), pair.mid(equals + 1));
     }
     if (options->has(QStringLiteral("policy"))) {
-        const auto policy = policyFromName(options->value(QStringLiteral("policy")));
-        if (!policy)
-            return context.usageError(
-                QStringLiteral("up: --policy: \"%1\" is not one of %2")
-                    .arg(options->value(QStringLiteral("policy")), policyNames()),
-                usage);
-        site.policy = *policy;
+        const QString name = options->value(QStringLiteral("policy"));
+        if (const auto policy = policyFromName(name))
+            site.policy = *policy;
+        else
+            problems.append(
+                QStringLiteral("--policy: %1 is not one of %2").arg(shown(name), policyNames()));
     }
     if (options->has(QStringLiteral("listen"))) {
-        if (auto endpoint = Endpoint::parse(options->value(QStringLiteral("listen"))); !endpoint)
-            return context.usageError(QStringLiteral("up: --listen: ") + endpoint.error(), usage);
-        site.listen = options->value(QStringLiteral("listen"));
+        if (auto endpoint = Endpoint::parse(options->value(QStringLiteral("listen"))))
+            site.listen = options->value(QStringLiteral("listen"));
+        else
+            problems.append(QStringLiteral("--listen: ") + endpoint.error());
     }
     SupervisionPolicy policy;
     for (const auto &[name, target] :
@@ -136,13 +144,21 @@ static int runUp(Context &context, const QStringList &args) {
         if (!options->has(name)) continue;
         bool numeric = false;
         const double seconds = options->value(name).toDouble(&numeric);
-        if (!numeric || seconds <= 0 || seconds > 3600)
-            return context.usageError(
-                QStringLiteral("up: --%1: expected seconds in (0, 3600]").arg(name), usage);
-        *target = int(seconds * 1000);
+        if (numeric && seconds > 0 && seconds <= 3600)
+            *target = int(seconds * 1000);
+        else
+            problems.append(QStringLiteral("--%1: %2 is not a number of seconds in (0, 3600]")
+                                .arg(name, shown(options->value(name))));
     }
-    if (auto valid = site.validate(); !valid)
-        return context.usageError(QStringLiteral("up: ") + valid.error(), usage);
+    problems += site.problems();
+    if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("up: "));
+
+    // One address, one owner: say who holds it before starting anything.
+    if (!site.listen.isEmpty()) {
+        const auto endpoint = Endpoint::parse(site.listen);
+        if (auto free = checkListenAddressFree(QHostAddress(endpoint->host), endpoint->port); !free)
+            return context.error(QStringLiteral("up: --listen: ") + free.error());
+    }
 
     // Before any worker exists, so the sentinel inherits as few descriptors as possible.
     ProcessGroupReaper::instance();
@@ -188,6 +204,20 @@ static int runUp(Context &context, const QStringList &args) {
                         << " are running (Ctrl-C stops them)" << Qt::endl;
             }
             if (stopping || state != WorkerState::Failed) return;
+            // Why, in the program's own words: its last lines and where the rest is.
+            for (const WorkerProcess *worker : supervisor.workers(site.name)) {
+                if (worker->port() != port) continue;
+                const WorkerFailureReport report = workerFailureReport(*worker);
+                if (json)
+                    event({{QStringLiteral("event"), QStringLiteral("failure")},
+                           {QStringLiteral("port"), port},
+                           {QStringLiteral("cause"), report.cause},
+                           {QStringLiteral("lastLines"),
+                            QJsonArray::fromStringList(report.lastLines)},
+                           {QStringLiteral("log"), report.logPath}});
+                else
+                    context.err << "corralctl: " << report.toText() << Qt::endl;
+            }
             for (const WorkerProcess *worker : supervisor.workers(site.name))
                 if (worker->state() != WorkerState::Failed) return;
             context.error(

@@ -1,5 +1,6 @@
 #include "inventory/Inventory.h"
 
+#include "model/FieldText.h"
 #include "util/JsonReader.h"
 
 #include <QDir>
@@ -120,7 +121,7 @@ Result<void> Inventory::validate() const {
         for (qsizetype h = 0; h < site.hosts.size(); ++h)
             if (site.hosts.at(h) != Host::LocalName && !hostIndex.contains(site.hosts.at(h)))
                 return fail(indexPath(path, QStringLiteral("hosts"), h) +
-                            QStringLiteral(": no host named \"%1\"").arg(site.hosts.at(h)));
+                            QStringLiteral(": no host named %1").arg(shown(site.hosts.at(h))));
     }
     return {};
 }
@@ -215,7 +216,7 @@ Result<void> Inventory::removeHost(const QString &name) {
             return fail(
                 QStringLiteral("host \"%1\" is still used by site \"%2\"").arg(name, s.name));
     const auto removed = m_hosts.removeIf([&](const Host &h) { return h.name == name; });
-    if (removed == 0) return fail(QStringLiteral("no host named \"%1\"").arg(name));
+    if (removed == 0) return fail(QStringLiteral("no host named %1").arg(shown(name)));
     return {};
 }
 
@@ -243,12 +244,12 @@ Result<void> Inventory::updateSite(const Site &site) {
         }
         return {};
     }
-    return fail(QStringLiteral("no site named \"%1\"").arg(site.name));
+    return fail(QStringLiteral("no site named %1").arg(shown(site.name)));
 }
 
 Result<void> Inventory::removeSite(const QString &name) {
     if (m_sites.removeIf([&](const Site &s) { return s.name == name; }) == 0)
-        return fail(QStringLiteral("no site named \"%1\"").arg(name));
+        return fail(QStringLiteral("no site named %1").arg(shown(name)));
     return {};
 }
 

@@ -1,5 +1,6 @@
 #include "model/Backend.h"
 
+#include "model/FieldText.h"
 #include "util/JsonReader.h"
 
 #include <QHostAddress>
@@ -7,17 +8,55 @@
 
 namespace corral {
 
-static bool isValidHostName(const QString &host) {
-    if (QHostAddress(host).protocol() != QAbstractSocket::UnknownNetworkLayerProtocol) return true;
+static bool isHostName(const QString &host) {
     static const QRegularExpression hostName(
-        QStringLiteral("^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$"));
-    return hostName.match(host).hasMatch();
+        QStringLiteral("^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\\z"));
+    return host.size() <= 253 && hostName.match(host).hasMatch();
+}
+
+// The address part before any '%': only the characters an IP address is written with, so
+// nothing QHostAddress tolerates around it (whitespace, other notations) gets through.
+static bool isPlainIpAddress(const QString &text) {
+    static const QRegularExpression characters(QStringLiteral("^[0-9A-Fa-f:.]{2,45}\\z"));
+    return characters.match(text).hasMatch() &&
+           QHostAddress(text).protocol() != QAbstractSocket::UnknownNetworkLayerProtocol;
+}
+
+static bool isZoneId(const QString &zone) {
+    static const QRegularExpression pattern(QStringLiteral("^[A-Za-z0-9_.-]{1,15}\\z"));
+    return pattern.match(zone).hasMatch();
+}
+
+bool isIpAddress(const QString &text) {
+    const qsizetype percent = text.indexOf(QLatin1Char('%'));
+    if (percent < 0) return isPlainIpAddress(text);
+    const QString address = text.left(percent);
+    return isPlainIpAddress(address) && address.contains(QLatin1Char(':')) &&
+           isZoneId(text.mid(percent + 1));
+}
+
+bool isHostNameOrAddress(const QString &text) {
+    return isIpAddress(text) || isHostName(text);
+}
+
+QString hostProblem(const QString &host) {
+    if (isHostNameOrAddress(host)) return {};
+    const qsizetype percent = host.indexOf(QLatin1Char('%'));
+    if (percent >= 0 && isPlainIpAddress(host.left(percent)) &&
+        host.left(percent).contains(QLatin1Char(':')))
+        return QStringLiteral("%1 has an invalid IPv6 zone id (1 to 15 letters, digits, '_', "
+                              "'.' or '-', e.g. fe80::1%eth0)")
+            .arg(shown(host));
+    if (const QString problem = textProblem(host); !problem.isEmpty())
+        return QStringLiteral("%1 %2; it is not a host name or IP address")
+            .arg(shown(host), problem);
+    return QStringLiteral("%1 is not a host name or IP address").arg(shown(host));
 }
 
 QString Endpoint::toString() const {
-    const QString shown =
+    const QString bracketed =
         host.contains(QLatin1Char(':')) ? QLatin1Char('[') + host + QLatin1Char(']') : host;
-    return shown + QLatin1Char(':') + QString::number(port);
+    return bracketed + QLatin1Char(':') + QString::number(port);
 }
 
 Result<Endpoint> Endpoint::parse(const QString &text) {
@@ -25,37 +64,43 @@ Result<Endpoint> Endpoint::parse(const QString &text) {
     QString portText;
     if (text.startsWith(QLatin1Char('['))) {
         const qsizetype close = text.indexOf(QStringLiteral("]:"));
-        if (close < 0) return fail(QStringLiteral("\"%1\" is not HOST:PORT").arg(text));
+        if (close < 0) return fail(QStringLiteral("%1 is not HOST:PORT").arg(shown(text)));
         host = text.mid(1, close - 1);
         portText = text.mid(close + 2);
     } else {
         const qsizetype colon = text.lastIndexOf(QLatin1Char(':'));
         if (colon <= 0 || text.count(QLatin1Char(':')) != 1)
-            return fail(QStringLiteral("\"%1\" is not HOST:PORT").arg(text));
+            return fail(QStringLiteral("%1 is not HOST:PORT").arg(shown(text)));
         host = text.left(colon);
         portText = text.mid(colon + 1);
     }
     bool numeric = false;
     const uint port = portText.toUInt(&numeric);
-    if (!numeric || port == 0 || port > 65535)
-        return fail(QStringLiteral("\"%1\": port \"%2\" is not in 1..65535").arg(text, portText));
-    if (!isValidHostName(host))
+    static const QRegularExpression digits(QStringLiteral("^[0-9]{1,5}\\z"));
+    if (!numeric || !digits.match(portText).hasMatch() || port == 0 || port > 65535)
         return fail(
-            QStringLiteral("\"%1\": \"%2\" is not a host name or IP address").arg(text, host));
+            QStringLiteral("%1: port %2 is not in 1..65535").arg(shown(text), shown(portText)));
+    if (const QString problem = hostProblem(host); !problem.isEmpty())
+        return fail(shown(text) + QStringLiteral(": ") + problem);
     return Endpoint{host, quint16(port)};
 }
 
-Result<void> Backend::validate(const QString &path) const {
-    const auto field = [&](const char *name) -> QString {
-        return path + QLatin1Char('.') + QLatin1String(name);
-    };
-    if (!isValidHostName(address))
-        return fail(field("address") +
-                    QStringLiteral(": \"%1\" is not a host name or IP address").arg(address));
-    if (port == 0) return fail(field("port") + QStringLiteral(": 0 is out of range (1..65535)"));
+QStringList Backend::problems(const QString &path) const {
+    QStringList found;
+    if (const QString problem = hostProblem(address); !problem.isEmpty())
+        found.append(fieldPath(path, QStringLiteral("address")) + QStringLiteral(": ") + problem);
+    if (port == 0)
+        found.append(fieldPath(path, QStringLiteral("port")) +
+                     QStringLiteral(": 0 is out of range (1..65535)"));
     if (weight < 1 || weight > MaxWeight)
-        return fail(field("weight") +
-                    QStringLiteral(": %1 is out of range (1..%2)").arg(weight).arg(MaxWeight));
+        found.append(fieldPath(path, QStringLiteral("weight")) +
+                     QStringLiteral(": %1 is out of range (1..%2)").arg(weight).arg(MaxWeight));
+    return found;
+}
+
+Result<void> Backend::validate(const QString &path) const {
+    const QStringList found = problems(path);
+    if (!found.isEmpty()) return fail(found.join(QStringLiteral("; ")));
     return {};
 }
 
@@ -97,13 +142,13 @@ Result<Backend> Backend::parse(const QString &spec) {
             bool numeric = false;
             backend.weight = option.mid(7).toInt(&numeric);
             if (!numeric || backend.weight < 1 || backend.weight > MaxWeight)
-                return fail(QStringLiteral("backend \"%1\": weight must be 1..%2")
-                                .arg(spec)
+                return fail(QStringLiteral("backend %1: weight must be 1..%2")
+                                .arg(shown(spec))
                                 .arg(MaxWeight));
         } else {
-            return fail(QStringLiteral("backend \"%1\": unknown option \"%2\" "
+            return fail(QStringLiteral("backend %1: unknown option %2 "
                                        "(expected weight=N, backup or down)")
-                            .arg(spec, option));
+                            .arg(shown(spec), shown(option)));
         }
     }
     return backend;

@@ -5,6 +5,7 @@
 #include <QJsonObject>
 #include <QList>
 #include <QString>
+#include <QStringList>
 
 namespace corral {
 
@@ -19,6 +20,16 @@ struct Endpoint {
     bool operator==(const Endpoint &) const = default;
 };
 
+/// True for an IPv4 or IPv6 address as Corral writes it into configs: digits, hex digits,
+/// '.' and ':' only, and for IPv6 an optional zone id ("fe80::1%eth0") of 1 to 15 letters,
+/// digits, '_', '.' or '-' (an interface name or number; QHostAddress alone takes anything
+/// after the '%', quotes and newlines included).
+bool isIpAddress(const QString &text);
+/// True for an IP address (isIpAddress) or a DNS host name of letters, digits and '-' labels.
+bool isHostNameOrAddress(const QString &text);
+/// Why `host` is not a host name or IP address, or an empty string when it is one.
+QString hostProblem(const QString &host);
+
 /// One upstream server of a site's balancer, with nginx's per-server flags.
 struct Backend {
     static constexpr int MaxWeight = 1000;
@@ -31,6 +42,9 @@ struct Backend {
 
     QString key() const { return Endpoint{address, port}.toString(); }
 
+    /// Every problem of the backend, each naming its field under `path`; empty when valid.
+    QStringList problems(const QString &path) const;
+    /// The problems joined with "; ".
     Result<void> validate(const QString &path) const;
     QJsonObject toJson() const;
     static Result<Backend> fromJson(const QJsonObject &object, const QString &path);

@@ -1,5 +1,7 @@
 #include "model/Host.h"
 
+#include "model/Backend.h"
+#include "model/FieldText.h"
 #include "util/JsonReader.h"
 
 #include <QRegularExpression>
@@ -7,12 +9,8 @@
 namespace corral {
 
 bool isValidName(const QString &name) {
-    static const QRegularExpression pattern(QStringLiteral("^[A-Za-z0-9_][A-Za-z0-9._-]{0,62}$"));
+    static const QRegularExpression pattern(QStringLiteral("^[A-Za-z0-9_][A-Za-z0-9._-]{0,62}\\z"));
     return pattern.match(name).hasMatch();
-}
-
-static QString prefixed(const QString &path, const QString &field) {
-    return path.isEmpty() ? field : path + QLatin1Char('.') + field;
 }
 
 Host Host::local() {
@@ -50,26 +48,39 @@ std::optional<Host::Auth> Host::authFromName(const QString &name) {
     return std::nullopt;
 }
 
-Result<void> Host::validate(const QString &path) const {
+QStringList Host::problems(const QString &path) const {
+    QStringList found;
+    const auto add = [&](const char *field, const QString &message) {
+        found.append(fieldPath(path, QLatin1String(field)) + QStringLiteral(": ") + message);
+    };
     if (!isValidName(name))
-        return fail(prefixed(path, QStringLiteral("name")) +
-                    QStringLiteral(": \"%1\" is not a valid name (letters, digits, '.', '_', '-'; "
-                                   "at most 63 characters)")
-                        .arg(name));
-    if (kind == Kind::Ssh) {
-        if (address.trimmed().isEmpty())
-            return fail(prefixed(path, QStringLiteral("address")) +
-                        QStringLiteral(": an ssh host needs an address"));
-        if (address.contains(QLatin1Char(' ')) || address.startsWith(QLatin1Char('-')))
-            return fail(prefixed(path, QStringLiteral("address")) +
-                        QStringLiteral(": \"%1\" is not a host name or IP address").arg(address));
-        if (port == 0)
-            return fail(prefixed(path, QStringLiteral("port")) +
-                        QStringLiteral(": 0 is out of range (1..65535)"));
-        if (auth == Auth::KeyFile && keyPath.isEmpty())
-            return fail(prefixed(path, QStringLiteral("keyPath")) +
-                        QStringLiteral(": auth \"key\" needs a key file path"));
-    }
+        add("name", QStringLiteral("%1 is not a valid name (letters, digits, '.', '_', '-'; at "
+                                   "most 63 characters)")
+                        .arg(shown(name)));
+    if (kind == Kind::Ssh && address.isEmpty())
+        add("address", QStringLiteral("an ssh host needs an address"));
+    else if (!address.isEmpty())
+        // Also keeps "-oProxyCommand=..." from ever looking like an ssh option.
+        if (const QString problem = hostProblem(address); !problem.isEmpty())
+            add("address", problem);
+    if (kind == Kind::Ssh && port == 0) add("port", QStringLiteral("0 is out of range (1..65535)"));
+    if (const QString problem = textProblem(user); !problem.isEmpty())
+        add("user", shown(user) + QLatin1Char(' ') + problem);
+    else if (user.contains(QLatin1Char(' ')) || user.contains(QLatin1Char('@')) ||
+             user.startsWith(QLatin1Char('-')))
+        add("user", QStringLiteral("%1 is not a user name (no spaces or '@', not starting with "
+                                   "'-')")
+                        .arg(shown(user)));
+    if (const QString problem = textProblem(keyPath); !problem.isEmpty())
+        add("keyPath", shown(keyPath) + QLatin1Char(' ') + problem);
+    else if (kind == Kind::Ssh && auth == Auth::KeyFile && keyPath.isEmpty())
+        add("keyPath", QStringLiteral("auth \"key\" needs a key file path"));
+    return found;
+}
+
+Result<void> Host::validate(const QString &path) const {
+    const QStringList found = problems(path);
+    if (!found.isEmpty()) return fail(found.join(QStringLiteral("; ")));
     return {};
 }
 

@@ -4,6 +4,7 @@
 
 #include <QJsonObject>
 #include <QString>
+#include <QStringList>
 
 #include <optional>
 
@@ -28,7 +29,9 @@ struct Host {
 
     static Host local();
 
-    /// Checks the invariants; the error names the offending field under `path`.
+    /// Every broken invariant, each naming its field under `path`; empty when valid.
+    QStringList problems(const QString &path = QString()) const;
+    /// Checks the invariants; the error names the offending fields under `path`.
     Result<void> validate(const QString &path = QString()) const;
 
     QJsonObject toJson() const;

@@ -1,8 +1,10 @@
 #include "model/Site.h"
 
+#include "model/FieldText.h"
 #include "model/Host.h"
 #include "util/JsonReader.h"
 
+#include <QRegularExpression>
 #include <QSet>
 #include <QUrl>
 
@@ -40,54 +42,71 @@ QStringList Site::argsForPort(quint16 port) const {
     return result;
 }
 
-static QString prefixed(const QString &path, const QString &field) {
-    return path.isEmpty() ? field : path + QLatin1Char('.') + field;
-}
-
 QStringList SiteBalancer::formatNames() {
     return {QStringLiteral("nginx"), QStringLiteral("haproxy"), QStringLiteral("apache")};
 }
 
-static bool safePath(const QString &value) {
-    for (const QChar c : value)
-        if (c.unicode() < 0x20 || c == QChar(0x7f)) return false;
-    return value.startsWith(QLatin1Char('/'));
+QStringList SiteBalancer::problems(const QString &path) const {
+    QStringList found;
+    const auto add = [&](const QString &field, const QString &message) {
+        found.append(fieldPath(path, field) + QStringLiteral(": ") + message);
+    };
+    // An absolute path without control characters or quotes; `label` says which.
+    const auto checkPath = [&](const char *field, const QString &value) {
+        if (const QString problem = textProblem(value); !problem.isEmpty())
+            add(QLatin1String(field), shown(value) + QLatin1Char(' ') + problem);
+        else if (!value.startsWith(QLatin1Char('/')))
+            add(QLatin1String(field),
+                QStringLiteral("%1 must be an absolute path").arg(shown(value)));
+    };
+    // Printed bare into the rendered config.
+    const auto checkConfigPath = [&](const char *field, const QString &value) {
+        if (!isSafePath(value))
+            add(QLatin1String(field),
+                QStringLiteral("%1 is not an absolute path of letters, digits and ._/+@~-")
+                    .arg(shown(value)));
+    };
+    const auto checkCommand = [&](const char *field, const QStringList &argv,
+                                  const QString &example) {
+        if (argv.isEmpty() || argv.first().isEmpty())
+            add(QLatin1String(field),
+                QStringLiteral("a command is required, e.g. %1").arg(example));
+        for (qsizetype i = 0; i < argv.size(); ++i)
+            if (const QString problem = textProblem(argv.at(i), FieldText::CommandWord);
+                !problem.isEmpty())
+                add(QStringLiteral("%1[%2]").arg(QLatin1String(field)).arg(i),
+                    shown(argv.at(i)) + QLatin1Char(' ') + problem);
+    };
+    if (!isValidName(host))
+        add(QStringLiteral("host"), QStringLiteral("%1 is not a valid host name").arg(shown(host)));
+    if (!formatNames().contains(format))
+        add(QStringLiteral("format"),
+            QStringLiteral("%1 is not one of %2")
+                .arg(shown(format), formatNames().join(QStringLiteral(", "))));
+    checkPath("configPath", configPath);
+    checkCommand("validate", validate, QStringLiteral("[\"nginx\", \"-t\"]"));
+    checkCommand("reload", reload, QStringLiteral("[\"systemctl\", \"reload\", \"nginx\"]"));
+    if (!probeUrl.isEmpty()) {
+        const QUrl url(probeUrl, QUrl::StrictMode);
+        if (const QString problem = textProblem(probeUrl); !problem.isEmpty())
+            add(QStringLiteral("probeUrl"), shown(probeUrl) + QLatin1Char(' ') + problem);
+        else if (!url.isValid() || url.host().isEmpty() ||
+                 (url.scheme() != QLatin1String("http") && url.scheme() != QLatin1String("https")))
+            add(QStringLiteral("probeUrl"),
+                QStringLiteral("%1 is not an http(s) URL").arg(shown(probeUrl)));
+    }
+    if (!errorLog.isEmpty()) checkPath("errorLog", errorLog);
+    if (!listenAddress.isEmpty() && !isIpAddress(listenAddress))
+        add(QStringLiteral("listenAddress"),
+            QStringLiteral("%1 is not an IP address").arg(shown(listenAddress)));
+    if (!logDirectory.isEmpty()) checkConfigPath("logDirectory", logDirectory);
+    if (!runtimeDirectory.isEmpty()) checkConfigPath("runtimeDirectory", runtimeDirectory);
+    return found;
 }
 
 Result<void> SiteBalancer::validateFields(const QString &path) const {
-    const auto field = [&](const char *name) { return prefixed(path, QLatin1String(name)); };
-    if (!isValidName(host))
-        return fail(field("host") + QStringLiteral(": \"%1\" is not a valid host name").arg(host));
-    if (!formatNames().contains(format))
-        return fail(field("format") + QStringLiteral(": \"%1\" is not one of %2")
-                                          .arg(format, formatNames().join(QStringLiteral(", "))));
-    if (!safePath(configPath))
-        return fail(field("configPath") +
-                    QStringLiteral(": \"%1\" must be an absolute path without control characters")
-                        .arg(configPath));
-    if (validate.isEmpty() || validate.first().isEmpty())
-        return fail(field("validate") + QStringLiteral(": a command is required, e.g. [\"nginx\", "
-                                                       "\"-t\"]"));
-    if (reload.isEmpty() || reload.first().isEmpty())
-        return fail(field("reload") +
-                    QStringLiteral(": a command is required, e.g. [\"systemctl\", "
-                                   "\"reload\", \"nginx\"]"));
-    if (!probeUrl.isEmpty()) {
-        const QUrl url(probeUrl, QUrl::StrictMode);
-        if (!url.isValid() || url.host().isEmpty() ||
-            (url.scheme() != QLatin1String("http") && url.scheme() != QLatin1String("https")))
-            return fail(field("probeUrl") +
-                        QStringLiteral(": \"%1\" is not an http(s) URL").arg(probeUrl));
-    }
-    if (!errorLog.isEmpty() && !safePath(errorLog))
-        return fail(field("errorLog") +
-                    QStringLiteral(": \"%1\" must be an absolute path").arg(errorLog));
-    if (!logDirectory.isEmpty() && !safePath(logDirectory))
-        return fail(field("logDirectory") +
-                    QStringLiteral(": \"%1\" must be an absolute path").arg(logDirectory));
-    if (!runtimeDirectory.isEmpty() && !safePath(runtimeDirectory))
-        return fail(field("runtimeDirectory") +
-                    QStringLiteral(": \"%1\" must be an absolute path").arg(runtimeDirectory));
+    const QStringList found = problems(path);
+    if (!found.isEmpty()) return fail(found.join(QStringLiteral("; ")));
     return {};
 }
 
@@ -126,56 +145,95 @@ Result<SiteBalancer> SiteBalancer::fromJson(const QJsonObject &object, const QSt
     return balancer;
 }
 
-Result<void> Site::validate(const QString &path) const {
+QStringList Site::problems(const QString &path) const {
+    QStringList found;
+    const auto add = [&](const QString &field, const QString &message) {
+        found.append(fieldPath(path, field) + QStringLiteral(": ") + message);
+    };
+    const auto checkText = [&](const QString &field, const QString &value, FieldText kind) {
+        if (const QString problem = textProblem(value, kind); !problem.isEmpty()) {
+            add(field, shown(value) + QLatin1Char(' ') + problem);
+            return false;
+        }
+        return true;
+    };
     if (!isValidName(name))
-        return fail(prefixed(path, QStringLiteral("name")) +
-                    QStringLiteral(": \"%1\" is not a valid name (letters, digits, '.', '_', '-'; "
-                                   "at most 63 characters)")
-                        .arg(name));
+        add(QStringLiteral("name"),
+            QStringLiteral("%1 is not a valid name (letters, digits, '.', '_', '-'; at most 63 "
+                           "characters)")
+                .arg(shown(name)));
+    checkText(QStringLiteral("command"), command, FieldText::CommandWord);
+    for (qsizetype i = 0; i < args.size(); ++i)
+        checkText(QStringLiteral("args[%1]").arg(i), args.at(i), FieldText::CommandWord);
+    checkText(QStringLiteral("workingDirectory"), workingDirectory, FieldText::Plain);
+    static const QRegularExpression variableName(QStringLiteral("^[A-Za-z_][A-Za-z0-9_]*\\z"));
+    for (auto it = environment.cbegin(); it != environment.cend(); ++it) {
+        if (!variableName.match(it.key()).hasMatch())
+            add(QStringLiteral("environment"),
+                QStringLiteral("%1 is not a variable name (letters, digits and '_', not starting "
+                               "with a digit)")
+                    .arg(shown(it.key())));
+        else
+            checkText(QStringLiteral("environment.") + it.key(), it.value(),
+                      FieldText::CommandWord);
+    }
     if (workers < 0 || workers > MaxWorkers)
-        return fail(prefixed(path, QStringLiteral("workers")) +
-                    QStringLiteral(": %1 is out of range (0..%2)").arg(workers).arg(MaxWorkers));
+        add(QStringLiteral("workers"),
+            QStringLiteral("%1 is out of range (0..%2)").arg(workers).arg(MaxWorkers));
     if (basePort == 0)
-        return fail(prefixed(path, QStringLiteral("basePort")) +
-                    QStringLiteral(": 0 is out of range (1..65535)"));
+        add(QStringLiteral("basePort"), QStringLiteral("0 is out of range (1..65535)"));
     if (!healthPath.isEmpty() && !healthPath.startsWith(QLatin1Char('/')))
-        return fail(prefixed(path, QStringLiteral("healthPath")) +
-                    QStringLiteral(": \"%1\" must start with '/'").arg(healthPath));
+        add(QStringLiteral("healthPath"),
+            QStringLiteral("%1 must start with '/'").arg(shown(healthPath)));
+    else if (!healthPath.isEmpty() && !isSafeUrlPath(healthPath))
+        add(QStringLiteral("healthPath"),
+            QStringLiteral("%1 is not a path of letters, digits and ._~/%?&=+- (at most 1024)")
+                .arg(shown(healthPath)));
+    for (qsizetype i = 0; i < serverNames.size(); ++i)
+        if (!isServerName(serverNames.at(i)))
+            add(QStringLiteral("serverNames[%1]").arg(i),
+                QStringLiteral("%1 is not a valid server name (a DNS name, optionally starting "
+                               "with \"*.\")")
+                    .arg(shown(serverNames.at(i))));
+    if (!staticRoot.isEmpty() && !isSafePath(staticRoot))
+        add(QStringLiteral("staticRoot"),
+            QStringLiteral("%1 is not an absolute path of letters, digits and ._/+@~-")
+                .arg(shown(staticRoot)));
     if (!listen.isEmpty()) {
         if (auto endpoint = Endpoint::parse(listen); !endpoint)
-            return fail(prefixed(path, QStringLiteral("listen")) + QStringLiteral(": ") +
-                        endpoint.error());
+            add(QStringLiteral("listen"), endpoint.error());
     }
     if (retries < 0 || retries > MaxRetries)
-        return fail(prefixed(path, QStringLiteral("retries")) +
-                    QStringLiteral(": %1 is out of range (0..%2)").arg(retries).arg(MaxRetries));
-    for (qsizetype i = 0; i < environment.size(); ++i) {
-        const QString key = environment.keys().at(i);
-        if (key.isEmpty() || key.contains(QLatin1Char('=')))
-            return fail(prefixed(path, QStringLiteral("environment")) +
-                        QStringLiteral(": \"%1\" is not a valid variable name").arg(key));
-    }
+        add(QStringLiteral("retries"),
+            QStringLiteral("%1 is out of range (0..%2)").arg(retries).arg(MaxRetries));
     QSet<QString> seen;
     for (qsizetype i = 0; i < backends.size(); ++i) {
         const QString backendPath = indexPath(path, QStringLiteral("backends"), i);
-        if (auto valid = backends.at(i).validate(backendPath); !valid) return valid;
-        if (seen.contains(backends.at(i).key()))
-            return fail(backendPath +
-                        QStringLiteral(": duplicate backend %1").arg(backends.at(i).key()));
+        const QStringList backendProblems = backends.at(i).problems(backendPath);
+        found += backendProblems;
+        if (backendProblems.isEmpty() && seen.contains(backends.at(i).key()))
+            found.append(backendPath +
+                         QStringLiteral(": duplicate backend %1").arg(backends.at(i).key()));
         seen.insert(backends.at(i).key());
     }
+    for (qsizetype i = 0; i < hosts.size(); ++i)
+        if (!isValidName(hosts.at(i)))
+            found.append(indexPath(path, QStringLiteral("hosts"), i) +
+                         QStringLiteral(": %1 is not a valid host name").arg(shown(hosts.at(i))));
     QSet<quint16> seenPorts;
     for (qsizetype i = 0; i < ports.size(); ++i) {
         if (ports.at(i) == 0 || seenPorts.contains(ports.at(i)))
-            return fail(indexPath(path, QStringLiteral("ports"), i) +
-                        QStringLiteral(": %1 is zero or listed twice").arg(ports.at(i)));
+            found.append(indexPath(path, QStringLiteral("ports"), i) +
+                         QStringLiteral(": %1 is zero or listed twice").arg(ports.at(i)));
         seenPorts.insert(ports.at(i));
     }
-    if (balancer) {
-        if (auto valid = balancer->validateFields(prefixed(path, QStringLiteral("balancer")));
-            !valid)
-            return valid;
-    }
+    if (balancer) found += balancer->problems(fieldPath(path, QStringLiteral("balancer")));
+    return found;
+}
+
+Result<void> Site::validate(const QString &path) const {
+    const QStringList found = problems(path);
+    if (!found.isEmpty()) return fail(found.join(QStringLiteral("; ")));
     return {};
 }
 
@@ -274,7 +332,7 @@ Result<Site> Site::fromJson(const QJsonObject &object, const QString &path) {
             reader.fail(QStringLiteral("balancer"), QStringLiteral("expected an object"));
         } else {
             auto balancer = SiteBalancer::fromJson(value.toObject(),
-                                                   prefixed(path, QStringLiteral("balancer")));
+                                                   fieldPath(path, QStringLiteral("balancer")));
             if (!balancer) return fail(balancer.error());
             site.balancer = std::move(balancer).value();
         }

@@ -39,6 +39,9 @@ struct SiteBalancer {
     QString runtimeDirectory;
 
     static QStringList formatNames();
+    /// Every problem, each naming its field under `path`; empty when valid.
+    QStringList problems(const QString &path) const;
+    /// The problems joined with "; ".
     Result<void> validateFields(const QString &path) const;
     QJsonObject toJson() const;
     static Result<SiteBalancer> fromJson(const QJsonObject &object, const QString &path);
@@ -76,6 +79,11 @@ struct Site {
     /// Args with every {port} replaced.
     QStringList argsForPort(quint16 port) const;
 
+    /// Every problem, each naming its field under `path` ("sites[0].backends[1].address: ...");
+    /// empty when valid. Every string field is checked (FieldText), those printed into
+    /// balancer configs with the stricter sets the renderers need.
+    QStringList problems(const QString &path = QString()) const;
+    /// The problems joined with "; ".
     Result<void> validate(const QString &path = QString()) const;
     QJsonObject toJson() const;
     static Result<Site> fromJson(const QJsonObject &object, const QString &path);

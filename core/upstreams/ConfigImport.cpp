@@ -1,5 +1,7 @@
 #include "upstreams/ConfigImport.h"
 
+#include "model/FieldText.h"
+
 #include <QRegularExpression>
 
 namespace corral {
@@ -12,8 +14,10 @@ struct Token {
     int line = 0;
 };
 
+// Messages quote the remote file's text: its control characters are escaped so that what a
+// host serves cannot rewrite the terminal or forge lines of output.
 QString lineError(int line, const QString &message) {
-    return QStringLiteral("line %1: %2").arg(line).arg(message);
+    return QStringLiteral("line %1: %2").arg(line).arg(escapeControls(message));
 }
 
 // nginx's lexical rules: words separated by whitespace, '#' comments to the end of the line,
@@ -72,7 +76,7 @@ Result<QList<Token>> tokenizeNginx(const QString &text) {
 
 // "10s", "1m", "500ms", "10" (seconds) into milliseconds.
 std::optional<int> parseNginxTime(const QString &text) {
-    static const QRegularExpression pattern(QStringLiteral("^([0-9]{1,7})(ms|s|m|h)?$"));
+    static const QRegularExpression pattern(QStringLiteral("^([0-9]{1,7})(ms|s|m|h)?\\z"));
     const auto match = pattern.match(text);
     if (!match.hasMatch()) return std::nullopt;
     const qint64 value = match.captured(1).toLongLong();
@@ -94,7 +98,12 @@ std::optional<int> parseInteger(const QString &text, int min, int max) {
 
 // "HOST:PORT", "[V6]:PORT" or a bare host (port `defaultPort`).
 Result<Endpoint> parseAddress(const QString &text, quint16 defaultPort) {
-    if (auto endpoint = Endpoint::parse(text)) return endpoint;
+    auto endpoint = Endpoint::parse(text);
+    if (endpoint) return endpoint;
+    // HOST:PORT that did not parse: its own error says why (port, host, IPv6 zone id).
+    if ((text.startsWith(QLatin1Char('[')) && text.contains(QStringLiteral("]:"))) ||
+        (!text.startsWith(QLatin1Char('[')) && text.count(QLatin1Char(':')) == 1))
+        return fail(endpoint.error());
     QString host = text;
     if (text.startsWith(QLatin1Char('[')) && text.endsWith(QLatin1Char(']')))
         host = text.mid(1, text.size() - 2);

@@ -25,13 +25,21 @@ Result<QString> renderHaproxy(const Site &site, const RenderOptions &options) {
         return fail(where + QStringLiteral("tlsKey: HAProxy reads the key from the certificate "
                                            "file or from %1.key; put it in one of those")
                                 .arg(opt.tlsCertificate));
-    for (qsizetype i = 0; i < in.backends.size(); ++i)
+    for (qsizetype i = 0; i < in.backends.size(); ++i) {
+        // HAProxy resolves "fe80::1%eth0" as a host name and fails; its server names cannot
+        // hold a '%' either.
+        if (in.backends.at(i).address.contains(QLatin1Char('%')))
+            return fail(where + QStringLiteral("backends[%1].address: HAProxy cannot address %2 "
+                                               "(an IPv6 zone id); use a routable address")
+                                    .arg(i)
+                                    .arg(shown(in.backends.at(i).address)));
         if (in.backends.at(i).weight > HaproxyMaxWeight)
             return fail(where + QStringLiteral("backends[%1].weight: %2 is above HAProxy's "
                                                "maximum of %3")
                                     .arg(i)
                                     .arg(in.backends.at(i).weight)
                                     .arg(HaproxyMaxWeight));
+    }
 
     const QString proxyName = QStringLiteral("corral-") + in.name;
     const bool sticky = in.policy == BalancingPolicy::StickyCookie;

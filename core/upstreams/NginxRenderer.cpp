@@ -64,6 +64,14 @@ Result<QString> renderNginx(const Site &site, const RenderOptions &options) {
                                         .arg(policyName(in.policy)));
     }
 
+    // nginx has no syntax for an IPv6 zone id ("invalid IPv6 address in upstream").
+    for (qsizetype i = 0; i < in.backends.size(); ++i)
+        if (in.backends.at(i).address.contains(QLatin1Char('%')))
+            return fail(where + QStringLiteral("backends[%1].address: nginx cannot address %2 "
+                                               "(an IPv6 zone id); use a routable address")
+                                    .arg(i)
+                                    .arg(shown(in.backends.at(i).address)));
+
     const QString upstream = QStringLiteral("corral-") + in.name;
     const QString logFormat = QStringLiteral("corral_") + in.identifier;
     const QString connection =

@@ -1,44 +1,8 @@
 #include "upstreams/RenderInput.h"
 
-#include <QHostAddress>
 #include <QRegularExpression>
 
 namespace corral {
-
-QString shown(const QString &value) {
-    QString text;
-    for (const QChar c : value) {
-        if (c == QLatin1Char('\n'))
-            text += QStringLiteral("\\n");
-        else if (c == QLatin1Char('\r'))
-            text += QStringLiteral("\\r");
-        else if (c == QLatin1Char('\t'))
-            text += QStringLiteral("\\t");
-        else if (c.unicode() < 0x20 || c.unicode() == 0x7f)
-            text += QStringLiteral("\\x%1").arg(c.unicode(), 2, 16, QLatin1Char('0'));
-        else
-            text += c;
-    }
-    return QLatin1Char('"') + text + QLatin1Char('"');
-}
-
-bool isSafePath(const QString &path) {
-    static const QRegularExpression pattern(QStringLiteral("^/[A-Za-z0-9._/+@~-]*$"));
-    return path.size() <= 4096 && pattern.match(path).hasMatch();
-}
-
-static bool isSafeServerName(const QString &name) {
-    // A DNS name, optionally with nginx's leading "*." wildcard; no regex names, since a
-    // regex could contain anything.
-    static const QRegularExpression pattern(QStringLiteral(
-        "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$"));
-    return name.size() <= 253 && pattern.match(name).hasMatch();
-}
-
-static bool isSafeHealthPath(const QString &path) {
-    static const QRegularExpression pattern(QStringLiteral("^/[A-Za-z0-9._~/%?&=+-]*$"));
-    return path.size() <= 1024 && pattern.match(path).hasMatch();
-}
 
 QString RenderInput::listenOn(quint16 port) const {
     const QString address = options.listenAddress;
@@ -50,7 +14,7 @@ QString RenderInput::listenOn(quint16 port) const {
 }
 
 static Result<qint64> parseBodySize(const QString &text) {
-    static const QRegularExpression pattern(QStringLiteral("^([0-9]{1,10})([kKmMgG]?)$"));
+    static const QRegularExpression pattern(QStringLiteral("^([0-9]{1,10})([kKmMgG]?)\\z"));
     const auto match = pattern.match(text);
     if (!match.hasMatch()) return fail(QString());
     qint64 value = match.captured(1).toLongLong();
@@ -73,26 +37,14 @@ Result<RenderInput> prepareRender(const Site &site, const RenderOptions &options
     input.identifier.replace(notIdentifier, QStringLiteral("_"));
     input.policy = site.policy;
 
-    for (qsizetype i = 0; i < site.serverNames.size(); ++i) {
-        if (!isSafeServerName(site.serverNames.at(i)))
-            return fail(where + QStringLiteral("serverNames[%1]: %2 is not a valid server name "
-                                               "(a DNS name, optionally starting with \"*.\")")
-                                    .arg(i)
-                                    .arg(shown(site.serverNames.at(i))));
-    }
+    // Site::validate above checked every field with the sets a config needs (FieldText.h):
+    // server names, static root and health path included.
     input.serverNames = site.serverNames;
-    if (!site.staticRoot.isEmpty() && !isSafePath(site.staticRoot))
-        return fail(where + QStringLiteral("staticRoot: %1 is not an absolute path of letters, "
-                                           "digits and ._/+@~-")
-                                .arg(shown(site.staticRoot)));
     input.staticRoot = site.staticRoot;
-    if (!site.healthPath.isEmpty() && !isSafeHealthPath(site.healthPath))
-        return fail(where + QStringLiteral("healthPath: %1 is not a path of letters, digits and "
-                                           "._~/%?&=+-")
-                                .arg(shown(site.healthPath)));
     input.healthPath = site.healthPath;
 
-    // Backend addresses and ports were checked by Site::validate (host name or IP address).
+    // Backend addresses and ports were checked by Site::validate (host name or IP address,
+    // zone ids restricted).
     input.backends = site.backends;
     if (input.backends.isEmpty()) {
         // A site without explicit backends balances over its own local workers.
@@ -106,9 +58,10 @@ Result<RenderInput> prepareRender(const Site &site, const RenderOptions &options
         return fail(where + QStringLiteral("backends: none listed and no workers to balance over"));
 
     RenderOptions checked = options;
-    if (!checked.listenAddress.isEmpty() && QHostAddress(checked.listenAddress).protocol() ==
-                                                QAbstractSocket::UnknownNetworkLayerProtocol)
-        return fail(where + QStringLiteral("listen address: %1 is not an IP address")
+    if (!checked.listenAddress.isEmpty() &&
+        (!isIpAddress(checked.listenAddress) || checked.listenAddress.contains(QLatin1Char('%'))))
+        return fail(where + QStringLiteral("listen address: %1 is not an IP address without a "
+                                           "zone id")
                                 .arg(shown(checked.listenAddress)));
     if (checked.httpPort == 0 || (checked.tls() && checked.httpsPort == 0))
         return fail(where + QStringLiteral("listen port: 0 is out of range (1..65535)"));
@@ -151,7 +104,7 @@ Result<RenderInput> prepareRender(const Site &site, const RenderOptions &options
         return fail(
             where +
             QStringLiteral("keepalive: %1 is out of range (0..10000)").arg(checked.keepalive));
-    static const QRegularExpression cookieName(QStringLiteral("^[A-Za-z0-9_]{1,64}$"));
+    static const QRegularExpression cookieName(QStringLiteral("^[A-Za-z0-9_]{1,64}\\z"));
     if (!checked.stickyCookie.isEmpty() && !cookieName.match(checked.stickyCookie).hasMatch())
         return fail(where + QStringLiteral("stickyCookie: %1 is not a cookie name of letters, "
                                            "digits and '_'")

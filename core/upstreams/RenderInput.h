@@ -1,5 +1,6 @@
 #pragma once
 
+#include "model/FieldText.h"
 #include "model/Site.h"
 #include "upstreams/RenderOptions.h"
 #include "util/Result.h"
@@ -32,12 +33,5 @@ struct RenderInput {
 /// Checks `site` and `options` for rendering; `defaultLogDirectory` fills an empty one.
 Result<RenderInput> prepareRender(const Site &site, const RenderOptions &options,
                                   const QString &defaultLogDirectory);
-
-/// True for an absolute path of [A-Za-z0-9._/+@~-] (no whitespace, quotes, ';', '{', '}',
-/// '$', '#', '%' or control characters), so it is safe unquoted in every format.
-bool isSafePath(const QString &path);
-/// A display form of a rejected value: control characters escaped so the error stays on
-/// one line.
-QString shown(const QString &value);
 
 } // namespace corral

@@ -70,7 +70,10 @@ private Q_SLOTS:
         const Run ctlVersion = ctl({QStringLiteral("--version")});
         QCOMPARE(ctlVersion.out.trimmed(), QStringLiteral("corralctl " CORRAL_VERSION));
         const Run json = ctl({QStringLiteral("--version"), QStringLiteral("--json")});
-        QCOMPARE(QJsonDocument::fromJson(json.out.toUtf8()).object().value(QStringLiteral("version")).toString(),
+        QCOMPARE(QJsonDocument::fromJson(json.out.toUtf8())
+                     .object()
+                     .value(QStringLiteral("version"))
+                     .toString(),
                  QStringLiteral(CORRAL_VERSION));
         QProcess console;
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
@@ -78,7 +81,8 @@ private Q_SLOTS:
         console.setProcessEnvironment(env);
         console.start(QStringLiteral(CORRAL_PATH), {QStringLiteral("--version")});
         QVERIFY(console.waitForFinished(30000));
-        QCOMPARE(QString::fromUtf8(console.readAllStandardOutput()).trimmed(), QStringLiteral("corral " CORRAL_VERSION));
+        QCOMPARE(QString::fromUtf8(console.readAllStandardOutput()).trimmed(),
+                 QStringLiteral("corral " CORRAL_VERSION));
     }
 
     void siteLifecycle() {
@@ -149,13 +153,9 @@ private Q_SLOTS:
         QTest::newRow("unknown subcommand")
             << QStringList{"site", "explode"} << "unknown subcommand \"explode\"";
         QTest::newRow("unknown option")
-            << QStringList{"site", "add", "x", "--colour=red"} << "unknown option \"--colour\"";
+            << QStringList{"site", "add", "x", "--colour=red"} << "unknown option --colour";
         QTest::newRow("missing name")
             << QStringList{"site", "add", "--backends=a:1"} << "expected exactly one site NAME";
-        QTest::newRow("bad backend") << QStringList{"site", "add", "x", "--backends=a:99999"}
-                                     << "--backends: backend \"a:99999\"";
-        QTest::newRow("bad policy")
-            << QStringList{"site", "add", "x", "--policy", "random"} << "--policy: \"random\"";
         QTest::newRow("option without value")
             << QStringList{"site", "add", "x", "--static"} << "option --static needs a value";
         QTest::newRow("inventory without value")
@@ -168,6 +168,74 @@ private Q_SLOTS:
             ctl(args.contains(QStringLiteral("--inventory")) ? args : withInventory(args));
         QCOMPARE(run.exitCode, 2);
         QVERIFY2(run.err.contains(expected), qPrintable(run.err));
+        QVERIFY(!QFile::exists(m_inventory));
+        // One line and a pointer to the help, not the whole usage text.
+        QCOMPARE(run.err.count(QLatin1Char('\n')), 1);
+        QVERIFY2(run.err.startsWith(QStringLiteral("corralctl: ")), qPrintable(run.err));
+        QVERIFY2(run.err.contains(QStringLiteral("(see 'corralctl help")), qPrintable(run.err));
+    }
+
+    void usageErrorIsOneLineNamingTheCommand() {
+        const Run run = ctl(withInventory({QStringLiteral("site"), QStringLiteral("add"),
+                                           QStringLiteral("x"), QStringLiteral("--frob")}));
+        QCOMPARE(run.exitCode, 2);
+        QCOMPARE(run.err, QStringLiteral("corralctl: site add: unknown option --frob (see "
+                                         "'corralctl help site')\n"));
+        QVERIFY(run.out.isEmpty());
+    }
+
+    void helpDocumentsExitCodes() {
+        const Run help = ctl({QStringLiteral("help")});
+        QCOMPARE(help.exitCode, 0);
+        QVERIFY2(help.out.contains(QStringLiteral("1  a value is invalid")), qPrintable(help.out));
+        QVERIFY2(help.out.contains(QStringLiteral("2  the command line is malformed")),
+                 qPrintable(help.out));
+    }
+
+    // A value that fails validation is exit 1 (the command line itself was fine), and every
+    // bad value is reported in the same run, each on its own line naming its field.
+    void valueErrorsExitWith1AndNameEveryProblem_data() {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QStringList>("expected");
+        QTest::addColumn<int>("lines");
+        QTest::newRow("bad name and bad backend")
+            << QStringList{"site", "add", "a b", "--backends=x"}
+            << QStringList{"name: \"a b\" is not a valid name", "--backends: backend \"x\""} << 2;
+        QTest::newRow("bad backend") << QStringList{"site", "add", "x", "--backends=a:99999"}
+                                     << QStringList{"--backends: backend \"a:99999\""} << 1;
+        QTest::newRow("bad policy") << QStringList{"site", "add", "x", "--policy", "random"}
+                                    << QStringList{"--policy: \"random\""} << 1;
+        QTest::newRow("three bad values")
+            << QStringList{"site", "add", "x", "--workers=many", "--base-port=0", "--health=up"}
+            << QStringList{"--workers:", "--base-port:", "healthPath: \"up\""} << 3;
+        QTest::newRow("injection through a zone id")
+            << QStringList{"site", "add", "x",
+                           "--backends=[fe80::1%x\" route=9\n </Proxy> RewriteRule ^/pwned "
+                           "http://evil.example/ [R=302]:80"}
+            << QStringList{"--backends:", "zone id"} << 1;
+        QTest::newRow("control character in a server name")
+            << QStringList{"site", "add", "x", "--host", "a.example\rb"}
+            << QStringList{"serverNames[0]: \"a.example\\rb\""} << 1;
+        QTest::newRow("render: bad format and port")
+            << QStringList{"render", "x", "--format", "caddy", "--http-port", "0"}
+            << QStringList{"render: --format: \"caddy\"", "render: --http-port:"} << 2;
+        QTest::newRow("up: bad values")
+            << QStringList{"up", "--demo", "--workers", "many", "--policy", "random"}
+            << QStringList{"up: --workers:", "up: --policy:"} << 2;
+    }
+    void valueErrorsExitWith1AndNameEveryProblem() {
+        QFETCH(QStringList, args);
+        QFETCH(QStringList, expected);
+        QFETCH(int, lines);
+        const Run run = ctl(withInventory(args));
+        QCOMPARE(run.exitCode, 1);
+        for (const QString &problem : expected)
+            QVERIFY2(run.err.contains(problem),
+                     qPrintable(problem + QStringLiteral(" in\n") + run.err));
+        // One line per problem (two expected strings may be parts of one problem).
+        QCOMPARE(run.err.count(QLatin1Char('\n')), lines);
+        for (const QString &line : run.err.split(QLatin1Char('\n'), Qt::SkipEmptyParts))
+            QVERIFY2(line.startsWith(QStringLiteral("corralctl: ")), qPrintable(run.err));
         QVERIFY(!QFile::exists(m_inventory));
     }
 

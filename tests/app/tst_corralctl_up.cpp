@@ -165,8 +165,8 @@ private Q_SLOTS:
                            "--", DEMO_WORKER_PATH, "--port", "{port}",          "--never-listen"}
             << 1 << "every worker of dev failed; last: not ready within 500 ms";
         QTest::newRow("nothing to run") << QStringList{"up"} << 2 << "nothing to run";
-        QTest::newRow("bad workers")
-            << QStringList{"up", "--demo", "--workers", "many"} << 2 << "--workers: expected auto";
+        QTest::newRow("bad workers") << QStringList{"up", "--demo", "--workers", "many"} << 1
+                                     << "--workers: \"many\" is not auto or 1..";
         QTest::newRow("both demo and command")
             << QStringList{"up", "--demo", "--", "node"} << 2 << "either --demo or -- COMMAND";
     }
@@ -185,6 +185,30 @@ private Q_SLOTS:
         static const QRegularExpression pidPattern(QStringLiteral("\"pid\":(\\d+)"));
         for (const auto &match : pidPattern.globalMatch(out))
             QTRY_VERIFY_WITH_TIMEOUT(!isAlive(match.captured(1).toLongLong()), 5000);
+    }
+
+    // Issue 13 item 14: a failed worker says why in its own words: the last 10 lines of its
+    // log and where the whole log is.
+    void aFailedWorkerShowsItsLogTail() {
+        QProcess up;
+        startUp(up, {QStringLiteral("up"), QStringLiteral("--workers"), QStringLiteral("1"),
+                     QStringLiteral("--base-port"), QString::number(freeBase()),
+                     QStringLiteral("--start-timeout"), QStringLiteral("1"), QStringLiteral("--"),
+                     QStringLiteral("sh"), QStringLiteral("-c"),
+                     QStringLiteral("i=1; while [ $i -le 14 ]; do echo \"app line $i\"; "
+                                    "i=$((i+1)); done; exec sleep 30")});
+        QVERIFY(up.waitForFinished(20000));
+        QCOMPARE(up.exitCode(), 1);
+        const QString err = QString::fromUtf8(up.readAllStandardError());
+        for (int i = 5; i <= 14; ++i)
+            QVERIFY2(err.contains(QStringLiteral("app line %1\n").arg(i)), qPrintable(err));
+        QVERIFY2(!err.contains(QStringLiteral("app line 4\n")), qPrintable(err));
+        const QString logDirectory = m_dir.filePath(QStringLiteral("state/corral/logs"));
+        static const QRegularExpression logPath(QStringLiteral("log: (/\\S+\\.log)"));
+        const auto match = logPath.match(err);
+        QVERIFY2(match.hasMatch(), qPrintable(err));
+        QVERIFY2(match.captured(1).startsWith(logDirectory), qPrintable(match.captured(1)));
+        QVERIFY2(QFile::exists(match.captured(1)), qPrintable(match.captured(1)));
     }
 
     void remembersPortsOfAnInventorySite() {

@@ -99,6 +99,88 @@ private Q_SLOTS:
         QTest::newRow("empty") << ","
                                << "no backends given";
     }
+    // Issue 13 item 9: QHostAddress takes any text after '%' as an IPv6 zone id, so a
+    // backend address carried quotes and newlines into every rendered config.
+    void zoneIdsAreRestricted_data() {
+        QTest::addColumn<QString>("address");
+        QTest::addColumn<bool>("valid");
+        QTest::newRow("interface") << "fe80::1%eth0" << true;
+        QTest::newRow("numeric") << "fe80::1%2" << true;
+        QTest::newRow("15 characters") << "fe80::1%abcdefghijklmno" << true;
+        QTest::newRow("16 characters") << "fe80::1%abcdefghijklmnop" << false;
+        QTest::newRow("empty") << "fe80::1%" << false;
+        QTest::newRow("quote") << "fe80::1%x\" route=9" << false;
+        QTest::newRow("newline") << "fe80::1%x\n</Proxy>" << false;
+        QTest::newRow("space") << "fe80::1%a b" << false;
+        QTest::newRow("semicolon") << "fe80::1%a;b" << false;
+        QTest::newRow("brace") << "fe80::1%a}" << false;
+        QTest::newRow("on IPv4") << "127.0.0.1%lo" << false;
+    }
+    void zoneIdsAreRestricted() {
+        QFETCH(QString, address);
+        QFETCH(bool, valid);
+        const auto checked = Backend{address, 3000}.validate(QStringLiteral("backends[0]"));
+        QCOMPARE(checked.ok(), valid);
+        if (!valid)
+            QVERIFY2(checked.error().startsWith(QStringLiteral("backends[0].address: ")),
+                     qPrintable(checked.error()));
+        const auto parsed =
+            Backend::parse(Endpoint{address, 3000}.toString() + QStringLiteral(";weight=2"));
+        QCOMPARE(parsed.ok(), valid);
+        const auto listen = Endpoint::parse(Endpoint{address, 8080}.toString());
+        QCOMPARE(listen.ok(), valid);
+    }
+
+    void theInjectionReproIsRefused() {
+        const QString spec = QStringLiteral(
+            "[fe80::1%x]\" route=9\n </Proxy> RewriteRule ^/pwned http://evil.example/ "
+            "[R=302] <Proxy \"balancer://y\">\n BalancerMember \"http://[::1]:3000");
+        const auto parsed = Backend::parseList(spec);
+        QVERIFY(!parsed.ok());
+        QVERIFY2(!parsed.error().contains(QLatin1Char('\n')), qPrintable(parsed.error()));
+    }
+
+    void hostFieldsRefuseControlCharactersAndQuotes_data() {
+        QTest::addColumn<QString>("field");
+        QTest::addColumn<QString>("value");
+        for (const char *field : {"address", "user", "keyPath"}) {
+            const QStringList hostile = {QStringLiteral("a\nb"),
+                                         QStringLiteral("a\rb"),
+                                         QStringLiteral("ab\n"),
+                                         QStringLiteral("a\"b"),
+                                         QStringLiteral("a'b"),
+                                         QStringLiteral("a`b"),
+                                         QStringLiteral("a") + QChar(0) + QStringLiteral("b"),
+                                         QStringLiteral("a\x7f")};
+            for (const QString &bad : hostile) {
+                QTest::addRow("%s %s", field, qPrintable(bad.toUtf8().toPercentEncoding()))
+                    << QString::fromLatin1(field)
+                    << (QLatin1String(field) == QLatin1String("keyPath") ? QLatin1Char('/') + bad
+                                                                         : bad);
+            }
+        }
+    }
+    void hostFieldsRefuseControlCharactersAndQuotes() {
+        QFETCH(QString, field);
+        QFETCH(QString, value);
+        Host host;
+        host.name = QStringLiteral("web1");
+        host.kind = Host::Kind::Ssh;
+        host.address = QStringLiteral("web1.example.com");
+        host.user = QStringLiteral("deploy");
+        host.auth = Host::Auth::KeyFile;
+        host.keyPath = QStringLiteral("/home/deploy/.ssh/id_ed25519");
+        QVERIFY(host.validate(QStringLiteral("hosts[0]")).ok());
+        if (field == QLatin1String("address")) host.address = value;
+        if (field == QLatin1String("user")) host.user = value;
+        if (field == QLatin1String("keyPath")) host.keyPath = value;
+        const auto checked = host.validate(QStringLiteral("hosts[0]"));
+        QVERIFY(!checked.ok());
+        QVERIFY2(checked.error().startsWith(QStringLiteral("hosts[0].") + field + QLatin1Char(':')),
+                 qPrintable(checked.error()));
+        QVERIFY2(!checked.error().contains(QLatin1Char('\n')), qPrintable(checked.error()));
+    }
+
     void rejectsBadBackendSpecs() {
         QFETCH(QString, spec);
         QFETCH(QString, expected);

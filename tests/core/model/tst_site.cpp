@@ -3,7 +3,93 @@
 #include <QJsonArray>
 #include <QTest>
 
+#include <functional>
+
 using namespace corral;
+
+namespace {
+
+// A site with every string field set to something valid, a balancer included.
+Site fullSite() {
+    Site site;
+    site.name = QStringLiteral("shop");
+    site.command = QStringLiteral("/usr/bin/node");
+    site.args = {QStringLiteral("server.js"), QStringLiteral("--port={port}")};
+    site.workingDirectory = QStringLiteral("/srv/shop");
+    site.environment = {{QStringLiteral("NODE_ENV"), QStringLiteral("production")}};
+    site.healthPath = QStringLiteral("/health");
+    site.serverNames = {QStringLiteral("shop.example.com")};
+    site.staticRoot = QStringLiteral("/srv/shop/public");
+    site.listen = QStringLiteral("127.0.0.1:8080");
+    site.backends = {Backend{QStringLiteral("127.0.0.1"), 3000}};
+    site.hosts = {QStringLiteral("web1")};
+    SiteBalancer balancer;
+    balancer.host = QStringLiteral("web1");
+    balancer.format = QStringLiteral("nginx");
+    balancer.configPath = QStringLiteral("/etc/nginx/sites-enabled/shop");
+    balancer.validate = {QStringLiteral("nginx"), QStringLiteral("-t")};
+    balancer.reload = {QStringLiteral("systemctl"), QStringLiteral("reload"),
+                       QStringLiteral("nginx")};
+    balancer.probeUrl = QStringLiteral("http://127.0.0.1/health");
+    balancer.errorLog = QStringLiteral("/var/log/nginx/error.log");
+    balancer.listenAddress = QStringLiteral("127.0.0.1");
+    balancer.logDirectory = QStringLiteral("/var/log/nginx");
+    balancer.runtimeDirectory = QStringLiteral("/run/haproxy");
+    site.balancer = balancer;
+    return site;
+}
+
+struct StringField {
+    const char *path; ///< as the error names it, under "sites[0]."
+    /// Argv words (command, args, environment values, balancer commands) are never pasted
+    /// into a config or a shell line unquoted, so quotes are theirs to use.
+    bool commandWord;
+    std::function<void(Site &, const QString &)> set;
+};
+
+QList<StringField> stringFields() {
+    return {
+        {"name", false, [](Site &s, const QString &v) { s.name = v; }},
+        {"command", true, [](Site &s, const QString &v) { s.command = v; }},
+        {"args[1]", true, [](Site &s, const QString &v) { s.args[1] = v; }},
+        {"workingDirectory", false,
+         [](Site &s, const QString &v) { s.workingDirectory = QLatin1Char('/') + v; }},
+        {"environment.NODE_ENV", true,
+         [](Site &s, const QString &v) { s.environment[QStringLiteral("NODE_ENV")] = v; }},
+        {"environment", false,
+         [](Site &s, const QString &v) { s.environment.insert(v, QStringLiteral("x")); }},
+        {"healthPath", false,
+         [](Site &s, const QString &v) { s.healthPath = QLatin1Char('/') + v; }},
+        {"serverNames[0]", false, [](Site &s, const QString &v) { s.serverNames[0] = v; }},
+        {"staticRoot", false,
+         [](Site &s, const QString &v) { s.staticRoot = QLatin1Char('/') + v; }},
+        {"listen", false,
+         [](Site &s, const QString &v) { s.listen = v + QStringLiteral(":8080"); }},
+        {"backends[0].address", false,
+         [](Site &s, const QString &v) { s.backends[0].address = v; }},
+        {"hosts[0]", false, [](Site &s, const QString &v) { s.hosts[0] = v; }},
+        {"balancer.host", false, [](Site &s, const QString &v) { s.balancer->host = v; }},
+        {"balancer.configPath", false,
+         [](Site &s, const QString &v) { s.balancer->configPath = QLatin1Char('/') + v; }},
+        {"balancer.validate[1]", true,
+         [](Site &s, const QString &v) { s.balancer->validate[1] = v; }},
+        {"balancer.reload[2]", true, [](Site &s, const QString &v) { s.balancer->reload[2] = v; }},
+        {"balancer.probeUrl", false,
+         [](Site &s, const QString &v) {
+             s.balancer->probeUrl = QStringLiteral("http://127.0.0.1/") + v;
+         }},
+        {"balancer.errorLog", false,
+         [](Site &s, const QString &v) { s.balancer->errorLog = QLatin1Char('/') + v; }},
+        {"balancer.listenAddress", false,
+         [](Site &s, const QString &v) { s.balancer->listenAddress = QStringLiteral("::1%") + v; }},
+        {"balancer.logDirectory", false,
+         [](Site &s, const QString &v) { s.balancer->logDirectory = QLatin1Char('/') + v; }},
+        {"balancer.runtimeDirectory", false,
+         [](Site &s, const QString &v) { s.balancer->runtimeDirectory = QLatin1Char('/') + v; }},
+    };
+}
+
+} // namespace
 
 class TestSite : public QObject {
     Q_OBJECT
@@ -103,6 +189,80 @@ private Q_SLOTS:
         const auto parsed = Site::fromJson(json, QStringLiteral("sites[2]"));
         QVERIFY(!parsed.ok());
         QVERIFY2(parsed.error().startsWith(expected), qPrintable(parsed.error()));
+    }
+
+    // Issue 13 item 9: any control character or quote in any field is refused, naming the
+    // field, before it is saved (and so before anything renders it or sends it to a shell).
+    void everyStringFieldRefusesControlCharactersAndQuotes_data() {
+        QTest::addColumn<int>("field");
+        QTest::addColumn<QString>("value");
+        QTest::addColumn<bool>("refused");
+        const QList<StringField> fields = stringFields();
+        const QList<std::pair<const char *, QString>> controls = {
+            {"LF", QStringLiteral("a\nb")},
+            // PCRE's '$' also matches before a final newline: "^[a-z]+$" takes "shop\n".
+            {"trailing LF", QStringLiteral("ab\n")},
+            {"CR", QStringLiteral("a\rb")},
+            {"NUL", QStringLiteral("a") + QChar(0) + QStringLiteral("b")},
+            {"ESC", QStringLiteral("a\x1b[2Jb")},
+            {"DEL", QStringLiteral("a\x7f")},
+            {"NEL", QStringLiteral("a") + QChar(0x85) + QStringLiteral("b")},
+            {"LS", QStringLiteral("a") + QChar(0x2028) + QStringLiteral("b")}};
+        const QList<std::pair<const char *, QString>> quotes = {
+            {"double quote", QStringLiteral("a\"b")},
+            {"single quote", QStringLiteral("a'b")},
+            {"backtick", QStringLiteral("a`b")}};
+        for (qsizetype i = 0; i < fields.size(); ++i) {
+            for (const auto &[name, value] : controls)
+                QTest::addRow("%s %s", fields.at(i).path, name) << int(i) << value << true;
+            for (const auto &[name, value] : quotes)
+                QTest::addRow("%s %s", fields.at(i).path, name)
+                    << int(i) << value << !fields.at(i).commandWord;
+        }
+    }
+    void everyStringFieldRefusesControlCharactersAndQuotes() {
+        QFETCH(int, field);
+        QFETCH(QString, value);
+        QFETCH(bool, refused);
+        const StringField &target = stringFields().at(field);
+        Site site = fullSite();
+        {
+            const auto valid = site.validate(QStringLiteral("sites[0]"));
+            QVERIFY2(valid.ok(), qPrintable(valid.error()));
+        }
+        target.set(site, value);
+        const auto checked = site.validate(QStringLiteral("sites[0]"));
+        QCOMPARE(!checked.ok(), refused);
+        if (!refused) return;
+        QVERIFY2(checked.error().contains(QStringLiteral("sites[0].") + QLatin1String(target.path)),
+                 qPrintable(checked.error()));
+        // The error shows the value escaped: one line, nothing a terminal would interpret.
+        for (const QChar c : checked.error())
+            QVERIFY2(c.unicode() >= 0x20 && c.unicode() != 0x7f && c.unicode() != 0x85 &&
+                         c.unicode() != 0x2028 && c.unicode() != 0x1b,
+                     qPrintable(checked.error()));
+        // And the same from a file.
+        const auto loaded = Site::fromJson(site.toJson(), QStringLiteral("sites[0]"));
+        QVERIFY(!loaded.ok());
+    }
+
+    void everyProblemIsReportedAtOnce() {
+        Site site = fullSite();
+        site.name = QStringLiteral("a b");
+        site.healthPath = QStringLiteral("health");
+        site.backends[0].address = QStringLiteral("fe80::1%x\"");
+        const auto checked = site.validate(QStringLiteral("sites[0]"));
+        QVERIFY(!checked.ok());
+        const QStringList problems = site.problems(QStringLiteral("sites[0]"));
+        QCOMPARE(problems.size(), 3);
+        QVERIFY2(problems.at(0).startsWith(QStringLiteral("sites[0].name:")),
+                 qPrintable(problems.at(0)));
+        QVERIFY2(problems.at(1).startsWith(QStringLiteral("sites[0].healthPath:")),
+                 qPrintable(problems.at(1)));
+        QVERIFY2(problems.at(2).startsWith(QStringLiteral("sites[0].backends[0].address:")),
+                 qPrintable(problems.at(2)));
+        for (const QString &problem : problems)
+            QVERIFY2(checked.error().contains(problem), qPrintable(checked.error()));
     }
 
     static QJsonObject balancerJson() {

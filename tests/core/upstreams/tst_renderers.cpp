@@ -1,4 +1,5 @@
 #include "BalancerFixture.h"
+#include "upstreams/ConfigImport.h"
 #include "upstreams/Renderers.h"
 
 #include <QDeadlineTimer>
@@ -15,6 +16,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <functional>
 #include <tuple>
 
 using namespace corral;
@@ -91,6 +93,25 @@ bool waitForListener(quint16 port, QProcess &process) {
         process.waitForFinished(50); // yields to the child without a bare sleep
     }
     return false;
+}
+
+// True when every occurrence of `value` in `config` sits inside a double-quoted token: an odd
+// number of unescaped '"' before it on its line, and nothing in `value` that could end the
+// token or the line.
+bool appearsOnlyQuoted(const QString &config, const QString &value) {
+    if (value.contains(QLatin1Char('"')) || value.contains(QLatin1Char('\\')) ||
+        value.contains(QLatin1Char('\n')) || value.contains(QLatin1Char('\r')))
+        return !config.contains(value);
+    for (qsizetype at = config.indexOf(value); at >= 0; at = config.indexOf(value, at + 1)) {
+        const qsizetype lineStart = config.lastIndexOf(QLatin1Char('\n'), at) + 1;
+        int quotes = 0;
+        for (qsizetype i = lineStart; i < at; ++i)
+            if (config.at(i) == QLatin1Char('"') &&
+                (i == lineStart || config.at(i - 1) != QLatin1Char('\\')))
+                ++quotes;
+        if (quotes % 2 == 0) return false;
+    }
+    return true;
 }
 
 } // namespace
@@ -529,6 +550,191 @@ private Q_SLOTS:
         }
     }
 
+    // Issue 13 item 9, as a property: every field that can reach a config, set to each hostile
+    // string, is either refused with an error naming the field, or appears only inside a
+    // correctly quoted token of a config the real tool accepts. Sites refused at render time
+    // are refused by Site::validate too, so `site add`/`update` and loading the inventory
+    // refuse them before they are saved.
+    void everyFieldIsRefusedOrQuoted() {
+        const QString bigValue(10 * 1024, QLatin1Char('a'));
+        const QList<std::pair<QString, QString>> hostile = {
+            {QStringLiteral("newline"), QStringLiteral("a\n}\nserver {")},
+            {QStringLiteral("CR"), QStringLiteral("a\rb")},
+            {QStringLiteral("semicolon"), QStringLiteral("a;b")},
+            {QStringLiteral("open brace"), QStringLiteral("a{b")},
+            {QStringLiteral("close brace"), QStringLiteral("a}b")},
+            {QStringLiteral("double quote"), QStringLiteral("a\"b")},
+            {QStringLiteral("single quote"), QStringLiteral("a'b")},
+            {QStringLiteral("hash"), QStringLiteral("a#b")},
+            {QStringLiteral("command substitution"), QStringLiteral("$(touch /tmp/corral-pwned)")},
+            {QStringLiteral("backticks"), QStringLiteral("`touch /tmp/corral-pwned`")},
+            {QStringLiteral("NUL"), QStringLiteral("a") + QChar(0) + QStringLiteral("b")},
+            {QStringLiteral("10 kB"), bigValue},
+            {QStringLiteral("zone id repro"),
+             QStringLiteral("fe80::1%x]\" route=9\n </Proxy> RewriteRule ^/pwned "
+                            "http://evil.example/ [R=302]")},
+            {QStringLiteral("valid zone id"), QStringLiteral("fe80::1%lo")},
+        };
+        using Setter = std::function<void(Site &, RenderOptions &, const QString &)>;
+        struct Field {
+            QString name;   ///< what the error must name
+            bool siteField; ///< Site::validate must refuse it too
+            Setter set;
+        };
+        const QString staticRoot = m_dir.filePath(QStringLiteral("public"));
+        QDir().mkpath(staticRoot);
+        const QList<Field> fields = {
+            {QStringLiteral("name"), true,
+             [](Site &s, RenderOptions &, const QString &v) { s.name = v; }},
+            {QStringLiteral("serverNames[1]"), true,
+             [](Site &s, RenderOptions &, const QString &v) { s.serverNames[1] = v; }},
+            {QStringLiteral("staticRoot"), true,
+             [&](Site &s, RenderOptions &, const QString &v) {
+                 s.staticRoot = staticRoot + QLatin1Char('/') + v;
+             }},
+            {QStringLiteral("healthPath"), true,
+             [](Site &s, RenderOptions &, const QString &v) {
+                 s.healthPath = QLatin1Char('/') + v;
+             }},
+            {QStringLiteral("backends[0].address"), true,
+             [](Site &s, RenderOptions &, const QString &v) { s.backends[0].address = v; }},
+            {QStringLiteral("command"), true,
+             [](Site &s, RenderOptions &, const QString &v) { s.command = v; }},
+            {QStringLiteral("args[0]"), true,
+             [](Site &s, RenderOptions &, const QString &v) { s.args = {v}; }},
+            {QStringLiteral("environment.APP"), true,
+             [](Site &s, RenderOptions &, const QString &v) {
+                 s.environment = {{QStringLiteral("APP"), v}};
+             }},
+            {QStringLiteral("workingDirectory"), true,
+             [](Site &s, RenderOptions &, const QString &v) {
+                 s.workingDirectory = QLatin1Char('/') + v;
+             }},
+            {QStringLiteral("listen"), true,
+             [](Site &s, RenderOptions &, const QString &v) {
+                 s.listen = QLatin1Char('[') + v + QStringLiteral("]:8080");
+             }},
+            {QStringLiteral("listen address"), false,
+             [](Site &, RenderOptions &o, const QString &v) { o.listenAddress = v; }},
+            {QStringLiteral("tlsCertificate"), false,
+             [](Site &, RenderOptions &o, const QString &v) {
+                 o.tlsCertificate = QStringLiteral("/etc/ssl/") + v;
+                 o.tlsKey = o.tlsCertificate + QStringLiteral(".key");
+             }},
+            {QStringLiteral("tlsKey"), false,
+             [](Site &, RenderOptions &o, const QString &v) {
+                 o.tlsKey = QStringLiteral("/etc/ssl/") + v;
+             }},
+            {QStringLiteral("logDirectory"), false,
+             [](Site &, RenderOptions &o, const QString &v) {
+                 o.logDirectory = o.logDirectory + QLatin1Char('/') + v;
+             }},
+            {QStringLiteral("runtimeDirectory"), false,
+             [](Site &, RenderOptions &o, const QString &v) {
+                 o.runtimeDirectory = o.runtimeDirectory + QLatin1Char('/') + v;
+             }},
+            {QStringLiteral("clientMaxBodySize"), false,
+             [](Site &, RenderOptions &o, const QString &v) { o.clientMaxBodySize = v; }},
+            {QStringLiteral("stickyCookie"), false,
+             [](Site &, RenderOptions &o, const QString &v) { o.stickyCookie = v; }},
+        };
+
+        const QString dir = freshDir();
+        const auto baseOptions = [&] {
+            RenderOptions options = optionsIn(dir);
+            options.listenAddress = QStringLiteral("127.0.0.1");
+            options.tlsCertificate = m_cert;
+            options.tlsKey = m_key;
+            options.stickyCookie = QStringLiteral("sid");
+            return options;
+        };
+        // Accepted configs, deduplicated (most hostile values in command fields never reach a
+        // config, so they render the same file): one validator run per distinct config.
+        QMap<RenderFormat, QMap<QString, QString>> accepted; // config -> the case it came from
+        int refused = 0;
+        for (const Field &field : fields) {
+            for (const auto &[label, value] : hostile) {
+                Site site = baseSite();
+                site.policy = BalancingPolicy::StickyCookie;
+                site.healthPath = QStringLiteral("/health");
+                site.staticRoot = staticRoot;
+                site.command = QStringLiteral("/usr/bin/node");
+                RenderOptions options = baseOptions();
+                field.set(site, options, value);
+                const QString what = field.name + QStringLiteral(" = ") + label;
+                if (field.siteField && !site.validate()) {
+                    // Refused before it is ever saved: the error names the field.
+                    QVERIFY2(site.validate().error().contains(field.name),
+                             qPrintable(what + QStringLiteral(": ") + site.validate().error()));
+                }
+                for (const RenderFormat format :
+                     {RenderFormat::Nginx, RenderFormat::Haproxy, RenderFormat::Apache}) {
+                    const auto config = render(format, site, options);
+                    if (!config) {
+                        ++refused;
+                        QVERIFY2(config.error().contains(field.name),
+                                 qPrintable(what + QStringLiteral(": ") + config.error()));
+                        QVERIFY2(!config.error().contains(QLatin1Char('\n')) &&
+                                     !config.error().contains(QChar(0)),
+                                 qPrintable(what));
+                        // Anything the renderer refuses because of a site field is refused
+                        // at add/update time too.
+                        // (A valid zone id is a per-format limit: nginx and HAProxy cannot
+                        // use one, Apache can.)
+                        if (field.siteField && label != QLatin1String("valid zone id"))
+                            QVERIFY2(!site.validate() || !config.error().contains(field.name),
+                                     qPrintable(what +
+                                                QStringLiteral(" passes Site::validate "
+                                                               "but not render: ") +
+                                                config.error()));
+                        continue;
+                    }
+                    QVERIFY2(appearsOnlyQuoted(config.value(), value),
+                             qPrintable(what + QStringLiteral(" reached the config unquoted:\n") +
+                                        config.value()));
+                    accepted[format].insert(config.value(), what);
+                }
+            }
+        }
+        QVERIFY(refused > 0);
+        for (auto it = accepted.cbegin(); it != accepted.cend(); ++it) {
+            for (auto config = it.value().cbegin(); config != it.value().cend(); ++config) {
+                const QString where = freshDir();
+                ToolRun run;
+                if (it.key() == RenderFormat::Nginx) {
+                    run = nginxTest(where, config.key());
+                } else if (it.key() == RenderFormat::Haproxy) {
+                    run = haproxyTest(where, config.key());
+                } else {
+                    if (!m_haveApache) continue;
+                    run = apacheTest(where, config.key());
+                }
+                QVERIFY2(run.exitCode == 0, qPrintable(config.value() + QLatin1Char('\n') +
+                                                       run.output + config.key()));
+            }
+        }
+    }
+
+    // What `corralctl import` reads from a host's config is as untrusted as the inventory: a
+    // zone id smuggling a quote is refused, and the remote text in errors cannot carry
+    // control characters to the terminal.
+    void importedStringsAreCheckedAndEscaped() {
+        const auto nginx = parseNginxUpstreams(
+            QStringLiteral("upstream a {\n    server '[fe80::1%x\" route=9\n</Proxy>]:80';\n}\n"));
+        QVERIFY(!nginx);
+        QVERIFY2(nginx.error().contains(QStringLiteral("zone id")), qPrintable(nginx.error()));
+        QVERIFY2(!nginx.error().contains(QLatin1Char('\n')), qPrintable(nginx.error()));
+        const auto haproxy = parseHaproxyBackends(
+            QStringLiteral("backend b\n    server s1 \"fe80::1%eth0\x1b[2J\":80 check\n"));
+        QVERIFY(!haproxy);
+        QVERIFY2(!haproxy.error().contains(QChar(0x1b)), qPrintable(haproxy.error()));
+        QVERIFY2(haproxy.error().contains(QStringLiteral("\\x1b")), qPrintable(haproxy.error()));
+        const auto valid = parseHaproxyBackends(
+            QStringLiteral("backend b\n    server s1 [fe80::1%eth0]:80 check\n"));
+        QVERIFY2(valid, qPrintable(valid.error()));
+        QCOMPARE(valid->first().servers.first().backend.address, QStringLiteral("fe80::1%eth0"));
+    }
+
     // corralctl render as a real process: exit codes and output the real tools accept.
     void corralctlRender() {
         const QString dir = freshDir();
@@ -580,7 +786,7 @@ private Q_SLOTS:
         {
             auto [code, out, err] = ctl({QStringLiteral("render"), name, QStringLiteral("--format"),
                                          QStringLiteral("caddy")});
-            QCOMPARE(code, 2);
+            QCOMPARE(code, 1); // a bad value, not a malformed command line
             QVERIFY(err.contains(QStringLiteral("caddy")));
         }
         {
