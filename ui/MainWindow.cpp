@@ -17,6 +17,7 @@
 #include "proxy/ProxyEngine.h"
 #include "ssh/CredentialStore.h"
 #include "ssh/SshHost.h"
+#include "supervisor/FailureReport.h"
 #include "supervisor/RotatingLog.h"
 #include "supervisor/Supervisor.h"
 #include "upstreams/RemoteAddBackend.h"
@@ -861,18 +862,10 @@ void MainWindow::showSiteStatus(const ClusterSnapshot *snapshot) {
 
 QString MainWindow::failureReport(const LocalCluster *cluster, quint16 port,
                                   const QString &cause) const {
-    QString report = tr("Worker %1 of %2 failed: %3").arg(port).arg(cluster->site().name, cause);
-    const WorkerProcess *worker = cluster->supervisor().worker(cluster->site().name, port);
-    if (!worker) return report;
-    constexpr int lines = 10;
-    const QStringList tail = worker->log().tail(lines);
-    report += QStringLiteral("\n\n") + (tail.size() == 1
-                                            ? tr("Last line of its log (%1):")
-                                            : tr("Last %1 lines of its log (%2):").arg(tail.size()))
-                                           .arg(worker->log().path());
-    for (const QString &line : tail)
-        report += QStringLiteral("\n  ") + line;
-    return report;
+    // The same report `corralctl up` prints: the cause, the program's last lines, the log.
+    if (const WorkerProcess *worker = cluster->supervisor().worker(cluster->site().name, port))
+        return workerFailureReport(*worker).toText();
+    return tr("Worker %1 of %2 failed: %3").arg(port).arg(cluster->site().name, cause);
 }
 
 void MainWindow::updateLog() {

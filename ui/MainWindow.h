@@ -108,7 +108,8 @@ private:
     Confirmation removalQuestion(const LocalCluster *cluster, const QList<quint16> &ports) const;
     /// The status bar's site labels from `snapshot`, or cleared (null: no running site shown).
     void showSiteStatus(const ClusterSnapshot *snapshot);
-    /// "Worker N of SITE failed: CAUSE" with the last lines of its log and the log's path.
+    /// "worker N of SITE failed: CAUSE" with the last lines it printed and its log's path
+    /// (workerFailureReport, as `corralctl up` prints it).
     QString failureReport(const LocalCluster *cluster, quint16 port, const QString &cause) const;
     void selectSite(const QString &site);
     void onSnapshot(const QString &site, const ClusterSnapshot &snapshot);

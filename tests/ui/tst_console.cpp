@@ -515,9 +515,13 @@ private Q_SLOTS:
         const QString message = window.lastError();
         const quint16 port = window.currentCluster()->supervisor().ports(site.name).first();
         QVERIFY2(message.contains(QStringLiteral("crashed 2 times")), qPrintable(message));
-        QVERIFY2(message.contains(QStringLiteral("failing/%1.log").arg(port)), qPrintable(message));
-        QVERIFY2(message.contains(QStringLiteral("Last 10 lines")), qPrintable(message));
-        QVERIFY2(message.contains(QStringLiteral("exited with code 7")), qPrintable(message));
+        QVERIFY2(message.contains(QStringLiteral("log: ")) &&
+                     message.contains(QStringLiteral("failing/%1.log").arg(port)),
+                 qPrintable(message));
+        // The program's own last words, not only Corral's.
+        QVERIFY2(message.contains(QStringLiteral("of its output:")) &&
+                     message.contains(QStringLiteral("exiting after 30 ms")),
+                 qPrintable(message));
         // A failed worker shows no pid: its process is gone.
         QTRY_VERIFY_WITH_TIMEOUT(!window.workerModel()->rows().isEmpty() &&
                                      window.workerModel()->rows().first().state ==
