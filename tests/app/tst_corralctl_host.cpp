@@ -132,19 +132,28 @@ private Q_SLOTS:
                  QStringLiteral("ssh://root@127.0.0.3:1"), QStringLiteral("--accept-new")});
         QCOMPARE(refused.exitCode, 1);
         QVERIFY2(refused.err.contains(QStringLiteral("cannot connect")), qPrintable(refused.err));
-        // Usage errors.
+        // Bad values are exit 1 (the command line itself was fine), all reported at once.
         QCOMPARE(ctl({QStringLiteral("host"), QStringLiteral("add"), QStringLiteral("z"),
                       QStringLiteral("http://example.com")})
                      .exitCode,
-                 2);
+                 1);
         QCOMPARE(ctl({QStringLiteral("host"), QStringLiteral("add"), QStringLiteral("z"),
                       QStringLiteral("ssh://u:secret@h")})
                      .exitCode,
-                 2);
-        QCOMPARE(ctl({QStringLiteral("host"), QStringLiteral("add"), QStringLiteral("bad name"),
-                      QStringLiteral("ssh://u@h")})
-                     .exitCode,
-                 2);
+                 1);
+        const CtlRun both = ctl({QStringLiteral("host"), QStringLiteral("add"),
+                                 QStringLiteral("bad name"), QStringLiteral("ssh://u@h\"x")});
+        QCOMPARE(both.exitCode, 1);
+        QVERIFY2(both.err.contains(QStringLiteral("host add: name: \"bad name\"")),
+                 qPrintable(both.err));
+        QVERIFY2(both.err.contains(QStringLiteral("ssh://USER@ADDRESS")), qPrintable(both.err));
+        // A malformed command line is exit 2, on one line.
+        const CtlRun usage =
+            ctl({QStringLiteral("host"), QStringLiteral("add"), QStringLiteral("z")});
+        QCOMPARE(usage.exitCode, 2);
+        QCOMPARE(usage.err.count(QLatin1Char('\n')), 1);
+        QVERIFY2(usage.err.contains(QStringLiteral("(see 'corralctl help host')")),
+                 qPrintable(usage.err));
     }
 
     void changedKeyRefusedByTest() {
