@@ -1,5 +1,7 @@
 #include "LaunchClusterDialog.h"
 
+#include "util/ListeningSockets.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDialogButtonBox>
@@ -44,6 +46,11 @@ LaunchClusterDialog::LaunchClusterDialog(QString demoWorkerPath, QWidget *parent
     m_listen = new QLineEdit(QStringLiteral("127.0.0.1:8080"));
     m_listen->setObjectName(QStringLiteral("listen"));
     m_listen->setToolTip(tr("Address of the embedded load balancer in front of the workers"));
+    m_listenStatus = new QLabel;
+    m_listenStatus->setObjectName(QStringLiteral("listenStatus"));
+    m_listenStatus->setWordWrap(true);
+    m_listenStatus->setStyleSheet(QStringLiteral("color: #d23c3c"));
+    m_listenStatus->setVisible(false);
     m_health = new QLineEdit(QStringLiteral("/health"));
     m_health->setToolTip(
         tr("A worker is ready when GET on this path answers 2xx; empty: a TCP connect"));
@@ -66,6 +73,7 @@ LaunchClusterDialog::LaunchClusterDialog(QString demoWorkerPath, QWidget *parent
     form->addRow(tr("&Workers"), m_workers);
     form->addRow(tr("&Base port"), m_basePort);
     form->addRow(tr("&Listen on"), m_listen);
+    form->addRow(QString(), m_listenStatus);
     form->addRow(tr("&Health path"), m_health);
     form->addRow(tr("&Policy"), m_policy);
     form->addRow(m_error);
@@ -122,12 +130,30 @@ Result<Site> LaunchClusterDialog::site() const {
     site.healthPath = m_health->text().trimmed();
     site.policy = BalancingPolicy(m_policy->currentData().toInt());
     if (auto valid = site.validate(); !valid) return fail(valid.error());
+    if (const QString holder = listenAddressHolder(); !holder.isEmpty())
+        return fail(tr("Listen on: %1").arg(holder));
     return site;
 }
 
+QString LaunchClusterDialog::listenAddressHolder() const {
+    const auto endpoint = Endpoint::parse(m_listen->text().trimmed());
+    if (!endpoint) return {};
+    // A host name (localhost) is checked against every listener on the port.
+    const QHostAddress address(endpoint->host);
+    if (auto free = checkListenAddressFree(address, endpoint->port); !free) return free.error();
+    return {};
+}
+
 void LaunchClusterDialog::validate() {
+    // Checked on every edit (a /proc read): the user sees who holds the address before
+    // launching, and Launch stays off while it is taken.
+    const QString holder = listenAddressHolder();
+    m_listenStatus->setText(holder);
+    m_listenStatus->setVisible(!holder.isEmpty());
     const auto result = site();
-    m_error->setText(result.ok() ? QString() : result.error());
+    // The taken address is said once, under its field.
+    const bool onlyTaken = !holder.isEmpty() && result.error() == tr("Listen on: %1").arg(holder);
+    m_error->setText(result.ok() || onlyTaken ? QString() : result.error());
     m_buttons->button(QDialogButtonBox::Ok)->setEnabled(result.ok());
 }
 

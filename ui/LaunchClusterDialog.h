@@ -28,6 +28,8 @@ public:
 
 private:
     void validate();
+    /// Who holds the listen address now ("" when it is free or not an address yet).
+    QString listenAddressHolder() const;
 
     QString m_demoWorkerPath;
     QLineEdit *m_name = nullptr;
@@ -37,6 +39,7 @@ private:
     QSpinBox *m_workers = nullptr;
     QSpinBox *m_basePort = nullptr;
     QLineEdit *m_listen = nullptr;
+    QLabel *m_listenStatus = nullptr; ///< under the listen field: who holds that address
     QLineEdit *m_health = nullptr;
     QComboBox *m_policy = nullptr;
     QLabel *m_error = nullptr;

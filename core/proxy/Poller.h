@@ -24,8 +24,11 @@ public:
     virtual bool valid() const = 0;
     /// Watches `fd` for both directions, edge-triggered: an event means "try again now".
     virtual bool add(int fd, void *object) = 0;
-    /// Level-triggered readability only (listening sockets, wake-ups).
+    /// Level-triggered readability only (wake-ups).
     virtual bool addLevel(int fd, void *object) = 0;
+    /// A listening socket that every thread's poller watches: level-triggered readability,
+    /// and a new connection wakes one idle poller rather than all of them.
+    virtual bool addListener(int fd, void *object) { return addLevel(fd, object); }
     virtual void remove(int fd) = 0;
     /// `fd` is about to be closed. A poll()-style poller drops it; epoll does so by itself
     /// when the last reference to the file goes (the proxy never dup()s its sockets).
@@ -54,6 +57,14 @@ public:
     bool addLevel(int fd, void *object) override {
         epoll_event ev{};
         ev.events = EPOLLIN;
+        ev.data.ptr = object;
+        return epoll_ctl(m_fd, EPOLL_CTL_ADD, fd, &ev) == 0;
+    }
+    bool addListener(int fd, void *object) override {
+        // EPOLLEXCLUSIVE: the kernel wakes one epoll instance with a waiter, skipping busy
+        // threads, so the shared socket spreads connections without a thundering herd.
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLEXCLUSIVE;
         ev.data.ptr = object;
         return epoll_ctl(m_fd, EPOLL_CTL_ADD, fd, &ev) == 0;
     }

@@ -2,6 +2,7 @@
 
 #include "proxy/AdminServer.h"
 #include "proxy/ProxyWorker.h"
+#include "util/ListeningSockets.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -10,10 +11,12 @@
 #include <arpa/inet.h>
 #include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <thread>
 #include <time.h>
 #include <unistd.h>
@@ -124,6 +127,7 @@ struct ProxyEngine::Impl {
     std::unique_ptr<EngineShared> shared;
     std::vector<std::unique_ptr<Worker>> workers;
     quint16 port = 0;
+    int listenFd = -1; ///< the one listening socket, polled by every worker
     bool running = false;
     std::unique_ptr<AdminServer> admin;
 
@@ -177,16 +181,58 @@ static Result<int> openListener(const QString &address, quint16 port) {
     const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fail(QStringLiteral("socket: %1").arg(QString::fromLocal8Bit(strerror(errno))));
+    // SO_REUSEADDR only (a restart may bind over TIME_WAIT). Never SO_REUSEPORT: with it,
+    // any other socket of this user that sets it too (a second proxy, nginx) could bind the
+    // same address and the kernel would split the traffic between them without a word.
+    // The workers share this one socket instead (EPOLLEXCLUSIVE, see Poller::addListener).
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    // One listening socket per thread: the kernel spreads connections, no shared accept lock.
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), length) != 0 || ::listen(fd, 4096) != 0) {
-        const QString why = QString::fromLocal8Bit(strerror(errno));
+        const int error = errno;
         ::close(fd);
-        return fail(QStringLiteral("cannot listen on %1:%2: %3").arg(address).arg(port).arg(why));
+        if (error == EADDRINUSE) {
+            char host[INET6_ADDRSTRLEN] = {};
+            const void *raw =
+                addr.ss_family == AF_INET
+                    ? static_cast<const void *>(&reinterpret_cast<sockaddr_in *>(&addr)->sin_addr)
+                    : &reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_addr;
+            inet_ntop(addr.ss_family, raw, host, sizeof host);
+            if (auto free = checkListenAddressFree(QHostAddress(QString::fromLatin1(host)), port);
+                !free)
+                return fail(QStringLiteral("cannot listen: ") + free.error());
+        }
+        return fail(QStringLiteral("cannot listen on %1:%2: %3")
+                        .arg(address)
+                        .arg(port)
+                        .arg(QString::fromLocal8Bit(strerror(error))));
     }
     return fd;
+}
+
+/// Raises the soft descriptor limit to the hard one, once per process: the default soft
+/// limit (1024 on most systems) is far below what a proxy needs, and nothing is gained by
+/// failing at it. Returns the soft limit now in force.
+static rlim_t raiseDescriptorLimit() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        rlimit limit{};
+        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+            limit.rlim_cur = limit.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &limit);
+        }
+    });
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    return limit.rlim_cur;
+}
+
+/// How many client connections fit under `descriptors`: each needs two (client and backend),
+/// and a margin stays for the process's other files, the pollers and the reserve descriptors.
+static int connectionsWithin(rlim_t descriptors, int threads, int configured) {
+    if (descriptors == RLIM_INFINITY) return configured;
+    const long long margin = 64 + 4LL * threads;
+    const long long fit = (static_cast<long long>(descriptors) - margin) / 2;
+    return int(std::clamp<long long>(fit, 1, configured));
 }
 
 static quint16 boundPort(int fd) {
@@ -207,10 +253,16 @@ Result<void> ProxyEngine::start(const ProxyConfig &config) {
         return fail(QStringLiteral("retries: expected 0..%1, got %2")
                         .arg(ProxyConfig::MaxRetries)
                         .arg(config.retries));
+    auto adminEndpoint = AdminEndpoint::parse(config.adminListen);
+    if (config.adminEnabled && !adminEndpoint)
+        return fail(QStringLiteral("admin API: ") + adminEndpoint.error());
     auto shared = std::make_unique<EngineShared>();
     shared->config = config;
     shared->threads = config.threads > 0 ? config.threads
                                          : int(std::max(1u, std::thread::hardware_concurrency()));
+    // Past the descriptor limit accept() fails; the limit on connections must bite first.
+    shared->config.limits.maxConnections =
+        connectionsWithin(raiseDescriptorLimit(), shared->threads, l.maxConnections);
     shared->headLimits.maxRequestLine = size_t(l.maxRequestLine);
     shared->headLimits.maxHeaderBytes = size_t(l.maxHeaderBytes);
     shared->headLimits.maxHeaders = size_t(l.maxHeaders);
@@ -222,44 +274,38 @@ Result<void> ProxyEngine::start(const ProxyConfig &config) {
         if (!rt) return fail(rt.error());
         d->shared->backends.push_back(rt.value());
     }
-    std::vector<int> fds;
-    quint16 port = config.listenPort;
-    for (int i = 0; i < d->shared->threads; ++i) {
-        auto fd = openListener(config.listenAddress, port);
-        if (!fd) {
-            for (int f : fds)
-                ::close(f);
-            return fail(fd.error());
-        }
-        if (i == 0) port = boundPort(fd.value());
-        // Accept only once a request has arrived: saves a wake-up and a read per connection.
-        const int deferSeconds = 1;
-        setsockopt(fd.value(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &deferSeconds, sizeof deferSeconds);
-        // Accepted sockets inherit TCP_NODELAY from the listener: no setsockopt per connection.
-        const int noDelay = 1;
-        setsockopt(fd.value(), IPPROTO_TCP, TCP_NODELAY, &noDelay, sizeof noDelay);
-        fds.push_back(fd.value());
-    }
-    d->port = port;
+    auto fd = openListener(config.listenAddress, config.listenPort);
+    if (!fd) return fail(fd.error());
+    const int listenFd = fd.value();
+    // Accept only once a request has arrived: saves a wake-up and a read per connection.
+    const int deferSeconds = 1;
+    setsockopt(listenFd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &deferSeconds, sizeof deferSeconds);
+    // Accepted sockets inherit TCP_NODELAY from the listener: no setsockopt per connection.
+    const int noDelay = 1;
+    setsockopt(listenFd, IPPROTO_TCP, TCP_NODELAY, &noDelay, sizeof noDelay);
+    d->port = boundPort(listenFd);
     d->workers.clear();
+    const auto abandon = [&] {
+        d->workers.clear();
+        ::close(listenFd);
+    };
     for (int i = 0; i < d->shared->threads; ++i) {
-        auto w = std::make_unique<Worker>(*d->shared, i, fds[size_t(i)]);
+        auto w = std::make_unique<Worker>(*d->shared, i, listenFd);
         if (!w->init()) {
-            d->workers.clear();
-            for (size_t k = size_t(i) + 1; k < fds.size(); ++k)
-                ::close(fds[k]);
+            abandon();
             return fail(QStringLiteral("cannot create the event loop"));
         }
         d->workers.push_back(std::move(w));
     }
     if (config.adminEnabled) {
         d->admin = std::make_unique<AdminServer>(*this);
-        if (auto r = d->admin->start(config.adminAddress, config.adminPort); !r) {
+        if (auto r = d->admin->start(adminEndpoint.value()); !r) {
             d->admin.reset();
-            d->workers.clear();
+            abandon();
             return fail(r.error());
         }
     }
+    d->listenFd = listenFd;
     for (auto &w : d->workers)
         w->start();
     d->healthStop = false;
@@ -283,6 +329,8 @@ void ProxyEngine::stop() {
     for (auto &w : d->workers)
         w->join();
     d->workers.clear();
+    if (d->listenFd >= 0) ::close(d->listenFd);
+    d->listenFd = -1;
     d->admin.reset();
     d->running = false;
 }
@@ -307,7 +355,13 @@ quint16 ProxyEngine::port() const {
     return d->port;
 }
 quint16 ProxyEngine::adminPort() const {
-    return d->admin ? d->admin->port() : 0;
+    return d->admin ? d->admin->endpoint().port : 0;
+}
+AdminEndpoint ProxyEngine::adminEndpoint() const {
+    return d->admin ? d->admin->endpoint() : AdminEndpoint{};
+}
+int ProxyEngine::effectiveMaxConnections() const {
+    return d->shared ? d->shared->config.limits.maxConnections : 0;
 }
 int ProxyEngine::threadCount() const {
     return d->shared ? d->shared->threads : 0;

@@ -2,6 +2,7 @@
 
 #include "model/Backend.h"
 #include "model/Site.h"
+#include "proxy/AdminClient.h"
 #include "util/Result.h"
 
 #include <QList>
@@ -23,9 +24,11 @@ struct ProxyLimits {
     int bodyTimeoutMs = 60000;      ///< between two reads of a request body
     int keepAliveTimeoutMs = 60000; ///< idle client connection between requests
     int tunnelTimeoutMs = 3600000;  ///< idle WebSocket/upgraded tunnel
-    int maxConnections = 20000;     ///< client connections; excess get 503 and are closed
-    int bufferSize = 16384;         ///< per-direction buffer; bounds memory per connection
-    int maxIdleUpstream = 256;      ///< idle keep-alive connections per backend per thread
+    /// Client connections; excess get 503 and are closed. Lowered at start to what
+    /// RLIMIT_NOFILE allows (a proxied connection needs two descriptors).
+    int maxConnections = 20000;
+    int bufferSize = 16384;    ///< per-direction buffer; bounds memory per connection
+    int maxIdleUpstream = 256; ///< idle keep-alive connections per backend per thread
     int upstreamIdleTimeoutMs = 30000;
     /// A client that takes none of its response for this long is closed; the backend is
     /// not blamed (it is not even timed while the proxy waits on the client).
@@ -60,10 +63,11 @@ struct ProxyConfig {
     /// anything was sent (refused, connect timeout) move on without counting.
     int retries = 1;
     static constexpr int MaxRetries = Site::MaxRetries;
-    /// Admin HTTP API (loopback only); port 0 with adminEnabled picks an ephemeral port.
+    /// Admin HTTP API. `adminListen`: "" for the default Unix socket
+    /// ($XDG_RUNTIME_DIR/corral/proxy-PID.sock), "unix:PATH", or a loopback "HOST:PORT"
+    /// (port 0: ephemeral) whose requests need the bearer token of its token file.
     bool adminEnabled = false;
-    QString adminAddress = QStringLiteral("127.0.0.1");
-    quint16 adminPort = 0;
+    QString adminListen;
 };
 
 enum class BackendState { Up, Down, Draining, Disabled };
@@ -122,7 +126,11 @@ public:
     bool isRunning() const;
 
     quint16 port() const;      ///< the bound listening port
-    quint16 adminPort() const; ///< 0 when the admin API is off
+    quint16 adminPort() const; ///< the admin API's TCP port; 0 when off or on a Unix socket
+    /// Where the admin API listens (socket path, or address and token file); empty when off.
+    AdminEndpoint adminEndpoint() const;
+    /// The client limit in force: maxConnections as lowered to fit the descriptor limit.
+    int effectiveMaxConnections() const;
     int threadCount() const;
 
     // Hot reconfiguration: safe while serving, never drops a connection. Keys are

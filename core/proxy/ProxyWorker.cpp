@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
@@ -296,7 +297,7 @@ Worker::~Worker() {
     for (char *b : m_freeBuffers)
         std::free(b);
     if (m_wakeFd >= 0) ::close(m_wakeFd);
-    if (m_listenFd >= 0) ::close(m_listenFd);
+    if (m_reserveFd >= 0) ::close(m_reserveFd);
 }
 
 bool Worker::init() {
@@ -304,7 +305,8 @@ bool Worker::init() {
     if (!m_poller->valid()) return false;
     m_wakeFd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (m_wakeFd < 0) return false;
-    return m_poller->addLevel(m_listenFd, &g_listenerTag) &&
+    m_reserveFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return m_poller->addListener(m_listenFd, &g_listenerTag) &&
            m_poller->addLevel(m_wakeFd, &g_wakeTag);
 }
 
@@ -352,6 +354,7 @@ void Worker::run() {
             }
         }
         expireTimers();
+        resumeAcceptingWhenDue();
         for (void *dead : m_graveyard) {
             auto *p = static_cast<Pollable *>(dead);
             if (p->kind == Kind::Client)
@@ -383,6 +386,7 @@ int Worker::nextTimeoutMs() const {
     for (const TimerNode &t : m_timers)
         if (t.next != &t) next = std::min(next, t.next->deadline);
     if (m_shared.draining.load(std::memory_order_relaxed)) next = std::min(next, m_nowMs + 50);
+    if (m_acceptResumeMs) next = std::min(next, m_acceptResumeMs);
     if (next == INT64_MAX) return 1000;
     return int(std::clamp<int64_t>(next - monotonicMs(), 0, 1000));
 }
@@ -602,7 +606,18 @@ void Worker::acceptConnections() {
         socklen_t len = sizeof addr;
         const int fd = accept4(m_listenFd, reinterpret_cast<sockaddr *>(&addr), &len,
                                SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
+        if (fd < 0) {
+            // Out of descriptors: the listener stays readable, so retrying at once would spin
+            // (issue 13). Answer one waiting client through the reserve, then stop accepting
+            // for a moment; the others wait in the backlog.
+            if (errno == EMFILE || errno == ENFILE) {
+                refuseWithReserve();
+                pauseAccepting();
+            } else if (errno == ENOBUFS || errno == ENOMEM) {
+                pauseAccepting();
+            }
+            return;
+        }
         m_shared.accepted.fetch_add(1, std::memory_order_relaxed);
         if (m_shared.openConnections.load(std::memory_order_relaxed) >=
             m_config.limits.maxConnections) {
@@ -642,6 +657,42 @@ void Worker::acceptConnections() {
         c->canRead = true;
         pump(c);
     }
+}
+
+void Worker::refuseWithReserve() {
+    if (m_reserveFd < 0) return;
+    // The reserve's slot takes one waiting client at a time: accept, 503, close. A bounded
+    // batch, so a flood cannot keep this thread here.
+    ::close(m_reserveFd);
+    m_reserveFd = -1;
+    for (int i = 0; i < 32; ++i) {
+        const int fd = accept4(m_listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) break;
+        static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: "
+                                   "20\r\nConnection: close\r\n\r\ntoo many connections\n";
+        [[maybe_unused]] const ssize_t n = ::send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+        ::shutdown(fd, SHUT_WR);
+        ::close(fd);
+        m_shared.accepted.fetch_add(1, std::memory_order_relaxed);
+        m_shared.rejected.fetch_add(1, std::memory_order_relaxed);
+    }
+    m_reserveFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+void Worker::pauseAccepting() {
+    if (!m_listening) return;
+    m_poller->remove(m_listenFd);
+    m_listening = false;
+    m_acceptResumeMs = m_nowMs + 100;
+}
+
+void Worker::resumeAcceptingWhenDue() {
+    if (!m_acceptResumeMs || m_nowMs < m_acceptResumeMs) return;
+    if (m_reserveFd < 0) m_reserveFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    m_acceptResumeMs = 0;
+    if (m_shared.draining.load(std::memory_order_relaxed)) return;
+    m_listening = m_poller->addListener(m_listenFd, &g_listenerTag);
+    if (!m_listening) m_acceptResumeMs = m_nowMs + 100; // e.g. ENOMEM: try again later
 }
 
 void Worker::onClientEvent(Client *c, const PollEvent &ev) {

@@ -81,7 +81,8 @@ struct LocalBackend {
     std::vector<Upstream *> idle;
 };
 
-/// One event-loop thread: its own poller, listening socket, connections, pools and timers.
+/// One event-loop thread: its own poller, connections, pools and timers. The listening
+/// socket is the engine's, shared by every worker (the engine closes it).
 class Worker {
 public:
     Worker(EngineShared &shared, int index, int listenFd);
@@ -98,6 +99,9 @@ private:
     void run();
     void refreshBackends();
     void acceptConnections();
+    void refuseWithReserve();
+    void pauseAccepting();
+    void resumeAcceptingWhenDue();
     void onClientEvent(Client *c, const PollEvent &ev);
     void onUpstreamEvent(Upstream *u, const PollEvent &ev);
     void expireTimers();
@@ -151,6 +155,10 @@ private:
     int m_listenFd;
     int m_wakeFd = -1;
     bool m_listening = true;
+    /// Held open for the moment accept() fails with EMFILE: closed to accept one client and
+    /// tell it 503, then reopened (nginx and HAProxy keep accepting sane the same way).
+    int m_reserveFd = -1;
+    int64_t m_acceptResumeMs = 0; ///< accepting paused after EMFILE until then; 0: not paused
     std::unique_ptr<Poller> m_poller;
     std::thread m_thread;
     int64_t m_nowMs = 0;
