@@ -104,7 +104,7 @@ struct ProxyStats {
     int64_t connectionsOpen = 0;
     uint64_t connectionsRejected = 0; ///< over maxConnections
     uint64_t badRequests = 0;         ///< answered 400/414/431/501/505
-    uint64_t noBackend = 0;           ///< answered 502 because nothing was usable
+    uint64_t noBackend = 0;           ///< answered 502 with no backend tried (none was usable)
 };
 
 /// Corral's embedded HTTP/1.1 load balancer. Its event-loop threads run plain epoll code;

@@ -1444,7 +1444,8 @@ void Worker::upstreamFailed(Client *c, bool countFailure, FailReason why) {
             ThreadCounters::add(counters(rt).failovers, 1);
             return;
         }
-        m_shared.noBackend.fetch_add(1, std::memory_order_relaxed);
+        // Not noBackend: this 502 is counted against `rt` below, and views that add the two
+        // (the console's errors/s) must not count it twice.
     }
     const int status = why == FailReason::ResponseTimeout ? 504 : 502;
     countResponse(rt, status);

@@ -417,6 +417,30 @@ private Q_SLOTS:
         QCOMPARE(client.get("/").status, 502);
     }
 
+    void every502IsCountedOnce() {
+        // Each 502 is counted once: against the backend that failed, or as noBackend when
+        // none was tried. The console adds the two for its errors/s.
+        TestBackend a, b;
+        QVERIFY(a.start());
+        QVERIFY(b.start());
+        ProxyConfig config = configFor({&a, &b});
+        config.maxFails = 100; // both stay in rotation: every request fails over, then fails
+        ProxyEngine engine;
+        QVERIFY(engine.start(config).ok());
+        HttpClient client(engine.port());
+        for (int i = 0; i < 3; ++i)
+            QCOMPARE(client.get("/close").status, 502);
+        b.stop();
+        a.stop();
+        HttpClient another(engine.port());
+        QCOMPARE(another.get("/").status, 502); // refused by both
+        const ProxyStats stats = engine.snapshot();
+        uint64_t errors = stats.noBackend;
+        for (const BackendStats &s : stats.backends)
+            errors += s.responses[3];
+        QCOMPARE(errors, uint64_t(4));
+    }
+
     void slowBackendIs504() {
         TestBackend a;
         QVERIFY(a.start());
