@@ -10,7 +10,7 @@ namespace corral::cli {
 static const char proxyUsage[] =
     "Usage:\n"
     "  corralctl proxy --listen ADDR:PORT --backends HOST:PORT[;weight=N][;backup],...\n"
-    "                  [--policy P] [--threads N] [--admin 127.0.0.1:PORT]\n"
+    "                  [--policy P] [--threads N] [--admin [unix:PATH|127.0.0.1:PORT]]\n"
     "                  [--health PATH] [--retries N]\n"
     "\n"
     "Runs Corral's load balancer in the foreground until SIGINT or SIGTERM, then lets\n"
@@ -21,7 +21,11 @@ static const char proxyUsage[] =
     "  --backends LIST  upstream servers, comma-separated\n"
     "  --policy P       round-robin (default), weighted, least-conn, sticky-cookie, ip-hash\n"
     "  --threads N      event-loop threads (default: one per core)\n"
-    "  --admin A:P      admin API on a loopback address (GET /stats, /backends, ...)\n"
+    "  --admin [WHERE]  admin API (GET /stats, /backends, ...): alone, on the Unix socket\n"
+    "                   $XDG_RUNTIME_DIR/corral/proxy-PID.sock (/tmp/corral-UID without\n"
+    "                   XDG_RUNTIME_DIR); unix:PATH for another socket; 127.0.0.1:PORT for\n"
+    "                   loopback TCP, where each request needs \"Authorization: Bearer\n"
+    "                   TOKEN\" with the token from the 0600 file it names at start\n"
     "  --health PATH    actively check each backend with GET PATH\n"
     "  --retries N      other backends a failed request may be retried on once it was\n"
     "                   sent (default 1, 0..10): idempotent requests only (GET, HEAD,\n"
@@ -30,7 +34,13 @@ static const char proxyUsage[] =
     "\n"
     "Backend state changes (down, up, drained) are logged on stderr with their reason.\n";
 
-static int runProxy(Context &context, const QStringList &args) {
+static int runProxy(Context &context, const QStringList &rawArgs) {
+    // A bare --admin (last, or followed by another option) means the default Unix socket.
+    QStringList args = rawArgs;
+    for (qsizetype i = 0; i < args.size(); ++i)
+        if (args[i] == QLatin1String("--admin") &&
+            (i + 1 == args.size() || args[i + 1].startsWith(QLatin1String("--"))))
+            args[i] = QStringLiteral("--admin=");
     const OptionSpec spec{{},
                           {QStringLiteral("listen"), QStringLiteral("backends"),
                            QStringLiteral("policy"), QStringLiteral("threads"),
@@ -71,11 +81,11 @@ static int runProxy(Context &context, const QStringList &args) {
             return context.usageError(QStringLiteral("--threads: expected 1..256"), usage);
     }
     if (options.has(QStringLiteral("admin"))) {
-        const auto admin = Endpoint::parse(options.value(QStringLiteral("admin")));
-        if (!admin) return context.usageError(QStringLiteral("--admin: ") + admin.error(), usage);
+        const QString where = options.value(QStringLiteral("admin"));
+        if (auto admin = AdminEndpoint::parse(where); !admin)
+            return context.usageError(QStringLiteral("--admin: ") + admin.error(), usage);
         config.adminEnabled = true;
-        config.adminAddress = admin->host;
-        config.adminPort = admin->port;
+        config.adminListen = where;
     }
     if (options.has(QStringLiteral("health")))
         config.health.path = options.value(QStringLiteral("health"));
@@ -104,9 +114,12 @@ static int runProxy(Context &context, const QStringList &args) {
                 << engine.threadCount() << " threads, " << policyName(config.policy) << ")\n";
     for (const Backend &b : config.backends)
         context.out << "  backend " << b.toSpec() << "\n";
-    if (engine.adminPort())
-        context.out << "  admin API on "
-                    << Endpoint{config.adminAddress, engine.adminPort()}.toString() << "\n";
+    // The token file's path, never the token: logs are read by more people than the file.
+    if (const AdminEndpoint admin = engine.adminEndpoint(); admin.isUnix())
+        context.out << "  admin API on " << admin.toString() << "\n";
+    else if (admin.port)
+        context.out << "  admin API on " << admin.toString() << " (bearer token in "
+                    << admin.tokenFile << ")\n";
     context.out.flush();
     // Wait for the stop signal, logging backend state changes as they come (a 200 ms poll:
     // the engine's threads never block on this log).
