@@ -57,58 +57,61 @@ Result<RenderInput> prepareRender(const Site &site, const RenderOptions &options
     if (input.backends.isEmpty())
         return fail(where + QStringLiteral("backends: none listed and no workers to balance over"));
 
+    // Every bad option at once.
+    QStringList problems;
     RenderOptions checked = options;
     if (!checked.listenAddress.isEmpty() &&
         (!isIpAddress(checked.listenAddress) || checked.listenAddress.contains(QLatin1Char('%'))))
-        return fail(where + QStringLiteral("listen address: %1 is not an IP address without a "
-                                           "zone id")
-                                .arg(shown(checked.listenAddress)));
+        problems.append(QStringLiteral("listen address: %1 is not an IP address without a "
+                                       "zone id")
+                            .arg(shown(checked.listenAddress)));
     if (checked.httpPort == 0 || (checked.tls() && checked.httpsPort == 0))
-        return fail(where + QStringLiteral("listen port: 0 is out of range (1..65535)"));
+        problems.append(QStringLiteral("listen port: 0 is out of range (1..65535)"));
     if (checked.tls()) {
         if (checked.tlsCertificate.isEmpty() || checked.tlsKey.isEmpty())
-            return fail(where + QStringLiteral("tls: a certificate needs a key and a key needs "
-                                               "a certificate"));
+            problems.append(QStringLiteral("tls: a certificate needs a key and a key needs "
+                                           "a certificate"));
         if (!isSafePath(checked.tlsCertificate))
-            return fail(where + QStringLiteral("tlsCertificate: %1 is not an absolute path of "
-                                               "letters, digits and ._/+@~-")
-                                    .arg(shown(checked.tlsCertificate)));
+            problems.append(QStringLiteral("tlsCertificate: %1 is not an absolute path of "
+                                           "letters, digits and ._/+@~-")
+                                .arg(shown(checked.tlsCertificate)));
         if (!isSafePath(checked.tlsKey))
-            return fail(where + QStringLiteral("tlsKey: %1 is not an absolute path of letters, "
-                                               "digits and ._/+@~-")
-                                    .arg(shown(checked.tlsKey)));
+            problems.append(QStringLiteral("tlsKey: %1 is not an absolute path of letters, "
+                                           "digits and ._/+@~-")
+                                .arg(shown(checked.tlsKey)));
     }
     if (checked.logDirectory.isEmpty()) checked.logDirectory = defaultLogDirectory;
     if (!isSafePath(checked.logDirectory))
-        return fail(where + QStringLiteral("logDirectory: %1 is not an absolute path of letters, "
-                                           "digits and ._/+@~-")
-                                .arg(shown(checked.logDirectory)));
+        problems.append(QStringLiteral("logDirectory: %1 is not an absolute path of letters, "
+                                       "digits and ._/+@~-")
+                            .arg(shown(checked.logDirectory)));
     if (checked.runtimeDirectory.isEmpty())
         checked.runtimeDirectory = QStringLiteral("/run/haproxy");
     if (!isSafePath(checked.runtimeDirectory))
-        return fail(where + QStringLiteral("runtimeDirectory: %1 is not an absolute path of "
-                                           "letters, digits and ._/+@~-")
-                                .arg(shown(checked.runtimeDirectory)));
+        problems.append(QStringLiteral("runtimeDirectory: %1 is not an absolute path of "
+                                       "letters, digits and ._/+@~-")
+                            .arg(shown(checked.runtimeDirectory)));
     const auto bodySize = parseBodySize(checked.clientMaxBodySize);
-    if (!bodySize)
-        return fail(where + QStringLiteral("clientMaxBodySize: %1 is not N, Nk, Nm or Ng")
-                                .arg(shown(checked.clientMaxBodySize)));
-    input.clientMaxBodyBytes = bodySize.value();
+    if (bodySize)
+        input.clientMaxBodyBytes = bodySize.value();
+    else
+        problems.append(QStringLiteral("clientMaxBodySize: %1 is not N, Nk, Nm or Ng")
+                            .arg(shown(checked.clientMaxBodySize)));
     if (checked.maxFails < 0 || checked.maxFails > 100)
-        return fail(where +
-                    QStringLiteral("maxFails: %1 is out of range (0..100)").arg(checked.maxFails));
+        problems.append(
+            QStringLiteral("maxFails: %1 is out of range (0..100)").arg(checked.maxFails));
     if (checked.failTimeoutSeconds < 1 || checked.failTimeoutSeconds > 3600)
-        return fail(where + QStringLiteral("failTimeout: %1 s is out of range (1..3600)")
-                                .arg(checked.failTimeoutSeconds));
+        problems.append(QStringLiteral("failTimeout: %1 s is out of range (1..3600)")
+                            .arg(checked.failTimeoutSeconds));
     if (checked.keepalive < 0 || checked.keepalive > 10000)
-        return fail(
-            where +
+        problems.append(
             QStringLiteral("keepalive: %1 is out of range (0..10000)").arg(checked.keepalive));
     static const QRegularExpression cookieName(QStringLiteral("^[A-Za-z0-9_]{1,64}\\z"));
     if (!checked.stickyCookie.isEmpty() && !cookieName.match(checked.stickyCookie).hasMatch())
-        return fail(where + QStringLiteral("stickyCookie: %1 is not a cookie name of letters, "
-                                           "digits and '_'")
-                                .arg(shown(checked.stickyCookie)));
+        problems.append(QStringLiteral("stickyCookie: %1 is not a cookie name of letters, "
+                                       "digits and '_'")
+                            .arg(shown(checked.stickyCookie)));
+    if (!problems.isEmpty()) return fail(where + problems.join(QStringLiteral("; ")));
     input.options = checked;
     return input;
 }

@@ -715,6 +715,18 @@ private Q_SLOTS:
         }
     }
 
+    // Issue 13 item 14: every bad render option in one error, not one per run.
+    void everyBadOptionIsReportedAtOnce() {
+        RenderOptions options;
+        options.logDirectory = QStringLiteral("/var/log/a b");
+        options.stickyCookie = QStringLiteral("a;b");
+        options.clientMaxBodySize = QStringLiteral("lots");
+        const auto rendered = renderNginx(baseSite(), options);
+        QVERIFY(!rendered);
+        for (const char *field : {"logDirectory", "stickyCookie", "clientMaxBodySize"})
+            QVERIFY2(rendered.error().contains(QLatin1String(field)), qPrintable(rendered.error()));
+    }
+
     // What `corralctl import` reads from a host's config is as untrusted as the inventory: a
     // zone id smuggling a quote is refused, and the remote text in errors cannot carry
     // control characters to the terminal.
