@@ -1,4 +1,5 @@
 #include "cli/Context.h"
+#include "model/FieldText.h"
 
 #include "proxy/ProxyEngine.h"
 
@@ -56,34 +57,38 @@ static int runProxy(Context &context, const QStringList &rawArgs) {
     ProxyConfig config;
     if (!options.has(QStringLiteral("listen")) || !options.has(QStringLiteral("backends")))
         return context.usageError(QStringLiteral("--listen and --backends are required"), usage);
-    const auto listen = Endpoint::parse(options.value(QStringLiteral("listen")));
-    if (!listen) return context.usageError(QStringLiteral("--listen: ") + listen.error(), usage);
-    config.listenAddress = listen->host;
-    config.listenPort = listen->port;
+    // Every bad value at once, exit 1 (the command line itself was fine).
+    QStringList problems;
+    if (const auto listen = Endpoint::parse(options.value(QStringLiteral("listen")))) {
+        config.listenAddress = listen->host;
+        config.listenPort = listen->port;
+    } else {
+        problems.append(QStringLiteral("--listen: ") + listen.error());
+    }
     const auto backends =
         Backend::parseList(options.values.value(QStringLiteral("backends")).join(QLatin1Char(',')));
-    if (!backends)
-        return context.usageError(QStringLiteral("--backends: ") + backends.error(), usage);
-    config.backends = backends.value();
+    if (backends)
+        config.backends = backends.value();
+    else
+        problems.append(QStringLiteral("--backends: ") + backends.error());
     if (options.has(QStringLiteral("policy"))) {
         const QString name = options.value(QStringLiteral("policy"));
-        const auto policy = policyFromName(name);
-        if (!policy)
-            return context.usageError(
-                QStringLiteral("--policy: \"%1\" is not one of %2").arg(name, policyNames()),
-                usage);
-        config.policy = *policy;
+        if (const auto policy = policyFromName(name))
+            config.policy = *policy;
+        else
+            problems.append(
+                QStringLiteral("--policy: %1 is not one of %2").arg(shown(name), policyNames()));
     }
     if (options.has(QStringLiteral("threads"))) {
         bool numeric = false;
         config.threads = options.value(QStringLiteral("threads")).toInt(&numeric);
         if (!numeric || config.threads < 1 || config.threads > 256)
-            return context.usageError(QStringLiteral("--threads: expected 1..256"), usage);
+            problems.append(QStringLiteral("--threads: expected 1..256"));
     }
     if (options.has(QStringLiteral("admin"))) {
         const QString where = options.value(QStringLiteral("admin"));
         if (auto admin = AdminEndpoint::parse(where); !admin)
-            return context.usageError(QStringLiteral("--admin: ") + admin.error(), usage);
+            problems.append(QStringLiteral("--admin: ") + admin.error());
         config.adminEnabled = true;
         config.adminListen = where;
     }
@@ -93,9 +98,10 @@ static int runProxy(Context &context, const QStringList &rawArgs) {
         bool numeric = false;
         config.retries = options.value(QStringLiteral("retries")).toInt(&numeric);
         if (!numeric || config.retries < 0 || config.retries > ProxyConfig::MaxRetries)
-            return context.usageError(
-                QStringLiteral("--retries: expected 0..%1").arg(ProxyConfig::MaxRetries), usage);
+            problems.append(
+                QStringLiteral("--retries: expected 0..%1").arg(ProxyConfig::MaxRetries));
     }
+    if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("proxy: "));
 
     // Block the stop signals before the engine's threads exist, so they inherit the mask
     // and only sigwait() below ever sees SIGINT/SIGTERM.
