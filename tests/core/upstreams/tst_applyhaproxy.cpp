@@ -165,7 +165,7 @@ private Q_SLOTS:
             ctl({QStringLiteral("import"), QStringLiteral("remote"), QStringLiteral("--haproxy"),
                  file, QStringLiteral("--dry-run"), QStringLiteral("--accept-new")});
         QVERIFY2(dry.exitCode == 0, qPrintable(dry.err));
-        QVERIFY2(dry.out.contains(QStringLiteral("would import site app from app: least-conn")),
+        QVERIFY2(dry.out.contains(QStringLiteral("would import site app from \"app\": least-conn")),
                  qPrintable(dry.out));
         QVERIFY(!Inventory::load(inventoryPath())->site(QStringLiteral("app")));
 
