@@ -224,7 +224,8 @@ private Q_SLOTS:
         QFETCH(int, field);
         QFETCH(QString, value);
         QFETCH(bool, refused);
-        const StringField &target = stringFields().at(field);
+        const QList<StringField> fields = stringFields();
+        const StringField &target = fields.at(field);
         Site site = fullSite();
         {
             const auto valid = site.validate(QStringLiteral("sites[0]"));
