@@ -10,13 +10,9 @@
 #include "proxy/AdminServer.h"
 #include "proxy/ProxyEngine.h"
 
-#include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -68,10 +64,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 }
 
 #ifndef CORRAL_LIBFUZZER
+#include "SeedMutateDriver.h"
+
 int main(int argc, char **argv) {
-    int seconds = 5;
-    for (int i = 1; i + 1 < argc; ++i)
-        if (std::strcmp(argv[i], "--seconds") == 0) seconds = std::atoi(argv[i + 1]);
     const std::string auth = std::string("Authorization: Bearer ") + Token + "\r\n";
     const std::string host = "Host: 127.0.0.1:9000\r\n";
     const auto withBody = [&](const std::string &head, const std::string &body) {
@@ -91,41 +86,13 @@ int main(int argc, char **argv) {
         "POST /backends HTTP/1.1\r\n" + host + auth + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         "GET /stats HTTP/1.0\r\n\r\n",
     };
-    std::mt19937_64 rng(4242);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    uint64_t runs = 0;
-    const char interesting[] = "\r\n :;,\t0/%-{}\"\x7f\x80\x00";
-    while (std::chrono::steady_clock::now() < deadline) {
-        for (int batch = 0; batch < 200; ++batch, ++runs) {
-            std::string input = seeds[rng() % seeds.size()];
-            const int mutations = int(rng() % 6);
-            for (int m = 0; m < mutations && !input.empty(); ++m) {
-                const size_t at = rng() % input.size();
-                switch (rng() % 5) {
-                case 0:
-                    input[at] = char(rng());
-                    break;
-                case 1:
-                    input[at] = interesting[rng() % (sizeof interesting - 1)];
-                    break;
-                case 2:
-                    input.erase(at, 1 + rng() % 4);
-                    break;
-                case 3:
-                    input.insert(at, 1 + rng() % 3, interesting[rng() % (sizeof interesting - 1)]);
-                    break;
-                default:
-                    input.insert(at, input.substr(rng() % input.size(), rng() % 16));
-                    break;
-                }
-            }
-            // A heap copy of exactly the input's size, so ASan sees any overread.
-            std::vector<uint8_t> exact(input.begin(), input.end());
-            LLVMFuzzerTestOneInput(exact.data(), exact.size());
-        }
-    }
-    std::printf("fuzz_admin_request: %llu inputs, no crash\n",
-                static_cast<unsigned long long>(runs));
-    return 0;
+    constexpr char interesting[] = "\r\n :;,\t0/%-{}\"\x7f\x80\x00";
+    return runSeedMutate(argc, argv, seeds,
+                         {.name = "fuzz_admin_request",
+                          .interesting = std::string(interesting, sizeof interesting - 1),
+                          .batch = 200,
+                          .minMutations = 0,
+                          .maxMutations = 5,
+                          .seed = 4242});
 }
 #endif

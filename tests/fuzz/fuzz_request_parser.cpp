@@ -9,11 +9,8 @@
 #include "proxy/HttpParser.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -83,10 +80,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 }
 
 #ifndef CORRAL_LIBFUZZER
+#include "SeedMutateDriver.h"
+
 int main(int argc, char **argv) {
-    int seconds = 5;
-    for (int i = 1; i + 1 < argc; ++i)
-        if (std::strcmp(argv[i], "--seconds") == 0) seconds = std::atoi(argv[i + 1]);
     const std::vector<std::string> seeds = {
         "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
         "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
@@ -105,41 +101,9 @@ int main(int argc, char **argv) {
         "GET http://a.example:80/x?y HTTP/1.1\r\nHost: b\r\nConnection: host, cookie\r\n\r\n",
         "OPTIONS * HTTP/1.1\r\nHost: a\r\nAuthorization: x\r\n\r\n",
     };
-    std::mt19937_64 rng(12345);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    uint64_t runs = 0;
-    const char interesting[] = "\r\n :;,\t0fF-\x7f\x80\x00";
-    while (std::chrono::steady_clock::now() < deadline) {
-        for (int batch = 0; batch < 1000; ++batch, ++runs) {
-            std::string input = seeds[rng() % seeds.size()];
-            const int mutations = 1 + int(rng() % 8);
-            for (int m = 0; m < mutations && !input.empty(); ++m) {
-                const size_t at = rng() % input.size();
-                switch (rng() % 5) {
-                case 0:
-                    input[at] = char(rng());
-                    break;
-                case 1:
-                    input[at] = interesting[rng() % (sizeof interesting - 1)];
-                    break;
-                case 2:
-                    input.erase(at, 1 + rng() % 4);
-                    break;
-                case 3:
-                    input.insert(at, 1 + rng() % 3, interesting[rng() % (sizeof interesting - 1)]);
-                    break;
-                default:
-                    input.insert(at, input.substr(rng() % input.size(), rng() % 16));
-                    break;
-                }
-            }
-            // A heap copy of exactly the input's size, so ASan sees any overread.
-            std::vector<uint8_t> exact(input.begin(), input.end());
-            LLVMFuzzerTestOneInput(exact.data(), exact.size());
-        }
-    }
-    std::printf("fuzz_request_parser (requests and responses): %llu inputs, no crash\n",
-                static_cast<unsigned long long>(runs));
-    return 0;
+    constexpr char interesting[] = "\r\n :;,\t0fF-\x7f\x80\x00";
+    return runSeedMutate(argc, argv, seeds,
+                         {.name = "fuzz_request_parser (requests and responses)",
+                          .interesting = std::string(interesting, sizeof interesting - 1)});
 }
 #endif
