@@ -1,6 +1,7 @@
 #include "inventory/Inventory.h"
 
 #include "model/FieldText.h"
+#include "util/AtomicFile.h"
 #include "util/JsonReader.h"
 
 #include <QDir>
@@ -8,7 +9,6 @@
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QSaveFile>
 #include <QSet>
 #include <QStandardPaths>
 
@@ -139,35 +139,17 @@ QByteArray Inventory::toJson() const {
     return QJsonDocument(root).toJson(QJsonDocument::Indented);
 }
 
-static Result<void> writeAtomically(const QString &path, const QByteArray &bytes) {
-    QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly))
-        return fail(path + QStringLiteral(": cannot write: ") + file.errorString());
-    if (file.write(bytes) != bytes.size()) {
-        file.cancelWriting();
-        return fail(path + QStringLiteral(": write failed: ") + file.errorString());
-    }
-    if (!file.commit()) return fail(path + QStringLiteral(": cannot save: ") + file.errorString());
-    return {};
-}
-
 Result<void> Inventory::save(const QString &path) const {
     if (auto valid = validate(); !valid)
         return fail(path + QStringLiteral(": not saved: ") + valid.error());
     const QFileInfo info(path);
     if (!QDir().mkpath(info.absolutePath()))
         return fail(path + QStringLiteral(": cannot create directory ") + info.absolutePath());
-    QFile previous(path);
-    if (previous.exists()) {
-        if (!previous.open(QIODevice::ReadOnly))
-            return fail(path +
-                        QStringLiteral(": cannot read the previous version for the backup: ") +
-                        previous.errorString());
-        if (auto backup = writeAtomically(path + QStringLiteral(".bak"), previous.readAll());
-            !backup)
-            return backup;
-    }
-    return writeAtomically(path, toJson());
+    // The previous version becomes PATH.bak only once the new one is complete on disk, so a
+    // full disk leaves both files as they were.
+    AtomicWriteOptions options;
+    options.backupPath = path + QStringLiteral(".bak");
+    return writeFileAtomically(path, toJson(), options);
 }
 
 QList<Host> Inventory::hostsWithLocal() const {

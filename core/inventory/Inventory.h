@@ -10,7 +10,8 @@
 namespace corral {
 
 /// Hosts and sites, stored in one JSON file. Loading never modifies the file; saving is
-/// atomic (QSaveFile) and keeps the previous file as PATH.bak.
+/// atomic and durable (writeFileAtomically) and keeps the previous file as PATH.bak, replaced
+/// only once the new file is complete: a failed save changes neither file.
 class Inventory {
 public:
     static constexpr int CurrentVersion = 1;

@@ -1,4 +1,7 @@
+#include "helpers/SmallTmpfs.h"
+
 #include <QCryptographicHash>
+#include <QDir>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -274,6 +277,49 @@ private Q_SLOTS:
         QVERIFY2(run.err.contains(expected), qPrintable(run.err));
         QCOMPARE(inventoryHash(), before);
         QVERIFY(!QFile::exists(m_inventory + QStringLiteral(".bak")));
+    }
+
+    // Issue 14: on a full disk an update used to exit 0 and leave inventory.json.bak (and,
+    // depending on what was left, inventory.json) at 0 bytes. Now it fails naming the file and
+    // the cause, and both files are byte for byte what they were.
+    void fullDiskKeepsInventoryAndBackup() {
+        corral::test::SmallTmpfs disk;
+        QString error;
+        if (!disk.mount(QStringLiteral("64k"), &error)) QSKIP(qPrintable(error));
+        const QString inventory = disk.filePath(QStringLiteral("inventory.json"));
+        const QString backup = inventory + QStringLiteral(".bak");
+        const auto onDisk = [&](const QStringList &args) {
+            return ctl(QStringList{QStringLiteral("--inventory"), inventory} + args);
+        };
+        QCOMPARE(onDisk({QStringLiteral("site"), QStringLiteral("add"), QStringLiteral("web"),
+                         QStringLiteral("--backends=127.0.0.1:3000,127.0.0.1:3001")})
+                     .exitCode,
+                 0);
+        QCOMPARE(onDisk({QStringLiteral("site"), QStringLiteral("update"), QStringLiteral("web"),
+                         QStringLiteral("--policy"), QStringLiteral("round-robin")})
+                     .exitCode,
+                 0);
+        const auto contentOf = [](const QString &path) {
+            QFile file(path);
+            return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray("<unreadable>");
+        };
+        const QByteArray inventoryBefore = contentOf(inventory);
+        const QByteArray backupBefore = contentOf(backup);
+        QVERIFY(inventoryBefore.contains("\"web\""));
+        QVERIFY(backupBefore.contains("\"web\""));
+        QVERIFY2(disk.fill(&error), qPrintable(error));
+
+        const Run update =
+            onDisk({QStringLiteral("site"), QStringLiteral("update"), QStringLiteral("web"),
+                    QStringLiteral("--policy"), QStringLiteral("least-conn")});
+        QCOMPARE(update.exitCode, 1);
+        QVERIFY2(update.err.contains(inventory +
+                                     QStringLiteral(": cannot save: No space left on device")),
+                 qPrintable(update.err));
+        QVERIFY2(!update.out.contains(QStringLiteral("updated")), qPrintable(update.out));
+        QCOMPARE(contentOf(inventory), inventoryBefore);
+        QCOMPARE(contentOf(backup), backupBefore);
+        QCOMPARE(QDir(disk.path()).entryList(QDir::Files | QDir::Hidden).size(), 3); // + filler
     }
 };
 
