@@ -1,10 +1,12 @@
 #include "ssh/SshSession.h"
 
 #include "ssh/ShellQuote.h"
+#include "util/AtomicFile.h"
 
 #include <QCryptographicHash>
 #include <QDeadlineTimer>
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
 #include <QMessageAuthenticationCode>
 #include <QRandomGenerator>
@@ -142,6 +144,33 @@ struct ChannelGuard {
         ssh_channel_free(channel);
     }
 };
+
+// Appends the session's host key entry to Corral's known_hosts file. Not with
+// ssh_session_update_known_hosts(): it appends through stdio and ignores fclose(), so on a full
+// disk it reports success and may leave a torn line that the next entry is glued to. The whole
+// file is rewritten with writeFileAtomically() instead: either the entry is recorded or the
+// file is as it was and the error says why.
+Result<void> recordKnownHost(ssh_session session, const QString &path) {
+    char *entry = nullptr;
+    if (ssh_session_export_known_hosts_entry(session, &entry) != SSH_OK || !entry)
+        return fail(path + QStringLiteral(": cannot format the entry: ") +
+                    QString::fromUtf8(ssh_get_error(session)));
+    QByteArray content;
+    QFile existing(path);
+    if (existing.exists()) {
+        if (!existing.open(QIODevice::ReadOnly)) {
+            ssh_string_free_char(entry);
+            return fail(path + QStringLiteral(": cannot read: ") + existing.errorString());
+        }
+        content = existing.readAll();
+        // A torn last line (written by an older Corral or by hand) stays on its own line.
+        if (!content.isEmpty() && !content.endsWith('\n')) content += '\n';
+    }
+    content += entry;
+    ssh_string_free_char(entry);
+    if (!content.endsWith('\n')) content += '\n';
+    return writeFileAtomically(path, content);
+}
 
 struct SftpGuard {
     ssh_session *owner;
@@ -290,12 +319,11 @@ Result<void> SshSession::connect() {
                                .arg(keyType, m_serverFingerprint, files));
         }
         QDir().mkpath(QFileInfo(m_config.knownHostsFile).absolutePath());
-        if (ssh_session_update_known_hosts(session) != SSH_OK) {
-            const QString error = m_impl->error();
+        if (auto recorded = recordKnownHost(session, m_config.knownHostsFile); !recorded) {
+            const QString error = recorded.error();
             m_impl->close();
             return failure(SshFailure::Protocol,
-                           QStringLiteral("cannot record the host key in %1: %2")
-                               .arg(m_config.knownHostsFile, error));
+                           QStringLiteral("cannot record the host key: ") + error);
         }
         break;
     }

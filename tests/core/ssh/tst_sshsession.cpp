@@ -1,4 +1,5 @@
 #include "ResultVerify.h"
+#include "SmallTmpfs.h"
 #include "SshServer.h"
 #include "ssh/CredentialStore.h"
 #include "ssh/ShellQuote.h"
@@ -61,6 +62,57 @@ private Q_SLOTS:
         QCOMPARE(
             shellCommand({QStringLiteral("printf"), QStringLiteral("%s"), QStringLiteral("a b")}),
             QStringLiteral("printf %s 'a b'"));
+    }
+
+    // Issue 14 item 1: on a full disk, accepting a new host key used to report success while
+    // libssh's buffered append failed, leaving the key unrecorded or a torn line. Now the
+    // connect fails naming the file and the cause, and the file is as it was.
+    void acceptingAKeyOnAFullDiskKeepsKnownHosts() {
+        corral::test::SmallTmpfs disk;
+        QString error;
+        if (!disk.mount(QStringLiteral("64k"), &error)) QSKIP(qPrintable(error));
+        SshConfig config = m_server.config();
+        config.knownHostsFile = disk.filePath(QStringLiteral("known_hosts"));
+        // Comment lines filling a page but the last 40 bytes: an append in place would fit
+        // only partly.
+        QByteArray before;
+        while (before.size() < 4096 - 40 - 64)
+            before += "# a host Corral trusted earlier, kept by the test as padding\n";
+        before += QByteArray(4096 - 40 - before.size() - 1, '#') + '\n';
+        QCOMPARE(before.size(), 4096 - 40);
+        {
+            QFile file(config.knownHostsFile);
+            QVERIFY(file.open(QIODevice::WriteOnly));
+            QCOMPARE(file.write(before), before.size());
+        }
+        QVERIFY2(disk.fill(&error), qPrintable(error));
+
+        SshSession session(config);
+        session.setAcceptNew(true);
+        const auto connected = session.connect();
+        QVERIFY2(!connected, "connected although the host key could not be recorded");
+        const QString expected =
+            QStringLiteral(": cannot record the host key: %1: cannot save: No space left on device")
+                .arg(config.knownHostsFile);
+        QVERIFY2(connected.error().endsWith(expected), qPrintable(connected.error()));
+        QFile file(config.knownHostsFile);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        QCOMPARE(file.readAll(), before);
+
+        // With room again the key is recorded after the existing lines.
+        QVERIFY(QFile::remove(disk.filePath(QStringLiteral("filler"))));
+        QVERIFY_RESULT(session.connect());
+        file.close();
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        const QByteArray after = file.readAll();
+        QVERIFY(after.startsWith(before));
+        QVERIFY2(after.mid(before.size())
+                     .startsWith(QStringLiteral("[%1]:%2 ssh-ed25519 ")
+                                     .arg(m_server.address())
+                                     .arg(m_server.port())
+                                     .toUtf8()),
+                 after.mid(before.size()).constData());
+        QVERIFY(after.endsWith('\n'));
     }
 
     void unknownHostKeyThenAcceptNew() {
