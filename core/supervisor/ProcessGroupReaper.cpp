@@ -1,10 +1,10 @@
 #include "supervisor/ProcessGroupReaper.h"
 
+#include "util/AtomicFile.h"
 #include "util/Paths.h"
 
 #include <QDir>
 #include <QFile>
-#include <QSaveFile>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -112,14 +112,28 @@ int ProcessGroupReaper::reconcileStateFiles(const std::string &directory) {
     return signalled;
 }
 
-void ProcessGroupReaper::writeStateFile() const {
-    if (m_stateFile.empty()) return;
+void ProcessGroupReaper::record(pid_t processGroup, bool tracked) {
+    if (m_stateFile.empty() || processGroup <= 1) return;
+    const std::lock_guard lock(m_stateMutex);
+    if (tracked)
+        m_groups.emplace_back(processGroup, startTime(processGroup));
+    else
+        std::erase_if(m_groups, [&](const auto &group) { return group.first == processGroup; });
+    writeStateFile();
+}
+
+void ProcessGroupReaper::writeStateFile() {
     QByteArray text =
         QByteArray::number(::getpid()) + ' ' + QByteArray::number(startTime(::getpid())) + '\n';
     for (const auto &[group, start] : m_groups)
         text += QByteArray::number(group) + ' ' + QByteArray::number(start) + '\n';
-    QSaveFile file(QString::fromStdString(m_stateFile));
-    if (file.open(QIODevice::WriteOnly) && file.write(text) == text.size()) file.commit();
+    // The sentinel still covers these groups; the file is the fallback if it dies too. Said
+    // once per failure streak, not on every worker start.
+    const auto written = writeFileAtomically(QString::fromStdString(m_stateFile), text);
+    if (!written && !m_stateFileFailing)
+        std::fprintf(stderr, "corral: %s (worker process groups are still tracked)\n",
+                     qPrintable(written.error()));
+    m_stateFileFailing = !written;
 }
 
 ProcessGroupReaper &ProcessGroupReaper::instance() {
@@ -161,6 +175,7 @@ ProcessGroupReaper::ProcessGroupReaper() {
 ProcessGroupReaper::~ProcessGroupReaper() {
     // Normal exit: workers were stopped already; closing the pipe lets the sentinel exit.
     if (m_writeFd >= 0) ::close(m_writeFd);
+    if (!m_stateFile.empty()) ::unlink(m_stateFile.c_str());
     if (m_sentinel > 0) ::waitpid(m_sentinel, nullptr, 0);
 }
 
@@ -175,9 +190,11 @@ void ProcessGroupReaper::send(char op, pid_t processGroup) {
 
 void ProcessGroupReaper::track(pid_t processGroup) {
     send('+', processGroup);
+    record(processGroup, true);
 }
 void ProcessGroupReaper::untrack(pid_t processGroup) {
     send('-', processGroup);
+    record(processGroup, false);
 }
 
 } // namespace corral

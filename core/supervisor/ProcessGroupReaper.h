@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,12 +38,16 @@ private:
     ProcessGroupReaper();
     ~ProcessGroupReaper();
     void send(char op, pid_t processGroup);
-    void writeStateFile() const;
+    /// Adds or removes the group in m_groups and rewrites the state file (atomically).
+    void record(pid_t processGroup, bool tracked);
+    void writeStateFile();
 
     int m_writeFd = -1;
     pid_t m_sentinel = -1;
     std::string m_stateFile;
+    std::mutex m_stateMutex; // track() and untrack() may come from several threads
     std::vector<std::pair<pid_t, unsigned long long>> m_groups; // group, leader start time
+    bool m_stateFileFailing = false;
 };
 
 } // namespace corral

@@ -4,6 +4,7 @@
 #include "supervisor/RotatingLog.h"
 #include "supervisor/Supervisor.h"
 #include "util/ListeningSockets.h"
+#include "util/Paths.h"
 
 #include <QDir>
 #include <QFile>
@@ -442,6 +443,35 @@ private Q_SLOTS:
         QVERIFY(!portHistory.isEmpty());
         QCOMPARE(portHistory.last(), QList<quint16>{worker->port()});
         stopAndWait(supervisor);
+    }
+
+    // Issue 14 item 1: the state file the next Corral reconciles from (run/PID.groups) was
+    // never written; it now lists every running worker's group, written atomically.
+    void stateFileListsTheGroupsOfRunningWorkers() {
+        const QString stateFile =
+            corralStateDirectory() +
+            QStringLiteral("/run/%1.groups").arg(QCoreApplication::applicationPid());
+        const auto listedGroups = [&] {
+            QFile file(stateFile);
+            QList<qint64> groups;
+            if (!file.open(QIODevice::ReadOnly)) return groups;
+            const QList<QByteArray> lines = file.readAll().split('\n');
+            for (qsizetype i = 1; i < lines.size(); ++i)
+                if (const qint64 group = lines.at(i).split(' ').value(0).toLongLong(); group > 0)
+                    groups.append(group);
+            return groups;
+        };
+        Supervisor supervisor(fastPolicy());
+        const Site site = demoSite(QStringLiteral("statefile"), 2);
+        QVERIFY(supervisor.startSite(site).ok());
+        QTRY_VERIFY_WITH_TIMEOUT(allInState(supervisor, site.name, WorkerState::Running, 2), 15000);
+        const qint64 first = supervisor.workers(site.name).at(0)->pid();
+        const qint64 second = supervisor.workers(site.name).at(1)->pid();
+        QVERIFY2(listedGroups().contains(first) && listedGroups().contains(second),
+                 qPrintable(stateFile));
+        stopAndWait(supervisor);
+        QVERIFY(!listedGroups().contains(first));
+        QVERIFY(!listedGroups().contains(second));
     }
 
     void reconcilesGroupsLeftByADeadCorral() {
