@@ -2,6 +2,7 @@
 
 #include "proxy/HttpParser.h"
 #include "proxy/ProxyEngine.h"
+#include "util/AtomicFile.h"
 #include "util/ListeningSockets.h"
 
 #include <QHostAddress>
@@ -216,22 +217,11 @@ Result<void> AdminServer::writeTokenFile() {
     auto token = randomToken();
     if (!token) return fail(token.error());
     const QString path = directory.value() + QStringLiteral("/admin-%1.token").arg(m_endpoint.port);
-    const QByteArray local = path.toLocal8Bit();
-    const QByteArray temporary = local + ".tmp" + QByteArray::number(::getpid());
-    ::unlink(temporary.constData());
-    const int fd =
-        ::open(temporary.constData(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fail(QStringLiteral("admin token file %1: %2")
-                        .arg(QString::fromLocal8Bit(temporary), errnoText()));
-    const QByteArray content = token.value() + '\n';
-    const bool written = ::write(fd, content.constData(), size_t(content.size())) == content.size();
-    ::close(fd);
-    if (!written || ::rename(temporary.constData(), local.constData()) != 0) {
-        const int error = errno;
-        ::unlink(temporary.constData());
-        return fail(QStringLiteral("admin token file %1: %2").arg(path, errnoText(error)));
-    }
+    // Private from the first byte (mode 0600), and never half written.
+    AtomicWriteOptions options;
+    options.mode = 0600;
+    if (auto written = writeFileAtomically(path, token.value() + '\n', options); !written)
+        return fail(QStringLiteral("admin token file: ") + written.error());
     m_endpoint.tokenFile = path;
     m_access.token = token.value();
     return {};
