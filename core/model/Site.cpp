@@ -86,6 +86,9 @@ QStringList SiteBalancer::problems(const QString &path) const {
     checkPath("configPath", configPath);
     checkCommand("validate", validate, QStringLiteral("[\"nginx\", \"-t\"]"));
     checkCommand("reload", reload, QStringLiteral("[\"systemctl\", \"reload\", \"nginx\"]"));
+    if (stepTimeout < 1 || stepTimeout > MaxStepTimeout)
+        add(QStringLiteral("stepTimeout"),
+            QStringLiteral("%1 is out of range (1..%2)").arg(stepTimeout).arg(MaxStepTimeout));
     if (!probeUrl.isEmpty()) {
         const QUrl url(probeUrl, QUrl::StrictMode);
         if (const QString problem = textProblem(probeUrl); !problem.isEmpty())
@@ -116,6 +119,8 @@ QJsonObject SiteBalancer::toJson() const {
                        {QStringLiteral("configPath"), configPath},
                        {QStringLiteral("validate"), QJsonArray::fromStringList(validate)},
                        {QStringLiteral("reload"), QJsonArray::fromStringList(reload)}};
+    if (stepTimeout != DefaultStepTimeout)
+        object.insert(QStringLiteral("stepTimeout"), stepTimeout);
     if (!probeUrl.isEmpty()) object.insert(QStringLiteral("probeUrl"), probeUrl);
     if (!errorLog.isEmpty()) object.insert(QStringLiteral("errorLog"), errorLog);
     if (!listenAddress.isEmpty()) object.insert(QStringLiteral("listenAddress"), listenAddress);
@@ -132,6 +137,8 @@ Result<SiteBalancer> SiteBalancer::fromJson(const QJsonObject &object, const QSt
     balancer.host = reader.string(QStringLiteral("host"), {}, true);
     balancer.format = reader.string(QStringLiteral("format"), {}, true);
     balancer.configPath = reader.string(QStringLiteral("configPath"), {}, true);
+    balancer.stepTimeout =
+        reader.integer(QStringLiteral("stepTimeout"), DefaultStepTimeout, 1, MaxStepTimeout);
     balancer.validate = reader.stringList(QStringLiteral("validate"));
     balancer.reload = reader.stringList(QStringLiteral("reload"));
     balancer.probeUrl = reader.string(QStringLiteral("probeUrl"));

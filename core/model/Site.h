@@ -24,11 +24,16 @@ QString policyNames();
 /// where `corralctl apply` writes the rendered config and how it validates, reloads and
 /// verifies it. Commands are argv lists, quoted word by word when sent to the host.
 struct SiteBalancer {
-    QString host;          ///< inventory host name (an SSH host)
-    QString format;        ///< "nginx", "haproxy" or "apache"
-    QString configPath;    ///< absolute path of the site file on the host
-    QStringList validate;  ///< e.g. {"nginx", "-t"}
-    QStringList reload;    ///< e.g. {"systemctl", "reload", "nginx"}
+    static constexpr int DefaultStepTimeout = 60; // seconds, as stepTimeout
+    static constexpr int MaxStepTimeout = 3600;
+    QString host;         ///< inventory host name (an SSH host)
+    QString format;       ///< "nginx", "haproxy" or "apache"
+    QString configPath;   ///< absolute path of the site file on the host
+    QStringList validate; ///< e.g. {"nginx", "-t"}
+    QStringList reload;   ///< e.g. {"systemctl", "reload", "nginx"}
+    /// Seconds a remote validate or reload command may run before it is ended on the host
+    /// (timeout(1): SIGTERM, then SIGKILL 5 s later) and the apply fails as timed out.
+    int stepTimeout = DefaultStepTimeout;
     QString probeUrl;      ///< http(s) URL fetched through the balancer after a reload; empty: none
     QString errorLog;      ///< absolute path checked for new "[emerg]" lines; empty: none
     QString listenAddress; ///< render option: IP to bind; empty: all

@@ -4,6 +4,7 @@
 #include "ssh/SshSession.h"
 
 #include <QDeadlineTimer>
+#include <QElapsedTimer>
 #include <QFileInfo>
 #include <QThread>
 
@@ -51,6 +52,7 @@ Result<RemoteBalancer> RemoteBalancer::fromSite(const SiteBalancer &balancer) {
     if (balancer.httpPort != 0) target.renderOptions.httpPort = balancer.httpPort;
     target.renderOptions.logDirectory = balancer.logDirectory;
     target.renderOptions.runtimeDirectory = balancer.runtimeDirectory;
+    target.stepTimeoutSeconds = balancer.stepTimeout;
     return target;
 }
 
@@ -79,11 +81,41 @@ Result<QByteArray> ConfigApplier::run(const QString &command, int timeoutMs,
     return result->stdOut;
 }
 
-Result<void> ConfigApplier::runArgv(const QString &stepName, const QStringList &argv) {
-    auto result = m_session.exec(shellCommand(argv), 120000);
+Result<void> ConfigApplier::runArgv(const QString &stepName, const QStringList &argv,
+                                    int timeoutSeconds) {
+    // The host itself ends a command that hangs: closing the channel would leave it running,
+    // and sshd may refuse the channel's signal. timeout(1) (coreutils) sends SIGTERM to the
+    // command's process group at the limit and SIGKILL KillAfter seconds later (-k is
+    // --kill-after, spelled so BusyBox understands it too); the local deadline is a backstop.
+    constexpr int KillAfter = 5;
+    const QStringList bounded =
+        QStringList{QStringLiteral("timeout"), QStringLiteral("-k"), QString::number(KillAfter),
+                    QString::number(timeoutSeconds)} +
+        argv;
+    QElapsedTimer elapsed;
+    elapsed.start();
+    // "; exit $?": when timeout(1) sends SIGKILL it reaches its whole process group, itself
+    // included. A shell that waits for it reports that as status 137; one that exec'd it
+    // would report a signal, which reaches us as no exit status at all.
+    auto result = m_session.exec(shellCommand(bounded) + QStringLiteral("; exit $?"),
+                                 (timeoutSeconds + KillAfter + 10) * 1000);
     if (!result) return fail(stepName + QStringLiteral(": ") + result.error());
-    if (result->exitStatus != 0)
-        return fail(stepName + QStringLiteral(": ") + explain(result.value()));
+    // 124: timed out and ended by SIGTERM; 137 (128 + SIGKILL): it ignored SIGTERM. A command
+    // that returns 124 by itself before the limit is an ordinary failure.
+    const int status = result->exitStatus;
+    if ((status == 124 || status == 137) && elapsed.elapsed() >= qint64(timeoutSeconds) * 1000)
+        return fail(QStringLiteral("%1: timed out after %2 s (%3); %4; balancer.stepTimeout sets "
+                                   "the limit")
+                        .arg(stepName)
+                        .arg(timeoutSeconds)
+                        .arg(shellCommand(argv),
+                             status == 124
+                                 ? QStringLiteral("the host stopped it")
+                                 : QStringLiteral("the host killed it (it ignored SIGTERM)")));
+    if (status == 127 && result->stdErr.contains("timeout: not found"))
+        return fail(stepName + QStringLiteral(": timeout(1) from coreutils is not installed on "
+                                              "the host (needed to end a command that hangs)"));
+    if (status != 0) return fail(stepName + QStringLiteral(": ") + explain(result.value()));
     return {};
 }
 
@@ -185,7 +217,9 @@ void ConfigApplier::rollBack(ApplyReport &report, const RemoteBalancer &target, 
              ? QStringLiteral("restored %1 from %2")
                    .arg(target.configPath, backupPath(target.configPath))
              : QStringLiteral("removed %1 (there was no previous file)").arg(target.configPath));
-    if (auto reloaded = runArgv(QStringLiteral("reload"), target.reloadCommand); !reloaded) {
+    if (auto reloaded =
+            runArgv(QStringLiteral("reload"), target.reloadCommand, target.stepTimeoutSeconds);
+        !reloaded) {
         step(report, QStringLiteral("rollback"), false, reloaded.error());
         report.error += QStringLiteral(" (reload after rollback failed: %1)").arg(reloaded.error());
         return;
@@ -286,12 +320,16 @@ ApplyReport ConfigApplier::applyContent(const QByteArray &content, const RemoteB
         return report;
     };
 
-    if (auto valid = runArgv(QStringLiteral("validate"), target.validateCommand); !valid)
+    if (auto valid =
+            runArgv(QStringLiteral("validate"), target.validateCommand, target.stepTimeoutSeconds);
+        !valid)
         return failAndRollBack(valid.error());
     step(report, QStringLiteral("validate"), true, shellCommand(target.validateCommand));
 
     const qint64 errorLogOffset = fileSize(target.errorLogPath);
-    if (auto reloaded = runArgv(QStringLiteral("reload"), target.reloadCommand); !reloaded)
+    if (auto reloaded =
+            runArgv(QStringLiteral("reload"), target.reloadCommand, target.stepTimeoutSeconds);
+        !reloaded)
         return failAndRollBack(reloaded.error());
     step(report, QStringLiteral("reload"), true, shellCommand(target.reloadCommand));
 

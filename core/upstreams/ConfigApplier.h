@@ -25,6 +25,8 @@ struct RemoteBalancer {
     QString probeUrl;            ///< fetched with curl on the host after the reload; empty: none
     QString errorLogPath;        ///< checked for "[emerg]" lines added since the reload
     RenderOptions renderOptions; ///< ports and log locations on that host
+    /// Seconds a validate or reload command may run; the host then ends it (timeout(1)).
+    int stepTimeoutSeconds = SiteBalancer::DefaultStepTimeout;
 
     static Result<RemoteBalancer> fromSite(const SiteBalancer &balancer);
 };
@@ -85,7 +87,7 @@ private:
     void step(ApplyReport &report, const QString &name, bool ok, const QString &detail);
     Result<QByteArray> run(const QString &command, int timeoutMs = 60000,
                            const QByteArray &input = {});
-    Result<void> runArgv(const QString &stepName, const QStringList &argv);
+    Result<void> runArgv(const QString &stepName, const QStringList &argv, int timeoutSeconds);
     Result<void> verify(const RemoteBalancer &target, qint64 errorLogOffset);
     qint64 fileSize(const QString &path);
     void rollBack(ApplyReport &report, const RemoteBalancer &target, bool hadPrevious);

@@ -118,6 +118,45 @@ private Q_SLOTS:
         QCOMPARE(parsed.value(), site);
     }
 
+    // Issue 14 item 6: how long a remote validate or reload may run, per balancer.
+    void balancerStepTimeoutRoundTripsAndIsChecked() {
+        const QJsonObject balancer{{"host", "web1"},
+                                   {"format", "nginx"},
+                                   {"configPath", "/etc/nginx/conf.d/shop.conf"},
+                                   {"validate", QJsonArray{"nginx", "-t"}},
+                                   {"reload", QJsonArray{"nginx", "-s", "reload"}}};
+        const auto defaulted = SiteBalancer::fromJson(balancer, QStringLiteral("b"));
+        QVERIFY2(defaulted.ok(), qPrintable(defaulted.error()));
+        QCOMPARE(defaulted->stepTimeout, 60);
+        QVERIFY(!defaulted->toJson().contains(QStringLiteral("stepTimeout")));
+
+        QJsonObject set = balancer;
+        set.insert(QStringLiteral("stepTimeout"), 2);
+        const auto parsed = SiteBalancer::fromJson(set, QStringLiteral("b"));
+        QVERIFY2(parsed.ok(), qPrintable(parsed.error()));
+        QCOMPARE(parsed->stepTimeout, 2);
+        QCOMPARE(parsed->toJson().value(QStringLiteral("stepTimeout")).toInt(), 2);
+        QCOMPARE(SiteBalancer::fromJson(parsed->toJson(), QStringLiteral("b")).value(),
+                 parsed.value());
+
+        const auto refused = [&](const QJsonValue &value) {
+            QJsonObject bad = balancer;
+            bad.insert(QStringLiteral("stepTimeout"), value);
+            return SiteBalancer::fromJson(bad, QStringLiteral("sites[2].balancer")).error();
+        };
+        QCOMPARE(refused(0), QStringLiteral("sites[2].balancer.stepTimeout: 0 is out of range "
+                                            "(1..3600)"));
+        QCOMPARE(refused(3601), QStringLiteral("sites[2].balancer.stepTimeout: 3601 is out of "
+                                               "range (1..3600)"));
+        QCOMPARE(refused(QStringLiteral("60")),
+                 QStringLiteral("sites[2].balancer.stepTimeout: expected an integer, got a "
+                                "string"));
+        SiteBalancer programmatic = parsed.value();
+        programmatic.stepTimeout = -5;
+        QCOMPARE(programmatic.problems(QStringLiteral("balancer")),
+                 QStringList{QStringLiteral("balancer.stepTimeout: -5 is out of range (1..3600)")});
+    }
+
     void substitutesPortPlaceholder() {
         Site site;
         site.args = {QStringLiteral("--port"), QStringLiteral("{port}"),
