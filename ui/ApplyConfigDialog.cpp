@@ -2,6 +2,7 @@
 
 #include "ssh/SshHost.h"
 #include "upstreams/ConfigApplier.h"
+#include "upstreams/SiteLock.h"
 
 #include <QDialogButtonBox>
 #include <QFontDatabase>
@@ -146,6 +147,12 @@ void ApplyConfigDialog::preview() {
             } else if (!report->ok()) {
                 showDiff(report->diff);
                 setPhase(Phase::Failed, report->error);
+            } else if (!report->changed && !report->verifiedLive) {
+                showDiff({});
+                setPhase(Phase::Reviewing,
+                         tr("The host's file has this content but was never verified live (an "
+                            "earlier apply was cut off): Apply validates, reloads and verifies "
+                            "it."));
             } else if (!report->changed) {
                 showDiff({});
                 setPhase(Phase::UpToDate, tr("The host's file is up to date: nothing to apply."));
@@ -190,8 +197,14 @@ void ApplyConfigDialog::apply() {
     };
     m_host->call<Outcome>(
         [site, reviewed, onStep](SshSession &session) -> Result<Outcome> {
-            auto target = RemoteBalancer::fromSite(*site.balancer);
+            auto target = RemoteBalancer::forSite(site);
             if (!target) return fail(target.error());
+            // One operation at a time on the site; the console does not queue behind another.
+            SiteLock::Options only;
+            only.noWait = true;
+            only.command = QStringLiteral("Corral console: apply %1").arg(site.name);
+            auto lock = SiteLock::acquire(session, target.value(), site.balancer->host, only);
+            if (!lock) return fail(lock.error());
             ConfigApplier applier(session);
             Outcome outcome;
             const ApplyReport check = applier.apply(site, target.value(), true);
@@ -206,7 +219,7 @@ void ApplyConfigDialog::apply() {
             return outcome;
         },
         this,
-        [this](Result<Outcome> outcome) {
+        [this, site](Result<Outcome> outcome) {
             if (!outcome) {
                 setPhase(Phase::Failed, outcome.error());
                 Q_EMIT applyFinished(false, outcome.error());
@@ -223,14 +236,16 @@ void ApplyConfigDialog::apply() {
             }
             if (report.ok()) {
                 setPhase(Phase::Applied,
-                         report.changed ? tr("Applied: the new config is serving.")
-                                        : tr("Nothing to change: the host's file is up to date."));
+                         report.outcome == ApplyOutcome::Unchanged
+                             ? tr("Nothing to change: the host's file is up to date and was "
+                                  "verified live.")
+                         : report.converged
+                             ? tr("Applied: the installed file had never been verified "
+                                  "live; it was validated, reloaded and verified.")
+                             : tr("Applied: the new config is serving."));
                 Q_EMIT applyFinished(true, {});
             } else {
-                const QString error =
-                    report.error + (report.rolledBack
-                                        ? tr(" (rolled back: the previous config is serving)")
-                                        : QString());
+                const QString error = describeApply(report, site.name, site.balancer->host);
                 setPhase(Phase::Failed, error);
                 Q_EMIT applyFinished(false, error);
             }

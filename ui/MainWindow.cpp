@@ -22,6 +22,7 @@
 #include "supervisor/Supervisor.h"
 #include "upstreams/RemoteAddBackend.h"
 #include "upstreams/RemoteRollingRestart.h"
+#include "upstreams/SiteLock.h"
 
 #include <QAction>
 #include <QApplication>
@@ -1013,8 +1014,14 @@ void MainWindow::addRemoteBackendOn(const QString &workerHostName) {
     const SshConfig workerConfig = sameHost ? SshConfig{} : sshConfigFor(workerHost);
     host->call<Site>(
         [base, sameHost, workerHost, workerConfig](SshSession &balancer) -> Result<Site> {
-            auto target = RemoteBalancer::fromSite(*base.balancer);
+            auto target = RemoteBalancer::forSite(base);
             if (!target) return fail(target.error());
+            // One operation at a time on the site; the console does not queue behind another.
+            SiteLock::Options only;
+            only.noWait = true;
+            only.command = QStringLiteral("Corral console: add-backend %1").arg(base.name);
+            auto lock = SiteLock::acquire(balancer, target.value(), base.balancer->host, only);
+            if (!lock) return fail(lock.error());
             if (sameHost) {
                 ConfigApplier applier(balancer);
                 // On the balancer's own host the balancer reaches the worker on loopback.

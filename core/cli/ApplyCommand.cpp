@@ -4,6 +4,7 @@
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
 #include "upstreams/ConfigImport.h"
+#include "upstreams/SiteLock.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -12,21 +13,36 @@
 namespace corral::cli {
 
 static const char applyUsage[] =
-    "Usage: corralctl apply SITE [--dry-run] [--accept-new]\n"
+    "Usage: corralctl apply SITE [--dry-run] [--no-wait] [--accept-new]\n"
     "\n"
     "Renders the site's production balancer config and installs it on the site's balancer\n"
     "host (the site's \"balancer\" object in the inventory: host, format, configPath,\n"
-    "validate, reload, probeUrl, errorLog) transactionally: prints the unified diff against\n"
-    "the host's file, uploads to a temporary file next to it, backs the current file up to\n"
-    "FILE.corral-bak, moves the new one into place, validates, reloads, then verifies (probeUrl\n"
-    "through the balancer, no new [emerg] line in errorLog). A failing step restores the\n"
-    "backup and reloads again, so the previous config keeps serving.\n"
+    "validate, reload, probeUrl, errorLog, stateDirectory) transactionally: prints the unified\n"
+    "diff against the host's file, uploads to a hidden temporary file next to it\n"
+    "(.FILE.corral-new-ID), backs the current file up to STATEDIR/FILE.ID.bak, moves the new\n"
+    "one into place, validates, reloads, verifies (probeUrl through the balancer, no new\n"
+    "[emerg] line in errorLog), then records the content as verified live\n"
+    "(STATEDIR/FILE.verified). STATEDIR is the balancer's stateDirectory, by default\n"
+    "/var/lib/corral/SITE (~/.local/state/corral/balancer/SITE when the SSH user cannot write\n"
+    "there): outside the config's directory, so no include glob reads backups.\n"
+    "A step that fails after install restores the backup and reloads again. When the\n"
+    "connection to the host is lost after install began, nothing more runs and the message\n"
+    "says the state on the host is unknown; run with --dry-run to see it (it says whether the\n"
+    "installed file was verified live), and again without to converge: an installed file\n"
+    "that was never verified live is validated, reloaded and verified, not \"up to date\".\n"
+    "\n"
+    "One operation at a time per site: apply takes the site's lock on this machine and on\n"
+    "the balancer host (STATEDIR/lock, released when the operation ends or its connection\n"
+    "drops) and waits, saying who holds it, while another apply, add-backend or\n"
+    "rolling-restart runs.\n"
     "\n"
     "Options:\n"
-    "  --dry-run     print the diff and change nothing on the host\n"
+    "  --dry-run     print the diff and change nothing on the host (takes no lock)\n"
+    "  --no-wait     fail at once, naming the holder, when another operation holds the site\n"
     "  --accept-new  trust the host key of a host never seen before (as in 'host test')\n"
     "\n"
-    "Exit codes: 0 applied (or nothing to change), 1 a step failed (rolled back), 2 usage.\n";
+    "Exit codes: 0 applied (or nothing to change), 1 a step failed (the message says whether\n"
+    "it was rolled back or the host's state is unknown), 2 usage.\n";
 
 static const char importUsage[] =
     "Usage: corralctl import HOST --nginx PATH|--haproxy PATH [--dry-run] [--replace]\n"
@@ -53,8 +69,10 @@ static QJsonObject stepJson(const ApplyStep &step) {
 
 static int applyCommand(Context &context, const QStringList &args) {
     const QString usage = QString::fromLatin1(applyUsage);
-    auto options = parseOptions(
-        args, OptionSpec{{QStringLiteral("dry-run"), QStringLiteral("accept-new")}, {}});
+    auto options =
+        parseOptions(args, OptionSpec{{QStringLiteral("dry-run"), QStringLiteral("no-wait"),
+                                       QStringLiteral("accept-new")},
+                                      {}});
     if (!options) return context.usageError(QStringLiteral("apply: ") + options.error(), usage);
     if (options->positional.size() != 1)
         return context.usageError(QStringLiteral("apply: expected exactly one site NAME"), usage);
@@ -70,11 +88,18 @@ static int applyCommand(Context &context, const QStringList &args) {
         return context.error(QStringLiteral("apply %1: the site has no \"balancer\" in %2 (host, "
                                             "format, configPath, validate, reload)")
                                  .arg(name, context.inventoryPath));
-    auto target = RemoteBalancer::fromSite(*site->balancer);
+    auto target = RemoteBalancer::forSite(*site);
     if (!target) return context.error(QStringLiteral("apply %1: %2").arg(name, target.error()));
     auto session = openHostSession(context, inventory.value(), site->balancer->host,
                                    options->has(QStringLiteral("accept-new")));
     if (!session) return context.error(QStringLiteral("apply %1: %2").arg(name, session.error()));
+    std::unique_ptr<SiteLock> lock; // a dry run only reads: it takes none
+    if (!dryRun) {
+        auto locked = lockSite(context, *session.value(), target.value(), site->balancer->host,
+                               QStringLiteral("apply"), options->has(QStringLiteral("no-wait")));
+        if (!locked) return context.error(QStringLiteral("apply %1: %2").arg(name, locked.error()));
+        lock = std::move(locked).value();
+    }
 
     ConfigApplier applier(*session.value());
     if (!context.json) {
@@ -99,26 +124,30 @@ static int applyCommand(Context &context, const QStringList &args) {
                            {QStringLiteral("changed"), report.changed},
                            {QStringLiteral("applied"), report.applied},
                            {QStringLiteral("rolledBack"), report.rolledBack},
+                           {QStringLiteral("outcome"), applyOutcomeName(report.outcome)},
+                           {QStringLiteral("verifiedLive"), report.verifiedLive},
                            {QStringLiteral("steps"), steps}};
         if (!report.ok()) object.insert(QStringLiteral("error"), report.error);
         context.out << QJsonDocument(object).toJson(QJsonDocument::Indented) << Qt::flush;
     }
+    const QString said = describeApply(report, name, site->balancer->host);
     if (!report.ok())
-        return context.error(QStringLiteral("apply %1 to %2: %3%4")
-                                 .arg(name, where, report.error,
-                                      report.rolledBack
-                                          ? QStringLiteral(" (rolled back; the previous config "
-                                                           "is serving)")
-                                          : QString()));
-    if (!context.json) {
-        if (dryRun)
-            context.out << "dry run: nothing changed on " << where << Qt::endl;
-        else if (!report.changed)
-            context.out << where << " is up to date" << Qt::endl;
-        else
-            context.out << "applied " << name << " to " << where << Qt::endl;
-    }
+        return context.error(QStringLiteral("apply %1 to %2: %3").arg(name, where, said));
+    if (!context.json) context.out << said << Qt::endl;
     return Success;
+}
+
+Result<std::unique_ptr<SiteLock>> lockSite(Context &context, SshSession &session,
+                                           const RemoteBalancer &target, const QString &hostName,
+                                           const QString &command, bool noWait) {
+    SiteLock::Options options;
+    options.noWait = noWait;
+    options.command = QStringLiteral("corralctl %1 %2").arg(command, target.site);
+    options.onWaiting = [&](const QString &holder) {
+        context.err << "corralctl: " << command << " " << target.site << ": waiting: the site is "
+                    << "locked by " << holder << " (--no-wait fails instead)" << Qt::endl;
+    };
+    return SiteLock::acquire(session, target, hostName, options);
 }
 
 /// A block name turned into a valid site name.

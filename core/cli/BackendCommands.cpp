@@ -5,6 +5,7 @@
 #include "upstreams/RemoteAddBackend.h"
 #include "upstreams/RemoteRollingRestart.h"
 
+#include "upstreams/SiteLock.h"
 #include <QJsonArray>
 #include <QJsonDocument>
 
@@ -13,7 +14,7 @@
 namespace corral::cli {
 
 static const char addBackendUsage[] =
-    "Usage: corralctl add-backend SITE [--on HOST] [--accept-new]\n"
+    "Usage: corralctl add-backend SITE [--on HOST] [--no-wait] [--accept-new]\n"
     "\n"
     "Starts one more worker of SITE on HOST (default: the site's balancer host) and puts it\n"
     "behind the site's production balancer:\n"
@@ -40,6 +41,8 @@ static const char addBackendUsage[] =
 
 static const char rollingRestartUsage[] =
     "Usage: corralctl rolling-restart SITE [--drain-timeout SECONDS] [--health-timeout SECONDS]\n"
+    "  --no-wait     fail at once, naming the holder, when another operation holds the site\n"
+    "                (else it waits for the site's lock, as 'corralctl help apply' says)\n"
     "                                 [--accept-new]\n"
     "\n"
     "Restarts every worker behind SITE's production balancer, one backend at a time, so the\n"
@@ -49,6 +52,7 @@ static const char rollingRestartUsage[] =
     "           wait until the server has no current sessions or the drain timeout passed.\n"
     "           nginx/Apache (no runtime API): the config is applied with the backend marked\n"
     "           down (validated, reloaded gracefully, verified, rolled back on failure).\n"
+    "                                 [--no-wait]\n"
     "  restart  the worker on its host: systemctl restart of corral-SITE@PORT when that unit is\n"
     "           installed there, else stop (SIGTERM) and start again with a new pid. A loopback\n"
     "           backend runs on the balancer's host, any other on the inventory host with that\n"
@@ -79,6 +83,8 @@ static QJsonArray applyStepsJson(const QList<ApplyStep> &steps) {
     for (const ApplyStep &step : steps)
         array.append(QJsonObject{{QStringLiteral("step"), step.name},
                                  {QStringLiteral("ok"), step.ok},
+    "  --no-wait                fail at once, naming the holder, when another operation holds\n"
+    "                           the site (else it waits for the site's lock, see 'help apply')\n"
                                  {QStringLiteral("detail"), step.detail}});
     return array;
 }
@@ -99,7 +105,7 @@ static const Site *siteWithBalancer(Context &context, const Inventory &inventory
                                  .arg(command, name, context.inventoryPath));
         return nullptr;
     }
-    auto made = RemoteBalancer::fromSite(*site->balancer);
+    auto made = RemoteBalancer::forSite(*site);
     if (!made) {
         code = context.error(QStringLiteral("%1 %2: %3").arg(command, name, made.error()));
         return nullptr;
@@ -111,7 +117,8 @@ static const Site *siteWithBalancer(Context &context, const Inventory &inventory
 static int addBackendCommand(Context &context, const QStringList &args) {
     const QString usage = QString::fromLatin1(addBackendUsage);
     auto options =
-        parseOptions(args, OptionSpec{{QStringLiteral("accept-new")}, {QStringLiteral("on")}});
+        parseOptions(args, OptionSpec{{QStringLiteral("accept-new"), QStringLiteral("no-wait")},
+                                      {QStringLiteral("on")}});
     if (!options)
         return context.usageError(QStringLiteral("add-backend: ") + options.error(), usage);
     if (options->positional.size() != 1)
@@ -200,7 +207,7 @@ static int addBackendCommand(Context &context, const QStringList &args) {
 static int rollingRestartCommand(Context &context, const QStringList &args) {
     const QString usage = QString::fromLatin1(rollingRestartUsage);
     auto options = parseOptions(
-        args, OptionSpec{{QStringLiteral("accept-new")},
+        args, OptionSpec{{QStringLiteral("accept-new"), QStringLiteral("no-wait")},
                          {QStringLiteral("drain-timeout"), QStringLiteral("health-timeout")}});
     if (!options)
         return context.usageError(QStringLiteral("rolling-restart: ") + options.error(), usage);
@@ -284,6 +291,9 @@ static int rollingRestartCommand(Context &context, const QStringList &args) {
             auto opened = openHostSession(context, inventory.value(), host, acceptNew);
             if (!opened) return fail(opened.error());
             SshSession *raw = opened.value().get();
+    auto lock = lockSite(context, *balancerSession.value(), target, balancerHost,
+                         QStringLiteral("add-backend"), options->has(QStringLiteral("no-wait")));
+    if (!lock) return finish(QStringLiteral("add-backend %1: %2").arg(name, lock.error()), {});
             others.emplace(host, std::move(opened).value());
             return raw;
         });
@@ -308,3 +318,11 @@ QList<Command> backendCommands() {
 }
 
 } // namespace corral::cli
+    auto lock =
+        lockSite(context, *balancerSession.value(), target, site->balancer->host,
+                 QStringLiteral("rolling-restart"), options->has(QStringLiteral("no-wait")));
+    if (!lock) {
+        RollingRestartReport report;
+        report.error = lock.error();
+        return finish(report);
+    }

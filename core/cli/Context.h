@@ -10,8 +10,10 @@
 #include <memory>
 
 namespace corral {
+class SiteLock;
 class SshSession;
-}
+struct RemoteBalancer;
+} // namespace corral
 
 namespace corral::cli {
 
@@ -61,5 +63,13 @@ QList<Command> backendCommands();
 /// Errors name the host.
 Result<std::unique_ptr<SshSession>> openHostSession(Context &context, const Inventory &inventory,
                                                     const QString &hostName, bool acceptNew);
+
+/// Takes the site's lock (upstreams/SiteLock.h, local and on the balancer host over
+/// `session`) for "corralctl COMMAND SITE": says on stderr that it waits while another
+/// operation holds it, or with `noWait` fails at once naming the holder. Held until the
+/// returned object is destroyed (before `session`).
+Result<std::unique_ptr<SiteLock>> lockSite(Context &context, SshSession &session,
+                                           const RemoteBalancer &target, const QString &hostName,
+                                           const QString &command, bool noWait);
 
 } // namespace corral::cli

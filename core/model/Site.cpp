@@ -104,6 +104,7 @@ QStringList SiteBalancer::problems(const QString &path) const {
             QStringLiteral("%1 is not an IP address").arg(shown(listenAddress)));
     if (!logDirectory.isEmpty()) checkConfigPath("logDirectory", logDirectory);
     if (!runtimeDirectory.isEmpty()) checkConfigPath("runtimeDirectory", runtimeDirectory);
+    if (!stateDirectory.isEmpty()) checkPath("stateDirectory", stateDirectory);
     return found;
 }
 
@@ -128,6 +129,7 @@ QJsonObject SiteBalancer::toJson() const {
     if (!logDirectory.isEmpty()) object.insert(QStringLiteral("logDirectory"), logDirectory);
     if (!runtimeDirectory.isEmpty())
         object.insert(QStringLiteral("runtimeDirectory"), runtimeDirectory);
+    if (!stateDirectory.isEmpty()) object.insert(QStringLiteral("stateDirectory"), stateDirectory);
     return object;
 }
 
@@ -147,6 +149,7 @@ Result<SiteBalancer> SiteBalancer::fromJson(const QJsonObject &object, const QSt
     balancer.httpPort = quint16(reader.integer(QStringLiteral("httpPort"), 0, 0, 65535));
     balancer.logDirectory = reader.string(QStringLiteral("logDirectory"));
     balancer.runtimeDirectory = reader.string(QStringLiteral("runtimeDirectory"));
+    balancer.stateDirectory = reader.string(QStringLiteral("stateDirectory"));
     if (const auto error = reader.finish()) return fail(*error);
     if (auto valid = balancer.validateFields(path); !valid) return fail(valid.error());
     return balancer;

@@ -42,6 +42,10 @@ struct SiteBalancer {
     /// render option (HAProxy): directory of the stats socket (corral-SITE.sock), also used by
     /// the rolling restart to drain servers; empty: /run/haproxy
     QString runtimeDirectory;
+    /// where apply keeps its backups, the marker of the content verified live and the site's
+    /// lock on the host, outside the balancer's include directories; empty: /var/lib/corral/SITE
+    /// (~/.local/state/corral/balancer/SITE when that cannot be written)
+    QString stateDirectory;
 
     static QStringList formatNames();
     /// Every problem, each naming its field under `path`; empty when valid.

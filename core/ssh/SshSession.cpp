@@ -54,10 +54,12 @@ QString SshConfig::displayName() const {
 struct SshSession::Impl {
     ssh_session session = nullptr;
     bool connected = false;
+    quint64 connectionNumber = 0; ///< incremented by every close: channels of the old are gone
 
     ~Impl() { close(); }
     void close() {
         if (!session) return;
+        ++connectionNumber;
         if (connected) ssh_disconnect(session);
         ssh_free(session);
         session = nullptr;
@@ -470,6 +472,92 @@ Result<ExecResult> SshSession::exec(const QString &command, int timeoutMs,
     return failure(isConnected() ? SshFailure::Protocol : SshFailure::Network,
                    QStringLiteral("connection lost while running a command%1")
                        .arg(error.isEmpty() ? QString() : QStringLiteral(": ") + error));
+}
+
+Result<std::unique_ptr<SshChannel>> SshSession::start(const QString &command) {
+    m_lastFailure = SshFailure::None;
+    if (auto connected = ensureConnected(); !connected) return fail(connected.error());
+    ssh_channel channel = ssh_channel_new(m_impl->session);
+    if (!channel || ssh_channel_open_session(channel) != SSH_OK) {
+        if (channel) ssh_channel_free(channel);
+        const QString error = m_impl->error();
+        m_impl->noteFailure();
+        return failure(SshFailure::Protocol, QStringLiteral("cannot open a channel: ") + error);
+    }
+    if (ssh_channel_request_exec(channel, command.toUtf8().constData()) != SSH_OK) {
+        const QString error = m_impl->error();
+        ssh_channel_close(channel);
+        ssh_channel_free(channel);
+        m_impl->noteFailure();
+        return failure(SshFailure::Protocol, QStringLiteral("cannot start command: ") + error);
+    }
+    return std::unique_ptr<SshChannel>(new SshChannel(*this, channel, m_impl->connectionNumber));
+}
+
+quint64 SshSession::connectionNumber() const {
+    return m_impl->connectionNumber;
+}
+
+SshChannel::SshChannel(SshSession &session, ssh_channel_struct *channel, quint64 connection)
+    : m_session(session)
+    , m_channel(channel)
+    , m_connection(connection) {}
+
+SshChannel::~SshChannel() {
+    release();
+}
+
+bool SshChannel::isOpen() const {
+    return m_channel && m_session.m_impl->connectionNumber == m_connection &&
+           m_session.isConnected() && ssh_channel_is_open(m_channel) &&
+           !ssh_channel_is_eof(m_channel);
+}
+
+void SshChannel::release() {
+    if (!m_channel) return;
+    // Once the connection is gone, ssh_free() has freed the channel with its session.
+    if (m_session.m_impl->connectionNumber == m_connection && m_session.m_impl->session) {
+        if (ssh_channel_is_open(m_channel)) {
+            ssh_channel_send_eof(m_channel);
+            ssh_channel_close(m_channel);
+        }
+        ssh_channel_free(m_channel);
+    }
+    m_channel = nullptr;
+}
+
+Result<QByteArray> SshChannel::readLine(int timeoutMs) {
+    const QDeadlineTimer deadline(timeoutMs);
+    for (;;) {
+        if (const qsizetype newline = m_buffer.indexOf('\n'); newline >= 0) {
+            const QByteArray line = m_buffer.left(newline);
+            m_buffer.remove(0, newline + 1);
+            return line;
+        }
+        if (!m_channel || m_session.m_impl->connectionNumber != m_connection)
+            return m_session.failure(SshFailure::Network,
+                                     QStringLiteral("connection lost while a command ran"));
+        if (deadline.hasExpired())
+            return m_session.failure(SshFailure::Timeout,
+                                     QStringLiteral("no answer within %1 ms").arg(timeoutMs));
+        char buffer[4096];
+        const int wait = int(std::clamp<qint64>(deadline.remainingTime(), 1, 100));
+        const int read = ssh_channel_read_timeout(m_channel, buffer, sizeof buffer, 0, wait);
+        if (read > 0) {
+            m_buffer.append(buffer, read);
+            continue;
+        }
+        if (read == SSH_ERROR || ssh_channel_is_eof(m_channel)) {
+            const bool connected = m_session.isConnected();
+            m_session.m_impl->noteFailure();
+            if (!connected)
+                return m_session.failure(SshFailure::Network,
+                                         QStringLiteral("connection lost while a command ran"));
+            return m_session.failure(SshFailure::Protocol,
+                                     QStringLiteral("the command ended (exit status %1)")
+                                         .arg(ssh_channel_get_exit_status(m_channel)));
+        }
+    }
 }
 
 Result<void> SshSession::upload(const QByteArray &content, const QString &remotePath, int mode,

@@ -8,6 +8,8 @@
 
 #include <memory>
 
+struct ssh_channel_struct; // libssh's channel, kept out of this header
+
 namespace corral {
 
 /// Where and how to reach one host over SSH. Built from a Host plus a secret that the caller
@@ -51,6 +53,36 @@ struct ExecResult {
     int exitStatus = -1; ///< -1 when the command was killed by a signal
 };
 
+class SshSession;
+
+/// A command left running on the host while other calls use the same session, e.g. a lock
+/// holder: its stdin stays open until release(), and when the connection drops the host
+/// closes that stdin, so a command that waits for EOF ends with the connection. Made by
+/// SshSession::start(); must not outlive its session.
+class SshChannel {
+public:
+    ~SshChannel();
+    SshChannel(const SshChannel &) = delete;
+    SshChannel &operator=(const SshChannel &) = delete;
+
+    /// The next line of the command's stdout (without the newline), waiting at most
+    /// `timeoutMs`; fails when the command ended, the connection dropped or time ran out.
+    Result<QByteArray> readLine(int timeoutMs);
+    /// True while the command runs on the connection it was started on.
+    bool isOpen() const;
+    /// Sends EOF to the command's stdin and closes the channel; idempotent.
+    void release();
+
+private:
+    friend class SshSession;
+    SshChannel(SshSession &session, ssh_channel_struct *channel, quint64 connection);
+
+    SshSession &m_session;
+    ssh_channel_struct *m_channel;
+    quint64 m_connection; ///< SshSession::connectionNumber() when started
+    QByteArray m_buffer;  ///< read but not yet returned
+};
+
 /// Why the last call failed, for callers that react differently (prompt, retry, give up).
 enum class SshFailure {
     None,
@@ -91,6 +123,13 @@ public:
     Result<ExecResult> exec(const QString &command, int timeoutMs = 30000,
                             const QByteArray &input = {});
 
+    /// Starts `command` and returns at once, leaving it running on a channel of its own
+    /// (see SshChannel); other calls on this session go on meanwhile.
+    Result<std::unique_ptr<SshChannel>> start(const QString &command);
+    /// Counts connections: changes whenever the connection is closed or lost, so a caller can
+    /// tell that a later call ran over a new connection (e.g. without a lock held by the old).
+    quint64 connectionNumber() const;
+
     /// Writes `content` to `remotePath` atomically: SFTP upload to a temporary name in the
     /// same directory, then `mv -f` over the target (SFTP v3 rename cannot replace a file).
     Result<void> upload(const QByteArray &content, const QString &remotePath, int mode = 0644,
@@ -110,6 +149,7 @@ public:
     int socketDescriptor() const;
 
 private:
+    friend class SshChannel;
     struct Impl;
     Error failure(SshFailure kind, const QString &message);
     Result<void> ensureConnected();

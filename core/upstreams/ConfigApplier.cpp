@@ -3,9 +3,12 @@
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
 
+#include <QCryptographicHash>
+#include <QDateTime>
 #include <QDeadlineTimer>
 #include <QElapsedTimer>
 #include <QFileInfo>
+#include <QRandomGenerator>
 #include <QThread>
 
 namespace corral {
@@ -36,6 +39,19 @@ QString explain(const ExecResult &result) {
     return joined;
 }
 
+// A name unique to one apply, sortable by time: 20261202T101500123Z-k3x9q.
+QString newOperationId() {
+    return QDateTime::currentDateTimeUtc().toString(QStringLiteral("yyyyMMdd'T'HHmmsszzz'Z-'")) +
+           QString::number(QRandomGenerator::global()->bounded(36 * 36 * 36 * 36), 36);
+}
+
+// How many backups of one file the state directory keeps (newest first).
+constexpr int BackupsKept = 5;
+
+QString fileNameOf(const QString &path) {
+    return path.mid(path.lastIndexOf(QLatin1Char('/')) + 1);
+}
+
 } // namespace
 
 Result<RemoteBalancer> RemoteBalancer::fromSite(const SiteBalancer &balancer) {
@@ -56,16 +72,154 @@ Result<RemoteBalancer> RemoteBalancer::fromSite(const SiteBalancer &balancer) {
     return target;
 }
 
+Result<RemoteBalancer> RemoteBalancer::forSite(const Site &site) {
+    if (!site.balancer) return fail(QStringLiteral("site %1 has no balancer").arg(site.name));
+    auto target = fromSite(*site.balancer);
+    if (!target) return target;
+    target->site = site.name;
+    target->stateDirectory = site.balancer->stateDirectory;
+    return target;
+}
+
+QString RemoteBalancer::defaultStateDirectory() const {
+    return QStringLiteral("/var/lib/corral/") + (site.isEmpty() ? fileNameOf(configPath) : site);
+}
+
+Result<BalancerStateDirectory> prepareStateDirectory(SshSession &session,
+                                                     const RemoteBalancer &target, bool create) {
+    const QString name = target.site.isEmpty() ? fileNameOf(target.configPath) : target.site;
+    const QString wanted =
+        target.stateDirectory.isEmpty() ? target.defaultStateDirectory() : target.stateDirectory;
+    // $1 wanted, $2 the fallback's last component, $3 "configured" (no fallback), $4 "create".
+    // Prints the directory; exit 3 when it is the fallback.
+    static const char script[] =
+        "fallback=\"${XDG_STATE_HOME:-$HOME/.local/state}/corral/balancer/$2\"; "
+        "if [ \"$4\" != create ]; then "
+        "  if [ -d \"$1\" ] || [ -n \"$3\" ] || [ ! -d \"$fallback\" ]; then printf '%s\\n' "
+        "\"$1\"; "
+        "  else printf '%s\\n' \"$fallback\"; exit 3; fi; exit 0; fi; "
+        "if mkdir -p -- \"$1\" 2>/dev/null && [ -w \"$1\" ]; then printf '%s\\n' \"$1\"; exit 0; "
+        "fi; "
+        "if [ -n \"$3\" ]; then echo \"cannot create or write $1\" >&2; exit 1; fi; "
+        "mkdir -p -- \"$fallback\" || exit 1; printf '%s\\n' \"$fallback\"; exit 3";
+    auto result = session.exec(
+        shellCommand({QStringLiteral("sh"), QStringLiteral("-c"), QLatin1String(script),
+                      QStringLiteral("sh"), wanted, name,
+                      target.stateDirectory.isEmpty() ? QString() : QStringLiteral("configured"),
+                      create ? QStringLiteral("create") : QString()}),
+        30000);
+    if (!result) return fail(result.error());
+    if (result->exitStatus != 0 && result->exitStatus != 3)
+        return fail(QStringLiteral("state directory %1: %2").arg(wanted, explain(result.value())));
+    BalancerStateDirectory directory;
+    directory.path = QString::fromUtf8(result->stdOut).trimmed();
+    if (!directory.path.startsWith(QLatin1Char('/')))
+        return fail(QStringLiteral("state directory: the host answered %1")
+                        .arg(QString::fromUtf8(result->stdOut.left(200))));
+    if (result->exitStatus == 3)
+        directory.note = QStringLiteral("%1 is not writable by %2: using %3")
+                             .arg(wanted,
+                                  session.config().user.isEmpty() ? QStringLiteral("the SSH user")
+                                                                  : session.config().user,
+                                  directory.path);
+    return directory;
+}
+
+QString applyOutcomeName(ApplyOutcome outcome) {
+    switch (outcome) {
+    case ApplyOutcome::DryRun:
+        return QStringLiteral("dry-run");
+    case ApplyOutcome::Unchanged:
+        return QStringLiteral("unchanged");
+    case ApplyOutcome::Applied:
+        return QStringLiteral("applied");
+    case ApplyOutcome::Failed:
+        return QStringLiteral("failed");
+    case ApplyOutcome::NotLive:
+        return QStringLiteral("not-live");
+    case ApplyOutcome::RolledBack:
+        return QStringLiteral("rolled-back");
+    case ApplyOutcome::RollbackFailed:
+        return QStringLiteral("rollback-failed");
+    case ApplyOutcome::HostStateUnknown:
+        return QStringLiteral("host-state-unknown");
+    }
+    return QStringLiteral("failed");
+}
+
+QString describeApply(const ApplyReport &report, const QString &site, const QString &host) {
+    const QString file =
+        report.configPath.isEmpty() ? QStringLiteral("the config file") : report.configPath;
+    const QString where = host + QLatin1Char(':') + file;
+    const QString findOut =
+        QStringLiteral("run `corralctl apply %1 --dry-run` to see the installed file and whether "
+                       "it was verified live, then `corralctl apply %1` to converge")
+            .arg(site);
+    switch (report.outcome) {
+    case ApplyOutcome::DryRun:
+        if (!report.changed && !report.verifiedLive && !report.configPath.isEmpty())
+            return QStringLiteral("dry run: nothing changed on %1; the installed file was never "
+                                  "verified live: `corralctl apply %2` validates, reloads and "
+                                  "verifies it")
+                .arg(where, site);
+        return QStringLiteral("dry run: nothing changed on %1").arg(where);
+    case ApplyOutcome::Unchanged:
+        return QStringLiteral("%1 is up to date (installed and verified live)").arg(where);
+    case ApplyOutcome::Applied:
+        if (report.converged)
+            return QStringLiteral("applied %1 to %2 (the installed file had never been verified "
+                                  "live: validated, reloaded and verified it)")
+                .arg(site, where);
+        return QStringLiteral("applied %1 to %2").arg(site, where);
+    case ApplyOutcome::Failed:
+        return QStringLiteral("%1 (nothing was installed: %2 is unchanged)")
+            .arg(report.error, file);
+    case ApplyOutcome::NotLive:
+        return QStringLiteral("%1 (%2 holds this content but it is not verified live, and there "
+                              "is no older verified file to go back to; fix the cause and run "
+                              "`corralctl apply %3` again)")
+            .arg(report.error, file, site);
+    case ApplyOutcome::RolledBack:
+        return QStringLiteral("%1 (rolled back: %2 and reloaded the balancer)")
+            .arg(report.error,
+                 report.backupPath.isEmpty()
+                     ? QStringLiteral("removed the new %1 (there was no previous file)").arg(file)
+                     : QStringLiteral("restored %1 from %2").arg(file, report.backupPath));
+    case ApplyOutcome::RollbackFailed:
+        return QStringLiteral("%1. The state of %2 on %3 is unknown: %4")
+            .arg(report.error, site, host, findOut);
+    case ApplyOutcome::HostStateUnknown:
+        return QStringLiteral("%1. The connection to %2 was lost during \"%3\", after %4 began to "
+                              "change, and no rollback ran: the state of %5 on %2 is unknown "
+                              "(%4 may hold the old or the new config, and the step may still "
+                              "run there); %6")
+            .arg(report.error, host, report.failedStep, file, site, findOut);
+    }
+    return report.error;
+}
+
 ConfigApplier::ConfigApplier(SshSession &session)
     : m_session(session) {}
 
-QString ConfigApplier::temporaryPath(const QString &configPath) {
-    const QFileInfo info(configPath);
-    return info.path() + QStringLiteral("/.") + info.fileName() + QStringLiteral(".corral-new");
+QString ConfigApplier::temporaryPath(const QString &configPath, const QString &operation) {
+    const qsizetype slash = configPath.lastIndexOf(QLatin1Char('/'));
+    return configPath.left(slash + 1) + QLatin1Char('.') + configPath.mid(slash + 1) +
+           QStringLiteral(".corral-new-") + operation;
 }
 
-QString ConfigApplier::backupPath(const QString &configPath) {
-    return configPath + QStringLiteral(".corral-bak");
+QString ConfigApplier::backupPath(const QString &stateDirectory, const QString &configPath,
+                                  const QString &operation) {
+    return stateDirectory + QLatin1Char('/') + fileNameOf(configPath) + QLatin1Char('.') +
+           operation + QStringLiteral(".bak");
+}
+
+QString ConfigApplier::markerPath(const QString &stateDirectory, const QString &configPath) {
+    return stateDirectory + QLatin1Char('/') + fileNameOf(configPath) + QStringLiteral(".verified");
+}
+
+QByteArray ConfigApplier::markerText(const QByteArray &content, const QString &configPath) {
+    return QCryptographicHash::hash(content, QCryptographicHash::Sha256).toHex() + "  " +
+           configPath.toUtf8() + '\n';
 }
 
 void ConfigApplier::step(ApplyReport &report, const QString &name, bool ok, const QString &detail) {
@@ -73,9 +227,25 @@ void ConfigApplier::step(ApplyReport &report, const QString &name, bool ok, cons
     if (m_onStep) m_onStep(report.steps.last());
 }
 
+Result<ExecResult> ConfigApplier::exec(const QString &command, int timeoutMs,
+                                       const QByteArray &input) {
+    if (m_lost) return fail(QStringLiteral("the connection was lost earlier in this apply"));
+    auto result = m_session.exec(command, timeoutMs, input);
+    if (!result) {
+        m_lost = true;
+        return result;
+    }
+    if (m_session.connectionNumber() != m_connection) {
+        // It ran, but over a new connection: whatever held the site for us went with the old.
+        m_lost = true;
+        return fail(QStringLiteral("the connection was lost and re-opened during the apply"));
+    }
+    return result;
+}
+
 Result<QByteArray> ConfigApplier::run(const QString &command, int timeoutMs,
                                       const QByteArray &input) {
-    auto result = m_session.exec(command, timeoutMs, input);
+    auto result = exec(command, timeoutMs, input);
     if (!result) return fail(result.error());
     if (result->exitStatus != 0) return fail(explain(result.value()));
     return result->stdOut;
@@ -97,8 +267,8 @@ Result<void> ConfigApplier::runArgv(const QString &stepName, const QStringList &
     // "; exit $?": when timeout(1) sends SIGKILL it reaches its whole process group, itself
     // included. A shell that waits for it reports that as status 137; one that exec'd it
     // would report a signal, which reaches us as no exit status at all.
-    auto result = m_session.exec(shellCommand(bounded) + QStringLiteral("; exit $?"),
-                                 (timeoutSeconds + KillAfter + 10) * 1000);
+    auto result = exec(shellCommand(bounded) + QStringLiteral("; exit $?"),
+                       (timeoutSeconds + KillAfter + 10) * 1000);
     if (!result) return fail(stepName + QStringLiteral(": ") + result.error());
     // 124: timed out and ended by SIGTERM; 137 (128 + SIGKILL): it ignored SIGTERM. A command
     // that returns 124 by itself before the limit is an ordinary failure.
@@ -122,8 +292,7 @@ Result<void> ConfigApplier::runArgv(const QString &stepName, const QStringList &
 qint64 ConfigApplier::fileSize(const QString &path) {
     if (path.isEmpty()) return 0;
     // Absent counts as empty: everything written later is new.
-    auto result =
-        m_session.exec(shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
+    auto result = exec(shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
                                      QStringLiteral("stat -c %s -- \"$1\" 2>/dev/null || echo 0"),
                                      QStringLiteral("sh"), path}),
                        30000);
@@ -146,7 +315,7 @@ Result<void> ConfigApplier::verify(const RemoteBalancer &target, qint64 errorLog
             QStringLiteral("size=$(stat -c %s -- \"$1\" 2>/dev/null) || exit 0; "
                            "if [ \"$size\" -lt \"$2\" ]; then start=1; else start=$(($2 + 1)); fi; "
                            "tail -c +\"$start\" -- \"$1\"");
-        auto result = m_session.exec(
+        auto result = exec(
             shellCommand({QStringLiteral("sh"), QStringLiteral("-c"), script, QStringLiteral("sh"),
                           target.errorLogPath, QString::number(errorLogOffset)}),
             30000);
@@ -171,7 +340,7 @@ Result<void> ConfigApplier::verify(const RemoteBalancer &target, qint64 errorLog
             return fail(QStringLiteral("verify: %1 has a new [emerg] line: %2")
                             .arg(target.errorLogPath, emerg));
         if (probe.isEmpty()) return {};
-        auto result = m_session.exec(probe, 15000);
+        auto result = exec(probe, 15000);
         if (!result) return fail(QStringLiteral("verify: ") + result.error());
         const QString code = QString::fromUtf8(result->stdOut).trimmed();
         if (result->exitStatus == 0 && code.size() == 3 &&
@@ -198,75 +367,148 @@ Result<void> ConfigApplier::verify(const RemoteBalancer &target, qint64 errorLog
     }
 }
 
-void ConfigApplier::rollBack(ApplyReport &report, const RemoteBalancer &target, bool hadPrevious) {
-    report.rolledBack = true;
-    const QString command =
-        hadPrevious
-            ? shellCommand({QStringLiteral("mv"), QStringLiteral("-f"), QStringLiteral("--"),
-                            backupPath(target.configPath), target.configPath})
-            : shellCommand({QStringLiteral("rm"), QStringLiteral("-f"), QStringLiteral("--"),
-                            target.configPath});
-    if (auto restored = run(command); !restored) {
-        step(report, QStringLiteral("rollback"), false,
-             QStringLiteral("restoring %1 failed: %2").arg(target.configPath, restored.error()));
-        report.error += QStringLiteral(" (rollback failed: %1)").arg(restored.error());
-        return;
-    }
-    step(report, QStringLiteral("rollback"), true,
-         hadPrevious
-             ? QStringLiteral("restored %1 from %2")
-                   .arg(target.configPath, backupPath(target.configPath))
-             : QStringLiteral("removed %1 (there was no previous file)").arg(target.configPath));
+bool ConfigApplier::makeLive(ApplyReport &report, const RemoteBalancer &target,
+                             const QByteArray &content) {
+    const auto failed = [&](const QString &message) {
+        const qsizetype colon = message.indexOf(QLatin1Char(':'));
+        report.error = message;
+        report.failedStep = message.left(colon);
+        step(report, report.failedStep, false, message.mid(colon + 2));
+        return false;
+    };
+    if (auto valid =
+            runArgv(QStringLiteral("validate"), target.validateCommand, target.stepTimeoutSeconds);
+        !valid)
+        return failed(valid.error());
+    step(report, QStringLiteral("validate"), true, shellCommand(target.validateCommand));
+
+    const qint64 errorLogOffset = fileSize(target.errorLogPath);
     if (auto reloaded =
             runArgv(QStringLiteral("reload"), target.reloadCommand, target.stepTimeoutSeconds);
-        !reloaded) {
-        step(report, QStringLiteral("rollback"), false, reloaded.error());
-        report.error += QStringLiteral(" (reload after rollback failed: %1)").arg(reloaded.error());
-        return;
-    }
+        !reloaded)
+        return failed(reloaded.error());
+    step(report, QStringLiteral("reload"), true, shellCommand(target.reloadCommand));
+
+    if (auto verified = verify(target, errorLogOffset); !verified) return failed(verified.error());
+    step(report, QStringLiteral("verify"), true,
+         target.probeUrl.isEmpty() ? QStringLiteral("no probe configured")
+                                   : QStringLiteral("GET %1 answered").arg(target.probeUrl));
+
+    // Only now is this content known to be live. A marker that cannot be written costs one
+    // more validate and reload next time, nothing else.
+    const QString marker = markerPath(report.stateDirectory, target.configPath);
+    const QString script = QStringLiteral("cat > \"$1.tmp\" && mv -f -- \"$1.tmp\" \"$1\"");
+    if (auto written = run(shellCommand({QStringLiteral("sh"), QStringLiteral("-c"), script,
+                                         QStringLiteral("sh"), marker}),
+                           30000, markerText(content, target.configPath));
+        !written)
+        step(report, QStringLiteral("marker"), false,
+             QStringLiteral("could not record the verified content in %1 (%2): the next apply "
+                            "validates and reloads again")
+                 .arg(marker, written.error()));
+    else
+        step(report, QStringLiteral("marker"), true, marker);
+    return true;
+}
+
+void ConfigApplier::rollBack(ApplyReport &report, const RemoteBalancer &target, bool hadPrevious) {
+    const QString path = target.configPath;
+    const auto rollbackFailed = [&](const QString &why) {
+        step(report, QStringLiteral("rollback"), false, why);
+        report.error += QStringLiteral("; rollback failed: ") + why;
+        report.outcome = m_lost ? ApplyOutcome::HostStateUnknown : ApplyOutcome::RollbackFailed;
+        if (m_lost) report.failedStep = QStringLiteral("rollback");
+    };
+    // Restored under a hidden name first, so the file is replaced in one rename.
+    const QString restoring = temporaryPath(path, QStringLiteral("restore-") + newOperationId());
+    const QString command =
+        hadPrevious
+            ? shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
+                            QStringLiteral("cp -p -- \"$1\" \"$2\" && mv -f -- \"$2\" \"$3\""),
+                            QStringLiteral("sh"), report.backupPath, restoring, path})
+            : shellCommand(
+                  {QStringLiteral("rm"), QStringLiteral("-f"), QStringLiteral("--"), path});
+    if (auto restored = run(command); !restored)
+        return rollbackFailed(QStringLiteral("restoring %1: %2").arg(path, restored.error()));
+    step(report, QStringLiteral("rollback"), true,
+         hadPrevious ? QStringLiteral("restored %1 from %2").arg(path, report.backupPath)
+                     : QStringLiteral("removed %1 (there was no previous file)").arg(path));
+    if (auto reloaded =
+            runArgv(QStringLiteral("reload"), target.reloadCommand, target.stepTimeoutSeconds);
+        !reloaded)
+        return rollbackFailed(QStringLiteral("the previous file is back but ") + reloaded.error());
     step(report, QStringLiteral("rollback"), true,
          QStringLiteral("reloaded: ") + shellCommand(target.reloadCommand));
+    report.outcome = ApplyOutcome::RolledBack;
+    report.rolledBack = true;
 }
 
 ApplyReport ConfigApplier::apply(const Site &site, const RemoteBalancer &target, bool dryRun) {
     auto rendered = render(target.format, site, target.renderOptions);
     if (!rendered) {
         ApplyReport report;
+        report.configPath = target.configPath;
         report.error = QStringLiteral("render: ") + rendered.error();
+        report.failedStep = QStringLiteral("render");
         step(report, QStringLiteral("render"), false, rendered.error());
         return report;
     }
-    return applyContent(rendered->toUtf8(), target, dryRun);
+    RemoteBalancer named = target;
+    if (named.site.isEmpty()) named.site = site.name;
+    if (named.stateDirectory.isEmpty() && site.balancer)
+        named.stateDirectory = site.balancer->stateDirectory;
+    return applyContent(rendered->toUtf8(), named, dryRun);
 }
 
 ApplyReport ConfigApplier::applyContent(const QByteArray &content, const RemoteBalancer &target,
                                         bool dryRun) {
     ApplyReport report;
+    m_connection = m_session.connectionNumber();
+    m_lost = false;
+    const QString path = target.configPath;
+    report.configPath = path;
+    // Before install: nothing changed on the host whatever went wrong.
     const auto failed = [&](const QString &name, const QString &why) {
         report.error = name + QStringLiteral(": ") + why;
+        report.failedStep = name;
+        report.outcome = ApplyOutcome::Failed;
         step(report, name, false, why);
         return report;
     };
-    const QString path = target.configPath;
     if (!path.startsWith(QLatin1Char('/')))
         return failed(QStringLiteral("read"),
                       QStringLiteral("\"%1\" is not an absolute path").arg(path));
 
-    // read
-    auto current =
-        m_session.exec(shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
-                                     QLatin1String(readScript), QStringLiteral("sh"), path}),
-                       60000);
+    // read: the state directory, the file and the marker of what was last verified live
+    auto state = prepareStateDirectory(m_session, target, !dryRun);
+    if (!state) return failed(QStringLiteral("read"), state.error());
+    report.stateDirectory = state->path;
+    auto current = exec(shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
+                                      QLatin1String(readScript), QStringLiteral("sh"), path}),
+                        60000);
     if (!current) return failed(QStringLiteral("read"), current.error());
     const bool hadPrevious = current->exitStatus != AbsentStatus;
     if (hadPrevious && current->exitStatus != 0)
         return failed(QStringLiteral("read"), explain(current.value()));
+    const QString marker = markerPath(report.stateDirectory, path);
+    auto verified = exec(shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
+                                       QLatin1String(readScript), QStringLiteral("sh"), marker}),
+                         30000);
+    if (!verified) return failed(QStringLiteral("read"), verified.error());
+    report.verifiedLive = hadPrevious && verified->exitStatus == 0 &&
+                          verified->stdOut == markerText(current->stdOut, path);
     step(report, QStringLiteral("read"), true,
-         hadPrevious ? QStringLiteral("%1 (%2 bytes)").arg(path).arg(current->stdOut.size())
-                     : QStringLiteral("%1 does not exist yet").arg(path));
+         (hadPrevious ? QStringLiteral("%1 (%2 bytes, %3)")
+                            .arg(path)
+                            .arg(current->stdOut.size())
+                            .arg(report.verifiedLive ? QStringLiteral("verified live")
+                                                     : QStringLiteral("never verified live"))
+                      : QStringLiteral("%1 does not exist yet").arg(path)) +
+             QStringLiteral("; state in %1").arg(report.stateDirectory) +
+             (state->note.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(state->note)));
 
     // diff, by the host's diff(1) with the new content on stdin: nothing is written for it.
-    auto diff = m_session.exec(
+    auto diff = exec(
         shellCommand({QStringLiteral("diff"), QStringLiteral("-u"), QStringLiteral("--label"),
                       hadPrevious ? path : QStringLiteral("/dev/null"), QStringLiteral("--label"),
                       path, hadPrevious ? path : QStringLiteral("/dev/null"), QStringLiteral("-")}),
@@ -281,64 +523,105 @@ ApplyReport ConfigApplier::applyContent(const QByteArray &content, const RemoteB
          report.changed
              ? QStringLiteral("%1 line(s) changed").arg(report.diff.count(QLatin1Char('\n')))
              : QStringLiteral("no change"));
-    if (dryRun || !report.changed) return report;
-
-    // upload next to the target, so the final move is a rename on one file system
-    const QString temporary = temporaryPath(path);
-    if (auto uploaded = m_session.upload(content, temporary, 0644); !uploaded)
-        return failed(QStringLiteral("upload"), uploaded.error());
-    step(report, QStringLiteral("upload"), true, temporary);
-    const auto dropTemporary = [&] {
-        (void)m_session.exec(shellCommand({QStringLiteral("rm"), QStringLiteral("-f"),
-                                           QStringLiteral("--"), temporary}),
-                             30000);
-    };
-
-    if (hadPrevious) {
-        if (auto saved = run(shellCommand({QStringLiteral("cp"), QStringLiteral("-p"),
-                                           QStringLiteral("--"), path, backupPath(path)}));
-            !saved) {
-            dropTemporary();
-            return failed(QStringLiteral("backup"), saved.error());
+    if (dryRun) {
+        report.outcome = ApplyOutcome::DryRun;
+        return report;
+    }
+    if (!report.changed) {
+        if (report.verifiedLive) {
+            report.outcome = ApplyOutcome::Unchanged;
+            return report;
         }
-        step(report, QStringLiteral("backup"), true, backupPath(path));
+        // Installed by an apply that never saw it verified (its connection died, or an older
+        // Corral without markers): make it live now instead of calling it up to date.
+        step(report, QStringLiteral("converge"), true,
+             QStringLiteral("installed file was never verified live: validating and reloading"));
+        if (!makeLive(report, target, content)) {
+            report.outcome = m_lost ? ApplyOutcome::HostStateUnknown : ApplyOutcome::NotLive;
+            return report;
+        }
+        report.converged = true;
+        report.applied = true;
+        report.outcome = ApplyOutcome::Applied;
+        return report;
     }
 
-    if (auto moved = run(shellCommand(
-            {QStringLiteral("mv"), QStringLiteral("-f"), QStringLiteral("--"), temporary, path}));
+    const QString operation = newOperationId();
+    // upload next to the target (hidden, unique), so the final move is a rename on one file
+    // system and no include glob ever reads it
+    const QString temporary = temporaryPath(path, operation);
+    if (auto uploaded = m_session.upload(content, temporary, 0644); !uploaded)
+        return failed(QStringLiteral("upload"), uploaded.error());
+    if (m_session.connectionNumber() != m_connection) {
+        m_lost = true; // uploaded over a new connection: not under this apply's lock
+        return failed(QStringLiteral("upload"),
+                      QStringLiteral("the connection was lost and re-opened during the apply "
+                                     "(%1 may be left behind; no include glob reads it)")
+                          .arg(temporary));
+    }
+    step(report, QStringLiteral("upload"), true, temporary);
+    const auto dropTemporary = [&] {
+        if (m_lost) return;
+        (void)exec(shellCommand({QStringLiteral("rm"), QStringLiteral("-f"), QStringLiteral("--"),
+                                 temporary}),
+                   30000);
+    };
+
+    // The marker goes first: from here on the running config may change, and an apply that
+    // is cut off must leave nothing that calls the result verified.
+    if (hadPrevious) {
+        report.backupPath = backupPath(report.stateDirectory, path, operation);
+        if (auto saved = run(shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
+                                           QStringLiteral("cp -p -- \"$1\" \"$2\" && "
+                                                          "rm -f -- \"$3\""),
+                                           QStringLiteral("sh"), path, report.backupPath, marker}));
+            !saved) {
+            dropTemporary();
+            report.backupPath.clear();
+            return failed(QStringLiteral("backup"), saved.error());
+        }
+        step(report, QStringLiteral("backup"), true, report.backupPath);
+    }
+
+    if (auto moved = run(shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
+                                       QStringLiteral("rm -f -- \"$3\" && mv -f -- \"$1\" \"$2\""),
+                                       QStringLiteral("sh"), temporary, path, marker}));
         !moved) {
+        if (m_lost) {
+            // The mv may or may not have happened.
+            report.error = QStringLiteral("install: ") + moved.error();
+            report.failedStep = QStringLiteral("install");
+            report.outcome = ApplyOutcome::HostStateUnknown;
+            step(report, QStringLiteral("install"), false, moved.error());
+            return report;
+        }
         dropTemporary();
         return failed(QStringLiteral("install"), moved.error());
     }
     step(report, QStringLiteral("install"), true, path);
 
-    const auto failAndRollBack = [&](const QString &message) {
-        const qsizetype colon = message.indexOf(QLatin1Char(':'));
-        report.error = message;
-        step(report, message.left(colon), false, message.mid(colon + 2));
+    if (!makeLive(report, target, content)) {
+        // Over a lost connection nothing more runs: the lock is gone and a step may still
+        // be running on the host.
+        if (m_lost) {
+            report.outcome = ApplyOutcome::HostStateUnknown;
+            return report;
+        }
         rollBack(report, target, hadPrevious);
         return report;
-    };
-
-    if (auto valid =
-            runArgv(QStringLiteral("validate"), target.validateCommand, target.stepTimeoutSeconds);
-        !valid)
-        return failAndRollBack(valid.error());
-    step(report, QStringLiteral("validate"), true, shellCommand(target.validateCommand));
-
-    const qint64 errorLogOffset = fileSize(target.errorLogPath);
-    if (auto reloaded =
-            runArgv(QStringLiteral("reload"), target.reloadCommand, target.stepTimeoutSeconds);
-        !reloaded)
-        return failAndRollBack(reloaded.error());
-    step(report, QStringLiteral("reload"), true, shellCommand(target.reloadCommand));
-
-    if (auto verified = verify(target, errorLogOffset); !verified)
-        return failAndRollBack(verified.error());
-    step(report, QStringLiteral("verify"), true,
-         target.probeUrl.isEmpty() ? QStringLiteral("no probe configured")
-                                   : QStringLiteral("GET %1 answered").arg(target.probeUrl));
+    }
     report.applied = true;
+    report.outcome = ApplyOutcome::Applied;
+
+    // Keep the newest few backups of this file; older operations' are dropped.
+    if (hadPrevious)
+        (void)exec(shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
+                                 QStringLiteral("cd -- \"$1\" && ls -1 -- \"$2\".*.bak 2>/dev/null "
+                                                "| sort -r | tail -n +\"$3\" | "
+                                                "while IFS= read -r f; do rm -f -- \"$f\"; done"),
+                                 QStringLiteral("sh"), report.stateDirectory, fileNameOf(path),
+                                 QString::number(BackupsKept + 1)}),
+                   30000);
     return report;
 }
 

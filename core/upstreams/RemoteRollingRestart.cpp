@@ -170,9 +170,7 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
     const auto applyWith = [&](const Site &variant, const QString &prefix) -> Result<void> {
         applyPrefix = prefix;
         const ApplyReport applied = applier.apply(variant, target, false);
-        if (!applied.ok())
-            return fail(applied.error +
-                        (applied.rolledBack ? QStringLiteral(" (rolled back)") : QString()));
+        if (!applied.ok()) return fail(describeApply(applied, site.name, site.balancer->host));
         return {};
     };
 

@@ -8,6 +8,7 @@
 #include <QDeadlineTimer>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QStandardPaths>
@@ -52,6 +53,22 @@ QMap<int, int> spreadOverWorkers(quint16 port, int count) {
     for (int i = 0; i < count; ++i)
         perWorker[workerPortOf(httpGet(port))] += 1;
     return perWorker;
+}
+
+QStringList corralLeftovers(const QString &configPath) {
+    const QFileInfo info(configPath);
+    return QDir(info.path())
+        .entryList({QLatin1Char('.') + info.fileName() + QStringLiteral(".corral-*"),
+                    info.fileName() + QStringLiteral(".corral-*")},
+                   QDir::Files | QDir::Hidden | QDir::System);
+}
+
+QString latestBackup(const QString &stateDirectory, const QString &configPath) {
+    const QStringList backups =
+        QDir(stateDirectory)
+            .entryList({QFileInfo(configPath).fileName() + QStringLiteral(".*.bak")}, QDir::Files,
+                       QDir::Name);
+    return backups.isEmpty() ? QString() : stateDirectory + QLatin1Char('/') + backups.last();
 }
 
 bool writeFile(const QString &path, const QByteArray &text) {
@@ -209,6 +226,7 @@ SiteBalancer NginxInstance::balancer(const QString &hostName) const {
     balancer.listenAddress = QStringLiteral("127.0.0.1");
     balancer.httpPort = m_httpPort;
     balancer.logDirectory = logDirectory();
+    balancer.stateDirectory = prefixPath(QStringLiteral("corral-state"));
     return balancer;
 }
 
@@ -320,6 +338,7 @@ SiteBalancer HaproxyInstance::balancer(const QString &hostName) const {
     balancer.listenAddress = QStringLiteral("127.0.0.1");
     balancer.httpPort = m_httpPort;
     balancer.runtimeDirectory = runtimeDirectory();
+    balancer.stateDirectory = prefixPath(QStringLiteral("corral-state"));
     return balancer;
 }
 
@@ -454,6 +473,7 @@ SiteBalancer ApacheInstance::balancer(const QString &hostName) const {
     balancer.listenAddress = QStringLiteral("127.0.0.1");
     balancer.httpPort = m_httpPort;
     balancer.logDirectory = logDirectory();
+    balancer.stateDirectory = prefixPath(QStringLiteral("corral-state"));
     return balancer;
 }
 

@@ -42,6 +42,12 @@ int workerPortOf(const HttpReply &reply);
 /// answered (0: no answer).
 QMap<int, int> spreadOverWorkers(quint16 port, int count);
 
+/// Files an apply leaves next to `configPath` (.FILE.corral-new-ID, FILE.corral-*): none
+/// after any apply that reached the host.
+QStringList corralLeftovers(const QString &configPath);
+/// The newest FILE.ID.bak of `configPath` in an apply's state directory; empty: none.
+QString latestBackup(const QString &stateDirectory, const QString &configPath);
+
 bool writeFile(const QString &path, const QByteArray &text);
 QByteArray readFile(const QString &path);
 /// True once 127.0.0.1:`port` accepts, false when `process` exits first or at the deadline.
@@ -115,7 +121,8 @@ public:
     QStringList validateCommand() const; ///< nginx -p ... -c ... -e ... -t
     QStringList reloadCommand() const;   ///< nginx -p ... -c ... -e ... -s reload
     /// format nginx, configPath siteFile(), validate/reload above, probeUrl
-    /// http://127.0.0.1:PORT/, errorLog, listenAddress 127.0.0.1, httpPort, logDirectory.
+    /// http://127.0.0.1:PORT/, errorLog, listenAddress 127.0.0.1, httpPort, logDirectory,
+    /// stateDirectory PREFIX/corral-state (backups, marker, lock: nothing in /var/lib).
     SiteBalancer balancer(const QString &hostName) const;
     /// What the process printed (startup errors).
     QByteArray output();
@@ -212,7 +219,8 @@ public:
     QStringList validateCommand() const; ///< apache2 -d ROOT -f CONF -t
     QStringList reloadCommand() const;   ///< apache2 -d ROOT -f CONF -k graceful
     /// format apache, configPath siteFile(), validate/reload above, probeUrl
-    /// http://127.0.0.1:PORT/, errorLog, listenAddress 127.0.0.1, httpPort, logDirectory.
+    /// http://127.0.0.1:PORT/, errorLog, listenAddress 127.0.0.1, httpPort, logDirectory,
+    /// stateDirectory PREFIX/corral-state (backups, marker, lock: nothing in /var/lib).
     SiteBalancer balancer(const QString &hostName) const;
     QByteArray output();
 

@@ -41,6 +41,9 @@ class TestApply : public QObject {
 
     QString prefixPath(const QString &relative) const { return m_nginx.prefixPath(relative); }
     QString siteFile() const { return m_nginx.siteFile(); }
+    QString stateDirectory() const {
+        return m_nginx.balancer(QStringLiteral("remote")).stateDirectory;
+    }
 
     Site site() const {
         Site site;
@@ -106,8 +109,8 @@ private Q_SLOTS:
         QCOMPARE(seen, (QStringList{QStringLiteral("read"), QStringLiteral("diff"),
                                     QStringLiteral("upload"), QStringLiteral("install"),
                                     QStringLiteral("validate"), QStringLiteral("reload"),
-                                    QStringLiteral("verify")}));
-        QVERIFY(!QFile::exists(ConfigApplier::temporaryPath(siteFile())));
+                                    QStringLiteral("verify"), QStringLiteral("marker")}));
+        QCOMPARE(corralLeftovers(siteFile()), QStringList());
 
         const QMap<int, int> perWorker = spread(20);
         QCOMPARE(perWorker.value(m_workers.port(0)), 10);
@@ -144,7 +147,7 @@ private Q_SLOTS:
         QVERIFY(!report.applied);
         QVERIFY(report.diff.contains(QStringLiteral("+    ssl_certificate ")));
         QCOMPARE(readFile(siteFile()), before);
-        QVERIFY(!QFile::exists(ConfigApplier::temporaryPath(siteFile())));
+        QCOMPARE(corralLeftovers(siteFile()), QStringList());
 
         const HttpReply probeAfter = httpGet(m_httpPort);
         QCOMPARE(probeAfter.status, probeBefore.status);
@@ -411,7 +414,7 @@ private Q_SLOTS:
         changed.backends[0].weight = 3;
         writeInventory(changed);
         const QByteArray before = readFile(siteFile());
-        const QByteArray backup = readFile(ConfigApplier::backupPath(siteFile()));
+        const QByteArray backup = readFile(latestBackup(stateDirectory(), siteFile()));
 
         const CtlRun dry = ctl({QStringLiteral("apply"), QStringLiteral("shop"),
                                 QStringLiteral("--dry-run"), QStringLiteral("--accept-new")});
@@ -422,14 +425,14 @@ private Q_SLOTS:
                  qPrintable(dry.out));
         QVERIFY(dry.out.contains(QStringLiteral("dry run: nothing changed")));
         QCOMPARE(readFile(siteFile()), before);
-        QCOMPARE(readFile(ConfigApplier::backupPath(siteFile())), backup);
-        QVERIFY(!QFile::exists(ConfigApplier::temporaryPath(siteFile())));
+        QCOMPARE(readFile(latestBackup(stateDirectory(), siteFile())), backup);
+        QCOMPARE(corralLeftovers(siteFile()), QStringList());
 
         const CtlRun applied = ctl({QStringLiteral("apply"), QStringLiteral("shop")});
         QVERIFY2(applied.exitCode == 0, qPrintable(applied.err + applied.out));
         QVERIFY(applied.out.contains(QStringLiteral("ok    verify")));
         QVERIFY(readFile(siteFile()).contains("weight=3"));
-        QCOMPARE(readFile(ConfigApplier::backupPath(siteFile())), before);
+        QCOMPARE(readFile(latestBackup(stateDirectory(), siteFile())), before);
 
         Site broken = changed;
         broken.balancer->validate = {QStringLiteral("sh"), QStringLiteral("-c"),

@@ -81,9 +81,9 @@ private Q_SLOTS:
         QCOMPARE(seen, (QStringList{QStringLiteral("read"), QStringLiteral("diff"),
                                     QStringLiteral("upload"), QStringLiteral("install"),
                                     QStringLiteral("validate"), QStringLiteral("reload"),
-                                    QStringLiteral("verify")}));
+                                    QStringLiteral("verify"), QStringLiteral("marker")}));
         QVERIFY(QFile::exists(m_apache.siteFile()));
-        QVERIFY(!QFile::exists(ConfigApplier::temporaryPath(m_apache.siteFile())));
+        QCOMPARE(corralLeftovers(m_apache.siteFile()), QStringList());
         QVERIFY(m_apache.isRunning());
         QCOMPARE(m_apache.pid(), parent);
 
@@ -148,7 +148,7 @@ private Q_SLOTS:
         QVERIFY(!report.applied);
         QVERIFY(report.diff.contains(QStringLiteral("SSLEngine on")));
         QCOMPARE(readFile(m_apache.siteFile()), before);
-        QVERIFY(!QFile::exists(ConfigApplier::temporaryPath(m_apache.siteFile())));
+        QCOMPARE(corralLeftovers(m_apache.siteFile()), QStringList());
         QVERIFY(m_apache.isRunning());
 
         const QMap<int, int> after = spread(4);

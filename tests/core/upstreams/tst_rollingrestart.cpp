@@ -10,6 +10,7 @@
 #include "upstreams/RemoteRollingRestart.h"
 
 #include <QDeadlineTimer>
+#include <QDir>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -418,7 +419,9 @@ private Q_SLOTS:
             QStringLiteral("http://127.0.0.1:%1/").arg(site.balancer->httpPort);
         const auto removeSite = qScopeGuard([&] {
             QFile::remove(site.balancer->configPath);
-            QFile::remove(ConfigApplier::backupPath(site.balancer->configPath));
+            for (const QString &left : QDir(site.balancer->stateDirectory)
+                                           .entryList({QStringLiteral("rollforeign.conf.*")}))
+                QFile::remove(site.balancer->stateDirectory + QLatin1Char('/') + left);
             QProcess::execute(m_nginx.reloadCommand().first(), m_nginx.reloadCommand().mid(1));
         });
         m_started.append({site.name, holders.port(0)});
