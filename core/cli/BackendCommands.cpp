@@ -4,8 +4,8 @@
 #include "upstreams/ConfigApplier.h"
 #include "upstreams/RemoteAddBackend.h"
 #include "upstreams/RemoteRollingRestart.h"
-
 #include "upstreams/SiteLock.h"
+
 #include <QJsonArray>
 #include <QJsonDocument>
 
@@ -32,6 +32,8 @@ static const char addBackendUsage[] =
     "\n"
     "Options:\n"
     "  --on HOST     the inventory host that runs the new worker (an SSH host)\n"
+    "  --no-wait     fail at once, naming the holder, when another operation holds the site\n"
+    "                (else it waits for the site's lock, as 'corralctl help apply' says)\n"
     "  --accept-new  trust the host key of a host never seen before (as in 'host test')\n"
     "\n"
     "Steps are printed as they happen; with --json one object: site, host, backend, steps,\n"
@@ -41,8 +43,7 @@ static const char addBackendUsage[] =
 
 static const char rollingRestartUsage[] =
     "Usage: corralctl rolling-restart SITE [--drain-timeout SECONDS] [--health-timeout SECONDS]\n"
-    "  --no-wait     fail at once, naming the holder, when another operation holds the site\n"
-    "                (else it waits for the site's lock, as 'corralctl help apply' says)\n"
+    "                                 [--no-wait]\n"
     "                                 [--accept-new]\n"
     "\n"
     "Restarts every worker behind SITE's production balancer, one backend at a time, so the\n"
@@ -52,7 +53,6 @@ static const char rollingRestartUsage[] =
     "           wait until the server has no current sessions or the drain timeout passed.\n"
     "           nginx/Apache (no runtime API): the config is applied with the backend marked\n"
     "           down (validated, reloaded gracefully, verified, rolled back on failure).\n"
-    "                                 [--no-wait]\n"
     "  restart  the worker on its host: systemctl restart of corral-SITE@PORT when that unit is\n"
     "           installed there, else stop (SIGTERM) and start again with a new pid. A loopback\n"
     "           backend runs on the balancer's host, any other on the inventory host with that\n"
@@ -71,6 +71,8 @@ static const char rollingRestartUsage[] =
     "                           its worker is restarted anyway (default 30)\n"
     "  --health-timeout SECONDS how long a restarted worker may take to answer its health\n"
     "                           path (default 15)\n"
+    "  --no-wait                fail at once, naming the holder, when another operation holds\n"
+    "                           the site (else it waits for the site's lock, see 'help apply')\n"
     "  --accept-new             trust the host key of a host never seen before\n"
     "\n"
     "Steps are printed as they happen; with --json one object: site, steps (backend, step, ok,\n"
@@ -83,8 +85,6 @@ static QJsonArray applyStepsJson(const QList<ApplyStep> &steps) {
     for (const ApplyStep &step : steps)
         array.append(QJsonObject{{QStringLiteral("step"), step.name},
                                  {QStringLiteral("ok"), step.ok},
-    "  --no-wait                fail at once, naming the holder, when another operation holds\n"
-    "                           the site (else it waits for the site's lock, see 'help apply')\n"
                                  {QStringLiteral("detail"), step.detail}});
     return array;
 }
@@ -178,6 +178,9 @@ static int addBackendCommand(Context &context, const QStringList &args) {
     auto balancerSession = openHostSession(context, inventory.value(), balancerHost, acceptNew);
     if (!balancerSession)
         return finish(QStringLiteral("add-backend %1: %2").arg(name, balancerSession.error()), {});
+    auto lock = lockSite(context, *balancerSession.value(), target, balancerHost,
+                         QStringLiteral("add-backend"), options->has(QStringLiteral("no-wait")));
+    if (!lock) return finish(QStringLiteral("add-backend %1: %2").arg(name, lock.error()), {});
     std::unique_ptr<SshSession> workerSession;
     if (!sameHost) {
         auto opened = openHostSession(context, inventory.value(), workerHost, acceptNew);
@@ -281,6 +284,14 @@ static int rollingRestartCommand(Context &context, const QStringList &args) {
         report.error = balancerSession.error();
         return finish(report);
     }
+    auto lock =
+        lockSite(context, *balancerSession.value(), target, site->balancer->host,
+                 QStringLiteral("rolling-restart"), options->has(QStringLiteral("no-wait")));
+    if (!lock) {
+        RollingRestartReport report;
+        report.error = lock.error();
+        return finish(report);
+    }
     std::map<QString, std::unique_ptr<SshSession>> others;
     const QString balancerHost = site->balancer->host;
     RemoteRollingRestart restart(
@@ -291,9 +302,6 @@ static int rollingRestartCommand(Context &context, const QStringList &args) {
             auto opened = openHostSession(context, inventory.value(), host, acceptNew);
             if (!opened) return fail(opened.error());
             SshSession *raw = opened.value().get();
-    auto lock = lockSite(context, *balancerSession.value(), target, balancerHost,
-                         QStringLiteral("add-backend"), options->has(QStringLiteral("no-wait")));
-    if (!lock) return finish(QStringLiteral("add-backend %1: %2").arg(name, lock.error()), {});
             others.emplace(host, std::move(opened).value());
             return raw;
         });
@@ -318,11 +326,3 @@ QList<Command> backendCommands() {
 }
 
 } // namespace corral::cli
-    auto lock =
-        lockSite(context, *balancerSession.value(), target, site->balancer->host,
-                 QStringLiteral("rolling-restart"), options->has(QStringLiteral("no-wait")));
-    if (!lock) {
-        RollingRestartReport report;
-        report.error = lock.error();
-        return finish(report);
-    }
