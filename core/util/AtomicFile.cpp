@@ -151,6 +151,10 @@ Result<void> writeFileAtomically(const QString &path, const QByteArray &bytes,
     }
     if (mode && ::fchmod(temporary.fd, mode_t(*mode)) != 0)
         return failed(QStringLiteral("cannot set permissions: ") + errnoText(errno));
+    // Root (sudo corralctl ...) keeps a user's file the user's; others cannot give files away.
+    if (exists && ::geteuid() == 0 && (existing.st_uid != 0 || existing.st_gid != 0) &&
+        ::fchown(temporary.fd, existing.st_uid, existing.st_gid) != 0)
+        return failed(QStringLiteral("cannot keep the owner: ") + errnoText(errno));
     if (!writeAll(temporary.fd, bytes)) return failed(errnoText(errno));
     if (::fsync(temporary.fd) != 0) return failed(errnoText(errno));
     const int fd = temporary.fd;

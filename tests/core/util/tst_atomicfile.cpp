@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 using namespace corral;
 using namespace corral::test;
@@ -79,6 +80,20 @@ private Q_SLOTS:
         privateFile.mode = 0600;
         QVERIFY_RESULT(writeFileAtomically(token, "secret", privateFile));
         QCOMPARE(modeOf(token), 0600);
+    }
+
+    // Root replacing a user's file (sudo corralctl ...) leaves it the user's.
+    void rootKeepsTheOwner() {
+        if (::geteuid() != 0) QSKIP("needs root to own a file as another user");
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("inventory.json"));
+        QVERIFY(writePlain(path, "old"));
+        QCOMPARE(::chown(QFile::encodeName(path).constData(), 65534, 65534), 0);
+        QVERIFY_RESULT(writeFileAtomically(path, "new"));
+        struct stat info {};
+        QCOMPARE(::stat(QFile::encodeName(path).constData(), &info), 0);
+        QCOMPARE(int(info.st_uid), 65534);
+        QCOMPARE(int(info.st_gid), 65534);
     }
 
     void backupIsThePreviousVersion() {
