@@ -3,17 +3,21 @@
 #include "ResultVerify.h"
 #include "SshServer.h"
 #include "TestProcess.h"
+#include "upstreams/ConfigApplier.h"
 #include "util/ListeningSockets.h"
 
 #include <QDeadlineTimer>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QProcess>
 #include <QRegularExpression>
+#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <csignal>
+#include <unistd.h>
 
 using namespace corral;
 using namespace corral::test;
@@ -327,6 +331,57 @@ private Q_SLOTS:
         QVERIFY2(test.exitCode() == 0, test.readAllStandardError().constData());
         const QMap<int, int> perWorker = spread(8);
         QCOMPARE(perWorker.value(m_workers.port(1)), 6);
+
+        // An apply cut off between upload and install leaves its hidden temporary file: the
+        // stock globs (nginx `*`, Apache `*.conf`) skip it. Garbage in it proves it.
+        const QString leftover = ConfigApplier::temporaryPath(siteFile, QStringLiteral("cut"));
+        QVERIFY(writeFile(leftover, "this is not nginx syntax {\n"));
+        QProcess again;
+        again.start(m_nginx.validateCommand().first(), m_nginx.validateCommand().mid(1));
+        QVERIFY(again.waitForFinished(10000));
+        QVERIFY2(again.exitCode() == 0, again.readAllStandardError().constData());
+        QFile::remove(leftover);
+
+        if (!ApacheInstance::available()) QSKIP("apache2 is not installed: its half not checked");
+        ApacheInstance apache;
+        QString error;
+        QVERIFY2(apache.start(&error), qPrintable(error));
+        const QString apacheLeftover =
+            ConfigApplier::temporaryPath(apache.siteFile(), QStringLiteral("cut"));
+        QVERIFY(writeFile(apacheLeftover, "this is not Apache syntax\n"));
+        QProcess apacheTest;
+        apacheTest.start(apache.validateCommand().first(), apache.validateCommand().mid(1));
+        QVERIFY(apacheTest.waitForFinished(10000));
+        QVERIFY2(apacheTest.exitCode() == 0, apacheTest.readAllStandardError().constData());
+    }
+
+    // Item 9: the default state directory is /var/lib/corral/SITE; an SSH user who cannot
+    // write there gets ~/.local/state/corral/balancer/SITE, and the apply says so. A
+    // configured stateDirectory that cannot be written is an error naming it.
+    void stateDirectoryFallsBackWhenNotWritable() {
+        if (::geteuid() != 0) QSKIP("needs root: creates a throwaway user account");
+        const QString user = QStringLiteral("corralst%1").arg(::getpid() % 100000);
+        QString error;
+        QVERIFY2(m_server.createUser(user, QStringLiteral("unused-%1").arg(::getpid()), &error),
+                 qPrintable(error));
+        const auto removeUser = qScopeGuard([&] { m_server.removeUser(); });
+        SshSession session(m_server.trustedConfig(user));
+        RemoteBalancer target;
+        target.site = QStringLiteral("shop");
+        target.configPath = QStringLiteral("/etc/nginx/sites-enabled/shop");
+        auto state = prepareStateDirectory(session, target, true);
+        QVERIFY_RESULT(state);
+        QCOMPARE(state->path,
+                 m_server.userHome() + QStringLiteral("/.local/state/corral/balancer/shop"));
+        QVERIFY(QFileInfo(state->path).isDir());
+        QVERIFY2(
+            state->note.contains(QStringLiteral("/var/lib/corral/shop is not writable by ") + user),
+            qPrintable(state->note));
+
+        target.stateDirectory = QStringLiteral("/var/lib/corral-test-%1").arg(::getpid());
+        auto refused = prepareStateDirectory(session, target, true);
+        QVERIFY(!refused);
+        QVERIFY2(refused.error().contains(target.stateDirectory), qPrintable(refused.error()));
     }
 };
 
