@@ -99,6 +99,12 @@ static int applyCommand(Context &context, const QStringList &args) {
                                QStringLiteral("apply"), options->has(QStringLiteral("no-wait")));
         if (!locked) return context.error(QStringLiteral("apply %1: %2").arg(name, locked.error()));
         lock = std::move(locked).value();
+        // An interrupted add-backend is settled first: its backend may belong in this config.
+        int code = Failure;
+        if (!reconcilePending(context, inventory.value(), name,
+                              options->has(QStringLiteral("accept-new")), code))
+            return code;
+        site = inventory->site(name);
     }
 
     ConfigApplier applier(*session.value());

@@ -1,4 +1,5 @@
 #include "cli/Context.h"
+#include "inventory/OperationJournal.h"
 #include "model/FieldText.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
@@ -6,6 +7,7 @@
 #include "upstreams/RemoteRollingRestart.h"
 #include "upstreams/SiteLock.h"
 
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 
@@ -26,9 +28,16 @@ static const char addBackendUsage[] =
     "  then the backend ADDRESS:PORT is added (ADDRESS is 127.0.0.1 when HOST is the balancer's\n"
     "  host, else HOST's address) and the balancer config is applied as by 'corralctl apply'\n"
     "  (diff, upload, install, validate, reload, verify).\n"
-    "On success the site, with the new backend and port, is saved to the inventory (written to\n"
-    "a temporary file and renamed over it). Any failing step stops the new worker again; a\n"
-    "failing apply has restored and reloaded the previous config; the inventory is unchanged.\n"
+    "On success the site, with the new backend and port, is saved to the inventory.\n"
+    "\n"
+    "Before the worker starts, the operation is recorded in a journal next to the inventory\n"
+    "(journal/SITE.json: host, port, pid, the step reached); it is removed once the inventory\n"
+    "holds the new backend. A failing step stops the new worker over a new SSH connection and\n"
+    "says whether the host confirmed it (a failing apply has restored the previous config);\n"
+    "when that cannot be confirmed, or the inventory cannot be saved, the journal stays and\n"
+    "the next add-backend, rolling-restart or apply of SITE (or 'corralctl reconcile SITE')\n"
+    "settles it first: it adopts the backend when its worker runs and the balancer's config\n"
+    "lists it, else stops the worker. Until then no other operation runs on SITE.\n"
     "\n"
     "Options:\n"
     "  --on HOST     the inventory host that runs the new worker (an SSH host)\n"
@@ -39,7 +48,7 @@ static const char addBackendUsage[] =
     "Steps are printed as they happen; with --json one object: site, host, backend, steps,\n"
     "result (\"added\" or \"failed\") and error.\n"
     "\n"
-    "Exit codes: 0 added, 1 a step failed (nothing changed), 2 usage.\n";
+    "Exit codes: 0 added, 1 a step failed (the message says what was undone), 2 usage.\n";
 
 static const char rollingRestartUsage[] =
     "Usage: corralctl rolling-restart SITE [--drain-timeout SECONDS] [--health-timeout SECONDS]\n"
@@ -59,12 +68,15 @@ static const char rollingRestartUsage[] =
     "           address.\n"
     "  health   GET the site's healthPath (or /) on the worker's host until it answers 2xx\n"
     "           (or the health timeout passed: a failure).\n"
-    "  enable   HAProxy: 'state ready'; nginx/Apache: the site's config applied again.\n"
+    "  enable   HAProxy: 'state ready', then wait until HAProxy's own health check reports\n"
+    "           the server UP ('show stat'; at most 30 s) before the next backend is drained.\n"
+    "           nginx/Apache: the site's config applied again.\n"
     "The run stops at the first failing step: that backend stays out of rotation (drained, or\n"
     "down in the installed config) and the backends after it are not touched; the ones before\n"
     "it were restarted and serve again. Fix the cause, then run 'corralctl apply SITE' (nginx,\n"
     "Apache) or rolling-restart again. Backends marked down in the inventory are restarted\n"
-    "without drain and enable; a site needs at least two backends in rotation.\n"
+    "without drain and enable; a site needs at least two backends in rotation. An interrupted\n"
+    "add-backend of SITE is reconciled first (see 'corralctl help reconcile').\n"
     "\n"
     "Options:\n"
     "  --drain-timeout SECONDS  how long a drained HAProxy server may keep open sessions before\n"
@@ -79,6 +91,24 @@ static const char rollingRestartUsage[] =
     "detail), restarted, result (\"restarted\" or \"failed\"), failedBackend and error.\n"
     "\n"
     "Exit codes: 0 all restarted, 1 a step failed (see above), 2 usage.\n";
+
+static const char reconcileUsage[] =
+    "Usage: corralctl reconcile SITE [--no-wait] [--accept-new]\n"
+    "\n"
+    "Settles an operation on SITE that did not finish: an add-backend whose worker was started\n"
+    "but is not in the inventory (the SSH connection or the host was lost, or the inventory\n"
+    "could not be saved). Such an operation is recorded in the journal next to the inventory\n"
+    "(journal/SITE.json). Its worker is adopted (added to the inventory) when it runs and the\n"
+    "balancer's installed config lists it; otherwise it is stopped and its pid file removed\n"
+    "(and the site's config applied again if the balancer still lists it). add-backend,\n"
+    "rolling-restart and apply do the same before they start, and refuse to run on SITE while\n"
+    "it cannot be done.\n"
+    "\n"
+    "Options:\n"
+    "  --no-wait     fail at once, naming the holder, when another operation holds the site\n"
+    "  --accept-new  trust the host key of a host never seen before\n"
+    "\n"
+    "Exit codes: 0 nothing pending or reconciled, 1 it could not be reconciled, 2 usage.\n";
 
 static QJsonArray applyStepsJson(const QList<ApplyStep> &steps) {
     QJsonArray array;
@@ -114,6 +144,109 @@ static const Site *siteWithBalancer(Context &context, const Inventory &inventory
     return site;
 }
 
+/// Appended to an error that stopped an operation before its reconcile could run (the host
+/// is unreachable, the site is locked), so the pending journal is not forgotten.
+static QString pendingNote(const Context &context, const QString &name) {
+    const QString path = OperationJournal::pathFor(context.inventoryPath, name);
+    if (!QFile::exists(path)) return {};
+    return QStringLiteral(" (site %1 also has an interrupted operation pending in %2: run "
+                          "'corralctl reconcile %1' once the host is reachable)")
+        .arg(name, path);
+}
+
+bool reconcilePending(Context &context, Inventory &inventory, const QString &name, bool acceptNew,
+                      int &code) {
+    const OperationJournal journal(OperationJournal::pathFor(context.inventoryPath, name));
+    auto pending = journal.pending();
+    const QString settle =
+        QStringLiteral("run 'corralctl reconcile %1' once that is fixed (it adopts or stops the "
+                       "worker it records); if you settled it by hand, delete %2")
+            .arg(name, journal.path());
+    if (!pending) {
+        code = context.error(QStringLiteral("%1. Nothing else runs on site %2 until this journal "
+                                            "is settled: %3")
+                                 .arg(pending.error(), name, settle));
+        return false;
+    }
+    if (!pending->has_value()) return true;
+    const PendingOperation operation = *pending.value();
+    const auto refuse = [&](const QString &why) {
+        code = context.error(QStringLiteral("site %1 has an interrupted %2 pending in %3 that "
+                                            "could not be reconciled: %4. Nothing else runs on "
+                                            "%1 until it is: %5")
+                                 .arg(name, operation.describe(), journal.path(), why, settle));
+        return false;
+    };
+    if (operation.site != name)
+        return refuse(QStringLiteral("the journal names site %1").arg(shown(operation.site)));
+    const Site *site = inventory.site(name);
+    if (!site || !site->balancer)
+        return refuse(QStringLiteral("the site or its balancer is no longer in %1")
+                          .arg(context.inventoryPath));
+    auto target = RemoteBalancer::forSite(*site);
+    if (!target) return refuse(target.error());
+    QTextStream &progress = context.json ? context.err : context.out;
+    progress << "reconciling an interrupted " << operation.describe() << Qt::endl;
+
+    auto balancer = openHostSession(context, inventory, site->balancer->host, acceptNew);
+    if (!balancer) return refuse(balancer.error());
+    std::unique_ptr<SshSession> otherHost;
+    SshSession *worker = balancer.value().get();
+    if (operation.host != site->balancer->host) {
+        auto opened = openHostSession(context, inventory, operation.host, acceptNew);
+        if (!opened) return refuse(opened.error());
+        otherHost = std::move(opened).value();
+        worker = otherHost.get();
+    }
+    auto outcome =
+        reconcileAddBackend(*worker, *balancer.value(), *site, target.value(), operation);
+    if (!outcome) return refuse(outcome.error());
+    if (outcome->adopted) {
+        if (auto stored = inventory.updateSite(outcome->site); !stored)
+            return refuse(stored.error());
+        if (auto saved = inventory.save(context.inventoryPath); !saved)
+            return refuse(QStringLiteral("%1 can be adopted, but the inventory was not saved: %2")
+                              .arg(operation.backend().key(), saved.error()));
+    }
+    if (auto cleared = journal.clear(); !cleared) return refuse(cleared.error());
+    progress << "reconciled an interrupted " << operation.operation << " of " << name << ": "
+             << outcome->summary << Qt::endl;
+    return true;
+}
+
+static int reconcileCommand(Context &context, const QStringList &args) {
+    auto options = parseOptions(
+        args, OptionSpec{{QStringLiteral("accept-new"), QStringLiteral("no-wait")}, {}});
+    if (!options) return context.usageError(QStringLiteral("reconcile: ") + options.error());
+    if (options->positional.size() != 1)
+        return context.usageError(QStringLiteral("reconcile: expected exactly one site NAME"));
+    auto inventory = context.loadInventory();
+    if (!inventory) return context.error(inventory.error());
+    const QString name = options->positional.first();
+    RemoteBalancer target;
+    int code = Failure;
+    const Site *site = siteWithBalancer(context, inventory.value(), QStringLiteral("reconcile"),
+                                        name, target, code);
+    if (!site) return code;
+    if (!QFile::exists(OperationJournal::pathFor(context.inventoryPath, name))) {
+        if (!context.json) context.out << "nothing pending for " << name << Qt::endl;
+        return Success;
+    }
+    const bool acceptNew = options->has(QStringLiteral("accept-new"));
+    auto balancerSession =
+        openHostSession(context, inventory.value(), site->balancer->host, acceptNew);
+    if (!balancerSession)
+        return context.error(QStringLiteral("reconcile %1: %2%3")
+                                 .arg(name, balancerSession.error(), pendingNote(context, name)));
+    auto lock = lockSite(context, *balancerSession.value(), target, site->balancer->host,
+                         QStringLiteral("reconcile"), options->has(QStringLiteral("no-wait")));
+    if (!lock)
+        return context.error(QStringLiteral("reconcile %1: %2%3")
+                                 .arg(name, lock.error(), pendingNote(context, name)));
+    if (!reconcilePending(context, inventory.value(), name, acceptNew, code)) return code;
+    return Success;
+}
+
 static int addBackendCommand(Context &context, const QStringList &args) {
     const QString usage = QString::fromLatin1(addBackendUsage);
     auto options =
@@ -134,6 +267,7 @@ static int addBackendCommand(Context &context, const QStringList &args) {
     const Site *site = siteWithBalancer(context, inventory.value(), QStringLiteral("add-backend"),
                                         name, target, code);
     if (!site) return code;
+    const bool acceptNew = options->has(QStringLiteral("accept-new"));
     if (site->command.isEmpty())
         return context.error(QStringLiteral("add-backend %1: the site has no command to start "
                                             "workers with")
@@ -147,7 +281,6 @@ static int addBackendCommand(Context &context, const QStringList &args) {
                                  .arg(name, shown(workerHost), context.inventoryPath));
     const bool sameHost = workerHost == balancerHost;
     const QString address = sameHost ? QStringLiteral("127.0.0.1") : worker->address;
-    const bool acceptNew = options->has(QStringLiteral("accept-new"));
 
     QList<ApplyStep> steps;
     const auto onStep = [&](const ApplyStep &step) {
@@ -177,10 +310,18 @@ static int addBackendCommand(Context &context, const QStringList &args) {
 
     auto balancerSession = openHostSession(context, inventory.value(), balancerHost, acceptNew);
     if (!balancerSession)
-        return finish(QStringLiteral("add-backend %1: %2").arg(name, balancerSession.error()), {});
+        return finish(QStringLiteral("add-backend %1: %2%3")
+                          .arg(name, balancerSession.error(), pendingNote(context, name)),
+                      {});
     auto lock = lockSite(context, *balancerSession.value(), target, balancerHost,
                          QStringLiteral("add-backend"), options->has(QStringLiteral("no-wait")));
-    if (!lock) return finish(QStringLiteral("add-backend %1: %2").arg(name, lock.error()), {});
+    if (!lock)
+        return finish(QStringLiteral("add-backend %1: %2%3")
+                          .arg(name, lock.error(), pendingNote(context, name)),
+                      {});
+    // Under the site's lock: what an interrupted add-backend left is settled first.
+    if (!reconcilePending(context, inventory.value(), name, acceptNew, code)) return code;
+    site = inventory->site(name); // an adopted backend is in it now
     std::unique_ptr<SshSession> workerSession;
     if (!sameHost) {
         auto opened = openHostSession(context, inventory.value(), workerHost, acceptNew);
@@ -189,21 +330,45 @@ static int addBackendCommand(Context &context, const QStringList &args) {
         workerSession = std::move(opened).value();
     }
     SshSession &workerRef = sameHost ? *balancerSession.value() : *workerSession;
-    auto added = addRemoteBackend(workerRef, *balancerSession.value(), *site, target, address,
-                                  15000, onStep);
+    const OperationJournal journal(OperationJournal::pathFor(context.inventoryPath, name));
+    AddBackendOptions run;
+    run.workerHost = workerHost;
+    run.onStep = onStep;
+    run.journal = &journal;
+    run.command = QStringLiteral("corralctl add-backend ") + name;
+    const QString later =
+        QStringLiteral(". Run 'corralctl reconcile %1' once %2 is reachable (the next "
+                       "add-backend, rolling-restart or apply of %1 does it first too)")
+            .arg(name, workerHost);
+    auto added = addRemoteBackend(workerRef, *balancerSession.value(), *site, target, address, run);
     if (!added)
-        return finish(QStringLiteral("add-backend %1 on %2: %3 (the new worker was stopped; "
-                                     "nothing changed)")
-                          .arg(name, workerHost, added.error()),
+        return finish(QStringLiteral("add-backend %1 on %2: %3%4")
+                          .arg(name, workerHost, added.error(),
+                               QFile::exists(journal.path()) ? later : QString()),
                       {});
     const QString backend = added->backends.last().key();
-    if (auto stored = inventory->updateSite(added.value()); !stored)
-        return finish(QStringLiteral("add-backend %1: %2").arg(name, stored.error()), backend);
-    if (auto saved = inventory->save(context.inventoryPath); !saved)
-        return finish(QStringLiteral("add-backend %1: %2 is serving through the balancer but "
-                                     "the inventory was not saved: %3")
-                          .arg(name, backend, saved.error()),
+    // The balancer serves it now; the journal keeps it until the inventory does.
+    if (auto pending = journal.pending(); pending && pending->has_value()) {
+        PendingOperation saving = *pending.value();
+        saving.step = QStringLiteral("save");
+        (void)journal.record(saving);
+    }
+    const auto notSaved = [&](const QString &why) {
+        return finish(QStringLiteral("add-backend %1: %2 is serving through the balancer but the "
+                                     "inventory was not saved: %3. The operation journal %4 "
+                                     "records it: 'corralctl reconcile %1' (or the next "
+                                     "add-backend, rolling-restart or apply of %1) adopts it "
+                                     "into the inventory")
+                          .arg(name, backend, why, journal.path()),
                       backend);
+    };
+    if (auto stored = inventory->updateSite(added.value()); !stored)
+        return notSaved(stored.error());
+    if (auto saved = inventory->save(context.inventoryPath); !saved) return notSaved(saved.error());
+    if (auto cleared = journal.clear(); !cleared)
+        context.err << "corralctl: add-backend " << name << ": the inventory was saved, but "
+                    << cleared.error() << " (the next command finds the backend recorded)"
+                    << Qt::endl;
     return finish({}, backend);
 }
 
@@ -281,7 +446,7 @@ static int rollingRestartCommand(Context &context, const QStringList &args) {
         openHostSession(context, inventory.value(), site->balancer->host, acceptNew);
     if (!balancerSession) {
         RollingRestartReport report;
-        report.error = balancerSession.error();
+        report.error = balancerSession.error() + pendingNote(context, name);
         return finish(report);
     }
     auto lock =
@@ -289,9 +454,13 @@ static int rollingRestartCommand(Context &context, const QStringList &args) {
                  QStringLiteral("rolling-restart"), options->has(QStringLiteral("no-wait")));
     if (!lock) {
         RollingRestartReport report;
-        report.error = lock.error();
+        report.error = lock.error() + pendingNote(context, name);
         return finish(report);
     }
+    // Under the site's lock: an interrupted add-backend is settled first (its worker may be
+    // one the inventory does not know).
+    if (!reconcilePending(context, inventory.value(), name, acceptNew, code)) return code;
+    site = inventory->site(name);
     std::map<QString, std::unique_ptr<SshSession>> others;
     const QString balancerHost = site->balancer->host;
     RemoteRollingRestart restart(
@@ -322,7 +491,10 @@ QList<Command> backendCommands() {
                     QString::fromLatin1(addBackendUsage), addBackendCommand},
             Command{QStringLiteral("rolling-restart"),
                     QStringLiteral("Restart a site's workers one by one through its balancer"),
-                    QString::fromLatin1(rollingRestartUsage), rollingRestartCommand}};
+                    QString::fromLatin1(rollingRestartUsage), rollingRestartCommand},
+            Command{QStringLiteral("reconcile"),
+                    QStringLiteral("Adopt or clean up an interrupted add-backend of a site"),
+                    QString::fromLatin1(reconcileUsage), reconcileCommand}};
 }
 
 } // namespace corral::cli

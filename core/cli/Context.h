@@ -72,4 +72,12 @@ Result<std::unique_ptr<SiteLock>> lockSite(Context &context, SshSession &session
                                            const RemoteBalancer &target, const QString &hostName,
                                            const QString &command, bool noWait);
 
+/// Settles a pending operation of site `site` recorded in its journal (an add-backend whose
+/// worker is not in the inventory: core/upstreams/RemoteAddBackend.h reconcileAddBackend)
+/// before a new operation on it, printing what it did and saving `inventory` when a backend
+/// was adopted. False, with the error printed and `code` set, when it cannot: the operation
+/// must not run then. Defined in BackendCommands.cpp.
+bool reconcilePending(Context &context, Inventory &inventory, const QString &site, bool acceptNew,
+                      int &code);
+
 } // namespace corral::cli

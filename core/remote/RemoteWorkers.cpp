@@ -176,9 +176,13 @@ QString RemoteWorkers::stopCommand(const QString &site, quint16 port, int graceM
             "  i=0; while alive \"$p\" \"$t\" && [ $i -lt %1 ]; do sleep 0.1; i=$((i+1)); done\n"
             "  if alive \"$p\" \"$t\"; then kill -KILL -- \"-$p\" 2>/dev/null || "
             "kill -KILL \"$p\" 2>/dev/null; fi\n"
+            // Checked, not assumed: a process in uninterruptible sleep outlives SIGKILL a while.
+            "  i=0; while alive \"$p\" \"$t\" && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done\n"
+            "  if alive \"$p\" \"$t\"; then echo \"pid $p is still alive after SIGKILL\" >&2; "
+            "exit 1; fi\n"
             "  echo \"stopped pid $p\"\n"
             "else echo 'not running'; fi\n"
-            "rm -f \"$pf\"\n")
+            "rm -f \"$pf\" && [ ! -e \"$pf\" ] || { echo \"cannot remove $pf\" >&2; exit 1; }\n")
             .arg(std::max(1, graceMs / 100));
     return sh(script);
 }

@@ -52,6 +52,7 @@ public:
     /// "pid N" (or "already running pid N").
     static Result<QString> startCommand(const Site &site, quint16 port);
     /// SIGTERM to the worker's process group, SIGKILL after `graceMs`, then removes the pid file.
+    /// Exits 1 (stderr says why) unless the worker is gone and its pid file removed.
     static QString stopCommand(const QString &site, quint16 port, int graceMs = 5000);
     /// One line per port: "PORT running PID" or "PORT stopped".
     static QString statusCommand(const QString &site, const QList<quint16> &ports);
@@ -79,6 +80,8 @@ public:
     static Result<QList<quint16>> allocatePorts(SshSession &session, const Site &site, int count,
                                                 const QSet<quint16> &reserved = {});
     static Result<qint64> start(SshSession &session, const Site &site, quint16 port);
+    /// stopCommand(): succeeds only when the host confirmed that the worker is gone and its
+    /// pid file removed.
     static Result<void> stop(SshSession &session, const QString &site, quint16 port,
                              int graceMs = 5000);
     static Result<QList<RemoteWorkerStatus>> status(SshSession &session, const QString &site,

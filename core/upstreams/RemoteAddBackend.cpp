@@ -1,20 +1,35 @@
 #include "upstreams/RemoteAddBackend.h"
 
 #include "remote/RemoteWorkers.h"
+#include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
 
+#include <QCoreApplication>
 #include <QSet>
+
+#include <cctype>
+#include <optional>
 
 namespace corral {
 
 namespace {
 
-Result<Site> addBackend(SshSession &workerSession, ConfigApplier &applier, const Site &site,
-                        const RemoteBalancer &target, const QString &backendAddress,
-                        int healthTimeoutMs, const std::function<void(const ApplyStep &)> &onStep) {
+/// Stops a worker over a new connection to its host: the session whose step failed may be
+/// dead, and a stop that was not confirmed by the host must not be reported as done.
+Result<void> stopOnFreshConnection(const SshConfig &config, const QString &site, quint16 port) {
+    SshSession fresh(config);
+    if (auto connected = fresh.connect(); !connected) return fail(connected.error());
+    return RemoteWorkers::stop(fresh, site, port);
+}
+
+Result<Site> addBackend(SshSession &workerSession, const std::optional<SshConfig> &balancerConfig,
+                        ConfigApplier &applier, const Site &site, const RemoteBalancer &target,
+                        const QString &backendAddress, const AddBackendOptions &options) {
     const auto report = [&](const QString &name, bool ok, const QString &detail) {
-        if (onStep) onStep(ApplyStep{name, ok, detail});
+        if (options.onStep) options.onStep(ApplyStep{name, ok, detail});
     };
+    const QString hostName =
+        options.workerHost.isEmpty() ? workerSession.config().displayName() : options.workerHost;
     QSet<quint16> reserved(site.ports.cbegin(), site.ports.cend());
     for (const Backend &backend : site.backends)
         if (backend.address == backendAddress) reserved.insert(backend.port);
@@ -25,21 +40,82 @@ Result<Site> addBackend(SshSession &workerSession, ConfigApplier &applier, const
     }
     const quint16 port = ports->first();
     report(QStringLiteral("allocate"), true,
-           QStringLiteral("port %1 on %2").arg(port).arg(workerSession.config().displayName()));
+           QStringLiteral("port %1 on %2").arg(port).arg(hostName));
+
+    PendingOperation pending;
+    pending.site = site.name;
+    pending.host = hostName;
+    pending.address = backendAddress;
+    pending.port = port;
+    pending.started = QDateTime::currentDateTimeUtc();
+    pending.corralctlPid = QCoreApplication::applicationPid();
+    pending.command = options.command;
+    const auto journal = [&](const QString &step) -> Result<void> {
+        pending.step = step;
+        return options.journal ? options.journal->record(pending) : Result<void>();
+    };
+    // Durable before anything changes on a host: a worker started later can always be found.
+    if (auto recorded = journal(QStringLiteral("start")); !recorded) {
+        report(QStringLiteral("journal"), false, recorded.error());
+        return fail(QStringLiteral("journal: %1 (nothing was started)").arg(recorded.error()));
+    }
+
+    // A failed step: stop the new worker on a live connection and say what is known. The
+    // journal is cleared only when the host confirmed the worker gone and the balancer's
+    // installed config does not list it; otherwise it keeps the operation for a reconcile.
+    const auto failed = [&](const QString &error, bool applied) -> Error {
+        QString worker = QStringLiteral("the new worker on port %1 of %2").arg(port).arg(hostName);
+        if (pending.pid > 0) worker += QStringLiteral(" (pid %1)").arg(pending.pid);
+        auto stopped = stopOnFreshConnection(workerSession.config(), site.name, port);
+        bool settled = stopped.ok();
+        QString outcome = stopped ? worker + QStringLiteral(" was stopped and its pid file removed")
+                                  : worker + QStringLiteral(" could not be stopped: %1; it may "
+                                                            "still be running")
+                                                 .arg(stopped.error());
+        if (applied && balancerConfig) {
+            SshSession fresh(*balancerConfig);
+            const Backend added{backendAddress, port};
+            auto listed = installedConfigLists(fresh, target, added);
+            if (!listed) {
+                settled = false;
+                outcome += QStringLiteral("; cannot check the balancer config: ") + listed.error();
+            } else if (listed.value()) {
+                settled = false;
+                outcome += QStringLiteral("; the installed balancer config %1 still lists %2")
+                               .arg(target.configPath, added.key());
+            } else {
+                outcome += QStringLiteral("; the installed balancer config does not list it");
+            }
+        } else if (applied) {
+            settled = false; // not checked
+        }
+        if (settled) {
+            outcome += QStringLiteral(": nothing changed");
+            if (options.journal)
+                if (auto cleared = options.journal->clear(); !cleared)
+                    outcome += QStringLiteral(" (%1)").arg(cleared.error());
+        } else if (options.journal) {
+            outcome +=
+                QStringLiteral("; the operation journal %1 keeps it").arg(options.journal->path());
+        }
+        return fail(QStringLiteral("%1 (%2)").arg(error, outcome));
+    };
+
     auto started = RemoteWorkers::start(workerSession, site, port);
     if (!started) {
         report(QStringLiteral("start"), false, started.error());
-        return fail(QStringLiteral("start: ") + started.error());
+        return failed(QStringLiteral("start: ") + started.error(), false);
     }
+    pending.pid = started.value();
     report(QStringLiteral("start"), true, QStringLiteral("pid %1").arg(started.value()));
-    const auto stopWorker = [&] { (void)RemoteWorkers::stop(workerSession, site.name, port); };
+    // Not fatal: the journal already names the port, which finds the worker's pid file.
+    (void)journal(QStringLiteral("health"));
 
-    if (auto healthy =
-            RemoteWorkers::waitHealthy(workerSession, site, port, healthTimeoutMs, backendAddress);
+    if (auto healthy = RemoteWorkers::waitHealthy(workerSession, site, port,
+                                                  options.healthTimeoutMs, backendAddress);
         !healthy) {
-        stopWorker();
         report(QStringLiteral("health"), false, healthy.error());
-        return fail(QStringLiteral("health: ") + healthy.error());
+        return failed(QStringLiteral("health: ") + healthy.error(), false);
     }
     report(QStringLiteral("health"), true,
            QStringLiteral("GET %1 answered")
@@ -49,34 +125,136 @@ Result<Site> addBackend(SshSession &workerSession, ConfigApplier &applier, const
     updated.backends.append(Backend{backendAddress, port});
     if (!updated.ports.contains(port)) updated.ports.append(port);
     if (auto valid = updated.validate(); !valid) {
-        stopWorker();
         report(QStringLiteral("backend"), false, valid.error());
-        return fail(QStringLiteral("backend: ") + valid.error());
+        return failed(QStringLiteral("backend: ") + valid.error(), false);
     }
+    (void)journal(QStringLiteral("apply"));
     const ApplyReport applied = applier.apply(updated, target, false);
-    if (!applied.ok()) {
-        stopWorker();
-        return fail(applied.error);
-    }
+    if (!applied.ok()) return failed(applied.error, true);
     return updated;
 }
 
 } // namespace
 
+Result<Site> addRemoteBackend(SshSession &workerSession, SshSession &balancerSession,
+                              const Site &site, const RemoteBalancer &target,
+                              const QString &backendAddress, const AddBackendOptions &options) {
+    ConfigApplier applier(balancerSession);
+    if (options.onStep) applier.setStepCallback(options.onStep);
+    return addBackend(workerSession, balancerSession.config(), applier, site, target,
+                      backendAddress, options);
+}
+
 Result<Site> addRemoteBackend(SshSession &workerSession, ConfigApplier &applier, const Site &site,
                               const RemoteBalancer &target, const QString &backendAddress,
                               int healthTimeoutMs) {
-    return addBackend(workerSession, applier, site, target, backendAddress, healthTimeoutMs, {});
+    AddBackendOptions options;
+    options.healthTimeoutMs = healthTimeoutMs;
+    return addBackend(workerSession, std::nullopt, applier, site, target, backendAddress, options);
 }
 
 Result<Site> addRemoteBackend(SshSession &workerSession, SshSession &balancerSession,
                               const Site &site, const RemoteBalancer &target,
                               const QString &backendAddress, int healthTimeoutMs,
                               const std::function<void(const ApplyStep &)> &onStep) {
-    ConfigApplier applier(balancerSession);
-    if (onStep) applier.setStepCallback(onStep);
-    return addBackend(workerSession, applier, site, target, backendAddress, healthTimeoutMs,
-                      onStep);
+    AddBackendOptions options;
+    options.healthTimeoutMs = healthTimeoutMs;
+    options.onStep = onStep;
+    return addRemoteBackend(workerSession, balancerSession, site, target, backendAddress, options);
+}
+
+bool configTextLists(const QByteArray &config, const Backend &backend) {
+    const QByteArray key = backend.key().toUtf8();
+    // The key as a whole word: 127.0.0.1:300 is not in 127.0.0.1:3004, nor 0.0.1:80 in
+    // 10.0.0.1:80.
+    const auto partOfAddress = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == ':' || c == '-';
+    };
+    for (qsizetype at = config.indexOf(key); at >= 0; at = config.indexOf(key, at + 1)) {
+        const qsizetype end = at + key.size();
+        const bool startsWord = at == 0 || !partOfAddress(config.at(at - 1));
+        const bool endsWord =
+            end >= config.size() || !std::isdigit(static_cast<unsigned char>(config.at(end)));
+        if (startsWord && endsWord) return true;
+    }
+    return false;
+}
+
+Result<bool> installedConfigLists(SshSession &balancerSession, const RemoteBalancer &target,
+                                  const Backend &backend) {
+    const QString command =
+        shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
+                      QStringLiteral("[ -e \"$1\" ] || exit 3; exec cat -- \"$1\""),
+                      QStringLiteral("sh"), target.configPath});
+    auto result = balancerSession.exec(command, 30000);
+    if (!result) return fail(result.error());
+    if (result->exitStatus == 3) return false;
+    if (result->exitStatus != 0)
+        return fail(QStringLiteral("reading %1 on %2: %3")
+                        .arg(target.configPath, balancerSession.config().displayName(),
+                             QString::fromUtf8(result->stdErr).trimmed()));
+    return configTextLists(result->stdOut, backend);
+}
+
+Result<ReconcileOutcome> reconcileAddBackend(SshSession &workerSession, SshSession &balancerSession,
+                                             const Site &site, const RemoteBalancer &target,
+                                             const PendingOperation &pending) {
+    ReconcileOutcome outcome{site, false, {}};
+    const Backend backend = pending.backend();
+    for (const Backend &known : site.backends)
+        if (known.key() == backend.key()) {
+            outcome.summary =
+                QStringLiteral("%1 is already in the inventory; nothing to do").arg(backend.key());
+            return outcome;
+        }
+    auto statuses = RemoteWorkers::status(workerSession, site.name, {pending.port});
+    if (!statuses) return fail(statuses.error());
+    const bool running = !statuses->isEmpty() && statuses->first().running;
+    const qint64 pid = running ? statuses->first().pid : pending.pid;
+    auto listed = installedConfigLists(balancerSession, target, backend);
+    if (!listed) return fail(listed.error());
+
+    if (running && listed.value()) {
+        Site adopted = site;
+        adopted.backends.append(backend);
+        if (!adopted.ports.contains(pending.port)) adopted.ports.append(pending.port);
+        if (auto valid = adopted.validate(); !valid)
+            return fail(QStringLiteral("adopting %1: %2").arg(backend.key(), valid.error()));
+        outcome.site = adopted;
+        outcome.adopted = true;
+        outcome.summary = QStringLiteral("adopted %1 (worker pid %2 on %3, served through %4)")
+                              .arg(backend.key())
+                              .arg(pid)
+                              .arg(pending.host, target.configPath);
+        return outcome;
+    }
+
+    if (auto stopped = RemoteWorkers::stop(workerSession, site.name, pending.port); !stopped)
+        return fail(stopped.error());
+    outcome.summary =
+        running ? QStringLiteral("stopped the worker on port %1 of %2 (pid %3) and removed its "
+                                 "pid file")
+                      .arg(pending.port)
+                      .arg(pending.host)
+                      .arg(pid)
+                : QStringLiteral("the worker on port %1 of %2 was not running; no pid file is "
+                                 "left")
+                      .arg(pending.port)
+                      .arg(pending.host);
+    if (listed.value()) {
+        // The config went live but its worker is gone: back to the inventory's config.
+        ConfigApplier applier(balancerSession);
+        const ApplyReport applied = applier.apply(site, target, false);
+        if (!applied.ok())
+            return fail(QStringLiteral("%1, but %2 still lists %3 and applying the site's config "
+                                       "failed: %4")
+                            .arg(outcome.summary, target.configPath, backend.key(), applied.error));
+        outcome.summary +=
+            QStringLiteral("; removed %1 from %2").arg(backend.key(), target.configPath);
+    } else {
+        outcome.summary += QStringLiteral("; the balancer config does not list it");
+    }
+    return outcome;
 }
 
 } // namespace corral

@@ -5,6 +5,7 @@
 #include "ssh/SshSession.h"
 
 #include <QDeadlineTimer>
+#include <QElapsedTimer>
 #include <QHostAddress>
 #include <QThread>
 
@@ -58,26 +59,33 @@ QString RemoteRollingRestart::haproxyServerName(const Backend &backend) {
     return name;
 }
 
-Result<int> RemoteRollingRestart::parseCurrentSessions(const QByteArray &csv,
-                                                       const QString &backend,
-                                                       const QString &server) {
+Result<QString> RemoteRollingRestart::parseStatField(const QByteArray &csv, const QString &backend,
+                                                     const QString &server, const QString &column) {
     const QList<QByteArray> lines = csv.split('\n');
     if (lines.isEmpty() || !lines.first().startsWith("# "))
         return fail(QStringLiteral("show stat: no CSV header"));
     const QList<QByteArray> columns = lines.first().mid(2).split(',');
     const qsizetype pxname = columns.indexOf("pxname");
     const qsizetype svname = columns.indexOf("svname");
-    const qsizetype scur = columns.indexOf("scur");
-    if (pxname < 0 || svname < 0 || scur < 0)
-        return fail(QStringLiteral("show stat: no pxname, svname or scur column"));
+    const qsizetype wanted = columns.indexOf(column.toUtf8());
+    if (pxname < 0 || svname < 0 || wanted < 0)
+        return fail(QStringLiteral("show stat: no pxname, svname or %1 column").arg(column));
     for (qsizetype i = 1; i < lines.size(); ++i) {
         const QList<QByteArray> fields = lines.at(i).split(',');
-        if (fields.size() <= std::max({pxname, svname, scur})) continue;
+        if (fields.size() <= std::max({pxname, svname, wanted})) continue;
         if (QString::fromUtf8(fields.at(pxname)) == backend &&
             QString::fromUtf8(fields.at(svname)) == server)
-            return fields.at(scur).toInt();
+            return QString::fromUtf8(fields.at(wanted));
     }
     return fail(QStringLiteral("show stat: no server %1/%2").arg(backend, server));
+}
+
+Result<int> RemoteRollingRestart::parseCurrentSessions(const QByteArray &csv,
+                                                       const QString &backend,
+                                                       const QString &server) {
+    auto scur = parseStatField(csv, backend, server, QStringLiteral("scur"));
+    if (!scur) return fail(scur.error());
+    return scur->toInt();
 }
 
 Result<void> RemoteRollingRestart::haproxy(const QString &socket, const QString &command) {
@@ -105,12 +113,9 @@ Result<QString> RemoteRollingRestart::drainHaproxy(const QString &socket, const 
     const QDeadlineTimer deadline(m_drainTimeoutMs);
     int sessions = 0;
     for (;;) {
-        auto stat = m_balancer.exec(haproxyCommand(socket, QStringLiteral("show stat")), 30000);
+        auto stat = haproxyStat(socket);
         if (!stat) return fail(stat.error());
-        if (stat->exitStatus != 0)
-            return fail(QStringLiteral("show stat on %1: %2")
-                            .arg(socket, QString::fromUtf8(stat->stdErr).trimmed()));
-        auto current = parseCurrentSessions(stat->stdOut, proxy, server);
+        auto current = parseCurrentSessions(stat.value(), proxy, server);
         if (!current) return fail(current.error());
         sessions = current.value();
         if (sessions == 0)
@@ -122,6 +127,48 @@ Result<QString> RemoteRollingRestart::drainHaproxy(const QString &socket, const 
                 .arg(sessions)
                 .arg(m_drainTimeoutMs / 1000.0);
         QThread::msleep(100);
+    }
+}
+
+Result<QByteArray> RemoteRollingRestart::haproxyStat(const QString &socket) {
+    auto stat = m_balancer.exec(haproxyCommand(socket, QStringLiteral("show stat")), 30000);
+    if (!stat) return fail(stat.error());
+    if (stat->exitStatus != 0)
+        return fail(QStringLiteral("show stat on %1: %2")
+                        .arg(socket, QString::fromUtf8(stat->stdErr).trimmed()));
+    return stat->stdOut;
+}
+
+Result<QString> RemoteRollingRestart::waitHaproxyUp(const QString &socket, const QString &proxy,
+                                                    const QString &server) {
+    QElapsedTimer elapsed;
+    elapsed.start();
+    const QDeadlineTimer deadline(m_balancerUpTimeoutMs);
+    for (;;) {
+        auto stat = haproxyStat(socket);
+        if (!stat) return fail(stat.error());
+        auto status = parseStatField(stat.value(), proxy, server, QStringLiteral("status"));
+        if (!status) return fail(status.error());
+        // "UP", or "UP 1/3" (one check failed, still in rotation); "DOWN 1/2" is on its way up
+        // but not yet sent traffic. A server without checks says "no check".
+        if (status->startsWith(QLatin1String("UP")) || status.value() == QLatin1String("no check"))
+            return QStringLiteral("UP at the balancer after %1 s")
+                .arg(double(elapsed.elapsed()) / 1000.0, 0, 'f', 1);
+        if (deadline.hasExpired()) {
+            auto check =
+                parseStatField(stat.value(), proxy, server, QStringLiteral("check_status"));
+            auto description =
+                parseStatField(stat.value(), proxy, server, QStringLiteral("check_desc"));
+            return fail(QStringLiteral("HAProxy still reports %1/%2 as %3 after %4 s (its last "
+                                       "check: %5%6)")
+                            .arg(proxy, server, status.value())
+                            .arg(m_balancerUpTimeoutMs / 1000.0)
+                            .arg(check ? check.value() : QStringLiteral("unknown"),
+                                 description && !description->isEmpty()
+                                     ? QStringLiteral(" ") + description.value()
+                                     : QString()));
+        }
+        QThread::msleep(200);
     }
 }
 
@@ -259,8 +306,12 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
                         socket, QStringLiteral("set server %1/%2 state ready").arg(proxy, server));
                     !ready)
                     return failed(QStringLiteral("enable"), ready.error());
+                // Back in rotation only once HAProxy's own check says so: draining the next
+                // backend earlier leaves no server to answer.
+                auto up = waitHaproxyUp(socket, proxy, server);
+                if (!up) return failed(QStringLiteral("enable"), up.error());
                 step(QStringLiteral("enable"), true,
-                     QStringLiteral("%1/%2 ready").arg(proxy, server));
+                     QStringLiteral("%1/%2 ready; %3").arg(proxy, server, up.value()));
             } else {
                 if (auto applied = applyWith(site, QStringLiteral("enable/")); !applied)
                     return failed(QStringLiteral("enable"), applied.error());

@@ -54,8 +54,11 @@ struct RollingRestartReport {
 ///     (ConfigApplier: validated, reloaded gracefully, verified, rolled back on failure).
 ///  2. restart: RemoteWorkers::restart() of the worker on its host (workerHostFor()).
 ///  3. health: RemoteWorkers::waitHealthy() there.
-///  4. enable: HAProxy `set server ... state ready`; nginx/Apache: the site's config applied
-///     as it is in the inventory.
+///  4. enable: HAProxy `set server ... state ready`, then wait until HAProxy's own health
+///     check reports the server UP (`show stat` status) before the next backend is drained:
+///     right after a restart its check may still hold it DOWN (rise 2 × inter 2 s), and
+///     draining the next one then leaves no server. nginx/Apache: the site's config applied
+///     as it is in the inventory (no active checks: the reloaded config routes to it at once).
 /// The run stops at the first failing step. The failed backend then stays out of rotation
 /// (drained, or marked down in the installed config) and the backends after it are not
 /// touched; those before it were restarted and are back in rotation. `corralctl apply` (or a
@@ -77,6 +80,8 @@ public:
     /// How long a drained HAProxy server may keep sessions before the restart goes ahead.
     void setDrainTimeoutMs(int ms) { m_drainTimeoutMs = ms; }
     void setHealthTimeoutMs(int ms) { m_healthTimeoutMs = ms; }
+    /// How long an enabled HAProxy server may take until HAProxy's check reports it UP.
+    void setBalancerUpTimeoutMs(int ms) { m_balancerUpTimeoutMs = ms; }
     /// Verify timeout of the applies that drain and enable through nginx/Apache configs.
     void setVerifyTimeoutMs(int ms) { m_verifyTimeoutMs = ms; }
 
@@ -92,17 +97,26 @@ public:
     /// The current sessions (scur) of server `server` of proxy `backend` in `show stat` CSV.
     static Result<int> parseCurrentSessions(const QByteArray &csv, const QString &backend,
                                             const QString &server);
+    /// Column `column` (scur, status, check_status...) of server `server` of proxy `backend`
+    /// in `show stat` CSV.
+    static Result<QString> parseStatField(const QByteArray &csv, const QString &backend,
+                                          const QString &server, const QString &column);
 
 private:
     Result<void> haproxy(const QString &socket, const QString &command);
     Result<QString> drainHaproxy(const QString &socket, const QString &proxy,
                                  const QString &server);
+    Result<QByteArray> haproxyStat(const QString &socket);
+    /// Polls `show stat` until the server's status is UP; the detail says how long it took.
+    Result<QString> waitHaproxyUp(const QString &socket, const QString &proxy,
+                                  const QString &server);
 
     SshSession &m_balancer;
     SessionResolver m_sessions;
     std::function<void(const RollingStep &)> m_onStep;
     int m_drainTimeoutMs = 30000;
     int m_healthTimeoutMs = 15000;
+    int m_balancerUpTimeoutMs = 30000;
     int m_verifyTimeoutMs = 10000;
 };
 
