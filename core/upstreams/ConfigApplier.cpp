@@ -188,12 +188,27 @@ QString describeApply(const ApplyReport &report, const QString &site, const QStr
     case ApplyOutcome::RollbackFailed:
         return QStringLiteral("%1. The state of %2 on %3 is unknown: %4")
             .arg(report.error, site, host, findOut);
-    case ApplyOutcome::HostStateUnknown:
-        return QStringLiteral("%1. The connection to %2 was lost during \"%3\", after %4 began to "
-                              "change, and no rollback ran: the state of %5 on %2 is unknown "
-                              "(%4 may hold the old or the new config, and the step may still "
-                              "run there); %6")
-            .arg(report.error, host, report.failedStep, file, site, findOut);
+    case ApplyOutcome::HostStateUnknown: {
+        // What is known depends on where the connection went: an install cut off may or may
+        // not have renamed the file; after it, the file is the new one but whether the
+        // balancer loaded it is not.
+        const bool installed = report.failedStep == QLatin1String("validate") ||
+                               report.failedStep == QLatin1String("reload") ||
+                               report.failedStep == QLatin1String("verify");
+        const QString known =
+            installed
+                ? QStringLiteral("%1 holds the new config, but whether the balancer runs it is "
+                                 "not known")
+                      .arg(file)
+                : QStringLiteral("%1 may hold the old or the new config, and the balancer may "
+                                 "run either")
+                      .arg(file);
+        return QStringLiteral("%1. The connection to %2 was lost during \"%3\" and no rollback "
+                              "ran (the site's lock went with the connection): the state of %4 "
+                              "on %2 is unknown. %5, and the step may still be running there; "
+                              "%6")
+            .arg(report.error, host, report.failedStep, site, known, findOut);
+    }
     }
     return report.error;
 }

@@ -3,6 +3,7 @@
 #include "ResultVerify.h"
 #include "SshServer.h"
 #include "TestProcess.h"
+#include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
 #include "util/ListeningSockets.h"
 
@@ -232,6 +233,37 @@ private Q_SLOTS:
         const QMap<int, int> perWorker = spread(9);
         QCOMPARE(perWorker.value(m_workers.port(0)), 6);
         QCOMPARE(perWorker.value(m_workers.port(1)), 3);
+    }
+
+    // Item 3: validate refuses the new file and the rollback's reload fails too. The report
+    // must not call that rolled back: the old file is back, but what runs is unknown, and the
+    // message names the command that finds out.
+    void failedRollbackIsNotCalledRolledBack() {
+        writeInventory(site());
+        QVERIFY2(ctl({QStringLiteral("apply"), QStringLiteral("shop")}).exitCode == 0, "setup");
+        const QByteArray before = readFile(m_nginx.siteFile());
+        Site broken = site();
+        broken.backends[0].weight = 7;
+        broken.balancer->validate = {QStringLiteral("sh"), QStringLiteral("-c"),
+                                     QStringLiteral("echo 'nginx: [emerg] refused' >&2; exit 1")};
+        broken.balancer->reload = {QStringLiteral("sh"), QStringLiteral("-c"),
+                                   QStringLiteral("echo 'reload refused' >&2; exit 1")};
+        SshSession session(m_server.trustedConfig());
+        ConfigApplier applier(session);
+        const ApplyReport report =
+            applier.apply(broken, RemoteBalancer::forSite(broken).value(), false);
+        QCOMPARE(report.outcome, ApplyOutcome::RollbackFailed);
+        QVERIFY(!report.rolledBack);
+        QCOMPARE(report.failedStep, QStringLiteral("validate"));
+        const QString said =
+            describeApply(report, QStringLiteral("shop"), QStringLiteral("remote"));
+        QVERIFY2(said.contains(QStringLiteral("rollback failed")), qPrintable(said));
+        QVERIFY2(!said.contains(QStringLiteral("rolled back")), qPrintable(said));
+        QVERIFY2(said.contains(QStringLiteral("state of shop on remote is unknown")),
+                 qPrintable(said));
+        QVERIFY2(said.contains(QStringLiteral("corralctl apply shop --dry-run")), qPrintable(said));
+        QCOMPARE(readFile(m_nginx.siteFile()), before); // restored; the reload is what failed
+        QCOMPARE(spread(4).value(m_workers.port(0)), 2);
     }
 
     // Item 7: while one apply holds the site (its validate runs), a second with --no-wait
