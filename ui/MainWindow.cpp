@@ -1085,8 +1085,14 @@ void MainWindow::remoteRollingRestart() {
     };
     host->call<RollingRestartReport>(
         [site, hosts, configs, onStep](SshSession &balancer) -> Result<RollingRestartReport> {
-            auto target = RemoteBalancer::fromSite(*site.balancer);
+            auto target = RemoteBalancer::forSite(site);
             if (!target) return fail(target.error());
+            // One operation at a time on the site; the console does not queue behind another.
+            SiteLock::Options only;
+            only.noWait = true;
+            only.command = QStringLiteral("Corral console: rolling-restart %1").arg(site.name);
+            auto lock = SiteLock::acquire(balancer, target.value(), site.balancer->host, only);
+            if (!lock) return fail(lock.error());
             // Workers on other hosts get sessions of their own, opened here on this thread.
             std::vector<std::unique_ptr<SshSession>> others;
             const QString balancerHost = site.balancer->host;
