@@ -102,18 +102,28 @@ class TestApplyFaults : public QObject {
         return QFile::exists(markFile());
     }
 
-    /// SIGKILL to the sshd processes serving open connections (not the listener, not the
-    /// commands they run): the connection dies mid-step, the remote command keeps running.
-    int killConnections() {
-        int killed = 0;
-        for (const qint64 pid : processTree(m_server.pid())) {
-            if (pid == m_server.pid()) continue;
+    /// The sshd processes serving open connections of our server (not the listener, not the
+    /// commands they run), found below the listener's pid while it runs.
+    QList<qint64> connectionProcesses() const {
+        QList<qint64> found;
+        const qint64 listener = m_server.pid();
+        if (listener <= 0) return found; // never walk the tree of pid 0: that is everyone's
+        for (const qint64 pid : processTree(listener)) {
+            if (pid == listener) continue;
             QFile comm(QStringLiteral("/proc/%1/comm").arg(pid));
-            if (!comm.open(QIODevice::ReadOnly) || !comm.readAll().startsWith("sshd")) continue;
-            if (::kill(pid_t(pid), SIGKILL) == 0) ++killed;
+            if (comm.open(QIODevice::ReadOnly) && comm.readAll().startsWith("sshd"))
+                found.append(pid);
         }
+        return found;
+    }
+    /// SIGKILL to `pids`: the connection dies mid-step, the remote command keeps running.
+    static int kill(const QList<qint64> &pids) {
+        int killed = 0;
+        for (const qint64 pid : pids)
+            if (::kill(pid_t(pid), SIGKILL) == 0) ++killed;
         return killed;
     }
+    int killConnections() { return kill(connectionProcesses()); }
 
     /// Which worker ports answered `count` requests through nginx.
     QMap<int, int> spread(int count) { return spreadOverWorkers(m_nginx.httpPort(), count); }
@@ -164,8 +174,10 @@ private Q_SLOTS:
         auto apply = startCtl({QStringLiteral("apply"), QStringLiteral("shop")});
         QVERIFY2(waitForMark(), "validate never ran on the host");
         // The host becomes unreachable: no new connections, the open one dies.
+        const QList<qint64> connections = connectionProcesses();
+        QVERIFY(!connections.isEmpty());
         m_server.stop();
-        QVERIFY(killConnections() > 0);
+        QVERIFY(kill(connections) > 0);
         const CtlRun lost = finish(*apply);
         QString error;
         QVERIFY2(m_server.start(&error), qPrintable(error));
