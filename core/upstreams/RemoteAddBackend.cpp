@@ -130,7 +130,11 @@ Result<Site> addBackend(SshSession &workerSession, const std::optional<SshConfig
     }
     (void)journal(QStringLiteral("apply"));
     const ApplyReport applied = applier.apply(updated, target, false);
-    if (!applied.ok()) return failed(applied.error, true);
+    if (!applied.ok())
+        return failed(describeApply(applied, site.name,
+                                    site.balancer ? site.balancer->host
+                                                  : QStringLiteral("the balancer host")),
+                      true);
     return updated;
 }
 
