@@ -178,6 +178,9 @@ QList<SocketHolder> socketHolders(const QList<quint64> &inodes) {
 }
 
 QList<qint64> processTree(qint64 rootPid) {
+    // pid 0 is the kernel's, the parent of init and kthreadd: its "tree" is every process,
+    // and a caller that kills the tree of a stopped child (pid 0) would kill them all.
+    if (rootPid <= 0) return {};
     QList<qint64> tree{rootPid};
     QHash<qint64, QList<qint64>> children;
     const QStringList pids =

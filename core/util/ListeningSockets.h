@@ -43,7 +43,8 @@ struct SocketHolder {
 /// Processes holding any of the socket `inodes`.
 QList<SocketHolder> socketHolders(const QList<quint64> &inodes);
 
-/// `rootPid` and all its descendants (from /proc/PID/stat ppids).
+/// `rootPid` and all its descendants (from /proc/PID/stat ppids); empty for a pid <= 0
+/// (QProcess::processId() of a process that is not running).
 QList<qint64> processTree(qint64 rootPid);
 
 /// True when `rootPid` or one of its descendants holds a socket listening on `port`

@@ -103,6 +103,16 @@ private Q_SLOTS:
         QVERIFY(sibling.waitForFinished());
         QVERIFY(child.waitForFinished());
     }
+
+    void aProcessThatIsNotRunningHasNoTree() {
+        // QProcess::processId() is 0 once the process ended; pid 0 is the parent of init and
+        // kthreadd, so walking it would hand a caller that kills "its" tree every process.
+        QProcess ended;
+        QCOMPARE(ended.processId(), 0);
+        QVERIFY(processTree(ended.processId()).isEmpty());
+        QVERIFY(processTree(-1).isEmpty());
+        QVERIFY(!processTreeListensOn(0, 22));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestListeningSockets)
