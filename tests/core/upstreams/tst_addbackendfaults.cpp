@@ -77,15 +77,22 @@ class TestAddBackendFaults : public QObject {
         }
         return ports;
     }
-    /// Waits until add-backend has started its worker (a pid file for a new port appears).
+    /// Waits until add-backend has started its worker and a health probe runs on the host (a
+    /// curl below the sshd); returns the worker's port.
     quint16 waitForNewWorker(QProcess &process) const {
         const QDeadlineTimer deadline(20000);
         while (!deadline.hasExpired() && process.state() != QProcess::NotRunning) {
-            if (const QList<quint16> ports = newWorkerPorts(); !ports.isEmpty() && pidOf(ports[0]))
-                return ports.first();
-            QThread::msleep(20);
+            process.waitForReadyRead(5);
+            const QList<quint16> ports = newWorkerPorts();
+            if (ports.size() == 1 && remoteCommandRuns("curl")) return ports.first();
         }
         return 0;
+    }
+    bool remoteCommandRuns(const QByteArray &program) const {
+        for (qint64 pid : processTree(m_server.pid()))
+            if (readFile(QStringLiteral("/proc/%1/comm").arg(pid)).trimmed() == program)
+                return true;
+        return false;
     }
     /// SIGKILL to the sshd processes serving connections (the listener stays): every open SSH
     /// connection to the host dies mid-command.
@@ -121,10 +128,10 @@ private Q_SLOTS:
 
         m_site.name = QStringLiteral("faults");
         m_site.command = QStringLiteral(DEMO_WORKER_PATH);
-        // Every worker needs 3 s to listen: the health wait of add-backend lasts that long.
-        m_site.args = {QStringLiteral("--port"), QStringLiteral("{port}"),
-                       QStringLiteral("--ready-delay-ms"), QStringLiteral("3000")};
-        m_site.healthPath = QStringLiteral("/health");
+        m_site.args = {QStringLiteral("--port"), QStringLiteral("{port}")};
+        // Each health probe (curl on the host) takes 1.5 s: a connection killed while one
+        // runs dies mid-command. (Between probes, the next one would just reconnect.)
+        m_site.healthPath = QStringLiteral("/sleep?ms=1500");
         m_site.serverNames = {QStringLiteral("shop.example.com")};
         m_site.basePort = workerBasePort();
         m_site.workers = 0;
@@ -322,6 +329,84 @@ private Q_SLOTS:
         QVERIFY(alive(pidOf(another)));
         QVERIFY(saved.ports.contains(port) && saved.ports.contains(another));
         m_site = saved;
+    }
+
+    // The connection dies while the balancer validates the config that lists the new backend
+    // (the file is installed, nothing reloaded): the clean-up stops the worker on a new
+    // connection, finds the installed config still listing the backend and keeps the journal;
+    // the next reconcile applies the site's config again, so the balancer no longer lists a
+    // backend whose worker is gone.
+    void connectionKilledDuringApplyIsReconciled() {
+        const QString marker = m_home.filePath(QStringLiteral("validating"));
+        const QString armed = m_home.filePath(QStringLiteral("armed"));
+        Site slowValidate = m_site;
+        // Waits only once (armed), so the reconcile's own apply validates at once.
+        slowValidate.balancer->validate = {
+            QStringLiteral("sh"), QStringLiteral("-c"),
+            QStringLiteral("if [ -e \"$0\" ]; then rm -f \"$0\"; touch \"$1\"; sleep 4; fi; "
+                           "shift; exec \"$@\""),
+            armed, marker};
+        slowValidate.balancer->validate += m_nginx.validateCommand();
+        writeInventory(slowValidate);
+        QVERIFY(writeFile(armed, ""));
+        const QByteArray configBefore = readFile(m_nginx.siteFile());
+        m_session->disconnect();
+        QProcess process;
+        process.setProcessEnvironment(corralctl().environment());
+        process.start(QStringLiteral(CORRALCTL_PATH), {QStringLiteral("add-backend"), m_site.name});
+        const auto reap = qScopeGuard([&] {
+            process.kill();
+            process.waitForFinished(5000);
+        });
+        QDeadlineTimer deadline(30000);
+        while (!QFile::exists(marker) && !deadline.hasExpired() &&
+               process.state() != QProcess::NotRunning)
+            QThread::msleep(20);
+        QVERIFY2(QFile::exists(marker),
+                 qPrintable(QString::fromUtf8(process.readAllStandardError())));
+        const QList<quint16> started = newWorkerPorts();
+        QCOMPARE(started.size(), 1);
+        const quint16 port = started.first();
+        const qint64 pid = pidOf(port);
+        killConnections();
+        QVERIFY(process.waitForFinished(60000));
+        const QString err = QString::fromUtf8(process.readAllStandardError());
+        qInfo("%s", qPrintable(err.trimmed()));
+        QCOMPARE(process.exitCode(), 1);
+        QVERIFY2(err.contains(QStringLiteral("the new worker on port %1 of remote (pid %2) was "
+                                             "stopped and its pid file removed")
+                                  .arg(port)
+                                  .arg(pid)),
+                 qPrintable(err));
+        const QString key = QStringLiteral("127.0.0.1:%1").arg(port);
+        QVERIFY2(err.contains(QStringLiteral("still lists ") + key), qPrintable(err));
+        QVERIFY2(err.contains(journalPath()), qPrintable(err));
+        QVERIFY(!err.contains(QStringLiteral("nothing changed")));
+        QVERIFY(!alive(pid));
+        QVERIFY(!QFile::exists(pidFile(port)));
+        QVERIFY(readFile(m_nginx.siteFile()).contains((key + QLatin1Char(' ')).toUtf8()));
+        QCOMPARE(journal().value(QStringLiteral("port")).toInt(), int(port));
+        QCOMPARE(savedSite().backends, m_site.backends);
+
+        const CtlRun reconciled = ctl({QStringLiteral("reconcile"), m_site.name});
+        qInfo("%s", qPrintable(reconciled.out.trimmed()));
+        QVERIFY2(reconciled.exitCode == 0, qPrintable(reconciled.err + reconciled.out));
+        QVERIFY2(reconciled.out.contains(QStringLiteral("reconciled an interrupted add-backend of "
+                                                        "%1: the worker on port %2 of remote was "
+                                                        "not running")
+                                             .arg(m_site.name)
+                                             .arg(port)),
+                 qPrintable(reconciled.out));
+        QVERIFY2(reconciled.out.contains(QStringLiteral("removed %1 from").arg(key)),
+                 qPrintable(reconciled.out));
+        QVERIFY(!QFile::exists(journalPath()));
+        QVERIFY(!readFile(m_nginx.siteFile()).contains((key + QLatin1Char(' ')).toUtf8()));
+        QCOMPARE(readFile(m_nginx.siteFile()), configBefore);
+        QCOMPARE(savedSite().backends, m_site.backends);
+        writeInventory(m_site);
+        const CtlRun nothing = ctl({QStringLiteral("reconcile"), m_site.name});
+        QCOMPARE(nothing.exitCode, 0);
+        QVERIFY2(nothing.out.contains(QStringLiteral("nothing pending")), qPrintable(nothing.out));
     }
 
     // A journal that is not what Corral writes is refused with the file and the field named.
