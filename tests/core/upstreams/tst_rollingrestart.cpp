@@ -1,4 +1,5 @@
 #include "BalancerFixture.h"
+#include "BalancerLoad.h"
 #include "CorralctlRunner.h"
 #include "ResultVerify.h"
 #include "SshServer.h"
@@ -14,71 +15,14 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QMutex>
 #include <QProcess>
 #include <QScopeGuard>
 #include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
 
-#include <atomic>
-#include <chrono>
-#include <thread>
-
 using namespace corral;
 using namespace corral::test;
-
-namespace {
-
-/// Requests to a balancer from a thread of its own, one fresh connection each, until stopped;
-/// every answer that is not a 200 counts as a failure.
-class Load {
-public:
-    explicit Load(quint16 port)
-        : m_thread([this, port] {
-            while (!m_stop) {
-                const HttpReply reply = httpGet(port, "/", "shop.example.com", 10000);
-                ++m_total;
-                if (reply.status != 200) {
-                    ++m_failed;
-                    const QMutexLocker lock(&m_mutex);
-                    m_failures.append(QString::number(reply.status) + QLatin1Char(' ') +
-                                      QString::fromUtf8(reply.body.left(80)));
-                }
-                // Paced (a few hundred requests a second), so the balancer and sshd on this
-                // two-core machine are not starved while the restart runs.
-                std::this_thread::sleep_for(std::chrono::milliseconds(3));
-            }
-        }) {}
-    ~Load() { stop(); }
-    void stop() {
-        m_stop = true;
-        if (m_thread.joinable()) m_thread.join();
-    }
-    int total() const { return m_total; }
-    int failed() const { return m_failed; }
-    QStringList failures() {
-        const QMutexLocker lock(&m_mutex);
-        return m_failures;
-    }
-    /// Waits until `count` requests were answered (the load is really running).
-    bool waitFor(int count) {
-        const QDeadlineTimer deadline(10000);
-        while (m_total < count && !deadline.hasExpired())
-            QTest::qWait(20);
-        return m_total >= count;
-    }
-
-private:
-    std::atomic<bool> m_stop{false};
-    std::atomic<int> m_total{0};
-    std::atomic<int> m_failed{0};
-    QMutex m_mutex;
-    QStringList m_failures;
-    std::thread m_thread; // last: starts once the counters exist
-};
-
-} // namespace
 
 /// Rolling restarts of workers on a "remote" host (the sshd fixture on 127.0.0.2, this
 /// machine) through a real nginx, HAProxy and Apache, under continuous load; and the
@@ -175,7 +119,7 @@ class TestRollingRestart : public QObject {
         for (qint64 pid : before)
             QVERIFY(pid > 0);
 
-        Load load(balancerPort);
+        BalancerLoad load(balancerPort);
         QVERIFY(load.waitFor(20));
         RemoteRollingRestart restart = runner();
         QStringList seen;
@@ -505,42 +449,6 @@ private Q_SLOTS:
                 QStringLiteral("set server corral-rollhaproxy/%1 state ready").arg(server)),
             10000);
         QVERIFY_RESULT(ready);
-    }
-
-    // A worker that needs 8 s to listen after its restart: HAProxy's own check (inter 2 s,
-    // fall 3) has taken the server DOWN meanwhile and needs two good checks (rise 2) before it
-    // sends traffic there again. Corral's health check on the worker's host passes first; the
-    // next backend may only be drained once HAProxy itself reports the first one UP, or every
-    // request in between gets a 503 (no server left).
-    void haproxyNextDrainWaitsUntilBalancerSeesUp() {
-        if (!HaproxyInstance::available()) QSKIP("haproxy or socat is not installed");
-        Site slow = m_haproxySite;
-        slow.args += {QStringLiteral("--ready-delay-ms"), QStringLiteral("8000")};
-        Load load(m_haproxy.httpPort());
-        QVERIFY(load.waitFor(20));
-        RemoteRollingRestart restart = runner();
-        restart.setHealthTimeoutMs(20000);
-        QStringList enabled;
-        restart.setStepCallback([&](const RollingStep &step) {
-            if (step.step == QLatin1String("enable")) enabled.append(step.detail);
-        });
-        const RollingRestartReport report =
-            restart.run(slow, RemoteBalancer::fromSite(*slow.balancer).value(), {remoteHost()});
-        const int atEnd = load.total();
-        QVERIFY(load.waitFor(atEnd + 10));
-        load.stop();
-        QVERIFY2(report.ok(), qPrintable(report.error));
-        QCOMPARE(report.restarted.size(), 2);
-        qInfo("%d requests during the slow rolling restart, %d failed", load.total(),
-              load.failed());
-        QVERIFY2(load.failed() == 0,
-                 qPrintable(QStringLiteral("%1 of %2 requests failed: %3")
-                                .arg(load.failed())
-                                .arg(load.total())
-                                .arg(load.failures().mid(0, 5).join(QStringLiteral("; ")))));
-        QCOMPARE(enabled.size(), 2);
-        for (const QString &detail : std::as_const(enabled))
-            QVERIFY2(detail.contains(QStringLiteral("UP at the balancer")), qPrintable(detail));
     }
 
     // Apache has no runtime API either: drain and enable are graceful reloads of the site's
