@@ -90,7 +90,8 @@ Result<Site> addBackend(SshSession &workerSession, const std::optional<SshConfig
             settled = false; // not checked
         }
         if (settled) {
-            outcome += QStringLiteral(": nothing changed");
+            // After an apply, the apply's own message says what runs; the file was checked.
+            if (!applied) outcome += QStringLiteral(": nothing changed");
             if (options.journal)
                 if (auto cleared = options.journal->clear(); !cleared)
                     outcome += QStringLiteral(" (%1)").arg(cleared.error());
