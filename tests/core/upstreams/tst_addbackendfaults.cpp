@@ -8,6 +8,7 @@
 #include "remote/RemoteWorkers.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
+#include "upstreams/RemoteAddBackend.h"
 #include "util/ListeningSockets.h"
 
 #include <QDeadlineTimer>
@@ -407,6 +408,54 @@ private Q_SLOTS:
         const CtlRun nothing = ctl({QStringLiteral("reconcile"), m_site.name});
         QCOMPARE(nothing.exitCode, 0);
         QVERIFY2(nothing.out.contains(QStringLiteral("nothing pending")), qPrintable(nothing.out));
+    }
+
+    // Which backend an installed config lists: whole addresses only.
+    void configTextListsWholeAddresses() {
+        const QByteArray nginx = "upstream corral-shop {\n    server 127.0.0.1:30041 max_fails=3;\n"
+                                 "    server 10.0.0.1:80;\n}\n";
+        QVERIFY(configTextLists(nginx, Backend{QStringLiteral("127.0.0.1"), 30041}));
+        QVERIFY(!configTextLists(nginx, Backend{QStringLiteral("127.0.0.1"), 3004}));
+        QVERIFY(configTextLists(nginx, Backend{QStringLiteral("10.0.0.1"), 80}));
+        QVERIFY(!configTextLists(nginx, Backend{QStringLiteral("0.0.1"), 80}));
+        const QByteArray apache = "BalancerMember \"http://[::1]:3000\" route=r1\n";
+        QVERIFY(configTextLists(apache, Backend{QStringLiteral("::1"), 3000}));
+        QVERIFY(!configTextLists(apache, Backend{QStringLiteral("::1"), 300}));
+    }
+
+    // What add-backend records reads back as written; the file is private to its owner.
+    void journalRoundTrip() {
+        const OperationJournal journal(m_home.filePath(QStringLiteral("rt/journal/shop.json")));
+        PendingOperation operation;
+        operation.site = QStringLiteral("shop");
+        operation.host = QStringLiteral("web1");
+        operation.address = QStringLiteral("10.0.0.5");
+        operation.port = 3004;
+        operation.pid = 4711;
+        operation.step = QStringLiteral("health");
+        operation.started = QDateTime(QDate(2026, 12, 2), QTime(10, 31, 2), Qt::UTC);
+        operation.corralctlPid = 812;
+        operation.command = QStringLiteral("corralctl add-backend shop");
+        QVERIFY_RESULT(journal.record(operation));
+        // Owner read/write (0x600 in QFile's user bits), nothing for group and others.
+        QCOMPARE(int(QFileInfo(journal.path()).permissions() & 0x0FFF), 0x600);
+        auto read = journal.pending();
+        QVERIFY_RESULT(read);
+        QVERIFY(read->has_value());
+        const PendingOperation &back = read->value();
+        QCOMPARE(back.backend().key(), QStringLiteral("10.0.0.5:3004"));
+        QCOMPARE(back.pid, 4711);
+        QCOMPARE(back.started, operation.started);
+        QCOMPARE(back.describe(),
+                 QStringLiteral("add-backend of 10.0.0.5:3004 on host web1 (worker pid 4711), "
+                                "started 2026-12-02 10:31:02 UTC by corralctl add-backend shop "
+                                "(pid 812), last step: health"));
+        QVERIFY_RESULT(journal.clear());
+        QVERIFY(!QFile::exists(journal.path()));
+        QVERIFY_RESULT(journal.clear()); // absent is fine
+        auto none = journal.pending();
+        QVERIFY_RESULT(none);
+        QVERIFY(!none->has_value());
     }
 
     // A journal that is not what Corral writes is refused with the file and the field named.
