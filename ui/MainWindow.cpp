@@ -13,6 +13,7 @@
 #include "cluster/LocalCluster.h"
 #include "cluster/RemoteSiteMonitor.h"
 #include "inventory/Inventory.h"
+#include "inventory/OperationJournal.h"
 #include "loadgen/LoadGenerator.h"
 #include "proxy/ProxyEngine.h"
 #include "ssh/CredentialStore.h"
@@ -635,15 +636,21 @@ Result<void> MainWindow::startDemo(const QString &listen) {
     return started;
 }
 
-void MainWindow::saveSiteToInventory(const Site &site) {
+bool MainWindow::saveSiteToInventory(const Site &site) {
     auto inventory = Inventory::load(m_inventoryPath);
-    if (!inventory)
-        return showError(tr("The site runs but was not saved: %1").arg(inventory.error()));
+    if (!inventory) {
+        showError(tr("The site runs but was not saved: %1").arg(inventory.error()));
+        return false;
+    }
     auto changed =
         inventory->site(site.name) ? inventory->updateSite(site) : inventory->addSite(site);
     if (changed) changed = inventory->save(m_inventoryPath);
-    if (!changed) return showError(tr("The site runs but was not saved: %1").arg(changed.error()));
+    if (!changed) {
+        showError(tr("The site runs but was not saved: %1").arg(changed.error()));
+        return false;
+    }
     reloadInventory();
+    return true;
 }
 
 void MainWindow::launchDialog() {
@@ -1012,8 +1019,12 @@ void MainWindow::addRemoteBackendOn(const QString &workerHostName) {
     statusBar()->showMessage(tr("Adding a backend to %1 on %2…").arg(site->name, workerHostName));
     const Site base = *site;
     const SshConfig workerConfig = sameHost ? SshConfig{} : sshConfigFor(workerHost);
+    // The same journal as corralctl add-backend: a worker started here is never lost when the
+    // inventory cannot be saved or the host goes away; corralctl reconcile settles it.
+    const QString journalPath = OperationJournal::pathFor(m_inventoryPath, base.name);
     host->call<Site>(
-        [base, sameHost, workerHost, workerConfig](SshSession &balancer) -> Result<Site> {
+        [base, sameHost, workerHost, workerConfig,
+         journalPath](SshSession &balancer) -> Result<Site> {
             auto target = RemoteBalancer::forSite(base);
             if (!target) return fail(target.error());
             // One operation at a time on the site; the console does not queue behind another.
@@ -1022,28 +1033,42 @@ void MainWindow::addRemoteBackendOn(const QString &workerHostName) {
             only.command = QStringLiteral("Corral console: add-backend %1").arg(base.name);
             auto lock = SiteLock::acquire(balancer, target.value(), base.balancer->host, only);
             if (!lock) return fail(lock.error());
-            if (sameHost) {
-                ConfigApplier applier(balancer);
-                // On the balancer's own host the balancer reaches the worker on loopback.
-                return corral::addRemoteBackend(balancer, applier, base, target.value(),
-                                                QStringLiteral("127.0.0.1"));
-            }
+            const OperationJournal journal(journalPath);
+            auto pending = journal.pending();
+            if (!pending) return fail(pending.error());
+            if (pending->has_value())
+                return fail(QStringLiteral("an earlier %1 of site %2 is pending in %3: run "
+                                           "'corralctl reconcile %2' first (it adopts or stops "
+                                           "that worker)")
+                                .arg(pending.value()->operation, base.name, journal.path()));
+            AddBackendOptions options;
+            options.workerHost = sameHost ? base.balancer->host : workerHost.name;
+            options.journal = &journal;
+            options.command = QStringLiteral("Corral console: add-backend %1").arg(base.name);
+            if (sameHost) // On the balancer's own host the balancer reaches the worker on loopback.
+                return corral::addRemoteBackend(balancer, balancer, base, target.value(),
+                                                QStringLiteral("127.0.0.1"), options);
             // Another host: a session of its own, opened here on this thread, and the
             // backend at that host's address.
             SshSession worker(workerConfig);
             if (auto connected = worker.connect(); !connected)
                 return fail(QStringLiteral("host %1: %2").arg(workerHost.name, connected.error()));
             return corral::addRemoteBackend(worker, balancer, base, target.value(),
-                                            workerHost.address, 15000, {});
+                                            workerHost.address, options);
         },
         this,
-        [this](Result<Site> added) {
+        [this, journalPath](Result<Site> added) {
             m_remoteBusy = false;
             if (!added) {
-                showError(tr("Add backend failed (the previous config is serving): %1")
-                              .arg(added.error()));
+                showError(tr("Add backend failed: %1").arg(added.error()));
             } else {
-                saveSiteToInventory(added.value());
+                const OperationJournal journal(journalPath);
+                if (!saveSiteToInventory(added.value()))
+                    showError(tr("Backend %1 serves, but the inventory was not saved; the "
+                                 "operation journal %2 keeps it: run 'corralctl reconcile %3'.")
+                                  .arg(added->backends.last().key(), journal.path(), added->name));
+                else if (auto cleared = journal.clear(); !cleared)
+                    showError(cleared.error());
                 if (m_remoteMonitor && m_remoteMonitor->site().name == added->name)
                     m_remoteMonitor->setSite(added.value());
                 statusBar()->showMessage(

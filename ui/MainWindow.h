@@ -122,7 +122,8 @@ private:
     void updateTree();
     void updateLog();
     quint16 selectedPort() const;
-    void saveSiteToInventory(const Site &site);
+    /// False (and the error shown) when the inventory could not be saved.
+    bool saveSiteToInventory(const Site &site);
 
     // Actions
     void launchDialog();

@@ -9,6 +9,7 @@
 #include "charts/DistributionChartView.h"
 #include "cluster/RemoteSiteMonitor.h"
 #include "inventory/Inventory.h"
+#include "inventory/OperationJournal.h"
 #include "remote/RemoteWorkers.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
@@ -255,6 +256,8 @@ private Q_SLOTS:
             if (session.connect()) (void)RemoteWorkers::stop(session, added.name, port);
         });
         QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
+        // The inventory holds the backend: the operation journal is settled.
+        QVERIFY(!QFile::exists(OperationJournal::pathFor(inventoryPath(), added.name)));
         QVERIFY(readFile(m_nginx.siteFile())
                     .contains(QStringLiteral("server 127.0.0.1:%1").arg(port).toUtf8()));
         QCOMPARE(window.remoteMonitor()->site().backends.size(), 3);
@@ -271,6 +274,38 @@ private Q_SLOTS:
                                      window.workerModel()->rowForPort(port)->pid > 0,
                                  15000);
         QTRY_VERIFY(add->isEnabled());
+    }
+
+    // An interrupted add-backend (from corralctl or an earlier console) is pending in the
+    // site's journal: the console starts nothing and says how to settle it.
+    void addBackendWaitsForAPendingJournal() {
+        const QString site = QStringLiteral("shop");
+        const OperationJournal journal(OperationJournal::pathFor(inventoryPath(), site));
+        PendingOperation interrupted;
+        interrupted.site = site;
+        interrupted.host = QStringLiteral("remote");
+        interrupted.address = QStringLiteral("127.0.0.1");
+        interrupted.port = 9;
+        interrupted.step = QStringLiteral("health");
+        interrupted.started = QDateTime::currentDateTimeUtc();
+        interrupted.command = QStringLiteral("corralctl add-backend shop");
+        QVERIFY_RESULT(journal.record(interrupted));
+        const auto clear = qScopeGuard([&] { (void)journal.clear(); });
+        const QByteArray before = readFile(inventoryPath());
+
+        MainWindow window(inventoryPath(), options());
+        selectShop(window);
+        QAction *add = window.action(QStringLiteral("addBackend"));
+        QTRY_VERIFY_WITH_TIMEOUT(add->isEnabled(), 10000);
+        add->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(!window.lastError().isEmpty(), 30000);
+        QVERIFY2(window.lastError().contains(QStringLiteral("corralctl reconcile shop")),
+                 qPrintable(window.lastError()));
+        QVERIFY2(window.lastError().contains(journal.path()), qPrintable(window.lastError()));
+        QTRY_VERIFY(add->isEnabled());
+        QCOMPARE(readFile(inventoryPath()), before);
+        QVERIFY(QFile::exists(journal.path()));
+        QVERIFY(!readFile(m_nginx.siteFile()).contains("127.0.0.1:9;"));
     }
 
     // Rolling restart of a production site from the console: every remote worker replaced
