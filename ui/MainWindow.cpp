@@ -1134,6 +1134,7 @@ void MainWindow::remoteRollingRestart() {
                     return others.back().get();
                 });
             restart.setStepCallback(onStep);
+            restart.setLockCheck([&] { return lock.value()->isHeld(); });
             return restart.run(site, target.value(), hosts);
         },
         this,

@@ -476,6 +476,7 @@ static int rollingRestartCommand(Context &context, const QStringList &args) {
         });
     restart.setDrainTimeoutMs(timeoutsMs[0]);
     restart.setHealthTimeoutMs(timeoutsMs[1]);
+    restart.setLockCheck([&] { return lock.value()->isHeld(); });
     restart.setStepCallback([&](const RollingStep &step) {
         steps.append(step);
         if (!context.json)

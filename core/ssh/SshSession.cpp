@@ -508,9 +508,14 @@ SshChannel::~SshChannel() {
 }
 
 bool SshChannel::isOpen() const {
-    return m_channel && m_session.m_impl->connectionNumber == m_connection &&
-           m_session.isConnected() && ssh_channel_is_open(m_channel) &&
-           !ssh_channel_is_eof(m_channel);
+    if (!m_channel || m_session.m_impl->connectionNumber != m_connection ||
+        !m_session.isConnected() || !ssh_channel_is_open(m_channel) ||
+        ssh_channel_is_eof(m_channel))
+        return false;
+    // libssh learns that the peer went away only by reading: look at the socket without
+    // waiting, so a connection that died since the last command counts as gone.
+    const int polled = ssh_channel_poll_timeout(m_channel, 0, 0);
+    return polled != SSH_ERROR && polled != SSH_EOF;
 }
 
 void SshChannel::release() {

@@ -190,6 +190,14 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
         report.error = QStringLiteral("site %1 has no balancer").arg(site.name);
         return report;
     }
+    const auto lockLost = [&](const QString &before) {
+        return failed(QStringLiteral("lock"),
+                      QStringLiteral("the connection that held the site's lock on %1 was lost; "
+                                     "stopped before %2 (another operation may be running now). "
+                                     "Run 'corralctl rolling-restart %3' again")
+                          .arg(site.balancer->host, before, site.name));
+    };
+    const auto lockHeld = [&] { return !m_lockHeld || m_lockHeld(); };
     int inRotation = 0;
     for (const Backend &backend : site.backends)
         if (!backend.down) ++inRotation;
@@ -232,6 +240,7 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
              QStringLiteral("worker on %1 port %2").arg(hostName.value()).arg(backend.port));
 
         const bool rotate = !backend.down;
+        if (!lockHeld()) return lockLost(QStringLiteral("draining it"));
         if (rotate) {
             if (runtimeApi) {
                 auto drained = drainHaproxy(socket, proxy, haproxyServerName(backend));
@@ -298,6 +307,10 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
         step(QStringLiteral("health"), true,
              QStringLiteral("GET %1 answered")
                  .arg(RemoteWorkers::healthUrl(site, backend.port, backend.address)));
+        if (rotate && !lockHeld())
+            return lockLost(
+                QStringLiteral("putting it back into rotation (it stays out until a new "
+                               "rolling restart or apply)"));
 
         if (rotate) {
             if (runtimeApi) {

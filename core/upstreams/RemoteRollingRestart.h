@@ -84,6 +84,11 @@ public:
     void setBalancerUpTimeoutMs(int ms) { m_balancerUpTimeoutMs = ms; }
     /// Verify timeout of the applies that drain and enable through nginx/Apache configs.
     void setVerifyTimeoutMs(int ms) { m_verifyTimeoutMs = ms; }
+    /// Asked before each backend is taken out of rotation and before it is put back: false
+    /// when the site's lock is gone (SiteLock::isHeld(): its connection died, and a session
+    /// that reconnected carries on without it). The run then stops there (step "lock"), since
+    /// another operation may already be running on the site.
+    void setLockCheck(std::function<bool()> stillHeld) { m_lockHeld = std::move(stillHeld); }
 
     /// `site` with its balancer, `target` from RemoteBalancer::fromSite() (or adjusted),
     /// `hosts` the inventory's hosts for workerHostFor().
@@ -114,6 +119,7 @@ private:
     SshSession &m_balancer;
     SessionResolver m_sessions;
     std::function<void(const RollingStep &)> m_onStep;
+    std::function<bool()> m_lockHeld;
     int m_drainTimeoutMs = 30000;
     int m_healthTimeoutMs = 15000;
     int m_balancerUpTimeoutMs = 30000;

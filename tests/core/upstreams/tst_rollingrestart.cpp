@@ -9,6 +9,8 @@
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
 #include "upstreams/RemoteRollingRestart.h"
+#include "upstreams/SiteLock.h"
+#include "util/ListeningSockets.h"
 
 #include <QDeadlineTimer>
 #include <QDir>
@@ -20,6 +22,8 @@
 #include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include <signal.h>
 
 using namespace corral;
 using namespace corral::test;
@@ -413,6 +417,46 @@ private Q_SLOTS:
         ConfigApplier applier(*m_session);
         const ApplyReport restored = applier.apply(
             m_nginxSite, RemoteBalancer::fromSite(*m_nginxSite.balancer).value(), false);
+        QVERIFY2(restored.ok(), qPrintable(restored.error));
+    }
+
+    // The connection that holds the site's lock dies while a restarted worker's health check
+    // passes: the run stops before putting anything back in rotation or touching the next
+    // backend (a session that reconnected would otherwise carry on without the lock).
+    void lostLockStopsTheRun() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        const Site &site = m_nginxSite;
+        const RemoteBalancer target = RemoteBalancer::fromSite(*site.balancer).value();
+        auto lock = SiteLock::acquire(*m_session, target, QStringLiteral("remote"), {});
+        QVERIFY_RESULT(lock);
+        QVERIFY(lock.value()->isHeld());
+        const QMap<quint16, qint64> before = pids(site);
+        const QString first = site.backends.at(0).key();
+        RemoteRollingRestart restart = runner();
+        restart.setLockCheck([&] { return lock.value()->isHeld(); });
+        int killed = 0;
+        restart.setStepCallback([&](const RollingStep &step) {
+            if (step.backend != first || step.step != QLatin1String("health") || killed) return;
+            // The sshd processes serving our connection (the listener itself stays).
+            for (const qint64 pid : processTree(m_server.pid()))
+                if (pid != m_server.pid() && ::kill(pid_t(pid), SIGKILL) == 0) ++killed;
+        });
+        const RollingRestartReport report = restart.run(site, target, {remoteHost()});
+        QVERIFY(killed > 0);
+        QVERIFY(!report.ok());
+        QCOMPARE(report.failedBackend, first);
+        QCOMPARE(report.steps.last().step, QStringLiteral("lock"));
+        QVERIFY2(report.error.contains(QStringLiteral("lock on remote was lost")),
+                 qPrintable(report.error));
+        QVERIFY(!lock.value()->isHeld());
+        // The second worker was not touched.
+        const quint16 second = site.backends.at(1).port;
+        QCOMPARE(pids(site).value(second), before.value(second));
+
+        // Put the first backend back for the tests that follow (the session reconnects).
+        lock.value().reset();
+        ConfigApplier applier(*m_session);
+        const ApplyReport restored = applier.apply(site, target, false);
         QVERIFY2(restored.ok(), qPrintable(restored.error));
     }
 
