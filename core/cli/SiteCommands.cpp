@@ -1,5 +1,6 @@
 #include "cli/Context.h"
 #include "model/FieldText.h"
+#include "ssh/ShellQuote.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -11,8 +12,15 @@ static const char siteUsage[] =
     "  corralctl site add NAME [--backends=HOST:PORT[;weight=N][;backup][;down],...]\n"
     "                          [--host SERVER_NAME]... [--static PATH] [--policy P]\n"
     "                          [--listen ADDR:PORT] [--workers N] [--base-port P]\n"
-    "                          [--health PATH]\n"
+    "                          [--health PATH] [--command CMD [--arg A]...]\n"
+    "                          [--worker-host HOST]...\n"
+    "                          [--balancer nginx|haproxy|apache --balancer-host HOST]\n"
+    "                          [--balancer-listen ADDR:PORT] [--config-path P]\n"
+    "                          [--validate CMD] [--reload CMD] [--probe-url URL]\n"
+    "                          [--error-log P] [--log-dir P] [--runtime-dir P]\n"
+    "                          [--state-dir P] [--step-timeout S]\n"
     "  corralctl site update NAME [same options as add; only those given change]\n"
+    "                             [--no-balancer]\n"
     "  corralctl site remove NAME\n"
     "  corralctl site list [--json]\n"
     "  corralctl site show NAME [--json]\n"
@@ -25,18 +33,253 @@ static const char siteUsage[] =
     "  --listen A:P     address of Corral's embedded balancer for this site\n"
     "  --workers N      worker processes (default 2)\n"
     "  --base-port P    first port for workers (default 3000)\n"
-    "  --health PATH    HTTP path a healthy worker answers with 2xx\n";
+    "  --health PATH    HTTP path a healthy worker answers with 2xx\n"
+    "  --command CMD    program the workers run (one word: the executable)\n"
+    "  --arg A          one argument of the workers' command, {port} is the worker's port;\n"
+    "                   repeat for each (given on update: they replace all the old ones)\n"
+    "  --worker-host H  inventory host the workers run on; repeat for each (default: the\n"
+    "                   balancer's host for a site with a production balancer, else local)\n"
+    "\n"
+    "Production balancer (nginx, HAProxy or Apache on an SSH host, see 'corralctl apply'):\n"
+    "  --balancer KIND      nginx, haproxy or apache; adds the balancer (or changes its kind)\n"
+    "                       with the defaults of a stock Debian install below for every\n"
+    "                       option not given\n"
+    "  --balancer-host H    inventory SSH host the balancer runs on (required with it)\n"
+    "  --balancer-listen A:P  address and port the rendered site listens on\n"
+    "                       (*:PORT for every address; default port 80)\n"
+    "  --config-path P      absolute path of the site's config file on the host\n"
+    "  --validate CMD       command that checks the config, e.g. \"nginx -t\"\n"
+    "  --reload CMD         command that reloads the balancer\n"
+    "                       (CMD is split into words like a shell would, with '...' and\n"
+    "                       \"...\" quoting, but runs without a shell: | & ; < > ( ) $ `\n"
+    "                       must be quoted)\n"
+    "  --probe-url URL      http(s) URL fetched through the balancer after a reload\n"
+    "  --error-log P        balancer error log checked for new [emerg] lines after a reload\n"
+    "  --log-dir P          directory of the site's access and error logs\n"
+    "  --runtime-dir P      HAProxy: directory of the stats socket (default /run/haproxy)\n"
+    "  --state-dir P        where apply keeps backups and the site's lock on the host\n"
+    "                       (default /var/lib/corral/NAME)\n"
+    "  --step-timeout S     seconds validate or reload may run on the host (default 60)\n"
+    "  --no-balancer        (update) remove the production balancer from the site\n"
+    "  An empty value (--error-log=) clears an optional path.\n"
+    "\n"
+    "Defaults per kind (stock Debian):\n"
+    "  nginx    config /etc/nginx/sites-enabled/NAME, validate \"nginx -t\",\n"
+    "           reload \"systemctl reload nginx\", error log /var/log/nginx/error.log,\n"
+    "           log dir /var/log/nginx\n"
+    "  haproxy  config /etc/haproxy/haproxy.cfg,\n"
+    "           validate \"haproxy -c -f /etc/haproxy/haproxy.cfg\",\n"
+    "           reload \"systemctl reload haproxy\", runtime dir /run/haproxy\n"
+    "  apache   config /etc/apache2/sites-enabled/NAME.conf, validate \"apache2ctl -t\",\n"
+    "           reload \"systemctl reload apache2\", error log /var/log/apache2/error.log,\n"
+    "           log dir /var/log/apache2\n";
 
-static const OptionSpec siteSpec{{},
-                                 {QStringLiteral("backends"), QStringLiteral("host"),
-                                  QStringLiteral("static"), QStringLiteral("policy"),
-                                  QStringLiteral("listen"), QStringLiteral("workers"),
-                                  QStringLiteral("base-port"), QStringLiteral("health")}};
+/// The options that only make sense with a production balancer.
+static const QStringList balancerOptions{
+    QStringLiteral("balancer-host"), QStringLiteral("balancer-listen"),
+    QStringLiteral("config-path"),   QStringLiteral("validate"),
+    QStringLiteral("reload"),        QStringLiteral("probe-url"),
+    QStringLiteral("error-log"),     QStringLiteral("log-dir"),
+    QStringLiteral("runtime-dir"),   QStringLiteral("state-dir"),
+    QStringLiteral("step-timeout")};
+
+static const OptionSpec siteSpec{
+    {QStringLiteral("no-balancer")},
+    QStringList{QStringLiteral("backends"), QStringLiteral("host"), QStringLiteral("static"),
+                QStringLiteral("policy"), QStringLiteral("listen"), QStringLiteral("workers"),
+                QStringLiteral("base-port"), QStringLiteral("health"), QStringLiteral("command"),
+                QStringLiteral("arg"), QStringLiteral("worker-host"), QStringLiteral("balancer")} +
+        balancerOptions};
+
+/// Splits a command line into argv words the way a POSIX shell does for a simple command:
+/// words separated by blanks, '...' taken literally, "..." with \" \\ \$ \` escapes, a
+/// backslash outside quotes escaping the next character. The words are run without a shell
+/// (exec on the host, each word quoted), so nothing is expanded; the characters a shell would
+/// act on (| & ; < > ( ) $ `) are refused unquoted instead of becoming words the user did not
+/// mean ("nginx -t && systemctl reload nginx" would run nginx with three stray arguments).
+static Result<QStringList> splitCommandLine(const QString &text) {
+    static const QString shellOperators = QStringLiteral("|&;<>()$`");
+    static const QString escapableInDoubleQuotes = QStringLiteral("\"\\$`");
+    const auto notAShell = [](QChar c) {
+        return fail(
+            QStringLiteral("%1: the command is not run by a shell (nothing is expanded); put "
+                           "the character in single quotes to pass it as is, or run sh "
+                           "-c '...'")
+                .arg(shown(QString(c))));
+    };
+    QStringList words;
+    QString word;
+    bool inWord = false;
+    for (qsizetype i = 0; i < text.size(); ++i) {
+        const QChar c = text.at(i);
+        if (c == QLatin1Char(' ') || c == QLatin1Char('\t')) {
+            if (inWord) words.append(word);
+            word.clear();
+            inWord = false;
+            continue;
+        }
+        inWord = true;
+        if (c == QLatin1Char('\'')) {
+            const qsizetype end = text.indexOf(QLatin1Char('\''), i + 1);
+            if (end < 0)
+                return fail(QStringLiteral("unterminated quote (') in %1").arg(shown(text)));
+            word += text.mid(i + 1, end - i - 1);
+            i = end;
+        } else if (c == QLatin1Char('"')) {
+            for (++i;; ++i) {
+                if (i >= text.size())
+                    return fail(QStringLiteral("unterminated quote (\") in %1").arg(shown(text)));
+                const QChar quoted = text.at(i);
+                if (quoted == QLatin1Char('"')) break;
+                if (quoted == QLatin1Char('\\') && i + 1 < text.size() &&
+                    escapableInDoubleQuotes.contains(text.at(i + 1))) {
+                    word += text.at(++i);
+                } else if (quoted == QLatin1Char('$') || quoted == QLatin1Char('`')) {
+                    return notAShell(quoted);
+                } else {
+                    word += quoted;
+                }
+            }
+        } else if (c == QLatin1Char('\\')) {
+            if (i + 1 >= text.size())
+                return fail(QStringLiteral("%1 ends with a backslash").arg(shown(text)));
+            word += text.at(++i);
+        } else if (shellOperators.contains(c)) {
+            return notAShell(c);
+        } else {
+            word += c;
+        }
+    }
+    if (inWord) words.append(word);
+    return words;
+}
+
+/// A balancer of `format` as a stock Debian package installs it, for site `siteName`.
+static SiteBalancer stockDebianBalancer(const QString &format, const QString &siteName) {
+    SiteBalancer balancer;
+    balancer.format = format;
+    if (format == QLatin1String("nginx")) {
+        balancer.configPath = QStringLiteral("/etc/nginx/sites-enabled/") + siteName;
+        balancer.validate = {QStringLiteral("nginx"), QStringLiteral("-t")};
+        balancer.reload = {QStringLiteral("systemctl"), QStringLiteral("reload"),
+                           QStringLiteral("nginx")};
+        balancer.errorLog = QStringLiteral("/var/log/nginx/error.log");
+        balancer.logDirectory = QStringLiteral("/var/log/nginx");
+    } else if (format == QLatin1String("haproxy")) {
+        balancer.configPath = QStringLiteral("/etc/haproxy/haproxy.cfg");
+        balancer.validate = {QStringLiteral("haproxy"), QStringLiteral("-c"), QStringLiteral("-f"),
+                             QStringLiteral("/etc/haproxy/haproxy.cfg")};
+        balancer.reload = {QStringLiteral("systemctl"), QStringLiteral("reload"),
+                           QStringLiteral("haproxy")};
+        balancer.runtimeDirectory = QStringLiteral("/run/haproxy");
+    } else if (format == QLatin1String("apache")) {
+        balancer.configPath =
+            QStringLiteral("/etc/apache2/sites-enabled/") + siteName + QStringLiteral(".conf");
+        balancer.validate = {QStringLiteral("apache2ctl"), QStringLiteral("-t")};
+        balancer.reload = {QStringLiteral("systemctl"), QStringLiteral("reload"),
+                           QStringLiteral("apache2")};
+        balancer.errorLog = QStringLiteral("/var/log/apache2/error.log");
+        balancer.logDirectory = QStringLiteral("/var/log/apache2");
+    }
+    return balancer;
+}
+
+/// --validate and --reload split into words; checked before anything else, since a command
+/// line that cannot be split is a malformed command line (exit 2), not a bad value.
+struct BalancerCommands {
+    std::optional<QStringList> validate;
+    std::optional<QStringList> reload;
+};
+
+static Result<BalancerCommands> splitBalancerCommands(const ParsedOptions &options) {
+    BalancerCommands commands;
+    for (const auto &[name, target] : {std::pair{QStringLiteral("validate"), &commands.validate},
+                                       std::pair{QStringLiteral("reload"), &commands.reload}}) {
+        if (!options.has(name)) continue;
+        auto words = splitCommandLine(options.value(name));
+        if (!words) return fail(QStringLiteral("--%1: %2").arg(name, words.error()));
+        *target = std::move(words).value();
+    }
+    return commands;
+}
+
+/// The balancer part of applySiteOptions: --no-balancer, --balancer (a new balancer or a new
+/// kind gets the stock defaults for every kind-specific field not given), then each field.
+static void applyBalancerOptions(const ParsedOptions &options, const BalancerCommands &commands,
+                                 const Inventory &inventory, Site &site, QStringList &problems) {
+    if (options.has(QStringLiteral("no-balancer"))) site.balancer.reset();
+    if (options.has(QStringLiteral("balancer"))) {
+        const QString format = options.value(QStringLiteral("balancer"));
+        if (!SiteBalancer::formatNames().contains(format)) {
+            problems.append(
+                QStringLiteral("--balancer: %1 is not one of %2")
+                    .arg(shown(format), SiteBalancer::formatNames().join(QStringLiteral(", "))));
+        } else if (!site.balancer || site.balancer->format != format) {
+            SiteBalancer balancer = stockDebianBalancer(format, site.name);
+            if (site.balancer) { // what does not depend on the kind stays
+                balancer.host = site.balancer->host;
+                balancer.listenAddress = site.balancer->listenAddress;
+                balancer.httpPort = site.balancer->httpPort;
+                balancer.probeUrl = site.balancer->probeUrl;
+                balancer.stepTimeout = site.balancer->stepTimeout;
+                balancer.stateDirectory = site.balancer->stateDirectory;
+            }
+            site.balancer = balancer;
+        }
+    }
+    if (options.has(QStringLiteral("balancer-host"))) {
+        const QString name = options.value(QStringLiteral("balancer-host"));
+        const Host *host = inventory.host(name);
+        if (!host || host->kind != Host::Kind::Ssh)
+            problems.append(QStringLiteral("--balancer-host: %1 is not an SSH host of the "
+                                           "inventory (add it with 'corralctl host add')")
+                                .arg(shown(name)));
+        else if (site.balancer)
+            site.balancer->host = name;
+    }
+    if (!site.balancer) return; // only when --balancer was refused: said above
+    SiteBalancer &balancer = *site.balancer;
+    if (options.has(QStringLiteral("balancer-listen"))) {
+        const QString listen = options.value(QStringLiteral("balancer-listen"));
+        const bool anyAddress = listen.startsWith(QLatin1String("*:"));
+        // "*:PORT" is parsed with a placeholder address: only its port is kept.
+        auto endpoint =
+            Endpoint::parse(anyAddress ? QStringLiteral("0.0.0.0") + listen.mid(1) : listen);
+        if (!endpoint) {
+            problems.append(QStringLiteral("--balancer-listen: ") +
+                            (anyAddress
+                                 ? shown(listen) + QStringLiteral(": port is not in 1..65535")
+                                 : endpoint.error()));
+        } else {
+            balancer.listenAddress = anyAddress ? QString() : endpoint->host;
+            balancer.httpPort = endpoint->port;
+        }
+    }
+    if (commands.validate) balancer.validate = *commands.validate;
+    if (commands.reload) balancer.reload = *commands.reload;
+    const std::pair<const char *, QString *> paths[] = {
+        {"config-path", &balancer.configPath},       {"probe-url", &balancer.probeUrl},
+        {"error-log", &balancer.errorLog},           {"log-dir", &balancer.logDirectory},
+        {"runtime-dir", &balancer.runtimeDirectory}, {"state-dir", &balancer.stateDirectory}};
+    for (const auto &[name, field] : paths)
+        if (options.has(QLatin1String(name))) *field = options.value(QLatin1String(name));
+    if (options.has(QStringLiteral("step-timeout"))) {
+        bool numeric = false;
+        const int seconds = options.value(QStringLiteral("step-timeout")).toInt(&numeric);
+        if (numeric && seconds >= 1 && seconds <= SiteBalancer::MaxStepTimeout)
+            balancer.stepTimeout = seconds;
+        else
+            problems.append(QStringLiteral("--step-timeout: %1 is not a number of seconds in 1..%2")
+                                .arg(shown(options.value(QStringLiteral("step-timeout"))))
+                                .arg(SiteBalancer::MaxStepTimeout));
+    }
+}
 
 /// Applies the options given on the command line to `site`; leaves the others alone.
 /// Returns every value that could not be applied (each naming its option); the values that
 /// could be applied are checked with the rest of the site by Site::problems().
-static QStringList applySiteOptions(const ParsedOptions &options, Site &site) {
+static QStringList applySiteOptions(const ParsedOptions &options, const BalancerCommands &commands,
+                                    const Inventory &inventory, Site &site) {
     QStringList problems;
     if (options.has(QStringLiteral("backends"))) {
         auto backends = Backend::parseList(
@@ -86,6 +329,20 @@ static QStringList applySiteOptions(const ParsedOptions &options, Site &site) {
     }
     if (options.has(QStringLiteral("health")))
         site.healthPath = options.value(QStringLiteral("health"));
+    if (options.has(QStringLiteral("command")))
+        site.command = options.value(QStringLiteral("command"));
+    if (options.has(QStringLiteral("arg"))) // not comma-split: an argument may hold commas
+        site.args = options.values.value(QStringLiteral("arg"));
+    if (options.has(QStringLiteral("worker-host"))) {
+        const QStringList hosts = options.list(QStringLiteral("worker-host"));
+        for (const QString &host : hosts)
+            if (host != Host::LocalName && !inventory.host(host))
+                problems.append(QStringLiteral("--worker-host: no host named %1 in the inventory "
+                                               "(add it with 'corralctl host add')")
+                                    .arg(shown(host)));
+        site.hosts = hosts;
+    }
+    applyBalancerOptions(options, commands, inventory, site, problems);
     return problems;
 }
 
@@ -117,7 +374,41 @@ static void printSite(const Context &context, const Site &site) {
         << "health path:  "
         << (site.healthPath.isEmpty() ? QStringLiteral("- (TCP connect)") : site.healthPath) << '\n'
         << "hosts:        "
-        << (site.hosts.isEmpty() ? Host::LocalName : site.hosts.join(QStringLiteral(", ")))
+        << (!site.hosts.isEmpty() ? site.hosts.join(QStringLiteral(", "))
+            : site.balancer       ? site.balancer->host + QStringLiteral(" (the balancer's host)")
+                                  : Host::LocalName)
+        << '\n'
+        << "command:      "
+        << (site.command.isEmpty() ? QStringLiteral("- (proxy only)")
+                                   : shellCommand(QStringList{site.command} + site.args))
+        << '\n';
+    if (!site.balancer) {
+        out << "balancer:     -" << Qt::endl;
+        return;
+    }
+    const SiteBalancer &balancer = *site.balancer;
+    const auto orDefault = [](const QString &value, const QString &fallback) {
+        return value.isEmpty() ? fallback : value;
+    };
+    const quint16 port = balancer.httpPort == 0 ? 80 : balancer.httpPort;
+    out << "balancer:     " << balancer.format << " on " << balancer.host << ", listening on "
+        << (balancer.listenAddress.isEmpty() ? QStringLiteral("*:") + QString::number(port)
+                                             : Endpoint{balancer.listenAddress, port}.toString())
+        << '\n'
+        << "  config:       " << balancer.configPath << '\n'
+        << "  validate:     " << shellCommand(balancer.validate) << '\n'
+        << "  reload:       " << shellCommand(balancer.reload) << '\n'
+        << "  step timeout: " << balancer.stepTimeout << " s\n"
+        << "  probe URL:    " << orDefault(balancer.probeUrl, QStringLiteral("- (none)")) << '\n'
+        << "  error log:    " << orDefault(balancer.errorLog, QStringLiteral("- (not checked)"))
+        << '\n'
+        << "  log dir:      "
+        << orDefault(balancer.logDirectory, QStringLiteral("- (the balancer's default)")) << '\n';
+    if (balancer.format == QLatin1String("haproxy"))
+        out << "  runtime dir:  "
+            << orDefault(balancer.runtimeDirectory, QStringLiteral("/run/haproxy")) << '\n';
+    out << "  state dir:    "
+        << orDefault(balancer.stateDirectory, QStringLiteral("/var/lib/corral/") + site.name)
         << Qt::endl;
 }
 
@@ -210,7 +501,32 @@ static int siteCommand(Context &context, const QStringList &args) {
     }
     // Every bad value at once: those the options could not take, then the site's own checks
     // (the name, paths and names that reach balancer configs...).
-    QStringList problems = applySiteOptions(options.value(), site);
+    // Balancer options that cannot apply are a malformed command line, like a missing value.
+    const bool hasBalancer =
+        site.balancer.has_value() && !options->has(QStringLiteral("no-balancer"));
+    for (const QString &option : balancerOptions + QStringList{QStringLiteral("balancer")}) {
+        if (!options->has(option)) continue;
+        if (options->has(QStringLiteral("no-balancer")))
+            return context.usageError(
+                QStringLiteral("site %1: --no-balancer and --%2 exclude each other")
+                    .arg(sub, option));
+        if (!hasBalancer && !options->has(QStringLiteral("balancer")))
+            return context.usageError(
+                QStringLiteral("site %1: --%2 needs --balancer nginx|haproxy|apache (the site has "
+                               "no production balancer)")
+                    .arg(sub, option));
+    }
+    if (!hasBalancer && options->has(QStringLiteral("balancer")) &&
+        !options->has(QStringLiteral("balancer-host")))
+        return context.usageError(
+            QStringLiteral(
+                "site %1: --balancer needs --balancer-host HOST (the SSH host it runs on)")
+                .arg(sub));
+    auto commands = splitBalancerCommands(options.value());
+    if (!commands)
+        return context.usageError(QStringLiteral("site %1: ").arg(sub) + commands.error());
+    QStringList problems =
+        applySiteOptions(options.value(), commands.value(), inventory.value(), site);
     problems += site.problems();
     if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("site %1: ").arg(sub));
     auto changed =

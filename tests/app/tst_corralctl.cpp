@@ -147,6 +147,213 @@ private Q_SLOTS:
                  qPrintable(after.err));
     }
 
+    // A production site from flags only (issue 15): the workers' command and hosts, and a
+    // balancer of each kind with the stock Debian defaults filled in.
+    void writeHostsInventory() {
+        QFile file(m_inventory);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write(R"({"version":1,"hosts":[
+            {"name":"lb","kind":"ssh","address":"127.0.0.2","user":"deploy"},
+            {"name":"app1","kind":"ssh","address":"127.0.0.3","user":"deploy"},
+            {"name":"app2","kind":"ssh","address":"127.0.0.4","user":"deploy"}],"sites":[]})");
+    }
+    QJsonObject siteJson(const QString &name) {
+        const Run show = ctl(withInventory(
+            {QStringLiteral("site"), QStringLiteral("show"), name, QStringLiteral("--json")}));
+        [&] { QVERIFY2(show.exitCode == 0, qPrintable(show.err)); }();
+        return QJsonDocument::fromJson(show.out.toUtf8()).object();
+    }
+
+    void productionSiteFromFlags_data() {
+        QTest::addColumn<QString>("kind");
+        QTest::addColumn<QString>("configPath");
+        QTest::addColumn<QStringList>("validate");
+        QTest::addColumn<QStringList>("reload");
+        QTest::addColumn<QString>("errorLog");
+        QTest::addColumn<QString>("logDirectory");
+        QTest::addColumn<QString>("runtimeDirectory");
+        QTest::newRow("nginx") << "nginx"
+                               << "/etc/nginx/sites-enabled/shop" << QStringList{"nginx", "-t"}
+                               << QStringList{"systemctl", "reload", "nginx"}
+                               << "/var/log/nginx/error.log"
+                               << "/var/log/nginx"
+                               << "";
+        QTest::newRow("haproxy") << "haproxy"
+                                 << "/etc/haproxy/haproxy.cfg"
+                                 << QStringList{"haproxy", "-c", "-f", "/etc/haproxy/haproxy.cfg"}
+                                 << QStringList{"systemctl", "reload", "haproxy"} << ""
+                                 << ""
+                                 << "/run/haproxy";
+        QTest::newRow("apache") << "apache"
+                                << "/etc/apache2/sites-enabled/shop.conf"
+                                << QStringList{"apache2ctl", "-t"}
+                                << QStringList{"systemctl", "reload", "apache2"}
+                                << "/var/log/apache2/error.log"
+                                << "/var/log/apache2"
+                                << "";
+    }
+    void productionSiteFromFlags() {
+        QFETCH(QString, kind);
+        QFETCH(QString, configPath);
+        QFETCH(QStringList, validate);
+        QFETCH(QStringList, reload);
+        QFETCH(QString, errorLog);
+        QFETCH(QString, logDirectory);
+        QFETCH(QString, runtimeDirectory);
+        writeHostsInventory();
+        const Run add = ctl(withInventory({"site",
+                                           "add",
+                                           "shop",
+                                           "--command",
+                                           "/usr/bin/shop-server",
+                                           "--arg",
+                                           "--port",
+                                           "--arg",
+                                           "{port}",
+                                           "--worker-host",
+                                           "app1",
+                                           "--worker-host",
+                                           "app2",
+                                           "--backends=127.0.0.3:3000,127.0.0.4:3000",
+                                           "--host",
+                                           "shop.example",
+                                           "--balancer-host",
+                                           "lb",
+                                           "--balancer",
+                                           kind,
+                                           "--balancer-listen",
+                                           "127.0.0.2:8080",
+                                           "--probe-url",
+                                           "http://127.0.0.2:8080/health"}));
+        QVERIFY2(add.exitCode == 0, qPrintable(add.err));
+        const QJsonObject site = siteJson(QStringLiteral("shop"));
+        QCOMPARE(site.value(QStringLiteral("command")).toString(),
+                 QStringLiteral("/usr/bin/shop-server"));
+        QCOMPARE(site.value(QStringLiteral("args")).toVariant().toStringList(),
+                 (QStringList{"--port", "{port}"}));
+        QCOMPARE(site.value(QStringLiteral("hosts")).toVariant().toStringList(),
+                 (QStringList{"app1", "app2"}));
+        const QJsonObject balancer = site.value(QStringLiteral("balancer")).toObject();
+        QCOMPARE(balancer.value(QStringLiteral("host")).toString(), QStringLiteral("lb"));
+        QCOMPARE(balancer.value(QStringLiteral("format")).toString(), kind);
+        QCOMPARE(balancer.value(QStringLiteral("configPath")).toString(), configPath);
+        QCOMPARE(balancer.value(QStringLiteral("validate")).toVariant().toStringList(), validate);
+        QCOMPARE(balancer.value(QStringLiteral("reload")).toVariant().toStringList(), reload);
+        QCOMPARE(balancer.value(QStringLiteral("errorLog")).toString(), errorLog);
+        QCOMPARE(balancer.value(QStringLiteral("logDirectory")).toString(), logDirectory);
+        QCOMPARE(balancer.value(QStringLiteral("runtimeDirectory")).toString(), runtimeDirectory);
+        QCOMPARE(balancer.value(QStringLiteral("listenAddress")).toString(),
+                 QStringLiteral("127.0.0.2"));
+        QCOMPARE(balancer.value(QStringLiteral("httpPort")).toInt(), 8080);
+        QCOMPARE(balancer.value(QStringLiteral("probeUrl")).toString(),
+                 QStringLiteral("http://127.0.0.2:8080/health"));
+
+        // The text form shows the balancer too.
+        const Run show = ctl(withInventory({"site", "show", "shop"}));
+        QCOMPARE(show.exitCode, 0);
+        QVERIFY2(show.out.contains(QStringLiteral("balancer:")) && show.out.contains(kind) &&
+                     show.out.contains(configPath) &&
+                     show.out.contains(QStringLiteral("127.0.0.2:8080")),
+                 qPrintable(show.out));
+        QVERIFY2(show.out.contains(QStringLiteral("/usr/bin/shop-server --port '{port}'")),
+                 qPrintable(show.out));
+    }
+
+    void productionSiteUpdateChangesOnlyTheGivenFlags() {
+        writeHostsInventory();
+        QCOMPARE(
+            ctl(withInventory({"site", "add", "shop", "--worker-host", "app1", "--balancer-host",
+                               "lb", "--balancer", "nginx", "--balancer-listen", "127.0.0.2:8080"}))
+                .exitCode,
+            0);
+        const QJsonObject before = siteJson(QStringLiteral("shop"));
+        const Run update = ctl(withInventory({"site", "update", "shop", "--validate",
+                                              "/usr/sbin/nginx -t -c '/etc/nginx/my conf'"}));
+        QVERIFY2(update.exitCode == 0, qPrintable(update.err));
+        QJsonObject after = siteJson(QStringLiteral("shop"));
+        QJsonObject balancer = after.value(QStringLiteral("balancer")).toObject();
+        QCOMPARE(balancer.value(QStringLiteral("validate")).toVariant().toStringList(),
+                 (QStringList{"/usr/sbin/nginx", "-t", "-c", "/etc/nginx/my conf"}));
+        // Everything else as it was.
+        balancer.insert(
+            QStringLiteral("validate"),
+            before.value(QStringLiteral("balancer")).toObject().value(QStringLiteral("validate")));
+        after.insert(QStringLiteral("balancer"), balancer);
+        QCOMPARE(after, before);
+
+        // Another kind: its defaults replace the old kind's, what is given stays.
+        QCOMPARE(ctl(withInventory({"site", "update", "shop", "--balancer", "haproxy",
+                                    "--config-path", "/etc/haproxy/conf.d/shop.cfg"}))
+                     .exitCode,
+                 0);
+        balancer = siteJson(QStringLiteral("shop")).value(QStringLiteral("balancer")).toObject();
+        QCOMPARE(balancer.value(QStringLiteral("format")).toString(), QStringLiteral("haproxy"));
+        QCOMPARE(balancer.value(QStringLiteral("configPath")).toString(),
+                 QStringLiteral("/etc/haproxy/conf.d/shop.cfg"));
+        QCOMPARE(balancer.value(QStringLiteral("reload")).toVariant().toStringList(),
+                 (QStringList{"systemctl", "reload", "haproxy"}));
+        QVERIFY(!balancer.contains(QStringLiteral("errorLog")));
+        QCOMPARE(balancer.value(QStringLiteral("httpPort")).toInt(), 8080);
+
+        QCOMPARE(ctl(withInventory({"site", "update", "shop", "--no-balancer"})).exitCode, 0);
+        const QJsonObject removed = siteJson(QStringLiteral("shop"));
+        QVERIFY(!removed.contains(QStringLiteral("balancer")));
+        QCOMPARE(removed.value(QStringLiteral("hosts")).toVariant().toStringList(),
+                 QStringList{"app1"});
+    }
+
+    void productionSiteBadValuesNameTheField_data() {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<int>("exitCode");
+        QTest::addColumn<QString>("expected");
+        const QStringList base{"site", "add", "shop", "--balancer-host", "lb"};
+        QTest::newRow("relative config path")
+            << base + QStringList{"--balancer", "nginx", "--config-path", "sites/shop"} << 1
+            << "balancer.configPath: \"sites/shop\" must be an absolute path";
+        QTest::newRow("unknown kind")
+            << base + QStringList{"--balancer", "caddy"} << 1
+            << "--balancer: \"caddy\" is not one of nginx, haproxy, apache";
+        QTest::newRow("unknown worker host")
+            << base + QStringList{"--balancer", "nginx", "--worker-host", "app9"} << 1
+            << "--worker-host: no host named \"app9\"";
+        QTest::newRow("balancer host not an ssh host")
+            << QStringList{"site", "add", "shop", "--balancer-host", "local", "--balancer", "nginx"}
+            << 1 << "--balancer-host: \"local\" is not an SSH host";
+        QTest::newRow("unterminated quote in validate")
+            << base + QStringList{"--balancer", "nginx", "--validate", "nginx -t -c 'x"} << 2
+            << "--validate: unterminated quote";
+        QTest::newRow("shell operator in reload")
+            << base + QStringList{"--balancer", "nginx", "--reload",
+                                  "nginx -t && systemctl reload nginx"}
+            << 2 << "--reload: \"&\": the command is not run by a shell";
+        QTest::newRow("control character in validate")
+            << base + QStringList{"--balancer", "nginx", "--validate", "nginx '-t\x1b[2J'"} << 1
+            << "balancer.validate[1]:";
+        QTest::newRow("bad listen")
+            << base + QStringList{"--balancer", "nginx", "--balancer-listen", "127.0.0.2:0"} << 1
+            << "--balancer-listen: \"127.0.0.2:0\": port";
+        QTest::newRow("log dir with a space")
+            << base + QStringList{"--balancer", "apache", "--log-dir", "/var/log/a b"} << 1
+            << "balancer.logDirectory: \"/var/log/a b\"";
+        QTest::newRow("balancer flags without a balancer")
+            << QStringList{"site", "add", "shop", "--config-path", "/etc/x"} << 2
+            << "--config-path needs --balancer";
+        QTest::newRow("balancer without a host")
+            << QStringList{"site", "add", "shop", "--balancer", "nginx"} << 2
+            << "--balancer needs --balancer-host";
+    }
+    void productionSiteBadValuesNameTheField() {
+        QFETCH(QStringList, args);
+        QFETCH(int, exitCode);
+        QFETCH(QString, expected);
+        writeHostsInventory();
+        const QByteArray before = inventoryHash();
+        const Run run = ctl(withInventory(args));
+        QCOMPARE(run.exitCode, exitCode);
+        QVERIFY2(run.err.contains(expected), qPrintable(run.err));
+        QCOMPARE(inventoryHash(), before);
+    }
+
     void usageErrorsExitWith2_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("expected");
