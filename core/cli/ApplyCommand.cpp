@@ -88,6 +88,9 @@ static int applyCommand(Context &context, const QStringList &args) {
         return context.error(QStringLiteral("apply %1: the site has no \"balancer\" in %2 (host, "
                                             "format, configPath, validate, reload)")
                                  .arg(name, context.inventoryPath));
+    // Before any connection: rendered, an empty list would name workers that do not exist.
+    if (auto hasBackends = requireBackends(*site); !hasBackends)
+        return context.error(QStringLiteral("apply: ") + hasBackends.error());
     auto target = RemoteBalancer::forSite(*site);
     if (!target) return context.error(QStringLiteral("apply %1: %2").arg(name, target.error()));
     auto session = openHostSession(context, inventory.value(), site->balancer->host,

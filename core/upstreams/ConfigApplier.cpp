@@ -9,7 +9,9 @@
 #include <QElapsedTimer>
 #include <QFileInfo>
 #include <QRandomGenerator>
+#include <QRegularExpression>
 #include <QThread>
+#include <QUrl>
 
 namespace corral {
 
@@ -72,11 +74,19 @@ Result<RemoteBalancer> RemoteBalancer::fromSite(const SiteBalancer &balancer) {
     return target;
 }
 
+QString RemoteBalancer::probeHostFor(const Site &site) {
+    for (const QString &name : site.serverNames)
+        if (!name.startsWith(QLatin1String("*."))) return name;
+    return site.serverNames.isEmpty() ? QString()
+                                      : QStringLiteral("www") + site.serverNames.first().mid(1);
+}
+
 Result<RemoteBalancer> RemoteBalancer::forSite(const Site &site) {
     if (!site.balancer) return fail(QStringLiteral("site %1 has no balancer").arg(site.name));
     auto target = fromSite(*site.balancer);
     if (!target) return target;
     target->site = site.name;
+    target->probeHost = probeHostFor(site);
     target->stateDirectory = site.balancer->stateDirectory;
     return target;
 }
@@ -213,6 +223,73 @@ QString describeApply(const ApplyReport &report, const QString &site, const QStr
     return report.error;
 }
 
+Result<void> requireBackends(const Site &site) {
+    if (!site.backends.isEmpty()) return {};
+    return fail(QStringLiteral("site %1 has no backends: add one with 'corralctl add-backend %1' "
+                               "or 'corralctl site update %1 --backends HOST:PORT,...'")
+                    .arg(site.name));
+}
+
+QString describeDiffChanges(const QString &diff) {
+    if (diff.isEmpty()) return QStringLiteral("no change");
+    // Lines count only inside a hunk, by its header's line counts: a removed "-- x" reads
+    // "--- x" there, which is a change and not a file header.
+    static const QRegularExpression hunk(
+        QStringLiteral("^@@ -[0-9]+(?:,([0-9]+))? \\+[0-9]+(?:,([0-9]+))? @@"));
+    qsizetype added = 0;
+    qsizetype removed = 0;
+    qsizetype oldLeft = 0;
+    qsizetype newLeft = 0;
+    for (const QString &line : diff.split(QLatin1Char('\n'))) {
+        if (oldLeft > 0 || newLeft > 0) {
+            if (line.startsWith(QLatin1Char('+'))) {
+                ++added;
+                --newLeft;
+            } else if (line.startsWith(QLatin1Char('-'))) {
+                ++removed;
+                --oldLeft;
+            } else if (!line.startsWith(QLatin1Char('\\'))) { // "\ No newline at end of file"
+                --oldLeft;
+                --newLeft;
+            }
+            continue;
+        }
+        if (const auto match = hunk.match(line); match.hasMatch()) {
+            oldLeft = match.hasCaptured(1) ? match.captured(1).toLongLong() : 1;
+            newLeft = match.hasCaptured(2) ? match.captured(2).toLongLong() : 1;
+        }
+    }
+    return QStringLiteral("%1 line%2 added, %3 removed")
+        .arg(QString::number(added), added == 1 ? QString() : QStringLiteral("s"),
+             QString::number(removed));
+}
+
+QStringList probeCommand(const QString &probeUrl, const QString &probeHost) {
+    QStringList argv{QStringLiteral("curl"),       QStringLiteral("-sS"),
+                     QStringLiteral("-o"),         QStringLiteral("/dev/null"),
+                     QStringLiteral("-w"),         QStringLiteral("%{http_code}"),
+                     QStringLiteral("--max-time"), QStringLiteral("5")};
+    QString url = probeUrl;
+    const QUrl parsed(probeUrl);
+    if (!probeHost.isEmpty() && parsed.scheme() == QLatin1String("https") &&
+        !parsed.host().isEmpty()) {
+        // TLS picks the certificate (and nginx the server) by SNI, which curl takes from the
+        // URL: name the site in the URL and connect to the URL's address.
+        const QString port = QString::number(parsed.port(443));
+        const QString address = parsed.host().contains(QLatin1Char(':'))
+                                    ? QLatin1Char('[') + parsed.host() + QLatin1Char(']')
+                                    : parsed.host();
+        argv << QStringLiteral("--connect-to")
+             << QStringLiteral("%1:%2:%3:%2").arg(probeHost, port, address);
+        QUrl named = parsed;
+        named.setHost(probeHost);
+        url = named.toString(QUrl::FullyEncoded);
+    } else if (!probeHost.isEmpty()) {
+        argv << QStringLiteral("-H") << QStringLiteral("Host: ") + probeHost;
+    }
+    return argv << QStringLiteral("--") << url;
+}
+
 ConfigApplier::ConfigApplier(SshSession &session)
     : m_session(session) {}
 
@@ -315,14 +392,15 @@ qint64 ConfigApplier::fileSize(const QString &path) {
     return QString::fromUtf8(result->stdOut).trimmed().toLongLong();
 }
 
-Result<void> ConfigApplier::verify(const RemoteBalancer &target, qint64 errorLogOffset) {
-    const QString probe =
-        target.probeUrl.isEmpty()
-            ? QString()
-            : shellCommand({QStringLiteral("curl"), QStringLiteral("-sS"), QStringLiteral("-o"),
-                            QStringLiteral("/dev/null"), QStringLiteral("-w"),
-                            QStringLiteral("%{http_code}"), QStringLiteral("--max-time"),
-                            QStringLiteral("5"), QStringLiteral("--"), target.probeUrl});
+Result<QString> ConfigApplier::verify(const RemoteBalancer &target, qint64 errorLogOffset) {
+    const QString probe = target.probeUrl.isEmpty()
+                              ? QString()
+                              : shellCommand(probeCommand(target.probeUrl, target.probeHost));
+    // "GET URL (Host: NAME)", as the step's detail and its errors say it.
+    const QString request =
+        QStringLiteral("GET ") + target.probeUrl +
+        (target.probeHost.isEmpty() ? QString()
+                                    : QStringLiteral(" (Host: %1)").arg(target.probeHost));
     const auto emergSince = [&]() -> QString {
         if (target.errorLogPath.isEmpty()) return {};
         // Bytes appended since the reload; a log that shrank was rotated: read it whole.
@@ -354,7 +432,7 @@ Result<void> ConfigApplier::verify(const RemoteBalancer &target, qint64 errorLog
         if (const QString emerg = emergSince(); !emerg.isEmpty())
             return fail(QStringLiteral("verify: %1 has a new [emerg] line: %2")
                             .arg(target.errorLogPath, emerg));
-        if (probe.isEmpty()) return {};
+        if (probe.isEmpty()) return QStringLiteral("no probe configured");
         auto result = exec(probe, 15000);
         if (!result) return fail(QStringLiteral("verify: ") + result.error());
         const QString code = QString::fromUtf8(result->stdOut).trimmed();
@@ -365,7 +443,7 @@ Result<void> ConfigApplier::verify(const RemoteBalancer &target, qint64 errorLog
                 if (const QString emerg = emergSince(); !emerg.isEmpty())
                     return fail(QStringLiteral("verify: %1 has a new [emerg] line: %2")
                                     .arg(target.errorLogPath, emerg));
-                return {};
+                return QStringLiteral("%1 answered %2").arg(request, code);
             }
             QThread::msleep(100);
             continue;
@@ -373,11 +451,17 @@ Result<void> ConfigApplier::verify(const RemoteBalancer &target, qint64 errorLog
         good = 0;
         if (result->exitStatus == 127)
             return fail(QStringLiteral("verify: curl is not installed on the host"));
-        lastAnswer = result->exitStatus == 0 || code.size() == 3
-                         ? QStringLiteral("answered ") + code
-                         : QStringLiteral("failed: ") + explain(result.value());
+        if (code.size() == 3 && code.startsWith(QLatin1Char('5')))
+            lastAnswer = QStringLiteral("answered %1, a server error: the site does not serve "
+                                        "through the balancer (502, 503, 504: no backend "
+                                        "answered it)")
+                             .arg(code);
+        else if (result->exitStatus == 0 || code.size() == 3)
+            lastAnswer = QStringLiteral("answered ") + code;
+        else
+            lastAnswer = QStringLiteral("failed: ") + explain(result.value());
         if (deadline.hasExpired())
-            return fail(QStringLiteral("verify: GET %1 %2").arg(target.probeUrl, lastAnswer));
+            return fail(QStringLiteral("verify: %1 %2").arg(request, lastAnswer));
         QThread::msleep(250);
     }
 }
@@ -404,10 +488,9 @@ bool ConfigApplier::makeLive(ApplyReport &report, const RemoteBalancer &target,
         return failed(reloaded.error());
     step(report, QStringLiteral("reload"), true, shellCommand(target.reloadCommand));
 
-    if (auto verified = verify(target, errorLogOffset); !verified) return failed(verified.error());
-    step(report, QStringLiteral("verify"), true,
-         target.probeUrl.isEmpty() ? QStringLiteral("no probe configured")
-                                   : QStringLiteral("GET %1 answered").arg(target.probeUrl));
+    auto verified = verify(target, errorLogOffset);
+    if (!verified) return failed(verified.error());
+    step(report, QStringLiteral("verify"), true, verified.value());
 
     // Only now is this content known to be live. A marker that cannot be written costs one
     // more validate and reload next time, nothing else.
@@ -459,17 +542,21 @@ void ConfigApplier::rollBack(ApplyReport &report, const RemoteBalancer &target, 
 }
 
 ApplyReport ConfigApplier::apply(const Site &site, const RemoteBalancer &target, bool dryRun) {
-    auto rendered = render(target.format, site, target.renderOptions);
-    if (!rendered) {
+    const auto renderFailed = [&](const QString &why) {
         ApplyReport report;
         report.configPath = target.configPath;
-        report.error = QStringLiteral("render: ") + rendered.error();
+        report.error = QStringLiteral("render: ") + why;
         report.failedStep = QStringLiteral("render");
-        step(report, QStringLiteral("render"), false, rendered.error());
+        step(report, QStringLiteral("render"), false, why);
         return report;
-    }
+    };
+    if (auto hasBackends = requireBackends(site); !hasBackends)
+        return renderFailed(hasBackends.error());
+    auto rendered = render(target.format, site, target.renderOptions);
+    if (!rendered) return renderFailed(rendered.error());
     RemoteBalancer named = target;
     if (named.site.isEmpty()) named.site = site.name;
+    if (named.probeHost.isEmpty()) named.probeHost = RemoteBalancer::probeHostFor(site);
     if (named.stateDirectory.isEmpty() && site.balancer)
         named.stateDirectory = site.balancer->stateDirectory;
     return applyContent(rendered->toUtf8(), named, dryRun);
@@ -535,9 +622,7 @@ ApplyReport ConfigApplier::applyContent(const QByteArray &content, const RemoteB
     report.changed = diff->exitStatus == 1;
     if (m_onDiff) m_onDiff(report.diff);
     step(report, QStringLiteral("diff"), true,
-         report.changed
-             ? QStringLiteral("%1 line(s) changed").arg(report.diff.count(QLatin1Char('\n')))
-             : QStringLiteral("no change"));
+         report.changed ? describeDiffChanges(report.diff) : QStringLiteral("no change"));
     if (dryRun) {
         report.outcome = ApplyOutcome::DryRun;
         return report;

@@ -24,6 +24,10 @@ struct RemoteBalancer {
     QStringList validateCommand; ///< argv, e.g. {"nginx", "-t"}
     QStringList reloadCommand;   ///< argv, e.g. {"nginx", "-s", "reload"}
     QString probeUrl;            ///< fetched with curl on the host after the reload; empty: none
+    /// The virtual host verify asks probeUrl for (the Host header, and the TLS SNI name for an
+    /// https URL): the site's server name (probeHostFor()); empty: the URL's own host. Without
+    /// it a balancer's default server (a stock nginx's "Welcome" page) answers the probe.
+    QString probeHost;
     QString errorLogPath;        ///< checked for "[emerg]" lines added since the reload
     RenderOptions renderOptions; ///< ports and log locations on that host
     QString site;                ///< the site's name (names the default state directory)
@@ -36,6 +40,9 @@ struct RemoteBalancer {
     static Result<RemoteBalancer> fromSite(const SiteBalancer &balancer);
     /// fromSite(*site.balancer) with the site's name.
     static Result<RemoteBalancer> forSite(const Site &site);
+    /// The name verify sends for `site`: its first server name that is not a wildcard, else
+    /// the first one with "*" replaced by "www"; empty when it has none.
+    static QString probeHostFor(const Site &site);
     /// /var/lib/corral/NAME, NAME the site (or the config file's name when there is none).
     QString defaultStateDirectory() const;
 };
@@ -107,6 +114,19 @@ struct ApplyReport {
 /// unknown with the command that finds out (corralctl apply SITE --dry-run).
 QString describeApply(const ApplyReport &report, const QString &site, const QString &host);
 
+/// Refuses a production site with no backends, with the commands that add one: rendered,
+/// it would balance over 127.0.0.1:basePort... workers that do not run on the balancer host.
+Result<void> requireBackends(const Site &site);
+
+/// The curl command line verify runs on the host: the status code of GET `probeUrl`, asking
+/// for the virtual host `probeHost` (-H Host for http; for https the URL names the host and
+/// --connect-to sends it to the URL's address, so SNI and Host both carry it).
+QStringList probeCommand(const QString &probeUrl, const QString &probeHost);
+
+/// What a unified diff changes, for the diff step: "1 line added, 1 removed", or "no change"
+/// for an empty diff. Only the lines of hunks count, not the diff's "---"/"+++" headers.
+QString describeDiffChanges(const QString &diff);
+
 /// Applies a balancer config to a host transactionally over an SshSession: render, diff
 /// against the host's file, upload to a hidden temporary name next to it (unique per
 /// operation, matched by no include glob), back the current file up into the state directory
@@ -161,7 +181,9 @@ private:
     Result<QByteArray> run(const QString &command, int timeoutMs = 60000,
                            const QByteArray &input = {});
     Result<void> runArgv(const QString &stepName, const QStringList &argv, int timeoutSeconds);
-    Result<void> verify(const RemoteBalancer &target, qint64 errorLogOffset);
+    /// Probes until GoodInARow 2xx/3xx answers; a 4xx or 5xx lasting until the deadline
+    /// fails. Returns what was checked, for the step's detail.
+    Result<QString> verify(const RemoteBalancer &target, qint64 errorLogOffset);
     qint64 fileSize(const QString &path);
     /// Validate, reload, verify, then the marker; on failure sets report.error and
     /// failedStep and returns false (the caller decides about rollback).

@@ -186,6 +186,120 @@ private Q_SLOTS:
         QVERIFY2(inARow == 10, qPrintable(statuses.join(QLatin1Char(' '))));
     }
 
+    // A stock Debian nginx has a default server (the "Welcome" page) on the same address:
+    // verify must ask for the site's own virtual host, or it checks the default server and
+    // passes while the site answers 502.
+    void verifyAsksForTheSiteHostBehindADefaultServer() {
+        const QString defaultServer = prefixPath(QStringLiteral("conf.d/00-default.conf"));
+        QVERIFY(writeFile(defaultServer,
+                          QStringLiteral("server {\n    listen 127.0.0.1:%1 default_server;\n"
+                                         "    server_name _;\n    return 200 \"welcome\\n\";\n}\n")
+                              .arg(m_httpPort)
+                              .toUtf8()));
+        SshSession session(m_server.trustedConfig());
+        const auto reloadNginx = [&] {
+            auto reloaded = session.exec(shellCommand(m_nginx.reloadCommand()), 30000);
+            return reloaded && reloaded->exitStatus == 0;
+        };
+        const auto removeDefault = qScopeGuard([&] {
+            QFile::remove(defaultServer);
+            reloadNginx();
+        });
+        QVERIFY(reloadNginx());
+        // The default server answers once the reload took hold.
+        QTRY_COMPARE_WITH_TIMEOUT(httpGet(m_httpPort, "/", "other.example").body,
+                                  QByteArray("welcome\n"), 10000);
+
+        ConfigApplier applier(session);
+        applier.setVerifyTimeoutMs(3000);
+        Site down = site();
+        down.serverNames = {QStringLiteral("shop.example")};
+        down.backends = {Backend{QStringLiteral("127.0.0.1"), freePort()}};
+        const QByteArray before = readFile(siteFile());
+        const ApplyReport refused = applier.apply(down, target(), false);
+        QVERIFY2(!refused.ok(), "verify passed although the site answers 502");
+        QVERIFY2(refused.error.startsWith(QStringLiteral("verify: GET http://127.0.0.1:")),
+                 qPrintable(refused.error));
+        QVERIFY2(refused.error.contains(QStringLiteral("Host: shop.example")),
+                 qPrintable(refused.error));
+        QVERIFY2(refused.error.contains(QStringLiteral("answered 502")), qPrintable(refused.error));
+        QVERIFY(refused.rolledBack);
+        QCOMPARE(readFile(siteFile()), before);
+
+        // With live backends the same site passes, asked for by its name.
+        Site live = site();
+        live.serverNames = {QStringLiteral("shop.example")};
+        QStringList details;
+        applier.setStepCallback([&](const ApplyStep &step) {
+            if (step.name == QLatin1String("verify")) details.append(step.detail);
+        });
+        const ApplyReport applied = applier.apply(live, target(), false);
+        QVERIFY2(applied.ok(), qPrintable(applied.error));
+        QCOMPARE(details.size(), 1);
+        QVERIFY2(details.first().contains(QStringLiteral("Host: shop.example")),
+                 qPrintable(details.first()));
+        QTRY_VERIFY_WITH_TIMEOUT(workerPortOf(httpGet(m_httpPort, "/", "shop.example")) != 0,
+                                 10000);
+
+        // Back to the site the other tests expect.
+        applier.setStepCallback({});
+        const ApplyReport restored = applier.apply(site(), target(), false);
+        QVERIFY2(restored.ok(), qPrintable(restored.error));
+    }
+
+    // A production site without backends is refused before anything is read or written:
+    // rendering it would invent 127.0.0.1:basePort... backends that do not exist.
+    void siteWithoutBackendsRefused() {
+        const QByteArray before = readFile(siteFile());
+        SshSession session(m_server.trustedConfig());
+        ConfigApplier applier(session);
+        Site empty = site();
+        empty.backends.clear();
+        empty.workers = 2;
+        const ApplyReport report = applier.apply(empty, target(), false);
+        QVERIFY(!report.ok());
+        QCOMPARE(report.failedStep, QStringLiteral("render"));
+        QCOMPARE(report.outcome, ApplyOutcome::Failed);
+        QVERIFY2(report.error.contains(QStringLiteral("site shop has no backends")),
+                 qPrintable(report.error));
+        QVERIFY2(report.error.contains(QStringLiteral("corralctl add-backend shop")),
+                 qPrintable(report.error));
+        QCOMPARE(readFile(siteFile()), before);
+        QCOMPARE(corralLeftovers(siteFile()), QStringList());
+
+        writeInventory(empty);
+        const CtlRun run =
+            ctl({QStringLiteral("apply"), QStringLiteral("shop"), QStringLiteral("--accept-new")});
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.err.contains(QStringLiteral("apply: site shop has no backends: add one with "
+                                                 "'corralctl add-backend shop' or 'corralctl "
+                                                 "site update shop --backends")),
+                 qPrintable(run.err));
+        QCOMPARE(readFile(siteFile()), before);
+        QCOMPARE(corralLeftovers(siteFile()), QStringList());
+    }
+
+    // The diff step counts the lines that changed, not the diff's own lines.
+    void diffChangeCount() {
+        QCOMPARE(describeDiffChanges(QString()), QStringLiteral("no change"));
+        QCOMPARE(describeDiffChanges(QStringLiteral("--- /etc/a\n+++ /etc/a\n@@ -1,3 +1,3 @@\n"
+                                                    " keep\n-    server a;\n+    server b;\n"
+                                                    " keep\n")),
+                 QStringLiteral("1 line added, 1 removed"));
+        QCOMPARE(describeDiffChanges(QStringLiteral("--- /dev/null\n+++ /etc/a\n@@ -0,0 +1,2 @@\n"
+                                                    "+one\n+--- not a header\n")),
+                 QStringLiteral("2 lines added, 0 removed"));
+        QCOMPARE(describeDiffChanges(QStringLiteral("--- /etc/a\n+++ /etc/a\n@@ -1,3 +0,0 @@\n"
+                                                    "-a\n-+++ b\n-c\n\\ No newline at end of "
+                                                    "file\n")),
+                 QStringLiteral("0 lines added, 3 removed"));
+        // Inside a hunk, a removed "-- x" line reads "--- x" and an added "++ y" "+++ y":
+        // changes, not file headers.
+        QCOMPARE(describeDiffChanges(QStringLiteral("--- /etc/a\n+++ /etc/a\n@@ -1,2 +1,2 @@\n"
+                                                    "--- x\n+++ y\n keep\n")),
+                 QStringLiteral("1 line added, 1 removed"));
+    }
+
     // Exactly the requests the test sends are counted per backend from the access log.
     void requestCountsFromAccessLog() {
         SshSession session(m_server.trustedConfig());
@@ -431,6 +545,8 @@ private Q_SLOTS:
         const CtlRun applied = ctl({QStringLiteral("apply"), QStringLiteral("shop")});
         QVERIFY2(applied.exitCode == 0, qPrintable(applied.err + applied.out));
         QVERIFY(applied.out.contains(QStringLiteral("ok    verify")));
+        QVERIFY2(applied.out.contains(QStringLiteral("ok    diff: 1 line added, 1 removed")),
+                 qPrintable(applied.out));
         QVERIFY(readFile(siteFile()).contains("weight=3"));
         QCOMPARE(readFile(latestBackup(stateDirectory(), siteFile())), before);
 
