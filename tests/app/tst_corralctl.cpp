@@ -66,6 +66,13 @@ private Q_SLOTS:
         const Run siteHelp = ctl({QStringLiteral("help"), QStringLiteral("site")});
         QCOMPARE(siteHelp.exitCode, 0);
         QVERIFY(siteHelp.out.contains(QStringLiteral("--backends")));
+        for (const char *flag :
+             {"--command", "--arg", "--worker-host", "--balancer-host",
+              "--balancer nginx|haproxy|apache", "--balancer-listen", "--config-path", "--validate",
+              "--reload", "--probe-url", "--error-log", "--log-dir", "--runtime-dir",
+              "--no-balancer", "/etc/nginx/sites-enabled/NAME",
+              "haproxy -c -f /etc/haproxy/haproxy.cfg", "/etc/apache2/sites-enabled/NAME.conf"})
+            QVERIFY2(siteHelp.out.contains(QLatin1String(flag)), flag);
     }
 
     void versionsComeFromOnePlace() {
@@ -302,6 +309,36 @@ private Q_SLOTS:
                  QStringList{"app1"});
     }
 
+    // --validate and --reload are split like a shell splits a simple command, and never run
+    // by one: quoting works, operators are refused (see productionSiteBadValuesNameTheField).
+    void balancerCommandsAreSplitLikeAShell_data() {
+        QTest::addColumn<QString>("commandLine");
+        QTest::addColumn<QStringList>("argv");
+        QTest::newRow("plain") << "  nginx   -t  " << QStringList{"nginx", "-t"};
+        QTest::newRow("single quotes keep everything")
+            << "sh -c 'kill -USR2 \"$(cat \"$1\")\"' sh /run/h.pid"
+            << QStringList{"sh", "-c", "kill -USR2 \"$(cat \"$1\")\"", "sh", "/run/h.pid"};
+        QTest::newRow("double quotes and escapes")
+            << "nginx -c \"/etc/my \\\"x\\\" conf\" a\\ b ''"
+            << QStringList{"nginx", "-c", "/etc/my \"x\" conf", "a b", ""};
+        QTest::newRow("quoted operator") << "nginx '&&' \\;" << QStringList{"nginx", "&&", ";"};
+    }
+    void balancerCommandsAreSplitLikeAShell() {
+        QFETCH(QString, commandLine);
+        QFETCH(QStringList, argv);
+        writeHostsInventory();
+        const Run add = ctl(withInventory({"site", "add", "shop", "--balancer-host", "lb",
+                                           "--balancer", "nginx", "--reload", commandLine}));
+        QVERIFY2(add.exitCode == 0, qPrintable(add.err));
+        QCOMPARE(siteJson(QStringLiteral("shop"))
+                     .value(QStringLiteral("balancer"))
+                     .toObject()
+                     .value(QStringLiteral("reload"))
+                     .toVariant()
+                     .toStringList(),
+                 argv);
+    }
+
     void productionSiteBadValuesNameTheField_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<int>("exitCode");
@@ -329,6 +366,9 @@ private Q_SLOTS:
         QTest::newRow("control character in validate")
             << base + QStringList{"--balancer", "nginx", "--validate", "nginx '-t\x1b[2J'"} << 1
             << "balancer.validate[1]:";
+        QTest::newRow("empty validate")
+            << base + QStringList{"--balancer", "nginx", "--validate", "  "} << 1
+            << "balancer.validate: a command is required";
         QTest::newRow("bad listen")
             << base + QStringList{"--balancer", "nginx", "--balancer-listen", "127.0.0.2:0"} << 1
             << "--balancer-listen: \"127.0.0.2:0\": port";
