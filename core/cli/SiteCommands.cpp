@@ -234,8 +234,8 @@ static void applyBalancerOptions(const ParsedOptions &options, const BalancerCom
             problems.append(QStringLiteral("--balancer-host: %1 is not an SSH host of the "
                                            "inventory (add it with 'corralctl host add')")
                                 .arg(shown(name)));
-        else if (site.balancer)
-            site.balancer->host = name;
+        // Set even when refused, so the balancer's own check does not add "host is empty".
+        if (site.balancer) site.balancer->host = name;
     }
     if (!site.balancer) return; // only when --balancer was refused: said above
     SiteBalancer &balancer = *site.balancer;
