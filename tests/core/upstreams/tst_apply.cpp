@@ -279,6 +279,41 @@ private Q_SLOTS:
         QCOMPARE(corralLeftovers(siteFile()), QStringList());
     }
 
+    // The probe's command line: Host for http; for https the URL names the site (curl's SNI
+    // and Host) and --connect-to sends it to the URL's address.
+    void probeCommandNamesTheSite() {
+        const QStringList common{QStringLiteral("curl"),       QStringLiteral("-sS"),
+                                 QStringLiteral("-o"),         QStringLiteral("/dev/null"),
+                                 QStringLiteral("-w"),         QStringLiteral("%{http_code}"),
+                                 QStringLiteral("--max-time"), QStringLiteral("5")};
+        QCOMPARE(probeCommand(QStringLiteral("http://127.0.0.1:8080/health"),
+                              QStringLiteral("shop.example")),
+                 (common + QStringList{QStringLiteral("-H"), QStringLiteral("Host: shop.example"),
+                                       QStringLiteral("--"),
+                                       QStringLiteral("http://127.0.0.1:8080/health")}));
+        QCOMPARE(
+            probeCommand(QStringLiteral("https://127.0.0.1/"), QStringLiteral("shop.example")),
+            (common + QStringList{QStringLiteral("--connect-to"),
+                                  QStringLiteral("shop.example:443:127.0.0.1:443"),
+                                  QStringLiteral("--"), QStringLiteral("https://shop.example/")}));
+        QCOMPARE(probeCommand(QStringLiteral("https://[::1]:8443/x?a=%2F"),
+                              QStringLiteral("shop.example")),
+                 (common + QStringList{QStringLiteral("--connect-to"),
+                                       QStringLiteral("shop.example:8443:[::1]:8443"),
+                                       QStringLiteral("--"),
+                                       QStringLiteral("https://shop.example:8443/x?a=%2F")}));
+        QCOMPARE(probeCommand(QStringLiteral("http://127.0.0.1/"), QString()),
+                 (common + QStringList{QStringLiteral("--"), QStringLiteral("http://127.0.0.1/")}));
+
+        Site named;
+        named.serverNames = {QStringLiteral("*.shop.example"), QStringLiteral("shop.example")};
+        QCOMPARE(RemoteBalancer::probeHostFor(named), QStringLiteral("shop.example"));
+        named.serverNames = {QStringLiteral("*.shop.example")};
+        QCOMPARE(RemoteBalancer::probeHostFor(named), QStringLiteral("www.shop.example"));
+        named.serverNames.clear();
+        QCOMPARE(RemoteBalancer::probeHostFor(named), QString());
+    }
+
     // The diff step counts the lines that changed, not the diff's own lines.
     void diffChangeCount() {
         QCOMPARE(describeDiffChanges(QString()), QStringLiteral("no change"));
