@@ -14,6 +14,7 @@
 
 #include <QDeadlineTimer>
 #include <QDir>
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -22,6 +23,9 @@
 #include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QThread>
+
+#include <algorithm>
 
 #include <signal.h>
 
@@ -438,8 +442,21 @@ private Q_SLOTS:
         restart.setStepCallback([&](const RollingStep &step) {
             if (step.backend != first || step.step != QLatin1String("health") || killed) return;
             // The sshd processes serving our connection (the listener itself stays).
+            QList<qint64> victims;
             for (const qint64 pid : processTree(m_server.pid()))
-                if (pid != m_server.pid() && ::kill(pid_t(pid), SIGKILL) == 0) ++killed;
+                if (pid != m_server.pid() && ::kill(pid_t(pid), SIGKILL) == 0) victims.append(pid);
+            killed = int(victims.size());
+            // SIGKILL is asynchronous: the connection is gone once they are (a zombie has
+            // closed its sockets already).
+            const auto gone = [](qint64 pid) {
+                QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+                if (!stat.open(QIODevice::ReadOnly)) return true;
+                const QByteArray text = stat.readAll();
+                return text.mid(text.lastIndexOf(')') + 2, 1) == "Z";
+            };
+            const QDeadlineTimer deadline(5000);
+            while (!std::all_of(victims.cbegin(), victims.cend(), gone) && !deadline.hasExpired())
+                QThread::msleep(10);
         });
         const RollingRestartReport report = restart.run(site, target, {remoteHost()});
         QVERIFY(killed > 0);
