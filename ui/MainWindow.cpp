@@ -901,6 +901,11 @@ void MainWindow::stopAllClusters(std::function<void()> done) {
     }
 }
 
+void MainWindow::quitWithoutAsking() {
+    m_quitWithoutAsking = true;
+    close();
+}
+
 void MainWindow::closeEvent(QCloseEvent *event) {
     saveLayout();
     if (m_clusters.isEmpty() || m_closing) {
@@ -915,7 +920,7 @@ void MainWindow::closeEvent(QCloseEvent *event) {
                        nullptr, int(m_clusters.size()))
                         .arg(QStringList(m_clusters.keys()).join(QStringLiteral(", ")));
     question.acceptLabel = tr("Stop and quit");
-    if (!confirm(question)) {
+    if (!m_quitWithoutAsking && !confirm(question)) {
         event->ignore();
         return;
     }

@@ -57,6 +57,11 @@ public:
     explicit MainWindow(QString inventoryPath, QWidget *parent = nullptr);
     ~MainWindow() override;
 
+    /// Closes like the window's close button, stopping every running site first, but without
+    /// the "quit and stop N sites?" question: for SIGTERM/SIGINT, where nobody may be there
+    /// to answer and the signal already is the answer.
+    void quitWithoutAsking();
+
     /// Re-reads the inventory file; a bad file leaves the shown state alone and says why.
     void reloadInventory();
     /// Starts a local cluster for `site` and selects it; fails with a readable message.
@@ -158,6 +163,7 @@ private:
     QString m_currentSite;
     QHash<QString, LocalCluster *> m_clusters;
     bool m_closing = false;
+    bool m_quitWithoutAsking = false;
     bool m_selectFirstWorker = false;
     double m_lastTickMs = 0;
 

@@ -44,6 +44,8 @@ int main(int argc, char *argv[]) {
 
     // Ctrl-C in the terminal or a SIGTERM closes the window, which stops every worker first.
     corral::SignalWatcher signals({SIGINT, SIGTERM});
-    QObject::connect(&signals, &corral::SignalWatcher::received, &window, &QWidget::close);
+    // The signal is the answer: no question (nobody may be at the screen to answer it).
+    QObject::connect(&signals, &corral::SignalWatcher::received, &window,
+                     &corral::MainWindow::quitWithoutAsking);
     return app.exec();
 }

@@ -461,6 +461,21 @@ private Q_SLOTS:
         QCOMPARE(handle.confirmer->asked.size(), 2);
     }
 
+    // SIGTERM/SIGINT (corral's main() connects them to quitWithoutAsking): the sites are
+    // stopped and the window closes without a question that nobody may be there to answer.
+    void quittingOnASignalDoesNotAsk() {
+        MainWindow window(m_home.filePath(QStringLiteral("inventory-signal.json")), options());
+        ConfirmerHandle handle = installConfirmer(window, false);
+        window.show();
+        QVERIFY(window.launchCluster(demoSite(QStringLiteral("signalled"), 1)).ok());
+        QTRY_VERIFY_WITH_TIMEOUT(window.currentCluster() && window.currentCluster()->isRunning(),
+                                 10000);
+        window.quitWithoutAsking();
+        QTRY_VERIFY_WITH_TIMEOUT(!window.isVisible(), 20000);
+        QVERIFY(handle.confirmer->asked.isEmpty());
+        QVERIFY(!window.currentCluster());
+    }
+
     // Issue 13 item 12: launching under the name of a saved site asks before its settings are
     // overwritten.
     void launchOverASavedSiteAsks() {
