@@ -1,5 +1,6 @@
 #include "upstreams/SiteLock.h"
 
+#include "model/FieldText.h"
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
@@ -61,7 +62,9 @@ QString localLockPath(const RemoteBalancer &target, const SshSession &session) {
 QString readHolder(int fd) {
     char buffer[1024];
     const ssize_t read = ::pread(fd, buffer, sizeof buffer - 1, 0);
-    const QString text = read > 0 ? QString::fromUtf8(buffer, int(read)).trimmed() : QString();
+    // Written by whoever could open the file: shown escaped, never as terminal controls.
+    const QString text =
+        read > 0 ? escapeControls(QString::fromUtf8(buffer, int(read)).trimmed()) : QString();
     return text.isEmpty() ? QStringLiteral("an operation that has not said who it is") : text;
 }
 
@@ -156,7 +159,7 @@ Result<std::unique_ptr<SiteLock>> SiteLock::acquire(SshSession &session,
         const QString text = QString::fromUtf8(line.value());
         if (text == QLatin1String("locked")) return lock;
         if (text.startsWith(QLatin1String("busy "))) {
-            holder = text.mid(5);
+            holder = escapeControls(text.mid(5)); // the host's file: any bytes
             if (options.noWait) return fail(busy(where, holder));
             sayWaiting(holder);
             continue;

@@ -477,6 +477,26 @@ private Q_SLOTS:
         QVERIFY2(restored.ok(), qPrintable(restored.error));
     }
 
+    // The lock's holder record is a file anyone who could open it may have written: a
+    // second operation quotes it escaped, never as terminal control sequences.
+    void hostileLockHolderIsShownEscaped() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        const RemoteBalancer target = RemoteBalancer::forSite(m_nginxSite).value();
+        auto held = SiteLock::acquire(*m_session, target, QStringLiteral("remote"), {});
+        QVERIFY_RESULT(held);
+        QFile record(held.value()->localPath());
+        QVERIFY(record.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        record.write("evil\x1b[2J\x1b]0;pwned\x07 pid 1\n");
+        record.close();
+        SiteLock::Options noWait;
+        noWait.noWait = true;
+        auto second = SiteLock::acquire(*m_session, target, QStringLiteral("remote"), noWait);
+        QVERIFY(!second);
+        QVERIFY2(second.error().contains(QStringLiteral("evil")), qPrintable(second.error()));
+        for (const QChar c : second.error())
+            QVERIFY2(c.unicode() >= 0x20 && c.unicode() != 0x7f, qPrintable(second.error()));
+    }
+
     void haproxyRollingRestartUnderLoad() {
         if (!HaproxyInstance::available()) QSKIP("haproxy or socat is not installed");
         rollUnderLoad(m_haproxySite, m_haproxy.httpPort());
