@@ -43,6 +43,7 @@ class TestAddBackendFaults : public QObject {
     QString m_remoteHome; // $HOME of the SSH user on the "remote" host (this machine)
     Site m_site;          // as in the inventory before each test
     QList<quint16> m_started;
+    qint64 m_stopped = 0; // the new worker, while waitForNewWorker keeps it stopped
 
     QString inventoryPath() const { return m_home.filePath(QStringLiteral("inventory.json")); }
     QString journalPath() const { return OperationJournal::pathFor(inventoryPath(), m_site.name); }
@@ -79,15 +80,41 @@ class TestAddBackendFaults : public QObject {
         return ports;
     }
     /// Waits until add-backend has started its worker and a health probe runs on the host (a
-    /// curl below the sshd); returns the worker's port.
-    quint16 waitForNewWorker(QProcess &process) const {
-        const QDeadlineTimer deadline(20000);
+    /// curl below the sshd); returns the worker's port. The worker is stopped (SIGSTOP) as soon
+    /// as its pid file appears, so every probe hangs until curl's own 2 s limit and one is
+    /// nearly always in flight: a probe that answered at once would let add-backend finish
+    /// before this poll saw it (it did, once, on a loaded CI machine). resumeWorker() lets
+    /// it go on.
+    quint16 waitForNewWorker(QProcess &process) {
+        const QDeadlineTimer deadline(60000);
+        m_stopped = 0;
+        QList<quint16> ports;
         while (!deadline.hasExpired() && process.state() != QProcess::NotRunning) {
             process.waitForReadyRead(5);
-            const QList<quint16> ports = newWorkerPorts();
-            if (ports.size() == 1 && remoteCommandRuns("curl")) return ports.first();
+            ports = newWorkerPorts();
+            if (ports.size() != 1) continue;
+            if (!m_stopped) {
+                const qint64 pid = pidOf(ports.first());
+                if (pid > 0 && ::kill(pid_t(pid), SIGSTOP) == 0) m_stopped = pid;
+            }
+            if (m_stopped && remoteCommandRuns("curl")) return ports.first();
         }
+        qWarning("no health probe seen: new pid files for ports %s, corralctl %s: %s",
+                 qPrintable(portList(ports)),
+                 process.state() == QProcess::NotRunning ? "ended" : "still runs",
+                 process.readAllStandardOutput().constData());
+        resumeWorker();
         return 0;
+    }
+    void resumeWorker() {
+        if (m_stopped) ::kill(pid_t(m_stopped), SIGCONT);
+        m_stopped = 0;
+    }
+    static QString portList(const QList<quint16> &ports) {
+        QStringList texts;
+        for (quint16 port : ports)
+            texts.append(QString::number(port));
+        return texts.join(QLatin1Char(' '));
     }
     bool remoteCommandRuns(const QByteArray &program) const {
         for (qint64 pid : processTree(m_server.pid()))
@@ -130,8 +157,9 @@ private Q_SLOTS:
         m_site.name = QStringLiteral("faults");
         m_site.command = QStringLiteral(DEMO_WORKER_PATH);
         m_site.args = {QStringLiteral("--port"), QStringLiteral("{port}")};
-        // Each health probe (curl on the host) takes 1.5 s: a connection killed while one
-        // runs dies mid-command. (Between probes, the next one would just reconnect.)
+        // Each health probe (curl on the host) takes 1.5 s, 2 s while waitForNewWorker keeps
+        // the worker stopped: a connection killed while one runs dies mid-command. (Between
+        // probes, the next one would just reconnect.)
         m_site.healthPath = QStringLiteral("/sleep?ms=1500");
         m_site.serverNames = {QStringLiteral("shop.example.com")};
         m_site.basePort = workerBasePort();
@@ -188,6 +216,7 @@ private Q_SLOTS:
         const qint64 pid = pidOf(port);
         QVERIFY(alive(pid));
         killConnections();
+        resumeWorker();
         QVERIFY(process.waitForFinished(60000));
         const QString err = QString::fromUtf8(process.readAllStandardError());
         qInfo("%s", qPrintable(err.trimmed()));
@@ -223,6 +252,7 @@ private Q_SLOTS:
         QVERIFY(port);
         const qint64 pid = pidOf(port);
         m_server.killHard();
+        resumeWorker();
         QVERIFY(process.waitForFinished(60000));
         const QString err = QString::fromUtf8(process.readAllStandardError());
         qInfo("%s", qPrintable(err.trimmed()));
