@@ -91,99 +91,6 @@ static const OptionSpec siteSpec{
                 QStringLiteral("arg"), QStringLiteral("worker-host"), QStringLiteral("balancer")} +
         balancerOptions};
 
-/// Splits a command line into argv words the way a POSIX shell does for a simple command:
-/// words separated by blanks, '...' taken literally, "..." with \" \\ \$ \` escapes, a
-/// backslash outside quotes escaping the next character. The words are run without a shell
-/// (exec on the host, each word quoted), so nothing is expanded; the characters a shell would
-/// act on (| & ; < > ( ) $ `) are refused unquoted instead of becoming words the user did not
-/// mean ("nginx -t && systemctl reload nginx" would run nginx with three stray arguments).
-static Result<QStringList> splitCommandLine(const QString &text) {
-    static const QString shellOperators = QStringLiteral("|&;<>()$`");
-    static const QString escapableInDoubleQuotes = QStringLiteral("\"\\$`");
-    const auto notAShell = [](QChar c) {
-        return fail(
-            QStringLiteral("%1: the command is not run by a shell (nothing is expanded); put "
-                           "the character in single quotes to pass it as is, or run sh "
-                           "-c '...'")
-                .arg(shown(QString(c))));
-    };
-    QStringList words;
-    QString word;
-    bool inWord = false;
-    for (qsizetype i = 0; i < text.size(); ++i) {
-        const QChar c = text.at(i);
-        if (c == QLatin1Char(' ') || c == QLatin1Char('\t')) {
-            if (inWord) words.append(word);
-            word.clear();
-            inWord = false;
-            continue;
-        }
-        inWord = true;
-        if (c == QLatin1Char('\'')) {
-            const qsizetype end = text.indexOf(QLatin1Char('\''), i + 1);
-            if (end < 0)
-                return fail(QStringLiteral("unterminated quote (') in %1").arg(shown(text)));
-            word += text.mid(i + 1, end - i - 1);
-            i = end;
-        } else if (c == QLatin1Char('"')) {
-            for (++i;; ++i) {
-                if (i >= text.size())
-                    return fail(QStringLiteral("unterminated quote (\") in %1").arg(shown(text)));
-                const QChar quoted = text.at(i);
-                if (quoted == QLatin1Char('"')) break;
-                if (quoted == QLatin1Char('\\') && i + 1 < text.size() &&
-                    escapableInDoubleQuotes.contains(text.at(i + 1))) {
-                    word += text.at(++i);
-                } else if (quoted == QLatin1Char('$') || quoted == QLatin1Char('`')) {
-                    return notAShell(quoted);
-                } else {
-                    word += quoted;
-                }
-            }
-        } else if (c == QLatin1Char('\\')) {
-            if (i + 1 >= text.size())
-                return fail(QStringLiteral("%1 ends with a backslash").arg(shown(text)));
-            word += text.at(++i);
-        } else if (shellOperators.contains(c)) {
-            return notAShell(c);
-        } else {
-            word += c;
-        }
-    }
-    if (inWord) words.append(word);
-    return words;
-}
-
-/// A balancer of `format` as a stock Debian package installs it, for site `siteName`.
-static SiteBalancer stockDebianBalancer(const QString &format, const QString &siteName) {
-    SiteBalancer balancer;
-    balancer.format = format;
-    if (format == QLatin1String("nginx")) {
-        balancer.configPath = QStringLiteral("/etc/nginx/sites-enabled/") + siteName;
-        balancer.validate = {QStringLiteral("nginx"), QStringLiteral("-t")};
-        balancer.reload = {QStringLiteral("systemctl"), QStringLiteral("reload"),
-                           QStringLiteral("nginx")};
-        balancer.errorLog = QStringLiteral("/var/log/nginx/error.log");
-        balancer.logDirectory = QStringLiteral("/var/log/nginx");
-    } else if (format == QLatin1String("haproxy")) {
-        balancer.configPath = QStringLiteral("/etc/haproxy/haproxy.cfg");
-        balancer.validate = {QStringLiteral("haproxy"), QStringLiteral("-c"), QStringLiteral("-f"),
-                             QStringLiteral("/etc/haproxy/haproxy.cfg")};
-        balancer.reload = {QStringLiteral("systemctl"), QStringLiteral("reload"),
-                           QStringLiteral("haproxy")};
-        balancer.runtimeDirectory = QStringLiteral("/run/haproxy");
-    } else if (format == QLatin1String("apache")) {
-        balancer.configPath =
-            QStringLiteral("/etc/apache2/sites-enabled/") + siteName + QStringLiteral(".conf");
-        balancer.validate = {QStringLiteral("apache2ctl"), QStringLiteral("-t")};
-        balancer.reload = {QStringLiteral("systemctl"), QStringLiteral("reload"),
-                           QStringLiteral("apache2")};
-        balancer.errorLog = QStringLiteral("/var/log/apache2/error.log");
-        balancer.logDirectory = QStringLiteral("/var/log/apache2");
-    }
-    return balancer;
-}
-
 /// --validate and --reload split into words; checked before anything else, since a command
 /// line that cannot be split is a malformed command line (exit 2), not a bad value.
 struct BalancerCommands {
@@ -196,7 +103,7 @@ static Result<BalancerCommands> splitBalancerCommands(const ParsedOptions &optio
     for (const auto &[name, target] : {std::pair{QStringLiteral("validate"), &commands.validate},
                                        std::pair{QStringLiteral("reload"), &commands.reload}}) {
         if (!options.has(name)) continue;
-        auto words = splitCommandLine(options.value(name));
+        auto words = splitShellWords(options.value(name));
         if (!words) return fail(QStringLiteral("--%1: %2").arg(name, words.error()));
         *target = std::move(words).value();
     }
@@ -215,7 +122,7 @@ static void applyBalancerOptions(const ParsedOptions &options, const BalancerCom
                 QStringLiteral("--balancer: %1 is not one of %2")
                     .arg(shown(format), SiteBalancer::formatNames().join(QStringLiteral(", "))));
         } else if (!site.balancer || site.balancer->format != format) {
-            SiteBalancer balancer = stockDebianBalancer(format, site.name);
+            SiteBalancer balancer = SiteBalancer::stockDebian(format, site.name);
             if (site.balancer) { // what does not depend on the kind stays
                 balancer.host = site.balancer->host;
                 balancer.listenAddress = site.balancer->listenAddress;
@@ -241,19 +148,8 @@ static void applyBalancerOptions(const ParsedOptions &options, const BalancerCom
     SiteBalancer &balancer = *site.balancer;
     if (options.has(QStringLiteral("balancer-listen"))) {
         const QString listen = options.value(QStringLiteral("balancer-listen"));
-        const bool anyAddress = listen.startsWith(QLatin1String("*:"));
-        // "*:PORT" is parsed with a placeholder address: only its port is kept.
-        auto endpoint =
-            Endpoint::parse(anyAddress ? QStringLiteral("0.0.0.0") + listen.mid(1) : listen);
-        if (!endpoint) {
-            problems.append(QStringLiteral("--balancer-listen: ") +
-                            (anyAddress
-                                 ? shown(listen) + QStringLiteral(": port is not in 1..65535")
-                                 : endpoint.error()));
-        } else {
-            balancer.listenAddress = anyAddress ? QString() : endpoint->host;
-            balancer.httpPort = endpoint->port;
-        }
+        if (auto set = balancer.setListen(listen); !set)
+            problems.append(QStringLiteral("--balancer-listen: ") + set.error());
     }
     if (commands.validate) balancer.validate = *commands.validate;
     if (commands.reload) balancer.reload = *commands.reload;
@@ -390,11 +286,8 @@ static void printSite(const Context &context, const Site &site) {
     const auto orDefault = [](const QString &value, const QString &fallback) {
         return value.isEmpty() ? fallback : value;
     };
-    const quint16 port = balancer.httpPort == 0 ? 80 : balancer.httpPort;
     out << "balancer:     " << balancer.format << " on " << balancer.host << ", listening on "
-        << (balancer.listenAddress.isEmpty() ? QStringLiteral("*:") + QString::number(port)
-                                             : Endpoint{balancer.listenAddress, port}.toString())
-        << '\n'
+        << balancer.listenText() << '\n'
         << "  config:       " << balancer.configPath << '\n'
         << "  validate:     " << shellCommand(balancer.validate) << '\n'
         << "  reload:       " << shellCommand(balancer.reload) << '\n'

@@ -46,6 +46,53 @@ QStringList SiteBalancer::formatNames() {
     return {QStringLiteral("nginx"), QStringLiteral("haproxy"), QStringLiteral("apache")};
 }
 
+SiteBalancer SiteBalancer::stockDebian(const QString &format, const QString &siteName) {
+    SiteBalancer balancer;
+    balancer.format = format;
+    if (format == QLatin1String("nginx")) {
+        balancer.configPath = QStringLiteral("/etc/nginx/sites-enabled/") + siteName;
+        balancer.validate = {QStringLiteral("nginx"), QStringLiteral("-t")};
+        balancer.reload = {QStringLiteral("systemctl"), QStringLiteral("reload"),
+                           QStringLiteral("nginx")};
+        balancer.errorLog = QStringLiteral("/var/log/nginx/error.log");
+        balancer.logDirectory = QStringLiteral("/var/log/nginx");
+    } else if (format == QLatin1String("haproxy")) {
+        balancer.configPath = QStringLiteral("/etc/haproxy/haproxy.cfg");
+        balancer.validate = {QStringLiteral("haproxy"), QStringLiteral("-c"), QStringLiteral("-f"),
+                             QStringLiteral("/etc/haproxy/haproxy.cfg")};
+        balancer.reload = {QStringLiteral("systemctl"), QStringLiteral("reload"),
+                           QStringLiteral("haproxy")};
+        balancer.runtimeDirectory = QStringLiteral("/run/haproxy");
+    } else if (format == QLatin1String("apache")) {
+        balancer.configPath =
+            QStringLiteral("/etc/apache2/sites-enabled/") + siteName + QStringLiteral(".conf");
+        balancer.validate = {QStringLiteral("apache2ctl"), QStringLiteral("-t")};
+        balancer.reload = {QStringLiteral("systemctl"), QStringLiteral("reload"),
+                           QStringLiteral("apache2")};
+        balancer.errorLog = QStringLiteral("/var/log/apache2/error.log");
+        balancer.logDirectory = QStringLiteral("/var/log/apache2");
+    }
+    return balancer;
+}
+
+Result<void> SiteBalancer::setListen(const QString &text) {
+    const bool anyAddress = text.startsWith(QLatin1String("*:"));
+    // "*:PORT" is parsed with a placeholder address: only its port is kept.
+    auto endpoint = Endpoint::parse(anyAddress ? QStringLiteral("0.0.0.0") + text.mid(1) : text);
+    if (!endpoint)
+        return fail(anyAddress ? shown(text) + QStringLiteral(": port is not in 1..65535")
+                               : endpoint.error());
+    listenAddress = anyAddress ? QString() : endpoint->host;
+    httpPort = endpoint->port;
+    return {};
+}
+
+QString SiteBalancer::listenText() const {
+    const quint16 port = httpPort == 0 ? 80 : httpPort;
+    return listenAddress.isEmpty() ? QStringLiteral("*:") + QString::number(port)
+                                   : Endpoint{listenAddress, port}.toString();
+}
+
 QStringList SiteBalancer::problems(const QString &path) const {
     QStringList found;
     const auto add = [&](const QString &field, const QString &message) {

@@ -48,6 +48,13 @@ struct SiteBalancer {
     QString stateDirectory;
 
     static QStringList formatNames();
+    /// A balancer of `format` as a stock Debian package installs it, for site `siteName`:
+    /// the defaults of `corralctl site add --balancer KIND` and the console's site dialog.
+    static SiteBalancer stockDebian(const QString &format, const QString &siteName);
+    /// Sets listenAddress and httpPort from "ADDR:PORT", or "*:PORT" for every address.
+    Result<void> setListen(const QString &text);
+    /// "ADDR:PORT", or "*:PORT" when the site listens on every address (port 80 if unset).
+    QString listenText() const;
     /// Every problem, each naming its field under `path`; empty when valid.
     QStringList problems(const QString &path) const;
     /// The problems joined with "; ".

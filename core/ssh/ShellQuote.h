@@ -1,5 +1,7 @@
 #pragma once
 
+#include "util/Result.h"
+
 #include <QString>
 #include <QStringList>
 
@@ -15,5 +17,10 @@ QString shellQuote(const QString &word);
 /// command that carries user input is built with this (or shellQuote()); never by pasting
 /// strings together.
 QString shellCommand(const QStringList &argv);
+
+/// Splits a command line typed by a user (a balancer's validate or reload command, in
+/// corralctl or the console) into argv words the way a POSIX shell does for a simple
+/// command, refusing what only a shell would act on. See ShellQuote.cpp.
+Result<QStringList> splitShellWords(const QString &text);
 
 } // namespace corral
