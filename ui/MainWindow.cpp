@@ -36,6 +36,7 @@
 #include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPointer>
@@ -331,6 +332,7 @@ void MainWindow::createActions() {
           "rollingRestart", "stopSite", "generateLoad", "applyBalancer"})
         cluster->addAction(m_actions.value(QLatin1String(name)));
     menuBar()->addMenu(tr("&Help"))->addAction(about);
+    createHostActions();
     for (const char *name : {"addBackend", "removeBackend", "restartWorker", "toggleBackend"})
         m_table->addAction(m_actions.value(QLatin1String(name)));
 }
@@ -501,29 +503,163 @@ void MainWindow::checkHosts() {
 void MainWindow::addHostDialog() {
     auto *dialog = new AddHostDialog(this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
-    connect(dialog, &QDialog::accepted, this, [this, dialog] {
-        auto host = dialog->host();
-        if (!host) return showError(host.error());
-        auto inventory = Inventory::load(m_inventoryPath);
-        if (!inventory) return showError(inventory.error());
-        if (auto added = inventory->addHost(host.value()); !added) return showError(added.error());
-        if (auto saved = inventory->save(m_inventoryPath); !saved) return showError(saved.error());
-        const QString secret = dialog->secret();
-        if (!secret.isEmpty() && host->auth != Host::Auth::Agent) {
-            m_sessionSecrets.insert(host->name, secret);
-            const QString key = host->auth == Host::Auth::Password
-                                    ? CredentialStore::passwordKey(host->name)
-                                    : CredentialStore::passphraseKey(host->name);
-            m_credentials->write(key, secret, this, [this](CredentialStore::Reply reply) {
-                if (reply.status != CredentialStore::Status::Ok)
-                    showError(tr("The secret was not stored in the keychain (%1); Corral keeps "
-                                 "it in memory until it quits.")
-                                  .arg(reply.error));
-            });
-        }
-        reloadInventory();
-    });
+    connect(dialog, &QDialog::accepted, this, [this, dialog] { saveHostFromDialog(dialog); });
     dialog->open();
+}
+
+void MainWindow::saveHostFromDialog(AddHostDialog *dialog) {
+    auto host = dialog->host();
+    if (!host) return showError(host.error());
+    // Read again: the inventory may have changed while the dialog was open.
+    auto inventory = Inventory::load(m_inventoryPath);
+    if (!inventory) return showError(inventory.error());
+    auto changed = dialog->isEditing() ? inventory->updateHost(host.value())
+                                       : inventory->addHost(host.value());
+    if (changed) changed = inventory->save(m_inventoryPath);
+    if (!changed) return showError(changed.error());
+    const QString secret = dialog->secret();
+    if (!secret.isEmpty() && host->auth != Host::Auth::Agent) {
+        m_sessionSecrets.insert(host->name, secret);
+        const QString key = host->auth == Host::Auth::Password
+                                ? CredentialStore::passwordKey(host->name)
+                                : CredentialStore::passphraseKey(host->name);
+        m_credentials->write(key, secret, this, [this](CredentialStore::Reply reply) {
+            if (reply.status != CredentialStore::Status::Ok)
+                showError(tr("The secret was not stored in the keychain (%1); Corral keeps "
+                             "it in memory until it quits.")
+                              .arg(reply.error));
+        });
+    }
+    reloadInventory();
+    statusBar()->showMessage(
+        (dialog->isEditing() ? tr("Saved host %1 in %2") : tr("Added host %1 to %2"))
+            .arg(host->name, m_inventoryPath),
+        5000);
+}
+
+void MainWindow::createHostActions() {
+    const auto make = [this](const QString &name, const QString &text, const QString &tip,
+                             void (MainWindow::*slot)()) {
+        auto *action = new QAction(text, this);
+        action->setObjectName(name);
+        action->setStatusTip(tip);
+        action->setToolTip(tip);
+        connect(action, &QAction::triggered, this, slot);
+        m_actions.insert(name, action);
+        return action;
+    };
+    make(QStringLiteral("editHost"), tr("&Edit host…"),
+         tr("Change the selected host's address, port, user or authentication"),
+         &MainWindow::editHostDialog);
+    make(QStringLiteral("reconnectHost"), tr("Re&connect host"),
+         tr("Close the selected host's SSH session and connect again"), &MainWindow::reconnectHost);
+    make(QStringLiteral("removeHost"), tr("&Remove host…"),
+         tr("Remove the selected host from the inventory (refused while a site uses it)"),
+         &MainWindow::removeHost);
+    const QStringList names{QStringLiteral("addHost"), QStringLiteral("editHost"),
+                            QStringLiteral("reconnectHost"), QStringLiteral("removeHost")};
+    auto *menu = new QMenu(tr("H&ost"), this);
+    for (const QString &name : names)
+        menu->addAction(m_actions.value(name));
+    // Between File and Cluster.
+    const QList<QAction *> menus = menuBar()->actions();
+    menuBar()->insertMenu(menus.value(1), menu);
+
+    // Right-click on a host: the same actions, for that host.
+    m_tree->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_tree, &QWidget::customContextMenuRequested, this, [this, names](const QPoint &at) {
+        const QModelIndex index = m_tree->indexAt(at);
+        if (index.data(InventoryTreeModel::KindRole).toInt() !=
+            int(InventoryTreeModel::NodeKind::Host))
+            return;
+        m_tree->setCurrentIndex(index.siblingAtColumn(0));
+        QMenu context;
+        for (const QString &name : names.mid(1))
+            context.addAction(m_actions.value(name));
+        context.exec(m_tree->viewport()->mapToGlobal(at));
+    });
+    connect(m_tree->selectionModel(), &QItemSelectionModel::currentChanged, this,
+            &MainWindow::updateHostActions);
+    connect(m_treeModel, &QAbstractItemModel::modelReset, this, &MainWindow::updateHostActions);
+    updateHostActions();
+}
+
+QString MainWindow::selectedHostName() const {
+    const QModelIndex index = m_tree->currentIndex();
+    if (index.data(InventoryTreeModel::KindRole).toInt() != int(InventoryTreeModel::NodeKind::Host))
+        return {};
+    const QString name = index.siblingAtColumn(0).data(InventoryTreeModel::NameRole).toString();
+    for (const Host &host : std::as_const(m_remoteHosts))
+        if (host.name == name) return name;
+    return {}; // the local machine: nothing to edit, reconnect or remove
+}
+
+void MainWindow::updateHostActions() {
+    const QString host = selectedHostName();
+    const QString why = tr("Select an SSH host in the tree (the local machine has no settings)");
+    for (const char *name : {"editHost", "reconnectHost", "removeHost"}) {
+        QAction *action = m_actions.value(QLatin1String(name));
+        action->setEnabled(!host.isEmpty());
+        action->setToolTip(host.isEmpty() ? why : action->statusTip());
+    }
+}
+
+void MainWindow::editHostDialog() {
+    const QString name = selectedHostName();
+    if (name.isEmpty()) return showError(tr("Select an SSH host in the tree to edit"));
+    auto inventory = Inventory::load(m_inventoryPath);
+    if (!inventory) return showError(inventory.error());
+    const Host *host = inventory->host(name);
+    if (!host) return showError(tr("No host named %1 in %2").arg(name, m_inventoryPath));
+    auto *dialog = new AddHostDialog(*host, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog] { saveHostFromDialog(dialog); });
+    dialog->open();
+}
+
+void MainWindow::reconnectHost() {
+    const QString name = selectedHostName();
+    if (name.isEmpty()) return showError(tr("Select an SSH host in the tree to reconnect"));
+    // A new SshHost: its session is a new login; whoever holds the old one looks it up again
+    // in reloadInventory().
+    m_sshPool->remove(name);
+    m_treeModel->setHostOnline(name, false, tr("reconnecting"));
+    checkHosts();
+    reloadInventory();
+    statusBar()->showMessage(tr("Reconnecting to %1…").arg(name), 5000);
+}
+
+void MainWindow::removeHost() {
+    const QString name = selectedHostName();
+    if (name.isEmpty()) return showError(tr("Select an SSH host in the tree to remove"));
+    auto inventory = Inventory::load(m_inventoryPath);
+    if (!inventory) return showError(inventory.error());
+    // Refused before asking anything: the message names every site that uses the host.
+    if (!inventory->sitesUsingHost(name).isEmpty())
+        return showError(tr("Cannot remove %1: %2").arg(name, inventory->removeHost(name).error()));
+    const Host *host = inventory->host(name);
+    const bool hadSecret = host && host->auth != Host::Auth::Agent;
+    Confirmation question;
+    question.key = QStringLiteral("removeHost");
+    question.title = tr("Remove host %1").arg(name);
+    question.text = tr("Remove %1 from the inventory %2? No site uses it; its secrets are deleted "
+                       "from the keychain. Nothing on the host changes.")
+                        .arg(name, m_inventoryPath);
+    question.acceptLabel = tr("Remove host");
+    if (!confirm(question)) return;
+    // Read again: the question ran an event loop.
+    inventory = Inventory::load(m_inventoryPath);
+    if (!inventory) return showError(inventory.error());
+    auto removed = inventory->removeHost(name);
+    if (removed) removed = inventory->save(m_inventoryPath);
+    if (!removed) return showError(tr("Cannot remove %1: %2").arg(name, removed.error()));
+    m_sessionSecrets.remove(name);
+    if (hadSecret)
+        for (const QString &key :
+             {CredentialStore::passwordKey(name), CredentialStore::passphraseKey(name)})
+            m_credentials->remove(key, this, [](CredentialStore::Reply) {});
+    reloadInventory();
+    statusBar()->showMessage(tr("Removed host %1 from %2").arg(name, m_inventoryPath), 5000);
 }
 
 void MainWindow::updateTree() {

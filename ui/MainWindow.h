@@ -25,6 +25,7 @@ class QLineEdit;
 
 namespace corral {
 
+class AddHostDialog;
 class Confirmer;
 struct Confirmation;
 class CpuChartView;
@@ -140,6 +141,17 @@ private:
     void toggleBackendEnabled();
     void toggleLoad(bool on);
     void addHostDialog();
+    // The Host menu and the host tree's context menu: edit, reconnect, remove the SSH host
+    // selected in the tree.
+    void createHostActions();
+    void updateHostActions();
+    QString selectedHostName() const;
+    void editHostDialog();
+    void reconnectHost();
+    void removeHost();
+    /// Saves the host of an Add/Edit host dialog to the inventory and its secret to the
+    /// keychain (kept in memory for this session too), then reloads.
+    void saveHostFromDialog(AddHostDialog *dialog);
     void applyBalancerDialog();
     /// One-click add-backend for a production site: a worker started on the balancer's host
     /// (or, when the site lists other SSH hosts, on the one chosen), then the balancer config

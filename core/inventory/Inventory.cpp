@@ -192,11 +192,31 @@ Result<void> Inventory::addHost(const Host &host) {
     return {};
 }
 
-Result<void> Inventory::removeHost(const QString &name) {
+QStringList Inventory::sitesUsingHost(const QString &hostName) const {
+    QStringList names;
     for (const Site &s : m_sites)
-        if (s.hosts.contains(name))
-            return fail(
-                QStringLiteral("host \"%1\" is still used by site \"%2\"").arg(name, s.name));
+        if (s.hosts.contains(hostName) || (s.balancer && s.balancer->host == hostName))
+            names.append(s.name);
+    return names;
+}
+
+Result<void> Inventory::updateHost(const Host &host) {
+    if (auto valid = host.validate(); !valid) return valid;
+    for (Host &existing : m_hosts)
+        if (existing.name == host.name) {
+            existing = host;
+            return {};
+        }
+    return fail(QStringLiteral("no host named %1").arg(shown(host.name)));
+}
+
+Result<void> Inventory::removeHost(const QString &name) {
+    // Every site that would be left naming a host that no longer exists, not only the first.
+    if (const QStringList users = sitesUsingHost(name); !users.isEmpty())
+        return fail(QStringLiteral("host \"%1\" is still used by site(s) %2 (as a worker host or "
+                                   "the balancer's host): remove it from them first")
+                        .arg(name, QLatin1Char('"') + users.join(QStringLiteral("\", \"")) +
+                                       QLatin1Char('"')));
     const auto removed = m_hosts.removeIf([&](const Host &h) { return h.name == name; });
     if (removed == 0) return fail(QStringLiteral("no host named %1").arg(shown(name)));
     return {};

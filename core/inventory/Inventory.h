@@ -6,6 +6,7 @@
 
 #include <QList>
 #include <QString>
+#include <QStringList>
 
 namespace corral {
 
@@ -40,7 +41,13 @@ public:
     /// has a production balancer, else on the local machine.
     QList<Site> sitesOnHost(const QString &hostName) const;
 
+    /// Sites that name `hostName` as a worker host or as their balancer's host.
+    QStringList sitesUsingHost(const QString &hostName) const;
+
     Result<void> addHost(const Host &host);
+    /// Replaces the host of the same name (its address, port, user, authentication).
+    Result<void> updateHost(const Host &host);
+    /// Refused, naming every site in sitesUsingHost(), while a site uses the host.
     Result<void> removeHost(const QString &name);
     Result<void> addSite(const Site &site);
     Result<void> updateSite(const Site &site);

@@ -1,14 +1,13 @@
 #include "ssh/SshSession.h"
 
+#include "ssh/KnownHosts.h"
 #include "ssh/ShellQuote.h"
 #include "util/AtomicFile.h"
 
-#include <QCryptographicHash>
 #include <QDeadlineTimer>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
-#include <QMessageAuthenticationCode>
 #include <QRandomGenerator>
 #include <QStandardPaths>
 
@@ -88,31 +87,8 @@ QString fingerprintOf(ssh_key key) {
     return fingerprint;
 }
 
-// The name OpenSSH and libssh use in known_hosts: "[address]:port" unless the port is 22.
-QString knownHostsName(const SshConfig &config) {
-    return config.port == Host::DefaultSshPort
-               ? config.address
-               : QLatin1Char('[') + config.address + QStringLiteral("]:") +
-                     QString::number(config.port);
-}
-
-// Whether a known_hosts host pattern list ("a,[b]:2222" or hashed "|1|salt|hash") names `host`.
-bool matchesHost(const QByteArray &patterns, const QByteArray &host) {
-    if (patterns.startsWith("|1|")) {
-        const QList<QByteArray> parts = patterns.split('|');
-        if (parts.size() != 4) return false;
-        const QByteArray salt = QByteArray::fromBase64(parts.at(2));
-        return QMessageAuthenticationCode::hash(host, salt, QCryptographicHash::Sha1) ==
-               QByteArray::fromBase64(parts.at(3));
-    }
-    for (const QByteArray &pattern : patterns.split(','))
-        if (pattern == host) return true;
-    return false;
-}
-
 // The fingerprint of the first key on file for `host` in `files`, for the CHANGED message.
 QString fingerprintOnFile(const QString &host, const QStringList &files) {
-    const QByteArray name = host.toUtf8();
     for (const QString &path : files) {
         QFile file(path);
         if (!file.open(QIODevice::ReadOnly)) continue;
@@ -120,7 +96,7 @@ QString fingerprintOnFile(const QString &host, const QStringList &files) {
             const QList<QByteArray> fields = file.readLine().simplified().split(' ');
             if (fields.size() < 3 || fields.at(0).startsWith('#') || fields.at(0).startsWith('@'))
                 continue;
-            if (!matchesHost(fields.at(0), name)) continue;
+            if (!knownHostsPatternsMatch(fields.at(0), host)) continue;
             ssh_key key = nullptr;
             if (ssh_pki_import_pubkey_base64(fields.at(2).constData(),
                                              ssh_key_type_from_name(fields.at(1).constData()),
@@ -147,31 +123,21 @@ struct ChannelGuard {
     }
 };
 
-// Appends the session's host key entry to Corral's known_hosts file. Not with
-// ssh_session_update_known_hosts(): it appends through stdio and ignores fclose(), so on a full
-// disk it reports success and may leave a torn line that the next entry is glued to. The whole
-// file is rewritten with writeFileAtomically() instead: either the entry is recorded or the
-// file is as it was and the error says why.
-Result<void> recordKnownHost(ssh_session session, const QString &path) {
+// "address:port" ("[v6]:port") for messages about the TCP endpoint.
+QString endpointOf(const SshConfig &config) {
+    const QString host = config.address.contains(QLatin1Char(':'))
+                             ? QLatin1Char('[') + config.address + QLatin1Char(']')
+                             : config.address;
+    return host + QLatin1Char(':') + QString::number(config.port);
+}
+
+// The known_hosts line of the key the server presents ("[address]:port TYPE BASE64").
+QByteArray knownHostsEntryOf(ssh_session session) {
     char *entry = nullptr;
-    if (ssh_session_export_known_hosts_entry(session, &entry) != SSH_OK || !entry)
-        return fail(path + QStringLiteral(": cannot format the entry: ") +
-                    QString::fromUtf8(ssh_get_error(session)));
-    QByteArray content;
-    QFile existing(path);
-    if (existing.exists()) {
-        if (!existing.open(QIODevice::ReadOnly)) {
-            ssh_string_free_char(entry);
-            return fail(path + QStringLiteral(": cannot read: ") + existing.errorString());
-        }
-        content = existing.readAll();
-        // A torn last line (written by an older Corral or by hand) stays on its own line.
-        if (!content.isEmpty() && !content.endsWith('\n')) content += '\n';
-    }
-    content += entry;
+    if (ssh_session_export_known_hosts_entry(session, &entry) != SSH_OK || !entry) return {};
+    const QByteArray line = QByteArray(entry).trimmed();
     ssh_string_free_char(entry);
-    if (!content.endsWith('\n')) content += '\n';
-    return writeFileAtomically(path, content);
+    return line;
 }
 
 struct SftpGuard {
@@ -228,6 +194,7 @@ Result<void> SshSession::connect() {
     m_lastFailure = SshFailure::None;
     m_serverFingerprint.clear();
     m_knownFingerprint.clear();
+    m_serverKeyEntry.clear();
     if (m_config.address.isEmpty())
         return failure(SshFailure::Network, QStringLiteral("no address"));
 
@@ -259,7 +226,17 @@ Result<void> SshSession::connect() {
 
     if (ssh_connect(session) != SSH_OK) {
         const QString error = m_impl->error();
+        // The TCP connection was made (libssh reports a socket closed or a line too long for a
+        // banner only then) but no "SSH-" line came: something else listens on that port.
+        const bool answeredWithoutBanner =
+            !ssh_get_serverbanner(session) && (error.startsWith(QLatin1String("Socket error")) ||
+                                               error.contains(QLatin1String("banner")));
         m_impl->close();
+        if (answeredWithoutBanner)
+            return failure(SshFailure::Protocol,
+                           QStringLiteral("%1 answered but is not an SSH server (no SSH banner; "
+                                          "%2): check the address and port")
+                               .arg(endpointOf(m_config), error));
         const bool timedOut = error.contains(QLatin1String("imeout"));
         return failure(timedOut ? SshFailure::Timeout : SshFailure::Network,
                        QStringLiteral("cannot connect: ") + error);
@@ -284,19 +261,24 @@ Result<void> SshSession::connect() {
         return failure(SshFailure::Protocol, QStringLiteral("no host key: ") + error);
     }
     m_serverFingerprint = fingerprintOf(serverKey);
+    m_serverKeyEntry = knownHostsEntryOf(session);
     const QString keyType = QString::fromLatin1(ssh_key_type_to_char(ssh_key_type(serverKey)));
     ssh_key_free(serverKey);
 
     const QString files =
         m_config.knownHostsFile + QStringLiteral(" or ") + m_config.userKnownHostsFile;
-    switch (ssh_session_is_known_server(session)) {
+    // A key the caller vouches for (Add host, before its Save records it) needs no file.
+    const bool vouched =
+        !m_config.trustFingerprint.isEmpty() && m_config.trustFingerprint == m_serverFingerprint;
+    switch (vouched ? SSH_KNOWN_HOSTS_OK : ssh_session_is_known_server(session)) {
     case SSH_KNOWN_HOSTS_OK:
         break;
     case SSH_KNOWN_HOSTS_CHANGED:
     case SSH_KNOWN_HOSTS_OTHER: {
         // libssh hands out an entry only for a match, so the file is read here instead.
-        m_knownFingerprint = fingerprintOnFile(
-            knownHostsName(m_config), {m_config.knownHostsFile, m_config.userKnownHostsFile});
+        m_knownFingerprint =
+            fingerprintOnFile(knownHostsName(m_config.address, m_config.port),
+                              {m_config.knownHostsFile, m_config.userKnownHostsFile});
         m_impl->close();
         return failure(
             SshFailure::HostKeyChanged,
@@ -307,7 +289,7 @@ Result<void> SshSession::connect() {
                 .arg(keyType, m_serverFingerprint,
                      m_knownFingerprint.isEmpty() ? QStringLiteral("another key")
                                                   : m_knownFingerprint,
-                     files, shellQuote(knownHostsName(m_config))));
+                     files, shellQuote(knownHostsName(m_config.address, m_config.port))));
     }
     case SSH_KNOWN_HOSTS_NOT_FOUND:
     case SSH_KNOWN_HOSTS_UNKNOWN: {
@@ -320,8 +302,7 @@ Result<void> SshSession::connect() {
                                           "fingerprint and accept it, or pass --accept-new")
                                .arg(keyType, m_serverFingerprint, files));
         }
-        QDir().mkpath(QFileInfo(m_config.knownHostsFile).absolutePath());
-        if (auto recorded = recordKnownHost(session, m_config.knownHostsFile); !recorded) {
+        if (auto recorded = addKnownHost(m_config.knownHostsFile, m_serverKeyEntry); !recorded) {
             const QString error = recorded.error();
             m_impl->close();
             return failure(SshFailure::Protocol,

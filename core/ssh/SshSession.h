@@ -31,6 +31,10 @@ struct SshConfig {
     /// Trust an unknown host only if its key has this fingerprint ("SHA256:..."): what a
     /// prompt confirmed, so a different key presented on the reconnect is not trusted.
     QString acceptFingerprint;
+    /// Trust the server only for this connection when its key has this fingerprint, whatever
+    /// the known_hosts files say, and record nothing: the Add host dialog's test after the
+    /// user accepted a key that its Save then records (addKnownHost/replaceKnownHost).
+    QString trustFingerprint;
 
     int connectTimeoutMs = 10000;
     /// Idle time after which SshHost sends a keepalive; 0 disables.
@@ -143,6 +147,8 @@ public:
     QString serverFingerprint() const { return m_serverFingerprint; }
     /// The fingerprint on file when the last connect found a changed key.
     QString knownFingerprint() const { return m_knownFingerprint; }
+    /// The known_hosts line ("NAME TYPE BASE64") of the key the last connect was offered.
+    QByteArray serverKeyEntry() const { return m_serverKeyEntry; }
 
     /// The socket, for SshHost::~SshHost to shut down a blocking call from another thread;
     /// -1 when not connected.
@@ -159,6 +165,7 @@ private:
     SshFailure m_lastFailure = SshFailure::None;
     QString m_serverFingerprint;
     QString m_knownFingerprint;
+    QByteArray m_serverKeyEntry;
 };
 
 } // namespace corral

@@ -1,11 +1,15 @@
 #include "upstreams/RemoteAddBackend.h"
 
+#include "remote/HostDiscovery.h"
 #include "remote/RemoteWorkers.h"
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
 
 #include <QCoreApplication>
+#include <QDeadlineTimer>
+#include <QHostAddress>
 #include <QSet>
+#include <QThread>
 
 #include <cctype>
 #include <optional>
@@ -20,6 +24,85 @@ Result<void> stopOnFreshConnection(const SshConfig &config, const QString &site,
     SshSession fresh(config);
     if (auto connected = fresh.connect(); !connected) return fail(connected.error());
     return RemoteWorkers::stop(fresh, site, port);
+}
+
+/// Who listens on TCP `port` of the session's host (`ss -ltn`): empty while nothing does; fails
+/// when the host has no usable ss.
+Result<QList<ListeningPort>> listenersOn(SshSession &session, quint16 port) {
+    auto listed = session.exec(shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
+                                             QStringLiteral("PATH=\"$PATH:/usr/sbin:/sbin\"; "
+                                                            "ss -ltnH \"sport = :$1\" || exit 3"),
+                                             QStringLiteral("sh"), QString::number(port)}),
+                               10000);
+    if (!listed) return fail(listed.error());
+    if (listed->exitStatus != 0)
+        return fail(QStringLiteral("ss: ") + QString::fromUtf8(listed->stdErr).trimmed());
+    return HostDiscovery::parseListening(listed->stdOut);
+}
+
+/// Whether a socket bound to `listenAddress` ("0.0.0.0", "::", "*", "127.0.0.1", ...) accepts
+/// connections to `address` (an IP, or a host name the balancer resolves).
+bool acceptsConnectionsTo(const QString &listenAddress, const QString &address) {
+    const QHostAddress bound(listenAddress);
+    if (listenAddress == QLatin1String("*") || bound == QHostAddress(QHostAddress::AnyIPv4) ||
+        bound == QHostAddress(QHostAddress::AnyIPv6))
+        return true;
+    const QHostAddress target(address);
+    if (target.isNull()) // a name: only a loopback bind is certainly out of its reach
+        return !bound.isLoopback() || address == QLatin1String("localhost");
+    return bound.isEqual(target, QHostAddress::ConvertV4MappedToIPv4);
+}
+
+/// Fails with what to change when the worker on `port` listens, but on no address the
+/// balancer can use (`address`): a worker bound to 127.0.0.1 on another host than the
+/// balancer is never reachable, and waiting for its health would only time out.
+Result<void> checkReachableAt(const QList<ListeningPort> &listeners, const Site &site,
+                              const QString &address, quint16 port, const QString &hostName) {
+    if (listeners.isEmpty()) return {};
+    QStringList bound;
+    for (const ListeningPort &listener : listeners) {
+        if (acceptsConnectionsTo(listener.address, address)) return {};
+        bound.append(Endpoint{listener.address, port}.toString());
+    }
+    bound.removeDuplicates();
+    const QString balancerHost =
+        site.balancer ? site.balancer->host : QStringLiteral("the balancer's host");
+    return fail(QStringLiteral("the new worker listens only on %1 on %2, which the balancer on %3 "
+                               "cannot reach at %4: make the site's command bind to %5 or "
+                               "0.0.0.0 by adding the worker's bind option to the site's args "
+                               "(e.g. --bind 0.0.0.0 or --host 0.0.0.0, whichever %6 takes)")
+                    .arg(bound.join(QStringLiteral(", ")), hostName, balancerHost,
+                         Endpoint{address, port}.toString(), address, site.command));
+}
+
+/// The health wait of a new worker, preceded by a look at where it listens: the bind hint
+/// comes as soon as the worker listens (within `listenGraceMs`), not after the health timeout.
+/// A worker that listens later gets the same check once its health wait failed.
+Result<void> waitReachableAndHealthy(SshSession &session, const Site &site, quint16 port,
+                                     const QString &address, const QString &hostName,
+                                     int healthTimeoutMs) {
+    constexpr int listenGraceMs = 3000;
+    bool checked = false;
+    for (const QDeadlineTimer grace(std::min(listenGraceMs, healthTimeoutMs));;) {
+        auto listeners = listenersOn(session, port);
+        if (!listeners) break; // no ss on the host: the health wait alone decides
+        if (!listeners->isEmpty()) {
+            if (auto reachable = checkReachableAt(listeners.value(), site, address, port, hostName);
+                !reachable)
+                return reachable;
+            checked = true;
+            break;
+        }
+        if (grace.hasExpired()) break;
+        QThread::msleep(100);
+    }
+    auto healthy = RemoteWorkers::waitHealthy(session, site, port, healthTimeoutMs, address);
+    if (healthy || checked) return healthy;
+    if (auto listeners = listenersOn(session, port); listeners)
+        if (auto reachable = checkReachableAt(listeners.value(), site, address, port, hostName);
+            !reachable)
+            return reachable;
+    return healthy;
 }
 
 Result<Site> addBackend(SshSession &workerSession, const std::optional<SshConfig> &balancerConfig,
@@ -112,8 +195,8 @@ Result<Site> addBackend(SshSession &workerSession, const std::optional<SshConfig
     // Not fatal: the journal already names the port, which finds the worker's pid file.
     (void)journal(QStringLiteral("health"));
 
-    if (auto healthy = RemoteWorkers::waitHealthy(workerSession, site, port,
-                                                  options.healthTimeoutMs, backendAddress);
+    if (auto healthy = waitReachableAndHealthy(workerSession, site, port, backendAddress, hostName,
+                                               options.healthTimeoutMs);
         !healthy) {
         report(QStringLiteral("health"), false, healthy.error());
         return failed(QStringLiteral("health: ") + healthy.error(), false);

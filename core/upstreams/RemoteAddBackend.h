@@ -27,7 +27,10 @@ struct AddBackendOptions {
 
 /// Remote one-click add-backend, end to end: picks a free port on the worker's host, starts a
 /// worker there (RemoteWorkers' detached-process fallback), waits until it answers its health
-/// path (RemoteWorkers::waitHealthy: curl on that host), adds "backendAddress:PORT" to the
+/// path (RemoteWorkers::waitHealthy: curl on that host; but as soon as `ss -ltn` there shows
+/// the worker listening only on addresses the balancer cannot use at `backendAddress`, e.g.
+/// 127.0.0.1 on another host than the balancer's, it fails at once naming them and the bind
+/// option to add to the site's args), adds "backendAddress:PORT" to the
 /// site's backends and applies the balancer config (validate, reload, verify, rollback).
 /// Returns the site with the new backend (and port) for the caller to save; errors name the
 /// step ("allocate: ", "journal: ", "start: ", "health: ", "backend: " or the apply step).
