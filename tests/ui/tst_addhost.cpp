@@ -12,7 +12,10 @@
 #include <QApplication>
 #include <QComboBox>
 #include <QDialogButtonBox>
+#include <QDir>
 #include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
@@ -178,6 +181,30 @@ private Q_SLOTS:
         dialog.findChild<QLineEdit *>(QStringLiteral("hostName"))
             ->setText(QStringLiteral("bad name"));
         QVERIFY(error->text().contains(QStringLiteral("name")));
+    }
+
+    // The key field has a Browse button, enabled for key-file authentication, that opens a
+    // file chooser in ~/.ssh; the chosen file lands in the field.
+    void browseChoosesTheKeyFile() {
+        QVERIFY(QDir().mkpath(m_home.filePath(QStringLiteral(".ssh"))));
+        const QString key = m_home.filePath(QStringLiteral(".ssh/id_corral"));
+        QFile file(key);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.close();
+        AddHostDialog dialog;
+        auto *browse = dialog.findChild<QPushButton *>(QStringLiteral("browseKey"));
+        QVERIFY(browse);
+        QVERIFY(!browse->isEnabled()); // agent authentication: no key file
+        auto *auth = dialog.findChild<QComboBox *>(QStringLiteral("hostAuth"));
+        auth->setCurrentIndex(auth->findData(int(Host::Auth::KeyFile)));
+        QVERIFY(browse->isEnabled());
+        browse->click();
+        auto *chooser = dialog.findChild<QFileDialog *>();
+        QVERIFY(chooser);
+        QCOMPARE(QFileInfo(chooser->directory().absolutePath()).canonicalFilePath(),
+                 QFileInfo(m_home.filePath(QStringLiteral(".ssh"))).canonicalFilePath());
+        Q_EMIT chooser->fileSelected(key);
+        QCOMPARE(dialog.findChild<QLineEdit *>(QStringLiteral("hostKeyPath"))->text(), key);
     }
 
     // A key confirmed in "Test connection" is written to known_hosts by Save only; Cancel
