@@ -79,6 +79,33 @@ void InventoryTreeModel::setSiteHealth(const QString &site, int running, int tot
     if (first.isValid()) Q_EMIT dataChanged(first, first.siblingAtColumn(1));
 }
 
+void InventoryTreeModel::setRemoteSiteHealth(const QString &site, int running, int total,
+                                             const QStringList &unreachableHosts) {
+    const RemoteHealth health{running, total, unreachableHosts};
+    const auto it = m_remoteHealth.constFind(site);
+    if (it != m_remoteHealth.constEnd() && *it == health) return;
+    m_remoteHealth.insert(site, health);
+    const QModelIndex first = siteIndex(site);
+    if (first.isValid()) Q_EMIT dataChanged(first, first.siblingAtColumn(1));
+}
+
+void InventoryTreeModel::clearRemoteSiteHealth(const QString &site) {
+    if (!m_remoteHealth.remove(site)) return;
+    const QModelIndex first = siteIndex(site);
+    if (first.isValid()) Q_EMIT dataChanged(first, first.siblingAtColumn(1));
+}
+
+QString InventoryTreeModel::siteDescription(const Site &site) {
+    // A production site's workers are its backends (its local worker count is not used).
+    if (site.balancer)
+        return tr("%1 on %2 · %n backend(s) · %3", nullptr, int(site.backends.size()))
+            .arg(site.balancer->format, site.balancer->host, policyName(site.policy));
+    return QStringLiteral("%1 · %2 backends · %3 workers")
+        .arg(policyName(site.policy))
+        .arg(site.backends.size())
+        .arg(site.workers);
+}
+
 QModelIndex InventoryTreeModel::index(int row, int column, const QModelIndex &parent) const {
     if (!hasIndex(row, column, parent)) return {};
     if (!parent.isValid()) return createIndex(row, column, HostId);
@@ -145,6 +172,50 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
     const Site &site = hostNode.sites.at(index.row());
     const auto health = m_health.constFind(site.name);
     const bool running = health != m_health.constEnd();
+    if (const auto remote = m_remoteHealth.constFind(site.name);
+        !running && remote != m_remoteHealth.constEnd() && role != KindRole && role != NameRole) {
+        const bool degraded = !remote->unreachable.isEmpty();
+        const bool healthy = !degraded && remote->total > 0 && remote->running == remote->total;
+        const QString where = site.balancer
+                                  ? tr("%1 on %2").arg(site.balancer->format, site.balancer->host)
+                                  : QString();
+        switch (role) {
+        case Qt::DisplayRole:
+            if (index.column() == 0) return site.name;
+            if (degraded)
+                return tr("degraded: %1 unreachable · %2/%3 workers known running")
+                    .arg(remote->unreachable.join(QStringLiteral(", ")))
+                    .arg(remote->running)
+                    .arg(remote->total);
+            return tr("%1/%2 workers running · %3")
+                .arg(remote->running)
+                .arg(remote->total)
+                .arg(where);
+        case Qt::DecorationRole:
+            if (index.column() != 0) break;
+            if (healthy) return QApplication::style()->standardIcon(QStyle::SP_DialogApplyButton);
+            return QApplication::style()->standardIcon(remote->running > 0 || degraded
+                                                           ? QStyle::SP_MessageBoxWarning
+                                                           : QStyle::SP_MessageBoxCritical);
+        case Qt::ForegroundRole:
+            if (index.column() == 1)
+                return QBrush(healthy ? QColor(0x2e, 0x9d, 0x4f) : QColor(0xd0, 0x8a, 0x1a));
+            break;
+        case Qt::ToolTipRole:
+            if (degraded)
+                return tr("%1 is degraded: %2 cannot be reached, so the state of its workers "
+                          "there is unknown (the table shows when each was last seen)")
+                    .arg(site.name, remote->unreachable.join(QStringLiteral(", ")));
+            return tr("%1: %2 of %3 workers running, as %4 sees them")
+                .arg(site.name)
+                .arg(remote->running)
+                .arg(remote->total)
+                .arg(where);
+        default:
+            break;
+        }
+        return {};
+    }
     switch (role) {
     case Qt::DisplayRole:
         if (index.column() == 0) return site.name;
@@ -156,10 +227,7 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
                            (health->recentCrash
                                 ? tr(" · crashed at %1").arg(health->lastCrash.left(8))
                                 : QString()));
-        return QStringLiteral("%1 · %2 backends · %3 workers")
-            .arg(policyName(site.policy))
-            .arg(site.backends.size())
-            .arg(site.workers);
+        return siteDescription(site);
     case Qt::DecorationRole:
         if (index.column() == 0) {
             if (!running) return QApplication::style()->standardIcon(QStyle::SP_DirIcon);

@@ -24,6 +24,13 @@ public:
     /// the epoch, 0 for never, and why), as of `nowMs`; only its row is updated.
     void setSiteHealth(const QString &site, int running, int total, qint64 lastCrashMs = 0,
                        const QString &lastCrash = QString(), qint64 nowMs = 0);
+    /// Live state of a production site watched through its balancer (RemoteSiteMonitor):
+    /// workers running / total and the hosts that could not be reached this tick (the site
+    /// is then shown degraded). Only its row is updated.
+    void setRemoteSiteHealth(const QString &site, int running, int total,
+                             const QStringList &unreachableHosts);
+    /// The site is no longer watched: its row goes back to what the inventory says.
+    void clearRemoteSiteHealth(const QString &site);
     QModelIndex siteIndex(const QString &site) const;
     /// Connection state of a remote host, shown next to it; `reason` explains "offline".
     void setHostOnline(const QString &host, bool online, const QString &reason = QString());
@@ -54,6 +61,15 @@ private:
         bool operator==(const Health &) const = default;
     };
     QHash<QString, Health> m_health;
+    struct RemoteHealth {
+        int running = 0;
+        int total = 0;
+        QStringList unreachable;
+        bool operator==(const RemoteHealth &) const = default;
+    };
+    QHash<QString, RemoteHealth> m_remoteHealth; ///< production sites being watched
+    /// The site's row text when nothing live is known: what the inventory says.
+    static QString siteDescription(const Site &site);
     struct Reachability {
         bool online = false;
         QString reason;

@@ -168,10 +168,9 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
 
     m_sshPool = new SshPool(this);
     m_credentials = new CredentialStore(this);
-    auto *hostTimer = new QTimer(this);
-    hostTimer->setInterval(30000); // a dropped host shows as offline within half a minute
-    connect(hostTimer, &QTimer::timeout, this, &MainWindow::checkHosts);
-    hostTimer->start();
+    // Each remote host keeps one session (SshHost::keepConnected(), started by checkHosts()):
+    // its keepalive and reconnects say online/offline, no periodic fresh login does.
+    connect(m_sshPool, &SshPool::hostStateChanged, m_treeModel, &InventoryTreeModel::setHostOnline);
 
     createActions();
     createToolbar();
@@ -453,10 +452,21 @@ void MainWindow::reloadInventory() {
     for (const Host &host : inventory->hosts())
         if (host.kind == Host::Kind::Ssh) remote.append(host);
     if (remote != m_remoteHosts) {
+        // Only hosts that are gone or whose settings changed get a new session; the others
+        // keep theirs, and with it the site on view and any operation running on them.
         for (const Host &host : std::as_const(m_remoteHosts))
-            m_sshPool->remove(host.name); // settings may have changed: reconnect afresh
+            if (!remote.contains(host)) m_sshPool->remove(host.name);
         m_remoteHosts = remote;
         checkHosts();
+    }
+    if (m_remoteMonitor) {
+        // The site on view follows the inventory; a host replaced above is looked up again.
+        m_remoteMonitor->setWorkerHosts(m_remoteHosts, [this](const Host &known) {
+            return m_sshPool->host(known.name, sshConfigFor(known));
+        });
+        if (const Site *site = inventory->site(m_currentSite);
+            site && site->balancer && *site != m_remoteMonitor->site())
+            m_remoteMonitor->setSite(*site);
     }
     statusBar()->showMessage(
         tr("%n site(s) in %1", nullptr, int(inventory->sites().size())).arg(m_inventoryPath), 5000);
@@ -472,11 +482,13 @@ SshConfig MainWindow::sshConfigFor(const Host &host) const {
 void MainWindow::checkHosts() {
     for (const Host &host : std::as_const(m_remoteHosts)) {
         SshHost *ssh = m_sshPool->host(host.name, sshConfigFor(host));
+        if (ssh->isKeptConnected()) continue; // one session, kept since: nothing to redo
         const QString name = host.name;
-        const auto connectNow = [this, ssh, name] {
-            ssh->connectToHost(this, [this, name](Result<void> connected) {
-                m_treeModel->setHostOnline(name, connected.ok(), connected.error());
-            });
+        // Connected from now on, over one session (keepalive, reconnects with back-off); the
+        // tree follows SshPool::hostStateChanged.
+        const QPointer<SshHost> guard(ssh);
+        const auto connectNow = [guard] {
+            if (guard) guard->keepConnected();
         };
         if (host.auth == Host::Auth::Agent) {
             connectNow();
@@ -490,13 +502,14 @@ void MainWindow::checkHosts() {
         const QString key = host.auth == Host::Auth::Password
                                 ? CredentialStore::passwordKey(name)
                                 : CredentialStore::passphraseKey(name);
-        m_credentials->read(key, this, [this, name, ssh, connectNow](CredentialStore::Reply reply) {
-            if (reply.status == CredentialStore::Status::Ok) {
-                m_sessionSecrets.insert(name, reply.secret);
-                ssh->setSecret(reply.secret);
-            }
-            connectNow();
-        });
+        m_credentials->read(key, this,
+                            [this, name, guard, connectNow](CredentialStore::Reply reply) {
+                                if (reply.status == CredentialStore::Status::Ok) {
+                                    m_sessionSecrets.insert(name, reply.secret);
+                                    if (guard) guard->setSecret(reply.secret);
+                                }
+                                connectNow();
+                            });
     }
 }
 
@@ -679,9 +692,12 @@ LocalCluster *MainWindow::currentCluster() const {
 }
 
 void MainWindow::selectSite(const QString &site) {
-    if (site == m_currentSite) return;
+    // The site on view again: nothing to do while it is shown live; otherwise (a production
+    // site whose monitor could not start) it is set up again.
+    if (site == m_currentSite && (currentCluster() || m_remoteMonitor)) return;
     m_currentSite = site;
     if (m_remoteMonitor) {
+        m_treeModel->clearRemoteSiteHealth(m_remoteMonitor->site().name); // no longer watched
         m_remoteMonitor->stop();
         m_remoteMonitor->deleteLater();
         m_remoteMonitor = nullptr;
@@ -947,6 +963,10 @@ void MainWindow::onSnapshot(const QString &site, const ClusterSnapshot &snapshot
     for (const WorkerRow &row : snapshot.workers)
         if (row.lastCrashMs > 0 && (!crashed || row.lastCrashMs > crashed->lastCrashMs))
             crashed = &row;
+    if (m_remoteMonitor && snapshot.site == m_remoteMonitor->site().name &&
+        !m_clusters.contains(snapshot.site))
+        m_treeModel->setRemoteSiteHealth(snapshot.site, snapshot.running,
+                                         int(snapshot.workers.size()), snapshot.unreachableHosts);
     m_treeModel->setSiteHealth(
         snapshot.site, snapshot.running, int(snapshot.workers.size()),
         crashed ? crashed->lastCrashMs : 0,

@@ -54,10 +54,31 @@ static QColor stateColour(WorkerState state) {
     return QColor(0x80, 0x80, 0x80);
 }
 
+// "unknown (last seen 14:03:12)": a row of a host that cannot be reached.
+static QString unknownState(const WorkerRow &row) {
+    return row.lastSeenMs > 0 ? QObject::tr("unknown (last seen %1)")
+                                    .arg(QDateTime::fromMSecsSinceEpoch(row.lastSeenMs)
+                                             .toString(QStringLiteral("hh:mm:ss")))
+                              : QObject::tr("unknown (never seen)");
+}
+
 QVariant WorkerTableModel::displayValue(const WorkerRow &row, int column) const {
+    if (!row.reachable) {
+        // Nothing live: no last value may pass for a current one.
+        switch (column) {
+        case Host:
+        case Port:
+        case Crashes:
+            break;
+        case State:
+            return unknownState(row);
+        default:
+            return QStringLiteral("–");
+        }
+    }
     switch (column) {
     case Host:
-        return row.host;
+        return row.hostName.isEmpty() ? row.host : row.hostName;
     case Port:
         return QString::number(row.port);
     case Pid:
@@ -98,7 +119,7 @@ QVariant WorkerTableModel::sortValue(const WorkerRow &row, int column) const {
     case Pid:
         return row.pid;
     case State:
-        return workerStateName(row.state);
+        return row.reachable ? workerStateName(row.state) : QStringLiteral("unknown");
     case Uptime:
         return row.uptimeMs;
     case Crashes:
@@ -192,13 +213,16 @@ QVariant WorkerTableModel::data(const QModelIndex &index, int role) const {
                    ? QVariant(Qt::AlignRight | Qt::AlignVCenter)
                    : QVariant();
     case Qt::ForegroundRole:
+        if (!row.reachable) return QBrush(QColor(0x80, 0x80, 0x80)); // greyed: not live
         if (index.column() == State) return QBrush(stateColour(row.state));
         break;
     case Qt::ToolTipRole:
+        if (index.column() == Host && !row.hostName.isEmpty())
+            return QStringLiteral("%1 (%2)").arg(row.hostName, row.host);
         if (index.column() == State)
-            return QString((row.cause.isEmpty() ? workerStateName(row.state) : row.cause) +
-                           (row.lastCrashMs > 0 ? QString(QLatin1Char('\n') + crashText(row))
-                                                : QString()));
+            return QString(
+                (row.cause.isEmpty() ? workerStateName(row.state) : row.cause) +
+                (row.lastCrashMs > 0 ? QString(QLatin1Char('\n') + crashText(row)) : QString()));
         if (index.column() == Crashes) return crashText(row);
         break;
     default:
@@ -296,8 +320,9 @@ void WorkerTableModel::updateSnapshot(const ClusterSnapshot &snapshot) {
             ++position;
         if (position < m_rows.size() && sameWorker(m_rows.at(position), incoming)) {
             const WorkerRow &current = m_rows.at(position);
-            int first = ColumnCount;
-            int last = -1;
+            // Reachability greys or restores the whole row.
+            int first = current.reachable != incoming.reachable ? 0 : ColumnCount;
+            int last = current.reachable != incoming.reachable ? ColumnCount - 1 : -1;
             for (int column = 0; column < ColumnCount; ++column) {
                 if (displayValue(current, column) != displayValue(incoming, column) ||
                     (column == State && current.cause != incoming.cause) ||

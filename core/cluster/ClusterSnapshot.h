@@ -7,6 +7,7 @@
 #include <QList>
 #include <QMetaType>
 #include <QString>
+#include <QStringList>
 
 namespace corral {
 
@@ -34,6 +35,14 @@ struct WorkerRow {
     qint64 inFlight = 0;
     double errorsPerSecond = 0; ///< 5xx answers and failed attempts per second
     double p99Ms = 0;
+    /// The inventory host the worker runs on ("web1"), for labels ("web1:3001"); empty for
+    /// local workers and for an address no inventory host has.
+    QString hostName;
+    /// False while the host this row is read through cannot be reached: nothing in the row
+    /// is live (state is the last one seen, rates and metrics are zero); views show
+    /// "unknown" with lastSeenMs.
+    bool reachable = true;
+    qint64 lastSeenMs = 0; ///< when the row was last read live, ms since the epoch; 0: never
 };
 
 /// A site's cluster at one tick, delivered whole to views once per second.
@@ -52,8 +61,14 @@ struct ClusterSnapshot {
     /// and since it started: an outage with every worker gone shows here.
     double proxyErrorsPerSecond = 0;
     quint64 proxyErrorsTotal = 0;
-    int running = 0; ///< workers in state running
+    int running = 0; ///< workers in state running (and reachable)
     MachineSample machine;
+    /// Hosts of the site (inventory names) that could not be reached this tick: the site is
+    /// degraded and their rows are unknown.
+    QStringList unreachableHosts;
+    /// False when this tick could not read the request counts (the balancer's host is
+    /// unreachable): requestsPerSecond and errorsPerSecond are no reading, charts leave a gap.
+    bool requestsKnown = true;
 };
 
 } // namespace corral

@@ -104,11 +104,12 @@ struct RemoteSiteMonitor::TickResult {
 };
 
 struct RemoteSiteMonitor::WorkerHostProbe {
-    QString hostName;
+    QString hostName; ///< empty: an address no inventory host has (health and counts only)
     QPointer<SshHost> host;
     std::shared_ptr<WorkerSampling> sampling = std::make_shared<WorkerSampling>();
     bool inFlight = false;
     WorkerSampling::Reading last; ///< the latest answer; empty after a failure
+    QString error;                ///< why the host could not be read; empty while it can
 };
 
 RemoteSiteMonitor::RemoteSiteMonitor(const Site &site, SshHost *balancerHost, QObject *parent)
@@ -135,6 +136,10 @@ Result<void> RemoteSiteMonitor::supports(const Site &site) {
 
 void RemoteSiteMonitor::setSite(const Site &site) {
     if (site.balancer != m_site.balancer) m_probe = std::make_shared<Probe>();
+    // Another balancer host: looked up by name on the next tick (when there is a resolver).
+    if (m_resolve && site.balancer && m_site.balancer &&
+        site.balancer->host != m_site.balancer->host)
+        m_host = nullptr;
     m_site = site;
     m_snapshot.site = site.name;
     m_snapshot.policy = site.policy;
@@ -163,9 +168,30 @@ QString RemoteSiteMonitor::healthProbeCommand(const QStringList &urls, int timeo
 }
 
 void RemoteSiteMonitor::setWorkerHosts(const QList<Host> &hosts, HostResolver resolve) {
+    if (hosts != m_hosts) m_workerHosts.clear();
     m_hosts = hosts;
     m_resolve = std::move(resolve);
-    m_workerHosts.clear();
+}
+
+SshHost *RemoteSiteMonitor::resolveHost(const QString &name) const {
+    if (!m_resolve) return nullptr;
+    for (const Host &host : m_hosts)
+        if (host.name == name) return m_resolve(host);
+    return nullptr;
+}
+
+SshHost *RemoteSiteMonitor::balancerHost() {
+    if (m_host) return m_host;
+    // A call out on a host that was deleted is never answered: do not wait for it.
+    m_inFlight = false;
+    if (m_site.balancer) m_host = resolveHost(m_site.balancer->host);
+    return m_host;
+}
+
+QString RemoteSiteMonitor::hostNameOf(const Backend &backend) const {
+    if (!m_site.balancer) return {};
+    const auto name = workerHostFor(backend, m_site.balancer->host, m_hosts);
+    return name ? name.value() : QString();
 }
 
 void RemoteSiteMonitor::tickWorkerHosts() {
@@ -179,16 +205,22 @@ void RemoteSiteMonitor::tickWorkerHosts() {
         if (!probe) {
             probe = std::make_shared<WorkerHostProbe>();
             // An address no inventory host has: health and counts only, as before.
-            const auto name = workerHostFor(Backend{it.key(), it.value().first()},
-                                            m_site.balancer->host, m_hosts);
-            if (name && name.value() != m_site.balancer->host)
-                for (const Host &host : std::as_const(m_hosts))
-                    if (host.name == name.value()) {
-                        probe->hostName = host.name;
-                        probe->host = m_resolve(host);
-                    }
+            const QString name = hostNameOf(Backend{it.key(), it.value().first()});
+            if (name != m_site.balancer->host) probe->hostName = name;
         }
-        if (!probe->host || probe->inFlight) continue;
+        if (probe->hostName.isEmpty()) continue;
+        if (!probe->host) {
+            // Never resolved, or deleted (with any call it had out): look it up again.
+            probe->inFlight = false;
+            probe->host = resolveHost(probe->hostName);
+            if (!probe->host) {
+                probe->last = {};
+                probe->error = QStringLiteral("no SSH host %1 to read its workers through")
+                                   .arg(probe->hostName);
+                continue;
+            }
+        }
+        if (probe->inFlight) continue;
         probe->inFlight = true;
         const QString siteName = m_site.name;
         const QList<quint16> ports = it.value();
@@ -209,6 +241,7 @@ void RemoteSiteMonitor::tickWorkerHosts() {
                 probe->inFlight = false;
                 if (generation != m_generation) return;
                 probe->last = reading ? reading.value() : WorkerSampling::Reading{};
+                probe->error = reading ? QString() : reading.error();
                 if (!reading)
                     Q_EMIT pollFailed(
                         QStringLiteral("workers on %1: %2").arg(probe->hostName, reading.error()));
@@ -217,12 +250,21 @@ void RemoteSiteMonitor::tickWorkerHosts() {
 }
 
 void RemoteSiteMonitor::tick() {
-    tickWorkerHosts();
-    if (m_inFlight || !m_host) return;
     if (auto supported = supports(m_site); !supported) {
         Q_EMIT pollFailed(supported.error());
         return;
     }
+    tickWorkerHosts();
+    SshHost *host = balancerHost();
+    if (!host) {
+        const QString error =
+            QStringLiteral("no SSH host %1 to reach the balancer through (not in the inventory?)")
+                .arg(m_site.balancer->host);
+        deliver(nullptr, error);
+        Q_EMIT pollFailed(error);
+        return;
+    }
+    if (m_inFlight) return;
     m_inFlight = true;
     m_tickClock.start();
     const Site site = m_site;
@@ -231,7 +273,7 @@ void RemoteSiteMonitor::tick() {
     QList<quint16> ports; // of the workers on the balancer host
     for (const Backend &backend : site.backends)
         if (onBalancerHost(backend, site, m_hosts)) ports.append(backend.port);
-    m_host->call<TickResult>(
+    host->call<TickResult>(
         [site, probe, generation, ports](SshSession &session) -> Result<TickResult> {
             TickResult result;
             result.generation = generation;
@@ -304,22 +346,27 @@ void RemoteSiteMonitor::tick() {
             return result;
         },
         this,
-        [this](Result<TickResult> result) {
+        [this, generation](Result<TickResult> result) {
             m_inFlight = false;
             m_lastTickMs = m_tickClock.elapsed();
+            if (generation != m_generation) return; // made for an older site
             if (!result) {
+                deliver(nullptr, result.error());
                 Q_EMIT pollFailed(result.error());
                 return;
             }
-            if (result->generation != m_generation) return; // made for an older site
-            deliver(result.value());
+            deliver(&result.value());
         });
 }
 
-void RemoteSiteMonitor::deliver(const TickResult &result) {
-    const double seconds =
-        m_sinceLastTick.isValid() ? qMax(0.001, m_sinceLastTick.restart() / 1000.0) : 1.0;
-    if (!m_sinceLastTick.isValid()) m_sinceLastTick.start();
+void RemoteSiteMonitor::deliver(const TickResult *result, const QString &error) {
+    // Requests counted since the last tick that read them: an outage's requests are spread
+    // over the outage, not shown as a spike.
+    double seconds = 1.0;
+    if (result) {
+        seconds = m_sinceLastTick.isValid() ? qMax(0.001, m_sinceLastTick.restart() / 1000.0) : 1.0;
+        if (!m_sinceLastTick.isValid()) m_sinceLastTick.start();
+    }
 
     QHash<QString, WorkerRow> previous;
     for (const WorkerRow &row : std::as_const(m_snapshot.workers))
@@ -331,17 +378,56 @@ void RemoteSiteMonitor::deliver(const TickResult &result) {
     snapshot.policy = m_site.policy;
     snapshot.listen = m_site.balancer->host + QLatin1Char(':') +
                       QString::number(m_site.balancer->httpPort ? m_site.balancer->httpPort : 80);
-    snapshot.machine = result.workers.machine;
+    snapshot.requestsKnown = result != nullptr;
+    if (result)
+        snapshot.machine = result->workers.machine;
+    else
+        snapshot.unreachableHosts.append(m_site.balancer->host);
+
+    // Nothing live in the row: its last state stays for reference, the rest is cleared.
+    const auto markUnknown = [](WorkerRow &row, const QString &why) {
+        row.reachable = false;
+        row.cause = why;
+        row.pid = 0;
+        row.uptimeMs = 0;
+        row.cpuValid = false;
+        row.cpuPercent = 0;
+        row.rssBytes = 0;
+        row.requestsPerSecond = 0;
+        row.errorsPerSecond = 0;
+        row.inFlight = 0;
+    };
     for (const Backend &backend : m_site.backends) {
         WorkerRow row = previous.value(backend.key());
         row.site = m_site.name;
         row.host = backend.address;
         row.port = backend.port;
+        row.hostName = hostNameOf(backend);
         row.inProxy = true;
         row.backendState = backend.down     ? QStringLiteral("down")
                            : backend.backup ? QStringLiteral("backup")
                                             : QStringLiteral("up");
-        const int code = result.health.value(backend.key(), -1);
+        if (!result) {
+            markUnknown(
+                row, QStringLiteral("%1 cannot be reached: %2").arg(m_site.balancer->host, error));
+            snapshot.workers.append(row);
+            continue;
+        }
+        // Workers on the balancer host are read with its tick, others on their own host.
+        const bool local = onBalancerHost(backend, m_site, m_hosts);
+        const auto remote = local ? nullptr : m_workerHosts.value(backend.address);
+        if (remote && !remote->error.isEmpty()) {
+            markUnknown(
+                row,
+                QStringLiteral("%1 cannot be reached: %2").arg(remote->hostName, remote->error));
+            if (!snapshot.unreachableHosts.contains(remote->hostName))
+                snapshot.unreachableHosts.append(remote->hostName);
+            snapshot.workers.append(row);
+            continue;
+        }
+        row.reachable = true;
+        row.lastSeenMs = snapshot.timestampMs;
+        const int code = result->health.value(backend.key(), -1);
         if (code < 0) {
             row.state = WorkerState::Starting;
             row.cause = QStringLiteral("not probed yet");
@@ -360,10 +446,7 @@ void RemoteSiteMonitor::deliver(const TickResult &result) {
             row.cause =
                 QStringLiteral("GET %1 answered %2").arg(healthUrl(m_site, backend)).arg(code);
         }
-        // Workers on the balancer host are read with its tick, others on their own host.
-        const bool local = onBalancerHost(backend, m_site, m_hosts);
-        const auto remote = local ? nullptr : m_workerHosts.value(backend.address);
-        const WorkerSampling::Reading *reading = local    ? &result.workers
+        const WorkerSampling::Reading *reading = local    ? &result->workers
                                                  : remote ? &remote->last
                                                           : nullptr;
         const RemoteWorkerStatus worker =
@@ -376,25 +459,28 @@ void RemoteSiteMonitor::deliver(const TickResult &result) {
             row.cpuValid = sample->cpuValid;
             row.cpuPercent = sample->cpuPercent;
             row.rssBytes = sample->rssBytes;
+            row.uptimeMs = sample->ageMs;
         } else {
             row.cpuValid = false;
             row.cpuPercent = 0;
             row.rssBytes = 0;
+            row.uptimeMs = 0;
         }
         snapshot.workers.append(row);
     }
-    applyRequestCounts(snapshot.workers, result.counts, seconds,
-                       [](const WorkerRow &row) { return row.host; });
+    if (result)
+        applyRequestCounts(snapshot.workers, result->counts, seconds,
+                           [](const WorkerRow &row) { return row.host; });
     std::sort(snapshot.workers.begin(), snapshot.workers.end(),
               [](const WorkerRow &a, const WorkerRow &b) {
                   return std::tie(a.host, a.port) < std::tie(b.host, b.port);
               });
     for (const WorkerRow &row : std::as_const(snapshot.workers)) {
         snapshot.requestsPerSecond += row.requestsPerSecond;
-        if (row.state == WorkerState::Running) ++snapshot.running;
+        if (row.state == WorkerState::Running && row.reachable) ++snapshot.running;
     }
     m_snapshot = snapshot;
-    if (!result.countsError.isEmpty()) Q_EMIT pollFailed(result.countsError);
+    if (result && !result->countsError.isEmpty()) Q_EMIT pollFailed(result->countsError);
     Q_EMIT snapshotReady(m_snapshot);
 }
 

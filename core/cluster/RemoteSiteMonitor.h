@@ -31,11 +31,18 @@ class SshHost;
 ///    parallel on its own thread and shown from its latest answer.
 /// Every command runs on the SshHost's own thread, so the UI thread never blocks on SSH;
 /// a tick still in flight when the next is due is skipped.
+///
+/// The monitor never goes quiet: a host that could not be read gives a snapshot all the
+/// same, its rows unknown (WorkerRow::reachable false, with when they were last seen) and
+/// the host in unreachableHosts; a host object that went away (the console replaces a host
+/// whose settings changed) is looked up again by name through the resolver of
+/// setWorkerHosts(), and until one is found each tick says so.
 class RemoteSiteMonitor : public QObject {
     Q_OBJECT
 
 public:
-    /// `balancerHost` is the SSH host named by site.balancer (not owned).
+    /// `balancerHost` is the SSH host named by site.balancer (not owned; watched: when it is
+    /// deleted, the next tick resolves the balancer's host by name, see setWorkerHosts()).
     RemoteSiteMonitor(const Site &site, SshHost *balancerHost, QObject *parent = nullptr);
     ~RemoteSiteMonitor() override;
 
@@ -47,6 +54,8 @@ public:
     using HostResolver = std::function<SshHost *(const Host &host)>;
     /// The inventory's hosts: a backend whose address is one of theirs (workerHostFor()) is
     /// sampled there. Without this only the balancer host's workers have pid, CPU and memory.
+    /// `resolve` also gives the balancer's host again when the one in use went away. Calling
+    /// it again with the same hosts keeps what was sampled so far.
     void setWorkerHosts(const QList<Host> &hosts, HostResolver resolve);
 
     /// The site changed (backends added or removed): the next tick shows the new set.
@@ -77,8 +86,16 @@ private:
     struct Probe; // what runs on the SSH thread: followers and sampler, reused every tick
     struct TickResult;
     struct WorkerHostProbe; // one other host that runs workers of the site
-    void deliver(const TickResult &result);
+    /// Builds and emits the snapshot of a tick: from `result`, or with every row unknown
+    /// when the balancer's host could not be read (`result` null, `error` says why).
+    void deliver(const TickResult *result, const QString &error = QString());
     void tickWorkerHosts();
+    /// The balancer's SshHost: the one given, or, once it is gone, the resolver's for the
+    /// inventory host of that name; null when there is none.
+    SshHost *balancerHost();
+    SshHost *resolveHost(const QString &name) const;
+    /// The inventory host a backend's worker runs on (workerHostFor()); empty if none.
+    QString hostNameOf(const Backend &backend) const;
 
     Site m_site;
     QPointer<SshHost> m_host;

@@ -20,6 +20,9 @@ struct ProcessSample {
     double cpuPercent = 0;
     qint64 rssBytes = 0;  ///< resident memory of the whole tree
     int processCount = 0; ///< processes in the tree, root included
+    /// How long the root process has run, from its start time and the host's uptime
+    /// (RemoteProcSampler); 0 when not known.
+    qint64 ageMs = 0;
 };
 
 /// Machine-wide totals at one tick.

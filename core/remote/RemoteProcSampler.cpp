@@ -181,6 +181,9 @@ Result<void> RemoteProcSampler::ingest(const QByteArray &output, QList<ProcessSa
                         [](const TreeMember &a, const TreeMember &b) { return a.pid == b.pid; }),
             current.end());
         out.alive = true;
+        // /proc/PID/stat's starttime is in clock ticks since boot, /proc/uptime in seconds.
+        out.ageMs = std::max<qint64>(
+            0, qint64((now - double(watch.startTime) / double(m_ticksPerSecond)) * 1000.0));
         out.rssBytes = rssPages * m_pageSize;
         out.processCount = int(current.size());
         if (watch.havePrevious && seconds > 0) {

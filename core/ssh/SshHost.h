@@ -33,6 +33,18 @@ public:
     /// The password or key passphrase, for the next (re)connect. Never logged.
     void setSecret(const QString &secret);
 
+    /// Keeps this host connected from now on, over one session: connects at once, checks the
+    /// session with a no-op request (SshSession::probe()) whenever it has been idle for
+    /// keepaliveIntervalMs, and when the connection drops or a connect fails, tries again at
+    /// once, then after 1 s, 2 s, 4 s ... at most maxRetryMs apart (a call that needs the
+    /// session tries as well). online()/offline() follow. Idempotent.
+    void keepConnected();
+    bool isKeptConnected() const { return m_keptConnected; }
+    static constexpr int firstRetryMs = 1000;
+    static constexpr int maxRetryMs = 30000;
+
+    /// Connects if not connected; a connected session is checked with a probe (and
+    /// reconnected only if that fails), never replaced: a check is not a new login.
     void connectToHost(QObject *context, std::function<void(Result<void>)> done);
     void exec(const QString &command, int timeoutMs, QObject *context,
               std::function<void(Result<ExecResult>)> done, const QByteArray &input = {});
@@ -76,6 +88,7 @@ private:
     QThread m_thread;
     SshHostWorker *m_worker = nullptr;
     bool m_online = false;
+    bool m_keptConnected = false;
 };
 
 /// The SshHosts of an inventory, one per host name, created on first use.
@@ -90,7 +103,12 @@ public:
     SshHost *host(const QString &name, const SshConfig &config);
     SshHost *find(const QString &name) const { return m_hosts.value(name); }
     QList<SshHost *> hosts() const { return m_hosts.values(); }
+    /// Deletes the host (its session closes); users holding it see their QPointer go null.
     void remove(const QString &name);
+
+Q_SIGNALS:
+    /// A host of the pool went online, or offline (`reason`), as SshHost::online()/offline().
+    void hostStateChanged(const QString &name, bool online, const QString &reason);
 
 private:
     QHash<QString, SshHost *> m_hosts;

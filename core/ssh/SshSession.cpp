@@ -612,6 +612,24 @@ Result<void> SshSession::upload(const QByteArray &content, const QString &remote
     return {};
 }
 
+Result<void> SshSession::probe() {
+    m_lastFailure = SshFailure::None;
+    if (!isConnected()) return failure(SshFailure::Network, QStringLiteral("not connected"));
+    ssh_channel channel = ssh_channel_new(m_impl->session);
+    if (channel && ssh_channel_open_session(channel) == SSH_OK) {
+        ssh_channel_close(channel);
+        ssh_channel_free(channel);
+        return {};
+    }
+    if (channel) ssh_channel_free(channel);
+    const QString error = m_impl->error();
+    // Refused, timed out or dropped: a session that cannot open a channel is of no use.
+    m_impl->close();
+    return failure(SshFailure::Network,
+                   QStringLiteral("connection lost%1")
+                       .arg(error.isEmpty() ? QString() : QStringLiteral(": ") + error));
+}
+
 Result<void> SshSession::sendKeepalive() {
     if (!isConnected()) return failure(SshFailure::Network, QStringLiteral("not connected"));
     if (ssh_send_ignore(m_impl->session, "") != SSH_OK || !ssh_is_connected(m_impl->session)) {

@@ -141,6 +141,11 @@ public:
 
     /// Sends an SSH_MSG_IGNORE so a dead connection is noticed while idle.
     Result<void> sendKeepalive();
+    /// Opens a session channel and closes it again: a round trip the server must answer, so
+    /// a dead connection is found at once (a keepalive write may still succeed), and nothing
+    /// runs on the host (no shell, no command, no login). On failure the connection is
+    /// forgotten, so the next call reconnects.
+    Result<void> probe();
 
     SshFailure lastFailure() const { return m_lastFailure; }
     /// The server's key fingerprint as seen by the last connect ("SHA256:...").

@@ -1,5 +1,7 @@
 #include "SshServer.h"
 
+#include "util/ListeningSockets.h"
+
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
@@ -208,6 +210,20 @@ void SshServer::stop() {
         ::kill(pid_t(m_process.processId()), SIGKILL);
         m_process.waitForFinished(5000);
     }
+}
+
+QList<qint64> SshServer::connectionPids() const {
+    QList<qint64> connections;
+    const qint64 root = pid();
+    for (qint64 member : corral::processTree(root)) {
+        QFile stat(QStringLiteral("/proc/%1/stat").arg(member));
+        if (member == root || !stat.open(QIODevice::ReadOnly)) continue;
+        const QByteArray text = stat.readAll();
+        // "PID (COMM) STATE PPID ...": COMM may hold spaces, so count from the last ')'.
+        if (text.mid(text.lastIndexOf(')') + 2).split(' ').value(1).toLongLong() == root)
+            connections.append(member);
+    }
+    return connections;
 }
 
 void SshServer::killHard() {

@@ -45,6 +45,9 @@ public:
     corral::Host inventoryHost(const QString &name,
                                const QString &user = QStringLiteral("root")) const;
     qint64 pid() const { return m_process.processId(); }
+    /// sshd's per-connection processes (its direct children): one per open SSH connection,
+    /// whatever runs inside it. A client that logs in afresh shows up with a new pid.
+    QList<qint64> connectionPids() const;
 
     /// A throwaway local account with a password and a home in /tmp (needs root). Removed by
     /// removeUser() or the destructor.

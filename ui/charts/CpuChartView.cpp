@@ -55,30 +55,30 @@ void CpuChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     const qint64 now = snapshot.timestampMs;
     if (now < m_lastTimestampMs) {
         // The wall clock stepped back: old points would sit right of "now".
-        for (auto &[port, track] : m_tracks)
-            track.points.clear();
+        for (auto &[key, track] : m_tracks)
+            track.line->clear();
     }
     m_lastTimestampMs = now;
 
     ++m_tick;
     for (const WorkerRow &row : snapshot.workers) {
-        Track &track = ensureTrack(row.port);
+        Track &track = ensureTrack(row);
         track.seenTick = m_tick;
-        if (row.cpuValid) track.points.append(QPointF(double(now), row.cpuPercent));
+        if (!row.reachable)
+            track.line->breakLine(); // nothing measured: a gap, not a line across
+        else if (row.cpuValid)
+            track.line->append(QPointF(double(now), row.cpuPercent));
     }
     for (auto it = m_tracks.begin(); it != m_tracks.end();) {
-        if (it->second.seenTick != m_tick) {
-            m_chart->removeSeries(it->second.series);
-            delete it->second.series;
-            it = m_tracks.erase(it);
-        } else {
+        if (it->second.seenTick != m_tick)
+            it = m_tracks.erase(it); // its GappedLine removes its series
+        else
             ++it;
-        }
     }
 
     const double cutoff = double(now - windowMs);
-    for (auto &[port, track] : m_tracks)
-        ChartStyle::trim(track.points, cutoff, maxPointsPerSeries);
+    for (auto &[key, track] : m_tracks)
+        track.line->trim(cutoff, maxPointsPerSeries);
 
     // Each line's geometry (path plus a stroked hover shape) is rebuilt both when its points
     // are replaced and when the axes' range changes, and that is most of a tick's cost with
@@ -86,22 +86,12 @@ void CpuChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     // range change rebuilds every non-empty line from the series' current points
     // (XYChart::handleDomainUpdated reads them), so each line is laid out once per tick.
     const bool axisMoves = m_axisX->max().toMSecsSinceEpoch() != now;
-    for (auto &[port, track] : m_tracks) {
-        if (axisMoves && !track.points.isEmpty()) {
-            const QSignalBlocker blocker(track.series);
-            track.series->replace(track.points);
-        } else {
-            track.series->replace(track.points);
-        }
-    }
+    for (auto &[key, track] : m_tracks)
+        track.line->publish(axisMoves && !track.line->isEmpty());
     updateAxes(now);
 }
 
 void CpuChartView::clear() {
-    for (auto &[port, track] : m_tracks) {
-        m_chart->removeSeries(track.series);
-        delete track.series;
-    }
     m_tracks.clear();
     m_site.clear();
     m_lastTimestampMs = 0;
@@ -109,35 +99,50 @@ void CpuChartView::clear() {
 }
 
 void CpuChartView::setHistory(quint16 port, const QList<QPointF> &points) {
-    Track &track = ensureTrack(port);
+    Track &track = ensureTrack(QStringLiteral("local"), port, tr("port %1").arg(port));
     track.seenTick = m_tick;
-    const double firstLive =
-        track.points.isEmpty() ? std::numeric_limits<double>::infinity() : track.points.first().x();
+    const double firstLive = track.line->firstX();
     QList<QPointF> merged;
-    merged.reserve(points.size() + track.points.size());
+    merged.reserve(points.size() + track.line->pointCount());
     for (const QPointF &p : points) {
         if (p.x() < firstLive) merged.append(p);
     }
-    merged.append(track.points);
+    for (const QList<QPointF> &stretch : track.line->stretches())
+        merged.append(stretch);
     if (merged.isEmpty()) return;
     const qint64 now = std::max(m_lastTimestampMs, qint64(merged.last().x()));
     ChartStyle::trim(merged, double(now - windowMs), maxPointsPerSeries);
-    track.points = std::move(merged);
-    track.series->replace(track.points);
+    track.line->setPoints(merged);
+    track.line->publish();
     updateAxes(now);
 }
 
 QList<quint16> CpuChartView::ports() const {
     QList<quint16> result;
     result.reserve(qsizetype(m_tracks.size()));
-    for (const auto &[port, track] : m_tracks)
-        result.append(port);
+    for (const auto &[key, track] : m_tracks)
+        result.append(key.second);
+    std::sort(result.begin(), result.end());
     return result;
 }
 
 QLineSeries *CpuChartView::series(quint16 port) const {
-    const auto it = m_tracks.find(port);
-    return it == m_tracks.end() ? nullptr : it->second.series;
+    for (const auto &[key, track] : m_tracks)
+        if (key.second == port) return track.line->first();
+    return nullptr;
+}
+
+QStringList CpuChartView::names() const {
+    QStringList result;
+    for (const auto &[key, track] : m_tracks)
+        result.append(track.name);
+    return result;
+}
+
+QList<QLineSeries *> CpuChartView::segments(const QString &name) const {
+    for (const auto &[key, track] : m_tracks)
+        if (track.name == name) return track.line->series();
+    return {};
 }
 
 void CpuChartView::changeEvent(QEvent *event) {
@@ -147,45 +152,58 @@ void CpuChartView::changeEvent(QEvent *event) {
         applyStyle();
 }
 
-CpuChartView::Track &CpuChartView::ensureTrack(quint16 port) {
-    const auto it = m_tracks.find(port);
-    if (it != m_tracks.end()) return it->second;
-    Track &track = m_tracks[port];
-    track.colorIndex = port; // not the order of appearance: that changes when the view is cleared
-    track.series = new QLineSeries;
-    track.series->setName(tr("port %1").arg(port));
-    m_chart->addSeries(track.series);
-    track.series->attachAxis(m_axisX);
-    track.series->attachAxis(m_axisY);
-    // The pen is built once per line, not per tick: setPen repaints the whole series.
-    track.series->setPen(penFor(track));
-    connect(
-        track.series, &QLineSeries::hovered, this, [this, port](const QPointF &point, bool state) {
-            if (!state) {
-                QToolTip::hideText();
-                return;
-            }
-            const QString time = QDateTime::fromMSecsSinceEpoch(qint64(point.x()))
-                                     .toString(QStringLiteral("hh:mm:ss"));
-            QToolTip::showText(
-                QCursor::pos(),
-                tr("port %1\n%2: %3 % CPU").arg(port).arg(time).arg(point.y(), 0, 'f', 1), this);
+CpuChartView::Track &CpuChartView::ensureTrack(const WorkerRow &row) {
+    // Remote workers by where they run, "web1:3001" (the inventory's name when known):
+    // two hosts' workers may share a port.
+    const QString where = row.hostName.isEmpty() ? row.host : row.hostName;
+    return ensureTrack(row.host, row.port,
+                       row.host == QLatin1String("local")
+                           ? tr("port %1").arg(row.port)
+                           : where + QLatin1Char(':') + QString::number(row.port));
+}
+
+CpuChartView::Track &CpuChartView::ensureTrack(const QString &host, quint16 port,
+                                               const QString &name) {
+    const TrackKey key{host, port};
+    if (const auto it = m_tracks.find(key); it != m_tracks.end()) {
+        if (it->second.name == name) return it->second;
+        m_tracks.erase(it); // renamed (the host got its inventory name): a line of its own
+    }
+    Track &track = m_tracks[key];
+    track.name = name;
+    // Not the order of appearance (that changes when the view is cleared): the port, and for
+    // remote workers their host too, so one port on two hosts gets two colours.
+    track.colorIndex = host == QLatin1String("local") ? port : port + int(qHash(host) % 1000u);
+    track.line = std::make_unique<GappedLine>(
+        m_chart, QList<QAbstractAxis *>{m_axisX, m_axisY}, name, [this, name](QLineSeries *series) {
+            connect(series, &QLineSeries::hovered, this,
+                    [this, name](const QPointF &point, bool state) {
+                        if (!state) {
+                            QToolTip::hideText();
+                            return;
+                        }
+                        const QString time = QDateTime::fromMSecsSinceEpoch(qint64(point.x()))
+                                                 .toString(QStringLiteral("hh:mm:ss"));
+                        QToolTip::showText(
+                            QCursor::pos(),
+                            tr("%1\n%2: %3 % CPU").arg(name, time).arg(point.y(), 0, 'f', 1), this);
+                    });
         });
+    // The pen is built once per line, not per tick: setPen repaints the whole series.
+    track.line->setPen(penFor(track));
     return track;
 }
 
 void CpuChartView::updateAxes(qint64 nowMs) {
     double maxY = 0;
-    for (const auto &[port, track] : m_tracks) {
-        for (const QPointF &p : track.points)
-            maxY = std::max(maxY, p.y());
-    }
+    for (const auto &[key, track] : m_tracks)
+        maxY = std::max(maxY, track.line->maxY());
     // 0..100 % is one core; a multi-process tree can go beyond, rounded up to the next 50.
     const double top = std::max(100.0, std::ceil(maxY / 50.0) * 50.0);
     if (m_axisY->max() != top || m_axisY->min() != 0) m_axisY->setRange(0, top);
     qint64 oldest = nowMs;
-    for (const auto &[port, track] : m_tracks) {
-        if (!track.points.isEmpty()) oldest = std::min(oldest, qint64(track.points.first().x()));
+    for (const auto &[key, track] : m_tracks) {
+        if (!track.line->isEmpty()) oldest = std::min(oldest, qint64(track.line->firstX()));
     }
     const qint64 span = ChartStyle::timeSpanMs(oldest, nowMs, windowMs);
     m_axisX->setRange(QDateTime::fromMSecsSinceEpoch(nowMs - span),
@@ -204,9 +222,12 @@ void CpuChartView::layoutLegend() {
     m_legendCount = count;
     const QSizeF size = m_chart->size();
     const QFontMetricsF metrics(legend->font());
-    // A legend entry: marker square, gaps and the longest name ("port 65535").
-    const double entryWidth =
-        metrics.horizontalAdvance(tr("port %1").arg(65535)) + metrics.height() + 28;
+    // A legend entry: marker square, gaps and the longest name (at least "port 65535"), so
+    // no entry is cut short ("web1:3001" and longer names included).
+    double longest = metrics.horizontalAdvance(tr("port %1").arg(65535));
+    for (const auto &[key, track] : m_tracks)
+        longest = std::max(longest, metrics.horizontalAdvance(track.name));
+    const double entryWidth = longest + metrics.height() + 28;
     const double rowHeight = metrics.height() + 14; // text item document margins included
     const int columns = std::max(1, int((size.width() - 8) / entryWidth));
     const int rows = (count + columns - 1) / columns;
@@ -221,8 +242,8 @@ void CpuChartView::applyStyle() {
     ChartStyle::apply(m_chart, this);
 
     m_dark = ChartStyle::isDark(palette());
-    for (auto &[port, track] : m_tracks)
-        track.series->setPen(penFor(track));
+    for (auto &[key, track] : m_tracks)
+        track.line->setPen(penFor(track));
     layoutLegend(); // the font may have changed
 }
 

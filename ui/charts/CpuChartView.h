@@ -1,5 +1,6 @@
 #pragma once
 
+#include "charts/GappedLine.h"
 #include "cluster/ClusterSnapshot.h"
 
 #include <QChartView>
@@ -8,6 +9,8 @@
 #include <QPointF>
 
 #include <map>
+#include <memory>
+#include <utility>
 
 class QChart;
 class QDateTimeAxis;
@@ -17,9 +20,12 @@ class QValueAxis;
 namespace corral {
 
 /// CPU % of each worker process tree over the last five minutes: one line per worker, named
-/// "port N". Fed one ClusterSnapshot per tick; a worker's line appears with its first row in a
-/// snapshot and is removed from the chart with the first snapshot that lacks it.
-/// Workers are told apart by port (unique among a site's workers on one host).
+/// "port N" for local workers and "HOST:N" for remote ones (the inventory host's name, else
+/// the address). Fed one ClusterSnapshot per tick; a worker's line appears with its first row
+/// in a snapshot and is removed from the chart with the first snapshot that lacks it. While a
+/// worker's host cannot be reached (WorkerRow::reachable) its line has a gap: a line may
+/// consist of several series (GappedLine), the first named and in the legend.
+/// Workers are told apart by host and port.
 class CpuChartView : public QChartView {
     Q_OBJECT
 public:
@@ -50,8 +56,13 @@ public:
     int seriesCount() const { return int(m_tracks.size()); }
     /// Ports with a line, ascending.
     QList<quint16> ports() const;
-    /// nullptr when there is no line for `port`.
+    /// nullptr when there is no line for `port` (the first worker with that port); the
+    /// oldest stretch of the line when it has gaps.
     QLineSeries *series(quint16 port) const;
+    /// The lines' names ("port 3000", "web1:3000"), in (host, port) order.
+    QStringList names() const;
+    /// Every stretch of the line named `name`, oldest first; empty when there is none.
+    QList<QLineSeries *> segments(const QString &name) const;
     QDateTimeAxis *timeAxis() const { return m_axisX; }
     QValueAxis *valueAxis() const { return m_axisY; }
 
@@ -61,13 +72,16 @@ protected:
 
 private:
     struct Track {
-        QLineSeries *series = nullptr;
-        QList<QPointF> points; ///< what the series shows, oldest first
-        int colorIndex = 0;    ///< the port: a worker keeps its colour while it exists
+        std::unique_ptr<GappedLine> line;
+        QString name;
+        int colorIndex = 0; ///< from host and port: a worker keeps its colour while it exists
         quint64 seenTick = 0;
     };
+    /// (host, port): WorkerRow::host, "local" for this machine's workers.
+    using TrackKey = std::pair<QString, quint16>;
 
-    Track &ensureTrack(quint16 port);
+    Track &ensureTrack(const WorkerRow &row);
+    Track &ensureTrack(const QString &host, quint16 port, const QString &name);
     void updateAxes(qint64 nowMs);
     void applyStyle();
     /// Places the (detached) legend under the plot, wrapped onto as many rows as it needs,
@@ -78,7 +92,7 @@ private:
     QChart *m_chart = nullptr;
     QDateTimeAxis *m_axisX = nullptr;
     QValueAxis *m_axisY = nullptr;
-    std::map<quint16, Track> m_tracks; ///< by port
+    std::map<TrackKey, Track> m_tracks;
     QString m_site;
     qint64 m_lastTimestampMs = 0;
     quint64 m_tick = 0;

@@ -61,8 +61,12 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     for (const WorkerRow &row : snapshot.workers) {
         if (!row.inProxy) continue;
         ports.append(row.port);
+        // Remote backends by the inventory host's name ("web1:3001") when known: an address
+        // is longer and says less (and "127.0.0.1" is every host's loopback).
         names.append(row.host == QLatin1String("local") ? QString::number(row.port)
-                                                        : Endpoint{row.host, row.port}.toString());
+                     : row.hostName.isEmpty()
+                         ? Endpoint{row.host, row.port}.toString()
+                         : row.hostName + QLatin1Char(':') + QString::number(row.port));
         values.append(std::max(0.0, row.requestsPerSecond));
         totals.append(double(row.requestsTotal));
         sumRate += values.last();
@@ -74,7 +78,8 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     QStringList shortNames = names;
     const bool oneHost =
         std::all_of(snapshot.workers.cbegin(), snapshot.workers.cend(), [&](const WorkerRow &row) {
-            return !row.inProxy || row.host == snapshot.workers.first().host;
+            return !row.inProxy || (row.host == snapshot.workers.first().host &&
+                                    row.hostName == snapshot.workers.first().hostName);
         });
     if (oneHost) {
         for (qsizetype i = 0; i < ports.size(); ++i)

@@ -50,7 +50,8 @@ public:
     /// The `index`-th backend's share in % (0..100); shares sum to 100 unless basis() is None.
     double share(int index) const;
     quint16 port(int index) const { return m_ports.value(index); }
-    /// The port, or "HOST:PORT" for a backend on another machine (production balancers).
+    /// The port, or "HOST:PORT" for a backend on another machine (production balancers; HOST
+    /// is the inventory host's name when known, e.g. "web1:3001").
     QString backendName(int index) const { return m_names.value(index); }
     /// Requests the `index`-th backend served since the balancer was first watched.
     double requestsTotal(int index) const { return m_totals.value(index); }

@@ -34,14 +34,7 @@ ThroughputChartView::ThroughputChartView(QWidget *parent)
     m_chart->addAxis(m_axisX, Qt::AlignBottom);
     m_chart->addAxis(m_axisY, Qt::AlignLeft);
 
-    m_requests = new QLineSeries;
-    m_requests->setName(tr("requests/s"));
-    m_errors = new QLineSeries;
-    m_errors->setName(tr("errors/s"));
-    for (QLineSeries *series : {m_requests, m_errors}) {
-        m_chart->addSeries(series);
-        series->attachAxis(m_axisX);
-        series->attachAxis(m_axisY);
+    const auto withToolTip = [this](QLineSeries *series) {
         connect(series, &QLineSeries::hovered, this,
                 [this, series](const QPointF &point, bool state) {
                     if (!state) {
@@ -57,7 +50,10 @@ ThroughputChartView::ThroughputChartView(QWidget *parent)
                                            .arg(series->name()),
                                        this);
                 });
-    }
+    };
+    const QList<QAbstractAxis *> axes{m_axisX, m_axisY};
+    m_requests = std::make_unique<GappedLine>(m_chart, axes, tr("requests/s"), withToolTip);
+    m_errors = std::make_unique<GappedLine>(m_chart, axes, tr("errors/s"), withToolTip);
     ChartStyle::configureView(this);
 
     applyStyle();
@@ -70,29 +66,35 @@ void ThroughputChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     if ((!m_site.isEmpty() && snapshot.site != m_site) ||
         snapshot.timestampMs < m_lastTimestampMs) {
         // Another site, or the wall clock stepped back: old points would mislead.
-        m_requestPoints.clear();
-        m_errorPoints.clear();
+        m_requests->clear();
+        m_errors->clear();
     }
     m_site = snapshot.site;
     const qint64 now = snapshot.timestampMs;
     m_lastTimestampMs = now;
 
-    m_requestPoints.append(QPointF(double(now), snapshot.requestsPerSecond));
-    m_errorPoints.append(QPointF(double(now), snapshot.errorsPerSecond));
+    if (snapshot.requestsKnown) {
+        m_requests->append(QPointF(double(now), snapshot.requestsPerSecond));
+        m_errors->append(QPointF(double(now), snapshot.errorsPerSecond));
+    } else {
+        // Not measured (not zero): a gap rather than a line across the outage.
+        m_requests->breakLine();
+        m_errors->breakLine();
+    }
     const double cutoff = double(now - windowMs);
-    ChartStyle::trim(m_requestPoints, cutoff, maxPointsPerSeries);
-    ChartStyle::trim(m_errorPoints, cutoff, maxPointsPerSeries);
-    // One replace per line and tick: a single repaint instead of one per append/remove.
-    m_requests->replace(m_requestPoints);
-    m_errors->replace(m_errorPoints);
+    m_requests->trim(cutoff, maxPointsPerSeries);
+    m_errors->trim(cutoff, maxPointsPerSeries);
+    // One replace per series and tick: a single repaint instead of one per append/remove.
+    m_requests->publish();
+    m_errors->publish();
     updateAxes(now);
 }
 
 void ThroughputChartView::clear() {
-    m_requestPoints.clear();
-    m_errorPoints.clear();
     m_requests->clear();
     m_errors->clear();
+    m_requests->publish();
+    m_errors->publish();
     m_site.clear();
     m_lastTimestampMs = 0;
     m_axisY->setRange(0, 1);
@@ -120,13 +122,14 @@ void ThroughputChartView::applyStyle() {
 void ThroughputChartView::updateAxes(qint64 nowMs) {
     double maxY = 0;
     const double since = double(nowMs - scaleWindowMs);
-    for (const QList<QPointF> *points : {&m_requestPoints, &m_errorPoints}) {
-        for (auto it = points->crbegin(); it != points->crend() && it->x() > since; ++it)
-            maxY = std::max(maxY, it->y());
+    for (const GappedLine *line : {m_requests.get(), m_errors.get()}) {
+        for (const QList<QPointF> &stretch : line->stretches())
+            for (auto it = stretch.crbegin(); it != stretch.crend() && it->x() > since; ++it)
+                maxY = std::max(maxY, it->y());
     }
     const double top = ChartStyle::niceCeiling(maxY * 1.05);
     if (m_axisY->max() != top || m_axisY->min() != 0) m_axisY->setRange(0, top);
-    const qint64 oldest = m_requestPoints.isEmpty() ? nowMs : qint64(m_requestPoints.first().x());
+    const qint64 oldest = m_requests->isEmpty() ? nowMs : qint64(m_requests->firstX());
     const qint64 span = ChartStyle::timeSpanMs(oldest, nowMs, windowMs);
     m_axisX->setRange(QDateTime::fromMSecsSinceEpoch(nowMs - span),
                       QDateTime::fromMSecsSinceEpoch(nowMs));

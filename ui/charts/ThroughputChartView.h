@@ -1,10 +1,13 @@
 #pragma once
 
+#include "charts/GappedLine.h"
 #include "cluster/ClusterSnapshot.h"
 
 #include <QChartView>
 #include <QList>
 #include <QPointF>
+
+#include <memory>
 
 class QChart;
 class QDateTimeAxis;
@@ -29,13 +32,18 @@ public:
     ~ThroughputChartView() override;
 
     /// Appends the snapshot's totals and slides the time axis to end at its timestamp. A
-    /// snapshot of another site, or a clock that stepped back, starts afresh.
+    /// snapshot of another site, or a clock that stepped back, starts afresh. A snapshot
+    /// without request counts (ClusterSnapshot::requestsKnown false: the balancer's host was
+    /// unreachable) leaves a gap: the lines then consist of several series each.
     void updateSnapshot(const ClusterSnapshot &snapshot);
     /// Removes every point.
     void clear();
 
-    QLineSeries *requestsSeries() const { return m_requests; }
-    QLineSeries *errorsSeries() const { return m_errors; }
+    /// The named series of each line (its oldest stretch when it has gaps).
+    QLineSeries *requestsSeries() const { return m_requests->first(); }
+    QLineSeries *errorsSeries() const { return m_errors->first(); }
+    /// Every stretch of the requests line, oldest first.
+    const QList<QLineSeries *> &requestsSegments() const { return m_requests->series(); }
     QDateTimeAxis *timeAxis() const { return m_axisX; }
     QValueAxis *valueAxis() const { return m_axisY; }
 
@@ -47,12 +55,10 @@ private:
     void updateAxes(qint64 nowMs);
 
     QChart *m_chart = nullptr;
-    QLineSeries *m_requests = nullptr;
-    QLineSeries *m_errors = nullptr;
+    std::unique_ptr<GappedLine> m_requests;
+    std::unique_ptr<GappedLine> m_errors;
     QDateTimeAxis *m_axisX = nullptr;
     QValueAxis *m_axisY = nullptr;
-    QList<QPointF> m_requestPoints; ///< what m_requests shows, oldest first
-    QList<QPointF> m_errorPoints;
     QString m_site;
     qint64 m_lastTimestampMs = 0;
 };

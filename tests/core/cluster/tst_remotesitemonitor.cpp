@@ -7,6 +7,7 @@
 #include "ssh/SshHost.h"
 
 #include <QProcess>
+#include <QSet>
 #include <QSignalSpy>
 #include <QTest>
 
@@ -85,6 +86,69 @@ private Q_SLOTS:
         const QStringList words =
             QString::fromUtf8(shell.readAllStandardOutput()).split(QLatin1Char('\n'));
         QVERIFY2(words.contains(hostile), qPrintable(words.join(QLatin1Char('|'))));
+    }
+
+    // The monitor resolves its host by name again when the one it had goes away (the
+    // console's inventory reload replaces changed hosts), and says so when it cannot:
+    // it never stops silently.
+    void monitorOutlivesItsHost() {
+        SshPool pool;
+        const Host host = m_server.inventoryHost(QStringLiteral("remote"));
+        const SshConfig config = m_server.trustedConfig();
+        RemoteSiteMonitor monitor(site(), pool.host(host.name, config));
+        monitor.setWorkerHosts({host},
+                               [&](const Host &known) { return pool.host(known.name, config); });
+        QSignalSpy ticked(&monitor, &RemoteSiteMonitor::snapshotReady);
+        monitor.start(200);
+        QVERIFY(ticked.wait(30000));
+        pool.remove(host.name); // mid-tick, as likely as not
+        ticked.clear();
+        QVERIFY(ticked.wait(5000));
+        QTRY_VERIFY_WITH_TIMEOUT(pool.find(host.name), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(monitor.snapshot().running, 2, 5000);
+
+        // No way to get the host back: each tick says why.
+        auto *lone = pool.host(QStringLiteral("lone"), config);
+        RemoteSiteMonitor orphan(site(), lone);
+        QSignalSpy failed(&orphan, &RemoteSiteMonitor::pollFailed);
+        QSignalSpy orphanTicked(&orphan, &RemoteSiteMonitor::snapshotReady);
+        orphan.start(200);
+        QVERIFY(orphanTicked.wait(30000));
+        pool.remove(QStringLiteral("lone"));
+        failed.clear();
+        QVERIFY(failed.wait(5000));
+        QVERIFY2(failed.last().value(0).toString().contains(QStringLiteral("remote")),
+                 qPrintable(failed.last().value(0).toString()));
+    }
+
+    // One SSH login for a host however many ticks and host checks (connectToHost, what the
+    // console's periodic check calls) run: each check reuses the live session.
+    void oneSessionAcrossTicksAndChecks() {
+        QTRY_VERIFY_WITH_TIMEOUT(m_server.connectionPids().isEmpty(), 10000);
+        SshConfig config = m_server.trustedConfig();
+        config.keepaliveIntervalMs = 300;
+        SshHost host(QStringLiteral("remote"), config);
+        RemoteSiteMonitor monitor(site(), &host);
+        QSignalSpy ticked(&monitor, &RemoteSiteMonitor::snapshotReady);
+        QSet<qint64> connections;
+        monitor.start(150);
+        QVERIFY(ticked.wait(30000));
+        for (int check = 0; check < 4; ++check) {
+            bool checked = false;
+            host.connectToHost(this, [&](Result<void> connected) {
+                QVERIFY2(connected.ok(), qPrintable(connected.error()));
+                checked = true;
+            });
+            QTRY_VERIFY_WITH_TIMEOUT(checked, 10000);
+            for (int i = 0; i < 2; ++i) {
+                QVERIFY(ticked.wait(5000));
+                for (qint64 pid : m_server.connectionPids())
+                    connections.insert(pid);
+            }
+        }
+        monitor.stop();
+        QCOMPARE(connections.size(), 1);
+        QVERIFY(host.isOnline());
     }
 
     void countsAndHealthFromHaproxy() {

@@ -426,6 +426,41 @@ private Q_SLOTS:
         qInfo("offline noticed while idle: %s", qPrintable(offline.first().first().toString()));
     }
 
+    // A host kept connected needs nobody's calls: the keepalive notices the loss, the
+    // back-off (at once, 1 s, 2 s, ...) reconnects within seconds of the server's return,
+    // and the session is never replaced while it lives.
+    void keptConnectedHostReconnectsByItself() {
+        QString error;
+        if (m_second.pid() == 0) QVERIFY2(m_second.start(&error), qPrintable(error));
+        SshConfig config = m_second.trustedConfig();
+        config.keepaliveIntervalMs = 500;
+        SshHost host(QStringLiteral("second"), config);
+        QSignalSpy online(&host, &SshHost::online);
+        QSignalSpy offline(&host, &SshHost::offline);
+        host.keepConnected();
+        QVERIFY(online.wait(10000));
+        const QList<qint64> connection = m_second.connectionPids();
+        QCOMPARE(connection.size(), 1);
+        // Several keepalives later: the same connection.
+        QVERIFY(!offline.wait(1600));
+        QCOMPARE(m_second.connectionPids(), connection);
+
+        m_second.killHard();
+        QVERIFY(offline.wait(5000));
+        QVERIFY(!host.isOnline());
+        // Let the back-off grow: the loss, then tries at once, after 1 s and after 2 s.
+        QTRY_VERIFY_WITH_TIMEOUT(offline.size() >= 4, 10000);
+        QVERIFY2(m_second.start(&error), qPrintable(error));
+        QElapsedTimer back;
+        back.start();
+        online.clear();
+        QVERIFY(online.wait(10000));
+        // The back-off had reached 4 s: back by its next try, not after a fixed check period.
+        QVERIFY2(back.elapsed() < 8000, qPrintable(QString::number(back.elapsed())));
+        QVERIFY(host.isOnline());
+        qInfo("online again %lld ms after sshd restarted", back.elapsed());
+    }
+
     void keychainUnavailableIsReported() {
         // No D-Bus session bus here: QtKeychain cannot reach a Secret Service.
         qputenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/corral-test-bus");
