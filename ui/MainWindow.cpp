@@ -6,6 +6,7 @@
 #include "InventoryTreeModel.h"
 #include "LaunchClusterDialog.h"
 #include "LogView.h"
+#include "ProductionSiteDialog.h"
 #include "WorkerTableModel.h"
 #include "charts/CpuChartView.h"
 #include "charts/DistributionChartView.h"
@@ -23,6 +24,7 @@
 #include "supervisor/Supervisor.h"
 #include "upstreams/RemoteAddBackend.h"
 #include "upstreams/RemoteRollingRestart.h"
+#include "upstreams/RollingRestartSummary.h"
 #include "upstreams/SiteLock.h"
 
 #include <QAction>
@@ -31,11 +33,13 @@
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QCoreApplication>
+#include <QDialogButtonBox>
 #include <QElapsedTimer>
 #include <QHeaderView>
 #include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListWidget>
 #include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -275,6 +279,14 @@ void MainWindow::createActions() {
          QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_H),
          tr("Add a server reached over SSH (host key checked, secrets in the keychain)"),
          &MainWindow::addHostDialog);
+    make(QStringLiteral("addProductionSite"), tr("Add &production site…"),
+         QStyle::SP_FileDialogNewFolder, QKeySequence(),
+         tr("A site whose workers run on SSH hosts behind nginx, HAProxy or Apache there"),
+         [this] { productionSiteDialog(false); });
+    make(QStringLiteral("editSite"), tr("&Edit production site…"),
+         QStyle::SP_FileDialogDetailedView, QKeySequence(),
+         tr("Change the selected production site's workers and balancer settings"),
+         [this] { productionSiteDialog(true); });
     make(QStringLiteral("launch"), tr("&Launch local cluster…"), QStyle::SP_MediaPlay,
          QKeySequence::New, tr("Start workers and the embedded balancer on this machine"),
          &MainWindow::launchDialog);
@@ -323,6 +335,8 @@ void MainWindow::createActions() {
     QMenu *file = menuBar()->addMenu(tr("&File"));
     file->addAction(m_actions.value(QStringLiteral("reload")));
     file->addAction(m_actions.value(QStringLiteral("addHost")));
+    file->addAction(m_actions.value(QStringLiteral("addProductionSite")));
+    file->addAction(m_actions.value(QStringLiteral("editSite")));
     file->addSeparator();
     file->addAction(quit);
     QMenu *cluster = menuBar()->addMenu(tr("&Cluster"));
@@ -675,6 +689,47 @@ void MainWindow::removeHost() {
     statusBar()->showMessage(tr("Removed host %1 from %2").arg(name, m_inventoryPath), 5000);
 }
 
+void MainWindow::productionSiteDialog(bool editSelected) {
+    auto inventory = Inventory::load(m_inventoryPath);
+    if (!inventory) return showError(inventory.error());
+    QList<Host> sshHosts;
+    for (const Host &host : inventory->hosts())
+        if (host.kind == Host::Kind::Ssh) sshHosts.append(host);
+    QStringList names;
+    for (const Site &site : inventory->sites())
+        names.append(site.name);
+    auto *dialog = new ProductionSiteDialog(sshHosts, names, this);
+    dialog->setObjectName(QStringLiteral("productionSiteDialog"));
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    if (editSelected) {
+        const Site *site = inventory->site(m_currentSite);
+        if (!site || !site->balancer) {
+            delete dialog;
+            return showError(tr("Select a production site to edit"));
+        }
+        dialog->setSite(*site);
+    }
+    connect(dialog, &QDialog::accepted, this, [this, dialog, editSelected] {
+        auto site = dialog->site();
+        if (!site) return showError(site.error());
+        // Read again: the inventory may have changed while the dialog was open.
+        auto inventory = Inventory::load(m_inventoryPath);
+        if (!inventory) return showError(inventory.error());
+        auto changed =
+            editSelected ? inventory->updateSite(site.value()) : inventory->addSite(site.value());
+        if (changed) changed = inventory->save(m_inventoryPath);
+        if (!changed) return showError(changed.error());
+        if (m_remoteMonitor && m_remoteMonitor->site().name == site->name)
+            m_remoteMonitor->setSite(site.value());
+        reloadInventory();
+        statusBar()->showMessage(tr("Saved site %1 in %2; Apply balancer config puts it live")
+                                     .arg(site->name, m_inventoryPath),
+                                 10000);
+        m_tree->setCurrentIndex(m_treeModel->siteIndex(site->name));
+    });
+    dialog->open();
+}
+
 void MainWindow::updateTree() {
     QList<Site> running;
     for (LocalCluster *cluster : std::as_const(m_clusters))
@@ -926,6 +981,27 @@ void MainWindow::toggleLoad(bool on) {
     m_loadGenerator->start();
 }
 
+namespace {
+
+/// Enables `target` (a QAction or a widget), or disables it with `whyNot` added to its tooltip:
+/// a greyed control always says why it is greyed and what to do instead.
+template <typename Target>
+void setAvailable(Target *target, bool available, const QString &whyNot) {
+    // The tooltip as created, kept the first time so the reason never accumulates.
+    QVariant base = target->property("corralBaseToolTip");
+    if (!base.isValid()) {
+        base = target->toolTip();
+        target->setProperty("corralBaseToolTip", base);
+    }
+    target->setEnabled(available);
+    const QString tip = available || whyNot.isEmpty() ? base.toString()
+                                                      : base.toString() + QStringLiteral("\n") +
+                                                            QObject::tr("Unavailable: ") + whyNot;
+    if (target->toolTip() != tip) target->setToolTip(tip);
+}
+
+} // namespace
+
 void MainWindow::updateActions() {
     LocalCluster *cluster = currentCluster();
     const bool running = cluster && cluster->isRunning();
@@ -936,24 +1012,106 @@ void MainWindow::updateActions() {
     const std::optional<Site> shown = cluster           ? std::nullopt
                                       : m_remoteMonitor ? m_remoteMonitor->site()
                                                         : inventorySite(m_currentSite);
-    m_actions.value(QStringLiteral("applyBalancer"))
-        ->setEnabled(shown && shown->balancer && !m_remoteBusy);
-    m_actions.value(QStringLiteral("addBackend"))
-        ->setEnabled(running || (remote && !m_remoteBusy && shown && !shown->command.isEmpty()));
-    m_actions.value(QStringLiteral("removeBackend"))->setEnabled(hasSelection);
-    m_actions.value(QStringLiteral("restartWorker"))->setEnabled(hasSelection);
-    m_actions.value(QStringLiteral("toggleBackend"))->setEnabled(hasSelection && hasProxy);
-    m_actions.value(QStringLiteral("rollingRestart"))
-        ->setEnabled((running && !rolling) || (remote && !m_remoteBusy));
-    m_actions.value(QStringLiteral("stopSite"))->setEnabled(running);
-    m_actions.value(QStringLiteral("generateLoad"))->setEnabled(hasProxy);
-    m_scale->setEnabled(running);
-    m_policy->setEnabled(hasProxy);
+    const bool production = !cluster && shown && shown->balancer;
+    // Why a control is greyed, for the site shown (the first reason that applies).
+    QString notRunning;
+    if (m_currentSite.isEmpty())
+        notRunning = tr("select a site in the tree");
+    else if (production)
+        notRunning = QString(); // said per control below
+    else if (!running)
+        notRunning = tr("site %1 is not running here: start it with Launch local cluster…")
+                         .arg(m_currentSite);
+    const QString busy = tr("another operation on site %1 is still running").arg(m_currentSite);
+    const QString balancerHost = production ? shown->balancer->host : QString();
+    const auto forProduction = [&](const QString &production_, const QString &otherwise) {
+        return production ? production_ : otherwise;
+    };
+
+    setAvailable(m_actions.value(QStringLiteral("applyBalancer")),
+                 shown && shown->balancer && !m_remoteBusy,
+                 m_remoteBusy ? busy
+                 : shown      ? tr("site %1 has no production balancer (nginx, HAProxy or Apache "
+                                        "on an SSH host) to apply a config to; the embedded balancer "
+                                        "of a local site needs none")
+                               .arg(shown->name)
+                         : notRunning);
+    setAvailable(m_actions.value(QStringLiteral("editSite")), production,
+                 m_currentSite.isEmpty()
+                     ? tr("select a production site in the tree")
+                     : tr("site %1 has no production balancer; Add production site… creates one")
+                           .arg(m_currentSite));
+    setAvailable(m_actions.value(QStringLiteral("addBackend")),
+                 running || (remote && !m_remoteBusy && shown && !shown->command.isEmpty()),
+                 m_remoteBusy ? busy
+                 : production && shown->command.isEmpty()
+                     ? tr("site %1 has no worker command to start one more with: set it in Edit "
+                          "production site…")
+                           .arg(shown->name)
+                 : production
+                     ? tr("the site's balancer host %1 is not connected yet").arg(balancerHost)
+                     : notRunning);
+    const QString selectWorker = tr("select a worker in the table");
+    setAvailable(m_actions.value(QStringLiteral("removeBackend")), hasSelection,
+                 forProduction(tr("draining one backend of a production site is not in Corral "
+                                  "yet: remove it in Edit production site… and Apply balancer "
+                                  "config, then stop its worker on its host"),
+                               running ? selectWorker : notRunning));
+    setAvailable(m_actions.value(QStringLiteral("restartWorker")), hasSelection,
+                 forProduction(tr("a production site's workers are restarted through its "
+                                  "balancer, each drained first: use Rolling restart"),
+                               running ? selectWorker : notRunning));
+    setAvailable(
+        m_actions.value(QStringLiteral("toggleBackend")), hasSelection && hasProxy,
+        forProduction(tr("on a production site, mark the backend ;down in Edit "
+                         "production site…, then Apply balancer config"),
+                      !running ? notRunning
+                      : !hasProxy
+                          ? tr("site %1 runs without Corral's embedded balancer").arg(m_currentSite)
+                          : selectWorker));
+    setAvailable(
+        m_actions.value(QStringLiteral("rollingRestart")),
+        (running && !rolling) || (remote && !m_remoteBusy),
+        rolling || m_remoteBusy ? tr("a rolling restart of site %1 is running").arg(m_currentSite)
+        : production ? tr("the site's balancer host %1 is not connected yet").arg(balancerHost)
+                     : notRunning);
+    setAvailable(m_actions.value(QStringLiteral("stopSite")), running,
+                 forProduction(tr("stopping every worker of a production site would take it "
+                                  "off the air; Corral does not offer that from the console"),
+                               notRunning));
+    setAvailable(
+        m_actions.value(QStringLiteral("generateLoad")), hasProxy,
+        forProduction(tr("the load generator only sends requests to a local site's "
+                         "embedded balancer, never to production"),
+                      running
+                          ? tr("site %1 runs without Corral's embedded balancer").arg(m_currentSite)
+                          : notRunning));
+    setAvailable(m_scale, running,
+                 forProduction(tr("a production site grows with Add backend (one worker at a "
+                                  "time, health-checked, then applied to the balancer)"),
+                               notRunning));
+    setAvailable(
+        m_policy, hasProxy,
+        forProduction(tr("the policy of the %1 on %2: change it in Edit production "
+                         "site…, then Apply balancer config")
+                          .arg(production ? shown->balancer->format : QString(), balancerHost),
+                      running
+                          ? tr("site %1 runs without Corral's embedded balancer").arg(m_currentSite)
+                          : notRunning));
     if (running) {
         const QSignalBlocker scaleBlocker(m_scale);
+        m_scale->setMinimum(1);
         m_scale->setValue(int(cluster->supervisor().ports(cluster->site().name).size()));
         const QSignalBlocker policyBlocker(m_policy);
         m_policy->setCurrentIndex(m_policy->findData(int(cluster->site().policy)));
+    } else if (shown) {
+        // A site not run here shows what it has: its backends and its balancer's policy,
+        // not the spin box's last value and the combo's first entry.
+        const QSignalBlocker scaleBlocker(m_scale);
+        m_scale->setMinimum(0); // a production site may have no backend yet
+        m_scale->setValue(int(production ? shown->backends.size() : shown->workers));
+        const QSignalBlocker policyBlocker(m_policy);
+        m_policy->setCurrentIndex(m_policy->findData(int(shown->policy)));
     }
     m_listenButton->setVisible(hasProxy);
 }
@@ -1245,6 +1403,20 @@ void MainWindow::remoteRollingRestart() {
     const Site site = m_remoteMonitor->site();
     SshHost *host = sshHost(site.balancer->host);
     if (!host) return;
+    Confirmation question;
+    question.key = QStringLiteral("productionRollingRestart");
+    question.title = tr("Rolling restart of %1").arg(site.name);
+    question.text =
+        // At least two: a rolling restart of a site with one backend is refused by the run.
+        tr("Each of the %1 backends of %2 is taken out of rotation on the %3 on %4, "
+           "restarted, health-checked and put back, one at a time, while the others serve. "
+           "The run stops at the first backend that fails.")
+            .arg(site.backends.size())
+            .arg(site.name, site.balancer->format, site.balancer->host);
+    question.acceptLabel = tr("Rolling restart");
+    if (!confirm(question)) return;
+    if (!m_remoteMonitor || m_remoteMonitor->site().name != site.name || m_remoteBusy)
+        return; // the question ran an event loop: the view may have moved on
     m_remoteBusy = true;
     updateActions();
     m_rollout->setRange(0, int(site.backends.size()));
@@ -1299,21 +1471,57 @@ void MainWindow::remoteRollingRestart() {
             return restart.run(site, target.value(), hosts);
         },
         this,
-        [this](Result<RollingRestartReport> report) {
+        [this, site](Result<RollingRestartReport> report) {
             m_remoteBusy = false;
             m_rollout->hide();
-            if (!report)
-                showError(tr("Rolling restart stopped: %1").arg(report.error()));
-            else if (!report->ok())
-                showError(tr("Rolling restart stopped at %1 (it stays out of rotation; the "
-                             "others serve): %2")
-                              .arg(report->failedBackend, report->error));
-            else
-                statusBar()->showMessage(tr("Rolling restart done: %n backend(s) restarted",
-                                            nullptr, int(report->restarted.size())),
-                                         10000);
+            if (!report) {
+                // Refused before any backend was touched (lock, journal, balancer unknown).
+                showError(tr("Rolling restart of %1 did not start; nothing was changed: %2")
+                              .arg(site.name, report.error()));
+            } else {
+                showRollingRestartResult(site, report.value());
+                statusBar()->showMessage(
+                    report->ok() ? tr("Rolling restart done: %n backend(s) restarted", nullptr,
+                                      int(report->restarted.size()))
+                                 : tr("Rolling restart stopped at %1").arg(report->failedBackend),
+                    10000);
+            }
             updateActions();
         });
+}
+
+void MainWindow::showRollingRestartResult(const Site &site, const RollingRestartReport &report) {
+    // Non-modal and kept until dismissed: the per-backend result is what the user acts on.
+    auto *dialog = new QDialog(this);
+    dialog->setObjectName(QStringLiteral("rollingRestartResult"));
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->setWindowTitle(tr("Rolling restart of %1").arg(site.name));
+    auto *summary =
+        new QLabel(report.ok() ? tr("All %n backend(s) were restarted and are back in rotation.",
+                                    nullptr, int(report.restarted.size()))
+                               : tr("Stopped at %1: %2").arg(report.failedBackend, report.error));
+    summary->setWordWrap(true);
+    auto *list = new QListWidget;
+    list->setObjectName(QStringLiteral("backendOutcomes"));
+    for (const RollingRestartOutcome &outcome : rollingRestartOutcomes(site, report)) {
+        const QStyle::StandardPixmap icon = outcome.state == RollingRestartOutcome::State::Restarted
+                                                ? QStyle::SP_DialogApplyButton
+                                            : outcome.state == RollingRestartOutcome::State::Failed
+                                                ? QStyle::SP_MessageBoxCritical
+                                                : QStyle::SP_MessageBoxInformation;
+        auto *item =
+            new QListWidgetItem(style()->standardIcon(icon),
+                                outcome.backend + QStringLiteral(": ") + outcome.detail, list);
+        item->setData(Qt::UserRole, outcome.inRotation);
+    }
+    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Close);
+    connect(buttons, &QDialogButtonBox::rejected, dialog, &QDialog::close);
+    auto *layout = new QVBoxLayout(dialog);
+    layout->addWidget(summary);
+    layout->addWidget(list);
+    layout->addWidget(buttons);
+    dialog->resize(640, 260);
+    dialog->show();
 }
 
 } // namespace corral

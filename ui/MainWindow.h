@@ -41,6 +41,7 @@ class SshHost;
 class ThroughputChartView;
 class WorkerTableModel;
 struct ClusterSnapshot;
+struct RollingRestartReport;
 struct SshConfig;
 
 /// The console's main window: hosts and sites on the left; the selected site's workers, live
@@ -152,6 +153,11 @@ private:
     /// Saves the host of an Add/Edit host dialog to the inventory and its secret to the
     /// keychain (kept in memory for this session too), then reloads.
     void saveHostFromDialog(AddHostDialog *dialog);
+    /// The per-backend result of a production rolling restart, in a window kept open until
+    /// dismissed.
+    void showRollingRestartResult(const Site &site, const RollingRestartReport &report);
+    /// Add a production site (balancer on an SSH host), or edit the selected one.
+    void productionSiteDialog(bool editSelected);
     void applyBalancerDialog();
     /// One-click add-backend for a production site: a worker started on the balancer's host
     /// (or, when the site lists other SSH hosts, on the one chosen), then the balancer config

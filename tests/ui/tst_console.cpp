@@ -3,6 +3,7 @@
 #include "LaunchClusterDialog.h"
 #include "LogView.h"
 #include "MainWindow.h"
+#include "ScriptedConfirmer.h"
 #include "WorkerTableModel.h"
 #include "charts/DistributionChartView.h"
 #include "charts/ThroughputChartView.h"
@@ -36,6 +37,7 @@
 #include <csignal>
 
 using namespace corral;
+using namespace corral::test;
 
 namespace {
 
@@ -56,29 +58,6 @@ int rowsInState(const WorkerTableModel *model, WorkerState state) {
     for (const WorkerRow &row : model->rows())
         count += row.state == state ? 1 : 0;
     return count;
-}
-
-/// Answers the console's confirmations for a test and remembers what was asked.
-class ScriptedConfirmer : public Confirmer {
-public:
-    bool answer = true;
-    QList<Confirmation> asked;
-    bool confirm(QWidget *, const Confirmation &question) override {
-        asked.append(question);
-        return answer;
-    }
-};
-
-struct ConfirmerHandle {
-    ScriptedConfirmer *confirmer;
-};
-
-ConfirmerHandle installConfirmer(MainWindow &window, bool answer) {
-    auto owned = std::make_unique<ScriptedConfirmer>();
-    ScriptedConfirmer *raw = owned.get();
-    raw->answer = answer;
-    window.setConfirmer(std::move(owned));
-    return {raw};
 }
 
 Site demoSite(const QString &name, int workers, QStringList extraArgs = {}) {
@@ -355,7 +334,7 @@ private Q_SLOTS:
     // says "2/2 running".
     void stopSiteAsksAndClearsTheStatusBar() {
         MainWindow window(m_home.filePath(QStringLiteral("inventory-stop.json")), options());
-        ConfirmerHandle handle = installConfirmer(window, false);
+        ScriptedConfirmer *confirmer = installConfirmer(window, false);
         window.show();
         QVERIFY(window.launchCluster(demoSite(QStringLiteral("stopper"), 2)).ok());
         QTRY_COMPARE_WITH_TIMEOUT(rowsInState(window.workerModel(), WorkerState::Running), 2,
@@ -363,10 +342,10 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(window.workersLabel()->text(), QStringLiteral("2/2 running"),
                                   5000);
         window.action(QStringLiteral("stopSite"))->trigger();
-        QCOMPARE(handle.confirmer->asked.size(), 1);
-        QCOMPARE(handle.confirmer->asked.first().key, QStringLiteral("stopSite"));
+        QCOMPARE(confirmer->asked.size(), 1);
+        QCOMPARE(confirmer->asked.first().key, QStringLiteral("stopSite"));
         QVERIFY(window.currentCluster() && window.currentCluster()->isRunning());
-        handle.confirmer->answer = true;
+        confirmer->answer = true;
         window.action(QStringLiteral("stopSite"))->trigger();
         QTRY_VERIFY_WITH_TIMEOUT(!window.currentCluster(), 20000);
         QVERIFY2(!window.workersLabel()->text().contains(QStringLiteral("running")),
@@ -379,7 +358,7 @@ private Q_SLOTS:
     // worker says the site will answer 502 and cannot be silenced with "don't ask again".
     void removalsAskAndTheLastWorkerIsProtected() {
         MainWindow window(m_home.filePath(QStringLiteral("inventory-remove.json")), options());
-        ConfirmerHandle handle = installConfirmer(window, false);
+        ScriptedConfirmer *confirmer = installConfirmer(window, false);
         window.show();
         QVERIFY(window.launchCluster(demoSite(QStringLiteral("guarded"), 2)).ok());
         LocalCluster *cluster = window.currentCluster();
@@ -391,8 +370,8 @@ private Q_SLOTS:
         auto *scale = window.findChild<QSpinBox *>(QStringLiteral("scale"));
         QVERIFY(scale);
         scale->setValue(1);
-        QCOMPARE(handle.confirmer->asked.size(), 1);
-        QCOMPARE(handle.confirmer->asked.last().key, QStringLiteral("scaleDown"));
+        QCOMPARE(confirmer->asked.size(), 1);
+        QCOMPARE(confirmer->asked.last().key, QStringLiteral("scaleDown"));
         QCOMPARE(scale->value(), 2);
         QCOMPARE(cluster->supervisor().ports(QStringLiteral("guarded")).size(), 2);
 
@@ -400,20 +379,20 @@ private Q_SLOTS:
         selectWorker(window, ports.last());
         QTRY_VERIFY(window.action(QStringLiteral("removeBackend"))->isEnabled());
         window.action(QStringLiteral("removeBackend"))->trigger();
-        QCOMPARE(handle.confirmer->asked.size(), 2);
-        QCOMPARE(handle.confirmer->asked.last().key, QStringLiteral("removeWorkers"));
+        QCOMPARE(confirmer->asked.size(), 2);
+        QCOMPARE(confirmer->asked.last().key, QStringLiteral("removeWorkers"));
         QCOMPARE(cluster->supervisor().ports(QStringLiteral("guarded")).size(), 2);
-        handle.confirmer->answer = true;
+        confirmer->answer = true;
         window.action(QStringLiteral("removeBackend"))->trigger();
         QTRY_COMPARE_WITH_TIMEOUT(window.workerModel()->rowCount(), 1, 20000);
 
         // The last running worker: the question says what happens and cannot be silenced.
-        handle.confirmer->answer = false;
+        confirmer->answer = false;
         selectWorker(window, ports.first());
         QTRY_VERIFY(window.action(QStringLiteral("removeBackend"))->isEnabled());
         window.action(QStringLiteral("removeBackend"))->trigger();
-        QCOMPARE(handle.confirmer->asked.size(), 4);
-        const Confirmation last = handle.confirmer->asked.last();
+        QCOMPARE(confirmer->asked.size(), 4);
+        const Confirmation last = confirmer->asked.last();
         QVERIFY(last.key.isEmpty());
         QVERIFY2(last.text.contains(QStringLiteral("last running worker")) &&
                      last.text.contains(QStringLiteral("502")),
@@ -445,34 +424,34 @@ private Q_SLOTS:
     // Issue 13 item 12: quitting with running sites asks; declined, everything keeps running.
     void quittingWithRunningSitesAsks() {
         MainWindow window(m_home.filePath(QStringLiteral("inventory-quit.json")), options());
-        ConfirmerHandle handle = installConfirmer(window, false);
+        ScriptedConfirmer *confirmer = installConfirmer(window, false);
         window.show();
         QVERIFY(window.launchCluster(demoSite(QStringLiteral("quitter"), 1)).ok());
         QVERIFY(!window.close());
-        QCOMPARE(handle.confirmer->asked.size(), 1);
-        QVERIFY2(handle.confirmer->asked.first().text.contains(QStringLiteral("quitter")),
-                 qPrintable(handle.confirmer->asked.first().text));
+        QCOMPARE(confirmer->asked.size(), 1);
+        QVERIFY2(confirmer->asked.first().text.contains(QStringLiteral("quitter")),
+                 qPrintable(confirmer->asked.first().text));
         QVERIFY(window.isVisible());
         QVERIFY(window.currentCluster() && window.currentCluster()->isRunning());
-        handle.confirmer->answer = true;
+        confirmer->answer = true;
         window.close();
         QTRY_VERIFY_WITH_TIMEOUT(!window.isVisible(), 20000);
         QVERIFY(!window.currentCluster());
-        QCOMPARE(handle.confirmer->asked.size(), 2);
+        QCOMPARE(confirmer->asked.size(), 2);
     }
 
     // SIGTERM/SIGINT (corral's main() connects them to quitWithoutAsking): the sites are
     // stopped and the window closes without a question that nobody may be there to answer.
     void quittingOnASignalDoesNotAsk() {
         MainWindow window(m_home.filePath(QStringLiteral("inventory-signal.json")), options());
-        ConfirmerHandle handle = installConfirmer(window, false);
+        ScriptedConfirmer *confirmer = installConfirmer(window, false);
         window.show();
         QVERIFY(window.launchCluster(demoSite(QStringLiteral("signalled"), 1)).ok());
         QTRY_VERIFY_WITH_TIMEOUT(window.currentCluster() && window.currentCluster()->isRunning(),
                                  10000);
         window.quitWithoutAsking();
         QTRY_VERIFY_WITH_TIMEOUT(!window.isVisible(), 20000);
-        QVERIFY(handle.confirmer->asked.isEmpty());
+        QVERIFY(confirmer->asked.isEmpty());
         QVERIFY(!window.currentCluster());
     }
 
@@ -488,7 +467,7 @@ private Q_SLOTS:
             QVERIFY(inventory.save(path).ok());
         }
         MainWindow window(path, options());
-        ConfirmerHandle handle = installConfirmer(window, false);
+        ScriptedConfirmer *confirmer = installConfirmer(window, false);
         window.show();
         const auto launchThroughTheDialog = [&] {
             window.action(QStringLiteral("launch"))->trigger();
@@ -500,13 +479,13 @@ private Q_SLOTS:
             dialog->accept();
         };
         launchThroughTheDialog();
-        QCOMPARE(handle.confirmer->asked.size(), 1);
-        QVERIFY2(handle.confirmer->asked.first().text.contains(QStringLiteral("shop")),
-                 qPrintable(handle.confirmer->asked.first().text));
+        QCOMPARE(confirmer->asked.size(), 1);
+        QVERIFY2(confirmer->asked.first().text.contains(QStringLiteral("shop")),
+                 qPrintable(confirmer->asked.first().text));
         QVERIFY(!window.currentCluster());
         QCOMPARE(Inventory::load(path)->site(QStringLiteral("shop"))->workers, 3);
         QTest::qWait(0); // the declined dialog deletes itself
-        handle.confirmer->answer = true;
+        confirmer->answer = true;
         launchThroughTheDialog();
         QTRY_VERIFY_WITH_TIMEOUT(window.currentCluster(), 5000);
         QTRY_COMPARE_WITH_TIMEOUT(Inventory::load(path)->site(QStringLiteral("shop"))->workers, 1,

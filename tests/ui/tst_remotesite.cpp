@@ -3,6 +3,7 @@
 #include "InventoryTreeModel.h"
 #include "MainWindow.h"
 #include "ResultVerify.h"
+#include "ScriptedConfirmer.h"
 #include "SshServer.h"
 #include "TestProcess.h"
 #include "WorkerTableModel.h"
@@ -17,6 +18,7 @@
 #include <QAction>
 #include <QDeadlineTimer>
 #include <QInputDialog>
+#include <QListWidget>
 #include <QPushButton>
 #include <QScopeGuard>
 #include <QSignalSpy>
@@ -355,10 +357,28 @@ private Q_SLOTS:
         QVERIFY(window.remoteMonitor());
         QAction *rolling = window.action(QStringLiteral("rollingRestart"));
         QVERIFY(rolling->isEnabled());
+        ScriptedConfirmer *confirmer = installConfirmer(window, false);
+        rolling->trigger(); // asked first; declined: nothing runs
+        QCOMPARE(confirmer->asked.size(), 1);
+        QVERIFY2(confirmer->asked.first().text.contains(QStringLiteral("Each of the 2 backends "
+                                                                       "of blog")),
+                 qPrintable(confirmer->asked.first().text));
+        QVERIFY(rolling->isEnabled());
+        confirmer->answer = true;
         rolling->trigger();
         QVERIFY(!rolling->isEnabled()); // one at a time
         QTRY_VERIFY_WITH_TIMEOUT(rolling->isEnabled(), 90000);
         QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
+        // The result stays on screen, one line per backend, until dismissed.
+        auto *result = window.findChild<QDialog *>(QStringLiteral("rollingRestartResult"));
+        QVERIFY(result && result->isVisible());
+        auto *outcomes = result->findChild<QListWidget *>(QStringLiteral("backendOutcomes"));
+        QVERIFY(outcomes);
+        QCOMPARE(outcomes->count(), 2);
+        for (int row = 0; row < 2; ++row)
+            QVERIFY2(outcomes->item(row)->text().endsWith(
+                         QStringLiteral(": restarted, back in rotation")),
+                     qPrintable(outcomes->item(row)->text()));
 
         auto after = RemoteWorkers::status(session, blog.name, ports.value());
         QVERIFY_RESULT(after);
