@@ -1,6 +1,7 @@
 #include "cli/Context.h"
 #include "inventory/OperationJournal.h"
 #include "model/FieldText.h"
+#include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
 #include "upstreams/RemoteAddBackend.h"
@@ -52,11 +53,18 @@ static const char addBackendUsage[] =
 
 static const char rollingRestartUsage[] =
     "Usage: corralctl rolling-restart SITE [--drain-timeout SECONDS] [--health-timeout SECONDS]\n"
-    "                                 [--no-wait]\n"
-    "                                 [--accept-new]\n"
+    "                                 [--adopt [--yes]] [--no-wait] [--accept-new]\n"
     "\n"
     "Restarts every worker behind SITE's production balancer, one backend at a time, so the\n"
-    "site keeps serving. For each backend:\n"
+    "site keeps serving. First, before anything changes, every backend is checked on its host:\n"
+    "  check    its worker must be one Corral can restart: its pid file\n"
+    "           (~/.local/state/corral/workers/SITE/PORT.pid on that host) names a live process\n"
+    "           that holds the port, or the systemd unit corral-SITE@.service is installed\n"
+    "           there, or nothing runs on the port and the site has a command to start.\n"
+    "           A worker Corral did not start (a site made with --backends or by import) stops\n"
+    "           the run here, naming its host, the pid holding its port and its command line;\n"
+    "           nothing was changed. --adopt records such workers first (see below).\n"
+    "Then for each backend:\n"
     "  drain    HAProxy: 'set server corral-SITE/ADDRESS:PORT state drain' on its stats socket\n"
     "           (socat over SSH; the balancer's runtimeDirectory, default /run/haproxy), then\n"
     "           wait until the server has no current sessions or the drain timeout passed.\n"
@@ -71,14 +79,28 @@ static const char rollingRestartUsage[] =
     "  enable   HAProxy: 'state ready', then wait until HAProxy's own health check reports\n"
     "           the server UP ('show stat'; at most 30 s) before the next backend is drained.\n"
     "           nginx/Apache: the site's config applied again.\n"
-    "The run stops at the first failing step: that backend stays out of rotation (drained, or\n"
-    "down in the installed config) and the backends after it are not touched; the ones before\n"
-    "it were restarted and serve again. Fix the cause, then run 'corralctl apply SITE' (nginx,\n"
-    "Apache) or rolling-restart again. Backends marked down in the inventory are restarted\n"
-    "without drain and enable; a site needs at least two backends in rotation. An interrupted\n"
-    "add-backend of SITE is reconciled first (see 'corralctl help reconcile').\n"
+    "The run stops at the first failing step. The backend it took out of rotation is put back\n"
+    "(HAProxy: 'state ready'; nginx/Apache: the site's config applied again), the backends\n"
+    "after it are not touched, the ones before it were restarted and serve again; the message\n"
+    "says where each backend stands. Only when the site's lock was lost is nothing put back\n"
+    "(another operation may own the config): then run 'corralctl apply SITE'. Backends marked\n"
+    "down in the inventory are restarted without drain and enable; a site needs at least two\n"
+    "backends in rotation. An interrupted add-backend of SITE is reconciled first (see\n"
+    "'corralctl help reconcile').\n"
+    "\n"
+    "Adopting workers Corral did not start (--adopt): for each backend whose port is held by\n"
+    "such a process, its command line is read from /proc/PID/cmdline on the host and shown;\n"
+    "after confirmation its pid and start time are written to its pid file, so the restart\n"
+    "can stop it and start the site's command in its place. When the site has no command,\n"
+    "command and args (and workingDirectory, from /proc/PID/cwd) are set from the first\n"
+    "backend's command line, with its port number replaced by {port}, and the inventory is\n"
+    "saved. Differing command lines, or one without its port, are pointed out before the\n"
+    "question. Without a terminal, --yes is required.\n"
     "\n"
     "Options:\n"
+    "  --adopt                  record running workers Corral did not start (asks first),\n"
+    "                           then restart every backend\n"
+    "  --yes                    with --adopt: do not ask (for scripts)\n"
     "  --drain-timeout SECONDS  how long a drained HAProxy server may keep open sessions before\n"
     "                           its worker is restarted anyway (default 30)\n"
     "  --health-timeout SECONDS how long a restarted worker may take to answer its health\n"
@@ -88,9 +110,11 @@ static const char rollingRestartUsage[] =
     "  --accept-new             trust the host key of a host never seen before\n"
     "\n"
     "Steps are printed as they happen; with --json one object: site, steps (backend, step, ok,\n"
-    "detail), restarted, result (\"restarted\" or \"failed\"), failedBackend and error.\n"
+    "detail), restarted, result (\"restarted\" or \"failed\"), failedBackend, error, adopted\n"
+    "(backends whose workers were adopted) and backends (backend, state: \"restarted\",\n"
+    "\"untouched\", \"back-in-rotation\" or \"out-of-rotation\", detail).\n"
     "\n"
-    "Exit codes: 0 all restarted, 1 a step failed (see above), 2 usage.\n";
+    "Exit codes: 0 all restarted, 1 a check or step failed (see above), 2 usage.\n";
 
 static const char reconcileUsage[] =
     "Usage: corralctl reconcile SITE [--no-wait] [--accept-new]\n"
@@ -372,10 +396,99 @@ static int addBackendCommand(Context &context, const QStringList &args) {
     return finish({}, backend);
 }
 
+static QString rollingStateName(RollingBackendState::State state) {
+    switch (state) {
+    case RollingBackendState::State::Restarted:
+        return QStringLiteral("restarted");
+    case RollingBackendState::State::Untouched:
+        return QStringLiteral("untouched");
+    case RollingBackendState::State::BackInRotation:
+        return QStringLiteral("back-in-rotation");
+    case RollingBackendState::State::OutOfRotation:
+        return QStringLiteral("out-of-rotation");
+    }
+    return {};
+}
+
+/// rolling-restart --adopt: records the running workers of `site` that Corral did not start
+/// (after showing their command lines and asking, unless `yes`), saving the inventory when
+/// the site's command was set from them. False with `error` set when it cannot or the user
+/// declined; nothing was recorded then.
+static bool adoptForeignWorkers(Context &context, RemoteRollingRestart &restart,
+                                Inventory &inventory, const Site &site, bool yes,
+                                QStringList &adopted, QString &error) {
+    QTextStream &progress = context.json ? context.err : context.out;
+    auto checks = restart.preflight(site, inventory.hosts());
+    if (!checks) {
+        error = checks.error() + QStringLiteral(" (nothing was changed)");
+        return false;
+    }
+    auto plan = RemoteRollingRestart::planAdoption(site, checks.value());
+    if (!plan) {
+        error = plan.error();
+        return false;
+    }
+    if (plan->workers.isEmpty()) {
+        progress << "nothing to adopt: every backend of " << site.name
+                 << " runs a worker Corral can restart" << Qt::endl;
+        return true;
+    }
+    progress << "workers of " << site.name << " that Corral did not start:" << Qt::endl;
+    for (const WorkerAdoption &worker : std::as_const(plan->workers)) {
+        progress << "  " << worker.backend << " on " << worker.host << ": pid "
+                 << worker.process.pid << ": " << shellCommand(worker.process.argv);
+        if (!worker.process.workingDirectory.isEmpty())
+            progress << " (in " << worker.process.workingDirectory << ")";
+        progress << "\n      to be recorded in " << worker.pidFile << Qt::endl;
+    }
+    if (plan->siteChanged) {
+        QStringList command{plan->site.command};
+        command += plan->site.args;
+        progress << "the site's command becomes: " << shellCommand(command);
+        if (!plan->site.workingDirectory.isEmpty())
+            progress << " (working directory " << plan->site.workingDirectory << ")";
+        progress << Qt::endl;
+    }
+    for (const QString &note : std::as_const(plan->notes))
+        progress << "note: " << note << Qt::endl;
+    if (!yes && !confirm(context, QStringLiteral("Adopt these workers and restart every backend "
+                                                 "of %1?")
+                                      .arg(site.name))) {
+        error = QStringLiteral("not adopted (nothing was changed)");
+        return false;
+    }
+    // The inventory first: a pid file without the command to restart it would leave the
+    // worker stopped at the next restart.
+    if (plan->siteChanged) {
+        if (auto stored = inventory.updateSite(plan->site); !stored) {
+            error = stored.error();
+            return false;
+        }
+        if (auto saved = inventory.save(context.inventoryPath); !saved) {
+            error = saved.error() + QStringLiteral(" (nothing was adopted)");
+            return false;
+        }
+    }
+    if (auto recorded = restart.adopt(plan.value()); !recorded) {
+        error = QStringLiteral("adopting: ") + recorded.error();
+        return false;
+    }
+    for (const WorkerAdoption &worker : std::as_const(plan->workers))
+        adopted.append(worker.backend);
+    progress
+        << "adopted " << adopted.size() << " worker(s)"
+        << (plan->siteChanged
+                ? QStringLiteral("; the site's command is saved in %1").arg(context.inventoryPath)
+                : QString())
+        << Qt::endl;
+    return true;
+}
+
 static int rollingRestartCommand(Context &context, const QStringList &args) {
     const QString usage = QString::fromLatin1(rollingRestartUsage);
     auto options = parseOptions(
-        args, OptionSpec{{QStringLiteral("accept-new"), QStringLiteral("no-wait")},
+        args, OptionSpec{{QStringLiteral("accept-new"), QStringLiteral("no-wait"),
+                          QStringLiteral("adopt"), QStringLiteral("yes")},
                          {QStringLiteral("drain-timeout"), QStringLiteral("health-timeout")}});
     if (!options)
         return context.usageError(QStringLiteral("rolling-restart: ") + options.error(), usage);
@@ -396,6 +509,14 @@ static int rollingRestartCommand(Context &context, const QStringList &args) {
             problems.append(QStringLiteral("--%1: %2 is not a number of seconds from 0 to 86400")
                                 .arg(timeoutNames[i], shown(options->value(timeoutNames[i]))));
     }
+    const bool adopt = options->has(QStringLiteral("adopt"));
+    const bool yes = options->has(QStringLiteral("yes"));
+    if (yes && !adopt)
+        return context.usageError(QStringLiteral("rolling-restart: --yes only goes with --adopt"),
+                                  usage);
+    if (adopt && !yes && !interactive())
+        problems.append(QStringLiteral("--adopt asks for confirmation, and there is no terminal "
+                                       "to ask on: add --yes to adopt without asking"));
     if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("rolling-restart: "));
     auto inventory = context.loadInventory();
     if (!inventory) return context.error(inventory.error());
@@ -408,6 +529,7 @@ static int rollingRestartCommand(Context &context, const QStringList &args) {
     const bool acceptNew = options->has(QStringLiteral("accept-new"));
 
     QList<RollingStep> steps;
+    QStringList adopted;
     const auto finish = [&](const RollingRestartReport &report) {
         if (context.json) {
             QJsonArray stepArray;
@@ -425,15 +547,20 @@ static int rollingRestartCommand(Context &context, const QStringList &args) {
             if (!report.failedBackend.isEmpty())
                 object.insert(QStringLiteral("failedBackend"), report.failedBackend);
             if (!report.ok()) object.insert(QStringLiteral("error"), report.error);
+            object.insert(QStringLiteral("adopted"), QJsonArray::fromStringList(adopted));
+            QJsonArray backendArray;
+            for (const RollingBackendState &backend : report.backends)
+                backendArray.append(
+                    QJsonObject{{QStringLiteral("backend"), backend.backend},
+                                {QStringLiteral("state"), rollingStateName(backend.state)},
+                                {QStringLiteral("detail"), backend.detail}});
+            object.insert(QStringLiteral("backends"), backendArray);
             context.out << QJsonDocument(object).toJson(QJsonDocument::Indented) << Qt::flush;
         }
         if (!report.ok()) {
             QString message = QStringLiteral("rolling-restart %1: %2").arg(name, report.error);
-            if (!report.failedBackend.isEmpty())
-                message += QStringLiteral(" (%1 stays out of rotation; %2 restarted before it; "
-                                          "the rest untouched)")
-                               .arg(report.failedBackend)
-                               .arg(report.restarted.size());
+            if (!report.backends.isEmpty())
+                message += QStringLiteral("\nafterwards: ") + report.describeBackends();
             return context.error(message);
         }
         if (!context.json)
@@ -483,6 +610,13 @@ static int rollingRestartCommand(Context &context, const QStringList &args) {
             context.out << (step.ok ? "  ok    " : "  FAIL  ") << step.backend << "  " << step.step
                         << ": " << step.detail << Qt::endl;
     });
+    if (adopt) {
+        RollingRestartReport refused;
+        if (!adoptForeignWorkers(context, restart, inventory.value(), *site, yes, adopted,
+                                 refused.error))
+            return finish(refused);
+        site = inventory->site(name); // its command may have been set from the adopted ones
+    }
     return finish(restart.run(*site, target, inventory->hosts()));
 }
 

@@ -58,6 +58,11 @@ QList<Command> renderCommands();
 QList<Command> applyCommands();
 QList<Command> backendCommands();
 
+/// True when standard input and standard error are terminals: a question can be asked.
+bool interactive();
+/// Asks QUESTION [y/N] on stderr and reads the answer from stdin: true for y or yes.
+bool confirm(Context &context, const QString &question);
+
 /// A connected session to inventory host `hostName`, with the same credential (keychain,
 /// prompt) and host-key handling as `corralctl host test` (core/cli/HostCommands.cpp).
 /// Errors name the host.

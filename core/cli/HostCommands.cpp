@@ -47,7 +47,7 @@ static QString usage() {
     return QString::fromLatin1(hostUsage);
 }
 
-static bool interactive() {
+bool interactive() {
     return ::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO);
 }
 
@@ -73,7 +73,7 @@ static QString readSecret(Context &context, const QString &prompt) {
     return QString::fromStdString(line);
 }
 
-static bool confirm(Context &context, const QString &question) {
+bool confirm(Context &context, const QString &question) {
     context.err << question << " [y/N] " << Qt::flush;
     std::string line;
     std::getline(std::cin, line);

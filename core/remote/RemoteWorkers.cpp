@@ -24,6 +24,19 @@ const char aliveFunction[] =
     "readpid() { p=; t=; [ -f \"$1\" ] || return 1; { read -r p; read -r t; } <\"$1\"\n"
     "  case $p in ''|*[!0-9]*) return 1;; esac; }\n";
 
+// Whether process $1 is the worker $2 (a pid from its pid file) or runs under it: the same
+// process, a member of its process group, or a descendant. Fields after "PID (comm) ":
+// 1 state, 2 ppid, 3 pgrp. A worker may listen from a child (npm -> node) or after
+// daemonizing (same process group).
+const char oursFunction[] =
+    "ours() { c=$1; i=0\n"
+    "  [ \"$(sed 's/.*) //' \"/proc/$c/stat\" 2>/dev/null | cut -d' ' -f3)\" = \"$2\" ] && "
+    "return 0\n"
+    "  while [ -n \"$c\" ] && [ \"$c\" -gt 1 ] && [ $i -lt 32 ]; do\n"
+    "    [ \"$c\" = \"$2\" ] && return 0\n"
+    "    c=$(sed 's/.*) //' \"/proc/$c/stat\" 2>/dev/null | cut -d' ' -f2); i=$((i+1))\n"
+    "  done; return 1; }\n";
+
 QString workerDirectory(const QString &site) {
     // The site name is validated (isValidName) and quoted anyway; $HOME is left to the shell.
     return QStringLiteral("\"$HOME\"/.local/state/corral/workers/") + shellQuote(site);
@@ -58,6 +71,18 @@ bool isVariableName(const QString &name) {
 }
 
 } // namespace
+
+static Result<ExecResult> run(SshSession &session, const QString &command, const QString &what,
+                              int timeoutMs = 30000) {
+    auto result = session.exec(command, timeoutMs);
+    if (!result) return fail(what + QStringLiteral(": ") + result.error());
+    if (result->exitStatus != 0)
+        return fail(QStringLiteral("%1: %2: exit status %3: %4")
+                        .arg(what, session.config().displayName())
+                        .arg(result->exitStatus)
+                        .arg(QString::fromUtf8(result->stdErr).trimmed()));
+    return result;
+}
 
 QString RemoteWorkers::unitName(const QString &site) {
     return QStringLiteral("corral-%1@.service").arg(site);
@@ -136,6 +161,183 @@ QString RemoteWorkers::logPath(const QString &site, quint16 port) {
     return QStringLiteral(".local/state/corral/workers/%1/%2.log").arg(site).arg(port);
 }
 
+QString RemoteWorkers::workerFile(const QString &home, const QString &site, quint16 port,
+                                  const QString &suffix) {
+    return home +
+           QStringLiteral("/.local/state/corral/workers/%1/%2%3").arg(site).arg(port).arg(suffix);
+}
+
+Result<QString> RemoteWorkers::homeDirectory(SshSession &session) {
+    auto printed = session.exec(QStringLiteral("printf '%s' \"$HOME\""), 15000);
+    if (!printed) return fail(printed.error());
+    const QString home = QString::fromUtf8(printed->stdOut);
+    if (printed->exitStatus != 0 || !home.startsWith(QLatin1Char('/')))
+        return fail(QStringLiteral("%1: $HOME of the SSH user is not an absolute path (\"%2\")")
+                        .arg(session.config().displayName(), home));
+    return home;
+}
+
+QString RemoteWorkers::inspectCommand(const QString &site, quint16 port) {
+    QString script = QString::fromLatin1(aliveFunction) + QString::fromLatin1(oursFunction);
+    script += QStringLiteral("PATH=\"$PATH:/usr/sbin:/sbin\"\nprintf 'home %s\\n' \"$HOME\"\n");
+    script += QStringLiteral("pf=%1/\"$1\".pid\n").arg(workerDirectory(site));
+    script += QStringLiteral(
+        "if [ -e \"$pf\" ]; then echo 'pidfile present'; else echo 'pidfile absent'; fi\n"
+        "w=; if readpid \"$pf\" && alive \"$p\" \"$t\"; then w=$p; echo \"pidworker $p\"; fi\n");
+    script += QStringLiteral("if [ -d /run/systemd/system ] && [ -f %1 ] && "
+                             "command -v systemctl >/dev/null 2>&1; then echo systemd; fi\n")
+                  .arg(shellQuote(QStringLiteral("/etc/systemd/system/") + unitName(site)));
+    // stat fields after "PID (comm) ": 2 ppid, 20 start time. cmdline, cwd and the cgroup's
+    // unit go base64-encoded: any byte may be in them.
+    script += QStringLiteral(
+        "if ! command -v ss >/dev/null 2>&1 || ! out=$(ss -ltnpH \"sport = :$1\" 2>/dev/null); "
+        "then echo 'listeners unknown'; exit 0; fi\n"
+        "if [ -z \"$out\" ]; then echo 'listeners none'; exit 0; fi\n"
+        "echo 'listeners some'\n"
+        "for q in $(printf '%s\\n' \"$out\" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do\n"
+        "  st=$(sed 's/.*) //' \"/proc/$q/stat\" 2>/dev/null) || continue\n"
+        "  o=other; if [ -n \"$w\" ] && ours \"$q\" \"$w\"; then o=ours; fi\n"
+        "  echo \"holder $q $(echo \"$st\" | cut -d' ' -f2) $(echo \"$st\" | cut -d' ' -f20) $o\"\n"
+        "  echo \"argv $q $(base64 -w0 <\"/proc/$q/cmdline\" 2>/dev/null)\"\n"
+        "  echo \"cwd $q $(readlink \"/proc/$q/cwd\" 2>/dev/null | tr -d '\\n' | base64 -w0)\"\n"
+        "  echo \"unit $q $(grep -o '[^/]*\\.service' \"/proc/$q/cgroup\" 2>/dev/null | "
+        "grep -v '^user@' | tail -n 1 | tr -d '\\n' | base64 -w0)\"\n"
+        "done\n");
+    return shellCommand({QStringLiteral("sh"), QStringLiteral("-c"), script, QStringLiteral("sh"),
+                         QString::number(port)});
+}
+
+Result<WorkerInspection> RemoteWorkers::parseInspection(const QByteArray &output,
+                                                        const QString &site, quint16 port) {
+    WorkerInspection inspection;
+    inspection.port = port;
+    bool sawListeners = false;
+    const auto holderFor = [&](qint64 pid) -> PortHolder * {
+        for (PortHolder &holder : inspection.holders)
+            if (holder.pid == pid) return &holder;
+        return nullptr;
+    };
+    const auto decoded = [](const QByteArray &word) { return QByteArray::fromBase64(word); };
+    for (const QByteArray &rawLine : output.split('\n')) {
+        const QByteArray line = rawLine.trimmed();
+        const qsizetype space = line.indexOf(' ');
+        const QByteArray key = space < 0 ? line : line.left(space);
+        const QByteArray rest = space < 0 ? QByteArray() : line.mid(space + 1);
+        const QList<QByteArray> words = rest.split(' ');
+        if (key == "home") {
+            inspection.home = QString::fromUtf8(rest);
+        } else if (key == "pidfile") {
+            inspection.pidFilePresent = rest == "present";
+        } else if (key == "pidworker") {
+            inspection.pidFileWorker = rest.toLongLong();
+        } else if (key == "systemd") {
+            inspection.systemdUnit = true;
+        } else if (key == "listeners") {
+            sawListeners = true;
+            inspection.listeners = rest == "none"   ? WorkerInspection::Listeners::None
+                                   : rest == "some" ? WorkerInspection::Listeners::Some
+                                                    : WorkerInspection::Listeners::Unknown;
+        } else if (key == "holder" && words.size() == 4) {
+            PortHolder holder;
+            holder.pid = words.at(0).toLongLong();
+            holder.parentPid = words.at(1).toLongLong();
+            holder.startTime = QString::fromLatin1(words.at(2));
+            holder.underPidFileWorker = words.at(3) == "ours";
+            if (holder.pid > 0) inspection.holders.append(holder);
+        } else if ((key == "argv" || key == "cwd" || key == "unit") && !words.isEmpty()) {
+            PortHolder *holder = holderFor(words.at(0).toLongLong());
+            if (!holder) continue;
+            const QByteArray value = words.size() > 1 ? decoded(words.at(1)) : QByteArray();
+            if (key == "argv") {
+                QList<QByteArray> parts = value.split('\0');
+                if (!parts.isEmpty() && parts.last().isEmpty()) parts.removeLast();
+                for (const QByteArray &part : parts)
+                    holder->argv.append(QString::fromUtf8(part));
+            } else if (key == "cwd") {
+                holder->workingDirectory = QString::fromUtf8(value);
+            } else {
+                holder->systemdUnit = QString::fromUtf8(value);
+            }
+        }
+    }
+    if (!sawListeners || !inspection.home.startsWith(QLatin1Char('/')))
+        return fail(QStringLiteral("checking the worker of %1 on port %2: unexpected answer "
+                                   "\"%3\"")
+                        .arg(site)
+                        .arg(port)
+                        .arg(QString::fromUtf8(output.left(200)).trimmed()));
+    inspection.pidFile = workerFile(inspection.home, site, port, QStringLiteral(".pid"));
+    inspection.logFile = workerFile(inspection.home, site, port, QStringLiteral(".log"));
+    return inspection;
+}
+
+Result<WorkerInspection> RemoteWorkers::inspect(SshSession &session, const QString &site,
+                                                quint16 port) {
+    if (!isValidName(site))
+        return fail(QStringLiteral("\"%1\" is not a valid site name").arg(site));
+    auto result = session.exec(inspectCommand(site, port), 30000);
+    if (!result)
+        return fail(QStringLiteral("checking the worker of %1 on port %2: %3")
+                        .arg(site)
+                        .arg(port)
+                        .arg(result.error()));
+    if (result->exitStatus != 0)
+        return fail(QStringLiteral("checking the worker of %1 on port %2 on %3: exit status %4: %5")
+                        .arg(site)
+                        .arg(port)
+                        .arg(session.config().displayName())
+                        .arg(result->exitStatus)
+                        .arg(QString::fromUtf8(result->stdErr).trimmed()));
+    return parseInspection(result->stdOut, site, port);
+}
+
+QString RemoteWorkers::adoptCommand(const QString &site, quint16 port, qint64 pid,
+                                    const QString &startTime) {
+    QString script = QString::fromLatin1(aliveFunction);
+    script += QStringLiteral("d=%1; mkdir -p \"$d\" || exit 1; pf=\"$d/$1.pid\"\n")
+                  .arg(workerDirectory(site));
+    script += QStringLiteral(
+        "if readpid \"$pf\" && alive \"$p\" \"$t\"; then echo \"$pf already names the live "
+        "pid $p\" >&2; exit 1; fi\n"
+        "alive \"$2\" \"$3\" || { echo \"pid $2 has exited (or is another process now)\" >&2; "
+        "exit 1; }\n"
+        "printf '%s\\n%s\\n' \"$2\" \"$3\" >\"$pf.adopt\" && mv -f \"$pf.adopt\" \"$pf\" || exit "
+        "1\n"
+        "echo \"adopted pid $2\"\n");
+    return shellCommand({QStringLiteral("sh"), QStringLiteral("-c"), script, QStringLiteral("sh"),
+                         QString::number(port), QString::number(pid), startTime});
+}
+
+Result<void> RemoteWorkers::adopt(SshSession &session, const QString &site, quint16 port,
+                                  qint64 pid, const QString &startTime) {
+    if (!isValidName(site))
+        return fail(QStringLiteral("\"%1\" is not a valid site name").arg(site));
+    static const QRegularExpression number(QStringLiteral("^[0-9]+$"));
+    if (pid <= 0 || !number.match(startTime).hasMatch())
+        return fail(QStringLiteral("adopting pid %1 on port %2: no start time").arg(pid).arg(port));
+    auto adopted = run(session, adoptCommand(site, port, pid, startTime),
+                       QStringLiteral("adopting pid %1 as the worker of %2 on port %3")
+                           .arg(pid)
+                           .arg(site)
+                           .arg(port));
+    if (!adopted) return fail(adopted.error());
+    return {};
+}
+
+QStringList RemoteWorkers::templateArguments(const QStringList &argv, quint16 port,
+                                             bool *containsPort) {
+    const QRegularExpression number(QStringLiteral("(?<![0-9])%1(?![0-9])").arg(port));
+    QStringList result = argv;
+    bool found = false;
+    for (qsizetype i = 1; i < result.size(); ++i) {
+        if (!number.match(result.at(i)).hasMatch()) continue;
+        result[i].replace(number, Site::PortPlaceholder);
+        found = true;
+    }
+    if (containsPort) *containsPort = found;
+    return result;
+}
+
 Result<QString> RemoteWorkers::startCommand(const Site &site, quint16 port) {
     if (!isValidName(site.name))
         return fail(QStringLiteral("\"%1\" is not a valid site name").arg(site.name));
@@ -201,25 +403,19 @@ QString RemoteWorkers::statusCommand(const QString &site, const QList<quint16> &
 }
 
 QString RemoteWorkers::portHolderCommand(qint64 pid, quint16 port) {
-    // Fields after "PID (comm) ": 1 state, 2 ppid, 3 pgrp. A worker may listen from a child
-    // (npm -> node) or after daemonizing (same process group).
-    const QString script = QStringLiteral(
-        "PATH=\"$PATH:/usr/sbin:/sbin\"\n"
-        "command -v ss >/dev/null 2>&1 || exit 3\n"
-        "out=$(ss -ltnpH \"sport = :$2\" 2>/dev/null) || exit 3\n"
-        "[ -n \"$out\" ] || exit 2\n"
-        "ours() { c=$1; i=0\n"
-        "  [ \"$(sed 's/.*) //' \"/proc/$c/stat\" 2>/dev/null | cut -d' ' -f3)\" = \"$2\" ] && "
-        "return 0\n"
-        "  while [ -n \"$c\" ] && [ \"$c\" -gt 1 ] && [ $i -lt 32 ]; do\n"
-        "    [ \"$c\" = \"$2\" ] && return 0\n"
-        "    c=$(sed 's/.*) //' \"/proc/$c/stat\" 2>/dev/null | cut -d' ' -f2); i=$((i+1))\n"
-        "  done; return 1; }\n"
-        "others=\n"
-        "for q in $(printf '%s\\n' \"$out\" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do\n"
-        "  if ours \"$q\" \"$1\"; then echo worker; exit 0; fi; others=\"$others $q\"\n"
-        "done\n"
-        "echo \"other$others\"; exit 1\n");
+    const QString script =
+        QString::fromLatin1(oursFunction) +
+        QStringLiteral(
+            "PATH=\"$PATH:/usr/sbin:/sbin\"\n"
+            "command -v ss >/dev/null 2>&1 || exit 3\n"
+            "out=$(ss -ltnpH \"sport = :$2\" 2>/dev/null) || exit 3\n"
+            "[ -n \"$out\" ] || exit 2\n"
+            "others=\n"
+            "for q in $(printf '%s\\n' \"$out\" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); "
+            "do\n"
+            "  if ours \"$q\" \"$1\"; then echo worker; exit 0; fi; others=\"$others $q\"\n"
+            "done\n"
+            "echo \"other$others\"; exit 1\n");
     return shellCommand({QStringLiteral("sh"), QStringLiteral("-c"), script, QStringLiteral("sh"),
                          QString::number(pid), QString::number(port)});
 }
@@ -277,18 +473,6 @@ Result<QList<quint16>> RemoteWorkers::allocatePorts(const QSet<quint16> &listeni
                         .arg(count)
                         .arg(basePort));
     return ports;
-}
-
-static Result<ExecResult> run(SshSession &session, const QString &command, const QString &what,
-                              int timeoutMs = 30000) {
-    auto result = session.exec(command, timeoutMs);
-    if (!result) return fail(what + QStringLiteral(": ") + result.error());
-    if (result->exitStatus != 0)
-        return fail(QStringLiteral("%1: %2: exit status %3: %4")
-                        .arg(what, session.config().displayName())
-                        .arg(result->exitStatus)
-                        .arg(QString::fromUtf8(result->stdErr).trimmed()));
-    return result;
 }
 
 Result<QList<quint16>> RemoteWorkers::allocatePorts(SshSession &session, const Site &site,

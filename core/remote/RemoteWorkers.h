@@ -7,6 +7,7 @@
 #include <QList>
 #include <QSet>
 #include <QString>
+#include <QStringList>
 
 namespace corral {
 
@@ -17,6 +18,39 @@ struct RemoteWorkerStatus {
     quint16 port = 0;
     bool running = false;
     qint64 pid = 0;
+};
+
+/// A process listening on a worker's port, as the host's /proc shows it.
+struct PortHolder {
+    qint64 pid = 0;
+    qint64 parentPid = 0;
+    QString startTime;        ///< field 22 of /proc/PID/stat: what a pid file records with it
+    QStringList argv;         ///< /proc/PID/cmdline; empty when unreadable
+    QString workingDirectory; ///< /proc/PID/cwd; empty when unreadable
+    QString systemdUnit;      ///< the .service its cgroup belongs to (other than user@*); or empty
+    bool underPidFileWorker = false; ///< the pid file's worker, its process group or a child
+};
+
+/// What serves one worker port on its host, read before a rolling restart touches it
+/// (RemoteWorkers::inspect(): one command over SSH).
+struct WorkerInspection {
+    enum class Listeners {
+        Unknown, ///< the host has no usable ss
+        None,    ///< nothing listens on the port
+        Some,    ///< see holders (empty when only another user's processes hold it)
+    };
+    quint16 port = 0;
+    QString home;    ///< $HOME of the SSH user on the host
+    QString pidFile; ///< absolute path on the host
+    QString logFile; ///< absolute path on the host
+    bool pidFilePresent = false;
+    qint64 pidFileWorker = 0; ///< the pid file's process when it is alive; 0 otherwise
+    bool systemdUnit = false; ///< systemd runs and corral-SITE@.service is installed
+    Listeners listeners = Listeners::Unknown;
+    QList<PortHolder> holders;
+
+    /// How RemoteWorkers::restart() would restart it: systemctl (unit, no pid file).
+    bool restartsWithSystemd() const { return systemdUnit && !pidFilePresent; }
 };
 
 /// Runs a site's workers on a remote host. Two ways:
@@ -63,6 +97,33 @@ public:
     /// nothing listens; 3 when the host has no usable ss.
     static QString portHolderCommand(qint64 pid, quint16 port);
     static QString logPath(const QString &site, quint16 port); ///< relative to the remote home
+    /// The worker's pid file (".pid") or log (".log") as an absolute path under `home`, the
+    /// remote $HOME (homeDirectory()), for messages.
+    static QString workerFile(const QString &home, const QString &site, quint16 port,
+                              const QString &suffix);
+    /// $HOME of the SSH user on the host.
+    static Result<QString> homeDirectory(SshSession &session);
+
+    // Workers Corral did not start.
+    /// Reads everything inspect() returns, in one command: the pid file, whether the systemd
+    /// unit is installed, and each process listening on `port` (`ss -ltnp`) with its
+    /// /proc/PID/stat, cmdline, cwd and cgroup.
+    static QString inspectCommand(const QString &site, quint16 port);
+    static Result<WorkerInspection> parseInspection(const QByteArray &output, const QString &site,
+                                                    quint16 port);
+    static Result<WorkerInspection> inspect(SshSession &session, const QString &site, quint16 port);
+    /// Records a running process Corral did not start as the worker of `port`: writes its pid
+    /// file (pid and start time, atomically), so stop() and restart() replace it. Refuses
+    /// when the pid file already names a live process or `pid` no longer has `startTime`.
+    static QString adoptCommand(const QString &site, quint16 port, qint64 pid,
+                                const QString &startTime);
+    static Result<void> adopt(SshSession &session, const QString &site, quint16 port, qint64 pid,
+                              const QString &startTime);
+    /// `argv` with the port number (as a whole number, e.g. "3001", "--port=3001",
+    /// "127.0.0.1:3001") replaced by Site::PortPlaceholder in every argument after the first.
+    /// `containsPort` says whether any was.
+    static QStringList templateArguments(const QStringList &argv, quint16 port,
+                                         bool *containsPort = nullptr);
 
     // Ports.
     /// `ss -tan`: every TCP socket on the host, in any state.

@@ -172,6 +172,279 @@ Result<QString> RemoteRollingRestart::waitHaproxyUp(const QString &socket, const
     }
 }
 
+QString RollingRestartReport::describeBackends() const {
+    QStringList parts;
+    for (const RollingBackendState &backend : backends) {
+        QString words;
+        switch (backend.state) {
+        case RollingBackendState::State::Restarted:
+            words = QStringLiteral("restarted");
+            break;
+        case RollingBackendState::State::Untouched:
+            words = QStringLiteral("untouched");
+            break;
+        case RollingBackendState::State::BackInRotation:
+            words = QStringLiteral("back in rotation");
+            break;
+        case RollingBackendState::State::OutOfRotation:
+            words = QStringLiteral("still out of rotation");
+            break;
+        }
+        parts.append(backend.backend + QLatin1Char(' ') + words +
+                     (backend.detail.isEmpty()
+                          ? QString()
+                          : QStringLiteral(" (") + backend.detail + QLatin1Char(')')));
+    }
+    return parts.join(QStringLiteral("; "));
+}
+
+QString RemoteRollingRestart::homeOf(SshSession &session) {
+    const auto known = m_homes.constFind(&session);
+    if (known != m_homes.cend()) return known.value();
+    auto home = RemoteWorkers::homeDirectory(session);
+    // Without it, messages fall back to the path relative to the home, marked as such.
+    const QString resolved = home ? home.value() : QStringLiteral("~");
+    m_homes.insert(&session, resolved);
+    return resolved;
+}
+
+namespace {
+
+QString describeProcess(const PortHolder &holder) {
+    return QStringLiteral("pid %1 (%2)")
+        .arg(holder.pid)
+        .arg(holder.argv.isEmpty() ? QStringLiteral("command line not readable")
+                                   : shellCommand(holder.argv));
+}
+
+/// The processes holding the port that are not children of another holder (a prefork
+/// server's master, not its workers).
+QList<PortHolder> rootHolders(const WorkerInspection &worker) {
+    QList<PortHolder> roots;
+    for (const PortHolder &holder : worker.holders) {
+        bool child = false;
+        for (const PortHolder &other : worker.holders)
+            child = child || other.pid == holder.parentPid;
+        if (!child) roots.append(holder);
+    }
+    return roots;
+}
+
+QString describeHolders(const WorkerInspection &worker) {
+    if (worker.holders.isEmpty())
+        return QStringLiteral("a process of another user (its pid is not visible to the SSH "
+                              "user)");
+    QStringList described;
+    for (const PortHolder &holder : rootHolders(worker))
+        described.append(describeProcess(holder));
+    return described.join(QStringLiteral(", "));
+}
+
+BackendCheck classify(const Site &site, const Backend &backend, const QString &host,
+                      const WorkerInspection &worker) {
+    BackendCheck check;
+    check.backend = backend.key();
+    check.host = host;
+    check.worker = worker;
+    using Listeners = WorkerInspection::Listeners;
+    const QString port = QString::number(backend.port);
+    if (worker.restartsWithSystemd()) {
+        check.restartable = true;
+        check.detail = QStringLiteral("systemd unit %1")
+                           .arg(RemoteWorkers::instanceName(site.name, backend.port));
+        return check;
+    }
+    if (worker.pidFileWorker > 0) {
+        bool ours = worker.listeners != Listeners::Some;
+        for (const PortHolder &holder : worker.holders)
+            ours = ours || holder.underPidFileWorker;
+        check.restartable = ours;
+        check.detail =
+            ours ? QStringLiteral("Corral's worker, pid %1 (%2)")
+                       .arg(worker.pidFileWorker)
+                       .arg(worker.pidFile)
+                 : QStringLiteral("port %1 is held by %2, not by Corral's worker pid %3 (%4): "
+                                  "stop one of them")
+                       .arg(port, describeHolders(worker))
+                       .arg(worker.pidFileWorker)
+                       .arg(worker.pidFile);
+        return check;
+    }
+    switch (worker.listeners) {
+    case Listeners::None:
+        check.restartable = !site.command.isEmpty();
+        check.detail = check.restartable
+                           ? QStringLiteral("no worker runs on port %1; it is started").arg(port)
+                           : QStringLiteral("nothing listens on port %1 and the site has no "
+                                            "command to start a worker with")
+                                 .arg(port);
+        return check;
+    case Listeners::Unknown:
+        check.detail = QStringLiteral("no pid file %1, and the host has no usable ss to tell "
+                                      "who holds port %2")
+                           .arg(worker.pidFile, port);
+        return check;
+    case Listeners::Some:
+        break;
+    }
+    const QList<PortHolder> roots = rootHolders(worker);
+    check.adoptable = roots.size() == 1;
+    check.detail =
+        QStringLiteral("port %1 is held by %2, not by a worker of Corral's (no pid "
+                       "file %3, no systemd unit %4)")
+            .arg(port, describeHolders(worker), worker.pidFile, RemoteWorkers::unitName(site.name));
+    if (roots.size() > 1)
+        check.detail += QStringLiteral("; several processes hold it independently, so none "
+                                       "can be adopted as its worker");
+    return check;
+}
+
+} // namespace
+
+Result<QList<BackendCheck>> RemoteRollingRestart::preflight(const Site &site,
+                                                            const QList<Host> &hosts) {
+    if (!site.balancer) return fail(QStringLiteral("site %1 has no balancer").arg(site.name));
+    QList<BackendCheck> checks;
+    for (const Backend &backend : site.backends) {
+        auto hostName = workerHostFor(backend, site.balancer->host, hosts);
+        if (!hostName) return fail(hostName.error());
+        auto session = m_sessions(hostName.value());
+        if (!session)
+            return fail(QStringLiteral("backend %1: %2").arg(backend.key(), session.error()));
+        auto worker = RemoteWorkers::inspect(*session.value(), site.name, backend.port);
+        if (!worker)
+            return fail(QStringLiteral("backend %1 on %2: %3")
+                            .arg(backend.key(), hostName.value(), worker.error()));
+        m_homes.insert(session.value(), worker->home);
+        checks.append(classify(site, backend, hostName.value(), worker.value()));
+    }
+    return checks;
+}
+
+QString RemoteRollingRestart::describeRefusal(const Site &site, const QList<BackendCheck> &checks) {
+    QStringList lines;
+    bool adoptable = false;
+    for (const BackendCheck &check : checks) {
+        if (check.restartable) continue;
+        adoptable = adoptable || check.adoptable;
+        lines.append(QStringLiteral("  %1 on %2: %3").arg(check.backend, check.host, check.detail));
+    }
+    QString text = QStringLiteral("site %1: %2 of %3 backend(s) do not run a worker Corral can "
+                                  "restart, so nothing was changed:\n")
+                       .arg(site.name)
+                       .arg(lines.size())
+                       .arg(checks.size()) +
+                   lines.join(QLatin1Char('\n'));
+    if (adoptable)
+        text += QStringLiteral("\nTo let Corral restart workers it did not start, adopt them: "
+                               "'corralctl rolling-restart %1 --adopt' shows each one's command "
+                               "line (from /proc/PID/cmdline), asks for confirmation, records "
+                               "its pid file, then restarts them")
+                    .arg(site.name);
+    return text;
+}
+
+Result<AdoptionPlan> RemoteRollingRestart::planAdoption(const Site &site,
+                                                        const QList<BackendCheck> &checks) {
+    AdoptionPlan plan;
+    plan.site = site;
+    QStringList problems;
+    QList<QStringList> templates;
+    for (const BackendCheck &check : checks) {
+        if (check.restartable) continue;
+        if (!check.adoptable) {
+            problems.append(
+                QStringLiteral("%1 on %2: %3").arg(check.backend, check.host, check.detail));
+            continue;
+        }
+        WorkerAdoption adoption;
+        adoption.backend = check.backend;
+        adoption.host = check.host;
+        adoption.port = check.worker.port;
+        adoption.process = rootHolders(check.worker).first();
+        adoption.pidFile = check.worker.pidFile;
+        if (adoption.process.argv.isEmpty() && site.command.isEmpty()) {
+            problems.append(QStringLiteral("%1 on %2: the command line of pid %3 cannot be read, "
+                                           "and the site has no command to restart it with")
+                                .arg(check.backend, check.host)
+                                .arg(adoption.process.pid));
+            continue;
+        }
+        bool containsPort = false;
+        const QStringList templated =
+            RemoteWorkers::templateArguments(adoption.process.argv, adoption.port, &containsPort);
+        if (!adoption.process.argv.isEmpty()) {
+            templates.append(templated);
+            if (!containsPort)
+                plan.notes.append(
+                    QStringLiteral("the command line of pid %1 (%2) does not contain its port "
+                                   "%3: the worker must take it from $PORT (Corral sets it) or "
+                                   "its own configuration, or a restarted one will not listen "
+                                   "there")
+                        .arg(adoption.process.pid)
+                        .arg(adoption.backend)
+                        .arg(adoption.port));
+        }
+        if (!adoption.process.systemdUnit.isEmpty())
+            plan.notes.append(QStringLiteral("pid %1 (%2) runs in systemd unit %3: if that unit "
+                                             "restarts it, stop and disable %3 rather than "
+                                             "adopting it")
+                                  .arg(adoption.process.pid)
+                                  .arg(adoption.backend, adoption.process.systemdUnit));
+        plan.workers.append(adoption);
+    }
+    if (!problems.isEmpty())
+        return fail(QStringLiteral("site %1: cannot adopt every worker (nothing was recorded):\n  "
+                                   "%2")
+                        .arg(site.name, problems.join(QStringLiteral("\n  "))));
+    if (templates.isEmpty()) return plan;
+    for (qsizetype i = 1; i < templates.size(); ++i)
+        if (templates.at(i) != templates.first()) {
+            plan.notes.append(QStringLiteral("the command lines differ between backends (%1 "
+                                             "runs \"%2\", %3 runs \"%4\")")
+                                  .arg(plan.workers.first().backend,
+                                       shellCommand(templates.first()), plan.workers.at(i).backend,
+                                       shellCommand(templates.at(i))));
+            break;
+        }
+    const QStringList &chosen = templates.first();
+    if (site.command.isEmpty()) {
+        plan.site.command = chosen.first();
+        plan.site.args = chosen.mid(1);
+        const QString cwd = plan.workers.first().process.workingDirectory;
+        if (plan.site.workingDirectory.isEmpty() && !cwd.isEmpty() && cwd != QLatin1String("/"))
+            plan.site.workingDirectory = cwd;
+        plan.siteChanged = true;
+    } else {
+        QStringList current{site.command};
+        current += site.args;
+        if (current != chosen)
+            plan.notes.append(QStringLiteral("the site's command in the inventory stays \"%1\"; "
+                                             "restarted workers run it, not the recorded \"%2\"")
+                                  .arg(shellCommand(current), shellCommand(chosen)));
+    }
+    return plan;
+}
+
+Result<void> RemoteRollingRestart::adopt(const AdoptionPlan &plan) {
+    QStringList done;
+    for (const WorkerAdoption &worker : plan.workers) {
+        auto session = m_sessions(worker.host);
+        Result<void> adopted =
+            session ? RemoteWorkers::adopt(*session.value(), plan.site.name, worker.port,
+                                           worker.process.pid, worker.process.startTime)
+                    : Result<void>(fail(session.error()));
+        if (!adopted)
+            return fail(QStringLiteral("%1 on %2: %3%4")
+                            .arg(worker.backend, worker.host, adopted.error(),
+                                 done.isEmpty() ? QString()
+                                                : QStringLiteral(" (already recorded: %1)")
+                                                      .arg(done.join(QStringLiteral(", ")))));
+        done.append(worker.backend);
+    }
+    return {};
+}
+
 RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBalancer &target,
                                                const QList<Host> &hosts) {
     RollingRestartReport report;
@@ -180,24 +453,10 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
         report.steps.append(RollingStep{current, name, ok, detail});
         if (m_onStep) m_onStep(report.steps.last());
     };
-    const auto failed = [&](const QString &name, const QString &why) {
-        step(name, false, why);
-        report.failedBackend = current;
-        report.error = QStringLiteral("%1: %2: %3").arg(current, name, why);
-        return report;
-    };
     if (!site.balancer) {
         report.error = QStringLiteral("site %1 has no balancer").arg(site.name);
         return report;
     }
-    const auto lockLost = [&](const QString &before) {
-        return failed(QStringLiteral("lock"),
-                      QStringLiteral("the connection that held the site's lock on %1 was lost; "
-                                     "stopped before %2 (another operation may be running now). "
-                                     "Run 'corralctl rolling-restart %3' again")
-                          .arg(site.balancer->host, before, site.name));
-    };
-    const auto lockHeld = [&] { return !m_lockHeld || m_lockHeld(); };
     int inRotation = 0;
     for (const Backend &backend : site.backends)
         if (!backend.down) ++inRotation;
@@ -208,6 +467,30 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
                            .arg(inRotation);
         return report;
     }
+
+    // Preflight: every worker must be one Corral can restart before anything is touched.
+    auto checks = preflight(site, hosts);
+    if (!checks) {
+        report.error = checks.error() + QStringLiteral(" (nothing was changed)");
+        return report;
+    }
+    bool allRestartable = true;
+    for (const BackendCheck &check : checks.value()) {
+        current = check.backend;
+        step(QStringLiteral("check"), check.restartable, check.detail);
+        allRestartable = allRestartable && check.restartable;
+    }
+    current.clear();
+    if (!allRestartable) {
+        report.error = describeRefusal(site, checks.value());
+        return report;
+    }
+    for (const Backend &backend : site.backends)
+        report.backends.append(RollingBackendState{
+            backend.key(), RollingBackendState::State::Untouched,
+            backend.down ? QStringLiteral("marked down in the inventory, as before")
+                         : QStringLiteral("in rotation, as before")});
+
     const bool runtimeApi = target.format == RenderFormat::Haproxy;
     const QString socket =
         (target.renderOptions.runtimeDirectory.isEmpty() ? QStringLiteral("/run/haproxy")
@@ -222,50 +505,153 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
     applier.setStepCallback([&](const ApplyStep &applied) {
         step(applyPrefix + applied.name, applied.ok, applied.detail);
     });
-    const auto applyWith = [&](const Site &variant, const QString &prefix) -> Result<void> {
+    const auto applyWith = [&](const Site &variant, const QString &prefix) {
         applyPrefix = prefix;
-        const ApplyReport applied = applier.apply(variant, target, false);
-        if (!applied.ok()) return fail(describeApply(applied, site.name, site.balancer->host));
-        return {};
+        return applier.apply(variant, target, false);
     };
+
+    qsizetype out = -1; // the backend this run took out of rotation and has not put back
+    qsizetype currentIndex = -1;
+    QString workerNote; // what is known of the current backend's worker, for its state
+    // Puts backend `index` back into rotation after a failure (not when the site's lock is
+    // lost: another operation may own the balancer's config by now).
+    const auto putBack = [&](qsizetype index, bool lockLost) -> RollingBackendState {
+        const Backend &backend = site.backends.at(index);
+        const QString server = haproxyServerName(backend);
+        RollingBackendState state{backend.key(), RollingBackendState::State::OutOfRotation, {}};
+        if (lockLost) {
+            state.detail = runtimeApi
+                               ? QStringLiteral("drained at HAProxy (%1/%2): the site's lock was "
+                                                "lost, so it was not set ready again")
+                                     .arg(proxy, server)
+                               : QStringLiteral("marked down in %1: the site's lock was lost, so "
+                                                "the config was not applied again; run "
+                                                "'corralctl apply %2'")
+                                     .arg(target.configPath, site.name);
+            return state;
+        }
+        if (runtimeApi) {
+            auto ready =
+                haproxy(socket, QStringLiteral("set server %1/%2 state ready").arg(proxy, server));
+            step(QStringLiteral("restore"), bool(ready),
+                 ready ? QStringLiteral("%1/%2 set ready").arg(proxy, server) : ready.error());
+            if (ready) {
+                state.state = RollingBackendState::State::BackInRotation;
+                state.detail = QStringLiteral("HAProxy server %1/%2 set ready; its health "
+                                              "check decides when it gets requests")
+                                   .arg(proxy, server);
+            } else {
+                state.detail = QStringLiteral("still drained at HAProxy: setting %1/%2 ready "
+                                              "failed: %3")
+                                   .arg(proxy, server, ready.error());
+            }
+            return state;
+        }
+        const ApplyReport restored = applyWith(site, QStringLiteral("restore/"));
+        const QString described = describeApply(restored, site.name, site.balancer->host);
+        step(QStringLiteral("restore"), restored.ok(),
+             restored.ok()
+                 ? QStringLiteral("%1 applied again as in the inventory").arg(target.configPath)
+                 : described);
+        if (restored.ok()) {
+            state.state = RollingBackendState::State::BackInRotation;
+            state.detail =
+                QStringLiteral("%1 applied again without it marked down").arg(target.configPath);
+        } else {
+            state.detail = QStringLiteral("may still be marked down in %1: applying the site's "
+                                          "config again failed: %2; run 'corralctl apply %3'")
+                               .arg(target.configPath, described, site.name);
+        }
+        return state;
+    };
+    const auto failed = [&](const QString &name, const QString &why, bool lockLost = false) {
+        step(name, false, why);
+        report.failedBackend = current;
+        report.error = QStringLiteral("%1: %2: %3").arg(current, name, why);
+        const qsizetype index = currentIndex;
+        if (out >= 0) {
+            report.backends[out] = putBack(out, lockLost);
+            out = -1;
+        }
+        if (index >= 0 && !workerNote.isEmpty()) {
+            QString &detail = report.backends[index].detail;
+            detail += (detail.isEmpty() ? QString() : QStringLiteral("; ")) + workerNote;
+        }
+        return report;
+    };
+    const auto lockLost = [&](const QString &before) {
+        return failed(QStringLiteral("lock"),
+                      QStringLiteral("the connection that held the site's lock on %1 was lost; "
+                                     "stopped before %2 (another operation may be running now). "
+                                     "Run 'corralctl rolling-restart %3' again")
+                          .arg(site.balancer->host, before, site.name),
+                      true);
+    };
+    const auto lockHeld = [&] { return !m_lockHeld || m_lockHeld(); };
 
     for (qsizetype i = 0; i < site.backends.size(); ++i) {
         const Backend &backend = site.backends.at(i);
         current = backend.key();
+        currentIndex = i;
+        workerNote.clear();
         auto hostName = workerHostFor(backend, site.balancer->host, hosts);
         if (!hostName) return failed(QStringLiteral("host"), hostName.error());
         auto session = m_sessions(hostName.value());
         if (!session) return failed(QStringLiteral("host"), session.error());
         step(QStringLiteral("host"), true,
              QStringLiteral("worker on %1 port %2").arg(hostName.value()).arg(backend.port));
+        const QString home = homeOf(*session.value());
+        const QString logFile =
+            RemoteWorkers::workerFile(home, site.name, backend.port, QStringLiteral(".log"));
 
         const bool rotate = !backend.down;
         if (!lockHeld()) return lockLost(QStringLiteral("draining it"));
         if (rotate) {
+            out = i;
             if (runtimeApi) {
                 auto drained = drainHaproxy(socket, proxy, haproxyServerName(backend));
                 if (!drained) return failed(QStringLiteral("drain"), drained.error());
                 step(QStringLiteral("drain"), true, drained.value());
             } else {
-                Site out = site;
-                out.backends[i].down = true;
-                if (auto applied = applyWith(out, QStringLiteral("drain/")); !applied)
-                    return failed(QStringLiteral("drain"), applied.error());
+                Site outSite = site;
+                outSite.backends[i].down = true;
+                const ApplyReport drained = applyWith(outSite, QStringLiteral("drain/"));
+                if (!drained.ok()) {
+                    // Nothing installed, or the previous file restored: it never left.
+                    if (drained.outcome == ApplyOutcome::Failed ||
+                        drained.outcome == ApplyOutcome::RolledBack) {
+                        out = -1;
+                        report.backends[i].detail =
+                            QStringLiteral("in rotation, as before: %1 was left as it was")
+                                .arg(target.configPath);
+                    }
+                    return failed(QStringLiteral("drain"),
+                                  describeApply(drained, site.name, site.balancer->host));
+                }
                 step(QStringLiteral("drain"), true,
                      QStringLiteral("marked down in %1 and reloaded").arg(target.configPath));
             }
         }
 
         auto restarted = RemoteWorkers::restart(*session.value(), site, backend.port);
-        if (!restarted) return failed(QStringLiteral("restart"), restarted.error());
+        if (!restarted) {
+            workerNote = QStringLiteral("its worker may be stopped: see %1").arg(logFile);
+            return failed(QStringLiteral("restart"), restarted.error());
+        }
         step(QStringLiteral("restart"), true,
              restarted.value() > 0 ? QStringLiteral("new pid %1").arg(restarted.value())
                                    : QStringLiteral("restarted"));
+        workerNote =
+            QStringLiteral("its new worker%1 failed its health check: see %2")
+                .arg(restarted.value() > 0 ? QStringLiteral(" (pid %1)").arg(restarted.value())
+                                           : QString(),
+                     logFile);
 
         if (auto healthy = RemoteWorkers::waitHealthy(*session.value(), site, backend.port,
                                                       m_healthTimeoutMs, backend.address);
             !healthy)
-            return failed(QStringLiteral("health"), healthy.error());
+            return failed(QStringLiteral("health"),
+                          healthy.error() + QStringLiteral("; its log: %1").arg(logFile));
         // The answer must come from the new worker: if it could not bind (a process Corral
         // did not start holds the port), that other process answered the health check.
         if (restarted.value() > 0) {
@@ -288,7 +674,7 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
                                  ? QStringLiteral("another user's process")
                                  : QStringLiteral("pid ") + pids.join(QStringLiteral(", ")))
                         .arg(restarted.value())
-                        .arg(RemoteWorkers::logPath(site.name, backend.port)));
+                        .arg(logFile));
             }
             if (holder->exitStatus != 0) {
                 // No ss, or the socket is not visible here: at least the new worker must live.
@@ -301,16 +687,17 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
                                                  "process answers on port %2; see %3")
                                       .arg(restarted.value())
                                       .arg(backend.port)
-                                      .arg(RemoteWorkers::logPath(site.name, backend.port)));
+                                      .arg(logFile));
             }
         }
         step(QStringLiteral("health"), true,
              QStringLiteral("GET %1 answered")
                  .arg(RemoteWorkers::healthUrl(site, backend.port, backend.address)));
-        if (rotate && !lockHeld())
-            return lockLost(
-                QStringLiteral("putting it back into rotation (it stays out until a new "
-                               "rolling restart or apply)"));
+        workerNote =
+            QStringLiteral("its new worker%1 is healthy")
+                .arg(restarted.value() > 0 ? QStringLiteral(" (pid %1)").arg(restarted.value())
+                                           : QString());
+        if (rotate && !lockHeld()) return lockLost(QStringLiteral("putting it back into rotation"));
 
         if (rotate) {
             if (runtimeApi) {
@@ -319,19 +706,38 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
                         socket, QStringLiteral("set server %1/%2 state ready").arg(proxy, server));
                     !ready)
                     return failed(QStringLiteral("enable"), ready.error());
+                out = -1; // set ready: in rotation from HAProxy's side, whatever its check says
                 // Back in rotation only once HAProxy's own check says so: draining the next
                 // backend earlier leaves no server to answer.
                 auto up = waitHaproxyUp(socket, proxy, server);
-                if (!up) return failed(QStringLiteral("enable"), up.error());
+                if (!up) {
+                    report.backends[i] = RollingBackendState{
+                        current, RollingBackendState::State::BackInRotation,
+                        QStringLiteral("HAProxy server %1/%2 set ready, but its check does not "
+                                       "report it UP")
+                            .arg(proxy, server)};
+                    return failed(QStringLiteral("enable"), up.error());
+                }
                 step(QStringLiteral("enable"), true,
                      QStringLiteral("%1/%2 ready; %3").arg(proxy, server, up.value()));
             } else {
-                if (auto applied = applyWith(site, QStringLiteral("enable/")); !applied)
-                    return failed(QStringLiteral("enable"), applied.error());
+                const ApplyReport enabled = applyWith(site, QStringLiteral("enable/"));
+                if (!enabled.ok())
+                    return failed(QStringLiteral("enable"),
+                                  describeApply(enabled, site.name, site.balancer->host));
+                out = -1;
                 step(QStringLiteral("enable"), true,
                      QStringLiteral("back in %1 and reloaded").arg(target.configPath));
             }
         }
+        report.backends[i] = RollingBackendState{
+            current, RollingBackendState::State::Restarted,
+            restarted.value() > 0 ? QStringLiteral("new pid %1").arg(restarted.value())
+                                  : QString()};
+        if (!rotate)
+            report.backends[i].detail +=
+                QStringLiteral("%1marked down in the inventory, as before")
+                    .arg(report.backends[i].detail.isEmpty() ? QString() : QStringLiteral("; "));
         report.restarted.append(current);
     }
     return report;

@@ -2,9 +2,11 @@
 
 #include "model/Host.h"
 #include "model/Site.h"
+#include "remote/RemoteWorkers.h"
 #include "upstreams/ConfigApplier.h"
 #include "util/Result.h"
 
+#include <QHash>
 #include <QList>
 #include <QString>
 #include <QStringList>
@@ -35,13 +37,64 @@ struct RollingStep {
     QString detail;
 };
 
+/// Where one backend stands after a rolling restart ended, as far as Corral knows.
+struct RollingBackendState {
+    enum class State {
+        Restarted,      ///< a new worker serves it and it is back in rotation
+        Untouched,      ///< neither taken out of rotation nor restarted
+        BackInRotation, ///< was taken out, then put back after the run failed at it
+        OutOfRotation,  ///< still drained or marked down in the installed config (detail: why)
+    };
+    QString backend; ///< Backend::key()
+    State state = State::Untouched;
+    QString detail; ///< one sentence: what is true of it now
+};
+
 struct RollingRestartReport {
     QStringList restarted; ///< backend keys, in order, that were restarted and are back
     QString failedBackend; ///< the backend the run stopped at; empty on success
     QList<RollingStep> steps;
     QString error; ///< "BACKEND: STEP: reason"; empty on success
+    /// Every backend of the site, in order, once the run ended (empty when it refused to
+    /// start: then nothing was touched).
+    QList<RollingBackendState> backends;
 
     bool ok() const { return error.isEmpty(); }
+    /// "A restarted; B back in rotation (...); C untouched": what each backend's state is.
+    QString describeBackends() const;
+};
+
+/// What the preflight found behind one backend before anything was touched.
+struct BackendCheck {
+    QString backend; ///< Backend::key()
+    QString host;    ///< the inventory host that runs its worker (workerHostFor())
+    WorkerInspection worker;
+    /// Corral can restart it: its pid file names a live process that holds the port (or
+    /// nothing holds it yet), or its systemd unit is installed, or nothing runs there and the
+    /// site has a command to start it with.
+    bool restartable = false;
+    /// Not restartable, but adopt() can record the process that holds the port.
+    bool adoptable = false;
+    QString detail; ///< what runs there, or why Corral cannot restart it
+};
+
+/// A worker Corral did not start, to be recorded as the site's (RemoteRollingRestart::adopt).
+struct WorkerAdoption {
+    QString backend;
+    QString host;
+    quint16 port = 0;
+    PortHolder process;
+    QString pidFile; ///< absolute, on the host
+};
+
+/// What adopting a site's foreign workers would do, to show before it is confirmed.
+struct AdoptionPlan {
+    QList<WorkerAdoption> workers;
+    /// The site with command, args (and working directory) taken from the first worker's
+    /// command line when it had no command; otherwise unchanged.
+    Site site;
+    bool siteChanged = false;
+    QStringList notes; ///< doubts to read before confirming (differing or port-less commands)
 };
 
 /// Restarts a site's backends one at a time through its production balancer, so the site
@@ -59,10 +112,14 @@ struct RollingRestartReport {
 ///     right after a restart its check may still hold it DOWN (rise 2 × inter 2 s), and
 ///     draining the next one then leaves no server. nginx/Apache: the site's config applied
 ///     as it is in the inventory (no active checks: the reloaded config routes to it at once).
-/// The run stops at the first failing step. The failed backend then stays out of rotation
-/// (drained, or marked down in the installed config) and the backends after it are not
-/// touched; those before it were restarted and are back in rotation. `corralctl apply` (or a
-/// new rolling restart) puts the failed one back once it is fixed.
+/// Before any of that, a preflight (preflight()) checks every backend: it must be a worker
+/// Corral can restart. Workers Corral did not start (a site made with --backends or by
+/// import) are named with the process holding their port, and the run refuses without
+/// touching anything; adopt() records them so a later run can replace them.
+/// The run stops at the first failing step. A backend it took out of rotation is put back
+/// (HAProxy `state ready`; nginx/Apache: the site's config applied again), unless the site's
+/// lock was lost; the backends after it are not touched; those before it were restarted and
+/// are back in rotation. The report says where each backend stands (backends).
 /// Backends marked down in the site are restarted without drain and enable. A site needs at
 /// least two backends in rotation: draining the only one would stop the service.
 /// Blocking, like ConfigApplier: run it in a command-line tool or on an SshHost thread.
@@ -95,6 +152,19 @@ public:
     RollingRestartReport run(const Site &site, const RemoteBalancer &target,
                              const QList<Host> &hosts);
 
+    /// Inspects every backend's worker on its host (one command each, nothing changed). Fails
+    /// only when a host cannot be resolved or reached.
+    Result<QList<BackendCheck>> preflight(const Site &site, const QList<Host> &hosts);
+    /// The refusal for checks with backends that are not restartable: each one with its host,
+    /// who holds its port (pid and command) and how to adopt it.
+    static QString describeRefusal(const Site &site, const QList<BackendCheck> &checks);
+    /// What adopting the foreign workers among `checks` would record; fails naming every
+    /// backend that can be neither restarted nor adopted.
+    static Result<AdoptionPlan> planAdoption(const Site &site, const QList<BackendCheck> &checks);
+    /// Writes the pid file of each worker of `plan` on its host (RemoteWorkers::adopt()).
+    /// Stops at the first failure; the error says which were recorded before it.
+    Result<void> adopt(const AdoptionPlan &plan);
+
     /// The runtime API command `command` sent to an HAProxy stats socket (socat on the host).
     static QString haproxyCommand(const QString &socketPath, const QString &command);
     /// HAProxy's name of a backend's server, as the renderer writes it ("ADDRESS:PORT").
@@ -116,8 +186,12 @@ private:
     Result<QString> waitHaproxyUp(const QString &socket, const QString &proxy,
                                   const QString &server);
 
+    /// $HOME on the session's host, asked once per session for absolute paths in messages.
+    QString homeOf(SshSession &session);
+
     SshSession &m_balancer;
     SessionResolver m_sessions;
+    QHash<SshSession *, QString> m_homes;
     std::function<void(const RollingStep &)> m_onStep;
     std::function<bool()> m_lockHeld;
     int m_drainTimeoutMs = 30000;

@@ -55,6 +55,57 @@ class TestRemoteWorkers : public QObject {
 private Q_SLOTS:
     // Ports held by connections count as taken, not only listeners: a worker could not bind
     // a port that is the local end of an outgoing connection.
+    // Adoption records a foreign worker's command with its port as {port}: whole numbers
+    // only, never in the program's path.
+    void templateArgumentsMarkPort() {
+        bool found = false;
+        QCOMPARE(RemoteWorkers::templateArguments(
+                     {QStringLiteral("/opt/3001/app"), QStringLiteral("--port"),
+                      QStringLiteral("3001"), QStringLiteral("--bind=127.0.0.1:3001"),
+                      QStringLiteral("30010"), QStringLiteral("13001")},
+                     3001, &found),
+                 (QStringList{QStringLiteral("/opt/3001/app"), QStringLiteral("--port"),
+                              QStringLiteral("{port}"), QStringLiteral("--bind=127.0.0.1:{port}"),
+                              QStringLiteral("30010"), QStringLiteral("13001")}));
+        QVERIFY(found);
+        RemoteWorkers::templateArguments({QStringLiteral("node"), QStringLiteral("server.js")},
+                                         3001, &found);
+        QVERIFY(!found);
+    }
+
+    // inspectCommand's answer: argv and cwd arrive base64-encoded (any byte may be in them).
+    void inspectionParsing() {
+        const QByteArray output = "home /home/app\npidfile absent\nlisteners some\n"
+                                  "holder 42 1 123456 other\n"
+                                  "argv 42 " +
+                                  QByteArrayLiteral("node\0server.js\0--port\0"
+                                                    "3001\0")
+                                      .toBase64() +
+                                  "\ncwd 42 " + QByteArray("/srv/my app").toBase64() +
+                                  "\nunit 42 " + QByteArray("app.service").toBase64() +
+                                  "\nholder 43 42 123460 other\nargv 43 \n";
+        auto parsed = RemoteWorkers::parseInspection(output, QStringLiteral("shop"), 3001);
+        QVERIFY_RESULT(parsed);
+        QCOMPARE(parsed->pidFile,
+                 QStringLiteral("/home/app/.local/state/corral/workers/shop/3001.pid"));
+        QCOMPARE(parsed->logFile,
+                 QStringLiteral("/home/app/.local/state/corral/workers/shop/3001.log"));
+        QCOMPARE(parsed->listeners, WorkerInspection::Listeners::Some);
+        QVERIFY(!parsed->pidFilePresent);
+        QCOMPARE(parsed->holders.size(), 2);
+        const PortHolder &root = parsed->holders.first();
+        QCOMPARE(root.pid, 42);
+        QCOMPARE(root.startTime, QStringLiteral("123456"));
+        QCOMPARE(root.argv, (QStringList{QStringLiteral("node"), QStringLiteral("server.js"),
+                                         QStringLiteral("--port"), QStringLiteral("3001")}));
+        QCOMPARE(root.workingDirectory, QStringLiteral("/srv/my app"));
+        QCOMPARE(root.systemdUnit, QStringLiteral("app.service"));
+        QCOMPARE(parsed->holders.at(1).parentPid, 42);
+        QVERIFY(parsed->holders.at(1).argv.isEmpty());
+        // No answer from the script (a shell that died, garbage): an error, not "nothing".
+        QVERIFY(!RemoteWorkers::parseInspection("garbage", QStringLiteral("shop"), 3001));
+    }
+
     void portsInUseIncludeConnections() {
         const QByteArray ss = "State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
                               "LISTEN 0      128          0.0.0.0:22        0.0.0.0:*\n"
