@@ -82,9 +82,8 @@ class TestAddBackendFaults : public QObject {
     /// Waits until add-backend has started its worker and a health probe runs on the host (a
     /// curl below the sshd); returns the worker's port. The worker is stopped (SIGSTOP) as soon
     /// as its pid file appears, so every probe hangs until curl's own 2 s limit and one is
-    /// nearly always in flight: a probe that answered at once would let add-backend finish
-    /// before this poll saw it (it did, once, on a loaded CI machine). resumeWorker() lets
-    /// it go on.
+    /// nearly always in flight: a probe that answered at once let add-backend finish before
+    /// this poll saw it, on a loaded CI machine. resumeWorker() lets the worker go on.
     quint16 waitForNewWorker(QProcess &process) {
         const QDeadlineTimer deadline(60000);
         m_stopped = 0;
@@ -97,7 +96,13 @@ class TestAddBackendFaults : public QObject {
                 const qint64 pid = pidOf(ports.first());
                 if (pid > 0 && ::kill(pid_t(pid), SIGSTOP) == 0) m_stopped = pid;
             }
-            if (m_stopped && remoteCommandRuns("curl")) return ports.first();
+            // The probe itself is stopped too: it stays in flight however long the kill
+            // that follows takes (curl's own 2 s limit does not run while it is stopped).
+            // killConnections() and killHard() end it with the rest of the tree.
+            if (const qint64 probe = remoteCommand("curl"); m_stopped && probe > 0 &&
+                                                            ::kill(pid_t(probe), SIGSTOP) == 0 &&
+                                                            remoteCommand("curl") == probe)
+                return ports.first();
         }
         qWarning("no health probe seen: new pid files for ports %s, corralctl %s: %s",
                  qPrintable(portList(ports)),
@@ -116,11 +121,11 @@ class TestAddBackendFaults : public QObject {
             texts.append(QString::number(port));
         return texts.join(QLatin1Char(' '));
     }
-    bool remoteCommandRuns(const QByteArray &program) const {
+    /// The pid of a process named `program` below the sshd (a command run over SSH), or 0.
+    qint64 remoteCommand(const QByteArray &program) const {
         for (qint64 pid : processTree(m_server.pid()))
-            if (readFile(QStringLiteral("/proc/%1/comm").arg(pid)).trimmed() == program)
-                return true;
-        return false;
+            if (readFile(QStringLiteral("/proc/%1/comm").arg(pid)).trimmed() == program) return pid;
+        return 0;
     }
     /// SIGKILL to the sshd processes serving connections (the listener stays): every open SSH
     /// connection to the host dies mid-command.
