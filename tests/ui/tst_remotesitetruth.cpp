@@ -353,6 +353,7 @@ private Q_SLOTS:
                  QStringLiteral("–"));
         QTRY_VERIFY_WITH_TIMEOUT(
             hostDetails(window, QStringLiteral("web1")).endsWith(QStringLiteral("offline")), 3000);
+        const qint64 offlineAfterMs = sinceKill.elapsed();
         // A few ticks of outage.
         const qsizetype ticksBefore = ticked.size();
         QTRY_VERIFY_WITH_TIMEOUT(ticked.size() >= ticksBefore + 4, 10000);
@@ -370,8 +371,9 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(
             !allUnknown() && !siteDetails(window).contains(QStringLiteral("degraded")), 10000);
         QTRY_VERIFY_WITH_TIMEOUT(rowOf(window, m_port1).cpuValid, 10000);
-        qInfo("rows unknown %lld ms after sshd was killed; online %lld ms after it restarted",
-              unknownAfterMs, onlineAfterMs);
+        qInfo("rows unknown %lld ms and host offline %lld ms after sshd was killed; online %lld "
+              "ms after it restarted",
+              unknownAfterMs, offlineAfterMs, onlineAfterMs);
 
         // The gap: points before the kill and after the restart, and no line joining them.
         QTRY_VERIFY_WITH_TIMEOUT(
