@@ -56,9 +56,7 @@ LaunchClusterDialog::LaunchClusterDialog(QString demoWorkerPath, QWidget *parent
         tr("A worker is ready when GET on this path answers 2xx; empty: a TCP connect"));
     m_policy = new QComboBox;
     m_policy->setObjectName(QStringLiteral("policy"));
-    for (auto policy :
-         {BalancingPolicy::RoundRobin, BalancingPolicy::LeastConn, BalancingPolicy::Weighted,
-          BalancingPolicy::StickyCookie, BalancingPolicy::IpHash})
+    for (BalancingPolicy policy : allPolicies())
         m_policy->addItem(policyName(policy), int(policy));
     m_error = new QLabel;
     m_error->setObjectName(QStringLiteral("error"));

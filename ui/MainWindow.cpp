@@ -390,9 +390,7 @@ void MainWindow::createToolbar() {
     m_policy = new QComboBox;
     m_policy->setObjectName(QStringLiteral("policy"));
     m_policy->setToolTip(tr("How the embedded balancer picks a backend"));
-    for (auto policy :
-         {BalancingPolicy::RoundRobin, BalancingPolicy::LeastConn, BalancingPolicy::Weighted,
-          BalancingPolicy::StickyCookie, BalancingPolicy::IpHash})
+    for (BalancingPolicy policy : allPolicies())
         m_policy->addItem(policyName(policy), int(policy));
     connect(m_policy, &QComboBox::activated, this, [this] {
         if (LocalCluster *cluster = currentCluster())

@@ -95,9 +95,7 @@ ProductionSiteDialog::ProductionSiteDialog(QList<Host> sshHosts, QStringList tak
     }
     m_policy = new QComboBox;
     m_policy->setObjectName(QStringLiteral("policy"));
-    for (auto policy :
-         {BalancingPolicy::RoundRobin, BalancingPolicy::LeastConn, BalancingPolicy::Weighted,
-          BalancingPolicy::StickyCookie, BalancingPolicy::IpHash})
+    for (BalancingPolicy policy : allPolicies())
         m_policy->addItem(policyName(policy), int(policy));
 
     m_kind = new QComboBox;

@@ -35,6 +35,13 @@ QString policyNames() {
     return names.join(QStringLiteral(", "));
 }
 
+QList<BalancingPolicy> allPolicies() {
+    QList<BalancingPolicy> policies;
+    for (const auto &entry : policyTable)
+        policies.append(entry.first);
+    return policies;
+}
+
 QStringList Site::argsForPort(quint16 port) const {
     QStringList result = args;
     for (QString &arg : result)

@@ -19,6 +19,8 @@ QString policyName(BalancingPolicy policy);
 std::optional<BalancingPolicy> policyFromName(const QString &name);
 /// "round-robin, least-conn, ..." for help texts and errors.
 QString policyNames();
+/// Every policy, in the order help texts and the console's choosers list them.
+QList<BalancingPolicy> allPolicies();
 
 /// The production balancer (nginx, HAProxy or Apache) in front of a site on a remote host:
 /// where `corralctl apply` writes the rendered config and how it validates, reloads and
