@@ -533,8 +533,11 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
         if (runtimeApi) {
             auto ready =
                 haproxy(socket, QStringLiteral("set server %1/%2 state ready").arg(proxy, server));
-            step(QStringLiteral("restore"), bool(ready),
-                 ready ? QStringLiteral("%1/%2 set ready").arg(proxy, server) : ready.error());
+            // Step "enable", as on success: whoever reads the steps sees it put back.
+            step(QStringLiteral("enable"), bool(ready),
+                 ready ? QStringLiteral("put back after the failure: %1/%2 set ready")
+                             .arg(proxy, server)
+                       : ready.error());
             if (ready) {
                 state.state = RollingBackendState::State::BackInRotation;
                 state.detail = QStringLiteral("HAProxy server %1/%2 set ready; its health "
@@ -547,12 +550,13 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
             }
             return state;
         }
-        const ApplyReport restored = applyWith(site, QStringLiteral("restore/"));
+        const ApplyReport restored = applyWith(site, QStringLiteral("enable/"));
         const QString described = describeApply(restored, site.name, site.balancer->host);
-        step(QStringLiteral("restore"), restored.ok(),
-             restored.ok()
-                 ? QStringLiteral("%1 applied again as in the inventory").arg(target.configPath)
-                 : described);
+        step(QStringLiteral("enable"), restored.ok(),
+             restored.ok() ? QStringLiteral("put back after the failure: %1 applied again as in "
+                                            "the inventory")
+                                 .arg(target.configPath)
+                           : described);
         if (restored.ok()) {
             state.state = RollingBackendState::State::BackInRotation;
             state.detail =

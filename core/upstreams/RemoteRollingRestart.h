@@ -117,7 +117,8 @@ struct AdoptionPlan {
 /// import) are named with the process holding their port, and the run refuses without
 /// touching anything; adopt() records them so a later run can replace them.
 /// The run stops at the first failing step. A backend it took out of rotation is put back
-/// (HAProxy `state ready`; nginx/Apache: the site's config applied again), unless the site's
+/// (step "enable" again: HAProxy `state ready`; nginx/Apache: the site's config applied
+/// again, without waiting for the failed worker to be healthy), unless the site's
 /// lock was lost; the backends after it are not touched; those before it were restarted and
 /// are back in rotation. The report says where each backend stands (backends).
 /// Backends marked down in the site are restarted without drain and enable. A site needs at

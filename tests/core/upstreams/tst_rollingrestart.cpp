@@ -173,8 +173,12 @@ class TestRollingRestart : public QObject {
                  qPrintable(report.error));
         QVERIFY2(report.error.contains(QStringLiteral("answered 503")), qPrintable(report.error));
         QVERIFY(!report.steps.isEmpty());
-        QCOMPARE(report.steps.last().step, QStringLiteral("restore"));
+        // Put back into rotation: the last step enables it again.
+        QCOMPARE(report.steps.last().step, QStringLiteral("enable"));
         QVERIFY(report.steps.last().ok);
+        QVERIFY2(
+            report.steps.last().detail.startsWith(QStringLiteral("put back after the failure")),
+            qPrintable(report.steps.last().detail));
         bool healthFailed = false;
         for (const RollingStep &step : report.steps) {
             if (step.step == QLatin1String("check")) continue; // every backend's preflight
