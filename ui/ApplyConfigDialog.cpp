@@ -125,6 +125,11 @@ void ApplyConfigDialog::showDiff(const QString &diff) {
     m_diff->setPlainText(diff.isEmpty() ? tr("(no change)") : diff);
 }
 
+void ApplyConfigDialog::showNoDiff() {
+    m_reviewedDiff.clear();
+    m_diff->setPlainText(tr("(no diff: the host's file could not be compared, see below)"));
+}
+
 void ApplyConfigDialog::preview() {
     setPhase(Phase::Previewing, tr("Reading the current file from the host…"));
     if (!m_site.balancer || !m_host) {
@@ -143,9 +148,14 @@ void ApplyConfigDialog::preview() {
         this,
         [this](Result<ApplyReport> report) {
             if (!report) {
+                showNoDiff();
                 setPhase(Phase::Failed, report.error());
             } else if (!report->ok()) {
-                showDiff(report->diff);
+                // A preview that failed before its diff step compared nothing: not "no change".
+                if (report->diff.isEmpty())
+                    showNoDiff();
+                else
+                    showDiff(report->diff);
                 setPhase(Phase::Failed, report->error);
             } else if (!report->changed && !report->verifiedLive) {
                 showDiff({});

@@ -50,6 +50,8 @@ Q_SIGNALS:
 private:
     void preview();
     void apply();
+    /// The diff pane when the preview failed before comparing anything.
+    void showNoDiff();
     void showDiff(const QString &diff);
     void addStep(const QString &name, bool ok, const QString &detail);
     void setPhase(Phase phase, const QString &message);

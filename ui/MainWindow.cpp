@@ -24,7 +24,6 @@
 #include "supervisor/Supervisor.h"
 #include "upstreams/RemoteAddBackend.h"
 #include "upstreams/RemoteRollingRestart.h"
-#include "upstreams/RollingRestartSummary.h"
 #include "upstreams/SiteLock.h"
 
 #include <QAction>
@@ -1481,7 +1480,9 @@ void MainWindow::remoteRollingRestart() {
                 statusBar()->showMessage(
                     report->ok() ? tr("Rolling restart done: %n backend(s) restarted", nullptr,
                                       int(report->restarted.size()))
-                                 : tr("Rolling restart stopped at %1").arg(report->failedBackend),
+                    : report->failedBackend.isEmpty()
+                        ? tr("Rolling restart of %1 refused; nothing was changed").arg(site.name)
+                        : tr("Rolling restart stopped at %1").arg(report->failedBackend),
                     10000);
             }
             updateActions();
@@ -1497,21 +1498,25 @@ void MainWindow::showRollingRestartResult(const Site &site, const RollingRestart
     auto *summary =
         new QLabel(report.ok() ? tr("All %n backend(s) were restarted and are back in rotation.",
                                     nullptr, int(report.restarted.size()))
-                               : tr("Stopped at %1: %2").arg(report.failedBackend, report.error));
+                   : report.failedBackend.isEmpty()
+                       ? tr("Nothing was changed: %1").arg(report.error)
+                       : tr("Stopped at %1: %2").arg(report.failedBackend, report.error));
     summary->setWordWrap(true);
     auto *list = new QListWidget;
     list->setObjectName(QStringLiteral("backendOutcomes"));
-    for (const RollingRestartOutcome &outcome : rollingRestartOutcomes(site, report)) {
-        const QStyle::StandardPixmap icon = outcome.state == RollingRestartOutcome::State::Restarted
-                                                ? QStyle::SP_DialogApplyButton
-                                            : outcome.state == RollingRestartOutcome::State::Failed
-                                                ? QStyle::SP_MessageBoxCritical
-                                                : QStyle::SP_MessageBoxInformation;
-        auto *item =
-            new QListWidgetItem(style()->standardIcon(icon),
-                                outcome.backend + QStringLiteral(": ") + outcome.detail, list);
-        item->setData(Qt::UserRole, outcome.inRotation);
+    // Each backend's state as the run recorded it (empty when the preflight refused: then
+    // nothing was touched, and the summary says why).
+    for (const RollingBackendState &backend : report.backends) {
+        using State = RollingBackendState::State;
+        const QStyle::StandardPixmap icon =
+            backend.state == State::Restarted        ? QStyle::SP_DialogApplyButton
+            : backend.state == State::OutOfRotation  ? QStyle::SP_MessageBoxCritical
+            : backend.state == State::BackInRotation ? QStyle::SP_MessageBoxWarning
+                                                     : QStyle::SP_MessageBoxInformation;
+        auto *item = new QListWidgetItem(style()->standardIcon(icon), backend.describe(), list);
+        item->setData(Qt::UserRole, int(backend.state));
     }
+    if (report.backends.isEmpty()) list->hide();
     auto *buttons = new QDialogButtonBox(QDialogButtonBox::Close);
     connect(buttons, &QDialogButtonBox::rejected, dialog, &QDialog::close);
     auto *layout = new QVBoxLayout(dialog);

@@ -172,29 +172,30 @@ Result<QString> RemoteRollingRestart::waitHaproxyUp(const QString &socket, const
     }
 }
 
+QString RollingBackendState::describe() const {
+    QString words;
+    switch (state) {
+    case State::Restarted:
+        words = QStringLiteral("restarted");
+        break;
+    case State::Untouched:
+        words = QStringLiteral("untouched");
+        break;
+    case State::BackInRotation:
+        words = QStringLiteral("back in rotation");
+        break;
+    case State::OutOfRotation:
+        words = QStringLiteral("still out of rotation");
+        break;
+    }
+    return backend + QLatin1Char(' ') + words +
+           (detail.isEmpty() ? QString() : QStringLiteral(" (") + detail + QLatin1Char(')'));
+}
+
 QString RollingRestartReport::describeBackends() const {
     QStringList parts;
-    for (const RollingBackendState &backend : backends) {
-        QString words;
-        switch (backend.state) {
-        case RollingBackendState::State::Restarted:
-            words = QStringLiteral("restarted");
-            break;
-        case RollingBackendState::State::Untouched:
-            words = QStringLiteral("untouched");
-            break;
-        case RollingBackendState::State::BackInRotation:
-            words = QStringLiteral("back in rotation");
-            break;
-        case RollingBackendState::State::OutOfRotation:
-            words = QStringLiteral("still out of rotation");
-            break;
-        }
-        parts.append(backend.backend + QLatin1Char(' ') + words +
-                     (backend.detail.isEmpty()
-                          ? QString()
-                          : QStringLiteral(" (") + backend.detail + QLatin1Char(')')));
-    }
+    for (const RollingBackendState &backend : backends)
+        parts.append(backend.describe());
     return parts.join(QStringLiteral("; "));
 }
 

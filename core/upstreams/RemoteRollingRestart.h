@@ -48,6 +48,9 @@ struct RollingBackendState {
     QString backend; ///< Backend::key()
     State state = State::Untouched;
     QString detail; ///< one sentence: what is true of it now
+
+    /// "127.0.0.1:3001 back in rotation (DETAIL)", as the CLI and the console show it.
+    QString describe() const;
 };
 
 struct RollingRestartReport {

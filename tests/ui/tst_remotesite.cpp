@@ -12,8 +12,10 @@
 #include "inventory/Inventory.h"
 #include "inventory/OperationJournal.h"
 #include "remote/RemoteWorkers.h"
+#include "ssh/SshHost.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
+#include "upstreams/RemoteRollingRestart.h"
 
 #include <QAction>
 #include <QDeadlineTimer>
@@ -187,6 +189,22 @@ private Q_SLOTS:
         QCOMPARE(shown->phase(), ApplyConfigDialog::Phase::Reviewing); // may apply the new diff
         // Put the reviewed state back for the tests that follow.
         QVERIFY(writeFile(m_nginx.siteFile(), edited.chopped(17)));
+    }
+
+    // A preview that fails before comparing anything (the host's file cannot be read) says so
+    // in the diff pane, never "(no change)" above the error.
+    void previewFailureShowsNoDiff() {
+        Site unreadable = site();
+        unreadable.balancer->configPath = QStringLiteral("/tmp"); // a directory: cat fails
+        SshHost host(QStringLiteral("remote"), SshConfig::fromHost(this->host()));
+        ApplyConfigDialog dialog(unreadable, &host);
+        QSignalSpy previewed(&dialog, &ApplyConfigDialog::previewed);
+        QVERIFY(previewed.wait(30000));
+        QCOMPARE(dialog.phase(), ApplyConfigDialog::Phase::Failed);
+        QVERIFY2(!dialog.diff().contains(QStringLiteral("no change")), qPrintable(dialog.diff()));
+        QVERIFY2(dialog.diff().startsWith(QStringLiteral("(no diff: ")), qPrintable(dialog.diff()));
+        QVERIFY2(!dialog.message().isEmpty(), qPrintable(dialog.message()));
+        QVERIFY(!dialog.applyButton()->isEnabled());
     }
 
     // The distribution chart and the worker table show the real nginx's per-backend counts:
@@ -375,10 +393,13 @@ private Q_SLOTS:
         auto *outcomes = result->findChild<QListWidget *>(QStringLiteral("backendOutcomes"));
         QVERIFY(outcomes);
         QCOMPARE(outcomes->count(), 2);
-        for (int row = 0; row < 2; ++row)
-            QVERIFY2(outcomes->item(row)->text().endsWith(
-                         QStringLiteral(": restarted, back in rotation")),
+        for (int row = 0; row < 2; ++row) {
+            QCOMPARE(outcomes->item(row)->data(Qt::UserRole).toInt(),
+                     int(RollingBackendState::State::Restarted));
+            QVERIFY2(outcomes->item(row)->text().startsWith(
+                         QStringLiteral("127.0.0.1:%1 restarted (new pid ").arg(ports->at(row))),
                      qPrintable(outcomes->item(row)->text()));
+        }
 
         auto after = RemoteWorkers::status(session, blog.name, ports.value());
         QVERIFY_RESULT(after);
