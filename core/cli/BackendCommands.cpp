@@ -436,17 +436,18 @@ static bool adoptForeignWorkers(Context &context, RemoteRollingRestart &restart,
     progress << "workers of " << site.name << " that Corral did not start:" << Qt::endl;
     for (const WorkerAdoption &worker : std::as_const(plan->workers)) {
         progress << "  " << worker.backend << " on " << worker.host << ": pid "
-                 << worker.process.pid << ": " << shellCommand(worker.process.argv);
+                 << worker.process.pid << ": " << shownCommand(worker.process.argv);
         if (!worker.process.workingDirectory.isEmpty())
-            progress << " (in " << worker.process.workingDirectory << ")";
-        progress << "\n      to be recorded in " << worker.pidFile << Qt::endl;
+            progress << " (in " << escapeControls(worker.process.workingDirectory) << ")";
+        progress << "\n      to be recorded in " << escapeControls(worker.pidFile) << Qt::endl;
     }
     if (plan->siteChanged) {
         QStringList command{plan->site.command};
         command += plan->site.args;
-        progress << "the site's command becomes: " << shellCommand(command);
+        progress << "the site's command becomes: " << shownCommand(command);
         if (!plan->site.workingDirectory.isEmpty())
-            progress << " (working directory " << plan->site.workingDirectory << ")";
+            progress << " (working directory " << escapeControls(plan->site.workingDirectory)
+                     << ")";
         progress << Qt::endl;
     }
     for (const QString &note : std::as_const(plan->notes))

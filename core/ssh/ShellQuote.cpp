@@ -46,6 +46,10 @@ QString shellCommand(const QStringList &argv) {
 /// (exec on the host, each word quoted), so nothing is expanded; the characters a shell would
 /// act on (| & ; < > ( ) $ `) are refused unquoted instead of becoming words the user did not
 /// mean ("nginx -t && systemctl reload nginx" would run nginx with three stray arguments).
+QString shownCommand(const QStringList &argv) {
+    return escapeControls(shellCommand(argv));
+}
+
 Result<QStringList> splitShellWords(const QString &text) {
     static const QString shellOperators = QStringLiteral("|&;<>()$`");
     static const QString escapableInDoubleQuotes = QStringLiteral("\"\\$`");

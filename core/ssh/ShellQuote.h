@@ -18,6 +18,11 @@ QString shellQuote(const QString &word);
 /// strings together.
 QString shellCommand(const QStringList &argv);
 
+/// `argv` for a message or a terminal: shellCommand() with control characters escaped
+/// (escapeControls()), for command lines read from elsewhere (/proc/PID/cmdline on a host),
+/// so a process named with terminal sequences cannot drive the user's terminal.
+QString shownCommand(const QStringList &argv);
+
 /// Splits a command line typed by a user (a balancer's validate or reload command, in
 /// corralctl or the console) into argv words the way a POSIX shell does for a simple
 /// command, refusing what only a shell would act on. See ShellQuote.cpp.

@@ -1,5 +1,6 @@
 #include "upstreams/RemoteRollingRestart.h"
 
+#include "model/FieldText.h"
 #include "remote/RemoteWorkers.h"
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
@@ -215,7 +216,7 @@ QString describeProcess(const PortHolder &holder) {
     return QStringLiteral("pid %1 (%2)")
         .arg(holder.pid)
         .arg(holder.argv.isEmpty() ? QStringLiteral("command line not readable")
-                                   : shellCommand(holder.argv));
+                                   : shownCommand(holder.argv));
 }
 
 /// The processes holding the port that are not children of another holder (a prefork
@@ -387,11 +388,12 @@ Result<AdoptionPlan> RemoteRollingRestart::planAdoption(const Site &site,
                         .arg(adoption.port));
         }
         if (!adoption.process.systemdUnit.isEmpty())
-            plan.notes.append(QStringLiteral("pid %1 (%2) runs in systemd unit %3: if that unit "
-                                             "restarts it, stop and disable %3 rather than "
-                                             "adopting it")
-                                  .arg(adoption.process.pid)
-                                  .arg(adoption.backend, adoption.process.systemdUnit));
+            plan.notes.append(
+                QStringLiteral("pid %1 (%2) runs in systemd unit %3: if that unit "
+                               "restarts it, stop and disable %3 rather than "
+                               "adopting it")
+                    .arg(adoption.process.pid)
+                    .arg(adoption.backend, escapeControls(adoption.process.systemdUnit)));
         plan.workers.append(adoption);
     }
     if (!problems.isEmpty())
@@ -404,8 +406,8 @@ Result<AdoptionPlan> RemoteRollingRestart::planAdoption(const Site &site,
             plan.notes.append(QStringLiteral("the command lines differ between backends (%1 "
                                              "runs \"%2\", %3 runs \"%4\")")
                                   .arg(plan.workers.first().backend,
-                                       shellCommand(templates.first()), plan.workers.at(i).backend,
-                                       shellCommand(templates.at(i))));
+                                       shownCommand(templates.first()), plan.workers.at(i).backend,
+                                       shownCommand(templates.at(i))));
             break;
         }
     const QStringList &chosen = templates.first();
@@ -422,7 +424,7 @@ Result<AdoptionPlan> RemoteRollingRestart::planAdoption(const Site &site,
         if (current != chosen)
             plan.notes.append(QStringLiteral("the site's command in the inventory stays \"%1\"; "
                                              "restarted workers run it, not the recorded \"%2\"")
-                                  .arg(shellCommand(current), shellCommand(chosen)));
+                                  .arg(shellCommand(current), shownCommand(chosen)));
     }
     return plan;
 }

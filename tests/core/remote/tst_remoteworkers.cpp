@@ -4,6 +4,7 @@
 #include "remote/RemoteWorkers.h"
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
+#include "upstreams/RemoteRollingRestart.h"
 
 #include <QDir>
 #include <QFile>
@@ -57,6 +58,42 @@ private Q_SLOTS:
     // a port that is the local end of an outgoing connection.
     // Adoption records a foreign worker's command with its port as {port}: whole numbers
     // only, never in the program's path.
+    // A command line read from a host (/proc/PID/cmdline of any process on the port) is shown
+    // with its control characters escaped: a process named with terminal sequences cannot
+    // drive the terminal of the user asked to adopt it.
+    void hostileCommandLinesAreShownEscaped() {
+        const QString title = QStringLiteral("\x1b]0;owned\x07");
+        QCOMPARE(shownCommand({QStringLiteral("node"), title}),
+                 QStringLiteral("node '\\x1b]0;owned\\x07'"));
+        Site site;
+        site.name = QStringLiteral("shop");
+        QList<BackendCheck> checks;
+        for (quint16 port : {3001, 3002}) {
+            BackendCheck check;
+            check.backend = QStringLiteral("127.0.0.1:%1").arg(port);
+            check.host = QStringLiteral("web1");
+            check.adoptable = true;
+            check.worker.port = port;
+            check.worker.listeners = WorkerInspection::Listeners::Some;
+            PortHolder holder;
+            holder.pid = port;
+            holder.argv = {QStringLiteral("node"), port == 3001 ? title : QStringLiteral("b"),
+                           QStringLiteral("--port"), QString::number(port)};
+            holder.systemdUnit = title + QStringLiteral(".service");
+            check.worker.holders = {holder};
+            checks.append(check);
+        }
+        auto plan = RemoteRollingRestart::planAdoption(site, checks);
+        QVERIFY2(plan.ok(), qPrintable(plan.error()));
+        const QString notes = plan->notes.join(u'\n');
+        QVERIFY2(notes.contains(QStringLiteral("command lines differ")), qPrintable(notes));
+        QVERIFY2(notes.contains(QStringLiteral("systemd unit")), qPrintable(notes));
+        QVERIFY2(!notes.contains(QChar(0x1b)) && !notes.contains(QChar(0x07)), qPrintable(notes));
+        // The command itself stays exact; saving it is refused by the site's own checks.
+        QCOMPARE(plan->site.args.value(0), title);
+        QVERIFY(!plan->site.validate().ok());
+    }
+
     void templateArgumentsMarkPort() {
         bool found = false;
         QCOMPARE(RemoteWorkers::templateArguments(
