@@ -3,7 +3,7 @@
 include(GNUInstallDirs)
 
 set(CORRAL_APP_ID io.corral.Corral)
-install(TARGETS corral corralctl corral-demo-worker RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS corral corralctl corral-agent corral-demo-worker RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/resources/${CORRAL_APP_ID}.desktop
         DESTINATION ${CMAKE_INSTALL_DATADIR}/applications)
 install(FILES ${PROJECT_SOURCE_DIR}/resources/icons/${CORRAL_APP_ID}.svg
@@ -30,6 +30,9 @@ foreach(program corral corralctl)
   list(APPEND corral_manpages ${PROJECT_BINARY_DIR}/man/${program}.1)
 endforeach()
 add_custom_target(manpages ALL DEPENDS ${corral_manpages})
+# The agent as a systemd user unit: systemctl --user enable --now corral-agent
+install(FILES ${PROJECT_SOURCE_DIR}/resources/corral-agent.service
+        DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/systemd/user)
 install(FILES ${corral_manpages} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 
 set(CPACK_PACKAGE_NAME corral)

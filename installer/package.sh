@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 [ -f build/CMakeCache.txt ] || cmake --preset default >/dev/null
-cmake --build build --target corral corralctl corral-demo-worker manpages
+cmake --build build --target corral corralctl corral-agent corral-demo-worker manpages
 rm -f build/package/*.deb
 (cd build && cpack -G DEB >/dev/null)
 deb=$(ls build/package/*.deb)
@@ -16,7 +16,8 @@ echo "package: $deb"
 
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' build/CMakeCache.txt)
 listing=$(dpkg-deb -c "$deb" | awk '{print $6}')
-for path in ./usr/bin/corral ./usr/bin/corralctl ./usr/bin/corral-demo-worker \
+for path in ./usr/bin/corral ./usr/bin/corralctl ./usr/bin/corral-agent ./usr/bin/corral-demo-worker \
+            ./usr/lib/systemd/user/corral-agent.service \
             ./usr/share/applications/io.corral.Corral.desktop \
             ./usr/share/icons/hicolor/scalable/apps/io.corral.Corral.svg \
             ./usr/share/metainfo/io.corral.Corral.metainfo.xml \

@@ -67,4 +67,10 @@ Result<void> Worker::transitionTo(WorkerState next, const QString &cause) {
     return {};
 }
 
+std::optional<WorkerState> workerStateFromName(const QString &name) {
+    for (int i = 0; i <= int(WorkerState::Failed); ++i)
+        if (workerStateName(WorkerState(i)) == name) return WorkerState(i);
+    return std::nullopt;
+}
+
 } // namespace corral

@@ -4,6 +4,8 @@
 
 #include <QString>
 
+#include <optional>
+
 namespace corral {
 
 /// The life of one worker process. Allowed moves:
@@ -29,6 +31,7 @@ enum class WorkerState {
 };
 
 QString workerStateName(WorkerState state);
+std::optional<WorkerState> workerStateFromName(const QString &name);
 bool canTransition(WorkerState from, WorkerState to);
 
 /// One process of a site on one host and port.
