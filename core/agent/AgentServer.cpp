@@ -53,7 +53,6 @@ Result<void> AgentServer::listen(const QString &path) {
         QFile::remove(path); // left over from an agent that was killed
     }
     m_server = std::make_unique<QLocalServer>();
-    m_server->setSocketOptions(QLocalServer::UserAccessOption);
     if (!m_server->listen(path))
         return fail(QStringLiteral("cannot listen on %1: %2").arg(path, m_server->errorString()));
     // The 0700 directory keeps other users out; the mode says so again.
@@ -155,6 +154,17 @@ void AgentServer::handle(Client *client, const QJsonObject &request) {
         m_sites.start(site.value(), ephemeral, later);
         return;
     }
+    static const QStringList siteOperations = {
+        QString::fromLatin1(op::Stop),   QString::fromLatin1(op::Restart),
+        QString::fromLatin1(op::Scale),  QString::fromLatin1(op::Policy),
+        QString::fromLatin1(op::Enable), QString::fromLatin1(op::Forget),
+        QString::fromLatin1(op::History)};
+    if (!siteOperations.contains(operation))
+        return reply(
+            client, id,
+            fail(QStringLiteral("unknown operation %1")
+                     .arg(operation.isEmpty() ? QStringLiteral("(none)")
+                                              : QStringLiteral("'%1'").arg(operation.left(64)))));
     if (siteName.isEmpty())
         return reply(client, id,
                      fail(QStringLiteral("%1: the request names no site")
@@ -211,10 +221,6 @@ void AgentServer::handle(Client *client, const QJsonObject &request) {
                                    QJsonObject{{QStringLiteral("snapshots"), history.value()}})
                              : Result<QJsonObject>(fail(history.error())));
     }
-    reply(client, id,
-          fail(QStringLiteral("unknown operation %1")
-                   .arg(operation.isEmpty() ? QStringLiteral("(none)")
-                                            : QStringLiteral("'%1'").arg(operation.left(64)))));
 }
 
 void AgentServer::reply(Client *client, qint64 id, const Result<QJsonObject> &result) {
