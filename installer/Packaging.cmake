@@ -32,7 +32,7 @@ endforeach()
 add_custom_target(manpages ALL DEPENDS ${corral_manpages})
 # The agent as a systemd user unit: systemctl --user enable --now corral-agent
 install(FILES ${PROJECT_SOURCE_DIR}/resources/corral-agent.service
-        DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/systemd/user)
+        DESTINATION lib/systemd/user)
 install(FILES ${corral_manpages} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 
 set(CPACK_PACKAGE_NAME corral)
