@@ -57,6 +57,8 @@ QList<Command> hostCommands();
 QList<Command> renderCommands();
 QList<Command> applyCommands();
 QList<Command> backendCommands();
+/// start, stop, restart, scale, ps, logs, agent: local sites in the per-user agent.
+QList<Command> agentCommands();
 
 /// True when standard input and standard error are terminals: a question can be asked.
 bool interactive();

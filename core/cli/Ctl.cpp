@@ -54,6 +54,7 @@ static QList<Command> allCommands() {
                             {}});
     commands.append(siteCommands());
     commands.append(proxyCommands());
+    commands.append(agentCommands());
     commands.append(upCommands());
     commands.append(hostCommands());
     commands.append(renderCommands());

@@ -1,4 +1,5 @@
 #include "cli/Context.h"
+#include "cli/SiteOptions.h"
 #include "cluster/LocalCluster.h"
 #include "model/FieldText.h"
 #include "proxy/ProxyEngine.h"
@@ -13,13 +14,12 @@
 #include <QDir>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QThread>
 
 #include <csignal>
 
 namespace corral::cli {
 
-static const char upUsage[] =
+static const char upUsageHead[] =
     "Usage: corralctl up [SITE] [--workers N|auto] [--base-port P] [--listen ADDR:PORT]\n"
     "                    [--health PATH] [--policy P] [--cwd DIR] [--env KEY=VALUE]...\n"
     "                    [--start-timeout SECONDS] [--kill-timeout SECONDS]\n"
@@ -30,31 +30,18 @@ static const char upUsage[] =
     "worker's state changes; Ctrl-C or SIGTERM stops every worker cleanly and exits 0.\n"
     "\n"
     "  SITE               a site from the inventory (its command, workers, ports, health path\n"
-    "                     are used; options override), or a name for an ad-hoc cluster\n"
-    "  --demo             run build/bin/corral-demo-worker (health path /health)\n"
-    "  --workers N|auto   worker count; auto = cores - 1, at least 2 (default)\n"
-    "  --base-port P      first port to try (default 3000); busy ports are skipped\n"
-    "  --health PATH      a worker is ready when GET PATH answers 2xx (default: TCP connect)\n"
-    "  --listen ADDR:PORT address for the embedded balancer in front of the workers\n"
-    "  --policy P         balancing policy: round-robin, least-conn, weighted, sticky-cookie, "
-    "ip-hash\n"
-    "  --start-timeout S  a worker not ready after S seconds is failed (default 30)\n"
-    "  --kill-timeout S   SIGKILL the worker's process group S seconds after SIGTERM (default 5)\n"
+    "                     are used; options override), or a name for an ad-hoc cluster\n";
+static const char upUsageTail[] =
     "\n"
     "With --json, every state change is printed as one JSON object per line.\n";
 
-static int autoWorkers() {
-    return qMax(2, QThread::idealThreadCount() - 1);
+static QString upUsage() {
+    return QString::fromLatin1(upUsageHead) + siteOptionsHelp() + QString::fromLatin1(upUsageTail);
 }
 
 static int runUp(Context &context, const QStringList &args) {
-    const QString usage = QString::fromLatin1(upUsage);
-    auto options = parseOptions(
-        args, OptionSpec{{QStringLiteral("demo")},
-                         {QStringLiteral("workers"), QStringLiteral("base-port"),
-                          QStringLiteral("listen"), QStringLiteral("health"),
-                          QStringLiteral("policy"), QStringLiteral("cwd"), QStringLiteral("env"),
-                          QStringLiteral("start-timeout"), QStringLiteral("kill-timeout")}});
+    const QString usage = upUsage();
+    auto options = parseOptions(args, siteOptionSpec());
     if (!options) return context.usageError(QStringLiteral("up: ") + options.error(), usage);
     if (options->positional.size() > 1)
         return context.usageError(QStringLiteral("up: expected at most one SITE before \"--\""),
@@ -74,83 +61,13 @@ static int runUp(Context &context, const QStringList &args) {
         site = *known;
     } else {
         site.name = siteName;
-        site.workers = autoWorkers();
+        site.workers = autoWorkerCount();
     }
-    if (demo) {
-        site.command =
-            QCoreApplication::applicationDirPath() + QStringLiteral("/corral-demo-worker");
-        site.args = {QStringLiteral("--port"), Site::PortPlaceholder};
-        if (site.healthPath.isEmpty()) site.healthPath = QStringLiteral("/health");
-    } else if (!options->rest.isEmpty()) {
-        site.command = options->rest.first();
-        site.args = options->rest.mid(1);
-    }
+    SupervisionPolicy policy;
+    const QStringList problems = applySiteOptions(options.value(), site, policy);
     if (site.command.isEmpty())
         return context.usageError(
             QStringLiteral("up: nothing to run: give --demo or -- COMMAND ARGS"), usage);
-
-    // Every bad value at once, then the site's own checks.
-    QStringList problems;
-    if (options->has(QStringLiteral("workers"))) {
-        const QString value = options->value(QStringLiteral("workers"));
-        bool numeric = value != QLatin1String("auto");
-        const int workers = numeric ? value.toInt(&numeric) : autoWorkers();
-        if (value == QLatin1String("auto") ||
-            (numeric && workers >= 1 && workers <= Site::MaxWorkers))
-            site.workers = workers;
-        else
-            problems.append(QStringLiteral("--workers: %1 is not auto or 1..%2")
-                                .arg(shown(value))
-                                .arg(Site::MaxWorkers));
-    }
-    if (options->has(QStringLiteral("base-port"))) {
-        bool numeric = false;
-        const uint port = options->value(QStringLiteral("base-port")).toUInt(&numeric);
-        if (numeric && port >= 1 && port <= 65535)
-            site.basePort = quint16(port);
-        else
-            problems.append(QStringLiteral("--base-port: %1 is not a port in 1..65535")
-                                .arg(shown(options->value(QStringLiteral("base-port")))));
-    }
-    if (options->has(QStringLiteral("health")))
-        site.healthPath = options->value(QStringLiteral("health"));
-    if (options->has(QStringLiteral("cwd")))
-        site.workingDirectory = options->value(QStringLiteral("cwd"));
-    for (const QString &pair : options->values.value(QStringLiteral("env"))) {
-        const qsizetype equals = pair.indexOf(QLatin1Char('='));
-        if (equals <= 0)
-            problems.append(QStringLiteral("--env: %1 is not KEY=VALUE").arg(shown(pair)));
-        else
-            site.environment.insert(pair.left(equals), pair.mid(equals + 1));
-    }
-    if (options->has(QStringLiteral("policy"))) {
-        const QString name = options->value(QStringLiteral("policy"));
-        if (const auto policy = policyFromName(name))
-            site.policy = *policy;
-        else
-            problems.append(
-                QStringLiteral("--policy: %1 is not one of %2").arg(shown(name), policyNames()));
-    }
-    if (options->has(QStringLiteral("listen"))) {
-        if (auto endpoint = Endpoint::parse(options->value(QStringLiteral("listen"))))
-            site.listen = options->value(QStringLiteral("listen"));
-        else
-            problems.append(QStringLiteral("--listen: ") + endpoint.error());
-    }
-    SupervisionPolicy policy;
-    for (const auto &[name, target] :
-         {std::pair{QStringLiteral("start-timeout"), &policy.startTimeoutMs},
-          std::pair{QStringLiteral("kill-timeout"), &policy.killTimeoutMs}}) {
-        if (!options->has(name)) continue;
-        bool numeric = false;
-        const double seconds = options->value(name).toDouble(&numeric);
-        if (numeric && seconds > 0 && seconds <= 3600)
-            *target = int(seconds * 1000);
-        else
-            problems.append(QStringLiteral("--%1: %2 is not a number of seconds in (0, 3600]")
-                                .arg(name, shown(options->value(name))));
-    }
-    problems += site.problems();
     if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("up: "));
 
     // One address, one owner: say who holds it before starting anything.
@@ -301,8 +218,8 @@ static int runUp(Context &context, const QStringList &args) {
 
 QList<Command> upCommands() {
     return {Command{QStringLiteral("up"),
-                    QStringLiteral("Run a local cluster of workers in the foreground"),
-                    QString::fromLatin1(upUsage), runUp}};
+                    QStringLiteral("Run a local cluster of workers in the foreground"), upUsage(),
+                    runUp}};
 }
 
 } // namespace corral::cli

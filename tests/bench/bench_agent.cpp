@@ -1,0 +1,187 @@
+// The agent's cost and corralctl's speed against it (issue 16), with the real corral-agent,
+// corralctl and demo workers, in a private XDG_RUNTIME_DIR / XDG_STATE_HOME:
+//   1. time from `corralctl start --demo --workers 4` to the first request served through the
+//      site's proxy (goal < 500 ms), with the agent already running and started on demand;
+//   2. the agent's CPU with 10 sites x 8 workers idle over 10 s (goal < 1 % of a core);
+//   3. `corralctl ps` latency over those 80 workers, median and p95 of 20 runs (goal < 50 ms).
+// Not run by CTest: build/tests/bench_agent
+
+#include "helpers/CorralctlRunner.h"
+#include "helpers/TestProcess.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTcpSocket>
+#include <QTemporaryDir>
+#include <QThread>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <unistd.h>
+
+using corral::test::Corralctl;
+using corral::test::CtlRun;
+
+namespace {
+
+/// utime + stime of `pid` in clock ticks, from /proc/PID/stat; -1 when unreadable.
+qint64 cpuTicks(qint64 pid) {
+    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (!stat.open(QIODevice::ReadOnly)) return -1;
+    const QByteArray text = stat.readAll();
+    const QList<QByteArray> fields = text.mid(text.lastIndexOf(')') + 2).split(' ');
+    // After the comm: state(0) ... utime(11) stime(12).
+    if (fields.size() < 13) return -1;
+    return fields.at(11).toLongLong() + fields.at(12).toLongLong();
+}
+
+/// True once GET / through 127.0.0.1:port answers 200.
+bool served(quint16 port) {
+    QTcpSocket socket;
+    socket.connectToHost(QStringLiteral("127.0.0.1"), port);
+    if (!socket.waitForConnected(200)) return false;
+    socket.write("GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
+    if (!socket.waitForBytesWritten(200)) return false;
+    QByteArray reply;
+    while (reply.indexOf('\n') < 0 && socket.waitForReadyRead(500))
+        reply += socket.readAll();
+    return reply.startsWith("HTTP/1.1 200");
+}
+
+/// Milliseconds from launching `corralctl start --demo --workers 4 --listen ...` to the first
+/// 200 through the proxy; -1 on failure. `exitMs` gets when corralctl returned.
+qint64 startToFirstRequest(const Corralctl &ctl, const QString &site, quint16 base, quint16 listen,
+                           qint64 *exitMs) {
+    QProcess process;
+    process.setProcessEnvironment(ctl.environment());
+    QElapsedTimer clock;
+    clock.start();
+    process.start(ctl.program,
+                  {QStringLiteral("start"), site, QStringLiteral("--demo"),
+                   QStringLiteral("--workers"), QStringLiteral("4"), QStringLiteral("--base-port"),
+                   QString::number(base), QStringLiteral("--listen"),
+                   QStringLiteral("127.0.0.1:%1").arg(listen)});
+    qint64 firstMs = -1;
+    *exitMs = -1;
+    while (clock.elapsed() < 30000 && (firstMs < 0 || *exitMs < 0)) {
+        if (firstMs < 0 && served(listen)) firstMs = clock.elapsed();
+        if (*exitMs < 0 && process.state() == QProcess::NotRunning) *exitMs = clock.elapsed();
+        if (firstMs < 0)
+            QThread::msleep(2);
+        else
+            process.waitForFinished(100);
+    }
+    if (process.exitCode() != 0)
+        std::fprintf(stderr, "corralctl start failed: %s\n",
+                     process.readAllStandardError().constData());
+    return firstMs;
+}
+
+qint64 agentPid(const Corralctl &ctl) {
+    const CtlRun run =
+        ctl.run({QStringLiteral("agent"), QStringLiteral("status"), QStringLiteral("--json")});
+    return QJsonDocument::fromJson(run.out.toUtf8())
+        .object()
+        .value(QStringLiteral("pid"))
+        .toInteger();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    QCoreApplication app(argc, argv);
+    QTemporaryDir dir;
+    const QString runtime = dir.filePath(QStringLiteral("run"));
+    QDir().mkpath(runtime);
+    QFile::setPermissions(runtime,
+                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+    qputenv("XDG_RUNTIME_DIR", runtime.toLocal8Bit());
+    qputenv("XDG_STATE_HOME", dir.filePath(QStringLiteral("state")).toLocal8Bit());
+    qputenv("CORRAL_AGENT_PROGRAM", AGENT_PATH);
+    Corralctl ctl;
+    ctl.program = QStringLiteral(CORRALCTL_PATH);
+    ctl.home = dir.filePath(QStringLiteral("home"));
+    ctl.inventory = dir.filePath(QStringLiteral("inventory.json"));
+    const int cores = QThread::idealThreadCount();
+    std::printf("bench_agent: %d cores\n", cores);
+
+    // 1. Start to first request, with the agent started on demand (cold) and running (warm).
+    qint64 exitMs = 0;
+    quint16 base = corral::test::workerBasePort();
+    const qint64 cold =
+        startToFirstRequest(ctl, QStringLiteral("cold"), base, corral::test::freePort(), &exitMs);
+    std::printf("start --demo --workers 4 -> first request through its proxy, agent started on "
+                "demand: %lld ms (corralctl returned after %lld ms)\n",
+                cold, exitMs);
+    const qint64 agent = agentPid(ctl);
+    if (agent <= 0) {
+        std::fprintf(stderr, "no agent\n");
+        return 1;
+    }
+    QList<qint64> warm;
+    for (int run = 0; run < 5; ++run) {
+        base = corral::test::workerBasePort();
+        const QString site = QStringLiteral("warm%1").arg(run);
+        warm.append(startToFirstRequest(ctl, site, base, corral::test::freePort(), &exitMs));
+        ctl.run({QStringLiteral("stop"), site});
+    }
+    std::sort(warm.begin(), warm.end());
+    std::printf("start --demo --workers 4 -> first request through its proxy, agent running: "
+                "median %lld ms, max %lld ms of 5 (goal < 500 ms)\n",
+                warm.at(2), warm.last());
+    ctl.run({QStringLiteral("stop"), QStringLiteral("cold")});
+
+    // 2. 10 sites x 8 workers, idle.
+    for (int site = 0; site < 10; ++site) {
+        const CtlRun run = ctl.run(
+            {QStringLiteral("start"), QStringLiteral("idle%1").arg(site), QStringLiteral("--demo"),
+             QStringLiteral("--workers"), QStringLiteral("8"), QStringLiteral("--base-port"),
+             QString::number(corral::test::workerBasePort()), QStringLiteral("--listen"),
+             QStringLiteral("127.0.0.1:%1").arg(corral::test::freePort())});
+        if (run.exitCode != 0) {
+            std::fprintf(stderr, "start idle%d failed: %s\n", site, qPrintable(run.err));
+            ctl.run({QStringLiteral("agent"), QStringLiteral("stop")});
+            return 1;
+        }
+    }
+    QThread::sleep(3); // past the workers' start-up
+    const long ticksPerSecond = ::sysconf(_SC_CLK_TCK);
+    const qint64 before = cpuTicks(agent);
+    QElapsedTimer window;
+    window.start();
+    QThread::sleep(10);
+    const qint64 after = cpuTicks(agent);
+    const double seconds = window.elapsed() / 1000.0;
+    const double percent = 100.0 * double(after - before) / double(ticksPerSecond) / seconds;
+    std::printf("agent CPU with 10 sites x 8 workers idle: %.2f %% of a core over %.1f s "
+                "(goal < 1 %%)\n",
+                percent, seconds);
+
+    // 3. ps latency over those 80 workers (a new corralctl process each time, as a user runs it).
+    QList<double> latencies;
+    for (int run = 0; run < 20; ++run) {
+        QElapsedTimer clock;
+        clock.start();
+        const CtlRun ps = ctl.run({QStringLiteral("ps")});
+        latencies.append(clock.nsecsElapsed() / 1e6);
+        if (ps.exitCode != 0) std::fprintf(stderr, "ps failed: %s\n", qPrintable(ps.err));
+    }
+    std::sort(latencies.begin(), latencies.end());
+    std::printf("corralctl ps (10 sites, 80 workers): median %.1f ms, p95 %.1f ms of 20 runs "
+                "(goal < 50 ms)\n",
+                latencies.at(9), latencies.at(18));
+    QElapsedTimer clock;
+    clock.start();
+    ctl.run({QStringLiteral("ps"), QStringLiteral("--json")});
+    std::printf("corralctl ps --json: %.1f ms\n", clock.nsecsElapsed() / 1e6);
+
+    const CtlRun stop = ctl.run({QStringLiteral("agent"), QStringLiteral("stop")});
+    if (stop.exitCode != 0 && corral::test::isAlive(agent)) ::kill(pid_t(agent), SIGKILL);
+    return 0;
+}
