@@ -53,10 +53,13 @@ Result<void> AgentServer::listen(const QString &path) {
         QFile::remove(path); // left over from an agent that was killed
     }
     m_server = std::make_unique<QLocalServer>();
-    if (!m_server->listen(path))
+    // Created 0600 from the start (no window between bind and chmod); the 0700 directory
+    // keeps other users out as well. The agent has no other thread yet.
+    const mode_t previousMask = ::umask(0177);
+    const bool listening = m_server->listen(path);
+    ::umask(previousMask);
+    if (!listening)
         return fail(QStringLiteral("cannot listen on %1: %2").arg(path, m_server->errorString()));
-    // The 0700 directory keeps other users out; the mode says so again.
-    ::chmod(QFile::encodeName(path).constData(), 0600);
     connect(m_server.get(), &QLocalServer::newConnection, this, &AgentServer::accept);
     return {};
 }

@@ -110,6 +110,14 @@ void AgentSites::start(const Site &site, bool ephemeral, Done done) {
         entry = created.get();
         m_sites[site.name] = std::move(created);
     }
+    if (entry->cluster && entry->state == SiteState::Running) {
+        Site same = site;
+        same.ports = entry->site.ports;
+        same.workers = entry->site.workers;
+        if (same == entry->site && site.workers == int(entry->site.ports.size()))
+            return done(QJsonObject{{QStringLiteral("status"), siteStatusToJson(statusOf(*entry))},
+                                    {QStringLiteral("alreadyRunning"), true}});
+    }
     if (entry->cluster) {
         // Running with other settings: stop it, then start it as asked.
         if (entry->state == SiteState::Stopping || entry->state == SiteState::Starting)
@@ -176,6 +184,7 @@ void AgentSites::launch(Entry &entry, Done done) {
             current->history.pop_front();
         Q_EMIT event(encodeLine({{QStringLiteral("event"), QStringLiteral("snapshot")},
                                  {QStringLiteral("snapshot"), snapshotToJson(s)}}));
+        settleWaiters();
     });
     connect(cluster, &LocalCluster::workerStateChanged, this,
             [this, name](quint16 port, qint64 pid, WorkerState state, const QString &cause) {
@@ -210,6 +219,7 @@ void AgentSites::launch(Entry &entry, Done done) {
                 current->site.ports = ports;
                 current->site.workers = int(ports.size());
                 persist();
+                settleWaiters(); // a scale-in is done when the port list has shrunk
             });
     connect(cluster, &LocalCluster::stopped, this, [this, name, cluster] {
         cluster->deleteLater();
