@@ -47,7 +47,7 @@ std::optional<qint64> logLineTimestampMs(QByteArrayView line) {
     if (line.isEmpty() || !(line.front() == '[' || (line.front() >= '0' && line.front() <= '9')))
         return std::nullopt;
     static const QRegularExpression pattern(QStringLiteral(
-        R"(^\[?(?:corral )?(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d:?\d\d)?)"));
+        R"(^\[?(?:corral )?(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?(?: ?(Z|[+-]\d\d:?\d\d))?)"));
     const QString head = QString::fromLatin1(line.first(qMin<qsizetype>(line.size(), 48)));
     const QRegularExpressionMatch match = pattern.match(head);
     if (!match.hasMatch()) return std::nullopt;
@@ -227,9 +227,42 @@ QList<LogLine> WorkerLogStream::poll() {
     if (::stat(QFile::encodeName(m_path).constData(), &info) == 0 &&
         (info.st_ino != m_inode || info.st_dev != m_device)) {
         // Rotated: RotatingLog closes the old file before renaming it, so what is left of it
-        // is final; then the new file from its start.
+        // is final. It may have rotated more than once since the last poll: the file read so
+        // far is now PATH.k, and PATH.k-1 .. PATH.1 came after it (all of them when it is
+        // gone); each is read whole, then the new PATH from its start.
         readToEnd(lines);
+        QStringList rotated = rotatedLogFiles(m_path);
+        if (!rotated.isEmpty() && rotated.last() == m_path) rotated.removeLast();
+        struct stat ours {};
+        ::fstat(m_fd, &ours);
+        std::vector<int> newer;
+        for (const QString &file : std::as_const(rotated)) {
+            const int fd = ::open(QFile::encodeName(file).constData(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) continue;
+            struct stat copy {};
+            const bool read = ::fstat(fd, &copy) != 0 ||
+                              (copy.st_ino == m_inode && copy.st_dev == m_device) ||
+                              // not ours, but last written before ours was: older (ours was
+                              // removed, not rotated)
+                              copy.st_mtim.tv_sec < ours.st_mtim.tv_sec;
+            if (copy.st_ino == m_inode && copy.st_dev == m_device) {
+                for (int older : newer) // older than ours: already read
+                    ::close(older);
+                newer.clear();
+            }
+            if (read) {
+                ::close(fd);
+                continue;
+            }
+            newer.push_back(fd);
+        }
         ::close(m_fd);
+        for (int fd : newer) {
+            m_fd = fd;
+            m_offset = 0;
+            readToEnd(lines);
+            ::close(fd);
+        }
         m_fd = -1;
         openCurrent(false);
         if (m_fd >= 0) readToEnd(lines);

@@ -16,6 +16,7 @@
 #include <QJsonObject>
 #include <QProcess>
 #include <QRegularExpression>
+#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -429,6 +430,23 @@ private Q_SLOTS:
                     .contains(QStringLiteral("exited with code 3")));
         const CtlRun stop = ctl({QStringLiteral("stop"), QStringLiteral("broken")});
         QVERIFY2(stop.exitCode == 0, qPrintable(stop.err));
+    }
+
+    // One address, one owner: a listen address another program holds is refused, naming it.
+    void listenAddressHeldElsewhereIsRefused() {
+        QTcpServer holder;
+        QVERIFY(holder.listen(QHostAddress::LocalHost, 0));
+        const CtlRun run =
+            ctl({QStringLiteral("start"), QStringLiteral("taken"), QStringLiteral("--demo"),
+                 QStringLiteral("--workers"), QStringLiteral("1"), QStringLiteral("--base-port"),
+                 QString::number(corral::test::workerBasePort()), QStringLiteral("--listen"),
+                 QStringLiteral("127.0.0.1:%1").arg(holder.serverPort())});
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.err.contains(QString::number(QCoreApplication::applicationPid())),
+                 qPrintable(run.err));
+        QCOMPARE(psSite(QStringLiteral("taken")).value(QStringLiteral("state")).toString(),
+                 QStringLiteral("failed"));
+        QCOMPARE(ctl({QStringLiteral("stop"), QStringLiteral("taken")}).exitCode, 0);
     }
 
     // A stopped site stays saved: ps lists it stopped, start SITE brings it back as it was.
