@@ -14,6 +14,9 @@ struct Confirmation {
     QString title;
     QString text;        ///< what will happen, in one or two sentences
     QString acceptLabel; ///< the button that goes ahead ("Stop site", "Remove worker", ...)
+    /// A second way to go ahead, offered by choose() next to acceptLabel ("Leave running and
+    /// quit"); confirm() ignores it.
+    QString alternativeLabel;
 };
 
 /// Asks before destructive actions. The console routes every such question through one
@@ -25,6 +28,12 @@ public:
     /// True to go ahead: at once when the question's key was silenced, else after a modal
     /// QMessageBox (Cancel is the default button).
     virtual bool confirm(QWidget *parent, const Confirmation &question);
+
+    enum class Choice { Cancel, Accept, Alternative };
+    /// For a question with two ways to go ahead (acceptLabel, alternativeLabel) and Cancel:
+    /// the one chosen, at once when the question's key was silenced with a choice, else after
+    /// a modal QMessageBox (Cancel is the default button).
+    virtual Choice choose(QWidget *parent, const Confirmation &question);
 
     static bool isSilenced(const QString &key);
     static void setSilenced(const QString &key, bool silenced);

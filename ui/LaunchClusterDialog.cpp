@@ -108,6 +108,40 @@ void LaunchClusterDialog::setSite(const Site &site) {
     m_policy->setCurrentIndex(m_policy->findData(int(site.policy)));
 }
 
+QString LaunchClusterDialog::proposeName(const QString &base, const QStringList &taken) {
+    QString name = base;
+    for (int n = 2; taken.contains(name); ++n)
+        name = QStringLiteral("%1-%2").arg(base).arg(n);
+    return name;
+}
+
+QString LaunchClusterDialog::proposeListenAddress(const QStringList &avoid) {
+    const QHostAddress loopback(QHostAddress::LocalHost);
+    for (quint16 port = 8080; port < 8180; ++port) {
+        const QString address = QStringLiteral("127.0.0.1:%1").arg(port);
+        if (avoid.contains(address) || avoid.contains(QStringLiteral("localhost:%1").arg(port)))
+            continue;
+        if (checkListenAddressFree(loopback, port)) return address;
+    }
+    return QStringLiteral("127.0.0.1:8080"); // all taken: the field says by whom
+}
+
+void LaunchClusterDialog::setTaken(const QStringList &names, const QStringList &listenAddresses) {
+    m_name->setText(proposeName(QStringLiteral("dev"), names));
+    m_listen->setText(proposeListenAddress(listenAddresses));
+}
+
+void LaunchClusterDialog::setEditing(const Site &site, bool running) {
+    setSite(site);
+    m_editing = true;
+    m_ownListen = running ? site.listen : QString();
+    m_name->setReadOnly(true);
+    m_name->setToolTip(tr("A site keeps its name; launch a new one for another name"));
+    setWindowTitle(tr("Edit site %1").arg(site.name));
+    m_buttons->button(QDialogButtonBox::Ok)->setText(running ? tr("Save and restart") : tr("Save"));
+    validate();
+}
+
 Result<Site> LaunchClusterDialog::site() const {
     Site site;
     site.name = m_name->text().trimmed();
@@ -136,6 +170,8 @@ Result<Site> LaunchClusterDialog::site() const {
 QString LaunchClusterDialog::listenAddressHolder() const {
     const auto endpoint = Endpoint::parse(m_listen->text().trimmed());
     if (!endpoint) return {};
+    // The edited site's own balancer holds it: restarting with it is no conflict.
+    if (!m_ownListen.isEmpty() && m_listen->text().trimmed() == m_ownListen) return {};
     // A host name (localhost) is checked against every listener on the port.
     const QHostAddress address(endpoint->host);
     if (auto free = checkListenAddressFree(address, endpoint->port); !free) return free.error();

@@ -22,6 +22,18 @@ public:
 
     /// Prefills the fields from a site (e.g. an inventory site to launch again).
     void setSite(const Site &site);
+    /// Names and listen addresses of the sites known (saved or running): the proposed name
+    /// ("dev", "dev-2", ...) and listen address (127.0.0.1:8080 upwards, also free on this
+    /// machine) avoid them.
+    void setTaken(const QStringList &names, const QStringList &listenAddresses);
+    /// Edit site: the fields hold `site`'s settings, its name cannot change, and the button
+    /// saves. A `running` site holds its own listen address: that one is not refused.
+    void setEditing(const Site &site, bool running);
+    bool isEditing() const { return m_editing; }
+    /// The first of 127.0.0.1:8080, :8081 ... that nothing listens on and is not in `avoid`.
+    static QString proposeListenAddress(const QStringList &avoid);
+    /// `base`, or `base-2`, `base-3` ... the first not in `taken`.
+    static QString proposeName(const QString &base, const QStringList &taken);
     /// The site described by the fields; fails naming the field that is wrong.
     Result<Site> site() const;
     static int defaultWorkers();
@@ -32,6 +44,8 @@ private:
     QString listenAddressHolder() const;
 
     QString m_demoWorkerPath;
+    bool m_editing = false;
+    QString m_ownListen; ///< the edited running site's address: held by it, not refused
     QLineEdit *m_name = nullptr;
     QCheckBox *m_demo = nullptr;
     QLineEdit *m_command = nullptr;

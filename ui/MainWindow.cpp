@@ -7,24 +7,24 @@
 #include "LaunchClusterDialog.h"
 #include "LogView.h"
 #include "ProductionSiteDialog.h"
+#include "TrayIcon.h"
 #include "WorkerTableModel.h"
+#include "agent/AgentClient.h"
 #include "charts/CpuChartView.h"
 #include "charts/DistributionChartView.h"
 #include "charts/ThroughputChartView.h"
-#include "cluster/LocalCluster.h"
 #include "cluster/RemoteSiteMonitor.h"
 #include "inventory/Inventory.h"
 #include "inventory/OperationJournal.h"
 #include "loadgen/LoadGenerator.h"
-#include "proxy/ProxyEngine.h"
 #include "ssh/CredentialStore.h"
 #include "ssh/SshHost.h"
 #include "supervisor/FailureReport.h"
-#include "supervisor/RotatingLog.h"
-#include "supervisor/Supervisor.h"
+#include "supervisor/LogReader.h"
 #include "upstreams/RemoteAddBackend.h"
 #include "upstreams/RemoteRollingRestart.h"
 #include "upstreams/SiteLock.h"
+#include "util/ListeningSockets.h"
 
 #include <QAction>
 #include <QApplication>
@@ -32,10 +32,13 @@
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QCoreApplication>
+#include <QDateTime>
 #include <QDialogButtonBox>
 #include <QElapsedTimer>
+#include <QFileInfo>
 #include <QHeaderView>
 #include <QInputDialog>
+#include <QJsonArray>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -200,16 +203,215 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     statusBar()->addPermanentWidget(m_workersLabel);
     statusBar()->addPermanentWidget(m_throughputLabel);
 
+    m_tray = new TrayIcon(this);
+    connect(m_tray, &TrayIcon::openRequested, this, [this](const QString &site) {
+        showNormal();
+        raise();
+        activateWindow();
+        selectSite(site);
+        updateTree();
+    });
+    connect(m_tray, &TrayIcon::stopRequested, this, &MainWindow::stopSiteNamed);
+    connect(m_tray, &TrayIcon::showConsoleRequested, this, [this] {
+        showNormal();
+        raise();
+        activateWindow();
+    });
+    connect(m_tray, &TrayIcon::quitRequested, this, &QWidget::close);
+    // A rolling restart's bar goes with the agent's answer, whichever it is.
+    connect(this, &MainWindow::operationFinished, this,
+            [this](const QString &site, const QString &operation) {
+                if (site == m_currentSite && operation == QLatin1String("rollingRestart"))
+                    m_rollout->hide();
+            });
+
     reloadInventory();
     resize(1280, 800);
     restoreLayout();
+    connectAgent(m_options.autostartAgent);
     updateActions();
 }
 
 MainWindow::~MainWindow() {
     m_loadGenerator->stop();
-    // Clusters still running are torn down by their destructors (workers killed by group).
-    qDeleteAll(m_clusters);
+    // The agent's sites keep running; closing the connection stops the ephemeral ones.
+}
+
+bool MainWindow::connectAgent(bool autostart) {
+    if (m_agent && m_agent->isConnected()) return true;
+    if (m_agent) m_agent->deleteLater();
+    m_agent = new agent::AgentClient(this);
+    if (auto connected = m_agent->connectToAgent(autostart); !connected) {
+        m_agentError = connected.error();
+        delete m_agent;
+        m_agent = nullptr;
+        statusBar()->showMessage(
+            autostart ? tr("Corral agent: %1").arg(m_agentError)
+                      : tr("No Corral agent is running; it starts with the first local site."),
+            10000);
+        return false;
+    }
+    m_agentError.clear();
+    connect(m_agent, &agent::AgentClient::snapshot, this, [this](const ClusterSnapshot &snapshot) {
+        if (auto it = m_sites.find(snapshot.site); it != m_sites.end()) it->snapshot = snapshot;
+        m_tray->updateSnapshot(snapshot);
+        if (snapshot.site == m_historyFor) {
+            m_ticksWhileLoading.append(snapshot); // shown after the history
+            return;
+        }
+        onSnapshot(snapshot.site, snapshot);
+    });
+    connect(m_agent, &agent::AgentClient::workerStateChanged, this,
+            [this](const QString &site, quint16 port, qint64, WorkerState state,
+                   const QString &cause) { onWorkerStateChanged(site, port, state, cause); });
+    connect(m_agent, &agent::AgentClient::rollingRestartProgress, this,
+            [this](const QString &site, int replaced, int total) {
+                if (site != m_currentSite) return;
+                m_rollout->setRange(0, total);
+                m_rollout->setValue(replaced);
+                m_rollout->show();
+            });
+    connect(m_agent, &agent::AgentClient::sitesChanged, this, &MainWindow::onSitesChanged);
+    connect(m_agent, &agent::AgentClient::disconnected, this, &MainWindow::onAgentDisconnected);
+    m_agent->subscribe();
+    // Read at once (a local round trip): the window opens showing the agent's sites.
+    if (auto sites = m_agent->status(); sites)
+        onSitesChanged(sites.value());
+    else
+        statusBar()->showMessage(sites.error(), 10000);
+    return true;
+}
+
+void MainWindow::onAgentDisconnected() {
+    // The agent stopped or was killed: its workers went with it. The next agent (started by
+    // a launch here, by corralctl or by systemd) brings the sites back; until then nothing
+    // local runs.
+    if (m_agent) m_agent->deleteLater();
+    m_agent = nullptr;
+    m_busy.clear();
+    m_rollout->hide();
+    onSitesChanged({});
+    statusBar()->showMessage(tr("The Corral agent went away; local sites are not running. "
+                                "Launching or starting a site starts it again."),
+                             10000);
+    // Reconnect (without starting one) when another client or systemd brings it back.
+    QTimer::singleShot(2000, this, [this] {
+        if (!m_agent && !m_closing) connectAgent(false);
+    });
+}
+
+void MainWindow::onSitesChanged(const QList<agent::SiteStatus> &sites) {
+    QHash<QString, agent::SiteStatus> known;
+    for (const agent::SiteStatus &site : sites) {
+        agent::SiteStatus kept = site;
+        // The list may come without the latest tick; keep the one seen.
+        if (kept.snapshot.timestampMs == 0 && m_sites.contains(site.site.name))
+            kept.snapshot = m_sites.value(site.site.name).snapshot;
+        known.insert(site.site.name, kept);
+    }
+    const bool wasShown = currentSite() != nullptr;
+    const agent::SiteStatus before = m_sites.value(m_currentSite);
+    m_sites = known;
+    m_tray->setSites(sites);
+    const agent::SiteStatus *shown = currentSite();
+    if (wasShown && !shown) {
+        // The site on view stopped (here, in another console, or with corralctl).
+        m_loadGenerator->stop();
+        m_actions.value(QStringLiteral("generateLoad"))->setChecked(false);
+        m_workerModel->clear();
+        m_logView->clear();
+        m_logPath.clear();
+        m_rollout->hide();
+        showSiteStatus(nullptr); // not "2/2 running" for a site that is gone
+        const agent::SiteStatus now = m_sites.value(m_currentSite);
+        if (now.state == agent::SiteState::Failed)
+            statusBar()->showMessage(tr("%1 failed: %2").arg(m_currentSite, now.error), 10000);
+        else
+            statusBar()->showMessage(tr("%1 stopped").arg(m_currentSite), 5000);
+    } else if (!wasShown && shown) {
+        // Started (here or elsewhere) while on view: show it live.
+        const QString site = m_currentSite;
+        m_currentSite.clear();
+        selectSite(site);
+    } else if (shown && before.rollingOut && !shown->rollingOut &&
+               !isBusy(QStringLiteral("rollingRestart"), m_currentSite)) {
+        m_rollout->hide();
+    }
+    updateTree();
+    updateActions();
+    Q_EMIT sitesChanged();
+}
+
+void MainWindow::onWorkerStateChanged(const QString &site, quint16 port, WorkerState state,
+                                      const QString &cause) {
+    m_tray->workerStateChanged(site, port, state, cause);
+    // A worker the site list does not have yet (scaled up) or one gone (scaled down): the
+    // workers' pids and log files come with the site's status.
+    const auto known = m_sites.constFind(site);
+    if (known != m_sites.cend() &&
+        (state == WorkerState::Stopped ||
+         std::none_of(known->workers.cbegin(), known->workers.cend(),
+                      [port](const agent::WorkerStatus &worker) { return worker.port == port; })))
+        refreshSite(site);
+    if (state == WorkerState::Failed && site == m_currentSite)
+        showError(failureReport(site, port, cause));
+}
+
+void MainWindow::refreshSite(const QString &site) {
+    if (!m_agent || m_refreshing.contains(site)) return;
+    m_refreshing.insert(site);
+    const QPointer<agent::AgentClient> client(m_agent);
+    m_agent->send(QLatin1String(agent::op::Status), {{QStringLiteral("site"), site}},
+                  [this, client, site](Result<QJsonObject> reply) {
+                      m_refreshing.remove(site);
+                      if (!client || !reply) return;
+                      const QJsonArray sites = reply->value(QLatin1String("sites")).toArray();
+                      auto status = sites.isEmpty()
+                                        ? Result<agent::SiteStatus>(fail(QString()))
+                                        : agent::siteStatusFromJson(sites.first().toObject());
+                      const auto it = m_sites.find(site);
+                      if (!status || it == m_sites.end()) return;
+                      it->workers = status->workers;
+                      updateActions();
+                      Q_EMIT sitesChanged();
+                  });
+}
+
+bool MainWindow::isBusy(const QString &operation, const QString &site) const {
+    return m_busy.contains(operation + QLatin1Char('\n') + site);
+}
+
+void MainWindow::request(const QString &operation, const QString &site, const QString &op,
+                         QJsonObject arguments, std::function<void(const QJsonObject &)> done) {
+    if (!m_agent && !connectAgent(true))
+        return showError(tr("Cannot reach the Corral agent: %1").arg(m_agentError));
+    const QString key = operation + QLatin1Char('\n') + site;
+    m_busy.insert(key);
+    updateActions();
+    const QPointer<MainWindow> self(this);
+    m_agent->send(
+        op, std::move(arguments), [self, key, site, operation, done](Result<QJsonObject> reply) {
+            if (!self) return;
+            self->m_busy.remove(key);
+            if (!reply)
+                self->showError(reply.error());
+            else if (done)
+                done(reply.value());
+            self->updateActions();
+            Q_EMIT self->operationFinished(site, operation, reply ? QString() : reply.error());
+        });
+}
+
+QList<std::pair<quint16, WorkerState>> MainWindow::workerStates(const agent::SiteStatus &site) {
+    QList<std::pair<quint16, WorkerState>> states;
+    if (site.snapshot.timestampMs > 0 && !site.snapshot.workers.isEmpty()) {
+        for (const WorkerRow &row : site.snapshot.workers)
+            states.append({row.port, row.state});
+    } else {
+        for (const agent::WorkerStatus &worker : site.workers)
+            states.append({worker.port, worker.state});
+    }
+    return states;
 }
 
 QAction *MainWindow::action(const QString &objectName) const {
@@ -224,14 +426,14 @@ bool MainWindow::confirm(const Confirmation &question) {
     return m_confirmer->confirm(this, question);
 }
 
-Confirmation MainWindow::removalQuestion(const LocalCluster *cluster,
+Confirmation MainWindow::removalQuestion(const agent::SiteStatus &status,
                                          const QList<quint16> &ports) const {
-    const QString site = cluster->site().name;
+    const QString site = status.site.name;
     bool removesRunning = false;
     bool othersRunning = false;
-    for (const WorkerProcess *worker : cluster->supervisor().workers(site)) {
-        const bool running = worker->state() == WorkerState::Running;
-        (ports.contains(worker->port()) ? removesRunning : othersRunning) |= running;
+    for (const auto &[port, state] : workerStates(status)) {
+        const bool running = state == WorkerState::Running;
+        (ports.contains(port) ? removesRunning : othersRunning) |= running;
     }
     QStringList names;
     for (quint16 port : ports)
@@ -289,6 +491,14 @@ void MainWindow::createActions() {
     make(QStringLiteral("launch"), tr("&Launch local cluster…"), QStyle::SP_MediaPlay,
          QKeySequence::New, tr("Start workers and the embedded balancer on this machine"),
          &MainWindow::launchDialog);
+    make(QStringLiteral("startSite"), tr("S&tart site"), QStyle::SP_MediaPlay,
+         QKeySequence(Qt::CTRL | Qt::Key_T),
+         tr("Start the selected saved site on this machine with its saved settings"),
+         &MainWindow::startSavedSite);
+    make(QStringLiteral("editLocalSite"), tr("Edit &site…"), QStyle::SP_FileDialogDetailedView,
+         QKeySequence(),
+         tr("Change the selected local site's settings (a running site restarts with them)"),
+         &MainWindow::editLocalSiteDialog);
     make(QStringLiteral("addBackend"), tr("&Add backend"), QStyle::SP_FileDialogNewFolder,
          QKeySequence(Qt::CTRL | Qt::Key_B),
          tr("Start one more worker on a free port and add it to the balancer once healthy"),
@@ -340,8 +550,8 @@ void MainWindow::createActions() {
     file->addAction(quit);
     QMenu *cluster = menuBar()->addMenu(tr("&Cluster"));
     for (const char *name :
-         {"launch", "addBackend", "removeBackend", "restartWorker", "toggleBackend",
-          "rollingRestart", "stopSite", "generateLoad", "applyBalancer"})
+         {"launch", "startSite", "editLocalSite", "addBackend", "removeBackend", "restartWorker",
+          "toggleBackend", "rollingRestart", "stopSite", "generateLoad", "applyBalancer"})
         cluster->addAction(m_actions.value(QLatin1String(name)));
     menuBar()->addMenu(tr("&Help"))->addAction(about);
     createHostActions();
@@ -353,7 +563,7 @@ void MainWindow::createToolbar() {
     QToolBar *toolbar = addToolBar(tr("Cluster"));
     toolbar->setObjectName(QStringLiteral("clusterToolbar"));
     toolbar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
-    for (const char *name : {"launch", "addBackend", "removeBackend", "restartWorker",
+    for (const char *name : {"launch", "startSite", "addBackend", "removeBackend", "restartWorker",
                              "rollingRestart", "stopSite", "applyBalancer"})
         toolbar->addAction(m_actions.value(QLatin1String(name)));
     toolbar->addSeparator();
@@ -364,25 +574,29 @@ void MainWindow::createToolbar() {
     m_scale->setToolTip(tr("Scale the site: workers start or drain and stop to reach this count"));
     m_scale->setKeyboardTracking(false); // one scale per committed value, not per keystroke
     connect(m_scale, &QSpinBox::valueChanged, this, [this](int count) {
-        LocalCluster *cluster = currentCluster();
-        if (!cluster) return;
-        const QList<quint16> ports = cluster->supervisor().ports(cluster->site().name);
+        const agent::SiteStatus *status = currentSite();
+        if (!status) return;
+        const QString site = status->site.name;
+        QList<quint16> ports;
+        for (const auto &worker : workerStates(*status))
+            ports.append(worker.first);
+        std::sort(ports.begin(), ports.end());
         if (count == int(ports.size())) return;
         if (count < ports.size()) {
             // Scaling down drains and stops the highest ports.
-            const QString site = cluster->site().name;
-            Confirmation question = removalQuestion(cluster, ports.mid(count));
+            Confirmation question = removalQuestion(*status, ports.mid(count));
             if (!question.key.isEmpty()) question.key = QStringLiteral("scaleDown");
             question.title = tr("Scale %1 down").arg(site);
             const bool accepted = confirm(question);
-            cluster = m_clusters.value(site); // the question ran an event loop
-            if (!accepted || !cluster) {
+            status = currentSite(); // the question ran an event loop
+            if (!accepted || !status || status->site.name != site) {
                 const QSignalBlocker blocker(m_scale);
-                if (cluster) m_scale->setValue(int(cluster->supervisor().ports(site).size()));
+                if (status) m_scale->setValue(int(workerStates(*status).size()));
                 return;
             }
         }
-        if (auto scaled = cluster->setWorkerCount(count); !scaled) showError(scaled.error());
+        request(QStringLiteral("scale"), site, QLatin1String(agent::op::Scale),
+                {{QStringLiteral("site"), site}, {QStringLiteral("workers"), count}});
     });
     toolbar->addWidget(m_scale);
     toolbar->addWidget(new QLabel(tr(" Policy ")));
@@ -392,10 +606,11 @@ void MainWindow::createToolbar() {
     for (BalancingPolicy policy : allPolicies())
         m_policy->addItem(policyName(policy), int(policy));
     connect(m_policy, &QComboBox::activated, this, [this] {
-        if (LocalCluster *cluster = currentCluster())
-            if (auto changed = cluster->setPolicy(BalancingPolicy(m_policy->currentData().toInt()));
-                !changed)
-                showError(changed.error());
+        if (const agent::SiteStatus *status = currentSite())
+            request(QStringLiteral("policy"), status->site.name, QLatin1String(agent::op::Policy),
+                    {{QStringLiteral("site"), status->site.name},
+                     {QStringLiteral("policy"),
+                      policyName(BalancingPolicy(m_policy->currentData().toInt()))}});
     });
     toolbar->addWidget(m_policy);
     toolbar->addSeparator();
@@ -593,14 +808,21 @@ void MainWindow::createHostActions() {
     m_tree->setContextMenuPolicy(Qt::CustomContextMenu);
     connect(m_tree, &QWidget::customContextMenuRequested, this, [this, names](const QPoint &at) {
         const QModelIndex index = m_tree->indexAt(at);
-        if (index.data(InventoryTreeModel::KindRole).toInt() !=
-            int(InventoryTreeModel::NodeKind::Host))
-            return;
+        const int kind = index.data(InventoryTreeModel::KindRole).toInt();
+        if (!index.isValid()) return;
         m_tree->setCurrentIndex(index.siblingAtColumn(0));
         QMenu context;
-        for (const QString &name : names.mid(1))
-            context.addAction(m_actions.value(name));
-        context.exec(m_tree->viewport()->mapToGlobal(at));
+        if (kind == int(InventoryTreeModel::NodeKind::Host)) {
+            for (const QString &name : names.mid(1))
+                context.addAction(m_actions.value(name));
+        } else {
+            // A site: what can be done to it as a whole (greyed ones say why in the toolbar).
+            for (const char *name :
+                 {"startSite", "editLocalSite", "editSite", "rollingRestart", "stopSite"})
+                if (QAction *action = m_actions.value(QLatin1String(name)); action->isEnabled())
+                    context.addAction(action);
+        }
+        if (!context.isEmpty()) context.exec(m_tree->viewport()->mapToGlobal(at));
     });
     connect(m_tree->selectionModel(), &QItemSelectionModel::currentChanged, this,
             &MainWindow::updateHostActions);
@@ -728,25 +950,39 @@ void MainWindow::productionSiteDialog(bool editSelected) {
 }
 
 void MainWindow::updateTree() {
+    // Sites the agent runs (or is starting, stopping), whoever started them; those not in the
+    // inventory show under the local machine too. The model resets on this: only on change.
     QList<Site> running;
-    for (LocalCluster *cluster : std::as_const(m_clusters))
-        running.append(cluster->site());
-    m_treeModel->setRunningSites(running);
-    m_tree->expandAll();
+    for (const agent::SiteStatus &status : std::as_const(m_sites))
+        if (status.state != agent::SiteState::Stopped && status.state != agent::SiteState::Failed)
+            running.append(status.site);
+    std::sort(running.begin(), running.end(),
+              [](const Site &a, const Site &b) { return a.name < b.name; });
+    if (running != m_treeRunning) {
+        m_treeRunning = running;
+        m_treeModel->setRunningSites(running);
+        m_tree->expandAll();
+    }
     if (!m_currentSite.isEmpty()) {
         const QSignalBlocker blocker(m_tree->selectionModel());
         m_tree->setCurrentIndex(m_treeModel->siteIndex(m_currentSite));
     }
 }
 
-LocalCluster *MainWindow::currentCluster() const {
-    return m_clusters.value(m_currentSite);
+const agent::SiteStatus *MainWindow::currentSite() const {
+    const auto it = m_sites.constFind(m_currentSite);
+    if (m_currentSite.isEmpty() || it == m_sites.cend()) return nullptr;
+    const agent::SiteState state = it->state;
+    return state == agent::SiteState::Starting || state == agent::SiteState::Running ||
+                   state == agent::SiteState::Stopping
+               ? &it.value()
+               : nullptr;
 }
 
 void MainWindow::selectSite(const QString &site) {
     // The site on view again: nothing to do while it is shown live; otherwise (a production
     // site whose monitor could not start) it is set up again.
-    if (site == m_currentSite && (currentCluster() || m_remoteMonitor)) return;
+    if (site == m_currentSite && (currentSite() || m_remoteMonitor)) return;
     m_currentSite = site;
     if (m_remoteMonitor) {
         m_treeModel->clearRemoteSiteHealth(m_remoteMonitor->site().name); // no longer watched
@@ -754,74 +990,100 @@ void MainWindow::selectSite(const QString &site) {
         m_remoteMonitor->deleteLater();
         m_remoteMonitor = nullptr;
     }
+    m_historyFor.clear();
+    m_ticksWhileLoading.clear();
     m_workerModel->clear();
     m_cpuChart->clear();
     m_distributionChart->clear();
     m_throughputChart->clear();
     m_logView->clear();
+    m_logPath.clear();
+    m_rollout->hide();
     showSiteStatus(nullptr);
-    if (LocalCluster *cluster = currentCluster()) {
-        m_loadGenerator->setTarget(Endpoint::parse(cluster->site().listen).value().host,
-                                   Endpoint::parse(cluster->site().listen).value().port);
-        onSnapshot(cluster->site().name, cluster->snapshot());
+    if (const agent::SiteStatus *status = currentSite()) {
+        if (auto listen = Endpoint::parse(status->site.listen))
+            m_loadGenerator->setTarget(listen->host, listen->port);
+        if (status->rollingOut) {
+            m_rollout->setRange(0, int(status->workers.size()));
+            m_rollout->setValue(0);
+            m_rollout->show();
+        }
+        if (status->snapshot.timestampMs > 0) {
+            // The table at once; the charts once their history is in.
+            m_workerModel->updateSnapshot(status->snapshot);
+            showSiteStatus(&status->snapshot);
+        }
+        loadHistory(site);
+    } else if (const auto failed = m_sites.constFind(site);
+               failed != m_sites.cend() && failed->state == agent::SiteState::Failed) {
+        statusBar()->showMessage(tr("%1 failed: %2").arg(site, failed->error), 10000);
     } else {
         watchRemoteSite();
     }
     updateActions();
 }
 
-Result<void> MainWindow::launchCluster(const Site &site) {
-    if (m_clusters.contains(site.name))
-        return fail(tr("site %1 is already running").arg(site.name));
-    auto *cluster = new LocalCluster(m_options.supervision, this);
-    cluster->setTickInterval(m_options.tickIntervalMs);
-    connect(cluster, &LocalCluster::snapshotReady, this,
-            [this, cluster](const ClusterSnapshot &snapshot) {
-                onSnapshot(cluster->site().name, snapshot);
+void MainWindow::loadHistory(const QString &site) {
+    if (!m_agent) return;
+    m_historyFor = site;
+    m_ticksWhileLoading.clear();
+    const QPointer<agent::AgentClient> client(m_agent);
+    m_agent->send(QLatin1String(agent::op::History), {{QStringLiteral("site"), site}},
+                  [this, client, site](Result<QJsonObject> reply) {
+                      if (!client || m_historyFor != site) return; // another site is on view by now
+                      m_historyFor.clear();
+                      QList<ClusterSnapshot> ticks;
+                      if (reply) {
+                          const QJsonArray history =
+                              reply->value(QLatin1String("snapshots")).toArray();
+                          // The charts span five minutes: older ticks would only be trimmed away.
+                          const qint64 since =
+                              QDateTime::currentMSecsSinceEpoch() - ThroughputChartView::windowMs;
+                          for (const QJsonValue &value : history) {
+                              ClusterSnapshot tick = agent::snapshotFromJson(value.toObject());
+                              if (tick.site == site && tick.timestampMs >= since)
+                                  ticks.append(tick);
+                          }
+                      }
+                      const qint64 lastHistory = ticks.isEmpty() ? 0 : ticks.last().timestampMs;
+                      for (const ClusterSnapshot &tick : std::as_const(m_ticksWhileLoading))
+                          if (tick.timestampMs > lastHistory) ticks.append(tick);
+                      m_ticksWhileLoading.clear();
+                      if (ticks.isEmpty() || site != m_currentSite) return;
+                      // Every tick but the last only into the charts; the last one as a live tick.
+                      for (qsizetype i = 0; i + 1 < ticks.size(); ++i) {
+                          m_cpuChart->updateSnapshot(ticks.at(i));
+                          m_throughputChart->updateSnapshot(ticks.at(i));
+                      }
+                      onSnapshot(site, ticks.last());
+                  });
+}
+
+Result<void> MainWindow::launchCluster(const Site &site, bool ephemeral) {
+    if (auto valid = site.validate(); !valid) return valid;
+    if (const auto known = m_sites.constFind(site.name);
+        known != m_sites.cend() && known->state != agent::SiteState::Stopped &&
+        known->state != agent::SiteState::Failed)
+        return fail(
+            tr("site %1 is already running: Edit site… changes its settings").arg(site.name));
+    // Refused here, before any request: the address named with its holder.
+    if (auto listen = Endpoint::parse(site.listen))
+        if (auto free = checkListenAddressFree(QHostAddress(listen->host), listen->port); !free)
+            return free;
+    if (!m_agent && !connectAgent(true))
+        return fail(tr("cannot reach the Corral agent: %1").arg(m_agentError));
+    QJsonObject arguments{{QStringLiteral("site"), site.toJson()},
+                          {QStringLiteral("ephemeral"), ephemeral}};
+    const QString name = site.name;
+    request(QStringLiteral("launch"), name, QLatin1String(agent::op::Start), arguments,
+            [this, name](const QJsonObject &) {
+                statusBar()->showMessage(tr("%1 is running").arg(name), 5000);
             });
-    connect(cluster, &LocalCluster::workerStateChanged, this,
-            [this, cluster](quint16 port, qint64, WorkerState state, const QString &cause) {
-                if (state == WorkerState::Failed && cluster->site().name == m_currentSite)
-                    showError(failureReport(cluster, port, cause));
-            });
-    connect(cluster, &LocalCluster::rollingRestartProgress, this, [this](int replaced, int total) {
-        m_rollout->setRange(0, total);
-        m_rollout->setValue(replaced);
-    });
-    connect(cluster, &LocalCluster::rollingRestartFinished, this,
-            [this](bool succeeded, const QString &message) {
-                m_rollout->hide();
-                if (succeeded)
-                    statusBar()->showMessage(tr("Rolling restart done: %1").arg(message), 5000);
-                else
-                    showError(tr("Rolling restart stopped: %1").arg(message));
-                updateActions();
-            });
-    connect(cluster, &LocalCluster::stopped, this, [this, cluster] {
-        const QString name = cluster->site().name;
-        m_clusters.remove(name);
-        cluster->deleteLater();
-        if (name == m_currentSite) {
-            m_loadGenerator->stop();
-            m_actions.value(QStringLiteral("generateLoad"))->setChecked(false);
-            m_workerModel->clear();
-            showSiteStatus(nullptr); // not "2/2 running" for a site that is gone
-            statusBar()->showMessage(tr("%1 stopped").arg(name), 5000);
-        }
-        updateTree();
-        updateActions();
-    });
-    if (auto started = cluster->start(site); !started) {
-        delete cluster;
-        return started;
-    }
-    m_clusters.insert(site.name, cluster);
     m_selectFirstWorker = true;
-    updateTree();
-    selectSite(site.name);
+    selectSite(name);
     {
         const QSignalBlocker blocker(m_tree->selectionModel());
-        m_tree->setCurrentIndex(m_treeModel->siteIndex(site.name));
+        m_tree->setCurrentIndex(m_treeModel->siteIndex(name));
     }
     return {};
 }
@@ -835,36 +1097,66 @@ Result<void> MainWindow::startDemo(const QString &listen) {
     site.basePort = 3000;
     site.healthPath = QStringLiteral("/health");
     site.listen = listen;
-    auto started = launchCluster(site);
+    if (const auto known = m_sites.constFind(site.name);
+        known != m_sites.cend() && known->state == agent::SiteState::Running &&
+        known->site.listen == listen) {
+        // Another console's (or corralctl's) demo: shown, not started twice.
+        selectSite(site.name);
+        updateTree();
+        return {};
+    }
+    auto started = launchCluster(site, true);
     if (!started) showError(tr("Cannot start the demo: %1").arg(started.error()));
     return started;
 }
 
-bool MainWindow::saveSiteToInventory(const Site &site) {
-    auto inventory = Inventory::load(m_inventoryPath);
-    if (!inventory) {
-        showError(tr("The site runs but was not saved: %1").arg(inventory.error()));
-        return false;
-    }
-    auto changed =
-        inventory->site(site.name) ? inventory->updateSite(site) : inventory->addSite(site);
-    if (changed) changed = inventory->save(m_inventoryPath);
-    if (!changed) {
-        showError(tr("The site runs but was not saved: %1").arg(changed.error()));
-        return false;
-    }
-    reloadInventory();
-    return true;
+void MainWindow::launchDialog() {
+    openLaunchDialog(std::nullopt);
 }
 
-void MainWindow::launchDialog() {
+void MainWindow::openLaunchDialog(const std::optional<Site> &editing) {
     auto *dialog = new LaunchClusterDialog(m_options.demoWorkerPath, this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
-    connect(dialog, &QDialog::accepted, this, [this, dialog] {
+    // Proposals that do not collide: names and addresses of every site known here.
+    QStringList names;
+    QStringList addresses;
+    if (auto inventory = Inventory::load(m_inventoryPath))
+        for (const Site &site : inventory->sites()) {
+            names.append(site.name);
+            if (!site.listen.isEmpty()) addresses.append(site.listen);
+        }
+    for (const agent::SiteStatus &status : std::as_const(m_sites)) {
+        names.append(status.site.name);
+        if (!status.site.listen.isEmpty()) addresses.append(status.site.listen);
+    }
+    dialog->setTaken(names, addresses);
+    const bool running = editing && m_sites.contains(editing->name) &&
+                         m_sites.value(editing->name).state == agent::SiteState::Running;
+    if (editing) dialog->setEditing(*editing, running);
+    connect(dialog, &QDialog::accepted, this, [this, dialog, editing] {
         auto site = dialog->site();
         if (!site) return showError(site.error());
-        if (const std::optional<Site> saved = inventorySite(site->name);
-            saved && !m_clusters.contains(site->name)) {
+        const auto known = m_sites.constFind(site->name);
+        const bool live = known != m_sites.cend() && known->state != agent::SiteState::Stopped &&
+                          known->state != agent::SiteState::Failed;
+        if (editing) {
+            if (!saveSiteToInventory(site.value())) return;
+            if (!live) {
+                statusBar()->showMessage(tr("Saved %1; Start runs it").arg(site->name), 5000);
+                return;
+            }
+            // Started again with the new settings (the agent restarts a running site).
+            const QString name = site->name;
+            request(QStringLiteral("edit"), name, QLatin1String(agent::op::Start),
+                    {{QStringLiteral("site"), site->toJson()},
+                     {QStringLiteral("ephemeral"), known->ephemeral}},
+                    [this, name](const QJsonObject &) {
+                        statusBar()->showMessage(tr("%1 runs with its new settings").arg(name),
+                                                 5000);
+                    });
+            return;
+        }
+        if (const std::optional<Site> saved = inventorySite(site->name); saved && !live) {
             Confirmation question;
             question.title = tr("Overwrite site %1").arg(site->name);
             question.text =
@@ -881,90 +1173,148 @@ void MainWindow::launchDialog() {
     dialog->open();
 }
 
+std::optional<Site> MainWindow::startableSite() const {
+    const std::optional<Site> saved = inventorySite(m_currentSite);
+    if (!saved || saved->balancer || !saved->hosts.isEmpty() || currentSite()) return std::nullopt;
+    return saved;
+}
+
+void MainWindow::startSavedSite() {
+    const std::optional<Site> site = startableSite();
+    if (!site) return;
+    if (auto listen = Endpoint::parse(site->listen))
+        if (auto free = checkListenAddressFree(QHostAddress(listen->host), listen->port); !free)
+            return showError(tr("Cannot start %1: %2").arg(site->name, free.error()));
+    const QString name = site->name;
+    m_selectFirstWorker = true;
+    request(QStringLiteral("start"), name, QLatin1String(agent::op::Start),
+            {{QStringLiteral("site"), site->toJson()}, {QStringLiteral("ephemeral"), false}},
+            [this, name](const QJsonObject &) {
+                statusBar()->showMessage(tr("%1 is running").arg(name), 5000);
+            });
+}
+
+void MainWindow::editLocalSiteDialog() {
+    std::optional<Site> site = inventorySite(m_currentSite);
+    if (const agent::SiteStatus *status = currentSite()) site = status->site;
+    if (!site || site->balancer) return showError(tr("Select a local site to edit"));
+    openLaunchDialog(site);
+}
+
+bool MainWindow::saveSiteToInventory(const Site &site) {
+    auto inventory = Inventory::load(m_inventoryPath);
+    if (!inventory) {
+        showError(tr("The site was not saved: %1").arg(inventory.error()));
+        return false;
+    }
+    auto changed =
+        inventory->site(site.name) ? inventory->updateSite(site) : inventory->addSite(site);
+    if (changed) changed = inventory->save(m_inventoryPath);
+    if (!changed) {
+        showError(tr("The site was not saved: %1").arg(changed.error()));
+        return false;
+    }
+    reloadInventory();
+    return true;
+}
+
 quint16 MainWindow::selectedPort() const {
     const QModelIndexList rows = m_table->selectionModel()->selectedRows();
     return rows.isEmpty() ? 0 : quint16(rows.first().data(WorkerTableModel::PortRole).toUInt());
 }
 
 void MainWindow::addBackend() {
-    if (LocalCluster *cluster = currentCluster()) {
-        if (auto added = cluster->addWorker(); !added) showError(added.error());
+    if (const agent::SiteStatus *status = currentSite()) {
+        const QString site = status->site.name;
+        // One more worker: the agent starts it on a free port; it joins once healthy.
+        request(QStringLiteral("addBackend"), site, QLatin1String(agent::op::Scale),
+                {{QStringLiteral("site"), site},
+                 {QStringLiteral("workers"), int(workerStates(*status).size()) + 1}});
     } else if (m_remoteMonitor) {
         addRemoteBackend();
     }
 }
 
 void MainWindow::removeBackend() {
-    LocalCluster *cluster = currentCluster();
+    const agent::SiteStatus *status = currentSite();
     const quint16 port = selectedPort();
-    if (!cluster || !port) return;
-    const QString site = cluster->site().name;
-    if (!confirm(removalQuestion(cluster, {port}))) return;
-    cluster = m_clusters.value(site); // the question ran an event loop: it may have stopped
-    if (!cluster) return;
-    if (auto removed = cluster->removeWorker(port); !removed)
-        showError(removed.error());
-    else
-        statusBar()->showMessage(tr("Draining %1; it stops once its requests finished").arg(port),
-                                 5000);
+    if (!status || !port) return;
+    const QString site = status->site.name;
+    if (!confirm(removalQuestion(*status, {port}))) return;
+    status = currentSite(); // the question ran an event loop: it may have stopped
+    if (!status || status->site.name != site) return;
+    // One worker fewer, that one: drained at the proxy, stopped once its requests finished.
+    request(QStringLiteral("removeBackend"), site, QLatin1String(agent::op::Scale),
+            {{QStringLiteral("site"), site},
+             {QStringLiteral("workers"), int(workerStates(*status).size()) - 1},
+             {QStringLiteral("port"), port}});
+    statusBar()->showMessage(tr("Draining %1; it stops once its requests finished").arg(port),
+                             5000);
 }
 
 void MainWindow::restartWorker() {
-    LocalCluster *cluster = currentCluster();
+    const agent::SiteStatus *status = currentSite();
     const quint16 port = selectedPort();
-    if (cluster && port)
-        if (auto restarted = cluster->restartWorker(port); !restarted) showError(restarted.error());
+    if (!status || !port) return;
+    request(QStringLiteral("restartWorker"), status->site.name, QLatin1String(agent::op::Restart),
+            {{QStringLiteral("site"), status->site.name}, {QStringLiteral("port"), port}});
 }
 
 void MainWindow::rollingRestart() {
-    LocalCluster *cluster = currentCluster();
-    if (!cluster && m_remoteMonitor) return remoteRollingRestart();
-    if (!cluster) return;
-    if (auto started = cluster->rollingRestart(); !started) return showError(started.error());
-    m_rollout->setRange(0, int(cluster->supervisor().ports(cluster->site().name).size()));
+    const agent::SiteStatus *status = currentSite();
+    if (!status && m_remoteMonitor) return remoteRollingRestart();
+    if (!status) return;
+    const QString site = status->site.name;
+    m_rollout->setRange(0, int(workerStates(*status).size()));
     m_rollout->setValue(0);
     m_rollout->show();
-    updateActions();
+    request(QStringLiteral("rollingRestart"), site, QLatin1String(agent::op::Restart),
+            {{QStringLiteral("site"), site}}, [this, site](const QJsonObject &) {
+                statusBar()->showMessage(tr("Rolling restart of %1 done").arg(site), 5000);
+            });
 }
 
 void MainWindow::stopSite() {
-    LocalCluster *cluster = currentCluster();
-    if (!cluster) return;
-    const QString site = cluster->site().name;
+    if (const agent::SiteStatus *status = currentSite()) stopSiteNamed(status->site.name);
+}
+
+void MainWindow::stopSiteNamed(const QString &site) {
+    const auto found = m_sites.constFind(site);
+    if (found == m_sites.cend() || found->state == agent::SiteState::Stopped) return;
+    const int workers = int(workerStates(found.value()).size());
     Confirmation question;
     question.key = QStringLiteral("stopSite");
     question.title = tr("Stop %1").arg(site);
     question.text =
-        cluster->site().listen.isEmpty()
-            ? tr("Drain and stop the %n worker(s) of %1?", nullptr,
-                 int(cluster->supervisor().ports(site).size()))
-                  .arg(site)
+        found->site.listen.isEmpty()
+            ? tr("Drain and stop the %n worker(s) of %1?", nullptr, workers).arg(site)
             : tr("Drain and stop the %n worker(s) of %1, then its balancer on %2? The site "
-                 "will not answer until it is launched again.",
-                 nullptr, int(cluster->supervisor().ports(site).size()))
-                  .arg(site, cluster->site().listen);
+                 "will not answer until it is started again.",
+                 nullptr, workers)
+                  .arg(site, found->site.listen);
     question.acceptLabel = tr("Stop site");
     if (!confirm(question)) return;
-    if ((cluster = m_clusters.value(site))) {
-        statusBar()->showMessage(tr("Stopping %1…").arg(site));
-        cluster->stop();
-    }
+    if (!m_sites.contains(site)) return; // the question ran an event loop
+    statusBar()->showMessage(tr("Stopping %1…").arg(site));
+    m_tray->expectStop(site);
+    request(QStringLiteral("stopSite"), site, QLatin1String(agent::op::Stop),
+            {{QStringLiteral("site"), site}});
 }
 
 void MainWindow::toggleBackendEnabled() {
-    LocalCluster *cluster = currentCluster();
+    const agent::SiteStatus *status = currentSite();
     const quint16 port = selectedPort();
     const WorkerRow *row = m_workerModel->rowForPort(port);
-    if (!cluster || !row) return;
-    if (auto changed =
-            cluster->setBackendEnabled(port, row->backendState == QLatin1String("disabled"));
-        !changed)
-        showError(changed.error());
+    if (!status || !row) return;
+    request(QStringLiteral("toggleBackend"), status->site.name, QLatin1String(agent::op::Enable),
+            {{QStringLiteral("site"), status->site.name},
+             {QStringLiteral("port"), port},
+             {QStringLiteral("enabled"), row->backendState == QLatin1String("disabled")}});
 }
 
 void MainWindow::toggleLoad(bool on) {
-    LocalCluster *cluster = currentCluster();
-    if (!on || !cluster || cluster->site().listen.isEmpty()) {
+    const agent::SiteStatus *status = currentSite();
+    if (!on || !status || status->site.listen.isEmpty()) {
         m_loadGenerator->stop();
         if (on) {
             m_actions.value(QStringLiteral("generateLoad"))->setChecked(false);
@@ -972,7 +1322,7 @@ void MainWindow::toggleLoad(bool on) {
         }
         return;
     }
-    const Endpoint target = Endpoint::parse(cluster->site().listen).value();
+    const Endpoint target = Endpoint::parse(status->site.listen).value();
     m_loadGenerator->setTarget(target.host, target.port);
     m_loadGenerator->setRate(m_rate->value());
     m_loadGenerator->start();
@@ -1000,26 +1350,56 @@ void setAvailable(Target *target, bool available, const QString &whyNot) {
 } // namespace
 
 void MainWindow::updateActions() {
-    LocalCluster *cluster = currentCluster();
-    const bool running = cluster && cluster->isRunning();
-    const bool hasProxy = running && cluster->proxy();
+    const agent::SiteStatus *status = currentSite();
+    const bool running = status && status->state == agent::SiteState::Running;
+    const bool hasProxy = running && status->hasProxy;
     const bool hasSelection = running && selectedPort() != 0;
-    const bool rolling = running && cluster->supervisor().isRollingOut(cluster->site().name);
-    const bool remote = !cluster && m_remoteMonitor;
-    const std::optional<Site> shown = cluster           ? std::nullopt
+    const bool rolling =
+        running && (status->rollingOut || isBusy(QStringLiteral("rollingRestart"), m_currentSite));
+    const bool remote = !status && m_remoteMonitor;
+    const std::optional<Site> shown = status            ? std::nullopt
                                       : m_remoteMonitor ? m_remoteMonitor->site()
                                                         : inventorySite(m_currentSite);
-    const bool production = !cluster && shown && shown->balancer;
+    const bool production = !status && shown && shown->balancer;
+    const std::optional<Site> startable = startableSite();
     // Why a control is greyed, for the site shown (the first reason that applies).
     QString notRunning;
     if (m_currentSite.isEmpty())
         notRunning = tr("select a site in the tree");
     else if (production)
         notRunning = QString(); // said per control below
+    else if (status && status->state == agent::SiteState::Starting)
+        notRunning = tr("site %1 is starting").arg(m_currentSite);
+    else if (status && status->state == agent::SiteState::Stopping)
+        notRunning = tr("site %1 is stopping").arg(m_currentSite);
     else if (!running)
-        notRunning = tr("site %1 is not running here: start it with Launch local cluster…")
+        notRunning = (startable ? tr("site %1 is not running: Start runs it with its saved "
+                                     "settings")
+                                : tr("site %1 is not running: start it with Launch local "
+                                     "cluster…"))
                          .arg(m_currentSite);
     const QString busy = tr("another operation on site %1 is still running").arg(m_currentSite);
+    // A local action is greyed while its own request to the agent runs.
+    const auto waiting = [this](const char *operation) {
+        return isBusy(QLatin1String(operation), m_currentSite);
+    };
+    const QString answerPending =
+        tr("waiting for the agent to finish the previous request on site %1").arg(m_currentSite);
+    const bool startBusy = waiting("start") || waiting("launch");
+    setAvailable(m_actions.value(QStringLiteral("startSite")), startable && !startBusy,
+                 startBusy    ? answerPending
+                 : status     ? tr("site %1 runs already").arg(m_currentSite)
+                 : production ? tr("a production site runs on its hosts, not here")
+                 : m_currentSite.isEmpty()
+                     ? tr("select a saved local site in the tree")
+                     : tr("site %1 is not a saved local site").arg(m_currentSite));
+    const bool local = status || (!production && inventorySite(m_currentSite).has_value());
+    setAvailable(
+        m_actions.value(QStringLiteral("editLocalSite")), local && !waiting("edit"),
+        waiting("edit") ? answerPending
+        : production
+            ? tr("site %1 is a production site: use Edit production site…").arg(m_currentSite)
+            : tr("select a local site in the tree"));
     const QString balancerHost = production ? shown->balancer->host : QString();
     const auto forProduction = [&](const QString &production_, const QString &otherwise) {
         return production ? production_ : otherwise;
@@ -1039,8 +1419,10 @@ void MainWindow::updateActions() {
                      : tr("site %1 has no production balancer; Add production site… creates one")
                            .arg(m_currentSite));
     setAvailable(m_actions.value(QStringLiteral("addBackend")),
-                 running || (remote && !m_remoteBusy && shown && !shown->command.isEmpty()),
+                 (running && !waiting("addBackend")) ||
+                     (remote && !m_remoteBusy && shown && !shown->command.isEmpty()),
                  m_remoteBusy ? busy
+                 : running    ? answerPending
                  : production && shown->command.isEmpty()
                      ? tr("site %1 has no worker command to start one more with: set it in Edit "
                           "production site…")
@@ -1049,30 +1431,39 @@ void MainWindow::updateActions() {
                      ? tr("the site's balancer host %1 is not connected yet").arg(balancerHost)
                      : notRunning);
     const QString selectWorker = tr("select a worker in the table");
-    setAvailable(m_actions.value(QStringLiteral("removeBackend")), hasSelection,
+    setAvailable(m_actions.value(QStringLiteral("removeBackend")),
+                 hasSelection && !waiting("removeBackend"),
                  forProduction(tr("draining one backend of a production site is not in Corral "
                                   "yet: remove it in Edit production site… and Apply balancer "
                                   "config, then stop its worker on its host"),
-                               running ? selectWorker : notRunning));
-    setAvailable(m_actions.value(QStringLiteral("restartWorker")), hasSelection,
+                               !running                   ? notRunning
+                               : waiting("removeBackend") ? answerPending
+                                                          : selectWorker));
+    setAvailable(m_actions.value(QStringLiteral("restartWorker")),
+                 hasSelection && !waiting("restartWorker"),
                  forProduction(tr("a production site's workers are restarted through its "
                                   "balancer, each drained first: use Rolling restart"),
-                               running ? selectWorker : notRunning));
+                               !running                   ? notRunning
+                               : waiting("restartWorker") ? answerPending
+                                                          : selectWorker));
     setAvailable(
-        m_actions.value(QStringLiteral("toggleBackend")), hasSelection && hasProxy,
+        m_actions.value(QStringLiteral("toggleBackend")),
+        hasSelection && hasProxy && !waiting("toggleBackend"),
         forProduction(tr("on a production site, mark the backend ;down in Edit "
                          "production site…, then Apply balancer config"),
                       !running ? notRunning
                       : !hasProxy
                           ? tr("site %1 runs without Corral's embedded balancer").arg(m_currentSite)
-                          : selectWorker));
+                      : waiting("toggleBackend") ? answerPending
+                                                 : selectWorker));
     setAvailable(
         m_actions.value(QStringLiteral("rollingRestart")),
         (running && !rolling) || (remote && !m_remoteBusy),
         rolling || m_remoteBusy ? tr("a rolling restart of site %1 is running").arg(m_currentSite)
         : production ? tr("the site's balancer host %1 is not connected yet").arg(balancerHost)
                      : notRunning);
-    setAvailable(m_actions.value(QStringLiteral("stopSite")), running,
+    const bool stoppable = status && status->state != agent::SiteState::Stopping;
+    setAvailable(m_actions.value(QStringLiteral("stopSite")), stoppable && !waiting("stopSite"),
                  forProduction(tr("stopping every worker of a production site would take it "
                                   "off the air; Corral does not offer that from the console"),
                                notRunning));
@@ -1083,24 +1474,32 @@ void MainWindow::updateActions() {
                       running
                           ? tr("site %1 runs without Corral's embedded balancer").arg(m_currentSite)
                           : notRunning));
-    setAvailable(m_scale, running,
-                 forProduction(tr("a production site grows with Add backend (one worker at a "
-                                  "time, health-checked, then applied to the balancer)"),
-                               notRunning));
     setAvailable(
-        m_policy, hasProxy,
-        forProduction(tr("the policy of the %1 on %2: change it in Edit production "
-                         "site…, then Apply balancer config")
-                          .arg(production ? shown->balancer->format : QString(), balancerHost),
-                      running
-                          ? tr("site %1 runs without Corral's embedded balancer").arg(m_currentSite)
+        m_scale,
+        running && !waiting("scale") && !waiting("addBackend") && !waiting("removeBackend"),
+        running ? answerPending
+                : forProduction(tr("a production site grows with Add backend (one worker at a "
+                                   "time, health-checked, then applied to the balancer)"),
+                                notRunning));
+    setAvailable(
+        m_policy, hasProxy && !waiting("policy"),
+        hasProxy
+            ? answerPending
+            : forProduction(
+                  tr("the policy of the %1 on %2: change it in Edit production "
+                     "site…, then Apply balancer config")
+                      .arg(production ? shown->balancer->format : QString(), balancerHost),
+                  running ? tr("site %1 runs without Corral's embedded balancer").arg(m_currentSite)
                           : notRunning));
     if (running) {
         const QSignalBlocker scaleBlocker(m_scale);
         m_scale->setMinimum(1);
-        m_scale->setValue(int(cluster->supervisor().ports(cluster->site().name).size()));
+        if (!m_scale->hasFocus()) m_scale->setValue(int(workerStates(*status).size()));
         const QSignalBlocker policyBlocker(m_policy);
-        m_policy->setCurrentIndex(m_policy->findData(int(cluster->site().policy)));
+        const BalancingPolicy policy = status->snapshot.timestampMs > 0 && hasProxy
+                                           ? status->snapshot.policy
+                                           : status->site.policy;
+        if (!waiting("policy")) m_policy->setCurrentIndex(m_policy->findData(int(policy)));
     } else if (shown) {
         // A site not run here shows what it has: its backends and its balancer's policy,
         // not the spin box's last value and the combo's first entry.
@@ -1119,7 +1518,7 @@ void MainWindow::onSnapshot(const QString &site, const ClusterSnapshot &snapshot
         if (row.lastCrashMs > 0 && (!crashed || row.lastCrashMs > crashed->lastCrashMs))
             crashed = &row;
     if (m_remoteMonitor && snapshot.site == m_remoteMonitor->site().name &&
-        !m_clusters.contains(snapshot.site))
+        !m_sites.contains(snapshot.site))
         m_treeModel->setRemoteSiteHealth(snapshot.site, snapshot.running,
                                          int(snapshot.workers.size()), snapshot.unreachableHosts);
     m_treeModel->setSiteHealth(
@@ -1179,36 +1578,65 @@ void MainWindow::showSiteStatus(const ClusterSnapshot *snapshot) {
             : QString());
 }
 
-QString MainWindow::failureReport(const LocalCluster *cluster, quint16 port,
-                                  const QString &cause) const {
+QString MainWindow::failureReport(const QString &site, quint16 port, const QString &cause) const {
     // The same report `corralctl up` prints: the cause, the program's last lines, the log.
-    if (const WorkerProcess *worker = cluster->supervisor().worker(cluster->site().name, port))
-        return workerFailureReport(*worker).toText();
-    return tr("Worker %1 of %2 failed: %3").arg(port).arg(cluster->site().name, cause);
+    WorkerFailureReport report;
+    report.site = site;
+    report.port = port;
+    report.cause = cause;
+    for (const agent::WorkerStatus &worker : m_sites.value(site).workers)
+        if (worker.port == port) report.logPath = worker.logPath;
+    if (report.logPath.isEmpty())
+        return tr("Worker %1 of %2 failed: %3").arg(port).arg(site, cause);
+    // Corral's own notes are left out: the cause already says it.
+    const WorkerLogStream log(port, report.logPath);
+    const QList<LogLine> lines = log.lastLines(200);
+    for (auto line = lines.crbegin();
+         line != lines.crend() && report.lastLines.size() < WorkerFailureReport::DefaultLines;
+         ++line)
+        if (!line->text.startsWith(QLatin1String("[corral "))) report.lastLines.prepend(line->text);
+    return report.toText();
 }
 
 void MainWindow::updateLog() {
-    LocalCluster *cluster = currentCluster();
+    const agent::SiteStatus *status = currentSite();
     const quint16 port = selectedPort();
-    if (!cluster || !port) return;
-    if (const WorkerProcess *worker = cluster->supervisor().worker(cluster->site().name, port))
-        m_logView->showTail(
-            tr("%1 · port %2 · %3").arg(cluster->site().name).arg(port).arg(worker->log().path()),
-            worker->log().tail(2000), worker->log().totalBytes());
+    if (!status || !port) return;
+    QString path;
+    for (const agent::WorkerStatus &worker : status->workers)
+        if (worker.port == port) path = worker.logPath;
+    if (path.isEmpty()) return;
+    // The file the agent's worker writes; read again only when it changed (size, mtime).
+    const QFileInfo file(path);
+    const qint64 version = file.size() ^ (file.lastModified().toMSecsSinceEpoch() << 20);
+    if (path == m_logPath && version == m_logVersion) return;
+    m_logPath = path;
+    m_logVersion = version;
+    const WorkerLogStream log(port, path);
+    QStringList lines;
+    for (const LogLine &line : log.lastLines(2000))
+        lines.append(line.text);
+    m_logView->showTail(tr("%1 · port %2 · %3").arg(status->site.name).arg(port).arg(path), lines,
+                        version);
 }
 
-void MainWindow::stopAllClusters(std::function<void()> done) {
+void MainWindow::stopAllSites(std::function<void()> done) {
     m_loadGenerator->stop();
-    if (m_clusters.isEmpty()) {
+    QStringList live;
+    for (const agent::SiteStatus &status : std::as_const(m_sites))
+        if (status.state != agent::SiteState::Stopped && status.state != agent::SiteState::Failed)
+            live.append(status.site.name);
+    if (live.isEmpty() || !m_agent) {
         if (done) done();
         return;
     }
-    auto remaining = std::make_shared<int>(int(m_clusters.size()));
-    for (LocalCluster *cluster : std::as_const(m_clusters)) {
-        connect(cluster, &LocalCluster::stopped, this, [remaining, done] {
-            if (--*remaining == 0 && done) done();
-        });
-        cluster->stop();
+    auto remaining = std::make_shared<int>(int(live.size()));
+    for (const QString &site : std::as_const(live)) {
+        m_tray->expectStop(site);
+        m_agent->send(QLatin1String(agent::op::Stop), {{QStringLiteral("site"), site}},
+                      [remaining, done](Result<QJsonObject>) {
+                          if (--*remaining == 0 && done) done();
+                      });
     }
 }
 
@@ -1219,28 +1647,91 @@ void MainWindow::quitWithoutAsking() {
 
 void MainWindow::closeEvent(QCloseEvent *event) {
     saveLayout();
-    if (m_clusters.isEmpty() || m_closing) {
+    if (m_closing) {
         event->accept();
         return;
     }
-    Confirmation question;
-    question.key = QStringLiteral("quitWithRunningSites");
-    question.title = tr("Quit Corral");
-    question.text = tr("Quit and stop %n running site(s): %1? Their workers are drained and "
-                       "stopped, and their balancers close.",
-                       nullptr, int(m_clusters.size()))
-                        .arg(QStringList(m_clusters.keys()).join(QStringLiteral(", ")));
-    question.acceptLabel = tr("Stop and quit");
-    if (!m_quitWithoutAsking && !confirm(question)) {
-        event->ignore();
+    QStringList lasting;   // outlive this window unless stopped
+    QStringList ephemeral; // end with this window's connection
+    for (const agent::SiteStatus &status : std::as_const(m_sites)) {
+        if (status.state == agent::SiteState::Stopped || status.state == agent::SiteState::Failed)
+            continue;
+        (status.ephemeral ? ephemeral : lasting).append(status.site.name);
+    }
+    lasting.sort();
+    ephemeral.sort();
+    if (m_quitWithoutAsking || (lasting.isEmpty() && ephemeral.isEmpty())) {
+        // Closing the connection ends this session's sites (the agent stops them).
+        m_closing = true;
+        delete m_agent;
+        m_agent = nullptr;
+        event->accept();
         return;
     }
-    // Stop what Corral started before the window goes: drain, SIGTERM, then close.
-    event->ignore();
+    bool stopLasting = false;
+    if (lasting.isEmpty()) {
+        // Only sites of this session (corral --demo): they stop with the console.
+        Confirmation question;
+        question.key = QStringLiteral("quitWithRunningSites");
+        question.title = tr("Quit Corral");
+        question.text = tr("Quit and stop %1? It was started for this session only.")
+                            .arg(ephemeral.join(QStringLiteral(", ")));
+        question.acceptLabel = tr("Stop and quit");
+        if (!confirm(question)) {
+            event->ignore();
+            return;
+        }
+    } else {
+        Confirmation question;
+        question.key = QStringLiteral("quitWithAgentSites");
+        question.title = tr("Quit Corral");
+        question.text =
+            tr("%n site(s) run in the Corral agent: %1. Stop them, or leave them running? Left "
+               "running, they keep serving; corralctl ps, or Corral opened again, shows them.",
+               nullptr, int(lasting.size()))
+                .arg(lasting.join(QStringLiteral(", ")));
+        if (!ephemeral.isEmpty())
+            question.text += QLatin1Char(' ') + tr("%1 stops either way (started for this "
+                                                   "session only).")
+                                                    .arg(ephemeral.join(QStringLiteral(", ")));
+        question.acceptLabel = tr("Stop sites and quit");
+        question.alternativeLabel = tr("Leave running and quit");
+        const Confirmer::Choice choice = m_confirmer->choose(this, question);
+        if (choice == Confirmer::Choice::Cancel) {
+            event->ignore();
+            return;
+        }
+        stopLasting = choice == Confirmer::Choice::Accept;
+    }
+    // Ephemeral sites end with the connection; the others only when asked to.
     m_closing = true;
-    statusBar()->showMessage(tr("Stopping %n cluster(s)…", nullptr, int(m_clusters.size())));
-    stopAllClusters([this] { QTimer::singleShot(0, this, &QWidget::close); });
-    QTimer::singleShot(15000, this, &QWidget::close); // a stuck stop does not keep the window
+    m_loadGenerator->stop();
+    const QStringList stopping = stopLasting ? lasting + ephemeral : ephemeral;
+    if (stopping.isEmpty() || !m_agent) {
+        delete m_agent;
+        m_agent = nullptr;
+        event->accept();
+        return;
+    }
+    event->ignore();
+    statusBar()->showMessage(tr("Stopping %n site(s)…", nullptr, int(stopping.size())));
+    auto remaining = std::make_shared<int>(int(stopping.size()));
+    const QPointer<MainWindow> self(this);
+    const auto finish = [self] {
+        if (!self) return;
+        // Closing the connection ends whatever of this session is left.
+        if (self->m_agent) self->m_agent->deleteLater();
+        self->m_agent = nullptr;
+        QTimer::singleShot(0, self.data(), &QWidget::close);
+    };
+    for (const QString &site : stopping) {
+        m_tray->expectStop(site);
+        m_agent->send(QLatin1String(agent::op::Stop), {{QStringLiteral("site"), site}},
+                      [remaining, finish](Result<QJsonObject>) {
+                          if (--*remaining == 0) finish();
+                      });
+    }
+    QTimer::singleShot(15000, this, finish); // a stuck stop does not keep the window
 }
 
 std::optional<Site> MainWindow::inventorySite(const QString &name) const {

@@ -1,12 +1,14 @@
 #pragma once
 
+#include "agent/AgentProtocol.h"
 #include "model/Host.h"
 #include "model/Site.h"
-#include "supervisor/WorkerProcess.h"
 
 #include <QHash>
 #include <QMainWindow>
+#include <QSet>
 
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -34,46 +36,74 @@ class SshPool;
 class DistributionChartView;
 class InventoryTreeModel;
 class LoadGenerator;
-class LocalCluster;
 class LogView;
 class RemoteSiteMonitor;
 class SshHost;
 class ThroughputChartView;
+class TrayIcon;
 class WorkerTableModel;
 struct ClusterSnapshot;
 struct RollingRestartReport;
 struct SshConfig;
 
+namespace agent {
+class AgentClient;
+}
+
 /// The console's main window: hosts and sites on the left; the selected site's workers, live
 /// charts and the selected worker's log in the centre; cluster actions in the toolbar.
+///
+/// Local sites belong to the user's agent (corral-agent): the window is one of its clients.
+/// It shows every site the agent runs, whoever started it, and every action on a local site
+/// is a request to the agent; two windows show the same state. Quitting leaves the sites
+/// running unless the user chooses to stop them, except the ephemeral ones (`corral --demo`),
+/// which the agent stops when this window's connection closes.
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
     struct Options {
         QString demoWorkerPath; ///< what "demo worker" runs
+        /// Polling interval of production sites (RemoteSiteMonitor); local sites tick at the
+        /// agent's rate.
         int tickIntervalMs = 1000;
-        SupervisionPolicy supervision; ///< for the clusters this window launches
+        /// Start the agent at once when none answers (corral's main()); otherwise the window
+        /// connects to a running agent only, and starts one when a local site is launched.
+        bool autostartAgent = false;
     };
 
     explicit MainWindow(QString inventoryPath, Options options, QWidget *parent = nullptr);
     explicit MainWindow(QString inventoryPath, QWidget *parent = nullptr);
     ~MainWindow() override;
 
-    /// Closes like the window's close button, stopping every running site first, but without
-    /// the "quit and stop N sites?" question: for SIGTERM/SIGINT, where nobody may be there
-    /// to answer and the signal already is the answer.
+    /// Closes without the "stop or leave the sites running?" question, leaving them running
+    /// in the agent (the ephemeral ones stop with this window's connection): for SIGTERM and
+    /// SIGINT, where nobody may be there to answer.
     void quitWithoutAsking();
 
     /// Re-reads the inventory file; a bad file leaves the shown state alone and says why.
     void reloadInventory();
-    /// Starts a local cluster for `site` and selects it; fails with a readable message.
-    Result<void> launchCluster(const Site &site);
-    /// The `corral --demo` site: three demo workers behind the embedded proxy on `listen`.
+    /// Asks the agent to start `site` and selects it. Fails at once, with a readable message,
+    /// for an invalid site, one already running or a listen address held by another program
+    /// (named); the agent's answer comes later through operationFinished(site, "launch", error)
+    /// and, on failure, the error shown.
+    Result<void> launchCluster(const Site &site, bool ephemeral = false);
+    /// The `corral --demo` site: three demo workers behind the embedded proxy on `listen`,
+    /// ephemeral (stopped when this console quits). Shown as it is when it already runs.
     Result<void> startDemo(const QString &listen = QStringLiteral("127.0.0.1:8080"));
-    /// Stops every cluster this window started; `done` runs once all are stopped.
-    void stopAllClusters(std::function<void()> done = {});
+    /// Asks the agent to stop every site it runs; `done` runs once all have answered.
+    void stopAllSites(std::function<void()> done = {});
+    /// Connects to the agent (starting it when `autostart`), subscribes and loads its sites;
+    /// true when connected. The failure is in agentError() and the status bar.
+    bool connectAgent(bool autostart);
+    agent::AgentClient *agentClient() const { return m_agent; }
+    QString agentError() const { return m_agentError; }
 
-    LocalCluster *currentCluster() const;
+    /// The agent's site on view when it runs there (starting, running or stopping); null
+    /// otherwise.
+    const agent::SiteStatus *currentSite() const;
+    /// Every site the agent knows (stopped ones included), by name.
+    const QHash<QString, agent::SiteStatus> &agentSites() const { return m_sites; }
+    TrayIcon *trayIcon() const { return m_tray; }
     /// The production site shown through its balancer (selected, with a balancer, not
     /// running locally); null otherwise.
     RemoteSiteMonitor *remoteMonitor() const { return m_remoteMonitor; }
@@ -99,6 +129,12 @@ public:
 Q_SIGNALS:
     /// After the views took a snapshot of the current cluster.
     void ticked();
+    /// The agent answered a request this window sent about `site`: `operation` is the action
+    /// ("launch", "start", "addBackend", "removeBackend", "restartWorker", "rollingRestart",
+    /// "scale", "policy", "toggleBackend", "stopSite", "edit"), `error` empty on success.
+    void operationFinished(const QString &site, const QString &operation, const QString &error);
+    /// The agent's site list changed (agentSites()).
+    void sitesChanged();
 
 protected:
     void closeEvent(QCloseEvent *event) override;
@@ -110,16 +146,34 @@ private:
     void saveLayout() const;
     void showError(const QString &message);
     bool confirm(const Confirmation &question);
-    /// The question before `ports` of `cluster` are drained and stopped; when they hold the
+    /// The question before `ports` of `site` are drained and stopped; when they hold the
     /// site's last running workers it says the site will answer 502 and cannot be silenced.
-    Confirmation removalQuestion(const LocalCluster *cluster, const QList<quint16> &ports) const;
+    Confirmation removalQuestion(const agent::SiteStatus &site, const QList<quint16> &ports) const;
     /// The status bar's site labels from `snapshot`, or cleared (null: no running site shown).
     void showSiteStatus(const ClusterSnapshot *snapshot);
     /// "worker N of SITE failed: CAUSE" with the last lines it printed and its log's path
-    /// (workerFailureReport, as `corralctl up` prints it).
-    QString failureReport(const LocalCluster *cluster, quint16 port, const QString &cause) const;
+    /// (as `corralctl up` prints it), read from the log file the agent names.
+    QString failureReport(const QString &site, quint16 port, const QString &cause) const;
     void selectSite(const QString &site);
     void onSnapshot(const QString &site, const ClusterSnapshot &snapshot);
+    // The agent's events.
+    void onSitesChanged(const QList<agent::SiteStatus> &sites);
+    void onWorkerStateChanged(const QString &site, quint16 port, WorkerState state,
+                              const QString &cause);
+    void onAgentDisconnected();
+    /// Reads one site's status again (its workers' pids and log files after a scale).
+    void refreshSite(const QString &site);
+    /// Fills the charts with the site's last minutes from the agent, then follows it live.
+    void loadHistory(const QString &site);
+    /// Sends `op` for `site` to the agent as the window's `operation`; the action stays
+    /// disabled until the answer, which runs `done` (on success) or shows the error.
+    void request(const QString &operation, const QString &site, const QString &op,
+                 QJsonObject arguments, std::function<void(const QJsonObject &)> done = {});
+    bool isBusy(const QString &operation, const QString &site) const;
+    /// The site's workers (port, state) as of its last tick.
+    static QList<std::pair<quint16, WorkerState>> workerStates(const agent::SiteStatus &site);
+    /// A saved local site (no production balancer) that the agent does not run: Start.
+    std::optional<Site> startableSite() const;
     /// Shows the selected production site (one with a balancer) through RemoteSiteMonitor.
     void watchRemoteSite();
     std::optional<Site> inventorySite(const QString &name) const;
@@ -139,6 +193,14 @@ private:
     void restartWorker();
     void rollingRestart();
     void stopSite();
+    void stopSiteNamed(const QString &site);
+    /// Starts the selected saved site in the agent.
+    void startSavedSite();
+    /// The Launch dialog pre-filled with the selected local site's settings; Save saves them,
+    /// and a running site is restarted with them.
+    void editLocalSiteDialog();
+    /// Opens the Launch dialog (for a new site, or editing `editing`).
+    void openLaunchDialog(const std::optional<Site> &editing);
     void toggleBackendEnabled();
     void toggleLoad(bool on);
     void addHostDialog();
@@ -179,7 +241,19 @@ private:
     Options m_options;
     QString m_lastError;
     QString m_currentSite;
-    QHash<QString, LocalCluster *> m_clusters;
+    agent::AgentClient *m_agent = nullptr;
+    QString m_agentError;
+    QHash<QString, agent::SiteStatus> m_sites; ///< the agent's, stopped ones included
+    QList<Site> m_treeRunning;                 ///< what the tree was last told runs
+    QSet<QString> m_busy;                      ///< "operation\nsite" of requests in flight
+    QSet<QString> m_refreshing;                ///< sites whose status is being read again
+    /// The site whose history is being loaded, and the live ticks that came meanwhile.
+    QString m_historyFor;
+    QList<ClusterSnapshot> m_ticksWhileLoading;
+    /// The log file shown, and its size and mtime when it was read.
+    QString m_logPath;
+    qint64 m_logVersion = -1;
+    TrayIcon *m_tray = nullptr;
     bool m_closing = false;
     bool m_quitWithoutAsking = false;
     bool m_selectFirstWorker = false;

@@ -1,16 +1,14 @@
 #include "MainWindow.h"
 #include "inventory/Inventory.h"
-#include "supervisor/ProcessGroupReaper.h"
 #include "util/SignalWatcher.h"
 
+#include <QAction>
 #include <QApplication>
 #include <QCommandLineParser>
 
 #include <csignal>
 
 int main(int argc, char *argv[]) {
-    // Before Qt starts threads: the sentinel that stops our workers should we die.
-    corral::ProcessGroupReaper::instance();
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("corral"));
     QApplication::setOrganizationName(QStringLiteral("corral"));
@@ -26,7 +24,8 @@ int main(int argc, char *argv[]) {
     const QCommandLineOption demoOption(
         QStringLiteral("demo"),
         QStringLiteral("Start a demo site: 3 demo workers behind the embedded "
-                       "balancer, with a load generator in the toolbar."));
+                       "balancer, with a load generator in the toolbar. It runs in the "
+                       "Corral agent for this session only: quitting stops it."));
     const QCommandLineOption listenOption(
         QStringLiteral("listen"),
         QStringLiteral("Balancer address for --demo (default 127.0.0.1:8080)."),
@@ -36,13 +35,38 @@ int main(int argc, char *argv[]) {
     parser.addOptions({inventoryOption, demoOption, listenOption, loadOption});
     parser.process(app);
 
-    corral::MainWindow window(corral::Inventory::resolvePath(parser.value(inventoryOption)));
+    corral::MainWindow::Options options;
+    options.demoWorkerPath =
+        QCoreApplication::applicationDirPath() + QStringLiteral("/corral-demo-worker");
+    // The agent owns the local sites: started now when none runs, so the sites it ran
+    // before come back and are shown.
+    options.autostartAgent = true;
+    corral::MainWindow window(corral::Inventory::resolvePath(parser.value(inventoryOption)),
+                              options);
     window.show();
     if (parser.isSet(demoOption) && window.startDemo(parser.value(listenOption)).ok() &&
-        parser.isSet(loadOption))
-        window.action(QStringLiteral("generateLoad"))->trigger();
+        parser.isSet(loadOption)) {
+        // Load once the demo runs (the agent answers when every worker is ready).
+        const auto startLoad = [&window] {
+            if (QAction *load = window.action(QStringLiteral("generateLoad"));
+                load->isEnabled() && !load->isChecked())
+                load->trigger();
+        };
+        if (window.currentSite() &&
+            window.currentSite()->state == corral::agent::SiteState::Running)
+            startLoad();
+        else
+            QObject::connect(
+                &window, &corral::MainWindow::operationFinished, &window,
+                [startLoad](const QString &site, const QString &operation, const QString &error) {
+                    if (site == QLatin1String("demo") && operation == QLatin1String("launch") &&
+                        error.isEmpty())
+                        startLoad();
+                });
+    }
 
-    // Ctrl-C in the terminal or a SIGTERM closes the window, which stops every worker first.
+    // Ctrl-C in the terminal or a SIGTERM closes the window; the agent's sites keep running,
+    // those of this session (--demo) stop with the window's connection.
     corral::SignalWatcher signals({SIGINT, SIGTERM});
     // The signal is the answer: no question (nobody may be at the screen to answer it).
     QObject::connect(&signals, &corral::SignalWatcher::received, &window,

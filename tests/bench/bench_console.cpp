@@ -1,12 +1,13 @@
 // UI responsiveness: the console with a 64-worker local cluster behind the embedded proxy and
-// the load generator running, ticking at 1 Hz. Prints the UI thread's time spent updating the
+// the load generator running, ticking at 1 Hz. The site runs in a private Corral agent (its
+// socket and state in a temporary directory), stopped at the end. Prints the UI thread's time spent updating the
 // views per tick and the UI thread's CPU use. Not a CTest test (it takes ~a minute).
 //
 //   bench_console [--workers 64] [--seconds 30] [--rate 2000]
 
 #include "MainWindow.h"
 #include "WorkerTableModel.h"
-#include "cluster/LocalCluster.h"
+#include "agent/AgentClient.h"
 #include "loadgen/LoadGenerator.h"
 
 #include <QAction>
@@ -19,6 +20,7 @@
 #include <QTimer>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 
@@ -34,6 +36,8 @@ int main(int argc, char *argv[]) {
     QTemporaryDir home;
     qputenv("XDG_STATE_HOME", home.filePath(QStringLiteral("state")).toUtf8());
     qputenv("XDG_CONFIG_HOME", home.filePath(QStringLiteral("config")).toUtf8());
+    qputenv("XDG_RUNTIME_DIR", home.filePath(QStringLiteral("runtime")).toUtf8());
+    qputenv("CORRAL_AGENT_PROGRAM", AGENT_PATH);
     QApplication app(argc, argv);
     QCommandLineParser parser;
     parser.addOptions({{QStringLiteral("workers"), QStringLiteral("workers"), QStringLiteral("N"), QStringLiteral("64")},
@@ -45,6 +49,7 @@ int main(int argc, char *argv[]) {
 
     MainWindow::Options options;
     options.demoWorkerPath = QStringLiteral(DEMO_WORKER_PATH);
+    options.autostartAgent = true;
     MainWindow window(home.filePath(QStringLiteral("inventory.json")), options);
     window.resize(1280, 800);
     window.show();
@@ -67,10 +72,10 @@ int main(int argc, char *argv[]) {
     }
     QElapsedTimer setup;
     setup.start();
-    while (window.currentCluster()->snapshot().running < workers && setup.elapsed() < 60000)
+    const auto running = [&] { return window.currentSite() ? window.currentSite()->snapshot.running : 0; };
+    while (running() < workers && setup.elapsed() < 60000)
         app.processEvents(QEventLoop::AllEvents, 100);
-    std::printf("bench_console: %d workers running after %.1f s\n", window.currentCluster()->snapshot().running,
-                setup.elapsed() / 1000.0);
+    std::printf("bench_console: %d workers running after %.1f s\n", running(), setup.elapsed() / 1000.0);
     window.findChild<QSlider *>(QStringLiteral("loadRate"))->setValue(parser.value(QStringLiteral("rate")).toInt());
     window.action(QStringLiteral("generateLoad"))->trigger();
 
@@ -95,9 +100,12 @@ int main(int argc, char *argv[]) {
             std::printf("bench_console: UI thread CPU (updates, painting, event loop): %.2f %% of one core\n",
                         100.0 * cpu / wall.elapsed());
             std::printf("bench_console: load generator achieved %.0f req/s\n", window.loadGenerator()->stats().achievedPerSecond);
-            window.stopAllClusters(); // quitting would ask first (issue 13 item 12)
+            window.stopAllSites([&app] { app.quit(); }); // quitting would ask first
         });
     });
-    QObject::connect(window.currentCluster(), &LocalCluster::stopped, &app, &QApplication::quit);
-    return app.exec();
+    const int code = app.exec();
+    // The private agent goes with the benchmark.
+    if (const qint64 agentPid = window.agentClient() ? window.agentClient()->agentPid() : 0)
+        ::kill(pid_t(agentPid), SIGTERM);
+    return code;
 }

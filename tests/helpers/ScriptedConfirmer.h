@@ -15,10 +15,16 @@ namespace corral::test {
 class ScriptedConfirmer : public Confirmer {
 public:
     bool answer = true;
+    /// What choose() answers when `answer` is true (false: Cancel).
+    Choice choice = Choice::Accept;
     QList<Confirmation> asked;
     bool confirm(QWidget *, const Confirmation &question) override {
         asked.append(question);
         return answer;
+    }
+    Choice choose(QWidget *, const Confirmation &question) override {
+        asked.append(question);
+        return answer ? choice : Choice::Cancel;
     }
 };
 
