@@ -944,7 +944,7 @@ int agentCommand(Context &context, const QStringList &args) {
                 printJson(context, QJsonObject{{QStringLiteral("running"), false},
                                                {QStringLiteral("socket"), client.socketPath()}});
             else
-                context.out << "no agent runs (" << connected.error() << ")" << Qt::endl;
+                context.out << "no agent runs: " << connected.error() << Qt::endl;
             return Success;
         }
         if (context.json)
