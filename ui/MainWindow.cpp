@@ -245,10 +245,11 @@ bool MainWindow::connectAgent(bool autostart) {
         m_agentError = connected.error();
         delete m_agent;
         m_agent = nullptr;
-        statusBar()->showMessage(
-            autostart ? tr("Corral agent: %1").arg(m_agentError)
-                      : tr("No Corral agent is running; it starts with the first local site."),
-            10000);
+        if (autostart || !m_reconnect || !m_reconnect->isActive()) // not once a second
+            statusBar()->showMessage(
+                autostart ? tr("Corral agent: %1").arg(m_agentError)
+                          : tr("No Corral agent is running; it starts with the first local site."),
+                10000);
         return false;
     }
     m_agentError.clear();
@@ -294,10 +295,16 @@ void MainWindow::onAgentDisconnected() {
     statusBar()->showMessage(tr("The Corral agent went away; local sites are not running. "
                                 "Launching or starting a site starts it again."),
                              10000);
-    // Reconnect (without starting one) when another client or systemd brings it back.
-    QTimer::singleShot(2000, this, [this] {
-        if (!m_agent && !m_closing) connectAgent(false);
-    });
+    // Reconnect (without starting one) once another client or systemd brings it back: the
+    // new agent brings back the sites that were running.
+    if (!m_reconnect) {
+        m_reconnect = new QTimer(this);
+        m_reconnect->setInterval(1000);
+        connect(m_reconnect, &QTimer::timeout, this, [this] {
+            if (m_closing || m_agent || connectAgent(false)) m_reconnect->stop();
+        });
+    }
+    m_reconnect->start();
 }
 
 void MainWindow::onSitesChanged(const QList<agent::SiteStatus> &sites) {

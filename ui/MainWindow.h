@@ -22,6 +22,7 @@ class QSpinBox;
 class QSplitter;
 class QTableView;
 class QToolButton;
+class QTimer;
 class QTreeView;
 class QLineEdit;
 
@@ -254,6 +255,7 @@ private:
     QString m_logPath;
     qint64 m_logVersion = -1;
     TrayIcon *m_tray = nullptr;
+    QTimer *m_reconnect = nullptr; ///< after the agent went away: looks for the next one
     bool m_closing = false;
     bool m_quitWithoutAsking = false;
     bool m_selectFirstWorker = false;

@@ -193,6 +193,42 @@ private Q_SLOTS:
         stopElsewhere(site.name);
     }
 
+    // The agent killed (kill -9) with a console open: the console shows the site gone with
+    // its workers, then, once a new agent brings the site back on its ports, shows it running
+    // again, without being reopened.
+    void consoleFollowsAnAgentRestart() {
+        const Site site = demoSite(QStringLiteral("phoenix"), 2);
+        startElsewhere(site);
+        if (QTest::currentTestFailed()) return;
+        MainWindow window(inventory(QStringLiteral("phoenix")), options());
+        installConfirmer(window, true);
+        window.show();
+        showSite(window, site.name);
+        QTRY_COMPARE_WITH_TIMEOUT(runningRows(window), 2, 5000);
+        const QList<qint64> pids = pidsOf(window.workerModel()->rows());
+        QList<quint16> ports;
+        for (const WorkerRow &row : window.workerModel()->rows())
+            ports.append(row.port);
+
+        m_other.reset();
+        m_agent->kill();
+        QTRY_VERIFY_WITH_TIMEOUT(!window.currentSite(), 5000);
+        QCOMPARE(window.workerModel()->rowCount(), 0);
+        QVERIFY(!window.action(QStringLiteral("stopSite"))->isEnabled());
+        QVERIFY(waitUntilGone(pids, 5000));
+
+        QVERIFY2(m_agent->start(), m_agent->log().constData());
+        QTRY_VERIFY_WITH_TIMEOUT(window.currentSite(), 15000);
+        QTRY_COMPARE_WITH_TIMEOUT(runningRows(window), 2, 20000);
+        QList<quint16> after;
+        for (const WorkerRow &row : window.workerModel()->rows())
+            after.append(row.port);
+        QCOMPARE(after, ports);
+        m_other = std::make_unique<agent::AgentClient>();
+        QVERIFY_RESULT(m_other->connectToAgent(false));
+        stopElsewhere(site.name);
+    }
+
     // Scale and rolling restart done by another client change what the console shows.
     void changesByAnotherClientShow() {
         const Site site = demoSite(QStringLiteral("scaled"), 2);
