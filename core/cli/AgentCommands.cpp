@@ -60,6 +60,40 @@ void printJson(Context &context, const QJsonObject &object) {
     context.out << QJsonDocument(object).toJson(QJsonDocument::Compact) << Qt::endl;
 }
 
+/// An agent's message for the terminal: it may quote a worker's last output lines, which may
+/// carry anything a client sent that worker; its lines stay lines, every other control
+/// character is written out (escapeControls) so that nothing in it drives the terminal.
+QString terminalText(const QString &message) {
+    QStringList lines = message.split(QLatin1Char('\n'));
+    for (QString &line : lines)
+        line = escapeControls(line);
+    return lines.join(QLatin1Char('\n'));
+}
+
+/// A worker's log line for the terminal: colours (SGR sequences, ESC [ digits m) and tabs are
+/// kept, as in pm2 logs; any other control character, such as the start of a sequence that
+/// sets the window title or moves the cursor, is written out.
+QString terminalLogLine(const QString &line) {
+    static const QRegularExpression colour(QStringLiteral("\x1b\\[[0-9;]{0,32}m"));
+    QString result;
+    qsizetype done = 0;
+    const auto escapePlain = [&](qsizetype end) {
+        const QStringList pieces = line.mid(done, end - done).split(QLatin1Char('\t'));
+        QStringList escaped;
+        for (const QString &piece : pieces)
+            escaped.append(escapeControls(piece));
+        result += escaped.join(QLatin1Char('\t'));
+    };
+    for (auto match = colour.globalMatch(line); match.hasNext();) {
+        const QRegularExpressionMatch next = match.next();
+        escapePlain(next.capturedStart());
+        result += next.captured();
+        done = next.capturedEnd();
+    }
+    escapePlain(line.size());
+    return result;
+}
+
 /// A connection to the user's agent, started when none answers and `autostart` is set; the
 /// error (printed) names the socket path.
 std::unique_ptr<AgentClient> connectAgent(Context &context, bool autostart = true) {
@@ -222,7 +256,7 @@ int startCommand(Context &context, const QStringList &args) {
     if (options->has(QStringLiteral("kill-timeout")))
         request.insert(QStringLiteral("killTimeoutMs"), policy.killTimeoutMs);
     auto reply = client->call(QString::fromLatin1(agent::op::Start), request, LongOperationMs);
-    if (!reply) return context.error(QStringLiteral("start: ") + reply.error());
+    if (!reply) return context.error(QStringLiteral("start: ") + terminalText(reply.error()));
     auto status = agent::siteStatusFromJson(reply->value(QStringLiteral("status")).toObject());
     if (!status)
         return context.error(QStringLiteral("start: the agent's reply: ") + status.error());
@@ -287,7 +321,7 @@ int stopCommand(Context &context, const QStringList &args) {
     const qsizetype workers = status->first().workers.size();
     auto reply = client->call(QString::fromLatin1(agent::op::Stop),
                               QJsonObject{{QStringLiteral("site"), name}}, LongOperationMs);
-    if (!reply) return context.error(QStringLiteral("stop: ") + reply.error());
+    if (!reply) return context.error(QStringLiteral("stop: ") + terminalText(reply.error()));
     if (context.json)
         printJson(context, QJsonObject{{QStringLiteral("site"), name},
                                        {QStringLiteral("state"), QStringLiteral("stopped")},
@@ -362,7 +396,7 @@ int restartCommand(Context &context, const QStringList &args) {
     QJsonObject request{{QStringLiteral("site"), name}};
     if (port) request.insert(QStringLiteral("port"), *port);
     auto reply = client->call(QString::fromLatin1(agent::op::Restart), request, LongOperationMs);
-    if (!reply) return context.error(QStringLiteral("restart: ") + reply.error());
+    if (!reply) return context.error(QStringLiteral("restart: ") + terminalText(reply.error()));
     const auto after = siteStatus(context, *client, name, code);
     if (!after) return code;
 
@@ -458,7 +492,7 @@ int scaleCommand(Context &context, const QStringList &args) {
         QString::fromLatin1(agent::op::Scale),
         QJsonObject{{QStringLiteral("site"), name}, {QStringLiteral("workers"), target}},
         LongOperationMs);
-    if (!reply) return context.error(QStringLiteral("scale: ") + reply.error());
+    if (!reply) return context.error(QStringLiteral("scale: ") + terminalText(reply.error()));
     const auto after = siteStatus(context, *client, name, code);
     if (!after) return code;
     const QList<quint16> ports = after->isEmpty() ? QList<quint16>() : workerPorts(after->first());
@@ -680,7 +714,7 @@ int psCommand(Context &context, const QStringList &args) {
     };
     if (!watch) {
         auto text = render();
-        if (!text) return context.error(QStringLiteral("ps: ") + text.error());
+        if (!text) return context.error(QStringLiteral("ps: ") + terminalText(text.error()));
         context.out << text.value() << Qt::flush;
         return Success;
     }
@@ -691,7 +725,7 @@ int psCommand(Context &context, const QStringList &args) {
         auto text = render();
         if (!context.json) context.out << "\x1b[H\x1b[2J";
         if (!text) {
-            context.out << "corralctl ps: " << text.error() << '\n';
+            context.out << "corralctl ps: " << terminalText(text.error()) << '\n';
         } else {
             if (!context.json)
                 context.out << "Every 1 s: corralctl ps"
@@ -843,8 +877,8 @@ int logsCommand(Context &context, const QStringList &args) {
                                    .toJson(QJsonDocument::Compact)
                             << '\n';
             else
-                context.out << QString::number(line.port).rightJustified(5) << " | " << line.text
-                            << '\n';
+                context.out << QString::number(line.port).rightJustified(5) << " | "
+                            << terminalLogLine(line.text) << '\n';
         }
         context.out << Qt::flush;
     };

@@ -416,12 +416,26 @@ private Q_SLOTS:
             ctl({QStringLiteral("start"), QStringLiteral("broken"), QStringLiteral("--workers"),
                  QStringLiteral("1"), QStringLiteral("--base-port"), QString::number(base),
                  QStringLiteral("--"), QStringLiteral("/bin/sh"), QStringLiteral("-c"),
-                 QStringLiteral("echo first words; echo cannot open config.yml >&2; exit 3")});
+                 QStringLiteral("echo first words; printf '\\033]0;pwned\\007 title\\n'; "
+                                "printf '\\033[31mred\\033[0m\\tcolumn\\n'; "
+                                "echo cannot open config.yml >&2; exit 3")});
         QCOMPARE(run.exitCode, 1);
         QVERIFY2(run.err.contains(QStringLiteral("worker %1").arg(base)), qPrintable(run.err));
         QVERIFY2(run.err.contains(QStringLiteral("exited with code 3")), qPrintable(run.err));
         QVERIFY2(run.err.contains(QStringLiteral("cannot open config.yml")), qPrintable(run.err));
         QVERIFY2(run.err.contains(QStringLiteral("first words")), qPrintable(run.err));
+        // What a worker printed reaches the terminal as text: a sequence that would set the
+        // window title is written out, here and in logs; logs keeps colours and tabs.
+        QVERIFY2(run.err.contains(QStringLiteral("\\x1b]0;pwned\\x07 title")), qPrintable(run.err));
+        QVERIFY(!run.err.contains(QLatin1Char('\x1b')));
+        const CtlRun logs = ctl({QStringLiteral("logs"), QStringLiteral("broken"),
+                                 QStringLiteral("-n"), QStringLiteral("50")});
+        QVERIFY2(logs.exitCode == 0, qPrintable(logs.err));
+        QVERIFY2(logs.out.contains(QStringLiteral("\\x1b]0;pwned\\x07 title")),
+                 qPrintable(logs.out));
+        QVERIFY2(logs.out.contains(QStringLiteral("\x1b[31mred\x1b[0m\tcolumn")),
+                 qPrintable(logs.out));
+        QVERIFY(!logs.out.contains(QStringLiteral("\x1b]")));
         // ps shows it failed, with why.
         const QJsonObject broken = psSite(QStringLiteral("broken"));
         QCOMPARE(broken.value(QStringLiteral("state")).toString(), QStringLiteral("failed"));
