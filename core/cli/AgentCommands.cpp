@@ -249,6 +249,30 @@ int startCommand(Context &context, const QStringList &args) {
 
     auto client = connectAgent(context);
     if (!client) return Failure;
+    // Running already exactly so: a restart would only cost a moment of service.
+    int code = Failure;
+    const auto current = siteStatus(context, *client, name, code);
+    if (!current) return code;
+    if (!current->isEmpty() && current->first().state == SiteState::Running &&
+        !options->has(QStringLiteral("start-timeout")) &&
+        !options->has(QStringLiteral("kill-timeout"))) {
+        Site running = current->first().site;
+        Site wanted = site;
+        running.ports.clear();
+        wanted.ports.clear();
+        if (running == wanted) {
+            if (context.json)
+                printJson(context, QJsonObject{{QStringLiteral("site"), name},
+                                               {QStringLiteral("status"),
+                                                agent::siteStatusToJson(current->first())},
+                                               {QStringLiteral("changed"), false}});
+            else
+                context.out << "site " << name << " already runs with these settings ("
+                            << current->first().workers.size() << " workers); 'corralctl restart "
+                            << name << "' restarts it without downtime" << Qt::endl;
+            return Success;
+        }
+    }
     QJsonObject request{{QStringLiteral("site"), site.toJson()},
                         {QStringLiteral("ephemeral"), false}};
     if (options->has(QStringLiteral("start-timeout")))
@@ -265,7 +289,8 @@ int startCommand(Context &context, const QStringList &args) {
     if (context.json) {
         printJson(context,
                   QJsonObject{{QStringLiteral("site"), name},
-                              {QStringLiteral("status"), reply->value(QStringLiteral("status"))}});
+                              {QStringLiteral("status"), reply->value(QStringLiteral("status"))},
+                              {QStringLiteral("changed"), true}});
         return Success;
     }
     context.out << "site " << name << ": " << status->workers.size() << " worker"

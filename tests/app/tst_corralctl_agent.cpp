@@ -481,6 +481,12 @@ private Q_SLOTS:
         const QJsonObject web = psSite(QStringLiteral("web"));
         QVERIFY(allRunning(web, 2));
         QCOMPARE(workerPids(web).keys(), before.keys());
+
+        // Started again as it runs: nothing to do, no worker replaced.
+        run = ctl({QStringLiteral("start"), QStringLiteral("web"), QStringLiteral("--json")});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        QCOMPARE(parseObject(run.out).value(QStringLiteral("changed")).toBool(true), false);
+        QCOMPARE(workerPids(psSite(QStringLiteral("web"))), workerPids(web));
     }
 
     // kill -9 of the agent takes its workers with it; the next ps starts a new agent, which
