@@ -121,6 +121,21 @@ bool isLocalSite(const Site &site) {
     return site.hosts.isEmpty() && !site.balancer && !site.command.isEmpty();
 }
 
+/// Stop and scale act on local sites; a production site (workers on hosts, a balancer on a
+/// host) is refused, naming what does that there. Returns true (and prints) when refused.
+bool refuseProductionSite(Context &context, const QString &name, const QString &instead) {
+    auto inventory = context.loadInventory();
+    if (!inventory) return false;
+    const Site *site = inventory->site(name);
+    if (!site || (!site->balancer && site->hosts.isEmpty())) return false;
+    context.error(QStringLiteral("%1: %2 is a production site (its workers run on %3): %4")
+                      .arg(context.command, name,
+                           site->hosts.isEmpty() ? QStringLiteral("its hosts")
+                                                 : site->hosts.join(QStringLiteral(", ")),
+                           instead));
+    return true;
+}
+
 bool isActive(SiteState state) {
     return state == SiteState::Starting || state == SiteState::Running;
 }
@@ -323,6 +338,10 @@ int stopCommand(Context &context, const QStringList &args) {
     if (options->positional.size() != 1 || !options->rest.isEmpty())
         return context.usageError(QStringLiteral("expected exactly one SITE"));
     const QString name = options->positional.first();
+    if (refuseProductionSite(context, name,
+                             QStringLiteral("corralctl stop runs local sites; its workers are "
+                                            "managed on their hosts")))
+        return Failure;
     auto client = connectAgent(context);
     if (!client) return Failure;
     int code = Failure;
@@ -488,6 +507,11 @@ int scaleCommand(Context &context, const QStringList &args) {
         return context.error(QStringLiteral("scale: %1 is not a worker count in 0..%2")
                                  .arg(shown(countText))
                                  .arg(Site::MaxWorkers));
+    if (refuseProductionSite(context, name,
+                             QStringLiteral("'corralctl add-backend %1' adds a worker on a "
+                                            "host")
+                                 .arg(name)))
+        return Failure;
 
     auto client = connectAgent(context);
     if (!client) return Failure;

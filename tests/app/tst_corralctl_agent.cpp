@@ -467,6 +467,50 @@ private Q_SLOTS:
         QCOMPARE(ctl({QStringLiteral("stop"), QStringLiteral("taken")}).exitCode, 0);
     }
 
+    // start, stop and scale act on local sites: a production site is refused, naming why;
+    // ps lists local sites only.
+    void productionSitesAreLeftToTheirCommands() {
+        QFile file(m_ctl.inventory);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        QJsonObject root = QJsonDocument::fromJson(file.readAll()).object();
+        file.close();
+        root.insert(QStringLiteral("hosts"),
+                    QJsonArray{QJsonObject{{QStringLiteral("name"), QStringLiteral("lb")},
+                                           {QStringLiteral("kind"), QStringLiteral("ssh")},
+                                           {QStringLiteral("address"), QStringLiteral("127.0.0.2")},
+                                           {QStringLiteral("user"), QStringLiteral("deploy")}},
+                               QJsonObject{{QStringLiteral("name"), QStringLiteral("app1")},
+                                           {QStringLiteral("kind"), QStringLiteral("ssh")},
+                                           {QStringLiteral("address"), QStringLiteral("127.0.0.3")},
+                                           {QStringLiteral("user"), QStringLiteral("deploy")}}});
+        QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        file.write(QJsonDocument(root).toJson());
+        file.close();
+        CtlRun run =
+            ctl({QStringLiteral("site"), QStringLiteral("add"), QStringLiteral("shop"),
+                 QStringLiteral("--command"), QStringLiteral("/usr/bin/shop-server"),
+                 QStringLiteral("--worker-host"), QStringLiteral("app1"),
+                 QStringLiteral("--backends=127.0.0.3:3000"), QStringLiteral("--balancer-host"),
+                 QStringLiteral("lb"), QStringLiteral("--balancer"), QStringLiteral("nginx"),
+                 QStringLiteral("--balancer-listen"), QStringLiteral("127.0.0.2:8080")});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        const QStringList refused[] = {
+            {QStringLiteral("start"), QStringLiteral("shop")},
+            {QStringLiteral("stop"), QStringLiteral("shop")},
+            {QStringLiteral("scale"), QStringLiteral("shop"), QStringLiteral("+1")},
+            {QStringLiteral("restart"), QStringLiteral("shop"), QStringLiteral("--worker"),
+             QStringLiteral("3000")}};
+        for (const QStringList &args : refused) {
+            run = ctl(args);
+            QVERIFY2(run.exitCode == 1, qPrintable(args.join(QLatin1Char(' '))));
+            QVERIFY2(run.err.contains(QStringLiteral("production site")), qPrintable(run.err));
+        }
+        QVERIFY(psSite(QStringLiteral("shop")).isEmpty());
+        QVERIFY(!psSite(QStringLiteral("web")).isEmpty());
+        run = ctl({QStringLiteral("site"), QStringLiteral("remove"), QStringLiteral("shop")});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+    }
+
     // A stopped site stays saved: ps lists it stopped, start SITE brings it back as it was.
     void stopThenStartSavedSite() {
         const QMap<quint16, qint64> before = workerPids(psSite(QStringLiteral("web")));
