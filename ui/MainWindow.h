@@ -166,6 +166,7 @@ private:
     void refreshSite(const QString &site);
     /// Fills the charts with the site's last minutes from the agent, then follows it live.
     void loadHistory(const QString &site);
+    void showHistory(const QString &site, const Result<QJsonObject> &reply);
     /// Sends `op` for `site` to the agent as the window's `operation`; the action stays
     /// disabled until the answer, which runs `done` (on success) or shows the error.
     void request(const QString &operation, const QString &site, const QString &op,

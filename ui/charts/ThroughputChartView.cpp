@@ -63,6 +63,24 @@ ThroughputChartView::ThroughputChartView(QWidget *parent)
 ThroughputChartView::~ThroughputChartView() = default;
 
 void ThroughputChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
+    appendTick(snapshot);
+    // One replace per series and tick: a single repaint instead of one per append/remove.
+    m_requests->publish();
+    m_errors->publish();
+    updateAxes(snapshot.timestampMs);
+}
+
+void ThroughputChartView::setHistory(const QList<ClusterSnapshot> &history) {
+    if (history.isEmpty()) return;
+    for (const ClusterSnapshot &snapshot : history)
+        appendTick(snapshot);
+    // One replace and one axis update for the whole history (per tick, 300 ticks took 200 ms).
+    m_requests->publish();
+    m_errors->publish();
+    updateAxes(history.last().timestampMs);
+}
+
+void ThroughputChartView::appendTick(const ClusterSnapshot &snapshot) {
     if ((!m_site.isEmpty() && snapshot.site != m_site) ||
         snapshot.timestampMs < m_lastTimestampMs) {
         // Another site, or the wall clock stepped back: old points would mislead.
@@ -84,10 +102,6 @@ void ThroughputChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     const double cutoff = double(now - windowMs);
     m_requests->trim(cutoff, maxPointsPerSeries);
     m_errors->trim(cutoff, maxPointsPerSeries);
-    // One replace per series and tick: a single repaint instead of one per append/remove.
-    m_requests->publish();
-    m_errors->publish();
-    updateAxes(now);
 }
 
 void ThroughputChartView::clear() {

@@ -36,6 +36,9 @@ public:
     /// without request counts (ClusterSnapshot::requestsKnown false: the balancer's host was
     /// unreachable) leaves a gap: the lines then consist of several series each.
     void updateSnapshot(const ClusterSnapshot &snapshot);
+    /// The same for each tick of `history` (oldest first, e.g. the agent's history of a site
+    /// just selected), with one repaint at the end.
+    void setHistory(const QList<ClusterSnapshot> &history);
     /// Removes every point.
     void clear();
 
@@ -51,6 +54,8 @@ protected:
     void changeEvent(QEvent *event) override;
 
 private:
+    /// Appends one tick's points (gap, trim) without repainting.
+    void appendTick(const ClusterSnapshot &snapshot);
     void applyStyle();
     void updateAxes(qint64 nowMs);
 
