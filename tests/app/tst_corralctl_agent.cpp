@@ -231,6 +231,38 @@ private Q_SLOTS:
                      qPrintable(table.out));
     }
 
+    // ps --watch redraws in place (clear, home) once a second until Ctrl-C, then exits 0.
+    void psWatchRedrawsUntilInterrupted() {
+        QProcess watch;
+        watch.setProcessEnvironment(m_ctl.environment());
+        watch.start(m_ctl.program, {QStringLiteral("ps"), QStringLiteral("--watch")});
+        QVERIFY(watch.waitForStarted());
+        QByteArray output;
+        QElapsedTimer clock;
+        clock.start();
+        while (output.count("\x1b[H\x1b[2J") < 3 && clock.elapsed() < 10000) {
+            watch.waitForReadyRead(100);
+            output += watch.readAllStandardOutput();
+        }
+        QVERIFY2(output.count("\x1b[H\x1b[2J") >= 3, output.constData());
+        QVERIFY(output.contains("web"));
+        ::kill(pid_t(watch.processId()), SIGINT);
+        QVERIFY(watch.waitForFinished(5000));
+        QCOMPARE(watch.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(watch.exitCode(), 0);
+        // Two frames a second apart, not a busy loop.
+        QVERIFY(clock.elapsed() >= 1500);
+
+        // agent start with an agent running: says which one, starts none.
+        const qint64 agent = agentPid();
+        const CtlRun start = ctl({QStringLiteral("agent"), QStringLiteral("start")});
+        QCOMPARE(start.exitCode, 0);
+        QVERIFY2(start.out.contains(QStringLiteral("already running: pid %1").arg(agent)),
+                 qPrintable(start.out));
+        QVERIFY2(start.out.contains(m_runtimeDir + QStringLiteral("/corral/agent.sock")),
+                 qPrintable(start.out));
+    }
+
     void scaleChangesPs() {
         CtlRun run = ctl({QStringLiteral("scale"), QStringLiteral("web"), QStringLiteral("+1")});
         QVERIFY2(run.exitCode == 0, qPrintable(run.err));
