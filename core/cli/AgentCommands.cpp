@@ -264,30 +264,6 @@ int startCommand(Context &context, const QStringList &args) {
 
     auto client = connectAgent(context);
     if (!client) return Failure;
-    // Running already exactly so: a restart would only cost a moment of service.
-    int code = Failure;
-    const auto current = siteStatus(context, *client, name, code);
-    if (!current) return code;
-    if (!current->isEmpty() && current->first().state == SiteState::Running &&
-        !options->has(QStringLiteral("start-timeout")) &&
-        !options->has(QStringLiteral("kill-timeout"))) {
-        Site running = current->first().site;
-        Site wanted = site;
-        running.ports.clear();
-        wanted.ports.clear();
-        if (running == wanted) {
-            if (context.json)
-                printJson(context, QJsonObject{{QStringLiteral("site"), name},
-                                               {QStringLiteral("status"),
-                                                agent::siteStatusToJson(current->first())},
-                                               {QStringLiteral("changed"), false}});
-            else
-                context.out << "site " << name << " already runs with these settings ("
-                            << current->first().workers.size() << " workers); 'corralctl restart "
-                            << name << "' restarts it without downtime" << Qt::endl;
-            return Success;
-        }
-    }
     QJsonObject request{{QStringLiteral("site"), site.toJson()},
                         {QStringLiteral("ephemeral"), false}};
     if (options->has(QStringLiteral("start-timeout")))
@@ -300,12 +276,21 @@ int startCommand(Context &context, const QStringList &args) {
     if (!status)
         return context.error(QStringLiteral("start: the agent's reply: ") + status.error());
     rememberRunningSite(context, name, workerPorts(status.value()), std::nullopt);
+    // Running already exactly so: the agent changed nothing (a restart would only have cost
+    // a moment of service).
+    const bool alreadyRunning = reply->value(QStringLiteral("alreadyRunning")).toBool();
 
     if (context.json) {
         printJson(context,
                   QJsonObject{{QStringLiteral("site"), name},
                               {QStringLiteral("status"), reply->value(QStringLiteral("status"))},
-                              {QStringLiteral("changed"), true}});
+                              {QStringLiteral("changed"), !alreadyRunning}});
+        return Success;
+    }
+    if (alreadyRunning) {
+        context.out << "site " << name << " already runs with these settings ("
+                    << status->workers.size() << " workers); 'corralctl restart " << name
+                    << "' restarts it without downtime" << Qt::endl;
         return Success;
     }
     context.out << "site " << name << ": " << status->workers.size() << " worker"
