@@ -360,8 +360,10 @@ void MainWindow::onWorkerStateChanged(const QString &site, quint16 port, WorkerS
          std::none_of(known->workers.cbegin(), known->workers.cend(),
                       [port](const agent::WorkerStatus &worker) { return worker.port == port; })))
         refreshSite(site);
-    if (state == WorkerState::Failed && site == m_currentSite)
+    if (state == WorkerState::Failed && site == m_currentSite) {
+        m_failureShownMs.insert(site, QDateTime::currentMSecsSinceEpoch());
         showError(failureReport(site, port, cause));
+    }
 }
 
 void MainWindow::refreshSite(const QString &site) {
@@ -396,17 +398,22 @@ void MainWindow::request(const QString &operation, const QString &site, const QS
     m_busy.insert(key);
     updateActions();
     const QPointer<MainWindow> self(this);
-    m_agent->send(
-        op, std::move(arguments), [self, key, site, operation, done](Result<QJsonObject> reply) {
-            if (!self) return;
-            self->m_busy.remove(key);
-            if (!reply)
-                self->showError(reply.error());
-            else if (done)
-                done(reply.value());
-            self->updateActions();
-            Q_EMIT self->operationFinished(site, operation, reply ? QString() : reply.error());
-        });
+    const qint64 sentMs = QDateTime::currentMSecsSinceEpoch();
+    m_agent->send(op, std::move(arguments),
+                  [self, key, site, operation, done, sentMs](Result<QJsonObject> reply) {
+                      if (!self) return;
+                      self->m_busy.remove(key);
+                      // A worker failure shown meanwhile already said it, with its log.
+                      if (!reply && self->m_failureShownMs.value(site) >= sentMs)
+                          self->statusBar()->showMessage(reply.error(), 10000);
+                      else if (!reply)
+                          self->showError(reply.error());
+                      else if (done)
+                          done(reply.value());
+                      self->updateActions();
+                      Q_EMIT self->operationFinished(site, operation,
+                                                     reply ? QString() : reply.error());
+                  });
 }
 
 QList<std::pair<quint16, WorkerState>> MainWindow::workerStates(const agent::SiteStatus &site) {

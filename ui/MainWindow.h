@@ -249,6 +249,7 @@ private:
     QList<Site> m_treeRunning;                 ///< what the tree was last told runs
     QSet<QString> m_busy;                      ///< "operation\nsite" of requests in flight
     QSet<QString> m_refreshing;                ///< sites whose status is being read again
+    QHash<QString, qint64> m_failureShownMs;   ///< when a worker failure of the site was shown
     /// The site whose history is being loaded, and the live ticks that came meanwhile.
     QString m_historyFor;
     QList<ClusterSnapshot> m_ticksWhileLoading;

@@ -572,6 +572,36 @@ private Q_SLOTS:
         stopAll(window);
     }
 
+    // A worker that fails while its site starts is reported once, by the console's own report
+    // (its cause and log), not a second time by the agent's answer to the launch.
+    void failedLaunchIsReportedOnce() {
+        MainWindow window(m_home.filePath(QStringLiteral("inventory-once.json")), options());
+        installConfirmer(window, true);
+        window.show();
+        // An executable whose interpreter is missing: exec fails, the worker fails at once.
+        const QString program = m_home.filePath(QStringLiteral("broken-worker"));
+        {
+            QFile script(program);
+            QVERIFY(script.open(QIODevice::WriteOnly));
+            script.write("#!/nonexistent/interpreter\n");
+            script.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+        }
+        Site site = demoSite(QStringLiteral("broken"), 1);
+        site.command = program;
+        QSignalSpy finished(&window, &MainWindow::operationFinished);
+        QVERIFY(window.launchCluster(site).ok());
+        QVERIFY(finished.wait(20000));
+        QVERIFY2(!finished.first().at(2).toString().isEmpty(), "the launch did not fail");
+        QVERIFY2(window.lastError().contains(QStringLiteral("worker ")) &&
+                     window.lastError().contains(QStringLiteral("log: ")),
+                 qPrintable(window.lastError()));
+        int boxes = 0;
+        for (const QMessageBox *box : window.findChildren<QMessageBox *>())
+            boxes += box->isVisible() ? 1 : 0;
+        QCOMPARE(boxes, 1);
+        stopAll(window);
+    }
+
     void layoutPersists() {
         const QString path = m_home.filePath(QStringLiteral("inventory4.json"));
         QList<int> sizes;

@@ -2,6 +2,7 @@
 #include "MainWindow.h"
 
 #include <QDialogButtonBox>
+#include <QDir>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
@@ -22,6 +23,9 @@ class TestLaunchDialog : public QObject {
 
 private Q_SLOTS:
     void initTestCase() {
+        // Never the user's agent (the window connects to one when it runs).
+        qputenv("XDG_RUNTIME_DIR", m_home.filePath(QStringLiteral("runtime")).toUtf8());
+        QDir().mkpath(m_home.filePath(QStringLiteral("runtime")));
         qputenv("XDG_STATE_HOME", m_home.filePath(QStringLiteral("state")).toUtf8());
         qputenv("XDG_CONFIG_HOME", m_home.filePath(QStringLiteral("config")).toUtf8());
         QCoreApplication::setOrganizationName(QStringLiteral("corral-test"));

@@ -13,7 +13,13 @@ using namespace corral;
 
 class TestMainWindow : public QObject {
     Q_OBJECT
+    // The window connects to the user's agent when one runs: a private runtime directory
+    // keeps it away from the user's sites.
+    QTemporaryDir m_runtime;
+
 private Q_SLOTS:
+    void initTestCase() { qputenv("XDG_RUNTIME_DIR", QFile::encodeName(m_runtime.path())); }
+
     void showsHostsAndSites() {
         QTemporaryDir dir;
         const QString path = dir.filePath(QStringLiteral("inventory.json"));
