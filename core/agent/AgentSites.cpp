@@ -1,6 +1,7 @@
 #include "agent/AgentSites.h"
 
 #include "cluster/LocalCluster.h"
+#include "metrics/MetricsCollector.h"
 #include "supervisor/FailureReport.h"
 #include "supervisor/RotatingLog.h"
 #include "supervisor/Supervisor.h"
@@ -49,11 +50,33 @@ bool isBroken(WorkerState state) {
 AgentSites::AgentSites(SupervisionPolicy policy, QString stateFile, QObject *parent)
     : QObject(parent)
     , m_policy(std::move(policy))
-    , m_stateFile(std::move(stateFile)) {}
+    , m_stateFile(std::move(stateFile))
+    , m_metrics(std::make_unique<MetricsCollector>()) {
+    m_tickTimer.setInterval(MetricsCollector::defaultIntervalMs);
+    connect(&m_tickTimer, &QTimer::timeout, this, &AgentSites::tick);
+    m_tickTimer.start();
+}
+
+void AgentSites::setTickInterval(int ms) {
+    m_tickTimer.setInterval(ms);
+    m_metrics->setInterval(ms);
+}
+
+void AgentSites::tick() {
+    bool anyRunning = false;
+    for (const auto &[name, entry] : m_sites)
+        anyRunning = anyRunning || entry->cluster;
+    if (!anyRunning) return;
+    m_metrics->sampleNow();
+    for (const auto &[name, entry] : m_sites)
+        if (entry->cluster) entry->cluster->tickNow();
+}
 
 AgentSites::~AgentSites() {
-    // Clusters are children; their destructors kill whatever still runs.
     m_waiters.clear();
+    // The clusters (children) kill whatever still runs, before the collector they use goes.
+    // Stopped ones waiting for deleteLater included.
+    qDeleteAll(findChildren<LocalCluster *>(QString(), Qt::FindDirectChildrenOnly));
 }
 
 AgentSites::Entry *AgentSites::find(const QString &name) {
@@ -166,8 +189,7 @@ void AgentSites::launch(Entry &entry, Done done) {
         if (auto free = checkListenAddressFree(QHostAddress(endpoint->host), endpoint->port); !free)
             return failLaunch(QStringLiteral("site %1: listen: %2").arg(name, free.error()));
     }
-    auto *cluster = new LocalCluster(m_policy, this);
-    cluster->setTickInterval(m_tickMs);
+    auto *cluster = new LocalCluster(m_policy, *m_metrics, this);
     QSet<quint16> reserved;
     for (const auto &[otherName, other] : m_sites)
         if (otherName != name)

@@ -6,6 +6,7 @@
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QObject>
+#include <QTimer>
 
 #include <deque>
 #include <functional>
@@ -15,7 +16,8 @@
 
 namespace corral {
 class LocalCluster;
-}
+class MetricsCollector;
+} // namespace corral
 
 namespace corral::agent {
 
@@ -56,8 +58,8 @@ public:
     /// brings them back), then calls `done`.
     void stopAll(std::function<void()> done);
 
-    /// Sets the tick interval of every cluster (tests and benchmarks); default 1000 ms.
-    void setTickInterval(int ms) { m_tickMs = ms; }
+    /// Sets the tick interval of every site (tests and benchmarks); default 1000 ms.
+    void setTickInterval(int ms);
 
 Q_SIGNALS:
     /// One event line, already encoded, for every subscriber (one serialisation per event).
@@ -83,9 +85,13 @@ private:
     void publishSites();
     void persist();
 
+    void tick();
+
     SupervisionPolicy m_policy;
     QString m_stateFile;
-    int m_tickMs = 1000;
+    /// One collector and one tick for every site: one scan of /proc per tick, not one per site.
+    std::unique_ptr<MetricsCollector> m_metrics;
+    QTimer m_tickTimer;
     std::map<QString, std::unique_ptr<Entry>> m_sites;
     std::list<Waiter> m_waiters;
     bool m_stoppingAll = false;

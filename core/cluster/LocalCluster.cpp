@@ -11,7 +11,20 @@ namespace corral {
 LocalCluster::LocalCluster(const SupervisionPolicy &policy, QObject *parent)
     : QObject(parent)
     , m_supervisor(std::make_unique<Supervisor>(policy))
-    , m_metrics(std::make_unique<MetricsCollector>()) {
+    , m_ownMetrics(std::make_unique<MetricsCollector>())
+    , m_metrics(m_ownMetrics.get()) {
+    wire();
+}
+
+LocalCluster::LocalCluster(const SupervisionPolicy &policy, MetricsCollector &sharedMetrics,
+                           QObject *parent)
+    : QObject(parent)
+    , m_supervisor(std::make_unique<Supervisor>(policy))
+    , m_metrics(&sharedMetrics) {
+    wire();
+}
+
+void LocalCluster::wire() {
     m_tickTimer.setInterval(MetricsCollector::defaultIntervalMs);
     connect(&m_tickTimer, &QTimer::timeout, this, &LocalCluster::tick);
     connect(m_supervisor.get(), &Supervisor::workerStateChanged, this,
@@ -29,6 +42,10 @@ LocalCluster::LocalCluster(const SupervisionPolicy &policy, QObject *parent)
         if (!m_stopping) return;
         if (m_proxy) m_proxy->drainAndStop(std::chrono::milliseconds(2000));
         m_tickTimer.stop();
+        // A shared collector outlives the cluster: leave nothing of this site watched there.
+        for (const QString &key : std::as_const(m_watchedKeys))
+            m_metrics->unwatch(key);
+        m_watchedKeys.clear();
         m_running = false;
         m_stopping = false;
         Q_EMIT stopped();
@@ -75,7 +92,8 @@ Result<void> LocalCluster::start(const Site &site, int proxyThreads) {
     BackendHooks hooks;
     hooks.workerReady = [this](const QString &, quint16 port) {
         if (const WorkerProcess *worker = m_supervisor->worker(m_site.name, port))
-            m_metrics->watch(worker->pid(), metricsKey(port));
+            if (m_metrics->watch(worker->pid(), metricsKey(port)))
+                m_watchedKeys.insert(metricsKey(port));
         if (!m_proxy) return;
         const QString key = backendKey(port);
         bool known = false;
@@ -94,6 +112,7 @@ Result<void> LocalCluster::start(const Site &site, int proxyThreads) {
     };
     hooks.workerRemoved = [this](const QString &, quint16 port) {
         m_metrics->unwatch(metricsKey(port));
+        m_watchedKeys.remove(metricsKey(port));
         m_previous.remove(port);
         if (m_proxy) (void)m_proxy->removeBackend(backendKey(port));
     };
@@ -108,8 +127,10 @@ Result<void> LocalCluster::start(const Site &site, int proxyThreads) {
     m_running = true;
     m_previousTickMs = 0;
     m_previousProxyErrors = 0;
-    m_metrics->setInterval(m_tickTimer.interval());
-    m_tickTimer.start();
+    if (m_ownMetrics) {
+        m_metrics->setInterval(m_tickTimer.interval());
+        m_tickTimer.start();
+    }
     tick();
     return {};
 }
@@ -122,7 +143,7 @@ void LocalCluster::stop() {
 
 void LocalCluster::setTickInterval(int ms) {
     m_tickTimer.setInterval(ms);
-    m_metrics->setInterval(ms);
+    if (m_ownMetrics) m_metrics->setInterval(ms);
 }
 
 Result<void> LocalCluster::addWorker() {
@@ -169,7 +190,7 @@ Result<void> LocalCluster::setBackendEnabled(quint16 port, bool enabled) {
 
 void LocalCluster::tick() {
     if (!m_supervisor) return;
-    m_metrics->sampleNow();
+    if (m_ownMetrics) m_metrics->sampleNow();
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     const double seconds =
         m_previousTickMs > 0 ? qMax(0.001, (now - m_previousTickMs) / 1000.0) : 0;
@@ -178,8 +199,11 @@ void LocalCluster::tick() {
 
     QHash<quint16, const ProcessSample *> samples;
     const MetricsSnapshot &metrics = m_metrics->snapshot();
+    // A shared collector also samples other sites' workers: only this site's keys count.
+    const QString keyPrefix = m_site.name + QLatin1Char(':');
     for (const ProcessSample &sample : metrics.processes)
-        samples.insert(sample.key.section(QLatin1Char(':'), -1).toUShort(), &sample);
+        if (sample.key.startsWith(keyPrefix))
+            samples.insert(sample.key.mid(keyPrefix.size()).toUShort(), &sample);
     ProxyStats proxyStats;
     QHash<quint16, const BackendStats *> backends;
     if (m_proxy) {

@@ -5,6 +5,7 @@
 #include "util/Result.h"
 
 #include <QObject>
+#include <QSet>
 #include <QTimer>
 
 #include <memory>
@@ -26,6 +27,11 @@ class LocalCluster : public QObject {
     Q_OBJECT
 public:
     explicit LocalCluster(const SupervisionPolicy &policy = {}, QObject *parent = nullptr);
+    /// A cluster sampled by a collector shared with other clusters (the agent's: one scan of
+    /// /proc per tick for every site instead of one per site). It has no timer of its own:
+    /// the owner calls sampleNow() on the collector, then tickNow() on each cluster.
+    LocalCluster(const SupervisionPolicy &policy, MetricsCollector &sharedMetrics,
+                 QObject *parent = nullptr);
     ~LocalCluster() override;
 
     /// Starts the proxy first (a taken listen address fails before any worker starts), then
@@ -55,8 +61,10 @@ public:
     /// Takes a backend out of rotation (disabled) or puts it back, without stopping the worker.
     Result<void> setBackendEnabled(quint16 port, bool enabled);
 
-    /// Tick interval of snapshots and sampling (default 1000 ms).
+    /// Tick interval of snapshots and sampling (default 1000 ms; own collector only).
     void setTickInterval(int ms);
+    /// Delivers a snapshot now (sampling first when the collector is the cluster's own).
+    void tickNow() { tick(); }
 
 Q_SIGNALS:
     void snapshotReady(const corral::ClusterSnapshot &snapshot);
@@ -67,6 +75,7 @@ Q_SIGNALS:
     void stopped();
 
 private:
+    void wire();
     void tick();
     QString backendKey(quint16 port) const;
     QString metricsKey(quint16 port) const;
@@ -74,7 +83,9 @@ private:
     Site m_site;
     std::unique_ptr<Supervisor> m_supervisor;
     std::unique_ptr<ProxyEngine> m_proxy;
-    std::unique_ptr<MetricsCollector> m_metrics;
+    std::unique_ptr<MetricsCollector> m_ownMetrics; ///< null with a shared collector
+    MetricsCollector *m_metrics = nullptr;
+    QSet<QString> m_watchedKeys;
     QTimer m_tickTimer;
     ClusterSnapshot m_snapshot;
     struct Previous {

@@ -191,6 +191,41 @@ private Q_SLOTS:
         QCOMPARE(agent.terminate(), 0);
     }
 
+    void everySiteGetsItsOwnWorkersMetrics() {
+        // The agent samples every site with one collector: each snapshot must still carry
+        // its own workers' CPU and memory, and no other site's.
+        AgentFixture agent(QStringLiteral(AGENT_PATH));
+        QVERIFY(agent.start());
+        AgentClient client;
+        QVERIFY_RESULT(client.connectToAgent(false));
+        QHash<QString, ClusterSnapshot> latest;
+        connect(&client, &AgentClient::snapshot, this,
+                [&](const ClusterSnapshot &s) { latest.insert(s.site, s); });
+        QVERIFY_RESULT(client.call(QString::fromLatin1(op::Start),
+                                   startRequest(demoSite(QStringLiteral("one"), 2)), 30000));
+        QVERIFY_RESULT(client.call(QString::fromLatin1(op::Start),
+                                   startRequest(demoSite(QStringLiteral("two"), 3)), 30000));
+        client.subscribe();
+        const auto measured = [&](const QString &site, int workers) {
+            const ClusterSnapshot s = latest.value(site);
+            if (s.workers.size() != workers) return false;
+            for (const WorkerRow &row : s.workers)
+                if (row.site != site || !row.cpuValid || row.rssBytes <= 0) return false;
+            return true;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(
+            measured(QStringLiteral("one"), 2) && measured(QStringLiteral("two"), 3), 15000);
+        const auto pids = [](const ClusterSnapshot &s) {
+            QSet<qint64> set;
+            for (const WorkerRow &row : s.workers)
+                set.insert(row.pid);
+            return set;
+        };
+        QVERIFY(!pids(latest.value(QStringLiteral("one")))
+                     .intersects(pids(latest.value(QStringLiteral("two")))));
+        QCOMPARE(agent.terminate(), 0);
+    }
+
     void killedAgentTakesItsWorkersAndTheNextBringsTheSiteBack() {
         AgentFixture agent(QStringLiteral(AGENT_PATH));
         QVERIFY(agent.start());
