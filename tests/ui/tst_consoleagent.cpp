@@ -105,27 +105,24 @@ class TestConsoleAgent : public QObject {
     Result<QJsonObject> call(const QString &op, const QJsonObject &arguments) {
         return m_other->call(op, arguments, 60000);
     }
-    /// Starts `site` as `corralctl start` does (the console plays no part in it): through
-    /// corralctl itself when it has the command, else through another client's 'start'.
+    /// corralctl ARGS with the agent of this test; fails the test unless it exits 0.
+    void corralctl(const QStringList &args) {
+        const Corralctl ctl{QStringLiteral(CORRALCTL_PATH), m_home.path(),
+                            inventory(QStringLiteral("ctl")), 60000};
+        const CtlRun run = ctl.run(args);
+        QVERIFY2(run.exitCode == 0, qPrintable(args.join(QLatin1Char(' ')) + QStringLiteral(": ") +
+                                               run.out + run.err));
+    }
+    /// Starts `site` with `corralctl start` (the console plays no part in it).
     void startElsewhere(const Site &site) {
-        Corralctl ctl{QStringLiteral(CORRALCTL_PATH), m_home.path(),
-                      inventory(QStringLiteral("ctl")), 60000};
-        const CtlRun help = ctl.run({QStringLiteral("start"), QStringLiteral("--help")});
-        if (help.exitCode == 0) {
-            QStringList args{QStringLiteral("start"),       site.name,
-                             QStringLiteral("--workers"),   QString::number(site.workers),
-                             QStringLiteral("--base-port"), QString::number(site.basePort),
-                             QStringLiteral("--listen"),    site.listen,
-                             QStringLiteral("--health"),    site.healthPath,
-                             QStringLiteral("--")};
-            args += QStringList{site.command} + site.args;
-            const CtlRun run = ctl.run(args);
-            QVERIFY2(run.exitCode == 0, qPrintable(run.out + run.err));
-            return;
-        }
-        QVERIFY_RESULT(
-            call(QLatin1String(agent::op::Start),
-                 {{QStringLiteral("site"), site.toJson()}, {QStringLiteral("ephemeral"), false}}));
+        QStringList args{QStringLiteral("start"),       site.name,
+                         QStringLiteral("--workers"),   QString::number(site.workers),
+                         QStringLiteral("--base-port"), QString::number(site.basePort),
+                         QStringLiteral("--listen"),    site.listen,
+                         QStringLiteral("--health"),    site.healthPath,
+                         QStringLiteral("--")};
+        args += QStringList{site.command} + site.args;
+        corralctl(args);
     }
     void stopElsewhere(const QString &site) {
         QVERIFY_RESULT(call(QLatin1String(agent::op::Stop), {{QStringLiteral("site"), site}}));
@@ -231,7 +228,7 @@ private Q_SLOTS:
         stopElsewhere(site.name);
     }
 
-    // Scale and rolling restart done by another client change what the console shows.
+    // corralctl scale and restart change what the console shows.
     void changesByAnotherClientShow() {
         const Site site = demoSite(QStringLiteral("scaled"), 2);
         startElsewhere(site);
@@ -242,16 +239,14 @@ private Q_SLOTS:
         showSite(window, site.name);
         QTRY_COMPARE_WITH_TIMEOUT(runningRows(window), 2, 5000);
 
-        QVERIFY_RESULT(call(QLatin1String(agent::op::Scale),
-                            {{QStringLiteral("site"), site.name}, {QStringLiteral("workers"), 3}}));
+        corralctl({QStringLiteral("scale"), site.name, QStringLiteral("3")});
         QTRY_COMPARE_WITH_TIMEOUT(runningRows(window), 3, 5000);
         auto *scale = window.findChild<QSpinBox *>(QStringLiteral("scale"));
         QTRY_COMPARE(scale->value(), 3);
 
         const QList<qint64> before = pidsOf(window.workerModel()->rows());
         QSignalSpy progress(window.agentClient(), &agent::AgentClient::rollingRestartProgress);
-        QVERIFY_RESULT(
-            call(QLatin1String(agent::op::Restart), {{QStringLiteral("site"), site.name}}));
+        corralctl({QStringLiteral("restart"), site.name});
         QVERIFY(!progress.isEmpty() || progress.wait(5000));
         const auto allReplaced = [&] {
             const QList<WorkerRow> rows = window.workerModel()->rows();
