@@ -140,6 +140,7 @@ void AgentServer::handle(Client *client, const QJsonObject &request) {
     }
     if (operation == QLatin1String(op::Subscribe)) {
         client->subscribed = true;
+        m_sites.setSubscribed(true);
         return reply(client, id, QJsonObject{});
     }
     if (operation == QLatin1String(op::Shutdown)) {
@@ -250,6 +251,8 @@ void AgentServer::broadcast(const QByteArray &line) {
 
 void AgentServer::drop(Client *client) {
     if (!m_clients.removeOne(client)) return;
+    m_sites.setSubscribed(std::any_of(m_clients.cbegin(), m_clients.cend(),
+                                      [](const Client *c) { return c->subscribed; }));
     // Sites that belong to this client's session (corral --demo) end with it.
     for (const QString &name : std::as_const(client->ephemeralSites)) {
         const auto statuses = m_sites.status(name);

@@ -204,26 +204,29 @@ void AgentSites::launch(Entry &entry, Done done) {
         current->history.push_back(s);
         while (current->history.size() > size_t(HistoryTicks))
             current->history.pop_front();
-        Q_EMIT event(encodeLine({{QStringLiteral("event"), QStringLiteral("snapshot")},
-                                 {QStringLiteral("snapshot"), snapshotToJson(s)}}));
+        if (m_subscribed)
+            Q_EMIT event(encodeLine({{QStringLiteral("event"), QStringLiteral("snapshot")},
+                                     {QStringLiteral("snapshot"), snapshotToJson(s)}}));
         settleWaiters();
     });
     connect(cluster, &LocalCluster::workerStateChanged, this,
             [this, name](quint16 port, qint64 pid, WorkerState state, const QString &cause) {
-                Q_EMIT event(encodeLine({{QStringLiteral("event"), QStringLiteral("worker")},
-                                         {QStringLiteral("site"), name},
-                                         {QStringLiteral("port"), port},
-                                         {QStringLiteral("pid"), pid},
-                                         {QStringLiteral("state"), workerStateName(state)},
-                                         {QStringLiteral("cause"), cause}}));
+                if (m_subscribed)
+                    Q_EMIT event(encodeLine({{QStringLiteral("event"), QStringLiteral("worker")},
+                                             {QStringLiteral("site"), name},
+                                             {QStringLiteral("port"), port},
+                                             {QStringLiteral("pid"), pid},
+                                             {QStringLiteral("state"), workerStateName(state)},
+                                             {QStringLiteral("cause"), cause}}));
                 settleWaiters();
             });
     connect(cluster, &LocalCluster::rollingRestartProgress, this,
             [this, name](int replaced, int total) {
-                Q_EMIT event(encodeLine({{QStringLiteral("event"), QStringLiteral("rolling")},
-                                         {QStringLiteral("site"), name},
-                                         {QStringLiteral("replaced"), replaced},
-                                         {QStringLiteral("total"), total}}));
+                if (m_subscribed)
+                    Q_EMIT event(encodeLine({{QStringLiteral("event"), QStringLiteral("rolling")},
+                                             {QStringLiteral("site"), name},
+                                             {QStringLiteral("replaced"), replaced},
+                                             {QStringLiteral("total"), total}}));
             });
     connect(cluster, &LocalCluster::rollingRestartFinished, this,
             [this, name](bool succeeded, const QString &message) {
@@ -519,6 +522,7 @@ void AgentSites::settleWaiters() {
 }
 
 void AgentSites::publishSites() {
+    if (!m_subscribed) return;
     QJsonArray sites;
     for (const auto &[name, entry] : m_sites)
         sites.append(siteStatusToJson(statusOf(*entry)));

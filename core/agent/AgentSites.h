@@ -58,6 +58,10 @@ public:
     /// brings them back), then calls `done`.
     void stopAll(std::function<void()> done);
 
+    /// Whether anyone listens to event(): without subscribers nothing is serialised (an idle
+    /// agent with many sites does no JSON work per tick).
+    void setSubscribed(bool subscribed) { m_subscribed = subscribed; }
+
     /// Sets the tick interval of every site (tests and benchmarks); default 1000 ms.
     void setTickInterval(int ms);
 
@@ -95,6 +99,7 @@ private:
     std::map<QString, std::unique_ptr<Entry>> m_sites;
     std::list<Waiter> m_waiters;
     bool m_stoppingAll = false;
+    bool m_subscribed = false;
     bool m_settling = false;
 };
 
