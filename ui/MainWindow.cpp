@@ -1196,8 +1196,9 @@ void MainWindow::openLaunchDialog(const std::optional<Site> &editing) {
 }
 
 std::optional<Site> MainWindow::startableSite() const {
+    if (currentSite()) return std::nullopt; // runs: nothing to read (this runs every tick)
     const std::optional<Site> saved = inventorySite(m_currentSite);
-    if (!saved || saved->balancer || !saved->hosts.isEmpty() || currentSite()) return std::nullopt;
+    if (!saved || saved->balancer || !saved->hosts.isEmpty()) return std::nullopt;
     return saved;
 }
 
@@ -1217,9 +1218,9 @@ void MainWindow::startSavedSite() {
 }
 
 void MainWindow::editLocalSiteDialog() {
-    std::optional<Site> site = inventorySite(m_currentSite);
+    std::optional<Site> site = startableSite();
     if (const agent::SiteStatus *status = currentSite()) site = status->site;
-    if (!site || site->balancer) return showError(tr("Select a local site to edit"));
+    if (!site) return showError(tr("Select a local site to edit"));
     openLaunchDialog(site);
 }
 
@@ -1415,7 +1416,7 @@ void MainWindow::updateActions() {
                  : m_currentSite.isEmpty()
                      ? tr("select a saved local site in the tree")
                      : tr("site %1 is not a saved local site").arg(m_currentSite));
-    const bool local = status || (!production && inventorySite(m_currentSite).has_value());
+    const bool local = status || startable.has_value();
     setAvailable(
         m_actions.value(QStringLiteral("editLocalSite")), local && !waiting("edit"),
         waiting("edit") ? answerPending
