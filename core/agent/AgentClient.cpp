@@ -6,6 +6,7 @@
 #include <QCoreApplication>
 #include <QDeadlineTimer>
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QLocalSocket>
@@ -65,6 +66,8 @@ Result<void> AgentClient::connectToAgent(bool autostart, int timeoutMs) {
         if (m_socket->waitForConnected(int(qMin<qint64>(1000, deadline.remainingTime())))) break;
         lastError = m_socket->errorString();
         m_socket.reset();
+        // Qt calls a missing socket file an "invalid name": say what it is.
+        if (!QFile::exists(m_socketPath)) lastError = QStringLiteral("no socket file");
         if (!autostart)
             return fail(
                 QStringLiteral("no Corral agent answers on %1 (%2)").arg(m_socketPath, lastError));

@@ -30,9 +30,10 @@ inline constexpr qsizetype MaxLineBytes = 64 * 1024 * 1024;
 
 // Operations (the "op" field).
 namespace op {
-inline constexpr char Hello[] = "hello";         ///< -> {version, pid, socket, startedMs}
-inline constexpr char Status[] = "status";       ///< [site] -> {sites:[SiteStatus]}
-inline constexpr char Start[] = "start";         ///< site:{Site}, ephemeral:bool, [proxyThreads]
+inline constexpr char Hello[] = "hello";   ///< -> {version, pid, socket, startedMs}
+inline constexpr char Status[] = "status"; ///< [site] -> {sites:[SiteStatus]}
+/// site:{Site}, ephemeral:bool, [startTimeoutMs], [killTimeoutMs]
+inline constexpr char Start[] = "start";
 inline constexpr char Stop[] = "stop";           ///< site:NAME
 inline constexpr char Restart[] = "restart";     ///< site:NAME, [port]: rolling, or one worker
 inline constexpr char Scale[] = "scale";         ///< site:NAME, workers:N

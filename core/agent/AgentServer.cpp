@@ -154,8 +154,20 @@ void AgentServer::handle(Client *client, const QJsonObject &request) {
                                    QStringLiteral("site"));
         if (!site) return reply(client, id, fail(site.error()));
         const bool ephemeral = request.value(QStringLiteral("ephemeral")).toBool();
+        AgentSites::Timeouts timeouts;
+        // Same bounds as corralctl's --start-timeout/--kill-timeout: (0, 3600] seconds.
+        for (const auto &[key, target] :
+             {std::pair{QStringLiteral("startTimeoutMs"), &timeouts.startMs},
+              std::pair{QStringLiteral("killTimeoutMs"), &timeouts.killMs}}) {
+            if (!request.contains(key)) continue;
+            const double value = request.value(key).toDouble(-1);
+            if (value < 1 || value > 3600 * 1000)
+                return reply(client, id,
+                             fail(QStringLiteral("start: %1 is not in 1..3600000").arg(key)));
+            *target = int(value);
+        }
         if (ephemeral) client->ephemeralSites.insert(site->name);
-        m_sites.start(site.value(), ephemeral, later);
+        m_sites.start(site.value(), ephemeral, timeouts, later);
         return;
     }
     static const QStringList siteOperations = {

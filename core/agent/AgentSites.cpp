@@ -23,6 +23,7 @@ struct AgentSites::Entry {
     SiteState state = SiteState::Stopped;
     QString error;
     bool ephemeral = false;
+    Timeouts timeouts; ///< persisted with the site
     /// Persisted: the next agent starts the site. Cleared only by an explicit stop.
     bool wantRunning = false;
     /// Set when a start failed: the cluster is being stopped and the site ends failed.
@@ -110,6 +111,8 @@ void AgentSites::restore() {
         auto entry = std::make_unique<Entry>();
         entry->site = site.value();
         entry->wantRunning = item.value(QStringLiteral("running")).toBool();
+        entry->timeouts.startMs = item.value(QStringLiteral("startTimeoutMs")).toInt();
+        entry->timeouts.killMs = item.value(QStringLiteral("killTimeoutMs")).toInt();
         Entry &stored = *entry;
         m_sites[site->name] = std::move(entry);
         if (stored.wantRunning)
@@ -122,7 +125,7 @@ void AgentSites::restore() {
     publishSites();
 }
 
-void AgentSites::start(const Site &site, bool ephemeral, Done done) {
+void AgentSites::start(const Site &site, bool ephemeral, Timeouts timeouts, Done done) {
     if (auto valid = site.validate(QStringLiteral("site")); !valid)
         return done(fail(valid.error()));
     if (site.command.isEmpty())
@@ -157,14 +160,15 @@ void AgentSites::start(const Site &site, bool ephemeral, Done done) {
                 if (current->cluster) return std::nullopt;
                 return Result<QJsonObject>(QJsonObject{});
             },
-            [this, site, ephemeral, done](Result<QJsonObject> stopped) {
+            [this, site, ephemeral, timeouts, done](Result<QJsonObject> stopped) {
                 if (!stopped) return done(stopped);
-                start(site, ephemeral, done);
+                start(site, ephemeral, timeouts, done);
             });
         return;
     }
     entry->site = site;
     entry->ephemeral = ephemeral;
+    entry->timeouts = timeouts;
     entry->wantRunning = !ephemeral;
     launch(*entry, std::move(done));
 }
@@ -189,7 +193,10 @@ void AgentSites::launch(Entry &entry, Done done) {
         if (auto free = checkListenAddressFree(QHostAddress(endpoint->host), endpoint->port); !free)
             return failLaunch(QStringLiteral("site %1: listen: %2").arg(name, free.error()));
     }
-    auto *cluster = new LocalCluster(m_policy, *m_metrics, this);
+    SupervisionPolicy policy = m_policy;
+    if (entry.timeouts.startMs > 0) policy.startTimeoutMs = entry.timeouts.startMs;
+    if (entry.timeouts.killMs > 0) policy.killTimeoutMs = entry.timeouts.killMs;
+    auto *cluster = new LocalCluster(policy, *m_metrics, this);
     QSet<quint16> reserved;
     for (const auto &[otherName, other] : m_sites)
         if (otherName != name)
@@ -534,8 +541,13 @@ void AgentSites::persist() {
     QJsonArray sites;
     for (const auto &[name, entry] : m_sites) {
         if (entry->ephemeral) continue;
-        sites.append(QJsonObject{{QStringLiteral("site"), entry->site.toJson()},
-                                 {QStringLiteral("running"), entry->wantRunning}});
+        QJsonObject item{{QStringLiteral("site"), entry->site.toJson()},
+                         {QStringLiteral("running"), entry->wantRunning}};
+        if (entry->timeouts.startMs > 0)
+            item.insert(QStringLiteral("startTimeoutMs"), entry->timeouts.startMs);
+        if (entry->timeouts.killMs > 0)
+            item.insert(QStringLiteral("killTimeoutMs"), entry->timeouts.killMs);
+        sites.append(item);
     }
     const QJsonObject root{{QStringLiteral("version"), 1}, {QStringLiteral("sites"), sites}};
     QDir().mkpath(QFileInfo(m_stateFile).absolutePath());

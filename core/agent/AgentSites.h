@@ -41,7 +41,13 @@ public:
     /// with the reason (e.g. the program holding its listen address).
     void restore();
 
-    void start(const Site &site, bool ephemeral, Done done);
+    /// Timeouts a start request may set for its site (0: the agent's default).
+    struct Timeouts {
+        int startMs = 0;
+        int killMs = 0;
+    };
+    void start(const Site &site, bool ephemeral, Done done) { start(site, ephemeral, {}, done); }
+    void start(const Site &site, bool ephemeral, Timeouts timeouts, Done done);
     void stop(const QString &name, Done done);
     /// Rolling restart through the site's proxy, or one worker (drained first) with `port`.
     void restart(const QString &name, std::optional<quint16> port, Done done);

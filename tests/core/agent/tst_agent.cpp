@@ -5,6 +5,7 @@
 #include "helpers/ResultVerify.h"
 #include "helpers/TestProcess.h"
 
+#include <QElapsedTimer>
 #include <QJsonArray>
 #include <QLocalSocket>
 #include <QSignalSpy>
@@ -153,6 +154,34 @@ private Q_SLOTS:
                                  10000);
         QVERIFY(client.status(site.name)->first().error.contains(QStringLiteral("code 3")));
         QVERIFY(client.status(site.name)->first().workers.isEmpty());
+        QCOMPARE(agent.terminate(), 0);
+    }
+
+    void startTimeoutOfTheRequestIsHonoured() {
+        AgentFixture agent(QStringLiteral(AGENT_PATH));
+        QVERIFY(agent.start());
+        AgentClient client;
+        QVERIFY_RESULT(client.connectToAgent(false));
+        Site site;
+        site.name = QStringLiteral("mute");
+        site.command = QStringLiteral("/bin/sleep");
+        site.args = {QStringLiteral("60")}; // never listens
+        site.workers = 1;
+        site.basePort = corral::test::workerBasePort();
+        QJsonObject request = startRequest(site);
+        request.insert(QStringLiteral("startTimeoutMs"), 1000);
+        QElapsedTimer clock;
+        clock.start();
+        auto started = client.call(QString::fromLatin1(op::Start), request, 20000);
+        QVERIFY(!started);
+        QVERIFY2(started.error().contains(QStringLiteral("not ready within 1.0 s")),
+                 qPrintable(started.error()));
+        QVERIFY2(clock.elapsed() < 10000, "the agent's default of 30 s was used");
+        request.insert(QStringLiteral("startTimeoutMs"), 0);
+        auto refused = client.call(QString::fromLatin1(op::Start), request);
+        QVERIFY(!refused);
+        QVERIFY2(refused.error().contains(QStringLiteral("startTimeoutMs")),
+                 qPrintable(refused.error()));
         QCOMPARE(agent.terminate(), 0);
     }
 
