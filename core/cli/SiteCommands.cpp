@@ -1,3 +1,4 @@
+#include "agent/AgentClient.h"
 #include "cli/Context.h"
 #include "model/FieldText.h"
 #include "ssh/ShellQuote.h"
@@ -375,6 +376,23 @@ static int siteCommand(Context &context, const QStringList &args) {
         return Success;
     }
     if (sub == QLatin1String("remove")) {
+        // The agent's list follows the inventory: a site running there must be stopped
+        // first (its workers would outlive their only record); a stopped one is forgotten.
+        // No agent is started for this.
+        agent::AgentClient agentClient;
+        if (agentClient.connectToAgent(false)) {
+            const auto running = agentClient.status(name);
+            if (running && !running->isEmpty()) {
+                const agent::SiteState state = running->first().state;
+                if (state != agent::SiteState::Stopped && state != agent::SiteState::Failed)
+                    return context.error(
+                        QStringLiteral("site %1 is %2 in the Corral agent; stop it first "
+                                       "(corralctl stop %1)")
+                            .arg(shown(name), agent::siteStateName(state)));
+                (void)agentClient.call(QString::fromLatin1(agent::op::Forget),
+                                       {{QStringLiteral("site"), name}});
+            }
+        }
         if (auto removed = inventory->removeSite(name); !removed)
             return context.error(removed.error() + QStringLiteral(" in ") + context.inventoryPath);
         if (int code = saveOrFail(context, inventory.value()); code != Success) return code;

@@ -593,6 +593,25 @@ private Q_SLOTS:
         QVERIFY(newAgent > 0 && newAgent != agent);
     }
 
+    // site remove follows the agent: a running site is refused (its workers would outlive
+    // their only record), a stopped one leaves the agent's list too.
+    void siteRemoveFollowsTheAgent() {
+        CtlRun run =
+            ctl({QStringLiteral("start"), QStringLiteral("gone"), QStringLiteral("--demo"),
+                 QStringLiteral("--workers"), QStringLiteral("1"), QStringLiteral("--base-port"),
+                 QString::number(corral::test::workerBasePort())});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        run = ctl({QStringLiteral("site"), QStringLiteral("remove"), QStringLiteral("gone")});
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.err.contains(QStringLiteral("stop it first")), qPrintable(run.err));
+        QVERIFY(!psSite(QStringLiteral("gone")).isEmpty());
+        run = ctl({QStringLiteral("stop"), QStringLiteral("gone")});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        run = ctl({QStringLiteral("site"), QStringLiteral("remove"), QStringLiteral("gone")});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        QVERIFY(psSite(QStringLiteral("gone")).isEmpty());
+    }
+
     void agentStopStopsEverySite() {
         const QMap<quint16, qint64> pids = workerPids(psSite(QStringLiteral("web")));
         const qint64 agent = agentPid();
