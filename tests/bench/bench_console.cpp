@@ -103,9 +103,10 @@ int main(int argc, char *argv[]) {
             window.stopAllSites([&app] { app.quit(); }); // quitting would ask first
         });
     });
+    // The private agent goes with the benchmark (read now: quitting closes the window, and
+    // with it the connection).
+    const qint64 agentPid = window.agentClient() ? window.agentClient()->agentPid() : 0;
     const int code = app.exec();
-    // The private agent goes with the benchmark.
-    if (const qint64 agentPid = window.agentClient() ? window.agentClient()->agentPid() : 0)
-        ::kill(pid_t(agentPid), SIGTERM);
+    if (agentPid > 0) ::kill(pid_t(agentPid), SIGTERM);
     return code;
 }
