@@ -34,9 +34,10 @@ inline constexpr char Hello[] = "hello";   ///< -> {version, pid, socket, starte
 inline constexpr char Status[] = "status"; ///< [site] -> {sites:[SiteStatus]}
 /// site:{Site}, ephemeral:bool, [startTimeoutMs], [killTimeoutMs]
 inline constexpr char Start[] = "start";
-inline constexpr char Stop[] = "stop";           ///< site:NAME
-inline constexpr char Restart[] = "restart";     ///< site:NAME, [port]: rolling, or one worker
-inline constexpr char Scale[] = "scale";         ///< site:NAME, workers:N
+inline constexpr char Stop[] = "stop";       ///< site:NAME
+inline constexpr char Restart[] = "restart"; ///< site:NAME, [port]: rolling, or one worker
+/// site:NAME, workers:N; with port:P instead, that worker is drained and removed
+inline constexpr char Scale[] = "scale";
 inline constexpr char Policy[] = "policy";       ///< site:NAME, policy:NAME
 inline constexpr char Enable[] = "enable";       ///< site:NAME, port, enabled:bool
 inline constexpr char Forget[] = "forget";       ///< site:NAME (a stopped site leaves the list)

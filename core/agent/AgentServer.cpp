@@ -199,6 +199,12 @@ void AgentServer::handle(Client *client, const QJsonObject &request) {
             return reply(client, id, fail(QStringLiteral("restart: port is not in 1..65535")));
         return m_sites.restart(siteName, portArgument(), later);
     }
+    if (operation == QLatin1String(op::Scale) && request.contains(QStringLiteral("port"))) {
+        // "One worker fewer, this one": the console's Remove worker.
+        const auto port = portArgument();
+        if (!port) return reply(client, id, fail(QStringLiteral("scale: port is not in 1..65535")));
+        return m_sites.removeWorker(siteName, *port, later);
+    }
     if (operation == QLatin1String(op::Scale)) {
         if (!request.value(QStringLiteral("workers")).isDouble())
             return reply(client, id, fail(QStringLiteral("scale: workers must be a number")));

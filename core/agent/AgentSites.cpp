@@ -251,6 +251,7 @@ void AgentSites::launch(Entry &entry, Done done) {
                 current->site.ports = ports;
                 current->site.workers = int(ports.size());
                 persist();
+                publishSites();  // clients learn the new worker list without asking
                 settleWaiters(); // a scale-in is done when the port list has shrunk
             });
     connect(cluster, &LocalCluster::stopped, this, [this, name, cluster] {
@@ -409,6 +410,26 @@ void AgentSites::scale(const QString &name, int workers, Done done) {
             if (running.size() != workers) return std::nullopt;
             for (const WorkerProcess *worker : running)
                 if (worker->state() != WorkerState::Running) return std::nullopt;
+            return Result<QJsonObject>(
+                QJsonObject{{QStringLiteral("status"), siteStatusToJson(statusOf(*current))}});
+        },
+        std::move(done));
+}
+
+void AgentSites::removeWorker(const QString &name, quint16 port, Done done) {
+    Entry *entry = find(name);
+    if (!entry || !entry->cluster || entry->state != SiteState::Running)
+        return done(fail(QStringLiteral("site %1 is not running in the agent").arg(name)));
+    if (auto removed = entry->cluster->removeWorker(port); !removed)
+        return done(fail(removed.error()));
+    wait(
+        name,
+        [this, name, port]() -> std::optional<Result<QJsonObject>> {
+            const Entry *current = find(name);
+            if (!current || !current->cluster)
+                return Result<QJsonObject>(
+                    fail(QStringLiteral("site %1 stopped while removing a worker").arg(name)));
+            if (current->cluster->supervisor().ports(name).contains(port)) return std::nullopt;
             return Result<QJsonObject>(
                 QJsonObject{{QStringLiteral("status"), siteStatusToJson(statusOf(*current))}});
         },

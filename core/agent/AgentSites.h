@@ -52,6 +52,8 @@ public:
     /// Rolling restart through the site's proxy, or one worker (drained first) with `port`.
     void restart(const QString &name, std::optional<quint16> port, Done done);
     void scale(const QString &name, int workers, Done done);
+    /// Drains the worker on `port` at the proxy, stops it and removes it from the site.
+    void removeWorker(const QString &name, quint16 port, Done done);
     Result<void> setPolicy(const QString &name, BalancingPolicy policy);
     Result<void> setBackendEnabled(const QString &name, quint16 port, bool enabled);
     /// Removes a stopped or failed site from the list.

@@ -131,6 +131,30 @@ private Q_SLOTS:
         QCOMPARE(agent.terminate(), 0);
     }
 
+    void theChosenWorkerIsRemoved() {
+        AgentFixture agent(QStringLiteral(AGENT_PATH));
+        QVERIFY(agent.start());
+        AgentClient client;
+        QVERIFY_RESULT(client.connectToAgent(false));
+        const Site site = demoSite(QStringLiteral("trim"), 3, corral::test::freePort());
+        QVERIFY_RESULT(client.call(QString::fromLatin1(op::Start), startRequest(site), 30000));
+        const SiteStatus before = client.status(site.name)->first();
+        QCOMPARE(before.workers.size(), 3);
+        const WorkerStatus middle = before.workers.at(1);
+        QVERIFY_RESULT(client.call(QString::fromLatin1(op::Scale),
+                                   {{QStringLiteral("site"), site.name},
+                                    {QStringLiteral("workers"), 2},
+                                    {QStringLiteral("port"), middle.port}},
+                                   30000));
+        const SiteStatus after = client.status(site.name)->first();
+        QCOMPARE(portsOf(after),
+                 (QList<quint16>{before.workers.at(0).port, before.workers.at(2).port}));
+        QVERIFY(corral::test::waitUntilGone({middle.pid}, 5000));
+        QCOMPARE(pidsOf(after),
+                 (QList<qint64>{before.workers.at(0).pid, before.workers.at(2).pid}));
+        QCOMPARE(agent.terminate(), 0);
+    }
+
     void failingWorkerIsNamedWithItsLastLines() {
         AgentFixture agent(QStringLiteral(AGENT_PATH));
         QVERIFY(agent.start());
