@@ -416,18 +416,6 @@ void MainWindow::request(const QString &operation, const QString &site, const QS
                   });
 }
 
-QList<std::pair<quint16, WorkerState>> MainWindow::workerStates(const agent::SiteStatus &site) {
-    QList<std::pair<quint16, WorkerState>> states;
-    if (site.snapshot.timestampMs > 0 && !site.snapshot.workers.isEmpty()) {
-        for (const WorkerRow &row : site.snapshot.workers)
-            states.append({row.port, row.state});
-    } else {
-        for (const agent::WorkerStatus &worker : site.workers)
-            states.append({worker.port, worker.state});
-    }
-    return states;
-}
-
 QAction *MainWindow::action(const QString &objectName) const {
     return m_actions.value(objectName);
 }
@@ -445,7 +433,7 @@ Confirmation MainWindow::removalQuestion(const agent::SiteStatus &status,
     const QString site = status.site.name;
     bool removesRunning = false;
     bool othersRunning = false;
-    for (const auto &[port, state] : workerStates(status)) {
+    for (const auto &[port, state] : agent::workerStates(status)) {
         const bool running = state == WorkerState::Running;
         (ports.contains(port) ? removesRunning : othersRunning) |= running;
     }
@@ -592,7 +580,7 @@ void MainWindow::createToolbar() {
         if (!status) return;
         const QString site = status->site.name;
         QList<quint16> ports;
-        for (const auto &worker : workerStates(*status))
+        for (const auto &worker : agent::workerStates(*status))
             ports.append(worker.first);
         std::sort(ports.begin(), ports.end());
         if (count == int(ports.size())) return;
@@ -605,7 +593,7 @@ void MainWindow::createToolbar() {
             status = currentSite(); // the question ran an event loop
             if (!accepted || !status || status->site.name != site) {
                 const QSignalBlocker blocker(m_scale);
-                if (status) m_scale->setValue(int(workerStates(*status).size()));
+                if (status) m_scale->setValue(int(agent::workerStates(*status).size()));
                 return;
             }
         }
@@ -1252,7 +1240,7 @@ void MainWindow::addBackend() {
         // One more worker: the agent starts it on a free port; it joins once healthy.
         request(QStringLiteral("addBackend"), site, QLatin1String(agent::op::Scale),
                 {{QStringLiteral("site"), site},
-                 {QStringLiteral("workers"), int(workerStates(*status).size()) + 1}});
+                 {QStringLiteral("workers"), int(agent::workerStates(*status).size()) + 1}});
     } else if (m_remoteMonitor) {
         addRemoteBackend();
     }
@@ -1269,7 +1257,7 @@ void MainWindow::removeBackend() {
     // One worker fewer, that one: drained at the proxy, stopped once its requests finished.
     request(QStringLiteral("removeBackend"), site, QLatin1String(agent::op::Scale),
             {{QStringLiteral("site"), site},
-             {QStringLiteral("workers"), int(workerStates(*status).size()) - 1},
+             {QStringLiteral("workers"), int(agent::workerStates(*status).size()) - 1},
              {QStringLiteral("port"), port}});
     statusBar()->showMessage(tr("Draining %1; it stops once its requests finished").arg(port),
                              5000);
@@ -1288,7 +1276,7 @@ void MainWindow::rollingRestart() {
     if (!status && m_remoteMonitor) return remoteRollingRestart();
     if (!status) return;
     const QString site = status->site.name;
-    m_rollout->setRange(0, int(workerStates(*status).size()));
+    m_rollout->setRange(0, int(agent::workerStates(*status).size()));
     m_rollout->setValue(0);
     m_rollout->show();
     request(QStringLiteral("rollingRestart"), site, QLatin1String(agent::op::Restart),
@@ -1304,7 +1292,7 @@ void MainWindow::stopSite() {
 void MainWindow::stopSiteNamed(const QString &site) {
     const auto found = m_sites.constFind(site);
     if (found == m_sites.cend() || found->state == agent::SiteState::Stopped) return;
-    const int workers = int(workerStates(found.value()).size());
+    const int workers = int(agent::workerStates(found.value()).size());
     Confirmation question;
     question.key = QStringLiteral("stopSite");
     question.title = tr("Stop %1").arg(site);
@@ -1517,7 +1505,7 @@ void MainWindow::updateActions() {
     if (running) {
         const QSignalBlocker scaleBlocker(m_scale);
         m_scale->setMinimum(1);
-        if (!m_scale->hasFocus()) m_scale->setValue(int(workerStates(*status).size()));
+        if (!m_scale->hasFocus()) m_scale->setValue(int(agent::workerStates(*status).size()));
         const QSignalBlocker policyBlocker(m_policy);
         const BalancingPolicy policy = status->snapshot.timestampMs > 0 && hasProxy
                                            ? status->snapshot.policy

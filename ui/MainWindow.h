@@ -173,7 +173,6 @@ private:
                  QJsonObject arguments, std::function<void(const QJsonObject &)> done = {});
     bool isBusy(const QString &operation, const QString &site) const;
     /// The site's workers (port, state) as of its last tick.
-    static QList<std::pair<quint16, WorkerState>> workerStates(const agent::SiteStatus &site);
     /// A saved local site (no production balancer) that the agent does not run: Start.
     std::optional<Site> startableSite() const;
     /// Shows the selected production site (one with a balancer) through RemoteSiteMonitor.

@@ -28,19 +28,6 @@ QString trayColourName(TrayColour colour) {
 
 namespace {
 
-/// The site's workers as of its latest tick, or as the site list gave them before the first.
-QList<std::pair<quint16, WorkerState>> workerStates(const agent::SiteStatus &site) {
-    QList<std::pair<quint16, WorkerState>> states;
-    if (site.snapshot.timestampMs > 0) {
-        for (const WorkerRow &row : site.snapshot.workers)
-            states.append({row.port, row.state});
-    } else {
-        for (const agent::WorkerStatus &worker : site.workers)
-            states.append({worker.port, worker.state});
-    }
-    return states;
-}
-
 TrayColour colourOf(const agent::SiteStatus &site, qint64 nowMs) {
     switch (site.state) {
     case agent::SiteState::Stopped:
@@ -53,7 +40,7 @@ TrayColour colourOf(const agent::SiteStatus &site, qint64 nowMs) {
     case agent::SiteState::Running:
         break;
     }
-    const auto states = workerStates(site);
+    const auto states = agent::workerStates(site);
     const auto running = std::count_if(states.cbegin(), states.cend(), [](const auto &worker) {
         return worker.second == WorkerState::Running;
     });
@@ -157,7 +144,7 @@ QString TrayStatus::describe(const QString &site, qint64) const {
     if (!status) return QObject::tr("stopped");
     if (status->state == agent::SiteState::Failed)
         return QObject::tr("failed: %1").arg(status->error);
-    const auto states = workerStates(*status);
+    const auto states = agent::workerStates(*status);
     const auto running = std::count_if(states.cbegin(), states.cend(), [](const auto &worker) {
         return worker.second == WorkerState::Running;
     });

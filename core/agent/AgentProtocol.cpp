@@ -52,6 +52,18 @@ SiteState siteStateFromName(const QString &name) {
     return SiteState::Stopped;
 }
 
+QList<std::pair<quint16, WorkerState>> workerStates(const SiteStatus &site) {
+    QList<std::pair<quint16, WorkerState>> states;
+    if (site.snapshot.timestampMs > 0 && !site.snapshot.workers.isEmpty()) {
+        for (const WorkerRow &row : site.snapshot.workers)
+            states.append({row.port, row.state});
+    } else {
+        for (const WorkerStatus &worker : site.workers)
+            states.append({worker.port, worker.state});
+    }
+    return states;
+}
+
 QJsonObject workerRowToJson(const WorkerRow &row) {
     QJsonObject o{{QStringLiteral("site"), row.site},
                   {QStringLiteral("host"), row.host},

@@ -72,6 +72,10 @@ struct SiteStatus {
     ClusterSnapshot snapshot; ///< the latest tick (empty before the first)
 };
 
+/// The site's workers (port, state) as of its latest tick, or as the site list gave them
+/// before the first tick.
+QList<std::pair<quint16, WorkerState>> workerStates(const SiteStatus &site);
+
 QJsonObject workerRowToJson(const WorkerRow &row);
 WorkerRow workerRowFromJson(const QJsonObject &object);
 QJsonObject snapshotToJson(const ClusterSnapshot &snapshot);
