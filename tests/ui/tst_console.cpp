@@ -541,8 +541,11 @@ private Q_SLOTS:
         MainWindow window(m_home.filePath(QStringLiteral("inventory-fail.json")), options());
         installConfirmer(window, true);
         window.show();
+        // Never ready, gone after 30 ms: it fails while the site starts, however fast the
+        // readiness probe is (with a listening worker, a fast probe saw it running first).
         Site site = demoSite(QStringLiteral("failing"), 1,
-                             {QStringLiteral("--exit-after-ms"), QStringLiteral("30")});
+                             {QStringLiteral("--never-listen"), QStringLiteral("--exit-after-ms"),
+                              QStringLiteral("30")});
         QSignalSpy finished(&window, &MainWindow::operationFinished);
         QVERIFY(window.launchCluster(site).ok());
         QVERIFY(finished.wait(20000));
