@@ -21,6 +21,8 @@ xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
   kill -TERM "$pid"    # the console stops its workers before it exits
   wait "$pid"
 ' capture "$root/build/bin/corral" "$tmp" "$port" "$seconds" "$out"
+# The console started a private agent (in $tmp/run): stop it, nothing stays behind.
+"$root/build/bin/corralctl" agent stop >/dev/null 2>&1 || true
 echo "wrote $out/console-demo.png"
 XDG_STATE_HOME="$tmp/state2" xvfb-run -a -s "-screen 0 1280x800x24" \
   "$root/build/tests/shot_production" "$out" "$((seconds / 2))"
