@@ -484,4 +484,14 @@ void RemoteSiteMonitor::deliver(const TickResult *result, const QString &error) 
     Q_EMIT snapshotReady(m_snapshot);
 }
 
+void applyRequestCounts(QList<WorkerRow> &rows, const RequestCounts &delta, double seconds,
+                        const std::function<QString(const WorkerRow &)> &addressOf) {
+    for (WorkerRow &row : rows) {
+        const QString key = addressOf(row) + QLatin1Char(':') + QString::number(row.port);
+        const quint64 added = delta.value(key);
+        row.requestsTotal += added;
+        row.requestsPerSecond = seconds > 0 ? double(added) / seconds : 0;
+    }
+}
+
 } // namespace corral

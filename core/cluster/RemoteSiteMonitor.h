@@ -3,6 +3,7 @@
 #include "cluster/ClusterSnapshot.h"
 #include "model/Host.h"
 #include "model/Site.h"
+#include "upstreams/NginxLogFollower.h"
 #include "util/Result.h"
 
 #include <QElapsedTimer>
@@ -111,5 +112,11 @@ private:
     HostResolver m_resolve;
     QHash<QString, std::shared_ptr<WorkerHostProbe>> m_workerHosts; ///< by backend address
 };
+
+/// Adds one tick's `delta` to each row's requestsTotal and sets its requestsPerSecond over a
+/// tick of `seconds`; a row is matched by "ADDRESS:PORT" where `addressOf` gives the address
+/// the balancer knows it by (e.g. its host's address). Rows absent from `delta` get 0/s.
+void applyRequestCounts(QList<WorkerRow> &rows, const RequestCounts &delta, double seconds,
+                        const std::function<QString(const WorkerRow &)> &addressOf);
 
 } // namespace corral

@@ -155,14 +155,4 @@ Result<RequestCounts> HaproxyStatFollower::poll(SshSession &session, int timeout
     return consume(result->stdOut);
 }
 
-void applyRequestCounts(QList<WorkerRow> &rows, const RequestCounts &delta, double seconds,
-                        const std::function<QString(const WorkerRow &)> &addressOf) {
-    for (WorkerRow &row : rows) {
-        const QString key = addressOf(row) + QLatin1Char(':') + QString::number(row.port);
-        const quint64 added = delta.value(key);
-        row.requestsTotal += added;
-        row.requestsPerSecond = seconds > 0 ? double(added) / seconds : 0;
-    }
-}
-
 } // namespace corral

@@ -1,6 +1,5 @@
 #pragma once
 
-#include "cluster/ClusterSnapshot.h"
 #include "util/Result.h"
 
 #include <QByteArray>
@@ -8,14 +7,14 @@
 #include <QList>
 #include <QString>
 
-#include <functional>
-
 namespace corral {
 
 class SshSession;
 
 /// Requests per backend since the last tick, keyed like Backend::key() ("ADDRESS:PORT"):
-/// the same shape the embedded proxy's counters give the console.
+/// the same shape the embedded proxy's counters give the console. The followers only count;
+/// the cluster layer puts the counts into its rows (applyRequestCounts() in
+/// cluster/RemoteSiteMonitor.h), so this layer does not depend on cluster/.
 using RequestCounts = QHash<QString, quint64>;
 
 /// Follows an access log written with Corral's log formats over SSH: nginx's
@@ -76,11 +75,5 @@ private:
     RequestCounts m_last;
     bool m_primed = false;
 };
-
-/// Adds one tick's `delta` to each row's requestsTotal and sets its requestsPerSecond over a
-/// tick of `seconds`; a row is matched by "ADDRESS:PORT" where `addressOf` gives the address
-/// the balancer knows it by (e.g. its host's address). Rows absent from `delta` get 0/s.
-void applyRequestCounts(QList<WorkerRow> &rows, const RequestCounts &delta, double seconds,
-                        const std::function<QString(const WorkerRow &)> &addressOf);
 
 } // namespace corral

@@ -3,6 +3,7 @@
 #include "ResultVerify.h"
 #include "SshServer.h"
 #include "TestProcess.h"
+#include "cluster/RemoteSiteMonitor.h"
 #include "inventory/Inventory.h"
 #include "remote/RemoteWorkers.h"
 #include "ssh/ShellQuote.h"
