@@ -5,7 +5,9 @@
 #include "ssh/BatchedCommand.h"
 #include "ssh/ShellQuote.h"
 #include "ssh/SshHost.h"
+#include "upstreams/BalancerConventions.h"
 #include "upstreams/ConfigApplier.h"
+#include "upstreams/HaproxyRuntime.h"
 #include "upstreams/NginxLogFollower.h"
 #include "upstreams/RemoteRollingRestart.h"
 
@@ -285,19 +287,11 @@ void RemoteSiteMonitor::tick() {
 
             // Requests per backend since the previous tick.
             if (accessLog && !probe->logFollower) {
-                const QString directory = !options.logDirectory.isEmpty() ? options.logDirectory
-                                          : target->format == RenderFormat::Apache
-                                              ? QStringLiteral("/var/log/apache2")
-                                              : QStringLiteral("/var/log/nginx");
-                probe->logFollower.emplace(directory + QLatin1Char('/') + site.name +
-                                           QStringLiteral(".access.log"));
+                probe->logFollower.emplace(
+                    accessLogPath(logDirectoryFor(target->format, options), site.name));
             } else if (!accessLog && !probe->haproxy) {
-                const QString directory = options.runtimeDirectory.isEmpty()
-                                              ? QStringLiteral("/run/haproxy")
-                                              : options.runtimeDirectory;
-                probe->haproxy.emplace(directory + QStringLiteral("/corral-") + site.name +
-                                           QStringLiteral(".sock"),
-                                       QStringLiteral("corral-") + site.name);
+                probe->haproxy.emplace(haproxyStatsSocket(options.runtimeDirectory, site.name),
+                                       balancerBlockName(site.name));
             }
             // One command per tick, whatever the site needs: SSH round trips (and the host's
             // per-session cost) dominate a tick, not the commands themselves.

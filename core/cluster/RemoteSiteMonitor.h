@@ -3,7 +3,7 @@
 #include "cluster/ClusterSnapshot.h"
 #include "model/Host.h"
 #include "model/Site.h"
-#include "upstreams/NginxLogFollower.h"
+#include "upstreams/RequestCounts.h"
 #include "util/Result.h"
 
 #include <QElapsedTimer>

@@ -1,3 +1,4 @@
+#include "upstreams/BalancerConventions.h"
 #include "upstreams/RenderInput.h"
 #include "upstreams/Renderers.h"
 
@@ -6,7 +7,7 @@ namespace corral {
 static constexpr int ApacheMaxLoadFactor = 100;
 
 Result<QString> renderApache(const Site &site, const RenderOptions &options) {
-    auto prepared = prepareRender(site, options, QStringLiteral("/var/log/apache2"));
+    auto prepared = prepareRender(site, options, defaultLogDirectory(RenderFormat::Apache));
     if (!prepared) return fail(prepared.error());
     const RenderInput &in = prepared.value();
     const RenderOptions &opt = in.options;
@@ -24,7 +25,7 @@ Result<QString> renderApache(const Site &site, const RenderOptions &options) {
         return fail(where + QStringLiteral("serverNames[0]: Apache's ServerName cannot be a "
                                            "wildcard; list a plain name first"));
 
-    const QString balancer = QStringLiteral("balancer://corral-") + in.name;
+    const QString balancer = QStringLiteral("balancer://") + balancerBlockName(in.name);
     const bool sticky =
         in.policy == BalancingPolicy::StickyCookie || in.policy == BalancingPolicy::IpHash;
     const QString lbmethod = in.policy == BalancingPolicy::LeastConn ? QStringLiteral("bybusyness")
@@ -71,14 +72,14 @@ Result<QString> renderApache(const Site &site, const RenderOptions &options) {
                 .arg(vhostAddress)
                 .arg(in.tls() ? opt.httpsPort : opt.httpPort);
     text += serverNameLines();
-    text += QStringLiteral("\n    ErrorLog %1/%2.error.log\n").arg(opt.logDirectory, in.name);
+    text += QStringLiteral("\n    ErrorLog %1\n").arg(errorLogPath(opt.logDirectory, in.name));
     // The member that served each request and the total time (microseconds), for the same
     // per-backend accounting as nginx's $upstream_addr and $request_time.
     text += QStringLiteral("    LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b upstream=%{"
                            "BALANCER_WORKER_NAME}e request_time_us=%D\" %1\n")
                 .arg(logFormat);
-    text += QStringLiteral("    CustomLog %1/%2.access.log %3\n\n")
-                .arg(opt.logDirectory, in.name, logFormat);
+    text += QStringLiteral("    CustomLog %1 %2\n\n")
+                .arg(accessLogPath(opt.logDirectory, in.name), logFormat);
     if (in.tls()) {
         text += QStringLiteral("    SSLEngine on\n    SSLCertificateFile %1\n"
                                "    SSLCertificateKeyFile %2\n"

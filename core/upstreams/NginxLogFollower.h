@@ -1,5 +1,6 @@
 #pragma once
 
+#include "upstreams/RequestCounts.h"
 #include "util/Result.h"
 
 #include <QByteArray>
@@ -10,12 +11,6 @@
 namespace corral {
 
 class SshSession;
-
-/// Requests per backend since the last tick, keyed like Backend::key() ("ADDRESS:PORT"):
-/// the same shape the embedded proxy's counters give the console. The followers only count;
-/// the cluster layer puts the counts into its rows (applyRequestCounts() in
-/// cluster/RemoteSiteMonitor.h), so this layer does not depend on cluster/.
-using RequestCounts = QHash<QString, quint64>;
 
 /// Follows an access log written with Corral's log formats over SSH: nginx's
 /// (upstream=$upstream_addr) or Apache's (upstream=%{BALANCER_WORKER_NAME}e): each tick runs one
@@ -52,28 +47,6 @@ private:
     qint64 m_offset = 0;
     bool m_positioned = false;
     qint64 m_limit = DefaultChunkLimit;
-};
-
-/// HAProxy's per-server cumulative request counters from `show stat` (CSV) on its stats
-/// socket, turned into per-tick deltas keyed by server address ("ADDRESS:PORT").
-class HaproxyStatFollower {
-public:
-    /// `backend`: the HAProxy backend name (renderer: "corral-SITE"); empty: all backends.
-    HaproxyStatFollower(QString socketPath, QString backend = {});
-
-    /// `echo "show stat" | socat stdio UNIX-CONNECT:SOCKET` (built with shellCommand()).
-    QString command() const;
-    Result<RequestCounts> consume(const QByteArray &csv);
-    Result<RequestCounts> poll(SshSession &session, int timeoutMs = 15000);
-
-    /// Cumulative totals per server from one `show stat` output.
-    static Result<RequestCounts> parseTotals(const QByteArray &csv, const QString &backend);
-
-private:
-    QString m_socket;
-    QString m_backend;
-    RequestCounts m_last;
-    bool m_primed = false;
 };
 
 } // namespace corral

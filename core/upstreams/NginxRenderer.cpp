@@ -1,3 +1,4 @@
+#include "upstreams/BalancerConventions.h"
 #include "upstreams/RenderInput.h"
 #include "upstreams/Renderers.h"
 
@@ -45,7 +46,7 @@ static QString proxyDirectives(const RenderInput &in, const QString &upstream,
 }
 
 Result<QString> renderNginx(const Site &site, const RenderOptions &options) {
-    auto prepared = prepareRender(site, options, QStringLiteral("/var/log/nginx"));
+    auto prepared = prepareRender(site, options, defaultLogDirectory(RenderFormat::Nginx));
     if (!prepared) return fail(prepared.error());
     const RenderInput &in = prepared.value();
     const RenderOptions &opt = in.options;
@@ -72,7 +73,7 @@ Result<QString> renderNginx(const Site &site, const RenderOptions &options) {
                                     .arg(i)
                                     .arg(shown(in.backends.at(i).address)));
 
-    const QString upstream = QStringLiteral("corral-") + in.name;
+    const QString upstream = balancerBlockName(in.name);
     const QString logFormat = QStringLiteral("corral_") + in.identifier;
     const QString connection =
         QStringLiteral("corral_") + in.identifier + QStringLiteral("_connection");
@@ -148,9 +149,9 @@ Result<QString> renderNginx(const Site &site, const RenderOptions &options) {
     }
     text += QStringLiteral("    server_name %1;\n\n").arg(serverNames);
     text += QStringLiteral("    client_max_body_size %1;\n").arg(opt.clientMaxBodySize);
-    text += QStringLiteral("    access_log %1/%2.access.log %3;\n")
-                .arg(opt.logDirectory, in.name, logFormat);
-    text += QStringLiteral("    error_log %1/%2.error.log;\n\n").arg(opt.logDirectory, in.name);
+    text += QStringLiteral("    access_log %1 %2;\n")
+                .arg(accessLogPath(opt.logDirectory, in.name), logFormat);
+    text += QStringLiteral("    error_log %1;\n\n").arg(errorLogPath(opt.logDirectory, in.name));
     // text/html is always compressed once gzip is on; listing it again is an nginx warning.
     text +=
         QStringLiteral("    gzip on;\n    gzip_proxied any;\n    gzip_types text/css "
@@ -163,7 +164,7 @@ Result<QString> renderNginx(const Site &site, const RenderOptions &options) {
     } else {
         // Files under the static root are served by nginx; everything else falls through to
         // the application, as in the seeds.
-        const QString named = QStringLiteral("@corral-") + in.name;
+        const QString named = QLatin1Char('@') + balancerBlockName(in.name);
         text += QStringLiteral("    location / {\n        root %1;\n        try_files $uri %2;\n"
                                "    }\n\n")
                     .arg(in.staticRoot, named);

@@ -1,5 +1,7 @@
 #include "upstreams/RenderInput.h"
 
+#include "upstreams/BalancerConventions.h"
+
 #include <QRegularExpression>
 
 namespace corral {
@@ -86,7 +88,7 @@ Result<RenderInput> prepareRender(const Site &site, const RenderOptions &options
                                        "digits and ._/+@~-")
                             .arg(shown(checked.logDirectory)));
     if (checked.runtimeDirectory.isEmpty())
-        checked.runtimeDirectory = QStringLiteral("/run/haproxy");
+        checked.runtimeDirectory = defaultHaproxyRuntimeDirectory();
     if (!isSafePath(checked.runtimeDirectory))
         problems.append(QStringLiteral("runtimeDirectory: %1 is not an absolute path of "
                                        "letters, digits and ._/+@~-")

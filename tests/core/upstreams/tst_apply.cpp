@@ -9,6 +9,7 @@
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
+#include "upstreams/HaproxyRuntime.h"
 #include "upstreams/NginxLogFollower.h"
 #include "upstreams/RemoteAddBackend.h"
 

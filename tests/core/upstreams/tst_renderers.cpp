@@ -1,5 +1,8 @@
 #include "BalancerFixture.h"
+#include "ResultVerify.h"
+#include "upstreams/BalancerConventions.h"
 #include "upstreams/ConfigImport.h"
+#include "upstreams/HaproxyRuntime.h"
 #include "upstreams/Renderers.h"
 
 #include <QDeadlineTimer>
@@ -831,6 +834,138 @@ private Q_SLOTS:
             QVERIFY2(err.contains(QStringLiteral("serverNames[0]")), qPrintable(err));
             QVERIFY(out.isEmpty());
         }
+    }
+
+    // The names and paths of BalancerConventions are the ones the renderers write, so the
+    // steps and the monitor that look things up by them find what the configs define.
+    void conventionsAreWhatTheConfigsHold() {
+        Site site = baseSite();
+        site.backends.append(Backend{QStringLiteral("::1"), 3002});
+        const QString name = site.name;
+        RenderOptions options;
+        options.logDirectory = QStringLiteral("/srv/logs");
+        options.runtimeDirectory = QStringLiteral("/srv/run");
+        QCOMPARE(balancerBlockName(name), QStringLiteral("corral-chat.example-1"));
+
+        auto nginx = renderNginx(site, options);
+        QVERIFY_RESULT(nginx);
+        QVERIFY(nginx->contains(QStringLiteral("upstream %1 {").arg(balancerBlockName(name))));
+        QVERIFY(nginx->contains(
+            QStringLiteral("access_log %1 ").arg(accessLogPath(options.logDirectory, name))));
+        QVERIFY(nginx->contains(
+            QStringLiteral("error_log %1;").arg(errorLogPath(options.logDirectory, name))));
+
+        auto haproxy = renderHaproxy(site, options);
+        QVERIFY_RESULT(haproxy);
+        QVERIFY(haproxy->contains(QStringLiteral("backend %1\n").arg(balancerBlockName(name))));
+        QVERIFY(haproxy->contains(QStringLiteral("stats socket %1 ")
+                                      .arg(haproxyStatsSocket(options.runtimeDirectory, name))));
+        QCOMPARE(haproxyStatsSocket(options.runtimeDirectory, name),
+                 QStringLiteral("/srv/run/corral-chat.example-1.sock"));
+        for (const Backend &backend : site.backends)
+            QVERIFY2(haproxy->contains(QStringLiteral("    server %1 %2 check")
+                                           .arg(haproxyServerName(backend), backend.key())),
+                     qPrintable(backend.key()));
+        QCOMPARE(haproxyServerName(site.backends.last()), QStringLiteral("::1:3002"));
+
+        auto apache = renderApache(site, options);
+        QVERIFY_RESULT(apache);
+        QVERIFY(apache->contains(QStringLiteral("balancer://%1").arg(balancerBlockName(name))));
+        QVERIFY(apache->contains(
+            QStringLiteral("CustomLog %1 ").arg(accessLogPath(options.logDirectory, name))));
+
+        // Empty options: the defaults the renderers fill in are the conventions' defaults.
+        auto stock = renderHaproxy(site, RenderOptions{});
+        QVERIFY_RESULT(stock);
+        QVERIFY(stock->contains(haproxyStatsSocket(QString(), name)));
+        QCOMPARE(haproxyStatsSocket(QString(), name),
+                 QStringLiteral("/run/haproxy/corral-chat.example-1.sock"));
+        auto stockNginx = renderNginx(site, RenderOptions{});
+        QVERIFY_RESULT(stockNginx);
+        QVERIFY(stockNginx->contains(
+            accessLogPath(logDirectoryFor(RenderFormat::Nginx, RenderOptions{}), name)));
+        QCOMPARE(logDirectoryFor(RenderFormat::Apache, RenderOptions{}),
+                 QStringLiteral("/var/log/apache2"));
+        QCOMPARE(logDirectoryFor(RenderFormat::Apache, options), options.logDirectory);
+
+        // Import: a rendered block gives its site's name back; other names stay as they are.
+        QCOMPARE(siteNameOfBlock(balancerBlockName(name)), name);
+        QCOMPARE(siteNameOfBlock(QStringLiteral("backend_pool")), QStringLiteral("backend_pool"));
+        QCOMPARE(siteNameOfBlock(QStringLiteral("corral-")), QStringLiteral("corral-"));
+    }
+
+    // HAProxy's runtime API: the socat command keeps its arguments out of the script, and one
+    // parser of `show stat` answers the drain (scur), the health (status) and the monitor (stot).
+    void haproxyRuntimeCommandsAndShowStat() {
+        const QString command = haproxyRuntimeCommand(
+            QStringLiteral("/run/h a/x.sock"),
+            haproxySetServerState(QStringLiteral("corral-a"), QStringLiteral("b:1"),
+                                  QStringLiteral("drain")));
+        QVERIFY2(command.contains(QStringLiteral("'set server corral-a/b:1 state drain'")),
+                 qPrintable(command));
+        QVERIFY2(command.contains(QStringLiteral("'/run/h a/x.sock'")), qPrintable(command));
+        QVERIFY2(command.contains(QStringLiteral("socat stdio")), qPrintable(command));
+        // Run by a real shell with a stand-in socat on PATH that prints what it was given:
+        // the command and the socket arrive intact, quotes and spaces included.
+        QTemporaryDir bin;
+        QVERIFY(bin.isValid());
+        QVERIFY(writeFile(bin.filePath(QStringLiteral("socat")),
+                          QStringLiteral("#!/bin/sh\nprintf '%s|' \"$@\"\ncat\n")));
+        QVERIFY(QFile::setPermissions(bin.filePath(QStringLiteral("socat")),
+                                      QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner));
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("PATH"), bin.path() + QStringLiteral(":/usr/bin:/bin"));
+        const ToolRun ran = runTool(
+            QStringLiteral("/bin/sh"),
+            {QStringLiteral("-c"), haproxyRuntimeCommand(QStringLiteral("/run/h a/'x'.sock"),
+                                                         QStringLiteral("show stat"))},
+            env);
+        QCOMPARE(ran.exitCode, 0);
+        QCOMPARE(ran.output, QStringLiteral("stdio|UNIX-CONNECT:/run/h a/'x'.sock|show stat\n"));
+
+        const QByteArray csv = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,addr,status\n"
+                               "corral-shop,FRONTEND,,,3,5,4096,100,,OPEN\n"
+                               "corral-shop,127.0.0.1:3000,0,0,2,4,,50,127.0.0.1:3000,UP\n"
+                               "corral-shop,::1:3001,0,0,0,3,,7,[::1]:3001,DOWN 1/2\n"
+                               "corral-shop,BACKEND,0,0,2,5,,100,,UP\n"
+                               "other,10.0.0.1:80,0,0,9,9,,11,10.0.0.1:80,UP\n";
+        auto stat = HaproxyStat::parse(csv);
+        QVERIFY_RESULT(stat);
+        QCOMPARE(
+            stat->currentSessions(QStringLiteral("corral-shop"), QStringLiteral("127.0.0.1:3000"))
+                .value(),
+            2);
+        QCOMPARE(stat->field(QStringLiteral("corral-shop"), QStringLiteral("::1:3001"),
+                             QStringLiteral("status"))
+                     .value(),
+                 QStringLiteral("DOWN 1/2"));
+        const auto missingServer =
+            stat->currentSessions(QStringLiteral("corral-shop"), QStringLiteral("127.0.0.1:9"));
+        QVERIFY(!missingServer);
+        QCOMPARE(missingServer.error(),
+                 QStringLiteral("show stat: no server corral-shop/127.0.0.1:9"));
+        QVERIFY(!stat->field(QStringLiteral("corral-shop"), QStringLiteral("127.0.0.1:3000"),
+                             QStringLiteral("nosuchcolumn")));
+        auto totals = stat->sessionTotalsByAddress(QStringLiteral("corral-shop"));
+        QVERIFY_RESULT(totals);
+        QCOMPARE(totals->size(), 2);
+        QCOMPARE(totals->value(QStringLiteral("127.0.0.1:3000")), quint64(50));
+        QCOMPARE(totals->value(QStringLiteral("[::1]:3001")), quint64(7));
+        auto everyProxy = stat->sessionTotalsByAddress(QString());
+        QVERIFY_RESULT(everyProxy);
+        QCOMPARE(everyProxy->value(QStringLiteral("10.0.0.1:80")), quint64(11));
+        QVERIFY(!HaproxyStat::parse("garbage"));
+        QVERIFY(!HaproxyStat::parse("# pxname,svname\n")->sessionTotalsByAddress(QString()));
+
+        // The follower turns the totals into deltas per tick, from its second reading on.
+        HaproxyStatFollower follower(QStringLiteral("/run/x.sock"), QStringLiteral("corral-shop"));
+        QVERIFY(follower.consume(csv)->isEmpty());
+        QByteArray later = csv;
+        later.replace(",50,127.0.0.1:3000", ",53,127.0.0.1:3000");
+        auto delta = follower.consume(later);
+        QVERIFY_RESULT(delta);
+        QCOMPARE(delta->size(), 1);
+        QCOMPARE(delta->value(QStringLiteral("127.0.0.1:3000")), quint64(3));
     }
 };
 
