@@ -3,6 +3,7 @@
 #include "remote/HostDiscovery.h"
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
+#include "util/PortRule.h"
 
 #include <QDeadlineTimer>
 #include <QRegularExpression>
@@ -458,21 +459,9 @@ Result<QList<quint16>> RemoteWorkers::allocatePorts(const QSet<quint16> &listeni
                                                     quint16 basePort, int count,
                                                     const QList<quint16> &remembered,
                                                     const QSet<quint16> &reserved) {
-    QList<quint16> ports;
-    const auto usable = [&](quint16 port) {
-        return port != 0 && !listening.contains(port) && !reserved.contains(port) &&
-               !ports.contains(port);
-    };
-    for (quint16 port : remembered)
-        if (ports.size() < count && usable(port)) ports.append(port);
-    for (quint32 port = basePort; port <= 65535 && ports.size() < count; ++port)
-        if (usable(quint16(port))) ports.append(quint16(port));
-    if (ports.size() < count)
-        return fail(QStringLiteral("only %1 of %2 ports are free on the host from %3 to 65535")
-                        .arg(ports.size())
-                        .arg(count)
-                        .arg(basePort));
-    return ports;
+    return pickPorts(
+        count, basePort, remembered, reserved,
+        [&](quint16 port) { return listening.contains(port); }, QStringLiteral("the host"));
 }
 
 Result<QList<quint16>> RemoteWorkers::allocatePorts(SshSession &session, const Site &site,

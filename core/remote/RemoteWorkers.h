@@ -132,7 +132,8 @@ public:
     /// a worker could not bind either).
     static QSet<quint16> parseListeningPorts(const QByteArray &ssOutput);
     /// `count` ports from `basePort` upwards that nothing listens on and that are not
-    /// `reserved` (other Corral workers on that host); `remembered` ones first when free.
+    /// `reserved` (other Corral workers on that host); `remembered` ones first when free: the
+    /// rule of local sites too (pickPorts() in util/PortRule.h), `listening` what is taken.
     static Result<QList<quint16>> allocatePorts(const QSet<quint16> &listening, quint16 basePort,
                                                 int count, const QList<quint16> &remembered = {},
                                                 const QSet<quint16> &reserved = {});

@@ -1,5 +1,7 @@
 #include "supervisor/PortAllocator.h"
 
+#include "util/PortRule.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -40,26 +42,9 @@ bool PortAllocator::isFree(const QHostAddress &address, quint16 port) {
 Result<QList<quint16>> PortAllocator::allocate(const QHostAddress &address, quint16 basePort,
                                                int count, const QList<quint16> &remembered,
                                                const QSet<quint16> &reserved, quint16 lastPort) {
-    QList<quint16> ports;
-    if (count <= 0) return ports;
-    const auto take = [&](quint16 port) {
-        if (port != 0 && !ports.contains(port) && !reserved.contains(port) && isFree(address, port))
-            ports.append(port);
-    };
-    for (quint16 port : remembered) {
-        if (ports.size() == count) break;
-        take(port);
-    }
-    for (uint port = basePort; port <= lastPort && ports.size() < count; ++port)
-        take(quint16(port));
-    if (ports.size() < count)
-        return fail(QStringLiteral("only %1 of %2 ports are free on %3 in %4..%5")
-                        .arg(ports.size())
-                        .arg(count)
-                        .arg(address.toString())
-                        .arg(basePort)
-                        .arg(lastPort));
-    return ports;
+    return pickPorts(
+        count, basePort, remembered, reserved, [&](quint16 port) { return !isFree(address, port); },
+        address.toString(), lastPort);
 }
 
 } // namespace corral

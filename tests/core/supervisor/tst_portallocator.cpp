@@ -1,5 +1,6 @@
 #include "supervisor/PortAllocator.h"
 #include "supervisor/RotatingLog.h"
+#include "util/PortRule.h"
 
 #include <QDir>
 #include <QFile>
@@ -48,6 +49,47 @@ private Q_SLOTS:
         QVERIFY2(ports.ok(), qPrintable(ports.error()));
         QCOMPARE(ports.value(),
                  (QList<quint16>{quint16(base + 4), quint16(base + 5), quint16(base + 1)}));
+    }
+
+    // The one rule behind PortAllocator (local) and RemoteWorkers::allocatePorts (remote),
+    // with what is taken given as a set.
+    void pickPortsRule() {
+        const QSet<quint16> listening{3000, 3002, 3006};
+        const auto taken = [&](quint16 port) { return listening.contains(port); };
+        // From basePort upwards, skipping what listens and what is reserved.
+        QCOMPARE(pickPorts(3, 3000, {}, {3001}, taken, QStringLiteral("h")).value(),
+                 (QList<quint16>{3003, 3004, 3005}));
+        // Remembered ports first, in their order, when usable; a taken, reserved, zero or
+        // repeated one is passed over.
+        QCOMPARE(pickPorts(4, 3000, {3009, 3002, 0, 3008, 3009, 3004}, {3008}, taken,
+                           QStringLiteral("h"))
+                     .value(),
+                 (QList<quint16>{3009, 3004, 3001, 3003}));
+        // Enough remembered ones: nothing from the range.
+        QCOMPARE(pickPorts(1, 3000, {4000, 4001}, {}, taken, QStringLiteral("h")).value(),
+                 QList<quint16>{4000});
+        QVERIFY(pickPorts(0, 3000, {}, {}, taken, QStringLiteral("h"))->isEmpty());
+        // The range ends at 65535 without wrapping around to 0.
+        QCOMPARE(pickPorts(2, 65534, {}, {}, taken, QStringLiteral("h")).value(),
+                 (QList<quint16>{65534, 65535}));
+        const auto full = pickPorts(3, 65534, {}, {65535}, taken, QStringLiteral("the host"));
+        QVERIFY(!full);
+        QCOMPARE(full.error(),
+                 QStringLiteral("only 1 of 3 ports are free on the host in 65534..65535"));
+        const auto narrowed =
+            pickPorts(2, 3000, {}, {}, taken, QStringLiteral("127.0.0.1"), quint16(3001));
+        QCOMPARE(narrowed.error(),
+                 QStringLiteral("only 1 of 2 ports are free on 127.0.0.1 in 3000..3001"));
+        // isTaken is asked only for candidates that pass the cheap checks.
+        QList<quint16> asked;
+        (void)pickPorts(
+            1, 3000, {3000}, {3000},
+            [&](quint16 port) {
+                asked.append(port);
+                return false;
+            },
+            QStringLiteral("h"));
+        QCOMPARE(asked, QList<quint16>{3001});
     }
 
     void failsWhenTheRangeIsFull() {
