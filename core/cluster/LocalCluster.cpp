@@ -79,7 +79,9 @@ Result<void> LocalCluster::start(const Site &site, int proxyThreads) {
         config.listenPort = endpoint->port;
         config.threads = proxyThreads;
         config.policy = site.policy;
-        config.health.path = site.healthPath;
+        // Active checks only with a health path; its request target as healthUrl() builds it.
+        config.health.path =
+            site.healthPath.isEmpty() ? QString() : healthRequestPath(site.healthPath);
         config.retries = site.retries;
         m_proxy = std::make_unique<ProxyEngine>();
         if (auto started = m_proxy->start(config); !started) {

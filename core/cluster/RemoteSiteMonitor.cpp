@@ -30,14 +30,9 @@ bool onBalancerHost(const Backend &backend, const Site &site, const QList<Host> 
     return host ? host.value() == site.balancer->host : isLoopbackAddress(backend.address);
 }
 
-QString healthUrl(const Site &site, const Backend &backend) {
-    const QString host = backend.address.contains(QLatin1Char(':'))
-                             ? QLatin1Char('[') + backend.address + QLatin1Char(']')
-                             : backend.address;
-    return QStringLiteral("http://%1:%2%3")
-        .arg(host)
-        .arg(backend.port)
-        .arg(site.healthPath.isEmpty() ? QStringLiteral("/") : site.healthPath);
+// The balancer host probes each backend where the balancer reaches it.
+QString backendHealthUrl(const Site &site, const Backend &backend) {
+    return healthUrl(Endpoint{backend.address, backend.port}, site.healthPath);
 }
 
 /// Pid, CPU and memory of a site's workers on one host: the status of their pid files, then
@@ -297,7 +292,7 @@ void RemoteSiteMonitor::tick() {
             // per-session cost) dominate a tick, not the commands themselves.
             QStringList urls;
             for (const Backend &backend : site.backends)
-                urls.append(healthUrl(site, backend));
+                urls.append(backendHealthUrl(site, backend));
             BatchedCommand batch;
             batch.add(QStringLiteral("counts"),
                       accessLog ? probe->logFollower->command() : probe->haproxy->command());
@@ -432,13 +427,14 @@ void RemoteSiteMonitor::deliver(const TickResult *result, const QString &error) 
         } else if (code >= 200 && code < 400) {
             row.state = WorkerState::Running;
             row.cause = QStringLiteral("GET %1 answered %2 (from %3)")
-                            .arg(healthUrl(m_site, backend))
+                            .arg(backendHealthUrl(m_site, backend))
                             .arg(code)
                             .arg(m_site.balancer->host);
         } else {
             row.state = WorkerState::Unhealthy;
-            row.cause =
-                QStringLiteral("GET %1 answered %2").arg(healthUrl(m_site, backend)).arg(code);
+            row.cause = QStringLiteral("GET %1 answered %2")
+                            .arg(backendHealthUrl(m_site, backend))
+                            .arg(code);
         }
         const WorkerSampling::Reading *reading = local    ? &result->workers
                                                  : remote ? &remote->last

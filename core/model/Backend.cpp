@@ -59,6 +59,15 @@ QString Endpoint::toString() const {
     return bracketed + QLatin1Char(':') + QString::number(port);
 }
 
+QString healthRequestPath(const QString &healthPath) {
+    if (healthPath.isEmpty()) return QStringLiteral("/");
+    return healthPath.startsWith(QLatin1Char('/')) ? healthPath : QLatin1Char('/') + healthPath;
+}
+
+QString healthUrl(const Endpoint &worker, const QString &healthPath) {
+    return QStringLiteral("http://") + worker.toString() + healthRequestPath(healthPath);
+}
+
 Result<Endpoint> Endpoint::parse(const QString &text) {
     QString host;
     QString portText;

@@ -20,6 +20,14 @@ struct Endpoint {
     bool operator==(const Endpoint &) const = default;
 };
 
+/// The request target a worker's health is checked with: `healthPath` itself, "/" when it is
+/// empty, and a relative one ("health") taken from the root ("/health").
+QString healthRequestPath(const QString &healthPath);
+/// The one health-URL builder, for every check of a worker (the local readiness probe's Host,
+/// curl on a production host, the monitor's probes): "http://HOST:PORT" with an IPv6 address
+/// in brackets (Endpoint::toString()), then healthRequestPath(healthPath).
+QString healthUrl(const Endpoint &worker, const QString &healthPath);
+
 /// True for an IPv4 or IPv6 address as Corral writes it into configs: digits, hex digits,
 /// '.' and ':' only, and for IPv6 an optional zone id ("fe80::1%eth0") of 1 to 15 letters,
 /// digits, '_', '.' or '-' (an interface name or number; QHostAddress alone takes anything

@@ -550,9 +550,7 @@ Result<qint64> RemoteWorkers::restart(SshSession &session, const Site &site, qui
 }
 
 QString RemoteWorkers::healthUrl(const Site &site, quint16 port, const QString &address) {
-    return QStringLiteral("http://%1%2")
-        .arg(Endpoint{address, port}.toString(),
-             site.healthPath.isEmpty() ? QStringLiteral("/") : site.healthPath);
+    return corral::healthUrl(Endpoint{address, port}, site.healthPath);
 }
 
 Result<void> RemoteWorkers::waitHealthy(SshSession &session, const Site &site, quint16 port,

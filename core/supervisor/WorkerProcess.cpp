@@ -261,10 +261,11 @@ void WorkerProcess::probe() {
     connect(m_probe, &QTcpSocket::connected, this, [this, finish] {
         if (m_spec.healthPath.isEmpty())
             return finish(true, QStringLiteral("port accepts connections"));
-        m_probe->write(QStringLiteral("GET %1 HTTP/1.1\r\nHost: %2:%3\r\nUser-Agent: "
+        // The request line and Host of healthUrl(): the path from the root, IPv6 in brackets.
+        m_probe->write(QStringLiteral("GET %1 HTTP/1.1\r\nHost: %2\r\nUser-Agent: "
                                       "corral-probe\r\nConnection: close\r\n\r\n")
-                           .arg(m_spec.healthPath, m_spec.address.toString())
-                           .arg(m_spec.port)
+                           .arg(healthRequestPath(m_spec.healthPath),
+                                Endpoint{m_spec.address.toString(), m_spec.port}.toString())
                            .toLatin1());
     });
     connect(m_probe, &QTcpSocket::readyRead, this, [this, finish] {

@@ -166,6 +166,25 @@ private Q_SLOTS:
                               QStringLiteral("--url=http://x:3005/")}));
     }
 
+    // One health-URL builder for every check of a worker: IPv6 in brackets, "/" without a
+    // health path, a relative path taken from the root.
+    void healthUrlOfAWorker() {
+        QCOMPARE(healthUrl(Endpoint{QStringLiteral("127.0.0.1"), 3001}, QStringLiteral("/health")),
+                 QStringLiteral("http://127.0.0.1:3001/health"));
+        QCOMPARE(healthUrl(Endpoint{QStringLiteral("::1"), 3001}, QStringLiteral("/health")),
+                 QStringLiteral("http://[::1]:3001/health"));
+        QCOMPARE(healthUrl(Endpoint{QStringLiteral("fd00::5"), 80}, QString()),
+                 QStringLiteral("http://[fd00::5]:80/"));
+        QCOMPARE(healthUrl(Endpoint{QStringLiteral("web1.lan"), 8080}, QStringLiteral("health")),
+                 QStringLiteral("http://web1.lan:8080/health"));
+        QCOMPARE(
+            healthUrl(Endpoint{QStringLiteral("10.0.0.5"), 3000}, QStringLiteral("/status?full=1")),
+            QStringLiteral("http://10.0.0.5:3000/status?full=1"));
+        QCOMPARE(healthRequestPath(QString()), QStringLiteral("/"));
+        QCOMPARE(healthRequestPath(QStringLiteral("ready")), QStringLiteral("/ready"));
+        QCOMPARE(healthRequestPath(QStringLiteral("/ready")), QStringLiteral("/ready"));
+    }
+
     void policyNamesRoundTrip() {
         for (auto policy :
              {BalancingPolicy::RoundRobin, BalancingPolicy::LeastConn, BalancingPolicy::Weighted,
