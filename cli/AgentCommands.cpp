@@ -218,6 +218,8 @@ const char startUsage[] =
     "  SITE               the site's name (default with --demo: demo)\n";
 
 int startCommand(Context &context, const QStringList &args) {
+    if (int code = Failure; runProductionCommand(context, QStringLiteral("start"), args, code))
+        return code;
     auto options = parseOptions(args, siteOptionSpec());
     if (!options) return context.usageError(options.error());
     if (options->positional.size() > 1)
@@ -318,6 +320,8 @@ const char stopUsage[] =
     "nothing and succeeds.\n";
 
 int stopCommand(Context &context, const QStringList &args) {
+    if (int code = Failure; runProductionCommand(context, QStringLiteral("stop"), args, code))
+        return code;
     auto options = parseOptions(args, OptionSpec{});
     if (!options) return context.usageError(options.error());
     if (options->positional.size() != 1 || !options->rest.isEmpty())
@@ -374,6 +378,8 @@ const char restartUsage[] =
     "  --worker PORT   restart just this worker of a local site (drained first)\n";
 
 int restartCommand(Context &context, const QStringList &args) {
+    if (int code = Failure; runProductionCommand(context, QStringLiteral("restart"), args, code))
+        return code;
     auto options = parseOptions(args, OptionSpec{{}, {QStringLiteral("worker")}});
     if (!options) return context.usageError(options.error());
     if (options->positional.size() != 1 || !options->rest.isEmpty())
@@ -393,10 +399,6 @@ int restartCommand(Context &context, const QStringList &args) {
     auto inventory = context.loadInventory();
     if (!inventory) return context.error(inventory.error());
     if (const Site *saved = inventory->site(name); saved && saved->balancer) {
-        if (port)
-            return context.error(QStringLiteral("restart: --worker is for local sites; %1 is a "
-                                                "production site: 'corralctl rolling-restart %1'")
-                                     .arg(name));
         for (const Command &command : backendCommands())
             if (command.name == QLatin1String("rolling-restart")) {
                 context.command = command.name;
@@ -1087,13 +1089,18 @@ QList<Command> agentCommands() {
         Command{QStringLiteral("start"),
                 QStringLiteral("Start a local site in the agent (saved in the inventory)"),
                 QString::fromLatin1(startUsage) + siteOptionsHelp() +
-                    QString::fromLatin1(exitCodesHelp),
+                    productionUsage(QStringLiteral("start")) + QString::fromLatin1(exitCodesHelp),
                 startCommand},
-        Command{QStringLiteral("stop"), QStringLiteral("Drain and stop a local site"),
-                usageWithExitCodes(stopUsage), stopCommand},
+        Command{QStringLiteral("stop"),
+                QStringLiteral("Drain and stop a site (local, or production: see help)"),
+                QString::fromLatin1(stopUsage) + productionUsage(QStringLiteral("stop")) +
+                    QString::fromLatin1(exitCodesHelp),
+                stopCommand},
         Command{QStringLiteral("restart"),
                 QStringLiteral("Rolling restart of a site, or of one worker"),
-                usageWithExitCodes(restartUsage), restartCommand},
+                QString::fromLatin1(restartUsage) + productionUsage(QStringLiteral("restart")) +
+                    QString::fromLatin1(exitCodesHelp),
+                restartCommand},
         Command{QStringLiteral("scale"), QStringLiteral("Set or change a site's worker count"),
                 usageWithExitCodes(scaleUsage), scaleCommand},
         Command{QStringLiteral("ps"),

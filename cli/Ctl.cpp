@@ -60,6 +60,7 @@ static QList<Command> allCommands() {
     commands.append(renderCommands());
     commands.append(applyCommands());
     commands.append(backendCommands());
+    commands.append(productionCommands());
     return commands;
 }
 

@@ -463,7 +463,35 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
     int inRotation = 0;
     for (const Backend &backend : site.backends)
         if (!backend.down) ++inRotation;
-    if (inRotation < 2) {
+    // With setOnly(): the one backend to restart, by index; -1 restarts every backend.
+    qsizetype only = -1;
+    // Restarted without drain and enable although in rotation: the only one, forced.
+    bool unrotated = false;
+    if (!m_only.isEmpty()) {
+        QStringList keys;
+        for (qsizetype i = 0; i < site.backends.size(); ++i) {
+            keys.append(site.backends.at(i).key());
+            if (keys.last() == m_only) only = i;
+        }
+        if (only < 0) {
+            report.error =
+                QStringLiteral("site %1 has no backend %2 (its backends: %3)")
+                    .arg(site.name, m_only,
+                         keys.isEmpty() ? QStringLiteral("none") : keys.join(QStringLiteral(", ")));
+            return report;
+        }
+        if (!site.backends.at(only).down && inRotation < 2) {
+            if (!m_force) {
+                report.error =
+                    QStringLiteral("%1 is the only backend of site %2 in rotation: draining it "
+                                   "would stop the site serving (force it to restart without "
+                                   "drain, the site not answering meanwhile)")
+                        .arg(m_only, site.name);
+                return report;
+            }
+            unrotated = true;
+        }
+    } else if (inRotation < 2) {
         report.error = QStringLiteral("site %1 has %2 backend(s) in rotation; a rolling restart "
                                       "needs at least two, or the site stops serving")
                            .arg(site.name)
@@ -471,8 +499,11 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
         return report;
     }
 
-    // Preflight: every worker must be one Corral can restart before anything is touched.
-    auto checks = preflight(site, hosts);
+    // Preflight: every worker to restart must be one Corral can restart before anything is
+    // touched.
+    Site checked = site;
+    if (only >= 0) checked.backends = {site.backends.at(only)};
+    auto checks = preflight(checked, hosts);
     if (!checks) {
         report.error = checks.error() + QStringLiteral(" (nothing was changed)");
         return report;
@@ -597,6 +628,7 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
     const auto lockHeld = [&] { return !m_lockHeld || m_lockHeld(); };
 
     for (qsizetype i = 0; i < site.backends.size(); ++i) {
+        if (only >= 0 && i != only) continue;
         const Backend &backend = site.backends.at(i);
         current = backend.key();
         currentIndex = i;
@@ -611,7 +643,7 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
         const QString logFile =
             RemoteWorkers::workerFile(home, site.name, backend.port, QStringLiteral(".log"));
 
-        const bool rotate = !backend.down;
+        const bool rotate = !backend.down && !unrotated;
         if (!lockHeld()) return lockLost(QStringLiteral("draining it"));
         if (rotate) {
             out = i;
@@ -743,8 +775,10 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
                                   : QString()};
         if (!rotate)
             report.backends[i].detail +=
-                QStringLiteral("%1marked down in the inventory, as before")
-                    .arg(report.backends[i].detail.isEmpty() ? QString() : QStringLiteral("; "));
+                (report.backends[i].detail.isEmpty() ? QString() : QStringLiteral("; ")) +
+                (unrotated ? QStringLiteral("restarted without drain (forced: the only backend "
+                                            "in rotation)")
+                           : QStringLiteral("marked down in the inventory, as before"));
         report.restarted.append(current);
     }
     return report;

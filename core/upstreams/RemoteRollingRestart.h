@@ -150,6 +150,14 @@ public:
     /// that reconnected carries on without it). The run then stops there (step "lock"), since
     /// another operation may already be running on the site.
     void setLockCheck(std::function<bool()> stillHeld) { m_lockHeld = std::move(stillHeld); }
+    /// Restart only the backend whose Backend::key() is `backendKey` (corralctl restart SITE
+    /// --worker): the same preflight, drain, restart, health and enable, the others untouched.
+    /// An unknown key fails naming the site's backends. Empty: every backend.
+    void setOnly(const QString &backendKey) { m_only = backendKey; }
+    /// With setOnly(): when that backend is the only one in rotation, restart it anyway,
+    /// without drain and enable (the site does not answer while it restarts). Without it such
+    /// a run refuses before anything is touched.
+    void setForce(bool force) { m_force = force; }
 
     /// `site` with its balancer, `target` from RemoteBalancer::fromSite() (or adjusted),
     /// `hosts` the inventory's hosts for workerHostFor().
@@ -198,6 +206,8 @@ private:
     QHash<SshSession *, QString> m_homes;
     std::function<void(const RollingStep &)> m_onStep;
     std::function<bool()> m_lockHeld;
+    QString m_only;
+    bool m_force = false;
     int m_drainTimeoutMs = 30000;
     int m_healthTimeoutMs = 15000;
     int m_balancerUpTimeoutMs = 30000;

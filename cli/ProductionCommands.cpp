@@ -1,0 +1,453 @@
+// The lifecycle of a production site (a balancer on an SSH host, workers on SSH hosts):
+// remove-backend, and the production forms of restart --worker, stop and start, which the
+// local-site commands (AgentCommands.cpp) hand over to when the site has a balancer.
+
+#include "cli/Context.h"
+#include "inventory/OperationJournal.h"
+#include "model/FieldText.h"
+#include "ssh/SshSession.h"
+#include "upstreams/ConfigApplier.h"
+#include "upstreams/RemoteRemoveBackend.h"
+#include "upstreams/RemoteRollingRestart.h"
+#include "upstreams/RemoteSiteStop.h"
+#include "upstreams/SiteLock.h"
+
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+
+#include <map>
+
+namespace corral::cli {
+
+static const char removeBackendUsage[] =
+    "Usage: corralctl remove-backend SITE HOST:PORT [--force] [--drain-timeout SECONDS]\n"
+    "                                [--no-wait] [--accept-new]\n"
+    "\n"
+    "Takes the backend HOST:PORT (as the site lists it) out of SITE's production balancer and\n"
+    "stops its worker, without failing a request:\n"
+    "  check   the backend is one of the site's, and not the last one in rotation (without\n"
+    "          --force that is refused: the site would stop serving)\n"
+    "  drain   HAProxy: 'set server corral-SITE/HOST:PORT state drain' on its stats socket\n"
+    "          (socat over SSH); nginx/Apache: the config applied with the backend marked down\n"
+    "          (validated, reloaded gracefully, verified, rolled back on failure)\n"
+    "  wait    until nothing is in flight on it: HAProxy's 'show stat' reports no current\n"
+    "          session; nginx/Apache: its access log had no new line answered by the backend\n"
+    "          for 2 s. After the drain timeout it goes ahead anyway.\n"
+    "  stop    its worker on its host (the balancer's host for a loopback backend, else the\n"
+    "          inventory host with that address): systemctl stop of corral-SITE@PORT where\n"
+    "          that unit runs it, else SIGTERM (SIGKILL after 5 s) and its pid file removed\n"
+    "  apply   the config without the backend (as 'corralctl apply': validate, reload,\n"
+    "          verify, rollback)\n"
+    "  verify  the installed config no longer names it\n"
+    "Then the site without the backend is saved to the inventory (atomically).\n"
+    "A failing step leaves the previous config serving and the inventory unchanged: an apply\n"
+    "that fails is rolled back, a stopped worker is started again and must answer its health\n"
+    "path, and the backend is put back into rotation (HAProxy 'state ready', nginx/Apache the\n"
+    "site's config applied again). The message names the step (\"drain: \", \"wait: \",\n"
+    "\"stop: \", \"apply/validate: \"...) and what was put back. An interrupted add-backend of\n"
+    "SITE is reconciled first (see 'corralctl help reconcile').\n"
+    "\n"
+    "Options:\n"
+    "  --force                  remove it even when it is the last backend in rotation\n"
+    "  --drain-timeout SECONDS  how long it may keep requests in flight before its worker is\n"
+    "                           stopped anyway (default 30)\n"
+    "  --no-wait                fail at once, naming the holder, when another operation holds\n"
+    "                           the site (else it waits for the site's lock, see 'help apply')\n"
+    "  --accept-new             trust the host key of a host never seen before\n"
+    "\n"
+    "Steps are printed as they happen; with --json one object: site, backend, steps (step, ok,\n"
+    "detail), result (\"removed\" or \"failed\") and error.\n"
+    "\n"
+    "Exit codes: 0 removed, 1 a step failed (the message says what was put back), 2 usage.\n";
+
+namespace {
+
+/// What a production operation holds while it runs: the inventory, the site and its target,
+/// the balancer's session and the site's lock, and sessions to the other hosts on demand.
+struct ProductionRun {
+    ProductionRun(Context &context, QString command, QString name, bool acceptNew)
+        : context(context)
+        , command(std::move(command))
+        , name(std::move(name))
+        , acceptNew(acceptNew) {}
+
+    Context &context;
+    QString command;
+    QString name;
+    bool acceptNew = false;
+    Inventory inventory;
+    const Site *site = nullptr;
+    RemoteBalancer target;
+    std::unique_ptr<SshSession> balancer;
+    std::unique_ptr<SiteLock> lock;
+    std::map<QString, std::unique_ptr<SshSession>> others;
+
+    /// Loads the inventory and the site, opens the balancer's session, takes the lock and
+    /// settles an interrupted add-backend. Empty on success, else the error (printed unless
+    /// `code` was set: reconcilePending() prints its own).
+    QString begin(bool noWait, int &code) {
+        auto loaded = context.loadInventory();
+        if (!loaded) return loaded.error();
+        inventory = std::move(loaded).value();
+        site = inventory.site(name);
+        if (!site)
+            return QStringLiteral("no site named %1 in %2").arg(shown(name), context.inventoryPath);
+        if (!site->balancer)
+            return QStringLiteral("%1 %2: the site has no \"balancer\" in %3 (host, format, "
+                                  "configPath, validate, reload)")
+                .arg(command, name, context.inventoryPath);
+        auto made = RemoteBalancer::forSite(*site);
+        if (!made) return QStringLiteral("%1 %2: %3").arg(command, name, made.error());
+        target = made.value();
+        auto opened = openHostSession(context, inventory, site->balancer->host, acceptNew);
+        if (!opened)
+            return QStringLiteral("%1 %2: %3%4").arg(command, name, opened.error(), pendingNote());
+        balancer = std::move(opened).value();
+        auto locked = lockSite(context, *balancer, target, site->balancer->host, command, noWait);
+        if (!locked)
+            return QStringLiteral("%1 %2: %3%4").arg(command, name, locked.error(), pendingNote());
+        lock = std::move(locked).value();
+        if (!reconcilePending(context, inventory, name, acceptNew, code))
+            return QStringLiteral("-");
+        site = inventory.site(name); // an adopted backend is in it now
+        return {};
+    }
+
+    QString pendingNote() const {
+        const QString path = OperationJournal::pathFor(context.inventoryPath, name);
+        if (!QFile::exists(path)) return {};
+        return QStringLiteral(" (site %1 also has an interrupted operation pending in %2: run "
+                              "'corralctl reconcile %1' once the host is reachable)")
+            .arg(name, path);
+    }
+
+    Result<SshSession *> session(const QString &host) {
+        if (host == site->balancer->host) return balancer.get();
+        auto found = others.find(host);
+        if (found != others.end()) return found->second.get();
+        auto opened = openHostSession(context, inventory, host, acceptNew);
+        if (!opened) return fail(opened.error());
+        SshSession *raw = opened.value().get();
+        others.emplace(host, std::move(opened).value());
+        return raw;
+    }
+    RemoteRollingRestart::SessionResolver resolver() {
+        return [this](const QString &host) { return session(host); };
+    }
+};
+
+/// The position of SITE in `args`: the first argument that is neither an option nor the
+/// value of one of `valued` ("--worker X"). -1 when there is none.
+qsizetype siteArgument(const QStringList &args, const QStringList &valued) {
+    for (qsizetype i = 0; i < args.size(); ++i) {
+        const QString &arg = args.at(i);
+        if (arg == QLatin1String("--")) return -1;
+        if (arg.startsWith(QLatin1Char('-'))) {
+            if (!arg.contains(QLatin1Char('=')) && valued.contains(arg.mid(2))) ++i;
+            continue;
+        }
+        return i;
+    }
+    return -1;
+}
+
+/// --drain-timeout as milliseconds, or an error naming the option and value.
+Result<int> secondsOption(const ParsedOptions &options, const QString &option, int defaultMs) {
+    if (!options.has(option)) return defaultMs;
+    bool ok = false;
+    const double seconds = options.value(option).toDouble(&ok);
+    if (!ok || seconds < 0 || seconds > 86400)
+        return fail(QStringLiteral("--%1: %2 is not a number of seconds from 0 to 86400")
+                        .arg(option, shown(options.value(option))));
+    return int(seconds * 1000);
+}
+
+void printStep(Context &context, const QString &backend, const QString &name, bool ok,
+               const QString &detail) {
+    if (context.json) return;
+    context.out << (ok ? "  ok    " : "  FAIL  ")
+                << (backend.isEmpty() ? QString() : backend + QStringLiteral("  ")) << name << ": "
+                << detail << Qt::endl;
+}
+
+QJsonObject stepJson(const QString &backend, const QString &name, bool ok, const QString &detail) {
+    QJsonObject object{{QStringLiteral("step"), name},
+                       {QStringLiteral("ok"), ok},
+                       {QStringLiteral("detail"), detail}};
+    if (!backend.isEmpty()) object.insert(QStringLiteral("backend"), backend);
+    return object;
+}
+
+int removeBackendCommand(Context &context, const QStringList &args) {
+    const QString usage = QString::fromLatin1(removeBackendUsage);
+    auto options =
+        parseOptions(args, OptionSpec{{QStringLiteral("accept-new"), QStringLiteral("no-wait"),
+                                       QStringLiteral("force")},
+                                      {QStringLiteral("drain-timeout")}});
+    if (!options)
+        return context.usageError(QStringLiteral("remove-backend: ") + options.error(), usage);
+    if (options->positional.size() != 2)
+        return context.usageError(
+            QStringLiteral("remove-backend: expected a site NAME and a backend HOST:PORT"), usage);
+    auto drainMs = secondsOption(options.value(), QStringLiteral("drain-timeout"), 30000);
+    if (!drainMs) return context.error(QStringLiteral("remove-backend: ") + drainMs.error());
+    auto backend = Backend::parse(options->positional.at(1));
+    if (!backend)
+        return context.error(QStringLiteral("remove-backend: %1: %2")
+                                 .arg(shown(options->positional.at(1)), backend.error()));
+    const QString name = options->positional.first();
+
+    QJsonArray steps;
+    const auto finish = [&](const QString &error) {
+        if (context.json) {
+            QJsonObject object{{QStringLiteral("site"), name},
+                               {QStringLiteral("backend"), backend->key()},
+                               {QStringLiteral("steps"), steps},
+                               {QStringLiteral("result"), error.isEmpty()
+                                                              ? QStringLiteral("removed")
+                                                              : QStringLiteral("failed")}};
+            if (!error.isEmpty()) object.insert(QStringLiteral("error"), error);
+            context.out << QJsonDocument(object).toJson(QJsonDocument::Indented) << Qt::flush;
+        }
+        if (!error.isEmpty()) return context.error(error);
+        if (!context.json)
+            context.out << "removed backend " << backend->key() << " from " << name << Qt::endl;
+        return int(Success);
+    };
+
+    ProductionRun run(context, QStringLiteral("remove-backend"), name,
+                      options->has(QStringLiteral("accept-new")));
+    int code = Failure;
+    if (const QString error = run.begin(options->has(QStringLiteral("no-wait")), code);
+        !error.isEmpty())
+        return error == QLatin1String("-") ? code : finish(error);
+    auto workerHost =
+        workerHostFor(backend.value(), run.site->balancer->host, run.inventory.hosts());
+    if (!workerHost)
+        return finish(QStringLiteral("remove-backend %1: %2").arg(name, workerHost.error()));
+    auto worker = run.session(workerHost.value());
+    if (!worker) return finish(QStringLiteral("remove-backend %1: %2").arg(name, worker.error()));
+
+    RemoveBackendOptions remove;
+    remove.drainTimeoutMs = drainMs.value();
+    remove.force = options->has(QStringLiteral("force"));
+    remove.lockHeld = [&] { return run.lock->isHeld(); };
+    remove.onStep = [&](const ApplyStep &step) {
+        steps.append(stepJson({}, step.name, step.ok, step.detail));
+        printStep(context, {}, step.name, step.ok, step.detail);
+    };
+    auto removed = removeRemoteBackend(*run.balancer, *worker.value(), *run.site, run.target,
+                                       backend.value(), remove);
+    if (!removed) return finish(QStringLiteral("remove-backend %1: %2").arg(name, removed.error()));
+    if (auto stored = run.inventory.updateSite(removed.value()); !stored)
+        return finish(QStringLiteral("remove-backend %1: %2 is removed from the balancer and its "
+                                     "worker stopped, but the inventory was not updated: %3")
+                          .arg(name, backend->key(), stored.error()));
+    if (auto saved = run.inventory.save(context.inventoryPath); !saved)
+        return finish(QStringLiteral("remove-backend %1: %2 is removed from the balancer and its "
+                                     "worker stopped, but %3 was not saved: %4 (remove the "
+                                     "backend from it by hand)")
+                          .arg(name, backend->key(), context.inventoryPath, saved.error()));
+    return finish({});
+}
+
+/// corralctl restart SITE --worker HOST:PORT [--force] for a production site.
+int restartWorker(Context &context, const QString &name, const QStringList &args) {
+    auto options =
+        parseOptions(args, OptionSpec{{QStringLiteral("accept-new"), QStringLiteral("no-wait"),
+                                       QStringLiteral("force")},
+                                      {QStringLiteral("worker"), QStringLiteral("drain-timeout"),
+                                       QStringLiteral("health-timeout")}});
+    if (!options) return context.usageError(options.error());
+    if (options->positional.size() != 1 || !options->rest.isEmpty())
+        return context.usageError(QStringLiteral("expected exactly one SITE"));
+    auto backend = Backend::parse(options->value(QStringLiteral("worker")));
+    if (!backend)
+        return context.error(
+            QStringLiteral("restart: --worker: %1 is not a backend HOST:PORT of production site "
+                           "%2: %3")
+                .arg(shown(options->value(QStringLiteral("worker"))), name, backend.error()));
+    auto drainMs = secondsOption(options.value(), QStringLiteral("drain-timeout"), 30000);
+    auto healthMs = secondsOption(options.value(), QStringLiteral("health-timeout"), 15000);
+    QStringList problems;
+    if (!drainMs) problems.append(drainMs.error());
+    if (!healthMs) problems.append(healthMs.error());
+    if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("restart: "));
+
+    QJsonArray steps;
+    const auto finish = [&](const RollingRestartReport &report) {
+        if (context.json) {
+            QJsonObject object{{QStringLiteral("site"), name},
+                               {QStringLiteral("backend"), backend->key()},
+                               {QStringLiteral("steps"), steps},
+                               {QStringLiteral("result"), report.ok() ? QStringLiteral("restarted")
+                                                                      : QStringLiteral("failed")}};
+            if (!report.ok()) object.insert(QStringLiteral("error"), report.error);
+            context.out << QJsonDocument(object).toJson(QJsonDocument::Indented) << Qt::flush;
+        }
+        if (!report.ok()) {
+            QString message = QStringLiteral("restart %1: %2").arg(name, report.error);
+            if (!report.backends.isEmpty())
+                message += QStringLiteral("\nafterwards: ") + report.describeBackends();
+            return context.error(message);
+        }
+        if (!context.json)
+            context.out << "restarted " << backend->key() << " of " << name << Qt::endl;
+        return int(Success);
+    };
+    ProductionRun run(context, QStringLiteral("restart"), name,
+                      options->has(QStringLiteral("accept-new")));
+    int code = Failure;
+    if (const QString error = run.begin(options->has(QStringLiteral("no-wait")), code);
+        !error.isEmpty()) {
+        if (error == QLatin1String("-")) return code;
+        RollingRestartReport refused;
+        refused.error = error;
+        return finish(refused);
+    }
+    RemoteRollingRestart restart(*run.balancer, run.resolver());
+    restart.setOnly(backend->key());
+    restart.setForce(options->has(QStringLiteral("force")));
+    restart.setDrainTimeoutMs(drainMs.value());
+    restart.setHealthTimeoutMs(healthMs.value());
+    restart.setLockCheck([&] { return run.lock->isHeld(); });
+    restart.setStepCallback([&](const RollingStep &step) {
+        steps.append(stepJson(step.backend, step.step, step.ok, step.detail));
+        printStep(context, step.backend, step.step, step.ok, step.detail);
+    });
+    return finish(restart.run(*run.site, run.target, run.inventory.hosts()));
+}
+
+/// corralctl stop|start SITE for a production site.
+int stopOrStart(Context &context, const QString &name, const QStringList &args, bool stop) {
+    const QString command = stop ? QStringLiteral("stop") : QStringLiteral("start");
+    QStringList valued{QStringLiteral("health-timeout")};
+    auto options = parseOptions(
+        args, OptionSpec{{QStringLiteral("accept-new"), QStringLiteral("no-wait")}, valued});
+    if (!options) return context.usageError(options.error());
+    if (options->positional.size() != 1 || !options->rest.isEmpty())
+        return context.usageError(QStringLiteral("expected exactly one SITE"));
+    auto healthMs = secondsOption(options.value(), QStringLiteral("health-timeout"), 15000);
+    if (!healthMs) return context.error(command + QStringLiteral(": ") + healthMs.error());
+
+    QJsonArray steps;
+    const auto finish = [&](const QString &error, const QString &summary) {
+        if (context.json) {
+            QJsonObject object{{QStringLiteral("site"), name},
+                               {QStringLiteral("steps"), steps},
+                               {QStringLiteral("result"),
+                                error.isEmpty()
+                                    ? (stop ? QStringLiteral("stopped") : QStringLiteral("started"))
+                                    : QStringLiteral("failed")}};
+            if (!error.isEmpty()) object.insert(QStringLiteral("error"), error);
+            context.out << QJsonDocument(object).toJson(QJsonDocument::Indented) << Qt::flush;
+        }
+        if (!error.isEmpty()) return context.error(error);
+        if (!context.json) context.out << summary << Qt::endl;
+        return int(Success);
+    };
+    ProductionRun run(context, command, name, options->has(QStringLiteral("accept-new")));
+    int code = Failure;
+    if (const QString error = run.begin(options->has(QStringLiteral("no-wait")), code);
+        !error.isEmpty())
+        return error == QLatin1String("-") ? code : finish(error, {});
+    SiteStopOptions stopOptions;
+    stopOptions.healthTimeoutMs = healthMs.value();
+    stopOptions.onStep = [&](const RollingStep &step) {
+        steps.append(stepJson(step.backend, step.step, step.ok, step.detail));
+        printStep(context, step.backend, step.step, step.ok, step.detail);
+    };
+    auto done = stop ? stopRemoteSite(*run.balancer, run.resolver(), *run.site, run.target,
+                                      run.inventory.hosts(), stopOptions)
+                     : startRemoteSite(*run.balancer, run.resolver(), *run.site, run.target,
+                                       run.inventory.hosts(), stopOptions);
+    if (!done) return finish(QStringLiteral("%1 %2: %3").arg(command, name, done.error()), {});
+    return finish({}, done.value());
+}
+
+} // namespace
+
+bool runProductionCommand(Context &context, const QString &command, const QStringList &args,
+                          int &code) {
+    const qsizetype at =
+        siteArgument(args, {QStringLiteral("worker"), QStringLiteral("drain-timeout"),
+                            QStringLiteral("health-timeout")});
+    if (at < 0) return false;
+    auto inventory = context.loadInventory();
+    if (!inventory) return false; // the local command reports it
+    const Site *site = inventory->site(args.at(at));
+    if (!site || !site->balancer) return false;
+    const QString name = site->name;
+    if (command == QLatin1String("restart")) {
+        // Without --worker: the rolling restart, as before.
+        bool worker = false;
+        for (const QString &arg : args)
+            worker = worker || arg == QLatin1String("--worker") ||
+                     arg.startsWith(QLatin1String("--worker="));
+        if (!worker) return false;
+        code = restartWorker(context, name, args);
+        return true;
+    }
+    if (command == QLatin1String("stop") || command == QLatin1String("start")) {
+        code = stopOrStart(context, name, args, command == QLatin1String("stop"));
+        return true;
+    }
+    return false;
+}
+
+QString productionUsage(const QString &command) {
+    if (command == QLatin1String("restart"))
+        return QStringLiteral(
+            "\n"
+            "A production site (one with a balancer on a host):\n"
+            "  corralctl restart SITE --worker HOST:PORT [--force] [--drain-timeout SECONDS]\n"
+            "                    [--health-timeout SECONDS] [--no-wait] [--accept-new]\n"
+            "restarts only that backend's worker, as 'corralctl rolling-restart' restarts each\n"
+            "one: check (a worker Corral can restart), drain (HAProxy 'state drain' until no\n"
+            "session is left; nginx/Apache: the config applied with it marked down), restart\n"
+            "(systemctl restart, or stop and start of the fallback worker), health (its health\n"
+            "path answers 2xx and the new process holds the port), enable (HAProxy 'state\n"
+            "ready', then wait until its check reports it UP; nginx/Apache: the config applied\n"
+            "again). A failure puts it back into rotation. When it is the only backend in\n"
+            "rotation it is refused; --force restarts it without drain (the site does not\n"
+            "answer meanwhile).\n");
+    if (command == QLatin1String("stop"))
+        return QStringLiteral(
+            "\n"
+            "A production site (one with a balancer on a host):\n"
+            "  corralctl stop SITE [--no-wait] [--accept-new]\n"
+            "  down     the config applied with every backend marked down (validate, reload,\n"
+            "           rollback on failure; HAProxy writes them 'disabled', so a reload keeps\n"
+            "           them so): the balancer answers every request itself (nginx 502,\n"
+            "           HAProxy and Apache 503)\n"
+            "  verify   the probe URL through the balancer answers 502/503\n"
+            "  stop     each backend's worker on its host (systemctl stop, or the fallback's\n"
+            "           SIGTERM with its pid file removed)\n"
+            "The inventory is not changed. It stops at the first failure and says what is true:\n"
+            "a failed down changed nothing; after it the balancer answers 502/503 and the\n"
+            "message lists the workers stopped and those still running.\n");
+    if (command == QLatin1String("start"))
+        return QStringLiteral(
+            "\n"
+            "A production site (one with a balancer on a host):\n"
+            "  corralctl start SITE [--health-timeout SECONDS] [--no-wait] [--accept-new]\n"
+            "  start    each backend's worker on its host (not those marked down in the\n"
+            "           inventory; systemctl start, or the fallback worker; a running one is\n"
+            "           left as it is)\n"
+            "  health   each answers its health path on its host (15 s at most)\n"
+            "  apply    the site's config as in the inventory (validate, reload, verify that\n"
+            "           the site answers through the balancer, rollback on failure)\n"
+            "It stops at the first failure; until the apply the balancer still answers 502/503,\n"
+            "and the message lists the workers already started (left running).\n");
+    return {};
+}
+
+QList<Command> productionCommands() {
+    return {Command{QStringLiteral("remove-backend"),
+                    QStringLiteral("Drain a backend of a production site, stop it, remove it"),
+                    QString::fromLatin1(removeBackendUsage), removeBackendCommand}};
+}
+
+} // namespace corral::cli

@@ -1,0 +1,401 @@
+#include "BalancerFixture.h"
+#include "BalancerLoad.h"
+#include "CorralctlRunner.h"
+#include "ResultVerify.h"
+#include "SshServer.h"
+#include "TestProcess.h"
+#include "inventory/Inventory.h"
+#include "remote/RemoteWorkers.h"
+#include "ssh/SshSession.h"
+#include "upstreams/ConfigApplier.h"
+#include "upstreams/RemoteAddBackend.h"
+#include "upstreams/RemoteRemoveBackend.h"
+#include "upstreams/RemoteRollingRestart.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace corral;
+using namespace corral::test;
+
+/// The lifecycle of production sites (issue 17) against real parts: a "remote" host (sshd on
+/// 127.0.0.15, this machine) runs demo workers as fallback workers behind a real nginx,
+/// HAProxy and Apache, and corralctl removes a backend under continuous load, restarts one
+/// worker under load, stops and starts a site; failures leave config and inventory as they
+/// were.
+class TestRemoteLifecycle : public QObject {
+    Q_OBJECT
+
+    SshServer m_server{QStringLiteral("127.0.0.15")};
+    NginxInstance m_nginx{QStringLiteral("lcnginx")};
+    HaproxyInstance m_haproxy{QStringLiteral("lchaproxy")};
+    ApacheInstance m_apache{QStringLiteral("lcapache")};
+    QTemporaryDir m_home;
+    std::unique_ptr<SshSession> m_session;
+    Site m_nginxSite;
+    Site m_haproxySite;
+    Site m_apacheSite;
+    QList<QPair<QString, quint16>> m_started; // every remote worker, stopped in cleanup
+
+    Host remoteHost() const { return m_server.inventoryHost(QStringLiteral("remote")); }
+
+    Site workerSite(const QString &name) const {
+        Site site;
+        site.name = name;
+        site.command = QStringLiteral(DEMO_WORKER_PATH);
+        site.args = {QStringLiteral("--port"), QStringLiteral("{port}")};
+        site.healthPath = QStringLiteral("/health");
+        site.serverNames = {QStringLiteral("shop.example.com")};
+        site.basePort = workerBasePort();
+        site.workers = 0;
+        return site;
+    }
+
+    // `count` workers of `site` started over SSH as fallback workers, healthy, as its backends.
+    bool startWorkers(Site &site, int count, QString *error) {
+        auto ports = RemoteWorkers::allocatePorts(*m_session, site, count);
+        if (!ports) return *error = ports.error(), false;
+        for (quint16 port : ports.value()) {
+            auto started = RemoteWorkers::start(*m_session, site, port);
+            if (!started) return *error = started.error(), false;
+            m_started.append({site.name, port});
+            site.backends.append(Backend{QStringLiteral("127.0.0.1"), port});
+            site.ports.append(port);
+        }
+        for (quint16 port : ports.value())
+            if (auto healthy = RemoteWorkers::waitHealthy(*m_session, site, port); !healthy)
+                return *error = healthy.error(), false;
+        return true;
+    }
+
+    /// The pid of each backend's worker (0: not running).
+    QMap<quint16, qint64> pids(const Site &site) {
+        QMap<quint16, qint64> result;
+        QList<quint16> ports;
+        for (const Backend &backend : site.backends)
+            ports.append(backend.port);
+        auto statuses = RemoteWorkers::status(*m_session, site.name, ports);
+        if (!statuses) return result;
+        for (const RemoteWorkerStatus &status : statuses.value())
+            result.insert(status.port, status.running ? status.pid : 0);
+        return result;
+    }
+
+    QString inventoryPath() const { return m_home.filePath(QStringLiteral("inventory.json")); }
+
+    CtlRun ctl(QStringList args) const {
+        args.append(QStringLiteral("--accept-new"));
+        Corralctl runner{QStringLiteral(CORRALCTL_PATH), m_home.path(), inventoryPath()};
+        runner.timeoutMs = 120000;
+        return runner.run(args);
+    }
+
+    void writeInventory(const Site &site) {
+        QVERIFY_RESULT(corral::test::writeInventory(inventoryPath(), remoteHost(), site));
+    }
+
+    Site savedSite(const QString &name) {
+        auto inventory = Inventory::load(inventoryPath());
+        if (!inventory || !inventory->site(name)) return {};
+        return *inventory->site(name);
+    }
+
+    static QStringList stepNames(const CtlRun &run) {
+        QStringList names;
+        const QJsonObject object = QJsonDocument::fromJson(run.out.toUtf8()).object();
+        for (const QJsonValue &step : object.value(QStringLiteral("steps")).toArray())
+            names.append(step.toObject().value(QStringLiteral("step")).toString());
+        return names;
+    }
+
+    static QString loadReport(BalancerLoad &load) {
+        return QStringLiteral("%1 of %2 requests failed: %3")
+            .arg(load.failed())
+            .arg(load.total())
+            .arg(load.failures().mid(0, 5).join(QStringLiteral("; ")));
+    }
+
+    /// corralctl remove-backend of the site's first backend under continuous load: no request
+    /// fails, the installed config and the saved inventory no longer have it, its worker is
+    /// gone and the others answer every request.
+    void removeUnderLoad(Site &site, const QString &configPath, quint16 balancerPort) {
+        writeInventory(site);
+        const Backend gone = site.backends.first();
+        const qint64 pid = pids(site).value(gone.port);
+        QVERIFY(pid > 0);
+        QVERIFY(readFile(configPath).contains(gone.key().toUtf8()));
+
+        BalancerLoad load(balancerPort);
+        QVERIFY(load.waitFor(20));
+        const CtlRun removed = ctl(
+            {QStringLiteral("--json"), QStringLiteral("remove-backend"), site.name, gone.key()});
+        QVERIFY(load.waitFor(load.total() + 10)); // serving afterwards too
+        load.stop();
+        QVERIFY2(removed.exitCode == 0, qPrintable(removed.err + removed.out));
+        const QJsonObject result = QJsonDocument::fromJson(removed.out.toUtf8()).object();
+        QCOMPARE(result.value(QStringLiteral("result")).toString(), QStringLiteral("removed"));
+        QCOMPARE(result.value(QStringLiteral("backend")).toString(), gone.key());
+        QStringList main; // the module's own steps, without the applies' inner ones
+        for (const QString &name : stepNames(removed))
+            if (!name.contains(QLatin1Char('/')) || name == QLatin1String("apply/validate"))
+                main.append(name);
+        QCOMPARE(main, (QStringList{QStringLiteral("check"), QStringLiteral("drain"),
+                                    QStringLiteral("wait"), QStringLiteral("stop"),
+                                    QStringLiteral("apply/validate"), QStringLiteral("verify")}));
+        QVERIFY2(load.failed() == 0, qPrintable(loadReport(load)));
+        QVERIFY(load.total() > 50);
+        qInfo("%s: %d requests during remove-backend, %d failed", qPrintable(site.name),
+              load.total(), load.failed());
+
+        QVERIFY(!configTextLists(readFile(configPath), gone));
+        const Site saved = savedSite(site.name);
+        QCOMPARE(saved.backends.size(), site.backends.size() - 1);
+        for (const Backend &backend : saved.backends)
+            QVERIFY(backend.key() != gone.key());
+        QVERIFY(!saved.ports.contains(gone.port));
+        QVERIFY2(!isAlive(pid), qPrintable(QStringLiteral("worker pid %1 still runs").arg(pid)));
+        QCOMPARE(pids(Site{site}).value(gone.port), 0);
+        const QMap<int, int> spread = spreadOverWorkers(balancerPort, 20);
+        QCOMPARE(spread.value(gone.port), 0);
+        QCOMPARE(spread.value(0), 0);
+        site = saved;
+    }
+
+    /// corralctl restart SITE --worker HOST:PORT under load: that worker has a new pid, the
+    /// others keep theirs, and no request fails.
+    void restartOneUnderLoad(const Site &site, quint16 balancerPort) {
+        writeInventory(site);
+        QVERIFY(site.backends.size() >= 2);
+        const Backend chosen = site.backends.last();
+        const QMap<quint16, qint64> before = pids(site);
+        BalancerLoad load(balancerPort);
+        QVERIFY(load.waitFor(20));
+        const CtlRun restarted = ctl({QStringLiteral("--json"), QStringLiteral("restart"),
+                                      site.name, QStringLiteral("--worker"), chosen.key()});
+        QVERIFY(load.waitFor(load.total() + 10));
+        load.stop();
+        QVERIFY2(restarted.exitCode == 0, qPrintable(restarted.err + restarted.out));
+        QStringList main;
+        for (const QString &name : stepNames(restarted))
+            if (!name.contains(QLatin1Char('/'))) main.append(name);
+        QCOMPARE(main, (QStringList{QStringLiteral("check"), QStringLiteral("host"),
+                                    QStringLiteral("drain"), QStringLiteral("restart"),
+                                    QStringLiteral("health"), QStringLiteral("enable")}));
+        const QMap<quint16, qint64> after = pids(site);
+        for (const Backend &backend : site.backends) {
+            QVERIFY(after.value(backend.port) > 0);
+            if (backend.port == chosen.port)
+                QVERIFY(after.value(backend.port) != before.value(backend.port));
+            else
+                QCOMPARE(after.value(backend.port), before.value(backend.port));
+        }
+        QVERIFY2(load.failed() == 0, qPrintable(loadReport(load)));
+        qInfo("%s: %d requests while one worker restarted, %d failed", qPrintable(site.name),
+              load.total(), load.failed());
+        QCOMPARE(savedSite(site.name).backends, site.backends); // nothing to save
+    }
+
+    /// corralctl stop SITE: the balancer answers `stoppedStatus` itself and every worker is
+    /// gone; `reload` (when given) keeps it so; corralctl start SITE: every worker answers
+    /// through the balancer again.
+    void stopAndStart(const Site &site, quint16 balancerPort, int stoppedStatus,
+                      const QStringList &reload = {}) {
+        writeInventory(site);
+        const QMap<quint16, qint64> before = pids(site);
+        const CtlRun stopped = ctl({QStringLiteral("stop"), site.name});
+        QVERIFY2(stopped.exitCode == 0, qPrintable(stopped.err + stopped.out));
+        QVERIFY2(stopped.out.contains(QStringLiteral("  ok    verify: ")), qPrintable(stopped.out));
+        for (int i = 0; i < 5; ++i)
+            QCOMPARE(httpGet(balancerPort).status, stoppedStatus);
+        for (auto it = before.cbegin(); it != before.cend(); ++it)
+            QVERIFY2(!isAlive(it.value()), qPrintable(QString::number(it.key())));
+        for (qint64 pid : pids(site))
+            QCOMPARE(pid, 0);
+        if (!reload.isEmpty()) {
+            // Every server is written down in the config: a reload does not bring one back.
+            QProcess reloader;
+            reloader.start(reload.first(), reload.mid(1));
+            QVERIFY(reloader.waitForFinished(15000));
+            QCOMPARE(reloader.exitCode(), 0);
+            QTest::qWait(1000);
+            for (int i = 0; i < 5; ++i)
+                QCOMPARE(httpGet(balancerPort).status, stoppedStatus);
+        }
+        QCOMPARE(savedSite(site.name).backends, site.backends); // stop changes no inventory
+
+        const CtlRun started = ctl({QStringLiteral("start"), site.name});
+        QVERIFY2(started.exitCode == 0, qPrintable(started.err + started.out));
+        QVERIFY2(started.out.contains(QStringLiteral("  ok    apply/verify: ")),
+                 qPrintable(started.out));
+        for (qint64 pid : pids(site))
+            QVERIFY(pid > 0);
+        const QMap<int, int> spread = spreadOverWorkers(balancerPort, 30);
+        QCOMPARE(spread.value(0), 0);
+        for (const Backend &backend : site.backends)
+            QVERIFY2(spread.value(backend.port) > 0, qPrintable(backend.key()));
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY(m_home.isValid());
+        QString error;
+        QVERIFY2(m_server.start(&error), qPrintable(error));
+        m_session = std::make_unique<SshSession>(m_server.trustedConfig());
+
+        if (NginxInstance::available()) {
+            m_nginxSite = workerSite(QStringLiteral("lcnginx"));
+            QVERIFY2(startWorkers(m_nginxSite, 3, &error), qPrintable(error));
+            m_nginxSite.balancer = m_nginx.balancer(QStringLiteral("remote"));
+            QVERIFY2(m_nginx.start(&error), qPrintable(error));
+            ConfigApplier applier(*m_session);
+            const ApplyReport applied =
+                applier.apply(m_nginxSite, RemoteBalancer::forSite(m_nginxSite).value(), false);
+            QVERIFY2(applied.ok(), qPrintable(applied.error));
+        }
+        if (HaproxyInstance::available()) {
+            m_haproxySite = workerSite(QStringLiteral("lchaproxy"));
+            QVERIFY2(startWorkers(m_haproxySite, 3, &error), qPrintable(error));
+            m_haproxySite.balancer = m_haproxy.balancer(QStringLiteral("remote"));
+            QVERIFY2(m_haproxy.start(m_haproxySite, &error), qPrintable(error));
+        }
+        if (ApacheInstance::available()) {
+            m_apacheSite = workerSite(QStringLiteral("lcapache"));
+            QVERIFY2(startWorkers(m_apacheSite, 3, &error), qPrintable(error));
+            m_apacheSite.balancer = m_apache.balancer(QStringLiteral("remote"));
+            QVERIFY2(m_apache.start(&error), qPrintable(error));
+            ConfigApplier applier(*m_session);
+            const ApplyReport applied =
+                applier.apply(m_apacheSite, RemoteBalancer::forSite(m_apacheSite).value(), false);
+            QVERIFY2(applied.ok(), qPrintable(applied.error));
+        }
+    }
+
+    void cleanupTestCase() {
+        m_nginx.stop();
+        m_haproxy.stop();
+        m_apache.stop();
+        // Every worker at once (each stop waits for its process group to be gone).
+        QStringList stops;
+        for (const auto &[site, port] : std::as_const(m_started))
+            stops.append(QStringLiteral("( %1 ) &").arg(RemoteWorkers::stopCommand(site, port)));
+        if (m_session && !stops.isEmpty())
+            (void)m_session->exec(stops.join(QLatin1Char('\n')) + QStringLiteral("\nwait"), 60000);
+        m_session.reset();
+    }
+
+    void nginxRemoveBackendUnderLoad() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        removeUnderLoad(m_nginxSite, m_nginx.siteFile(), m_nginx.httpPort());
+    }
+
+    // A validate that refuses the config without the backend (it passes the drain's config,
+    // which still names it): the apply rolls back, the worker is started again, the backend
+    // put back, and the installed config and the inventory are byte for byte as before.
+    void refusedValidationLeavesConfigAndInventory() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        Site site = m_nginxSite;
+        QVERIFY(site.backends.size() >= 2);
+        const Backend kept = site.backends.first();
+        site.balancer->validate = QStringList{QStringLiteral("sh"),
+                                              QStringLiteral("-c"),
+                                              QStringLiteral("grep -qF -- \"$1\" \"$2\" && shift 2 "
+                                                             "&& exec \"$@\""),
+                                              QStringLiteral("sh"),
+                                              kept.key(),
+                                              m_nginx.siteFile()} +
+                                  m_nginx.validateCommand();
+        writeInventory(site);
+        const QByteArray configBefore = readFile(m_nginx.siteFile());
+        const QByteArray inventoryBefore = readFile(inventoryPath());
+        const qint64 pid = pids(site).value(kept.port);
+        QVERIFY(configBefore.contains(kept.key().toUtf8()));
+
+        // No wait for in-flight requests: this is about the apply.
+        const CtlRun refused = ctl({QStringLiteral("remove-backend"), site.name, kept.key(),
+                                    QStringLiteral("--drain-timeout"), QStringLiteral("0")});
+        QCOMPARE(refused.exitCode, 1);
+        QVERIFY2(refused.err.contains(QStringLiteral("remove-backend lcnginx: apply/validate: ")),
+                 qPrintable(refused.err));
+        QVERIFY2(refused.err.contains(QStringLiteral("back in rotation")), qPrintable(refused.err));
+        QVERIFY2(refused.out.contains(QStringLiteral("  ok    restore/health: ")),
+                 qPrintable(refused.out));
+        QCOMPARE(readFile(m_nginx.siteFile()), configBefore);
+        QCOMPARE(readFile(inventoryPath()), inventoryBefore);
+        const qint64 again = pids(site).value(kept.port);
+        QVERIFY(again > 0 && again != pid); // stopped, then started again
+        const QMap<int, int> spread = spreadOverWorkers(m_nginx.httpPort(), 20);
+        QVERIFY(spread.value(kept.port) > 0);
+        QCOMPARE(spread.value(0), 0);
+    }
+
+    // The last backend in rotation is not removed without --force, and one worker of a site
+    // with one backend in rotation is not restarted through a drain; nothing changes.
+    void lastBackendInRotationIsRefused() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        Site site = m_nginxSite;
+        for (qsizetype i = 1; i < site.backends.size(); ++i)
+            site.backends[i].down = true;
+        writeInventory(site);
+        const QByteArray configBefore = readFile(m_nginx.siteFile());
+        const QByteArray inventoryBefore = readFile(inventoryPath());
+        const QMap<quint16, qint64> before = pids(site);
+        const CtlRun refused =
+            ctl({QStringLiteral("remove-backend"), site.name, site.backends.first().key()});
+        QCOMPARE(refused.exitCode, 1);
+        QVERIFY2(refused.err.contains(QStringLiteral("check: ")) &&
+                     refused.err.contains(QStringLiteral("last backend")) &&
+                     refused.err.contains(QStringLiteral("force")),
+                 qPrintable(refused.err));
+        const CtlRun restart = ctl({QStringLiteral("restart"), site.name,
+                                    QStringLiteral("--worker"), site.backends.first().key()});
+        QCOMPARE(restart.exitCode, 1);
+        QVERIFY2(restart.err.contains(QStringLiteral("only backend")), qPrintable(restart.err));
+        QCOMPARE(readFile(m_nginx.siteFile()), configBefore);
+        QCOMPARE(readFile(inventoryPath()), inventoryBefore);
+        QCOMPARE(pids(site), before);
+        // An unknown backend is named with the site's.
+        const CtlRun unknown =
+            ctl({QStringLiteral("remove-backend"), site.name, QStringLiteral("127.0.0.1:1")});
+        QCOMPARE(unknown.exitCode, 1);
+        QVERIFY2(unknown.err.contains(QStringLiteral("no backend 127.0.0.1:1")),
+                 qPrintable(unknown.err));
+        QCOMPARE(ctl({QStringLiteral("remove-backend"), site.name}).exitCode, 2);
+    }
+
+    void nginxRestartOneWorkerUnderLoad() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        restartOneUnderLoad(m_nginxSite, m_nginx.httpPort());
+    }
+
+    void nginxStopThenStart() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        stopAndStart(m_nginxSite, m_nginx.httpPort(), 502);
+    }
+
+    void haproxyRemoveBackendUnderLoad() {
+        if (!HaproxyInstance::available()) QSKIP("haproxy or socat is not installed");
+        removeUnderLoad(m_haproxySite, m_haproxy.siteFile(), m_haproxy.httpPort());
+    }
+
+    void haproxyRestartOneWorkerUnderLoad() {
+        if (!HaproxyInstance::available()) QSKIP("haproxy or socat is not installed");
+        restartOneUnderLoad(m_haproxySite, m_haproxy.httpPort());
+    }
+
+    void haproxyStopThenStart() {
+        if (!HaproxyInstance::available()) QSKIP("haproxy or socat is not installed");
+        stopAndStart(m_haproxySite, m_haproxy.httpPort(), 503, m_haproxy.reloadCommand());
+    }
+
+    void apacheRemoveBackendUnderLoad() {
+        if (!ApacheInstance::available()) QSKIP("apache2 is not installed");
+        removeUnderLoad(m_apacheSite, m_apache.siteFile(), m_apache.httpPort());
+    }
+};
+
+QTEST_MAIN(TestRemoteLifecycle)
+#include "tst_remotelifecycle.moc"
