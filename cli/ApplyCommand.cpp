@@ -1,7 +1,10 @@
 #include "cli/Context.h"
+#include "cluster/RemoteSite.h"
 #include "model/FieldText.h"
+#include "ssh/HostSessions.h"
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
+#include "upstreams/BalancerConventions.h"
 #include "upstreams/ConfigApplier.h"
 #include "upstreams/ConfigImport.h"
 #include "upstreams/SiteLock.h"
@@ -84,48 +87,28 @@ static int applyCommand(Context &context, const QStringList &args) {
     auto inventory = context.loadInventory();
     if (!inventory) return context.error(inventory.error());
     const QString name = options->positional.first();
-    const Site *site = inventory->site(name);
-    if (!site)
-        return context.error(
-            QStringLiteral("no site named %1 in %2").arg(shown(name), context.inventoryPath));
-    if (!site->balancer)
-        return context.error(QStringLiteral("apply %1: the site has no \"balancer\" in %2 (host, "
-                                            "format, configPath, validate, reload)")
-                                 .arg(name, context.inventoryPath));
-    // Before any connection: rendered, an empty list would name workers that do not exist.
-    if (auto hasBackends = requireBackends(*site); !hasBackends)
-        return context.error(QStringLiteral("apply: ") + hasBackends.error());
-    auto target = RemoteBalancer::forSite(*site);
-    if (!target) return context.error(QStringLiteral("apply %1: %2").arg(name, target.error()));
-    auto session = openHostSession(context, inventory.value(), site->balancer->host,
-                                   options->has(QStringLiteral("accept-new")));
-    if (!session) return context.error(QStringLiteral("apply %1: %2").arg(name, session.error()));
-    std::unique_ptr<SiteLock> lock; // a dry run only reads: it takes none
-    if (!dryRun) {
-        auto locked = lockSite(context, *session.value(), target.value(), site->balancer->host,
-                               QStringLiteral("apply"), options->has(QStringLiteral("no-wait")));
-        if (!locked) return context.error(QStringLiteral("apply %1: %2").arg(name, locked.error()));
-        lock = std::move(locked).value();
-        // An interrupted add-backend is settled first: its backend may belong in this config.
-        int code = Failure;
-        if (!reconcilePending(context, inventory.value(), name,
-                              options->has(QStringLiteral("accept-new")), code))
-            return code;
-        site = inventory->site(name);
-    }
-
-    ConfigApplier applier(*session.value());
+    HostSessions sessions(
+        inventory->hosts(),
+        sessionOpener(context, inventory.value(), options->has(QStringLiteral("accept-new"))));
+    RemoteSite remote(name, sessions,
+                      remoteSiteOptions(context, QStringLiteral("apply"), name,
+                                        options->has(QStringLiteral("no-wait"))));
+    ApplyRequest request;
+    request.dryRun = dryRun;
     if (!context.json) {
-        applier.setDiffCallback([&](const QString &diff) {
+        request.onDiff = [&](const QString &diff) {
             context.out << (diff.isEmpty() ? QStringLiteral("(no change)\n") : diff) << Qt::flush;
-        });
-        applier.setStepCallback([&](const ApplyStep &step) {
+        };
+        request.onStep = [&](const ApplyStep &step) {
             context.out << (step.ok ? "  ok    " : "  FAIL  ") << step.name << ": " << step.detail
                         << Qt::endl;
-        });
+        };
     }
-    const ApplyReport report = applier.apply(*site, target.value(), dryRun);
-    const QString where = site->balancer->host + QLatin1Char(':') + target->configPath;
+    const SiteApplyOutcome outcome = remote.apply(request);
+    if (!outcome.error.isEmpty()) return context.error(outcome.error);
+    const ApplyReport &report = outcome.report;
+    const Site *site = inventory->site(name);
+    const QString &where = outcome.where;
     if (context.json) {
         QJsonArray steps;
         for (const ApplyStep &step : report.steps)
@@ -165,8 +148,7 @@ Result<std::unique_ptr<SiteLock>> lockSite(Context &context, SshSession &session
 
 /// A block name turned into a valid site name.
 static QString siteNameFor(const QString &blockName) {
-    QString name = blockName;
-    if (name.startsWith(QLatin1String("corral-")) && name.size() > 7) name = name.mid(7);
+    QString name = siteNameOfBlock(blockName);
     static const QRegularExpression unsafe(QStringLiteral("[^A-Za-z0-9._-]+"));
     name.replace(unsafe, QStringLiteral("-"));
     while (name.startsWith(QLatin1Char('-')) || name.startsWith(QLatin1Char('.')))

@@ -1,6 +1,8 @@
 #include "cli/Context.h"
+#include "cluster/RemoteSite.h"
 #include "inventory/OperationJournal.h"
 #include "model/FieldText.h"
+#include "ssh/HostSessions.h"
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
@@ -143,98 +145,41 @@ static QJsonArray applyStepsJson(const QList<ApplyStep> &steps) {
     return array;
 }
 
-/// The site and its balancer target, or an error already printed (the exit code in `code`).
-static const Site *siteWithBalancer(Context &context, const Inventory &inventory,
-                                    const QString &command, const QString &name,
-                                    RemoteBalancer &target, int &code) {
-    const Site *site = inventory.site(name);
-    if (!site) {
-        code = context.error(
-            QStringLiteral("no site named %1 in %2").arg(shown(name), context.inventoryPath));
-        return nullptr;
-    }
-    if (!site->balancer) {
-        code = context.error(QStringLiteral("%1 %2: the site has no \"balancer\" in %3 (host, "
-                                            "format, configPath, validate, reload)")
-                                 .arg(command, name, context.inventoryPath));
-        return nullptr;
-    }
-    auto made = RemoteBalancer::forSite(*site);
-    if (!made) {
-        code = context.error(QStringLiteral("%1 %2: %3").arg(command, name, made.error()));
-        return nullptr;
-    }
-    target = made.value();
-    return site;
+HostSessions::Opener sessionOpener(Context &context, const Inventory &inventory, bool acceptNew) {
+    return [&context, &inventory, acceptNew](const Host &host) {
+        return openHostSession(context, inventory, host.name, acceptNew);
+    };
 }
 
-/// Appended to an error that stopped an operation before its reconcile could run (the host
-/// is unreachable, the site is locked), so the pending journal is not forgotten.
-static QString pendingNote(const Context &context, const QString &name) {
-    const QString path = OperationJournal::pathFor(context.inventoryPath, name);
-    if (!QFile::exists(path)) return {};
-    return QStringLiteral(" (site %1 also has an interrupted operation pending in %2: run "
-                          "'corralctl reconcile %1' once the host is reachable)")
-        .arg(name, path);
+RemoteSiteOptions remoteSiteOptions(Context &context, const QString &command, const QString &site,
+                                    bool noWait) {
+    RemoteSiteOptions options;
+    options.inventoryPath = context.inventoryPath;
+    options.actor = QStringLiteral("corralctl");
+    options.noWait = noWait;
+    options.onWaiting = [&context, command, site](const QString &holder) {
+        context.err << "corralctl: " << command << " " << site << ": waiting: the site is "
+                    << "locked by " << holder << " (--no-wait fails instead)" << Qt::endl;
+    };
+    options.onNote = [&context](const QString &line) {
+        (context.json ? context.err : context.out) << line << Qt::endl;
+    };
+    return options;
 }
 
 bool reconcilePending(Context &context, Inventory &inventory, const QString &name, bool acceptNew,
                       int &code) {
-    const OperationJournal journal(OperationJournal::pathFor(context.inventoryPath, name));
-    auto pending = journal.pending();
-    const QString settle =
-        QStringLiteral("run 'corralctl reconcile %1' once that is fixed (it adopts or stops the "
-                       "worker it records); if you settled it by hand, delete %2")
-            .arg(name, journal.path());
-    if (!pending) {
-        code = context.error(QStringLiteral("%1. Nothing else runs on site %2 until this journal "
-                                            "is settled: %3")
-                                 .arg(pending.error(), name, settle));
+    if (!QFile::exists(OperationJournal::pathFor(context.inventoryPath, name))) return true;
+    HostSessions sessions(inventory.hosts(), sessionOpener(context, inventory, acceptNew));
+    RemoteSite site(name, sessions,
+                    remoteSiteOptions(context, QStringLiteral("reconcile"), name, false));
+    const SiteOutcome outcome = site.reconcile();
+    if (!outcome.ok()) {
+        code = context.error(outcome.error);
         return false;
     }
-    if (!pending->has_value()) return true;
-    const PendingOperation operation = *pending.value();
-    const auto refuse = [&](const QString &why) {
-        code = context.error(QStringLiteral("site %1 has an interrupted %2 pending in %3 that "
-                                            "could not be reconciled: %4. Nothing else runs on "
-                                            "%1 until it is: %5")
-                                 .arg(name, operation.describe(), journal.path(), why, settle));
-        return false;
-    };
-    if (operation.site != name)
-        return refuse(QStringLiteral("the journal names site %1").arg(shown(operation.site)));
-    const Site *site = inventory.site(name);
-    if (!site || !site->balancer)
-        return refuse(QStringLiteral("the site or its balancer is no longer in %1")
-                          .arg(context.inventoryPath));
-    auto target = RemoteBalancer::forSite(*site);
-    if (!target) return refuse(target.error());
-    QTextStream &progress = context.json ? context.err : context.out;
-    progress << "reconciling an interrupted " << operation.describe() << Qt::endl;
-
-    auto balancer = openHostSession(context, inventory, site->balancer->host, acceptNew);
-    if (!balancer) return refuse(balancer.error());
-    std::unique_ptr<SshSession> otherHost;
-    SshSession *worker = balancer.value().get();
-    if (operation.host != site->balancer->host) {
-        auto opened = openHostSession(context, inventory, operation.host, acceptNew);
-        if (!opened) return refuse(opened.error());
-        otherHost = std::move(opened).value();
-        worker = otherHost.get();
-    }
-    auto outcome =
-        reconcileAddBackend(*worker, *balancer.value(), *site, target.value(), operation);
-    if (!outcome) return refuse(outcome.error());
-    if (outcome->adopted) {
-        if (auto stored = inventory.updateSite(outcome->site); !stored)
-            return refuse(stored.error());
-        if (auto saved = inventory.save(context.inventoryPath); !saved)
-            return refuse(QStringLiteral("%1 can be adopted, but the inventory was not saved: %2")
-                              .arg(operation.backend().key(), saved.error()));
-    }
-    if (auto cleared = journal.clear(); !cleared) return refuse(cleared.error());
-    progress << "reconciled an interrupted " << operation.operation << " of " << name << ": "
-             << outcome->summary << Qt::endl;
+    // The caller's inventory follows what the reconcile saved.
+    if (auto reloaded = context.loadInventory()) inventory = std::move(reloaded).value();
     return true;
 }
 
@@ -247,27 +192,17 @@ static int reconcileCommand(Context &context, const QStringList &args) {
     auto inventory = context.loadInventory();
     if (!inventory) return context.error(inventory.error());
     const QString name = options->positional.first();
-    RemoteBalancer target;
-    int code = Failure;
-    const Site *site = siteWithBalancer(context, inventory.value(), QStringLiteral("reconcile"),
-                                        name, target, code);
-    if (!site) return code;
-    if (!QFile::exists(OperationJournal::pathFor(context.inventoryPath, name))) {
-        if (!context.json) context.out << "nothing pending for " << name << Qt::endl;
-        return Success;
-    }
-    const bool acceptNew = options->has(QStringLiteral("accept-new"));
-    auto balancerSession =
-        openHostSession(context, inventory.value(), site->balancer->host, acceptNew);
-    if (!balancerSession)
-        return context.error(QStringLiteral("reconcile %1: %2%3")
-                                 .arg(name, balancerSession.error(), pendingNote(context, name)));
-    auto lock = lockSite(context, *balancerSession.value(), target, site->balancer->host,
-                         QStringLiteral("reconcile"), options->has(QStringLiteral("no-wait")));
-    if (!lock)
-        return context.error(QStringLiteral("reconcile %1: %2%3")
-                                 .arg(name, lock.error(), pendingNote(context, name)));
-    if (!reconcilePending(context, inventory.value(), name, acceptNew, code)) return code;
+    HostSessions sessions(
+        inventory->hosts(),
+        sessionOpener(context, inventory.value(), options->has(QStringLiteral("accept-new"))));
+    RemoteSite site(name, sessions,
+                    remoteSiteOptions(context, QStringLiteral("reconcile"), name,
+                                      options->has(QStringLiteral("no-wait"))));
+    const SiteOutcome outcome = site.reconcile();
+    if (!outcome.ok()) return context.error(outcome.error);
+    if (!context.json)
+        for (const QString &line : outcome.notes)
+            context.out << line << Qt::endl;
     return Success;
 }
 
@@ -286,25 +221,11 @@ static int addBackendCommand(Context &context, const QStringList &args) {
     auto inventory = context.loadInventory();
     if (!inventory) return context.error(inventory.error());
     const QString name = options->positional.first();
-    RemoteBalancer target;
-    int code = Failure;
-    const Site *site = siteWithBalancer(context, inventory.value(), QStringLiteral("add-backend"),
-                                        name, target, code);
-    if (!site) return code;
-    const bool acceptNew = options->has(QStringLiteral("accept-new"));
-    if (site->command.isEmpty())
-        return context.error(QStringLiteral("add-backend %1: the site has no command to start "
-                                            "workers with")
-                                 .arg(name));
-    const QString balancerHost = site->balancer->host;
-    const QString workerHost =
-        options->has(QStringLiteral("on")) ? options->value(QStringLiteral("on")) : balancerHost;
-    const Host *worker = inventory->host(workerHost);
-    if (!worker)
-        return context.error(QStringLiteral("add-backend %1: no host named %2 in %3")
-                                 .arg(name, shown(workerHost), context.inventoryPath));
-    const bool sameHost = workerHost == balancerHost;
-    const QString address = sameHost ? QStringLiteral("127.0.0.1") : worker->address;
+    const Site *known = inventory->site(name);
+    const QString requested = options->value(QStringLiteral("on"));
+    const QString workerHost = !requested.isEmpty()       ? requested
+                               : known && known->balancer ? known->balancer->host
+                                                          : QString();
 
     QList<ApplyStep> steps;
     const auto onStep = [&](const ApplyStep &step) {
@@ -313,87 +234,30 @@ static int addBackendCommand(Context &context, const QStringList &args) {
             context.out << (step.ok ? "  ok    " : "  FAIL  ") << step.name << ": " << step.detail
                         << Qt::endl;
     };
-    const auto finish = [&](const QString &error, const QString &backend) {
-        if (context.json) {
-            QJsonObject object{{QStringLiteral("site"), name},
-                               {QStringLiteral("host"), workerHost},
-                               {QStringLiteral("steps"), applyStepsJson(steps)},
-                               {QStringLiteral("result"), error.isEmpty()
-                                                              ? QStringLiteral("added")
-                                                              : QStringLiteral("failed")}};
-            if (!backend.isEmpty()) object.insert(QStringLiteral("backend"), backend);
-            if (!error.isEmpty()) object.insert(QStringLiteral("error"), error);
-            context.out << QJsonDocument(object).toJson(QJsonDocument::Indented) << Qt::flush;
-        }
-        if (!error.isEmpty()) return context.error(error);
-        if (!context.json)
-            context.out << "added backend " << backend << " to " << name << " (worker on "
-                        << workerHost << ")" << Qt::endl;
-        return int(Success);
-    };
-
-    auto balancerSession = openHostSession(context, inventory.value(), balancerHost, acceptNew);
-    if (!balancerSession)
-        return finish(QStringLiteral("add-backend %1: %2%3")
-                          .arg(name, balancerSession.error(), pendingNote(context, name)),
-                      {});
-    auto lock = lockSite(context, *balancerSession.value(), target, balancerHost,
-                         QStringLiteral("add-backend"), options->has(QStringLiteral("no-wait")));
-    if (!lock)
-        return finish(QStringLiteral("add-backend %1: %2%3")
-                          .arg(name, lock.error(), pendingNote(context, name)),
-                      {});
-    // Under the site's lock: what an interrupted add-backend left is settled first.
-    if (!reconcilePending(context, inventory.value(), name, acceptNew, code)) return code;
-    site = inventory->site(name); // an adopted backend is in it now
-    std::unique_ptr<SshSession> workerSession;
-    if (!sameHost) {
-        auto opened = openHostSession(context, inventory.value(), workerHost, acceptNew);
-        if (!opened)
-            return finish(QStringLiteral("add-backend %1: %2").arg(name, opened.error()), {});
-        workerSession = std::move(opened).value();
+    HostSessions sessions(
+        inventory->hosts(),
+        sessionOpener(context, inventory.value(), options->has(QStringLiteral("accept-new"))));
+    RemoteSite site(name, sessions,
+                    remoteSiteOptions(context, QStringLiteral("add-backend"), name,
+                                      options->has(QStringLiteral("no-wait"))));
+    const SiteOutcome outcome = site.addBackend(requested, onStep);
+    if (context.json) {
+        QJsonObject object{{QStringLiteral("site"), name},
+                           {QStringLiteral("host"), workerHost},
+                           {QStringLiteral("steps"), applyStepsJson(steps)},
+                           {QStringLiteral("result"),
+                            outcome.ok() ? QStringLiteral("added") : QStringLiteral("failed")}};
+        if (!outcome.backend.isEmpty()) object.insert(QStringLiteral("backend"), outcome.backend);
+        if (!outcome.ok()) object.insert(QStringLiteral("error"), outcome.error);
+        context.out << QJsonDocument(object).toJson(QJsonDocument::Indented) << Qt::flush;
     }
-    SshSession &workerRef = sameHost ? *balancerSession.value() : *workerSession;
-    const OperationJournal journal(OperationJournal::pathFor(context.inventoryPath, name));
-    AddBackendOptions run;
-    run.workerHost = workerHost;
-    run.onStep = onStep;
-    run.journal = &journal;
-    run.command = QStringLiteral("corralctl add-backend ") + name;
-    const QString later =
-        QStringLiteral(". Run 'corralctl reconcile %1' once %2 is reachable (the next "
-                       "add-backend, rolling-restart or apply of %1 does it first too)")
-            .arg(name, workerHost);
-    auto added = addRemoteBackend(workerRef, *balancerSession.value(), *site, target, address, run);
-    if (!added)
-        return finish(QStringLiteral("add-backend %1 on %2: %3%4")
-                          .arg(name, workerHost, added.error(),
-                               QFile::exists(journal.path()) ? later : QString()),
-                      {});
-    const QString backend = added->backends.last().key();
-    // The balancer serves it now; the journal keeps it until the inventory does.
-    if (auto pending = journal.pending(); pending && pending->has_value()) {
-        PendingOperation saving = *pending.value();
-        saving.step = QStringLiteral("save");
-        (void)journal.record(saving);
-    }
-    const auto notSaved = [&](const QString &why) {
-        return finish(QStringLiteral("add-backend %1: %2 is serving through the balancer but the "
-                                     "inventory was not saved: %3. The operation journal %4 "
-                                     "records it: 'corralctl reconcile %1' (or the next "
-                                     "add-backend, rolling-restart or apply of %1) adopts it "
-                                     "into the inventory")
-                          .arg(name, backend, why, journal.path()),
-                      backend);
-    };
-    if (auto stored = inventory->updateSite(added.value()); !stored)
-        return notSaved(stored.error());
-    if (auto saved = inventory->save(context.inventoryPath); !saved) return notSaved(saved.error());
-    if (auto cleared = journal.clear(); !cleared)
-        context.err << "corralctl: add-backend " << name << ": the inventory was saved, but "
-                    << cleared.error() << " (the next command finds the backend recorded)"
-                    << Qt::endl;
-    return finish({}, backend);
+    if (!outcome.ok()) return context.error(outcome.error);
+    for (const QString &note : outcome.notes)
+        context.err << "corralctl: " << note << Qt::endl;
+    if (!context.json)
+        context.out << "added backend " << outcome.backend << " to " << name << " (worker on "
+                    << workerHost << ")" << Qt::endl;
+    return Success;
 }
 
 static QString rollingStateName(RollingBackendState::State state) {
@@ -410,79 +274,32 @@ static QString rollingStateName(RollingBackendState::State state) {
     return {};
 }
 
-/// rolling-restart --adopt: records the running workers of `site` that Corral did not start
-/// (after showing their command lines and asking, unless `yes`), saving the inventory when
-/// the site's command was set from them. False with `error` set when it cannot or the user
-/// declined; nothing was recorded then.
-static bool adoptForeignWorkers(Context &context, RemoteRollingRestart &restart,
-                                Inventory &inventory, const Site &site, bool yes,
-                                QStringList &adopted, QString &error) {
+/// rolling-restart --adopt: shows what adopting would record and asks (unless `yes`).
+static bool confirmAdoption(Context &context, const AdoptionPlan &plan, const QString &site,
+                            bool yes) {
     QTextStream &progress = context.json ? context.err : context.out;
-    auto checks = restart.preflight(site, inventory.hosts());
-    if (!checks) {
-        error = checks.error() + QStringLiteral(" (nothing was changed)");
-        return false;
-    }
-    auto plan = RemoteRollingRestart::planAdoption(site, checks.value());
-    if (!plan) {
-        error = plan.error();
-        return false;
-    }
-    if (plan->workers.isEmpty()) {
-        progress << "nothing to adopt: every backend of " << site.name
-                 << " runs a worker Corral can restart" << Qt::endl;
-        return true;
-    }
-    progress << "workers of " << site.name << " that Corral did not start:" << Qt::endl;
-    for (const WorkerAdoption &worker : std::as_const(plan->workers)) {
+    progress << "workers of " << site << " that Corral did not start:" << Qt::endl;
+    for (const WorkerAdoption &worker : plan.workers) {
         progress << "  " << worker.backend << " on " << worker.host << ": pid "
                  << worker.process.pid << ": " << shownCommand(worker.process.argv);
         if (!worker.process.workingDirectory.isEmpty())
             progress << " (in " << escapeControls(worker.process.workingDirectory) << ")";
         progress << "\n      to be recorded in " << escapeControls(worker.pidFile) << Qt::endl;
     }
-    if (plan->siteChanged) {
-        QStringList command{plan->site.command};
-        command += plan->site.args;
+    if (plan.siteChanged) {
+        QStringList command{plan.site.command};
+        command += plan.site.args;
         progress << "the site's command becomes: " << shownCommand(command);
-        if (!plan->site.workingDirectory.isEmpty())
-            progress << " (working directory " << escapeControls(plan->site.workingDirectory)
-                     << ")";
+        if (!plan.site.workingDirectory.isEmpty())
+            progress << " (working directory " << escapeControls(plan.site.workingDirectory) << ")";
         progress << Qt::endl;
     }
-    for (const QString &note : std::as_const(plan->notes))
+    for (const QString &note : plan.notes)
         progress << "note: " << note << Qt::endl;
-    if (!yes && !confirm(context, QStringLiteral("Adopt these workers and restart every backend "
-                                                 "of %1?")
-                                      .arg(site.name))) {
-        error = QStringLiteral("not adopted (nothing was changed)");
-        return false;
-    }
-    // The inventory first: a pid file without the command to restart it would leave the
-    // worker stopped at the next restart.
-    if (plan->siteChanged) {
-        if (auto stored = inventory.updateSite(plan->site); !stored) {
-            error = stored.error();
-            return false;
-        }
-        if (auto saved = inventory.save(context.inventoryPath); !saved) {
-            error = saved.error() + QStringLiteral(" (nothing was adopted)");
-            return false;
-        }
-    }
-    if (auto recorded = restart.adopt(plan.value()); !recorded) {
-        error = QStringLiteral("adopting: ") + recorded.error();
-        return false;
-    }
-    for (const WorkerAdoption &worker : std::as_const(plan->workers))
-        adopted.append(worker.backend);
-    progress
-        << "adopted " << adopted.size() << " worker(s)"
-        << (plan->siteChanged
-                ? QStringLiteral("; the site's command is saved in %1").arg(context.inventoryPath)
-                : QString())
-        << Qt::endl;
-    return true;
+    return yes ||
+           confirm(
+               context,
+               QStringLiteral("Adopt these workers and restart every backend of %1?").arg(site));
 }
 
 static int rollingRestartCommand(Context &context, const QStringList &args) {
@@ -522,103 +339,69 @@ static int rollingRestartCommand(Context &context, const QStringList &args) {
     auto inventory = context.loadInventory();
     if (!inventory) return context.error(inventory.error());
     const QString name = options->positional.first();
-    RemoteBalancer target;
-    int code = Failure;
-    const Site *site = siteWithBalancer(context, inventory.value(),
-                                        QStringLiteral("rolling-restart"), name, target, code);
-    if (!site) return code;
-    const bool acceptNew = options->has(QStringLiteral("accept-new"));
 
     QList<RollingStep> steps;
-    QStringList adopted;
-    const auto finish = [&](const RollingRestartReport &report) {
-        if (context.json) {
-            QJsonArray stepArray;
-            for (const RollingStep &step : steps)
-                stepArray.append(QJsonObject{{QStringLiteral("backend"), step.backend},
-                                             {QStringLiteral("step"), step.step},
-                                             {QStringLiteral("ok"), step.ok},
-                                             {QStringLiteral("detail"), step.detail}});
-            QJsonObject object{
-                {QStringLiteral("site"), name},
-                {QStringLiteral("steps"), stepArray},
-                {QStringLiteral("restarted"), QJsonArray::fromStringList(report.restarted)},
-                {QStringLiteral("result"),
-                 report.ok() ? QStringLiteral("restarted") : QStringLiteral("failed")}};
-            if (!report.failedBackend.isEmpty())
-                object.insert(QStringLiteral("failedBackend"), report.failedBackend);
-            if (!report.ok()) object.insert(QStringLiteral("error"), report.error);
-            object.insert(QStringLiteral("adopted"), QJsonArray::fromStringList(adopted));
-            QJsonArray backendArray;
-            for (const RollingBackendState &backend : report.backends)
-                backendArray.append(
-                    QJsonObject{{QStringLiteral("backend"), backend.backend},
-                                {QStringLiteral("state"), rollingStateName(backend.state)},
-                                {QStringLiteral("detail"), backend.detail}});
-            object.insert(QStringLiteral("backends"), backendArray);
-            context.out << QJsonDocument(object).toJson(QJsonDocument::Indented) << Qt::flush;
-        }
-        if (!report.ok()) {
-            QString message = QStringLiteral("rolling-restart %1: %2").arg(name, report.error);
-            if (!report.backends.isEmpty())
-                message += QStringLiteral("\nafterwards: ") + report.describeBackends();
-            return context.error(message);
-        }
-        if (!context.json)
-            context.out << "restarted " << report.restarted.size() << " backend(s) of " << name
-                        << Qt::endl;
-        return int(Success);
+    RollingRestartRequest request;
+    request.drainTimeoutMs = timeoutsMs[0];
+    request.healthTimeoutMs = timeoutsMs[1];
+    request.adopt = adopt;
+    request.confirmAdoption = [&](const AdoptionPlan &plan) {
+        return confirmAdoption(context, plan, name, yes);
     };
-
-    auto balancerSession =
-        openHostSession(context, inventory.value(), site->balancer->host, acceptNew);
-    if (!balancerSession) {
-        RollingRestartReport report;
-        report.error = balancerSession.error() + pendingNote(context, name);
-        return finish(report);
-    }
-    auto lock =
-        lockSite(context, *balancerSession.value(), target, site->balancer->host,
-                 QStringLiteral("rolling-restart"), options->has(QStringLiteral("no-wait")));
-    if (!lock) {
-        RollingRestartReport report;
-        report.error = lock.error() + pendingNote(context, name);
-        return finish(report);
-    }
-    // Under the site's lock: an interrupted add-backend is settled first (its worker may be
-    // one the inventory does not know).
-    if (!reconcilePending(context, inventory.value(), name, acceptNew, code)) return code;
-    site = inventory->site(name);
-    std::map<QString, std::unique_ptr<SshSession>> others;
-    const QString balancerHost = site->balancer->host;
-    RemoteRollingRestart restart(
-        *balancerSession.value(), [&](const QString &host) -> Result<SshSession *> {
-            if (host == balancerHost) return balancerSession.value().get();
-            auto found = others.find(host);
-            if (found != others.end()) return found->second.get();
-            auto opened = openHostSession(context, inventory.value(), host, acceptNew);
-            if (!opened) return fail(opened.error());
-            SshSession *raw = opened.value().get();
-            others.emplace(host, std::move(opened).value());
-            return raw;
-        });
-    restart.setDrainTimeoutMs(timeoutsMs[0]);
-    restart.setHealthTimeoutMs(timeoutsMs[1]);
-    restart.setLockCheck([&] { return lock.value()->isHeld(); });
-    restart.setStepCallback([&](const RollingStep &step) {
+    request.onStep = [&](const RollingStep &step) {
         steps.append(step);
         if (!context.json)
             context.out << (step.ok ? "  ok    " : "  FAIL  ") << step.backend << "  " << step.step
                         << ": " << step.detail << Qt::endl;
-    });
-    if (adopt) {
-        RollingRestartReport refused;
-        if (!adoptForeignWorkers(context, restart, inventory.value(), *site, yes, adopted,
-                                 refused.error))
-            return finish(refused);
-        site = inventory->site(name); // its command may have been set from the adopted ones
+    };
+    HostSessions sessions(
+        inventory->hosts(),
+        sessionOpener(context, inventory.value(), options->has(QStringLiteral("accept-new"))));
+    RemoteSite site(name, sessions,
+                    remoteSiteOptions(context, QStringLiteral("rolling-restart"), name,
+                                      options->has(QStringLiteral("no-wait"))));
+    const RollingRestartOutcome outcome = site.rollingRestart(request);
+    const RollingRestartReport &report = outcome.report;
+    if (context.json) {
+        QJsonArray stepArray;
+        for (const RollingStep &step : steps)
+            stepArray.append(QJsonObject{{QStringLiteral("backend"), step.backend},
+                                         {QStringLiteral("step"), step.step},
+                                         {QStringLiteral("ok"), step.ok},
+                                         {QStringLiteral("detail"), step.detail}});
+        QJsonObject object{
+            {QStringLiteral("site"), name},
+            {QStringLiteral("steps"), stepArray},
+            {QStringLiteral("restarted"), QJsonArray::fromStringList(report.restarted)},
+            {QStringLiteral("result"),
+             report.ok() ? QStringLiteral("restarted") : QStringLiteral("failed")}};
+        if (!report.failedBackend.isEmpty())
+            object.insert(QStringLiteral("failedBackend"), report.failedBackend);
+        if (!report.ok()) object.insert(QStringLiteral("error"), report.error);
+        object.insert(QStringLiteral("adopted"), QJsonArray::fromStringList(outcome.adopted));
+        QJsonArray backendArray;
+        for (const RollingBackendState &backend : report.backends)
+            backendArray.append(
+                QJsonObject{{QStringLiteral("backend"), backend.backend},
+                            {QStringLiteral("state"), rollingStateName(backend.state)},
+                            {QStringLiteral("detail"), backend.detail}});
+        object.insert(QStringLiteral("backends"), backendArray);
+        context.out << QJsonDocument(object).toJson(QJsonDocument::Indented) << Qt::flush;
     }
-    return finish(restart.run(*site, target, inventory->hosts()));
+    if (!report.ok()) {
+        // Errors of the site's checks already name the operation ("rolling-restart shop: ...").
+        QString message = report.error.startsWith(QStringLiteral("rolling-restart ")) ||
+                                  report.error.startsWith(QStringLiteral("no site named "))
+                              ? report.error
+                              : QStringLiteral("rolling-restart %1: %2").arg(name, report.error);
+        if (!report.backends.isEmpty())
+            message += QStringLiteral("\nafterwards: ") + report.describeBackends();
+        return context.error(message);
+    }
+    if (!context.json)
+        context.out << "restarted " << report.restarted.size() << " backend(s) of " << name
+                    << Qt::endl;
+    return Success;
 }
 
 QList<Command> backendCommands() {

@@ -10,6 +10,8 @@
 #include <memory>
 
 namespace corral {
+class HostSessions;
+struct RemoteSiteOptions;
 class SiteLock;
 class SshSession;
 struct RemoteBalancer;
@@ -80,6 +82,14 @@ bool confirm(Context &context, const QString &question);
 /// Errors name the host.
 Result<std::unique_ptr<SshSession>> openHostSession(Context &context, const Inventory &inventory,
                                                     const QString &hostName, bool acceptNew);
+
+/// Opens the sessions of an operation (core/ssh/HostSessions.h) like openHostSession().
+std::function<Result<std::unique_ptr<SshSession>>(const Host &)>
+sessionOpener(Context &context, const Inventory &inventory, bool acceptNew);
+/// How corralctl runs an operation on a production site (core/cluster/RemoteSite.h): waiting
+/// for the site's lock is said on stderr, progress notes go to stdout (stderr with --json).
+RemoteSiteOptions remoteSiteOptions(Context &context, const QString &command, const QString &site,
+                                    bool noWait);
 
 /// Takes the site's lock (upstreams/SiteLock.h, local and on the balancer host over
 /// `session`) for "corralctl COMMAND SITE": says on stderr that it waits while another

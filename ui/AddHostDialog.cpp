@@ -21,20 +21,6 @@
 
 namespace corral {
 
-namespace {
-// What one "Test connection" learned, computed on the host's SSH thread.
-struct ProbeOutcome {
-    bool connected = false;
-    SshFailure failure = SshFailure::None;
-    QString error;
-    QString fingerprint;
-    QString knownFingerprint;
-    QByteArray keyEntry;
-    QString summary;
-    qint64 connectMs = 0;
-};
-} // namespace
-
 AddHostDialog::AddHostDialog(QWidget *parent)
     : QDialog(parent) {
     setWindowTitle(tr("Add host"));
@@ -291,33 +277,9 @@ void AddHostDialog::runTest(const QString &trustFingerprint) {
     m_testing = true;
     validate();
     m_output->setText(tr("Connecting to %1…").arg(config.displayName()));
-    m_probe->call<ProbeOutcome>(
-        [](SshSession &session) -> Result<ProbeOutcome> {
-            ProbeOutcome outcome;
-            QElapsedTimer timer;
-            timer.start();
-            const auto connected = session.connect();
-            outcome.connectMs = timer.elapsed();
-            outcome.fingerprint = session.serverFingerprint();
-            outcome.knownFingerprint = session.knownFingerprint();
-            outcome.keyEntry = session.serverKeyEntry();
-            if (!connected) {
-                outcome.failure = session.lastFailure();
-                outcome.error = connected.error();
-                return outcome;
-            }
-            outcome.connected = true;
-            const auto facts = session.exec(HostDiscovery::command(), 20000);
-            if (!facts) {
-                outcome.error = facts.error();
-                return outcome;
-            }
-            auto parsed = HostDiscovery::parse(facts->stdOut);
-            outcome.summary = parsed ? parsed->summary() : parsed.error();
-            return outcome;
-        },
-        this,
-        [this, trustFingerprint, hostName](Result<ProbeOutcome> result) {
+    m_probe->call<ConnectionTest>(
+        &HostDiscovery::testConnection, this,
+        [this, trustFingerprint, hostName](Result<ConnectionTest> result) {
             m_testing = false;
             validate();
             if (!result) {
@@ -325,8 +287,8 @@ void AddHostDialog::runTest(const QString &trustFingerprint) {
                 Q_EMIT testFinished(false);
                 return;
             }
-            const ProbeOutcome &outcome = result.value();
-            if (outcome.failure == SshFailure::HostKeyUnknown && trustFingerprint.isEmpty()) {
+            const ConnectionTest &outcome = result.value();
+            if (outcome.hostKeyUnknown && trustFingerprint.isEmpty()) {
                 // Trust on first use, but only with the user's say-so and only for this key.
                 const auto answer = QMessageBox::question(
                     this, tr("Unknown host key"),
@@ -344,7 +306,7 @@ void AddHostDialog::runTest(const QString &trustFingerprint) {
                 Q_EMIT testFinished(false);
                 return;
             }
-            if (outcome.failure == SshFailure::HostKeyChanged) {
+            if (outcome.hostKeyChanged) {
                 if (m_acceptedKey && m_acceptedKey->hostName == hostName) m_acceptedKey.reset();
                 m_output->setText(tr("REFUSED: the host key changed. Known: %1; presented now: %2.")
                                       .arg(outcome.knownFingerprint, outcome.fingerprint));

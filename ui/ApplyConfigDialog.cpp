@@ -1,8 +1,8 @@
 #include "ApplyConfigDialog.h"
 
-#include "ssh/SshHost.h"
+#include "cluster/RemoteSite.h"
+#include "ssh/HostConnections.h"
 #include "upstreams/ConfigApplier.h"
-#include "upstreams/SiteLock.h"
 
 #include <QDialogButtonBox>
 #include <QFontDatabase>
@@ -41,10 +41,12 @@ protected:
 
 } // namespace
 
-ApplyConfigDialog::ApplyConfigDialog(const Site &site, SshHost *host, QWidget *parent)
+ApplyConfigDialog::ApplyConfigDialog(const Site &site, HostConnections *connections,
+                                     RemoteSiteOptions options, QWidget *parent)
     : QDialog(parent)
     , m_site(site)
-    , m_host(host) {
+    , m_connections(connections)
+    , m_options(std::make_unique<RemoteSiteOptions>(std::move(options))) {
     setObjectName(QStringLiteral("applyConfigDialog"));
     setWindowTitle(tr("Apply balancer config: %1").arg(site.name));
     const QString where = site.balancer
@@ -132,24 +134,27 @@ void ApplyConfigDialog::showNoDiff() {
 
 void ApplyConfigDialog::preview() {
     setPhase(Phase::Previewing, tr("Reading the current file from the host…"));
-    if (!m_site.balancer || !m_host) {
-        setPhase(Phase::Failed, tr("The site has no balancer host to apply to."));
+    const QString noHost = tr("The site has no SSH balancer host to apply to.");
+    if (!m_site.balancer || !m_connections || !m_connections->host(m_site.balancer->host)) {
+        setPhase(Phase::Failed, noHost);
         Q_EMIT previewed();
         return;
     }
-    const Site site = m_site;
-    m_host->call<ApplyReport>(
-        [site](SshSession &session) -> Result<ApplyReport> {
-            auto target = RemoteBalancer::fromSite(*site.balancer);
-            if (!target) return fail(target.error());
-            ConfigApplier applier(session);
-            return applier.apply(site, target.value(), true);
+    const QString name = m_site.name;
+    const RemoteSiteOptions options = *m_options;
+    const bool started = m_connections->run<SiteApplyOutcome>(
+        m_site.balancer->host,
+        [name, options](HostSessions &sessions) {
+            ApplyRequest request;
+            request.dryRun = true;
+            return RemoteSite(name, sessions, options).apply(request);
         },
         this,
-        [this](Result<ApplyReport> report) {
-            if (!report) {
+        [this](SiteApplyOutcome outcome) {
+            const ApplyReport *report = &outcome.report;
+            if (!outcome.error.isEmpty()) {
                 showNoDiff();
-                setPhase(Phase::Failed, report.error());
+                setPhase(Phase::Failed, outcome.error);
             } else if (!report->ok()) {
                 // A preview that failed before its diff step compared nothing: not "no change".
                 if (report->diff.isEmpty())
@@ -174,6 +179,7 @@ void ApplyConfigDialog::preview() {
             }
             Q_EMIT previewed();
         });
+    Q_ASSERT(started); // the host was found above
 }
 
 void ApplyConfigDialog::addStep(const QString &name, bool ok, const QString &detail) {
@@ -185,15 +191,16 @@ void ApplyConfigDialog::addStep(const QString &name, bool ok, const QString &det
 }
 
 void ApplyConfigDialog::apply() {
-    if (m_phase != Phase::Reviewing || !m_host) return;
+    if (m_phase != Phase::Reviewing || !m_connections || !m_site.balancer) return;
     setPhase(Phase::Applying, tr("Applying…"));
     m_steps->clear();
     const Site site = m_site;
-    const QString reviewed = m_reviewedDiff;
     // Steps finish on the SSH thread; each is shown as it happens, through this dialog's
     // thread (and dropped if the dialog is gone).
     QPointer<ApplyConfigDialog> self(this);
-    const auto onStep = [self](const ApplyStep &step) {
+    ApplyRequest request;
+    request.reviewedDiff = m_reviewedDiff;
+    request.onStep = [self](const ApplyStep &step) {
         QMetaObject::invokeMethod(
             self.data(),
             [self, step] {
@@ -201,42 +208,21 @@ void ApplyConfigDialog::apply() {
             },
             Qt::QueuedConnection);
     };
-    struct Outcome {
-        ApplyReport report;
-        bool stale = false; ///< the host's file changed since the preview: nothing applied
-    };
-    m_host->call<Outcome>(
-        [site, reviewed, onStep](SshSession &session) -> Result<Outcome> {
-            auto target = RemoteBalancer::forSite(site);
-            if (!target) return fail(target.error());
-            // One operation at a time on the site; the console does not queue behind another.
-            SiteLock::Options only;
-            only.noWait = true;
-            only.command = QStringLiteral("Corral console: apply %1").arg(site.name);
-            auto lock = SiteLock::acquire(session, target.value(), site.balancer->host, only);
-            if (!lock) return fail(lock.error());
-            ConfigApplier applier(session);
-            Outcome outcome;
-            const ApplyReport check = applier.apply(site, target.value(), true);
-            if (!check.ok()) return fail(check.error);
-            if (check.diff != reviewed) {
-                outcome.report = check;
-                outcome.stale = true;
-                return outcome;
-            }
-            applier.setStepCallback(onStep);
-            outcome.report = applier.apply(site, target.value(), false);
-            return outcome;
+    const RemoteSiteOptions options = *m_options;
+    const bool started = m_connections->run<SiteApplyOutcome>(
+        site.balancer->host,
+        [name = site.name, options, request](HostSessions &sessions) {
+            return RemoteSite(name, sessions, options).apply(request);
         },
         this,
-        [this, site](Result<Outcome> outcome) {
-            if (!outcome) {
-                setPhase(Phase::Failed, outcome.error());
-                Q_EMIT applyFinished(false, outcome.error());
+        [this, site](SiteApplyOutcome outcome) {
+            if (!outcome.error.isEmpty()) {
+                setPhase(Phase::Failed, outcome.error);
+                Q_EMIT applyFinished(false, outcome.error);
                 return;
             }
-            const ApplyReport &report = outcome->report;
-            if (outcome->stale) {
+            const ApplyReport &report = outcome.report;
+            if (outcome.stale) {
                 showDiff(report.diff);
                 const QString error = tr("The file on the host changed since the preview; "
                                          "nothing was applied. Review the new diff.");
@@ -260,6 +246,10 @@ void ApplyConfigDialog::apply() {
                 Q_EMIT applyFinished(false, error);
             }
         });
+    if (!started) {
+        setPhase(Phase::Failed, tr("The site has no SSH balancer host to apply to."));
+        Q_EMIT applyFinished(false, tr("no SSH balancer host"));
+    }
 }
 
 } // namespace corral

@@ -5,6 +5,8 @@
 #include <QDialog>
 #include <QPointer>
 
+#include <memory>
+
 class QDialogButtonBox;
 class QLabel;
 class QListWidget;
@@ -13,7 +15,8 @@ class QPushButton;
 
 namespace corral {
 
-class SshHost;
+class HostConnections;
+struct RemoteSiteOptions;
 struct ApplyReport;
 
 /// "Apply balancer config": renders the site for its production balancer, shows the unified
@@ -26,7 +29,9 @@ class ApplyConfigDialog : public QDialog {
     Q_OBJECT
 public:
     /// `host` is the SSH host named by site.balancer (not owned). The preview starts at once.
-    ApplyConfigDialog(const Site &site, SshHost *host, QWidget *parent = nullptr);
+    /// Operations run through `connections` as `options` say (the console's).
+    ApplyConfigDialog(const Site &site, HostConnections *connections, RemoteSiteOptions options,
+                      QWidget *parent = nullptr);
     ~ApplyConfigDialog() override;
 
     enum class Phase { Previewing, Reviewing, UpToDate, Applying, Applied, Failed };
@@ -57,7 +62,8 @@ private:
     void setPhase(Phase phase, const QString &message);
 
     Site m_site;
-    QPointer<SshHost> m_host;
+    QPointer<HostConnections> m_connections;
+    std::unique_ptr<RemoteSiteOptions> m_options;
     QString m_reviewedDiff;
     Phase m_phase = Phase::Previewing;
     QLabel *m_target = nullptr;

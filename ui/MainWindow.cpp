@@ -13,16 +13,16 @@
 #include "charts/CpuChartView.h"
 #include "charts/DistributionChartView.h"
 #include "charts/ThroughputChartView.h"
+#include "cluster/RemoteSite.h"
 #include "cluster/RemoteSiteMonitor.h"
 #include "inventory/Inventory.h"
 #include "inventory/OperationJournal.h"
 #include "loadgen/LoadGenerator.h"
-#include "ssh/CredentialStore.h"
+#include "ssh/HostConnections.h"
 #include "ssh/SshHost.h"
 #include "supervisor/FailureReport.h"
 #include "supervisor/LogReader.h"
 #include "upstreams/RemoteAddBackend.h"
-#include "upstreams/RemoteRollingRestart.h"
 #include "upstreams/SiteLock.h"
 #include "util/ListeningSockets.h"
 
@@ -172,11 +172,11 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
         statusBar()->showMessage(tr("Load generator: %1").arg(message), 5000);
     });
 
-    m_sshPool = new SshPool(this);
-    m_credentials = new CredentialStore(this);
-    // Each remote host keeps one session (SshHost::keepConnected(), started by checkHosts()):
-    // its keepalive and reconnects say online/offline, no periodic fresh login does.
-    connect(m_sshPool, &SshPool::hostStateChanged, m_treeModel, &InventoryTreeModel::setHostOnline);
+    m_connections = new HostConnections(this);
+    // Each remote host keeps one session (HostConnections::setHosts()): its keepalive and
+    // reconnects say online/offline, no periodic fresh login does.
+    connect(m_connections, &HostConnections::hostStateChanged, m_treeModel,
+            &InventoryTreeModel::setHostOnline);
 
     createActions();
     createToolbar();
@@ -676,21 +676,11 @@ void MainWindow::reloadInventory() {
     m_lastError.clear();
     m_treeModel->setInventory(inventory.value());
     m_tree->expandAll();
-    QList<Host> remote;
-    for (const Host &host : inventory->hosts())
-        if (host.kind == Host::Kind::Ssh) remote.append(host);
-    if (remote != m_remoteHosts) {
-        // Only hosts that are gone or whose settings changed get a new session; the others
-        // keep theirs, and with it the site on view and any operation running on them.
-        for (const Host &host : std::as_const(m_remoteHosts))
-            if (!remote.contains(host)) m_sshPool->remove(host.name);
-        m_remoteHosts = remote;
-        checkHosts();
-    }
+    m_connections->setHosts(inventory->hosts());
     if (m_remoteMonitor) {
         // The site on view follows the inventory; a host replaced above is looked up again.
-        m_remoteMonitor->setWorkerHosts(m_remoteHosts, [this](const Host &known) {
-            return m_sshPool->host(known.name, sshConfigFor(known));
+        m_remoteMonitor->setWorkerHosts(m_connections->hosts(), [this](const Host &known) {
+            return m_connections->host(known.name);
         });
         if (const Site *site = inventory->site(m_currentSite);
             site && site->balancer && *site != m_remoteMonitor->site())
@@ -699,46 +689,6 @@ void MainWindow::reloadInventory() {
     statusBar()->showMessage(
         tr("%n site(s) in %1", nullptr, int(inventory->sites().size())).arg(m_inventoryPath), 5000);
     if (!m_currentSite.isEmpty()) m_tree->setCurrentIndex(m_treeModel->siteIndex(m_currentSite));
-}
-
-SshConfig MainWindow::sshConfigFor(const Host &host) const {
-    SshConfig config = SshConfig::fromHost(host);
-    if (host.auth != Host::Auth::Agent) config.secret = m_sessionSecrets.value(host.name);
-    return config;
-}
-
-void MainWindow::checkHosts() {
-    for (const Host &host : std::as_const(m_remoteHosts)) {
-        SshHost *ssh = m_sshPool->host(host.name, sshConfigFor(host));
-        if (ssh->isKeptConnected()) continue; // one session, kept since: nothing to redo
-        const QString name = host.name;
-        // Connected from now on, over one session (keepalive, reconnects with back-off); the
-        // tree follows SshPool::hostStateChanged.
-        const QPointer<SshHost> guard(ssh);
-        const auto connectNow = [guard] {
-            if (guard) guard->keepConnected();
-        };
-        if (host.auth == Host::Auth::Agent) {
-            connectNow();
-            continue;
-        }
-        if (m_sessionSecrets.contains(name)) {
-            ssh->setSecret(m_sessionSecrets.value(name));
-            connectNow();
-            continue;
-        }
-        const QString key = host.auth == Host::Auth::Password
-                                ? CredentialStore::passwordKey(name)
-                                : CredentialStore::passphraseKey(name);
-        m_credentials->read(key, this,
-                            [this, name, guard, connectNow](CredentialStore::Reply reply) {
-                                if (reply.status == CredentialStore::Status::Ok) {
-                                    m_sessionSecrets.insert(name, reply.secret);
-                                    if (guard) guard->setSecret(reply.secret);
-                                }
-                                connectNow();
-                            });
-    }
 }
 
 void MainWindow::addHostDialog() {
@@ -758,19 +708,13 @@ void MainWindow::saveHostFromDialog(AddHostDialog *dialog) {
                                        : inventory->addHost(host.value());
     if (changed) changed = inventory->save(m_inventoryPath);
     if (!changed) return showError(changed.error());
-    const QString secret = dialog->secret();
-    if (!secret.isEmpty() && host->auth != Host::Auth::Agent) {
-        m_sessionSecrets.insert(host->name, secret);
-        const QString key = host->auth == Host::Auth::Password
-                                ? CredentialStore::passwordKey(host->name)
-                                : CredentialStore::passphraseKey(host->name);
-        m_credentials->write(key, secret, this, [this](CredentialStore::Reply reply) {
-            if (reply.status != CredentialStore::Status::Ok)
-                showError(tr("The secret was not stored in the keychain (%1); Corral keeps "
-                             "it in memory until it quits.")
-                              .arg(reply.error));
+    m_connections->rememberSecret(
+        host.value(), dialog->secret(), this, [this](const QString &error) {
+            showError(
+                tr("The secret was not stored in the keychain (%1); Corral keeps it in memory "
+                   "until it quits.")
+                    .arg(error));
         });
-    }
     reloadInventory();
     statusBar()->showMessage(
         (dialog->isEditing() ? tr("Saved host %1 in %2") : tr("Added host %1 to %2"))
@@ -837,7 +781,7 @@ QString MainWindow::selectedHostName() const {
     if (index.data(InventoryTreeModel::KindRole).toInt() != int(InventoryTreeModel::NodeKind::Host))
         return {};
     const QString name = index.siblingAtColumn(0).data(InventoryTreeModel::NameRole).toString();
-    for (const Host &host : std::as_const(m_remoteHosts))
+    for (const Host &host : m_connections->hosts())
         if (host.name == name) return name;
     return {}; // the local machine: nothing to edit, reconnect or remove
 }
@@ -870,9 +814,8 @@ void MainWindow::reconnectHost() {
     if (name.isEmpty()) return showError(tr("Select an SSH host in the tree to reconnect"));
     // A new SshHost: its session is a new login; whoever holds the old one looks it up again
     // in reloadInventory().
-    m_sshPool->remove(name);
     m_treeModel->setHostOnline(name, false, tr("reconnecting"));
-    checkHosts();
+    m_connections->reconnect(name);
     reloadInventory();
     statusBar()->showMessage(tr("Reconnecting to %1…").arg(name), 5000);
 }
@@ -885,8 +828,6 @@ void MainWindow::removeHost() {
     // Refused before asking anything: the message names every site that uses the host.
     if (!inventory->sitesUsingHost(name).isEmpty())
         return showError(tr("Cannot remove %1: %2").arg(name, inventory->removeHost(name).error()));
-    const Host *host = inventory->host(name);
-    const bool hadSecret = host && host->auth != Host::Auth::Agent;
     Confirmation question;
     question.key = QStringLiteral("removeHost");
     question.title = tr("Remove host %1").arg(name);
@@ -901,11 +842,7 @@ void MainWindow::removeHost() {
     auto removed = inventory->removeHost(name);
     if (removed) removed = inventory->save(m_inventoryPath);
     if (!removed) return showError(tr("Cannot remove %1: %2").arg(name, removed.error()));
-    m_sessionSecrets.remove(name);
-    if (hadSecret)
-        for (const QString &key :
-             {CredentialStore::passwordKey(name), CredentialStore::passphraseKey(name)})
-            m_credentials->remove(key, this, [](CredentialStore::Reply) {});
+    m_connections->forgetSecrets(name);
     reloadInventory();
     statusBar()->showMessage(tr("Removed host %1 from %2").arg(name, m_inventoryPath), 5000);
 }
@@ -1242,7 +1179,7 @@ void MainWindow::addBackend() {
                 {{QStringLiteral("site"), site},
                  {QStringLiteral("workers"), int(agent::workerStates(*status).size()) + 1}});
     } else if (m_remoteMonitor) {
-        addRemoteBackend();
+        addProductionBackend();
     }
 }
 
@@ -1754,8 +1691,7 @@ std::optional<Site> MainWindow::inventorySite(const QString &name) const {
 }
 
 SshHost *MainWindow::sshHost(const QString &name) {
-    for (const Host &host : std::as_const(m_remoteHosts))
-        if (host.name == name) return m_sshPool->host(host.name, sshConfigFor(host));
+    if (SshHost *host = m_connections->host(name)) return host;
     showError(tr("No SSH host named %1 in %2").arg(name, m_inventoryPath));
     return nullptr;
 }
@@ -1763,10 +1699,7 @@ SshHost *MainWindow::sshHost(const QString &name) {
 void MainWindow::watchRemoteSite() {
     const std::optional<Site> site = inventorySite(m_currentSite);
     if (!site || !RemoteSiteMonitor::supports(*site)) return;
-    SshHost *host = nullptr;
-    for (const Host &known : std::as_const(m_remoteHosts))
-        if (known.name == site->balancer->host)
-            host = m_sshPool->host(known.name, sshConfigFor(known));
+    SshHost *host = m_connections->host(site->balancer->host);
     if (!host) {
         statusBar()->showMessage(tr("%1: its balancer host %2 is not an SSH host of the inventory")
                                      .arg(site->name, site->balancer->host),
@@ -1774,8 +1707,8 @@ void MainWindow::watchRemoteSite() {
         return;
     }
     m_remoteMonitor = new RemoteSiteMonitor(*site, host, this);
-    m_remoteMonitor->setWorkerHosts(m_remoteHosts, [this](const Host &known) {
-        return m_sshPool->host(known.name, sshConfigFor(known));
+    m_remoteMonitor->setWorkerHosts(m_connections->hosts(), [this](const Host &known) {
+        return m_connections->host(known.name);
     });
     connect(m_remoteMonitor, &RemoteSiteMonitor::snapshotReady, this,
             [this](const ClusterSnapshot &snapshot) { onSnapshot(snapshot.site, snapshot); });
@@ -1788,9 +1721,8 @@ void MainWindow::watchRemoteSite() {
 void MainWindow::applyBalancerDialog() {
     const std::optional<Site> site = inventorySite(m_currentSite);
     if (!site || !site->balancer) return;
-    SshHost *host = sshHost(site->balancer->host);
-    if (!host) return;
-    auto *dialog = new ApplyConfigDialog(*site, host, this);
+    if (!sshHost(site->balancer->host)) return; // says why
+    auto *dialog = new ApplyConfigDialog(*site, m_connections, remoteSiteOptions(), this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(dialog, &ApplyConfigDialog::applyFinished, this,
             [this](bool applied, const QString &error) {
@@ -1801,15 +1733,15 @@ void MainWindow::applyBalancerDialog() {
     dialog->open();
 }
 
-void MainWindow::addRemoteBackend() {
+void MainWindow::addProductionBackend() {
     const std::optional<Site> site = inventorySite(m_currentSite);
     if (!site || !site->balancer || m_remoteBusy) return;
     // Where the new worker may run: the balancer's host and the site's other SSH hosts.
     QStringList candidates{site->balancer->host};
     for (const QString &name : site->hosts)
-        for (const Host &host : std::as_const(m_remoteHosts))
+        for (const Host &host : m_connections->hosts())
             if (host.name == name && !candidates.contains(name)) candidates.append(name);
-    if (candidates.size() == 1) return addRemoteBackendOn(candidates.first());
+    if (candidates.size() == 1) return addProductionBackendOn(candidates.first());
     auto *chooser = new QInputDialog(this);
     chooser->setObjectName(QStringLiteral("addBackendHost"));
     chooser->setAttribute(Qt::WA_DeleteOnClose);
@@ -1817,84 +1749,58 @@ void MainWindow::addRemoteBackend() {
     chooser->setLabelText(tr("Start the new worker on:"));
     chooser->setComboBoxItems(candidates);
     chooser->setComboBoxEditable(false);
-    connect(chooser, &QInputDialog::textValueSelected, this, &MainWindow::addRemoteBackendOn);
+    connect(chooser, &QInputDialog::textValueSelected, this, &MainWindow::addProductionBackendOn);
     chooser->open();
 }
 
-void MainWindow::addRemoteBackendOn(const QString &workerHostName) {
+RemoteSiteOptions MainWindow::remoteSiteOptions() {
+    RemoteSiteOptions options;
+    options.inventoryPath = m_inventoryPath;
+    options.actor = QStringLiteral("Corral console");
+    // One operation at a time on the site; the console does not queue behind another.
+    options.noWait = true;
+    QPointer<MainWindow> self(this);
+    options.onNote = [self](const QString &line) {
+        QMetaObject::invokeMethod(
+            self.data(),
+            [self, line] {
+                if (self) self->statusBar()->showMessage(line, 5000);
+            },
+            Qt::QueuedConnection);
+    };
+    return options;
+}
+
+void MainWindow::addProductionBackendOn(const QString &workerHostName) {
     const std::optional<Site> site = inventorySite(m_currentSite);
     if (!site || !site->balancer || m_remoteBusy) return;
-    SshHost *host = sshHost(site->balancer->host);
-    if (!host) return;
-    const bool sameHost = workerHostName == site->balancer->host;
-    Host workerHost;
-    for (const Host &known : std::as_const(m_remoteHosts))
-        if (known.name == workerHostName) workerHost = known;
-    if (!sameHost && workerHost.name.isEmpty())
-        return showError(tr("No SSH host named %1 in %2").arg(workerHostName, m_inventoryPath));
-    m_remoteBusy = true;
-    updateActions();
-    statusBar()->showMessage(tr("Adding a backend to %1 on %2…").arg(site->name, workerHostName));
-    const Site base = *site;
-    const SshConfig workerConfig = sameHost ? SshConfig{} : sshConfigFor(workerHost);
-    // The same journal as corralctl add-backend: a worker started here is never lost when the
-    // inventory cannot be saved or the host goes away; corralctl reconcile settles it.
-    const QString journalPath = OperationJournal::pathFor(m_inventoryPath, base.name);
-    host->call<Site>(
-        [base, sameHost, workerHost, workerConfig,
-         journalPath](SshSession &balancer) -> Result<Site> {
-            auto target = RemoteBalancer::forSite(base);
-            if (!target) return fail(target.error());
-            // One operation at a time on the site; the console does not queue behind another.
-            SiteLock::Options only;
-            only.noWait = true;
-            only.command = QStringLiteral("Corral console: add-backend %1").arg(base.name);
-            auto lock = SiteLock::acquire(balancer, target.value(), base.balancer->host, only);
-            if (!lock) return fail(lock.error());
-            const OperationJournal journal(journalPath);
-            auto pending = journal.pending();
-            if (!pending) return fail(pending.error());
-            if (pending->has_value())
-                return fail(QStringLiteral("an earlier %1 of site %2 is pending in %3: run "
-                                           "'corralctl reconcile %2' first (it adopts or stops "
-                                           "that worker)")
-                                .arg(pending.value()->operation, base.name, journal.path()));
-            AddBackendOptions options;
-            options.workerHost = sameHost ? base.balancer->host : workerHost.name;
-            options.journal = &journal;
-            options.command = QStringLiteral("Corral console: add-backend %1").arg(base.name);
-            if (sameHost) // On the balancer's own host the balancer reaches the worker on loopback.
-                return corral::addRemoteBackend(balancer, balancer, base, target.value(),
-                                                QStringLiteral("127.0.0.1"), options);
-            // Another host: a session of its own, opened here on this thread, and the
-            // backend at that host's address.
-            SshSession worker(workerConfig);
-            if (auto connected = worker.connect(); !connected)
-                return fail(QStringLiteral("host %1: %2").arg(workerHost.name, connected.error()));
-            return corral::addRemoteBackend(worker, balancer, base, target.value(),
-                                            workerHost.address, options);
+    const QString name = site->name;
+    const RemoteSiteOptions options = remoteSiteOptions();
+    const bool started = m_connections->run<SiteOutcome>(
+        site->balancer->host,
+        [name, workerHostName, options](HostSessions &sessions) {
+            return RemoteSite(name, sessions, options).addBackend(workerHostName, {});
         },
         this,
-        [this, journalPath](Result<Site> added) {
+        [this](SiteOutcome added) {
             m_remoteBusy = false;
-            if (!added) {
-                showError(tr("Add backend failed: %1").arg(added.error()));
+            if (!added.ok()) {
+                showError(tr("Add backend failed: %1").arg(added.error));
             } else {
-                const OperationJournal journal(journalPath);
-                if (!saveSiteToInventory(added.value()))
-                    showError(tr("Backend %1 serves, but the inventory was not saved; the "
-                                 "operation journal %2 keeps it: run 'corralctl reconcile %3'.")
-                                  .arg(added->backends.last().key(), journal.path(), added->name));
-                else if (auto cleared = journal.clear(); !cleared)
-                    showError(cleared.error());
-                if (m_remoteMonitor && m_remoteMonitor->site().name == added->name)
-                    m_remoteMonitor->setSite(added.value());
+                for (const QString &note : std::as_const(added.notes))
+                    showError(note);
+                reloadInventory(); // the site as saved, for the tree and the monitor
                 statusBar()->showMessage(
-                    tr("Backend %1 added to %2").arg(added->backends.last().key(), added->name),
-                    10000);
+                    tr("Backend %1 added to %2").arg(added.backend, added.site.name), 10000);
             }
             updateActions();
         });
+    if (!started)
+        return showError(
+            tr("No SSH host named %1 in %2").arg(site->balancer->host, m_inventoryPath));
+    m_remoteBusy = true;
+    updateActions();
+    statusBar()->showMessage(tr("Adding a backend to %1 on %2…").arg(name, workerHostName));
 }
 
 void MainWindow::remoteRollingRestart() {
@@ -1921,13 +1827,10 @@ void MainWindow::remoteRollingRestart() {
     m_rollout->setRange(0, int(site.backends.size()));
     m_rollout->setValue(0);
     m_rollout->show();
-    const QList<Host> hosts = m_remoteHosts;
-    QHash<QString, SshConfig> configs;
-    for (const Host &known : hosts)
-        configs.insert(known.name, sshConfigFor(known));
     QPointer<MainWindow> self(this);
+    RollingRestartRequest request;
     // Progress comes from the SSH thread: a backend counts once it is back in rotation.
-    const auto onStep = [self](const RollingStep &step) {
+    request.onStep = [self](const RollingStep &step) {
         QMetaObject::invokeMethod(
             self.data(),
             [self, step] {
@@ -1940,53 +1843,26 @@ void MainWindow::remoteRollingRestart() {
             },
             Qt::QueuedConnection);
     };
-    host->call<RollingRestartReport>(
-        [site, hosts, configs, onStep](SshSession &balancer) -> Result<RollingRestartReport> {
-            auto target = RemoteBalancer::forSite(site);
-            if (!target) return fail(target.error());
-            // One operation at a time on the site; the console does not queue behind another.
-            SiteLock::Options only;
-            only.noWait = true;
-            only.command = QStringLiteral("Corral console: rolling-restart %1").arg(site.name);
-            auto lock = SiteLock::acquire(balancer, target.value(), site.balancer->host, only);
-            if (!lock) return fail(lock.error());
-            // Workers on other hosts get sessions of their own, opened here on this thread.
-            std::vector<std::unique_ptr<SshSession>> others;
-            const QString balancerHost = site.balancer->host;
-            RemoteRollingRestart restart(
-                balancer, [&](const QString &name) -> Result<SshSession *> {
-                    if (name == balancerHost) return &balancer;
-                    const auto config = configs.constFind(name);
-                    if (config == configs.cend())
-                        return fail(QStringLiteral("no SSH host named %1").arg(name));
-                    auto session = std::make_unique<SshSession>(config.value());
-                    if (auto connected = session->connect(); !connected)
-                        return fail(QStringLiteral("host %1: %2").arg(name, connected.error()));
-                    others.push_back(std::move(session));
-                    return others.back().get();
-                });
-            restart.setStepCallback(onStep);
-            restart.setLockCheck([&] { return lock.value()->isHeld(); });
-            return restart.run(site, target.value(), hosts);
+    const RemoteSiteOptions options = remoteSiteOptions();
+    const QString name = site.name;
+    m_connections->run<RollingRestartOutcome>(
+        site.balancer->host,
+        [name, request, options](HostSessions &sessions) {
+            return RemoteSite(name, sessions, options).rollingRestart(request);
         },
         this,
-        [this, site](Result<RollingRestartReport> report) {
+        [this, site](RollingRestartOutcome outcome) {
+            const RollingRestartReport &report = outcome.report;
             m_remoteBusy = false;
             m_rollout->hide();
-            if (!report) {
-                // Refused before any backend was touched (lock, journal, balancer unknown).
-                showError(tr("Rolling restart of %1 did not start; nothing was changed: %2")
-                              .arg(site.name, report.error()));
-            } else {
-                showRollingRestartResult(site, report.value());
-                statusBar()->showMessage(
-                    report->ok() ? tr("Rolling restart done: %n backend(s) restarted", nullptr,
-                                      int(report->restarted.size()))
-                    : report->failedBackend.isEmpty()
-                        ? tr("Rolling restart of %1 refused; nothing was changed").arg(site.name)
-                        : tr("Rolling restart stopped at %1").arg(report->failedBackend),
-                    10000);
-            }
+            showRollingRestartResult(site, report);
+            statusBar()->showMessage(
+                report.ok() ? tr("Rolling restart done: %n backend(s) restarted", nullptr,
+                                 int(report.restarted.size()))
+                : report.failedBackend.isEmpty()
+                    ? tr("Rolling restart of %1 refused; nothing was changed").arg(site.name)
+                    : tr("Rolling restart stopped at %1").arg(report.failedBackend),
+                10000);
             updateActions();
         });
 }

@@ -32,8 +32,8 @@ class AddHostDialog;
 class Confirmer;
 struct Confirmation;
 class CpuChartView;
-class CredentialStore;
-class SshPool;
+class HostConnections;
+struct RemoteSiteOptions;
 class DistributionChartView;
 class InventoryTreeModel;
 class LoadGenerator;
@@ -224,19 +224,17 @@ private:
     void applyBalancerDialog();
     /// One-click add-backend for a production site: a worker started on the balancer's host
     /// (or, when the site lists other SSH hosts, on the one chosen), then the balancer config
-    /// applied (addRemoteBackend), off the UI thread.
-    void addRemoteBackend();
+    /// applied (RemoteSite::addBackend), off the UI thread.
+    void addProductionBackend();
     /// The same with the worker on inventory host `workerHost` (the balancer's, or another
     /// of the site's hosts; the backend is then that host's address).
-    void addRemoteBackendOn(const QString &workerHost);
-    /// Rolling restart of a production site through its balancer (RemoteRollingRestart):
+    void addProductionBackendOn(const QString &workerHost);
+    /// Rolling restart of a production site through its balancer (RemoteSite::rollingRestart):
     /// drain, restart, health-check, re-enable, one backend at a time, off the UI thread.
     void remoteRollingRestart();
-    /// Connects to every remote host of the inventory (off the UI thread) and shows
-    /// online/offline in the tree.
-    void checkHosts();
-    /// How to reach an inventory host: its SshConfig with the secret this session knows.
-    SshConfig sshConfigFor(const Host &host) const;
+    /// How the console runs operations on production sites (core/cluster/RemoteSite.h):
+    /// never waiting behind another operation, notes on the status bar.
+    RemoteSiteOptions remoteSiteOptions();
 
     QString m_inventoryPath;
     Options m_options;
@@ -276,13 +274,8 @@ private:
     QSplitter *m_centreSplitter = nullptr;
     QSplitter *m_chartSplitter = nullptr;
     LoadGenerator *m_loadGenerator = nullptr;
-    SshPool *m_sshPool = nullptr;
-    CredentialStore *m_credentials = nullptr;
-    QList<Host> m_remoteHosts;
-    /// Passwords and passphrases read from the keychain or typed into Add host, by host name.
-    /// Memory only, for this session: sessions opened off the pool (a worker host's own
-    /// session) need them too, and without a keychain this is all there is.
-    QHash<QString, QString> m_sessionSecrets;
+    /// Sessions, secrets and the keychain for the inventory's SSH hosts.
+    HostConnections *m_connections = nullptr;
     RemoteSiteMonitor *m_remoteMonitor = nullptr;
     bool m_remoteBusy = false; ///< a remote add-backend or rolling restart is running
 

@@ -1,5 +1,9 @@
 #include "remote/HostDiscovery.h"
 
+#include "ssh/SshSession.h"
+
+#include <QElapsedTimer>
+
 #include "metrics/ProcessSampler.h"
 #include "ssh/ShellQuote.h"
 
@@ -147,6 +151,32 @@ QString HostFacts::summary() const {
     text += QStringLiteral("listening: %1\n")
                 .arg(ports.isEmpty() ? QStringLiteral("-") : ports.join(QLatin1Char(' ')));
     return text;
+}
+
+Result<ConnectionTest> HostDiscovery::testConnection(SshSession &session) {
+    ConnectionTest outcome;
+    QElapsedTimer timer;
+    timer.start();
+    const auto connected = session.connect();
+    outcome.connectMs = timer.elapsed();
+    outcome.fingerprint = session.serverFingerprint();
+    outcome.knownFingerprint = session.knownFingerprint();
+    outcome.keyEntry = session.serverKeyEntry();
+    if (!connected) {
+        outcome.hostKeyUnknown = session.lastFailure() == SshFailure::HostKeyUnknown;
+        outcome.hostKeyChanged = session.lastFailure() == SshFailure::HostKeyChanged;
+        outcome.error = connected.error();
+        return outcome;
+    }
+    outcome.connected = true;
+    const auto facts = session.exec(command(), 20000);
+    if (!facts) {
+        outcome.error = facts.error();
+        return outcome;
+    }
+    auto parsed = parse(facts->stdOut);
+    outcome.summary = parsed ? parsed->summary() : parsed.error();
+    return outcome;
 }
 
 } // namespace corral

@@ -8,6 +8,8 @@
 
 namespace corral {
 
+class SshSession;
+
 /// A TCP listener on a host, from `ss -ltnp`.
 struct ListeningPort {
     QString address; ///< "127.0.0.1", "::", "*"
@@ -32,6 +34,19 @@ struct HostFacts {
     QString summary() const;
 };
 
+/// What testing a connection found (the Add host dialog's Test button).
+struct ConnectionTest {
+    bool connected = false;
+    bool hostKeyUnknown = false; ///< refused: the host's key was never seen before
+    bool hostKeyChanged = false; ///< refused: the host's key differs from the one on file
+    QString error;
+    QString fingerprint;      ///< the server's key, "SHA256:..."
+    QString knownFingerprint; ///< the one on file when the key changed
+    QByteArray keyEntry;      ///< the known_hosts line of the key offered
+    QString summary;          ///< HostFacts::summary() of the host, or why it is missing
+    qint64 connectMs = 0;
+};
+
 /// The discovery command and the parsing of its output, kept apart from the transport so
 /// they can be tested on captured text.
 class HostDiscovery {
@@ -41,6 +56,9 @@ public:
     static Result<HostFacts> parse(const QByteArray &output);
     /// Parses `ss -ltn[p]` output (with or without the header line).
     static QList<ListeningPort> parseListening(const QByteArray &ssOutput);
+    /// Connects `session` (its config says how: secret, trusted fingerprint) and runs the
+    /// discovery command: for SshHost::call() from a dialog, which never sees the session.
+    static Result<ConnectionTest> testConnection(SshSession &session);
 };
 
 } // namespace corral

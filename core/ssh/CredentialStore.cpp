@@ -1,5 +1,7 @@
 #include "ssh/CredentialStore.h"
 
+#include "model/Host.h"
+
 #include <QEventLoop>
 #include <QPointer>
 
@@ -67,6 +69,22 @@ QString CredentialStore::passwordKey(const QString &hostName) {
 
 QString CredentialStore::passphraseKey(const QString &hostName) {
     return QStringLiteral("host/%1/passphrase").arg(hostName);
+}
+
+QString CredentialStore::keyFor(const Host &host) {
+    switch (host.auth) {
+    case Host::Auth::Password:
+        return passwordKey(host.name);
+    case Host::Auth::KeyFile:
+        return passphraseKey(host.name);
+    case Host::Auth::Agent:
+        break;
+    }
+    return {};
+}
+
+QStringList CredentialStore::keysOf(const QString &hostName) {
+    return {passwordKey(hostName), passphraseKey(hostName)};
 }
 
 CredentialStore::CredentialStore(QObject *parent)

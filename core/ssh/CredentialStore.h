@@ -2,10 +2,13 @@
 
 #include <QObject>
 #include <QString>
+#include <QStringList>
 
 #include <functional>
 
 namespace corral {
+
+struct Host;
 
 /// Passwords and key passphrases in the OS keychain (QtKeychain, service "corral"). Nothing
 /// here ever writes a secret to a file, a log or a command line: when no keychain is usable
@@ -31,6 +34,11 @@ public:
     /// Entry names: "host/NAME/password" and "host/NAME/passphrase".
     static QString passwordKey(const QString &hostName);
     static QString passphraseKey(const QString &hostName);
+    /// The one rule for which entry holds a host's secret: its password for password login,
+    /// its key's passphrase for a key file; empty for ssh-agent logins (no secret).
+    static QString keyFor(const Host &host);
+    /// Every entry a host may have (removed with the host, whatever its login was).
+    static QStringList keysOf(const QString &hostName);
 
     explicit CredentialStore(QObject *parent = nullptr);
 

@@ -1,4 +1,5 @@
 #include "ssh/SshSession.h"
+#include "ssh/SshTrace.h"
 
 #include "ssh/KnownHosts.h"
 #include "ssh/ShellQuote.h"
@@ -377,6 +378,7 @@ Result<void> SshSession::ensureConnected() {
 Result<ExecResult> SshSession::exec(const QString &command, int timeoutMs,
                                     const QByteArray &input) {
     m_lastFailure = SshFailure::None;
+    SshTrace::record(m_config.displayName(), "exec", command);
     const QDeadlineTimer deadline(timeoutMs);
     ChannelGuard guard{&m_impl->session, nullptr};
     // Open the channel; a connection that dropped since the last call is only noticed here,
@@ -457,6 +459,7 @@ Result<ExecResult> SshSession::exec(const QString &command, int timeoutMs,
 
 Result<std::unique_ptr<SshChannel>> SshSession::start(const QString &command) {
     m_lastFailure = SshFailure::None;
+    SshTrace::record(m_config.displayName(), "start", command);
     if (auto connected = ensureConnected(); !connected) return fail(connected.error());
     ssh_channel channel = ssh_channel_new(m_impl->session);
     if (!channel || ssh_channel_open_session(channel) != SSH_OK) {
@@ -549,6 +552,7 @@ Result<QByteArray> SshChannel::readLine(int timeoutMs) {
 Result<void> SshSession::upload(const QByteArray &content, const QString &remotePath, int mode,
                                 int timeoutMs) {
     m_lastFailure = SshFailure::None;
+    SshTrace::record(m_config.displayName(), "upload", remotePath);
     const QDeadlineTimer deadline(timeoutMs);
     if (remotePath.isEmpty() || remotePath.endsWith(QLatin1Char('/')))
         return failure(SshFailure::Protocol,

@@ -1,5 +1,6 @@
 #include "ApplyConfigDialog.h"
 #include "BalancerFixture.h"
+#include "CorralctlRunner.h"
 #include "InventoryTreeModel.h"
 #include "MainWindow.h"
 #include "ResultVerify.h"
@@ -8,10 +9,12 @@
 #include "TestProcess.h"
 #include "WorkerTableModel.h"
 #include "charts/DistributionChartView.h"
+#include "cluster/RemoteSite.h"
 #include "cluster/RemoteSiteMonitor.h"
 #include "inventory/Inventory.h"
 #include "inventory/OperationJournal.h"
 #include "remote/RemoteWorkers.h"
+#include "ssh/HostConnections.h"
 #include "ssh/SshHost.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
@@ -43,6 +46,36 @@ class TestRemoteSite : public QObject {
     DemoWorkers m_workers{2};
 
     QString inventoryPath() const { return m_home.filePath(QStringLiteral("inventory.json")); }
+    /// Every remote command this process (the console) sends (SshTrace).
+    QString consoleTrace() const { return m_home.filePath(QStringLiteral("console-trace.txt")); }
+
+    /// The remote commands of operation `label` in a trace, in order, with what differs
+    /// between two runs of the same operation by design made equal: numbers (ports, pids,
+    /// times), random operation names, the front end named in the lock holder, and how many
+    /// times a poll was repeated.
+    static QStringList operationCommands(const QByteArray &trace, const QString &label) {
+        // ConfigApplier's operation names (20261202T101500123Z-k3x9q), upload temporaries and
+        // other random names.
+        static const QRegularExpression operation(QStringLiteral("[0-9]{8}T[0-9]{9}Z-[0-9a-z]+"));
+        static const QRegularExpression random(
+            QStringLiteral("[0-9a-f]{8,}|corral-tmp-[0-9A-Za-z]+"));
+        static const QRegularExpression number(QStringLiteral("[0-9]+"));
+        QStringList commands;
+        for (const QByteArray &line : trace.split('\n')) {
+            const QList<QByteArray> fields = line.split('\t');
+            if (fields.size() != 4 || QString::fromUtf8(fields.at(0)) != label) continue;
+            QString command = QString::fromUtf8(fields.at(2) + ' ' + fields.at(3));
+            command.replace(QStringLiteral("Corral console"), QStringLiteral("ACTOR"));
+            command.replace(QStringLiteral("corralctl"), QStringLiteral("ACTOR"));
+            command.replace(operation, QStringLiteral("OPERATION"));
+            command.replace(random, QStringLiteral("X"));
+            command.replace(number, QStringLiteral("N"));
+            // A poll repeated until it succeeds (health, verify) counts once: how often it
+            // ran depends on timing, not on the front end.
+            if (commands.isEmpty() || commands.last() != command) commands.append(command);
+        }
+        return commands;
+    }
 
     Site site() const {
         Site site;
@@ -80,6 +113,8 @@ private Q_SLOTS:
         if (!NginxInstance::available())
             QSKIP("nginx is not installed (installer/install-deps.sh installs it)");
         QVERIFY(m_home.isValid());
+        // Before the first remote command: the trace file is opened once per process.
+        qputenv("CORRAL_SSH_TRACE", consoleTrace().toUtf8());
         // The console's known_hosts, settings and keychain fallback stay in the temporary home;
         // no D-Bus session: key-file hosts need no secret.
         qputenv("HOME", m_home.path().toUtf8());
@@ -161,7 +196,7 @@ private Q_SLOTS:
             auto inventory = Inventory::load(inventoryPath());
             if (inventory && inventory->updateSite(site())) (void)inventory->save(inventoryPath());
         });
-        ApplyConfigDialog dialog(changed, nullptr);
+        ApplyConfigDialog dialog(changed, nullptr, RemoteSiteOptions{});
         QCOMPARE(dialog.phase(), ApplyConfigDialog::Phase::Failed); // no host: says so
         QVERIFY(!dialog.message().isEmpty());
 
@@ -196,8 +231,21 @@ private Q_SLOTS:
     void previewFailureShowsNoDiff() {
         Site unreadable = site();
         unreadable.balancer->configPath = QStringLiteral("/tmp"); // a directory: cat fails
-        SshHost host(QStringLiteral("remote"), SshConfig::fromHost(this->host()));
-        ApplyConfigDialog dialog(unreadable, &host);
+        {
+            auto inventory = Inventory::load(inventoryPath());
+            QVERIFY_RESULT(inventory);
+            QVERIFY_RESULT(inventory->updateSite(unreadable));
+            QVERIFY_RESULT(inventory->save(inventoryPath()));
+        }
+        const auto restore = qScopeGuard([&] {
+            auto inventory = Inventory::load(inventoryPath());
+            if (inventory && inventory->updateSite(site())) (void)inventory->save(inventoryPath());
+        });
+        HostConnections connections;
+        connections.setHosts({host()});
+        RemoteSiteOptions options;
+        options.inventoryPath = inventoryPath();
+        ApplyConfigDialog dialog(unreadable, &connections, options);
         QSignalSpy previewed(&dialog, &ApplyConfigDialog::previewed);
         QVERIFY(previewed.wait(30000));
         QCOMPARE(dialog.phase(), ApplyConfigDialog::Phase::Failed);
@@ -281,7 +329,8 @@ private Q_SLOTS:
         QVERIFY(!QFile::exists(OperationJournal::pathFor(inventoryPath(), added.name)));
         QVERIFY(readFile(m_nginx.siteFile())
                     .contains(QStringLiteral("server 127.0.0.1:%1").arg(port).toUtf8()));
-        QCOMPARE(window.remoteMonitor()->site().backends.size(), 3);
+        // The inventory is saved by the operation itself; the view follows once it is told.
+        QTRY_COMPARE_WITH_TIMEOUT(window.remoteMonitor()->site().backends.size(), 3, 10000);
         // nginx reaches it once its old workers are gone (a reload hands over gracefully).
         // (A loop, not QTRY: each probe is a new request, so it cannot be evaluated twice.)
         const QDeadlineTimer deadline(20000);
@@ -298,8 +347,10 @@ private Q_SLOTS:
     }
 
     // An interrupted add-backend (from corralctl or an earlier console) is pending in the
-    // site's journal: the console starts nothing and says how to settle it.
-    void addBackendWaitsForAPendingJournal() {
+    // site's journal: the console settles it first, as corralctl does (the same core
+    // operation): the recorded worker (port 9, never started) is confirmed gone, the journal
+    // cleared, and only then is the new backend added.
+    void addBackendSettlesAPendingJournalFirst() {
         const QString site = QStringLiteral("shop");
         const OperationJournal journal(OperationJournal::pathFor(inventoryPath(), site));
         PendingOperation interrupted;
@@ -312,21 +363,90 @@ private Q_SLOTS:
         interrupted.command = QStringLiteral("corralctl add-backend shop");
         QVERIFY_RESULT(journal.record(interrupted));
         const auto clear = qScopeGuard([&] { (void)journal.clear(); });
-        const QByteArray before = readFile(inventoryPath());
+        const qsizetype before =
+            Inventory::load(inventoryPath())->site(QStringLiteral("shop"))->backends.size();
 
         MainWindow window(inventoryPath(), options());
         selectShop(window);
         QAction *add = window.action(QStringLiteral("addBackend"));
         QTRY_VERIFY_WITH_TIMEOUT(add->isEnabled(), 10000);
         add->trigger();
-        QTRY_VERIFY_WITH_TIMEOUT(!window.lastError().isEmpty(), 30000);
-        QVERIFY2(window.lastError().contains(QStringLiteral("corralctl reconcile shop")),
-                 qPrintable(window.lastError()));
-        QVERIFY2(window.lastError().contains(journal.path()), qPrintable(window.lastError()));
-        QTRY_VERIFY(add->isEnabled());
-        QCOMPARE(readFile(inventoryPath()), before);
-        QVERIFY(QFile::exists(journal.path()));
+        QTRY_COMPARE_WITH_TIMEOUT(
+            Inventory::load(inventoryPath())->site(QStringLiteral("shop"))->backends.size(),
+            before + 1, 60000);
+        const Site added = *Inventory::load(inventoryPath())->site(QStringLiteral("shop"));
+        const quint16 port = added.backends.last().port;
+        const auto stopWorker = qScopeGuard([&] {
+            SshSession session(SshConfig::fromHost(host()));
+            if (session.connect()) (void)RemoteWorkers::stop(session, added.name, port);
+        });
+        QVERIFY(port != 9);
+        QVERIFY(!QFile::exists(journal.path()));
+        QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
         QVERIFY(!readFile(m_nginx.siteFile()).contains("127.0.0.1:9;"));
+        QTRY_VERIFY(add->isEnabled());
+    }
+
+    // The console and corralctl are front ends of one core operation: adding a backend from
+    // either sends the same remote commands in the same order (CORRAL_SSH_TRACE; ports, pids,
+    // times and random names normalised, the front end named in the lock holder too).
+    void consoleAndCorralctlSendTheSameCommands() {
+        const QString label = QStringLiteral("add-backend shop");
+        const QString cliTrace = m_home.filePath(QStringLiteral("cli-trace.txt"));
+        const Corralctl ctl{QStringLiteral(CORRALCTL_PATH), m_home.path(), inventoryPath()};
+        // Both runs start from a config that is installed and live (the first apply of a
+        // site has no file to diff against).
+        const CtlRun applied = ctl.run({QStringLiteral("apply"), QStringLiteral("shop")});
+        QVERIFY2(applied.exitCode == 0, qPrintable(applied.err));
+        QProcessEnvironment env = ctl.environment();
+        env.insert(QStringLiteral("CORRAL_SSH_TRACE"), cliTrace);
+        QProcess cli;
+        cli.setProcessEnvironment(env);
+        // --no-wait: the console never queues behind another operation on the site.
+        cli.start(ctl.program, {QStringLiteral("add-backend"), QStringLiteral("shop"),
+                                QStringLiteral("--no-wait")});
+        QVERIFY(cli.waitForFinished(90000));
+        QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+        QList<quint16> started{
+            Inventory::load(inventoryPath())->site(QStringLiteral("shop"))->backends.last().port};
+        const auto stopWorkers = qScopeGuard([&] {
+            SshSession session(SshConfig::fromHost(host()));
+            if (session.connect())
+                for (const quint16 port : std::as_const(started))
+                    (void)RemoteWorkers::stop(session, QStringLiteral("shop"), port);
+        });
+        const QStringList fromCli = operationCommands(readFile(cliTrace), label);
+        QVERIFY(fromCli.size() >= 5); // lock, allocate, start, health, apply...
+
+        const qint64 offset = QFileInfo(consoleTrace()).size();
+        MainWindow window(inventoryPath(), options());
+        selectShop(window);
+        QAction *add = window.action(QStringLiteral("addBackend"));
+        QTRY_VERIFY_WITH_TIMEOUT(add->isEnabled(), 10000);
+        const qsizetype before =
+            Inventory::load(inventoryPath())->site(QStringLiteral("shop"))->backends.size();
+        add->trigger();
+        QTRY_COMPARE_WITH_TIMEOUT(
+            Inventory::load(inventoryPath())->site(QStringLiteral("shop"))->backends.size(),
+            before + 1, 60000);
+        started.append(
+            Inventory::load(inventoryPath())->site(QStringLiteral("shop"))->backends.last().port);
+        QTRY_VERIFY(add->isEnabled());
+        QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
+        const QStringList fromConsole =
+            operationCommands(readFile(consoleTrace()).mid(offset), label);
+        // On a difference: the first command that differs, whole, from each side.
+        qsizetype first = 0;
+        while (first < fromConsole.size() && first < fromCli.size() &&
+               fromConsole.at(first) == fromCli.at(first))
+            ++first;
+        if (first < fromConsole.size() || first < fromCli.size()) {
+            qWarning().noquote() << "console" << fromConsole.size() << "commands, corralctl"
+                                 << fromCli.size() << "; first difference at" << first
+                                 << "\nconsole:  " << fromConsole.value(first)
+                                 << "\ncorralctl:" << fromCli.value(first);
+            QFAIL("the console and corralctl sent different commands");
+        }
     }
 
     // Rolling restart of a production site from the console: every remote worker replaced

@@ -1,0 +1,379 @@
+#include "cluster/RemoteSite.h"
+
+#include "inventory/Inventory.h"
+#include "inventory/OperationJournal.h"
+#include "model/FieldText.h"
+#include "ssh/HostSessions.h"
+#include "ssh/SshSession.h"
+#include "ssh/SshTrace.h"
+#include "upstreams/RemoteAddBackend.h"
+#include "upstreams/SiteLock.h"
+
+#include <QFile>
+
+namespace corral {
+
+struct RemoteSite::Held {
+    QString operation;
+    Inventory inventory;
+    Site site;
+    RemoteBalancer target;
+    SshSession *balancer = nullptr;
+    std::unique_ptr<SiteLock> lock;
+};
+
+RemoteSite::RemoteSite(QString siteName, HostSessions &sessions, RemoteSiteOptions options)
+    : m_name(std::move(siteName))
+    , m_sessions(sessions)
+    , m_options(std::move(options)) {}
+
+RemoteSite::~RemoteSite() = default;
+
+void RemoteSite::note(const QString &line) const {
+    if (m_options.onNote) m_options.onNote(line);
+}
+
+Result<RemoteBalancer> RemoteSite::targetOf(const Site &site, const QString &operation,
+                                            const QString &inventoryPath) {
+    if (!site.balancer)
+        return fail(QStringLiteral("%1 %2: the site has no \"balancer\" in %3 (host, format, "
+                                   "configPath, validate, reload)")
+                        .arg(operation, site.name, inventoryPath));
+    auto made = RemoteBalancer::forSite(site);
+    if (!made) return fail(QStringLiteral("%1 %2: %3").arg(operation, site.name, made.error()));
+    return made.value();
+}
+
+QString RemoteSite::pendingNote() const {
+    const QString path = OperationJournal::pathFor(m_options.inventoryPath, m_name);
+    if (!QFile::exists(path)) return {};
+    return QStringLiteral(" (site %1 also has an interrupted operation pending in %2: run "
+                          "'corralctl reconcile %1' once the host is reachable)")
+        .arg(m_name, path);
+}
+
+Result<std::unique_ptr<RemoteSite::Held>> RemoteSite::begin(const QString &operation) {
+    auto held = std::make_unique<Held>();
+    held->operation = operation;
+    auto inventory = Inventory::load(m_options.inventoryPath);
+    if (!inventory) return fail(inventory.error());
+    held->inventory = std::move(inventory).value();
+    const Site *site = held->inventory.site(m_name);
+    if (!site)
+        return fail(
+            QStringLiteral("no site named %1 in %2").arg(shown(m_name), m_options.inventoryPath));
+    held->site = *site;
+    auto target = targetOf(held->site, operation, m_options.inventoryPath);
+    if (!target) return fail(target.error());
+    held->target = target.value();
+    return held;
+}
+
+/// Opens the balancer's session and takes the site's lock there, then settles what an
+/// interrupted add-backend left (under the lock: nothing else runs on the site meanwhile).
+Result<void> RemoteSite::lock(Held &held) {
+    const RemoteSiteOptions &options = m_options;
+    auto balancer = m_sessions.session(held.site.balancer->host);
+    if (!balancer) return fail(balancer.error());
+    held.balancer = balancer.value();
+    SiteLock::Options lockOptions;
+    lockOptions.noWait = options.noWait;
+    lockOptions.command = QStringLiteral("%1 %2 %3").arg(options.actor, held.operation, m_name);
+    lockOptions.onWaiting = options.onWaiting;
+    auto lock =
+        SiteLock::acquire(*held.balancer, held.target, held.site.balancer->host, lockOptions);
+    if (!lock) return fail(lock.error());
+    held.lock = std::move(lock).value();
+    return {};
+}
+
+Result<void> RemoteSite::reconcilePending(Held &held) {
+    const OperationJournal journal(OperationJournal::pathFor(m_options.inventoryPath, m_name));
+    auto pending = journal.pending();
+    const QString settle =
+        QStringLiteral("run 'corralctl reconcile %1' once that is fixed (it adopts or stops the "
+                       "worker it records); if you settled it by hand, delete %2")
+            .arg(m_name, journal.path());
+    if (!pending)
+        return fail(QStringLiteral("%1. Nothing else runs on site %2 until this journal is "
+                                   "settled: %3")
+                        .arg(pending.error(), m_name, settle));
+    if (!pending->has_value()) return {};
+    const PendingOperation operation = *pending.value();
+    const auto refuse = [&](const QString &why) {
+        return fail(QStringLiteral("site %1 has an interrupted %2 pending in %3 that could not "
+                                   "be reconciled: %4. Nothing else runs on %1 until it is: %5")
+                        .arg(m_name, operation.describe(), journal.path(), why, settle));
+    };
+    if (operation.site != m_name)
+        return refuse(QStringLiteral("the journal names site %1").arg(shown(operation.site)));
+    note(QStringLiteral("reconciling an interrupted ") + operation.describe());
+    auto worker = m_sessions.session(operation.host);
+    if (!worker) return refuse(worker.error());
+    auto outcome =
+        reconcileAddBackend(*worker.value(), *held.balancer, held.site, held.target, operation);
+    if (!outcome) return refuse(outcome.error());
+    if (outcome->adopted) {
+        if (auto stored = held.inventory.updateSite(outcome->site); !stored)
+            return refuse(stored.error());
+        if (auto saved = held.inventory.save(m_options.inventoryPath); !saved)
+            return refuse(QStringLiteral("%1 can be adopted, but the inventory was not saved: %2")
+                              .arg(operation.backend().key(), saved.error()));
+        held.site = outcome->site;
+    }
+    if (auto cleared = journal.clear(); !cleared) return refuse(cleared.error());
+    note(QStringLiteral("reconciled an interrupted %1 of %2: %3")
+             .arg(operation.operation, m_name, outcome->summary));
+    return {};
+}
+
+SiteOutcome RemoteSite::reconcile() {
+    const QString operation = QStringLiteral("reconcile");
+    const SshTrace::Operation traced(operation + QLatin1Char(' ') + m_name);
+    SiteOutcome outcome;
+    auto held = begin(operation);
+    if (!held) {
+        outcome.error = held.error();
+        return outcome;
+    }
+    outcome.site = held.value()->site;
+    if (!QFile::exists(OperationJournal::pathFor(m_options.inventoryPath, m_name))) {
+        outcome.notes.append(QStringLiteral("nothing pending for ") + m_name);
+        return outcome;
+    }
+    if (auto locked = lock(*held.value()); !locked) {
+        outcome.error =
+            QStringLiteral("reconcile %1: %2%3").arg(m_name, locked.error(), pendingNote());
+        return outcome;
+    }
+    if (auto settled = reconcilePending(*held.value()); !settled) outcome.error = settled.error();
+    outcome.site = held.value()->site;
+    return outcome;
+}
+
+SiteOutcome RemoteSite::addBackend(const QString &requestedHost,
+                                   const std::function<void(const ApplyStep &)> &onStep) {
+    const QString operation = QStringLiteral("add-backend");
+    const SshTrace::Operation traced(operation + QLatin1Char(' ') + m_name);
+    SiteOutcome outcome;
+    auto begun = begin(operation);
+    if (!begun) {
+        outcome.error = begun.error();
+        return outcome;
+    }
+    Held &held = *begun.value();
+    if (held.site.command.isEmpty()) {
+        outcome.error = QStringLiteral("add-backend %1: the site has no command to start workers "
+                                       "with")
+                            .arg(m_name);
+        return outcome;
+    }
+    const QString balancerHost = held.site.balancer->host;
+    const QString workerHost = requestedHost.isEmpty() ? balancerHost : requestedHost;
+    const Host *worker = held.inventory.host(workerHost);
+    if (!worker) {
+        outcome.error = QStringLiteral("add-backend %1: no host named %2 in %3")
+                            .arg(m_name, shown(workerHost), m_options.inventoryPath);
+        return outcome;
+    }
+    // On the balancer's own host the balancer reaches the worker on loopback; elsewhere at
+    // that host's address.
+    const bool sameHost = workerHost == balancerHost;
+    const QString address = sameHost ? QStringLiteral("127.0.0.1") : worker->address;
+    if (auto locked = lock(held); !locked) {
+        outcome.error =
+            QStringLiteral("add-backend %1: %2%3").arg(m_name, locked.error(), pendingNote());
+        return outcome;
+    }
+    if (auto settled = reconcilePending(held); !settled) {
+        outcome.error = settled.error();
+        return outcome;
+    }
+    auto workerSession = m_sessions.session(workerHost);
+    if (!workerSession) {
+        outcome.error = QStringLiteral("add-backend %1: %2").arg(m_name, workerSession.error());
+        return outcome;
+    }
+    const OperationJournal journal(OperationJournal::pathFor(m_options.inventoryPath, m_name));
+    AddBackendOptions run;
+    run.workerHost = workerHost;
+    run.onStep = onStep;
+    run.journal = &journal;
+    run.command = QStringLiteral("%1 add-backend %2").arg(m_options.actor, m_name);
+    auto added = addRemoteBackend(*workerSession.value(), *held.balancer, held.site, held.target,
+                                  address, run);
+    if (!added) {
+        const QString later =
+            QStringLiteral(". Run 'corralctl reconcile %1' once %2 is reachable (the next "
+                           "add-backend, rolling-restart or apply of %1 does it first too)")
+                .arg(m_name, workerHost);
+        outcome.error = QStringLiteral("add-backend %1 on %2: %3%4")
+                            .arg(m_name, workerHost, added.error(),
+                                 QFile::exists(journal.path()) ? later : QString());
+        return outcome;
+    }
+    const QString backend = added->backends.last().key();
+    outcome.backend = backend;
+    // The balancer serves it now; the journal keeps it until the inventory does.
+    if (auto pending = journal.pending(); pending && pending->has_value()) {
+        PendingOperation saving = *pending.value();
+        saving.step = QStringLiteral("save");
+        (void)journal.record(saving);
+    }
+    const auto notSaved = [&](const QString &why) {
+        return QStringLiteral("add-backend %1: %2 is serving through the balancer but the "
+                              "inventory was not saved: %3. The operation journal %4 records "
+                              "it: 'corralctl reconcile %1' (or the next add-backend, "
+                              "rolling-restart or apply of %1) adopts it into the inventory")
+            .arg(m_name, backend, why, journal.path());
+    };
+    if (auto stored = held.inventory.updateSite(added.value()); !stored) {
+        outcome.error = notSaved(stored.error());
+        return outcome;
+    }
+    if (auto saved = held.inventory.save(m_options.inventoryPath); !saved) {
+        outcome.error = notSaved(saved.error());
+        return outcome;
+    }
+    outcome.site = added.value();
+    if (auto cleared = journal.clear(); !cleared)
+        outcome.notes.append(QStringLiteral("add-backend %1: the inventory was saved, but %2 (the "
+                                            "next command finds the backend recorded)")
+                                 .arg(m_name, cleared.error()));
+    return outcome;
+}
+
+SiteApplyOutcome RemoteSite::apply(const ApplyRequest &request) {
+    const QString operation = QStringLiteral("apply");
+    const SshTrace::Operation traced(operation + QLatin1Char(' ') + m_name);
+    SiteApplyOutcome outcome;
+    auto begun = begin(operation);
+    if (!begun) {
+        outcome.error = begun.error();
+        return outcome;
+    }
+    Held &held = *begun.value();
+    // Before any connection: rendered, an empty list would name workers that do not exist.
+    if (auto hasBackends = requireBackends(held.site); !hasBackends) {
+        outcome.error = QStringLiteral("apply: ") + hasBackends.error();
+        return outcome;
+    }
+    outcome.where = held.site.balancer->host + QLatin1Char(':') + held.target.configPath;
+    if (request.dryRun) { // only reads: no lock
+        auto session = m_sessions.session(held.site.balancer->host);
+        if (!session) {
+            outcome.error = QStringLiteral("apply %1: %2").arg(m_name, session.error());
+            return outcome;
+        }
+        held.balancer = session.value();
+    } else {
+        if (auto locked = lock(held); !locked) {
+            outcome.error = QStringLiteral("apply %1: %2").arg(m_name, locked.error());
+            return outcome;
+        }
+        // An interrupted add-backend is settled first: its backend may belong in this config.
+        if (auto settled = reconcilePending(held); !settled) {
+            outcome.error = settled.error();
+            return outcome;
+        }
+    }
+    ConfigApplier applier(*held.balancer);
+    if (request.reviewedDiff) {
+        const ApplyReport check = applier.apply(held.site, held.target, true);
+        if (!check.ok()) {
+            outcome.error = check.error;
+            return outcome;
+        }
+        if (check.diff != *request.reviewedDiff) {
+            outcome.report = check;
+            outcome.stale = true;
+            return outcome;
+        }
+    }
+    if (request.onDiff) applier.setDiffCallback(request.onDiff);
+    if (request.onStep) applier.setStepCallback(request.onStep);
+    outcome.report = applier.apply(held.site, held.target, request.dryRun);
+    return outcome;
+}
+
+/// rolling-restart with adopt: records the running workers of the site that Corral did not
+/// start (after `confirm`), saving the inventory when the site's command was set from them.
+static Result<QStringList> adoptForeignWorkers(RemoteRollingRestart &restart, Inventory &inventory,
+                                               const QString &inventoryPath, Site &site,
+                                               const RollingRestartRequest &request,
+                                               const std::function<void(const QString &)> &note) {
+    auto checks = restart.preflight(site, inventory.hosts());
+    if (!checks) return fail(checks.error() + QStringLiteral(" (nothing was changed)"));
+    auto plan = RemoteRollingRestart::planAdoption(site, checks.value());
+    if (!plan) return fail(plan.error());
+    if (plan->workers.isEmpty()) {
+        note(QStringLiteral("nothing to adopt: every backend of %1 runs a worker Corral can "
+                            "restart")
+                 .arg(site.name));
+        return QStringList();
+    }
+    if (!request.confirmAdoption || !request.confirmAdoption(plan.value()))
+        return fail(QStringLiteral("not adopted (nothing was changed)"));
+    // The inventory first: a pid file without the command to restart it would leave the
+    // worker stopped at the next restart.
+    if (plan->siteChanged) {
+        if (auto stored = inventory.updateSite(plan->site); !stored) return fail(stored.error());
+        if (auto saved = inventory.save(inventoryPath); !saved)
+            return fail(saved.error() + QStringLiteral(" (nothing was adopted)"));
+        site = plan->site;
+    }
+    if (auto recorded = restart.adopt(plan.value()); !recorded)
+        return fail(QStringLiteral("adopting: ") + recorded.error());
+    QStringList adopted;
+    for (const WorkerAdoption &worker : std::as_const(plan->workers))
+        adopted.append(worker.backend);
+    note(QStringLiteral("adopted %1 worker(s)").arg(adopted.size()) +
+         (plan->siteChanged
+              ? QStringLiteral("; the site's command is saved in %1").arg(inventoryPath)
+              : QString()));
+    return adopted;
+}
+
+RollingRestartOutcome RemoteSite::rollingRestart(const RollingRestartRequest &request) {
+    const QString operation = QStringLiteral("rolling-restart");
+    const SshTrace::Operation traced(operation + QLatin1Char(' ') + m_name);
+    RollingRestartOutcome outcome;
+    auto begun = begin(operation);
+    if (!begun) {
+        outcome.report.error = begun.error();
+        return outcome;
+    }
+    Held &held = *begun.value();
+    if (auto locked = lock(held); !locked) {
+        outcome.report.error = locked.error() + pendingNote();
+        return outcome;
+    }
+    // An interrupted add-backend is settled first: its worker may be one the inventory does
+    // not know.
+    if (auto settled = reconcilePending(held); !settled) {
+        outcome.report.error = settled.error();
+        return outcome;
+    }
+    const QString balancerHost = held.site.balancer->host;
+    RemoteRollingRestart restart(*held.balancer,
+                                 [this](const QString &host) { return m_sessions.session(host); });
+    restart.setDrainTimeoutMs(request.drainTimeoutMs);
+    restart.setHealthTimeoutMs(request.healthTimeoutMs);
+    SiteLock *siteLock = held.lock.get();
+    restart.setLockCheck([siteLock] { return siteLock->isHeld(); });
+    if (request.onStep) restart.setStepCallback(request.onStep);
+    if (request.adopt) {
+        auto adopted =
+            adoptForeignWorkers(restart, held.inventory, m_options.inventoryPath, held.site,
+                                request, [this](const QString &line) { note(line); });
+        if (!adopted) {
+            outcome.report.error = adopted.error();
+            return outcome;
+        }
+        outcome.adopted = adopted.value();
+    }
+    outcome.report = restart.run(held.site, held.target, held.inventory.hosts());
+    return outcome;
+}
+
+} // namespace corral

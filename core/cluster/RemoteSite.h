@@ -1,0 +1,136 @@
+#pragma once
+
+#include "model/Site.h"
+#include "upstreams/ConfigApplier.h"
+#include "upstreams/RemoteRollingRestart.h"
+#include "util/Result.h"
+
+#include <QString>
+#include <QStringList>
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+namespace corral {
+
+class HostSessions;
+class Inventory;
+class SiteLock;
+class SshSession;
+
+/// Who runs an operation and how it behaves around the site's lock: the same for every
+/// operation of one front end.
+struct RemoteSiteOptions {
+    QString inventoryPath;
+    /// Names the front end in lock holders and journals: "corralctl" or "Corral console".
+    QString actor = QStringLiteral("corralctl");
+    /// Fail at once, naming the holder, when another operation holds the site.
+    bool noWait = false;
+    /// Called once when the site is locked by `holder` and the operation waits for it.
+    std::function<void(const QString &holder)> onWaiting;
+    /// Progress lines that are not steps ("reconciling an interrupted add-backend ...").
+    std::function<void(const QString &note)> onNote;
+};
+
+/// How an operation on a production site ended.
+struct SiteOutcome {
+    QString error;     ///< empty on success; names the step that failed and what is now true
+    Site site;         ///< the site as saved in the inventory afterwards (on success)
+    QString backend;   ///< the backend added or removed (Backend::key()); empty otherwise
+    QStringList notes; ///< things to know that are not failures (a journal not cleared)
+    bool ok() const { return error.isEmpty(); }
+};
+
+/// A rolling restart as a front end asks for it.
+struct RollingRestartRequest {
+    int drainTimeoutMs = 30000;
+    int healthTimeoutMs = 15000;
+    /// Record running workers Corral did not start before restarting (see
+    /// RemoteRollingRestart::adopt); `confirm` is asked with the plan and may decline.
+    bool adopt = false;
+    std::function<bool(const AdoptionPlan &plan)> confirmAdoption;
+    std::function<void(const RollingStep &step)> onStep;
+};
+
+/// What a rolling restart did, beyond its report.
+struct RollingRestartOutcome {
+    RollingRestartReport report;
+    QStringList adopted; ///< backends whose workers were adopted first
+};
+
+/// An apply as a front end asks for it.
+struct ApplyRequest {
+    bool dryRun = false; ///< diff only: nothing written, no lock taken
+    /// The diff the user reviewed (the console's Apply dialog): when the host's file changed
+    /// since, nothing is applied and the outcome is `stale` with the new diff.
+    std::optional<QString> reviewedDiff;
+    std::function<void(const QString &diff)> onDiff;
+    std::function<void(const ApplyStep &step)> onStep;
+};
+
+struct SiteApplyOutcome {
+    QString error;      ///< refused before the apply ran (site, session, lock, journal)
+    ApplyReport report; ///< the apply's own report (its error says what is true on the host)
+    bool stale = false; ///< reviewedDiff no longer matches: nothing applied, report.diff is new
+    QString where;      ///< "HOST:CONFIGPATH"
+    bool ok() const { return error.isEmpty() && !stale && report.ok(); }
+};
+
+/// A production site (one with a balancer, its workers on SSH hosts) and every operation on
+/// it, the same for corralctl and the console, which only present them: each one loads the
+/// inventory, opens the sessions it needs through `sessions` (one per host), takes the site's
+/// lock on the balancer host (SiteLock: one operation at a time, from any front end),
+/// settles an interrupted add-backend first (the journal next to the inventory), runs its
+/// steps (core/upstreams: RemoteAddBackend, RemoteRollingRestart, ConfigApplier...), and
+/// saves the inventory atomically when the site changed. Every remote command runs under an
+/// SshTrace::Operation labelled "OPERATION SITE". Blocking: call it from a command-line tool
+/// or a worker thread (the console runs it on the balancer host's SshHost thread).
+class RemoteSite {
+public:
+    RemoteSite(QString siteName, HostSessions &sessions, RemoteSiteOptions options);
+    ~RemoteSite();
+    RemoteSite(const RemoteSite &) = delete;
+    RemoteSite &operator=(const RemoteSite &) = delete;
+
+    const QString &name() const { return m_name; }
+
+    /// One more worker on inventory host `workerHost` (empty: the balancer's host), behind
+    /// the balancer (addRemoteBackend()), recorded in the journal until the inventory holds it.
+    SiteOutcome addBackend(const QString &workerHost,
+                           const std::function<void(const ApplyStep &)> &onStep);
+
+    /// Restarts every backend one at a time through the balancer (RemoteRollingRestart).
+    RollingRestartOutcome rollingRestart(const RollingRestartRequest &request);
+
+    /// Renders the site's balancer config and applies it transactionally (ConfigApplier:
+    /// validate, reload, verify, roll back), or only diffs it (dryRun, reviewedDiff check).
+    SiteApplyOutcome apply(const ApplyRequest &request);
+
+    /// Settles an interrupted add-backend recorded in the journal (adopts or stops it).
+    /// Succeeds with notes "nothing pending" when there is none.
+    SiteOutcome reconcile();
+
+    /// The balancer target of `site`, or an error naming the site and what is missing.
+    static Result<RemoteBalancer> targetOf(const Site &site, const QString &operation,
+                                           const QString &inventoryPath);
+
+private:
+    /// What an operation holds while it runs: the inventory as loaded, the site, its
+    /// balancer target and session, and the lock.
+    struct Held;
+    /// Loads the inventory, the site and its balancer target, for `operation`.
+    Result<std::unique_ptr<Held>> begin(const QString &operation);
+    /// Opens the balancer's session and takes the site's lock there.
+    Result<void> lock(Held &held);
+    Result<void> reconcilePending(Held &held);
+    /// " (site S also has an interrupted operation pending in JOURNAL: run ...)" or empty.
+    QString pendingNote() const;
+    void note(const QString &line) const;
+
+    QString m_name;
+    HostSessions &m_sessions;
+    RemoteSiteOptions m_options;
+};
+
+} // namespace corral
