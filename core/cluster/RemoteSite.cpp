@@ -7,6 +7,8 @@
 #include "ssh/SshSession.h"
 #include "ssh/SshTrace.h"
 #include "upstreams/RemoteAddBackend.h"
+#include "upstreams/RemoteRemoveBackend.h"
+#include "upstreams/RemoteSiteStop.h"
 #include "upstreams/SiteLock.h"
 
 #include <QFile>
@@ -294,6 +296,217 @@ SiteApplyOutcome RemoteSite::apply(const ApplyRequest &request) {
     if (request.onStep) applier.setStepCallback(request.onStep);
     outcome.report = applier.apply(held.site, held.target, request.dryRun);
     return outcome;
+}
+
+Result<std::unique_ptr<RemoteSite::Held>> RemoteSite::beginLocked(const QString &operation) {
+    auto begun = begin(operation);
+    if (!begun) return fail(begun.error());
+    if (auto locked = lock(*begun.value()); !locked)
+        return fail(
+            QStringLiteral("%1 %2: %3%4").arg(operation, m_name, locked.error(), pendingNote()));
+    if (auto settled = reconcilePending(*begun.value()); !settled) return fail(settled.error());
+    return begun;
+}
+
+SiteOutcome RemoteSite::removeBackend(const QString &backendKey, const SiteChangeRequest &request) {
+    const QString operation = QStringLiteral("remove-backend");
+    const SshTrace::Operation traced(operation + QLatin1Char(' ') + m_name);
+    SiteOutcome outcome;
+    auto backend = Backend::parse(backendKey);
+    if (!backend) {
+        outcome.error = QStringLiteral("remove-backend %1: %2 is not a backend HOST:PORT: %3")
+                            .arg(m_name, shown(backendKey), backend.error());
+        return outcome;
+    }
+    auto begun = beginLocked(operation);
+    if (!begun) {
+        outcome.error = begun.error();
+        return outcome;
+    }
+    Held &held = *begun.value();
+    auto workerHost =
+        workerHostFor(backend.value(), held.site.balancer->host, held.inventory.hosts());
+    if (!workerHost) {
+        outcome.error = QStringLiteral("remove-backend %1: %2").arg(m_name, workerHost.error());
+        return outcome;
+    }
+    auto worker = m_sessions.session(workerHost.value());
+    if (!worker) {
+        outcome.error = QStringLiteral("remove-backend %1: %2").arg(m_name, worker.error());
+        return outcome;
+    }
+    RemoveBackendOptions remove;
+    remove.drainTimeoutMs = request.drainTimeoutMs;
+    remove.healthTimeoutMs = request.healthTimeoutMs;
+    remove.force = request.force;
+    SiteLock *siteLock = held.lock.get();
+    remove.lockHeld = [siteLock] { return siteLock->isHeld(); };
+    const QString key = backend->key();
+    if (request.onStep)
+        remove.onStep = [&request, key](const ApplyStep &step) {
+            request.onStep(RollingStep{key, step.name, step.ok, step.detail});
+        };
+    auto removed = removeRemoteBackend(*held.balancer, *worker.value(), held.site, held.target,
+                                       backend.value(), remove);
+    if (!removed) {
+        outcome.error = QStringLiteral("remove-backend %1: %2").arg(m_name, removed.error());
+        return outcome;
+    }
+    outcome.backend = key;
+    if (auto stored = held.inventory.updateSite(removed.value()); !stored) {
+        outcome.error = QStringLiteral("remove-backend %1: %2 is removed from the balancer and its "
+                                       "worker stopped, but the inventory was not updated: %3")
+                            .arg(m_name, key, stored.error());
+        return outcome;
+    }
+    if (auto saved = held.inventory.save(m_options.inventoryPath); !saved) {
+        outcome.error = QStringLiteral("remove-backend %1: %2 is removed from the balancer and its "
+                                       "worker stopped, but %3 was not saved: %4 (remove the "
+                                       "backend from it by hand)")
+                            .arg(m_name, key, m_options.inventoryPath, saved.error());
+        return outcome;
+    }
+    outcome.site = removed.value();
+    return outcome;
+}
+
+RollingRestartOutcome RemoteSite::restartWorker(const QString &backendKey,
+                                                const SiteChangeRequest &request) {
+    const QString operation = QStringLiteral("restart");
+    const SshTrace::Operation traced(operation + QLatin1Char(' ') + m_name);
+    RollingRestartOutcome outcome;
+    auto begun = beginLocked(operation);
+    if (!begun) {
+        outcome.report.error = begun.error();
+        return outcome;
+    }
+    Held &held = *begun.value();
+    RemoteRollingRestart restart(*held.balancer,
+                                 [this](const QString &host) { return m_sessions.session(host); });
+    restart.setOnly(backendKey);
+    restart.setForce(request.force);
+    restart.setDrainTimeoutMs(request.drainTimeoutMs);
+    restart.setHealthTimeoutMs(request.healthTimeoutMs);
+    SiteLock *siteLock = held.lock.get();
+    restart.setLockCheck([siteLock] { return siteLock->isHeld(); });
+    if (request.onStep) restart.setStepCallback(request.onStep);
+    outcome.report = restart.run(held.site, held.target, held.inventory.hosts());
+    return outcome;
+}
+
+SiteOutcome RemoteSite::stop(const SiteChangeRequest &request) {
+    return stopOrStart(true, request);
+}
+
+SiteOutcome RemoteSite::start(const SiteChangeRequest &request) {
+    return stopOrStart(false, request);
+}
+
+SiteOutcome RemoteSite::stopOrStart(bool stopping, const SiteChangeRequest &request) {
+    const QString operation = stopping ? QStringLiteral("stop") : QStringLiteral("start");
+    const SshTrace::Operation traced(operation + QLatin1Char(' ') + m_name);
+    SiteOutcome outcome;
+    auto begun = beginLocked(operation);
+    if (!begun) {
+        outcome.error = begun.error();
+        return outcome;
+    }
+    Held &held = *begun.value();
+    SiteStopOptions options;
+    options.healthTimeoutMs = request.healthTimeoutMs;
+    options.onStep = request.onStep;
+    const auto sessions = [this](const QString &host) { return m_sessions.session(host); };
+    auto done = stopping ? stopRemoteSite(*held.balancer, sessions, held.site, held.target,
+                                          held.inventory.hosts(), options)
+                         : startRemoteSite(*held.balancer, sessions, held.site, held.target,
+                                           held.inventory.hosts(), options);
+    if (!done) {
+        outcome.error = QStringLiteral("%1 %2: %3").arg(operation, m_name, done.error());
+        return outcome;
+    }
+    outcome.site = held.site;
+    outcome.notes.append(done.value());
+    return outcome;
+}
+
+SiteOutcome RemoteSite::scaleTo(int workers, const QStringList &hosts,
+                                const SiteChangeRequest &request) {
+    SiteOutcome outcome;
+    if (workers < 0) {
+        outcome.error =
+            QStringLiteral("scale %1: %2 is not a number of workers").arg(m_name).arg(workers);
+        return outcome;
+    }
+    // Each step is a whole operation: its own lock, journal and inventory save, so a failure
+    // leaves every step before it done and saved.
+    for (;;) {
+        auto inventory = Inventory::load(m_options.inventoryPath);
+        if (!inventory) {
+            outcome.error = inventory.error();
+            return outcome;
+        }
+        const Site *site = inventory->site(m_name);
+        if (!site || !site->balancer) {
+            outcome.error = QStringLiteral("scale %1: no production site of that name in %2")
+                                .arg(m_name, m_options.inventoryPath);
+            return outcome;
+        }
+        outcome.site = *site;
+        const int now = int(site->backends.size());
+        if (now == workers) return outcome;
+        if (now > workers) {
+            const QString last = site->backends.last().key();
+            SiteChangeRequest remove = request;
+            remove.force = workers == 0 || request.force;
+            SiteOutcome removed = removeBackend(last, remove);
+            outcome.notes += removed.notes;
+            if (!removed.ok()) {
+                outcome.error = QStringLiteral("scale %1 to %2 stopped at %3 backends: %4")
+                                    .arg(m_name)
+                                    .arg(workers)
+                                    .arg(now)
+                                    .arg(removed.error);
+                return outcome;
+            }
+            continue;
+        }
+        // The host with the fewest of the site's workers gets the next one.
+        QStringList candidates = hosts;
+        if (candidates.isEmpty()) {
+            candidates.append(site->balancer->host);
+            for (const QString &name : site->hosts)
+                if (!candidates.contains(name) && inventory->host(name) &&
+                    inventory->host(name)->kind == Host::Kind::Ssh)
+                    candidates.append(name);
+        }
+        QString chosen;
+        int fewest = 0;
+        for (const QString &candidate : std::as_const(candidates)) {
+            int count = 0;
+            for (const Backend &backend : site->backends) {
+                auto runsOn = workerHostFor(backend, site->balancer->host, inventory->hosts());
+                if (runsOn && runsOn.value() == candidate) ++count;
+            }
+            if (chosen.isEmpty() || count < fewest) {
+                chosen = candidate;
+                fewest = count;
+            }
+        }
+        const auto forward = [&request](const ApplyStep &step) {
+            if (request.onStep)
+                request.onStep(RollingStep{QString(), step.name, step.ok, step.detail});
+        };
+        SiteOutcome added = addBackend(chosen, forward);
+        outcome.notes += added.notes;
+        if (!added.ok()) {
+            outcome.error = QStringLiteral("scale %1 to %2 stopped at %3 backends: %4")
+                                .arg(m_name)
+                                .arg(workers)
+                                .arg(now)
+                                .arg(added.error);
+            return outcome;
+        }
+    }
 }
 
 /// rolling-restart with adopt: records the running workers of the site that Corral did not

@@ -59,6 +59,16 @@ struct RollingRestartOutcome {
     QStringList adopted; ///< backends whose workers were adopted first
 };
 
+/// A remove-backend, restart of one worker, stop, start or scale as a front end asks for it.
+struct SiteChangeRequest {
+    int drainTimeoutMs = 30000;  ///< a drained backend may keep requests this long
+    int healthTimeoutMs = 15000; ///< a started worker may take this long to answer
+    /// Remove the last backend in rotation too / restart the only one without drain.
+    bool force = false;
+    /// Every step as it ends (backend empty for the balancer's own steps).
+    std::function<void(const RollingStep &step)> onStep;
+};
+
 /// An apply as a front end asks for it.
 struct ApplyRequest {
     bool dryRun = false; ///< diff only: nothing written, no lock taken
@@ -103,6 +113,25 @@ public:
     /// Restarts every backend one at a time through the balancer (RemoteRollingRestart).
     RollingRestartOutcome rollingRestart(const RollingRestartRequest &request);
 
+    /// Takes backend `backend` (Backend::key(), "ADDRESS:PORT") out of the site without
+    /// failing a request (removeRemoteBackend(): drain, wait, stop, apply without it, verify)
+    /// and saves the inventory without it. Refuses the last backend in rotation unless forced.
+    SiteOutcome removeBackend(const QString &backend, const SiteChangeRequest &request);
+    /// Restarts the worker of one backend through the balancer (drain, restart, health, port
+    /// held by the new process, enable), the others untouched.
+    RollingRestartOutcome restartWorker(const QString &backend, const SiteChangeRequest &request);
+    /// Every backend marked down at the balancer (it answers 502/503 itself), then every
+    /// worker stopped (stopRemoteSite()). The inventory is unchanged.
+    SiteOutcome stop(const SiteChangeRequest &request);
+    /// The reverse, verified through the balancer (startRemoteSite()).
+    SiteOutcome start(const SiteChangeRequest &request);
+    /// Grows or shrinks the site to `workers` backends, one add or remove at a time (each a
+    /// whole operation with its own lock, journal and inventory save), stopping at the first
+    /// failure. New workers go to `hosts` (inventory names; empty: the balancer's host and the
+    /// site's hosts), the host with the fewest of the site's workers first; removal takes the
+    /// most recently added backend first. `onStep` sees the steps of every add and remove.
+    SiteOutcome scaleTo(int workers, const QStringList &hosts, const SiteChangeRequest &request);
+
     /// Renders the site's balancer config and applies it transactionally (ConfigApplier:
     /// validate, reload, verify, roll back), or only diffs it (dryRun, reviewedDiff check).
     SiteApplyOutcome apply(const ApplyRequest &request);
@@ -124,6 +153,10 @@ private:
     /// Opens the balancer's session and takes the site's lock there.
     Result<void> lock(Held &held);
     Result<void> reconcilePending(Held &held);
+    /// begin(), lock() and reconcilePending() for operations that change the site; the error
+    /// is prefixed "OPERATION SITE: " like every refusal of that operation.
+    Result<std::unique_ptr<Held>> beginLocked(const QString &operation);
+    SiteOutcome stopOrStart(bool stopping, const SiteChangeRequest &request);
     /// " (site S also has an interrupted operation pending in JOURNAL: run ...)" or empty.
     QString pendingNote() const;
     void note(const QString &line) const;
