@@ -324,6 +324,7 @@ int restartWorker(Context &context, const QString &name, const QStringList &args
 int stopOrStart(Context &context, const QString &name, const QStringList &args, bool stop) {
     const QString command = stop ? QStringLiteral("stop") : QStringLiteral("start");
     QStringList valued{QStringLiteral("health-timeout")};
+    if (stop) valued.append(QStringLiteral("maintenance"));
     auto options = parseOptions(
         args, OptionSpec{{QStringLiteral("accept-new"), QStringLiteral("no-wait")}, valued});
     if (!options) return context.usageError(options.error());
@@ -331,6 +332,25 @@ int stopOrStart(Context &context, const QString &name, const QStringList &args, 
         return context.usageError(QStringLiteral("expected exactly one SITE"));
     auto healthMs = secondsOption(options.value(), QStringLiteral("health-timeout"), 15000);
     if (!healthMs) return context.error(command + QStringLiteral(": ") + healthMs.error());
+    QByteArray maintenancePage;
+    if (options->has(QStringLiteral("maintenance"))) {
+        // Read here, before anything changes: a missing page must not half-stop the site.
+        constexpr qint64 MaxPage = 1024 * 1024;
+        QFile page(options->value(QStringLiteral("maintenance")));
+        if (!page.open(QIODevice::ReadOnly))
+            return context.error(QStringLiteral("stop: --maintenance: %1: %2")
+                                     .arg(page.fileName(), page.errorString()));
+        if (page.size() > MaxPage)
+            return context.error(QStringLiteral("stop: --maintenance: %1 is %2 bytes; a "
+                                                "maintenance page may have at most %3")
+                                     .arg(page.fileName())
+                                     .arg(page.size())
+                                     .arg(MaxPage));
+        maintenancePage = page.readAll();
+        if (maintenancePage.isEmpty())
+            return context.error(
+                QStringLiteral("stop: --maintenance: %1 is empty").arg(page.fileName()));
+    }
 
     QJsonArray steps;
     const auto finish = [&](const QString &error, const QString &summary) {
@@ -355,6 +375,7 @@ int stopOrStart(Context &context, const QString &name, const QStringList &args, 
         return error == QLatin1String("-") ? code : finish(error, {});
     SiteStopOptions stopOptions;
     stopOptions.healthTimeoutMs = healthMs.value();
+    stopOptions.maintenancePage = maintenancePage;
     stopOptions.onStep = [&](const RollingStep &step) {
         steps.append(stepJson(step.backend, step.step, step.ok, step.detail));
         printStep(context, step.backend, step.step, step.ok, step.detail);
@@ -373,7 +394,7 @@ bool runProductionCommand(Context &context, const QString &command, const QStrin
                           int &code) {
     const qsizetype at =
         siteArgument(args, {QStringLiteral("worker"), QStringLiteral("drain-timeout"),
-                            QStringLiteral("health-timeout")});
+                            QStringLiteral("health-timeout"), QStringLiteral("maintenance")});
     if (at < 0) return false;
     auto inventory = context.loadInventory();
     if (!inventory) return false; // the local command reports it
@@ -417,7 +438,11 @@ QString productionUsage(const QString &command) {
         return QStringLiteral(
             "\n"
             "A production site (one with a balancer on a host):\n"
-            "  corralctl stop SITE [--no-wait] [--accept-new]\n"
+            "  corralctl stop SITE [--maintenance FILE] [--no-wait] [--accept-new]\n"
+            "  maintenance  with --maintenance FILE (an HTML page, read here): the page is\n"
+            "           written to the balancer's state directory on its host and the config\n"
+            "           below answers it as the body of the 502/503 (nginx error_page; HAProxy\n"
+            "           errorfile 503, at most about 14 kB). Not for Apache yet.\n"
             "  down     the config applied with every backend marked down (validate, reload,\n"
             "           rollback on failure; HAProxy writes them 'disabled', so a reload keeps\n"
             "           them so): the balancer answers every request itself (nginx 502,\n"

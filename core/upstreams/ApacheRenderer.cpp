@@ -12,6 +12,9 @@ Result<QString> renderApache(const Site &site, const RenderOptions &options) {
     const RenderInput &in = prepared.value();
     const RenderOptions &opt = in.options;
     const QString where = QStringLiteral("site \"%1\": ").arg(in.name);
+    if (!opt.maintenancePage.isEmpty())
+        return fail(where + QStringLiteral("maintenancePage: not supported for Apache (its own "
+                                           "503 page is answered)"));
 
     for (qsizetype i = 0; i < in.backends.size(); ++i)
         if (in.backends.at(i).weight > ApacheMaxLoadFactor)

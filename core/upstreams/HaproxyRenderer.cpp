@@ -105,6 +105,9 @@ Result<QString> renderHaproxy(const Site &site, const RenderOptions &options) {
     }
     text +=
         QStringLiteral("    default-server inter 2s fall %1 rise 2\n").arg(qMax(1, opt.maxFails));
+    // No server can answer (every one disabled while the site is stopped): this response.
+    if (!opt.maintenancePage.isEmpty())
+        text += QStringLiteral("    errorfile 503 %1\n").arg(opt.maintenancePage);
     for (qsizetype i = 0; i < in.backends.size(); ++i) {
         const Backend &backend = in.backends.at(i);
         QString line =

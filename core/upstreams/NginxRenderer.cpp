@@ -152,6 +152,13 @@ Result<QString> renderNginx(const Site &site, const RenderOptions &options) {
     text += QStringLiteral("    access_log %1 %2;\n")
                 .arg(accessLogPath(opt.logDirectory, in.name), logFormat);
     text += QStringLiteral("    error_log %1;\n\n").arg(errorLogPath(opt.logDirectory, in.name));
+    if (!opt.maintenancePage.isEmpty())
+        // The balancer's own 502/503 (no backend can answer) with the maintenance page as body;
+        // the status stays what it was.
+        text += QStringLiteral("    error_page 502 503 /corral-maintenance.html;\n"
+                               "    location = /corral-maintenance.html {\n"
+                               "        alias %1;\n        internal;\n    }\n\n")
+                    .arg(opt.maintenancePage);
     // text/html is always compressed once gzip is on; listing it again is an nginx warning.
     text +=
         QStringLiteral("    gzip on;\n    gzip_proxied any;\n    gzip_types text/css "

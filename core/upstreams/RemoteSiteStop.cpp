@@ -54,6 +54,51 @@ struct SiteRun {
     }
 };
 
+/// Writes the maintenance page where the balancer reads it (its state directory, outside the
+/// config's directory: no include glob reads it), readable by its workers; returns the path.
+Result<QString> uploadMaintenancePage(SshSession &balancer, const RemoteBalancer &target,
+                                      const QString &site, const QByteArray &html) {
+    QByteArray content = html;
+    QString suffix = QStringLiteral(".html");
+    switch (target.format) {
+    case RenderFormat::Apache:
+        return fail(QStringLiteral("a maintenance page is not supported for Apache yet (it "
+                                   "answers its own 503 page); stop without --maintenance"));
+    case RenderFormat::Haproxy: {
+        // errorfile wants a whole HTTP response, and it must fit one buffer (16 kB by default).
+        content = QByteArrayLiteral("HTTP/1.0 503 Service Unavailable\r\n"
+                                    "Cache-Control: no-cache\r\nConnection: close\r\n"
+                                    "Content-Type: text/html; charset=utf-8\r\n\r\n") +
+                  html;
+        constexpr qsizetype HaproxyErrorFileLimit = 15000;
+        if (content.size() > HaproxyErrorFileLimit)
+            return fail(QStringLiteral("the page is %1 bytes; HAProxy answers one of at most %2 "
+                                       "(its buffer, headers included)")
+                            .arg(html.size())
+                            .arg(HaproxyErrorFileLimit - (content.size() - html.size())));
+        suffix = QStringLiteral(".http");
+        break;
+    }
+    case RenderFormat::Nginx:
+        break;
+    }
+    auto state = prepareStateDirectory(balancer, target, true);
+    if (!state) return fail(state.error());
+    const QString path =
+        state->path + QLatin1Char('/') + site + QStringLiteral("-maintenance") + suffix;
+    auto written = balancer.exec(
+        shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
+                      QStringLiteral("umask 022 && cat > \"$1.tmp\" && mv -f -- \"$1.tmp\" \"$1\""),
+                      QStringLiteral("sh"), path}),
+        30000, content);
+    if (!written) return fail(written.error());
+    if (written->exitStatus != 0)
+        return fail(QStringLiteral("writing %1 on %2: %3")
+                        .arg(path, balancer.config().displayName(),
+                             QString::fromUtf8(written->stdErr).trimmed()));
+    return path;
+}
+
 QString listOrNone(const QStringList &keys) {
     return keys.isEmpty() ? QStringLiteral("none") : keys.join(QStringLiteral(", "));
 }
@@ -102,6 +147,16 @@ Result<QString> stopRemoteSite(SshSession &balancer,
         backend.down = true;
     RemoteBalancer withoutProbe = target;
     withoutProbe.probeUrl.clear();
+    if (!options.maintenancePage.isEmpty()) {
+        auto page = uploadMaintenancePage(balancer, target, site.name, options.maintenancePage);
+        if (!page) {
+            run.step({}, QStringLiteral("maintenance"), false, page.error());
+            return fail(QStringLiteral("maintenance: %1; nothing was changed").arg(page.error()));
+        }
+        run.step({}, QStringLiteral("maintenance"), true,
+                 QStringLiteral("%1 on %2").arg(page.value(), site.balancer->host));
+        withoutProbe.renderOptions.maintenancePage = page.value();
+    }
     ConfigApplier applier(balancer);
     applier.setVerifyTimeoutMs(options.verifyTimeoutMs);
     applier.setStepCallback([&](const ApplyStep &applied) {

@@ -30,12 +30,18 @@ Result<QString> startSiteWorker(SshSession &session, const Site &site, quint16 p
 struct SiteStopOptions {
     int healthTimeoutMs = 15000; ///< start: how long each worker may take to answer
     int verifyTimeoutMs = 10000; ///< the applies' verify, and stop's check of the 502/503
+    /// stop: an HTML page the balancer answers while the site is stopped (nginx: the body of
+    /// its 502/503; HAProxy: of its 503; not for Apache). Uploaded to the balancer's state
+    /// directory (STATEDIR/SITE-maintenance.html, for HAProxy as a complete HTTP response in
+    /// SITE-maintenance.http) and named in the config (RenderOptions::maintenancePage).
+    QByteArray maintenancePage;
     /// Each step as it ends: backend empty for the balancer's steps ("down/validate",
     /// "verify", "apply/reload"...), else the worker's ("host", "stop", "start", "health").
     std::function<void(const RollingStep &)> onStep;
 };
 
 /// Stops a production site: first the balancer, then the workers.
+///  0. maintenance (with a maintenance page): the page uploaded next to the balancer's backups.
 ///  1. down: the site's config applied with every backend marked down (ConfigApplier:
 ///     validate, reload, verify, rollback), so the balancer answers every request itself
 ///     (nginx 502, HAProxy and Apache 503), and a reload keeps it so (HAProxy: `disabled`).

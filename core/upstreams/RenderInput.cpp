@@ -108,6 +108,10 @@ Result<RenderInput> prepareRender(const Site &site, const RenderOptions &options
     if (checked.keepalive < 0 || checked.keepalive > 10000)
         problems.append(
             QStringLiteral("keepalive: %1 is out of range (0..10000)").arg(checked.keepalive));
+    if (!checked.maintenancePage.isEmpty() && !isSafePath(checked.maintenancePage))
+        problems.append(QStringLiteral("maintenancePage: %1 is not an absolute path of letters, "
+                                       "digits and ._/+@~-")
+                            .arg(shown(checked.maintenancePage)));
     static const QRegularExpression cookieName(QStringLiteral("^[A-Za-z0-9_]{1,64}\\z"));
     if (!checked.stickyCookie.isEmpty() && !cookieName.match(checked.stickyCookie).hasMatch())
         problems.append(QStringLiteral("stickyCookie: %1 is not a cookie name of letters, "

@@ -24,6 +24,11 @@ struct RenderOptions {
     /// For the sticky-cookie policy in nginx (which has no cookie insertion in its free
     /// version): the application's session cookie to hash on. Empty: ip_hash instead.
     QString stickyCookie;
+    /// A file on the balancer's host answered instead of the balancer's own error page when
+    /// no backend can serve (corralctl stop SITE --maintenance): nginx serves it as the body
+    /// of its 502/503 (error_page); for HAProxy it is a complete HTTP 503 response
+    /// (errorfile 503). Apache: not supported. Empty: the balancer's own pages.
+    QString maintenancePage;
 
     bool tls() const { return !tlsCertificate.isEmpty() || !tlsKey.isEmpty(); }
 };

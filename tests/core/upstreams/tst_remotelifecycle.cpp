@@ -199,18 +199,27 @@ class TestRemoteLifecycle : public QObject {
         QCOMPARE(savedSite(site.name).backends, site.backends); // nothing to save
     }
 
-    /// corralctl stop SITE: the balancer answers `stoppedStatus` itself and every worker is
-    /// gone; `reload` (when given) keeps it so; corralctl start SITE: every worker answers
-    /// through the balancer again.
+    /// corralctl stop SITE --maintenance PAGE: the balancer answers `stoppedStatus` itself with
+    /// the page and every worker is gone; `reload` (when given) keeps it so; corralctl start
+    /// SITE: every worker answers through the balancer again.
     void stopAndStart(const Site &site, quint16 balancerPort, int stoppedStatus,
                       const QStringList &reload = {}) {
         writeInventory(site);
+        const QByteArray page = "<h1>" + site.name.toUtf8() + " is down for maintenance</h1>\n";
+        const QString pageFile = m_home.filePath(site.name + QStringLiteral("-maintenance.html"));
+        QVERIFY(writeFile(pageFile, page));
         const QMap<quint16, qint64> before = pids(site);
-        const CtlRun stopped = ctl({QStringLiteral("stop"), site.name});
+        const CtlRun stopped =
+            ctl({QStringLiteral("stop"), site.name, QStringLiteral("--maintenance"), pageFile});
         QVERIFY2(stopped.exitCode == 0, qPrintable(stopped.err + stopped.out));
-        QVERIFY2(stopped.out.contains(QStringLiteral("  ok    verify: ")), qPrintable(stopped.out));
-        for (int i = 0; i < 5; ++i)
-            QCOMPARE(httpGet(balancerPort).status, stoppedStatus);
+        QVERIFY2(stopped.out.contains(QStringLiteral("  ok    maintenance: ")) &&
+                     stopped.out.contains(QStringLiteral("  ok    verify: ")),
+                 qPrintable(stopped.out));
+        for (int i = 0; i < 5; ++i) {
+            const HttpReply reply = httpGet(balancerPort);
+            QCOMPARE(reply.status, stoppedStatus);
+            QCOMPARE(reply.body, page);
+        }
         for (auto it = before.cbegin(); it != before.cend(); ++it)
             QVERIFY2(!isAlive(it.value()), qPrintable(QString::number(it.key())));
         for (qint64 pid : pids(site))
@@ -394,6 +403,19 @@ private Q_SLOTS:
     void apacheRemoveBackendUnderLoad() {
         if (!ApacheInstance::available()) QSKIP("apache2 is not installed");
         removeUnderLoad(m_apacheSite, m_apache.siteFile(), m_apache.httpPort());
+        if (QTest::currentTestFailed()) return;
+        // Apache has no maintenance page yet: refused before anything changes.
+        const QString pageFile = m_home.filePath(QStringLiteral("apache-maintenance.html"));
+        QVERIFY(writeFile(pageFile, "<h1>down</h1>\n"));
+        const QByteArray config = readFile(m_apache.siteFile());
+        const CtlRun refused = ctl(
+            {QStringLiteral("stop"), m_apacheSite.name, QStringLiteral("--maintenance"), pageFile});
+        QCOMPARE(refused.exitCode, 1);
+        QVERIFY2(refused.err.contains(QStringLiteral("maintenance: ")) &&
+                     refused.err.contains(QStringLiteral("not supported for Apache")),
+                 qPrintable(refused.err));
+        QCOMPARE(readFile(m_apache.siteFile()), config);
+        QCOMPARE(spreadOverWorkers(m_apache.httpPort(), 10).value(0), 0);
     }
 };
 
