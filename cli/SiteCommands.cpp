@@ -2,6 +2,7 @@
 #include "cli/Context.h"
 #include "model/FieldText.h"
 #include "ssh/ShellQuote.h"
+#include "upstreams/BalancerConventions.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -300,7 +301,7 @@ static void printSite(const Context &context, const Site &site) {
         << orDefault(balancer.logDirectory, QStringLiteral("- (the balancer's default)")) << '\n';
     if (balancer.format == QLatin1String("haproxy"))
         out << "  runtime dir:  "
-            << orDefault(balancer.runtimeDirectory, QStringLiteral("/run/haproxy")) << '\n';
+            << orDefault(balancer.runtimeDirectory, defaultHaproxyRuntimeDirectory()) << '\n';
     out << "  state dir:    "
         << orDefault(balancer.stateDirectory, QStringLiteral("/var/lib/corral/") + site.name)
         << Qt::endl;

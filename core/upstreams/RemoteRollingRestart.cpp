@@ -4,6 +4,8 @@
 #include "remote/RemoteWorkers.h"
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
+#include "upstreams/BalancerConventions.h"
+#include "upstreams/HaproxyRuntime.h"
 
 #include <QDeadlineTimer>
 #include <QElapsedTimer>
@@ -48,75 +50,24 @@ RemoteRollingRestart::RemoteRollingRestart(SshSession &balancerSession,
     : m_balancer(balancerSession)
     , m_sessions(std::move(workerSessions)) {}
 
-QString RemoteRollingRestart::haproxyCommand(const QString &socketPath, const QString &command) {
-    return shellCommand({QStringLiteral("sh"), QStringLiteral("-c"),
-                         QStringLiteral("printf '%s\\n' \"$1\" | socat stdio \"UNIX-CONNECT:$2\""),
-                         QStringLiteral("sh"), command, socketPath});
-}
-
-QString RemoteRollingRestart::haproxyServerName(const Backend &backend) {
-    QString name = backend.key();
-    name.remove(QLatin1Char('[')).remove(QLatin1Char(']'));
-    return name;
-}
-
-Result<QString> RemoteRollingRestart::parseStatField(const QByteArray &csv, const QString &backend,
-                                                     const QString &server, const QString &column) {
-    const QList<QByteArray> lines = csv.split('\n');
-    if (lines.isEmpty() || !lines.first().startsWith("# "))
-        return fail(QStringLiteral("show stat: no CSV header"));
-    const QList<QByteArray> columns = lines.first().mid(2).split(',');
-    const qsizetype pxname = columns.indexOf("pxname");
-    const qsizetype svname = columns.indexOf("svname");
-    const qsizetype wanted = columns.indexOf(column.toUtf8());
-    if (pxname < 0 || svname < 0 || wanted < 0)
-        return fail(QStringLiteral("show stat: no pxname, svname or %1 column").arg(column));
-    for (qsizetype i = 1; i < lines.size(); ++i) {
-        const QList<QByteArray> fields = lines.at(i).split(',');
-        if (fields.size() <= std::max({pxname, svname, wanted})) continue;
-        if (QString::fromUtf8(fields.at(pxname)) == backend &&
-            QString::fromUtf8(fields.at(svname)) == server)
-            return QString::fromUtf8(fields.at(wanted));
-    }
-    return fail(QStringLiteral("show stat: no server %1/%2").arg(backend, server));
-}
-
-Result<int> RemoteRollingRestart::parseCurrentSessions(const QByteArray &csv,
-                                                       const QString &backend,
-                                                       const QString &server) {
-    auto scur = parseStatField(csv, backend, server, QStringLiteral("scur"));
-    if (!scur) return fail(scur.error());
-    return scur->toInt();
-}
-
 Result<void> RemoteRollingRestart::haproxy(const QString &socket, const QString &command) {
-    auto result = m_balancer.exec(haproxyCommand(socket, command), 30000);
-    if (!result) return fail(result.error());
-    const QString answer = QString::fromUtf8(result->stdOut + result->stdErr).trimmed();
-    if (result->exitStatus == 127)
-        return fail(
-            QStringLiteral("socat is not installed on %1").arg(m_balancer.config().displayName()));
-    if (result->exitStatus != 0 || !answer.isEmpty())
-        return fail(QStringLiteral("\"%1\" on %2: %3")
-                        .arg(command, socket,
-                             answer.isEmpty()
-                                 ? QStringLiteral("exit status %1").arg(result->exitStatus)
-                                 : answer));
-    return {};
+    return runHaproxyCommand(m_balancer, socket, command);
 }
 
 Result<QString> RemoteRollingRestart::drainHaproxy(const QString &socket, const QString &proxy,
                                                    const QString &server) {
     if (auto drained =
-            haproxy(socket, QStringLiteral("set server %1/%2 state drain").arg(proxy, server));
+            haproxy(socket, haproxySetServerState(proxy, server, QStringLiteral("drain")));
         !drained)
         return fail(drained.error());
     const QDeadlineTimer deadline(m_drainTimeoutMs);
     int sessions = 0;
     for (;;) {
-        auto stat = haproxyStat(socket);
+        auto csv = haproxyStat(socket);
+        if (!csv) return fail(csv.error());
+        auto stat = HaproxyStat::parse(csv.value());
         if (!stat) return fail(stat.error());
-        auto current = parseCurrentSessions(stat.value(), proxy, server);
+        auto current = stat->currentSessions(proxy, server);
         if (!current) return fail(current.error());
         sessions = current.value();
         if (sessions == 0)
@@ -132,12 +83,7 @@ Result<QString> RemoteRollingRestart::drainHaproxy(const QString &socket, const 
 }
 
 Result<QByteArray> RemoteRollingRestart::haproxyStat(const QString &socket) {
-    auto stat = m_balancer.exec(haproxyCommand(socket, QStringLiteral("show stat")), 30000);
-    if (!stat) return fail(stat.error());
-    if (stat->exitStatus != 0)
-        return fail(QStringLiteral("show stat on %1: %2")
-                        .arg(socket, QString::fromUtf8(stat->stdErr).trimmed()));
-    return stat->stdOut;
+    return readHaproxyStat(m_balancer, socket);
 }
 
 Result<QString> RemoteRollingRestart::waitHaproxyUp(const QString &socket, const QString &proxy,
@@ -146,9 +92,11 @@ Result<QString> RemoteRollingRestart::waitHaproxyUp(const QString &socket, const
     elapsed.start();
     const QDeadlineTimer deadline(m_balancerUpTimeoutMs);
     for (;;) {
-        auto stat = haproxyStat(socket);
+        auto csv = haproxyStat(socket);
+        if (!csv) return fail(csv.error());
+        auto stat = HaproxyStat::parse(csv.value());
         if (!stat) return fail(stat.error());
-        auto status = parseStatField(stat.value(), proxy, server, QStringLiteral("status"));
+        auto status = stat->field(proxy, server, QStringLiteral("status"));
         if (!status) return fail(status.error());
         // "UP", or "UP 1/3" (one check failed, still in rotation); "DOWN 1/2" is on its way up
         // but not yet sent traffic. A server without checks says "no check".
@@ -156,10 +104,8 @@ Result<QString> RemoteRollingRestart::waitHaproxyUp(const QString &socket, const
             return QStringLiteral("UP at the balancer after %1 s")
                 .arg(double(elapsed.elapsed()) / 1000.0, 0, 'f', 1);
         if (deadline.hasExpired()) {
-            auto check =
-                parseStatField(stat.value(), proxy, server, QStringLiteral("check_status"));
-            auto description =
-                parseStatField(stat.value(), proxy, server, QStringLiteral("check_desc"));
+            auto check = stat->field(proxy, server, QStringLiteral("check_status"));
+            auto description = stat->field(proxy, server, QStringLiteral("check_desc"));
             return fail(QStringLiteral("HAProxy still reports %1/%2 as %3 after %4 s (its last "
                                        "check: %5%6)")
                             .arg(proxy, server, status.value())
@@ -526,11 +472,8 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
                          : QStringLiteral("in rotation, as before")});
 
     const bool runtimeApi = target.format == RenderFormat::Haproxy;
-    const QString socket =
-        (target.renderOptions.runtimeDirectory.isEmpty() ? QStringLiteral("/run/haproxy")
-                                                         : target.renderOptions.runtimeDirectory) +
-        QStringLiteral("/corral-") + site.name + QStringLiteral(".sock");
-    const QString proxy = QStringLiteral("corral-") + site.name;
+    const QString socket = haproxyStatsSocket(target.renderOptions.runtimeDirectory, site.name);
+    const QString proxy = balancerBlockName(site.name);
 
     // The config as installed while a backend is out: the site with that one marked down.
     ConfigApplier applier(m_balancer);
@@ -566,7 +509,7 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
         }
         if (runtimeApi) {
             auto ready =
-                haproxy(socket, QStringLiteral("set server %1/%2 state ready").arg(proxy, server));
+                haproxy(socket, haproxySetServerState(proxy, server, QStringLiteral("ready")));
             // Step "enable", as on success: whoever reads the steps sees it put back.
             step(QStringLiteral("enable"), bool(ready),
                  ready ? QStringLiteral("put back after the failure: %1/%2 set ready")
@@ -742,7 +685,7 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
             if (runtimeApi) {
                 const QString server = haproxyServerName(backend);
                 if (auto ready = haproxy(
-                        socket, QStringLiteral("set server %1/%2 state ready").arg(proxy, server));
+                        socket, haproxySetServerState(proxy, server, QStringLiteral("ready")));
                     !ready)
                     return failed(QStringLiteral("enable"), ready.error());
                 out = -1; // set ready: in rotation from HAProxy's side, whatever its check says

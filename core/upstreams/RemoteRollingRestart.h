@@ -177,19 +177,8 @@ public:
     /// Stops at the first failure; the error says which were recorded before it.
     Result<void> adopt(const AdoptionPlan &plan);
 
-    /// The runtime API command `command` sent to an HAProxy stats socket (socat on the host).
-    static QString haproxyCommand(const QString &socketPath, const QString &command);
-    /// HAProxy's name of a backend's server, as the renderer writes it ("ADDRESS:PORT").
-    static QString haproxyServerName(const Backend &backend);
-    /// The current sessions (scur) of server `server` of proxy `backend` in `show stat` CSV.
-    static Result<int> parseCurrentSessions(const QByteArray &csv, const QString &backend,
-                                            const QString &server);
-    /// Column `column` (scur, status, check_status...) of server `server` of proxy `backend`
-    /// in `show stat` CSV.
-    static Result<QString> parseStatField(const QByteArray &csv, const QString &backend,
-                                          const QString &server, const QString &column);
-
 private:
+    // HAProxy's runtime API (upstreams/HaproxyRuntime.h) over the balancer's session.
     Result<void> haproxy(const QString &socket, const QString &command);
     Result<QString> drainHaproxy(const QString &socket, const QString &proxy,
                                  const QString &server);

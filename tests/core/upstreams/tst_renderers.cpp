@@ -888,6 +888,15 @@ private Q_SLOTS:
                  QStringLiteral("/var/log/apache2"));
         QCOMPARE(logDirectoryFor(RenderFormat::Apache, options), options.logDirectory);
 
+        // A new site's stock Debian balancer (the inventory's defaults) names the same log and
+        // runtime directories as the renderers' defaults.
+        QCOMPARE(SiteBalancer::stockDebian(QStringLiteral("nginx"), name).logDirectory,
+                 defaultLogDirectory(RenderFormat::Nginx));
+        QCOMPARE(SiteBalancer::stockDebian(QStringLiteral("apache"), name).logDirectory,
+                 defaultLogDirectory(RenderFormat::Apache));
+        QCOMPARE(SiteBalancer::stockDebian(QStringLiteral("haproxy"), name).runtimeDirectory,
+                 defaultHaproxyRuntimeDirectory());
+
         // Import: a rendered block gives its site's name back; other names stay as they are.
         QCOMPARE(siteNameOfBlock(balancerBlockName(name)), name);
         QCOMPARE(siteNameOfBlock(QStringLiteral("backend_pool")), QStringLiteral("backend_pool"));

@@ -7,7 +7,9 @@
 #include "inventory/Inventory.h"
 #include "remote/RemoteWorkers.h"
 #include "ssh/SshSession.h"
+#include "upstreams/BalancerConventions.h"
 #include "upstreams/ConfigApplier.h"
+#include "upstreams/HaproxyRuntime.h"
 #include "upstreams/RemoteRollingRestart.h"
 #include "upstreams/SiteLock.h"
 #include "util/ListeningSockets.h"
@@ -306,33 +308,38 @@ private Q_SLOTS:
                                "corral-shop,127.0.0.1:3000,0,0,2,4,,50\n"
                                "corral-shop,127.0.0.1:3001,0,0,0,3,,50\n"
                                "corral-shop,BACKEND,0,0,2,5,,100\n";
-        QCOMPARE(RemoteRollingRestart::parseCurrentSessions(csv, QStringLiteral("corral-shop"),
-                                                            QStringLiteral("127.0.0.1:3000"))
-                     .value(),
-                 2);
-        QCOMPARE(RemoteRollingRestart::parseCurrentSessions(csv, QStringLiteral("corral-shop"),
-                                                            QStringLiteral("127.0.0.1:3001"))
-                     .value(),
-                 0);
-        QVERIFY(!RemoteRollingRestart::parseCurrentSessions(csv, QStringLiteral("corral-shop"),
-                                                            QStringLiteral("127.0.0.1:9")));
-        QVERIFY(!RemoteRollingRestart::parseCurrentSessions("garbage", QStringLiteral("x"),
-                                                            QStringLiteral("y")));
+        const auto currentSessions = [](const QByteArray &text, const QString &proxy,
+                                        const QString &server) -> Result<int> {
+            auto stat = HaproxyStat::parse(text);
+            if (!stat) return fail(stat.error());
+            return stat->currentSessions(proxy, server);
+        };
+        QCOMPARE(
+            currentSessions(csv, QStringLiteral("corral-shop"), QStringLiteral("127.0.0.1:3000"))
+                .value(),
+            2);
+        QCOMPARE(
+            currentSessions(csv, QStringLiteral("corral-shop"), QStringLiteral("127.0.0.1:3001"))
+                .value(),
+            0);
+        QVERIFY(
+            !currentSessions(csv, QStringLiteral("corral-shop"), QStringLiteral("127.0.0.1:9")));
+        QVERIFY(!currentSessions("garbage", QStringLiteral("x"), QStringLiteral("y")));
         const QByteArray states = "# pxname,svname,scur,status,check_status\n"
                                   "corral-shop,127.0.0.1:3000,0,DOWN 1/2,L7OK\n"
                                   "corral-shop,127.0.0.1:3001,0,UP,L7OK\n";
-        QCOMPARE(RemoteRollingRestart::parseStatField(states, QStringLiteral("corral-shop"),
-                                                      QStringLiteral("127.0.0.1:3000"),
-                                                      QStringLiteral("status"))
+        QCOMPARE(HaproxyStat::parse(states)
+                     ->field(QStringLiteral("corral-shop"), QStringLiteral("127.0.0.1:3000"),
+                             QStringLiteral("status"))
                      .value(),
                  QStringLiteral("DOWN 1/2"));
-        QVERIFY(!RemoteRollingRestart::parseStatField(states, QStringLiteral("corral-shop"),
-                                                      QStringLiteral("127.0.0.1:3001"),
-                                                      QStringLiteral("nosuchcolumn")));
-        QCOMPARE(RemoteRollingRestart::haproxyServerName(Backend{QStringLiteral("::1"), 3000}),
+        QVERIFY(!HaproxyStat::parse(states)->field(QStringLiteral("corral-shop"),
+                                                   QStringLiteral("127.0.0.1:3001"),
+                                                   QStringLiteral("nosuchcolumn")));
+        QCOMPARE(haproxyServerName(Backend{QStringLiteral("::1"), 3000}),
                  QStringLiteral("::1:3000"));
-        const QString command = RemoteRollingRestart::haproxyCommand(
-            QStringLiteral("/run/h a/x.sock"), QStringLiteral("set server a/b state drain"));
+        const QString command = haproxyRuntimeCommand(QStringLiteral("/run/h a/x.sock"),
+                                                      QStringLiteral("set server a/b state drain"));
         QVERIFY2(command.contains(QStringLiteral("'set server a/b state drain'")),
                  qPrintable(command));
         QVERIFY2(command.contains(QStringLiteral("'/run/h a/x.sock'")), qPrintable(command));
@@ -513,13 +520,12 @@ private Q_SLOTS:
         // has no drain flag (`show stat` may say DOWN: HAProxy's own check keeps the failing
         // worker out, which is its job).
         auto state = m_session->exec(
-            RemoteRollingRestart::haproxyCommand(
+            haproxyRuntimeCommand(
                 m_haproxy.statsSocket(),
                 QStringLiteral("show servers state %1").arg(m_haproxy.backendName())),
             10000);
         QVERIFY_RESULT(state);
-        const QString server =
-            RemoteRollingRestart::haproxyServerName(m_haproxySite.backends.at(0));
+        const QString server = haproxyServerName(m_haproxySite.backends.at(0));
         // Fields: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
         constexpr int AdminDrainFlags = 0x18; // SRV_ADMF_FDRAIN | SRV_ADMF_IDRAIN
         int adminState = -1;
