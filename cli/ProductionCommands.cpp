@@ -3,21 +3,15 @@
 // local-site commands (AgentCommands.cpp) hand over to when the site has a balancer.
 
 #include "cli/Context.h"
-#include "inventory/OperationJournal.h"
+#include "cluster/RemoteSite.h"
 #include "model/FieldText.h"
-#include "ssh/SshSession.h"
-#include "upstreams/ConfigApplier.h"
-#include "upstreams/RemoteRemoveBackend.h"
+#include "ssh/HostSessions.h"
 #include "upstreams/RemoteRollingRestart.h"
-#include "upstreams/RemoteSiteStop.h"
-#include "upstreams/SiteLock.h"
 
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-
-#include <map>
 
 namespace corral::cli {
 
@@ -63,80 +57,6 @@ static const char removeBackendUsage[] =
     "Exit codes: 0 removed, 1 a step failed (the message says what was put back), 2 usage.\n";
 
 namespace {
-
-/// What a production operation holds while it runs: the inventory, the site and its target,
-/// the balancer's session and the site's lock, and sessions to the other hosts on demand.
-struct ProductionRun {
-    ProductionRun(Context &context, QString command, QString name, bool acceptNew)
-        : context(context)
-        , command(std::move(command))
-        , name(std::move(name))
-        , acceptNew(acceptNew) {}
-
-    Context &context;
-    QString command;
-    QString name;
-    bool acceptNew = false;
-    Inventory inventory;
-    const Site *site = nullptr;
-    RemoteBalancer target;
-    std::unique_ptr<SshSession> balancer;
-    std::unique_ptr<SiteLock> lock;
-    std::map<QString, std::unique_ptr<SshSession>> others;
-
-    /// Loads the inventory and the site, opens the balancer's session, takes the lock and
-    /// settles an interrupted add-backend. Empty on success, else the error (printed unless
-    /// `code` was set: reconcilePending() prints its own).
-    QString begin(bool noWait, int &code) {
-        auto loaded = context.loadInventory();
-        if (!loaded) return loaded.error();
-        inventory = std::move(loaded).value();
-        site = inventory.site(name);
-        if (!site)
-            return QStringLiteral("no site named %1 in %2").arg(shown(name), context.inventoryPath);
-        if (!site->balancer)
-            return QStringLiteral("%1 %2: the site has no \"balancer\" in %3 (host, format, "
-                                  "configPath, validate, reload)")
-                .arg(command, name, context.inventoryPath);
-        auto made = RemoteBalancer::forSite(*site);
-        if (!made) return QStringLiteral("%1 %2: %3").arg(command, name, made.error());
-        target = made.value();
-        auto opened = openHostSession(context, inventory, site->balancer->host, acceptNew);
-        if (!opened)
-            return QStringLiteral("%1 %2: %3%4").arg(command, name, opened.error(), pendingNote());
-        balancer = std::move(opened).value();
-        auto locked = lockSite(context, *balancer, target, site->balancer->host, command, noWait);
-        if (!locked)
-            return QStringLiteral("%1 %2: %3%4").arg(command, name, locked.error(), pendingNote());
-        lock = std::move(locked).value();
-        if (!reconcilePending(context, inventory, name, acceptNew, code))
-            return QStringLiteral("-");
-        site = inventory.site(name); // an adopted backend is in it now
-        return {};
-    }
-
-    QString pendingNote() const {
-        const QString path = OperationJournal::pathFor(context.inventoryPath, name);
-        if (!QFile::exists(path)) return {};
-        return QStringLiteral(" (site %1 also has an interrupted operation pending in %2: run "
-                              "'corralctl reconcile %1' once the host is reachable)")
-            .arg(name, path);
-    }
-
-    Result<SshSession *> session(const QString &host) {
-        if (host == site->balancer->host) return balancer.get();
-        auto found = others.find(host);
-        if (found != others.end()) return found->second.get();
-        auto opened = openHostSession(context, inventory, host, acceptNew);
-        if (!opened) return fail(opened.error());
-        SshSession *raw = opened.value().get();
-        others.emplace(host, std::move(opened).value());
-        return raw;
-    }
-    RemoteRollingRestart::SessionResolver resolver() {
-        return [this](const QString &host) { return session(host); };
-    }
-};
 
 /// The position of SITE in `args`: the first argument that is neither an option nor the
 /// value of one of `valued` ("--worker X"). -1 when there is none.
@@ -217,40 +137,25 @@ int removeBackendCommand(Context &context, const QStringList &args) {
         return int(Success);
     };
 
-    ProductionRun run(context, QStringLiteral("remove-backend"), name,
-                      options->has(QStringLiteral("accept-new")));
-    int code = Failure;
-    if (const QString error = run.begin(options->has(QStringLiteral("no-wait")), code);
-        !error.isEmpty())
-        return error == QLatin1String("-") ? code : finish(error);
-    auto workerHost =
-        workerHostFor(backend.value(), run.site->balancer->host, run.inventory.hosts());
-    if (!workerHost)
-        return finish(QStringLiteral("remove-backend %1: %2").arg(name, workerHost.error()));
-    auto worker = run.session(workerHost.value());
-    if (!worker) return finish(QStringLiteral("remove-backend %1: %2").arg(name, worker.error()));
-
-    RemoveBackendOptions remove;
-    remove.drainTimeoutMs = drainMs.value();
-    remove.force = options->has(QStringLiteral("force"));
-    remove.lockHeld = [&] { return run.lock->isHeld(); };
-    remove.onStep = [&](const ApplyStep &step) {
-        steps.append(stepJson({}, step.name, step.ok, step.detail));
-        printStep(context, {}, step.name, step.ok, step.detail);
+    auto inventory = context.loadInventory();
+    if (!inventory) return finish(inventory.error());
+    HostSessions sessions(
+        inventory->hosts(),
+        sessionOpener(context, inventory.value(), options->has(QStringLiteral("accept-new"))));
+    RemoteSite site(name, sessions,
+                    remoteSiteOptions(context, QStringLiteral("remove-backend"), name,
+                                      options->has(QStringLiteral("no-wait"))));
+    SiteChangeRequest request;
+    request.drainTimeoutMs = drainMs.value();
+    request.force = options->has(QStringLiteral("force"));
+    request.onStep = [&](const RollingStep &step) {
+        steps.append(stepJson({}, step.step, step.ok, step.detail));
+        printStep(context, {}, step.step, step.ok, step.detail);
     };
-    auto removed = removeRemoteBackend(*run.balancer, *worker.value(), *run.site, run.target,
-                                       backend.value(), remove);
-    if (!removed) return finish(QStringLiteral("remove-backend %1: %2").arg(name, removed.error()));
-    if (auto stored = run.inventory.updateSite(removed.value()); !stored)
-        return finish(QStringLiteral("remove-backend %1: %2 is removed from the balancer and its "
-                                     "worker stopped, but the inventory was not updated: %3")
-                          .arg(name, backend->key(), stored.error()));
-    if (auto saved = run.inventory.save(context.inventoryPath); !saved)
-        return finish(QStringLiteral("remove-backend %1: %2 is removed from the balancer and its "
-                                     "worker stopped, but %3 was not saved: %4 (remove the "
-                                     "backend from it by hand)")
-                          .arg(name, backend->key(), context.inventoryPath, saved.error()));
-    return finish({});
+    const SiteOutcome outcome = site.removeBackend(backend->key(), request);
+    for (const QString &note : outcome.notes)
+        context.err << "corralctl: " << note << Qt::endl;
+    return finish(outcome.error);
 }
 
 /// corralctl restart SITE --worker HOST:PORT [--force] for a production site.
@@ -297,27 +202,27 @@ int restartWorker(Context &context, const QString &name, const QStringList &args
             context.out << "restarted " << backend->key() << " of " << name << Qt::endl;
         return int(Success);
     };
-    ProductionRun run(context, QStringLiteral("restart"), name,
-                      options->has(QStringLiteral("accept-new")));
-    int code = Failure;
-    if (const QString error = run.begin(options->has(QStringLiteral("no-wait")), code);
-        !error.isEmpty()) {
-        if (error == QLatin1String("-")) return code;
+    auto inventory = context.loadInventory();
+    if (!inventory) {
         RollingRestartReport refused;
-        refused.error = error;
+        refused.error = inventory.error();
         return finish(refused);
     }
-    RemoteRollingRestart restart(*run.balancer, run.resolver());
-    restart.setOnly(backend->key());
-    restart.setForce(options->has(QStringLiteral("force")));
-    restart.setDrainTimeoutMs(drainMs.value());
-    restart.setHealthTimeoutMs(healthMs.value());
-    restart.setLockCheck([&] { return run.lock->isHeld(); });
-    restart.setStepCallback([&](const RollingStep &step) {
+    HostSessions sessions(
+        inventory->hosts(),
+        sessionOpener(context, inventory.value(), options->has(QStringLiteral("accept-new"))));
+    RemoteSite site(name, sessions,
+                    remoteSiteOptions(context, QStringLiteral("restart"), name,
+                                      options->has(QStringLiteral("no-wait"))));
+    SiteChangeRequest request;
+    request.force = options->has(QStringLiteral("force"));
+    request.drainTimeoutMs = drainMs.value();
+    request.healthTimeoutMs = healthMs.value();
+    request.onStep = [&](const RollingStep &step) {
         steps.append(stepJson(step.backend, step.step, step.ok, step.detail));
         printStep(context, step.backend, step.step, step.ok, step.detail);
-    });
-    return finish(restart.run(*run.site, run.target, run.inventory.hosts()));
+    };
+    return finish(site.restartWorker(backend->key(), request).report);
 }
 
 /// corralctl stop|start SITE for a production site.
@@ -368,24 +273,23 @@ int stopOrStart(Context &context, const QString &name, const QStringList &args, 
         if (!context.json) context.out << summary << Qt::endl;
         return int(Success);
     };
-    ProductionRun run(context, command, name, options->has(QStringLiteral("accept-new")));
-    int code = Failure;
-    if (const QString error = run.begin(options->has(QStringLiteral("no-wait")), code);
-        !error.isEmpty())
-        return error == QLatin1String("-") ? code : finish(error, {});
-    SiteStopOptions stopOptions;
-    stopOptions.healthTimeoutMs = healthMs.value();
-    stopOptions.maintenancePage = maintenancePage;
-    stopOptions.onStep = [&](const RollingStep &step) {
+    auto inventory = context.loadInventory();
+    if (!inventory) return finish(inventory.error(), {});
+    HostSessions sessions(
+        inventory->hosts(),
+        sessionOpener(context, inventory.value(), options->has(QStringLiteral("accept-new"))));
+    RemoteSite site(
+        name, sessions,
+        remoteSiteOptions(context, command, name, options->has(QStringLiteral("no-wait"))));
+    SiteChangeRequest request;
+    request.healthTimeoutMs = healthMs.value();
+    request.maintenancePage = maintenancePage;
+    request.onStep = [&](const RollingStep &step) {
         steps.append(stepJson(step.backend, step.step, step.ok, step.detail));
         printStep(context, step.backend, step.step, step.ok, step.detail);
     };
-    auto done = stop ? stopRemoteSite(*run.balancer, run.resolver(), *run.site, run.target,
-                                      run.inventory.hosts(), stopOptions)
-                     : startRemoteSite(*run.balancer, run.resolver(), *run.site, run.target,
-                                       run.inventory.hosts(), stopOptions);
-    if (!done) return finish(QStringLiteral("%1 %2: %3").arg(command, name, done.error()), {});
-    return finish({}, done.value());
+    const SiteOutcome outcome = stop ? site.stop(request) : site.start(request);
+    return finish(outcome.error, outcome.notes.join(QLatin1Char('\n')));
 }
 
 } // namespace

@@ -414,6 +414,7 @@ SiteOutcome RemoteSite::stopOrStart(bool stopping, const SiteChangeRequest &requ
     Held &held = *begun.value();
     SiteStopOptions options;
     options.healthTimeoutMs = request.healthTimeoutMs;
+    options.maintenancePage = request.maintenancePage;
     options.onStep = request.onStep;
     const auto sessions = [this](const QString &host) { return m_sessions.session(host); };
     auto done = stopping ? stopRemoteSite(*held.balancer, sessions, held.site, held.target,

@@ -65,6 +65,9 @@ struct SiteChangeRequest {
     int healthTimeoutMs = 15000; ///< a started worker may take this long to answer
     /// Remove the last backend in rotation too / restart the only one without drain.
     bool force = false;
+    /// stop: the HTML page the balancer answers while the site is stopped
+    /// (SiteStopOptions::maintenancePage); empty: its own 502/503.
+    QByteArray maintenancePage;
     /// Every step as it ends (backend empty for the balancer's own steps).
     std::function<void(const RollingStep &step)> onStep;
 };
