@@ -4,6 +4,7 @@
 
 #include "agent/AgentClient.h"
 #include "cli/Context.h"
+#include "cli/ProductionLogs.h"
 #include "cli/SiteOptions.h"
 #include "model/FieldText.h"
 #include "supervisor/LogReader.h"
@@ -70,6 +71,8 @@ QString terminalText(const QString &message) {
     return lines.join(QLatin1Char('\n'));
 }
 
+} // namespace
+
 /// A worker's log line for the terminal: colours (SGR sequences, ESC [ digits m) and tabs are
 /// kept, as in pm2 logs; any other control character, such as the start of a sequence that
 /// sets the window title or moves the cursor, is written out.
@@ -93,6 +96,8 @@ QString terminalLogLine(const QString &line) {
     escapePlain(line.size());
     return result;
 }
+
+namespace {
 
 /// A connection to the user's agent, started when none answers and `autostart` is set; the
 /// error (printed) names the socket path.
@@ -560,6 +565,11 @@ const char psUsage[] =
     "and the local sites saved in the inventory (state stopped), one row per worker: site,\n"
     "host, port, pid, state, uptime, restarts, CPU % (100 = one core), resident memory,\n"
     "requests and errors per second. Starts the agent when none runs.\n"
+    "Production sites (with a balancer) are listed too, one row per backend, from the pid\n"
+    "files on its worker host over SSH (each host in parallel, at most 3 s each; no prompt):\n"
+    "HOST is the inventory host, PID the worker's supervisor; a host that does not answer\n"
+    "shows its backends as unknown and its error below the table (--json: \"error\").\n"
+    "'ps SITE' of a production site does not need the agent.\n"
     "\n"
     "  --watch   redraw once a second until Ctrl-C (with --json: one document per second)\n";
 
@@ -624,24 +634,70 @@ QList<PsSite> collectPs(const QList<SiteStatus> &statuses, const Inventory *inve
     return sites;
 }
 
+/// The production sites (workers on SSH hosts behind a balancer), read from their hosts'
+/// pid files (a host that does not answer within ProductionPsTimeoutMs: its rows say why).
+void addProductionSites(QList<PsSite> &sites, const Inventory &inventory, const QString &only) {
+    const QList<ProductionBackendStatus> backends = productionStatus(inventory, only);
+    for (const Site &saved : inventory.sites()) {
+        if (!saved.balancer || (!only.isEmpty() && saved.name != only)) continue;
+        PsSite site{saved.name,
+                    QString(),
+                    QStringLiteral("production"),
+                    saved.balancer->listenText(),
+                    QString(),
+                    {},
+                    {}};
+        int running = 0;
+        int reachable = 0;
+        for (const ProductionBackendStatus &backend : backends) {
+            if (backend.site != saved.name) continue;
+            WorkerRow row;
+            row.site = saved.name;
+            row.host = backend.host.isEmpty() ? backend.backend : backend.host;
+            row.hostName = backend.host;
+            row.port = backend.port;
+            row.pid = backend.pid;
+            row.reachable = backend.reachable;
+            row.cause = backend.error;
+            row.state = backend.running ? WorkerState::Running : WorkerState::Stopped;
+            running += backend.running ? 1 : 0;
+            reachable += backend.reachable ? 1 : 0;
+            site.rows.append(row);
+        }
+        site.state = running > 0                            ? QStringLiteral("running")
+                     : reachable > 0 || site.rows.isEmpty() ? QStringLiteral("stopped")
+                                                            : QStringLiteral("unknown");
+        sites.append(site);
+    }
+    std::sort(sites.begin(), sites.end(),
+              [](const PsSite &a, const PsSite &b) { return a.name < b.name; });
+}
+
 QJsonObject psJson(const QList<PsSite> &sites) {
     QJsonArray siteArray;
     for (const PsSite &site : sites) {
         QJsonArray workers;
-        for (const WorkerRow &row : site.rows)
-            workers.append(QJsonObject{
-                {QStringLiteral("host"), row.host},
-                {QStringLiteral("port"), row.port},
-                {QStringLiteral("pid"), row.pid},
-                {QStringLiteral("state"), workerStateName(row.state)},
-                {QStringLiteral("uptimeMs"), row.uptimeMs},
-                {QStringLiteral("restarts"), row.restarts},
-                {QStringLiteral("cpuPercent"),
-                 row.cpuValid ? QJsonValue(row.cpuPercent) : QJsonValue(QJsonValue::Null)},
-                {QStringLiteral("rssBytes"), row.rssBytes},
-                {QStringLiteral("requestsPerSecond"), row.requestsPerSecond},
-                {QStringLiteral("errorsPerSecond"), row.errorsPerSecond},
-                {QStringLiteral("logPath"), site.logPaths.value(row.port)}});
+        for (const WorkerRow &row : site.rows) {
+            QJsonObject worker{{QStringLiteral("host"), row.host},
+                               {QStringLiteral("port"), row.port},
+                               {QStringLiteral("pid"), row.pid},
+                               {QStringLiteral("state"), workerStateName(row.state)},
+                               {QStringLiteral("uptimeMs"), row.uptimeMs},
+                               {QStringLiteral("restarts"), row.restarts},
+                               {QStringLiteral("cpuPercent"), row.cpuValid
+                                                                  ? QJsonValue(row.cpuPercent)
+                                                                  : QJsonValue(QJsonValue::Null)},
+                               {QStringLiteral("rssBytes"), row.rssBytes},
+                               {QStringLiteral("requestsPerSecond"), row.requestsPerSecond},
+                               {QStringLiteral("errorsPerSecond"), row.errorsPerSecond},
+                               {QStringLiteral("logPath"), site.logPaths.value(row.port)}};
+            // A production row whose host did not answer: unknown, and why.
+            if (!row.reachable) worker.insert(QStringLiteral("reachable"), false);
+            if (!row.reachable ||
+                (site.source == QLatin1String("production") && !row.cause.isEmpty()))
+                worker.insert(QStringLiteral("error"), row.cause);
+            workers.append(worker);
+        }
         QJsonObject object{{QStringLiteral("name"), site.name},
                            {QStringLiteral("state"), site.state},
                            {QStringLiteral("source"), site.source},
@@ -667,16 +723,23 @@ QString psTable(const QList<PsSite> &sites) {
                          QStringLiteral("-"), site.state, QStringLiteral("-"), QStringLiteral("-"),
                          QStringLiteral("-"), QStringLiteral("-"), QStringLiteral("-"),
                          QStringLiteral("-")});
-        for (const WorkerRow &row : site.rows)
+        QStringList hostErrors;
+        for (const WorkerRow &row : site.rows) {
+            if (!row.cause.isEmpty() && site.source == QLatin1String("production") &&
+                !hostErrors.contains(row.cause))
+                hostErrors.append(row.cause);
             rows.append(
                 {site.name, row.host.isEmpty() ? QStringLiteral("local") : row.host,
                  QString::number(row.port),
                  row.pid > 0 ? QString::number(row.pid) : QStringLiteral("-"),
-                 workerStateName(row.state), formatDuration(row.uptimeMs),
-                 QString::number(row.restarts),
+                 row.reachable ? workerStateName(row.state) : QStringLiteral("unknown"),
+                 formatDuration(row.uptimeMs), QString::number(row.restarts),
                  row.cpuValid ? QString::number(row.cpuPercent, 'f', 1) : QStringLiteral("-"),
                  formatBytes(row.rssBytes), QString::number(row.requestsPerSecond, 'f', 1),
                  QString::number(row.errorsPerSecond, 'f', 1)});
+        }
+        for (const QString &hostError : hostErrors)
+            notes.append(QStringLiteral("%1: %2").arg(site.name, escapeControls(hostError)));
         if (!site.listen.isEmpty() && site.source == QLatin1String("agent") &&
             site.error.isEmpty() && site.state != QLatin1String("stopped"))
             notes.append(QStringLiteral("%1: %2, balancing on http://%3")
@@ -722,22 +785,33 @@ int psCommand(Context &context, const QStringList &args) {
     const QString only = options->positional.value(0);
     const bool watch = options->flags.contains(QStringLiteral("watch"));
 
-    auto client = connectAgent(context);
-    if (!client) return Failure;
-    // One round: the agent's sites and the saved ones; the text, or an error.
-    const auto render = [&]() -> Result<QString> {
-        if (!client->isConnected()) {
-            // The agent went away (stopped, killed): the next one brings the sites back.
-            auto reconnected = std::make_unique<AgentClient>();
-            if (auto connected = reconnected->connectToAgent(true); !connected)
-                return fail(connected.error());
-            client = std::move(reconnected);
-        }
-        auto status = client->status(QString(), QuickOperationMs);
-        if (!status) return fail(status.error());
+    // A production site alone needs no agent: its rows come from its hosts.
+    const bool productionOnly = [&] {
         auto inventory = context.loadInventory();
-        const QList<PsSite> sites =
-            collectPs(status.value(), inventory ? &inventory.value() : nullptr, only);
+        const Site *site = inventory && !only.isEmpty() ? inventory->site(only) : nullptr;
+        return site && site->balancer;
+    }();
+    std::unique_ptr<AgentClient> client;
+    if (!productionOnly && !(client = connectAgent(context))) return Failure;
+    // One round: the agent's sites, the saved ones and the production ones; the text, or an
+    // error.
+    const auto render = [&]() -> Result<QString> {
+        QList<SiteStatus> statuses;
+        if (!productionOnly) {
+            if (!client->isConnected()) {
+                // The agent went away (stopped, killed): the next one brings the sites back.
+                auto reconnected = std::make_unique<AgentClient>();
+                if (auto connected = reconnected->connectToAgent(true); !connected)
+                    return fail(connected.error());
+                client = std::move(reconnected);
+            }
+            auto status = client->status(QString(), QuickOperationMs);
+            if (!status) return fail(status.error());
+            statuses = status.value();
+        }
+        auto inventory = context.loadInventory();
+        QList<PsSite> sites = collectPs(statuses, inventory ? &inventory.value() : nullptr, only);
+        if (inventory) addProductionSites(sites, inventory.value(), only);
         if (!only.isEmpty() && sites.isEmpty())
             return fail(QStringLiteral("no site %1 (the agent does not run it and %2 has no "
                                        "such local site)")
@@ -787,7 +861,7 @@ int psCommand(Context &context, const QStringList &args) {
 // ---- logs ------------------------------------------------------------------------------------
 
 const char logsUsage[] =
-    "Usage: corralctl logs SITE [--worker PORT] [-n N] [-f]\n"
+    "Usage: corralctl logs SITE [--worker PORT|ADDRESS:PORT|balancer] [-n N] [-f]\n"
     "\n"
     "Prints the last lines of the site's worker logs (the rotated files PATH.1 ... included),\n"
     "merged in time order, each line prefixed with its worker's port. Lines are dated by\n"
@@ -799,7 +873,14 @@ const char logsUsage[] =
     "  -f, --follow      keep printing new lines, across log rotation and worker restarts,\n"
     "                    until Ctrl-C\n"
     "\n"
-    "With --json, one object per line: {\"port\":P,\"timeMs\":T,\"line\":TEXT}.\n";
+    "With --json, one object per line: {\"port\":P,\"timeMs\":T,\"line\":TEXT}.\n"
+    "\n"
+    "A production site (one with a balancer) is read on its hosts over SSH: each backend's\n"
+    "last N lines (journalctl -u corral-SITE@PORT where the worker is that systemd unit, else\n"
+    "tail of ~/.local/state/corral/workers/SITE/PORT.log), then the balancer's errorLog as\n"
+    "\"balancer\", each line prefixed with ADDRESS:PORT or balancer; --worker ADDRESS:PORT\n"
+    "or --worker balancer reads one. -f follows them until Ctrl-C (the readers on the hosts\n"
+    "end with the connection). With --json: {\"worker\":NAME,\"line\":TEXT}.\n";
 
 /// The site's logs: PORT -> PATH, from the agent (what its workers write) or, for a site it
 /// does not run, from the log directory.
@@ -848,6 +929,15 @@ int logsCommand(Context &context, const QStringList &args) {
             problems.append(QStringLiteral("-n: %1 is not a line count in 0..%2")
                                 .arg(shown(options->value(QStringLiteral("lines"))))
                                 .arg(MaxLogLines));
+    }
+    // A production site's logs are on its hosts: read over SSH (cli/ProductionLogs.cpp).
+    if (auto inventory = context.loadInventory(); inventory) {
+        if (const Site *site = inventory->site(name); site && site->balancer) {
+            if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("logs: "));
+            return productionLogs(context, inventory.value(), *site,
+                                  options->value(QStringLiteral("worker")), lineCount,
+                                  options->flags.contains(QStringLiteral("follow")));
+        }
     }
     std::optional<quint16> onlyPort;
     if (options->has(QStringLiteral("worker"))) {

@@ -17,12 +17,15 @@ namespace {
 const char sudoPrefix[] = "if [ \"$(id -u)\" = 0 ]; then s=; else s='sudo -n'; fi\n";
 
 // Shell helpers shared by the fallback scripts. A pid file holds the pid and its start time
-// (field 22 of /proc/PID/stat), so a pid reused by another process is never signalled.
+// (field 22 of /proc/PID/stat), so a pid reused by another process is never signalled, and
+// "supervisor" on a third line when that pid is supervisorScript's loop (not an adopted
+// process): readpid sets p, t and k.
 const char aliveFunction[] =
     "alive() { s=$(sed 's/.*) //' \"/proc/$1/stat\" 2>/dev/null) && [ -n \"$s\" ] || return 1\n"
     "  case $s in Z*|X*) return 1;; esac\n"
     "  [ -z \"$2\" ] || [ \"$(echo \"$s\" | cut -d' ' -f20)\" = \"$2\" ]; }\n"
-    "readpid() { p=; t=; [ -f \"$1\" ] || return 1; { read -r p; read -r t; } <\"$1\"\n"
+    "readpid() { p=; t=; k=; [ -f \"$1\" ] || return 1; { read -r p; read -r t; read -r k; } "
+    "<\"$1\"\n"
     "  case $p in ''|*[!0-9]*) return 1;; esac; }\n";
 
 // Whether process $1 is the worker $2 (a pid from its pid file) or runs under it: the same
@@ -37,6 +40,50 @@ const char oursFunction[] =
     "    [ \"$c\" = \"$2\" ] && return 0\n"
     "    c=$(sed 's/.*) //' \"/proc/$c/stat\" 2>/dev/null | cut -d' ' -f2); i=$((i+1))\n"
     "  done; return 1; }\n";
+
+// The fallback's supervisor, started detached (setsid) as `sh -c SCRIPT corral-supervisor
+// LOGFILE COMMAND ARGS...`: it leads the worker's process group and is the pid the pid file
+// names; the worker is its child in that group. It restarts the worker whenever it exits
+// (like the unit's Restart=always), from the host, whether or not Corral is connected: after
+// 150 ms, doubling up to 10 s, back to 150 ms once a run lasted 10 s; each restart is a line
+// in the log. Like a local worker, one that exited 10 times within 60 s is given up on (the
+// loop exits, so the worker shows as stopped). On SIGTERM (stopCommand sends it to this pid alone)
+// it passes one SIGTERM to its process group (the worker and whatever the worker started there, as
+// stop used to), waits for the worker and exits. The worker gets SIGTERM as well when the loop
+// itself dies (setpriv --pdeathsig, where util-linux has it), so a SIGKILLed loop leaves no orphan
+// holding the port. Nothing in the script is the site's: the log path and the argv are its
+// arguments, never parsed as shell text.
+const char supervisorScript[] =
+    "lf=$1; shift\n"
+    "leader=; [ \"$(sed 's/.*) //' /proc/$$/stat 2>/dev/null | cut -d' ' -f3)\" = \"$$\" ] && "
+    "leader=1\n"
+    "pd=; setpriv --pdeathsig TERM -- true >/dev/null 2>&1 && pd=1\n"
+    "child=\n"
+    "finish() { trap '' TERM INT\n"
+    // The group when this loop leads one (setsid), else only the worker.
+    "  if [ -n \"$leader\" ]; then kill -s TERM 0 2>/dev/null; "
+    "elif [ -n \"$child\" ]; then kill -TERM \"$child\" 2>/dev/null; fi\n"
+    "  [ -z \"$child\" ] || wait \"$child\" 2>/dev/null; exit 0; }\n"
+    "trap finish TERM INT\n"
+    "delay=150; exits=\n"
+    "while :; do\n"
+    "  began=$(date +%s)\n"
+    "  if [ -n \"$pd\" ]; then setpriv --pdeathsig TERM -- \"$@\" </dev/null >>\"$lf\" 2>&1 &\n"
+    "  else \"$@\" </dev/null >>\"$lf\" 2>&1 & fi\n"
+    "  child=$!; wait \"$child\"; status=$?; child=\n"
+    "  now=$(date +%s); [ $((now - began)) -lt 10 ] || delay=150\n"
+    // Like local workers: one that keeps failing (10 exits within 60 s) is given up on.
+    "  recent=; n=0; for e in $exits $now; do "
+    "[ \"$e\" -lt $((now - 60)) ] || { recent=\"$recent $e\"; n=$((n + 1)); }; done; "
+    "exits=$recent\n"
+    "  if [ \"$n\" -ge 10 ]; then echo \"corral: worker exited with status $status, $n times "
+    "within 60 s: not restarting it\" >>\"$lf\"; exit 1; fi\n"
+    "  secs=$((delay / 1000)).$(printf %03d $((delay % 1000)))\n"
+    "  echo \"corral: worker exited with status $status, restarting in ${secs}s\" >>\"$lf\"\n"
+    // In the background so that SIGTERM interrupts the wait, not a 10 s sleep.
+    "  sleep \"$secs\" & child=$!; wait \"$child\"; child=\n"
+    "  delay=$((delay * 2)); [ \"$delay\" -le 10000 ] || delay=10000\n"
+    "done\n";
 
 QString workerDirectory(const QString &site) {
     // The site name is validated (isValidName) and quoted anyway; $HOME is left to the shell.
@@ -358,14 +405,19 @@ Result<QString> RemoteWorkers::startCommand(const Site &site, quint16 port) {
         script += QStringLiteral("export %1=%2\n").arg(it.key(), shellQuote(it.value()));
     }
     script += QStringLiteral("export PORT=%1\n").arg(port);
-    // setsid: the worker leads its own process group, so stop can signal the whole tree.
+    // setsid: the supervisor leads its own process group with the worker in it, so stop can
+    // reach the whole tree.
     script += QStringLiteral("s=; command -v setsid >/dev/null 2>&1 && s=setsid\n");
-    QStringList argv{site.command};
-    argv += site.argsForPort(port);
-    script += QStringLiteral("$s nohup %1 </dev/null >>\"$lf\" 2>&1 &\n").arg(shellCommand(argv));
-    script +=
-        QStringLiteral("p=$!; t=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f20)\n"
-                       "printf '%s\\n%s\\n' \"$p\" \"$t\" >\"$pf\"; echo \"pid $p\"\n");
+    QStringList supervised{QStringLiteral("sh"), QStringLiteral("-c"),
+                           QString::fromLatin1(supervisorScript),
+                           QStringLiteral("corral-supervisor")};
+    // The log path stays a shell expansion ("$lf", under "$HOME"); the rest is quoted words.
+    script += QStringLiteral("$s nohup %1 \"$lf\" %2 </dev/null >>\"$lf\" 2>&1 &\n")
+                  .arg(shellCommand(supervised),
+                       shellCommand(QStringList{site.command} + site.argsForPort(port)));
+    script += QStringLiteral(
+        "p=$!; t=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f20)\n"
+        "printf '%s\\n%s\\nsupervisor\\n' \"$p\" \"$t\" >\"$pf\"; echo \"pid $p\"\n");
     return sh(script);
 }
 
@@ -374,15 +426,26 @@ QString RemoteWorkers::stopCommand(const QString &site, quint16 port, int graceM
     script += QStringLiteral("pf=%1/%2.pid\n").arg(workerDirectory(site)).arg(port);
     script +=
         QStringLiteral(
+            // gone: the pid file's process has exited and, for a supervisor, every process of
+            // its group (the worker and whatever it started there) too. Zombies do not count
+            // (kill -0 would): whoever reaps orphans on the host may take its time.
+            "groupalive() { for f in /proc/[0-9]*/stat; do "
+            "read -r l 2>/dev/null <\"$f\" || continue; l=${l##*\") \"}; set -- $l\n"
+            "  [ \"$3\" = \"$p\" ] && [ \"$1\" != Z ] && [ \"$1\" != X ] && return 0; done; "
+            "return 1; }\n"
+            "gone() { ! alive \"$p\" \"$t\" && { [ \"$k\" != supervisor ] || ! groupalive; }; }\n"
             "if readpid \"$pf\" && alive \"$p\" \"$t\"; then\n"
-            "  kill -TERM -- \"-$p\" 2>/dev/null || kill -TERM \"$p\" 2>/dev/null\n"
-            "  i=0; while alive \"$p\" \"$t\" && [ $i -lt %1 ]; do sleep 0.1; i=$((i+1)); done\n"
-            "  if alive \"$p\" \"$t\"; then kill -KILL -- \"-$p\" 2>/dev/null || "
+            // The supervisor passes one SIGTERM to its group; a group signal from here too
+            // would give the worker two (a second one often means "quit now").
+            "  if [ \"$k\" = supervisor ]; then kill -TERM \"$p\" 2>/dev/null; else\n"
+            "  kill -s TERM -- \"-$p\" 2>/dev/null || kill -TERM \"$p\" 2>/dev/null; fi\n"
+            "  i=0; while ! gone && [ $i -lt %1 ]; do sleep 0.1; i=$((i+1)); done\n"
+            "  if ! gone; then kill -s KILL -- \"-$p\" 2>/dev/null || "
             "kill -KILL \"$p\" 2>/dev/null; fi\n"
             // Checked, not assumed: a process in uninterruptible sleep outlives SIGKILL a while.
-            "  i=0; while alive \"$p\" \"$t\" && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done\n"
-            "  if alive \"$p\" \"$t\"; then echo \"pid $p is still alive after SIGKILL\" >&2; "
-            "exit 1; fi\n"
+            "  i=0; while ! gone && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done\n"
+            "  if ! gone; then echo \"pid $p (or a process of its group) is still alive after "
+            "SIGKILL\" >&2; exit 1; fi\n"
             "  echo \"stopped pid $p\"\n"
             "else echo 'not running'; fi\n"
             "rm -f \"$pf\" && [ ! -e \"$pf\" ] || { echo \"cannot remove $pf\" >&2; exit 1; }\n")
@@ -517,13 +580,17 @@ Result<QList<quint16>> RemoteWorkers::restartStopped(SshSession &session, const 
     return restarted;
 }
 
+QString RemoteWorkers::systemdInstanceCondition(const QString &site, quint16 port) {
+    return QStringLiteral("[ -d /run/systemd/system ] && [ -f %1 ] && [ ! -f %2/%3.pid ] && "
+                          "command -v systemctl >/dev/null 2>&1")
+        .arg(shellQuote(QStringLiteral("/etc/systemd/system/") + unitName(site)),
+             workerDirectory(site))
+        .arg(port);
+}
+
 QString RemoteWorkers::restartModeCommand(const QString &site, quint16 port) {
-    return sh(QStringLiteral("if [ -d /run/systemd/system ] && [ -f %1 ] && [ ! -f %2/%3.pid ] "
-                             "&& command -v systemctl >/dev/null 2>&1; then echo systemd; "
-                             "else echo fallback; fi")
-                  .arg(shellQuote(QStringLiteral("/etc/systemd/system/") + unitName(site)),
-                       workerDirectory(site))
-                  .arg(port));
+    return sh(QStringLiteral("if %1; then echo systemd; else echo fallback; fi")
+                  .arg(systemdInstanceCondition(site, port)));
 }
 
 Result<qint64> RemoteWorkers::restart(SshSession &session, const Site &site, quint16 port,

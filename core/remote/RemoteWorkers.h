@@ -57,10 +57,14 @@ struct WorkerInspection {
 ///  - systemd (hosts where it runs): a template unit `corral-SITE@.service` with
 ///    `Environment=PORT=%i` and `Restart=always`, one instance per port, like the seeds'
 ///    `rocketchat@.service`;
-///  - the fallback (no systemd, and what the tests exercise): each worker is a detached
-///    process (`setsid nohup`) with `~/.local/state/corral/workers/SITE/PORT.pid` and
-///    `PORT.log` on the host, started, stopped and checked over SSH; Corral's monitor
-///    restarts it when the status shows it gone.
+///  - the fallback (no systemd, and what the tests exercise): each worker runs under a small
+///    detached supervisor loop (`setsid nohup sh -c ...`, the process-group leader) with
+///    `~/.local/state/corral/workers/SITE/PORT.pid` (the loop's pid) and `PORT.log` on the
+///    host, started, stopped and checked over SSH. The loop restarts a worker that exits,
+///    with backoff (150 ms doubling to 10 s, reset after a 10 s run; one "corral: worker
+///    exited with status N, restarting in Xs" line in the log each time; after 10 exits
+///    within 60 s it gives up and the worker shows as stopped), on the host, whether Corral
+///    is connected or not; restartStopped() covers a loop that ended or died itself.
 /// The command builders are pure (every user-supplied word goes through shellQuote());
 /// the methods taking an SshSession run them.
 class RemoteWorkers {
@@ -82,11 +86,13 @@ public:
     static QString systemctlCommand(const QString &action, const QString &site, quint16 port);
 
     // The detached-process fallback.
-    /// Starts one worker with PORT=port, unless its pid file names a live process. Prints
-    /// "pid N" (or "already running pid N").
+    /// Starts one worker with PORT=port under its supervisor loop, unless its pid file names a
+    /// live process. Prints "pid N" (or "already running pid N"), N the loop's pid.
     static Result<QString> startCommand(const Site &site, quint16 port);
-    /// SIGTERM to the worker's process group, SIGKILL after `graceMs`, then removes the pid file.
-    /// Exits 1 (stderr says why) unless the worker is gone and its pid file removed.
+    /// SIGTERM to the supervisor loop, which passes it once to its process group (an adopted
+    /// worker: SIGTERM to its process group), SIGKILL to the group after `graceMs`, then removes
+    /// the pid file. Exits 1 (stderr says why) unless the loop, the worker and the rest of their
+    /// group are gone and the pid file removed.
     static QString stopCommand(const QString &site, quint16 port, int graceMs = 5000);
     /// One line per port: "PORT running PID" or "PORT stopped".
     static QString statusCommand(const QString &site, const QList<quint16> &ports);
@@ -148,8 +154,9 @@ public:
                              int graceMs = 5000);
     static Result<QList<RemoteWorkerStatus>> status(SshSession &session, const QString &site,
                                                     const QList<quint16> &ports);
-    /// The fallback's monitor step: starts every worker of `ports` that is not running (it
-    /// crashed or was killed) and returns the ports restarted. Corral calls it periodically.
+    /// Starts every worker of `ports` whose supervisor loop is not running (the loop itself was
+    /// killed, or the host rebooted) and returns the ports restarted. A worker that exits is
+    /// restarted by its loop on the host, without this.
     static Result<QList<quint16>> restartStopped(SshSession &session, const Site &site,
                                                  const QList<quint16> &ports);
     /// Restarts one worker so that a new process serves `port`. When the host runs systemd
@@ -161,6 +168,10 @@ public:
                                   int graceMs = 5000);
     /// Prints "systemd" or "fallback": how restart() restarts that worker on the host.
     static QString restartModeCommand(const QString &site, quint16 port);
+    /// The shell condition behind restartModeCommand(): true on the host when worker `port`
+    /// runs as the systemd instance corral-SITE@PORT (the unit is installed, systemd runs and
+    /// no fallback pid file exists). For scripts that choose, e.g. journalctl or the log file.
+    static QString systemdInstanceCondition(const QString &site, quint16 port);
     /// The URL a worker's health is probed at on its own host: the site's health path (or
     /// "/") on ADDRESS:PORT, where ADDRESS is the one the balancer will use (a worker bound
     /// to a private address only does not answer on 127.0.0.1).

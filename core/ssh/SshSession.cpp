@@ -549,6 +549,68 @@ Result<QByteArray> SshChannel::readLine(int timeoutMs) {
     }
 }
 
+Result<QByteArray> SshChannel::read(int timeoutMs) {
+    if (!m_buffer.isEmpty()) {
+        const QByteArray buffered = m_buffer;
+        m_buffer.clear();
+        return buffered;
+    }
+    if (!m_channel || m_session.m_impl->connectionNumber != m_connection)
+        return m_session.failure(SshFailure::Network,
+                                 QStringLiteral("connection lost while a command ran"));
+    char buffer[16384];
+    const int wait = std::max(timeoutMs, 0);
+    const int read = ssh_channel_read_timeout(m_channel, buffer, sizeof buffer, 0, wait);
+    // Reading stdout processed the incoming packets of both streams: stderr without waiting.
+    char errBuffer[4096];
+    const int err = ssh_channel_read_nonblocking(m_channel, errBuffer, sizeof errBuffer, 1);
+    if (err > 0) m_stdErr = QByteArray(m_stdErr + QByteArray(errBuffer, err)).right(4096);
+    if (read > 0) return QByteArray(buffer, read);
+    if (read == SSH_ERROR || (read == 0 && ssh_channel_is_eof(m_channel))) {
+        const bool connected = m_session.isConnected();
+        if (!connected) {
+            m_session.m_impl->noteFailure();
+            return m_session.failure(SshFailure::Network,
+                                     QStringLiteral("connection lost while a command ran"));
+        }
+        return m_session.failure(
+            SshFailure::Protocol,
+            QStringLiteral("the command ended (exit status %1)%2")
+                .arg(ssh_channel_get_exit_status(m_channel))
+                .arg(m_stdErr.trimmed().isEmpty()
+                         ? QString()
+                         : QStringLiteral(": ") + QString::fromUtf8(m_stdErr.trimmed())));
+    }
+    return QByteArray();
+}
+
+Result<ExecResult> SshSession::stream(const QString &command,
+                                      const std::function<bool(const QByteArray &)> &onOutput,
+                                      const std::atomic<bool> *cancel) {
+    auto started = start(command);
+    if (!started) return fail(started.error());
+    SshChannel &channel = *started.value();
+    ExecResult result;
+    while (!(cancel && cancel->load())) {
+        auto chunk = channel.read(100);
+        if (!chunk) {
+            result.stdErr = channel.stdErr();
+            // Ended by itself: its status, not a failure (the caller decides, as with exec()).
+            if (lastFailure() == SshFailure::Protocol && isConnected() && channel.m_channel &&
+                ssh_channel_is_eof(channel.m_channel)) {
+                result.exitStatus = ssh_channel_get_exit_status(channel.m_channel);
+                m_lastFailure = SshFailure::None;
+                return result;
+            }
+            return fail(chunk.error());
+        }
+        if (!chunk->isEmpty() && !onOutput(chunk.value())) break;
+    }
+    result.stdErr = channel.stdErr();
+    channel.release();
+    return result;
+}
+
 Result<void> SshSession::upload(const QByteArray &content, const QString &remotePath, int mode,
                                 int timeoutMs) {
     m_lastFailure = SshFailure::None;

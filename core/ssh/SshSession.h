@@ -6,6 +6,8 @@
 #include <QByteArray>
 #include <QString>
 
+#include <atomic>
+#include <functional>
 #include <memory>
 
 struct ssh_channel_struct; // libssh's channel, kept out of this header
@@ -72,6 +74,12 @@ public:
     /// The next line of the command's stdout (without the newline), waiting at most
     /// `timeoutMs`; fails when the command ended, the connection dropped or time ran out.
     Result<QByteArray> readLine(int timeoutMs);
+    /// Whatever the command wrote to stdout since the last read, waiting at most `timeoutMs`
+    /// for something: empty when nothing came in time; fails once the command ended (and
+    /// everything it wrote was read) or the connection dropped. stderr is read alongside, so
+    /// it never stalls the channel, and kept (the last 4 KiB) for errors: stdErr().
+    Result<QByteArray> read(int timeoutMs);
+    QByteArray stdErr() const { return m_stdErr; }
     /// True while the command runs on the connection it was started on.
     bool isOpen() const;
     /// Sends EOF to the command's stdin and closes the channel; idempotent.
@@ -85,6 +93,7 @@ private:
     ssh_channel_struct *m_channel;
     quint64 m_connection; ///< SshSession::connectionNumber() when started
     QByteArray m_buffer;  ///< read but not yet returned
+    QByteArray m_stdErr;  ///< the tail of the command's stderr (read())
 };
 
 /// Why the last call failed, for callers that react differently (prompt, retry, give up).
@@ -130,6 +139,14 @@ public:
     /// Starts `command` and returns at once, leaving it running on a channel of its own
     /// (see SshChannel); other calls on this session go on meanwhile.
     Result<std::unique_ptr<SshChannel>> start(const QString &command);
+    /// Runs `command` and hands its stdout to `onOutput` chunk by chunk as it arrives, until
+    /// the command ends, `onOutput` returns false or `*cancel` is set (looked at least every
+    /// 100 ms). Then the channel is closed (EOF to the command's stdin, close): a command
+    /// that ends on EOF of its stdin stops on the host. The result's stdOut stays empty; its
+    /// exitStatus is -1 when stopped here rather than ended by itself.
+    Result<ExecResult> stream(const QString &command,
+                              const std::function<bool(const QByteArray &chunk)> &onOutput,
+                              const std::atomic<bool> *cancel = nullptr);
     /// Counts connections: changes whenever the connection is closed or lost, so a caller can
     /// tell that a later call ran over a new connection (e.g. without a lock held by the old).
     quint64 connectionNumber() const;

@@ -234,9 +234,10 @@ private Q_SLOTS:
         QVERIFY(config.contains(secondKey.toUtf8()));
         QCOMPARE(httpGet(m_nginx.httpPort()).status, 200);
 
-        // Back to the working command and a worker on the second port.
+        // Back to the working command and a worker on the second port (its supervisor is
+        // still restarting the failing one: replaced, not started beside it).
         QVERIFY_RESULT(writeInventory(inventoryPath(), remoteHost(), m_site));
-        QVERIFY_RESULT(RemoteWorkers::start(*m_session, m_site, second));
+        QVERIFY_RESULT(RemoteWorkers::restart(*m_session, m_site, second));
         QVERIFY_RESULT(RemoteWorkers::waitHealthy(*m_session, m_site, second));
     }
 };
