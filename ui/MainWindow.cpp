@@ -577,6 +577,7 @@ void MainWindow::createToolbar() {
     m_scale->setKeyboardTracking(false); // one scale per committed value, not per keystroke
     connect(m_scale, &QSpinBox::valueChanged, this, [this](int count) {
         const agent::SiteStatus *status = currentSite();
+        if (!status && m_remoteMonitor) return scaleProductionSite(count);
         if (!status) return;
         const QString site = status->site.name;
         QList<quint16> ports;
@@ -1128,6 +1129,7 @@ std::optional<Site> MainWindow::startableSite() const {
 }
 
 void MainWindow::startSavedSite() {
+    if (!currentSite() && m_remoteMonitor) return stopOrStartProductionSite(false);
     const std::optional<Site> site = startableSite();
     if (!site) return;
     if (auto listen = Endpoint::parse(site->listen))
@@ -1184,6 +1186,7 @@ void MainWindow::addBackend() {
 }
 
 void MainWindow::removeBackend() {
+    if (!currentSite() && m_remoteMonitor) return removeProductionBackend();
     const agent::SiteStatus *status = currentSite();
     const quint16 port = selectedPort();
     if (!status || !port) return;
@@ -1201,6 +1204,7 @@ void MainWindow::removeBackend() {
 }
 
 void MainWindow::restartWorker() {
+    if (!currentSite() && m_remoteMonitor) return restartProductionWorker();
     const agent::SiteStatus *status = currentSite();
     const quint16 port = selectedPort();
     if (!status || !port) return;
@@ -1223,7 +1227,8 @@ void MainWindow::rollingRestart() {
 }
 
 void MainWindow::stopSite() {
-    if (const agent::SiteStatus *status = currentSite()) stopSiteNamed(status->site.name);
+    if (const agent::SiteStatus *status = currentSite()) return stopSiteNamed(status->site.name);
+    if (m_remoteMonitor) stopOrStartProductionSite(true);
 }
 
 void MainWindow::stopSiteNamed(const QString &site) {
@@ -1334,13 +1339,19 @@ void MainWindow::updateActions() {
     const QString answerPending =
         tr("waiting for the agent to finish the previous request on site %1").arg(m_currentSite);
     const bool startBusy = waiting("start") || waiting("launch");
-    setAvailable(m_actions.value(QStringLiteral("startSite")), startable && !startBusy,
-                 startBusy    ? answerPending
-                 : status     ? tr("site %1 runs already").arg(m_currentSite)
-                 : production ? tr("a production site runs on its hosts, not here")
-                 : m_currentSite.isEmpty()
-                     ? tr("select a saved local site in the tree")
-                     : tr("site %1 is not a saved local site").arg(m_currentSite));
+    // A production operation runs on the site shown: one at a time.
+    const bool productionIdle = production && remote && !m_remoteBusy;
+    const QString productionBusy = m_remoteBusy
+                                       ? busy
+                                       : tr("the site's balancer host %1 is not connected yet")
+                                             .arg(production ? shown->balancer->host : QString());
+    setAvailable(
+        m_actions.value(QStringLiteral("startSite")), (startable && !startBusy) || productionIdle,
+        startBusy                 ? answerPending
+        : status                  ? tr("site %1 runs already").arg(m_currentSite)
+        : production              ? productionBusy
+        : m_currentSite.isEmpty() ? tr("select a saved local site in the tree")
+                                  : tr("site %1 is not a saved local site").arg(m_currentSite));
     const bool local = status || startable.has_value();
     setAvailable(
         m_actions.value(QStringLiteral("editLocalSite")), local && !waiting("edit"),
@@ -1379,18 +1390,16 @@ void MainWindow::updateActions() {
                      ? tr("the site's balancer host %1 is not connected yet").arg(balancerHost)
                      : notRunning);
     const QString selectWorker = tr("select a worker in the table");
+    const bool backendSelected = !selectedBackend().isEmpty();
     setAvailable(m_actions.value(QStringLiteral("removeBackend")),
-                 hasSelection && !waiting("removeBackend"),
-                 forProduction(tr("draining one backend of a production site is not in Corral "
-                                  "yet: remove it in Edit production site… and Apply balancer "
-                                  "config, then stop its worker on its host"),
+                 (hasSelection && !waiting("removeBackend")) || (productionIdle && backendSelected),
+                 forProduction(productionIdle ? selectWorker : productionBusy,
                                !running                   ? notRunning
                                : waiting("removeBackend") ? answerPending
                                                           : selectWorker));
     setAvailable(m_actions.value(QStringLiteral("restartWorker")),
-                 hasSelection && !waiting("restartWorker"),
-                 forProduction(tr("a production site's workers are restarted through its "
-                                  "balancer, each drained first: use Rolling restart"),
+                 (hasSelection && !waiting("restartWorker")) || (productionIdle && backendSelected),
+                 forProduction(productionIdle ? selectWorker : productionBusy,
                                !running                   ? notRunning
                                : waiting("restartWorker") ? answerPending
                                                           : selectWorker));
@@ -1411,10 +1420,9 @@ void MainWindow::updateActions() {
         : production ? tr("the site's balancer host %1 is not connected yet").arg(balancerHost)
                      : notRunning);
     const bool stoppable = status && status->state != agent::SiteState::Stopping;
-    setAvailable(m_actions.value(QStringLiteral("stopSite")), stoppable && !waiting("stopSite"),
-                 forProduction(tr("stopping every worker of a production site would take it "
-                                  "off the air; Corral does not offer that from the console"),
-                               notRunning));
+    setAvailable(m_actions.value(QStringLiteral("stopSite")),
+                 (stoppable && !waiting("stopSite")) || productionIdle,
+                 forProduction(productionBusy, notRunning));
     setAvailable(
         m_actions.value(QStringLiteral("generateLoad")), hasProxy,
         forProduction(tr("the load generator only sends requests to a local site's "
@@ -1424,10 +1432,14 @@ void MainWindow::updateActions() {
                           : notRunning));
     setAvailable(
         m_scale,
-        running && !waiting("scale") && !waiting("addBackend") && !waiting("removeBackend"),
+        (running && !waiting("scale") && !waiting("addBackend") && !waiting("removeBackend")) ||
+            (productionIdle && !shown->command.isEmpty()),
         running ? answerPending
-                : forProduction(tr("a production site grows with Add backend (one worker at a "
-                                   "time, health-checked, then applied to the balancer)"),
+                : forProduction(productionIdle ? tr("site %1 has no worker command to start "
+                                                    "one more with: set it in Edit production "
+                                                    "site…")
+                                                     .arg(m_currentSite)
+                                               : productionBusy,
                                 notRunning));
     setAvailable(
         m_policy, hasProxy && !waiting("policy"),
@@ -1801,6 +1813,152 @@ void MainWindow::addProductionBackendOn(const QString &workerHostName) {
     m_remoteBusy = true;
     updateActions();
     statusBar()->showMessage(tr("Adding a backend to %1 on %2…").arg(name, workerHostName));
+}
+
+QString MainWindow::selectedBackend() const {
+    const QModelIndexList rows = m_table->selectionModel()->selectedRows();
+    if (rows.isEmpty()) return {};
+    const quint16 port = quint16(rows.first().data(WorkerTableModel::PortRole).toUInt());
+    const QString host = rows.first().data(WorkerTableModel::HostRole).toString();
+    return port ? Endpoint{host, port}.toString() : QString();
+}
+
+void MainWindow::runProductionOperation(const QString &what,
+                                        std::function<SiteOutcome(RemoteSite &)> operation) {
+    if (!m_remoteMonitor || m_remoteBusy) return;
+    const Site site = m_remoteMonitor->site();
+    const RemoteSiteOptions options = remoteSiteOptions();
+    QPointer<MainWindow> self(this);
+    const QString name = site.name;
+    const bool started = m_connections->run<SiteOutcome>(
+        site.balancer->host,
+        [name, options, operation = std::move(operation)](HostSessions &sessions) {
+            RemoteSite remote(name, sessions, options);
+            return operation(remote);
+        },
+        this,
+        [this, what](SiteOutcome outcome) {
+            m_remoteBusy = false;
+            if (!outcome.ok()) {
+                showError(tr("%1 failed: %2").arg(what, outcome.error));
+            } else {
+                for (const QString &note : std::as_const(outcome.notes))
+                    statusBar()->showMessage(note, 10000);
+                if (outcome.notes.isEmpty())
+                    statusBar()->showMessage(tr("%1: done").arg(what), 10000);
+            }
+            reloadInventory(); // the site as saved, for the tree, the table and the monitor
+            updateActions();
+        });
+    if (!started) return (void)sshHost(site.balancer->host); // says why
+    m_remoteBusy = true;
+    updateActions();
+    statusBar()->showMessage(tr("%1…").arg(what));
+}
+
+/// Progress of a production operation, from the SSH thread to the status bar.
+static std::function<void(const RollingStep &)> stepsToStatusBar(QPointer<MainWindow> window,
+                                                                 const QString &what) {
+    return [window, what](const RollingStep &step) {
+        QMetaObject::invokeMethod(
+            window.data(),
+            [window, what, step] {
+                if (!window) return;
+                window->statusBar()->showMessage(
+                    QStringLiteral("%1: %2 %3 %4").arg(what, step.backend, step.step, step.detail),
+                    5000);
+            },
+            Qt::QueuedConnection);
+    };
+}
+
+void MainWindow::removeProductionBackend() {
+    const QString backend = selectedBackend();
+    if (!m_remoteMonitor || backend.isEmpty() || m_remoteBusy) return;
+    const Site site = m_remoteMonitor->site();
+    Confirmation question;
+    question.key = QStringLiteral("productionRemoveBackend");
+    question.title = tr("Drain and remove %1").arg(backend);
+    question.text = tr("%1 is drained at the %2 on %3 until no request is in flight on it, its "
+                       "worker is stopped, and the balancer config is applied without it (the "
+                       "previous config keeps serving if any step fails).")
+                        .arg(backend, site.balancer->format, site.balancer->host);
+    question.acceptLabel = tr("Drain and remove");
+    if (!confirm(question)) return;
+    SiteChangeRequest request;
+    const QString what = tr("Removing %1 from %2").arg(backend, site.name);
+    request.onStep = stepsToStatusBar(this, what);
+    runProductionOperation(what, [backend, request](RemoteSite &remote) {
+        return remote.removeBackend(backend, request);
+    });
+}
+
+void MainWindow::restartProductionWorker() {
+    const QString backend = selectedBackend();
+    if (!m_remoteMonitor || backend.isEmpty() || m_remoteBusy) return;
+    SiteChangeRequest request;
+    const QString what = tr("Restarting %1").arg(backend);
+    request.onStep = stepsToStatusBar(this, what);
+    runProductionOperation(what, [backend, request](RemoteSite &remote) {
+        const RollingRestartOutcome restarted = remote.restartWorker(backend, request);
+        SiteOutcome outcome;
+        outcome.error = restarted.report.error;
+        outcome.backend = backend;
+        if (restarted.report.ok())
+            outcome.notes.append(QObject::tr("%1 restarted and back in rotation").arg(backend));
+        return outcome;
+    });
+}
+
+void MainWindow::stopOrStartProductionSite(bool stopping) {
+    if (!m_remoteMonitor || m_remoteBusy) return;
+    const Site site = m_remoteMonitor->site();
+    if (stopping) {
+        Confirmation question;
+        question.key = QStringLiteral("productionStopSite");
+        question.title = tr("Stop %1").arg(site.name);
+        question.text = tr("Every backend of %1 is marked down at the %2 on %3, which then "
+                           "answers every request itself (502/503), and the %n worker(s) are "
+                           "stopped. Start brings the site back as the inventory has it.",
+                           nullptr, int(site.backends.size()))
+                            .arg(site.name, site.balancer->format, site.balancer->host);
+        question.acceptLabel = tr("Stop site");
+        if (!confirm(question)) return;
+    }
+    SiteChangeRequest request;
+    const QString what =
+        stopping ? tr("Stopping %1").arg(site.name) : tr("Starting %1").arg(site.name);
+    request.onStep = stepsToStatusBar(this, what);
+    runProductionOperation(what, [stopping, request](RemoteSite &remote) {
+        return stopping ? remote.stop(request) : remote.start(request);
+    });
+}
+
+void MainWindow::scaleProductionSite(int workers) {
+    if (!m_remoteMonitor || m_remoteBusy) return;
+    const Site site = m_remoteMonitor->site();
+    if (workers == int(site.backends.size())) return;
+    if (workers < site.backends.size()) {
+        Confirmation question;
+        question.key = QStringLiteral("productionScaleDown");
+        question.title = tr("Scale %1 down").arg(site.name);
+        question.text = tr("%n backend(s) of %1 are drained and removed, newest first, each "
+                           "with its worker stopped and the balancer config applied without it.",
+                           nullptr, int(site.backends.size()) - workers)
+                            .arg(site.name);
+        question.acceptLabel = tr("Scale down");
+        if (!confirm(question)) {
+            const QSignalBlocker blocker(m_scale);
+            m_scale->setValue(int(site.backends.size()));
+            return;
+        }
+    }
+    SiteChangeRequest request;
+    const QString what = tr("Scaling %1 to %n worker(s)", nullptr, workers).arg(site.name);
+    request.onStep = stepsToStatusBar(this, what);
+    runProductionOperation(what, [workers, request](RemoteSite &remote) {
+        return remote.scaleTo(workers, {}, request);
+    });
 }
 
 void MainWindow::remoteRollingRestart() {

@@ -34,6 +34,8 @@ struct Confirmation;
 class CpuChartView;
 class HostConnections;
 struct RemoteSiteOptions;
+struct SiteOutcome;
+class RemoteSite;
 class DistributionChartView;
 class InventoryTreeModel;
 class LoadGenerator;
@@ -235,6 +237,18 @@ private:
     /// How the console runs operations on production sites (core/cluster/RemoteSite.h):
     /// never waiting behind another operation, notes on the status bar.
     RemoteSiteOptions remoteSiteOptions();
+    /// The selected row's backend, "ADDRESS:PORT"; empty when none (or the balancer row).
+    QString selectedBackend() const;
+    /// Runs `operation` on the shown production site off the UI thread (the balancer host's
+    /// SshHost), one at a time; says how it ended, then shows the inventory as saved.
+    void runProductionOperation(const QString &what,
+                                std::function<SiteOutcome(RemoteSite &)> operation);
+    /// The production lifecycle from the console, each a RemoteSite operation (the same as
+    /// corralctl remove-backend, restart --worker, stop, start and scale).
+    void removeProductionBackend();
+    void restartProductionWorker();
+    void stopOrStartProductionSite(bool stopping);
+    void scaleProductionSite(int workers);
 
     QString m_inventoryPath;
     Options m_options;

@@ -29,6 +29,7 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTableView>
 #include <QTreeView>
 
 using namespace corral;
@@ -387,11 +388,11 @@ private Q_SLOTS:
         QTRY_VERIFY(add->isEnabled());
     }
 
-    // The console and corralctl are front ends of one core operation: adding a backend from
-    // either sends the same remote commands in the same order (CORRAL_SSH_TRACE; ports, pids,
-    // times and random names normalised, the front end named in the lock holder too).
+    // The console and corralctl are front ends of one core operation: adding a backend, and
+    // draining and removing one, from either sends the same remote commands in the same
+    // order (CORRAL_SSH_TRACE; ports, pids, times and random names normalised, the front end
+    // named in the lock holder too).
     void consoleAndCorralctlSendTheSameCommands() {
-        const QString label = QStringLiteral("add-backend shop");
         const QString cliTrace = m_home.filePath(QStringLiteral("cli-trace.txt"));
         const Corralctl ctl{QStringLiteral(CORRALCTL_PATH), m_home.path(), inventoryPath()};
         // Both runs start from a config that is installed and live (the first apply of a
@@ -400,52 +401,88 @@ private Q_SLOTS:
         QVERIFY2(applied.exitCode == 0, qPrintable(applied.err));
         QProcessEnvironment env = ctl.environment();
         env.insert(QStringLiteral("CORRAL_SSH_TRACE"), cliTrace);
-        QProcess cli;
-        cli.setProcessEnvironment(env);
         // --no-wait: the console never queues behind another operation on the site.
-        cli.start(ctl.program, {QStringLiteral("add-backend"), QStringLiteral("shop"),
-                                QStringLiteral("--no-wait")});
-        QVERIFY(cli.waitForFinished(90000));
-        QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
-        QList<quint16> started{
-            Inventory::load(inventoryPath())->site(QStringLiteral("shop"))->backends.last().port};
+        const auto runCli = [&](const QStringList &args) {
+            QProcess cli;
+            cli.setProcessEnvironment(env);
+            cli.start(ctl.program, args + QStringList{QStringLiteral("--no-wait")});
+            if (!cli.waitForFinished(90000)) return QStringLiteral("timed out");
+            return cli.exitCode() == 0 ? QString() : QString::fromUtf8(cli.readAllStandardError());
+        };
+        const auto lastPort = [&] {
+            return Inventory::load(inventoryPath())
+                ->site(QStringLiteral("shop"))
+                ->backends.last()
+                .port;
+        };
+        const auto backendCount = [&] {
+            return Inventory::load(inventoryPath())->site(QStringLiteral("shop"))->backends.size();
+        };
+        QList<quint16> started;
         const auto stopWorkers = qScopeGuard([&] {
             SshSession session(SshConfig::fromHost(host()));
             if (session.connect())
                 for (const quint16 port : std::as_const(started))
                     (void)RemoteWorkers::stop(session, QStringLiteral("shop"), port);
         });
-        const QStringList fromCli = operationCommands(readFile(cliTrace), label);
-        QVERIFY(fromCli.size() >= 5); // lock, allocate, start, health, apply...
 
-        const qint64 offset = QFileInfo(consoleTrace()).size();
+        QString failed = runCli({QStringLiteral("add-backend"), QStringLiteral("shop")});
+        QVERIFY2(failed.isEmpty(), qPrintable(failed));
+        started.append(lastPort());
+        const qint64 consoleStart = QFileInfo(consoleTrace()).size();
         MainWindow window(inventoryPath(), options());
+        installConfirmer(window, true);
         selectShop(window);
         QAction *add = window.action(QStringLiteral("addBackend"));
         QTRY_VERIFY_WITH_TIMEOUT(add->isEnabled(), 10000);
-        const qsizetype before =
-            Inventory::load(inventoryPath())->site(QStringLiteral("shop"))->backends.size();
+        const qsizetype before = backendCount();
         add->trigger();
-        QTRY_COMPARE_WITH_TIMEOUT(
-            Inventory::load(inventoryPath())->site(QStringLiteral("shop"))->backends.size(),
-            before + 1, 60000);
-        started.append(
-            Inventory::load(inventoryPath())->site(QStringLiteral("shop"))->backends.last().port);
+        QTRY_COMPARE_WITH_TIMEOUT(backendCount(), before + 1, 60000);
+        started.append(lastPort());
         QTRY_VERIFY(add->isEnabled());
         QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
-        const QStringList fromConsole =
-            operationCommands(readFile(consoleTrace()).mid(offset), label);
-        // On a difference: the first command that differs, whole, from each side.
-        qsizetype first = 0;
-        while (first < fromConsole.size() && first < fromCli.size() &&
-               fromConsole.at(first) == fromCli.at(first))
-            ++first;
-        if (first < fromConsole.size() || first < fromCli.size()) {
-            qWarning().noquote() << "console" << fromConsole.size() << "commands, corralctl"
-                                 << fromCli.size() << "; first difference at" << first
-                                 << "\nconsole:  " << fromConsole.value(first)
-                                 << "\ncorralctl:" << fromCli.value(first);
-            QFAIL("the console and corralctl sent different commands");
+
+        // Drain and remove: corralctl the first added backend, the console the second.
+        const QString firstKey = QStringLiteral("127.0.0.1:%1").arg(started.at(0));
+        failed = runCli({QStringLiteral("remove-backend"), QStringLiteral("shop"), firstKey});
+        QVERIFY2(failed.isEmpty(), qPrintable(failed));
+        QCOMPARE(backendCount(), before);
+        QTRY_VERIFY_WITH_TIMEOUT(window.workerModel()->rowForPort(started.at(1)), 15000);
+        const QModelIndexList matches = window.workerTable()->model()->match(
+            window.workerTable()->model()->index(0, WorkerTableModel::Port), Qt::DisplayRole,
+            QString::number(started.at(1)), 1, Qt::MatchExactly);
+        QVERIFY(!matches.isEmpty());
+        window.workerTable()->selectRow(matches.first().row());
+        QAction *remove = window.action(QStringLiteral("removeBackend"));
+        QTRY_VERIFY_WITH_TIMEOUT(remove->isEnabled(), 10000);
+        remove->trigger();
+        QTRY_COMPARE_WITH_TIMEOUT(backendCount(), before - 1, 60000);
+        QTRY_VERIFY(add->isEnabled());
+        QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
+        const QByteArray config = readFile(m_nginx.siteFile());
+        for (const quint16 port : std::as_const(started))
+            QVERIFY(!config.contains(QStringLiteral("127.0.0.1:%1").arg(port).toUtf8()));
+
+        const QByteArray cli = readFile(cliTrace);
+        const QByteArray console = readFile(consoleTrace()).mid(consoleStart);
+        for (const QString &label :
+             {QStringLiteral("add-backend shop"), QStringLiteral("remove-backend shop")}) {
+            const QStringList fromCli = operationCommands(cli, label);
+            const QStringList fromConsole = operationCommands(console, label);
+            QVERIFY2(fromCli.size() >= 5, qPrintable(label)); // lock, ..., apply
+            // On a difference: the first command that differs, whole, from each side.
+            qsizetype first = 0;
+            while (first < fromConsole.size() && first < fromCli.size() &&
+                   fromConsole.at(first) == fromCli.at(first))
+                ++first;
+            if (first < fromConsole.size() || first < fromCli.size()) {
+                qWarning().noquote()
+                    << label << ": console" << fromConsole.size() << "commands, corralctl"
+                    << fromCli.size() << "; first difference at" << first
+                    << "\nconsole:  " << fromConsole.value(first)
+                    << "\ncorralctl:" << fromCli.value(first);
+                QFAIL("the console and corralctl sent different commands");
+            }
         }
     }
 
