@@ -73,6 +73,33 @@ Result<QString> waitAccessLogIdle(SshSession &balancer, const QString &log, cons
     }
 }
 
+/// Waits until HAProxy's own check reports the server UP: a server put back after a failure
+/// is only back in rotation then (a reload during the failed apply restarted its checks while
+/// its worker was stopped, so HAProxy holds it DOWN until `rise` checks pass).
+Result<QString> waitHaproxyUp(SshSession &balancer, const QString &socket, const QString &proxy,
+                              const QString &server, int timeoutMs) {
+    QElapsedTimer elapsed;
+    elapsed.start();
+    const QDeadlineTimer deadline(timeoutMs);
+    for (;;) {
+        auto csv = readHaproxyStat(balancer, socket);
+        if (!csv) return fail(csv.error());
+        auto stat = HaproxyStat::parse(csv.value());
+        if (!stat) return fail(stat.error());
+        auto status = stat->field(proxy, server, QStringLiteral("status"));
+        if (!status) return fail(status.error());
+        if (status->startsWith(QLatin1String("UP")) || status.value() == QLatin1String("no check"))
+            return QStringLiteral("%1/%2 UP after %3 s")
+                .arg(proxy, server)
+                .arg(double(elapsed.elapsed()) / 1000.0, 0, 'f', 1);
+        if (deadline.hasExpired())
+            return fail(QStringLiteral("HAProxy still reports %1/%2 as %3 after %4 s")
+                            .arg(proxy, server, status.value())
+                            .arg(timeoutMs / 1000.0));
+        QThread::msleep(200);
+    }
+}
+
 } // namespace
 
 Result<Site> removeRemoteBackend(SshSession &balancerSession, SshSession &workerSession,
@@ -181,12 +208,19 @@ Result<Site> removeRemoteBackend(SshSession &balancerSession, SshSession &worker
                 auto ready = runHaproxyCommand(
                     balancerSession, socket,
                     haproxySetServerState(proxy, server, QStringLiteral("ready")));
-                step(QStringLiteral("restore/enable"), bool(ready),
-                     ready ? QStringLiteral("%1/%2 set ready").arg(proxy, server) : ready.error());
-                said.append(ready ? QStringLiteral("%1 is back in rotation (HAProxy %2/%3 ready)")
-                                        .arg(key, proxy, server)
-                                  : QStringLiteral("%1 is still drained at HAProxy: %2")
-                                        .arg(key, ready.error()));
+                auto up = ready ? waitHaproxyUp(balancerSession, socket, proxy, server,
+                                                options.balancerUpTimeoutMs)
+                                : Result<QString>(fail(ready.error()));
+                step(QStringLiteral("restore/enable"), bool(up),
+                     up ? QStringLiteral("%1/%2 set ready; %3").arg(proxy, server, up.value())
+                        : up.error());
+                said.append(up ? QStringLiteral("%1 is back in rotation (HAProxy %2/%3 UP)")
+                                     .arg(key, proxy, server)
+                            : ready
+                                ? QStringLiteral("%1 was set ready at HAProxy but is not UP: %2")
+                                      .arg(key, up.error())
+                                : QStringLiteral("%1 is still drained at HAProxy: %2")
+                                      .arg(key, ready.error()));
             } else {
                 const ApplyReport back = applyWith(site, QStringLiteral("restore/"));
                 said.append(

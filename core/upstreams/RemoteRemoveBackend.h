@@ -21,6 +21,9 @@ struct RemoveBackendOptions {
     /// How long a worker started again after a failure may take to answer its health path.
     int healthTimeoutMs = 15000;
     int verifyTimeoutMs = 10000; ///< of the applies
+    /// HAProxy: how long a backend put back after a failure may take until its check reports
+    /// it UP (the restore then fails, saying so).
+    int balancerUpTimeoutMs = 30000;
     /// Remove the last backend in rotation too (the site then stops serving).
     bool force = false;
     /// Sees every step as it ends: check, drain (or drain/APPLYSTEP), wait, stop,
@@ -49,9 +52,9 @@ struct RemoveBackendOptions {
 /// Returns the site without the backend (and its port, unless another backend uses it) for
 /// the caller to save. A failure before 5 succeeded leaves the previous config serving: the
 /// apply has rolled back, and the backend is put back ("restore": its worker started again
-/// and healthy when it was stopped, then HAProxy `state ready` or the site's config applied
-/// again). The error names the step ("check: ", "drain: ", "wait: ", "stop: ",
-/// "apply/validate: "...) and says what was put back.
+/// and healthy when it was stopped, then HAProxy `state ready` until its check reports it UP,
+/// or the site's config applied again). The error names the step ("check: ", "drain: ", "wait: ",
+/// "stop: ", "apply/validate: "...) and says what was put back.
 Result<Site> removeRemoteBackend(SshSession &balancerSession, SshSession &workerSession,
                                  const Site &site, const RemoteBalancer &target,
                                  const Backend &backend, const RemoveBackendOptions &options);

@@ -7,7 +7,9 @@
 #include "inventory/Inventory.h"
 #include "remote/RemoteWorkers.h"
 #include "ssh/SshSession.h"
+#include "upstreams/BalancerConventions.h"
 #include "upstreams/ConfigApplier.h"
+#include "upstreams/HaproxyRuntime.h"
 #include "upstreams/RemoteAddBackend.h"
 #include "upstreams/RemoteRemoveBackend.h"
 #include "upstreams/RemoteRollingRestart.h"
@@ -388,6 +390,52 @@ private Q_SLOTS:
     void haproxyRemoveBackendUnderLoad() {
         if (!HaproxyInstance::available()) QSKIP("haproxy or socat is not installed");
         removeUnderLoad(m_haproxySite, m_haproxy.siteFile(), m_haproxy.httpPort());
+    }
+
+    // HAProxy drains at runtime, so a refused apply is rolled back with a reload while the
+    // backend's worker is stopped: it is started again and set ready, and under load no
+    // request fails; config and inventory are as before.
+    void haproxyRefusedValidationUnderLoad() {
+        if (!HaproxyInstance::available()) QSKIP("haproxy or socat is not installed");
+        Site site = m_haproxySite;
+        QVERIFY(site.backends.size() >= 2);
+        const Backend kept = site.backends.first();
+        site.balancer->validate =
+            QStringList{QStringLiteral("sh"),
+                        QStringLiteral("-c"),
+                        QStringLiteral("grep -qF -- \"$1\" \"$2\" && shift 2 && exec \"$@\""),
+                        QStringLiteral("sh"),
+                        kept.key(),
+                        m_haproxy.siteFile()} +
+            m_haproxy.validateCommand();
+        writeInventory(site);
+        const QByteArray configBefore = readFile(m_haproxy.siteFile());
+        const QByteArray inventoryBefore = readFile(inventoryPath());
+        BalancerLoad load(m_haproxy.httpPort());
+        QVERIFY(load.waitFor(20));
+        const CtlRun refused = ctl({QStringLiteral("remove-backend"), site.name, kept.key()});
+        QVERIFY(load.waitFor(load.total() + 10));
+        load.stop();
+        QCOMPARE(refused.exitCode, 1);
+        QVERIFY2(refused.err.contains(QStringLiteral("apply/validate: ")) &&
+                     refused.err.contains(QStringLiteral("back in rotation")),
+                 qPrintable(refused.err));
+        QVERIFY2(load.failed() == 0, qPrintable(loadReport(load)));
+        qInfo("%s: %d requests during a refused remove-backend, %d failed", qPrintable(site.name),
+              load.total(), load.failed());
+        QCOMPARE(readFile(m_haproxy.siteFile()), configBefore);
+        QCOMPARE(readFile(inventoryPath()), inventoryBefore);
+        QVERIFY(pids(site).value(kept.port) > 0);
+        // Back in rotation means HAProxy's check says UP when the command returns (the next
+        // operation may drain the other server at once).
+        auto csv = readHaproxyStat(*m_session, m_haproxy.statsSocket());
+        QVERIFY_RESULT(csv);
+        auto stat = HaproxyStat::parse(csv.value());
+        QVERIFY_RESULT(stat);
+        auto status =
+            stat->field(m_haproxy.backendName(), haproxyServerName(kept), QStringLiteral("status"));
+        QVERIFY_RESULT(status);
+        QVERIFY2(status->startsWith(QLatin1String("UP")), qPrintable(status.value()));
     }
 
     void haproxyRestartOneWorkerUnderLoad() {
