@@ -1560,6 +1560,7 @@ QString MainWindow::failureReport(const QString &site, quint16 port, const QStri
 
 void MainWindow::updateLog() {
     const agent::SiteStatus *status = currentSite();
+    if (!status && m_remoteMonitor) return updateProductionLog();
     const quint16 port = selectedPort();
     if (!status || !port) return;
     QString path;
@@ -1578,6 +1579,49 @@ void MainWindow::updateLog() {
         lines.append(line.text);
     m_logView->showTail(tr("%1 · port %2 · %3").arg(status->site.name).arg(port).arg(path), lines,
                         version);
+}
+
+void MainWindow::updateProductionLog() {
+    const QString backend = selectedBackend();
+    if (backend.isEmpty() || m_productionLogInFlight) return;
+    // Read again every other second at most: each read is a command on the worker's host.
+    if (backend == m_logPath && m_productionLogClock.isValid() &&
+        m_productionLogClock.elapsed() < ProductionLogIntervalMs)
+        return;
+    const Site site = m_remoteMonitor->site();
+    auto host = RemoteSite::workerHostOf(site, backend, m_connections->hosts());
+    if (!host) return;
+    struct Tail {
+        QStringList lines;
+        QString error;
+    };
+    const RemoteSiteOptions options = remoteSiteOptions();
+    const QString name = site.name;
+    // On the worker host's own thread, over its kept session: no new login per read.
+    const bool started = m_connections->run<Tail>(
+        host.value(),
+        [name, backend, options](HostSessions &sessions) {
+            Tail tail;
+            auto read = RemoteSite(name, sessions, options)
+                            .logs(backend, ProductionLogLines, false,
+                                  [&tail](const QString &, const QByteArray &line) {
+                                      tail.lines.append(QString::fromUtf8(line));
+                                  });
+            if (!read) tail.error = read.error();
+            return tail;
+        },
+        this,
+        [this, name, backend, host = host.value()](Tail tail) {
+            m_productionLogInFlight = false;
+            if (selectedBackend() != backend) return; // the selection moved on meanwhile
+            if (!tail.error.isEmpty()) tail.lines = {tail.error};
+            m_logView->showTail(tr("%1 · %2 on %3").arg(name, backend, host), tail.lines,
+                                qint64(qHash(tail.lines.join(QLatin1Char('\n')))));
+        });
+    if (!started) return;
+    m_productionLogInFlight = true;
+    m_logPath = backend;
+    m_productionLogClock.start();
 }
 
 void MainWindow::stopAllSites(std::function<void()> done) {

@@ -4,6 +4,7 @@
 #include "model/Host.h"
 #include "model/Site.h"
 
+#include <QElapsedTimer>
 #include <QHash>
 #include <QMainWindow>
 #include <QSet>
@@ -246,6 +247,8 @@ private:
     /// The production lifecycle from the console, each a RemoteSite operation (the same as
     /// corralctl remove-backend, restart --worker, stop, start and scale).
     void removeProductionBackend();
+    /// The log view for the selected production worker: its log read on its host.
+    void updateProductionLog();
     void restartProductionWorker();
     void stopOrStartProductionSite(bool stopping);
     void scaleProductionSite(int workers);
@@ -267,6 +270,12 @@ private:
     /// The log file shown, and its size and mtime when it was read.
     QString m_logPath;
     qint64 m_logVersion = -1;
+    /// A production worker's log is read on its host (RemoteSite::logs) at most this often,
+    /// one read at a time, its last ProductionLogLines lines.
+    static constexpr int ProductionLogIntervalMs = 2000;
+    static constexpr int ProductionLogLines = 500;
+    bool m_productionLogInFlight = false;
+    QElapsedTimer m_productionLogClock;
     TrayIcon *m_tray = nullptr;
     QTimer *m_reconnect = nullptr; ///< after the agent went away: looks for the next one
     bool m_closing = false;

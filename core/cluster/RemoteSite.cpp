@@ -7,6 +7,7 @@
 #include "ssh/SshSession.h"
 #include "ssh/SshTrace.h"
 #include "upstreams/RemoteAddBackend.h"
+#include "upstreams/RemoteLogs.h"
 #include "upstreams/RemoteRemoveBackend.h"
 #include "upstreams/RemoteSiteStop.h"
 #include "upstreams/SiteLock.h"
@@ -44,6 +45,14 @@ Result<RemoteBalancer> RemoteSite::targetOf(const Site &site, const QString &ope
     auto made = RemoteBalancer::forSite(site);
     if (!made) return fail(QStringLiteral("%1 %2: %3").arg(operation, site.name, made.error()));
     return made.value();
+}
+
+Result<QString> RemoteSite::workerHostOf(const Site &site, const QString &backend,
+                                         const QList<Host> &hosts) {
+    auto parsed = Backend::parse(backend);
+    if (!parsed) return fail(parsed.error());
+    if (!site.balancer) return fail(QStringLiteral("site %1 has no balancer").arg(site.name));
+    return workerHostFor(parsed.value(), site.balancer->host, hosts);
 }
 
 QString RemoteSite::pendingNote() const {
@@ -508,6 +517,37 @@ SiteOutcome RemoteSite::scaleTo(int workers, const QStringList &hosts,
             return outcome;
         }
     }
+}
+
+Result<void>
+RemoteSite::logs(const QString &only, int lines, bool follow,
+                 const std::function<void(const QString &, const QByteArray &)> &onLine,
+                 const std::atomic<bool> *cancel) {
+    const QString operation = QStringLiteral("logs");
+    const SshTrace::Operation traced(operation + QLatin1Char(' ') + m_name);
+    auto begun = begin(operation);
+    if (!begun) return fail(begun.error());
+    const Held &held = *begun.value();
+    auto sources = RemoteLogs::sources(held.site, held.inventory.hosts(), only, lines, follow);
+    if (!sources) return fail(QStringLiteral("logs %1: %2").arg(m_name, sources.error()));
+    const auto sessionFor = [this](const QString &host) { return m_sessions.session(host); };
+    if (follow) {
+        static const std::atomic<bool> never{false};
+        auto followed =
+            RemoteLogs::follow(sources.value(), sessionFor, onLine, cancel ? *cancel : never);
+        if (!followed) return fail(QStringLiteral("logs %1: %2").arg(m_name, followed.error()));
+        return {};
+    }
+    for (const RemoteLogSource &source : sources.value()) {
+        auto session = m_sessions.session(source.host);
+        if (!session) return fail(QStringLiteral("logs %1: %2").arg(m_name, session.error()));
+        auto shown = RemoteLogs::lastLines(*session.value(), source);
+        if (!shown)
+            return fail(QStringLiteral("logs %1: %2: %3").arg(m_name, source.name, shown.error()));
+        for (const QByteArray &line : shown.value())
+            onLine(source.name, line);
+    }
+    return {};
 }
 
 /// rolling-restart with adopt: records the running workers of the site that Corral did not

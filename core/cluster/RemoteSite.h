@@ -8,6 +8,7 @@
 #include <QString>
 #include <QStringList>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -135,6 +136,17 @@ public:
     /// most recently added backend first. `onStep` sees the steps of every add and remove.
     SiteOutcome scaleTo(int workers, const QStringList &hosts, const SiteChangeRequest &request);
 
+    /// The logs of the site, read where they are (RemoteLogs: journalctl or the fallback log
+    /// of each worker on its host, the balancer's error log as "balancer"): `only` one
+    /// backend ("ADDRESS:PORT") or "balancer", empty for all. The last `lines` lines of each,
+    /// handed to `onLine` with the source's name; with `follow`, every line written after
+    /// them too, until `*cancel` is set (the readers on the hosts end with their channels).
+    /// Reads only: no lock.
+    Result<void>
+    logs(const QString &only, int lines, bool follow,
+         const std::function<void(const QString &source, const QByteArray &line)> &onLine,
+         const std::atomic<bool> *cancel = nullptr);
+
     /// Renders the site's balancer config and applies it transactionally (ConfigApplier:
     /// validate, reload, verify, roll back), or only diffs it (dryRun, reviewedDiff check).
     SiteApplyOutcome apply(const ApplyRequest &request);
@@ -142,6 +154,11 @@ public:
     /// Settles an interrupted add-backend recorded in the journal (adopts or stops it).
     /// Succeeds with notes "nothing pending" when there is none.
     SiteOutcome reconcile();
+
+    /// The inventory host that runs the worker of `backend` ("ADDRESS:PORT") of `site`
+    /// (loopback backends: the balancer's host); an error names the backend.
+    static Result<QString> workerHostOf(const Site &site, const QString &backend,
+                                        const QList<Host> &hosts);
 
     /// The balancer target of `site`, or an error naming the site and what is missing.
     static Result<RemoteBalancer> targetOf(const Site &site, const QString &operation,

@@ -2,6 +2,7 @@
 #include "BalancerFixture.h"
 #include "CorralctlRunner.h"
 #include "InventoryTreeModel.h"
+#include "LogView.h"
 #include "MainWindow.h"
 #include "ResultVerify.h"
 #include "ScriptedConfirmer.h"
@@ -15,6 +16,7 @@
 #include "inventory/OperationJournal.h"
 #include "remote/RemoteWorkers.h"
 #include "ssh/HostConnections.h"
+#include "ssh/ShellQuote.h"
 #include "ssh/SshHost.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
@@ -24,12 +26,13 @@
 #include <QDeadlineTimer>
 #include <QInputDialog>
 #include <QListWidget>
+#include <QPlainTextEdit>
 #include <QPushButton>
 #include <QScopeGuard>
 #include <QSignalSpy>
+#include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
-#include <QTableView>
 #include <QTreeView>
 
 using namespace corral;
@@ -484,6 +487,53 @@ private Q_SLOTS:
                 QFAIL("the console and corralctl sent different commands");
             }
         }
+    }
+
+    // The log view of a production worker shows its log as its host has it (the fallback
+    // PORT.log there), read over that host's session, and follows what is added to it.
+    void productionWorkerLogInTheLogView() {
+        SshSession session(SshConfig::fromHost(host()));
+        QVERIFY_RESULT(session.connect());
+        Site withWorker = site();
+        auto ports = RemoteWorkers::allocatePorts(session, withWorker, 1);
+        QVERIFY_RESULT(ports);
+        const quint16 port = ports->first();
+        QVERIFY_RESULT(RemoteWorkers::start(session, withWorker, port));
+        const auto stopWorker =
+            qScopeGuard([&] { (void)RemoteWorkers::stop(session, withWorker.name, port); });
+        QVERIFY_RESULT(RemoteWorkers::waitHealthy(session, withWorker, port));
+        withWorker.backends.append(Backend{QStringLiteral("127.0.0.1"), port});
+        {
+            auto inventory = Inventory::load(inventoryPath());
+            QVERIFY_RESULT(inventory);
+            QVERIFY_RESULT(inventory->updateSite(withWorker));
+            QVERIFY_RESULT(inventory->save(inventoryPath()));
+        }
+        const auto restore = qScopeGuard([&] {
+            auto inventory = Inventory::load(inventoryPath());
+            if (inventory && inventory->updateSite(site())) (void)inventory->save(inventoryPath());
+        });
+        const auto appendToLog = [&](const QString &line) {
+            return session.exec(
+                QStringLiteral("echo %1 >> \"$HOME\"/%2")
+                    .arg(shellQuote(line), RemoteWorkers::logPath(withWorker.name, port)));
+        };
+        const QString first = QStringLiteral("log-view-first-%1").arg(port);
+        QVERIFY_RESULT(appendToLog(first));
+
+        MainWindow window(inventoryPath(), options());
+        selectShop(window);
+        QTRY_VERIFY_WITH_TIMEOUT(window.workerModel()->rowForPort(port), 15000);
+        const QModelIndexList matches = window.workerTable()->model()->match(
+            window.workerTable()->model()->index(0, WorkerTableModel::Port), Qt::DisplayRole,
+            QString::number(port), 1, Qt::MatchExactly);
+        QVERIFY(!matches.isEmpty());
+        window.workerTable()->selectRow(matches.first().row());
+        QTRY_VERIFY_WITH_TIMEOUT(window.logView()->text()->toPlainText().contains(first), 15000);
+        // Lines written later show up on a later read.
+        const QString later = QStringLiteral("log-view-later-%1").arg(port);
+        QVERIFY_RESULT(appendToLog(later));
+        QTRY_VERIFY_WITH_TIMEOUT(window.logView()->text()->toPlainText().contains(later), 15000);
     }
 
     // Rolling restart of a production site from the console: every remote worker replaced
