@@ -337,7 +337,9 @@ QString productionUsage(const QString &command) {
             "ready', then wait until its check reports it UP; nginx/Apache: the config applied\n"
             "again). A failure puts it back into rotation. When it is the only backend in\n"
             "rotation it is refused; --force restarts it without drain (the site does not\n"
-            "answer meanwhile).\n");
+            "answer meanwhile).\n"
+            "Steps are printed as they happen; with --json one object: site, backend, steps\n"
+            "(backend, step, ok, detail), result (\"restarted\" or \"failed\") and error.\n");
     if (command == QLatin1String("stop"))
         return QStringLiteral(
             "\n"
@@ -356,7 +358,9 @@ QString productionUsage(const QString &command) {
             "           SIGTERM with its pid file removed)\n"
             "The inventory is not changed. It stops at the first failure and says what is true:\n"
             "a failed down changed nothing; after it the balancer answers 502/503 and the\n"
-            "message lists the workers stopped and those still running.\n");
+            "message lists the workers stopped and those still running.\n"
+            "Steps are printed as they happen; with --json one object: site, steps (backend,\n"
+            "step, ok, detail), result (\"stopped\" or \"failed\") and error.\n");
     if (command == QLatin1String("start"))
         return QStringLiteral(
             "\n"
@@ -369,7 +373,9 @@ QString productionUsage(const QString &command) {
             "  apply    the site's config as in the inventory (validate, reload, verify that\n"
             "           the site answers through the balancer, rollback on failure)\n"
             "It stops at the first failure; until the apply the balancer still answers 502/503,\n"
-            "and the message lists the workers already started (left running).\n");
+            "and the message lists the workers already started (left running).\n"
+            "Steps are printed as they happen; with --json one object: site, steps (backend,\n"
+            "step, ok, detail), result (\"started\" or \"failed\") and error.\n");
     return {};
 }
 
