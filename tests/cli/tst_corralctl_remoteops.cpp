@@ -264,6 +264,61 @@ private Q_SLOTS:
         QCOMPARE(int(readFile(counter).count("start")), afterStop);
     }
 
+    // SshSession::stream: chunks as they come; stopping (callback or cancel flag) closes the
+    // channel, which ends a command waiting on its stdin on the host; a command that ends by
+    // itself gives its exit status.
+    void streamStopsTheRemoteCommand() {
+        const QString marker = m_home.filePath(QStringLiteral("stream-marker"));
+        QVERIFY(writeFile(marker, QByteArray()));
+        const QString command =
+            QStringLiteral("sh -c 'echo one; (sleep 0.3; echo two) & exec cat - \"$0\"' ") + marker;
+        QByteArray got;
+        QList<qint64> running;
+        auto stopped = m_session->stream(command, [&](const QByteArray &chunk) {
+            got += chunk;
+            if (!got.contains("two\n")) return true;
+            running = processesRunning(QStringLiteral("cat"), marker);
+            return false;
+        });
+        QVERIFY_RESULT(stopped);
+        QCOMPARE(stopped->exitStatus, -1);
+        QCOMPARE(got, QByteArray("one\ntwo\n"));
+        QCOMPARE(running.size(), 1); // the command ran while it streamed...
+        QTRY_VERIFY_WITH_TIMEOUT(processesRunning(QStringLiteral("cat"), marker).isEmpty(),
+                                 5000); // ...and ended with the channel
+
+        // The same stopped through the cancel flag, the callback still asking for more.
+        std::atomic<bool> cancel{false};
+        got.clear();
+        running.clear();
+        auto cancelled = m_session->stream(
+            command,
+            [&](const QByteArray &chunk) {
+                got += chunk;
+                if (got.contains("two\n") && !cancel) {
+                    running = processesRunning(QStringLiteral("cat"), marker);
+                    cancel = true;
+                }
+                return true;
+            },
+            &cancel);
+        QVERIFY_RESULT(cancelled);
+        QCOMPARE(cancelled->exitStatus, -1);
+        QCOMPARE(running.size(), 1);
+        QTRY_VERIFY_WITH_TIMEOUT(processesRunning(QStringLiteral("cat"), marker).isEmpty(), 5000);
+
+        QByteArray all;
+        auto ended = m_session->stream(QStringLiteral("sh -c 'echo done; echo oops >&2; exit 7'"),
+                                       [&](const QByteArray &chunk) {
+                                           all += chunk;
+                                           return true;
+                                       });
+        QVERIFY_RESULT(ended);
+        QCOMPARE(ended->exitStatus, 7);
+        QCOMPARE(all, QByteArray("done\n"));
+        QCOMPARE(ended->stdErr.trimmed(), QByteArray("oops"));
+    }
+
     // logs -n 5: exactly the last 5 lines of a fallback worker's log and of the balancer's
     // error log, each prefixed with its source.
     void logsPrintTheLastLines() {
