@@ -1,3 +1,4 @@
+#include "AgentFixture.h"
 #include "BalancerFixture.h"
 #include "CorralctlRunner.h"
 #include "ResultVerify.h"
@@ -477,6 +478,18 @@ private Q_SLOTS:
                          .startsWith(QStringLiteral("host %1: ").arg(host)),
                      qPrintable(down.value(QStringLiteral("error")).toString()));
         }
+
+        // Every site: the agent's (none here) and the production one, the same rows.
+        AgentFixture agent(QStringLiteral(AGENT_PATH));
+        QVERIFY(agent.start());
+        const CtlRun every = ctl({QStringLiteral("ps"), QStringLiteral("--json")});
+        QVERIFY2(every.exitCode == 0, qPrintable(every.out + every.err));
+        const QJsonArray listed = QJsonDocument::fromJson(every.out.toUtf8())
+                                      .object()
+                                      .value(QStringLiteral("sites"))
+                                      .toArray();
+        QCOMPARE(listed.size(), 1);
+        QCOMPARE(listed.first().toObject().value(QStringLiteral("workers")).toArray(), workers);
 
         const CtlRun table = ctl({QStringLiteral("ps"), m_site.name});
         QVERIFY2(table.exitCode == 0, qPrintable(table.out + table.err));
