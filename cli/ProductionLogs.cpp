@@ -73,29 +73,43 @@ int productionLogs(Context &context, const Inventory &inventory, const Site &sit
         context.out.flush();
     };
 
-    // One session per host, opened as the other production commands do (keychain, prompt).
+    // One session per host, opened as the other production commands do (keychain, prompt);
+    // a host that could not be reached is not tried again for its other logs.
     std::map<QString, std::unique_ptr<SshSession>> sessions;
+    std::map<QString, QString> unreachable;
     const auto sessionFor = [&](const QString &host) -> Result<SshSession *> {
         if (auto found = sessions.find(host); found != sessions.end()) return found->second.get();
+        if (auto failed = unreachable.find(host); failed != unreachable.end())
+            return fail(failed->second);
         auto opened = openHostSession(context, inventory, host, false);
-        if (!opened) return fail(opened.error());
+        if (!opened) {
+            unreachable.emplace(host, opened.error());
+            return fail(opened.error());
+        }
         return sessions.emplace(host, std::move(opened).value()).first->second.get();
     };
 
-    if (follow) {
-        // tail -n N -F (or journalctl -n N -f) prints the last lines first, then follows.
-        StopSignals signals;
-        auto followed = RemoteLogs::follow(sources.value(), sessionFor, print, stopFollowing);
-        if (!followed) return context.error(QStringLiteral("logs: ") + followed.error());
-        return Success;
-    }
     int code = Success;
+    QList<RemoteLogSource> readable;
     for (const RemoteLogSource &source : sources.value()) {
-        auto session = sessionFor(source.host);
-        auto shown = session ? RemoteLogs::lastLines(*session.value(), source)
-                             : Result<QList<QByteArray>>(fail(session.error()));
+        // The other logs are still worth reading: say which one failed, go on.
+        if (auto session = sessionFor(source.host); !session)
+            code = context.error(QStringLiteral("logs: %1: %2").arg(source.name, session.error()));
+        else
+            readable.append(source);
+    }
+    if (follow) {
+        if (readable.isEmpty()) return code;
+        // tail -n N -F (or journalctl -n N -f) prints the last lines first, then follows.
+        // Sessions are open (any prompt answered) before Ctrl-C means "stop following".
+        StopSignals signals;
+        auto followed = RemoteLogs::follow(readable, sessionFor, print, stopFollowing);
+        if (!followed) return context.error(QStringLiteral("logs: ") + followed.error());
+        return code;
+    }
+    for (const RemoteLogSource &source : readable) {
+        auto shown = RemoteLogs::lastLines(*sessionFor(source.host).value(), source);
         if (!shown) {
-            // The other logs are still worth reading: say which one failed, go on.
             code = context.error(QStringLiteral("logs: %1: %2").arg(source.name, shown.error()));
             continue;
         }
