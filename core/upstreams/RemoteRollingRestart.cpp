@@ -82,6 +82,34 @@ Result<QString> RemoteRollingRestart::drainHaproxy(const QString &socket, const 
     }
 }
 
+Result<QString> RemoteRollingRestart::waitAnotherUp(const QString &socket, const QString &proxy,
+                                                    const QStringList &servers) {
+    const QDeadlineTimer deadline(m_balancerUpTimeoutMs);
+    for (;;) {
+        auto csv = haproxyStat(socket);
+        if (!csv) return fail(csv.error());
+        auto stat = HaproxyStat::parse(csv.value());
+        if (!stat) return fail(stat.error());
+        QStringList states;
+        for (const QString &server : servers) {
+            auto status = stat->field(proxy, server, QStringLiteral("status"));
+            if (!status) return fail(status.error());
+            if (status->startsWith(QLatin1String("UP")) ||
+                status.value() == QLatin1String("no check"))
+                return server;
+            states.append(QStringLiteral("%1 %2").arg(server, status.value()));
+        }
+        if (deadline.hasExpired())
+            return fail(QStringLiteral("no other server of %1 is UP at HAProxy (%2) after %3 s: "
+                                       "draining this one would leave none to answer; nothing "
+                                       "was drained")
+                            .arg(proxy, states.isEmpty() ? QStringLiteral("it has no other")
+                                                         : states.join(QStringLiteral(", ")))
+                            .arg(m_balancerUpTimeoutMs / 1000.0));
+        QThread::msleep(200);
+    }
+}
+
 Result<QByteArray> RemoteRollingRestart::haproxyStat(const QString &socket) {
     return readHaproxyStat(m_balancer, socket);
 }
@@ -588,6 +616,22 @@ RollingRestartReport RemoteRollingRestart::run(const Site &site, const RemoteBal
 
         const bool rotate = !backend.down && !unrotated;
         if (!lockHeld()) return lockLost(QStringLiteral("draining it"));
+        if (rotate && runtimeApi) {
+            // Drained, it gets no new request: another server must be taking them, or the
+            // site answers 503 until it is back (a reload just before restarts every check).
+            QStringList others;
+            for (const Backend &other : site.backends)
+                if (!other.down && other.key() != backend.key())
+                    others.append(haproxyServerName(other));
+            auto serving = waitAnotherUp(socket, proxy, others);
+            if (!serving) {
+                step(QStringLiteral("drain"), false, serving.error());
+                report.failedBackend = current;
+                report.error = QStringLiteral("%1: drain: %2").arg(current, serving.error());
+                report.backends[i].detail = QStringLiteral("in rotation, as before: not drained");
+                return report;
+            }
+        }
         if (rotate) {
             out = i;
             if (runtimeApi) {

@@ -125,7 +125,9 @@ struct AdoptionPlan {
 /// lock was lost; the backends after it are not touched; those before it were restarted and
 /// are back in rotation. The report says where each backend stands (backends).
 /// Backends marked down in the site are restarted without drain and enable. A site needs at
-/// least two backends in rotation: draining the only one would stop the service.
+/// least two backends in rotation: draining the only one would stop the service; and at
+/// HAProxy a backend is drained only once another one is UP there (waited for up to the
+/// balancer-up timeout, else the run stops at "drain" with nothing drained).
 /// Blocking, like ConfigApplier: run it in a command-line tool or on an SshHost thread.
 class RemoteRollingRestart {
 public:
@@ -184,6 +186,10 @@ private:
                                  const QString &server);
     Result<QByteArray> haproxyStat(const QString &socket);
     /// Polls `show stat` until the server's status is UP; the detail says how long it took.
+    /// Polls `show stat` until one of `servers` is UP (returns it), or fails at the
+    /// balancer-up timeout naming each one's status.
+    Result<QString> waitAnotherUp(const QString &socket, const QString &proxy,
+                                  const QStringList &servers);
     Result<QString> waitHaproxyUp(const QString &socket, const QString &proxy,
                                   const QString &server);
 

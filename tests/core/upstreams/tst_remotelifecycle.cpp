@@ -14,10 +14,14 @@
 #include "upstreams/RemoteRemoveBackend.h"
 #include "upstreams/RemoteRollingRestart.h"
 
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -42,6 +46,11 @@ class TestRemoteLifecycle : public QObject {
     Site m_haproxySite;
     Site m_apacheSite;
     QList<QPair<QString, quint16>> m_started; // every remote worker, stopped in cleanup
+    // scale: a second worker host (sshd on 127.0.0.57, this machine too) and an nginx of its
+    // own in front of the site's workers on both hosts.
+    SshServer m_second{QStringLiteral("127.0.0.57")};
+    NginxInstance m_scaleNginx{QStringLiteral("lcscale")};
+    Site m_scaleSite;
 
     Host remoteHost() const { return m_server.inventoryHost(QStringLiteral("remote")); }
 
@@ -112,6 +121,55 @@ class TestRemoteLifecycle : public QObject {
         for (const QJsonValue &step : object.value(QStringLiteral("steps")).toArray())
             names.append(step.toObject().value(QStringLiteral("step")).toString());
         return names;
+    }
+
+    Host secondHost() const { return m_second.inventoryHost(QStringLiteral("remote2")); }
+
+    /// The pid file of a worker of `site` on port `port` ("remote" and "remote2" are this
+    /// machine's root: the same file on both).
+    QString pidFile(const QString &site, quint16 port) const {
+        auto home = RemoteWorkers::homeDirectory(*m_session);
+        return home ? RemoteWorkers::workerFile(home.value(), site, port, QStringLiteral(".pid"))
+                    : QString();
+    }
+
+    /// The ports of `site`'s workers with a pid file (on either host).
+    QList<quint16> workersWithPidFiles(const QString &site) const {
+        QList<quint16> ports;
+        const QDir directory = QFileInfo(pidFile(site, 1)).dir();
+        for (const QString &file : directory.entryList({QStringLiteral("*.pid")}, QDir::Files))
+            ports.append(quint16(file.section(QLatin1Char('.'), 0, 0).toUInt()));
+        return ports;
+    }
+
+    /// corralctl --json scale SITE ARGS..., its JSON object.
+    QJsonObject scale(const QStringList &args, CtlRun *run) {
+        *run = ctl(QStringList{QStringLiteral("--json"), QStringLiteral("scale")} + args);
+        return QJsonDocument::fromJson(run->out.toUtf8()).object();
+    }
+
+    /// How many of `site`'s backends run on each host ("remote": loopback, "remote2": its
+    /// address).
+    QMap<QString, int> spreadOverHosts(const Site &site) const {
+        QMap<QString, int> hosts;
+        for (const Backend &backend : site.backends)
+            ++hosts[backend.address == m_second.address()           ? QStringLiteral("remote2")
+                    : backend.address == QLatin1String("127.0.0.1") ? QStringLiteral("remote")
+                                                                    : backend.address];
+        return hosts;
+    }
+
+    static QString changesReport(const QJsonObject &result) {
+        QStringList lines;
+        for (const QJsonValue &value : result.value(QStringLiteral("changes")).toArray()) {
+            const QJsonObject change = value.toObject();
+            lines.append(QStringLiteral("%1 %2 on %3: %4 ms")
+                             .arg(change.value(QStringLiteral("operation")).toString(),
+                                  change.value(QStringLiteral("backend")).toString(),
+                                  change.value(QStringLiteral("host")).toString())
+                             .arg(change.value(QStringLiteral("ms")).toInteger()));
+        }
+        return lines.join(QStringLiteral("; "));
     }
 
     static QString loadReport(BalancerLoad &load) {
@@ -293,6 +351,10 @@ private Q_SLOTS:
         QStringList stops;
         for (const auto &[site, port] : std::as_const(m_started))
             stops.append(QStringLiteral("( %1 ) &").arg(RemoteWorkers::stopCommand(site, port)));
+        if (m_session && !m_scaleSite.name.isEmpty()) // workers corralctl scale started
+            for (quint16 port : workersWithPidFiles(m_scaleSite.name))
+                stops.append(QStringLiteral("( %1 ) &")
+                                 .arg(RemoteWorkers::stopCommand(m_scaleSite.name, port)));
         if (m_session && !stops.isEmpty())
             (void)m_session->exec(stops.join(QLatin1Char('\n')) + QStringLiteral("\nwait"), 60000);
         m_session.reset();
@@ -443,6 +505,45 @@ private Q_SLOTS:
         restartOneUnderLoad(m_haproxySite, m_haproxy.httpPort());
     }
 
+    // Restarting one worker drains it only while another server is UP at HAProxy: with the
+    // other in maintenance (as right after a reload, while its checks are not yet passed) the
+    // run stops at "drain" without draining, and no request fails.
+    void haproxyDrainWaitsForAnotherServerUp() {
+        if (!HaproxyInstance::available()) QSKIP("haproxy or socat is not installed");
+        const Site &site = m_haproxySite;
+        QCOMPARE(site.backends.size(), 2);
+        const QString socket = m_haproxy.statsSocket();
+        const QString proxy = m_haproxy.backendName();
+        const QString other = haproxyServerName(site.backends.first());
+        const Backend chosen = site.backends.last();
+        QVERIFY_RESULT(runHaproxyCommand(
+            *m_session, socket, haproxySetServerState(proxy, other, QStringLiteral("maint"))));
+        auto ready = qScopeGuard([&] {
+            (void)runHaproxyCommand(*m_session, socket,
+                                    haproxySetServerState(proxy, other, QStringLiteral("ready")));
+        });
+        const qint64 pid = pids(site).value(chosen.port);
+        BalancerLoad load(m_haproxy.httpPort());
+        QVERIFY(load.waitFor(20));
+        RemoteRollingRestart restart(*m_session,
+                                     [this](const QString &host) -> Result<SshSession *> {
+                                         if (host == QLatin1String("remote"))
+                                             return m_session.get();
+                                         return fail(QStringLiteral("unexpected host ") + host);
+                                     });
+        restart.setOnly(chosen.key());
+        restart.setBalancerUpTimeoutMs(1500);
+        const RollingRestartReport report =
+            restart.run(site, RemoteBalancer::forSite(site).value(), {remoteHost()});
+        QVERIFY(load.waitFor(load.total() + 10));
+        load.stop();
+        QVERIFY(!report.ok());
+        QVERIFY2(report.error.startsWith(chosen.key() + QStringLiteral(": drain: no other server")),
+                 qPrintable(report.error));
+        QVERIFY2(load.failed() == 0, qPrintable(loadReport(load)));
+        QCOMPARE(pids(site).value(chosen.port), pid);
+    }
+
     void haproxyStopThenStart() {
         if (!HaproxyInstance::available()) QSKIP("haproxy or socat is not installed");
         stopAndStart(m_haproxySite, m_haproxy.httpPort(), 503, m_haproxy.reloadCommand());
@@ -464,6 +565,157 @@ private Q_SLOTS:
                  qPrintable(refused.err));
         QCOMPARE(readFile(m_apache.siteFile()), config);
         QCOMPARE(spreadOverWorkers(m_apache.httpPort(), 10).value(0), 0);
+    }
+
+    // corralctl scale of a production site over two worker hosts: 2 -> 4 puts both new
+    // workers on the host with none (2/2), every one answering through nginx; 4 -> 1 under
+    // load takes one from the host with the most each time, without a failed request, and
+    // the removed workers are gone with their pid files; inventory and config agree.
+    void nginxScaleTwoToFourToOneOverTwoHosts() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        QString error;
+        QVERIFY2(m_second.start(&error), qPrintable(error));
+        QVERIFY2(m_scaleNginx.start(&error), qPrintable(error));
+        Site site = workerSite(QStringLiteral("lcscale"));
+        // Reached at 127.0.0.1 on "remote" (the balancer's host) and at 127.0.0.57 on
+        // "remote2": the workers bind every address (see tst_addbackendbind).
+        site.args += {QStringLiteral("--bind"), QStringLiteral("0.0.0.0")};
+        site.hosts = {QStringLiteral("remote"), QStringLiteral("remote2")};
+        QVERIFY2(startWorkers(site, 2, &error), qPrintable(error));
+        m_scaleSite = site;
+        site.balancer = m_scaleNginx.balancer(QStringLiteral("remote"));
+        ConfigApplier applier(*m_session);
+        const ApplyReport applied =
+            applier.apply(site, RemoteBalancer::forSite(site).value(), false);
+        QVERIFY2(applied.ok(), qPrintable(applied.error));
+        Inventory inventory;
+        QVERIFY_RESULT(inventory.addHost(remoteHost()));
+        QVERIFY_RESULT(inventory.addHost(secondHost()));
+        QVERIFY_RESULT(inventory.addSite(site));
+        QVERIFY_RESULT(inventory.save(inventoryPath()));
+        const quint16 balancerPort = m_scaleNginx.httpPort();
+
+        QElapsedTimer clock;
+        clock.start();
+        CtlRun run = ctl({QStringLiteral("scale"), site.name, QStringLiteral("4")});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err + run.out));
+        qInfo("scale 2 -> 4 in %lld ms:\n%s", clock.elapsed(), qPrintable(run.out));
+        for (const char *line :
+             {"scale lcscale: 2 -> 4 backends\n", "add a worker on remote2 (2 -> 3)\n",
+              "add a worker on remote2 (3 -> 4)\n", "  ok    health: "})
+            QVERIFY2(run.out.contains(QLatin1String(line)), line);
+        const Site saved = savedSite(site.name);
+        QCOMPARE(saved.backends.size(), qsizetype(4));
+        QCOMPARE(spreadOverHosts(saved), (QMap<QString, int>{{QStringLiteral("remote"), 2},
+                                                             {QStringLiteral("remote2"), 2}}));
+        QStringList keys;
+        for (const Backend &backend : saved.backends)
+            keys.append(backend.key());
+        QVERIFY2(run.out.contains(QStringLiteral("  added %1 on remote2 in ").arg(keys.at(3))) &&
+                     run.out.endsWith(QStringLiteral("scaled lcscale to 4 backends: %1\n")
+                                          .arg(keys.join(QLatin1Char(' ')))),
+                 qPrintable(run.out));
+        const QByteArray config = readFile(m_scaleNginx.siteFile());
+        for (const Backend &backend : saved.backends) {
+            QVERIFY2(configTextLists(config, backend), qPrintable(backend.key()));
+            QVERIFY2(QFile::exists(pidFile(site.name, backend.port)), qPrintable(backend.key()));
+        }
+        const QMap<int, int> spread = spreadOverWorkers(balancerPort, 40);
+        QCOMPARE(spread.value(0), 0);
+        for (const Backend &backend : saved.backends)
+            QVERIFY2(spread.value(backend.port) > 0, qPrintable(backend.key()));
+
+        const QMap<quint16, qint64> before = pids(saved);
+        BalancerLoad load(balancerPort);
+        QVERIFY(load.waitFor(20));
+        const QJsonObject result = scale({site.name, QStringLiteral("1")}, &run);
+        QVERIFY(load.waitFor(load.total() + 10)); // serving afterwards too
+        load.stop();
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err + run.out));
+        QCOMPARE(result.value(QStringLiteral("result")).toString(), QStringLiteral("scaled"));
+        QCOMPARE(result.value(QStringLiteral("from")).toInt(), 4);
+        QCOMPARE(result.value(QStringLiteral("to")).toInt(), 1);
+        qInfo("scale 4 -> 1: %s", qPrintable(changesReport(result)));
+        QVERIFY2(load.failed() == 0, qPrintable(loadReport(load)));
+        qInfo("%d requests during scale 4 -> 1, %d failed", load.total(), load.failed());
+        const Site after = savedSite(site.name);
+        QCOMPARE(after.backends.size(), qsizetype(1));
+        // Balanced on the way down: one from remote2 (the newest), then from remote, then
+        // remote2's last; what stays is remote's first worker.
+        QCOMPARE(after.backends.first(), saved.backends.first());
+        QCOMPARE(result.value(QStringLiteral("backends")).toVariant().toStringList(),
+                 QStringList{keys.first()});
+        QStringList removed;
+        for (const QJsonValue &value : result.value(QStringLiteral("changes")).toArray())
+            removed.append(value.toObject().value(QStringLiteral("backend")).toString());
+        QCOMPARE(removed, (QStringList{keys.at(3), keys.at(1), keys.at(2)}));
+        const QByteArray configAfter = readFile(m_scaleNginx.siteFile());
+        QVERIFY(configTextLists(configAfter, after.backends.first()));
+        for (const Backend &backend : saved.backends.mid(1)) {
+            QVERIFY2(!configTextLists(configAfter, backend), qPrintable(backend.key()));
+            QVERIFY2(!isAlive(before.value(backend.port)), qPrintable(backend.key()));
+            QVERIFY2(!QFile::exists(pidFile(site.name, backend.port)), qPrintable(backend.key()));
+            QVERIFY(!after.ports.contains(backend.port));
+        }
+        QCOMPARE(workersWithPidFiles(site.name), QList<quint16>{after.backends.first().port});
+        QCOMPARE(spreadOverWorkers(balancerPort, 10).value(after.backends.first().port), 10);
+    }
+
+    // A scale stops at the first failing change and keeps the ones before it: +2 over
+    // remote2 and a host whose sshd does not answer adds one worker on remote2 (saved,
+    // served), then fails on the other, naming it. Scaling to 0 needs --force.
+    void scaleStopsAtTheFirstFailure() {
+        if (!NginxInstance::available()) QSKIP("nginx is not installed");
+        QVERIFY(!m_scaleSite.name.isEmpty());
+        const QString name = m_scaleSite.name;
+        Host down = m_second.inventoryHost(QStringLiteral("down"));
+        down.address = QStringLiteral("127.0.0.58"); // nothing listens there
+        auto inventory = Inventory::load(inventoryPath());
+        QVERIFY_RESULT(inventory);
+        QVERIFY_RESULT(inventory->addHost(down));
+        QVERIFY_RESULT(inventory->save(inventoryPath()));
+        QCOMPARE(savedSite(name).backends.size(), qsizetype(1));
+
+        CtlRun run;
+        const QJsonObject result = scale(
+            {name, QStringLiteral("+2"), QStringLiteral("--on"), QStringLiteral("remote2,down")},
+            &run);
+        QCOMPARE(run.exitCode, 1);
+        QCOMPARE(result.value(QStringLiteral("result")).toString(), QStringLiteral("failed"));
+        const QString message = result.value(QStringLiteral("error")).toString();
+        QVERIFY2(message.contains(QStringLiteral("stopped at 2 backends")) &&
+                     message.contains(QStringLiteral("down")),
+                 qPrintable(message));
+        QVERIFY2(run.err.contains(message), qPrintable(run.err));
+        const QJsonArray changes = result.value(QStringLiteral("changes")).toArray();
+        QCOMPARE(changes.size(), 2);
+        QCOMPARE(changes.at(0).toObject().value(QStringLiteral("host")).toString(),
+                 QStringLiteral("remote2"));
+        QVERIFY(changes.at(0).toObject().value(QStringLiteral("ok")).toBool());
+        QCOMPARE(changes.at(1).toObject().value(QStringLiteral("host")).toString(),
+                 QStringLiteral("down"));
+        QVERIFY(!changes.at(1).toObject().value(QStringLiteral("ok")).toBool());
+        const Site saved = savedSite(name);
+        QCOMPARE(saved.backends.size(), qsizetype(2));
+        QCOMPARE(result.value(QStringLiteral("backends")).toArray().size(), 2);
+        const Backend added = saved.backends.last();
+        QCOMPARE(added.address, m_second.address());
+        QVERIFY(configTextLists(readFile(m_scaleNginx.siteFile()), added));
+        QVERIFY(spreadOverWorkers(m_scaleNginx.httpPort(), 10).value(added.port) > 0);
+
+        // To 0 only with --force; refused before anything changes.
+        const QByteArray inventoryBefore = readFile(inventoryPath());
+        const CtlRun zero = ctl({QStringLiteral("scale"), name, QStringLiteral("0")});
+        QCOMPARE(zero.exitCode, 1);
+        QVERIFY2(zero.err.contains(QStringLiteral("--force")), qPrintable(zero.err));
+        QCOMPARE(readFile(inventoryPath()), inventoryBefore);
+        // An unknown --on host is named before anything changes.
+        const CtlRun unknown = ctl({QStringLiteral("scale"), name, QStringLiteral("3"),
+                                    QStringLiteral("--on"), QStringLiteral("nowhere")});
+        QCOMPARE(unknown.exitCode, 1);
+        QVERIFY2(unknown.err.contains(QStringLiteral("no host named \"nowhere\"")),
+                 qPrintable(unknown.err));
+        QCOMPARE(readFile(inventoryPath()), inventoryBefore);
     }
 };
 
