@@ -543,7 +543,19 @@ private Q_SLOTS:
             QVERIFY2(run.err.contains(command + QStringLiteral(" shop: host lb")),
                      qPrintable(run.err));
         }
-        QVERIFY(psSite(QStringLiteral("shop")).isEmpty());
+        // ps lists it as a production site, read from its worker host over SSH (which does not
+        // answer here: its row says so), not as one of the agent's.
+        const QJsonObject shop = psSite(QStringLiteral("shop"));
+        QCOMPARE(shop.value(QStringLiteral("source")).toString(), QStringLiteral("production"));
+        const QJsonArray shopRows = shop.value(QStringLiteral("workers")).toArray();
+        QCOMPARE(shopRows.size(), 1);
+        QCOMPARE(shopRows.first().toObject().value(QStringLiteral("host")).toString(),
+                 QStringLiteral("app1"));
+        QVERIFY(shopRows.first()
+                    .toObject()
+                    .value(QStringLiteral("error"))
+                    .toString()
+                    .startsWith(QStringLiteral("host app1: ")));
         QVERIFY(!psSite(QStringLiteral("web")).isEmpty());
         run = ctl({QStringLiteral("site"), QStringLiteral("remove"), QStringLiteral("shop")});
         QVERIFY2(run.exitCode == 0, qPrintable(run.err));
