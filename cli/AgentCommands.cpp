@@ -472,13 +472,16 @@ int restartCommand(Context &context, const QStringList &args) {
 const char scaleUsage[] =
     "Usage: corralctl scale SITE N|+N|-N [--allow-zero]\n"
     "\n"
-    "Sets a running local site's worker count (N) or changes it (+N, -N): new workers start\n"
-    "and join the balancer once ready; removed ones (highest ports first) are drained, then\n"
-    "stopped. The count is saved for the next start.\n"
+    "Sets a running local site's worker count (N) or changes it (+N, -N) in the Corral\n"
+    "agent (a production site: see below): new workers start and join the balancer once\n"
+    "ready; removed ones (highest ports first) are drained, then stopped. The count is\n"
+    "saved for the next start.\n"
     "\n"
     "  --allow-zero   allow scaling to 0 workers (refused otherwise)\n";
 
 int scaleCommand(Context &context, const QStringList &args) {
+    if (int code = Failure; runProductionCommand(context, QStringLiteral("scale"), args, code))
+        return code;
     // "-2" is a count, not an option.
     static const QRegularExpression countPattern(QStringLiteral("^[+-]?[0-9]+$"));
     QStringList optionArgs;
@@ -1191,8 +1194,11 @@ QList<Command> agentCommands() {
                 QString::fromLatin1(restartUsage) + productionUsage(QStringLiteral("restart")) +
                     QString::fromLatin1(exitCodesHelp),
                 restartCommand},
-        Command{QStringLiteral("scale"), QStringLiteral("Set or change a site's worker count"),
-                usageWithExitCodes(scaleUsage), scaleCommand},
+        Command{QStringLiteral("scale"),
+                QStringLiteral("Set or change a site's worker count (local or production)"),
+                QString::fromLatin1(scaleUsage) + productionUsage(QStringLiteral("scale")) +
+                    QString::fromLatin1(exitCodesHelp),
+                scaleCommand},
         Command{QStringLiteral("ps"),
                 QStringLiteral("List sites and workers with their live numbers"),
                 usageWithExitCodes(psUsage), psCommand},

@@ -61,13 +61,13 @@ QList<Command> applyCommands();
 QList<Command> backendCommands();
 /// remove-backend: the lifecycle of production sites (ProductionCommands.cpp).
 QList<Command> productionCommands();
-/// For `command` (restart, stop, start) with `args` naming a site that has a balancer in the
+/// For `command` (restart, stop, start, scale) with `args` naming a site that has a balancer in the
 /// inventory: runs the production form (restart only with --worker HOST:PORT) and returns
 /// true with its exit code in `code`; false leaves it to the local (agent) command.
 bool runProductionCommand(Context &context, const QString &command, const QStringList &args,
                           int &code);
-/// The paragraph `corralctl help COMMAND` adds for the production form of restart, stop
-/// and start; empty for other commands.
+/// The paragraph `corralctl help COMMAND` adds for the production form of restart, stop,
+/// start and scale; empty for other commands.
 QString productionUsage(const QString &command);
 /// start, stop, restart, scale, ps, logs, agent: local sites in the per-user agent.
 QList<Command> agentCommands();

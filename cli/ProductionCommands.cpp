@@ -8,10 +8,12 @@
 #include "ssh/HostSessions.h"
 #include "upstreams/RemoteRollingRestart.h"
 
+#include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QRegularExpression>
 
 namespace corral::cli {
 
@@ -292,13 +294,170 @@ int stopOrStart(Context &context, const QString &name, const QStringList &args, 
     return finish(outcome.error, outcome.notes.join(QLatin1Char('\n')));
 }
 
+/// A worker count as scale takes it: N, +N or -N ("-2" is a count, not an option).
+bool isCount(const QString &arg) {
+    static const QRegularExpression pattern(QStringLiteral("^[+-]?[0-9]+$"));
+    return pattern.match(arg).hasMatch();
+}
+
+/// corralctl scale SITE N|+N|-N for a production site: RemoteSite::scaleTo, each add or
+/// remove printed with its steps as it happens.
+int scaleSite(Context &context, const Site &saved, const QStringList &args) {
+    const QString name = saved.name;
+    const QStringList valued{QStringLiteral("on"), QStringLiteral("drain-timeout"),
+                             QStringLiteral("health-timeout")};
+    // The count apart from the options, without taking an option's value ("5" of
+    // "--drain-timeout 5") for one.
+    QStringList optionArgs;
+    QStringList counts;
+    for (qsizetype i = 0; i < args.size(); ++i) {
+        const QString &arg = args.at(i);
+        if (arg.startsWith(QLatin1String("--")) && !arg.contains(QLatin1Char('=')) &&
+            valued.contains(arg.mid(2)) && i + 1 < args.size()) {
+            optionArgs << arg << args.at(++i);
+            continue;
+        }
+        (isCount(arg) ? counts : optionArgs).append(arg);
+    }
+    auto options =
+        parseOptions(optionArgs, OptionSpec{{QStringLiteral("accept-new"),
+                                             QStringLiteral("no-wait"), QStringLiteral("force")},
+                                            valued});
+    if (!options) return context.usageError(options.error());
+    if (options->positional.size() != 1 || counts.size() != 1 || !options->rest.isEmpty())
+        return context.usageError(QStringLiteral("expected SITE and a count N, +N or -N"));
+    const QString countText = counts.first();
+    const bool relative =
+        countText.startsWith(QLatin1Char('+')) || countText.startsWith(QLatin1Char('-'));
+    bool numeric = false;
+    const int count = countText.toInt(&numeric);
+    const int from = int(saved.backends.size());
+    const int to = relative ? from + count : count;
+    QStringList problems;
+    if (!numeric || to < 0 || to > Site::MaxWorkers)
+        problems.append(QStringLiteral("%1 gives %2 backends from the %3 of %4, not in 0..%5")
+                            .arg(shown(countText))
+                            .arg(numeric ? QString::number(to) : QStringLiteral("no number of"))
+                            .arg(from)
+                            .arg(name)
+                            .arg(Site::MaxWorkers));
+    auto drainMs = secondsOption(options.value(), QStringLiteral("drain-timeout"), 30000);
+    auto healthMs = secondsOption(options.value(), QStringLiteral("health-timeout"), 15000);
+    if (!drainMs) problems.append(drainMs.error());
+    if (!healthMs) problems.append(healthMs.error());
+    const QStringList hosts = options->list(QStringLiteral("on"));
+    if (options->has(QStringLiteral("on")) && (hosts.isEmpty() || hosts.contains(QString())))
+        problems.append(QStringLiteral("--on needs inventory HOST names (repeated or "
+                                       "comma-separated)"));
+    if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("scale: "));
+    const bool force = options->has(QStringLiteral("force"));
+    if (to == 0 && from > 0 && !force)
+        return context.error(QStringLiteral("scale: refusing to scale production site %1 from %2 "
+                                            "to 0 backends: its balancer would answer every "
+                                            "request with its own 502/503 (--force does it "
+                                            "anyway; 'corralctl stop %1' keeps the backends)")
+                                 .arg(name)
+                                 .arg(from));
+
+    QTextStream &progress = context.out;
+    if (!context.json)
+        progress << "scale " << name << ": " << from << " -> " << to << " backend"
+                 << (to == 1 ? "" : "s") << Qt::endl;
+    QJsonArray steps;
+    QJsonArray changes;
+    ScaleChange current;
+    QElapsedTimer changeClock;
+    SiteChangeRequest request;
+    request.force = force;
+    request.drainTimeoutMs = drainMs.value();
+    request.healthTimeoutMs = healthMs.value();
+    request.onScaleChange = [&](const ScaleChange &change) {
+        const QString operation = change.adding ? QStringLiteral("add") : QStringLiteral("remove");
+        if (!change.done) {
+            current = change;
+            changeClock.start();
+            if (!context.json)
+                progress
+                    << (change.adding
+                            ? QStringLiteral("add a worker on %1").arg(change.host)
+                            : QStringLiteral("remove %1 on %2").arg(change.backend, change.host))
+                    << " (" << change.from << " -> " << change.to << ")" << Qt::endl;
+            return;
+        }
+        const qint64 ms = changeClock.elapsed();
+        QJsonObject object{{QStringLiteral("operation"), operation},
+                           {QStringLiteral("host"), change.host},
+                           {QStringLiteral("ok"), change.error.isEmpty()},
+                           {QStringLiteral("ms"), ms}};
+        if (!change.backend.isEmpty()) object.insert(QStringLiteral("backend"), change.backend);
+        changes.append(object);
+        if (!context.json && change.error.isEmpty())
+            progress << "  " << (change.adding ? "added " : "removed ") << change.backend << " on "
+                     << change.host << " in " << QString::number(double(ms) / 1000, 'f', 1) << " s"
+                     << Qt::endl;
+    };
+    request.onStep = [&](const RollingStep &step) {
+        QJsonObject object = stepJson(step.backend.isEmpty() ? current.backend : step.backend,
+                                      step.step, step.ok, step.detail);
+        object.insert(QStringLiteral("operation"),
+                      current.adding ? QStringLiteral("add") : QStringLiteral("remove"));
+        object.insert(QStringLiteral("host"), current.host);
+        steps.append(object);
+        printStep(context, {}, step.step, step.ok, step.detail);
+    };
+
+    auto inventory = context.loadInventory();
+    SiteOutcome outcome;
+    outcome.site = saved;
+    if (!inventory) {
+        outcome.error = inventory.error();
+    } else {
+        HostSessions sessions(
+            inventory->hosts(),
+            sessionOpener(context, inventory.value(), options->has(QStringLiteral("accept-new"))));
+        RemoteSite site(name, sessions,
+                        remoteSiteOptions(context, QStringLiteral("scale"), name,
+                                          options->has(QStringLiteral("no-wait"))));
+        outcome = site.scaleTo(to, hosts, request);
+    }
+    QStringList backends;
+    for (const Backend &backend : outcome.site.backends)
+        backends.append(backend.key());
+    for (const QString &note : outcome.notes)
+        context.err << "corralctl: " << note << Qt::endl;
+    if (context.json) {
+        QJsonObject object{{QStringLiteral("site"), name},
+                           {QStringLiteral("from"), from},
+                           {QStringLiteral("to"), to},
+                           {QStringLiteral("backends"), QJsonArray::fromStringList(backends)},
+                           {QStringLiteral("changes"), changes},
+                           {QStringLiteral("steps"), steps},
+                           {QStringLiteral("result"),
+                            outcome.ok() ? QStringLiteral("scaled") : QStringLiteral("failed")}};
+        if (!outcome.ok()) object.insert(QStringLiteral("error"), outcome.error);
+        context.out << QJsonDocument(object).toJson(QJsonDocument::Indented) << Qt::flush;
+    }
+    if (!outcome.ok()) return context.error(outcome.error);
+    if (!context.json)
+        progress << "scaled " << name << " to " << backends.size() << " backend"
+                 << (backends.size() == 1 ? "" : "s") << ": " << backends.join(QLatin1Char(' '))
+                 << Qt::endl;
+    return Success;
+}
+
 } // namespace
 
 bool runProductionCommand(Context &context, const QString &command, const QStringList &args,
                           int &code) {
-    const qsizetype at =
-        siteArgument(args, {QStringLiteral("worker"), QStringLiteral("drain-timeout"),
-                            QStringLiteral("health-timeout"), QStringLiteral("maintenance")});
+    const QStringList valued{QStringLiteral("worker"), QStringLiteral("drain-timeout"),
+                             QStringLiteral("health-timeout"), QStringLiteral("maintenance"),
+                             QStringLiteral("on")};
+    qsizetype at = siteArgument(args, valued);
+    // scale: a count given before the site ("+2") is not the site.
+    while (command == QLatin1String("scale") && at >= 0 && isCount(args.at(at))) {
+        const qsizetype next = siteArgument(args.mid(at + 1), valued);
+        at = next < 0 ? -1 : at + 1 + next;
+    }
     if (at < 0) return false;
     auto inventory = context.loadInventory();
     if (!inventory) return false; // the local command reports it
@@ -317,6 +476,10 @@ bool runProductionCommand(Context &context, const QString &command, const QStrin
     }
     if (command == QLatin1String("stop") || command == QLatin1String("start")) {
         code = stopOrStart(context, name, args, command == QLatin1String("stop"));
+        return true;
+    }
+    if (command == QLatin1String("scale")) {
+        code = scaleSite(context, *site, args);
         return true;
     }
     return false;
@@ -376,6 +539,32 @@ QString productionUsage(const QString &command) {
             "and the message lists the workers already started (left running).\n"
             "Steps are printed as they happen; with --json one object: site, steps (backend,\n"
             "step, ok, detail), result (\"started\" or \"failed\") and error.\n");
+    if (command == QLatin1String("scale"))
+        return QStringLiteral(
+            "\n"
+            "A production site (one with a balancer on a host):\n"
+            "  corralctl scale SITE N|+N|-N [--on HOST[,HOST...]]... [--force]\n"
+            "                  [--drain-timeout SECONDS] [--health-timeout SECONDS] [--no-wait]\n"
+            "                  [--accept-new]\n"
+            "adds or removes backends one at a time until SITE has N (+N/-N: relative to the\n"
+            "backends in the inventory), each change a whole 'corralctl add-backend' or\n"
+            "'corralctl remove-backend' (its own lock, journal and inventory save). It stops at\n"
+            "the first failure; the changes before it stay done and saved.\n"
+            "  add     a worker on the host with the fewest of the site's workers (ties: the\n"
+            "          first listed) among the --on hosts, or else the site's worker hosts (its\n"
+            "          hosts, then those running its backends; the balancer's host only when it\n"
+            "          runs one or there is no other). It must answer its health path within\n"
+            "          --health-timeout (default 15 s).\n"
+            "  remove  backends out of rotation first (down, then backup), then one on the\n"
+            "          host with the most of the site's workers, newest first: drained (waiting\n"
+            "          at most --drain-timeout, default 30 s), stopped, applied without it.\n"
+            "  --on HOST     inventory SSH hosts new workers may go to (repeat or comma-separate)\n"
+            "  --force       needed to scale to 0 (the balancer then answers 502/503 itself), and\n"
+            "                lets a remove take the last backend in rotation\n"
+            "Each change is printed with its steps as it happens; with --json one object: site,\n"
+            "from, to, backends (as saved afterwards), changes (operation, host, backend, ok,\n"
+            "ms), steps (operation, host, backend, step, ok, detail), result (\"scaled\" or\n"
+            "\"failed\") and error.\n");
     return {};
 }
 

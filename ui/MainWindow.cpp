@@ -1986,10 +1986,14 @@ void MainWindow::scaleProductionSite(int workers) {
         Confirmation question;
         question.key = QStringLiteral("productionScaleDown");
         question.title = tr("Scale %1 down").arg(site.name);
-        question.text = tr("%n backend(s) of %1 are drained and removed, newest first, each "
+        question.text = tr("%n backend(s) of %1 are drained and removed (those out of rotation "
+                           "first, then from the host with the most workers, newest first), each "
                            "with its worker stopped and the balancer config applied without it.",
                            nullptr, int(site.backends.size()) - workers)
                             .arg(site.name);
+        if (workers == 0)
+            question.text += tr(" The site is then left without a backend: its balancer answers "
+                                "every request with its own 502/503.");
         question.acceptLabel = tr("Scale down");
         if (!confirm(question)) {
             const QSignalBlocker blocker(m_scale);
@@ -1998,6 +2002,7 @@ void MainWindow::scaleProductionSite(int workers) {
         }
     }
     SiteChangeRequest request;
+    request.force = workers == 0; // confirmed above
     const QString what = tr("Scaling %1 to %n worker(s)", nullptr, workers).arg(site.name);
     request.onStep = stepsToStatusBar(this, what);
     runProductionOperation(what, [workers, request](RemoteSite &remote) {

@@ -14,6 +14,8 @@
 
 #include <QFile>
 
+#include <algorithm>
+
 namespace corral {
 
 struct RemoteSite::Held {
@@ -163,7 +165,8 @@ SiteOutcome RemoteSite::reconcile() {
 }
 
 SiteOutcome RemoteSite::addBackend(const QString &requestedHost,
-                                   const std::function<void(const ApplyStep &)> &onStep) {
+                                   const std::function<void(const ApplyStep &)> &onStep,
+                                   int healthTimeoutMs) {
     const QString operation = QStringLiteral("add-backend");
     const SshTrace::Operation traced(operation + QLatin1Char(' ') + m_name);
     SiteOutcome outcome;
@@ -208,6 +211,7 @@ SiteOutcome RemoteSite::addBackend(const QString &requestedHost,
     const OperationJournal journal(OperationJournal::pathFor(m_options.inventoryPath, m_name));
     AddBackendOptions run;
     run.workerHost = workerHost;
+    run.healthTimeoutMs = healthTimeoutMs;
     run.onStep = onStep;
     run.journal = &journal;
     run.command = QStringLiteral("%1 add-backend %2").arg(m_options.actor, m_name);
@@ -439,83 +443,169 @@ SiteOutcome RemoteSite::stopOrStart(bool stopping, const SiteChangeRequest &requ
     return outcome;
 }
 
-SiteOutcome RemoteSite::scaleTo(int workers, const QStringList &hosts,
+namespace {
+
+/// The inventory host running each backend of `site` (workerHostFor()), in the order of its
+/// backends; empty for a backend no host claims.
+QStringList workerHostsOf(const Site &site, const QList<Host> &hosts) {
+    QStringList result;
+    for (const Backend &backend : site.backends) {
+        auto host = workerHostFor(backend, site.balancer->host, hosts);
+        result.append(host ? host.value() : QString());
+    }
+    return result;
+}
+
+/// The worker hosts of `site` a new worker may go to: its `hosts` that are SSH hosts of the
+/// inventory, then the hosts running its backends; the balancer's host when there is none.
+QStringList siteWorkerHosts(const Site &site, const Inventory &inventory) {
+    QStringList candidates;
+    for (const QString &name : site.hosts) {
+        const Host *host = inventory.host(name);
+        if (host && host->kind == Host::Kind::Ssh && !candidates.contains(name))
+            candidates.append(name);
+    }
+    for (const QString &name : workerHostsOf(site, inventory.hosts()))
+        if (!name.isEmpty() && !candidates.contains(name)) candidates.append(name);
+    if (candidates.isEmpty()) candidates.append(site.balancer->host);
+    return candidates;
+}
+
+/// The candidate with the fewest of the site's workers (`runningOn`: the host of each); ties
+/// go to the first listed.
+QString hostWithFewest(const QStringList &candidates, const QStringList &runningOn) {
+    QString chosen;
+    qsizetype fewest = 0;
+    for (const QString &candidate : candidates) {
+        const qsizetype count = runningOn.count(candidate);
+        if (chosen.isEmpty() || count < fewest) {
+            chosen = candidate;
+            fewest = count;
+        }
+    }
+    return chosen;
+}
+
+/// The index of the backend a scale-down removes next: one that serves nothing first (down,
+/// then backup), else one on the host with the most of the site's workers (`runningOn`), the
+/// most recently added (the last listed) of those.
+qsizetype backendToRemove(const Site &site, const QStringList &runningOn) {
+    for (qsizetype i = site.backends.size() - 1; i >= 0; --i)
+        if (site.backends.at(i).down) return i;
+    for (qsizetype i = site.backends.size() - 1; i >= 0; --i)
+        if (site.backends.at(i).backup) return i;
+    qsizetype most = 0;
+    for (const QString &host : runningOn)
+        most = std::max(most, runningOn.count(host));
+    for (qsizetype i = site.backends.size() - 1; i >= 0; --i)
+        if (runningOn.count(runningOn.at(i)) == most) return i;
+    return site.backends.size() - 1;
+}
+
+} // namespace
+
+SiteOutcome RemoteSite::scaleTo(int workers, const QStringList &requestedHosts,
                                 const SiteChangeRequest &request) {
     SiteOutcome outcome;
-    if (workers < 0) {
-        outcome.error =
-            QStringLiteral("scale %1: %2 is not a number of workers").arg(m_name).arg(workers);
+    const auto refuse = [&](const QString &why) {
+        outcome.error = QStringLiteral("scale %1: %2").arg(m_name, why);
+        return outcome;
+    };
+    if (workers < 0 || workers > Site::MaxWorkers)
+        return refuse(QStringLiteral("%1 is not a number of workers in 0..%2")
+                          .arg(workers)
+                          .arg(Site::MaxWorkers));
+    auto inventory = Inventory::load(m_options.inventoryPath);
+    if (!inventory) return refuse(inventory.error());
+    const Site *site = inventory->site(m_name);
+    if (!site)
+        return refuse(QStringLiteral("no site of that name in %1").arg(m_options.inventoryPath));
+    if (auto target = targetOf(*site, QStringLiteral("scale"), m_options.inventoryPath); !target) {
+        outcome.error = target.error();
         return outcome;
     }
-    // Each step is a whole operation: its own lock, journal and inventory save, so a failure
-    // leaves every step before it done and saved.
-    for (;;) {
-        auto inventory = Inventory::load(m_options.inventoryPath);
-        if (!inventory) {
-            outcome.error = inventory.error();
-            return outcome;
+    // Checked before anything changes: a typo must not stop the scale halfway.
+    QStringList hosts;
+    for (const QString &name : requestedHosts) {
+        const Host *host = inventory->host(name);
+        if (!host)
+            return refuse(
+                QStringLiteral("no host named %1 in %2").arg(shown(name), m_options.inventoryPath));
+        if (host->kind != Host::Kind::Ssh)
+            return refuse(QStringLiteral("host %1 is not an SSH host (a production site's "
+                                         "workers run on SSH hosts)")
+                              .arg(name));
+        if (!hosts.contains(name)) hosts.append(name);
+    }
+    const int from = int(site->backends.size());
+    outcome.site = *site;
+    if (workers == 0 && from > 0 && !request.force)
+        return refuse(QStringLiteral("scaling from %1 to 0 workers leaves the site without a "
+                                     "backend (its balancer answers every request with its own "
+                                     "502/503); that needs force")
+                          .arg(from));
+    // Each step is a whole operation (its own lock, journal and inventory save), so a failure
+    // leaves every step before it done and saved. The site is read again before each: another
+    // operation may have changed it in between.
+    int expected = from;
+    for (bool first = true;; first = false) {
+        if (!first) {
+            inventory = Inventory::load(m_options.inventoryPath);
+            if (!inventory) return refuse(inventory.error());
+            site = inventory->site(m_name);
+            if (!site || !site->balancer)
+                return refuse(QStringLiteral("the site or its balancer is gone from %1")
+                                  .arg(m_options.inventoryPath));
+            outcome.site = *site;
         }
-        const Site *site = inventory->site(m_name);
-        if (!site || !site->balancer) {
-            outcome.error = QStringLiteral("scale %1: no production site of that name in %2")
-                                .arg(m_name, m_options.inventoryPath);
-            return outcome;
-        }
-        outcome.site = *site;
         const int now = int(site->backends.size());
         if (now == workers) return outcome;
-        if (now > workers) {
-            const QString last = site->backends.last().key();
-            SiteChangeRequest remove = request;
-            remove.force = workers == 0 || request.force;
-            SiteOutcome removed = removeBackend(last, remove);
-            outcome.notes += removed.notes;
-            if (!removed.ok()) {
-                outcome.error = QStringLiteral("scale %1 to %2 stopped at %3 backends: %4")
-                                    .arg(m_name)
-                                    .arg(workers)
-                                    .arg(now)
-                                    .arg(removed.error);
-                return outcome;
-            }
-            continue;
-        }
-        // The host with the fewest of the site's workers gets the next one.
-        QStringList candidates = hosts;
-        if (candidates.isEmpty()) {
-            candidates.append(site->balancer->host);
-            for (const QString &name : site->hosts)
-                if (!candidates.contains(name) && inventory->host(name) &&
-                    inventory->host(name)->kind == Host::Kind::Ssh)
-                    candidates.append(name);
-        }
-        QString chosen;
-        int fewest = 0;
-        for (const QString &candidate : std::as_const(candidates)) {
-            int count = 0;
-            for (const Backend &backend : site->backends) {
-                auto runsOn = workerHostFor(backend, site->balancer->host, inventory->hosts());
-                if (runsOn && runsOn.value() == candidate) ++count;
-            }
-            if (chosen.isEmpty() || count < fewest) {
-                chosen = candidate;
-                fewest = count;
-            }
-        }
-        const auto forward = [&request](const ApplyStep &step) {
-            if (request.onStep)
-                request.onStep(RollingStep{QString(), step.name, step.ok, step.detail});
-        };
-        SiteOutcome added = addBackend(chosen, forward);
-        outcome.notes += added.notes;
-        if (!added.ok()) {
-            outcome.error = QStringLiteral("scale %1 to %2 stopped at %3 backends: %4")
+        const auto stopped = [&](const QString &why) {
+            outcome.error = QStringLiteral("scale %1 from %2 to %3 stopped at %4 backends (the "
+                                           "changes before were saved): %5")
                                 .arg(m_name)
+                                .arg(from)
                                 .arg(workers)
                                 .arg(now)
-                                .arg(added.error);
+                                .arg(why);
             return outcome;
+        };
+        // Another operation changed the site between two steps (or a step did not change
+        // the count, which would loop for ever): the target may no longer be what was meant.
+        if (now != expected)
+            return stopped(QStringLiteral("the inventory has %1 backends where %2 were expected "
+                                          "(another operation changed the site meanwhile)")
+                               .arg(now)
+                               .arg(expected));
+        const QStringList runningOn = workerHostsOf(*site, inventory->hosts());
+        ScaleChange change;
+        change.from = now;
+        change.adding = now < workers;
+        change.to = change.adding ? now + 1 : now - 1;
+        SiteOutcome done;
+        if (change.adding) {
+            change.host = hostWithFewest(
+                hosts.isEmpty() ? siteWorkerHosts(*site, inventory.value()) : hosts, runningOn);
+            if (request.onScaleChange) request.onScaleChange(change);
+            const auto forward = [&request](const ApplyStep &step) {
+                if (request.onStep)
+                    request.onStep(RollingStep{QString(), step.name, step.ok, step.detail});
+            };
+            done = addBackend(change.host, forward, request.healthTimeoutMs);
+        } else {
+            const qsizetype index = backendToRemove(*site, runningOn);
+            change.host = runningOn.at(index);
+            change.backend = site->backends.at(index).key();
+            if (request.onScaleChange) request.onScaleChange(change);
+            done = removeBackend(change.backend, request);
         }
+        outcome.notes += done.notes;
+        change.done = true;
+        change.error = done.error;
+        if (change.adding) change.backend = done.backend;
+        if (request.onScaleChange) request.onScaleChange(change);
+        if (!done.ok()) return stopped(done.error);
+        expected = change.to;
     }
 }
 

@@ -60,6 +60,18 @@ struct RollingRestartOutcome {
     QStringList adopted; ///< backends whose workers were adopted first
 };
 
+/// One add or remove of a scale (RemoteSite::scaleTo), reported as it begins (`done` false)
+/// and as it ends.
+struct ScaleChange {
+    bool adding = true;
+    QString host;    ///< the inventory host of the worker added or removed
+    QString backend; ///< Backend::key(); for an add, empty until it is done
+    int from = 0;    ///< the site's backends before this change
+    int to = 0;      ///< and after it, once it succeeded
+    bool done = false;
+    QString error; ///< when done: why it failed (then the scale stops); empty on success
+};
+
 /// A remove-backend, restart of one worker, stop, start or scale as a front end asks for it.
 struct SiteChangeRequest {
     int drainTimeoutMs = 30000;  ///< a drained backend may keep requests this long
@@ -69,8 +81,11 @@ struct SiteChangeRequest {
     /// stop: the HTML page the balancer answers while the site is stopped
     /// (SiteStopOptions::maintenancePage); empty: its own 502/503.
     QByteArray maintenancePage;
-    /// Every step as it ends (backend empty for the balancer's own steps).
+    /// Every step as it ends (backend empty for the balancer's own steps and for the steps
+    /// of an add, whose backend exists only at its end).
     std::function<void(const RollingStep &step)> onStep;
+    /// scaleTo: each add or remove as it begins and as it ends.
+    std::function<void(const ScaleChange &change)> onScaleChange;
 };
 
 /// An apply as a front end asks for it.
@@ -111,8 +126,10 @@ public:
 
     /// One more worker on inventory host `workerHost` (empty: the balancer's host), behind
     /// the balancer (addRemoteBackend()), recorded in the journal until the inventory holds it.
+    /// The new worker may take `healthTimeoutMs` to answer its health path.
     SiteOutcome addBackend(const QString &workerHost,
-                           const std::function<void(const ApplyStep &)> &onStep);
+                           const std::function<void(const ApplyStep &)> &onStep,
+                           int healthTimeoutMs = 15000);
 
     /// Restarts every backend one at a time through the balancer (RemoteRollingRestart).
     RollingRestartOutcome rollingRestart(const RollingRestartRequest &request);
@@ -131,9 +148,14 @@ public:
     SiteOutcome start(const SiteChangeRequest &request);
     /// Grows or shrinks the site to `workers` backends, one add or remove at a time (each a
     /// whole operation with its own lock, journal and inventory save), stopping at the first
-    /// failure. New workers go to `hosts` (inventory names; empty: the balancer's host and the
-    /// site's hosts), the host with the fewest of the site's workers first; removal takes the
-    /// most recently added backend first. `onStep` sees the steps of every add and remove.
+    /// failure: the changes before it stay done and saved. New workers go to the host with the
+    /// fewest of the site's workers (ties: the first listed) among `hosts` (inventory SSH
+    /// hosts, checked before anything changes) or, when empty, the site's worker hosts: its
+    /// `hosts` that are SSH hosts, then those running its backends (the balancer's host only
+    /// when it runs one, or when there is no other). Removal takes backends out of rotation
+    /// first (down, then backup), then one on the host with the most of the site's workers,
+    /// the most recently added there. Scaling to 0 needs `request.force`. `onStep` sees the
+    /// steps of every add and remove, `onScaleChange` each change.
     SiteOutcome scaleTo(int workers, const QStringList &hosts, const SiteChangeRequest &request);
 
     /// The logs of the site, read where they are (RemoteLogs: journalctl or the fallback log
