@@ -1,4 +1,7 @@
 #include "upstreams/HaproxyRuntime.h"
+#include <QDeadlineTimer>
+#include <QElapsedTimer>
+#include <QThread>
 
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
@@ -136,6 +139,36 @@ Result<RequestCounts> HaproxyStatFollower::poll(SshSession &session, int timeout
                         .arg(result->exitStatus)
                         .arg(QString::fromUtf8(result->stdErr).trimmed()));
     return consume(result->stdOut);
+}
+
+Result<double> waitHaproxyServerUp(SshSession &session, const QString &socketPath,
+                                   const QString &proxy, const QString &server, int timeoutMs) {
+    QElapsedTimer elapsed;
+    elapsed.start();
+    const QDeadlineTimer deadline(timeoutMs);
+    for (;;) {
+        auto csv = readHaproxyStat(session, socketPath);
+        if (!csv) return fail(csv.error());
+        auto stat = HaproxyStat::parse(csv.value());
+        if (!stat) return fail(stat.error());
+        auto status = stat->field(proxy, server, QStringLiteral("status"));
+        if (!status) return fail(status.error());
+        if (status->startsWith(QLatin1String("UP")) || status.value() == QLatin1String("no check"))
+            return double(elapsed.elapsed()) / 1000.0;
+        if (deadline.hasExpired()) {
+            auto check = stat->field(proxy, server, QStringLiteral("check_status"));
+            auto description = stat->field(proxy, server, QStringLiteral("check_desc"));
+            return fail(QStringLiteral("HAProxy still reports %1/%2 as %3 after %4 s (its last "
+                                       "check: %5%6)")
+                            .arg(proxy, server, status.value())
+                            .arg(timeoutMs / 1000.0)
+                            .arg(check ? check.value() : QStringLiteral("unknown"),
+                                 description && !description->isEmpty()
+                                     ? QStringLiteral(" ") + description.value()
+                                     : QString()));
+        }
+        QThread::msleep(200);
+    }
 }
 
 } // namespace corral

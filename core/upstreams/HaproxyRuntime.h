@@ -31,6 +31,13 @@ Result<void> runHaproxyCommand(SshSession &session, const QString &socketPath,
 Result<QByteArray> readHaproxyStat(SshSession &session, const QString &socketPath,
                                    int timeoutMs = 30000);
 
+/// Polls `show stat` until HAProxy's own check reports server `server` of proxy `proxy` UP
+/// ("UP", "UP 1/3": still in rotation; "no check" without checks); "DOWN 1/2" is on its way up
+/// but gets no traffic yet. Returns the seconds it took; at `timeoutMs` fails with the status
+/// and HAProxy's last check result.
+Result<double> waitHaproxyServerUp(SshSession &session, const QString &socketPath,
+                                   const QString &proxy, const QString &server, int timeoutMs);
+
 /// One `show stat` answer: CSV whose first line is the "# pxname,svname,..." header.
 class HaproxyStat {
 public:

@@ -78,26 +78,9 @@ Result<QString> waitAccessLogIdle(SshSession &balancer, const QString &log, cons
 /// its worker was stopped, so HAProxy holds it DOWN until `rise` checks pass).
 Result<QString> waitHaproxyUp(SshSession &balancer, const QString &socket, const QString &proxy,
                               const QString &server, int timeoutMs) {
-    QElapsedTimer elapsed;
-    elapsed.start();
-    const QDeadlineTimer deadline(timeoutMs);
-    for (;;) {
-        auto csv = readHaproxyStat(balancer, socket);
-        if (!csv) return fail(csv.error());
-        auto stat = HaproxyStat::parse(csv.value());
-        if (!stat) return fail(stat.error());
-        auto status = stat->field(proxy, server, QStringLiteral("status"));
-        if (!status) return fail(status.error());
-        if (status->startsWith(QLatin1String("UP")) || status.value() == QLatin1String("no check"))
-            return QStringLiteral("%1/%2 UP after %3 s")
-                .arg(proxy, server)
-                .arg(double(elapsed.elapsed()) / 1000.0, 0, 'f', 1);
-        if (deadline.hasExpired())
-            return fail(QStringLiteral("HAProxy still reports %1/%2 as %3 after %4 s")
-                            .arg(proxy, server, status.value())
-                            .arg(timeoutMs / 1000.0));
-        QThread::msleep(200);
-    }
+    auto seconds = waitHaproxyServerUp(balancer, socket, proxy, server, timeoutMs);
+    if (!seconds) return fail(seconds.error());
+    return QStringLiteral("%1/%2 UP after %3 s").arg(proxy, server).arg(seconds.value(), 0, 'f', 1);
 }
 
 } // namespace

@@ -116,35 +116,9 @@ Result<QByteArray> RemoteRollingRestart::haproxyStat(const QString &socket) {
 
 Result<QString> RemoteRollingRestart::waitHaproxyUp(const QString &socket, const QString &proxy,
                                                     const QString &server) {
-    QElapsedTimer elapsed;
-    elapsed.start();
-    const QDeadlineTimer deadline(m_balancerUpTimeoutMs);
-    for (;;) {
-        auto csv = haproxyStat(socket);
-        if (!csv) return fail(csv.error());
-        auto stat = HaproxyStat::parse(csv.value());
-        if (!stat) return fail(stat.error());
-        auto status = stat->field(proxy, server, QStringLiteral("status"));
-        if (!status) return fail(status.error());
-        // "UP", or "UP 1/3" (one check failed, still in rotation); "DOWN 1/2" is on its way up
-        // but not yet sent traffic. A server without checks says "no check".
-        if (status->startsWith(QLatin1String("UP")) || status.value() == QLatin1String("no check"))
-            return QStringLiteral("UP at the balancer after %1 s")
-                .arg(double(elapsed.elapsed()) / 1000.0, 0, 'f', 1);
-        if (deadline.hasExpired()) {
-            auto check = stat->field(proxy, server, QStringLiteral("check_status"));
-            auto description = stat->field(proxy, server, QStringLiteral("check_desc"));
-            return fail(QStringLiteral("HAProxy still reports %1/%2 as %3 after %4 s (its last "
-                                       "check: %5%6)")
-                            .arg(proxy, server, status.value())
-                            .arg(m_balancerUpTimeoutMs / 1000.0)
-                            .arg(check ? check.value() : QStringLiteral("unknown"),
-                                 description && !description->isEmpty()
-                                     ? QStringLiteral(" ") + description.value()
-                                     : QString()));
-        }
-        QThread::msleep(200);
-    }
+    auto seconds = waitHaproxyServerUp(m_balancer, socket, proxy, server, m_balancerUpTimeoutMs);
+    if (!seconds) return fail(seconds.error());
+    return QStringLiteral("UP at the balancer after %1 s").arg(seconds.value(), 0, 'f', 1);
 }
 
 QString RollingBackendState::describe() const {
