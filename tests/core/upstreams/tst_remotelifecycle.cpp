@@ -31,8 +31,8 @@ using namespace corral::test;
 /// The lifecycle of production sites (issue 17) against real parts: a "remote" host (sshd on
 /// 127.0.0.15, this machine) runs demo workers as fallback workers behind a real nginx,
 /// HAProxy and Apache, and corralctl removes a backend under continuous load, restarts one
-/// worker under load, stops and starts a site; failures leave config and inventory as they
-/// were.
+/// worker under load, stops and starts a site, scales one over "remote" and "remote2" (sshd
+/// on 127.0.0.57); failures leave config and inventory as they were.
 class TestRemoteLifecycle : public QObject {
     Q_OBJECT
 
@@ -599,7 +599,11 @@ private Q_SLOTS:
         clock.start();
         CtlRun run = ctl({QStringLiteral("scale"), site.name, QStringLiteral("4")});
         QVERIFY2(run.exitCode == 0, qPrintable(run.err + run.out));
-        qInfo("scale 2 -> 4 in %lld ms:\n%s", clock.elapsed(), qPrintable(run.out));
+        QStringList changes; // the output without the steps
+        for (const QString &line : run.out.split(QLatin1Char('\n'), Qt::SkipEmptyParts))
+            if (!line.startsWith(QLatin1String("  ok"))) changes.append(line);
+        qInfo("scale 2 -> 4 in %lld ms: %s", clock.elapsed(),
+              qPrintable(changes.join(QStringLiteral(" | "))));
         for (const char *line :
              {"scale lcscale: 2 -> 4 backends\n", "add a worker on remote2 (2 -> 3)\n",
               "add a worker on remote2 (3 -> 4)\n", "  ok    health: "})
