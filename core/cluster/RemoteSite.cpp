@@ -15,6 +15,7 @@
 #include <QFile>
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace corral {
 
@@ -561,13 +562,20 @@ SiteOutcome RemoteSite::scaleTo(int workers, const QStringList &requestedHosts,
         const int now = int(site->backends.size());
         if (now == workers) return outcome;
         const auto stopped = [&](const QString &why) {
-            outcome.error = QStringLiteral("scale %1 from %2 to %3 stopped at %4 backends (the "
-                                           "changes before were saved): %5")
+            const int changes = std::abs(now - from);
+            const QString where =
+                changes == 0 ? QStringLiteral("stopped before any change")
+                             : QStringLiteral(
+                                   "stopped at %1 backend%2 (%3 change%4 done and saved before it)")
+                                   .arg(now)
+                                   .arg(now == 1 ? QString() : QStringLiteral("s"))
+                                   .arg(changes)
+                                   .arg(changes == 1 ? QString() : QStringLiteral("s"));
+            outcome.error = QStringLiteral("scale %1 from %2 to %3 %4: %5")
                                 .arg(m_name)
                                 .arg(from)
                                 .arg(workers)
-                                .arg(now)
-                                .arg(why);
+                                .arg(where, why);
             return outcome;
         };
         // Another operation changed the site between two steps (or a step did not change
