@@ -526,10 +526,8 @@ private Q_SLOTS:
                  QStringLiteral("lb"), QStringLiteral("--balancer"), QStringLiteral("nginx"),
                  QStringLiteral("--balancer-listen"), QStringLiteral("127.0.0.2:8080")});
         QVERIFY2(run.exitCode == 0, qPrintable(run.err));
-        const QStringList refused[] = {
-            {QStringLiteral("scale"), QStringLiteral("shop"), QStringLiteral("+1")},
-            {QStringLiteral("restart"), QStringLiteral("shop"), QStringLiteral("--worker"),
-             QStringLiteral("3000")}};
+        const QStringList refused[] = {{QStringLiteral("restart"), QStringLiteral("shop"),
+                                        QStringLiteral("--worker"), QStringLiteral("3000")}};
         for (const QStringList &args : refused) {
             run = ctl(args);
             QVERIFY2(run.exitCode == 1, qPrintable(args.join(QLatin1Char(' '))));
@@ -543,6 +541,12 @@ private Q_SLOTS:
             QVERIFY2(run.err.contains(command + QStringLiteral(" shop: host lb")),
                      qPrintable(run.err));
         }
+        // So does scale: its first add-backend locks the site on the balancer's host.
+        run = ctl({QStringLiteral("scale"), QStringLiteral("shop"), QStringLiteral("+1")});
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.err.contains(QStringLiteral("scale shop from 1 to 2 stopped before any "
+                                                 "change: add-backend shop: host lb")),
+                 qPrintable(run.err));
         // ps lists it as a production site, read from its worker host over SSH (which does not
         // answer here: its row says so), not as one of the agent's.
         const QJsonObject shop = psSite(QStringLiteral("shop"));
