@@ -4,8 +4,10 @@
 
 #include "cli/ProductionLogs.h"
 
+#include "cluster/RemoteSite.h"
 #include "model/FieldText.h"
 #include "ssh/CredentialStore.h"
+#include "ssh/HostSessions.h"
 #include "ssh/SshSession.h"
 #include "upstreams/RemoteLogs.h"
 
@@ -16,6 +18,7 @@
 #include <csignal>
 #include <map>
 #include <memory>
+#include <optional>
 
 namespace corral::cli {
 
@@ -56,12 +59,26 @@ private:
 
 int productionLogs(Context &context, const Inventory &inventory, const Site &site,
                    const QString &worker, int lines, bool follow) {
-    auto sources = RemoteLogs::sources(site, inventory.hosts(), worker, lines, follow);
-    if (!sources) return context.error(QStringLiteral("logs: ") + sources.error());
     qsizetype width = 0;
-    for (const RemoteLogSource &source : sources.value())
-        width = std::max(width, source.name.size());
-    const auto print = [&](const QString &source, const QByteArray &line) {
+    int code = Success;
+    std::optional<StopSignals> signals;
+    LogRequest request;
+    request.only = worker;
+    request.lines = lines;
+    request.follow = follow;
+    request.cancel = &stopFollowing;
+    request.onSources = [&width](const QStringList &names) {
+        for (const QString &name : names)
+            width = std::max(width, name.size());
+    };
+    // The other logs are still worth reading: say which one failed, go on.
+    request.onUnreadable = [&](const QString &name, const QString &error) {
+        code = context.error(QStringLiteral("logs: %1: %2").arg(name, error));
+    };
+    // tail -n N -F (or journalctl -n N -f) prints the last lines first, then follows. Every
+    // session is open (any prompt answered) before Ctrl-C means "stop following".
+    request.onFollowing = [&signals] { signals.emplace(); };
+    request.onLine = [&](const QString &source, const QByteArray &line) {
         const QString text = QString::fromUtf8(line);
         if (context.json)
             context.out << QJsonDocument(QJsonObject{{QStringLiteral("worker"), source},
@@ -72,50 +89,12 @@ int productionLogs(Context &context, const Inventory &inventory, const Site &sit
             context.out << source.rightJustified(width) << " | " << terminalLogLine(text) << '\n';
         context.out.flush();
     };
-
-    // One session per host, opened as the other production commands do (keychain, prompt);
-    // a host that could not be reached is not tried again for its other logs.
-    std::map<QString, std::unique_ptr<SshSession>> sessions;
-    std::map<QString, QString> unreachable;
-    const auto sessionFor = [&](const QString &host) -> Result<SshSession *> {
-        if (auto found = sessions.find(host); found != sessions.end()) return found->second.get();
-        if (auto failed = unreachable.find(host); failed != unreachable.end())
-            return fail(failed->second);
-        auto opened = openHostSession(context, inventory, host, false);
-        if (!opened) {
-            unreachable.emplace(host, opened.error());
-            return fail(opened.error());
-        }
-        return sessions.emplace(host, std::move(opened).value()).first->second.get();
-    };
-
-    int code = Success;
-    QList<RemoteLogSource> readable;
-    for (const RemoteLogSource &source : sources.value()) {
-        // The other logs are still worth reading: say which one failed, go on.
-        if (auto session = sessionFor(source.host); !session)
-            code = context.error(QStringLiteral("logs: %1: %2").arg(source.name, session.error()));
-        else
-            readable.append(source);
-    }
-    if (follow) {
-        if (readable.isEmpty()) return code;
-        // tail -n N -F (or journalctl -n N -f) prints the last lines first, then follows.
-        // Sessions are open (any prompt answered) before Ctrl-C means "stop following".
-        StopSignals signals;
-        auto followed = RemoteLogs::follow(readable, sessionFor, print, stopFollowing);
-        if (!followed) return context.error(QStringLiteral("logs: ") + followed.error());
-        return code;
-    }
-    for (const RemoteLogSource &source : readable) {
-        auto shown = RemoteLogs::lastLines(*sessionFor(source.host).value(), source);
-        if (!shown) {
-            code = context.error(QStringLiteral("logs: %1: %2").arg(source.name, shown.error()));
-            continue;
-        }
-        for (const QByteArray &line : shown.value())
-            print(source.name, line);
-    }
+    // One session per host, opened as the other production commands do (keychain, prompt).
+    HostSessions sessions(inventory.hosts(), sessionOpener(context, inventory, false));
+    RemoteSite remote(site.name, sessions,
+                      remoteSiteOptions(context, QStringLiteral("logs"), site.name, true));
+    if (auto read = remote.logs(request); !read)
+        return context.error(QStringLiteral("logs: ") + read.error());
     return code;
 }
 

@@ -1602,12 +1602,17 @@ void MainWindow::updateProductionLog() {
         host.value(),
         [name, backend, options](HostSessions &sessions) {
             Tail tail;
-            auto read = RemoteSite(name, sessions, options)
-                            .logs(backend, ProductionLogLines, false,
-                                  [&tail](const QString &, const QByteArray &line) {
-                                      tail.lines.append(QString::fromUtf8(line));
-                                  });
-            if (!read) tail.error = read.error();
+            LogRequest request;
+            request.only = backend;
+            request.lines = ProductionLogLines;
+            request.onLine = [&tail](const QString &, const QByteArray &line) {
+                tail.lines.append(QString::fromUtf8(line));
+            };
+            request.onUnreadable = [&tail](const QString &, const QString &error) {
+                tail.error = error;
+            };
+            if (auto read = RemoteSite(name, sessions, options).logs(request); !read)
+                tail.error = read.error();
             return tail;
         },
         this,

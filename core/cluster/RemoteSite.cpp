@@ -617,31 +617,54 @@ SiteOutcome RemoteSite::scaleTo(int workers, const QStringList &requestedHosts,
     }
 }
 
-Result<void>
-RemoteSite::logs(const QString &only, int lines, bool follow,
-                 const std::function<void(const QString &, const QByteArray &)> &onLine,
-                 const std::atomic<bool> *cancel) {
+Result<void> RemoteSite::logs(const LogRequest &request) {
     const QString operation = QStringLiteral("logs");
     const SshTrace::Operation traced(operation + QLatin1Char(' ') + m_name);
     auto begun = begin(operation);
     if (!begun) return fail(begun.error());
     const Held &held = *begun.value();
-    auto sources = RemoteLogs::sources(held.site, held.inventory.hosts(), only, lines, follow);
-    if (!sources) return fail(QStringLiteral("logs %1: %2").arg(m_name, sources.error()));
-    const auto sessionFor = [this](const QString &host) { return m_sessions.session(host); };
-    if (follow) {
-        static const std::atomic<bool> never{false};
-        auto followed =
-            RemoteLogs::follow(sources.value(), sessionFor, onLine, cancel ? *cancel : never);
-        if (!followed) return fail(QStringLiteral("logs %1: %2").arg(m_name, followed.error()));
-        return {};
+    auto sources = RemoteLogs::sources(held.site, held.inventory.hosts(), request.only,
+                                       request.lines, request.follow);
+    if (!sources) return fail(sources.error());
+    if (request.onSources) {
+        QStringList names;
+        for (const RemoteLogSource &source : sources.value())
+            names.append(source.name);
+        request.onSources(names);
     }
+    const auto unreadable = [&request](const QString &name, const QString &error) {
+        if (request.onUnreadable) request.onUnreadable(name, error);
+    };
+    // Every host once, before anything is read: an unreachable one is named once and not
+    // tried again for its other logs, and any prompt comes before the follow starts.
+    QHash<QString, QString> unreachable;
+    QList<RemoteLogSource> readable;
     for (const RemoteLogSource &source : sources.value()) {
-        auto session = m_sessions.session(source.host);
-        if (!session) return fail(QStringLiteral("logs %1: %2").arg(m_name, session.error()));
-        auto shown = RemoteLogs::lastLines(*session.value(), source);
-        if (!shown)
-            return fail(QStringLiteral("logs %1: %2: %3").arg(m_name, source.name, shown.error()));
+        if (!unreachable.contains(source.host))
+            if (auto session = m_sessions.session(source.host); !session)
+                unreachable.insert(source.host, session.error());
+        if (unreachable.contains(source.host))
+            unreadable(source.name, unreachable.value(source.host));
+        else
+            readable.append(source);
+    }
+    const auto sessionFor = [this](const QString &host) { return m_sessions.session(host); };
+    const auto onLine = [&request](const QString &name, const QByteArray &line) {
+        if (request.onLine) request.onLine(name, line);
+    };
+    if (request.follow) {
+        if (readable.isEmpty()) return {};
+        if (request.onFollowing) request.onFollowing();
+        static const std::atomic<bool> never{false};
+        return RemoteLogs::follow(readable, sessionFor, onLine,
+                                  request.cancel ? *request.cancel : never);
+    }
+    for (const RemoteLogSource &source : std::as_const(readable)) {
+        auto shown = RemoteLogs::lastLines(*sessionFor(source.host).value(), source);
+        if (!shown) {
+            unreadable(source.name, shown.error());
+            continue;
+        }
         for (const QByteArray &line : shown.value())
             onLine(source.name, line);
     }

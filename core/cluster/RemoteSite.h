@@ -88,6 +88,21 @@ struct SiteChangeRequest {
     std::function<void(const ScaleChange &change)> onScaleChange;
 };
 
+/// What to read of a production site's logs, and where each piece goes.
+struct LogRequest {
+    QString only; ///< a backend "ADDRESS:PORT", "balancer", or empty: every log
+    int lines = 50;
+    bool follow = false;
+    const std::atomic<bool> *cancel = nullptr; ///< ends a follow when set
+    /// The logs that will be read, by name, before any is (e.g. to align their prefixes).
+    std::function<void(const QStringList &names)> onSources;
+    /// A log that cannot be read (its host unreachable, its reader failed), with why.
+    std::function<void(const QString &name, const QString &error)> onUnreadable;
+    /// Every host is connected (any prompt answered); following starts now.
+    std::function<void()> onFollowing;
+    std::function<void(const QString &name, const QByteArray &line)> onLine;
+};
+
 /// An apply as a front end asks for it.
 struct ApplyRequest {
     bool dryRun = false; ///< diff only: nothing written, no lock taken
@@ -159,15 +174,14 @@ public:
     SiteOutcome scaleTo(int workers, const QStringList &hosts, const SiteChangeRequest &request);
 
     /// The logs of the site, read where they are (RemoteLogs: journalctl or the fallback log
-    /// of each worker on its host, the balancer's error log as "balancer"): `only` one
-    /// backend ("ADDRESS:PORT") or "balancer", empty for all. The last `lines` lines of each,
-    /// handed to `onLine` with the source's name; with `follow`, every line written after
-    /// them too, until `*cancel` is set (the readers on the hosts end with their channels).
-    /// Reads only: no lock.
-    Result<void>
-    logs(const QString &only, int lines, bool follow,
-         const std::function<void(const QString &source, const QByteArray &line)> &onLine,
-         const std::atomic<bool> *cancel = nullptr);
+    /// of each worker on its host, the balancer's error log as "balancer"): `request.only` one
+    /// backend ("ADDRESS:PORT") or "balancer", empty for all. Every host is connected once
+    /// before anything is read; a log whose host cannot be reached is named once (onUnreadable)
+    /// and the others are read. The last `lines` lines of each go to onLine with the log's
+    /// name; with `follow`, every line written after them too, until `*cancel` is set (the
+    /// readers on the hosts end with their channels). Reads only: no lock. Fails when the
+    /// site has no such log, or a followed reader ends by itself.
+    Result<void> logs(const LogRequest &request);
 
     /// Renders the site's balancer config and applies it transactionally (ConfigApplier:
     /// validate, reload, verify, roll back), or only diffs it (dryRun, reviewedDiff check).
