@@ -10,10 +10,12 @@
 #include "TrayIcon.h"
 #include "WorkerTableModel.h"
 #include "agent/AgentClient.h"
+#include "agent/AgentSiteControl.h"
 #include "charts/CpuChartView.h"
 #include "charts/DistributionChartView.h"
 #include "charts/ThroughputChartView.h"
 #include "cluster/RemoteSite.h"
+#include "cluster/RemoteSiteControl.h"
 #include "cluster/RemoteSiteMonitor.h"
 #include "inventory/Inventory.h"
 #include "inventory/OperationJournal.h"
@@ -598,8 +600,10 @@ void MainWindow::createToolbar() {
                 return;
             }
         }
-        request(QStringLiteral("scale"), site, QLatin1String(agent::op::Scale),
-                {{QStringLiteral("site"), site}, {QStringLiteral("workers"), count}});
+        operate(QStringLiteral("scale"), site,
+                [count](SiteControl &control, SiteControl::Done done) {
+                    control.scaleTo(count, {}, std::move(done));
+                });
     });
     toolbar->addWidget(m_scale);
     toolbar->addWidget(new QLabel(tr(" Policy ")));
@@ -1135,13 +1139,9 @@ void MainWindow::startSavedSite() {
     if (auto listen = Endpoint::parse(site->listen))
         if (auto free = checkListenAddressFree(QHostAddress(listen->host), listen->port); !free)
             return showError(tr("Cannot start %1: %2").arg(site->name, free.error()));
-    const QString name = site->name;
     m_selectFirstWorker = true;
-    request(QStringLiteral("start"), name, QLatin1String(agent::op::Start),
-            {{QStringLiteral("site"), site->toJson()}, {QStringLiteral("ephemeral"), false}},
-            [this, name](const QJsonObject &) {
-                statusBar()->showMessage(tr("%1 is running").arg(name), 5000);
-            });
+    operate(QStringLiteral("start"), site->name,
+            [](SiteControl &control, SiteControl::Done done) { control.start(std::move(done)); });
 }
 
 void MainWindow::editLocalSiteDialog() {
@@ -1174,42 +1174,53 @@ quint16 MainWindow::selectedPort() const {
 }
 
 void MainWindow::addBackend() {
-    if (const agent::SiteStatus *status = currentSite()) {
-        const QString site = status->site.name;
+    if (const agent::SiteStatus *status = currentSite())
         // One more worker: the agent starts it on a free port; it joins once healthy.
-        request(QStringLiteral("addBackend"), site, QLatin1String(agent::op::Scale),
-                {{QStringLiteral("site"), site},
-                 {QStringLiteral("workers"), int(agent::workerStates(*status).size()) + 1}});
-    } else if (m_remoteMonitor) {
-        addProductionBackend();
-    }
+        operate(QStringLiteral("addBackend"), status->site.name,
+                [](SiteControl &control, SiteControl::Done done) {
+                    control.addBackend({}, std::move(done));
+                });
+    else if (m_remoteMonitor)
+        addProductionBackend(); // asks which host first when the site has several
 }
 
 void MainWindow::removeBackend() {
-    if (!currentSite() && m_remoteMonitor) return removeProductionBackend();
-    const agent::SiteStatus *status = currentSite();
-    const quint16 port = selectedPort();
-    if (!status || !port) return;
-    const QString site = status->site.name;
-    if (!confirm(removalQuestion(*status, {port}))) return;
-    status = currentSite(); // the question ran an event loop: it may have stopped
-    if (!status || status->site.name != site) return;
-    // One worker fewer, that one: drained at the proxy, stopped once its requests finished.
-    request(QStringLiteral("removeBackend"), site, QLatin1String(agent::op::Scale),
-            {{QStringLiteral("site"), site},
-             {QStringLiteral("workers"), int(agent::workerStates(*status).size()) - 1},
-             {QStringLiteral("port"), port}});
-    statusBar()->showMessage(tr("Draining %1; it stops once its requests finished").arg(port),
+    const QString backend = selectedBackend();
+    if (backend.isEmpty() || m_currentSite.isEmpty()) return;
+    const QString site = m_currentSite;
+    if (const agent::SiteStatus *status = currentSite()) {
+        if (!confirm(removalQuestion(*status, {selectedPort()}))) return;
+    } else if (m_remoteMonitor && !m_remoteBusy) {
+        const Site shown = m_remoteMonitor->site();
+        Confirmation question;
+        question.key = QStringLiteral("productionRemoveBackend");
+        question.title = tr("Drain and remove %1").arg(backend);
+        question.text = tr("%1 is drained at the %2 on %3 until no request is in flight on it, "
+                           "its worker is stopped, and the balancer config is applied without "
+                           "it (the previous config keeps serving if any step fails).")
+                            .arg(backend, shown.balancer->format, shown.balancer->host);
+        question.acceptLabel = tr("Drain and remove");
+        if (!confirm(question)) return;
+    } else {
+        return;
+    }
+    if (m_currentSite != site) return; // the question ran an event loop: the view moved on
+    // Drained at the balancer, stopped once its requests finished, then out of the site.
+    operate(QStringLiteral("removeBackend"), site,
+            [backend](SiteControl &control, SiteControl::Done done) {
+                control.removeBackend(backend, std::move(done));
+            });
+    statusBar()->showMessage(tr("Draining %1; it stops once its requests finished").arg(backend),
                              5000);
 }
 
 void MainWindow::restartWorker() {
-    if (!currentSite() && m_remoteMonitor) return restartProductionWorker();
-    const agent::SiteStatus *status = currentSite();
-    const quint16 port = selectedPort();
-    if (!status || !port) return;
-    request(QStringLiteral("restartWorker"), status->site.name, QLatin1String(agent::op::Restart),
-            {{QStringLiteral("site"), status->site.name}, {QStringLiteral("port"), port}});
+    const QString backend = selectedBackend();
+    if (backend.isEmpty() || m_currentSite.isEmpty()) return;
+    operate(QStringLiteral("restartWorker"), m_currentSite,
+            [backend](SiteControl &control, SiteControl::Done done) {
+                control.restartWorker(backend, std::move(done));
+            });
 }
 
 void MainWindow::rollingRestart() {
@@ -1220,9 +1231,9 @@ void MainWindow::rollingRestart() {
     m_rollout->setRange(0, int(agent::workerStates(*status).size()));
     m_rollout->setValue(0);
     m_rollout->show();
-    request(QStringLiteral("rollingRestart"), site, QLatin1String(agent::op::Restart),
-            {{QStringLiteral("site"), site}}, [this, site](const QJsonObject &) {
-                statusBar()->showMessage(tr("Rolling restart of %1 done").arg(site), 5000);
+    operate(QStringLiteral("rollingRestart"), site,
+            [](SiteControl &control, SiteControl::Done done) {
+                control.rollingRestart(std::move(done));
             });
 }
 
@@ -1250,8 +1261,8 @@ void MainWindow::stopSiteNamed(const QString &site) {
     if (!m_sites.contains(site)) return; // the question ran an event loop
     statusBar()->showMessage(tr("Stopping %1…").arg(site));
     m_tray->expectStop(site);
-    request(QStringLiteral("stopSite"), site, QLatin1String(agent::op::Stop),
-            {{QStringLiteral("site"), site}});
+    operate(QStringLiteral("stopSite"), site,
+            [](SiteControl &control, SiteControl::Done done) { control.stop(std::move(done)); });
 }
 
 void MainWindow::toggleBackendEnabled() {
@@ -1833,35 +1844,93 @@ RemoteSiteOptions MainWindow::remoteSiteOptions() {
 }
 
 void MainWindow::addProductionBackendOn(const QString &workerHostName) {
-    const std::optional<Site> site = inventorySite(m_currentSite);
-    if (!site || !site->balancer || m_remoteBusy) return;
-    const QString name = site->name;
-    const RemoteSiteOptions options = remoteSiteOptions();
-    const bool started = m_connections->run<SiteOutcome>(
-        site->balancer->host,
-        [name, workerHostName, options](HostSessions &sessions) {
-            return RemoteSite(name, sessions, options).addBackend(workerHostName, {});
-        },
-        this,
-        [this](SiteOutcome added) {
-            m_remoteBusy = false;
-            if (!added.ok()) {
-                showError(tr("Add backend failed: %1").arg(added.error));
-            } else {
-                for (const QString &note : std::as_const(added.notes))
-                    showError(note);
-                reloadInventory(); // the site as saved, for the tree and the monitor
-                statusBar()->showMessage(
-                    tr("Backend %1 added to %2").arg(added.backend, added.site.name), 10000);
-            }
-            updateActions();
+    if (!m_remoteMonitor || m_remoteMonitor->site().name != m_currentSite) return;
+    operate(QStringLiteral("addBackend"), m_currentSite,
+            [workerHostName](SiteControl &control, SiteControl::Done done) {
+                control.addBackend(workerHostName, std::move(done));
+            });
+}
+
+std::shared_ptr<SiteControl> MainWindow::controlFor(const QString &site) {
+    if (m_remoteMonitor && m_remoteMonitor->site().name == site && !m_sites.contains(site)) {
+        const Site shown = m_remoteMonitor->site();
+        auto control = std::make_shared<RemoteSiteControl>(
+            site, shown.balancer->host, m_connections, remoteSiteOptions(), this);
+        QPointer<MainWindow> self(this);
+        control->setProgressCallback([self](const SiteEvent &event) {
+            if (!self) return;
+            if (event.operation == QLatin1String("rolling-restart") && event.ok &&
+                event.step == QLatin1String("enable"))
+                self->m_rollout->setValue(self->m_rollout->value() + 1);
+            self->statusBar()->showMessage(
+                QStringLiteral("%1: %2 %3 %4")
+                    .arg(event.operation, event.backend, event.step, event.detail),
+                5000);
         });
-    if (!started)
-        return showError(
-            tr("No SSH host named %1 in %2").arg(site->balancer->host, m_inventoryPath));
-    m_remoteBusy = true;
+        return control;
+    }
+    // A local site: the one the agent runs, else the saved one (Start).
+    std::optional<Site> local;
+    if (const auto found = m_sites.constFind(site); found != m_sites.cend())
+        local = found->site;
+    else
+        local = inventorySite(site);
+    if (!local) return nullptr;
+    QPointer<MainWindow> self(this);
+    return std::make_shared<agent::AgentSiteControl>(
+        *local,
+        [self]() -> agent::AgentClient * {
+            return self && (self->m_agent || self->connectAgent(true)) ? self->m_agent : nullptr;
+        },
+        [self, site] {
+            QList<quint16> ports;
+            if (!self) return ports;
+            if (const auto found = self->m_sites.constFind(site); found != self->m_sites.cend())
+                for (const auto &worker : agent::workerStates(found.value()))
+                    ports.append(worker.first);
+            return ports;
+        });
+}
+
+void MainWindow::operate(const QString &operation, const QString &site,
+                         std::function<void(SiteControl &, SiteControl::Done)> call,
+                         std::function<void(SiteControl &, const SiteResult &)> finished) {
+    const std::shared_ptr<SiteControl> control = controlFor(site);
+    if (!control) return showError(tr("No site named %1").arg(site));
+    const bool production = dynamic_cast<RemoteSiteControl *>(control.get()) != nullptr;
+    if (production && m_remoteBusy) return;
+    if (!production && !m_agent && !connectAgent(true))
+        return showError(tr("Cannot reach the Corral agent: %1").arg(m_agentError));
+    // A production operation holds the site's lock on its balancer host: one at a time from
+    // here (m_remoteBusy); a local one greys its own control until the agent answers.
+    const QString key = operation + QLatin1Char('\n') + site;
+    if (production)
+        m_remoteBusy = true;
+    else
+        m_busy.insert(key);
     updateActions();
-    statusBar()->showMessage(tr("Adding a backend to %1 on %2…").arg(name, workerHostName));
+    const QPointer<MainWindow> self(this);
+    const qint64 sentMs = QDateTime::currentMSecsSinceEpoch();
+    // The control lives until its operation ends (captured), whatever the view does meanwhile.
+    call(*control, [self, control, production, key, site, operation, finished,
+                    sentMs](const SiteResult &result) {
+        if (!self) return;
+        if (production)
+            self->m_remoteBusy = false;
+        else
+            self->m_busy.remove(key);
+        // A worker failure shown meanwhile already said it, with its log.
+        if (!result.ok() && !production && self->m_failureShownMs.value(site) >= sentMs)
+            self->statusBar()->showMessage(result.error, 10000);
+        else if (!result.ok())
+            self->showError(result.error);
+        else if (!result.summary.isEmpty())
+            self->statusBar()->showMessage(result.summary, 10000);
+        if (production) self->reloadInventory(); // the site as saved: tree, table, monitor
+        if (finished) finished(*control, result);
+        self->updateActions();
+        Q_EMIT self->operationFinished(site, operation, result.error);
+    });
 }
 
 QString MainWindow::selectedBackend() const {
@@ -1870,117 +1939,6 @@ QString MainWindow::selectedBackend() const {
     const quint16 port = quint16(rows.first().data(WorkerTableModel::PortRole).toUInt());
     const QString host = rows.first().data(WorkerTableModel::HostRole).toString();
     return port ? Endpoint{host, port}.toString() : QString();
-}
-
-void MainWindow::runProductionOperation(const QString &what,
-                                        std::function<SiteOutcome(RemoteSite &)> operation) {
-    if (!m_remoteMonitor || m_remoteBusy) return;
-    const Site site = m_remoteMonitor->site();
-    const RemoteSiteOptions options = remoteSiteOptions();
-    QPointer<MainWindow> self(this);
-    const QString name = site.name;
-    const bool started = m_connections->run<SiteOutcome>(
-        site.balancer->host,
-        [name, options, operation = std::move(operation)](HostSessions &sessions) {
-            RemoteSite remote(name, sessions, options);
-            return operation(remote);
-        },
-        this,
-        [this, what](SiteOutcome outcome) {
-            m_remoteBusy = false;
-            if (!outcome.ok()) {
-                showError(tr("%1 failed: %2").arg(what, outcome.error));
-            } else {
-                for (const QString &note : std::as_const(outcome.notes))
-                    statusBar()->showMessage(note, 10000);
-                if (outcome.notes.isEmpty())
-                    statusBar()->showMessage(tr("%1: done").arg(what), 10000);
-            }
-            reloadInventory(); // the site as saved, for the tree, the table and the monitor
-            updateActions();
-        });
-    if (!started) return (void)sshHost(site.balancer->host); // says why
-    m_remoteBusy = true;
-    updateActions();
-    statusBar()->showMessage(tr("%1…").arg(what));
-}
-
-/// Progress of a production operation, from the SSH thread to the status bar.
-static std::function<void(const RollingStep &)> stepsToStatusBar(QPointer<MainWindow> window,
-                                                                 const QString &what) {
-    return [window, what](const RollingStep &step) {
-        QMetaObject::invokeMethod(
-            window.data(),
-            [window, what, step] {
-                if (!window) return;
-                window->statusBar()->showMessage(
-                    QStringLiteral("%1: %2 %3 %4").arg(what, step.backend, step.step, step.detail),
-                    5000);
-            },
-            Qt::QueuedConnection);
-    };
-}
-
-void MainWindow::removeProductionBackend() {
-    const QString backend = selectedBackend();
-    if (!m_remoteMonitor || backend.isEmpty() || m_remoteBusy) return;
-    const Site site = m_remoteMonitor->site();
-    Confirmation question;
-    question.key = QStringLiteral("productionRemoveBackend");
-    question.title = tr("Drain and remove %1").arg(backend);
-    question.text = tr("%1 is drained at the %2 on %3 until no request is in flight on it, its "
-                       "worker is stopped, and the balancer config is applied without it (the "
-                       "previous config keeps serving if any step fails).")
-                        .arg(backend, site.balancer->format, site.balancer->host);
-    question.acceptLabel = tr("Drain and remove");
-    if (!confirm(question)) return;
-    SiteChangeRequest request;
-    const QString what = tr("Removing %1 from %2").arg(backend, site.name);
-    request.onStep = stepsToStatusBar(this, what);
-    runProductionOperation(what, [backend, request](RemoteSite &remote) {
-        return remote.removeBackend(backend, request);
-    });
-}
-
-void MainWindow::restartProductionWorker() {
-    const QString backend = selectedBackend();
-    if (!m_remoteMonitor || backend.isEmpty() || m_remoteBusy) return;
-    SiteChangeRequest request;
-    const QString what = tr("Restarting %1").arg(backend);
-    request.onStep = stepsToStatusBar(this, what);
-    runProductionOperation(what, [backend, request](RemoteSite &remote) {
-        const RollingRestartOutcome restarted = remote.restartWorker(backend, request);
-        SiteOutcome outcome;
-        outcome.error = restarted.report.error;
-        outcome.backend = backend;
-        if (restarted.report.ok())
-            outcome.notes.append(QObject::tr("%1 restarted and back in rotation").arg(backend));
-        return outcome;
-    });
-}
-
-void MainWindow::stopOrStartProductionSite(bool stopping) {
-    if (!m_remoteMonitor || m_remoteBusy) return;
-    const Site site = m_remoteMonitor->site();
-    if (stopping) {
-        Confirmation question;
-        question.key = QStringLiteral("productionStopSite");
-        question.title = tr("Stop %1").arg(site.name);
-        question.text = tr("Every backend of %1 is marked down at the %2 on %3, which then "
-                           "answers every request itself (502/503), and the %n worker(s) are "
-                           "stopped. Start brings the site back as the inventory has it.",
-                           nullptr, int(site.backends.size()))
-                            .arg(site.name, site.balancer->format, site.balancer->host);
-        question.acceptLabel = tr("Stop site");
-        if (!confirm(question)) return;
-    }
-    SiteChangeRequest request;
-    const QString what =
-        stopping ? tr("Stopping %1").arg(site.name) : tr("Starting %1").arg(site.name);
-    request.onStep = stepsToStatusBar(this, what);
-    runProductionOperation(what, [stopping, request](RemoteSite &remote) {
-        return stopping ? remote.stop(request) : remote.start(request);
-    });
 }
 
 void MainWindow::scaleProductionSite(int workers) {
@@ -2006,13 +1964,34 @@ void MainWindow::scaleProductionSite(int workers) {
             return;
         }
     }
-    SiteChangeRequest request;
-    request.force = workers == 0; // confirmed above
-    const QString what = tr("Scaling %1 to %n worker(s)", nullptr, workers).arg(site.name);
-    request.onStep = stepsToStatusBar(this, what);
-    runProductionOperation(what, [workers, request](RemoteSite &remote) {
-        return remote.scaleTo(workers, {}, request);
-    });
+    operate(QStringLiteral("scale"), site.name,
+            [workers](SiteControl &control, SiteControl::Done done) {
+                // Scaling to 0 was confirmed above: the site is then left without a backend.
+                if (auto *remote = dynamic_cast<RemoteSiteControl *>(&control))
+                    remote->changeRequest().force = workers == 0;
+                control.scaleTo(workers, {}, std::move(done));
+            });
+}
+
+void MainWindow::stopOrStartProductionSite(bool stopping) {
+    if (!m_remoteMonitor || m_remoteBusy) return;
+    const Site site = m_remoteMonitor->site();
+    if (stopping) {
+        Confirmation question;
+        question.key = QStringLiteral("productionStopSite");
+        question.title = tr("Stop %1").arg(site.name);
+        question.text = tr("Every backend of %1 is marked down at the %2 on %3, which then "
+                           "answers every request itself (502/503), and the %n worker(s) are "
+                           "stopped. Start brings the site back as the inventory has it.",
+                           nullptr, int(site.backends.size()))
+                            .arg(site.name, site.balancer->format, site.balancer->host);
+        question.acceptLabel = tr("Stop site");
+        if (!confirm(question)) return;
+    }
+    operate(stopping ? QStringLiteral("stopSite") : QStringLiteral("start"), site.name,
+            [stopping](SiteControl &control, SiteControl::Done done) {
+                stopping ? control.stop(std::move(done)) : control.start(std::move(done));
+            });
 }
 
 void MainWindow::remoteRollingRestart() {
@@ -2034,48 +2013,19 @@ void MainWindow::remoteRollingRestart() {
     if (!confirm(question)) return;
     if (!m_remoteMonitor || m_remoteMonitor->site().name != site.name || m_remoteBusy)
         return; // the question ran an event loop: the view may have moved on
-    m_remoteBusy = true;
-    updateActions();
     m_rollout->setRange(0, int(site.backends.size()));
     m_rollout->setValue(0);
     m_rollout->show();
-    QPointer<MainWindow> self(this);
-    RollingRestartRequest request;
-    // Progress comes from the SSH thread: a backend counts once it is back in rotation.
-    request.onStep = [self](const RollingStep &step) {
-        QMetaObject::invokeMethod(
-            self.data(),
-            [self, step] {
-                if (!self) return;
-                if (step.ok && step.step == QLatin1String("enable"))
-                    self->m_rollout->setValue(self->m_rollout->value() + 1);
-                self->statusBar()->showMessage(
-                    tr("Rolling restart: %1 %2 %3").arg(step.backend, step.step, step.detail),
-                    5000);
-            },
-            Qt::QueuedConnection);
-    };
-    const RemoteSiteOptions options = remoteSiteOptions();
-    const QString name = site.name;
-    m_connections->run<RollingRestartOutcome>(
-        site.balancer->host,
-        [name, request, options](HostSessions &sessions) {
-            return RemoteSite(name, sessions, options).rollingRestart(request);
+    operate(
+        QStringLiteral("rollingRestart"), site.name,
+        [](SiteControl &control, SiteControl::Done done) {
+            control.rollingRestart(std::move(done));
         },
-        this,
-        [this, site](RollingRestartOutcome outcome) {
-            const RollingRestartReport &report = outcome.report;
-            m_remoteBusy = false;
+        [this, site](SiteControl &control, const SiteResult &) {
             m_rollout->hide();
-            showRollingRestartResult(site, report);
-            statusBar()->showMessage(
-                report.ok() ? tr("Rolling restart done: %n backend(s) restarted", nullptr,
-                                 int(report.restarted.size()))
-                : report.failedBackend.isEmpty()
-                    ? tr("Rolling restart of %1 refused; nothing was changed").arg(site.name)
-                    : tr("Rolling restart stopped at %1").arg(report.failedBackend),
-                10000);
-            updateActions();
+            // Where each backend stands, kept until dismissed: what the user acts on.
+            if (auto *remote = dynamic_cast<RemoteSiteControl *>(&control))
+                showRollingRestartResult(site, remote->lastRollingReport());
         });
 }
 

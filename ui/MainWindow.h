@@ -35,8 +35,8 @@ struct Confirmation;
 class CpuChartView;
 class HostConnections;
 struct RemoteSiteOptions;
-struct SiteOutcome;
-class RemoteSite;
+class SiteControl;
+struct SiteResult;
 class DistributionChartView;
 class InventoryTreeModel;
 class LoadGenerator;
@@ -240,16 +240,18 @@ private:
     RemoteSiteOptions remoteSiteOptions();
     /// The selected row's backend, "ADDRESS:PORT"; empty when none (or the balancer row).
     QString selectedBackend() const;
-    /// Runs `operation` on the shown production site off the UI thread (the balancer host's
-    /// SshHost), one at a time; says how it ended, then shows the inventory as saved.
-    void runProductionOperation(const QString &what,
-                                std::function<SiteOutcome(RemoteSite &)> operation);
-    /// The production lifecycle from the console, each a RemoteSite operation (the same as
-    /// corralctl remove-backend, restart --worker, stop, start and scale).
-    void removeProductionBackend();
+    /// The operations of site `site` (core/cluster/SiteControl.h): the agent's for a local
+    /// site (running or saved), RemoteSite's for the production site on view; null if none.
+    std::shared_ptr<SiteControl> controlFor(const QString &site);
+    /// Every action on a site goes through here: `call` starts it on the site's SiteControl;
+    /// its control is greyed until it ends (a production site: every operation, as the site's
+    /// lock allows one at a time), a failure is shown, `finished` sees the result.
+    void operate(const QString &operation, const QString &site,
+                 std::function<void(SiteControl &, std::function<void(const SiteResult &)>)> call,
+                 std::function<void(SiteControl &, const SiteResult &)> finished = {});
     /// The log view for the selected production worker: its log read on its host.
     void updateProductionLog();
-    void restartProductionWorker();
+    /// Stop or Start, and the Workers box, of the production site on view (confirmed first).
     void stopOrStartProductionSite(bool stopping);
     void scaleProductionSite(int workers);
 

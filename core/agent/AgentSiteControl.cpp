@@ -1,0 +1,91 @@
+#include "agent/AgentSiteControl.h"
+
+#include "agent/AgentClient.h"
+#include "agent/AgentProtocol.h"
+#include "model/Backend.h"
+
+namespace corral::agent {
+
+AgentSiteControl::AgentSiteControl(Site site, std::function<AgentClient *()> agent,
+                                   std::function<QList<quint16>()> ports)
+    : SiteControl(site.name)
+    , m_site(std::move(site))
+    , m_agent(std::move(agent))
+    , m_ports(std::move(ports)) {}
+
+void AgentSiteControl::send(const char *op, QJsonObject arguments, const QString &summary,
+                            Done done) {
+    AgentClient *client = m_agent ? m_agent() : nullptr;
+    if (!client) {
+        if (done) done(SiteResult{QStringLiteral("the Corral agent cannot be reached"), {}});
+        return;
+    }
+    client->send(QLatin1String(op), std::move(arguments),
+                 [done, summary](Result<QJsonObject> reply) {
+                     if (done) done(SiteResult{reply ? QString() : reply.error(), summary});
+                 });
+}
+
+quint16 AgentSiteControl::portOf(const QString &backend) const {
+    auto parsed = Backend::parse(backend);
+    if (!parsed) return 0;
+    const QList<quint16> ports = m_ports ? m_ports() : QList<quint16>();
+    return ports.contains(parsed->port) ? parsed->port : 0;
+}
+
+void AgentSiteControl::addBackend(const QString &, Done done) {
+    const int workers = int(m_ports ? m_ports().size() : 0) + 1;
+    // One more worker: the agent starts it on a free port; it joins once healthy.
+    send(op::Scale, {{QStringLiteral("site"), site()}, {QStringLiteral("workers"), workers}},
+         QStringLiteral("%1 has %2 worker(s)").arg(site()).arg(workers), std::move(done));
+}
+
+void AgentSiteControl::removeBackend(const QString &backend, Done done) {
+    const quint16 port = portOf(backend);
+    if (!port) {
+        if (done)
+            done(SiteResult{QStringLiteral("%1 is not a worker of %2").arg(backend, site()), {}});
+        return;
+    }
+    // One worker fewer, that one: drained at the proxy, stopped once its requests finished.
+    const int workers = int(m_ports().size()) - 1;
+    send(op::Scale,
+         {{QStringLiteral("site"), site()},
+          {QStringLiteral("workers"), workers},
+          {QStringLiteral("port"), port}},
+         QStringLiteral("%1 drained and removed from %2").arg(backend, site()), std::move(done));
+}
+
+void AgentSiteControl::restartWorker(const QString &backend, Done done) {
+    const quint16 port = portOf(backend);
+    if (!port) {
+        if (done)
+            done(SiteResult{QStringLiteral("%1 is not a worker of %2").arg(backend, site()), {}});
+        return;
+    }
+    send(op::Restart, {{QStringLiteral("site"), site()}, {QStringLiteral("port"), port}},
+         QStringLiteral("%1 restarted").arg(backend), std::move(done));
+}
+
+void AgentSiteControl::rollingRestart(Done done) {
+    send(op::Restart, {{QStringLiteral("site"), site()}},
+         QStringLiteral("Rolling restart of %1 done").arg(site()), std::move(done));
+}
+
+void AgentSiteControl::scaleTo(int workers, const QStringList &, Done done) {
+    send(op::Scale, {{QStringLiteral("site"), site()}, {QStringLiteral("workers"), workers}},
+         QStringLiteral("%1 has %2 worker(s)").arg(site()).arg(workers), std::move(done));
+}
+
+void AgentSiteControl::stop(Done done) {
+    send(op::Stop, {{QStringLiteral("site"), site()}}, QStringLiteral("%1 stopped").arg(site()),
+         std::move(done));
+}
+
+void AgentSiteControl::start(Done done) {
+    send(op::Start,
+         {{QStringLiteral("site"), m_site.toJson()}, {QStringLiteral("ephemeral"), false}},
+         QStringLiteral("%1 is running").arg(site()), std::move(done));
+}
+
+} // namespace corral::agent

@@ -1,0 +1,163 @@
+#include "cluster/RemoteSiteControl.h"
+
+#include "ssh/HostConnections.h"
+
+#include <memory>
+
+namespace corral {
+
+RemoteSiteControl::RemoteSiteControl(QString site, QString balancerHost,
+                                     HostConnections *connections, RemoteSiteOptions options,
+                                     QObject *context)
+    : SiteControl(std::move(site))
+    , m_balancerHost(std::move(balancerHost))
+    , m_connections(connections)
+    , m_options(std::move(options))
+    , m_context(context) {}
+
+std::function<void(const RollingStep &)> RemoteSiteControl::steps(const QString &operation) const {
+    const auto forward = progressCallback();
+    if (!forward) return {};
+    QPointer<QObject> context = m_context;
+    return [context, forward, operation](const RollingStep &step) {
+        QMetaObject::invokeMethod(
+            context.data(),
+            [context, forward, operation, step] {
+                if (context)
+                    forward(SiteEvent{operation, step.backend, step.step, step.ok, step.detail});
+            },
+            Qt::QueuedConnection);
+    };
+}
+
+void RemoteSiteControl::run(const QString &operation, std::function<SiteOutcome(RemoteSite &)> job,
+                            Done done) {
+    const QString name = site();
+    const RemoteSiteOptions options = m_options;
+    const bool started =
+        m_connections && m_context &&
+        m_connections->run<SiteOutcome>(
+            m_balancerHost,
+            [name, options, job = std::move(job)](HostSessions &sessions) {
+                RemoteSite remote(name, sessions, options);
+                return job(remote);
+            },
+            m_context.data(),
+            [done, operation](SiteOutcome outcome) {
+                SiteResult result;
+                result.error = outcome.error;
+                result.summary = outcome.notes.join(QLatin1Char(' '));
+                if (result.summary.isEmpty())
+                    result.summary =
+                        outcome.backend.isEmpty()
+                            ? QStringLiteral("%1 of %2 done").arg(operation, outcome.site.name)
+                            : QStringLiteral("%1 %2 done").arg(operation, outcome.backend);
+                if (done) done(result);
+            });
+    if (!started && done)
+        done(SiteResult{QStringLiteral("%1 %2: the balancer host %3 is not an SSH host of the "
+                                       "inventory")
+                            .arg(operation, name, m_balancerHost),
+                        {}});
+}
+
+void RemoteSiteControl::addBackend(const QString &host, Done done) {
+    SiteChangeRequest request = m_request;
+    request.onStep = steps(QStringLiteral("add-backend"));
+    run(
+        QStringLiteral("add-backend"),
+        [host, request](RemoteSite &remote) {
+            const auto onStep = request.onStep;
+            return remote.addBackend(
+                host,
+                [onStep](const ApplyStep &step) {
+                    if (onStep) onStep(RollingStep{QString(), step.name, step.ok, step.detail});
+                },
+                request.healthTimeoutMs);
+        },
+        std::move(done));
+}
+
+void RemoteSiteControl::removeBackend(const QString &backend, Done done) {
+    SiteChangeRequest request = m_request;
+    request.onStep = steps(QStringLiteral("remove-backend"));
+    run(
+        QStringLiteral("remove-backend"),
+        [backend, request](RemoteSite &remote) { return remote.removeBackend(backend, request); },
+        std::move(done));
+}
+
+void RemoteSiteControl::restartWorker(const QString &backend, Done done) {
+    SiteChangeRequest request = m_request;
+    request.onStep = steps(QStringLiteral("restart"));
+    run(
+        QStringLiteral("restart"),
+        [backend, request](RemoteSite &remote) {
+            const RollingRestartOutcome restarted = remote.restartWorker(backend, request);
+            SiteOutcome outcome;
+            outcome.backend = backend;
+            outcome.error = restarted.report.error;
+            if (!restarted.report.ok() && !restarted.report.backends.isEmpty())
+                outcome.error +=
+                    QStringLiteral("; afterwards: ") + restarted.report.describeBackends();
+            if (restarted.report.ok())
+                outcome.notes.append(
+                    QStringLiteral("%1 restarted and back in rotation").arg(backend));
+            return outcome;
+        },
+        std::move(done));
+}
+
+void RemoteSiteControl::rollingRestart(Done done) {
+    RollingRestartRequest request;
+    request.drainTimeoutMs = m_request.drainTimeoutMs;
+    request.healthTimeoutMs = m_request.healthTimeoutMs;
+    request.onStep = steps(QStringLiteral("rolling-restart"));
+    // The report is kept for the view (shared: the operation may outlive this control).
+    auto report = std::make_shared<RollingRestartReport>();
+    std::shared_ptr<RollingRestartReport> kept = m_lastRolling;
+    run(
+        QStringLiteral("rolling-restart"),
+        [request, report](RemoteSite &remote) {
+            *report = remote.rollingRestart(request).report;
+            SiteOutcome outcome;
+            outcome.error = report->error;
+            if (report->ok())
+                outcome.notes.append(
+                    QStringLiteral("%1 backend(s) restarted").arg(report->restarted.size()));
+            return outcome;
+        },
+        [done, report, kept](const SiteResult &result) {
+            *kept = *report;
+            if (done) done(result);
+        });
+}
+
+void RemoteSiteControl::scaleTo(int workers, const QStringList &hosts, Done done) {
+    SiteChangeRequest request = m_request;
+    request.onStep = steps(QStringLiteral("scale"));
+    run(
+        QStringLiteral("scale"),
+        [workers, hosts, request](RemoteSite &remote) {
+            return remote.scaleTo(workers, hosts, request);
+        },
+        std::move(done));
+}
+
+void RemoteSiteControl::stop(Done done) {
+    SiteChangeRequest request = m_request;
+    request.onStep = steps(QStringLiteral("stop"));
+    run(
+        QStringLiteral("stop"), [request](RemoteSite &remote) { return remote.stop(request); },
+        std::move(done));
+}
+
+void RemoteSiteControl::start(Done done) {
+    SiteChangeRequest request = m_request;
+    request.onStep = steps(QStringLiteral("start"));
+    run(
+        QStringLiteral("start"), [request](RemoteSite &remote) { return remote.start(request); },
+        std::move(done));
+}
+
+} // namespace corral

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <QString>
+#include <QStringList>
+
+#include <functional>
+
+namespace corral {
+
+/// One step of a site operation as it happens, from either kind of site.
+struct SiteEvent {
+    QString operation; ///< "remove-backend", "scale"...
+    QString backend;   ///< "ADDRESS:PORT"; empty for steps of the whole site
+    QString step;      ///< drain, wait, stop, apply/reload, health...
+    bool ok = true;
+    QString detail;
+};
+
+/// How a site operation ended: one result, whatever ran it.
+struct SiteResult {
+    QString error;   ///< empty on success; says what failed and what is true now
+    QString summary; ///< one sentence on success ("127.0.0.1:3002 removed from shop")
+    bool ok() const { return error.isEmpty(); }
+};
+
+/// The operations every site has, whoever runs its workers: a local site through the per-user
+/// agent (agent::AgentSiteControl), a production site through its balancer and hosts over SSH
+/// (RemoteSiteControl, over RemoteSite). Front ends call these and never know which kind of
+/// site they act on. Asynchronous: each reports its steps through onProgress() as they happen
+/// and ends in exactly one call of its `done`, on the thread that called it.
+/// The snapshot stream (workers, distribution, health) comes with the same split: the
+/// agent's events for local sites, RemoteSiteMonitor for production ones, both as
+/// ClusterSnapshot.
+class SiteControl {
+public:
+    using Done = std::function<void(const SiteResult &result)>;
+
+    explicit SiteControl(QString site)
+        : m_site(std::move(site)) {}
+    virtual ~SiteControl() = default;
+    SiteControl(const SiteControl &) = delete;
+    SiteControl &operator=(const SiteControl &) = delete;
+
+    const QString &site() const { return m_site; }
+    /// Steps of the operations started from now on.
+    void setProgressCallback(std::function<void(const SiteEvent &)> callback) {
+        m_onProgress = std::move(callback);
+    }
+
+    /// One more worker (on inventory host `host` for a production site; empty: the default).
+    virtual void addBackend(const QString &host, Done done) = 0;
+    /// That worker drained, stopped and taken out of the site.
+    virtual void removeBackend(const QString &backend, Done done) = 0;
+    /// That worker replaced by a new process while the others serve.
+    virtual void restartWorker(const QString &backend, Done done) = 0;
+    /// Every worker replaced, one at a time, while the others serve.
+    virtual void rollingRestart(Done done) = 0;
+    /// Grown or shrunk to `workers` (new ones on `hosts` for a production site).
+    virtual void scaleTo(int workers, const QStringList &hosts, Done done) = 0;
+    virtual void stop(Done done) = 0;
+    virtual void start(Done done) = 0;
+
+protected:
+    void progress(const SiteEvent &event) const {
+        if (m_onProgress) m_onProgress(event);
+    }
+    std::function<void(const SiteEvent &)> progressCallback() const { return m_onProgress; }
+
+private:
+    QString m_site;
+    std::function<void(const SiteEvent &)> m_onProgress;
+};
+
+} // namespace corral
