@@ -536,6 +536,90 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(window.logView()->text()->toPlainText().contains(later), 15000);
     }
 
+    // Stop site and Start site on a production site, from the console (RemoteSite::stop and
+    // start, as corralctl stop and start): stopped, its balancer answers 502 itself and its
+    // workers are gone; started, they run again and the site answers 200.
+    void stopAndStartFromTheConsole() {
+        NginxInstance nginx(QStringLiteral("cms"));
+        QString error;
+        QVERIFY2(nginx.start(&error), qPrintable(error));
+        Site cms = site();
+        cms.name = QStringLiteral("cms");
+        cms.serverNames = {QStringLiteral("cms.example.com")};
+        cms.balancer = nginx.balancer(QStringLiteral("remote"));
+        cms.backends.clear();
+        SshSession session(SshConfig::fromHost(host()));
+        QVERIFY_RESULT(session.connect());
+        auto ports = RemoteWorkers::allocatePorts(session, cms, 2);
+        QVERIFY_RESULT(ports);
+        const auto stopWorkers = qScopeGuard([&] {
+            for (quint16 port : ports.value())
+                (void)RemoteWorkers::stop(session, cms.name, port);
+        });
+        for (quint16 port : ports.value()) {
+            QVERIFY_RESULT(RemoteWorkers::start(session, cms, port));
+            QVERIFY_RESULT(RemoteWorkers::waitHealthy(session, cms, port, 15000));
+            cms.backends.append(Backend{QStringLiteral("127.0.0.1"), port});
+        }
+        auto target = RemoteBalancer::fromSite(*cms.balancer);
+        QVERIFY_RESULT(target);
+        ConfigApplier applier(session);
+        const ApplyReport applied = applier.apply(cms, target.value(), false);
+        QVERIFY2(applied.ok(), qPrintable(applied.error));
+        {
+            auto inventory = Inventory::load(inventoryPath());
+            QVERIFY_RESULT(inventory);
+            QVERIFY_RESULT(inventory->addSite(cms));
+            QVERIFY_RESULT(inventory->save(inventoryPath()));
+        }
+        const auto forget = qScopeGuard([&] {
+            auto inventory = Inventory::load(inventoryPath());
+            if (inventory && inventory->removeSite(QStringLiteral("cms")))
+                (void)inventory->save(inventoryPath());
+        });
+        const auto status = [&] {
+            return httpGet(nginx.httpPort(), "/", "cms.example.com").status;
+        };
+        const auto running = [&] {
+            auto workers = RemoteWorkers::status(session, cms.name, ports.value());
+            int count = 0;
+            if (workers)
+                for (const RemoteWorkerStatus &worker : workers.value())
+                    count += worker.running ? 1 : 0;
+            return count;
+        };
+        QCOMPARE(status(), 200);
+
+        MainWindow window(inventoryPath(), options());
+        installConfirmer(window, true);
+        auto *model = qobject_cast<InventoryTreeModel *>(window.hostTree()->model());
+        window.hostTree()->setCurrentIndex(model->siteIndex(QStringLiteral("cms")));
+        QVERIFY(window.remoteMonitor());
+        QAction *stop = window.action(QStringLiteral("stopSite"));
+        QAction *start = window.action(QStringLiteral("startSite"));
+        QTRY_VERIFY_WITH_TIMEOUT(stop->isEnabled(), 10000);
+        stop->trigger();
+        QVERIFY(!stop->isEnabled()); // one operation at a time
+        QTRY_VERIFY_WITH_TIMEOUT(stop->isEnabled(), 60000);
+        QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
+        QCOMPARE(status(), 502);
+        QCOMPARE(running(), 0);
+
+        QVERIFY(start->isEnabled());
+        start->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(start->isEnabled(), 60000);
+        QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
+        QCOMPARE(running(), 2);
+        // nginx answers from the new config once its old workers are gone (a graceful reload).
+        const QDeadlineTimer deadline(20000);
+        int answer = 0;
+        while (answer != 200 && !deadline.hasExpired()) {
+            answer = status();
+            if (answer != 200) QTest::qWait(50);
+        }
+        QCOMPARE(answer, 200);
+    }
+
     // Rolling restart of a production site from the console: every remote worker replaced
     // (new pids) through nginx, one at a time, while the site keeps answering.
     void rollingRestartFromTheConsole() {
