@@ -30,6 +30,7 @@
 #include <QPushButton>
 #include <QScopeGuard>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
@@ -618,6 +619,76 @@ private Q_SLOTS:
             if (answer != 200) QTest::qWait(50);
         }
         QCOMPARE(answer, 200);
+    }
+
+    // The Workers box on a production site scales it as corralctl scale does
+    // (RemoteSite::scaleTo): 2 -> 3 starts a worker on the host and adds it to nginx, 3 -> 2
+    // drains and removes the newest, its worker stopped.
+    void workersBoxScalesAProductionSite() {
+        NginxInstance nginx(QStringLiteral("wiki2"));
+        QString error;
+        QVERIFY2(nginx.start(&error), qPrintable(error));
+        Site wiki = site();
+        wiki.name = QStringLiteral("wiki2");
+        wiki.serverNames = {QStringLiteral("wiki2.example.com")};
+        wiki.balancer = nginx.balancer(QStringLiteral("remote"));
+        wiki.backends.clear();
+        SshSession session(SshConfig::fromHost(host()));
+        QVERIFY_RESULT(session.connect());
+        auto ports = RemoteWorkers::allocatePorts(session, wiki, 2);
+        QVERIFY_RESULT(ports);
+        QList<quint16> started = ports.value();
+        const auto stopWorkers = qScopeGuard([&] {
+            for (quint16 port : std::as_const(started))
+                (void)RemoteWorkers::stop(session, wiki.name, port);
+        });
+        for (quint16 port : ports.value()) {
+            QVERIFY_RESULT(RemoteWorkers::start(session, wiki, port));
+            QVERIFY_RESULT(RemoteWorkers::waitHealthy(session, wiki, port, 15000));
+            wiki.backends.append(Backend{QStringLiteral("127.0.0.1"), port});
+        }
+        {
+            auto inventory = Inventory::load(inventoryPath());
+            QVERIFY_RESULT(inventory);
+            QVERIFY_RESULT(inventory->addSite(wiki));
+            QVERIFY_RESULT(inventory->save(inventoryPath()));
+        }
+        const auto forget = qScopeGuard([&] {
+            auto inventory = Inventory::load(inventoryPath());
+            if (inventory && inventory->removeSite(QStringLiteral("wiki2")))
+                (void)inventory->save(inventoryPath());
+        });
+        const auto backends = [&] {
+            return Inventory::load(inventoryPath())->site(QStringLiteral("wiki2"))->backends;
+        };
+
+        MainWindow window(inventoryPath(), options());
+        installConfirmer(window, true);
+        auto *model = qobject_cast<InventoryTreeModel *>(window.hostTree()->model());
+        window.hostTree()->setCurrentIndex(model->siteIndex(QStringLiteral("wiki2")));
+        QVERIFY(window.remoteMonitor());
+        auto *scale = window.findChild<QSpinBox *>(QStringLiteral("scale"));
+        QVERIFY(scale);
+        QTRY_VERIFY_WITH_TIMEOUT(scale->isEnabled(), 10000);
+        QCOMPARE(scale->value(), 2);
+        scale->setValue(3);
+        QTRY_COMPARE_WITH_TIMEOUT(backends().size(), qsizetype(3), 60000);
+        const quint16 added = backends().last().port;
+        started.append(added);
+        QTRY_VERIFY_WITH_TIMEOUT(scale->isEnabled(), 30000);
+        QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
+        QVERIFY(readFile(nginx.siteFile())
+                    .contains(QStringLiteral("127.0.0.1:%1").arg(added).toUtf8()));
+
+        scale->setValue(2);
+        QTRY_COMPARE_WITH_TIMEOUT(backends().size(), qsizetype(2), 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(scale->isEnabled(), 30000);
+        QVERIFY2(window.lastError().isEmpty(), qPrintable(window.lastError()));
+        QVERIFY(!readFile(nginx.siteFile())
+                     .contains(QStringLiteral("127.0.0.1:%1").arg(added).toUtf8()));
+        auto status = RemoteWorkers::status(session, wiki.name, {added});
+        QVERIFY_RESULT(status);
+        QVERIFY(!status->first().running);
     }
 
     // Rolling restart of a production site from the console: every remote worker replaced
