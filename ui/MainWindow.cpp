@@ -329,7 +329,7 @@ void MainWindow::onSitesChanged(const QList<agent::SiteStatus> &sites) {
         m_actions.value(QStringLiteral("generateLoad"))->setChecked(false);
         m_workerModel->clear();
         m_logView->clear();
-        m_logPath.clear();
+        m_logBackend.clear();
         m_rollout->hide();
         showSiteStatus(nullptr); // not "2/2 running" for a site that is gone
         const agent::SiteStatus now = m_sites.value(m_currentSite);
@@ -941,7 +941,7 @@ void MainWindow::selectSite(const QString &site) {
     m_distributionChart->clear();
     m_throughputChart->clear();
     m_logView->clear();
-    m_logPath.clear();
+    m_logBackend.clear();
     m_rollout->hide();
     showSiteStatus(nullptr);
     if (const agent::SiteStatus *status = currentSite()) {
@@ -1570,74 +1570,32 @@ QString MainWindow::failureReport(const QString &site, quint16 port, const QStri
 }
 
 void MainWindow::updateLog() {
-    const agent::SiteStatus *status = currentSite();
-    if (!status && m_remoteMonitor) return updateProductionLog();
-    const quint16 port = selectedPort();
-    if (!status || !port) return;
-    QString path;
-    for (const agent::WorkerStatus &worker : status->workers)
-        if (worker.port == port) path = worker.logPath;
-    if (path.isEmpty()) return;
-    // The file the agent's worker writes; read again only when it changed (size, mtime).
-    const QFileInfo file(path);
-    const qint64 version = file.size() ^ (file.lastModified().toMSecsSinceEpoch() << 20);
-    if (path == m_logPath && version == m_logVersion) return;
-    m_logPath = path;
-    m_logVersion = version;
-    const WorkerLogStream log(port, path);
-    QStringList lines;
-    for (const LogLine &line : log.lastLines(2000))
-        lines.append(line.text);
-    m_logView->showTail(tr("%1 · port %2 · %3").arg(status->site.name).arg(port).arg(path), lines,
-                        version);
-}
-
-void MainWindow::updateProductionLog() {
     const QString backend = selectedBackend();
-    if (backend.isEmpty() || m_productionLogInFlight) return;
-    // Read again every other second at most: each read is a command on the worker's host.
-    if (backend == m_logPath && m_productionLogClock.isValid() &&
-        m_productionLogClock.elapsed() < ProductionLogIntervalMs)
+    const QString site = m_currentSite;
+    if (backend.isEmpty() || site.isEmpty() || m_logInFlight) return;
+    const bool production = !currentSite() && m_remoteMonitor;
+    if (!production && !currentSite()) return;
+    // A production worker's log is a command on its host: read again every other second.
+    if (production && backend == m_logBackend && m_logClock.isValid() &&
+        m_logClock.elapsed() < ProductionLogIntervalMs)
         return;
-    const Site site = m_remoteMonitor->site();
-    auto host = RemoteSite::workerHostOf(site, backend, m_connections->hosts());
-    if (!host) return;
-    struct Tail {
-        QStringList lines;
-        QString error;
-    };
-    const RemoteSiteOptions options = remoteSiteOptions();
-    const QString name = site.name;
-    // On the worker host's own thread, over its kept session: no new login per read.
-    const bool started = m_connections->run<Tail>(
-        host.value(),
-        [name, backend, options](HostSessions &sessions) {
-            Tail tail;
-            LogRequest request;
-            request.only = backend;
-            request.lines = ProductionLogLines;
-            request.onLine = [&tail](const QString &, const QByteArray &line) {
-                tail.lines.append(QString::fromUtf8(line));
-            };
-            request.onUnreadable = [&tail](const QString &, const QString &error) {
-                tail.error = error;
-            };
-            if (auto read = RemoteSite(name, sessions, options).logs(request); !read)
-                tail.error = read.error();
-            return tail;
-        },
-        this,
-        [this, name, backend, host = host.value()](Tail tail) {
-            m_productionLogInFlight = false;
-            if (selectedBackend() != backend) return; // the selection moved on meanwhile
-            if (!tail.error.isEmpty()) tail.lines = {tail.error};
-            m_logView->showTail(tr("%1 · %2 on %3").arg(name, backend, host), tail.lines,
-                                qint64(qHash(tail.lines.join(QLatin1Char('\n')))));
-        });
-    if (!started) return;
-    m_productionLogInFlight = true;
-    m_logPath = backend;
-    m_productionLogClock.start();
+    const std::shared_ptr<SiteControl> control = controlFor(site);
+    if (!control) return;
+    m_logInFlight = true;
+    m_logBackend = backend;
+    m_logClock.start();
+    const QPointer<MainWindow> self(this);
+    control->logs(backend, production ? ProductionLogLines : LocalLogLines,
+                  [self, control, backend, site](const LogTail &tail) {
+                      if (!self) return;
+                      self->m_logInFlight = false;
+                      // The selection may have moved on while a host was asked.
+                      if (self->selectedBackend() != backend || self->m_currentSite != site) return;
+                      const QStringList lines =
+                          tail.error.isEmpty() ? tail.lines : QStringList{tail.error};
+                      self->m_logView->showTail(tail.title.isEmpty() ? backend : tail.title, lines,
+                                                qint64(qHash(lines.join(QLatin1Char('\n')))));
+                  });
 }
 
 void MainWindow::stopAllSites(std::function<void()> done) {
@@ -1854,8 +1812,8 @@ void MainWindow::addProductionBackendOn(const QString &workerHostName) {
 std::shared_ptr<SiteControl> MainWindow::controlFor(const QString &site) {
     if (m_remoteMonitor && m_remoteMonitor->site().name == site && !m_sites.contains(site)) {
         const Site shown = m_remoteMonitor->site();
-        auto control = std::make_shared<RemoteSiteControl>(
-            site, shown.balancer->host, m_connections, remoteSiteOptions(), this);
+        auto control =
+            std::make_shared<RemoteSiteControl>(shown, m_connections, remoteSiteOptions(), this);
         QPointer<MainWindow> self(this);
         control->setProgressCallback([self](const SiteEvent &event) {
             if (!self) return;
@@ -1883,12 +1841,9 @@ std::shared_ptr<SiteControl> MainWindow::controlFor(const QString &site) {
             return self && (self->m_agent || self->connectAgent(true)) ? self->m_agent : nullptr;
         },
         [self, site] {
-            QList<quint16> ports;
-            if (!self) return ports;
-            if (const auto found = self->m_sites.constFind(site); found != self->m_sites.cend())
-                for (const auto &worker : agent::workerStates(found.value()))
-                    ports.append(worker.first);
-            return ports;
+            if (!self) return QList<agent::WorkerStatus>();
+            const auto found = self->m_sites.constFind(site);
+            return found != self->m_sites.cend() ? found->workers : QList<agent::WorkerStatus>();
         });
 }
 

@@ -249,8 +249,6 @@ private:
     void operate(const QString &operation, const QString &site,
                  std::function<void(SiteControl &, std::function<void(const SiteResult &)>)> call,
                  std::function<void(SiteControl &, const SiteResult &)> finished = {});
-    /// The log view for the selected production worker: its log read on its host.
-    void updateProductionLog();
     /// Stop or Start, and the Workers box, of the production site on view (confirmed first).
     void stopOrStartProductionSite(bool stopping);
     void scaleProductionSite(int workers);
@@ -270,14 +268,15 @@ private:
     QString m_historyFor;
     QList<ClusterSnapshot> m_ticksWhileLoading;
     /// The log file shown, and its size and mtime when it was read.
-    QString m_logPath;
-    qint64 m_logVersion = -1;
-    /// A production worker's log is read on its host (RemoteSite::logs) at most this often,
-    /// one read at a time, its last ProductionLogLines lines.
+    /// The log view reads the selected worker's log through its SiteControl: a local one
+    /// every tick, a production one (a command on its host) every ProductionLogIntervalMs,
+    /// one read at a time.
+    static constexpr int LocalLogLines = 2000;
     static constexpr int ProductionLogIntervalMs = 2000;
     static constexpr int ProductionLogLines = 500;
-    bool m_productionLogInFlight = false;
-    QElapsedTimer m_productionLogClock;
+    QString m_logBackend;
+    bool m_logInFlight = false;
+    QElapsedTimer m_logClock;
     TrayIcon *m_tray = nullptr;
     QTimer *m_reconnect = nullptr; ///< after the agent went away: looks for the next one
     bool m_closing = false;

@@ -3,15 +3,23 @@
 #include "agent/AgentClient.h"
 #include "agent/AgentProtocol.h"
 #include "model/Backend.h"
+#include "supervisor/LogReader.h"
 
 namespace corral::agent {
 
 AgentSiteControl::AgentSiteControl(Site site, std::function<AgentClient *()> agent,
-                                   std::function<QList<quint16>()> ports)
+                                   std::function<QList<WorkerStatus>()> workers)
     : SiteControl(site.name)
     , m_site(std::move(site))
     , m_agent(std::move(agent))
-    , m_ports(std::move(ports)) {}
+    , m_workers(std::move(workers)) {}
+
+QList<quint16> AgentSiteControl::ports() const {
+    QList<quint16> ports;
+    for (const WorkerStatus &worker : m_workers ? m_workers() : QList<WorkerStatus>())
+        ports.append(worker.port);
+    return ports;
+}
 
 void AgentSiteControl::send(const char *op, QJsonObject arguments, const QString &summary,
                             Done done) {
@@ -29,12 +37,11 @@ void AgentSiteControl::send(const char *op, QJsonObject arguments, const QString
 quint16 AgentSiteControl::portOf(const QString &backend) const {
     auto parsed = Backend::parse(backend);
     if (!parsed) return 0;
-    const QList<quint16> ports = m_ports ? m_ports() : QList<quint16>();
-    return ports.contains(parsed->port) ? parsed->port : 0;
+    return ports().contains(parsed->port) ? parsed->port : 0;
 }
 
 void AgentSiteControl::addBackend(const QString &, Done done) {
-    const int workers = int(m_ports ? m_ports().size() : 0) + 1;
+    const int workers = int(ports().size()) + 1;
     // One more worker: the agent starts it on a free port; it joins once healthy.
     send(op::Scale, {{QStringLiteral("site"), site()}, {QStringLiteral("workers"), workers}},
          QStringLiteral("%1 has %2 worker(s)").arg(site()).arg(workers), std::move(done));
@@ -48,7 +55,7 @@ void AgentSiteControl::removeBackend(const QString &backend, Done done) {
         return;
     }
     // One worker fewer, that one: drained at the proxy, stopped once its requests finished.
-    const int workers = int(m_ports().size()) - 1;
+    const int workers = int(ports().size()) - 1;
     send(op::Scale,
          {{QStringLiteral("site"), site()},
           {QStringLiteral("workers"), workers},
@@ -86,6 +93,25 @@ void AgentSiteControl::start(Done done) {
     send(op::Start,
          {{QStringLiteral("site"), m_site.toJson()}, {QStringLiteral("ephemeral"), false}},
          QStringLiteral("%1 is running").arg(site()), std::move(done));
+}
+
+void AgentSiteControl::logs(const QString &backend, int lines,
+                            std::function<void(const LogTail &)> done) {
+    LogTail tail;
+    const quint16 port = portOf(backend);
+    QString path;
+    for (const WorkerStatus &worker : m_workers ? m_workers() : QList<WorkerStatus>())
+        if (worker.port == port) path = worker.logPath;
+    if (!port || path.isEmpty()) {
+        tail.error = QStringLiteral("%1 is not a worker of %2").arg(backend, site());
+    } else {
+        // The file the agent's worker writes, read here: the agent and its clients share it.
+        tail.title = QStringLiteral("%1 · port %2 · %3").arg(site()).arg(port).arg(path);
+        const WorkerLogStream log(port, path);
+        for (const LogLine &line : log.lastLines(lines))
+            tail.lines.append(line.text);
+    }
+    if (done) done(tail);
 }
 
 } // namespace corral::agent

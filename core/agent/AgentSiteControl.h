@@ -1,5 +1,6 @@
 #pragma once
 
+#include "agent/AgentProtocol.h"
 #include "cluster/SiteControl.h"
 #include "model/Site.h"
 
@@ -19,9 +20,10 @@ class AgentClient;
 class AgentSiteControl : public SiteControl {
 public:
     /// `site` as saved (start sends it); `agent` gives the connected client (the console
-    /// reconnects when the agent restarts); `ports` the site's worker ports as last known.
+    /// reconnects when the agent restarts); `workers` the site's workers as last known (port,
+    /// log file).
     AgentSiteControl(Site site, std::function<AgentClient *()> agent,
-                     std::function<QList<quint16>()> ports);
+                     std::function<QList<WorkerStatus>()> workers);
 
     void addBackend(const QString &host, Done done) override;
     void removeBackend(const QString &backend, Done done) override;
@@ -30,15 +32,18 @@ public:
     void scaleTo(int workers, const QStringList &hosts, Done done) override;
     void stop(Done done) override;
     void start(Done done) override;
+    void logs(const QString &backend, int lines,
+              std::function<void(const LogTail &tail)> done) override;
 
 private:
     void send(const char *op, QJsonObject arguments, const QString &summary, Done done);
+    QList<quint16> ports() const;
     /// The port of a local backend "127.0.0.1:PORT"; 0 when it names none of the site's.
     quint16 portOf(const QString &backend) const;
 
     Site m_site;
     std::function<AgentClient *()> m_agent;
-    std::function<QList<quint16>()> m_ports;
+    std::function<QList<WorkerStatus>()> m_workers;
 };
 
 } // namespace corral::agent

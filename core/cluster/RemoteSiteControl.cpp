@@ -1,16 +1,17 @@
 #include "cluster/RemoteSiteControl.h"
 
 #include "ssh/HostConnections.h"
+#include "upstreams/RemoteLogs.h"
 
 #include <memory>
 
 namespace corral {
 
-RemoteSiteControl::RemoteSiteControl(QString site, QString balancerHost,
-                                     HostConnections *connections, RemoteSiteOptions options,
-                                     QObject *context)
-    : SiteControl(std::move(site))
-    , m_balancerHost(std::move(balancerHost))
+RemoteSiteControl::RemoteSiteControl(Site site, HostConnections *connections,
+                                     RemoteSiteOptions options, QObject *context)
+    : SiteControl(site.name)
+    , m_site(std::move(site))
+    , m_balancerHost(m_site.balancer ? m_site.balancer->host : QString())
     , m_connections(connections)
     , m_options(std::move(options))
     , m_context(context) {}
@@ -158,6 +159,49 @@ void RemoteSiteControl::start(Done done) {
     run(
         QStringLiteral("start"), [request](RemoteSite &remote) { return remote.start(request); },
         std::move(done));
+}
+
+void RemoteSiteControl::logs(const QString &backend, int lines,
+                             std::function<void(const LogTail &)> done) {
+    QString host = m_balancerHost; // the balancer's own error log
+    if (backend != RemoteLogs::BalancerName) {
+        auto runsOn = RemoteSite::workerHostOf(
+            m_site, backend, m_connections ? m_connections->hosts() : QList<Host>());
+        if (!runsOn) {
+            if (done) done(LogTail{{}, {}, runsOn.error()});
+            return;
+        }
+        host = runsOn.value();
+    }
+    const QString name = site();
+    const RemoteSiteOptions options = m_options;
+    const bool started =
+        m_connections && m_context &&
+        m_connections->run<LogTail>(
+            host,
+            [name, backend, host, lines, options](HostSessions &sessions) {
+                LogTail tail;
+                tail.title = QStringLiteral("%1 · %2 on %3").arg(name, backend, host);
+                LogRequest request;
+                request.only = backend;
+                request.lines = lines;
+                request.onLine = [&tail](const QString &, const QByteArray &line) {
+                    tail.lines.append(QString::fromUtf8(line));
+                };
+                request.onUnreadable = [&tail](const QString &, const QString &error) {
+                    tail.error = error;
+                };
+                if (auto read = RemoteSite(name, sessions, options).logs(request); !read)
+                    tail.error = read.error();
+                return tail;
+            },
+            m_context.data(),
+            [done](LogTail tail) {
+                if (done) done(tail);
+            });
+    if (!started && done)
+        done(LogTail{
+            {}, {}, QStringLiteral("host %1 is not an SSH host of the inventory").arg(host)});
 }
 
 } // namespace corral

@@ -17,8 +17,8 @@ class HostConnections;
 /// the result come back on the thread of `context`; nothing is delivered once it is gone.
 class RemoteSiteControl : public SiteControl {
 public:
-    RemoteSiteControl(QString site, QString balancerHost, HostConnections *connections,
-                      RemoteSiteOptions options, QObject *context);
+    RemoteSiteControl(Site site, HostConnections *connections, RemoteSiteOptions options,
+                      QObject *context);
 
     void addBackend(const QString &host, Done done) override;
     void removeBackend(const QString &backend, Done done) override;
@@ -27,6 +27,9 @@ public:
     void scaleTo(int workers, const QStringList &hosts, Done done) override;
     void stop(Done done) override;
     void start(Done done) override;
+    /// Read on the worker's host over that host's kept session (no new login per read).
+    void logs(const QString &backend, int lines,
+              std::function<void(const LogTail &tail)> done) override;
 
     /// Drain and health timeouts, force and the maintenance page of the next operations.
     SiteChangeRequest &changeRequest() { return m_request; }
@@ -39,6 +42,7 @@ private:
     /// The progress callback of a request, queued to the context's thread.
     std::function<void(const RollingStep &)> steps(const QString &operation) const;
 
+    Site m_site;
     QString m_balancerHost;
     QPointer<HostConnections> m_connections;
     RemoteSiteOptions m_options;

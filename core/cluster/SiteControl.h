@@ -23,6 +23,13 @@ struct SiteResult {
     bool ok() const { return error.isEmpty(); }
 };
 
+/// The last lines of one log of a site, as read once (a view reads again to follow it).
+struct LogTail {
+    QString title;     ///< which log, where: "shop · 127.0.0.1:3001 on web1"
+    QStringList lines; ///< oldest first
+    QString error;     ///< why it could not be read; empty when it was
+};
+
 /// The operations every site has, whoever runs its workers: a local site through the per-user
 /// agent (agent::AgentSiteControl), a production site through its balancer and hosts over SSH
 /// (RemoteSiteControl, over RemoteSite). Front ends call these and never know which kind of
@@ -30,7 +37,8 @@ struct SiteResult {
 /// and ends in exactly one call of its `done`, on the thread that called it.
 /// The snapshot stream (workers, distribution, health) comes with the same split: the
 /// agent's events for local sites, RemoteSiteMonitor for production ones, both as
-/// ClusterSnapshot.
+/// ClusterSnapshot. Applying a balancer config is RemoteSite::apply: only a production site
+/// has one (a local site's embedded balancer follows its workers by itself).
 class SiteControl {
 public:
     using Done = std::function<void(const SiteResult &result)>;
@@ -59,6 +67,11 @@ public:
     virtual void scaleTo(int workers, const QStringList &hosts, Done done) = 0;
     virtual void stop(Done done) = 0;
     virtual void start(Done done) = 0;
+    /// The last `lines` lines of the log of `backend` ("ADDRESS:PORT"; a production site's
+    /// "balancer": its balancer's error log), read where it is kept: the local worker's log
+    /// file, or journalctl / the fallback log on the worker's host.
+    virtual void logs(const QString &backend, int lines,
+                      std::function<void(const LogTail &tail)> done) = 0;
 
 protected:
     void progress(const SiteEvent &event) const {
