@@ -33,22 +33,6 @@ using namespace corral::test;
 
 namespace {
 
-/// The pids of this machine's processes whose parent is `parent` (from /proc).
-QList<qint64> childrenOf(qint64 parent) {
-    QList<qint64> children;
-    for (const QString &entry : QDir(QStringLiteral("/proc")).entryList(QDir::Dirs)) {
-        bool numeric = false;
-        const qint64 pid = entry.toLongLong(&numeric);
-        if (!numeric) continue;
-        QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
-        if (!stat.open(QIODevice::ReadOnly)) continue;
-        const QByteArray text = stat.readAll();
-        const QList<QByteArray> fields = text.mid(text.lastIndexOf(')') + 2).split(' ');
-        if (fields.size() > 1 && fields.at(1).toLongLong() == parent) children.append(pid);
-    }
-    return children;
-}
-
 /// The pids of running programs named `program` (argv[0]'s file name) with `argument` among
 /// their arguments: a reader left on the "host" (this machine) is found by its log's path.
 QList<qint64> processesRunning(const QString &program, const QString &argument) {
@@ -195,7 +179,7 @@ private Q_SLOTS:
         const qint64 before = answeringPid(m_port);
         QVERIFY(before > 0);
         QVERIFY2(before != supervisor, "the pid file names the supervisor, not the worker");
-        QCOMPARE(childrenOf(supervisor), QList<qint64>{before});
+        QCOMPARE(childProcesses(supervisor), QList<qint64>{before});
         QCOMPARE(::getpgid(pid_t(before)), pid_t(supervisor)); // one process group
 
         m_session->disconnect();
@@ -218,7 +202,7 @@ private Q_SLOTS:
         qInfo("killed worker pid %lld, pid %lld answered %lld ms later", before, after,
               recoveredMs);
         QVERIFY(m_remote.connectionPids().isEmpty()); // nobody from Corral was connected
-        QCOMPARE(childrenOf(supervisor), QList<qint64>{after});
+        QCOMPARE(childProcesses(supervisor), QList<qint64>{after});
         QTRY_VERIFY_WITH_TIMEOUT(readFile(workerLog(m_site.name, m_port))
                                      .contains("corral: worker exited with status 137, "
                                                "restarting in 0.150s"),
@@ -258,7 +242,7 @@ private Q_SLOTS:
               clock.elapsed());
         QVERIFY(clock.elapsed() < 3000);
         QVERIFY(!isRunning(supervisor));
-        for (qint64 child : childrenOf(supervisor))
+        for (qint64 child : childProcesses(supervisor))
             QVERIFY(!isRunning(child));
         const int afterStop = int(readFile(counter).count("start"));
         QTest::qWait(500);

@@ -2,8 +2,10 @@
 
 // Small helpers shared by tests that start real processes and listeners.
 
+#include <QDir>
 #include <QFile>
 #include <QHostAddress>
+#include <QList>
 #include <QRandomGenerator>
 #include <QTcpServer>
 
@@ -21,14 +23,36 @@ inline quint16 freePort() {
 }
 
 /// A free base port for workers below Linux's ephemeral range (32768 and up), so the many
-/// short connections of a test never hold a port a worker is about to be given.
-inline quint16 workerBasePort() {
+/// short connections of a test (and of the tests running beside it) never hold a port a
+/// worker is about to be given; with `count`, the `count` ports from it are all free.
+inline quint16 workerBasePort(int count = 1) {
     for (int attempt = 0; attempt < 100; ++attempt) {
-        const quint16 port = quint16(20000 + QRandomGenerator::global()->bounded(12000));
-        QTcpServer probe;
-        if (probe.listen(QHostAddress::LocalHost, port)) return port;
+        const quint16 base = quint16(20000 + QRandomGenerator::global()->bounded(12000 - count));
+        bool free = true;
+        for (int i = 0; i < count && free; ++i) {
+            QTcpServer probe;
+            free = probe.listen(QHostAddress::LocalHost, quint16(base + i));
+        }
+        if (free) return base;
     }
     return 0;
+}
+
+/// The pids of this machine's processes whose parent is `parent` (from /proc).
+inline QList<qint64> childProcesses(qint64 parent) {
+    QList<qint64> children;
+    for (const QString &entry : QDir(QStringLiteral("/proc")).entryList(QDir::Dirs)) {
+        bool numeric = false;
+        const qint64 pid = entry.toLongLong(&numeric);
+        if (!numeric) continue;
+        QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+        if (!stat.open(QIODevice::ReadOnly)) continue;
+        const QByteArray text = stat.readAll();
+        // After the comm: state ppid ...
+        const QList<QByteArray> fields = text.mid(text.lastIndexOf(')') + 2).split(' ');
+        if (fields.size() > 1 && fields.at(1).toLongLong() == parent) children.append(pid);
+    }
+    return children;
 }
 
 /// True while `pid` runs and is not a zombie (a reparented zombie counts as gone).

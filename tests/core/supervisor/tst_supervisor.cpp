@@ -25,18 +25,10 @@ using corral::test::isAlive;
 
 namespace {
 
+// Below the ephemeral range: a port a worker moves to is never taken meanwhile by an outgoing
+// connection of this test or of the tests running beside it.
 quint16 freeBase(int count) {
-    for (int attempt = 0; attempt < 50; ++attempt) {
-        QTcpServer probe;
-        if (!probe.listen(QHostAddress::LocalHost, 0)) continue;
-        const quint16 base = probe.serverPort();
-        probe.close();
-        bool free = base < 65000;
-        for (int i = 0; i < count && free; ++i)
-            free = PortAllocator::isFree(QHostAddress::LocalHost, quint16(base + i));
-        if (free) return base;
-    }
-    return 0;
+    return corral::test::workerBasePort(count);
 }
 
 /// A foreign HTTP server in this (test) process that answers every request with 200, the way
