@@ -1,7 +1,7 @@
 #include "proxy/AdminClient.h"
 
 #include "model/Backend.h"
-#include "proxy/HttpParser.h"
+#include "http/HttpParser.h"
 
 #include <QFile>
 #include <QHostAddress>

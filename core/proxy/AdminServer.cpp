@@ -1,6 +1,6 @@
 #include "proxy/AdminServer.h"
 
-#include "proxy/HttpParser.h"
+#include "http/HttpParser.h"
 #include "proxy/ProxyEngine.h"
 #include "util/AtomicFile.h"
 #include "util/ListeningSockets.h"

@@ -184,7 +184,7 @@ static Result<int> openListener(const QString &address, quint16 port) {
     // SO_REUSEADDR only (a restart may bind over TIME_WAIT). Never SO_REUSEPORT: with it,
     // any other socket of this user that sets it too (a second proxy, nginx) could bind the
     // same address and the kernel would split the traffic between them without a word.
-    // The workers share this one socket instead (EPOLLEXCLUSIVE, see Poller::addListener).
+    // The workers share this one socket instead (EPOLLEXCLUSIVE, see net::Poller::addListener).
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), length) != 0 || ::listen(fd, 4096) != 0) {

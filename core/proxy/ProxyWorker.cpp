@@ -301,7 +301,7 @@ Worker::~Worker() {
 }
 
 bool Worker::init() {
-    m_poller = std::make_unique<EpollPoller>();
+    m_poller = std::make_unique<net::EpollPoller>();
     if (!m_poller->valid()) return false;
     m_wakeFd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (m_wakeFd < 0) return false;
@@ -326,7 +326,7 @@ void Worker::wake() {
 // ---------------------------------------------------------------- loop
 
 void Worker::run() {
-    PollEvent events[256];
+    net::PollEvent events[256];
     m_nowMs = monotonicMs();
     refreshBackends();
     while (!m_shared.stopping.load(std::memory_order_relaxed)) {
@@ -334,7 +334,7 @@ void Worker::run() {
         m_nowMs = monotonicMs();
         if (m_shared.version.load(std::memory_order_acquire) != m_version) refreshBackends();
         for (int i = 0; i < n; ++i) {
-            const PollEvent &ev = events[i];
+            const net::PollEvent &ev = events[i];
             auto *p = static_cast<Pollable *>(ev.object);
             switch (p->kind) {
             case Kind::Listener:
@@ -695,7 +695,7 @@ void Worker::resumeAcceptingWhenDue() {
     if (!m_listening) m_acceptResumeMs = m_nowMs + 100; // e.g. ENOMEM: try again later
 }
 
-void Worker::onClientEvent(Client *c, const PollEvent &ev) {
+void Worker::onClientEvent(Client *c, const net::PollEvent &ev) {
     if (c->closed) return;
     if (ev.readable) c->canRead = true;
     if (ev.writable) c->canWrite = true;
@@ -703,7 +703,7 @@ void Worker::onClientEvent(Client *c, const PollEvent &ev) {
     pump(c);
 }
 
-void Worker::onUpstreamEvent(Upstream *u, const PollEvent &ev) {
+void Worker::onUpstreamEvent(Upstream *u, const net::PollEvent &ev) {
     if (u->closed) return;
     if (ev.readable) u->canRead = true;
     if (ev.writable) u->canWrite = true;

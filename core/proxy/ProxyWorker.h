@@ -1,8 +1,8 @@
 #pragma once
 
+#include "http/HttpParser.h"
+#include "net/Poller.h"
 #include "proxy/Balancer.h"
-#include "proxy/HttpParser.h"
-#include "proxy/Poller.h"
 #include "proxy/ProxyInternal.h"
 
 #include <memory>
@@ -102,8 +102,8 @@ private:
     void refuseWithReserve();
     void pauseAccepting();
     void resumeAcceptingWhenDue();
-    void onClientEvent(Client *c, const PollEvent &ev);
-    void onUpstreamEvent(Upstream *u, const PollEvent &ev);
+    void onClientEvent(Client *c, const net::PollEvent &ev);
+    void onUpstreamEvent(Upstream *u, const net::PollEvent &ev);
     void expireTimers();
     int nextTimeoutMs() const;
 
@@ -159,7 +159,7 @@ private:
     /// tell it 503, then reopened (nginx and HAProxy keep accepting sane the same way).
     int m_reserveFd = -1;
     int64_t m_acceptResumeMs = 0; ///< accepting paused after EMFILE until then; 0: not paused
-    std::unique_ptr<Poller> m_poller;
+    std::unique_ptr<net::Poller> m_poller;
     std::thread m_thread;
     int64_t m_nowMs = 0;
     uint32_t m_bufferSize = 16384;

@@ -9,7 +9,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-namespace corral::proxy {
+namespace corral::net {
 
 struct PollEvent {
     void *object = nullptr;
@@ -88,4 +88,4 @@ private:
     int m_fd;
 };
 
-} // namespace corral::proxy
+} // namespace corral::net

@@ -1,4 +1,4 @@
-#include "proxy/HttpParser.h"
+#include "http/HttpParser.h"
 
 #include <cstring>
 
