@@ -1,5 +1,7 @@
 #include "Server.h"
 
+#include "http/HeaderText.h"
+
 #include <QByteArray>
 #include <QCryptographicHash>
 
@@ -72,20 +74,9 @@ const char *reasonPhrase(int status) {
 
 std::optional<unsigned long long> parseCount(std::optional<std::string_view> text,
                                              unsigned long long max) {
-    if (!text || text->empty() || text->size() > 15) return std::nullopt;
-    unsigned long long value = 0;
-    for (const char c : *text) {
-        if (c < '0' || c > '9') return std::nullopt;
-        value = value * 10 + static_cast<unsigned long long>(c - '0');
-    }
-    if (value > max) return std::nullopt;
-    return value;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return (x | 0x20) == (y | 0x20);
-           });
+    const std::optional<std::uint64_t> value = text ? http::parseDecimal(*text) : std::nullopt;
+    if (!value || *value > max) return std::nullopt;
+    return *value;
 }
 
 std::string webSocketAccept(std::string_view key) {
@@ -540,7 +531,7 @@ void Server::handleRequest(Connection &connection, const Request &request) {
         respond(connection, request, 200, "application/octet-stream", request.body);
     } else if (path == "/ws") {
         if (request.method != "GET" || !request.connectionUpgrade ||
-            !equalsIgnoreCase(request.upgrade, "websocket") || request.webSocketKey.empty()) {
+            !http::equalsIgnoreCase(request.upgrade, "websocket") || request.webSocketKey.empty()) {
             respond(connection, request, 426, "text/plain", "expected a WebSocket upgrade\n");
             return;
         }

@@ -77,18 +77,6 @@ inline const char *valueEnd(const char *p, const char *end) {
     }
 }
 
-constexpr unsigned char lower(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c | 0x20) : c;
-}
-
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
-        v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
-        v.remove_suffix(1);
-    return v;
-}
-
 // Case-insensitive comparison against a lowercase literal of letters and '-'. Exact for
 // token characters (the only ones a header name may hold): c | 0x20 maps only 'A'-'Z' onto
 // 'a'-'z', and only '-' (and CR, never in a token) onto '-'.
@@ -147,34 +135,18 @@ HeaderId classify(std::string_view name) {
     return HeaderId::Other;
 }
 
-// Splits a comma-separated list and calls f(token) for each non-empty trimmed token.
-template <typename F> void forEachToken(std::string_view list, F &&f) {
-    while (!list.empty()) {
-        const size_t comma = list.find(',');
-        const std::string_view token = trim(list.substr(0, comma));
-        if (!token.empty()) f(token);
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-    }
-}
-
 // Content-Length: digits only, no sign, no overflow; a list of equal values is one value.
 bool parseContentLength(std::string_view value, uint64_t &out, bool &seen) {
     bool ok = true;
     bool any = false;
     forEachToken(value, [&](std::string_view token) {
         any = true;
-        uint64_t n = 0;
-        if (token.size() > 18) ok = false;
-        for (char c : token) {
-            if (c < '0' || c > '9') {
-                ok = false;
-                return;
-            }
-            n = n * 10 + uint64_t(c - '0');
+        const std::optional<uint64_t> n = parseDecimal(token);
+        if (!n || (seen && *n != out)) {
+            ok = false;
+            return;
         }
-        if (seen && n != out) ok = false;
-        out = n;
+        out = *n;
         seen = true;
     });
     return ok && any;
@@ -200,7 +172,7 @@ int parseHeaders(const char *p, const char *end, size_t maxHeaders, MessageHead 
         if (out.headers.size() >= maxHeaders) return 431;
         Header h;
         h.name = std::string_view(p, size_t(colon - p));
-        h.value = trim(std::string_view(colon + 1, size_t(eol - colon - 1)));
+        h.value = trimWhitespace(std::string_view(colon + 1, size_t(eol - colon - 1)));
         h.id = classify(h.name);
         switch (h.id) {
         case HeaderId::ContentLength:
@@ -299,18 +271,10 @@ void resetHead(MessageHead &h) {
 
 } // namespace
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
-
 std::string_view cookieValue(std::string_view header, std::string_view name) {
     while (!header.empty()) {
         const size_t semi = header.find(';');
-        std::string_view pair = trim(header.substr(0, semi));
+        std::string_view pair = trimWhitespace(header.substr(0, semi));
         if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
             pair[name.size()] == '=')
             return pair.substr(name.size() + 1);
@@ -489,110 +453,6 @@ int parseResponse(const char *data, size_t size, bool requestWasHead, size_t max
     else
         out.body = BodyKind::UntilClose;
     return 0;
-}
-
-long ChunkedDecoder::feed(const char *data, size_t size) {
-    // Trailer lines and chunk-size lines are bounded so a peer cannot make us scan forever.
-    constexpr size_t MaxLine = 4096;
-    size_t i = 0;
-    while (i < size) {
-        const unsigned char c = static_cast<unsigned char>(data[i]);
-        switch (m_state) {
-        case State::Size: {
-            int digit = -1;
-            if (c >= '0' && c <= '9')
-                digit = c - '0';
-            else if (lower(c) >= 'a' && lower(c) <= 'f')
-                digit = lower(c) - 'a' + 10;
-            if (digit >= 0) {
-                if (++m_digits > 15) return -1; // overflow guard
-                m_size = m_size * 16 + uint64_t(digit);
-                ++i;
-            } else if (m_digits == 0) {
-                return -1;
-            } else if (c == '\r') {
-                m_state = State::SizeLf;
-                ++i;
-            } else if (c == ';' || c == ' ' || c == '\t') {
-                m_state = State::Extension;
-                m_lineBytes = 0;
-                ++i;
-            } else {
-                return -1;
-            }
-            break;
-        }
-        case State::Extension:
-            if (c == '\r') {
-                m_state = State::SizeLf;
-            } else if (c == '\n' || (c < 0x20 && c != '\t') || c == 0x7f ||
-                       ++m_lineBytes > MaxLine) {
-                return -1;
-            }
-            ++i;
-            break;
-        case State::SizeLf:
-            if (c != '\n') return -1;
-            ++i;
-            if (m_size == 0) {
-                m_state = State::TrailerStart;
-            } else {
-                m_state = State::Data;
-            }
-            break;
-        case State::Data: {
-            const size_t take = size - i < m_size ? size - i : size_t(m_size);
-            i += take;
-            m_size -= take;
-            if (m_size == 0) m_state = State::DataCr;
-            break;
-        }
-        case State::DataCr:
-            if (c != '\r') return -1;
-            m_state = State::DataLf;
-            ++i;
-            break;
-        case State::DataLf:
-            if (c != '\n') return -1;
-            m_state = State::Size;
-            m_digits = 0;
-            m_size = 0;
-            ++i;
-            break;
-        case State::TrailerStart:
-            if (c == '\r') {
-                m_state = State::FinalLf;
-            } else if (c == '\n' || c == ' ' || c == '\t') {
-                return -1;
-            } else {
-                m_state = State::TrailerLine;
-                m_lineBytes = 1;
-            }
-            ++i;
-            break;
-        case State::TrailerLine:
-            if (c == '\r') {
-                m_state = State::TrailerLf;
-            } else if (c == '\n' || ++m_lineBytes > MaxLine) {
-                return -1;
-            }
-            ++i;
-            break;
-        case State::TrailerLf:
-            if (c != '\n') return -1;
-            m_state = State::TrailerStart;
-            ++i;
-            break;
-        case State::FinalLf:
-            if (c != '\n') return -1;
-            m_state = State::Done;
-            ++i;
-            return long(i);
-        case State::Done:
-            return long(i);
-        }
-    }
-    return long(i);
 }
 
 } // namespace corral::http

@@ -2,7 +2,11 @@
 
 // Plain C++ HTTP/1.1 head parsing for the proxy's hot path: no Qt, no allocation once the
 // header vector has grown to its working size. Strict on purpose: anything that two HTTP
-// implementations could frame differently is rejected (request smuggling).
+// implementations could frame differently is rejected (request smuggling). The body a head
+// announces is followed by BodyFramer (http/BodyFramer.h).
+
+#include "http/ChunkedDecoder.h" // what a chunked body (BodyKind::Chunked) is followed with
+#include "http/HeaderText.h"     // equalsIgnoreCase and the other header text rules
 
 #include <cstddef>
 #include <cstdint>
@@ -118,42 +122,6 @@ int parseRequest(const char *data, size_t size, const HeadLimits &limits, Reques
 int parseResponse(const char *data, size_t size, bool requestWasHead, size_t maxHeaders,
                   ResponseHead &out);
 
-/// Follows chunked framing byte by byte while the bytes are forwarded unchanged, so the proxy
-/// knows where a chunked body ends (and the next pipelined message starts).
-class ChunkedDecoder {
-public:
-    void reset() {
-        m_state = State::Size;
-        m_size = 0;
-        m_digits = 0;
-        m_lineBytes = 0;
-    }
-    /// Consumes up to `size` bytes; returns how many belong to the body (all of them unless
-    /// the body ended inside), or -1 on a framing error.
-    long feed(const char *data, size_t size);
-    bool done() const { return m_state == State::Done; }
-
-private:
-    enum class State : uint8_t {
-        Size,
-        Extension,
-        SizeLf,
-        Data,
-        DataCr,
-        DataLf,
-        TrailerStart,
-        TrailerLine,
-        TrailerLf,
-        FinalLf,
-        Done,
-    };
-    State m_state = State::Size;
-    uint64_t m_size = 0;
-    int m_digits = 0;
-    size_t m_lineBytes = 0;
-};
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b);
 /// Finds `name`'s value in a Cookie header ("a=1; CORRALID=x; b=2").
 std::string_view cookieValue(std::string_view cookieHeader, std::string_view name);
 

@@ -1,13 +1,15 @@
 #include "loadgen/LoadGenerator.h"
 
+#include "http/ResponseReader.h"
+#include "net/Poller.h"
+#include "util/LatencyHistogram.h"
+
 #include <QMetaObject>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cctype>
 #include <chrono>
-#include <cmath>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -24,7 +26,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -45,200 +46,9 @@ constexpr auto kDrainTime = 500ms;
 // The statistics window is one second in slices, so it slides without keeping every sample.
 constexpr auto kSlice = 100ms;
 constexpr int kSlices = 10;
-// Latency histogram: 16 bins per power of two of microseconds (4.4 % wide), up to 2^24 us.
-constexpr int kBinsPerOctave = 16;
-constexpr int kBins = 24 * kBinsPerOctave;
 // Connection failures in a row before the failed() signal: one refused connect can be a
 // backend restarting, three in a row is an outage worth telling the user about.
 constexpr int kFailuresBeforeReport = 3;
-constexpr std::size_t kMaxHeadBytes = 64 * 1024;
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-bool containsIgnoreCase(std::string_view haystack, std::string_view needle) {
-    if (needle.size() > haystack.size()) return false;
-    for (std::size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
-        if (equalsIgnoreCase(haystack.substr(i, needle.size()), needle)) return true;
-    }
-    return false;
-}
-
-std::string_view trimmed(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-        text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r'))
-        text.remove_suffix(1);
-    return text;
-}
-
-// Finds where one HTTP/1.1 response ends: status line and headers, then a body delimited by
-// Content-Length, chunked encoding or the connection closing.
-class ResponseParser {
-public:
-    enum class Progress { NeedMore, Done, Error };
-
-    void reset() { *this = ResponseParser(); }
-
-    int status() const { return m_status; }
-    /// The server will close after this response (Connection: close, or body until EOF).
-    bool closesConnection() const { return m_close; }
-    bool readsUntilClose() const { return m_state == State::UntilClose; }
-
-    /// Consumes bytes from the front of `buffer`.
-    Progress feed(std::string &buffer) {
-        std::size_t pos = 0;
-        const Progress progress = parse(buffer, pos);
-        buffer.erase(0, pos);
-        return progress;
-    }
-
-private:
-    enum class State { Head, Body, ChunkSize, ChunkData, ChunkEnd, Trailers, UntilClose };
-
-    Progress parse(const std::string &buffer, std::size_t &pos) {
-        for (;;) {
-            switch (m_state) {
-            case State::Head: {
-                const std::size_t end = buffer.find("\r\n\r\n", pos);
-                if (end == std::string::npos)
-                    return buffer.size() - pos > kMaxHeadBytes ? Progress::Error
-                                                               : Progress::NeedMore;
-                if (!parseHead(std::string_view(buffer).substr(pos, end - pos)))
-                    return Progress::Error;
-                pos = end + 4;
-                if (m_status >= 100 && m_status < 200) {
-                    m_status = 0; // interim response (100 Continue): the real one follows
-                    continue;
-                }
-                if (m_status == 204 || m_status == 304) return Progress::Done;
-                if (m_chunked) {
-                    m_state = State::ChunkSize;
-                } else if (m_untilClose) {
-                    m_state = State::UntilClose;
-                    m_close = true;
-                } else if (m_length > 0) {
-                    m_state = State::Body;
-                } else {
-                    return Progress::Done;
-                }
-                continue;
-            }
-            case State::Body: {
-                const std::size_t take = std::min<std::size_t>(m_length, buffer.size() - pos);
-                pos += take;
-                m_length -= take;
-                if (m_length > 0) return Progress::NeedMore;
-                return Progress::Done;
-            }
-            case State::ChunkSize: {
-                const std::size_t end = buffer.find("\r\n", pos);
-                if (end == std::string::npos)
-                    return buffer.size() - pos > 1024 ? Progress::Error : Progress::NeedMore;
-                std::string_view line = std::string_view(buffer).substr(pos, end - pos);
-                if (const std::size_t semicolon = line.find(';'); semicolon != line.npos)
-                    line = line.substr(0, semicolon);
-                line = trimmed(line);
-                if (line.empty() || line.size() > 15) return Progress::Error;
-                std::uint64_t size = 0;
-                for (const char c : line) {
-                    const int digit = std::isxdigit(static_cast<unsigned char>(c))
-                                          ? (std::isdigit(static_cast<unsigned char>(c))
-                                                 ? c - '0'
-                                                 : std::tolower(c) - 'a' + 10)
-                                          : -1;
-                    if (digit < 0) return Progress::Error;
-                    size = size * 16 + static_cast<std::uint64_t>(digit);
-                }
-                pos = end + 2;
-                m_length = size;
-                m_state = size == 0 ? State::Trailers : State::ChunkData;
-                continue;
-            }
-            case State::ChunkData: {
-                const std::size_t take = std::min<std::size_t>(m_length, buffer.size() - pos);
-                pos += take;
-                m_length -= take;
-                if (m_length > 0) return Progress::NeedMore;
-                m_state = State::ChunkEnd;
-                continue;
-            }
-            case State::ChunkEnd:
-                if (buffer.size() - pos < 2) return Progress::NeedMore;
-                if (buffer.compare(pos, 2, "\r\n") != 0) return Progress::Error;
-                pos += 2;
-                m_state = State::ChunkSize;
-                continue;
-            case State::Trailers: {
-                const std::size_t end = buffer.find("\r\n", pos);
-                if (end == std::string::npos)
-                    return buffer.size() - pos > kMaxHeadBytes ? Progress::Error
-                                                               : Progress::NeedMore;
-                const bool last = end == pos;
-                pos = end + 2;
-                if (last) return Progress::Done;
-                continue;
-            }
-            case State::UntilClose:
-                pos = buffer.size();
-                return Progress::NeedMore;
-            }
-        }
-    }
-
-    bool parseHead(std::string_view head) {
-        std::size_t lineEnd = head.find("\r\n");
-        const std::string_view statusLine = head.substr(0, lineEnd);
-        // "HTTP/1.1 200 OK"
-        if (statusLine.size() < 12 || statusLine.substr(0, 7) != "HTTP/1." || statusLine[8] != ' ')
-            return false;
-        m_status = 0;
-        for (std::size_t i = 9; i < 12; ++i) {
-            if (!std::isdigit(static_cast<unsigned char>(statusLine[i]))) return false;
-            m_status = m_status * 10 + (statusLine[i] - '0');
-        }
-        m_length = 0;
-        m_chunked = false;
-        bool hasLength = false;
-        while (lineEnd != std::string_view::npos) {
-            const std::size_t start = lineEnd + 2;
-            lineEnd = head.find("\r\n", start);
-            const std::string_view line = head.substr(start, lineEnd - start);
-            const std::size_t colon = line.find(':');
-            if (colon == line.npos) continue;
-            const std::string_view name = trimmed(line.substr(0, colon));
-            const std::string_view value = trimmed(line.substr(colon + 1));
-            if (equalsIgnoreCase(name, "content-length")) {
-                std::uint64_t length = 0;
-                if (value.empty() || value.size() > 18) return false;
-                for (const char c : value) {
-                    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-                    length = length * 10 + static_cast<std::uint64_t>(c - '0');
-                }
-                m_length = length;
-                hasLength = true;
-            } else if (equalsIgnoreCase(name, "transfer-encoding")) {
-                m_chunked = containsIgnoreCase(value, "chunked");
-            } else if (equalsIgnoreCase(name, "connection")) {
-                if (containsIgnoreCase(value, "close")) m_close = true;
-            }
-        }
-        // Neither length nor chunked: the body runs until the server closes (RFC 9112 6.3).
-        m_untilClose = !hasLength && !m_chunked;
-        return true;
-    }
-
-    State m_state = State::Head;
-    int m_status = 0;
-    std::uint64_t m_length = 0;
-    bool m_chunked = false;
-    bool m_close = false;
-    bool m_untilClose = false;
-};
 
 } // namespace
 
@@ -281,7 +91,8 @@ struct WorkerConfig {
     std::function<void(const QString &)> report; // thread-safe: queues failed() to the owner
 };
 
-// The sending thread: one epoll loop over the connections, the token bucket and the window.
+// The sending thread: one poll loop (the proxy's net::Poller) over the connections, the token
+// bucket and the window.
 class LoadWorker {
 public:
     LoadWorker(LoadGenerator::Shared &shared, WorkerConfig config)
@@ -292,22 +103,17 @@ public:
     ~LoadWorker() {
         for (Connection &connection : m_connections)
             closeSocket(connection);
-        if (m_epoll >= 0) ::close(m_epoll);
     }
     LoadWorker(const LoadWorker &) = delete;
     LoadWorker &operator=(const LoadWorker &) = delete;
 
     void run() {
-        m_epoll = ::epoll_create1(EPOLL_CLOEXEC);
-        if (m_epoll < 0) {
-            m_config.report(QStringLiteral("load generator: epoll_create1 failed: %1")
+        // nullptr marks the wake-up fd.
+        if (!m_poller.valid() || !m_poller.addLevel(m_shared.wakeFd, nullptr)) {
+            m_config.report(QStringLiteral("load generator: cannot poll: %1")
                                 .arg(QString::fromLocal8Bit(std::strerror(errno))));
             return;
         }
-        epoll_event wakeEvent{};
-        wakeEvent.events = EPOLLIN;
-        wakeEvent.data.ptr = nullptr; // nullptr marks the wake-up fd
-        ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_shared.wakeFd, &wakeEvent);
 
         m_lastRefill = Clock::now();
         m_sliceStart = m_lastRefill;
@@ -337,7 +143,7 @@ private:
         std::string out;
         std::size_t outPos = 0;
         std::string in;
-        ResponseParser parser;
+        http::ResponseReader response;
         Clock::time_point sentAt;
         Clock::time_point retryAt;
         int failures = 0;
@@ -345,8 +151,7 @@ private:
 
     struct Slice {
         std::uint32_t completed = 0;
-        std::uint32_t samples = 0;
-        std::array<std::uint32_t, kBins> histogram{};
+        LatencyHistogram latency; ///< of the requests answered
     };
 
     struct Address {
@@ -440,7 +245,7 @@ private:
         m_nextRequest = (m_nextRequest + 1) % m_requests.size();
         connection.outPos = 0;
         connection.sentAt = now;
-        connection.parser.reset();
+        connection.response.reset();
         connection.in.clear();
         m_shared.sent.fetch_add(1, std::memory_order_relaxed);
         if (connection.state == State::Idle) {
@@ -467,10 +272,7 @@ private:
             connectFailed(connection, errno);
             return;
         }
-        epoll_event event{};
-        event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-        event.data.ptr = &connection;
-        if (::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event) != 0) {
+        if (!m_poller.add(fd, &connection)) {
             connectFailed(connection, errno);
             return;
         }
@@ -503,7 +305,7 @@ private:
 
     void closeSocket(Connection &connection) {
         if (connection.fd >= 0) {
-            ::epoll_ctl(m_epoll, EPOLL_CTL_DEL, connection.fd, nullptr);
+            m_poller.remove(connection.fd);
             ::close(connection.fd);
         }
         connection.fd = -1;
@@ -536,9 +338,9 @@ private:
         }
     }
 
-    void onEvent(Connection &connection, std::uint32_t events) {
+    void onEvent(Connection &connection, const net::PollEvent &event) {
         if (connection.state == State::Connecting) {
-            if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+            if (!event.writable) return; // connected, refused or failed: writable says so
             int error = 0;
             socklen_t length = sizeof error;
             ::getsockopt(connection.fd, SOL_SOCKET, SO_ERROR, &error, &length);
@@ -549,9 +351,9 @@ private:
             connected(connection);
             if (connection.state != State::Busy) return;
         }
-        if (connection.state == State::Busy && (events & EPOLLOUT)) flush(connection);
+        if (connection.state == State::Busy && event.writable) flush(connection);
         if (connection.state == State::Closed) return;
-        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readInput(connection);
+        if (event.readable) readInput(connection);
     }
 
     void readInput(Connection &connection) {
@@ -569,20 +371,25 @@ private:
             break;
         }
         if (connection.state == State::Busy && !connection.in.empty()) {
-            switch (connection.parser.feed(connection.in)) {
-            case ResponseParser::Progress::NeedMore:
+            std::size_t consumed = 0;
+            const auto progress =
+                connection.response.feed(connection.in.data(), connection.in.size(), consumed);
+            connection.in.erase(0, consumed);
+            switch (progress) {
+            case http::ResponseReader::Progress::NeedMore:
                 break;
-            case ResponseParser::Progress::Error:
+            case http::ResponseReader::Progress::Error:
                 dropBusy(connection);
                 return;
-            case ResponseParser::Progress::Done:
+            case http::ResponseReader::Progress::Done:
                 completed(connection);
                 break;
             }
         }
         if (!eof) return;
-        if (connection.state == State::Busy && connection.parser.readsUntilClose()) {
-            completed(connection);
+        if (connection.state == State::Busy &&
+            connection.response.endOfInput() == http::ResponseReader::Progress::Done) {
+            completed(connection); // a body that ran until the close
         }
         if (connection.state == State::Busy)
             dropBusy(connection);
@@ -591,9 +398,9 @@ private:
     }
 
     void completed(Connection &connection) {
-        const int status = connection.parser.status();
+        const int status = connection.response.status();
         finish(status >= 200 && status < 400, Clock::now() - connection.sentAt);
-        if (connection.parser.closesConnection()) {
+        if (connection.response.closesConnection()) {
             closeSocket(connection);
             connection.retryAt = Clock::now();
             return;
@@ -607,12 +414,9 @@ private:
         (ok ? m_shared.ok : m_shared.failed).fetch_add(1, std::memory_order_relaxed);
         Slice &slice = m_window[m_sliceIndex];
         ++slice.completed;
-        if (!latency) return;
-        const double us =
-            std::max(1.0, std::chrono::duration<double, std::micro>(*latency).count());
-        const int bin = std::clamp(static_cast<int>(std::log2(us) * kBinsPerOctave), 0, kBins - 1);
-        ++slice.histogram[static_cast<std::size_t>(bin)];
-        ++slice.samples;
+        if (latency)
+            slice.latency.record(static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::microseconds>(*latency).count()));
     }
 
     int timeoutMs(Clock::time_point now) const {
@@ -636,16 +440,16 @@ private:
     }
 
     void waitEvents(int timeout) {
-        std::array<epoll_event, 64> events;
-        const int n = ::epoll_wait(m_epoll, events.data(), int(events.size()), timeout);
+        std::array<net::PollEvent, 64> events;
+        const int n = m_poller.wait(events.data(), int(events.size()), timeout);
         for (int i = 0; i < n; ++i) {
-            if (!events[std::size_t(i)].data.ptr) {
+            const net::PollEvent &event = events[std::size_t(i)];
+            if (!event.object) {
                 std::uint64_t value = 0;
                 [[maybe_unused]] const auto read = ::read(m_shared.wakeFd, &value, sizeof value);
                 continue;
             }
-            onEvent(*static_cast<Connection *>(events[std::size_t(i)].data.ptr),
-                    events[std::size_t(i)].events);
+            onEvent(*static_cast<Connection *>(event.object), event);
         }
     }
 
@@ -670,33 +474,19 @@ private:
     // The last second is the kSlices slices before the current (still filling) one.
     void publish() {
         std::uint64_t completed = 0;
-        std::uint64_t samples = 0;
-        std::array<std::uint64_t, kBins> histogram{};
+        LatencyHistogram latency;
         for (std::size_t i = 0; i < m_window.size(); ++i) {
             if (i == m_sliceIndex) continue;
             completed += m_window[i].completed;
-            samples += m_window[i].samples;
-            for (std::size_t b = 0; b < histogram.size(); ++b)
-                histogram[b] += m_window[i].histogram[b];
+            latency.add(m_window[i].latency);
         }
         const int slices = static_cast<int>(std::min<std::uint64_t>(m_slicesDone, kSlices));
         const double seconds = slices * std::chrono::duration<double>(kSlice).count();
-        double p99 = 0;
-        if (samples > 0) {
-            const auto rank = static_cast<std::uint64_t>(std::ceil(0.99 * double(samples)));
-            std::uint64_t seen = 0;
-            for (std::size_t b = 0; b < histogram.size(); ++b) {
-                seen += histogram[b];
-                if (seen >= rank) {
-                    // The bin's upper edge: a p99 never reads better than it was.
-                    p99 = std::exp2(double(b + 1) / kBinsPerOctave) / 1000.0;
-                    break;
-                }
-            }
-        }
+        const bool sampled = latency.total() > 0;
         std::lock_guard lock(m_shared.mutex);
         m_shared.achievedPerSecond = seconds > 0 ? double(completed) / seconds : 0;
-        if (samples > 0 || completed == 0) m_shared.p99Ms = p99;
+        // The bucket's upper bound: a p99 never reads better than it was.
+        if (sampled || completed == 0) m_shared.p99Ms = latency.percentileMs(0.99);
     }
 
     // Stops sending but lets outstanding responses arrive, then gives up on the rest.
@@ -721,7 +511,7 @@ private:
 
     LoadGenerator::Shared &m_shared;
     WorkerConfig m_config;
-    int m_epoll = -1;
+    net::EpollPoller m_poller;
     std::optional<Address> m_address;
     // Fixed size: epoll events point at the elements, so they must never move.
     std::vector<Connection> m_connections;

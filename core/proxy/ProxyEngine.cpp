@@ -515,7 +515,7 @@ ProxyStats ProxyEngine::snapshot() const {
             b.state = BackendState::Down;
         b.backend.down = b.state == BackendState::Disabled;
         b.inFlight = rt->inFlight.load(std::memory_order_relaxed);
-        uint64_t histogram[LatencyBuckets] = {};
+        LatencyHistogram histogram;
         for (int t = 0; t < rt->counterSlots; ++t) {
             const ThreadCounters &c = rt->counters[size_t(t)];
             b.requests += c.requests.load(std::memory_order_relaxed);
@@ -525,28 +525,13 @@ ProxyStats ProxyEngine::snapshot() const {
             b.bytesOut += c.bytesOut.load(std::memory_order_relaxed);
             b.failovers += c.failovers.load(std::memory_order_relaxed);
             b.failures += c.failures.load(std::memory_order_relaxed);
-            for (int k = 0; k < LatencyBuckets; ++k)
-                histogram[k] += c.latency[k].load(std::memory_order_relaxed);
+            for (int k = 0; k < LatencyHistogram::Buckets; ++k)
+                histogram.add(k, c.latency[k].load(std::memory_order_relaxed));
         }
-        uint64_t total = 0;
-        for (uint64_t v : histogram)
-            total += v;
         // Percentiles as bucket upper bounds: coarse, but lock-free and constant-size.
-        const auto percentile = [&](double p) {
-            if (!total) return 0.0;
-            const uint64_t rank = uint64_t(double(total) * p + 0.999999);
-            uint64_t seen = 0;
-            for (int k = 0; k < LatencyBuckets; ++k) {
-                seen += histogram[k];
-                if (seen >= rank)
-                    return k == LatencyBuckets - 1 ? double(LatencyBoundsUs[k - 1]) / 1000.0
-                                                   : double(LatencyBoundsUs[k]) / 1000.0;
-            }
-            return 0.0;
-        };
-        b.p50Ms = percentile(0.50);
-        b.p90Ms = percentile(0.90);
-        b.p99Ms = percentile(0.99);
+        b.p50Ms = histogram.percentileMs(0.50);
+        b.p90Ms = histogram.percentileMs(0.90);
+        b.p99Ms = histogram.percentileMs(0.99);
         stats.backends.append(b);
     }
     return stats;

@@ -4,6 +4,7 @@
 // public header: nothing outside core/proxy includes it.
 
 #include "proxy/ProxyEngine.h"
+#include "util/LatencyHistogram.h"
 
 #include <atomic>
 #include <cstdint>
@@ -14,18 +15,9 @@
 
 namespace corral::proxy {
 
-/// Latency histogram bucket upper bounds in microseconds; the last is open-ended.
-inline constexpr uint32_t LatencyBoundsUs[] = {
-    50,     100,    200,    300,    500,     750,     1000,    1500,     2000,     3000,
-    5000,   7500,   10000,  15000,  20000,   30000,   50000,   75000,    100000,   150000,
-    200000, 300000, 500000, 750000, 1000000, 2000000, 5000000, 10000000, 30000000, UINT32_MAX};
-inline constexpr int LatencyBuckets = int(sizeof LatencyBoundsUs / sizeof LatencyBoundsUs[0]);
-
+/// Until every caller uses ThreadCounters::recordLatency.
 inline int latencyBucket(uint64_t us) {
-    int i = 0;
-    while (i < LatencyBuckets - 1 && us > LatencyBoundsUs[i])
-        ++i;
-    return i;
+    return LatencyHistogram::bucketOf(us);
 }
 
 /// One thread's counters for one backend. Only that thread writes (load+store, no locked
@@ -37,11 +29,12 @@ struct alignas(64) ThreadCounters {
     std::atomic<uint64_t> bytesOut{0};
     std::atomic<uint64_t> failovers{0};
     std::atomic<uint64_t> failures{0};
-    std::atomic<uint64_t> latency[LatencyBuckets] = {};
+    std::atomic<uint64_t> latency[LatencyHistogram::Buckets] = {}; ///< LatencyHistogram's buckets
 
     static void add(std::atomic<uint64_t> &counter, uint64_t n) {
         counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
+    void recordLatency(uint64_t us) { add(latency[LatencyHistogram::bucketOf(us)], 1); }
 };
 
 /// What went wrong with a backend, for the 502/504 body, the log and passive health.

@@ -1,4 +1,7 @@
+#include "http/BodyFramer.h"
+#include "http/HeaderText.h"
 #include "http/HttpParser.h"
+#include "http/ResponseReader.h"
 
 #include <QTest>
 
@@ -212,6 +215,202 @@ private Q_SLOTS:
             d.reset();
             QCOMPARE(d.feed(bad, std::strlen(bad)), -1L);
         }
+    }
+
+    void headerText() {
+        QVERIFY(equalsIgnoreCase("Transfer-Encoding", "transfer-encoding"));
+        QVERIFY(!equalsIgnoreCase("chunked", "chunkee"));
+        QVERIFY(!equalsIgnoreCase("chunked", "xchunked"));
+        // '@' | 0x20 is '`': only letters fold.
+        QVERIFY(!equalsIgnoreCase("@", "`"));
+        QVERIFY(!equalsIgnoreCase("\xc4\xb0", "\xc4\x91"));
+        QCOMPARE(trimWhitespace(" \t a b\t "), std::string_view("a b"));
+        QVERIFY(hasToken("keep-alive, Close", "close"));
+        QVERIFY(!hasToken("closed, x-close", "close"));
+        QVERIFY(!hasToken("", "close"));
+        std::string tokens;
+        forEachToken(" a ,, b,\tc ,", [&](std::string_view t) { tokens += std::string(t) + '|'; });
+        QCOMPARE(tokens, std::string("a|b|c|"));
+        QCOMPARE(parseDecimal("0"), std::optional<uint64_t>(0));
+        QCOMPARE(parseDecimal("999999999999999999"), std::optional<uint64_t>(999999999999999999));
+        for (const char *bad :
+             {"", "-1", "+1", " 1", "1 ", "0x1", "1000000000000000000", "18446744073709551618"})
+            QVERIFY2(!parseDecimal(bad), bad);
+        QCOMPARE(parseHex("fF"), std::optional<uint64_t>(255));
+        QCOMPARE(parseHex("fffffffffffffff"), std::optional<uint64_t>(0xfffffffffffffff));
+        for (const char *bad : {"", "-1", "g", " a", "1000000000000000"})
+            QVERIFY2(!parseHex(bad), bad);
+    }
+
+    void framesBodies() {
+        BodyFramer body;
+        body.start(BodyKind::Length, 5);
+        QCOMPARE(body.feed("hel", 3), 3L);
+        QVERIFY(!body.done());
+        QCOMPARE(body.remaining(), uint64_t(2));
+        QCOMPARE(body.feed("loNEXT", 6), 2L);
+        QVERIFY(body.done());
+        QCOMPARE(body.feed("NEXT", 4), 0L);
+        body.start(BodyKind::Chunked, 0);
+        QCOMPARE(body.feed("2\r\nok\r\n0\r\n\r\nNEXT", 16), 12L);
+        QVERIFY(body.done());
+        body.start(BodyKind::Chunked, 0);
+        QCOMPARE(body.feed("2\r\nokX", 6), -1L);
+        body.start(BodyKind::UntilClose, 0);
+        QCOMPARE(body.feed("all of it", 9), 9L);
+        QVERIFY(!body.done());
+        QVERIFY(body.endOfInput());
+        body.start(BodyKind::Length, 5);
+        QCOMPARE(body.feed("hel", 3), 3L);
+        QVERIFY(!body.endOfInput()); // truncated
+        body.start(BodyKind::None, 0);
+        QVERIFY(body.done());
+        body.start(BodyKind::Length, 0);
+        QVERIFY(body.done());
+    }
+
+    // The responses as the load generator reads them: whole, and a byte at a time from a
+    // buffer it appends to and consumes from.
+    void readsResponses_data() {
+        QTest::addColumn<QByteArray>("bytes");
+        QTest::addColumn<QString>("outcome"); // "done", "done at close", "error", "need more"
+        QTest::addColumn<int>("status");
+        QTest::addColumn<bool>("closes");
+        QTest::addColumn<int>("rest"); // bytes after the response, left unconsumed
+
+        const auto row = [](const char *name, const QByteArray &bytes, const char *outcome,
+                            int status = 0, bool closes = false, int rest = 0) {
+            QTest::newRow(name) << bytes << QString::fromLatin1(outcome) << status << closes
+                                << rest;
+        };
+        row("length", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokNEXT", "done", 200, false, 4);
+        row("chunked",
+            "HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n"
+            "0\r\nX-Trailer: y\r\n\r\nNEXT",
+            "done", 503, false, 4);
+        row("interim responses skipped",
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+            "HTTP/1.1 204 No Content\r\n\r\n",
+            "done", 204);
+        row("not modified has no body", "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+            "done", 304);
+        row("same length twice",
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", "done", 200);
+        row("connection close",
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\n"
+            "Content-Length: 0\r\n\r\n",
+            "done", 200, true);
+        row("close inside another token",
+            "HTTP/1.1 200 OK\r\nConnection: x-closed\r\n"
+            "Content-Length: 0\r\n\r\n",
+            "done", 200, false);
+        row("http/1.0 closes", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", "done", 200, true);
+        row("http/1.0 keep-alive",
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
+            "Content-Length: 0\r\n\r\n",
+            "done", 200, false);
+        row("until close", "HTTP/1.1 200 OK\r\n\r\nall that follows", "done at close", 200, true);
+        row("incomplete head", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", "need more");
+        row("incomplete body", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok", "need more");
+        // Hostile: each could be framed two ways or not at all.
+        row("two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nokk",
+            "error");
+        row("length list", "HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nokk", "error");
+        row("negative length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "error");
+        row("overflowing length",
+            "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551618\r\n\r\nok", "error");
+        row("length with sign", "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok", "error");
+        row("not chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+            "error");
+        row("other coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+            "error");
+        row("negative chunk size",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nx\r\n0\r\n\r\n", "error");
+        row("overflowing chunk size",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000001\r\nx", "error");
+        row("chunk size not hex",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nx\r\n0\r\n\r\n", "error");
+        row("chunk longer than its size",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxx\r\n0\r\n\r\n", "error");
+        row("bare LF in head", "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n", "error");
+        row("status below 100", "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n", "error");
+        row("unsolicited switch", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+            "error");
+        row("not http", "SSH-2.0-OpenSSH_9.2\r\n\r\n", "error");
+        row("head too large",
+            "HTTP/1.1 200 OK\r\nX: " + QByteArray(70 * 1024, 'a') + "\r\nContent-Length: 0\r\n\r\n",
+            "error");
+        row("endless head", "HTTP/1.1 200 OK\r\nX: " + QByteArray(70 * 1024, 'a'), "error");
+    }
+
+    void readsResponses() {
+        QFETCH(QByteArray, bytes);
+        QFETCH(QString, outcome);
+        QFETCH(int, status);
+        QFETCH(bool, closes);
+        QFETCH(int, rest);
+        for (const size_t step : {size_t(bytes.size()), size_t(1)}) {
+            ResponseReader reader;
+            reader.reset();
+            std::string buffer;
+            ResponseReader::Progress progress = ResponseReader::Progress::NeedMore;
+            for (qsizetype at = 0;
+                 at < bytes.size() && progress == ResponseReader::Progress::NeedMore;
+                 at += qsizetype(step)) {
+                buffer.append(bytes.constData() + at,
+                              std::min<size_t>(step, size_t(bytes.size() - at)));
+                size_t consumed = 0;
+                progress = reader.feed(buffer.data(), buffer.size(), consumed);
+                QVERIFY(consumed <= buffer.size());
+                buffer.erase(0, consumed);
+            }
+            const QByteArray context = outcome.toLatin1() + ", " +
+                                       QByteArray::number(qulonglong(step)) + " byte(s) at a time";
+            if (outcome == u"error") {
+                QVERIFY2(progress == ResponseReader::Progress::Error, context);
+                continue;
+            }
+            if (outcome == u"need more") {
+                QVERIFY2(progress == ResponseReader::Progress::NeedMore, context);
+                QVERIFY2(reader.endOfInput() == ResponseReader::Progress::Error, context);
+                continue;
+            }
+            if (outcome == u"done at close") {
+                QVERIFY2(progress == ResponseReader::Progress::NeedMore, context);
+                QVERIFY2(reader.endOfInput() == ResponseReader::Progress::Done, context);
+            } else {
+                QVERIFY2(progress == ResponseReader::Progress::Done, context);
+                // What follows the response stays for the next one (fed a byte at a time, the
+                // reader stops before it arrives).
+                QCOMPARE(buffer.size(), step == 1 ? size_t(0) : size_t(rest));
+            }
+            QCOMPARE(reader.status(), status);
+            QCOMPARE(reader.closesConnection(), closes);
+        }
+    }
+
+    // One reader, one response after another on a keep-alive connection.
+    void readsResponsesInTurn() {
+        ResponseReader reader;
+        const std::string first = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na";
+        const std::string second =
+            "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        size_t consumed = 0;
+        reader.reset();
+        QCOMPARE(reader.feed(first.data(), first.size(), consumed), ResponseReader::Progress::Done);
+        QCOMPARE(consumed, first.size());
+        QCOMPARE(reader.status(), 200);
+        reader.reset();
+        QCOMPARE(reader.status(), 0);
+        QCOMPARE(reader.feed(second.data(), second.size(), consumed),
+                 ResponseReader::Progress::Done);
+        QCOMPARE(consumed, second.size());
+        QCOMPARE(reader.status(), 404);
+        // The response to a HEAD request has no body, whatever its length says.
+        const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+        reader.reset(true);
+        QCOMPARE(reader.feed(head.data(), head.size(), consumed), ResponseReader::Progress::Done);
+        QCOMPARE(consumed, head.size());
     }
 };
 

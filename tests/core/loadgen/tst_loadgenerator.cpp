@@ -11,7 +11,9 @@
 #include <QTcpSocket>
 #include <QTest>
 
+#include <functional>
 #include <memory>
+#include <optional>
 
 using corral::LoadGenerator;
 using corral::LoadStats;
@@ -109,6 +111,8 @@ private:
             if (path == "/chunked") {
                 socket->write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                               "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: y\r\n\r\n");
+            } else if (const char *hostile = hostileResponse(path)) {
+                socket->write(hostile);
             } else if (path == "/close") {
                 socket->write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close");
                 socket->disconnectFromHost();
@@ -120,9 +124,48 @@ private:
         }
     }
 
+    // Responses that two HTTP implementations could frame differently, or not at all: the
+    // load generator must count each as failed, never read one as a success.
+    static const char *hostileResponse(const QByteArray &path) {
+        if (path == "/two-lengths") // which one frames the body?
+            return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nokk";
+        if (path == "/not-chunked") // "chunked" inside another coding's name
+            return "HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        if (path == "/negative-length") return "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n";
+        if (path == "/overflowing-length") // 2^64 + 2 wraps to 2 in 64 bits
+            return "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551618\r\n\r\nok";
+        if (path == "/bad-chunk-size")
+            return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nx\r\n0\r\n\r\n";
+        return nullptr;
+    }
+
     QTcpServer m_server;
     QHash<QTcpSocket *, QByteArray> m_buffers;
 };
+
+// Sends GETs for `paths` at 150/s to the FramingServer on `port` until `enough` holds, then
+// lets the outstanding responses in (that server answers from the test's thread, which stop()
+// blocks) and stops. The final counters, or nullopt on a timeout.
+std::optional<LoadStats> runUntil(quint16 port, const QStringList &paths,
+                                  const std::function<bool(const LoadStats &)> &enough) {
+    LoadGenerator generator;
+    generator.setTarget(QStringLiteral("127.0.0.1"), port);
+    generator.setPaths(paths);
+    generator.setRate(150);
+    generator.start();
+    if (!QTest::qWaitFor([&] { return enough(generator.stats()); }, kTimeoutMs))
+        return std::nullopt;
+    generator.setRate(0);
+    const bool settled = QTest::qWaitFor(
+        [&] {
+            const LoadStats stats = generator.stats();
+            return stats.ok + stats.failed == stats.sent;
+        },
+        kTimeoutMs);
+    generator.stop();
+    if (!settled) return std::nullopt;
+    return generator.stats();
+}
 
 } // namespace
 
@@ -135,6 +178,7 @@ private Q_SLOTS:
     void stopStopsSending();
     void connectionRefusedIsReported();
     void parsesChunkedAndCloseDelimitedResponses();
+    void ambiguousResponsesCountAsFailed();
     void destructionWhileRunning();
 };
 
@@ -255,28 +299,35 @@ void TestLoadGenerator::connectionRefusedIsReported() {
 void TestLoadGenerator::parsesChunkedAndCloseDelimitedResponses() {
     FramingServer server;
     QVERIFY(server.listen());
-    LoadGenerator generator;
-    generator.setTarget(QStringLiteral("127.0.0.1"), server.port());
-    generator.setPaths(
-        {QStringLiteral("/chunked"), QStringLiteral("close"), QStringLiteral("/fail")});
-    QCOMPARE(generator.paths().at(1), QStringLiteral("/close"));
-    generator.setRate(150);
-    generator.start();
-    QTRY_VERIFY_WITH_TIMEOUT(generator.stats().ok >= 60, kTimeoutMs);
-    // This server answers from the test's thread, so let the last response out before stop()
-    // blocks that thread.
-    generator.setRate(0);
-    QTRY_VERIFY_WITH_TIMEOUT(
-        generator.stats().ok + generator.stats().failed == generator.stats().sent, kTimeoutMs);
-    generator.stop();
-    const LoadStats stats = generator.stats();
-    QCOMPARE(stats.ok + stats.failed, stats.sent);
-    // Rotation: one in three requests is /fail (503), the others succeed.
+    const auto stats =
+        runUntil(server.port(),
+                 {QStringLiteral("/chunked"), QStringLiteral("close"), QStringLiteral("/fail")},
+                 [](const LoadStats &s) { return s.ok >= 60; });
+    QVERIFY(stats);
+    QCOMPARE(stats->ok + stats->failed, stats->sent);
+    // Rotation: one in three requests is /fail (503), the others succeed ("close" became
+    // "/close").
     QVERIFY(server.hits.value("/chunked") >= 20);
     QVERIFY(server.hits.value("/close") >= 20);
     QVERIFY(server.hits.value("/fail") >= 20);
-    QCOMPARE(stats.failed, quint64(server.hits.value("/fail")));
-    QCOMPARE(stats.ok, quint64(server.hits.value("/chunked") + server.hits.value("/close")));
+    QCOMPARE(stats->failed, quint64(server.hits.value("/fail")));
+    QCOMPARE(stats->ok, quint64(server.hits.value("/chunked") + server.hits.value("/close")));
+}
+
+void TestLoadGenerator::ambiguousResponsesCountAsFailed() {
+    FramingServer server;
+    QVERIFY(server.listen());
+    const QStringList paths = {QStringLiteral("/two-lengths"), QStringLiteral("/not-chunked"),
+                               QStringLiteral("/negative-length"),
+                               QStringLiteral("/overflowing-length"),
+                               QStringLiteral("/bad-chunk-size")};
+    const auto stats =
+        runUntil(server.port(), paths, [](const LoadStats &s) { return s.failed >= 50; });
+    QVERIFY(stats);
+    QCOMPARE(stats->ok, 0u);
+    QCOMPARE(stats->failed, stats->sent);
+    for (const QString &path : paths)
+        QVERIFY2(server.hits.value(path.toUtf8()) >= 5, qPrintable(path));
 }
 
 void TestLoadGenerator::destructionWhileRunning() {
