@@ -1,12 +1,13 @@
-// Fuzz target for the proxy's HTTP parsing, both directions: head scanning, request and
-// response head parsing and chunked decoding must never crash, read out of bounds or loop,
-// whatever the bytes a client or a backend sends.
+// Fuzz target for the HTTP toolkit, both directions: head scanning, request and response head
+// parsing, chunked decoding and the load generator's ResponseReader must never crash, read
+// out of bounds or loop, whatever the bytes a client or a backend sends.
 //
 // With clang it is a libFuzzer target (-fsanitize=fuzzer). With other compilers the same
 // entry point is driven by the small main() below: seed requests plus random mutations of
 // them for a few seconds, so g++ CI builds still exercise it (under ASan in the sanitizer run).
 
 #include "http/HttpParser.h"
+#include "http/ResponseReader.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -15,6 +16,34 @@
 #include <vector>
 
 using namespace corral::http;
+
+// The same bytes as the load generator reads them: responses one after another on one
+// connection, arriving in uneven pieces into a buffer it consumes from the front.
+static void readAsClient(const char *p, size_t size) {
+    static thread_local ResponseReader reader(4096, 100);
+    static thread_local std::string buffer;
+    reader.reset(size % 3 == 0);
+    buffer.clear();
+    size_t at = 0;
+    while (at < size) {
+        const size_t piece = std::min<size_t>(size - at, 1 + (at % 11));
+        buffer.append(p + at, piece);
+        at += piece;
+        size_t consumed = 0;
+        const ResponseReader::Progress progress =
+            reader.feed(buffer.data(), buffer.size(), consumed);
+        if (consumed > buffer.size()) std::abort();
+        buffer.erase(0, consumed);
+        if (progress == ResponseReader::Progress::Error) return;
+        if (progress == ResponseReader::Progress::Done) {
+            // A final status, never an interim or a switch.
+            if (reader.status() < 200 || reader.status() > 999) std::abort();
+            reader.reset(false);
+        }
+    }
+    if (reader.endOfInput() == ResponseReader::Progress::Done && reader.status() < 200)
+        std::abort();
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *p = reinterpret_cast<const char *>(data);
@@ -76,6 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             }
         }
     }
+    readAsClient(p, size);
     return 0;
 }
 
