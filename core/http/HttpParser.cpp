@@ -1,6 +1,7 @@
 #include "http/HttpParser.h"
 
 #include <cstring>
+#include <iterator>
 
 namespace corral::http {
 
@@ -77,61 +78,70 @@ inline const char *valueEnd(const char *p, const char *end) {
     }
 }
 
-// Case-insensitive comparison against a lowercase literal of letters and '-'. Exact for
-// token characters (the only ones a header name may hold): c | 0x20 maps only 'A'-'Z' onto
-// 'a'-'z', and only '-' (and CR, never in a token) onto '-'.
-template <size_t N> inline bool nameIs(std::string_view name, const char (&lit)[N]) {
-    if (name.size() != N - 1) return false;
-    for (size_t i = 0; i + 1 < N; ++i)
-        if ((static_cast<unsigned char>(name[i]) | 0x20) != static_cast<unsigned char>(lit[i]))
+// Case-insensitive comparison of the first lower.size() bytes of `name` against `lower`, a
+// lowercase name of letters and '-'. Exact for token characters (the only ones a header name
+// may hold): c | 0x20 maps only 'A'-'Z' onto 'a'-'z', and only '-' (and CR, never in a token)
+// onto '-'.
+inline bool startsWithName(std::string_view name, std::string_view lower) {
+    for (size_t i = 0; i < lower.size(); ++i)
+        if ((static_cast<unsigned char>(name[i]) | 0x20) != static_cast<unsigned char>(lower[i]))
             return false;
     return true;
 }
 
-HeaderId classify(std::string_view name) {
-    // Dispatch on length first: one comparison for most headers.
-    switch (name.size()) {
-    case 2:
-        if (nameIs(name, "te")) return HeaderId::TE;
-        break;
-    case 4:
-        if (nameIs(name, "host")) return HeaderId::Host;
-        break;
-    case 6:
-        if (nameIs(name, "expect")) return HeaderId::Expect;
-        if (nameIs(name, "cookie")) return HeaderId::Cookie;
-        break;
-    case 7:
-        if (nameIs(name, "trailer")) return HeaderId::Trailer;
-        if (nameIs(name, "upgrade")) return HeaderId::Upgrade;
-        break;
-    case 9:
-        if (nameIs(name, "x-real-ip")) return HeaderId::XRealIp;
-        break;
-    case 10:
-        if (nameIs(name, "connection")) return HeaderId::Connection;
-        if (nameIs(name, "keep-alive")) return HeaderId::KeepAlive;
-        break;
-    case 13:
-        if (nameIs(name, "authorization")) return HeaderId::Authorization;
-        break;
-    case 14:
-        if (nameIs(name, "content-length")) return HeaderId::ContentLength;
-        break;
-    case 15:
-        if (nameIs(name, "x-forwarded-for")) return HeaderId::XForwardedFor;
-        break;
-    case 16:
-        if (nameIs(name, "x-forwarded-host")) return HeaderId::XForwardedHost;
-        break;
-    case 17:
-        if (nameIs(name, "transfer-encoding")) return HeaderId::TransferEncoding;
-        if (nameIs(name, "x-forwarded-proto")) return HeaderId::XForwardedProto;
-        break;
-    default:
-        break;
+struct KnownHeader {
+    std::string_view name;
+    HeaderId id;
+};
+// The headers the proxy interprets, shortest first: a name is compared only with those of its
+// own length, one or two comparisons, as a switch on the length would.
+constexpr KnownHeader kKnownHeaders[] = {
+    {"te", HeaderId::TE},
+    {"host", HeaderId::Host},
+    {"expect", HeaderId::Expect},
+    {"cookie", HeaderId::Cookie},
+    {"trailer", HeaderId::Trailer},
+    {"upgrade", HeaderId::Upgrade},
+    {"x-real-ip", HeaderId::XRealIp},
+    {"connection", HeaderId::Connection},
+    {"keep-alive", HeaderId::KeepAlive},
+    {"authorization", HeaderId::Authorization},
+    {"content-length", HeaderId::ContentLength},
+    {"x-forwarded-for", HeaderId::XForwardedFor},
+    {"x-forwarded-host", HeaderId::XForwardedHost},
+    {"transfer-encoding", HeaderId::TransferEncoding},
+    {"x-forwarded-proto", HeaderId::XForwardedProto},
+};
+constexpr size_t kLongestKnownHeader = 17;
+
+// first[n]: the index of the first known header at least n long.
+struct KnownHeadersByLength {
+    uint8_t first[kLongestKnownHeader + 2];
+    constexpr KnownHeadersByLength()
+        : first() {
+        size_t k = 0;
+        for (size_t n = 0; n < std::size(first); ++n) {
+            while (k < std::size(kKnownHeaders) && kKnownHeaders[k].name.size() < n)
+                ++k;
+            first[n] = static_cast<uint8_t>(k);
+        }
     }
-    if (name.size() > 6 && nameIs(name.substr(0, 6), "proxy-")) return HeaderId::ProxyPrefixed;
+};
+constexpr KnownHeadersByLength kByLength;
+
+constexpr bool knownHeadersSorted() {
+    for (size_t i = 1; i < std::size(kKnownHeaders); ++i)
+        if (kKnownHeaders[i - 1].name.size() > kKnownHeaders[i].name.size()) return false;
+    return kKnownHeaders[std::size(kKnownHeaders) - 1].name.size() == kLongestKnownHeader;
+}
+static_assert(knownHeadersSorted(), "kKnownHeaders: shortest first, the last kLongestKnownHeader");
+
+HeaderId classify(std::string_view name) {
+    if (name.size() <= kLongestKnownHeader) {
+        for (size_t i = kByLength.first[name.size()]; i < kByLength.first[name.size() + 1]; ++i)
+            if (startsWithName(name, kKnownHeaders[i].name)) return kKnownHeaders[i].id;
+    }
+    if (name.size() > 6 && startsWithName(name, "proxy-")) return HeaderId::ProxyPrefixed;
     return HeaderId::Other;
 }
 

@@ -217,6 +217,43 @@ private Q_SLOTS:
         }
     }
 
+    // Header names in any case, and only whole names, are the headers the proxy interprets.
+    void classifiesHeaderNames() {
+        const std::pair<const char *, HeaderId> known[] = {
+            {"TE", HeaderId::TE},
+            {"HOST", HeaderId::Host},
+            {"Expect", HeaderId::Expect},
+            {"COOKIE", HeaderId::Cookie},
+            {"Trailer", HeaderId::Trailer},
+            {"UPGRADE", HeaderId::Upgrade},
+            {"X-Real-IP", HeaderId::XRealIp},
+            {"Connection", HeaderId::Connection},
+            {"Keep-Alive", HeaderId::KeepAlive},
+            {"AUTHORIZATION", HeaderId::Authorization},
+            {"Content-Length", HeaderId::ContentLength},
+            {"X-FORWARDED-FOR", HeaderId::XForwardedFor},
+            {"x-forwarded-host", HeaderId::XForwardedHost},
+            {"Transfer-Encoding", HeaderId::TransferEncoding},
+            {"X-Forwarded-Proto", HeaderId::XForwardedProto},
+            {"Proxy-Authorization", HeaderId::ProxyPrefixed},
+            {"proxy-x", HeaderId::ProxyPrefixed},
+            {"Proxy-", HeaderId::Other},
+            {"Hosts", HeaderId::Other},
+            {"Te2", HeaderId::Other},
+            {"X-Forwarded-Prot", HeaderId::Other},
+            {"Content_Length", HeaderId::Other},
+        };
+        ResponseHead r;
+        for (const auto &[name, id] : known) {
+            const std::string head =
+                std::string("HTTP/1.1 204 No Content\r\n") + name + ": 0\r\nX-Last: 1\r\n\r\n";
+            QVERIFY2(parseResponse(head.data(), head.size(), false, 100, r) == 0, name);
+            QCOMPARE(r.headers.size(), size_t(2));
+            QVERIFY2(r.headers[0].id == id, name);
+            QVERIFY2(r.headers[1].id == HeaderId::Other, name);
+        }
+    }
+
     void headerText() {
         QVERIFY(equalsIgnoreCase("Transfer-Encoding", "transfer-encoding"));
         QVERIFY(!equalsIgnoreCase("chunked", "chunkee"));
