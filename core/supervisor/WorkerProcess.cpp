@@ -14,6 +14,7 @@
 #include <QThread>
 #include <QTimer>
 
+#include <algorithm>
 #include <utility>
 
 #include <signal.h>
@@ -69,7 +70,8 @@ WorkerProcess::WorkerProcess(WorkerSpec spec, SupervisionPolicy policy, QObject 
         }
     });
     m_probeTimer = new QTimer(this);
-    m_probeTimer->setInterval(m_policy.probeIntervalMs);
+    m_probeTimer->setSingleShot(true);
+    m_probeTimer->setTimerType(Qt::PreciseTimer);
     connect(m_probeTimer, &QTimer::timeout, this, &WorkerProcess::probe);
 }
 
@@ -230,7 +232,10 @@ void WorkerProcess::onStarted() {
     m_log->note(QStringLiteral("started pid %1: %2 %3")
                     .arg(m_group)
                     .arg(m_spec.program, m_spec.args.join(QLatin1Char(' '))));
-    m_probeTimer->start();
+    // A worker is usually ready within tens of milliseconds: probing at once and then after
+    // 5, 10, 20, ... ms (up to probeIntervalMs) puts it into rotation that soon, while one
+    // that takes seconds costs no more than a probe per interval.
+    m_probeDelayMs = m_policy.probeFirstDelayMs;
     probe();
 }
 
@@ -290,9 +295,13 @@ void WorkerProcess::probe() {
 
 void WorkerProcess::onProbeFinished(bool ready, const QString &detail) {
     if (state() != WorkerState::Starting) return;
+    const auto probeAgainLater = [this] {
+        m_probeTimer->start(m_probeDelayMs);
+        m_probeDelayMs = std::min(m_probeDelayMs * 2, m_policy.probeIntervalMs);
+    };
     if (!ready) {
         m_lastProbeError = detail;
-        return;
+        return probeAgainLater();
     }
     if (!processTreeListensOn(m_group, m_spec.port)) {
         // Something answered, but not our worker: another program holds the port.
@@ -302,7 +311,7 @@ void WorkerProcess::onProbeFinished(bool ready, const QString &detail) {
                                .arg(m_spec.port)
                                .arg(describeHolders(holders))
                                .arg(m_group);
-        return;
+        return probeAgainLater();
     }
     m_probeTimer->stop();
     m_timer->stop();

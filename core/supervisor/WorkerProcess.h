@@ -29,7 +29,8 @@ struct SupervisionPolicy {
     int stableResetMs = 30000;  ///< running this long resets the delay
     int crashLimit = 10;        ///< this many crashes ...
     int crashWindowMs = 60000;  ///< ... within this window: failed, no more restarts
-    int probeIntervalMs = 100;  ///< readiness polling
+    int probeFirstDelayMs = 5;  ///< readiness polling: first retry after this, doubling ...
+    int probeIntervalMs = 100;  ///< ... up to this
     qint64 logMaxBytes = 10 * 1024 * 1024;
     int logKeep = 3;
     QString logDirectory; ///< empty: $XDG_STATE_HOME/corral/logs
@@ -126,7 +127,8 @@ private:
     std::unique_ptr<RotatingLog> m_log;
     QProcess *m_process = nullptr;
     QTimer *m_timer = nullptr;      ///< backoff, start deadline and kill timeout
-    QTimer *m_probeTimer = nullptr; ///< readiness polling
+    QTimer *m_probeTimer = nullptr; ///< readiness polling: the next probe, single-shot
+    int m_probeDelayMs = 0;         ///< before the next probe; doubles per failed probe
     QTcpSocket *m_probe = nullptr;
     QByteArray m_probeReply;
     QString m_lastProbeError;
