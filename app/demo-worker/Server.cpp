@@ -1,6 +1,7 @@
 #include "Server.h"
 
 #include "http/HeaderText.h"
+#include "http/StatusText.h"
 
 #include <QByteArray>
 #include <QCryptographicHash>
@@ -43,33 +44,10 @@ constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 constexpr auto kLogInterval = std::chrono::milliseconds(100);
 constexpr std::size_t kLogLineBytes = 100;
 
-const char *reasonPhrase(int status) {
-    switch (status) {
-    case 101:
-        return "Switching Protocols";
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 413:
-        return "Content Too Large";
-    case 426:
-        return "Upgrade Required";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 501:
-        return "Not Implemented";
-    case 503:
-        return "Service Unavailable";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Unknown";
-    }
+// The toolkit's reason phrase; "Unknown" for a status it does not list.
+std::string_view reasonPhrase(int status) {
+    const std::string_view reason = http::reasonPhrase(status);
+    return reason.empty() ? std::string_view("Unknown") : reason;
 }
 
 std::optional<unsigned long long> parseCount(std::optional<std::string_view> text,
@@ -547,10 +525,13 @@ void Server::handleRequest(Connection &connection, const Request &request) {
 void Server::appendHead(Connection &connection, int status, std::string_view contentType,
                         std::uint64_t contentLength, bool keepAlive) {
     char head[256];
+    const std::string_view reason = reasonPhrase(status);
     const int length = std::snprintf(
         head, sizeof head,
-        "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %llu\r\nConnection: %s\r\n\r\n",
-        status, reasonPhrase(status), static_cast<int>(contentType.size()), contentType.data(),
+        "HTTP/1.1 %d %.*s\r\nContent-Type: %.*s\r\nContent-Length: %llu\r\nConnection: "
+        "%s\r\n\r\n",
+        status, static_cast<int>(reason.size()), reason.data(),
+        static_cast<int>(contentType.size()), contentType.data(),
         static_cast<unsigned long long>(contentLength), keepAlive ? "keep-alive" : "close");
     connection.output.append(std::string_view(head, static_cast<std::size_t>(length)));
 }

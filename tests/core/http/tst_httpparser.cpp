@@ -2,6 +2,7 @@
 #include "http/HeaderText.h"
 #include "http/HttpParser.h"
 #include "http/ResponseReader.h"
+#include "http/StatusText.h"
 
 #include <QTest>
 
@@ -277,6 +278,12 @@ private Q_SLOTS:
         QCOMPARE(parseHex("fffffffffffffff"), std::optional<uint64_t>(0xfffffffffffffff));
         for (const char *bad : {"", "-1", "g", " a", "1000000000000000"})
             QVERIFY2(!parseHex(bad), bad);
+    }
+
+    void reasonPhrases() {
+        QCOMPARE(reasonPhrase(502), std::string_view("Bad Gateway"));
+        QCOMPARE(reasonPhrase(431), std::string_view("Request Header Fields Too Large"));
+        QVERIFY(reasonPhrase(299).empty()); // the caller's fallback
     }
 
     void framesBodies() {
