@@ -1,7 +1,8 @@
 #include "proxy/AdminClient.h"
 
-#include "model/Backend.h"
 #include "http/HttpParser.h"
+#include "model/Backend.h"
+#include "net/SocketAddress.h"
 
 #include <QFile>
 #include <QHostAddress>
@@ -132,21 +133,7 @@ Result<AdminClient::Response> AdminClient::sendRaw(const QByteArray &request) co
         std::memcpy(un->sun_path, path.constData(), size_t(path.size()));
         length = socklen_t(offsetof(sockaddr_un, sun_path) + size_t(path.size()) + 1);
     } else {
-        const QHostAddress host(m_endpoint.host);
-        if (host.protocol() == QAbstractSocket::IPv6Protocol) {
-            auto *in6 = reinterpret_cast<sockaddr_in6 *>(&address);
-            in6->sin6_family = AF_INET6;
-            in6->sin6_port = htons(m_endpoint.port);
-            const Q_IPV6ADDR raw = host.toIPv6Address();
-            std::memcpy(&in6->sin6_addr, &raw, 16);
-            length = sizeof *in6;
-        } else {
-            auto *in = reinterpret_cast<sockaddr_in *>(&address);
-            in->sin_family = AF_INET;
-            in->sin_port = htons(m_endpoint.port);
-            in->sin_addr.s_addr = htonl(host.toIPv4Address());
-            length = sizeof *in;
-        }
+        length = net::ipSocketAddress(QHostAddress(m_endpoint.host), m_endpoint.port, address);
     }
     const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return fail(QStringLiteral("admin API %1: socket: %2").arg(where, errnoText()));

@@ -1,6 +1,7 @@
 #include "proxy/AdminServer.h"
 
 #include "http/HttpParser.h"
+#include "net/SocketAddress.h"
 #include "proxy/ProxyEngine.h"
 #include "util/AtomicFile.h"
 #include "util/ListeningSockets.h"
@@ -172,22 +173,8 @@ Result<void> AdminServer::listenTcp(const QString &hostText, quint16 port) {
     if (m_listenFd < 0) return fail(QStringLiteral("admin socket: %1").arg(errnoText()));
     const int one = 1;
     setsockopt(m_listenFd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_storage addr{};
-    socklen_t length;
-    if (v6) {
-        auto *a = reinterpret_cast<sockaddr_in6 *>(&addr);
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(port);
-        const Q_IPV6ADDR raw = host.toIPv6Address();
-        std::memcpy(&a->sin6_addr, &raw, 16);
-        length = sizeof *a;
-    } else {
-        auto *a = reinterpret_cast<sockaddr_in *>(&addr);
-        a->sin_family = AF_INET;
-        a->sin_port = htons(port);
-        a->sin_addr.s_addr = htonl(host.toIPv4Address());
-        length = sizeof *a;
-    }
+    sockaddr_storage addr;
+    const socklen_t length = net::ipSocketAddress(host, port, addr);
     if (::bind(m_listenFd, reinterpret_cast<sockaddr *>(&addr), length) != 0 ||
         ::listen(m_listenFd, 64) != 0) {
         const int error = errno;

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <condition_variable>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -92,17 +93,9 @@ QString BackendEvent::toString() const {
 }
 
 QString backendStateName(BackendState state) {
-    switch (state) {
-    case BackendState::Up:
-        return QStringLiteral("up");
-    case BackendState::Down:
-        return QStringLiteral("down");
-    case BackendState::Draining:
-        return QStringLiteral("draining");
-    case BackendState::Disabled:
-        return QStringLiteral("disabled");
-    }
-    return {};
+    static const char *const names[] = {"up", "down", "draining", "disabled"}; // BackendState order
+    static_assert(std::size(names) == size_t(BackendState::Disabled) + 1);
+    return QLatin1String(names[size_t(state)]);
 }
 
 static Result<void> resolve(const Backend &backend, sockaddr_storage &out, socklen_t &length) {
@@ -145,6 +138,18 @@ struct ProxyEngine::Impl {
         for (auto &rt : shared->backends)
             if (rt->key == key) return rt;
         return nullptr;
+    }
+    /// Applies `change` to backend `key` under the lock, then tells the threads.
+    template <typename Change> Result<void> changeBackend(const QString &key, Change &&change) {
+        if (!shared) return fail(QStringLiteral("the proxy is not running"));
+        {
+            std::lock_guard lock(shared->mutex);
+            const std::shared_ptr<BackendRuntime> rt = find(key);
+            if (!rt) return fail(QStringLiteral("no backend %1").arg(key));
+            change(rt);
+        }
+        publish();
+        return {};
     }
     Result<std::shared_ptr<BackendRuntime>> makeRuntime(const Backend &backend) {
         if (auto valid = backend.validate(QStringLiteral("backend")); !valid)
@@ -408,51 +413,26 @@ Result<void> ProxyEngine::setWeight(const QString &key, int weight) {
         return fail(QStringLiteral("weight %1 is out of range (1..%2)")
                         .arg(weight)
                         .arg(Backend::MaxWeight));
-    {
-        std::lock_guard lock(d->shared->mutex);
-        auto rt = d->find(key);
-        if (!rt) return fail(QStringLiteral("no backend %1").arg(key));
-        rt->config.weight = weight;
-    }
-    d->publish();
-    return {};
+    return d->changeBackend(key, [&](const auto &rt) { rt->config.weight = weight; });
 }
 
 Result<void> ProxyEngine::enableBackend(const QString &key) {
-    if (!d->shared) return fail(QStringLiteral("the proxy is not running"));
-    {
-        std::lock_guard lock(d->shared->mutex);
-        auto rt = d->find(key);
-        if (!rt) return fail(QStringLiteral("no backend %1").arg(key));
+    return d->changeBackend(key, [](const auto &rt) {
         rt->enabled = true;
         rt->draining = false;
         rt->downUntilMs = 0;
         std::lock_guard drainLock(rt->drainMutex);
         rt->onDrained = nullptr;
-    }
-    d->publish();
-    return {};
+    });
 }
 
 Result<void> ProxyEngine::disableBackend(const QString &key) {
-    if (!d->shared) return fail(QStringLiteral("the proxy is not running"));
-    {
-        std::lock_guard lock(d->shared->mutex);
-        auto rt = d->find(key);
-        if (!rt) return fail(QStringLiteral("no backend %1").arg(key));
-        rt->enabled = false;
-    }
-    d->publish();
-    return {};
+    return d->changeBackend(key, [](const auto &rt) { rt->enabled = false; });
 }
 
 Result<void> ProxyEngine::drainBackend(const QString &key, std::function<void()> onDrained) {
-    if (!d->shared) return fail(QStringLiteral("the proxy is not running"));
-    std::shared_ptr<BackendRuntime> rt;
-    {
-        std::lock_guard lock(d->shared->mutex);
-        rt = d->find(key);
-        if (!rt) return fail(QStringLiteral("no backend %1").arg(key));
+    std::shared_ptr<BackendRuntime> drained;
+    auto changed = d->changeBackend(key, [&](const std::shared_ptr<BackendRuntime> &rt) {
         {
             std::lock_guard drainLock(rt->drainMutex);
             // The event first: whatever the callback does next (stop the worker) follows it.
@@ -463,9 +443,10 @@ Result<void> ProxyEngine::drainBackend(const QString &key, std::function<void()>
             };
         }
         rt->draining = true; // seq_cst, paired with the threads' count-then-check
-    }
-    d->publish();
-    rt->fireDrainedIfEmpty();
+        drained = rt;
+    });
+    if (!changed) return changed;
+    drained->fireDrainedIfEmpty();
     return {};
 }
 

@@ -13,94 +13,6 @@
 
 namespace corral::proxy {
 
-enum class Kind : uint8_t { Listener, Wake, Client, Upstream };
-
-struct Pollable {
-    Kind kind;
-};
-
-struct Upstream : Pollable {
-    int fd = -1;
-    bool connecting = false;
-    bool canRead = false;
-    bool canWrite = false;
-    bool hangup = false;
-    bool eof = false;
-    bool reused = false;
-    bool closed = false;
-    bool pooled = false;
-    Buffer in, out;
-    std::shared_ptr<BackendRuntime> runtime;
-    Client *client = nullptr;
-    TimerNode timer;
-    http::HeadScanner scan;
-};
-
-enum class Phase : uint8_t { Head, Proxy, Tunnel, Linger };
-
-/// Why a failed request was not retried; None: it could have been, nothing else was usable.
-enum class NoRetry : uint8_t { None, Final, NotIdempotent, BodySent, Exhausted };
-
-struct Client : Pollable {
-    int fd = -1;
-    Phase phase = Phase::Head;
-    bool canRead = false;
-    bool canWrite = true;
-    bool hangup = false;
-    bool eof = false;
-    bool closed = false;
-    bool servedOne = false;
-    bool closeAfter = false;       ///< close once the current response is out
-    bool clientClose = false;      ///< the request said "close": no more bytes will follow it
-    bool closeWhenFlushed = false; ///< Linger without lingering: close once `out` is sent
-    Buffer in, out, head;          ///< head: the rewritten request head, kept for a retry
-    Upstream *up = nullptr;
-    http::HeadScanner scan;
-    size_t slot = 0;
-    TimerNode timer;
-
-    // The request in flight.
-    http::BodyKind reqBody = http::BodyKind::None;
-    uint64_t reqRemaining = 0;
-    http::ChunkedDecoder reqChunks;
-    bool reqDone = true;
-    bool bodyQueued = false;
-    bool isHead = false;
-    bool keepAlive = true;
-    bool http10 = false;
-    bool upgrade = false;
-    bool setCookie = false;
-    bool idempotent = false;
-    bool reqSent = false;    ///< a byte of it was written to the current backend
-    bool freshOnly = false;  ///< a pooled connection failed: the retry opens a new one
-    uint8_t retriesUsed = 0; ///< retries after the request had reached a backend
-    NoRetry noRetry = NoRetry::None;
-    FailReason failReason = FailReason::None;
-    /// The backend whose failure the next 502/504 reports. Set just before the error is
-    /// written, in the same call (m_backends keeps it alive that long); never read later.
-    BackendRuntime *failedAt = nullptr;
-    int tries = 0;
-    BackendRuntime *tried[8] = {};
-    int triedCount = 0;
-    BackendRuntime *runtime = nullptr; ///< the backend counted for this request
-    uint64_t startUs = 0;
-    uint32_t stickyOffset = 0, stickyLength = 0; ///< cookie value inside `head`
-
-    // The response.
-    bool respStarted = false;
-    bool respHeadDone = false;
-    bool respDone = false;
-    http::BodyKind respBody = http::BodyKind::None;
-    uint64_t respRemaining = 0;
-    http::ChunkedDecoder respChunks;
-    bool respKeepAlive = false; ///< the backend's connection may serve another request
-    int status = 0;
-
-    char ip[INET6_ADDRSTRLEN] = {};
-    uint8_t ipLength = 0;
-    uint64_t addressHash = 0;
-};
-
 namespace {
 
 Pollable g_listenerTag{Kind::Listener};
@@ -110,125 +22,38 @@ template <typename T> T *ownerOf(TimerNode *node) {
     return static_cast<T *>(node->owner);
 }
 
-// Appends text to a buffer if it fits; `ok` turns false otherwise.
-struct Writer {
-    char *p;
-    char *end;
-    bool ok = true;
-    void put(std::string_view s) {
-        if (size_t(end - p) < s.size()) {
-            ok = false;
-            return;
-        }
-        std::memcpy(p, s.data(), s.size());
-        p += s.size();
-    }
-    void putNumber(uint64_t n) {
-        char digits[24];
-        int i = 24;
-        do {
-            digits[--i] = char('0' + n % 10);
-            n /= 10;
-        } while (n);
-        put(std::string_view(digits + i, size_t(24 - i)));
-    }
-};
-
-void putDuration(Writer &w, int ms) {
-    if (ms % 1000 == 0) {
-        w.putNumber(uint64_t(ms / 1000));
-        w.put(" s");
-    } else {
-        w.putNumber(uint64_t(ms));
-        w.put(" ms");
-    }
+uint32_t bufferSizeFor(const ProxyLimits &limits) {
+    return uint32_t(std::max(limits.bufferSize, limits.maxHeaderBytes + 4096));
 }
 
-void putFailure(Writer &w, FailReason why, const ProxyConfig &config) {
-    switch (why) {
-    case FailReason::None:
-        w.put("failed");
-        break;
-    case FailReason::Refused:
-        w.put("refused the connection");
-        break;
-    case FailReason::Unreachable:
-        w.put("could not be connected to");
-        break;
-    case FailReason::ConnectTimeout:
-        w.put("did not accept the connection within ");
-        putDuration(w, config.connectTimeoutMs);
-        break;
-    case FailReason::Closed:
-        w.put("closed the connection before answering");
-        break;
-    case FailReason::Reset:
-        w.put("reset the connection before answering");
-        break;
-    case FailReason::ResponseTimeout:
-        w.put("did not answer within ");
-        putDuration(w, config.responseTimeoutMs);
-        break;
-    case FailReason::MalformedHead:
-        w.put("sent a malformed response head");
-        break;
-    case FailReason::HeadTooLarge:
-        w.put("sent a response head too large to buffer");
-        break;
-    case FailReason::UnsolicitedSwitch:
-        w.put("switched protocols (101) without being asked to");
-        break;
-    case FailReason::UnsupportedCoding:
-        w.put("sent a transfer coding other than chunked");
-        break;
-    }
+// Over the connection limit, or out of descriptors: say so and close, rather than leave the
+// client hanging.
+void refuse(int fd) {
+    [[maybe_unused]] const ssize_t n = ::send(fd, TooManyConnectionsResponse.data(),
+                                              TooManyConnectionsResponse.size(), MSG_NOSIGNAL);
+    ::shutdown(fd, SHUT_WR);
+    ::close(fd);
 }
 
-// Error details (which backend, what it did) are for the operator at the machine only.
-bool isLoopback(std::string_view ip) {
-    return ip.substr(0, 4) == "127." || ip == "::1" || ip.substr(0, 11) == "::ffff:127.";
-}
-
-std::string_view reasonFor(int status) {
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 408:
-        return "Request Timeout";
-    case 414:
-        return "URI Too Long";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Error";
-    }
+// Why `rt` takes no request now, for a "no backend is up" answer.
+BackendStatus statusOf(const BackendRuntime &rt) {
+    BackendStatus status;
+    status.backend = rt.label;
+    status.lastFailure = rt.lastFailure.load(std::memory_order_relaxed);
+    if (!rt.enabled.load(std::memory_order_relaxed) || rt.removed.load(std::memory_order_relaxed))
+        status.condition = BackendCondition::Disabled;
+    else if (rt.draining.load(std::memory_order_relaxed))
+        status.condition = BackendCondition::Draining;
+    else if (rt.healthDown.load(std::memory_order_relaxed))
+        status.condition = BackendCondition::FailsHealthChecks;
+    else if (status.lastFailure != FailReason::None)
+        status.condition = BackendCondition::Failed;
+    else
+        status.condition = BackendCondition::Down;
+    return status;
 }
 
 } // namespace
-
-std::string durationText(int ms) {
-    char text[32];
-    Writer w{text, text + sizeof text};
-    putDuration(w, ms);
-    return std::string(text, size_t(w.p - text));
-}
-
-std::string describeFailure(FailReason why, const ProxyConfig &config) {
-    char text[128];
-    Writer w{text, text + sizeof text};
-    putFailure(w, why, config);
-    return std::string(text, size_t(w.p - text));
-}
 
 void EngineShared::pushEvent(const std::string &backend, BackendEvent::Kind kind,
                              const std::string &why) {
@@ -246,56 +71,42 @@ Worker::Worker(EngineShared &shared, int index, int listenFd)
     : m_shared(shared)
     , m_config(shared.config)
     , m_index(index)
-    , m_listenFd(listenFd) {
+    , m_listenFd(listenFd)
+    , m_buffers(bufferSizeFor(shared.config.limits)) {
     const ProxyLimits &l = m_config.limits;
-    m_bufferSize = uint32_t(std::max(l.bufferSize, l.maxHeaderBytes + 4096));
-    m_timeoutMs[ClientHeader] = l.headerTimeoutMs;
-    m_timeoutMs[ClientIdle] = l.keepAliveTimeoutMs;
-    m_timeoutMs[ClientBody] = l.bodyTimeoutMs;
-    m_timeoutMs[ClientSend] = l.sendTimeoutMs;
-    m_timeoutMs[ClientLinger] = 2000;
-    m_timeoutMs[UpConnect] = m_config.connectTimeoutMs;
-    m_timeoutMs[UpResponse] = m_config.responseTimeoutMs;
-    m_timeoutMs[UpIdle] = l.upstreamIdleTimeoutMs;
-    m_timeoutMs[TunnelIdle] = l.tunnelTimeoutMs;
-    for (TimerNode &t : m_timers)
-        t.prev = t.next = &t;
+    m_timers.setDuration(ClientHeader, l.headerTimeoutMs);
+    m_timers.setDuration(ClientIdle, l.keepAliveTimeoutMs);
+    m_timers.setDuration(ClientBody, l.bodyTimeoutMs);
+    m_timers.setDuration(ClientSend, l.sendTimeoutMs);
+    m_timers.setDuration(ClientLinger, 2000);
+    m_timers.setDuration(UpConnect, m_config.connectTimeoutMs);
+    m_timers.setDuration(UpResponse, m_config.responseTimeoutMs);
+    m_timers.setDuration(UpIdle, l.upstreamIdleTimeoutMs);
+    m_timers.setDuration(TunnelIdle, l.tunnelTimeoutMs);
     m_request.headers.reserve(64);
     m_response.headers.reserve(64);
 }
 
 Worker::~Worker() {
-    // Teardown after the loop ended: whatever is still open is closed and freed here.
-    const auto freeUpstream = [](Upstream *u) {
+    // Teardown after the loop ended: whatever is still open is closed here; the pools'
+    // destructors free the objects and buffers.
+    const auto discard = [this](Upstream *u) {
         if (u->fd >= 0) ::close(u->fd);
-        std::free(u->in.data);
-        std::free(u->out.data);
-        delete u;
+        m_buffers.release(u->in);
+        m_buffers.release(u->out);
+        m_objects.retire(u);
     };
     for (Client *c : m_clients) {
-        if (c->up) freeUpstream(c->up);
+        if (c->up) discard(c->up);
         if (c->fd >= 0) ::close(c->fd);
-        std::free(c->in.data);
-        std::free(c->out.data);
-        std::free(c->head.data);
-        delete c;
+        m_buffers.release(c->in);
+        m_buffers.release(c->out);
+        m_buffers.release(c->head);
+        m_objects.retire(c);
     }
     for (LocalBackend &lb : m_backends)
-        for (Upstream *u : lb.idle)
-            freeUpstream(u);
-    for (void *dead : m_graveyard) {
-        auto *p = static_cast<Pollable *>(dead);
-        if (p->kind == Kind::Client)
-            delete static_cast<Client *>(p);
-        else
-            delete static_cast<Upstream *>(p);
-    }
-    for (Client *c : m_freeClients)
-        delete c;
-    for (Upstream *u : m_freeUpstreams)
-        delete u;
-    for (char *b : m_freeBuffers)
-        std::free(b);
+        for (Upstream *u : lb.idle.takeAll())
+            discard(u);
     if (m_wakeFd >= 0) ::close(m_wakeFd);
     if (m_reserveFd >= 0) ::close(m_reserveFd);
 }
@@ -353,16 +164,9 @@ void Worker::run() {
                 break;
             }
         }
-        expireTimers();
+        m_timers.expire(m_nowMs, [this](int kind, TimerNode *node) { onTimerExpired(kind, node); });
         resumeAcceptingWhenDue();
-        for (void *dead : m_graveyard) {
-            auto *p = static_cast<Pollable *>(dead);
-            if (p->kind == Kind::Client)
-                m_freeClients.push_back(static_cast<Client *>(p));
-            else
-                m_freeUpstreams.push_back(static_cast<Upstream *>(p));
-        }
-        m_graveyard.clear();
+        m_objects.recycleRetired();
         if (m_shared.draining.load(std::memory_order_relaxed)) {
             if (m_listening) {
                 m_poller->remove(m_listenFd);
@@ -382,74 +186,44 @@ void Worker::run() {
 }
 
 int Worker::nextTimeoutMs() const {
-    int64_t next = INT64_MAX;
-    for (const TimerNode &t : m_timers)
-        if (t.next != &t) next = std::min(next, t.next->deadline);
+    int64_t next = m_timers.nextDeadline();
     if (m_shared.draining.load(std::memory_order_relaxed)) next = std::min(next, m_nowMs + 50);
     if (m_acceptResumeMs) next = std::min(next, m_acceptResumeMs);
     if (next == INT64_MAX) return 1000;
     return int(std::clamp<int64_t>(next - monotonicMs(), 0, 1000));
 }
 
-void Worker::arm(TimerNode &node, TimerKind kind) {
-    disarm(node);
-    TimerNode &list = m_timers[kind];
-    node.deadline = m_nowMs + m_timeoutMs[kind];
-    node.list = kind;
-    node.prev = list.prev;
-    node.next = &list;
-    list.prev->next = &node;
-    list.prev = &node;
-}
-
-void Worker::disarm(TimerNode &node) {
-    if (node.list < 0) return;
-    node.prev->next = node.next;
-    node.next->prev = node.prev;
-    node.prev = node.next = nullptr;
-    node.list = -1;
-}
-
-void Worker::expireTimers() {
-    for (int k = 0; k < TimerKinds; ++k) {
-        TimerNode &list = m_timers[k];
-        // Every entry of a list has the same duration, so the list is ordered by deadline.
-        while (list.next != &list && list.next->deadline <= m_nowMs) {
-            TimerNode *node = list.next;
-            disarm(*node);
-            switch (TimerKind(k)) {
-            case ClientHeader:
-            case ClientIdle:
-            case ClientLinger:
-                closeClient(ownerOf<Client>(node));
-                break;
-            case ClientBody:
-            case ClientSend:
-            case TunnelIdle:
-                // The client is the slow side: it alone is closed, the backend not blamed.
-                abortClient(ownerOf<Client>(node));
-                break;
-            case UpConnect:
-            case UpResponse: {
-                Upstream *u = ownerOf<Upstream>(node);
-                if (Client *c = u->client) {
-                    // A connect timeout fails over; a slow answer is a 504.
-                    upstreamFailed(c, true,
-                                   k == UpResponse ? FailReason::ResponseTimeout
-                                                   : FailReason::ConnectTimeout);
-                    if (!c->closed) pump(c);
-                } else {
-                    closeUpstream(u);
-                }
-                break;
-            }
-            case UpIdle:
-                closeUpstream(ownerOf<Upstream>(node));
-                break;
-            case TimerKinds:
-                break;
-            }
+void Worker::onTimerExpired(int kind, TimerNode *node) {
+    switch (TimerKind(kind)) {
+    case ClientHeader:
+    case ClientIdle:
+    case ClientLinger:
+    case ClientBody:
+    case ClientSend:
+    case TunnelIdle:
+        // The client is the slow side: it is closed (with its backend connection, if any),
+        // the backend is not blamed.
+        closeClient(ownerOf<Client>(node));
+        break;
+    case UpConnect:
+    case UpResponse: {
+        Upstream *u = ownerOf<Upstream>(node);
+        if (Client *c = u->client) {
+            // A connect timeout fails over; a slow answer is a 504.
+            upstreamFailed(c, true,
+                           kind == UpResponse ? FailReason::ResponseTimeout
+                                              : FailReason::ConnectTimeout);
+            if (!c->closed) pump(c);
+        } else {
+            closeUpstream(u);
         }
+        break;
+    }
+    case UpIdle:
+        closeUpstream(ownerOf<Upstream>(node));
+        break;
+    case TimerKinds:
+        break;
     }
 }
 
@@ -471,7 +245,7 @@ void Worker::refreshBackends() {
         LocalBackend lb;
         lb.runtime = rt;
         for (LocalBackend &old : m_backends)
-            if (old.runtime == rt) lb.idle.swap(old.idle);
+            if (old.runtime == rt) std::swap(lb.idle, old.idle);
         next.push_back(std::move(lb));
         targets.push_back(BalancerTarget{rt->config.weight, rt->config.backup});
     }
@@ -480,92 +254,23 @@ void Worker::refreshBackends() {
     old.swap(m_backends);
     m_backends.swap(next);
     for (LocalBackend &lb : old)
-        for (Upstream *u : lb.idle) {
-            u->pooled = false;
+        for (Upstream *u : lb.idle.takeAll())
             closeUpstream(u);
-        }
     for (LocalBackend &lb : m_backends) {
         BackendRuntime *rt = lb.runtime.get();
-        if (!rt->enabled.load() || rt->draining.load() || rt->removed.load()) {
-            std::vector<Upstream *> idle;
-            idle.swap(lb.idle);
-            for (Upstream *u : idle) {
-                u->pooled = false;
+        if (!rt->enabled.load() || rt->draining.load() || rt->removed.load())
+            for (Upstream *u : lb.idle.takeAll())
                 closeUpstream(u);
-            }
-        }
     }
     m_balancer.reset(policy, targets);
 }
 
-// ---------------------------------------------------------------- objects and buffers
-
-Client *Worker::newClient() {
-    Client *c;
-    if (!m_freeClients.empty()) {
-        c = m_freeClients.back();
-        m_freeClients.pop_back();
-        *c = Client{};
-    } else {
-        c = new Client{};
-    }
-    c->kind = Kind::Client;
-    c->timer.owner = c;
-    return c;
-}
-
-Upstream *Worker::newUpstream() {
-    Upstream *u;
-    if (!m_freeUpstreams.empty()) {
-        u = m_freeUpstreams.back();
-        m_freeUpstreams.pop_back();
-        *u = Upstream{};
-    } else {
-        u = new Upstream{};
-    }
-    u->kind = Kind::Upstream;
-    u->timer.owner = u;
-    return u;
-}
-
-bool Worker::ensureBuffer(Buffer &b) {
-    if (b.data) return true;
-    if (!m_freeBuffers.empty()) {
-        b.data = m_freeBuffers.back();
-        m_freeBuffers.pop_back();
-    } else {
-        b.data = static_cast<char *>(std::malloc(m_bufferSize));
-        if (!b.data) return false;
-    }
-    b.begin = b.end = 0;
-    return true;
-}
-
-void Worker::releaseBuffer(Buffer &b) {
-    if (!b.data) return;
-    // Keep a bounded reserve: a burst's buffers are reused, then returned to the system.
-    if (m_freeBuffers.size() < 1024)
-        m_freeBuffers.push_back(b.data);
-    else
-        std::free(b.data);
-    b.data = nullptr;
-    b.begin = b.end = 0;
-}
-
-void Worker::makeRoom(Buffer &b) {
-    if (b.begin > 0 && b.begin == b.end) {
-        b.begin = b.end = 0;
-    } else if (b.begin > 0 && space(b) < m_bufferSize / 4) {
-        std::memmove(b.data, b.data + b.begin, b.size());
-        b.end -= b.begin;
-        b.begin = 0;
-    }
-}
+// ---------------------------------------------------------------- I/O
 
 int Worker::readSome(int fd, Buffer &b, bool &canRead, bool hangup) {
-    if (!ensureBuffer(b)) return -2;
-    makeRoom(b);
-    const uint32_t room = space(b);
+    if (!m_buffers.ensure(b)) return -2;
+    m_buffers.makeRoom(b);
+    const uint32_t room = m_buffers.space(b);
     if (room == 0) return -1;
     const ssize_t n = ::recv(fd, b.data + b.end, room, 0);
     if (n > 0) {
@@ -621,17 +326,12 @@ void Worker::acceptConnections() {
         m_shared.accepted.fetch_add(1, std::memory_order_relaxed);
         if (m_shared.openConnections.load(std::memory_order_relaxed) >=
             m_config.limits.maxConnections) {
-            // Over the limit: say so and close, rather than leave the client hanging.
-            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: "
-                                       "20\r\nConnection: close\r\n\r\ntoo many connections\n";
-            [[maybe_unused]] const ssize_t n = ::send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
-            ::shutdown(fd, SHUT_WR);
-            ::close(fd);
+            refuse(fd);
             m_shared.rejected.fetch_add(1, std::memory_order_relaxed);
             continue;
         }
         // TCP_NODELAY is inherited from the listening socket (set in ProxyEngine).
-        Client *c = newClient();
+        Client *c = m_objects.newClient();
         c->fd = fd;
         if (addr.ss_family == AF_INET) {
             const auto *a = reinterpret_cast<const sockaddr_in *>(&addr);
@@ -646,7 +346,7 @@ void Worker::acceptConnections() {
         if (!m_poller->add(fd, c)) {
             ::close(fd);
             c->fd = -1;
-            m_freeClients.push_back(c);
+            m_objects.giveBack(c);
             continue;
         }
         m_shared.openConnections.fetch_add(1, std::memory_order_relaxed);
@@ -668,11 +368,7 @@ void Worker::refuseWithReserve() {
     for (int i = 0; i < 32; ++i) {
         const int fd = accept4(m_listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) break;
-        static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: "
-                                   "20\r\nConnection: close\r\n\r\ntoo many connections\n";
-        [[maybe_unused]] const ssize_t n = ::send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
-        ::shutdown(fd, SHUT_WR);
-        ::close(fd);
+        refuse(fd);
         m_shared.accepted.fetch_add(1, std::memory_order_relaxed);
         m_shared.rejected.fetch_add(1, std::memory_order_relaxed);
     }
@@ -696,18 +392,11 @@ void Worker::resumeAcceptingWhenDue() {
 }
 
 void Worker::onClientEvent(Client *c, const net::PollEvent &ev) {
-    if (c->closed) return;
-    if (ev.readable) c->canRead = true;
-    if (ev.writable) c->canWrite = true;
-    if (ev.hangup) c->hangup = true;
-    pump(c);
+    if (c->noteEvent(ev)) pump(c);
 }
 
 void Worker::onUpstreamEvent(Upstream *u, const net::PollEvent &ev) {
-    if (u->closed) return;
-    if (ev.readable) u->canRead = true;
-    if (ev.writable) u->canWrite = true;
-    if (ev.hangup) u->hangup = true;
+    if (!u->noteEvent(ev)) return;
     if (!u->client) {
         // Idle in the pool: any event is the backend closing it (or junk): drop it.
         if (ev.readable || ev.hangup) closeUpstream(u);
@@ -757,15 +446,15 @@ void Worker::pump(Client *c) {
     if (c->closed) return;
     if (c->phase == Phase::Proxy) updateProxyTimers(c);
     // Idle connections hold no buffers: that is what keeps 10,000 of them cheap.
-    if (c->in.data && c->in.size() == 0 && c->phase == Phase::Head) releaseBuffer(c->in);
-    if (c->out.data && c->out.size() == 0) releaseBuffer(c->out);
+    if (c->in.data && c->in.size() == 0 && c->phase == Phase::Head) m_buffers.release(c->in);
+    if (c->out.data && c->out.size() == 0) m_buffers.release(c->out);
 }
 
 bool Worker::flushClient(Client *c) {
     if (!c->out.data || c->out.size() == 0 || !c->canWrite) return false;
     const int n = writeSome(c->fd, c->out, c->canWrite);
     if (n == -2) {
-        abortClient(c);
+        closeClient(c);
         return false;
     }
     if (n > 0 && c->timer.list == ClientSend) arm(c->timer, ClientSend); // it reads: progress
@@ -825,10 +514,7 @@ bool Worker::startRequest(Client *c, uint32_t headLength) {
         return true;
     }
     const http::RequestHead &r = m_request;
-    c->reqBody = r.body;
-    c->reqRemaining = r.contentLength;
-    c->reqChunks.reset();
-    c->reqDone = r.body == http::BodyKind::None;
+    c->req.start(r);
     c->bodyQueued = false;
     c->isHead = r.isHead;
     c->http10 = r.minor == 0;
@@ -856,88 +542,30 @@ bool Worker::startRequest(Client *c, uint32_t headLength) {
     c->scan.reset();
     c->phase = Phase::Proxy;
     c->startUs = monotonicUs();
-    if (!c->reqDone)
+    if (!c->req.done())
         arm(c->timer, ClientBody);
     else
         disarm(c->timer);
     if (!dispatch(c)) {
         m_shared.noBackend.fetch_add(1, std::memory_order_relaxed);
-        respondError(c, 502, !c->reqDone);
+        respondError(c, 502, !c->req.done());
     }
     return true;
 }
 
 bool Worker::buildRequestHead(Client *c) {
     const http::RequestHead &r = m_request;
-    if (!ensureBuffer(c->head)) return false;
-    Writer w{c->head.data, c->head.data + m_bufferSize};
-    w.put(r.method);
-    w.put(" ");
-    // An absolute-form target goes out in origin form; its authority became the Host.
-    if (r.absoluteForm && (r.target.empty() || r.target[0] != '/')) w.put("/");
-    w.put(r.target);
-    w.put(c->http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-    if (!r.host.empty()) {
-        w.put("Host: ");
-        w.put(r.host);
-        w.put("\r\n");
-    }
-    bool firstXff = true;
-    for (const http::Header &h : r.headers) {
-        if (h.id == http::HeaderId::XForwardedFor) {
-            w.put(firstXff ? "X-Forwarded-For: " : ", ");
-            w.put(h.value);
-            firstXff = false;
-            continue;
-        }
-    }
-    // X-Forwarded-For: every value the client sent, then the client's own address.
-    w.put(firstXff ? "X-Forwarded-For: " : ", ");
-    w.put(std::string_view(c->ip, c->ipLength));
-    w.put("\r\n");
-    for (const http::Header &h : r.headers) {
-        if (r.isHopByHop(h)) continue;
-        switch (h.id) {
-        case http::HeaderId::Host: // written above, from the authority if absolute-form
-        case http::HeaderId::XForwardedFor:
-        case http::HeaderId::XForwardedProto:
-        case http::HeaderId::XForwardedHost:
-        case http::HeaderId::XRealIp:
-            continue;
-        default:
-            break;
-        }
-        w.put(h.name);
-        w.put(": ");
-        w.put(h.value);
-        w.put("\r\n");
-    }
-    if (c->reqBody == http::BodyKind::Chunked) w.put("Transfer-Encoding: chunked\r\n");
-    w.put("X-Real-IP: ");
-    w.put(std::string_view(c->ip, c->ipLength));
-    w.put("\r\nX-Forwarded-Proto: http\r\n");
-    if (!r.host.empty()) {
-        w.put("X-Forwarded-Host: ");
-        w.put(r.host);
-        w.put("\r\n");
-    }
-    if (c->upgrade) {
-        w.put("Connection: upgrade\r\nUpgrade: ");
-        w.put(r.upgrade);
-        w.put("\r\n");
-    } else if (c->http10) {
-        w.put("Connection: keep-alive\r\n");
-    }
-    w.put("\r\n");
-    if (!w.ok) return false;
+    if (!m_buffers.ensure(c->head)) return false;
+    const uint32_t length = writeRequestHead(r, c->address(), c->head.data, m_buffers.bufferSize());
+    if (length == 0) return false;
     c->head.begin = 0;
-    c->head.end = uint32_t(w.p - c->head.data);
+    c->head.end = length;
     // The sticky cookie is looked up at dispatch time, possibly again after a failover;
     // remember where its value sits, since the client's buffer moves on.
     c->stickyLength = 0;
     if (m_balancer.policy() == BalancingPolicy::StickyCookie && !r.cookie.empty()) {
         const std::string_view v = http::cookieValue(r.cookie, "CORRALID");
-        if (!v.empty() && v.size() <= 64 && space(c->head) >= v.size()) {
+        if (!v.empty() && v.size() <= 64 && m_buffers.space(c->head) >= v.size()) {
             std::memcpy(c->head.data + c->head.end, v.data(), v.size());
             c->stickyOffset = c->head.end;
             c->stickyLength = uint32_t(v.size());
@@ -981,7 +609,7 @@ Upstream *Worker::connectUpstream(LocalBackend &local) {
         errno = error;
         return nullptr;
     }
-    Upstream *u = newUpstream();
+    Upstream *u = m_objects.newUpstream();
     u->fd = fd;
     u->runtime = local.runtime;
     u->connecting = rc != 0;
@@ -989,7 +617,7 @@ Upstream *Worker::connectUpstream(LocalBackend &local) {
     if (!m_poller->add(fd, u)) {
         ::close(fd);
         u->runtime.reset();
-        m_freeUpstreams.push_back(u);
+        m_objects.giveBack(u);
         return nullptr;
     }
     return u;
@@ -1016,9 +644,7 @@ bool Worker::dispatch(Client *c) {
         ThreadCounters::add(counters(rt).requests, 1);
         Upstream *u = nullptr;
         while (!c->freshOnly && !local.idle.empty() && !u) {
-            u = local.idle.back();
-            local.idle.pop_back();
-            u->pooled = false;
+            u = local.idle.take();
             if (u->closed || u->hangup) {
                 closeUpstream(u);
                 u = nullptr;
@@ -1046,7 +672,7 @@ bool Worker::dispatch(Client *c) {
         u->client = c;
         c->up = u;
         c->reqSent = false;
-        if (!ensureBuffer(u->out) || !ensureBuffer(u->in)) return false;
+        if (!m_buffers.ensure(u->out) || !m_buffers.ensure(u->in)) return false;
         std::memcpy(u->out.data, c->head.data, c->head.size());
         u->out.begin = 0;
         u->out.end = c->head.size();
@@ -1064,45 +690,52 @@ void Worker::releaseAttempt(Client *c) {
     if (rt->inFlight.fetch_sub(1) == 1 && rt->draining.load()) rt->fireDrainedIfEmpty();
 }
 
+// Moves body bytes from one connection's buffer to the other's, as many as `to` has room for
+// (back-pressure) and, when `body` is given, no more than its framing says belong to it (the
+// rest is the next pipelined message). Returns the bytes moved, or -1 on a chunked framing
+// error. `body` null: a tunnel, everything goes.
+long Worker::forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body) {
+    if (from.size() == 0 || !m_buffers.ensure(to)) return 0;
+    m_buffers.makeRoom(to);
+    uint32_t n = std::min(from.size(), m_buffers.space(to));
+    if (n == 0) return 0;
+    if (body) {
+        const long used = body->feed(from.readPtr(), n);
+        if (used < 0) return -1;
+        n = uint32_t(used);
+    }
+    std::memcpy(to.data + to.end, from.readPtr(), n);
+    to.end += n;
+    from.consume(n);
+    return long(n);
+}
+
 bool Worker::stepProxy(Client *c) {
     bool progress = false;
     Upstream *u = c->up;
     // Request body: client -> upstream, only once connected (an unsent body keeps a
     // failover possible) and only as far as the upstream buffer has room (back-pressure).
-    if (u && !u->connecting && !c->reqDone && c->in.size() > 0) {
-        makeRoom(u->out);
-        uint32_t n = std::min(c->in.size(), space(u->out));
+    if (u && !u->connecting && !c->req.done() && c->in.size() > 0) {
+        const long n = forwardBody(c->in, u->out, &c->req);
+        if (n < 0) {
+            closeClient(c);
+            return false;
+        }
         if (n > 0) {
-            if (c->reqBody == http::BodyKind::Length) {
-                n = uint32_t(std::min<uint64_t>(n, c->reqRemaining));
-                c->reqRemaining -= n;
-                if (c->reqRemaining == 0) c->reqDone = true;
-            } else {
-                const long used = c->reqChunks.feed(c->in.readPtr(), n);
-                if (used < 0) {
-                    abortClient(c);
-                    return false;
-                }
-                n = uint32_t(used);
-                if (c->reqChunks.done()) c->reqDone = true;
-            }
-            std::memcpy(u->out.data + u->out.end, c->in.readPtr(), n);
-            u->out.end += n;
-            c->in.consume(n);
             c->bodyQueued = true;
-            if (c->reqDone)
+            if (c->req.done())
                 disarm(c->timer);
             else
                 arm(c->timer, ClientBody);
             progress = true;
         }
     }
-    if (!c->reqDone && c->canRead) {
+    if (!c->req.done() && c->canRead) {
         const int n = readSome(c->fd, c->in, c->canRead, c->hangup);
         if (n > 0) {
             progress = true;
         } else if (n == 0 || n == -2) {
-            abortClient(c); // the client went away in the middle of its request body
+            closeClient(c); // the client went away in the middle of its request body
             return false;
         }
     }
@@ -1127,7 +760,7 @@ bool Worker::stepProxy(Client *c) {
             progress = true;
             if (!c->respStarted) {
                 c->respStarted = true;
-                releaseBuffer(c->head);
+                m_buffers.release(c->head);
             }
             arm(u->timer, UpResponse);
         } else if (n == 0) {
@@ -1154,40 +787,20 @@ bool Worker::stepProxy(Client *c) {
     }
     // Response body: upstream -> client, bounded by the client's buffer.
     u = c->up;
-    if (u && !c->respDone && u->in.size() > 0 && ensureBuffer(c->out)) {
-        makeRoom(c->out);
-        uint32_t n = std::min(u->in.size(), space(c->out));
-        if (n > 0) {
-            switch (c->respBody) {
-            case http::BodyKind::Length:
-                n = uint32_t(std::min<uint64_t>(n, c->respRemaining));
-                c->respRemaining -= n;
-                if (c->respRemaining == 0) c->respDone = true;
-                break;
-            case http::BodyKind::Chunked: {
-                const long used = c->respChunks.feed(u->in.readPtr(), n);
-                if (used < 0) {
-                    abortClient(c);
-                    return false;
-                }
-                n = uint32_t(used);
-                if (c->respChunks.done()) c->respDone = true;
-                break;
-            }
-            default:
-                break;
-            }
-            std::memcpy(c->out.data + c->out.end, u->in.readPtr(), n);
-            c->out.end += n;
-            u->in.consume(n);
-            progress = true;
+    if (u && !c->respDone && u->in.size() > 0) {
+        const long n = forwardBody(u->in, c->out, &c->resp);
+        if (n < 0) {
+            closeClient(c);
+            return false;
         }
+        if (c->resp.done()) c->respDone = true;
+        progress |= n > 0;
     }
     if (u && !c->respDone && u->eof && u->in.size() == 0) {
-        if (c->respBody == http::BodyKind::UntilClose) {
+        if (c->resp.endOfInput()) {
             c->respDone = true;
         } else {
-            abortClient(c); // truncated by the backend: the client must see it truncated
+            closeClient(c); // truncated by the backend: the client must see it truncated
             return false;
         }
     }
@@ -1202,7 +815,7 @@ bool Worker::handleResponseHead(Client *c) {
     Upstream *u = c->up;
     const long length = u->scan.scan(u->in.readPtr(), u->in.size());
     if (length == 0) {
-        if (space(u->in) == 0 && u->in.begin == 0) {
+        if (m_buffers.space(u->in) == 0 && u->in.begin == 0) {
             badResponse(c, FailReason::HeadTooLarge);
             return true;
         }
@@ -1218,24 +831,23 @@ bool Worker::handleResponseHead(Client *c) {
         return true;
     }
     const http::ResponseHead &r = m_response;
-    if (!ensureBuffer(c->out)) return false;
-    makeRoom(c->out);
+    if (!m_buffers.ensure(c->out)) return false;
+    m_buffers.makeRoom(c->out);
     // The rewritten head must fit whole; wait while the previous response drains.
     const uint32_t needed = uint32_t(length) + 256;
-    if (space(c->out) < needed) {
+    if (m_buffers.space(c->out) < needed) {
         if (c->out.size() == 0) {
             badResponse(c, FailReason::HeadTooLarge);
             return true;
         }
         return false;
     }
-    Writer w{c->out.data + c->out.end, c->out.data + m_bufferSize};
     const bool informational = r.status >= 100 && r.status < 200 && r.status != 101;
     if (informational) {
         // 100 Continue and friends: relayed to HTTP/1.1 clients, then the real answer.
         if (!c->http10) {
-            w.put(std::string_view(u->in.readPtr(), size_t(length)));
-            c->out.end = uint32_t(w.p - c->out.data);
+            std::memcpy(c->out.data + c->out.end, u->in.readPtr(), size_t(length));
+            c->out.end += uint32_t(length);
         }
         u->in.consume(uint32_t(length));
         u->scan.reset();
@@ -1247,49 +859,21 @@ bool Worker::handleResponseHead(Client *c) {
     }
     c->status = r.status;
     c->respKeepAlive = r.keepAlive(); // m_response is the next response's once this one streams
-    c->respBody = r.body;
-    c->respRemaining = r.contentLength;
-    c->respChunks.reset();
+    c->resp.start(r);
     if (r.body == http::BodyKind::UntilClose) c->keepAlive = false;
-    if (!c->reqDone) c->keepAlive = false; // answered before the body arrived: close after
+    if (!c->req.done()) c->keepAlive = false; // answered before the body arrived: close after
     if (c->closeAfter) c->keepAlive = false;
-    w.put(c->http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-    w.putNumber(uint64_t(r.status));
-    w.put(" ");
-    w.put(r.reason);
-    w.put("\r\n");
-    for (const http::Header &h : r.headers) {
-        if (r.status != 101 && r.isHopByHop(h)) continue;
-        // Both framings: Transfer-Encoding wins, Content-Length must not reach the client.
-        if (h.id == http::HeaderId::ContentLength && r.framedByTransferEncoding) continue;
-        if (r.status == 101 && h.id != http::HeaderId::Upgrade &&
-            h.id != http::HeaderId::Connection && r.isHopByHop(h))
-            continue;
-        w.put(h.name);
-        w.put(": ");
-        w.put(h.value);
-        w.put("\r\n");
-    }
-    if (r.body == http::BodyKind::Chunked ||
-        (r.framedByTransferEncoding && r.status >= 200 && r.status != 204))
-        w.put("Transfer-Encoding: chunked\r\n"); // re-framed as received (HEAD: would be)
-    if (c->setCookie && c->runtime) {
-        w.put("Set-Cookie: CORRALID=");
-        w.put(c->runtime->id);
-        w.put("; Path=/; HttpOnly\r\n");
-    }
-    if (r.status != 101) {
-        if (!c->keepAlive)
-            w.put("Connection: close\r\n");
-        else if (c->http10)
-            w.put("Connection: keep-alive\r\n");
-    }
-    w.put("\r\n");
-    if (!w.ok) {
+    ResponseHeadOptions options;
+    options.http10 = c->http10;
+    options.keepAlive = c->keepAlive;
+    if (c->setCookie && c->runtime) options.stickyId = c->runtime->id;
+    const uint32_t written =
+        writeResponseHead(r, options, c->out.data + c->out.end, m_buffers.space(c->out));
+    if (written == 0) {
         badResponse(c, FailReason::HeadTooLarge);
         return true;
     }
-    c->out.end = uint32_t(w.p - c->out.data);
+    c->out.end += written;
     u->in.consume(uint32_t(length));
     c->respHeadDone = true;
     countResponse(c->runtime, r.status);
@@ -1301,7 +885,7 @@ bool Worker::handleResponseHead(Client *c) {
         arm(c->timer, TunnelIdle);
         return true;
     }
-    if (r.body == http::BodyKind::None) c->respDone = true;
+    c->respDone = c->resp.done(); // no body
     return true;
 }
 
@@ -1318,11 +902,10 @@ void Worker::finishResponse(Client *c) {
         const uint64_t us = monotonicUs() - c->startUs;
         ThreadCounters::add(counters(rt).latency[latencyBucket(us)], 1);
     }
-    c->up = nullptr;
-    u->client = nullptr;
+    detachUpstream(c);
     disarm(u->timer);
-    const bool reusable = c->reqDone && u->in.size() == 0 && !u->eof && !u->hangup &&
-                          c->respKeepAlive && c->respBody != http::BodyKind::UntilClose &&
+    const bool reusable = c->req.done() && u->in.size() == 0 && !u->eof && !u->hangup &&
+                          c->respKeepAlive && c->resp.kind() != http::BodyKind::UntilClose &&
                           u->out.size() == 0;
     // First: a removed backend's runtime may go with its last connection.
     releaseAttempt(c);
@@ -1331,7 +914,7 @@ void Worker::finishResponse(Client *c) {
     else
         closeUpstream(u);
     c->servedOne = true;
-    releaseBuffer(c->head);
+    m_buffers.release(c->head);
     if (c->keepAlive && !c->closeAfter) {
         c->phase = Phase::Head;
         c->scan.reset();
@@ -1344,7 +927,7 @@ void Worker::finishResponse(Client *c) {
         // Like nginx's lingering_close: a client that asked to close, whose request was read
         // to its end with nothing after it, sends nothing more, so a plain close cannot turn
         // into a reset; skip the half-close and the wait for its FIN.
-        c->closeWhenFlushed = c->clientClose && c->reqDone && c->in.size() == 0 && !c->upgrade;
+        c->closeWhenFlushed = c->clientClose && c->req.done() && c->in.size() == 0 && !c->upgrade;
         if (c->out.size() == 0) {
             if (c->closeWhenFlushed)
                 closeClient(c);
@@ -1366,11 +949,10 @@ void Worker::poolUpstream(Upstream *u) {
         closeUpstream(u);
         return;
     }
-    releaseBuffer(u->in);
-    releaseBuffer(u->out);
+    m_buffers.release(u->in);
+    m_buffers.release(u->out);
     u->reused = false;
-    u->pooled = true;
-    local->idle.push_back(u);
+    local->idle.put(u);
     arm(u->timer, UpIdle);
 }
 
@@ -1421,14 +1003,13 @@ void Worker::upstreamFailed(Client *c, bool countFailure, FailReason why) {
     BackendRuntime *rt = keep.get();
     // A pooled connection that failed without it being counted went stale while idle.
     const bool stale = u->reused && !countFailure;
-    c->up = nullptr;
-    u->client = nullptr;
+    detachUpstream(c);
     if (countFailure) noteFailure(rt, why);
     closeUpstream(u);
     if (c->phase == Phase::Tunnel || c->respHeadDone) {
         // Part of the answer is with the client: all it can be told is the cut.
         releaseAttempt(c);
-        abortClient(c);
+        closeClient(c);
         return;
     }
     const bool retry = mayRetry(c, why);
@@ -1451,7 +1032,7 @@ void Worker::upstreamFailed(Client *c, bool countFailure, FailReason why) {
     countResponse(rt, status);
     c->failedAt = rt;
     c->failReason = why;
-    respondError(c, status, !c->reqDone || c->bodyQueued);
+    respondError(c, status, !c->req.done() || c->bodyQueued);
 }
 
 void Worker::badResponse(Client *c, FailReason why) {
@@ -1461,9 +1042,7 @@ void Worker::badResponse(Client *c, FailReason why) {
     BackendRuntime *rt = keep.get();
     rt->lastFailure.store(why, std::memory_order_relaxed);
     ThreadCounters::add(counters(rt).failures, 1);
-    c->up = nullptr;
-    u->client = nullptr;
-    closeUpstream(u);
+    dropUpstream(c);
     countResponse(c->runtime, 502);
     releaseAttempt(c);
     c->failedAt = rt;
@@ -1477,7 +1056,7 @@ void Worker::badResponse(Client *c, FailReason why) {
 // for; never while a slow client holds things up (issue 13.5). The client's runs while its
 // response waits in the proxy's buffer; its body has the ClientBody timer.
 void Worker::updateProxyTimers(Client *c) {
-    if (c->reqDone) {
+    if (c->req.done()) {
         if (c->out.size() > 0) {
             if (c->timer.list != ClientSend) arm(c->timer, ClientSend);
         } else if (c->timer.list == ClientSend) {
@@ -1489,109 +1068,53 @@ void Worker::updateProxyTimers(Client *c) {
     // Still readable after the loop: the backend has more, there is no room for it.
     const bool blockedByClient =
         u->canRead || (u->in.size() > 0 && c->out.size() > 0 && !c->canWrite);
-    const bool backendOwes = u->out.size() > 0 || (c->reqDone && !c->respDone && !blockedByClient);
+    const bool backendOwes =
+        u->out.size() > 0 || (c->req.done() && !c->respDone && !blockedByClient);
     if (!backendOwes)
         disarm(u->timer);
     else if (u->timer.list != UpResponse)
         arm(u->timer, UpResponse);
 }
 
-uint32_t Worker::writeErrorDetail(Client *c, char *out, uint32_t capacity) {
-    Writer w{out, out + capacity};
+void Worker::respondError(Client *c, int status, bool close) {
+    if (dropUpstream(c)) releaseAttempt(c);
+    m_buffers.release(c->head);
+    if (!m_buffers.ensure(c->out)) {
+        closeClient(c);
+        return;
+    }
+    m_buffers.makeRoom(c->out);
+    close = close || !c->keepAlive || c->closeAfter;
+    // What a 502/504 tells a client on this machine: the attempt that failed, or else why no
+    // backend was usable. Failure path only, so building it for every client costs nothing.
+    FailedAttempt attempt;
+    BackendStatus unusable[MaxListedBackends];
+    ErrorCause cause;
+    cause.configured = m_backends.size();
     if (BackendRuntime *rt = c->failedAt) {
-        // Retry allowed but nothing else usable: the pool is the problem, not this request.
-        if (c->noRetry == NoRetry::None) w.put("no backend is up: ");
-        w.put(rt->label);
-        w.put(" ");
-        if (c->failReason == FailReason::Closed && c->respStarted)
-            w.put("closed the connection in the middle of its response head");
-        else
-            putFailure(w, c->failReason, m_config);
-        switch (c->noRetry) {
-        case NoRetry::NotIdempotent:
-            w.put("; not retried: the method is not idempotent");
-            break;
-        case NoRetry::BodySent:
-            w.put("; not retried: its body was sent");
-            break;
-        case NoRetry::Exhausted:
-            w.put("; not retried again (retries: ");
-            w.putNumber(uint64_t(m_config.retries));
-            w.put(")");
-            break;
-        case NoRetry::None:
-        case NoRetry::Final:
-            break;
-        }
-    } else {
-        w.put("no backend is up");
-        int listed = 0;
+        attempt.backend = rt->label;
+        attempt.why = c->failReason;
+        attempt.midHead = c->respStarted;
+        attempt.noRetry = c->noRetry;
+        cause.attempt = &attempt;
+    } else if (status == 502 || status == 504) {
+        size_t listed = 0;
         for (const LocalBackend &lb : m_backends) {
             const BackendRuntime *rt = lb.runtime.get();
-            if (rt->usable(m_nowMs) || listed == 4) continue;
-            w.put(listed++ ? ", " : ": ");
-            w.put(rt->label);
-            if (!rt->enabled.load(std::memory_order_relaxed) ||
-                rt->removed.load(std::memory_order_relaxed))
-                w.put(" is disabled");
-            else if (rt->draining.load(std::memory_order_relaxed))
-                w.put(" is draining");
-            else if (rt->healthDown.load(std::memory_order_relaxed))
-                w.put(" fails its health checks");
-            else if (const FailReason why = rt->lastFailure.load(std::memory_order_relaxed);
-                     why != FailReason::None) {
-                w.put(" ");
-                putFailure(w, why, m_config);
-            } else {
-                w.put(" is down");
-            }
+            if (rt->usable(m_nowMs)) continue;
+            if (listed == MaxListedBackends) break;
+            unusable[listed++] = statusOf(*rt);
         }
-        if (m_backends.empty()) w.put(": none is configured");
+        cause.unusable = std::span<const BackendStatus>(unusable, listed);
     }
-    return w.ok ? uint32_t(w.p - out) : 0;
-}
-
-void Worker::respondError(Client *c, int status, bool close) {
-    if (c->up) {
-        Upstream *u = c->up;
-        c->up = nullptr;
-        u->client = nullptr;
-        closeUpstream(u);
-        releaseAttempt(c);
-    }
-    releaseBuffer(c->head);
-    if (!ensureBuffer(c->out)) {
-        abortClient(c);
-        return;
-    }
-    makeRoom(c->out);
-    const std::string_view reason = reasonFor(status);
-    // 502/504 say why to a client on this machine; others get the reason phrase only.
-    char detail[512];
-    uint32_t detailLength = 0;
-    if ((status == 502 || status == 504) && isLoopback(std::string_view(c->ip, c->ipLength)))
-        detailLength = writeErrorDetail(c, detail, sizeof detail);
     c->failedAt = nullptr;
-    const std::string_view body = detailLength ? std::string_view(detail, detailLength) : reason;
-    Writer w{c->out.data + c->out.end, c->out.data + m_bufferSize};
-    w.put("HTTP/1.1 ");
-    w.putNumber(uint64_t(status));
-    w.put(" ");
-    w.put(reason);
-    w.put("\r\nContent-Type: text/plain\r\nContent-Length: ");
-    w.putNumber(body.size() + 1);
-    if (close || !c->keepAlive || c->closeAfter) {
-        w.put("\r\nConnection: close");
-        close = true;
-    }
-    w.put("\r\n\r\n");
-    w.put(body);
-    w.put("\n");
-    if (!w.ok) {
-        abortClient(c);
+    const uint32_t written = writeErrorResponse(status, close, c->address(), cause, m_config,
+                                                c->out.data + c->out.end, m_buffers.space(c->out));
+    if (written == 0) {
+        closeClient(c);
         return;
     }
-    c->out.end = uint32_t(w.p - c->out.data);
+    c->out.end += written;
     c->servedOne = true;
     c->respDone = true;
     if (close) {
@@ -1607,33 +1130,17 @@ void Worker::respondError(Client *c, int status, bool close) {
 bool Worker::stepTunnel(Client *c) {
     Upstream *u = c->up;
     if (!u) {
-        abortClient(c);
+        closeClient(c);
         return false;
     }
     bool progress = false;
-    // client -> upstream
-    if (c->in.size() > 0 && ensureBuffer(u->out)) {
-        makeRoom(u->out);
-        const uint32_t n = std::min(c->in.size(), space(u->out));
-        std::memcpy(u->out.data + u->out.end, c->in.readPtr(), n);
-        u->out.end += n;
-        c->in.consume(n);
-        progress |= n > 0;
-    }
-    // upstream -> client
-    if (u->in.size() > 0 && ensureBuffer(c->out)) {
-        makeRoom(c->out);
-        const uint32_t n = std::min(u->in.size(), space(c->out));
-        std::memcpy(c->out.data + c->out.end, u->in.readPtr(), n);
-        c->out.end += n;
-        u->in.consume(n);
-        progress |= n > 0;
-    }
+    progress |= forwardBody(c->in, u->out, nullptr) > 0; // client -> upstream
+    progress |= forwardBody(u->in, c->out, nullptr) > 0; // upstream -> client
     if (u->out.size() > 0 && u->canWrite) {
         const int n = writeSome(u->fd, u->out, u->canWrite);
         if (n == -2) {
             releaseAttempt(c);
-            abortClient(c);
+            closeClient(c);
             return false;
         }
         if (n > 0) {
@@ -1683,62 +1190,54 @@ bool Worker::stepLinger(Client *c) {
     return true;
 }
 
-void Worker::abortClient(Client *c) {
-    if (c->up) {
-        Upstream *u = c->up;
-        c->up = nullptr;
-        u->client = nullptr;
-        closeUpstream(u);
-    }
-    releaseAttempt(c);
-    closeClient(c);
-}
-
 void Worker::closeClient(Client *c) {
     if (c->closed) return;
-    if (c->up) {
-        Upstream *u = c->up;
-        c->up = nullptr;
-        u->client = nullptr;
-        closeUpstream(u);
-    }
+    dropUpstream(c);
     releaseAttempt(c);
     c->closed = true;
     disarm(c->timer);
     m_poller->forget(c->fd); // epoll: no EPOLL_CTL_DEL, one syscall less per connection
     ::close(c->fd);
     c->fd = -1;
-    releaseBuffer(c->in);
-    releaseBuffer(c->out);
-    releaseBuffer(c->head);
+    m_buffers.release(c->in);
+    m_buffers.release(c->out);
+    m_buffers.release(c->head);
     m_clients[c->slot] = m_clients.back();
     m_clients[c->slot]->slot = c->slot;
     m_clients.pop_back();
     m_shared.openConnections.fetch_sub(1, std::memory_order_relaxed);
-    m_graveyard.push_back(c);
+    m_objects.retire(c);
+}
+
+Upstream *Worker::detachUpstream(Client *c) {
+    Upstream *u = c->up;
+    if (u) {
+        c->up = nullptr;
+        u->client = nullptr;
+    }
+    return u;
+}
+
+bool Worker::dropUpstream(Client *c) {
+    Upstream *u = detachUpstream(c);
+    if (u) closeUpstream(u);
+    return u;
 }
 
 void Worker::closeUpstream(Upstream *u) {
     if (u->closed) return;
-    if (u->pooled) {
-        for (LocalBackend &lb : m_backends) {
-            auto it = std::find(lb.idle.begin(), lb.idle.end(), u);
-            if (it != lb.idle.end()) {
-                *it = lb.idle.back();
-                lb.idle.pop_back();
-            }
-        }
-        u->pooled = false;
-    }
+    if (u->pooled)
+        for (LocalBackend &lb : m_backends)
+            lb.idle.remove(u);
     u->closed = true;
     disarm(u->timer);
     m_poller->forget(u->fd);
     ::close(u->fd);
     u->fd = -1;
-    releaseBuffer(u->in);
-    releaseBuffer(u->out);
+    m_buffers.release(u->in);
+    m_buffers.release(u->out);
     u->runtime.reset();
-    m_graveyard.push_back(u);
+    m_objects.retire(u);
 }
 
 } // namespace corral::proxy

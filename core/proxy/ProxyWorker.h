@@ -3,7 +3,10 @@
 #include "http/HttpParser.h"
 #include "net/Poller.h"
 #include "proxy/Balancer.h"
+#include "proxy/Connection.h"
+#include "proxy/Pools.h"
 #include "proxy/ProxyInternal.h"
+#include "proxy/TimerList.h"
 
 #include <memory>
 #include <thread>
@@ -37,50 +40,6 @@ struct EngineShared {
     void pushEvent(const std::string &backend, BackendEvent::Kind kind, const std::string &why);
 };
 
-struct Client;
-struct Upstream;
-
-/// Fixed-size byte buffer lent from a thread's pool; idle connections hold none.
-struct Buffer {
-    char *data = nullptr;
-    uint32_t begin = 0;
-    uint32_t end = 0;
-
-    uint32_t size() const { return end - begin; }
-    const char *readPtr() const { return data + begin; }
-    void consume(uint32_t n) {
-        begin += n;
-        if (begin == end) begin = end = 0;
-    }
-};
-
-struct TimerNode {
-    TimerNode *prev = nullptr;
-    TimerNode *next = nullptr;
-    int64_t deadline = 0;
-    int8_t list = -1;
-    void *owner = nullptr;
-};
-
-enum TimerKind : int8_t {
-    ClientHeader,
-    ClientIdle,
-    ClientBody,
-    ClientSend, ///< the client takes none of the response waiting for it
-    ClientLinger,
-    UpConnect,
-    UpResponse,
-    UpIdle,
-    TunnelIdle,
-    TimerKinds
-};
-
-/// A backend as one thread sees it: its policy slot and its idle keep-alive connections.
-struct LocalBackend {
-    std::shared_ptr<BackendRuntime> runtime;
-    std::vector<Upstream *> idle;
-};
-
 /// One event-loop thread: its own poller, connections, pools and timers. The listening
 /// socket is the engine's, shared by every worker (the engine closes it).
 class Worker {
@@ -96,6 +55,7 @@ public:
     void wake();
 
 private:
+    // The loop and what wakes it.
     void run();
     void refreshBackends();
     void acceptConnections();
@@ -104,9 +64,10 @@ private:
     void resumeAcceptingWhenDue();
     void onClientEvent(Client *c, const net::PollEvent &ev);
     void onUpstreamEvent(Upstream *u, const net::PollEvent &ev);
-    void expireTimers();
+    void onTimerExpired(int kind, TimerNode *node);
     int nextTimeoutMs() const;
 
+    // A client connection's state machine.
     void pump(Client *c);
     bool flushClient(Client *c);
     bool stepHead(Client *c);
@@ -115,20 +76,23 @@ private:
     bool stepLinger(Client *c);
     bool startRequest(Client *c, uint32_t headLength);
     bool buildRequestHead(Client *c);
+    bool handleResponseHead(Client *c);
+    void finishResponse(Client *c);
+    void updateProxyTimers(Client *c);
+    void respondError(Client *c, int status, bool close);
+    void closeClient(Client *c);
+    long forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body);
+
+    // Backends and the connections to them.
     bool dispatch(Client *c);
     int chooseBackend(Client *c);
     Upstream *connectUpstream(LocalBackend &local);
-    bool handleResponseHead(Client *c);
-    void finishResponse(Client *c);
+    Upstream *detachUpstream(Client *c);
+    bool dropUpstream(Client *c);
     void upstreamFailed(Client *c, bool countFailure, FailReason why);
     bool mayRetry(Client *c, FailReason why);
     void badResponse(Client *c, FailReason why);
     void noteFailure(BackendRuntime *rt, FailReason why);
-    void updateProxyTimers(Client *c);
-    void respondError(Client *c, int status, bool close);
-    uint32_t writeErrorDetail(Client *c, char *out, uint32_t capacity);
-    void abortClient(Client *c);
-    void closeClient(Client *c);
     void closeUpstream(Upstream *u);
     void releaseAttempt(Client *c);
     void poolUpstream(Upstream *u);
@@ -138,16 +102,9 @@ private:
     // I/O helpers: >0 bytes, 0 EOF, -1 would block, -2 error.
     int readSome(int fd, Buffer &b, bool &canRead, bool hangup);
     int writeSome(int fd, Buffer &b, bool &canWrite);
-    bool ensureBuffer(Buffer &b);
-    void releaseBuffer(Buffer &b);
-    uint32_t space(const Buffer &b) const { return m_bufferSize - b.end; }
-    void makeRoom(Buffer &b);
 
-    void arm(TimerNode &node, TimerKind kind);
-    void disarm(TimerNode &node);
-
-    Client *newClient();
-    Upstream *newUpstream();
+    void arm(TimerNode &node, TimerKind kind) { m_timers.arm(node, kind, m_nowMs); }
+    static void disarm(TimerNode &node) { Timers::disarm(node); }
 
     EngineShared &m_shared;
     const ProxyConfig &m_config;
@@ -162,7 +119,6 @@ private:
     std::unique_ptr<net::Poller> m_poller;
     std::thread m_thread;
     int64_t m_nowMs = 0;
-    uint32_t m_bufferSize = 16384;
 
     uint64_t m_version = 0;
     std::vector<LocalBackend> m_backends;
@@ -171,13 +127,10 @@ private:
     http::RequestHead m_request;
     http::ResponseHead m_response;
 
-    std::vector<char *> m_freeBuffers;
-    std::vector<Client *> m_freeClients;
-    std::vector<Upstream *> m_freeUpstreams;
+    BufferPool m_buffers;
+    ConnectionPool m_objects;
     std::vector<Client *> m_clients; ///< open ones; Client::slot indexes it
-    std::vector<void *> m_graveyard; ///< closed during this batch, recycled after it
-    TimerNode m_timers[TimerKinds];
-    int m_timeoutMs[TimerKinds] = {};
+    Timers m_timers;
 };
 
 } // namespace corral::proxy

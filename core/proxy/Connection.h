@@ -1,0 +1,146 @@
+#pragma once
+
+// The objects the event loop polls: what one thread knows about each client connection,
+// each backend connection and each backend. Plain structs: the loop owns the logic.
+
+#include "http/BodyFramer.h"
+#include "http/HttpParser.h"
+#include "net/Poller.h"
+#include "proxy/HeadWriter.h"
+#include "proxy/ProxyInternal.h"
+#include "proxy/TimerList.h"
+
+#include <memory>
+#include <netinet/in.h>
+#include <vector>
+
+namespace corral::proxy {
+
+/// What a poller event points at; `kind` says which of the structs below it is.
+enum class Kind : uint8_t { Listener, Wake, Client, Upstream };
+
+struct Pollable {
+    Kind kind;
+};
+
+/// Fixed-size byte buffer lent from a thread's BufferPool; idle connections hold none.
+struct Buffer {
+    char *data = nullptr;
+    uint32_t begin = 0;
+    uint32_t end = 0;
+
+    uint32_t size() const { return end - begin; }
+    const char *readPtr() const { return data + begin; }
+    void consume(uint32_t n) {
+        begin += n;
+        if (begin == end) begin = end = 0;
+    }
+};
+
+/// The timeouts of a connection; each is a list of the loop's TimerList.
+enum TimerKind : int8_t {
+    ClientHeader,
+    ClientIdle,
+    ClientBody,
+    ClientSend, ///< the client takes none of the response waiting for it
+    ClientLinger,
+    UpConnect,
+    UpResponse,
+    UpIdle,
+    TunnelIdle,
+    TimerKinds
+};
+
+using Timers = TimerList<TimerKinds>;
+
+/// What client and backend connections share: the socket, its readiness as the poller last
+/// reported it (edge-triggered: a flag stays set until a read or write finds it drained), the
+/// bytes buffered each way, its timer and the head being scanned in `in`.
+struct Connection : Pollable {
+    int fd = -1;
+    bool canRead = false;
+    bool canWrite = false;
+    bool hangup = false;
+    bool eof = false;
+    bool closed = false;
+    Buffer in, out;
+    TimerNode timer;
+    http::HeadScanner scan;
+
+    /// Takes in a poller event; false when the connection was closed earlier in the batch
+    /// (the event is stale, the object waits to be recycled).
+    bool noteEvent(const net::PollEvent &ev) {
+        if (closed) return false;
+        if (ev.readable) canRead = true;
+        if (ev.writable) canWrite = true;
+        if (ev.hangup) hangup = true;
+        return true;
+    }
+};
+
+struct Client;
+
+/// A connection to a backend, serving one client's request or idle in its backend's pool.
+struct Upstream : Connection {
+    bool connecting = false;
+    bool reused = false;
+    bool pooled = false;
+    std::shared_ptr<BackendRuntime> runtime;
+    Client *client = nullptr;
+};
+
+enum class Phase : uint8_t { Head, Proxy, Tunnel, Linger };
+
+struct Client : Connection {
+    Client() { canWrite = true; } // nothing is queued yet in a new socket's send buffer
+
+    Phase phase = Phase::Head;
+    bool servedOne = false;
+    bool closeAfter = false;       ///< close once the current response is out
+    bool clientClose = false;      ///< the request said "close": no more bytes will follow it
+    bool closeWhenFlushed = false; ///< Linger without lingering: close once `out` is sent
+    Buffer head;                   ///< the rewritten request head, kept for a retry
+    Upstream *up = nullptr;
+    size_t slot = 0; ///< index in the loop's list of open clients
+
+    // The request in flight.
+    http::BodyFramer req; ///< its body, client -> backend
+    bool bodyQueued = false;
+    bool isHead = false;
+    bool keepAlive = true;
+    bool http10 = false;
+    bool upgrade = false;
+    bool setCookie = false;
+    bool idempotent = false;
+    bool reqSent = false;    ///< a byte of it was written to the current backend
+    bool freshOnly = false;  ///< a pooled connection failed: the retry opens a new one
+    uint8_t retriesUsed = 0; ///< retries after the request had reached a backend
+    NoRetry noRetry = NoRetry::None;
+    FailReason failReason = FailReason::None;
+    /// The backend whose failure the next 502/504 reports. Set just before the error is
+    /// written, in the same call (the loop's backend list keeps it alive that long); never
+    /// read later.
+    BackendRuntime *failedAt = nullptr;
+    int tries = 0;
+    BackendRuntime *tried[8] = {};
+    int triedCount = 0;
+    BackendRuntime *runtime = nullptr; ///< the backend counted for this request
+    uint64_t startUs = 0;
+    uint32_t stickyOffset = 0, stickyLength = 0; ///< cookie value inside `head`
+
+    // The response.
+    bool respStarted = false;
+    bool respHeadDone = false;
+    http::BodyFramer resp;      ///< its body, backend -> client
+    bool respDone = false;      ///< the response was sent whole (or an error in its place)
+    bool respKeepAlive = false; ///< the backend's connection may serve another request
+    int status = 0;
+
+    char ip[INET6_ADDRSTRLEN] = {};
+    uint8_t ipLength = 0;
+    uint64_t addressHash = 0;
+
+    std::string_view address() const { return std::string_view(ip, ipLength); }
+};
+
+} // namespace corral::proxy
