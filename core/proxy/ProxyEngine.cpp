@@ -1,7 +1,7 @@
 #include "proxy/ProxyEngine.h"
 
 #include "proxy/AdminServer.h"
-#include "proxy/ProxyWorker.h"
+#include "proxy/EventLoop.h"
 #include "util/ListeningSockets.h"
 
 #include <QJsonArray>
@@ -118,9 +118,9 @@ static Result<void> resolve(const Backend &backend, sockaddr_storage &out, sockl
 struct ProxyEngine::Impl {
     ProxyEngine *q = nullptr;
     std::unique_ptr<EngineShared> shared;
-    std::vector<std::unique_ptr<Worker>> workers;
+    std::vector<std::unique_ptr<EventLoop>> loops;
     quint16 port = 0;
-    int listenFd = -1; ///< the one listening socket, polled by every worker
+    int listenFd = -1; ///< the one listening socket, polled by every event loop
     bool running = false;
     std::unique_ptr<AdminServer> admin;
 
@@ -131,8 +131,8 @@ struct ProxyEngine::Impl {
 
     void publish() {
         shared->version.fetch_add(1, std::memory_order_release);
-        for (auto &w : workers)
-            w->wake();
+        for (auto &loop : loops)
+            loop->wake();
     }
     std::shared_ptr<BackendRuntime> find(const QString &key) {
         for (auto &rt : shared->backends)
@@ -189,7 +189,7 @@ static Result<int> openListener(const QString &address, quint16 port) {
     // SO_REUSEADDR only (a restart may bind over TIME_WAIT). Never SO_REUSEPORT: with it,
     // any other socket of this user that sets it too (a second proxy, nginx) could bind the
     // same address and the kernel would split the traffic between them without a word.
-    // The workers share this one socket instead (EPOLLEXCLUSIVE, see net::Poller::addListener).
+    // The event loops share this one socket instead (EPOLLEXCLUSIVE, see net::Poller::addListener).
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), length) != 0 || ::listen(fd, 4096) != 0) {
@@ -289,18 +289,18 @@ Result<void> ProxyEngine::start(const ProxyConfig &config) {
     const int noDelay = 1;
     setsockopt(listenFd, IPPROTO_TCP, TCP_NODELAY, &noDelay, sizeof noDelay);
     d->port = boundPort(listenFd);
-    d->workers.clear();
+    d->loops.clear();
     const auto abandon = [&] {
-        d->workers.clear();
+        d->loops.clear();
         ::close(listenFd);
     };
     for (int i = 0; i < d->shared->threads; ++i) {
-        auto w = std::make_unique<Worker>(*d->shared, i, listenFd);
-        if (!w->init()) {
+        auto loop = std::make_unique<EventLoop>(*d->shared, i, listenFd);
+        if (!loop->init()) {
             abandon();
             return fail(QStringLiteral("cannot create the event loop"));
         }
-        d->workers.push_back(std::move(w));
+        d->loops.push_back(std::move(loop));
     }
     if (config.adminEnabled) {
         d->admin = std::make_unique<AdminServer>(*this);
@@ -311,8 +311,8 @@ Result<void> ProxyEngine::start(const ProxyConfig &config) {
         }
     }
     d->listenFd = listenFd;
-    for (auto &w : d->workers)
-        w->start();
+    for (auto &loop : d->loops)
+        loop->start();
     d->healthStop = false;
     if (!config.health.path.isEmpty()) d->healthThread = std::thread([this] { d->healthLoop(); });
     d->running = true;
@@ -329,11 +329,11 @@ void ProxyEngine::stop() {
     d->healthWake.notify_all();
     if (d->healthThread.joinable()) d->healthThread.join();
     d->shared->stopping = true;
-    for (auto &w : d->workers)
-        w->wake();
-    for (auto &w : d->workers)
-        w->join();
-    d->workers.clear();
+    for (auto &loop : d->loops)
+        loop->wake();
+    for (auto &loop : d->loops)
+        loop->join();
+    d->loops.clear();
     if (d->listenFd >= 0) ::close(d->listenFd);
     d->listenFd = -1;
     d->admin.reset();
@@ -343,8 +343,8 @@ void ProxyEngine::stop() {
 bool ProxyEngine::drainAndStop(std::chrono::milliseconds timeout) {
     if (!d->running) return true;
     d->shared->draining = true;
-    for (auto &w : d->workers)
-        w->wake();
+    for (auto &loop : d->loops)
+        loop->wake();
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (d->shared->openConnections.load() > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -1,6 +1,6 @@
 #pragma once
 
-// Engine internals shared by ProxyEngine.cpp, ProxyWorker.cpp and the admin server. Not a
+// Engine internals shared by ProxyEngine.cpp, EventLoop.cpp and the admin server. Not a
 // public header: nothing outside core/proxy includes it.
 
 #include "proxy/ProxyEngine.h"

@@ -41,13 +41,13 @@ struct EngineShared {
 };
 
 /// One event-loop thread: its own poller, connections, pools and timers. The listening
-/// socket is the engine's, shared by every worker (the engine closes it).
-class Worker {
+/// socket is the engine's, shared by every event loop (the engine closes it).
+class EventLoop {
 public:
-    Worker(EngineShared &shared, int index, int listenFd);
-    ~Worker();
-    Worker(const Worker &) = delete;
-    Worker &operator=(const Worker &) = delete;
+    EventLoop(EngineShared &shared, int index, int listenFd);
+    ~EventLoop();
+    EventLoop(const EventLoop &) = delete;
+    EventLoop &operator=(const EventLoop &) = delete;
 
     bool init();
     void start();

@@ -1,4 +1,4 @@
-#include "proxy/ProxyWorker.h"
+#include "proxy/EventLoop.h"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -67,7 +67,7 @@ void EngineShared::pushEvent(const std::string &backend, BackendEvent::Kind kind
     events.push_back(std::move(event));
 }
 
-Worker::Worker(EngineShared &shared, int index, int listenFd)
+EventLoop::EventLoop(EngineShared &shared, int index, int listenFd)
     : m_shared(shared)
     , m_config(shared.config)
     , m_index(index)
@@ -87,7 +87,7 @@ Worker::Worker(EngineShared &shared, int index, int listenFd)
     m_response.headers.reserve(64);
 }
 
-Worker::~Worker() {
+EventLoop::~EventLoop() {
     // Teardown after the loop ended: whatever is still open is closed here; the pools'
     // destructors free the objects and buffers.
     const auto discard = [this](Upstream *u) {
@@ -111,7 +111,7 @@ Worker::~Worker() {
     if (m_reserveFd >= 0) ::close(m_reserveFd);
 }
 
-bool Worker::init() {
+bool EventLoop::init() {
     m_poller = std::make_unique<net::EpollPoller>();
     if (!m_poller->valid()) return false;
     m_wakeFd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -121,22 +121,22 @@ bool Worker::init() {
            m_poller->addLevel(m_wakeFd, &g_wakeTag);
 }
 
-void Worker::start() {
+void EventLoop::start() {
     m_thread = std::thread([this] { run(); });
 }
 
-void Worker::join() {
+void EventLoop::join() {
     if (m_thread.joinable()) m_thread.join();
 }
 
-void Worker::wake() {
+void EventLoop::wake() {
     const uint64_t one = 1;
     [[maybe_unused]] const ssize_t n = ::write(m_wakeFd, &one, sizeof one);
 }
 
 // ---------------------------------------------------------------- loop
 
-void Worker::run() {
+void EventLoop::run() {
     net::PollEvent events[256];
     m_nowMs = monotonicMs();
     refreshBackends();
@@ -185,7 +185,7 @@ void Worker::run() {
     }
 }
 
-int Worker::nextTimeoutMs() const {
+int EventLoop::nextTimeoutMs() const {
     int64_t next = m_timers.nextDeadline();
     if (m_shared.draining.load(std::memory_order_relaxed)) next = std::min(next, m_nowMs + 50);
     if (m_acceptResumeMs) next = std::min(next, m_acceptResumeMs);
@@ -193,7 +193,7 @@ int Worker::nextTimeoutMs() const {
     return int(std::clamp<int64_t>(next - monotonicMs(), 0, 1000));
 }
 
-void Worker::onTimerExpired(int kind, TimerNode *node) {
+void EventLoop::onTimerExpired(int kind, TimerNode *node) {
     switch (TimerKind(kind)) {
     case ClientHeader:
     case ClientIdle:
@@ -229,7 +229,7 @@ void Worker::onTimerExpired(int kind, TimerNode *node) {
 
 // ---------------------------------------------------------------- backends
 
-void Worker::refreshBackends() {
+void EventLoop::refreshBackends() {
     std::vector<std::shared_ptr<BackendRuntime>> fresh;
     BalancingPolicy policy;
     {
@@ -267,7 +267,7 @@ void Worker::refreshBackends() {
 
 // ---------------------------------------------------------------- I/O
 
-int Worker::readSome(int fd, Buffer &b, bool &canRead, bool hangup) {
+int EventLoop::readSome(int fd, Buffer &b, bool &canRead, bool hangup) {
     if (!m_buffers.ensure(b)) return -2;
     m_buffers.makeRoom(b);
     const uint32_t room = m_buffers.space(b);
@@ -289,7 +289,7 @@ int Worker::readSome(int fd, Buffer &b, bool &canRead, bool hangup) {
     return -2;
 }
 
-int Worker::writeSome(int fd, Buffer &b, bool &canWrite) {
+int EventLoop::writeSome(int fd, Buffer &b, bool &canWrite) {
     const ssize_t n = ::send(fd, b.readPtr(), b.size(), MSG_NOSIGNAL);
     if (n >= 0) {
         b.consume(uint32_t(n));
@@ -305,7 +305,7 @@ int Worker::writeSome(int fd, Buffer &b, bool &canWrite) {
 
 // ---------------------------------------------------------------- accept and events
 
-void Worker::acceptConnections() {
+void EventLoop::acceptConnections() {
     for (int i = 0; i < 64; ++i) {
         sockaddr_storage addr{};
         socklen_t len = sizeof addr;
@@ -359,7 +359,7 @@ void Worker::acceptConnections() {
     }
 }
 
-void Worker::refuseWithReserve() {
+void EventLoop::refuseWithReserve() {
     if (m_reserveFd < 0) return;
     // The reserve's slot takes one waiting client at a time: accept, 503, close. A bounded
     // batch, so a flood cannot keep this thread here.
@@ -375,14 +375,14 @@ void Worker::refuseWithReserve() {
     m_reserveFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-void Worker::pauseAccepting() {
+void EventLoop::pauseAccepting() {
     if (!m_listening) return;
     m_poller->remove(m_listenFd);
     m_listening = false;
     m_acceptResumeMs = m_nowMs + 100;
 }
 
-void Worker::resumeAcceptingWhenDue() {
+void EventLoop::resumeAcceptingWhenDue() {
     if (!m_acceptResumeMs || m_nowMs < m_acceptResumeMs) return;
     if (m_reserveFd < 0) m_reserveFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     m_acceptResumeMs = 0;
@@ -391,11 +391,11 @@ void Worker::resumeAcceptingWhenDue() {
     if (!m_listening) m_acceptResumeMs = m_nowMs + 100; // e.g. ENOMEM: try again later
 }
 
-void Worker::onClientEvent(Client *c, const net::PollEvent &ev) {
+void EventLoop::onClientEvent(Client *c, const net::PollEvent &ev) {
     if (c->noteEvent(ev)) pump(c);
 }
 
-void Worker::onUpstreamEvent(Upstream *u, const net::PollEvent &ev) {
+void EventLoop::onUpstreamEvent(Upstream *u, const net::PollEvent &ev) {
     if (!u->noteEvent(ev)) return;
     if (!u->client) {
         // Idle in the pool: any event is the backend closing it (or junk): drop it.
@@ -421,7 +421,7 @@ void Worker::onUpstreamEvent(Upstream *u, const net::PollEvent &ev) {
 
 // ---------------------------------------------------------------- the state machine
 
-void Worker::pump(Client *c) {
+void EventLoop::pump(Client *c) {
     // Run every step until none makes progress: with edge-triggered polling nothing may be
     // left that could proceed now, or it would wait for an event that never comes.
     bool progress = true;
@@ -450,7 +450,7 @@ void Worker::pump(Client *c) {
     if (c->out.data && c->out.size() == 0) m_buffers.release(c->out);
 }
 
-bool Worker::flushClient(Client *c) {
+bool EventLoop::flushClient(Client *c) {
     if (!c->out.data || c->out.size() == 0 || !c->canWrite) return false;
     const int n = writeSome(c->fd, c->out, c->canWrite);
     if (n == -2) {
@@ -468,7 +468,7 @@ bool Worker::flushClient(Client *c) {
     return n > 0;
 }
 
-bool Worker::stepHead(Client *c) {
+bool EventLoop::stepHead(Client *c) {
     if (c->closeAfter && c->servedOne && c->out.size() == 0 && c->in.size() == 0) {
         closeClient(c);
         return false;
@@ -506,7 +506,7 @@ bool Worker::stepHead(Client *c) {
     return false;
 }
 
-bool Worker::startRequest(Client *c, uint32_t headLength) {
+bool EventLoop::startRequest(Client *c, uint32_t headLength) {
     const int rc = http::parseRequest(c->in.readPtr(), headLength, m_shared.headLimits, m_request);
     if (rc != 0) {
         m_shared.badRequests.fetch_add(1, std::memory_order_relaxed);
@@ -553,7 +553,7 @@ bool Worker::startRequest(Client *c, uint32_t headLength) {
     return true;
 }
 
-bool Worker::buildRequestHead(Client *c) {
+bool EventLoop::buildRequestHead(Client *c) {
     const http::RequestHead &r = m_request;
     if (!m_buffers.ensure(c->head)) return false;
     const uint32_t length = writeRequestHead(r, c->address(), c->head.data, m_buffers.bufferSize());
@@ -574,7 +574,7 @@ bool Worker::buildRequestHead(Client *c) {
     return true;
 }
 
-int Worker::chooseBackend(Client *c) {
+int EventLoop::chooseBackend(Client *c) {
     const int64_t now = m_nowMs;
     const auto usable = [&](int i) {
         BackendRuntime *rt = m_backends[size_t(i)].runtime.get();
@@ -595,7 +595,7 @@ int Worker::chooseBackend(Client *c) {
     return i;
 }
 
-Upstream *Worker::connectUpstream(LocalBackend &local) {
+Upstream *EventLoop::connectUpstream(LocalBackend &local) {
     BackendRuntime *rt = local.runtime.get();
     const int fd = ::socket(rt->address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return nullptr;
@@ -623,7 +623,7 @@ Upstream *Worker::connectUpstream(LocalBackend &local) {
     return u;
 }
 
-bool Worker::dispatch(Client *c) {
+bool EventLoop::dispatch(Client *c) {
     while (c->tries < 8) {
         const int index = chooseBackend(c);
         if (index < 0) return false;
@@ -683,7 +683,7 @@ bool Worker::dispatch(Client *c) {
     return false;
 }
 
-void Worker::releaseAttempt(Client *c) {
+void EventLoop::releaseAttempt(Client *c) {
     BackendRuntime *rt = c->runtime;
     if (!rt) return;
     c->runtime = nullptr;
@@ -694,7 +694,7 @@ void Worker::releaseAttempt(Client *c) {
 // (back-pressure) and, when `body` is given, no more than its framing says belong to it (the
 // rest is the next pipelined message). Returns the bytes moved, or -1 on a chunked framing
 // error. `body` null: a tunnel, everything goes.
-long Worker::forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body) {
+long EventLoop::forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body) {
     if (from.size() == 0 || !m_buffers.ensure(to)) return 0;
     m_buffers.makeRoom(to);
     uint32_t n = std::min(from.size(), m_buffers.space(to));
@@ -710,7 +710,7 @@ long Worker::forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body) {
     return long(n);
 }
 
-bool Worker::stepProxy(Client *c) {
+bool EventLoop::stepProxy(Client *c) {
     bool progress = false;
     Upstream *u = c->up;
     // Request body: client -> upstream, only once connected (an unsent body keeps a
@@ -811,7 +811,7 @@ bool Worker::stepProxy(Client *c) {
     return progress;
 }
 
-bool Worker::handleResponseHead(Client *c) {
+bool EventLoop::handleResponseHead(Client *c) {
     Upstream *u = c->up;
     const long length = u->scan.scan(u->in.readPtr(), u->in.size());
     if (length == 0) {
@@ -889,13 +889,13 @@ bool Worker::handleResponseHead(Client *c) {
     return true;
 }
 
-void Worker::countResponse(BackendRuntime *rt, int status) {
+void EventLoop::countResponse(BackendRuntime *rt, int status) {
     if (!rt) return;
     const int cls = status / 100 - 2;
     if (cls >= 0 && cls < 4) ThreadCounters::add(counters(rt).responses[cls], 1);
 }
 
-void Worker::finishResponse(Client *c) {
+void EventLoop::finishResponse(Client *c) {
     Upstream *u = c->up;
     BackendRuntime *rt = c->runtime;
     if (rt) {
@@ -937,7 +937,7 @@ void Worker::finishResponse(Client *c) {
     }
 }
 
-void Worker::poolUpstream(Upstream *u) {
+void EventLoop::poolUpstream(Upstream *u) {
     BackendRuntime *rt = u->runtime.get();
     LocalBackend *local = nullptr;
     for (LocalBackend &lb : m_backends)
@@ -956,7 +956,7 @@ void Worker::poolUpstream(Upstream *u) {
     arm(u->timer, UpIdle);
 }
 
-void Worker::noteFailure(BackendRuntime *rt, FailReason why) {
+void EventLoop::noteFailure(BackendRuntime *rt, FailReason why) {
     rt->lastFailure.store(why, std::memory_order_relaxed);
     ThreadCounters::add(counters(rt).failures, 1);
     if (rt->recordFailure(m_nowMs, m_config.maxFails, m_config.failTimeoutMs)) {
@@ -972,7 +972,7 @@ void Worker::noteFailure(BackendRuntime *rt, FailReason why) {
 // waiting for the answer or once a response byte arrived; freely while nothing of the request
 // was written (connect errors and timeouts); after that only an idempotent request without a
 // body byte sent, on at most `retries` further backends.
-bool Worker::mayRetry(Client *c, FailReason why) {
+bool EventLoop::mayRetry(Client *c, FailReason why) {
     c->noRetry = NoRetry::None;
     if (why == FailReason::ResponseTimeout || c->respStarted) {
         c->noRetry = NoRetry::Final;
@@ -995,7 +995,7 @@ bool Worker::mayRetry(Client *c, FailReason why) {
     return true;
 }
 
-void Worker::upstreamFailed(Client *c, bool countFailure, FailReason why) {
+void EventLoop::upstreamFailed(Client *c, bool countFailure, FailReason why) {
     Upstream *u = c->up;
     if (!u) return;
     // Held until the error is written: a removed backend may go with this connection.
@@ -1035,7 +1035,7 @@ void Worker::upstreamFailed(Client *c, bool countFailure, FailReason why) {
     respondError(c, status, !c->req.done() || c->bodyQueued);
 }
 
-void Worker::badResponse(Client *c, FailReason why) {
+void EventLoop::badResponse(Client *c, FailReason why) {
     // The backend answered, wrongly: not retried (it ran the request), 502 to the client.
     Upstream *u = c->up;
     const std::shared_ptr<BackendRuntime> keep = u->runtime;
@@ -1055,7 +1055,7 @@ void Worker::badResponse(Client *c, FailReason why) {
 // something: to take request bytes queued for it, or response bytes the client side has room
 // for; never while a slow client holds things up (issue 13.5). The client's runs while its
 // response waits in the proxy's buffer; its body has the ClientBody timer.
-void Worker::updateProxyTimers(Client *c) {
+void EventLoop::updateProxyTimers(Client *c) {
     if (c->req.done()) {
         if (c->out.size() > 0) {
             if (c->timer.list != ClientSend) arm(c->timer, ClientSend);
@@ -1076,7 +1076,7 @@ void Worker::updateProxyTimers(Client *c) {
         arm(u->timer, UpResponse);
 }
 
-void Worker::respondError(Client *c, int status, bool close) {
+void EventLoop::respondError(Client *c, int status, bool close) {
     if (dropUpstream(c)) releaseAttempt(c);
     m_buffers.release(c->head);
     if (!m_buffers.ensure(c->out)) {
@@ -1127,7 +1127,7 @@ void Worker::respondError(Client *c, int status, bool close) {
     }
 }
 
-bool Worker::stepTunnel(Client *c) {
+bool EventLoop::stepTunnel(Client *c) {
     Upstream *u = c->up;
     if (!u) {
         closeClient(c);
@@ -1173,7 +1173,7 @@ bool Worker::stepTunnel(Client *c) {
     return progress;
 }
 
-bool Worker::stepLinger(Client *c) {
+bool EventLoop::stepLinger(Client *c) {
     if (c->out.size() > 0) return false;
     if (!c->canRead) return false;
     char sink[4096];
@@ -1190,7 +1190,7 @@ bool Worker::stepLinger(Client *c) {
     return true;
 }
 
-void Worker::closeClient(Client *c) {
+void EventLoop::closeClient(Client *c) {
     if (c->closed) return;
     dropUpstream(c);
     releaseAttempt(c);
@@ -1209,7 +1209,7 @@ void Worker::closeClient(Client *c) {
     m_objects.retire(c);
 }
 
-Upstream *Worker::detachUpstream(Client *c) {
+Upstream *EventLoop::detachUpstream(Client *c) {
     Upstream *u = c->up;
     if (u) {
         c->up = nullptr;
@@ -1218,13 +1218,13 @@ Upstream *Worker::detachUpstream(Client *c) {
     return u;
 }
 
-bool Worker::dropUpstream(Client *c) {
+bool EventLoop::dropUpstream(Client *c) {
     Upstream *u = detachUpstream(c);
     if (u) closeUpstream(u);
     return u;
 }
 
-void Worker::closeUpstream(Upstream *u) {
+void EventLoop::closeUpstream(Upstream *u) {
     if (u->closed) return;
     if (u->pooled)
         for (LocalBackend &lb : m_backends)
