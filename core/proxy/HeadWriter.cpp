@@ -1,5 +1,7 @@
 #include "proxy/HeadWriter.h"
 
+#include "http/StatusText.h"
+
 #include <iterator>
 
 namespace corral::proxy {
@@ -40,26 +42,9 @@ void putFailure(HeadBuilder &w, FailReason why, const ProxyConfig &config) {
         putDuration(w, config.responseTimeoutMs);
 }
 
-struct StatusReason {
-    int status;
-    std::string_view reason;
-};
-constexpr StatusReason Reasons[] = {
-    {400, "Bad Request"},
-    {408, "Request Timeout"},
-    {414, "URI Too Long"},
-    {431, "Request Header Fields Too Large"},
-    {501, "Not Implemented"},
-    {502, "Bad Gateway"},
-    {503, "Service Unavailable"},
-    {504, "Gateway Timeout"},
-    {505, "HTTP Version Not Supported"},
-};
-
 std::string_view reasonFor(int status) {
-    for (const StatusReason &r : Reasons)
-        if (r.status == status) return r.reason;
-    return "Error";
+    const std::string_view phrase = http::reasonPhrase(status);
+    return phrase.empty() ? std::string_view("Error") : phrase;
 }
 
 // Why a backend took no request, said after its address; indexed by BackendCondition
