@@ -270,6 +270,21 @@ bool splitAbsoluteForm(std::string_view target, std::string_view &authority,
     return true;
 }
 
+// HTTP/1.x SP 3DIGIT [SP reason]: the version, a status from 100 to 999 and the reason.
+bool parseStatusLine(std::string_view line, ResponseHead &out) {
+    if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[8] != ' ') return false;
+    if (line[7] != '0' && line[7] != '1') return false;
+    out.minor = line[7] - '0';
+    const std::optional<uint64_t> status = parseDecimal(line.substr(9, 3));
+    if (!status || *status < 100) return false;
+    out.status = int(*status);
+    if (line.size() > 12) {
+        if (line[12] != ' ') return false;
+        out.reason = line.substr(13);
+    }
+    return true;
+}
+
 void resetHead(MessageHead &h) {
     h.minor = 1;
     h.body = BodyKind::None;
@@ -312,6 +327,11 @@ bool MessageHead::isHopByHop(const Header &h) const {
     for (size_t i = 0; i < connectionTokenCount; ++i)
         if (equalsIgnoreCase(connectionTokens[i], h.name)) return true;
     return false;
+}
+
+int statusOf(std::string_view text) {
+    ResponseHead head;
+    return parseStatusLine(text.substr(0, text.find('\r')), head) ? head.status : 0;
 }
 
 long HeadScanner::scan(const char *data, size_t size) {
@@ -428,18 +448,7 @@ int parseResponse(const char *data, size_t size, bool requestWasHead, size_t max
     const char *eol = static_cast<const char *>(std::memchr(data, '\r', size));
     if (!eol || eol + 1 >= end || eol[1] != '\n') return -1;
     const std::string_view line(data, size_t(eol - data));
-    // HTTP/1.x SP 3DIGIT [SP reason]
-    if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[8] != ' ') return -1;
-    out.minor = line[7] == '1' ? 1 : 0;
-    if (line[7] != '0' && line[7] != '1') return -1;
-    for (int i = 9; i < 12; ++i)
-        if (line[size_t(i)] < '0' || line[size_t(i)] > '9') return -1;
-    out.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-    if (out.status < 100) return -1;
-    if (line.size() > 12) {
-        if (line[12] != ' ') return -1;
-        out.reason = line.substr(13);
-    }
+    if (!parseStatusLine(line, out)) return -1;
     bool sawCl = false, sawTe = false, chunkedLast = false;
     int hostCount = 0;
     if (parseHeaders(eol + 2, end, maxHeaders, out, sawCl, sawTe, chunkedLast, hostCount))

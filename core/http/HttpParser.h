@@ -122,6 +122,9 @@ int parseRequest(const char *data, size_t size, const HeadLimits &limits, Reques
 int parseResponse(const char *data, size_t size, bool requestWasHead, size_t maxHeaders,
                   ResponseHead &out);
 
+/// The status code of a response that starts `text` ("HTTP/1.1 503 Busy\r\n...", or just its
+/// first 12 bytes), 0 when it is not one: for a probe that reads no further than the status.
+int statusOf(std::string_view text);
 /// Finds `name`'s value in a Cookie header ("a=1; CORRALID=x; b=2").
 std::string_view cookieValue(std::string_view cookieHeader, std::string_view name);
 

@@ -1,5 +1,6 @@
 #include "proxy/ProxyEngine.h"
 
+#include "http/HttpParser.h"
 #include "proxy/AdminServer.h"
 #include "proxy/EventLoop.h"
 #include "util/ListeningSockets.h"
@@ -643,11 +644,11 @@ bool ProxyEngine::Impl::probe(BackendRuntime &rt, std::string &why) {
             }
             got += size_t(n);
         }
-        const bool http = got >= 12 && std::memcmp(buf, "HTTP/1.", 7) == 0;
-        ok = http && buf[9] == '2';
-        if (http && !ok)
-            why = "answered " + std::string(buf + 9, 3);
-        else if (!http)
+        const int status = http::statusOf(std::string_view(buf, got));
+        ok = status >= 200 && status < 300;
+        if (status && !ok)
+            why = "answered " + std::to_string(status);
+        else if (!status)
             why = got ? "answered something other than HTTP"
                       : (closed ? "closed the connection without answering" : timedOut);
     } while (false);

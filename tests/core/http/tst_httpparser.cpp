@@ -280,6 +280,17 @@ private Q_SLOTS:
             QVERIFY2(!parseHex(bad), bad);
     }
 
+    // What a health probe reads: the status of the first line, or 0 for anything else.
+    void statusOfAProbesAnswer() {
+        QCOMPARE(statusOf("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), 200);
+        QCOMPARE(statusOf("HTTP/1.0 503"), 503);
+        QCOMPARE(statusOf("HTTP/1.1 204 No"), 204); // cut short after the status
+        for (const char *bad : {"", "HTTP/1.1 20", "HTTP/1.1 2x0 OK", "HTTP/1.1 099 Low",
+                                "HTTP/1.2 200 OK", "HTTP/2 200 OK", "HTTP/1.1 2000 OK",
+                                "HTTP/1.1 +20 OK", "SSH-2.0-OpenSSH_9.2\r\n", "http/1.1 200 OK"})
+            QVERIFY2(statusOf(bad) == 0, bad);
+    }
+
     void reasonPhrases() {
         QCOMPARE(reasonPhrase(502), std::string_view("Bad Gateway"));
         QCOMPARE(reasonPhrase(431), std::string_view("Request Header Fields Too Large"));
