@@ -1,7 +1,7 @@
 #pragma once
 
-// The objects the event loop polls: what one thread knows about each client connection,
-// each backend connection and each backend. Plain structs: the loop owns the logic.
+// The objects the event loop polls: what one thread knows about each client connection and
+// each connection to a backend. Plain structs: the loop owns the logic.
 
 #include "http/BodyFramer.h"
 #include "http/HttpParser.h"
@@ -12,7 +12,6 @@
 
 #include <memory>
 #include <netinet/in.h>
-#include <vector>
 
 namespace corral::proxy {
 

@@ -134,7 +134,7 @@ void EventLoop::wake() {
     [[maybe_unused]] const ssize_t n = ::write(m_wakeFd, &one, sizeof one);
 }
 
-// ---------------------------------------------------------------- loop
+// ---------------------------------------------------------------- the loop
 
 void EventLoop::run() {
     net::PollEvent events[256];
@@ -227,83 +227,7 @@ void EventLoop::onTimerExpired(int kind, TimerNode *node) {
     }
 }
 
-// ---------------------------------------------------------------- backends
-
-void EventLoop::refreshBackends() {
-    std::vector<std::shared_ptr<BackendRuntime>> fresh;
-    BalancingPolicy policy;
-    {
-        std::lock_guard lock(m_shared.mutex);
-        fresh = m_shared.backends;
-        policy = m_shared.policy;
-        m_version = m_shared.version.load(std::memory_order_acquire);
-    }
-    std::vector<LocalBackend> next;
-    next.reserve(fresh.size());
-    std::vector<BalancerTarget> targets;
-    for (auto &rt : fresh) {
-        LocalBackend lb;
-        lb.runtime = rt;
-        for (LocalBackend &old : m_backends)
-            if (old.runtime == rt) std::swap(lb.idle, old.idle);
-        next.push_back(std::move(lb));
-        targets.push_back(BalancerTarget{rt->config.weight, rt->config.backup});
-    }
-    // Whatever did not carry over (removed backends) loses its idle connections.
-    std::vector<LocalBackend> old;
-    old.swap(m_backends);
-    m_backends.swap(next);
-    for (LocalBackend &lb : old)
-        for (Upstream *u : lb.idle.takeAll())
-            closeUpstream(u);
-    for (LocalBackend &lb : m_backends) {
-        BackendRuntime *rt = lb.runtime.get();
-        if (!rt->enabled.load() || rt->draining.load() || rt->removed.load())
-            for (Upstream *u : lb.idle.takeAll())
-                closeUpstream(u);
-    }
-    m_balancer.reset(policy, targets);
-}
-
-// ---------------------------------------------------------------- I/O
-
-int EventLoop::readSome(int fd, Buffer &b, bool &canRead, bool hangup) {
-    if (!m_buffers.ensure(b)) return -2;
-    m_buffers.makeRoom(b);
-    const uint32_t room = m_buffers.space(b);
-    if (room == 0) return -1;
-    const ssize_t n = ::recv(fd, b.data + b.end, room, 0);
-    if (n > 0) {
-        b.end += uint32_t(n);
-        // A short read drained the socket; edge-triggered polling reports the next arrival.
-        // Not after a hang-up: the EOF that follows would never be reported again.
-        if (uint32_t(n) < room && !hangup) canRead = false;
-        return int(n);
-    }
-    if (n == 0) return 0;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        canRead = false;
-        return -1;
-    }
-    if (errno == EINTR) return -1;
-    return -2;
-}
-
-int EventLoop::writeSome(int fd, Buffer &b, bool &canWrite) {
-    const ssize_t n = ::send(fd, b.readPtr(), b.size(), MSG_NOSIGNAL);
-    if (n >= 0) {
-        b.consume(uint32_t(n));
-        return int(n);
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        canWrite = false;
-        return -1;
-    }
-    if (errno == EINTR) return -1;
-    return -2;
-}
-
-// ---------------------------------------------------------------- accept and events
+// ---------------------------------------------------------------- accept
 
 void EventLoop::acceptConnections() {
     for (int i = 0; i < 64; ++i) {
@@ -391,6 +315,8 @@ void EventLoop::resumeAcceptingWhenDue() {
     if (!m_listening) m_acceptResumeMs = m_nowMs + 100; // e.g. ENOMEM: try again later
 }
 
+// ---------------------------------------------------------------- events and socket I/O
+
 void EventLoop::onClientEvent(Client *c, const net::PollEvent &ev) {
     if (c->noteEvent(ev)) pump(c);
 }
@@ -419,7 +345,43 @@ void EventLoop::onUpstreamEvent(Upstream *u, const net::PollEvent &ev) {
     pump(u->client);
 }
 
-// ---------------------------------------------------------------- the state machine
+int EventLoop::readSome(int fd, Buffer &b, bool &canRead, bool hangup) {
+    if (!m_buffers.ensure(b)) return -2;
+    m_buffers.makeRoom(b);
+    const uint32_t room = m_buffers.space(b);
+    if (room == 0) return -1;
+    const ssize_t n = ::recv(fd, b.data + b.end, room, 0);
+    if (n > 0) {
+        b.end += uint32_t(n);
+        // A short read drained the socket; edge-triggered polling reports the next arrival.
+        // Not after a hang-up: the EOF that follows would never be reported again.
+        if (uint32_t(n) < room && !hangup) canRead = false;
+        return int(n);
+    }
+    if (n == 0) return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        canRead = false;
+        return -1;
+    }
+    if (errno == EINTR) return -1;
+    return -2;
+}
+
+int EventLoop::writeSome(int fd, Buffer &b, bool &canWrite) {
+    const ssize_t n = ::send(fd, b.readPtr(), b.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+        b.consume(uint32_t(n));
+        return int(n);
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        canWrite = false;
+        return -1;
+    }
+    if (errno == EINTR) return -1;
+    return -2;
+}
+
+// ---------------------------------------------------------------- client state machine
 
 void EventLoop::pump(Client *c) {
     // Run every step until none makes progress: with edge-triggered polling nothing may be
@@ -574,142 +536,6 @@ bool EventLoop::buildRequestHead(Client *c) {
     return true;
 }
 
-int EventLoop::chooseBackend(Client *c) {
-    const int64_t now = m_nowMs;
-    const auto usable = [&](int i) {
-        BackendRuntime *rt = m_backends[size_t(i)].runtime.get();
-        if (!rt->usable(now)) return false;
-        for (int k = 0; k < c->triedCount; ++k)
-            if (c->tried[k] == rt) return false;
-        return true;
-    };
-    if (m_balancer.policy() == BalancingPolicy::StickyCookie && c->stickyLength) {
-        const std::string_view want(c->head.data + c->stickyOffset, c->stickyLength);
-        for (size_t i = 0; i < m_backends.size(); ++i)
-            if (m_backends[i].runtime->id == want && usable(int(i))) return int(i);
-    }
-    const int i = m_balancer.pick(c->addressHash, usable, [&](int k) {
-        return m_backends[size_t(k)].runtime->inFlight.load(std::memory_order_relaxed);
-    });
-    if (i >= 0 && m_balancer.policy() == BalancingPolicy::StickyCookie) c->setCookie = true;
-    return i;
-}
-
-Upstream *EventLoop::connectUpstream(LocalBackend &local) {
-    BackendRuntime *rt = local.runtime.get();
-    const int fd = ::socket(rt->address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return nullptr;
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    const int rc =
-        ::connect(fd, reinterpret_cast<const sockaddr *>(&rt->address), rt->addressLength);
-    if (rc != 0 && errno != EINPROGRESS) {
-        const int error = errno; // for the caller, past close()
-        ::close(fd);
-        errno = error;
-        return nullptr;
-    }
-    Upstream *u = m_objects.newUpstream();
-    u->fd = fd;
-    u->runtime = local.runtime;
-    u->connecting = rc != 0;
-    u->canWrite = rc == 0;
-    if (!m_poller->add(fd, u)) {
-        ::close(fd);
-        u->runtime.reset();
-        m_objects.giveBack(u);
-        return nullptr;
-    }
-    return u;
-}
-
-bool EventLoop::dispatch(Client *c) {
-    while (c->tries < 8) {
-        const int index = chooseBackend(c);
-        if (index < 0) return false;
-        LocalBackend &local = m_backends[size_t(index)];
-        BackendRuntime *rt = local.runtime.get();
-        // Count first, then re-check: drainBackend() sets the flag and then reads the count,
-        // so either it sees this request or this request sees the drain.
-        rt->inFlight.fetch_add(1);
-        if (rt->draining.load() || rt->removed.load() || !rt->enabled.load()) {
-            rt->inFlight.fetch_sub(1);
-            rt->fireDrainedIfEmpty();
-            c->tried[c->triedCount++] = rt;
-            ++c->tries;
-            continue;
-        }
-        ++c->tries;
-        c->runtime = rt;
-        ThreadCounters::add(counters(rt).requests, 1);
-        Upstream *u = nullptr;
-        while (!c->freshOnly && !local.idle.empty() && !u) {
-            u = local.idle.take();
-            if (u->closed || u->hangup) {
-                closeUpstream(u);
-                u = nullptr;
-            }
-        }
-        if (u) {
-            u->reused = true;
-            disarm(u->timer);
-        } else {
-            u = connectUpstream(local);
-            if (!u) {
-                // Nothing was sent: the next backend may take it without using a retry.
-                const FailReason why =
-                    errno == ECONNREFUSED ? FailReason::Refused : FailReason::Unreachable;
-                noteFailure(rt, why);
-                c->failedAt = rt;
-                c->failReason = why;
-                c->noRetry = NoRetry::None;
-                ThreadCounters::add(counters(rt).failovers, 1);
-                releaseAttempt(c);
-                c->tried[c->triedCount++] = rt;
-                continue;
-            }
-        }
-        u->client = c;
-        c->up = u;
-        c->reqSent = false;
-        if (!m_buffers.ensure(u->out) || !m_buffers.ensure(u->in)) return false;
-        std::memcpy(u->out.data, c->head.data, c->head.size());
-        u->out.begin = 0;
-        u->out.end = c->head.size();
-        u->scan.reset();
-        arm(u->timer, u->connecting ? UpConnect : UpResponse);
-        return true;
-    }
-    return false;
-}
-
-void EventLoop::releaseAttempt(Client *c) {
-    BackendRuntime *rt = c->runtime;
-    if (!rt) return;
-    c->runtime = nullptr;
-    if (rt->inFlight.fetch_sub(1) == 1 && rt->draining.load()) rt->fireDrainedIfEmpty();
-}
-
-// Moves body bytes from one connection's buffer to the other's, as many as `to` has room for
-// (back-pressure) and, when `body` is given, no more than its framing says belong to it (the
-// rest is the next pipelined message). Returns the bytes moved, or -1 on a chunked framing
-// error. `body` null: a tunnel, everything goes.
-long EventLoop::forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body) {
-    if (from.size() == 0 || !m_buffers.ensure(to)) return 0;
-    m_buffers.makeRoom(to);
-    uint32_t n = std::min(from.size(), m_buffers.space(to));
-    if (n == 0) return 0;
-    if (body) {
-        const long used = body->feed(from.readPtr(), n);
-        if (used < 0) return -1;
-        n = uint32_t(used);
-    }
-    std::memcpy(to.data + to.end, from.readPtr(), n);
-    to.end += n;
-    from.consume(n);
-    return long(n);
-}
-
 bool EventLoop::stepProxy(Client *c) {
     bool progress = false;
     Upstream *u = c->up;
@@ -811,6 +637,26 @@ bool EventLoop::stepProxy(Client *c) {
     return progress;
 }
 
+// Moves body bytes from one connection's buffer to the other's, as many as `to` has room for
+// (back-pressure) and, when `body` is given, no more than its framing says belong to it (the
+// rest is the next pipelined message). Returns the bytes moved, or -1 on a chunked framing
+// error. `body` null: a tunnel, everything goes.
+long EventLoop::forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body) {
+    if (from.size() == 0 || !m_buffers.ensure(to)) return 0;
+    m_buffers.makeRoom(to);
+    uint32_t n = std::min(from.size(), m_buffers.space(to));
+    if (n == 0) return 0;
+    if (body) {
+        const long used = body->feed(from.readPtr(), n);
+        if (used < 0) return -1;
+        n = uint32_t(used);
+    }
+    std::memcpy(to.data + to.end, from.readPtr(), n);
+    to.end += n;
+    from.consume(n);
+    return long(n);
+}
+
 bool EventLoop::handleResponseHead(Client *c) {
     Upstream *u = c->up;
     const long length = u->scan.scan(u->in.readPtr(), u->in.size());
@@ -889,12 +735,6 @@ bool EventLoop::handleResponseHead(Client *c) {
     return true;
 }
 
-void EventLoop::countResponse(BackendRuntime *rt, int status) {
-    if (!rt) return;
-    const int cls = status / 100 - 2;
-    if (cls >= 0 && cls < 4) ThreadCounters::add(counters(rt).responses[cls], 1);
-}
-
 void EventLoop::finishResponse(Client *c) {
     Upstream *u = c->up;
     BackendRuntime *rt = c->runtime;
@@ -935,120 +775,6 @@ void EventLoop::finishResponse(Client *c) {
                 ::shutdown(c->fd, SHUT_WR);
         }
     }
-}
-
-void EventLoop::poolUpstream(Upstream *u) {
-    BackendRuntime *rt = u->runtime.get();
-    LocalBackend *local = nullptr;
-    for (LocalBackend &lb : m_backends)
-        if (lb.runtime.get() == rt) local = &lb;
-    if (!local || !rt->enabled.load(std::memory_order_relaxed) ||
-        rt->draining.load(std::memory_order_relaxed) ||
-        rt->removed.load(std::memory_order_relaxed) ||
-        local->idle.size() >= size_t(m_config.limits.maxIdleUpstream)) {
-        closeUpstream(u);
-        return;
-    }
-    m_buffers.release(u->in);
-    m_buffers.release(u->out);
-    u->reused = false;
-    local->idle.put(u);
-    arm(u->timer, UpIdle);
-}
-
-void EventLoop::noteFailure(BackendRuntime *rt, FailReason why) {
-    rt->lastFailure.store(why, std::memory_order_relaxed);
-    ThreadCounters::add(counters(rt).failures, 1);
-    if (rt->recordFailure(m_nowMs, m_config.maxFails, m_config.failTimeoutMs)) {
-        // Rare (once per fail timeout at most): the event queue's lock is affordable here.
-        rt->passiveDown.store(true, std::memory_order_relaxed);
-        m_shared.pushEvent(rt->label, BackendEvent::Down,
-                           describeFailure(why, m_config) + "; out of rotation for " +
-                               durationText(m_config.failTimeoutMs));
-    }
-}
-
-// The retry rule (nginx's proxy_next_upstream, RFC 9110 9.2.2): never after a timeout
-// waiting for the answer or once a response byte arrived; freely while nothing of the request
-// was written (connect errors and timeouts); after that only an idempotent request without a
-// body byte sent, on at most `retries` further backends.
-bool EventLoop::mayRetry(Client *c, FailReason why) {
-    c->noRetry = NoRetry::None;
-    if (why == FailReason::ResponseTimeout || c->respStarted) {
-        c->noRetry = NoRetry::Final;
-        return false;
-    }
-    if (!c->reqSent) return true;
-    if (!c->idempotent) {
-        c->noRetry = NoRetry::NotIdempotent;
-        return false;
-    }
-    if (c->bodyQueued) {
-        c->noRetry = NoRetry::BodySent;
-        return false;
-    }
-    if (c->retriesUsed >= m_config.retries) {
-        c->noRetry = NoRetry::Exhausted;
-        return false;
-    }
-    ++c->retriesUsed;
-    return true;
-}
-
-void EventLoop::upstreamFailed(Client *c, bool countFailure, FailReason why) {
-    Upstream *u = c->up;
-    if (!u) return;
-    // Held until the error is written: a removed backend may go with this connection.
-    const std::shared_ptr<BackendRuntime> keep = u->runtime;
-    BackendRuntime *rt = keep.get();
-    // A pooled connection that failed without it being counted went stale while idle.
-    const bool stale = u->reused && !countFailure;
-    detachUpstream(c);
-    if (countFailure) noteFailure(rt, why);
-    closeUpstream(u);
-    if (c->phase == Phase::Tunnel || c->respHeadDone) {
-        // Part of the answer is with the client: all it can be told is the cut.
-        releaseAttempt(c);
-        closeClient(c);
-        return;
-    }
-    const bool retry = mayRetry(c, why);
-    releaseAttempt(c);
-    if (retry) {
-        // A stale connection is no sign against its backend: it may take the retry, on a
-        // new connection (its other pooled ones may be as stale).
-        if (stale)
-            c->freshOnly = true;
-        else if (c->triedCount < 8)
-            c->tried[c->triedCount++] = rt;
-        if (c->triedCount < 8 && dispatch(c)) {
-            ThreadCounters::add(counters(rt).failovers, 1);
-            return;
-        }
-        // Not noBackend: this 502 is counted against `rt` below, and views that add the two
-        // (the console's errors/s) must not count it twice.
-    }
-    const int status = why == FailReason::ResponseTimeout ? 504 : 502;
-    countResponse(rt, status);
-    c->failedAt = rt;
-    c->failReason = why;
-    respondError(c, status, !c->req.done() || c->bodyQueued);
-}
-
-void EventLoop::badResponse(Client *c, FailReason why) {
-    // The backend answered, wrongly: not retried (it ran the request), 502 to the client.
-    Upstream *u = c->up;
-    const std::shared_ptr<BackendRuntime> keep = u->runtime;
-    BackendRuntime *rt = keep.get();
-    rt->lastFailure.store(why, std::memory_order_relaxed);
-    ThreadCounters::add(counters(rt).failures, 1);
-    dropUpstream(c);
-    countResponse(c->runtime, 502);
-    releaseAttempt(c);
-    c->failedAt = rt;
-    c->failReason = why;
-    c->noRetry = NoRetry::Final;
-    respondError(c, 502, true);
 }
 
 // Each timer measures the side the proxy waits on. The backend's runs while it owes
@@ -1189,6 +915,282 @@ bool EventLoop::stepLinger(Client *c) {
     }
     return true;
 }
+
+// ---------------------------------------------------------------- backends
+
+void EventLoop::refreshBackends() {
+    std::vector<std::shared_ptr<BackendRuntime>> fresh;
+    BalancingPolicy policy;
+    {
+        std::lock_guard lock(m_shared.mutex);
+        fresh = m_shared.backends;
+        policy = m_shared.policy;
+        m_version = m_shared.version.load(std::memory_order_acquire);
+    }
+    std::vector<LocalBackend> next;
+    next.reserve(fresh.size());
+    std::vector<BalancerTarget> targets;
+    for (auto &rt : fresh) {
+        LocalBackend lb;
+        lb.runtime = rt;
+        for (LocalBackend &old : m_backends)
+            if (old.runtime == rt) std::swap(lb.idle, old.idle);
+        next.push_back(std::move(lb));
+        targets.push_back(BalancerTarget{rt->config.weight, rt->config.backup});
+    }
+    // Whatever did not carry over (removed backends) loses its idle connections.
+    std::vector<LocalBackend> old;
+    old.swap(m_backends);
+    m_backends.swap(next);
+    for (LocalBackend &lb : old)
+        for (Upstream *u : lb.idle.takeAll())
+            closeUpstream(u);
+    for (LocalBackend &lb : m_backends) {
+        BackendRuntime *rt = lb.runtime.get();
+        if (!rt->enabled.load() || rt->draining.load() || rt->removed.load())
+            for (Upstream *u : lb.idle.takeAll())
+                closeUpstream(u);
+    }
+    m_balancer.reset(policy, targets);
+}
+
+int EventLoop::chooseBackend(Client *c) {
+    const int64_t now = m_nowMs;
+    const auto usable = [&](int i) {
+        BackendRuntime *rt = m_backends[size_t(i)].runtime.get();
+        if (!rt->usable(now)) return false;
+        for (int k = 0; k < c->triedCount; ++k)
+            if (c->tried[k] == rt) return false;
+        return true;
+    };
+    if (m_balancer.policy() == BalancingPolicy::StickyCookie && c->stickyLength) {
+        const std::string_view want(c->head.data + c->stickyOffset, c->stickyLength);
+        for (size_t i = 0; i < m_backends.size(); ++i)
+            if (m_backends[i].runtime->id == want && usable(int(i))) return int(i);
+    }
+    const int i = m_balancer.pick(c->addressHash, usable, [&](int k) {
+        return m_backends[size_t(k)].runtime->inFlight.load(std::memory_order_relaxed);
+    });
+    if (i >= 0 && m_balancer.policy() == BalancingPolicy::StickyCookie) c->setCookie = true;
+    return i;
+}
+
+Upstream *EventLoop::connectUpstream(LocalBackend &local) {
+    BackendRuntime *rt = local.runtime.get();
+    const int fd = ::socket(rt->address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return nullptr;
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const int rc =
+        ::connect(fd, reinterpret_cast<const sockaddr *>(&rt->address), rt->addressLength);
+    if (rc != 0 && errno != EINPROGRESS) {
+        const int error = errno; // for the caller, past close()
+        ::close(fd);
+        errno = error;
+        return nullptr;
+    }
+    Upstream *u = m_objects.newUpstream();
+    u->fd = fd;
+    u->runtime = local.runtime;
+    u->connecting = rc != 0;
+    u->canWrite = rc == 0;
+    if (!m_poller->add(fd, u)) {
+        ::close(fd);
+        u->runtime.reset();
+        m_objects.giveBack(u);
+        return nullptr;
+    }
+    return u;
+}
+
+bool EventLoop::dispatch(Client *c) {
+    while (c->tries < 8) {
+        const int index = chooseBackend(c);
+        if (index < 0) return false;
+        LocalBackend &local = m_backends[size_t(index)];
+        BackendRuntime *rt = local.runtime.get();
+        // Count first, then re-check: drainBackend() sets the flag and then reads the count,
+        // so either it sees this request or this request sees the drain.
+        rt->inFlight.fetch_add(1);
+        if (rt->draining.load() || rt->removed.load() || !rt->enabled.load()) {
+            rt->inFlight.fetch_sub(1);
+            rt->fireDrainedIfEmpty();
+            c->tried[c->triedCount++] = rt;
+            ++c->tries;
+            continue;
+        }
+        ++c->tries;
+        c->runtime = rt;
+        ThreadCounters::add(counters(rt).requests, 1);
+        Upstream *u = nullptr;
+        while (!c->freshOnly && !local.idle.empty() && !u) {
+            u = local.idle.take();
+            if (u->closed || u->hangup) {
+                closeUpstream(u);
+                u = nullptr;
+            }
+        }
+        if (u) {
+            u->reused = true;
+            disarm(u->timer);
+        } else {
+            u = connectUpstream(local);
+            if (!u) {
+                // Nothing was sent: the next backend may take it without using a retry.
+                const FailReason why =
+                    errno == ECONNREFUSED ? FailReason::Refused : FailReason::Unreachable;
+                noteFailure(rt, why);
+                c->failedAt = rt;
+                c->failReason = why;
+                c->noRetry = NoRetry::None;
+                ThreadCounters::add(counters(rt).failovers, 1);
+                releaseAttempt(c);
+                c->tried[c->triedCount++] = rt;
+                continue;
+            }
+        }
+        u->client = c;
+        c->up = u;
+        c->reqSent = false;
+        if (!m_buffers.ensure(u->out) || !m_buffers.ensure(u->in)) return false;
+        std::memcpy(u->out.data, c->head.data, c->head.size());
+        u->out.begin = 0;
+        u->out.end = c->head.size();
+        u->scan.reset();
+        arm(u->timer, u->connecting ? UpConnect : UpResponse);
+        return true;
+    }
+    return false;
+}
+
+void EventLoop::releaseAttempt(Client *c) {
+    BackendRuntime *rt = c->runtime;
+    if (!rt) return;
+    c->runtime = nullptr;
+    if (rt->inFlight.fetch_sub(1) == 1 && rt->draining.load()) rt->fireDrainedIfEmpty();
+}
+
+void EventLoop::poolUpstream(Upstream *u) {
+    BackendRuntime *rt = u->runtime.get();
+    LocalBackend *local = nullptr;
+    for (LocalBackend &lb : m_backends)
+        if (lb.runtime.get() == rt) local = &lb;
+    if (!local || !rt->enabled.load(std::memory_order_relaxed) ||
+        rt->draining.load(std::memory_order_relaxed) ||
+        rt->removed.load(std::memory_order_relaxed) ||
+        local->idle.size() >= size_t(m_config.limits.maxIdleUpstream)) {
+        closeUpstream(u);
+        return;
+    }
+    m_buffers.release(u->in);
+    m_buffers.release(u->out);
+    u->reused = false;
+    local->idle.put(u);
+    arm(u->timer, UpIdle);
+}
+
+void EventLoop::countResponse(BackendRuntime *rt, int status) {
+    if (!rt) return;
+    const int cls = status / 100 - 2;
+    if (cls >= 0 && cls < 4) ThreadCounters::add(counters(rt).responses[cls], 1);
+}
+
+void EventLoop::noteFailure(BackendRuntime *rt, FailReason why) {
+    rt->lastFailure.store(why, std::memory_order_relaxed);
+    ThreadCounters::add(counters(rt).failures, 1);
+    if (rt->recordFailure(m_nowMs, m_config.maxFails, m_config.failTimeoutMs)) {
+        // Rare (once per fail timeout at most): the event queue's lock is affordable here.
+        rt->passiveDown.store(true, std::memory_order_relaxed);
+        m_shared.pushEvent(rt->label, BackendEvent::Down,
+                           describeFailure(why, m_config) + "; out of rotation for " +
+                               durationText(m_config.failTimeoutMs));
+    }
+}
+
+// The retry rule (nginx's proxy_next_upstream, RFC 9110 9.2.2): never after a timeout
+// waiting for the answer or once a response byte arrived; freely while nothing of the request
+// was written (connect errors and timeouts); after that only an idempotent request without a
+// body byte sent, on at most `retries` further backends.
+bool EventLoop::mayRetry(Client *c, FailReason why) {
+    c->noRetry = NoRetry::None;
+    if (why == FailReason::ResponseTimeout || c->respStarted) {
+        c->noRetry = NoRetry::Final;
+        return false;
+    }
+    if (!c->reqSent) return true;
+    if (!c->idempotent) {
+        c->noRetry = NoRetry::NotIdempotent;
+        return false;
+    }
+    if (c->bodyQueued) {
+        c->noRetry = NoRetry::BodySent;
+        return false;
+    }
+    if (c->retriesUsed >= m_config.retries) {
+        c->noRetry = NoRetry::Exhausted;
+        return false;
+    }
+    ++c->retriesUsed;
+    return true;
+}
+
+void EventLoop::upstreamFailed(Client *c, bool countFailure, FailReason why) {
+    Upstream *u = c->up;
+    if (!u) return;
+    // Held until the error is written: a removed backend may go with this connection.
+    const std::shared_ptr<BackendRuntime> keep = u->runtime;
+    BackendRuntime *rt = keep.get();
+    // A pooled connection that failed without it being counted went stale while idle.
+    const bool stale = u->reused && !countFailure;
+    detachUpstream(c);
+    if (countFailure) noteFailure(rt, why);
+    closeUpstream(u);
+    if (c->phase == Phase::Tunnel || c->respHeadDone) {
+        // Part of the answer is with the client: all it can be told is the cut.
+        releaseAttempt(c);
+        closeClient(c);
+        return;
+    }
+    const bool retry = mayRetry(c, why);
+    releaseAttempt(c);
+    if (retry) {
+        // A stale connection is no sign against its backend: it may take the retry, on a
+        // new connection (its other pooled ones may be as stale).
+        if (stale)
+            c->freshOnly = true;
+        else if (c->triedCount < 8)
+            c->tried[c->triedCount++] = rt;
+        if (c->triedCount < 8 && dispatch(c)) {
+            ThreadCounters::add(counters(rt).failovers, 1);
+            return;
+        }
+        // Not noBackend: this 502 is counted against `rt` below, and views that add the two
+        // (the console's errors/s) must not count it twice.
+    }
+    const int status = why == FailReason::ResponseTimeout ? 504 : 502;
+    countResponse(rt, status);
+    c->failedAt = rt;
+    c->failReason = why;
+    respondError(c, status, !c->req.done() || c->bodyQueued);
+}
+
+void EventLoop::badResponse(Client *c, FailReason why) {
+    // The backend answered, wrongly: not retried (it ran the request), 502 to the client.
+    Upstream *u = c->up;
+    const std::shared_ptr<BackendRuntime> keep = u->runtime;
+    BackendRuntime *rt = keep.get();
+    rt->lastFailure.store(why, std::memory_order_relaxed);
+    ThreadCounters::add(counters(rt).failures, 1);
+    dropUpstream(c);
+    countResponse(c->runtime, 502);
+    releaseAttempt(c);
+    c->failedAt = rt;
+    c->failReason = why;
+    c->noRetry = NoRetry::Final;
+    respondError(c, 502, true);
+}
+
+// ---------------------------------------------------------------- closing
 
 void EventLoop::closeClient(Client *c) {
     if (c->closed) return;

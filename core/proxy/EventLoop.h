@@ -55,49 +55,56 @@ public:
     void wake();
 
 private:
-    // The loop and what wakes it.
+    // The loop.
     void run();
-    void refreshBackends();
+    int nextTimeoutMs() const;
+    void onTimerExpired(int kind, TimerNode *node);
+
+    // Accept: new client connections from the shared listening socket.
     void acceptConnections();
     void refuseWithReserve();
     void pauseAccepting();
     void resumeAcceptingWhenDue();
+
     void onClientEvent(Client *c, const net::PollEvent &ev);
     void onUpstreamEvent(Upstream *u, const net::PollEvent &ev);
-    void onTimerExpired(int kind, TimerNode *node);
-    int nextTimeoutMs() const;
 
-    // A client connection's state machine.
+    // A client connection's state machine: pump() runs its steps until none progresses.
     void pump(Client *c);
     bool flushClient(Client *c);
     bool stepHead(Client *c);
-    bool stepProxy(Client *c);
-    bool stepTunnel(Client *c);
-    bool stepLinger(Client *c);
     bool startRequest(Client *c, uint32_t headLength);
     bool buildRequestHead(Client *c);
+    bool stepProxy(Client *c);
+    long forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body);
     bool handleResponseHead(Client *c);
     void finishResponse(Client *c);
     void updateProxyTimers(Client *c);
     void respondError(Client *c, int status, bool close);
-    void closeClient(Client *c);
-    long forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body);
+    bool stepTunnel(Client *c);
+    bool stepLinger(Client *c);
 
-    // Backends and the connections to them.
-    bool dispatch(Client *c);
+    // Backends: the choice, the connections to them, their failures.
+    void refreshBackends();
     int chooseBackend(Client *c);
     Upstream *connectUpstream(LocalBackend &local);
-    Upstream *detachUpstream(Client *c);
-    bool dropUpstream(Client *c);
-    void upstreamFailed(Client *c, bool countFailure, FailReason why);
-    bool mayRetry(Client *c, FailReason why);
-    void badResponse(Client *c, FailReason why);
-    void noteFailure(BackendRuntime *rt, FailReason why);
-    void closeUpstream(Upstream *u);
+    bool dispatch(Client *c);
     void releaseAttempt(Client *c);
     void poolUpstream(Upstream *u);
     void countResponse(BackendRuntime *rt, int status);
     ThreadCounters &counters(BackendRuntime *rt) { return rt->counters[size_t(m_index)]; }
+    void noteFailure(BackendRuntime *rt, FailReason why);
+    bool mayRetry(Client *c, FailReason why);
+    void upstreamFailed(Client *c, bool countFailure, FailReason why);
+    void badResponse(Client *c, FailReason why);
+
+    // Closing. A client's backend connection is closed with it, never pooled.
+    void closeClient(Client *c);
+    /// Separates `c` from its backend connection and returns that (nullptr: it had none).
+    Upstream *detachUpstream(Client *c);
+    /// detachUpstream() and close it; true if there was one.
+    bool dropUpstream(Client *c);
+    void closeUpstream(Upstream *u);
 
     // I/O helpers: >0 bytes, 0 EOF, -1 would block, -2 error.
     int readSome(int fd, Buffer &b, bool &canRead, bool hangup);
