@@ -5,8 +5,7 @@
 // implementations could frame differently is rejected (request smuggling). The body a head
 // announces is followed by BodyFramer (http/BodyFramer.h).
 
-#include "http/ChunkedDecoder.h" // what a chunked body (BodyKind::Chunked) is followed with
-#include "http/HeaderText.h"     // equalsIgnoreCase and the other header text rules
+#include "http/HeaderText.h" // equalsIgnoreCase and the other header text rules
 
 #include <cstddef>
 #include <cstdint>

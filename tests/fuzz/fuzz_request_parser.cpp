@@ -6,6 +6,7 @@
 // entry point is driven by the small main() below: seed requests plus random mutations of
 // them for a few seconds, so g++ CI builds still exercise it (under ASan in the sanitizer run).
 
+#include "http/ChunkedDecoder.h"
 #include "http/HttpParser.h"
 #include "http/ResponseReader.h"
 

@@ -1,4 +1,5 @@
 #include "http/BodyFramer.h"
+#include "http/ChunkedDecoder.h"
 #include "http/HeaderText.h"
 #include "http/HttpParser.h"
 #include "http/ResponseReader.h"
