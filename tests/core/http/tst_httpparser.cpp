@@ -213,10 +213,20 @@ private Q_SLOTS:
         d.reset();
         QCOMPARE(d.feed(body.data(), body.size()), long(body.size() - 4));
         for (const char *bad :
-             {"x\r\n", "4\nWiki", "4\r\nWikiX\r\n", "fffffffffffffffff\r\n", "\r\n", "0\r\n\nX"}) {
+             {"x\r\n", "4\nWiki", "4\r\nWikiX\r\n", "fffffffffffffffff\r\n", "\r\n", "0\r\n\nX",
+              "1;a\x01"
+              "b\r\nx\r\n",
+              "0\r\nT: a\x01"
+              "b\r\n\r\n",
+              "0\r\nT: a\nb\r\n\r\n"}) {
             d.reset();
             QCOMPARE(d.feed(bad, std::strlen(bad)), -1L);
         }
+        // HTAB and obs-text are field-value bytes, in a trailer as in a header.
+        const std::string trailer = "0\r\nT: a\tb\x80\r\n\r\n";
+        d.reset();
+        QCOMPARE(d.feed(trailer.data(), trailer.size()), long(trailer.size()));
+        QVERIFY(d.done());
     }
 
     // Header names in any case, and only whole names, are the headers the proxy interprets.
