@@ -1,5 +1,6 @@
 #include "supervisor/WorkerProcess.h"
 
+#include "http/HttpParser.h"
 #include "model/Site.h"
 #include "supervisor/ProcessGroupReaper.h"
 #include "supervisor/RotatingLog.h"
@@ -282,8 +283,8 @@ void WorkerProcess::probe() {
                        QStringLiteral("GET %1: not an HTTP response").arg(m_spec.healthPath));
             return;
         }
-        const QList<QByteArray> parts = m_probeReply.left(lineEnd).split(' ');
-        const int status = parts.size() >= 2 ? parts.at(1).toInt() : 0;
+        const int status =
+            http::statusOf(std::string_view(m_probeReply.constData(), size_t(m_probeReply.size())));
         finish(status >= 200 && status < 300,
                QStringLiteral("GET %1 answered %2").arg(m_spec.healthPath).arg(status));
     });
