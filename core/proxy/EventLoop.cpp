@@ -740,7 +740,7 @@ void EventLoop::finishResponse(Client *c) {
     BackendRuntime *rt = c->runtime;
     if (rt) {
         const uint64_t us = monotonicUs() - c->startUs;
-        ThreadCounters::add(counters(rt).latency[latencyBucket(us)], 1);
+        counters(rt).recordLatency(us);
     }
     detachUpstream(c);
     disarm(u->timer);

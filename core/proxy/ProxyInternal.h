@@ -15,11 +15,6 @@
 
 namespace corral::proxy {
 
-/// Until every caller uses ThreadCounters::recordLatency.
-inline int latencyBucket(uint64_t us) {
-    return LatencyHistogram::bucketOf(us);
-}
-
 /// One thread's counters for one backend. Only that thread writes (load+store, no locked
 /// instruction); readers sum all slots. Cache-line aligned so threads never share a line.
 struct alignas(64) ThreadCounters {
