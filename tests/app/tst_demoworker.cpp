@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "helpers/DemoWorker.h"
 #include "helpers/TestProcess.h"
 
 using corral::test::freePort;
@@ -114,94 +115,34 @@ private:
     QByteArray m_buffer;
 };
 
-// One started worker. The destructor always ends it (and with ownProcessGroup its whole
-// group), so a failing test leaves no process behind.
-class Worker {
+// One worker under test, started with the whole command line each test gives (start() here
+// hides DemoWorker's port-and-options start on purpose). The destructor kills it (with
+// ownProcessGroup its whole group), so a failing test leaves no process behind; launching,
+// waiting and stopping are the shared tests/helpers/DemoWorker.
+class Worker : public corral::test::DemoWorker {
 public:
     explicit Worker(bool ownProcessGroup = false)
-        : m_ownProcessGroup(ownProcessGroup) {
-        if (ownProcessGroup) m_process.setChildProcessModifier([] { ::setpgid(0, 0); });
-    }
+        : DemoWorker(QStringLiteral(DEMO_WORKER_PATH), ownProcessGroup) {}
     ~Worker() { kill(); }
     Worker(const Worker &) = delete;
     Worker &operator=(const Worker &) = delete;
 
+    // Without PORT from the test's own environment: the arguments decide.
     bool start(const QStringList &arguments,
                QProcessEnvironment environment = QProcessEnvironment::systemEnvironment()) {
         environment.remove(QStringLiteral("PORT"));
-        return startWithEnvironment(arguments, environment);
+        return launch(arguments, environment);
     }
     bool startWithEnvironment(const QStringList &arguments,
                               const QProcessEnvironment &environment) {
-        m_process.setProcessEnvironment(environment);
-        m_process.start(QStringLiteral(DEMO_WORKER_PATH), arguments);
-        return m_process.waitForStarted(kTimeoutMs);
+        return launch(arguments, environment);
     }
-    void kill() {
-        if (m_process.state() == QProcess::NotRunning) return;
-        if (m_ownProcessGroup)
-            ::kill(-static_cast<pid_t>(m_process.processId()), SIGKILL);
-        else
-            m_process.kill();
-        m_process.waitForFinished(kTimeoutMs);
-    }
-    qint64 pid() const { return m_process.processId(); }
-    QProcess &process() { return m_process; }
-    bool running() const { return m_process.state() == QProcess::Running; }
-
-    // Polls a TCP connect until it is accepted, the worker exits, or the deadline passes.
-    bool waitUntilAccepting(quint16 port, int timeoutMs = kTimeoutMs) {
-        QElapsedTimer timer;
-        timer.start();
-        while (timer.elapsed() < timeoutMs) {
-            QTcpSocket probe;
-            probe.connectToHost(QHostAddress::LocalHost, port);
-            if (probe.waitForConnected(500)) return true;
-            // Doubles as the poll interval and notices a worker that died meanwhile.
-            if (m_process.waitForFinished(20) || !running()) return false;
-        }
-        return false;
-    }
-    // Reads stdout until it contains needle or the deadline passes.
-    bool waitForOutput(const QByteArray &needle, int timeoutMs = kTimeoutMs) {
-        QElapsedTimer timer;
-        timer.start();
-        for (;;) {
-            m_stdout += m_process.readAllStandardOutput();
-            if (m_stdout.contains(needle)) return true;
-            const int remaining = timeoutMs - static_cast<int>(timer.elapsed());
-            if (remaining <= 0 || !running()) return false;
-            m_process.waitForReadyRead(remaining);
-        }
-    }
-    QByteArray output() {
-        m_stdout += m_process.readAllStandardOutput();
-        return m_stdout;
-    }
-    bool waitForExit() { return m_process.waitForFinished(kTimeoutMs); }
-    int exitCode() const {
-        return m_process.exitStatus() == QProcess::NormalExit ? m_process.exitCode() : -1;
-    }
-
-private:
-    QProcess m_process;
-    bool m_ownProcessGroup;
-    QByteArray m_stdout;
 };
 
 QStringList portArguments(quint16 port, QStringList more = {}) {
     more.prepend(QString::number(port));
     more.prepend(QStringLiteral("--port"));
     return more;
-}
-
-bool processGone(pid_t pid) {
-    if (::kill(pid, 0) != 0) return true;
-    // Reparented and not reaped yet: a zombie counts as gone.
-    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
-    if (!stat.open(QIODevice::ReadOnly)) return true;
-    const QByteArray text = stat.readAll();
-    return text.mid(text.lastIndexOf(')') + 2, 1) == "Z";
 }
 
 } // namespace
@@ -211,9 +152,9 @@ class TestDemoWorker : public QObject {
 
     // Starts a worker on a free port and waits until it accepts connections.
     bool startServing(Worker &worker, quint16 &port, const QStringList &extra = {}) {
-        port = freePort();
-        return port != 0 && worker.start(portArguments(port, extra)) &&
-               worker.waitUntilAccepting(port);
+        const bool serving = worker.DemoWorker::start(0, extra);
+        port = worker.port();
+        return serving;
     }
 
 private Q_SLOTS:
@@ -582,11 +523,7 @@ private Q_SLOTS:
         QVERIFY(child > 0);
         QCOMPARE(::getpgid(child), static_cast<pid_t>(worker.pid()));
         worker.kill(); // SIGKILL to the group
-        QElapsedTimer timer;
-        timer.start();
-        while (!processGone(child) && timer.elapsed() < kTimeoutMs)
-            QTest::qWait(20);
-        QVERIFY(processGone(child));
+        QTRY_VERIFY_WITH_TIMEOUT(!corral::test::isAlive(child), kTimeoutMs);
     }
 
     void logRateWritesSteadily() {

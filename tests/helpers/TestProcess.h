@@ -2,12 +2,15 @@
 
 // Small helpers shared by tests that start real processes and listeners.
 
+#include <QDeadlineTimer>
 #include <QDir>
 #include <QFile>
 #include <QHostAddress>
 #include <QList>
+#include <QProcess>
 #include <QRandomGenerator>
 #include <QTcpServer>
+#include <QTcpSocket>
 
 #include <csignal>
 
@@ -36,6 +39,27 @@ inline quint16 workerBasePort(int count = 1) {
         if (free) return base;
     }
     return 0;
+}
+
+/// True once 127.0.0.1:`port` accepts, false when `process` exits first or at the deadline.
+inline bool waitForListener(quint16 port, QProcess &process, int timeoutMs = 15000) {
+    const QDeadlineTimer deadline(timeoutMs);
+    while (!deadline.hasExpired()) {
+        if (process.state() != QProcess::Running) return false;
+        QTcpSocket probe;
+        probe.connectToHost(QHostAddress::LocalHost, port);
+        if (probe.waitForConnected(200)) return true;
+        process.waitForFinished(20); // the poll interval; notices an exit meanwhile
+    }
+    return false;
+}
+
+/// SIGTERM by PID, SIGKILL when it has not exited after `graceMs`.
+inline void stopProcess(QProcess &process, int graceMs = 10000) {
+    if (process.state() == QProcess::NotRunning) return;
+    process.terminate();
+    if (!process.waitForFinished(graceMs)) process.kill();
+    process.waitForFinished(5000);
 }
 
 /// The pids of this machine's processes whose parent is `parent` (from /proc).

@@ -12,9 +12,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
-#include <QScopeGuard>
 #include <QStandardPaths>
-#include <QTcpServer>
 #include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
@@ -52,12 +50,6 @@ bool writeFile(const QString &path, const QString &text) {
     return file.write(text.toUtf8()) == text.toUtf8().size();
 }
 
-quint16 freePort() {
-    QTcpServer probe;
-    if (!probe.listen(QHostAddress::LocalHost, 0)) return 0;
-    return probe.serverPort();
-}
-
 Site baseSite() {
     Site site;
     site.name = QStringLiteral("chat.example-1");
@@ -83,19 +75,6 @@ QByteArray httpGet(quint16 port, const QByteArray &path = "/") {
     response += socket.readAll();
     const qsizetype split = response.indexOf("\r\n\r\n");
     return split < 0 ? QByteArray() : response.mid(split + 4);
-}
-
-// Waits (bounded) until something accepts connections on `port`.
-bool waitForListener(quint16 port, QProcess &process) {
-    const QDeadlineTimer deadline(15000);
-    while (!deadline.hasExpired()) {
-        if (process.state() != QProcess::Running) return false;
-        QTcpSocket socket;
-        socket.connectToHost(QHostAddress::LocalHost, port);
-        if (socket.waitForConnected(200)) return true;
-        process.waitForFinished(50); // yields to the child without a bare sleep
-    }
-    return false;
 }
 
 // True when every occurrence of `value` in `config` sits inside a double-quoted token: an odd
@@ -462,23 +441,10 @@ private Q_SLOTS:
     // A real nginx and a real HAProxy, each with the rendered config, in front of two demo
     // workers on loopback: requests alternate over both backends.
     void realBalancersSpreadRequests() {
-        QProcess workers[2];
-        quint16 workerPorts[2] = {};
-        for (int i = 0; i < 2; ++i) {
-            workerPorts[i] = freePort();
-            workers[i].start(QStringLiteral(DEMO_WORKER_PATH),
-                             {QStringLiteral("--port"), QString::number(workerPorts[i])});
-            QVERIFY(workers[i].waitForStarted(5000));
-        }
-        const auto stopWorkers = qScopeGuard([&] {
-            for (QProcess &worker : workers) {
-                worker.terminate();
-                if (!worker.waitForFinished(5000)) worker.kill();
-                worker.waitForFinished(5000);
-            }
-        });
-        for (int i = 0; i < 2; ++i)
-            QVERIFY(waitForListener(workerPorts[i], workers[i]));
+        test::DemoWorkers workers(2);
+        QString error;
+        QVERIFY2(workers.start(QStringLiteral(DEMO_WORKER_PATH), &error), qPrintable(error));
+        const quint16 workerPorts[2] = {workers.port(0), workers.port(1)};
 
         Site site = baseSite();
         site.healthPath = QStringLiteral("/health");
@@ -489,67 +455,52 @@ private Q_SLOTS:
         QVERIFY(
             writeFile(site.staticRoot + QStringLiteral("/hello.txt"), QStringLiteral("static!")));
 
-        for (const RenderFormat format : {RenderFormat::Nginx, RenderFormat::Haproxy}) {
-            const QString dir = freshDir();
-            RenderOptions options = optionsIn(dir);
-            options.listenAddress = QStringLiteral("127.0.0.1");
-            options.httpPort = freePort();
-            auto config = render(format, site, options);
-            QVERIFY2(config, qPrintable(config.error()));
-            QProcess balancer;
-            balancer.setProcessChannelMode(QProcess::MergedChannels);
-            if (format == RenderFormat::Nginx) {
-                const QString siteFile = dir + QStringLiteral("/site.conf");
-                const QString main = dir + QStringLiteral("/nginx.conf");
-                QVERIFY(writeFile(siteFile, config.value()));
-                QVERIFY(writeFile(main, nginxMainConfig(dir, siteFile)));
-                balancer.start(QStringLiteral("nginx"),
-                               {QStringLiteral("-p"), dir, QStringLiteral("-c"), main,
-                                QStringLiteral("-e"), dir + QStringLiteral("/logs/error.log"),
-                                QStringLiteral("-g"), QStringLiteral("daemon off;")});
-            } else {
-                const QString file = dir + QStringLiteral("/haproxy.cfg");
-                QVERIFY(writeFile(file, config.value()));
-                balancer.start(QStringLiteral("haproxy"),
-                               {QStringLiteral("-db"), QStringLiteral("-f"), file});
-            }
-            QVERIFY(balancer.waitForStarted(5000));
-            const auto stopBalancer = qScopeGuard([&] {
-                // By PID: SIGTERM to the master, which stops its workers.
-                balancer.terminate();
-                if (!balancer.waitForFinished(10000)) balancer.kill();
-                balancer.waitForFinished(5000);
-            });
-            QVERIFY2(waitForListener(options.httpPort, balancer),
-                     qPrintable(QString::fromLocal8Bit(balancer.readAll())));
-
+        const auto spreadsEvenly = [&](quint16 port) {
             constexpr int Requests = 20;
             QMap<int, int> perBackend;
             for (int i = 0; i < Requests; ++i) {
-                const QJsonObject reply =
-                    QJsonDocument::fromJson(httpGet(options.httpPort)).object();
+                const QJsonObject reply = QJsonDocument::fromJson(httpGet(port)).object();
                 perBackend[reply.value(QStringLiteral("port")).toInt()] += 1;
             }
             QVERIFY2(perBackend.size() == 2,
                      qPrintable(QStringLiteral("%1").arg(perBackend.size())));
             QCOMPARE(perBackend.value(workerPorts[0]), Requests / 2);
             QCOMPARE(perBackend.value(workerPorts[1]), Requests / 2);
+        };
 
-            if (format == RenderFormat::Nginx) {
-                // Static files come from the root; the access log names the upstream.
-                QCOMPARE(httpGet(options.httpPort, "/hello.txt"), QByteArray("static!"));
-                QFile log(dir + QStringLiteral("/logs/") + site.name +
-                          QStringLiteral(".access.log"));
-                QVERIFY(log.open(QIODevice::ReadOnly));
-                const QByteArray text = log.readAll();
-                QVERIFY2(text.contains(QByteArray("upstream=127.0.0.1:" +
-                                                  QByteArray::number(workerPorts[0]))),
-                         text.constData());
-                QVERIFY(text.contains("upstream_status=200"));
-            } else {
-                QVERIFY(QFile::exists(dir + QStringLiteral("/corral-") + site.name +
-                                      QStringLiteral(".sock")));
-            }
+        {
+            // nginx: the rendered file goes into its conf.d, then a reload.
+            test::NginxInstance nginx(site.name);
+            QVERIFY2(nginx.start(&error), qPrintable(error));
+            RenderOptions options;
+            options.logDirectory = nginx.logDirectory();
+            options.listenAddress = QStringLiteral("127.0.0.1");
+            options.httpPort = nginx.httpPort();
+            auto config = renderNginx(site, options);
+            QVERIFY2(config, qPrintable(config.error()));
+            QVERIFY(writeFile(nginx.siteFile(), config.value()));
+            QVERIFY_RESULT(nginx.validate());
+            QVERIFY_RESULT(nginx.reload());
+            QTRY_VERIFY_WITH_TIMEOUT(!httpGet(nginx.httpPort()).isEmpty(), 10000);
+            spreadsEvenly(nginx.httpPort());
+            if (QTest::currentTestFailed()) return;
+            // Static files come from the root; the access log names the upstream.
+            QCOMPARE(httpGet(nginx.httpPort(), "/hello.txt"), QByteArray("static!"));
+            QFile log(nginx.accessLog());
+            QVERIFY(log.open(QIODevice::ReadOnly));
+            const QByteArray text = log.readAll();
+            QVERIFY2(text.contains(
+                         QByteArray("upstream=127.0.0.1:" + QByteArray::number(workerPorts[0]))),
+                     text.constData());
+            QVERIFY(text.contains("upstream_status=200"));
+        }
+        {
+            // HAProxy starts from the rendered file (its whole config), stats socket included.
+            test::HaproxyInstance haproxy(site.name);
+            QVERIFY2(haproxy.start(site, &error), qPrintable(error));
+            spreadsEvenly(haproxy.httpPort());
+            if (QTest::currentTestFailed()) return;
+            QVERIFY(QFile::exists(haproxy.statsSocket()));
         }
     }
 

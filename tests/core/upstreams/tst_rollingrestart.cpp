@@ -394,7 +394,7 @@ private Q_SLOTS:
             for (const QString &left : QDir(site.balancer->stateDirectory)
                                            .entryList({QStringLiteral("rollforeign.conf.*")}))
                 QFile::remove(site.balancer->stateDirectory + QLatin1Char('/') + left);
-            QProcess::execute(m_nginx.reloadCommand().first(), m_nginx.reloadCommand().mid(1));
+            QVERIFY_RESULT(m_nginx.reload());
         });
         m_started.append({site.name, holders.port(0)});
 
