@@ -329,7 +329,7 @@ void WorkerTableModel::updateSnapshot(const ClusterSnapshot &snapshot) {
                     (column == Crashes && (current.restarts != incoming.restarts ||
                                            current.lastCrashMs != incoming.lastCrashMs))) {
                     first = qMin(first, column);
-                    last = column;
+                    last = qMax(last, column); // not below a whole-row change's last column
                 }
             }
             m_rows[position] = incoming;
