@@ -101,7 +101,7 @@ Result<std::unique_ptr<SiteLock>> SiteLock::acquire(SshSession &session,
 
     // Local first: a second operation from this machine waits without touching the host.
     lock->m_localPath = localLockPath(target, session);
-    const QString directory = lock->m_localPath.left(lock->m_localPath.lastIndexOf('/'));
+    const QString directory = lock->m_localPath.left(lock->m_localPath.lastIndexOf(u'/'));
     if (!QDir().mkpath(directory))
         return fail(QStringLiteral("cannot create %1 for the site's lock").arg(directory));
     lock->m_localFd = ::open(QFile::encodeName(lock->m_localPath).constData(),
