@@ -1,14 +1,12 @@
 #include "SshServer.h"
 
+#include "TestProcess.h"
 #include "util/ListeningSockets.h"
 
 #include <QDir>
-#include <QElapsedTimer>
 #include <QFile>
 #include <QHostAddress>
 #include <QTcpServer>
-#include <QTcpSocket>
-#include <QThread>
 
 #include <csignal>
 
@@ -186,30 +184,18 @@ bool SshServer::start(QString *error, bool passwordAuthentication) {
         *error = QStringLiteral("cannot start sshd: ") + m_process.errorString();
         return false;
     }
-    QElapsedTimer clock;
-    clock.start();
-    while (clock.elapsed() < 10000) {
-        if (m_process.state() != QProcess::Running) {
-            *error = QStringLiteral("sshd exited with status %1 (see its stderr above)")
-                         .arg(m_process.exitCode());
-            return false;
-        }
-        QTcpSocket socket;
-        socket.connectToHost(QHostAddress(m_address), m_port);
-        if (socket.waitForConnected(200)) return true;
-        QThread::msleep(20);
-    }
-    *error = QStringLiteral("sshd did not accept connections on %1:%2").arg(m_address).arg(m_port);
+    if (corral::test::waitForListener(m_port, m_process, 10000, QHostAddress(m_address)))
+        return true;
+    *error =
+        m_process.state() != QProcess::Running
+            ? QStringLiteral("sshd exited with status %1 (see its stderr above)")
+                  .arg(m_process.exitCode())
+            : QStringLiteral("sshd did not accept connections on %1:%2").arg(m_address).arg(m_port);
     return false;
 }
 
 void SshServer::stop() {
-    if (m_process.state() == QProcess::NotRunning) return;
-    ::kill(pid_t(m_process.processId()), SIGTERM);
-    if (!m_process.waitForFinished(5000)) {
-        ::kill(pid_t(m_process.processId()), SIGKILL);
-        m_process.waitForFinished(5000);
-    }
+    corral::test::stopProcess(m_process, 5000);
 }
 
 QList<qint64> SshServer::connectionPids() const {

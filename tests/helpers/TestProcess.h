@@ -41,13 +41,14 @@ inline quint16 workerBasePort(int count = 1) {
     return 0;
 }
 
-/// True once 127.0.0.1:`port` accepts, false when `process` exits first or at the deadline.
-inline bool waitForListener(quint16 port, QProcess &process, int timeoutMs = 15000) {
+/// True once `address`:`port` accepts, false when `process` exits first or at the deadline.
+inline bool waitForListener(quint16 port, QProcess &process, int timeoutMs = 15000,
+                            const QHostAddress &address = QHostAddress(QHostAddress::LocalHost)) {
     const QDeadlineTimer deadline(timeoutMs);
     while (!deadline.hasExpired()) {
         if (process.state() != QProcess::Running) return false;
         QTcpSocket probe;
-        probe.connectToHost(QHostAddress::LocalHost, port);
+        probe.connectToHost(address, port);
         if (probe.waitForConnected(200)) return true;
         process.waitForFinished(20); // the poll interval; notices an exit meanwhile
     }
