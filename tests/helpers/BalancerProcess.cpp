@@ -101,8 +101,7 @@ SiteBalancer BalancerProcess::balancer(const QString &hostName) const {
     return balancer;
 }
 
-bool BalancerProcess::launch(const Launch &launch, QString *error) {
-    const QString tool = QFileInfo(launch.program).fileName();
+bool BalancerProcess::writeFiles(const Launch &launch, QString *error) {
     const auto failed = [&](const QString &why) {
         if (error) *error = why;
         return false;
@@ -115,6 +114,16 @@ bool BalancerProcess::launch(const Launch &launch, QString *error) {
             return failed(QStringLiteral("cannot create %1").arg(prefixPath(directory)));
     for (const auto &[path, text] : launch.files)
         if (!writeWhole(path, text)) return failed(QStringLiteral("cannot write %1").arg(path));
+    return true;
+}
+
+bool BalancerProcess::launch(const Launch &launch, QString *error) {
+    const QString tool = QFileInfo(launch.program).fileName();
+    const auto failed = [&](const QString &why) {
+        if (error) *error = why;
+        return false;
+    };
+    if (!writeFiles(launch, error)) return false;
     m_process.start(launch.program, launch.arguments);
     if (!m_process.waitForStarted(5000))
         return failed(tool + QStringLiteral(" did not start: ") + m_process.errorString());
@@ -189,7 +198,7 @@ void NginxInstance::addTo(SiteBalancer &balancer) const {
     balancer.logDirectory = logDirectory();
 }
 
-bool NginxInstance::start(QString *error) {
+BalancerProcess::Launch NginxInstance::launchSpec() const {
     Launch launch;
     launch.program = findTool(QStringLiteral("nginx"));
     launch.arguments =
@@ -209,7 +218,15 @@ bool NginxInstance::start(QString *error) {
     // Nothing to listen on before a site file is applied: up once it wrote its pid file.
     launch.waitForPort = false;
     launch.waitForFiles = {pidFile()};
-    return this->launch(launch, error);
+    return launch;
+}
+
+bool NginxInstance::start(QString *error) {
+    return launch(launchSpec(), error);
+}
+
+bool NginxInstance::prepare(QString *error) {
+    return writeFiles(launchSpec(), error);
 }
 
 // HAProxy -------------------------------------------------------------------------------------
@@ -353,11 +370,7 @@ void ApacheInstance::addTo(SiteBalancer &balancer) const {
     balancer.logDirectory = logDirectory();
 }
 
-bool ApacheInstance::start(QString *error) {
-    if (!available()) {
-        if (error) *error = QStringLiteral("apache2 is not installed");
-        return false;
-    }
+BalancerProcess::Launch ApacheInstance::launchSpec() const {
     // Apache refuses to run its children as root; www-data is the Debian package's user.
     QString main = QStringLiteral("ServerRoot %1\nPidFile %1/apache2.pid\n"
                                   "DefaultRuntimeDir %1/run\nServerName localhost\n"
@@ -375,7 +388,19 @@ bool ApacheInstance::start(QString *error) {
     launch.directories = {QStringLiteral("conf.d"), QStringLiteral("logs"), QStringLiteral("run")};
     launch.files = {{mainConfig(), main.toUtf8()}};
     launch.errorLog = errorLog();
-    return this->launch(launch, error);
+    return launch;
+}
+
+bool ApacheInstance::start(QString *error) {
+    if (!available()) {
+        if (error) *error = QStringLiteral("apache2 is not installed");
+        return false;
+    }
+    return launch(launchSpec(), error);
+}
+
+bool ApacheInstance::prepare(QString *error) {
+    return writeFiles(launchSpec(), error);
 }
 
 } // namespace corral::test

@@ -84,6 +84,8 @@ protected:
         QString errorLog; ///< appended to a startup failure's message when set
     };
     bool launch(const Launch &launch, QString *error);
+    /// Only the first half of launch(): the directories and files, nothing started.
+    bool writeFiles(const Launch &launch, QString *error);
 
     /// The kind's fields of balancer() (errorLog, logDirectory, runtimeDirectory).
     virtual void addTo(SiteBalancer &balancer) const = 0;
@@ -107,6 +109,9 @@ public:
     /// Writes the main config and starts nginx on httpPort(); waits for its pid file (it
     /// listens on nothing until a site file is applied).
     bool start(QString *error);
+    /// Writes the main config and the directories as start() does, without starting: for
+    /// validating site files (write siteFile(), then validate()).
+    bool prepare(QString *error);
 
     QString mainConfig() const;
     QString siteFile() const override; ///< conf.d/SITE.conf
@@ -120,6 +125,7 @@ public:
 private:
     void addTo(SiteBalancer &balancer) const override; ///< errorLog, logDirectory
     QStringList baseArgs() const;
+    Launch launchSpec() const;
 };
 
 /// An HAProxy whose site file IS its complete config, as Corral's renderer writes it
@@ -170,6 +176,9 @@ public:
     static bool available(); ///< apache2 and its proxy modules are installed
     /// Writes the main config and starts Apache on httpPort(); waits until it accepts.
     bool start(QString *error);
+    /// Writes the main config and the directories as start() does, without starting: for
+    /// validating site files (write siteFile(), then validate()).
+    bool prepare(QString *error);
 
     QString mainConfig() const;        ///< apache2.conf
     QString siteFile() const override; ///< conf.d/SITE.conf
@@ -182,6 +191,7 @@ public:
 private:
     void addTo(SiteBalancer &balancer) const override; ///< errorLog, logDirectory
     QStringList baseArgs() const;
+    Launch launchSpec() const;
 };
 
 } // namespace corral::test

@@ -120,52 +120,33 @@ class TestRenderers : public QObject {
         return options;
     }
 
-    // A throwaway main config that includes the site file inside http {}; temp paths, pid
-    // and logs all inside `dir` so nginx -t as root touches nothing outside it.
-    QString nginxMainConfig(const QString &dir, const QString &siteFile) const {
-        return QStringLiteral("user root;\nworker_processes 1;\npid %1/nginx.pid;\n"
-                              "error_log %1/logs/error.log;\nevents { worker_connections 64; }\n"
-                              "http {\n  access_log %1/logs/access.log;\n"
-                              "  client_body_temp_path %1/body;\n  proxy_temp_path %1/proxy;\n"
-                              "  fastcgi_temp_path %1/fastcgi;\n  uwsgi_temp_path %1/uwsgi;\n"
-                              "  scgi_temp_path %1/scgi;\n  include %2;\n}\n")
-            .arg(dir, siteFile);
+    // `config` as the site file of a balancer prefix of its own (tests/helpers/BalancerProcess:
+    // its main config, temp paths, pid and logs all inside the prefix, so a validation as
+    // root touches nothing outside it), checked by the real tool.
+    static ToolRun validated(const test::BalancerProcess &balancer, const QString &config) {
+        if (!writeFile(balancer.siteFile(), config))
+            return {-1, QStringLiteral("cannot write ") + balancer.siteFile()};
+        const auto result = balancer.validate();
+        return result ? ToolRun{0, result.value()} : ToolRun{1, result.error()};
     }
 
-    ToolRun nginxTest(const QString &dir, const QString &config) {
-        const QString site = dir + QStringLiteral("/site.conf");
-        const QString main = dir + QStringLiteral("/nginx.conf");
-        if (!writeFile(site, config) || !writeFile(main, nginxMainConfig(dir, site)))
-            return {-1, QStringLiteral("cannot write nginx files")};
-        return runTool(QStringLiteral("nginx"),
-                       {QStringLiteral("-t"), QStringLiteral("-p"), dir, QStringLiteral("-c"), main,
-                        QStringLiteral("-e"), dir + QStringLiteral("/logs/error.log")});
+    ToolRun nginxTest(const QString &config) {
+        test::NginxInstance nginx;
+        QString error;
+        if (!nginx.prepare(&error)) return {-1, error};
+        return validated(nginx, config);
     }
 
-    ToolRun haproxyTest(const QString &dir, const QString &config) {
-        const QString file = dir + QStringLiteral("/haproxy.cfg");
-        if (!writeFile(file, config)) return {-1, QStringLiteral("cannot write haproxy.cfg")};
-        return runTool(QStringLiteral("haproxy"),
-                       {QStringLiteral("-c"), QStringLiteral("-f"), file});
+    ToolRun haproxyTest(const QString &config) {
+        return validated(test::HaproxyInstance(), config);
     }
 
-    // apache2ctl -t against a throwaway config root: APACHE_CONFDIR makes apache2ctl pass
-    // "-d DIR", so DIR/apache2.conf is the main config and nothing in /etc/apache2 is read.
-    ToolRun apacheTest(const QString &dir, const QString &config) {
-        QString main =
-            QStringLiteral("ServerRoot %1\nPidFile %1/apache2.pid\nServerName localhost\n"
-                           "ErrorLog %1/logs/error.log\nListen 127.0.0.1:18080\n"
-                           "Listen 127.0.0.1:18443\n")
-                .arg(dir) +
-            test::apacheLoadModuleLines();
-        main += QStringLiteral("Include %1/site.conf\n").arg(dir);
-        if (!writeFile(dir + QStringLiteral("/apache2.conf"), main) ||
-            !writeFile(dir + QStringLiteral("/site.conf"), config))
-            return {-1, QStringLiteral("cannot write apache files")};
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.insert(QStringLiteral("APACHE_CONFDIR"), dir);
-        env.insert(QStringLiteral("APACHE_ENVVARS"), dir + QStringLiteral("/envvars"));
-        return runTool(QStringLiteral("apache2ctl"), {QStringLiteral("-t")}, env);
+    // apache2 -t against a throwaway ServerRoot: nothing in /etc/apache2 is read.
+    ToolRun apacheTest(const QString &config) {
+        test::ApacheInstance apache;
+        QString error;
+        if (!apache.prepare(&error)) return {-1, error};
+        return validated(apache, config);
     }
 
     // Renders in all three formats and runs the real validators.
@@ -181,7 +162,7 @@ class TestRenderers : public QObject {
                          qPrintable(config.error()));
             } else {
                 QVERIFY2(config, qPrintable(config.error()));
-                const ToolRun run = nginxTest(dir, config.value());
+                const ToolRun run = nginxTest(config.value());
                 QVERIFY2(run.exitCode == 0,
                          qPrintable(run.output + QLatin1Char('\n') + config.value()));
                 QVERIFY2(!run.output.contains(QStringLiteral("[warn]")), qPrintable(run.output));
@@ -193,7 +174,7 @@ class TestRenderers : public QObject {
             options.runtimeDirectory = dir;
             auto config = renderHaproxy(site, options);
             QVERIFY2(config, qPrintable(config.error()));
-            const ToolRun run = haproxyTest(dir, config.value());
+            const ToolRun run = haproxyTest(config.value());
             QVERIFY2(run.exitCode == 0,
                      qPrintable(run.output + QLatin1Char('\n') + config.value()));
             QVERIFY2(!run.output.contains(QStringLiteral("WARNING")),
@@ -205,7 +186,7 @@ class TestRenderers : public QObject {
             options.logDirectory = dir + QStringLiteral("/logs");
             auto config = renderApache(site, options);
             QVERIFY2(config, qPrintable(config.error()));
-            const ToolRun run = apacheTest(dir, config.value());
+            const ToolRun run = apacheTest(config.value());
             QVERIFY2(run.exitCode == 0 && run.output.contains(QStringLiteral("Syntax OK")),
                      qPrintable(run.output + QLatin1Char('\n') + config.value()));
         }
@@ -653,15 +634,14 @@ private Q_SLOTS:
         QVERIFY(refused > 0);
         for (auto it = accepted.cbegin(); it != accepted.cend(); ++it) {
             for (auto config = it.value().cbegin(); config != it.value().cend(); ++config) {
-                const QString where = freshDir();
                 ToolRun run;
                 if (it.key() == RenderFormat::Nginx) {
-                    run = nginxTest(where, config.key());
+                    run = nginxTest(config.key());
                 } else if (it.key() == RenderFormat::Haproxy) {
-                    run = haproxyTest(where, config.key());
+                    run = haproxyTest(config.key());
                 } else {
                     if (!m_haveApache) continue;
-                    run = apacheTest(where, config.key());
+                    run = apacheTest(config.key());
                 }
                 QVERIFY2(run.exitCode == 0, qPrintable(config.value() + QLatin1Char('\n') +
                                                        run.output + config.key()));
@@ -730,13 +710,13 @@ private Q_SLOTS:
                                          QStringLiteral("--tls-cert"), m_cert,
                                          QStringLiteral("--tls-key"), m_key});
             QVERIFY2(code == 0, qPrintable(err));
-            const ToolRun run = nginxTest(dir, out);
+            const ToolRun run = nginxTest(out);
             QVERIFY2(run.exitCode == 0, qPrintable(run.output + out));
         }
         {
             auto [code, out, err] = ctl(common + QStringList{QStringLiteral("--format=haproxy")});
             QVERIFY2(code == 0, qPrintable(err));
-            const ToolRun run = haproxyTest(dir, out);
+            const ToolRun run = haproxyTest(out);
             QVERIFY2(run.exitCode == 0, qPrintable(run.output + out));
         }
         {
@@ -745,7 +725,7 @@ private Q_SLOTS:
             QVERIFY2(code == 0, qPrintable(err));
             QVERIFY(out.contains(QStringLiteral("<VirtualHost *:80>")));
             if (m_haveApache) {
-                const ToolRun run = apacheTest(freshDir(), out);
+                const ToolRun run = apacheTest(out);
                 QVERIFY2(run.exitCode == 0, qPrintable(run.output + out));
             }
         }
