@@ -90,6 +90,17 @@ struct Upstream : Connection {
 
 enum class Phase : uint8_t { Head, Proxy, Tunnel, Linger };
 
+/// A pipe a large response body goes through, from the backend's socket to the client's
+/// with splice(2): the kernel moves the pages, the proxy never copies the bytes.
+struct SplicePipe {
+    int readFd = -1;
+    int writeFd = -1;
+    uint32_t capacity = 0;
+    uint32_t bytes = 0; ///< in the pipe, not yet sent to the client
+
+    bool open() const { return readFd >= 0; }
+};
+
 struct Client : Connection {
     Client() { canWrite = true; } // nothing is queued yet in a new socket's send buffer
 
@@ -131,6 +142,7 @@ struct Client : Connection {
     bool respStarted = false;
     bool respHeadDone = false;
     http::BodyFramer resp;      ///< its body, backend -> client
+    SplicePipe pipe;            ///< open while the body is spliced
     bool respDone = false;      ///< the response was sent whole (or an error in its place)
     bool respKeepAlive = false; ///< the backend's connection may serve another request
     int status = 0;

@@ -579,7 +579,9 @@ bool EventLoop::stepProxy(Client *c) {
             return true;
         }
     }
-    if (!u->connecting && u->canRead && !c->respDone) {
+    // Before reading more of a large body into the buffer, see whether it can go by pipe.
+    if (!c->pipe.open() && shouldSplice(c)) m_pipes.acquire(c->pipe);
+    if (!u->connecting && u->canRead && !c->respDone && !c->pipe.open()) {
         const int n = readSome(u->fd, u->in, u->canRead, u->hangup);
         if (n > 0) {
             ThreadCounters::add(counters(u->runtime.get()).bytesIn, uint64_t(n));
@@ -611,9 +613,14 @@ bool EventLoop::stepProxy(Client *c) {
         }
         if (!c->respHeadDone) return progress;
     }
-    // Response body: upstream -> client, bounded by the client's buffer.
+    // Response body: upstream -> client, bounded by the client's buffer; a large one through
+    // a pipe once what was read with the head is out.
     u = c->up;
-    if (u && !c->respDone && u->in.size() > 0) {
+    if (c->pipe.open() && u) {
+        const int n = spliceBody(c);
+        if (n < 0) return false; // closed
+        progress |= n > 0;
+    } else if (u && !c->respDone && u->in.size() > 0) {
         const long n = forwardBody(u->in, c->out, &c->resp);
         if (n < 0) {
             closeClient(c);
@@ -622,7 +629,7 @@ bool EventLoop::stepProxy(Client *c) {
         if (c->resp.done()) c->respDone = true;
         progress |= n > 0;
     }
-    if (u && !c->respDone && u->eof && u->in.size() == 0) {
+    if (u && !c->respDone && !c->pipe.open() && u->eof && u->in.size() == 0) {
         if (c->resp.endOfInput()) {
             c->respDone = true;
         } else {
@@ -655,6 +662,69 @@ long EventLoop::forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body) {
     to.end += n;
     from.consume(n);
     return long(n);
+}
+
+// Splice only what needs no look at the bytes: a Content-Length body (chunked framing would
+// have to be followed), large enough to be worth a pipe, once nothing of it is buffered (the
+// bytes read with the head go first, in order) and the client's buffer is sent.
+bool EventLoop::shouldSplice(const Client *c) const {
+    const int threshold = m_config.limits.spliceMinBytes;
+    return threshold > 0 && c->respHeadDone && !c->respDone &&
+           c->resp.kind() == http::BodyKind::Length && c->resp.remaining() >= uint64_t(threshold) &&
+           c->up->in.size() == 0 && c->out.size() == 0;
+}
+
+// Moves the body backend -> pipe -> client until neither side can proceed. Returns >0 when
+// bytes moved, 0 when none could, -1 when the client was closed (the backend closed early or
+// either socket failed). EAGAIN from the backend's side is ambiguous while the pipe holds
+// bytes (a full pipe says so too), so the socket counts as drained only when the pipe is
+// empty; until then the client's side draining the pipe brings the next attempt.
+int EventLoop::spliceBody(Client *c) {
+    Upstream *u = c->up;
+    SplicePipe &pipe = c->pipe;
+    bool moved = false;
+    for (bool progress = true; progress;) {
+        progress = false;
+        if (!c->resp.done() && u->canRead && pipe.bytes < pipe.capacity) {
+            const size_t want =
+                size_t(std::min<uint64_t>(c->resp.remaining(), pipe.capacity - pipe.bytes));
+            const ssize_t n = ::splice(u->fd, nullptr, pipe.writeFd, nullptr, want,
+                                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n > 0) {
+                c->resp.feed(nullptr, size_t(n)); // Length framing counts, it does not read
+                pipe.bytes += uint32_t(n);
+                ThreadCounters::add(counters(u->runtime.get()).bytesIn, uint64_t(n));
+                arm(u->timer, UpResponse);
+                progress = true;
+            } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                u->eof = true;
+                closeClient(c); // truncated by the backend: the client must see it truncated
+                return -1;
+            } else if (errno == EAGAIN && pipe.bytes == 0) {
+                u->canRead = false;
+            }
+        }
+        if (pipe.bytes > 0 && c->canWrite) {
+            const ssize_t n = ::splice(pipe.readFd, nullptr, c->fd, nullptr, pipe.bytes,
+                                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n > 0) {
+                pipe.bytes -= uint32_t(n);
+                if (c->timer.list == ClientSend) arm(c->timer, ClientSend); // it reads
+                progress = true;
+            } else if (n < 0 && errno == EAGAIN) {
+                c->canWrite = false;
+            } else if (n < 0 && errno != EINTR) {
+                closeClient(c);
+                return -1;
+            }
+        }
+        moved |= progress;
+    }
+    if (c->resp.done() && pipe.bytes == 0) {
+        m_pipes.release(pipe);
+        c->respDone = true;
+    }
+    return moved ? 1 : 0;
 }
 
 bool EventLoop::handleResponseHead(Client *c) {
@@ -782,8 +852,9 @@ void EventLoop::finishResponse(Client *c) {
 // for; never while a slow client holds things up (issue 13.5). The client's runs while its
 // response waits in the proxy's buffer; its body has the ClientBody timer.
 void EventLoop::updateProxyTimers(Client *c) {
+    const bool responseWaits = c->out.size() > 0 || c->pipe.bytes > 0;
     if (c->req.done()) {
-        if (c->out.size() > 0) {
+        if (responseWaits) {
             if (c->timer.list != ClientSend) arm(c->timer, ClientSend);
         } else if (c->timer.list == ClientSend) {
             disarm(c->timer);
@@ -793,7 +864,7 @@ void EventLoop::updateProxyTimers(Client *c) {
     if (!u || u->connecting) return;
     // Still readable after the loop: the backend has more, there is no room for it.
     const bool blockedByClient =
-        u->canRead || (u->in.size() > 0 && c->out.size() > 0 && !c->canWrite);
+        u->canRead || ((u->in.size() > 0 || c->pipe.bytes > 0) && responseWaits && !c->canWrite);
     const bool backendOwes =
         u->out.size() > 0 || (c->req.done() && !c->respDone && !blockedByClient);
     if (!backendOwes)
@@ -1204,6 +1275,7 @@ void EventLoop::closeClient(Client *c) {
     m_buffers.release(c->in);
     m_buffers.release(c->out);
     m_buffers.release(c->head);
+    m_pipes.release(c->pipe);
     m_clients[c->slot] = m_clients.back();
     m_clients[c->slot]->slot = c->slot;
     m_clients.pop_back();

@@ -77,6 +77,8 @@ private:
     bool buildRequestHead(Client *c);
     bool stepProxy(Client *c);
     long forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body);
+    bool shouldSplice(const Client *c) const;
+    int spliceBody(Client *c);
     bool handleResponseHead(Client *c);
     void finishResponse(Client *c);
     void updateProxyTimers(Client *c);
@@ -135,6 +137,7 @@ private:
     http::ResponseHead m_response;
 
     BufferPool m_buffers;
+    PipePool m_pipes;
     ConnectionPool m_objects;
     std::vector<Client *> m_clients; ///< open ones; Client::slot indexes it
     Timers m_timers;

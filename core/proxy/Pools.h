@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 #include <vector>
 
 namespace corral::proxy {
@@ -129,6 +131,62 @@ private:
     std::vector<Client *> m_freeClients;
     std::vector<Upstream *> m_freeUpstreams;
     std::vector<Pollable *> m_retired;
+};
+
+/// Pipes for splicing response bodies. An emptied pipe is kept for the next large response
+/// (creating one costs two descriptors and a syscall or two); a pipe with bytes left in it
+/// (its client went away) is closed. At most MaxInUse at a time: each holds two
+/// descriptors, and beyond that a response is copied as usual.
+class PipePool {
+public:
+    static constexpr int MaxInUse = 256;
+    static constexpr int MaxIdle = 64;
+    /// Asked of the kernel per pipe (the default is 64 KiB): fewer splice calls per body.
+    static constexpr int Capacity = 256 * 1024;
+
+    PipePool() = default;
+    ~PipePool() {
+        for (SplicePipe &p : m_idle)
+            closePipe(p);
+    }
+    PipePool(const PipePool &) = delete;
+    PipePool &operator=(const PipePool &) = delete;
+
+    /// Opens (or reuses) a pipe into `p`; false when none may or can be had.
+    bool acquire(SplicePipe &p) {
+        if (m_inUse >= MaxInUse) return false;
+        if (!m_idle.empty()) {
+            p = m_idle.back();
+            m_idle.pop_back();
+        } else {
+            int fds[2];
+            if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
+            ::fcntl(fds[1], F_SETPIPE_SZ, Capacity); // may be refused: keep the default
+            const int size = ::fcntl(fds[1], F_GETPIPE_SZ);
+            p = SplicePipe{fds[0], fds[1], uint32_t(size > 0 ? size : 65536), 0};
+        }
+        ++m_inUse;
+        return true;
+    }
+
+    void release(SplicePipe &p) {
+        if (!p.open()) return;
+        --m_inUse;
+        if (p.bytes == 0 && m_idle.size() < size_t(MaxIdle))
+            m_idle.push_back(p);
+        else
+            closePipe(p);
+        p = SplicePipe{};
+    }
+
+private:
+    static void closePipe(SplicePipe &p) {
+        ::close(p.readFd);
+        ::close(p.writeFd);
+    }
+
+    std::vector<SplicePipe> m_idle;
+    int m_inUse = 0;
 };
 
 /// One backend's open keep-alive connections, waiting for the next request to it.

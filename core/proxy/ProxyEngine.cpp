@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <thread>
 #include <time.h>
@@ -255,6 +256,12 @@ Result<void> ProxyEngine::start(const ProxyConfig &config) {
     if (l.maxRequestLine < 64 || l.maxHeaderBytes < 256 || l.maxHeaders < 1 ||
         l.bufferSize < 1024 || l.maxConnections < 1)
         return fail(QStringLiteral("proxy limits are too small"));
+    if (l.spliceMinBytes < 0) return fail(QStringLiteral("spliceMinBytes must be 0 or more"));
+    // send() says MSG_NOSIGNAL, but splice(2) into a socket whose client went away raises
+    // SIGPIPE: a process that runs the proxy takes that as EPIPE, as nginx and HAProxy do.
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ignore, nullptr);
     if (config.retries < 0 || config.retries > ProxyConfig::MaxRetries)
         return fail(QStringLiteral("retries: expected 0..%1, got %2")
                         .arg(ProxyConfig::MaxRetries)

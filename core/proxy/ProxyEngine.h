@@ -33,6 +33,10 @@ struct ProxyLimits {
     /// A client that takes none of its response for this long is closed; the backend is
     /// not blamed (it is not even timed while the proxy waits on the client).
     int sendTimeoutMs = 60000;
+    /// A response body with at least this many bytes still to come (Content-Length framed)
+    /// goes from the backend's socket to the client's through a pipe with splice(2), never
+    /// through the proxy's memory; 0: always copy.
+    int spliceMinBytes = 64 * 1024;
 };
 
 /// Active health checks: GET `path` every `intervalMs`; disabled when `path` is empty.

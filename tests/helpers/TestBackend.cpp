@@ -1,5 +1,6 @@
 #include "helpers/TestBackend.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cstring>
 #include <netinet/in.h>
@@ -265,6 +266,19 @@ void TestBackend::serve(int fd) {
             const std::string block(65536, 'x');
             for (size_t sent = 0; ok && sent < total && !isHead; sent += block.size())
                 ok = sendAll(fd, block);
+        } else if (path.rfind("/pattern/", 0) == 0) {
+            // KB kilobytes in which every byte depends on its offset (patternByte): a byte
+            // lost, doubled or moved on the way shows.
+            const size_t total = size_t(std::atoi(path.c_str() + 9)) << 10;
+            ok = sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(total) +
+                                 "\r\n\r\n");
+            std::string block;
+            for (size_t sent = 0; ok && sent < total && !isHead; sent += block.size()) {
+                block.resize(std::min<size_t>(50000, total - sent));
+                for (size_t i = 0; i < block.size(); ++i)
+                    block[i] = patternByte(sent + i);
+                ok = sendAll(fd, block);
+            }
         } else if (path == "/headers") {
             reply = response(200, head);
         } else if (path == "/early") {

@@ -11,6 +11,7 @@
 //   /echo             answers the request body (Content-Length or chunked request)
 //   /count            reads the body and answers its byte count
 //   /big/MB           MB megabytes of 'x' with Content-Length
+//   /pattern/KB       KB kilobytes of patternByte(offset) with Content-Length
 //   /headers          answers the request head as received
 //   /continue         answers "100 Continue" first if asked, then echoes the body
 //   /early            103 Early Hints, then 200
@@ -33,6 +34,11 @@
 #include <vector>
 
 namespace corral::test {
+
+/// The byte at `offset` of a /pattern/ body: varies with the offset at several scales.
+inline char patternByte(size_t offset) {
+    return char('a' + (offset * 7 + offset / 4093) % 26);
+}
 
 class TestBackend {
 public:

@@ -1,9 +1,33 @@
 #include "helpers/ProxyTestUtil.h"
 
+#include <QDir>
+#include <QSet>
 #include <QTest>
+
+#include <cstring>
+#include <unistd.h>
 
 using namespace corral;
 using namespace corral::test;
+
+namespace {
+
+/// Pipes this process holds open (either end), from /proc/self/fd.
+int openPipes() {
+    QSet<QByteArray> pipes;
+    const QDir fds(QStringLiteral("/proc/self/fd"));
+    for (const QString &fd :
+         fds.entryList(QDir::AllEntries | QDir::System | QDir::NoDotAndDotDot)) {
+        char target[64] = {};
+        const QByteArray path = fds.filePath(fd).toLocal8Bit();
+        if (::readlink(path.constData(), target, sizeof target - 1) > 0 &&
+            std::strncmp(target, "pipe:", 5) == 0)
+            pipes.insert(QByteArray(target));
+    }
+    return int(pipes.size());
+}
+
+} // namespace
 
 // HTTP semantics through the proxy, and each policy's distribution, over real sockets.
 class TestProxyForwarding : public QObject {
@@ -306,6 +330,67 @@ private Q_SLOTS:
         QCOMPARE(engine.snapshot().backends[0].inFlight, int64_t(1));
         client.close();
         QVERIFY(waitFor([&] { return engine.snapshot().backends[0].inFlight == 0; }));
+    }
+
+    // A Content-Length body of at least spliceMinBytes goes backend -> pipe -> client with
+    // splice(2). Pipelined on one connection: a large body (the bytes read with its head
+    // copied first, then the pipe), a second one right behind it, then a small one; every byte
+    // in its place. An emptied pipe stays in the thread's pool: one pipe more afterwards with
+    // splicing, none without.
+    void largeBodiesAreSplicedIntact_data() {
+        QTest::addColumn<int>("spliceMinBytes");
+        QTest::addColumn<int>("pipesKept");
+        QTest::newRow("spliced") << 65536 << 1;
+        QTest::newRow("copied") << 0 << 0;
+    }
+    void largeBodiesAreSplicedIntact() {
+        QFETCH(int, spliceMinBytes);
+        QFETCH(int, pipesKept);
+        ProxyConfig config = configFor({&m_a});
+        config.limits.spliceMinBytes = spliceMinBytes;
+        ProxyEngine engine;
+        QVERIFY(engine.start(config).ok());
+        const int pipesBefore = openPipes();
+        HttpClient client(engine.port(), 20000);
+        const int sizesKb[] = {3000, 70, 1};
+        std::string requests;
+        for (int kb : sizesKb)
+            requests += "GET /pattern/" + std::to_string(kb) + " HTTP/1.1\r\nHost: t\r\n\r\n";
+        QVERIFY(client.send(requests));
+        for (int kb : sizesKb) {
+            const HttpResponse r = client.read();
+            QCOMPARE(r.status, 200);
+            QCOMPARE(r.body.size(), size_t(kb) << 10);
+            for (size_t i = 0; i < r.body.size(); ++i)
+                if (r.body[i] != patternByte(i))
+                    QFAIL(
+                        qPrintable(QStringLiteral("%1 KB body: byte %2 is wrong").arg(kb).arg(i)));
+        }
+        QCOMPARE(openPipes() - pipesBefore, pipesKept);
+        const ProxyStats stats = engine.snapshot();
+        QCOMPARE(stats.backends[0].bytesIn >= uint64_t(3071) << 10, true);
+    }
+
+    // A client that leaves in the middle of a spliced body: its connections close, the pipe
+    // with bytes in it is closed rather than pooled (three such clients leave at most the one
+    // pooled pipe), and the backend is not blamed.
+    void clientLeavingMidSpliceLeavesNothingOpen() {
+        ProxyEngine engine;
+        QVERIFY(engine.start(configFor({&m_a})).ok());
+        const int pipesBefore = openPipes();
+        for (int round = 0; round < 3; ++round) {
+            HttpClient client(engine.port(), 20000);
+            QVERIFY(client.send("GET /big/64 HTTP/1.1\r\nHost: t\r\n\r\n"));
+            QVERIFY(waitFor([&] { return openPipes() > pipesBefore; }));
+            client.close();
+            QVERIFY(waitFor([&] { return engine.snapshot().connectionsOpen == 0; }));
+        }
+        QVERIFY(waitFor([&] { return openPipes() <= pipesBefore + 1; }));
+        const ProxyStats stats = engine.snapshot();
+        QCOMPARE(stats.backends[0].state, BackendState::Up);
+        QCOMPARE(stats.backends[0].failures, uint64_t(0));
+        HttpClient next(engine.port());
+        QCOMPARE(next.get("/").status, 200);
     }
 
     void largeBodiesStreamWithBoundedMemory() {
