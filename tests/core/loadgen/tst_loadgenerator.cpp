@@ -18,6 +18,7 @@
 using corral::LoadGenerator;
 using corral::LoadStats;
 
+#include "helpers/DemoWorker.h"
 #include "helpers/TestProcess.h"
 
 using corral::test::freePort;
@@ -26,41 +27,16 @@ namespace {
 
 constexpr int kTimeoutMs = 15000;
 
-// One corral-demo-worker process, killed when this goes out of scope.
-class DemoWorker {
+// The demo worker (the one launcher), and the requests it answered for anyone but this test.
+class DemoWorker : public corral::test::DemoWorker {
 public:
-    ~DemoWorker() {
-        if (m_process.state() == QProcess::NotRunning) return;
-        m_process.kill();
-        m_process.waitForFinished(kTimeoutMs);
-    }
-
-    bool start() {
-        m_port = freePort();
-        if (m_port == 0) return false;
-        m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-        m_process.start(QStringLiteral(DEMO_WORKER_PATH),
-                        {QStringLiteral("--port"), QString::number(m_port)});
-        if (!m_process.waitForStarted(kTimeoutMs)) return false;
-        QElapsedTimer timer;
-        timer.start();
-        while (timer.elapsed() < kTimeoutMs) {
-            QTcpSocket probe;
-            probe.connectToHost(QHostAddress::LocalHost, m_port);
-            if (probe.waitForConnected(500)) return true;
-            if (m_process.state() != QProcess::Running) return false;
-            QTest::qWait(20);
-        }
-        return false;
-    }
-
-    quint16 port() const { return m_port; }
-    bool running() const { return m_process.state() == QProcess::Running; }
+    DemoWorker()
+        : corral::test::DemoWorker(QStringLiteral(DEMO_WORKER_PATH)) {}
 
     // Requests the worker has answered for anyone else: its counter minus our own queries.
     qint64 requestsFromOthers() {
         QTcpSocket socket;
-        socket.connectToHost(QHostAddress::LocalHost, m_port);
+        socket.connectToHost(QHostAddress::LocalHost, port());
         if (!socket.waitForConnected(kTimeoutMs)) return -1;
         socket.write("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         QByteArray response;
@@ -77,8 +53,6 @@ public:
     }
 
 private:
-    QProcess m_process;
-    quint16 m_port = 0;
     qint64 m_queries = 0;
 };
 
