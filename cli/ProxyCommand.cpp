@@ -12,7 +12,7 @@ static const char proxyUsage[] =
     "Usage:\n"
     "  corralctl proxy --listen ADDR:PORT --backends HOST:PORT[;weight=N][;backup],...\n"
     "                  [--policy P] [--threads N] [--admin [unix:PATH|127.0.0.1:PORT]]\n"
-    "                  [--health PATH] [--retries N]\n"
+    "                  [--health PATH] [--retries N] [--splice-min-bytes N]\n"
     "\n"
     "Runs Corral's load balancer in the foreground until SIGINT or SIGTERM, then lets\n"
     "in-flight requests finish (up to 10 s) and exits 0.\n"
@@ -32,6 +32,9 @@ static const char proxyUsage[] =
     "                   sent (default 1, 0..10): idempotent requests only (GET, HEAD,\n"
     "                   OPTIONS, TRACE; PUT and DELETE without a body), never once a\n"
     "                   response byte arrived or after a response timeout\n"
+    "  --splice-min-bytes N  a Content-Length response body with at least N bytes to come\n"
+    "                   goes backend -> pipe -> client with splice(2), never through the\n"
+    "                   proxy's memory (default 0: always copy; e.g. 65536)\n"
     "\n"
     "Backend state changes (down, up, drained) are logged on stderr with their reason.\n";
 
@@ -46,7 +49,7 @@ static int runProxy(Context &context, const QStringList &rawArgs) {
                           {QStringLiteral("listen"), QStringLiteral("backends"),
                            QStringLiteral("policy"), QStringLiteral("threads"),
                            QStringLiteral("admin"), QStringLiteral("health"),
-                           QStringLiteral("retries")}};
+                           QStringLiteral("retries"), QStringLiteral("splice-min-bytes")}};
     const auto parsed = parseOptions(args, spec);
     const QString usage = QString::fromLatin1(proxyUsage);
     if (!parsed) return context.usageError(parsed.error(), usage);
@@ -100,6 +103,13 @@ static int runProxy(Context &context, const QStringList &rawArgs) {
         if (!numeric || config.retries < 0 || config.retries > ProxyConfig::MaxRetries)
             problems.append(
                 QStringLiteral("--retries: expected 0..%1").arg(ProxyConfig::MaxRetries));
+    }
+    if (options.has(QStringLiteral("splice-min-bytes"))) {
+        bool numeric = false;
+        config.limits.spliceMinBytes =
+            options.value(QStringLiteral("splice-min-bytes")).toInt(&numeric);
+        if (!numeric || config.limits.spliceMinBytes < 0)
+            problems.append(QStringLiteral("--splice-min-bytes: expected 0 or more bytes"));
     }
     if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("proxy: "));
 

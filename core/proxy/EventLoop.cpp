@@ -705,8 +705,11 @@ int EventLoop::spliceBody(Client *c) {
             }
         }
         if (pipe.bytes > 0 && c->canWrite) {
+            // More of the body to come: let TCP fill whole segments (MSG_MORE), as the
+            // client's receive path pays per segment.
+            const unsigned more = c->resp.done() ? 0 : SPLICE_F_MORE;
             const ssize_t n = ::splice(pipe.readFd, nullptr, c->fd, nullptr, pipe.bytes,
-                                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK | more);
             if (n > 0) {
                 pipe.bytes -= uint32_t(n);
                 if (c->timer.list == ClientSend) arm(c->timer, ClientSend); // it reads

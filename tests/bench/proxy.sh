@@ -14,7 +14,8 @@
 # Env:   BUILD (default build-bench/), THREADS (default "1 2"), COMPARE (harness path),
 #        CTL (a corralctl to measure instead of building one, e.g. an older build),
 #        BIG_KB (response size of the large-body run, default 256; 0 skips it),
-#        BIG_LOADS (default c64), BIG_THREADS (default 1)
+#        BIG_LOADS (default c64), BIG_THREADS (default 1),
+#        PROXY_ARGS (more `corralctl proxy` options, e.g. "--splice-min-bytes 0")
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build-bench}
@@ -22,6 +23,7 @@ THREADS=${THREADS-1 2}
 BIG_KB=${BIG_KB:-256}
 BIG_LOADS=${BIG_LOADS:-c64}
 BIG_THREADS=${BIG_THREADS:-1}
+PROXY_ARGS=${PROXY_ARGS:-}
 if [ -z "${COMPARE:-}" ]; then
   for c in "$ROOT/../shared/bench/compare.sh" /work/shared/bench/compare.sh; do
     [ -x "$c" ] && { COMPARE=$c; break; }
@@ -112,7 +114,7 @@ run_compare() { # LABEL THREADS HARNESS [compare options...]
   local raw=$WORK/$label.tsv samples=$WORK/$label.samples log=$WORK/$label.log
   echo "## $label: corralctl proxy --threads $t vs nginx worker_processes $t, HAProxy nbthread $t"
   "$harness" -n "$t" -p "$t" -o "$raw" "$@" \
-    "exec $WORK/candidate.sh $samples $CTL proxy --listen 127.0.0.1:\$PORT --backends \$BACKENDS --threads $t" \
+    "exec $WORK/candidate.sh $samples $CTL proxy --listen 127.0.0.1:\$PORT --backends \$BACKENDS --threads $t $PROXY_ARGS" \
     2> >(tee "$log" >&2)
   local duration
   duration=$(sed -n 's/.*wrk -t[0-9]* -d\([0-9]*\)s.*/\1/p' "$log" | head -1)

@@ -375,8 +375,10 @@ private Q_SLOTS:
     // with bytes in it is closed rather than pooled (three such clients leave at most the one
     // pooled pipe), and the backend is not blamed.
     void clientLeavingMidSpliceLeavesNothingOpen() {
+        ProxyConfig config = configFor({&m_a});
+        config.limits.spliceMinBytes = 65536;
         ProxyEngine engine;
-        QVERIFY(engine.start(configFor({&m_a})).ok());
+        QVERIFY(engine.start(config).ok());
         const int pipesBefore = openPipes();
         for (int round = 0; round < 3; ++round) {
             HttpClient client(engine.port(), 20000);
