@@ -425,6 +425,24 @@ private Q_SLOTS:
         QVERIFY2(run.err.contains(QStringLiteral("(see 'corralctl help")), qPrintable(run.err));
     }
 
+    // A hostile or absurd --splice-min-bytes is refused before anything listens.
+    void proxyRefusesAbsurdSpliceMinBytes_data() {
+        QTest::addColumn<QString>("value");
+        QTest::newRow("negative") << QStringLiteral("-1");
+        QTest::newRow("not a number") << QStringLiteral("64k");
+        QTest::newRow("over int") << QStringLiteral("99999999999");
+    }
+    void proxyRefusesAbsurdSpliceMinBytes() {
+        QFETCH(QString, value);
+        const Run run =
+            ctl({QStringLiteral("proxy"), QStringLiteral("--listen"), QStringLiteral("127.0.0.1:1"),
+                 QStringLiteral("--backends"), QStringLiteral("127.0.0.1:2"),
+                 QStringLiteral("--splice-min-bytes=") + value});
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.err.contains(QStringLiteral("--splice-min-bytes: expected 0 or more bytes")),
+                 qPrintable(run.err));
+    }
+
     void usageErrorIsOneLineNamingTheCommand() {
         const Run run = ctl(withInventory({QStringLiteral("site"), QStringLiteral("add"),
                                            QStringLiteral("x"), QStringLiteral("--frob")}));

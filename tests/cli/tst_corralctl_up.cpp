@@ -21,18 +21,10 @@ namespace {
 // Live (non-zombie) processes whose process group is one of `groups`.
 QList<qint64> membersOf(const QSet<qint64> &groups) {
     QList<qint64> members;
-    for (const QString &entry : QDir(QStringLiteral("/proc")).entryList(QDir::Dirs)) {
-        bool numeric = false;
-        const qint64 pid = entry.toLongLong(&numeric);
-        if (!numeric) continue;
-        QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
-        if (!stat.open(QIODevice::ReadOnly)) continue;
-        const QByteArray text = stat.readAll();
-        const QList<QByteArray> fields = text.mid(text.lastIndexOf(')') + 2).split(' ');
-        // After the comm: state ppid pgrp ...
+    corral::test::forEachProcessStat([&](qint64 pid, const QList<QByteArray> &fields) {
         if (fields.size() > 2 && fields.at(0) != "Z" && groups.contains(fields.at(2).toLongLong()))
             members.append(pid);
-    }
+    });
     return members;
 }
 

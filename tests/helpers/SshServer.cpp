@@ -34,17 +34,9 @@ bool run(const QString &program, const QStringList &args, QString *error,
 // Every descendant of `root`, from /proc (ppid links).
 QList<qint64> descendants(qint64 root) {
     QHash<qint64, QList<qint64>> children;
-    const QDir proc(QStringLiteral("/proc"));
-    for (const QString &entry : proc.entryList(QDir::Dirs)) {
-        bool numeric = false;
-        const qint64 pid = entry.toLongLong(&numeric);
-        if (!numeric) continue;
-        QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
-        if (!stat.open(QIODevice::ReadOnly)) continue;
-        const QByteArray text = stat.readAll();
-        const QList<QByteArray> fields = text.mid(text.lastIndexOf(')') + 2).split(' ');
+    corral::test::forEachProcessStat([&](qint64 pid, const QList<QByteArray> &fields) {
         if (fields.size() > 1) children[fields.at(1).toLongLong()].append(pid);
-    }
+    });
     QList<qint64> result;
     QList<qint64> stack{root};
     while (!stack.isEmpty()) {

@@ -279,6 +279,13 @@ void TestBackend::serve(int fd) {
                     block[i] = patternByte(sent + i);
                 ok = sendAll(fd, block);
             }
+        } else if (path.rfind("/truncated/", 0) == 0) {
+            // Promises KB kilobytes, sends half, then closes: a backend dying mid-body.
+            const size_t total = size_t(std::atoi(path.c_str() + 11)) << 10;
+            sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(total) + "\r\n\r\n" +
+                            std::string(total / 2, 't'));
+            --m_inFlight;
+            break;
         } else if (path == "/headers") {
             reply = response(200, head);
         } else if (path == "/early") {

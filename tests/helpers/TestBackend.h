@@ -12,6 +12,7 @@
 //   /count            reads the body and answers its byte count
 //   /big/MB           MB megabytes of 'x' with Content-Length
 //   /pattern/KB       KB kilobytes of patternByte(offset) with Content-Length
+//   /truncated/KB     Content-Length of KB kilobytes, half of them sent, then closes
 //   /headers          answers the request head as received
 //   /continue         answers "100 Continue" first if asked, then echoes the body
 //   /early            103 Early Hints, then 200

@@ -63,9 +63,9 @@ inline void stopProcess(QProcess &process, int graceMs = 10000) {
     process.waitForFinished(5000);
 }
 
-/// The pids of this machine's processes whose parent is `parent` (from /proc).
-inline QList<qint64> childProcesses(qint64 parent) {
-    QList<qint64> children;
+/// Calls `visit(pid, fields)` for every process on this machine, with the fields of its
+/// /proc/PID/stat after the command name: state (0), ppid (1), pgrp (2), ...
+template <typename Visit> void forEachProcessStat(Visit &&visit) {
     for (const QString &entry : QDir(QStringLiteral("/proc")).entryList(QDir::Dirs)) {
         bool numeric = false;
         const qint64 pid = entry.toLongLong(&numeric);
@@ -73,10 +73,16 @@ inline QList<qint64> childProcesses(qint64 parent) {
         QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
         if (!stat.open(QIODevice::ReadOnly)) continue;
         const QByteArray text = stat.readAll();
-        // After the comm: state ppid ...
-        const QList<QByteArray> fields = text.mid(text.lastIndexOf(')') + 2).split(' ');
-        if (fields.size() > 1 && fields.at(1).toLongLong() == parent) children.append(pid);
+        visit(pid, text.mid(text.lastIndexOf(')') + 2).split(' '));
     }
+}
+
+/// The pids of this machine's processes whose parent is `parent` (from /proc).
+inline QList<qint64> childProcesses(qint64 parent) {
+    QList<qint64> children;
+    forEachProcessStat([&](qint64 pid, const QList<QByteArray> &fields) {
+        if (fields.size() > 1 && fields.at(1).toLongLong() == parent) children.append(pid);
+    });
     return children;
 }
 

@@ -395,6 +395,25 @@ private Q_SLOTS:
         QCOMPARE(next.get("/").status, 200);
     }
 
+    // A backend that dies in the middle of a spliced body: the client sees the body cut short
+    // (the connection closes before Content-Length bytes), never a complete-looking response.
+    void backendDyingMidSpliceCutsTheClientOff() {
+        ProxyConfig config = configFor({&m_a});
+        config.limits.spliceMinBytes = 65536;
+        ProxyEngine engine;
+        QVERIFY(engine.start(config).ok());
+        HttpClient client(engine.port(), 20000);
+        QVERIFY(client.send("GET /truncated/4096 HTTP/1.1\r\nHost: t\r\n\r\n"));
+        while (client.fill()) {
+        }
+        const std::string &got = client.buffer();
+        const size_t headEnd = got.find("\r\n\r\n");
+        QVERIFY(headEnd != std::string::npos);
+        QVERIFY(got.find("Content-Length: 4194304") < headEnd);
+        QCOMPARE(got.size() - headEnd - 4, size_t(2048) << 10);
+        QVERIFY(waitFor([&] { return engine.snapshot().connectionsOpen == 0; }));
+    }
+
     void largeBodiesStreamWithBoundedMemory() {
         ProxyEngine engine;
         QVERIFY(engine.start(configFor({&m_a})).ok());
