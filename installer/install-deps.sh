@@ -3,7 +3,10 @@
 # Idempotent: installs only what is missing and says what that is. Uses sudo when not root.
 set -euo pipefail
 
-build_packages=(cmake ninja-build g++ qt6-base-dev qt6-charts-dev qtkeychain-qt6-dev libssh-dev libgl-dev libqt6opengl6-dev)
+# zlib (the proxy's gzip), OpenSSL (its TLS and the local dev CA), media-types (/etc/mime.types
+# for static files).
+build_packages=(cmake ninja-build g++ qt6-base-dev qt6-charts-dev qtkeychain-qt6-dev libssh-dev libgl-dev libqt6opengl6-dev
+                zlib1g-dev libssl-dev media-types)
 # Real parts for the tests: sshd, nginx and HAProxy to validate generated configs, wrk for
 # benchmarks, Xvfb/ImageMagick for screenshots, a headless keyring for QtKeychain.
 test_packages=(openssh-server openssh-client nginx haproxy apache2 wrk xvfb xauth imagemagick dbus-x11 gnome-keyring

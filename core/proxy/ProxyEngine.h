@@ -7,6 +7,7 @@
 
 #include <QList>
 #include <QString>
+#include <QStringList>
 
 #include <chrono>
 #include <cstdint>
@@ -50,6 +51,54 @@ struct HealthCheckConfig {
     int falls = 3; ///< consecutive failures to go down
 };
 
+/// Files the proxy serves itself, before the backends: nginx's `root DIR; try_files $uri
+/// @backend` for GET and HEAD. Off while `root` is empty.
+struct StaticFilesConfig {
+    QString root;                ///< absolute directory; empty: every request goes to a backend
+    bool followSymlinks = false; ///< a symlink leading out of `root` is refused unless set
+    QString cacheControl;        ///< the Cache-Control of served files; empty: none sent
+    /// Files at least this large are opened and read on a small thread pool, so a slow disk
+    /// never stalls an event loop; smaller ones go out with sendfile(2) from the loop.
+    qint64 offloadMinBytes = 1024 * 1024;
+};
+
+/// gzip for responses from backends and static files (nginx `gzip on; gzip_types ...`).
+struct CompressionConfig {
+    bool gzip = true;
+    int level = 1;        ///< zlib level, nginx's gzip_comp_level default
+    int minLength = 1024; ///< smaller bodies (by Content-Length) go out as they are
+    /// Media types compressed besides text/html (always, as nginx does): the seed's list
+    /// and the other text types a site sends.
+    QStringList types = defaultTypes();
+    static QStringList defaultTypes() {
+        return {QStringLiteral("text/css"),
+                QStringLiteral("text/javascript"),
+                QStringLiteral("text/plain"),
+                QStringLiteral("text/xml"),
+                QStringLiteral("application/javascript"),
+                QStringLiteral("application/json"),
+                QStringLiteral("application/xml"),
+                QStringLiteral("image/svg+xml"),
+                QStringLiteral("application/vnd.ms-fontobject"),
+                QStringLiteral("application/x-font-ttf")};
+    }
+};
+
+/// One line per request, nginx's combined format plus the upstream's address and status,
+/// the request time and the upstream response time.
+struct AccessLogConfig {
+    QString path; ///< empty: off; "-": standard output; else a file, appended
+};
+
+/// HTTPS on the listening address (OpenSSL, TLS 1.2 and later, ALPN http/1.1).
+struct TlsConfig {
+    bool enabled = false;
+    QString certFile;      ///< PEM chain; empty (with keyFile empty): issued by the local dev CA
+    QString keyFile;       ///< PEM private key
+    QStringList hostNames; ///< names the dev CA's certificate covers besides localhost, 127.0.0.1
+    QString redirectHttpListen; ///< "HOST:PORT" answering 301 to https://; empty: none
+};
+
 struct ProxyConfig {
     QString listenAddress = QStringLiteral("127.0.0.1");
     quint16 listenPort = 0; ///< 0: an ephemeral port (see ProxyEngine::port())
@@ -74,6 +123,11 @@ struct ProxyConfig {
     /// (port 0: ephemeral) whose requests need the bearer token of its token file.
     bool adminEnabled = false;
     QString adminListen;
+
+    StaticFilesConfig staticFiles;
+    CompressionConfig compression;
+    AccessLogConfig accessLog;
+    TlsConfig tls;
 };
 
 enum class BackendState { Up, Down, Draining, Disabled };
