@@ -209,6 +209,57 @@ Result<SiteBalancer> SiteBalancer::fromJson(const QJsonObject &object, const QSt
     return balancer;
 }
 
+/// Why `value` may not go out as an HTTP header value (printable ASCII only: no CR, LF or
+/// other control character could split the response), or an empty string when it may.
+static QString headerValueProblem(const QString &value) {
+    constexpr qsizetype maxLength = 1024;
+    if (value.size() > maxLength)
+        return QStringLiteral("is longer than %1 characters").arg(maxLength);
+    for (const QChar c : value)
+        if (c.unicode() < 0x20 || c.unicode() > 0x7e)
+            return QStringLiteral("contains %1 (only printable ASCII may reach a header)")
+                .arg(c.unicode() < 0x20 || c.unicode() == 0x7f
+                         ? QStringLiteral("a control character")
+                         : QStringLiteral("a non-ASCII character"));
+    if (value != value.trimmed()) return QStringLiteral("starts or ends with a space");
+    return {};
+}
+
+/// The embedded proxy's settings (static files, gzip, access log, TLS), each naming its field.
+static QStringList proxyFeatureProblems(const Site &site, const QString &path) {
+    QStringList found;
+    const auto add = [&](const char *field, const QString &message) {
+        found.append(fieldPath(path, QLatin1String(field)) + QStringLiteral(": ") + message);
+    };
+    // An absolute path without control characters or quotes.
+    const auto checkPath = [&](const char *field, const QString &value) {
+        if (const QString problem = textProblem(value); !problem.isEmpty())
+            add(field, shown(value) + QLatin1Char(' ') + problem);
+        else if (!value.startsWith(QLatin1Char('/')))
+            add(field, QStringLiteral("%1 must be an absolute path").arg(shown(value)));
+    };
+    if (const QString problem = headerValueProblem(site.cacheControl); !problem.isEmpty())
+        add("cacheControl", shown(site.cacheControl) + QLatin1Char(' ') + problem);
+    if (site.accessLog != Site::AccessLogOff && site.accessLog != Site::AccessLogStdout &&
+        !site.accessLog.isEmpty())
+        checkPath("accessLog", site.accessLog);
+    if (!site.tlsCert.isEmpty()) checkPath("tlsCert", site.tlsCert);
+    if (!site.tlsKey.isEmpty()) checkPath("tlsKey", site.tlsKey);
+    if (site.tlsCert.isEmpty() != site.tlsKey.isEmpty())
+        add(site.tlsCert.isEmpty() ? "tlsCert" : "tlsKey",
+            QStringLiteral("tlsCert and tlsKey are given together or not at all (neither: "
+                           "a certificate from the local development CA)"));
+    if (!site.tls && !site.tlsCert.isEmpty())
+        add("tls", QStringLiteral("false while tlsCert is set (a certificate needs tls)"));
+    if (!site.redirectHttp.isEmpty()) {
+        if (auto endpoint = Endpoint::parse(site.redirectHttp); !endpoint)
+            add("redirectHttp", endpoint.error());
+        else if (!site.tls)
+            add("redirectHttp", QStringLiteral("needs tls (it redirects to https://)"));
+    }
+    return found;
+}
+
 QStringList Site::problems(const QString &path) const {
     QStringList found;
     const auto add = [&](const QString &field, const QString &message) {
@@ -267,6 +318,7 @@ QStringList Site::problems(const QString &path) const {
         if (auto endpoint = Endpoint::parse(listen); !endpoint)
             add(QStringLiteral("listen"), endpoint.error());
     }
+    found += proxyFeatureProblems(*this, path);
     if (retries < 0 || retries > MaxRetries)
         add(QStringLiteral("retries"),
             QStringLiteral("%1 is out of range (0..%2)").arg(retries).arg(MaxRetries));
@@ -319,6 +371,15 @@ QJsonObject Site::toJson() const {
     if (!serverNames.isEmpty())
         object.insert(QStringLiteral("serverNames"), QJsonArray::fromStringList(serverNames));
     if (!staticRoot.isEmpty()) object.insert(QStringLiteral("staticRoot"), staticRoot);
+    // Defaults are left out, so an inventory written before these fields existed stays as it is.
+    if (staticFollowSymlinks) object.insert(QStringLiteral("staticFollowSymlinks"), true);
+    if (!cacheControl.isEmpty()) object.insert(QStringLiteral("cacheControl"), cacheControl);
+    if (!gzip) object.insert(QStringLiteral("gzip"), false);
+    if (!accessLog.isEmpty()) object.insert(QStringLiteral("accessLog"), accessLog);
+    if (tls) object.insert(QStringLiteral("tls"), true);
+    if (!tlsCert.isEmpty()) object.insert(QStringLiteral("tlsCert"), tlsCert);
+    if (!tlsKey.isEmpty()) object.insert(QStringLiteral("tlsKey"), tlsKey);
+    if (!redirectHttp.isEmpty()) object.insert(QStringLiteral("redirectHttp"), redirectHttp);
     object.insert(QStringLiteral("policy"), policyName(policy));
     if (!listen.isEmpty()) object.insert(QStringLiteral("listen"), listen);
     if (retries != 1) object.insert(QStringLiteral("retries"), retries);
@@ -358,6 +419,14 @@ Result<Site> Site::fromJson(const QJsonObject &object, const QString &path) {
     site.healthPath = reader.string(QStringLiteral("healthPath"));
     site.serverNames = reader.stringList(QStringLiteral("serverNames"));
     site.staticRoot = reader.string(QStringLiteral("staticRoot"));
+    site.staticFollowSymlinks = reader.boolean(QStringLiteral("staticFollowSymlinks"), false);
+    site.cacheControl = reader.string(QStringLiteral("cacheControl"));
+    site.gzip = reader.boolean(QStringLiteral("gzip"), true);
+    site.accessLog = reader.string(QStringLiteral("accessLog"));
+    site.tls = reader.boolean(QStringLiteral("tls"), false);
+    site.tlsCert = reader.string(QStringLiteral("tlsCert"));
+    site.tlsKey = reader.string(QStringLiteral("tlsKey"));
+    site.redirectHttp = reader.string(QStringLiteral("redirectHttp"));
     const QString policy = reader.string(QStringLiteral("policy"), QStringLiteral("round-robin"));
     if (const auto parsed = policyFromName(policy))
         site.policy = *parsed;

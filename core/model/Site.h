@@ -82,7 +82,22 @@ struct Site {
     quint16 basePort = 3000;
     QString healthPath; ///< empty: a TCP connect is enough
     QStringList serverNames;
+    /// Files the proxies serve before the backends (the embedded proxy's StaticFilesConfig
+    /// root, the rendered nginx `root`); empty: none.
     QString staticRoot;
+    bool staticFollowSymlinks = false; ///< symlinks may lead out of staticRoot
+    QString cacheControl;              ///< Cache-Control of static files; empty: none sent
+    bool gzip = true;                  ///< the embedded proxy compresses text responses
+    /// The embedded proxy's access log: "" the default file (access.log in the site's log
+    /// directory), "-" standard output, "off" none, else an absolute path.
+    QString accessLog;
+    static inline const QString AccessLogOff = QStringLiteral("off");
+    static inline const QString AccessLogStdout = QStringLiteral("-");
+    bool tls = false; ///< HTTPS on `listen`
+    /// PEM certificate chain and key (both or neither); neither: issued by the local dev CA.
+    QString tlsCert;
+    QString tlsKey;
+    QString redirectHttp; ///< HOST:PORT answering 301 to https:// (needs tls); empty: none
     BalancingPolicy policy = BalancingPolicy::RoundRobin;
     QString listen; ///< HOST:PORT of the local balancer; empty: none
     /// The local balancer's retries: other backends a failed idempotent request may be

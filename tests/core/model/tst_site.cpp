@@ -20,6 +20,12 @@ Site fullSite() {
     site.healthPath = QStringLiteral("/health");
     site.serverNames = {QStringLiteral("shop.example.com")};
     site.staticRoot = QStringLiteral("/srv/shop/public");
+    site.cacheControl = QStringLiteral("public, max-age=3600");
+    site.accessLog = QStringLiteral("/var/log/corral/shop-access.log");
+    site.tls = true;
+    site.tlsCert = QStringLiteral("/etc/ssl/shop.pem");
+    site.tlsKey = QStringLiteral("/etc/ssl/private/shop.key");
+    site.redirectHttp = QStringLiteral("127.0.0.1:8081");
     site.listen = QStringLiteral("127.0.0.1:8080");
     site.backends = {Backend{QStringLiteral("127.0.0.1"), 3000}};
     site.hosts = {QStringLiteral("web1")};
@@ -65,6 +71,14 @@ QList<StringField> stringFields() {
          [](Site &s, const QString &v) { s.staticRoot = QLatin1Char('/') + v; }},
         {"listen", false,
          [](Site &s, const QString &v) { s.listen = v + QStringLiteral(":8080"); }},
+        // Reaches a response header: quotes are HTTP's to use (no-cache="Set-Cookie"), but
+        // no control or non-ASCII character.
+        {"cacheControl", true, [](Site &s, const QString &v) { s.cacheControl = v; }},
+        {"accessLog", false, [](Site &s, const QString &v) { s.accessLog = QLatin1Char('/') + v; }},
+        {"tlsCert", false, [](Site &s, const QString &v) { s.tlsCert = QLatin1Char('/') + v; }},
+        {"tlsKey", false, [](Site &s, const QString &v) { s.tlsKey = QLatin1Char('/') + v; }},
+        {"redirectHttp", false,
+         [](Site &s, const QString &v) { s.redirectHttp = v + QStringLiteral(":8081"); }},
         {"backends[0].address", false,
          [](Site &s, const QString &v) { s.backends[0].address = v; }},
         {"hosts[0]", false, [](Site &s, const QString &v) { s.hosts[0] = v; }},
@@ -106,6 +120,14 @@ private Q_SLOTS:
         site.healthPath = QStringLiteral("/health");
         site.serverNames = {QStringLiteral("example.com"), QStringLiteral("www.example.com")};
         site.staticRoot = QStringLiteral("/opt/mysite/public");
+        site.staticFollowSymlinks = true;
+        site.cacheControl = QStringLiteral("public, max-age=60");
+        site.gzip = false;
+        site.accessLog = Site::AccessLogStdout;
+        site.tls = true;
+        site.tlsCert = QStringLiteral("/opt/mysite/cert.pem");
+        site.tlsKey = QStringLiteral("/opt/mysite/key.pem");
+        site.redirectHttp = QStringLiteral("127.0.0.1:8081");
         site.policy = BalancingPolicy::StickyCookie;
         site.listen = QStringLiteral("127.0.0.1:8080");
         site.retries = 3;
@@ -116,6 +138,72 @@ private Q_SLOTS:
         const auto parsed = Site::fromJson(site.toJson(), QStringLiteral("sites[0]"));
         QVERIFY2(parsed.ok(), qPrintable(parsed.error()));
         QCOMPARE(parsed.value(), site);
+    }
+
+    // Issue 19: an inventory written before the proxy's settings existed loads with their
+    // defaults (gzip on, access log in the site's log directory, no TLS) and is written back
+    // without them.
+    void oldInventoryLoadsWithProxyDefaults() {
+        const QJsonObject old{{"name", "shop"},          {"workers", 2},
+                              {"basePort", 3000},        {"staticRoot", "/srv/shop/public"},
+                              {"policy", "round-robin"}, {"listen", "127.0.0.1:8080"},
+                              {"backends", QJsonArray{}}};
+        const auto parsed = Site::fromJson(old, QStringLiteral("sites[0]"));
+        QVERIFY2(parsed.ok(), qPrintable(parsed.error()));
+        QCOMPARE(parsed->staticRoot, QStringLiteral("/srv/shop/public"));
+        QVERIFY(!parsed->staticFollowSymlinks);
+        QVERIFY(parsed->cacheControl.isEmpty());
+        QVERIFY(parsed->gzip);
+        QVERIFY(parsed->accessLog.isEmpty());
+        QVERIFY(!parsed->tls);
+        QVERIFY(parsed->tlsCert.isEmpty() && parsed->tlsKey.isEmpty());
+        QVERIFY(parsed->redirectHttp.isEmpty());
+        QCOMPARE(parsed->toJson(), old);
+    }
+
+    void proxySettingsAreChecked_data() {
+        QTest::addColumn<QJsonObject>("json");
+        QTest::addColumn<QString>("expected");
+        const auto site = [](QJsonObject extra) {
+            extra.insert(QStringLiteral("name"), QStringLiteral("s"));
+            return extra;
+        };
+        QTest::newRow("relative access log")
+            << site({{"accessLog", "logs/access.log"}})
+            << "sites[1].accessLog: \"logs/access.log\" must be an absolute path";
+        QTest::newRow("relative cert")
+            << site({{"tls", true}, {"tlsCert", "cert.pem"}, {"tlsKey", "/k.pem"}})
+            << "sites[1].tlsCert: \"cert.pem\" must be an absolute path";
+        QTest::newRow("cert without key")
+            << site({{"tls", true}, {"tlsCert", "/c.pem"}})
+            << "sites[1].tlsKey: tlsCert and tlsKey are given together";
+        QTest::newRow("key without cert")
+            << site({{"tls", true}, {"tlsKey", "/k.pem"}})
+            << "sites[1].tlsCert: tlsCert and tlsKey are given together";
+        QTest::newRow("cert without tls")
+            << site({{"tlsCert", "/c.pem"}, {"tlsKey", "/k.pem"}}) << "sites[1].tls: false while";
+        QTest::newRow("redirect without tls")
+            << site({{"redirectHttp", "127.0.0.1:8081"}}) << "sites[1].redirectHttp: needs tls";
+        QTest::newRow("redirect not HOST:PORT")
+            << site({{"tls", true}, {"redirectHttp", "8081"}})
+            << "sites[1].redirectHttp: \"8081\" is not HOST:PORT";
+        QTest::newRow("cache-control header injection")
+            << site({{"cacheControl", "max-age=1\r\nSet-Cookie: a=b"}})
+            << "sites[1].cacheControl: \"max-age=1\\r\\nSet-Cookie: a=b\" contains a control";
+        QTest::newRow("cache-control non-ASCII")
+            << site({{"cacheControl", QStringLiteral("max-age=1\u00e9")}})
+            << "sites[1].cacheControl:";
+        QTest::newRow("gzip not a boolean")
+            << site({{"gzip", "yes"}}) << "sites[1].gzip: expected true or false";
+        QTest::newRow("tls not a boolean")
+            << site({{"tls", 1}}) << "sites[1].tls: expected true or false";
+    }
+    void proxySettingsAreChecked() {
+        QFETCH(QJsonObject, json);
+        QFETCH(QString, expected);
+        const auto parsed = Site::fromJson(json, QStringLiteral("sites[1]"));
+        QVERIFY(!parsed.ok());
+        QVERIFY2(parsed.error().startsWith(expected), qPrintable(parsed.error()));
     }
 
     // Issue 14 item 6: how long a remote validate or reload may run, per balancer.
