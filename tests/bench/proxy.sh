@@ -16,6 +16,8 @@
 #        BIG_KB (response size of the large-body run, default 256; 0 skips it),
 #        BIG_LOADS (default c64), BIG_THREADS (default 1),
 #        PROXY_ARGS (more `corralctl proxy` options, e.g. "--splice-min-bytes 0")
+# The dev/prod parity features (static files, gzip, TLS, access log) have their own comparison
+# against nginx and HAProxy next to this script: tests/bench/parity.sh.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build-bench}
