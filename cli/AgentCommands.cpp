@@ -4,6 +4,7 @@
 
 #include "agent/AgentClient.h"
 #include "cli/Context.h"
+#include "cli/DevCaNotice.h"
 #include "cli/ProductionLogs.h"
 #include "cli/SiteOptions.h"
 #include "model/FieldText.h"
@@ -265,6 +266,7 @@ int startCommand(Context &context, const QStringList &args) {
         return context.error(QStringLiteral("start: site %1 has no command to run: give --demo "
                                             "or -- COMMAND ARGS")
                                  .arg(name));
+    printDevCaNotice(context, site);
 
     if (auto stored = saveSite(context, site); !stored)
         return context.error(QStringLiteral("start: ") + stored.error());

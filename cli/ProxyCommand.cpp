@@ -1,4 +1,7 @@
 #include "cli/Context.h"
+#include "cli/DevCaNotice.h"
+#include "cli/ProxySettingOptions.h"
+#include "cluster/LocalCluster.h"
 #include "model/FieldText.h"
 
 #include "proxy/ProxyEngine.h"
@@ -13,6 +16,10 @@ static const char proxyUsage[] =
     "  corralctl proxy --listen ADDR:PORT --backends HOST:PORT[;weight=N][;backup],...\n"
     "                  [--policy P] [--threads N] [--admin [unix:PATH|127.0.0.1:PORT]]\n"
     "                  [--health PATH] [--retries N] [--splice-min-bytes N]\n"
+    "                  [--static DIR [--static-follow-symlinks] [--cache-control VALUE]]\n"
+    "                  [--gzip|--no-gzip] [--access-log FILE|-]\n"
+    "                  [--tls [--cert FILE --key FILE] [--host NAME]...\n"
+    "                   [--redirect-http ADDR:PORT]]\n"
     "\n"
     "Runs Corral's load balancer in the foreground until SIGINT or SIGTERM, then lets\n"
     "in-flight requests finish (up to 10 s) and exits 0.\n"
@@ -35,8 +42,13 @@ static const char proxyUsage[] =
     "  --splice-min-bytes N  a Content-Length response body with at least N bytes to come\n"
     "                   goes backend -> pipe -> client with splice(2), never through the\n"
     "                   proxy's memory (default 0: always copy; e.g. 65536)\n"
+    "  --host NAME      (with --tls) a name the development certificate covers besides\n"
+    "                   localhost and 127.0.0.1; repeat or comma-separate\n"
+    "%1"
     "\n"
     "Backend state changes (down, up, drained) are logged on stderr with their reason.\n";
+
+static QString proxyUsageText();
 
 static int runProxy(Context &context, const QStringList &rawArgs) {
     // A bare --admin (last, or followed by another option) means the default Unix socket.
@@ -45,13 +57,15 @@ static int runProxy(Context &context, const QStringList &rawArgs) {
         if (args[i] == QLatin1String("--admin") &&
             (i + 1 == args.size() || args[i + 1].startsWith(QLatin1String("--"))))
             args[i] = QStringLiteral("--admin=");
-    const OptionSpec spec{{},
-                          {QStringLiteral("listen"), QStringLiteral("backends"),
-                           QStringLiteral("policy"), QStringLiteral("threads"),
-                           QStringLiteral("admin"), QStringLiteral("health"),
-                           QStringLiteral("retries"), QStringLiteral("splice-min-bytes")}};
+    OptionSpec spec{{},
+                    {QStringLiteral("listen"), QStringLiteral("backends"), QStringLiteral("policy"),
+                     QStringLiteral("threads"), QStringLiteral("admin"), QStringLiteral("health"),
+                     QStringLiteral("retries"), QStringLiteral("splice-min-bytes"),
+                     QStringLiteral("host")}};
+    spec.flags += proxySettingOptionSpec().flags;
+    spec.valued += proxySettingOptionSpec().valued;
     const auto parsed = parseOptions(args, spec);
-    const QString usage = QString::fromLatin1(proxyUsage);
+    const QString usage = proxyUsageText();
     if (!parsed) return context.usageError(parsed.error(), usage);
     const ParsedOptions &options = parsed.value();
     if (!options.positional.isEmpty())
@@ -111,7 +125,27 @@ static int runProxy(Context &context, const QStringList &rawArgs) {
         if (!numeric || config.limits.spliceMinBytes < 0)
             problems.append(QStringLiteral("--splice-min-bytes: expected 0 or more bytes"));
     }
+    // Static files, gzip, access log and TLS: read into a site's fields by the same rules as
+    // `up` and `site add`, then mapped onto the config as a site's are. No site, no log
+    // directory: the access log is off unless --access-log names one.
+    Site settings;
+    settings.accessLog = Site::AccessLogOff;
+    problems += applyProxySettingOptions(options, settings, ProxyPathCheck::Local);
+    if (options.has(QStringLiteral("host"))) {
+        settings.serverNames = options.list(QStringLiteral("host"));
+        for (const QString &name : std::as_const(settings.serverNames))
+            if (!isServerName(name) && !isIpAddress(name))
+                problems.append(QStringLiteral("--host: %1 is not a DNS name or an IP address")
+                                    .arg(shown(name)));
+        if (!settings.tls)
+            problems.append(QStringLiteral("--host needs --tls (it names the development "
+                                           "certificate's hosts)"));
+    }
+    if (options.has(QStringLiteral("no-tls")))
+        problems.append(QStringLiteral("--no-tls: only for 'corralctl site update'"));
+    applySiteProxySettings(settings, QString(), config);
     if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("proxy: "));
+    printDevCaNotice(context, settings);
 
     // Block the stop signals before the engine's threads exist, so they inherit the mask
     // and only sigwait() below ever sees SIGINT/SIGTERM.
@@ -130,6 +164,18 @@ static int runProxy(Context &context, const QStringList &rawArgs) {
                 << engine.threadCount() << " threads, " << policyName(config.policy) << ")\n";
     for (const Backend &b : config.backends)
         context.out << "  backend " << b.toSpec() << "\n";
+    if (!config.staticFiles.root.isEmpty())
+        context.out << "  static files from " << config.staticFiles.root << "\n";
+    if (!config.accessLog.path.isEmpty())
+        context.out << "  access log " << config.accessLog.path << "\n";
+    if (config.tls.enabled)
+        context.out
+            << "  https (" << (config.tls.certFile.isEmpty() ? "development CA" : "cert ")
+            << config.tls.certFile << ")"
+            << (config.tls.redirectHttpListen.isEmpty()
+                    ? QString()
+                    : QStringLiteral(", http://%1 redirects").arg(config.tls.redirectHttpListen))
+            << "\n";
     // The token file's path, never the token: logs are read by more people than the file.
     if (const AdminEndpoint admin = engine.adminEndpoint(); admin.isUnix())
         context.out << "  admin API on " << admin.toString() << "\n";
@@ -158,9 +204,13 @@ static int runProxy(Context &context, const QStringList &rawArgs) {
     return Success;
 }
 
+static QString proxyUsageText() {
+    return QString::fromLatin1(proxyUsage).arg(proxySettingOptionsHelp());
+}
+
 QList<Command> proxyCommands() {
     return {Command{QStringLiteral("proxy"), QStringLiteral("Run the embedded load balancer"),
-                    QString::fromLatin1(proxyUsage), runProxy}};
+                    proxyUsageText(), runProxy}};
 }
 
 } // namespace corral::cli

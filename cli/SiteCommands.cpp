@@ -1,5 +1,6 @@
 #include "agent/AgentClient.h"
 #include "cli/Context.h"
+#include "cli/ProxySettingOptions.h"
 #include "model/FieldText.h"
 #include "ssh/ShellQuote.h"
 #include "upstreams/BalancerConventions.h"
@@ -16,6 +17,9 @@ static const char siteUsage[] =
     "                          [--listen ADDR:PORT] [--workers N] [--base-port P]\n"
     "                          [--health PATH] [--command CMD [--arg A]...]\n"
     "                          [--worker-host HOST]...\n"
+    "                          [--static-follow-symlinks] [--cache-control VALUE]\n"
+    "                          [--gzip|--no-gzip] [--access-log FILE|-|off]\n"
+    "                          [--tls [--cert FILE --key FILE] [--redirect-http ADDR:PORT]]\n"
     "                          [--balancer nginx|haproxy|apache --balancer-host HOST]\n"
     "                          [--balancer-listen ADDR:PORT] [--config-path P]\n"
     "                          [--validate CMD] [--reload CMD] [--probe-url URL]\n"
@@ -30,7 +34,8 @@ static const char siteUsage[] =
     "Options:\n"
     "  --backends LIST  upstream servers, comma-separated\n"
     "  --host NAME      server name (virtual host); repeat or comma-separate\n"
-    "  --static PATH    directory served directly by the front proxy\n"
+    "  --static PATH    directory served directly by the front proxy (the embedded one and\n"
+    "                   the rendered nginx/Apache site)\n"
     "  --policy P       round-robin, least-conn, weighted, sticky-cookie or ip-hash\n"
     "  --listen A:P     address of Corral's embedded balancer for this site\n"
     "  --workers N      worker processes (default 2)\n"
@@ -41,6 +46,10 @@ static const char siteUsage[] =
     "                   repeat for each (given on update: they replace all the old ones)\n"
     "  --worker-host H  inventory host the workers run on; repeat for each (default: the\n"
     "                   balancer's host for a site with a production balancer, else local)\n"
+    "\n"
+    "The embedded proxy's settings (corralctl up, start and the console; --host names the\n"
+    "development certificate's hosts):\n"
+    "%1"
     "\n"
     "Production balancer (nginx, HAProxy or Apache on an SSH host, see 'corralctl apply'):\n"
     "  --balancer KIND      nginx, haproxy or apache; adds the balancer (or changes its kind)\n"
@@ -86,12 +95,12 @@ static const QStringList balancerOptions{
     QStringLiteral("step-timeout")};
 
 static const OptionSpec siteSpec{
-    {QStringLiteral("no-balancer")},
-    QStringList{QStringLiteral("backends"), QStringLiteral("host"), QStringLiteral("static"),
-                QStringLiteral("policy"), QStringLiteral("listen"), QStringLiteral("workers"),
-                QStringLiteral("base-port"), QStringLiteral("health"), QStringLiteral("command"),
-                QStringLiteral("arg"), QStringLiteral("worker-host"), QStringLiteral("balancer")} +
-        balancerOptions};
+    QStringList{QStringLiteral("no-balancer")} + proxySettingOptionSpec().flags,
+    QStringList{QStringLiteral("backends"), QStringLiteral("host"), QStringLiteral("policy"),
+                QStringLiteral("listen"), QStringLiteral("workers"), QStringLiteral("base-port"),
+                QStringLiteral("health"), QStringLiteral("command"), QStringLiteral("arg"),
+                QStringLiteral("worker-host"), QStringLiteral("balancer")} +
+        balancerOptions + proxySettingOptionSpec().valued};
 
 /// --validate and --reload split into words; checked before anything else, since a command
 /// line that cannot be split is a malformed command line (exit 2), not a bad value.
@@ -189,8 +198,9 @@ static QStringList applySiteOptions(const ParsedOptions &options, const Balancer
     }
     if (options.has(QStringLiteral("host")))
         site.serverNames = options.list(QStringLiteral("host"));
-    if (options.has(QStringLiteral("static")))
-        site.staticRoot = options.value(QStringLiteral("static"));
+    // --static and the embedded proxy's other settings; the paths may be a production
+    // host's, so they are not looked for here.
+    problems += applyProxySettingOptions(options, site, ProxyPathCheck::Anywhere);
     if (options.has(QStringLiteral("policy"))) {
         const QString name = options.value(QStringLiteral("policy"));
         if (const auto policy = policyFromName(name))
@@ -245,7 +255,7 @@ static QStringList applySiteOptions(const ParsedOptions &options, const Balancer
 }
 
 static QString usage() {
-    return QString::fromLatin1(siteUsage);
+    return QString::fromLatin1(siteUsage).arg(proxySettingOptionsHelp());
 }
 
 static void printSite(const Context &context, const Site &site) {
@@ -265,8 +275,6 @@ static void printSite(const Context &context, const Site &site) {
         << (site.serverNames.isEmpty() ? QStringLiteral("-")
                                        : site.serverNames.join(QStringLiteral(", ")))
         << '\n'
-        << "static root:  " << (site.staticRoot.isEmpty() ? QStringLiteral("-") : site.staticRoot)
-        << '\n'
         << "listen:       " << (site.listen.isEmpty() ? QStringLiteral("-") : site.listen) << '\n'
         << "workers:      " << site.workers << " from port " << site.basePort << '\n'
         << "health path:  "
@@ -280,6 +288,8 @@ static void printSite(const Context &context, const Site &site) {
         << (site.command.isEmpty() ? QStringLiteral("- (proxy only)")
                                    : shellCommand(QStringList{site.command} + site.args))
         << '\n';
+    for (const QString &line : proxySettingLines(site))
+        out << line << '\n';
     if (!site.balancer) {
         out << "balancer:     -" << Qt::endl;
         return;

@@ -1,35 +1,49 @@
 #include "cli/SiteOptions.h"
 
+#include "cli/ProxySettingOptions.h"
 #include "model/FieldText.h"
 #include "proxy/ProxyEngine.h"
+#include "util/DemoPaths.h"
 
 #include <QCoreApplication>
+#include <QFileInfo>
 #include <QThread>
 
 namespace corral::cli {
 
 OptionSpec siteOptionSpec() {
-    return OptionSpec{{QStringLiteral("demo")},
-                      {QStringLiteral("workers"), QStringLiteral("base-port"),
-                       QStringLiteral("listen"), QStringLiteral("health"), QStringLiteral("policy"),
-                       QStringLiteral("cwd"), QStringLiteral("env"),
-                       QStringLiteral("start-timeout"), QStringLiteral("kill-timeout")}};
+    OptionSpec spec{{QStringLiteral("demo")},
+                    {QStringLiteral("workers"), QStringLiteral("base-port"),
+                     QStringLiteral("listen"), QStringLiteral("health"), QStringLiteral("policy"),
+                     QStringLiteral("cwd"), QStringLiteral("env"), QStringLiteral("start-timeout"),
+                     QStringLiteral("kill-timeout"), QStringLiteral("host")}};
+    spec.flags += proxySettingOptionSpec().flags;
+    spec.valued += proxySettingOptionSpec().valued;
+    return spec;
 }
 
 QString siteOptionsHelp() {
     return QStringLiteral(
-        "  --demo             run build/bin/corral-demo-worker (health path /health)\n"
-        "  --workers N|auto   worker count; auto = cores - 1, at least 2 (default)\n"
-        "  --base-port P      first port to try (default 3000); busy ports are skipped\n"
-        "  --health PATH      a worker is ready when GET PATH answers 2xx (default: TCP connect)\n"
-        "  --listen ADDR:PORT address for the embedded balancer in front of the workers\n"
-        "  --policy P         balancing policy: round-robin, least-conn, weighted, sticky-cookie, "
-        "ip-hash\n"
-        "  --cwd DIR          the workers' working directory\n"
-        "  --env KEY=VALUE    an environment variable for the workers (repeatable)\n"
-        "  --start-timeout S  a worker not ready after S seconds is failed (default 30)\n"
-        "  --kill-timeout S   SIGKILL the worker's process group S seconds after SIGTERM (default "
-        "5)\n");
+               "  --demo             run build/bin/corral-demo-worker (health path /health); the\n"
+               "                     proxy serves its public directory (share/corral/demo-public)\n"
+               "  --workers N|auto   worker count; auto = cores - 1, at least 2 (default)\n"
+               "  --base-port P      first port to try (default 3000); busy ports are skipped\n"
+               "  --health PATH      a worker is ready when GET PATH answers 2xx (default: TCP "
+               "connect)\n"
+               "  --listen ADDR:PORT address for the embedded balancer in front of the workers\n"
+               "  --policy P         balancing policy: round-robin, least-conn, weighted, "
+               "sticky-cookie, "
+               "ip-hash\n"
+               "  --cwd DIR          the workers' working directory\n"
+               "  --env KEY=VALUE    an environment variable for the workers (repeatable)\n"
+               "  --start-timeout S  a worker not ready after S seconds is failed (default 30)\n"
+               "  --kill-timeout S   SIGKILL the worker's process group S seconds after SIGTERM "
+               "(default "
+               "5)\n"
+               "  --host NAME        the site's server name (the development certificate covers "
+               "it);\n"
+               "                     repeat or comma-separate\n") +
+           proxySettingOptionsHelp();
 }
 
 int autoWorkerCount() {
@@ -46,6 +60,9 @@ QStringList applySiteOptions(const ParsedOptions &options, Site &site, Supervisi
             QCoreApplication::applicationDirPath() + QStringLiteral("/corral-demo-worker");
         site.args = {QStringLiteral("--port"), Site::PortPlaceholder};
         if (site.healthPath.isEmpty()) site.healthPath = QStringLiteral("/health");
+        // Its page and stylesheet come from the proxy, as nginx would serve them.
+        if (site.staticRoot.isEmpty() && QFileInfo(demoPublicDirectory()).isDir())
+            site.staticRoot = demoPublicDirectory();
     } else if (!options.rest.isEmpty()) {
         site.command = options.rest.first();
         site.args = options.rest.mid(1);
@@ -111,6 +128,9 @@ QStringList applySiteOptions(const ParsedOptions &options, Site &site, Supervisi
             problems.append(QStringLiteral("--%1: %2 is not a number of seconds in (0, 3600]")
                                 .arg(name, shown(options.value(name))));
     }
+    if (options.has(QStringLiteral("host")))
+        site.serverNames = options.list(QStringLiteral("host"));
+    problems += applyProxySettingOptions(options, site, ProxyPathCheck::Local);
     problems += site.problems();
     return problems;
 }

@@ -11,7 +11,8 @@ namespace corral::cli {
 /// The options that describe a local site, shared by `corralctl up` (foreground) and
 /// `corralctl start` (in the agent), so both read them by the same rules:
 ///   --demo --workers N|auto --base-port P --listen ADDR:PORT --health PATH --policy P
-///   --cwd DIR --env KEY=VALUE... --start-timeout S --kill-timeout S   (and -- COMMAND ARGS)
+///   --cwd DIR --env KEY=VALUE... --start-timeout S --kill-timeout S --host NAME...
+///   and the proxy's settings (ProxySettingOptions.h)   (and -- COMMAND ARGS)
 OptionSpec siteOptionSpec();
 
 /// The help lines of those options (indented by two, for a command's usage text).

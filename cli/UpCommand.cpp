@@ -1,4 +1,5 @@
 #include "cli/Context.h"
+#include "cli/DevCaNotice.h"
 #include "cli/SiteOptions.h"
 #include "cluster/LocalCluster.h"
 #include "model/FieldText.h"
@@ -69,6 +70,7 @@ static int runUp(Context &context, const QStringList &args) {
         return context.usageError(
             QStringLiteral("up: nothing to run: give --demo or -- COMMAND ARGS"), usage);
     if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("up: "));
+    printDevCaNotice(context, site);
 
     // One address, one owner: say who holds it before starting anything.
     if (!site.listen.isEmpty()) {
@@ -201,9 +203,15 @@ static int runUp(Context &context, const QStringList &args) {
                          });
     }
     if (auto started = cluster.start(site); !started) return context.error(started.error());
-    if (cluster.proxy() && !json)
-        out << "corral: balancing " << policyName(site.policy) << " on http://" << site.listen
+    if (cluster.proxy() && !json) {
+        out << "corral: balancing " << policyName(site.policy) << " on "
+            << (site.tls ? "https://" : "http://") << site.listen
             << " (workers join as they become ready)" << Qt::endl;
+        if (!site.staticRoot.isEmpty())
+            out << "corral: static files from " << site.staticRoot << Qt::endl;
+        if (const QString log = cluster.accessLogPath(); !log.isEmpty())
+            out << "corral: access log " << log << Qt::endl;
+    }
     if (json) {
         QJsonArray portArray;
         for (quint16 port : supervisor.ports(site.name))

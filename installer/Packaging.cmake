@@ -4,6 +4,16 @@ include(GNUInstallDirs)
 
 set(CORRAL_APP_ID io.corral.Corral)
 install(TARGETS corral corralctl corral-agent corral-demo-worker RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The demo site's public directory, served by the embedded proxy (issue 19). Copied beside
+# bin/ in the build tree too, so share/corral/demo-public is found the same way from
+# build/bin and /usr/bin (util/DemoPaths.h).
+set(CORRAL_DEMO_PUBLIC_FILES welcome.html demo.css)
+foreach(file ${CORRAL_DEMO_PUBLIC_FILES})
+  configure_file(${PROJECT_SOURCE_DIR}/resources/demo-public/${file}
+                 ${PROJECT_BINARY_DIR}/share/corral/demo-public/${file} COPYONLY)
+  install(FILES ${PROJECT_SOURCE_DIR}/resources/demo-public/${file}
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/corral/demo-public)
+endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/resources/${CORRAL_APP_ID}.desktop
         DESTINATION ${CMAKE_INSTALL_DATADIR}/applications)
 install(FILES ${PROJECT_SOURCE_DIR}/resources/icons/${CORRAL_APP_ID}.svg

@@ -21,7 +21,8 @@ for path in ./usr/bin/corral ./usr/bin/corralctl ./usr/bin/corral-agent ./usr/bi
             ./usr/share/applications/io.corral.Corral.desktop \
             ./usr/share/icons/hicolor/scalable/apps/io.corral.Corral.svg \
             ./usr/share/metainfo/io.corral.Corral.metainfo.xml \
-            ./usr/share/man/man1/corral.1 ./usr/share/man/man1/corralctl.1; do
+            ./usr/share/man/man1/corral.1 ./usr/share/man/man1/corralctl.1 \
+            ./usr/share/corral/demo-public/welcome.html ./usr/share/corral/demo-public/demo.css; do
   grep -qx -- "$path" <<<"$listing" || { echo "package: missing $path" >&2; exit 1; }
 done
 dpkg-deb -f "$deb" Depends | grep -q libqt6core6 || { echo "package: Depends not filled from the libraries" >&2; exit 1; }

@@ -8,8 +8,31 @@
 
 namespace corral {
 
+void applySiteProxySettings(const Site &site, const QString &siteLogDirectory,
+                            ProxyConfig &config) {
+    config.staticFiles.root = site.staticRoot;
+    config.staticFiles.followSymlinks = site.staticFollowSymlinks;
+    config.staticFiles.cacheControl = site.cacheControl;
+    config.compression.gzip = site.gzip;
+    config.accessLog.path = site.accessLog == Site::AccessLogStdout
+                                ? Site::AccessLogStdout
+                                : siteAccessLogPath(site, siteLogDirectory);
+    config.tls.enabled = site.tls;
+    config.tls.certFile = site.tlsCert;
+    config.tls.keyFile = site.tlsKey;
+    config.tls.hostNames = site.serverNames;
+    config.tls.redirectHttpListen = site.redirectHttp;
+}
+
+QString siteAccessLogPath(const Site &site, const QString &siteLogDirectory) {
+    if (site.accessLog == Site::AccessLogOff || site.accessLog == Site::AccessLogStdout) return {};
+    if (site.accessLog.isEmpty()) return siteLogDirectory + QStringLiteral("/access.log");
+    return site.accessLog;
+}
+
 LocalCluster::LocalCluster(const SupervisionPolicy &policy, QObject *parent)
     : QObject(parent)
+    , m_logDirectory(policy.logDirectory)
     , m_supervisor(std::make_unique<Supervisor>(policy))
     , m_ownMetrics(std::make_unique<MetricsCollector>())
     , m_metrics(m_ownMetrics.get()) {
@@ -19,6 +42,7 @@ LocalCluster::LocalCluster(const SupervisionPolicy &policy, QObject *parent)
 LocalCluster::LocalCluster(const SupervisionPolicy &policy, MetricsCollector &sharedMetrics,
                            QObject *parent)
     : QObject(parent)
+    , m_logDirectory(policy.logDirectory)
     , m_supervisor(std::make_unique<Supervisor>(policy))
     , m_metrics(&sharedMetrics) {
     wire();
@@ -59,6 +83,11 @@ LocalCluster::~LocalCluster() {
     if (m_proxy) m_proxy->stop();
 }
 
+QString LocalCluster::accessLogPath() const {
+    if (!m_proxy) return {};
+    return siteAccessLogPath(m_site, siteLogDirectory(m_logDirectory, m_site.name));
+}
+
 QString LocalCluster::backendKey(quint16 port) const {
     return Endpoint{QStringLiteral("127.0.0.1"), port}.toString();
 }
@@ -83,6 +112,7 @@ Result<void> LocalCluster::start(const Site &site, int proxyThreads) {
         config.health.path =
             site.healthPath.isEmpty() ? QString() : healthRequestPath(site.healthPath);
         config.retries = site.retries;
+        applySiteProxySettings(site, siteLogDirectory(m_logDirectory, site.name), config);
         m_proxy = std::make_unique<ProxyEngine>();
         if (auto started = m_proxy->start(config); !started) {
             m_proxy.reset();

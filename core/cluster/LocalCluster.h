@@ -15,7 +15,18 @@ namespace corral {
 class MetricsCollector;
 class ProxyEngine;
 class Supervisor;
+struct ProxyConfig;
 struct ProxyStats;
+
+/// The embedded proxy's settings of `site` onto `config`: static files (staticRoot,
+/// staticFollowSymlinks, cacheControl), gzip, the access log and TLS (certificate, key,
+/// the dev certificate's names from serverNames, the HTTP redirect). The access log's
+/// default ("") is `siteLogDirectory`/access.log, "off" none. One mapping for `corralctl
+/// proxy`, `up`, `start` (the agent) and the console.
+void applySiteProxySettings(const Site &site, const QString &siteLogDirectory, ProxyConfig &config);
+/// The access log file `site` writes, or an empty string when it writes none to a file
+/// ("off", "-"): what `corralctl logs` and the console's log view read.
+QString siteAccessLogPath(const Site &site, const QString &siteLogDirectory);
 
 /// One site running on this machine: its supervised workers, the embedded proxy in front of
 /// them (when the site has a `listen` address) and the metrics sampler, wired together. Each
@@ -46,6 +57,8 @@ public:
     const Supervisor &supervisor() const { return *m_supervisor; }
     /// Null when the site has no listen address.
     ProxyEngine *proxy() const { return m_proxy.get(); }
+    /// The proxy's access log file; empty without a proxy or a log file.
+    QString accessLogPath() const;
     MetricsCollector &metrics() { return *m_metrics; }
     /// The latest snapshot (empty before the first tick).
     const ClusterSnapshot &snapshot() const { return m_snapshot; }
@@ -81,6 +94,7 @@ private:
     QString metricsKey(quint16 port) const;
 
     Site m_site;
+    QString m_logDirectory; ///< SupervisionPolicy::logDirectory
     std::unique_ptr<Supervisor> m_supervisor;
     std::unique_ptr<ProxyEngine> m_proxy;
     std::unique_ptr<MetricsCollector> m_ownMetrics; ///< null with a shared collector

@@ -209,9 +209,8 @@ Result<SiteBalancer> SiteBalancer::fromJson(const QJsonObject &object, const QSt
     return balancer;
 }
 
-/// Why `value` may not go out as an HTTP header value (printable ASCII only: no CR, LF or
-/// other control character could split the response), or an empty string when it may.
-static QString headerValueProblem(const QString &value) {
+// Printable ASCII only: no CR, LF or other control character could split the response.
+QString cacheControlProblem(const QString &value) {
     constexpr qsizetype maxLength = 1024;
     if (value.size() > maxLength)
         return QStringLiteral("is longer than %1 characters").arg(maxLength);
@@ -238,7 +237,7 @@ static QStringList proxyFeatureProblems(const Site &site, const QString &path) {
         else if (!value.startsWith(QLatin1Char('/')))
             add(field, QStringLiteral("%1 must be an absolute path").arg(shown(value)));
     };
-    if (const QString problem = headerValueProblem(site.cacheControl); !problem.isEmpty())
+    if (const QString problem = cacheControlProblem(site.cacheControl); !problem.isEmpty())
         add("cacheControl", shown(site.cacheControl) + QLatin1Char(' ') + problem);
     if (site.accessLog != Site::AccessLogOff && site.accessLog != Site::AccessLogStdout &&
         !site.accessLog.isEmpty())

@@ -22,6 +22,10 @@ QString policyNames();
 /// Every policy, in the order help texts and the console's choosers list them.
 QList<BalancingPolicy> allPolicies();
 
+/// Why `value` may not be a site's cacheControl ("contains a control character ..."), or an
+/// empty string when it may: it goes out as a response header, so printable ASCII only.
+QString cacheControlProblem(const QString &value);
+
 /// The production balancer (nginx, HAProxy or Apache) in front of a site on a remote host:
 /// where `corralctl apply` writes the rendered config and how it validates, reloads and
 /// verifies it. Commands are argv lists, quoted word by word when sent to the host.

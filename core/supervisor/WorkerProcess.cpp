@@ -76,11 +76,14 @@ WorkerProcess::WorkerProcess(WorkerSpec spec, SupervisionPolicy policy, QObject 
     connect(m_probeTimer, &QTimer::timeout, this, &WorkerProcess::probe);
 }
 
+QString siteLogDirectory(const QString &logDirectory, const QString &site) {
+    const QString base =
+        logDirectory.isEmpty() ? corralStateDirectory() + QStringLiteral("/logs") : logDirectory;
+    return base + QLatin1Char('/') + site;
+}
+
 void WorkerProcess::openLog() {
-    const QString directory = m_policy.logDirectory.isEmpty()
-                                  ? corralStateDirectory() + QStringLiteral("/logs")
-                                  : m_policy.logDirectory;
-    m_log = std::make_unique<RotatingLog>(directory + QLatin1Char('/') + m_spec.site +
+    m_log = std::make_unique<RotatingLog>(siteLogDirectory(m_policy.logDirectory, m_spec.site) +
                                               QLatin1Char('/') + QString::number(m_spec.port) +
                                               QStringLiteral(".log"),
                                           m_policy.logMaxBytes, m_policy.logKeep);

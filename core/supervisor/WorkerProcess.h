@@ -36,6 +36,10 @@ struct SupervisionPolicy {
     QString logDirectory; ///< empty: $XDG_STATE_HOME/corral/logs
 };
 
+/// Where a site's logs go (each worker's PORT.log, the embedded proxy's access.log):
+/// `logDirectory` (SupervisionPolicy's; empty: $XDG_STATE_HOME/corral/logs) / `site`.
+QString siteLogDirectory(const QString &logDirectory, const QString &site);
+
 /// How to run one worker.
 struct WorkerSpec {
     QString site;

@@ -443,6 +443,152 @@ private Q_SLOTS:
                  qPrintable(run.err));
     }
 
+    // Issue 19: the embedded proxy's settings are refused with the flag they came from, all
+    // at once, exit 1, before anything listens.
+    void proxySettingsBadValuesNameTheFlag_data() {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("expected");
+        const QString file = m_dir.filePath(QStringLiteral("plain-file"));
+        QFile touch(file);
+        QVERIFY(touch.open(QIODevice::WriteOnly));
+        touch.close();
+        QTest::newRow("static missing") << QStringList{"--static", m_dir.filePath("missing")}
+                                        << QStringLiteral("proxy: --static: \"%1\" does not exist")
+                                               .arg(m_dir.filePath("missing"));
+        QTest::newRow("static is a file")
+            << QStringList{"--static", file}
+            << QStringLiteral("proxy: --static: \"%1\" is not a directory").arg(file);
+        QTest::newRow("cert without key")
+            << QStringList{"--cert", file} << QStringLiteral("proxy: --cert and --key go together");
+        QTest::newRow("key without cert")
+            << QStringList{"--key", file} << QStringLiteral("proxy: --cert and --key go together");
+        QTest::newRow("unreadable cert")
+            << QStringList{"--cert", m_dir.filePath("none.pem"), "--key", file}
+            << QStringLiteral("proxy: --cert: \"%1\" is not a readable file")
+                   .arg(m_dir.filePath("none.pem"));
+        QTest::newRow("redirect without tls")
+            << QStringList{"--redirect-http", "127.0.0.1:8081"}
+            << QStringLiteral("proxy: --redirect-http needs --tls");
+        QTest::newRow("redirect not ADDR:PORT")
+            << QStringList{"--tls", "--redirect-http", "8081"}
+            << QStringLiteral("proxy: --redirect-http: \"8081\" is not HOST:PORT");
+        QTest::newRow("cache-control header injection")
+            << QStringList{"--cache-control", "max-age=60\r\nSet-Cookie: x=1"}
+            << QStringLiteral("proxy: --cache-control: \"max-age=60\\r\\nSet-Cookie: x=1\" "
+                              "contains a control character");
+        QTest::newRow("gzip and no-gzip")
+            << QStringList{"--gzip", "--no-gzip"}
+            << QStringLiteral("proxy: --gzip and --no-gzip exclude each other");
+        QTest::newRow("host without tls")
+            << QStringList{"--host", "shop.test"} << QStringLiteral("proxy: --host needs --tls");
+        QTest::newRow("bad host") << QStringList{"--tls", "--host", "a b"}
+                                  << QStringLiteral("proxy: --host: \"a b\" is not a DNS name");
+        QTest::newRow("access log is a directory")
+            << QStringList{"--access-log", m_dir.path()}
+            << QStringLiteral("proxy: --access-log: \"%1\" is a directory").arg(m_dir.path());
+    }
+    void proxySettingsBadValuesNameTheFlag() {
+        QFETCH(QStringList, args);
+        QFETCH(QString, expected);
+        const Run run = ctl(QStringList{QStringLiteral("proxy"), QStringLiteral("--listen"),
+                                        QStringLiteral("127.0.0.1:1"), QStringLiteral("--backends"),
+                                        QStringLiteral("127.0.0.1:2")} +
+                            args);
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.err.contains(expected), qPrintable(run.err));
+        QVERIFY(run.out.isEmpty()); // nothing started
+    }
+
+    // The same rules for a local cluster (up) and every problem at once.
+    void upRefusesBadProxySettings() {
+        const Run run = ctl(
+            withInventory({QStringLiteral("up"), QStringLiteral("--demo"),
+                           QStringLiteral("--static"), m_dir.filePath(QStringLiteral("missing")),
+                           QStringLiteral("--redirect-http"), QStringLiteral("127.0.0.1:8081")}));
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.err.contains(QStringLiteral("up: --static: ")), qPrintable(run.err));
+        QVERIFY2(run.err.contains(QStringLiteral("up: --redirect-http needs --tls")),
+                 qPrintable(run.err));
+        QVERIFY(!QFile::exists(m_inventory));
+    }
+
+    // site add/update keep the settings in the inventory (relative paths made absolute), show
+    // prints them, and update changes only the flags given.
+    void siteKeepsProxySettings() {
+        QDir(m_dir.path()).mkpath(QStringLiteral("public"));
+        const auto add = [&](const QStringList &args) {
+            QProcess process;
+            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+            env.insert(QStringLiteral("CORRAL_INVENTORY"), QString());
+            env.insert(QStringLiteral("XDG_CONFIG_HOME"), m_dir.filePath(QStringLiteral("xdg")));
+            process.setProcessEnvironment(env);
+            process.setWorkingDirectory(m_dir.path());
+            process.start(QStringLiteral(CORRALCTL_PATH), withInventory(args));
+            [&] { QVERIFY(process.waitForFinished(30000)); }();
+            return process.exitCode();
+        };
+        QCOMPARE(add({"site", "add", "shop", "--static", "public", "--static-follow-symlinks",
+                      "--cache-control", "public, max-age=600", "--no-gzip", "--access-log",
+                      "logs/shop.log", "--cert", "/etc/ssl/shop.pem", "--key", "/etc/ssl/shop.key",
+                      "--redirect-http", "127.0.0.1:8081", "--host", "shop.test"}),
+                 0);
+        Run shown = ctl(withInventory({"site", "show", "shop", "--json"}));
+        QCOMPARE(shown.exitCode, 0);
+        QJsonObject site = QJsonDocument::fromJson(shown.out.toUtf8()).object();
+        QCOMPARE(site.value("staticRoot").toString(), m_dir.filePath(QStringLiteral("public")));
+        QCOMPARE(site.value("staticFollowSymlinks").toBool(), true);
+        QCOMPARE(site.value("cacheControl").toString(), QStringLiteral("public, max-age=600"));
+        QCOMPARE(site.value("gzip").toBool(true), false);
+        QCOMPARE(site.value("accessLog").toString(),
+                 m_dir.filePath(QStringLiteral("logs/shop.log")));
+        QCOMPARE(site.value("tls").toBool(), true); // implied by --cert and --key
+        QCOMPARE(site.value("tlsCert").toString(), QStringLiteral("/etc/ssl/shop.pem"));
+        QCOMPARE(site.value("tlsKey").toString(), QStringLiteral("/etc/ssl/shop.key"));
+        QCOMPARE(site.value("redirectHttp").toString(), QStringLiteral("127.0.0.1:8081"));
+        shown = ctl(withInventory({"site", "show", "shop"}));
+        QVERIFY2(shown.out.contains(QStringLiteral("gzip:         off")), qPrintable(shown.out));
+        QVERIFY2(shown.out.contains(QStringLiteral("cache-control: public, max-age=600")),
+                 qPrintable(shown.out));
+        QVERIFY2(shown.out.contains(QStringLiteral("tls:          on, cert /etc/ssl/shop.pem")),
+                 qPrintable(shown.out));
+
+        QCOMPARE(ctl(withInventory(
+                         {"site", "update", "shop", "--gzip", "--no-tls", "--access-log", "off"}))
+                     .exitCode,
+                 0);
+        shown = ctl(withInventory({"site", "show", "shop", "--json"}));
+        site = QJsonDocument::fromJson(shown.out.toUtf8()).object();
+        QVERIFY(!site.contains("gzip")); // back to the default
+        QVERIFY(!site.contains("tls") && !site.contains("tlsCert") &&
+                !site.contains("redirectHttp"));
+        QCOMPARE(site.value("accessLog").toString(), QStringLiteral("off"));
+        QCOMPARE(site.value("cacheControl").toString(), QStringLiteral("public, max-age=600"));
+        QCOMPARE(site.value("staticRoot").toString(), m_dir.filePath(QStringLiteral("public")));
+
+        // Refused values name the flag and leave the inventory alone.
+        const QByteArray before = inventoryHash();
+        const Run bad = ctl(withInventory(
+            {"site", "update", "shop", "--cert", "/etc/ssl/a.pem", "--cache-control", "a\x01"}));
+        QCOMPARE(bad.exitCode, 1);
+        QVERIFY2(bad.err.contains(QStringLiteral("--cert and --key go together")),
+                 qPrintable(bad.err));
+        QVERIFY2(bad.err.contains(QStringLiteral("--cache-control:")), qPrintable(bad.err));
+        QCOMPARE(inventoryHash(), before);
+    }
+
+    void helpListsProxySettings() {
+        for (const char *command : {"proxy", "up", "start", "site"}) {
+            const Run help = ctl({QStringLiteral("help"), QLatin1String(command)});
+            QCOMPARE(help.exitCode, 0);
+            for (const char *flag :
+                 {"--static", "--static-follow-symlinks", "--cache-control", "--no-gzip",
+                  "--access-log", "--tls", "--cert", "--key", "--redirect-http", "--host"})
+                QVERIFY2(help.out.contains(QLatin1String(flag)),
+                         qPrintable(QLatin1String(command) + QLatin1Char(' ') +
+                                    QLatin1String(flag) + QLatin1Char('\n') + help.out));
+        }
+    }
+
     void usageErrorIsOneLineNamingTheCommand() {
         const Run run = ctl(withInventory({QStringLiteral("site"), QStringLiteral("add"),
                                            QStringLiteral("x"), QStringLiteral("--frob")}));
