@@ -15,10 +15,18 @@ constexpr std::string_view reasonPhrase(int status) {
         return "Switching Protocols";
     case 200:
         return "OK";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 304:
+        return "Not Modified";
     case 400:
         return "Bad Request";
     case 401:
         return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
@@ -29,6 +37,8 @@ constexpr std::string_view reasonPhrase(int status) {
         return "Content Too Large";
     case 414:
         return "URI Too Long";
+    case 416:
+        return "Range Not Satisfiable";
     case 426:
         return "Upgrade Required";
     case 431:

@@ -88,7 +88,8 @@ struct Upstream : Connection {
     Client *client = nullptr;
 };
 
-enum class Phase : uint8_t { Head, Proxy, Tunnel, Linger };
+/// File: a static file's body goes out (proxy/EventLoopFiles.cpp); its head is in `out`.
+enum class Phase : uint8_t { Head, Proxy, Tunnel, Linger, File };
 
 /// A pipe a large response body goes through, from the backend's socket to the client's
 /// with splice(2): the kernel moves the pages, the proxy never copies the bytes.
@@ -99,6 +100,18 @@ struct SplicePipe {
     uint32_t bytes = 0; ///< in the pipe, not yet sent to the client
 
     bool open() const { return readFd >= 0; }
+};
+
+/// A static file's body on its way to the client: sendfile(2) from `fd`, or pread into
+/// `out` on the copy path. A large file is read ahead on the FileReaderPool first: only
+/// [offset, readyEnd) is known to be in the page cache.
+struct FileBody {
+    int fd = -1;
+    uint64_t offset = 0;   ///< the next byte to send
+    uint64_t end = 0;      ///< one past the last byte to send
+    uint64_t readyEnd = 0; ///< offload: read ahead up to here
+    uint64_t ticket = 0;   ///< offload: the read in flight (it owns `fd` meanwhile); 0: none
+    bool offload = false;
 };
 
 struct Client : Connection {
@@ -146,6 +159,10 @@ struct Client : Connection {
     bool respDone = false;      ///< the response was sent whole (or an error in its place)
     bool respKeepAlive = false; ///< the backend's connection may serve another request
     int status = 0;
+    FileBody file; ///< open while a static file's body goes out
+    /// Static file bodies go by pread into `out` (then out like any response bytes), not by
+    /// sendfile(2): for whatever must see the bytes (TLS, gzip). Set per client.
+    bool useCopyPath = false;
 
     char ip[INET6_ADDRSTRLEN] = {};
     uint8_t ipLength = 0;

@@ -85,6 +85,8 @@ EventLoop::EventLoop(EngineShared &shared, int index, int listenFd)
     m_timers.setDuration(TunnelIdle, l.tunnelTimeoutMs);
     m_request.headers.reserve(64);
     m_response.headers.reserve(64);
+    m_static = shared.staticFiles.get();
+    m_fileReaders = shared.fileReaders.get();
 }
 
 EventLoop::~EventLoop() {
@@ -96,6 +98,7 @@ EventLoop::~EventLoop() {
         m_buffers.release(u->out);
         m_objects.retire(u);
     };
+    releaseFiles(); // the engine stopped the file readers first
     for (Client *c : m_clients) {
         if (c->up) discard(c->up);
         if (c->fd >= 0) ::close(c->fd);
@@ -117,6 +120,7 @@ bool EventLoop::init() {
     m_wakeFd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (m_wakeFd < 0) return false;
     m_reserveFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (m_fileReaders) m_fileReaders->attach(m_index, m_wakeFd);
     return m_poller->addListener(m_listenFd, &g_listenerTag) &&
            m_poller->addLevel(m_wakeFd, &g_wakeTag);
 }
@@ -154,6 +158,7 @@ void EventLoop::run() {
             case Kind::Wake: {
                 uint64_t value;
                 [[maybe_unused]] const ssize_t r = ::read(m_wakeFd, &value, sizeof value);
+                if (m_fileReaders) takeFileReads();
                 break;
             }
             case Kind::Client:
@@ -403,6 +408,9 @@ void EventLoop::pump(Client *c) {
         case Phase::Linger:
             progress |= stepLinger(c);
             break;
+        case Phase::File:
+            progress |= stepFile(c);
+            break;
         }
     }
     if (c->closed) return;
@@ -495,6 +503,10 @@ bool EventLoop::startRequest(Client *c, uint32_t headLength) {
     c->runtime = nullptr;
     c->respStarted = c->respHeadDone = c->respDone = false;
     c->status = 0;
+    if (m_static) {
+        const int served = serveStatic(c, headLength);
+        if (served != 0) return served > 0;
+    }
     if (!buildRequestHead(c)) {
         m_shared.badRequests.fetch_add(1, std::memory_order_relaxed);
         respondError(c, 431, true);
@@ -826,6 +838,10 @@ void EventLoop::finishResponse(Client *c) {
         poolUpstream(u);
     else
         closeUpstream(u);
+    completeResponse(c);
+}
+
+void EventLoop::completeResponse(Client *c) {
     c->servedOne = true;
     m_buffers.release(c->head);
     if (c->keepAlive && !c->closeAfter) {
@@ -1279,6 +1295,7 @@ void EventLoop::closeClient(Client *c) {
     m_buffers.release(c->out);
     m_buffers.release(c->head);
     m_pipes.release(c->pipe);
+    if (c->file.fd >= 0) closeFile(c);
     m_clients[c->slot] = m_clients.back();
     m_clients[c->slot]->slot = c->slot;
     m_clients.pop_back();

@@ -4,8 +4,10 @@
 #include "net/Poller.h"
 #include "proxy/Balancer.h"
 #include "proxy/Connection.h"
+#include "proxy/FileReaderPool.h"
 #include "proxy/Pools.h"
 #include "proxy/ProxyInternal.h"
+#include "proxy/StaticFiles.h"
 #include "proxy/TimerList.h"
 
 #include <memory>
@@ -32,6 +34,8 @@ struct EngineShared {
     std::atomic<uint64_t> rejected{0};
     std::atomic<uint64_t> badRequests{0};
     std::atomic<uint64_t> noBackend{0};
+    std::shared_ptr<StaticFiles> staticFiles;    ///< null: no static files (root unset)
+    std::unique_ptr<FileReaderPool> fileReaders; ///< with staticFiles: reads large files ahead
 
     /// Backend state changes for ProxyEngine::takeBackendEvents(). Only state changes take
     /// this lock (a passive "down", a health transition, a drain), never a request.
@@ -81,10 +85,24 @@ private:
     int spliceBody(Client *c);
     bool handleResponseHead(Client *c);
     void finishResponse(Client *c);
+    /// The response is complete (proxied or the proxy's own file): the next request, or the
+    /// close once it is out.
+    void completeResponse(Client *c);
     void updateProxyTimers(Client *c);
     void respondError(Client *c, int status, bool close);
     bool stepTunnel(Client *c);
     bool stepLinger(Client *c);
+
+    // Static files (EventLoopFiles.cpp): 0 not one (the backends answer), 1 answered,
+    // -1 wait until `out` has room for the head.
+    int serveStatic(Client *c, uint32_t headLength);
+    bool stepFile(Client *c);
+    bool copyFileChunk(Client *c);
+    void requestReadAhead(Client *c);
+    void endFileResponse(Client *c);
+    void closeFile(Client *c);
+    void takeFileReads();
+    void releaseFiles();
 
     // Backends: the choice, the connections to them, their failures.
     void refreshBackends();
@@ -141,6 +159,11 @@ private:
     ConnectionPool m_objects;
     std::vector<Client *> m_clients; ///< open ones; Client::slot indexes it
     Timers m_timers;
+
+    const StaticFiles *m_static = nullptr; ///< null: every request goes to a backend
+    FileReaderPool *m_fileReaders = nullptr;
+    std::vector<FileReaderPool::Done> m_fileReads; ///< reused by takeFileReads()
+    uint64_t m_nextFileTicket = 0;
 };
 
 } // namespace corral::proxy

@@ -281,6 +281,14 @@ Result<void> ProxyEngine::start(const ProxyConfig &config) {
     shared->headLimits.maxHeaders = size_t(l.maxHeaders);
     shared->policy = config.policy;
     d->shared = std::move(shared);
+    if (!config.staticFiles.root.isEmpty()) {
+        auto files = StaticFiles::open(config.staticFiles);
+        if (!files) return fail(files.error());
+        d->shared->staticFiles = files.value();
+        // Two threads: enough to keep a disk busy ahead of the loops (nginx's aio threads
+        // default to 32 for many disks; a developer's site has one).
+        d->shared->fileReaders = std::make_unique<FileReaderPool>(2, d->shared->threads);
+    }
     for (const Backend &b : config.backends) {
         if (d->find(b.key())) return fail(QStringLiteral("%1: listed twice").arg(b.key()));
         auto rt = d->makeRuntime(b);
@@ -341,6 +349,8 @@ void ProxyEngine::stop() {
         loop->wake();
     for (auto &loop : d->loops)
         loop->join();
+    // Before the loops go: no read may finish into a loop that is gone.
+    if (d->shared->fileReaders) d->shared->fileReaders->stop();
     d->loops.clear();
     if (d->listenFd >= 0) ::close(d->listenFd);
     d->listenFd = -1;
