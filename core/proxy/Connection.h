@@ -13,6 +13,8 @@
 #include <memory>
 #include <netinet/in.h>
 
+struct ssl_st; // OpenSSL's SSL, see net/TlsContext.h
+
 namespace corral::proxy {
 
 /// What a poller event points at; `kind` says which of the structs below it is.
@@ -124,6 +126,7 @@ struct Client : Connection {
     bool closeWhenFlushed = false; ///< Linger without lingering: close once `out` is sent
     Buffer head;                   ///< the rewritten request head, kept for a retry
     Upstream *up = nullptr;
+    ssl_st *ssl = nullptr; ///< the TLS session on an HTTPS listener; null: plain HTTP
     size_t slot = 0; ///< index in the loop's list of open clients
 
     // The request in flight.

@@ -74,6 +74,7 @@ EventLoop::EventLoop(EngineShared &shared, int index, int listenFd)
     , m_listenFd(listenFd)
     , m_buffers(bufferSizeFor(shared.config.limits)) {
     const ProxyLimits &l = m_config.limits;
+    m_tls = shared.tls.get();
     m_timers.setDuration(ClientHeader, l.headerTimeoutMs);
     m_timers.setDuration(ClientIdle, l.keepAliveTimeoutMs);
     m_timers.setDuration(ClientBody, l.bodyTimeoutMs);
@@ -101,6 +102,7 @@ EventLoop::~EventLoop() {
     releaseFiles(); // the engine stopped the file readers first
     for (Client *c : m_clients) {
         if (c->up) discard(c->up);
+        if (c->ssl) net::tlsFree(c->ssl);
         if (c->fd >= 0) ::close(c->fd);
         m_buffers.release(c->in);
         m_buffers.release(c->out);
@@ -281,7 +283,14 @@ void EventLoop::acceptConnections() {
         m_shared.openConnections.fetch_add(1, std::memory_order_relaxed);
         c->slot = m_clients.size();
         m_clients.push_back(c);
-        arm(c->timer, ClientHeader);
+        arm(c->timer, ClientHeader); // on TLS, the handshake's timeout too
+        if (m_tls) {
+            if (!(c->ssl = m_tls->newSession(fd))) {
+                closeClient(c);
+                continue;
+            }
+            c->useCopyPath = true; // TLS must see every byte: no sendfile
+        }
         // Deferred accept: the request is usually already there.
         c->canRead = true;
         pump(c);
@@ -386,6 +395,30 @@ int EventLoop::writeSome(int fd, Buffer &b, bool &canWrite) {
     return -2;
 }
 
+int EventLoop::readClient(Client *c) {
+    if (!c->ssl) return readSome(c->fd, c->in, c->canRead, c->hangup);
+    Buffer &b = c->in;
+    if (!m_buffers.ensure(b)) return -2;
+    m_buffers.makeRoom(b);
+    const uint32_t room = m_buffers.space(b);
+    if (room == 0) return -1;
+    const int n = net::tlsRead(c->ssl, b.data + b.end, room, c->canRead, c->canWrite);
+    if (n > 0) b.end += uint32_t(n);
+    return n;
+}
+
+int EventLoop::writeClient(Client *c) {
+    if (!c->ssl) return writeSome(c->fd, c->out, c->canWrite);
+    const int n = net::tlsWrite(c->ssl, c->out.readPtr(), c->out.size(), c->canWrite);
+    if (n > 0) c->out.consume(uint32_t(n));
+    return n;
+}
+
+void EventLoop::shutdownClientWrite(Client *c) {
+    if (c->ssl) net::tlsShutdown(c->ssl);
+    ::shutdown(c->fd, SHUT_WR);
+}
+
 // ---------------------------------------------------------------- client state machine
 
 void EventLoop::pump(Client *c) {
@@ -422,7 +455,7 @@ void EventLoop::pump(Client *c) {
 
 bool EventLoop::flushClient(Client *c) {
     if (!c->out.data || c->out.size() == 0 || !c->canWrite) return false;
-    const int n = writeSome(c->fd, c->out, c->canWrite);
+    const int n = writeClient(c);
     if (n == -2) {
         closeClient(c);
         return false;
@@ -433,7 +466,7 @@ bool EventLoop::flushClient(Client *c) {
             closeClient(c);
             return false;
         }
-        ::shutdown(c->fd, SHUT_WR);
+        shutdownClientWrite(c);
     }
     return n > 0;
 }
@@ -470,7 +503,7 @@ bool EventLoop::stepHead(Client *c) {
         }
     }
     if (!c->canRead) return false;
-    const int n = readSome(c->fd, c->in, c->canRead, c->hangup);
+    const int n = readClient(c);
     if (n > 0) return true;
     if (n == 0 || n == -2) closeClient(c);
     return false;
@@ -530,7 +563,7 @@ bool EventLoop::startRequest(Client *c, uint32_t headLength) {
 bool EventLoop::buildRequestHead(Client *c) {
     const http::RequestHead &r = m_request;
     if (!m_buffers.ensure(c->head)) return false;
-    const uint32_t length = writeRequestHead(r, c->address(), c->head.data, m_buffers.bufferSize());
+    const uint32_t length = writeRequestHead(r, c->address(), c->head.data, m_buffers.bufferSize(), m_tls != nullptr);
     if (length == 0) return false;
     c->head.begin = 0;
     c->head.end = length;
@@ -569,7 +602,7 @@ bool EventLoop::stepProxy(Client *c) {
         }
     }
     if (!c->req.done() && c->canRead) {
-        const int n = readSome(c->fd, c->in, c->canRead, c->hangup);
+        const int n = readClient(c);
         if (n > 0) {
             progress = true;
         } else if (n == 0 || n == -2) {
@@ -681,7 +714,7 @@ long EventLoop::forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body) {
 // bytes read with the head go first, in order) and the client's buffer is sent.
 bool EventLoop::shouldSplice(const Client *c) const {
     const int threshold = m_config.limits.spliceMinBytes;
-    return threshold > 0 && c->respHeadDone && !c->respDone &&
+    return threshold > 0 && !c->ssl && c->respHeadDone && !c->respDone &&
            c->resp.kind() == http::BodyKind::Length && c->resp.remaining() >= uint64_t(threshold) &&
            c->up->in.size() == 0 && c->out.size() == 0;
 }
@@ -861,7 +894,7 @@ void EventLoop::completeResponse(Client *c) {
             if (c->closeWhenFlushed)
                 closeClient(c);
             else
-                ::shutdown(c->fd, SHUT_WR);
+                shutdownClientWrite(c);
         }
     }
 }
@@ -965,7 +998,7 @@ bool EventLoop::stepTunnel(Client *c) {
         }
     }
     if (!c->eof && c->canRead) {
-        const int n = readSome(c->fd, c->in, c->canRead, c->hangup);
+        const int n = readClient(c);
         if (n > 0) progress = true;
         if (n == 0 || n == -2) c->eof = true, progress = true;
     }
@@ -1289,6 +1322,10 @@ void EventLoop::closeClient(Client *c) {
     c->closed = true;
     disarm(c->timer);
     m_poller->forget(c->fd); // epoll: no EPOLL_CTL_DEL, one syscall less per connection
+    if (c->ssl) {
+        net::tlsFree(c->ssl);
+        c->ssl = nullptr;
+    }
     ::close(c->fd);
     c->fd = -1;
     m_buffers.release(c->in);

@@ -2,6 +2,7 @@
 
 #include "http/HttpParser.h"
 #include "net/Poller.h"
+#include "net/TlsContext.h"
 #include "proxy/Balancer.h"
 #include "proxy/Connection.h"
 #include "proxy/FileReaderPool.h"
@@ -34,6 +35,8 @@ struct EngineShared {
     std::atomic<uint64_t> rejected{0};
     std::atomic<uint64_t> badRequests{0};
     std::atomic<uint64_t> noBackend{0};
+    /// Set: clients speak TLS (ProxyConfig::tls), every loop shares the one context.
+    std::shared_ptr<net::TlsContext> tls;
     std::shared_ptr<StaticFiles> staticFiles;    ///< null: no static files (root unset)
     std::unique_ptr<FileReaderPool> fileReaders; ///< with staticFiles: reads large files ahead
 
@@ -129,6 +132,11 @@ private:
     // I/O helpers: >0 bytes, 0 EOF, -1 would block, -2 error.
     int readSome(int fd, Buffer &b, bool &canRead, bool hangup);
     int writeSome(int fd, Buffer &b, bool &canWrite);
+    // The client's side: readSome/writeSome, or through its TLS session.
+    int readClient(Client *c);
+    int writeClient(Client *c);
+    /// The response is out and nothing more will be: close_notify (TLS), then the FIN.
+    void shutdownClientWrite(Client *c);
 
     void arm(TimerNode &node, TimerKind kind) { m_timers.arm(node, kind, m_nowMs); }
     static void disarm(TimerNode &node) { Timers::disarm(node); }
@@ -137,6 +145,7 @@ private:
     const ProxyConfig &m_config;
     int m_index;
     int m_listenFd;
+    const net::TlsContext *m_tls = nullptr; ///< the shared TLS context; null: plain HTTP
     int m_wakeFd = -1;
     bool m_listening = true;
     /// Held open for the moment accept() fails with EMFILE: closed to accept one client and

@@ -115,7 +115,7 @@ bool isLoopback(std::string_view ip) {
 }
 
 uint32_t writeRequestHead(const http::RequestHead &r, std::string_view clientIp, char *out,
-                          uint32_t capacity) {
+                          uint32_t capacity, bool https) {
     HeadBuilder w{out, out + capacity};
     const bool http10 = r.minor == 0;
     w.put(r.method);
@@ -160,7 +160,7 @@ uint32_t writeRequestHead(const http::RequestHead &r, std::string_view clientIp,
     if (r.body == http::BodyKind::Chunked) w.put("Transfer-Encoding: chunked\r\n");
     w.put("X-Real-IP: ");
     w.put(clientIp);
-    w.put("\r\nX-Forwarded-Proto: http\r\n");
+    w.put(https ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
     if (!r.host.empty()) {
         w.put("X-Forwarded-Host: ");
         w.put(r.host);

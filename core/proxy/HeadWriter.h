@@ -43,10 +43,10 @@ struct HeadBuilder {
 /// The request head for the backend: origin-form target, Host first, X-Forwarded-For with
 /// every value the client sent followed by `clientIp`, the client's other headers minus
 /// hop-by-hop ones and the X-Forwarded-* / X-Real-IP it sent, then Corral's own
-/// X-Real-IP, X-Forwarded-Proto and X-Forwarded-Host, and the connection headers (upgrade,
-/// or keep-alive to an HTTP/1.0 request).
+/// X-Real-IP, X-Forwarded-Proto (https when the client came over TLS) and X-Forwarded-Host,
+/// and the connection headers (upgrade, or keep-alive to an HTTP/1.0 request).
 uint32_t writeRequestHead(const http::RequestHead &request, std::string_view clientIp, char *out,
-                          uint32_t capacity);
+                          uint32_t capacity, bool https = false);
 
 struct ResponseHeadOptions {
     bool http10 = false;       ///< the client spoke HTTP/1.0

@@ -1,8 +1,11 @@
 #include "proxy/ProxyEngine.h"
 
 #include "http/HttpParser.h"
+#include "net/DevCertificateAuthority.h"
+#include "net/TlsContext.h"
 #include "proxy/AdminServer.h"
 #include "proxy/EventLoop.h"
+#include "proxy/HttpsRedirect.h"
 #include "util/ListeningSockets.h"
 
 #include <QJsonArray>
@@ -125,6 +128,8 @@ struct ProxyEngine::Impl {
     int listenFd = -1; ///< the one listening socket, polled by every event loop
     bool running = false;
     std::unique_ptr<AdminServer> admin;
+    std::unique_ptr<HttpsRedirector> redirect; ///< TlsConfig::redirectHttpListen
+    quint16 redirectPort = 0;
 
     std::thread healthThread;
     std::mutex healthMutex;
@@ -250,6 +255,43 @@ static quint16 boundPort(int fd) {
     return ntohs(reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port);
 }
 
+/// The TLS context of `tls`: its certificate and key, or else one issued by the local dev CA
+/// for localhost and its host names. Errors name the file.
+static Result<std::shared_ptr<net::TlsContext>> loadTls(const TlsConfig &tls) {
+    if (tls.certFile.isEmpty() != tls.keyFile.isEmpty())
+        return fail(QStringLiteral("TLS: a certificate and its key go together (got only the %1)")
+                        .arg(tls.certFile.isEmpty() ? QStringLiteral("key")
+                                                    : QStringLiteral("certificate")));
+    if (!tls.certFile.isEmpty()) return net::TlsContext::load(tls.certFile, tls.keyFile);
+    auto issued = net::DevCertificateAuthority().certificateFor(tls.hostNames);
+    if (!issued) return fail(issued.error());
+    return net::TlsContext::load(issued->certFile, issued->keyFile);
+}
+
+/// The HTTP -> HTTPS redirect listener of TlsConfig::redirectHttpListen ("HOST:PORT", port 0:
+/// ephemeral), answering with Locations on `httpsPort`.
+static Result<std::unique_ptr<HttpsRedirector>> startRedirect(const ProxyConfig &config,
+                                                              quint16 httpsPort,
+                                                              quint16 &boundTo) {
+    const QString &spec = config.tls.redirectHttpListen;
+    const bool ephemeral = spec.endsWith(QStringLiteral(":0"));
+    auto endpoint = Endpoint::parse(ephemeral ? spec.chopped(1) + u'1' : spec);
+    if (!endpoint) return fail(QStringLiteral("redirect-http: ") + endpoint.error());
+    auto fd = openListener(endpoint->host, ephemeral ? 0 : endpoint->port);
+    if (!fd) return fail(QStringLiteral("redirect-http: ") + fd.error());
+    boundTo = boundPort(fd.value());
+    // The Location's host when the request's Host is absent or hostile: the HTTPS address.
+    QString host = config.listenAddress;
+    if (host.isEmpty() || host == QStringLiteral("0.0.0.0") || host == QStringLiteral("::"))
+        host = QStringLiteral("localhost");
+    else if (host.contains(u':'))
+        host = u'[' + host + u']';
+    auto redirect = std::make_unique<HttpsRedirector>(fd.value(), httpsPort, host.toStdString(),
+                                                      config.limits.headerTimeoutMs);
+    if (!redirect->start()) return fail(QStringLiteral("redirect-http: cannot start its thread"));
+    return redirect;
+}
+
 Result<void> ProxyEngine::start(const ProxyConfig &config) {
     if (d->running) return fail(QStringLiteral("the proxy is already running"));
     const ProxyLimits &l = config.limits;
@@ -295,6 +337,13 @@ Result<void> ProxyEngine::start(const ProxyConfig &config) {
         if (!rt) return fail(rt.error());
         d->shared->backends.push_back(rt.value());
     }
+    if (!config.tls.enabled && !config.tls.redirectHttpListen.isEmpty())
+        return fail(QStringLiteral("redirect-http: redirects to HTTPS, which is not enabled"));
+    if (config.tls.enabled) {
+        auto tls = loadTls(config.tls);
+        if (!tls) return fail(tls.error());
+        d->shared->tls = std::move(tls).value();
+    }
     auto fd = openListener(config.listenAddress, config.listenPort);
     if (!fd) return fail(fd.error());
     const int listenFd = fd.value();
@@ -307,6 +356,7 @@ Result<void> ProxyEngine::start(const ProxyConfig &config) {
     d->port = boundPort(listenFd);
     d->loops.clear();
     const auto abandon = [&] {
+        d->redirect.reset();
         d->loops.clear();
         ::close(listenFd);
     };
@@ -317,6 +367,14 @@ Result<void> ProxyEngine::start(const ProxyConfig &config) {
             return fail(QStringLiteral("cannot create the event loop"));
         }
         d->loops.push_back(std::move(loop));
+    }
+    if (!config.tls.redirectHttpListen.isEmpty()) {
+        auto redirect = startRedirect(config, d->port, d->redirectPort);
+        if (!redirect) {
+            abandon();
+            return fail(redirect.error());
+        }
+        d->redirect = std::move(redirect).value();
     }
     if (config.adminEnabled) {
         d->admin = std::make_unique<AdminServer>(*this);
@@ -355,6 +413,7 @@ void ProxyEngine::stop() {
     if (d->listenFd >= 0) ::close(d->listenFd);
     d->listenFd = -1;
     d->admin.reset();
+    d->redirect.reset();
     d->running = false;
 }
 
@@ -376,6 +435,9 @@ bool ProxyEngine::isRunning() const {
 }
 quint16 ProxyEngine::port() const {
     return d->port;
+}
+quint16 ProxyEngine::redirectPort() const {
+    return d->redirect ? d->redirectPort : 0;
 }
 quint16 ProxyEngine::adminPort() const {
     return d->admin ? d->admin->endpoint().port : 0;

@@ -187,6 +187,7 @@ public:
 
     quint16 port() const;      ///< the bound listening port
     quint16 adminPort() const; ///< the admin API's TCP port; 0 when off or on a Unix socket
+    quint16 redirectPort() const; ///< the HTTP -> HTTPS redirect listener's port; 0: none
     /// Where the admin API listens (socket path, or address and token file); empty when off.
     AdminEndpoint adminEndpoint() const;
     /// The client limit in force: maxConnections as lowered to fit the descriptor limit.

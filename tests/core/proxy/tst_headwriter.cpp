@@ -138,6 +138,23 @@ private Q_SLOTS:
                              "\r\n"));
     }
 
+    // Behind a TLS listener the backend is told https, whatever the client claimed.
+    void requestHeadOverTls() {
+        const std::string text = "GET / HTTP/1.1\r\nHost: example.org\r\n"
+                                 "X-Forwarded-Proto: http\r\n\r\n";
+        http::RequestHead r;
+        parse(text, r);
+        char out[4096];
+        const uint32_t n = writeRequestHead(r, "10.0.0.7", out, sizeof out, true);
+        QCOMPARE(std::string(out, n), std::string("GET / HTTP/1.1\r\n"
+                                                  "Host: example.org\r\n"
+                                                  "X-Forwarded-For: 10.0.0.7\r\n"
+                                                  "X-Real-IP: 10.0.0.7\r\n"
+                                                  "X-Forwarded-Proto: https\r\n"
+                                                  "X-Forwarded-Host: example.org\r\n"
+                                                  "\r\n"));
+    }
+
     void hostileRequestHeaders() {
         // A client cannot set the headers Corral vouches for (X-Real-IP, X-Forwarded-Proto,
         // X-Forwarded-Host), cannot strip them or the framing through Connection, and what
