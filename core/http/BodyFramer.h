@@ -56,6 +56,40 @@ public:
         return m_done;
     }
 
+    /// The payload at the start of `data`, for a reader of the body's bytes rather than its
+    /// framing (the gzip encoder): `skip` framing bytes (already consumed; -1 on a chunked
+    /// framing error) are followed by `length` payload bytes, which consumePayload() takes
+    /// once used. Length 0: none in `data` (or the body is done).
+    struct Payload {
+        long skip = 0;
+        size_t length = 0;
+    };
+    Payload nextPayload(const char *data, size_t size) {
+        Payload p;
+        if (m_done) return p;
+        switch (m_kind) {
+        case BodyKind::Length:
+            p.length = size < m_remaining ? size : size_t(m_remaining);
+            break;
+        case BodyKind::Chunked:
+            p.skip = m_chunks.skipFraming(data, size);
+            m_done = m_chunks.done();
+            if (p.skip >= 0 && m_chunks.inData()) {
+                const size_t left = size - size_t(p.skip);
+                p.length = left < m_chunks.dataLeft() ? left : size_t(m_chunks.dataLeft());
+            }
+            break;
+        case BodyKind::UntilClose:
+            p.length = size;
+            break;
+        case BodyKind::None:
+            break;
+        }
+        return p;
+    }
+    /// Takes `size` payload bytes (no more than nextPayload() offered).
+    void consumePayload(const char *data, size_t size) { feed(data, size); }
+
     bool done() const { return m_done; }
     BodyKind kind() const { return m_kind; }
     /// Bytes still expected of a Content-Length body.

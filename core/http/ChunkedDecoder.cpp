@@ -17,7 +17,7 @@ ChunkedDecoder::LineEnd ChunkedDecoder::lineEndAt(State state) {
     }
 }
 
-long ChunkedDecoder::feed(const char *data, size_t size) {
+long ChunkedDecoder::run(const char *data, size_t size, bool stopAtData) {
     // Trailer lines and chunk-size lines are bounded so a peer cannot make us scan forever.
     constexpr size_t MaxLine = 4096;
     size_t i = 0;
@@ -67,6 +67,7 @@ long ChunkedDecoder::feed(const char *data, size_t size) {
             m_digits = 0; // for the next chunk's size (m_size counts down to 0 with the data)
             break;
         case State::Data: {
+            if (stopAtData) return long(i);
             const size_t take = size - i < m_size ? size - i : size_t(m_size);
             i += take;
             m_size -= take;

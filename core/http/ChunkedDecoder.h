@@ -22,8 +22,17 @@ public:
     /// more than MaxHexDigits digits, a bare LF, a missing CRLF after the data, a control
     /// character (HTAB aside) in an extension or a trailer, a chunk-size or trailer line over
     /// 4 KiB.
-    long feed(const char *data, size_t size);
+    long feed(const char *data, size_t size) { return run(data, size, false); }
     bool done() const { return m_state == State::Done; }
+
+    // For a reader of the payload (the gzip encoder), not only of its end: skipFraming()
+    // consumes framing (chunk-size lines, the CRLF after data, the last chunk and trailers)
+    // up to the next data byte and returns how many bytes it took (-1 on a framing error);
+    // then inData() tells whether payload follows, at most dataLeft() bytes of it, which
+    // feed() takes once they are used.
+    long skipFraming(const char *data, size_t size) { return run(data, size, true); }
+    bool inData() const { return m_state == State::Data; }
+    uint64_t dataLeft() const { return m_state == State::Data ? m_size : 0; }
 
 private:
     enum class State : uint8_t {
@@ -45,6 +54,7 @@ private:
         State next;
     };
     static LineEnd lineEndAt(State state);
+    long run(const char *data, size_t size, bool stopAtData);
 
     State m_state = State::Size;
     uint64_t m_size = 0;

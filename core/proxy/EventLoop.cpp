@@ -72,7 +72,9 @@ EventLoop::EventLoop(EngineShared &shared, int index, int listenFd)
     , m_config(shared.config)
     , m_index(index)
     , m_listenFd(listenFd)
-    , m_buffers(bufferSizeFor(shared.config.limits)) {
+    , m_buffers(bufferSizeFor(shared.config.limits))
+    , m_compression(shared.config.compression)
+    , m_gzipPool(shared.config.compression.level) {
     const ProxyLimits &l = m_config.limits;
     m_tls = shared.tls.get();
     m_timers.setDuration(ClientHeader, l.headerTimeoutMs);
@@ -103,6 +105,7 @@ EventLoop::~EventLoop() {
     for (Client *c : m_clients) {
         if (c->up) discard(c->up);
         if (c->ssl) net::tlsFree(c->ssl);
+        m_gzipPool.giveBack(c->gzip);
         if (c->fd >= 0) ::close(c->fd);
         m_buffers.release(c->in);
         m_buffers.release(c->out);
@@ -529,6 +532,7 @@ bool EventLoop::startRequest(Client *c, uint32_t headLength) {
     c->reqSent = c->freshOnly = false;
     c->retriesUsed = 0;
     c->noRetry = NoRetry::None;
+    c->acceptsGzip = m_compression.enabled() && requestAcceptsGzip(r);
     c->failReason = FailReason::None;
     c->failedAt = nullptr;
     c->tries = 0;
@@ -670,11 +674,18 @@ bool EventLoop::stepProxy(Client *c) {
         if (n < 0) {
             closeClient(c);
             return false;
+    } else if (c->gzip && u) {
+        const GzipProgress gz = pumpGzipBody(*c, *u, m_buffers); // ends it at the backend's close
+        if (gz.cut) {
+            closeClient(c); // the client sees no last chunk
+            return false;
+        }
+        progress |= gz.moved;
         }
         if (c->resp.done()) c->respDone = true;
         progress |= n > 0;
     }
-    if (u && !c->respDone && !c->pipe.open() && u->eof && u->in.size() == 0) {
+    if (u && !c->respDone && !c->pipe.open() && !c->gzip && u->eof && u->in.size() == 0) {
         if (c->resp.endOfInput()) {
             c->respDone = true;
         } else {
@@ -714,7 +725,7 @@ long EventLoop::forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body) {
 // bytes read with the head go first, in order) and the client's buffer is sent.
 bool EventLoop::shouldSplice(const Client *c) const {
     const int threshold = m_config.limits.spliceMinBytes;
-    return threshold > 0 && !c->ssl && c->respHeadDone && !c->respDone &&
+    return threshold > 0 && !c->ssl && !c->gzip && c->respHeadDone && !c->respDone &&
            c->resp.kind() == http::BodyKind::Length && c->resp.remaining() >= uint64_t(threshold) &&
            c->up->in.size() == 0 && c->out.size() == 0;
 }
@@ -835,6 +846,7 @@ bool EventLoop::handleResponseHead(Client *c) {
         writeResponseHead(r, options, c->out.data + c->out.end, m_buffers.space(c->out));
     if (written == 0) {
         badResponse(c, FailReason::HeadTooLarge);
+    if (m_compression.enabled()) options.gzip = beginGzip(*c, r, m_compression, m_gzipPool);
         return true;
     }
     c->out.end += written;
@@ -871,6 +883,7 @@ void EventLoop::finishResponse(Client *c) {
         poolUpstream(u);
     else
         closeUpstream(u);
+    m_gzipPool.giveBack(c->gzip);
     completeResponse(c);
 }
 
@@ -1335,6 +1348,7 @@ void EventLoop::closeClient(Client *c) {
     if (c->file.fd >= 0) closeFile(c);
     m_clients[c->slot] = m_clients.back();
     m_clients[c->slot]->slot = c->slot;
+    m_gzipPool.giveBack(c->gzip);
     m_clients.pop_back();
     m_shared.openConnections.fetch_sub(1, std::memory_order_relaxed);
     m_objects.retire(c);

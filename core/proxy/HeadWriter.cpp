@@ -94,6 +94,42 @@ void putUnusable(HeadBuilder &w, const ErrorCause &cause, const ProxyConfig &con
     if (cause.configured == 0) w.put(": none is configured");
 }
 
+// Whether a Vary header of the response covers Accept-Encoding already ("*" covers all).
+bool varyListsAcceptEncoding(const http::ResponseHead &r) {
+    for (const http::Header &h : r.headers)
+        if (h.id == http::HeaderId::Other && http::equalsIgnoreCase(h.name, "vary") &&
+            (http::hasToken(h.value, "accept-encoding") || http::hasToken(h.value, "*")))
+            return true;
+    return false;
+}
+
+// A header gzip changes, written changed; false for one it leaves alone. `varyPending`:
+// Accept-Encoding is still to be added to Vary, here to the first one.
+bool putGzipChange(HeadBuilder &w, const http::Header &h, bool encoded, bool &varyPending) {
+    if (h.id == http::HeaderId::ContentLength) return encoded; // chunked, or the close, frames it
+    if (h.id != http::HeaderId::Other) return false;
+    if (varyPending && http::equalsIgnoreCase(h.name, "vary")) {
+        w.put(h.name);
+        w.put(": ");
+        w.put(h.value);
+        w.put(", Accept-Encoding\r\n");
+        varyPending = false;
+        return true;
+    }
+    if (!encoded) return false;
+    if (http::equalsIgnoreCase(h.name, "content-encoding")) return true; // "identity": replaced
+    if (http::equalsIgnoreCase(h.name, "etag") && !h.value.empty() && h.value[0] == '"') {
+        // A strong validator promises these very bytes; the gzip stream is not them (nginx
+        // makes it weak the same way).
+        w.put(h.name);
+        w.put(": W/");
+        w.put(h.value);
+        w.put("\r\n");
+        return true;
+    }
+    return false;
+}
+
 } // namespace
 
 std::string durationText(int ms) {
@@ -185,6 +221,9 @@ uint32_t writeResponseHead(const http::ResponseHead &r, const ResponseHeadOption
     w.put(" ");
     w.put(r.reason);
     w.put("\r\n");
+    const bool gzip = options.gzip != GzipHead::Untouched;
+    const bool encoded = options.gzip == GzipHead::Encoded;
+    bool varyPending = gzip && !varyListsAcceptEncoding(r);
     for (const http::Header &h : r.headers) {
         if (r.status != 101 && r.isHopByHop(h)) continue;
         // Both framings: Transfer-Encoding wins, Content-Length must not reach the client.
@@ -192,14 +231,21 @@ uint32_t writeResponseHead(const http::ResponseHead &r, const ResponseHeadOption
         if (r.status == 101 && h.id != http::HeaderId::Upgrade &&
             h.id != http::HeaderId::Connection && r.isHopByHop(h))
             continue;
+        if (gzip && putGzipChange(w, h, encoded, varyPending)) continue;
         w.put(h.name);
         w.put(": ");
         w.put(h.value);
         w.put("\r\n");
     }
-    if (r.body == http::BodyKind::Chunked ||
-        (r.framedByTransferEncoding && r.status >= 200 && r.status != 204))
-        w.put("Transfer-Encoding: chunked\r\n"); // re-framed as received (HEAD: would be)
+    // Re-framed as received (HEAD: would be); compressed, the proxy's own framing: chunks,
+    // or the close for an HTTP/1.0 client.
+    const bool chunked =
+        encoded ? !options.http10
+                : r.body == http::BodyKind::Chunked ||
+                      (r.framedByTransferEncoding && r.status >= 200 && r.status != 204);
+    if (chunked) w.put("Transfer-Encoding: chunked\r\n");
+    if (encoded) w.put("Content-Encoding: gzip\r\n");
+    if (varyPending) w.put("Vary: Accept-Encoding\r\n");
     if (!options.stickyId.empty()) {
         w.put("Set-Cookie: CORRALID=");
         w.put(options.stickyId);

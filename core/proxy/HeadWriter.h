@@ -48,16 +48,27 @@ struct HeadBuilder {
 uint32_t writeRequestHead(const http::RequestHead &request, std::string_view clientIp, char *out,
                           uint32_t capacity, bool https = false);
 
+/// What gzip does to a response head (proxy/Compression.h decides).
+enum class GzipHead : uint8_t {
+    Untouched,
+    /// Sent as it is, but its form depends on Accept-Encoding: Vary says so to caches.
+    VaryOnly,
+    /// Compressed: Content-Length goes (chunked for HTTP/1.1 clients), Content-Encoding: gzip,
+    /// a strong ETag becomes weak (the bytes differ from the identity's), Vary.
+    Encoded,
+};
+
 struct ResponseHeadOptions {
     bool http10 = false;       ///< the client spoke HTTP/1.0
     bool keepAlive = true;     ///< the client's connection stays open after this response
     std::string_view stickyId; ///< non-empty: set the CORRALID cookie to it
+    GzipHead gzip = GzipHead::Untouched;
 };
 
 /// The response head for the client, rewritten from the backend's (final, not 1xx other than
 /// 101): the client's HTTP version, hop-by-hop headers dropped (a 101 keeps Upgrade and
 /// Connection), Content-Length dropped when Transfer-Encoding frames the body, the sticky
-/// cookie, and the Connection header the client's connection needs.
+/// cookie, the Connection header the client's connection needs, and gzip's changes.
 uint32_t writeResponseHead(const http::ResponseHead &response, const ResponseHeadOptions &options,
                            char *out, uint32_t capacity);
 

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cstring>
+#include <iterator>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <utility>
 
 namespace corral::test {
 
@@ -60,12 +62,101 @@ bool fillUntil(int fd, std::string &buffer, const char *marker, size_t &at) {
     return true;
 }
 
+// The value of `name` in a query string ("a=1&b=x+y"), '+' read as a space.
+std::string queryValue(const std::string &path, const std::string &name) {
+    const size_t q = path.find('?');
+    if (q == std::string::npos) return {};
+    const std::string query = "&" + path.substr(q + 1);
+    const size_t at = query.find("&" + name + "=");
+    if (at == std::string::npos) return {};
+    const size_t start = at + name.size() + 2;
+    std::string value = query.substr(start, query.find('&', start) - start);
+    std::replace(value.begin(), value.end(), '+', ' ');
+    return value;
+}
+
+std::string chunkOf(const std::string &data) {
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    return size + data + "\r\n";
+}
+
+// /text/BYTES?OPTS (see TestBackend.h). False when the connection must close after it.
+bool serveText(int fd, const std::string &path, bool isHead) {
+    const std::string type = queryValue(path, "type");
+    const std::string frame = queryValue(path, "frame");
+    const std::string statusText = queryValue(path, "status");
+    const int status = statusText.empty() ? 200 : std::atoi(statusText.c_str());
+    const int pieces = std::max(1, std::atoi(queryValue(path, "pieces").c_str()));
+    const bool cut = queryValue(path, "cut") == "1";
+    const std::string gap = queryValue(path, "gap");
+    const int gapMs = gap.empty() ? 30 : std::atoi(gap.c_str());
+    const bool noBody = status == 204 || status == 304;
+    const std::string body = noBody ? std::string() : textBody(std::stoul(path.substr(6)));
+    std::string head = (frame == "close" ? "HTTP/1.0 " : "HTTP/1.1 ") + std::to_string(status) +
+                       " X\r\nContent-Type: " + (type.empty() ? "text/html" : type) + "\r\n";
+    for (const auto &[option, header] : {std::pair{"enc", "Content-Encoding"},
+                                         {"etag", "ETag"},
+                                         {"vary", "Vary"},
+                                         {"cc", "Cache-Control"}})
+        if (const std::string v = queryValue(path, option); !v.empty())
+            head += std::string(header) + ": " + v + "\r\n";
+    if (frame == "chunked" && !noBody)
+        head += "Transfer-Encoding: chunked\r\n";
+    else if (frame != "close" && !noBody)
+        head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    if (!sendAll(fd, head + "\r\n")) return false;
+    if (isHead || noBody) return frame != "close";
+    const size_t end = cut ? body.size() / 2 : body.size();
+    const size_t piece = (end + size_t(pieces) - 1) / size_t(pieces);
+    for (size_t at = 0; at < end; at += piece) {
+        if (at > 0) {
+            // Interruptible: stop() shuts the socket down, which wakes poll().
+            pollfd p{fd, POLLRDHUP, 0};
+            if (::poll(&p, 1, gapMs) != 0) return false;
+        }
+        std::string data = body.substr(at, std::min(piece, end - at));
+        if (frame == "chunked") {
+            // Several chunks per piece, of uneven sizes: chunk framing split across reads.
+            std::string framed;
+            for (size_t i = 0, n = 1000; i < data.size(); i += n, n = n * 3 % 7919 + 1)
+                framed += chunkOf(data.substr(i, n));
+            data.swap(framed);
+        }
+        if (!sendAll(fd, data)) return false;
+    }
+    if (cut) return false;
+    if (frame == "chunked" && !sendAll(fd, "0\r\n\r\n")) return false;
+    return frame != "close";
+}
+
 std::string response(int status, const std::string &body, const std::string &extra = {}) {
     return "HTTP/1.1 " + std::to_string(status) +
            " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
 }
 
 } // namespace
+
+std::string textBody(size_t bytes) {
+    static const char *const Words[] = {
+        "proxy",  "backend", "request", "the",      "of",     "and",   "a",        "to",
+        "in",     "is",      "that",    "response", "header", "body",  "stream",   "gzip",
+        "client", "server",  "worker",  "site",     "static", "files", "compress", "with",
+        "for",    "on",      "as",      "by",       "cache",  "event", "loop",     "socket",
+        "<div>",  "</div>",  "<p>",     "</p>",     "class=", "href=", "{\"id\":", "},"};
+    std::string text;
+    text.reserve(bytes + 16);
+    uint32_t state = 12345;
+    size_t line = 0;
+    while (text.size() < bytes) {
+        state = state * 1103515245u + 12345u;
+        text += Words[(state >> 16) % std::size(Words)];
+        if ((state >> 8) % 5 == 0) text += std::to_string((state >> 4) % 1000);
+        text += ++line % 12 == 0 ? '\n' : ' ';
+    }
+    text.resize(bytes);
+    return text;
+}
 
 TestBackend::TestBackend() = default;
 
@@ -306,6 +397,11 @@ void TestBackend::serve(int fd) {
             sendAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nnot really gzip");
             --m_inFlight;
             break;
+        } else if (path.rfind("/text/", 0) == 0) {
+            const bool keep = serveText(fd, path, isHead);
+            --m_inFlight;
+            if (!keep || lowerCopy(headerValue(head, "connection")) == "close") break;
+            continue;
         } else if (path == "/conn-cl") {
             reply = response(200, "hello", "Connection: content-length\r\n");
         } else if (path == "/health") {

@@ -25,6 +25,12 @@
 //   /switch           101 Switching Protocols to a request that asked for no upgrade
 //   /gzip-te          Transfer-Encoding: gzip (not chunked), body until close
 //   /conn-cl          a response whose Connection header names Content-Length
+//   /text/BYTES?OPTS  BYTES of textBody() as text/html; OPTS, '&'-separated (values with '+'
+//                     for a space): type=T (Content-Type), enc=E (Content-Encoding), etag=E,
+//                     vary=V, cc=V (Cache-Control), status=S (204/304: no body),
+//                     frame=length|chunked|close (close: HTTP/1.0, ended by closing),
+//                     pieces=N (sent in N parts gap=MS apart, default 30), cut=1 (half the
+//                     body, then close)
 //   any request with "Upgrade: websocket"  101, then echoes raw bytes both ways
 
 #include <atomic>
@@ -40,6 +46,10 @@ namespace corral::test {
 inline char patternByte(size_t offset) {
     return char('a' + (offset * 7 + offset / 4093) % 26);
 }
+
+/// `bytes` of varied English-like text (words from a fixed generator, lines of them): what a
+/// page or a JSON API sends, compressible but not trivially. The same for the same size.
+std::string textBody(size_t bytes);
 
 class TestBackend {
 public:

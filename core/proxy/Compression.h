@@ -1,0 +1,111 @@
+#pragma once
+
+// gzip for responses that pass through the proxy, as nginx's `gzip on; gzip_proxied any;
+// gzip_vary on; gzip_types ...` does it: which responses (CompressionPolicy), the encoders an
+// event loop lends to them (GzipEncoderPool) and the body's way from the backend's framing
+// through the encoder into the client's buffer (pumpGzipBody). The head's rewrite is
+// HeadWriter's (ResponseHeadOptions::gzip). The event loop calls into this file only while
+// ProxyConfig::compression.gzip is on.
+
+#include "http/GzipEncoder.h"
+#include "http/HttpParser.h"
+#include "proxy/HeadWriter.h"
+#include "proxy/ProxyEngine.h"
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace corral::proxy {
+
+struct Client;
+struct Upstream;
+class BufferPool;
+
+/// Whether Accept-Encoding values accept gzip (RFC 9110 12.5.3): "gzip" or "x-gzip" with a
+/// q-value above 0, or, when neither is named, "*" with one. "gzip;q=0" refuses it; a
+/// malformed q-value counts as 0.
+class AcceptEncoding {
+public:
+    void add(std::string_view value);
+    bool acceptsGzip() const { return m_gzip >= 0 ? m_gzip > 0 : m_any > 0; }
+
+private:
+    int8_t m_gzip = -1; ///< -1: not named; 0: refused; 1: accepted
+    int8_t m_any = -1;  ///< the same for "*"
+};
+
+/// Over every Accept-Encoding header of the request.
+bool requestAcceptsGzip(const http::RequestHead &request);
+
+/// CompressionConfig as the event loop reads it, per response.
+class CompressionPolicy {
+public:
+    explicit CompressionPolicy(const CompressionConfig &config);
+
+    bool enabled() const { return m_enabled; }
+    int level() const { return m_level; }
+    /// A Content-Type value ("text/html; charset=utf-8") names a compressed type: text/html or
+    /// one of the configured ones ("*": any), case-insensitive, parameters ignored.
+    bool compressibleType(std::string_view contentType) const;
+    /// What becomes of a response's head (and body). Untouched: not a compressible response
+    /// (wrong status or type, already encoded, Cache-Control: no-transform, a Content-Length
+    /// under minLength, no body); VaryOnly: it would be, but the client did not accept gzip;
+    /// Encoded: it is. A HEAD response gets the head its GET would (RFC 9110 9.3.2).
+    GzipHead decide(const http::ResponseHead &response, bool acceptsGzip, bool isHead) const;
+
+private:
+    bool m_enabled = false;
+    bool m_anyType = false;
+    int m_level = 1;
+    uint64_t m_minLength = 0;
+    std::vector<std::string> m_types; ///< lower case, text/html included
+};
+
+/// The encoders of one event loop, lent to responses while they are compressed. At most
+/// MaxInUse at a time (each holds ~270 KB): beyond that a response goes out uncompressed.
+class GzipEncoderPool {
+public:
+    static constexpr int MaxInUse = 256;
+    static constexpr int MaxIdle = 16;
+
+    explicit GzipEncoderPool(int level)
+        : m_level(level) {}
+    GzipEncoderPool(const GzipEncoderPool &) = delete;
+    GzipEncoderPool &operator=(const GzipEncoderPool &) = delete;
+
+    /// A reset encoder, or nullptr (too many in use, or no memory).
+    http::GzipEncoder *lend();
+    /// Takes `encoder` back (if set) and clears the pointer.
+    void giveBack(http::GzipEncoder *&encoder);
+    int inUse() const { return m_inUse; }
+
+private:
+    int m_level;
+    int m_inUse = 0;
+    std::vector<std::unique_ptr<http::GzipEncoder>> m_idle;
+};
+
+/// Decides for the response whose head `response` is, and lends `client` an encoder when its
+/// body is to be compressed (HTTP/1.0 clients get it close-delimited: their keepAlive goes).
+/// Returns what the head writer is to do.
+GzipHead beginGzip(Client &client, const http::ResponseHead &response,
+                   const CompressionPolicy &policy, GzipEncoderPool &pool);
+
+/// What one pumpGzipBody() call did.
+struct GzipProgress {
+    bool cut = false;    ///< the response must be cut: a framing error, or the backend closed
+                         ///< before the body's end
+    bool moved = false;  ///< bytes were taken from the backend's buffer or queued for the client
+    uint32_t queued = 0; ///< bytes queued for the client (compressed, with chunk framing)
+};
+
+/// Moves the body of a compressed response on: payload out of the backend's buffer (its
+/// chunked framing removed), through the encoder, into the client's buffer as chunks (raw
+/// for an HTTP/1.0 client), as far as that buffer has room (back-pressure: the backend is
+/// not read while it is full). Sets `client.respDone` once the gzip trailer (and the last
+/// chunk) is queued.
+GzipProgress pumpGzipBody(Client &client, Upstream &upstream, BufferPool &buffers);
+
+} // namespace corral::proxy
