@@ -2,6 +2,7 @@
 
 #include "http/HttpParser.h"
 #include "net/SocketAddress.h"
+#include "proxy/PrometheusMetrics.h"
 #include "proxy/ProxyEngine.h"
 #include "util/AtomicFile.h"
 #include "util/ListeningSockets.h"
@@ -233,10 +234,11 @@ void AdminServer::stop() {
 QByteArray AdminServer::responseBytes(const Reply &reply) {
     QByteArray reason = reply.status < 300 ? "OK" : "Error";
     if (reply.status == 401) reason = "Unauthorized\r\nWWW-Authenticate: Bearer";
+    const bool json = reply.contentType.isEmpty();
     return "HTTP/1.1 " + QByteArray::number(reply.status) + ' ' + reason +
-           "\r\nContent-Type: application/json\r\nContent-Length: " +
-           QByteArray::number(reply.body.size() + 1) + "\r\nConnection: close\r\n\r\n" +
-           reply.body + "\n";
+           "\r\nContent-Type: " + (json ? QByteArray("application/json") : reply.contentType) +
+           "\r\nContent-Length: " + QByteArray::number(reply.body.size() + (json ? 1 : 0)) +
+           "\r\nConnection: close\r\n\r\n" + reply.body + (json ? "\n" : "");
 }
 
 void AdminServer::run() {
@@ -429,6 +431,10 @@ AdminServer::Reply AdminServer::handle(const QByteArray &method, const QByteArra
     if (path == QLatin1String("/stats")) {
         if (method != "GET") return {405, errorBody(QStringLiteral("use GET"))};
         return {200, m_engine.statsJson()};
+    }
+    if (path == QLatin1String("/metrics")) {
+        if (method != "GET") return {405, errorBody(QStringLiteral("use GET"))};
+        return {200, prometheusText(m_engine.snapshot()), PrometheusContentType};
     }
     if (path == QLatin1String("/backends")) {
         if (method == "GET") {

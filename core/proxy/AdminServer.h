@@ -16,9 +16,9 @@ namespace corral {
 class ProxyEngine;
 
 /// The proxy's admin HTTP API on its own thread (it is for operators and the supervisor, not
-/// for traffic): GET /stats, GET /backends, POST /backends, DELETE /backends/HOST:PORT,
-/// POST /backends/HOST:PORT/drain, POST /backends/HOST:PORT/enable,
-/// POST /backends/HOST:PORT/disable.
+/// for traffic): GET /stats, GET /metrics (Prometheus), GET /backends, POST /backends, DELETE
+/// /backends/HOST:PORT, POST /backends/HOST:PORT/drain, POST /backends/HOST:PORT/enable, POST
+/// /backends/HOST:PORT/disable.
 ///
 /// Nothing a web page sends may reach it (issue 13): it listens on a Unix socket by default
 /// (0600, in the user's 0700 runtime directory, peers of another uid refused); on a loopback
@@ -47,6 +47,8 @@ public:
     struct Reply {
         int status = 200;
         QByteArray body;
+        /// Empty: JSON (a line feed is added after the body); else sent as it is.
+        QByteArray contentType = {};
     };
     /// What a request must show on this transport.
     struct Access {

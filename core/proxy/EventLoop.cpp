@@ -72,9 +72,7 @@ EventLoop::EventLoop(EngineShared &shared, int index, int listenFd)
     , m_config(shared.config)
     , m_index(index)
     , m_listenFd(listenFd)
-    , m_buffers(bufferSizeFor(shared.config.limits))
-    , m_compression(shared.config.compression)
-    , m_gzipPool(shared.config.compression.level) {
+    , m_buffers(bufferSizeFor(shared.config.limits)) {
     const ProxyLimits &l = m_config.limits;
     m_tls = shared.tls.get();
     m_timers.setDuration(ClientHeader, l.headerTimeoutMs);
@@ -88,6 +86,7 @@ EventLoop::EventLoop(EngineShared &shared, int index, int listenFd)
     m_timers.setDuration(TunnelIdle, l.tunnelTimeoutMs);
     m_request.headers.reserve(64);
     m_response.headers.reserve(64);
+    if (shared.accessLog) m_accessLog = &shared.accessLog->writer(index);
     m_static = shared.staticFiles.get();
     m_fileReaders = shared.fileReaders.get();
 }
@@ -105,7 +104,6 @@ EventLoop::~EventLoop() {
     for (Client *c : m_clients) {
         if (c->up) discard(c->up);
         if (c->ssl) net::tlsFree(c->ssl);
-        m_gzipPool.giveBack(c->gzip);
         if (c->fd >= 0) ::close(c->fd);
         m_buffers.release(c->in);
         m_buffers.release(c->out);
@@ -175,6 +173,7 @@ void EventLoop::run() {
             }
         }
         m_timers.expire(m_nowMs, [this](int kind, TimerNode *node) { onTimerExpired(kind, node); });
+        if (m_accessLog) m_accessLog->publish(); // this turn's lines, in one hand-over
         resumeAcceptingWhenDue();
         m_objects.recycleRetired();
         if (m_shared.draining.load(std::memory_order_relaxed)) {
@@ -514,6 +513,9 @@ bool EventLoop::stepHead(Client *c) {
 
 bool EventLoop::startRequest(Client *c, uint32_t headLength) {
     const int rc = http::parseRequest(c->in.readPtr(), headLength, m_shared.headLimits, m_request);
+    if (m_accessLog)
+        m_accessLog->capture(c->log, std::string_view(c->in.readPtr(), headLength),
+                             rc == 0 ? &m_request : nullptr);
     if (rc != 0) {
         m_shared.badRequests.fetch_add(1, std::memory_order_relaxed);
         respondError(c, rc, true);
@@ -532,7 +534,6 @@ bool EventLoop::startRequest(Client *c, uint32_t headLength) {
     c->reqSent = c->freshOnly = false;
     c->retriesUsed = 0;
     c->noRetry = NoRetry::None;
-    c->acceptsGzip = m_compression.enabled() && requestAcceptsGzip(r);
     c->failReason = FailReason::None;
     c->failedAt = nullptr;
     c->tries = 0;
@@ -674,18 +675,12 @@ bool EventLoop::stepProxy(Client *c) {
         if (n < 0) {
             closeClient(c);
             return false;
-    } else if (c->gzip && u) {
-        const GzipProgress gz = pumpGzipBody(*c, *u, m_buffers); // ends it at the backend's close
-        if (gz.cut) {
-            closeClient(c); // the client sees no last chunk
-            return false;
         }
-        progress |= gz.moved;
-        }
+        c->log.bodyBytes += uint64_t(n);
         if (c->resp.done()) c->respDone = true;
         progress |= n > 0;
     }
-    if (u && !c->respDone && !c->pipe.open() && !c->gzip && u->eof && u->in.size() == 0) {
+    if (u && !c->respDone && !c->pipe.open() && u->eof && u->in.size() == 0) {
         if (c->resp.endOfInput()) {
             c->respDone = true;
         } else {
@@ -725,7 +720,7 @@ long EventLoop::forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body) {
 // bytes read with the head go first, in order) and the client's buffer is sent.
 bool EventLoop::shouldSplice(const Client *c) const {
     const int threshold = m_config.limits.spliceMinBytes;
-    return threshold > 0 && !c->ssl && !c->gzip && c->respHeadDone && !c->respDone &&
+    return threshold > 0 && !c->ssl && c->respHeadDone && !c->respDone &&
            c->resp.kind() == http::BodyKind::Length && c->resp.remaining() >= uint64_t(threshold) &&
            c->up->in.size() == 0 && c->out.size() == 0;
 }
@@ -768,6 +763,7 @@ int EventLoop::spliceBody(Client *c) {
                                        SPLICE_F_MOVE | SPLICE_F_NONBLOCK | more);
             if (n > 0) {
                 pipe.bytes -= uint32_t(n);
+                c->log.bodyBytes += uint64_t(n);
                 if (c->timer.list == ClientSend) arm(c->timer, ClientSend); // it reads
                 progress = true;
             } else if (n < 0 && errno == EAGAIN) {
@@ -846,7 +842,6 @@ bool EventLoop::handleResponseHead(Client *c) {
         writeResponseHead(r, options, c->out.data + c->out.end, m_buffers.space(c->out));
     if (written == 0) {
         badResponse(c, FailReason::HeadTooLarge);
-    if (m_compression.enabled()) options.gzip = beginGzip(*c, r, m_compression, m_gzipPool);
         return true;
     }
     c->out.end += written;
@@ -854,6 +849,7 @@ bool EventLoop::handleResponseHead(Client *c) {
     c->respHeadDone = true;
     countResponse(c->runtime, r.status);
     if (r.status == 101) {
+        if (m_accessLog) m_accessLog->write(*c, 101, c->runtime); // logged when it switches
         // Upgraded: bytes flow both ways untouched until either side closes. The tunnel
         // keeps counting as in flight, so a drain waits for it.
         c->phase = Phase::Tunnel;
@@ -872,6 +868,7 @@ void EventLoop::finishResponse(Client *c) {
         const uint64_t us = monotonicUs() - c->startUs;
         counters(rt).recordLatency(us);
     }
+    if (m_accessLog) m_accessLog->write(*c, c->status, rt);
     detachUpstream(c);
     disarm(u->timer);
     const bool reusable = c->req.done() && u->in.size() == 0 && !u->eof && !u->hangup &&
@@ -883,7 +880,6 @@ void EventLoop::finishResponse(Client *c) {
         poolUpstream(u);
     else
         closeUpstream(u);
-    m_gzipPool.giveBack(c->gzip);
     completeResponse(c);
 }
 
@@ -969,6 +965,7 @@ void EventLoop::respondError(Client *c, int status, bool close) {
         }
         cause.unusable = std::span<const BackendStatus>(unusable, listed);
     }
+    if (m_accessLog) m_accessLog->write(*c, status, c->failedAt);
     c->failedAt = nullptr;
     const uint32_t written = writeErrorResponse(status, close, c->address(), cause, m_config,
                                                 c->out.data + c->out.end, m_buffers.space(c->out));
@@ -1298,6 +1295,7 @@ void EventLoop::upstreamFailed(Client *c, bool countFailure, FailReason why) {
             c->tried[c->triedCount++] = rt;
         if (c->triedCount < 8 && dispatch(c)) {
             ThreadCounters::add(counters(rt).failovers, 1);
+            if (m_accessLog) m_accessLog->attemptFailed(c->log, rt->label, 502, c->startUs);
             return;
         }
         // Not noBackend: this 502 is counted against `rt` below, and views that add the two
@@ -1330,6 +1328,11 @@ void EventLoop::badResponse(Client *c, FailReason why) {
 
 void EventLoop::closeClient(Client *c) {
     if (c->closed) return;
+    // Cut before its answer was complete: logged as sent so far, or nginx's 499 (the client
+    // went away before a response began).
+    if (m_accessLog && c->log.captured)
+        m_accessLog->write(*c, c->respHeadDone ? c->status : 499,
+                           c->respHeadDone ? c->runtime : nullptr);
     dropUpstream(c);
     releaseAttempt(c);
     c->closed = true;
@@ -1348,7 +1351,6 @@ void EventLoop::closeClient(Client *c) {
     if (c->file.fd >= 0) closeFile(c);
     m_clients[c->slot] = m_clients.back();
     m_clients[c->slot]->slot = c->slot;
-    m_gzipPool.giveBack(c->gzip);
     m_clients.pop_back();
     m_shared.openConnections.fetch_sub(1, std::memory_order_relaxed);
     m_objects.retire(c);

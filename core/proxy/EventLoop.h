@@ -4,7 +4,6 @@
 #include "net/Poller.h"
 #include "net/TlsContext.h"
 #include "proxy/Balancer.h"
-#include "proxy/Compression.h"
 #include "proxy/Connection.h"
 #include "proxy/FileReaderPool.h"
 #include "proxy/Pools.h"
@@ -36,6 +35,7 @@ struct EngineShared {
     std::atomic<uint64_t> rejected{0};
     std::atomic<uint64_t> badRequests{0};
     std::atomic<uint64_t> noBackend{0};
+    std::unique_ptr<AccessLog> accessLog; ///< null while the access log is off
     /// Set: clients speak TLS (ProxyConfig::tls), every loop shares the one context.
     std::shared_ptr<net::TlsContext> tls;
     std::shared_ptr<StaticFiles> staticFiles;    ///< null: no static files (root unset)
@@ -167,8 +167,6 @@ private:
     BufferPool m_buffers;
     PipePool m_pipes;
     ConnectionPool m_objects;
-    CompressionPolicy m_compression; ///< gzip's rules; enabled(): the per-loop switch
-    GzipEncoderPool m_gzipPool;      ///< encoders lent to the responses being compressed
     std::vector<Client *> m_clients; ///< open ones; Client::slot indexes it
     Timers m_timers;
 
@@ -176,6 +174,7 @@ private:
     FileReaderPool *m_fileReaders = nullptr;
     std::vector<FileReaderPool::Done> m_fileReads; ///< reused by takeFileReads()
     uint64_t m_nextFileTicket = 0;
+    AccessLogWriter *m_accessLog = nullptr; ///< this loop's side of the access log; null: off
 };
 
 } // namespace corral::proxy

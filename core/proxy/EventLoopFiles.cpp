@@ -57,6 +57,7 @@ int EventLoop::serveStatic(Client *c, uint32_t headLength) {
     }
     c->out.end += response.headLength;
     if (response.fd < 0) { // HEAD, 304, 301, 416, an empty file
+        if (m_accessLog) m_accessLog->write(*c, c->status, nullptr);
         completeResponse(c);
         return 1;
     }
@@ -64,6 +65,7 @@ int EventLoop::serveStatic(Client *c, uint32_t headLength) {
     f.fd = response.fd;
     f.offset = response.offset;
     f.end = response.offset + response.length;
+    c->log.bodyBytes = response.length;
     f.readyEnd = response.offset;
     f.ticket = 0;
     f.offload = response.offload && m_fileReaders;
@@ -142,8 +144,9 @@ void EventLoop::requestReadAhead(Client *c) {
     m_fileReaders->submit(job);
 }
 
-// The response's end, as finishResponse's for a proxied one. (The access log hooks here.)
+// The response's end, as finishResponse's for a proxied one.
 void EventLoop::endFileResponse(Client *c) {
+    if (m_accessLog) m_accessLog->write(*c, c->status, nullptr);
     closeFile(c);
     completeResponse(c);
 }

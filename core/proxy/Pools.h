@@ -89,7 +89,14 @@ public:
     ConnectionPool &operator=(const ConnectionPool &) = delete;
 
     Client *newClient() {
-        Client *c = take(m_freeClients);
+        Client *c = take(m_freeClients, [](Client &reused) {
+            // The access log's strings keep their capacity: no allocation per connection.
+            std::string text = std::move(reused.log.text);
+            std::string tried = std::move(reused.log.triedAddresses);
+            reused = Client{};
+            reused.log.text = std::move(text);
+            reused.log.triedAddresses = std::move(tried);
+        });
         c->kind = Kind::Client;
         c->timer.owner = c;
         return c;
@@ -120,12 +127,15 @@ public:
     }
 
 private:
-    template <typename T> static T *take(std::vector<T *> &free) {
+    template <typename T, typename Reset> static T *take(std::vector<T *> &free, Reset &&reset) {
         if (free.empty()) return new T{};
         T *object = free.back();
         free.pop_back();
-        *object = T{};
+        reset(*object);
         return object;
+    }
+    template <typename T> static T *take(std::vector<T *> &free) {
+        return take(free, [](T &reused) { reused = T{}; });
     }
 
     std::vector<Client *> m_freeClients;

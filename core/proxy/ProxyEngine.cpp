@@ -358,8 +358,17 @@ Result<void> ProxyEngine::start(const ProxyConfig &config) {
     const auto abandon = [&] {
         d->redirect.reset();
         d->loops.clear();
+        d->shared->accessLog.reset();
         ::close(listenFd);
     };
+    if (!config.accessLog.path.isEmpty()) {
+        auto log = AccessLog::open(config.accessLog, d->shared->threads);
+        if (!log) {
+            abandon();
+            return fail(log.error());
+        }
+        d->shared->accessLog = std::move(log).value();
+    }
     for (int i = 0; i < d->shared->threads; ++i) {
         auto loop = std::make_unique<EventLoop>(*d->shared, i, listenFd);
         if (!loop->init()) {
@@ -410,6 +419,8 @@ void ProxyEngine::stop() {
     // Before the loops go: no read may finish into a loop that is gone.
     if (d->shared->fileReaders) d->shared->fileReaders->stop();
     d->loops.clear();
+    // The loops are gone: every line they formatted is written before stop() returns.
+    if (d->shared->accessLog) d->shared->accessLog->close();
     if (d->listenFd >= 0) ::close(d->listenFd);
     d->listenFd = -1;
     d->admin.reset();
@@ -563,6 +574,10 @@ ProxyStats ProxyEngine::snapshot() const {
     stats.connectionsRejected = s.rejected.load(std::memory_order_relaxed);
     stats.badRequests = s.badRequests.load(std::memory_order_relaxed);
     stats.noBackend = s.noBackend.load(std::memory_order_relaxed);
+    if (s.accessLog) {
+        stats.accessLogLines = s.accessLog->writtenLines();
+        stats.accessLogDropped = s.accessLog->droppedLines();
+    }
     const int64_t now = monotonicMs();
     for (auto &rt : list) {
         BackendStats b;
@@ -588,7 +603,9 @@ ProxyStats ProxyEngine::snapshot() const {
             b.failures += c.failures.load(std::memory_order_relaxed);
             for (int k = 0; k < LatencyHistogram::Buckets; ++k)
                 histogram.add(k, c.latency[k].load(std::memory_order_relaxed));
+            b.latencySumUs += c.latencySumUs.load(std::memory_order_relaxed);
         }
+        b.latency = histogram;
         // Percentiles as bucket upper bounds: coarse, but lock-free and constant-size.
         b.p50Ms = histogram.percentileMs(0.50);
         b.p90Ms = histogram.percentileMs(0.90);
@@ -642,6 +659,10 @@ QByteArray ProxyEngine::statsJson() const {
     root.insert(QStringLiteral("connections"), connections);
     root.insert(QStringLiteral("badRequests"), qint64(stats.badRequests));
     root.insert(QStringLiteral("noBackend"), qint64(stats.noBackend));
+    QJsonObject accessLog;
+    accessLog.insert(QStringLiteral("lines"), qint64(stats.accessLogLines));
+    accessLog.insert(QStringLiteral("dropped"), qint64(stats.accessLogDropped));
+    root.insert(QStringLiteral("accessLog"), accessLog);
     root.insert(QStringLiteral("backends"), backends);
     return QJsonDocument(root).toJson(QJsonDocument::Compact);
 }

@@ -3,6 +3,7 @@
 #include "model/Backend.h"
 #include "model/Site.h"
 #include "proxy/AdminClient.h"
+#include "util/LatencyHistogram.h"
 #include "util/Result.h"
 
 #include <QList>
@@ -88,6 +89,10 @@ struct CompressionConfig {
 /// the request time and the upstream response time.
 struct AccessLogConfig {
     QString path; ///< empty: off; "-": standard output; else a file, appended
+    /// A file is rotated as worker logs are (RotatingLog): PATH.1 .. PATH.keep once PATH
+    /// would grow past maxBytes.
+    qint64 maxBytes = 10 * 1024 * 1024;
+    int keep = 3;
 };
 
 /// HTTPS on the listening address (OpenSSL, TLS 1.2 and later, ALPN http/1.1).
@@ -145,6 +150,8 @@ struct BackendStats {
     uint64_t failovers = 0;     ///< requests moved to another backend after a failure here
     uint64_t failures = 0;      ///< connect errors, resets, timeouts
     double p50Ms = 0, p90Ms = 0, p99Ms = 0;
+    LatencyHistogram latency;  ///< response times (request head to last response byte)
+    uint64_t latencySumUs = 0; ///< their sum, for Prometheus' _sum
 };
 
 /// A backend's state change, as `corralctl proxy` logs it.
@@ -165,6 +172,8 @@ struct ProxyStats {
     uint64_t connectionsRejected = 0; ///< over maxConnections
     uint64_t badRequests = 0;         ///< answered 400/414/431/501/505
     uint64_t noBackend = 0;           ///< answered 502 with no backend tried (none was usable)
+    uint64_t accessLogLines = 0;      ///< access log lines written
+    uint64_t accessLogDropped = 0;    ///< access log lines lost: its writer fell behind
 };
 
 /// Corral's embedded HTTP/1.1 load balancer. Its event-loop threads run plain epoll code;

@@ -25,11 +25,15 @@ struct alignas(64) ThreadCounters {
     std::atomic<uint64_t> failovers{0};
     std::atomic<uint64_t> failures{0};
     std::atomic<uint64_t> latency[LatencyHistogram::Buckets] = {}; ///< LatencyHistogram's buckets
+    std::atomic<uint64_t> latencySumUs{0};
 
     static void add(std::atomic<uint64_t> &counter, uint64_t n) {
         counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
-    void recordLatency(uint64_t us) { add(latency[LatencyHistogram::bucketOf(us)], 1); }
+    void recordLatency(uint64_t us) {
+        add(latency[LatencyHistogram::bucketOf(us)], 1);
+        add(latencySumUs, us);
+    }
 };
 
 /// What went wrong with a backend, for the 502/504 body, the log and passive health.

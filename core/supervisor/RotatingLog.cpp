@@ -156,6 +156,7 @@ QByteArray RotatingLog::noteLine(const QString &text) const {
 }
 
 void RotatingLog::appendToTail(const QByteArray &bytes) {
+    if (m_tailBytes <= 0) return; // no tail kept: nothing to split into lines
     qsizetype start = 0;
     while (start < bytes.size()) {
         const qsizetype newline = bytes.indexOf('\n', start);

@@ -17,7 +17,7 @@ namespace corral {
 /// the bytes the file missed are counted, a note in the tail says why, and writing resumes by
 /// itself once the file takes writes again (with a note in the file saying how much is
 /// missing). Rotation only renames files, so it never needs space and never loses the current
-/// log.
+/// log. A `tailBytes` of 0 keeps no tail (the proxy's access log: the file is its record).
 class RotatingLog {
 public:
     static constexpr qint64 DefaultMaxBytes = 10 * 1024 * 1024;

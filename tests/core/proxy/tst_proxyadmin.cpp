@@ -2,6 +2,7 @@
 #include "helpers/ResultVerify.h"
 #include "proxy/AdminClient.h"
 #include "proxy/AdminServer.h"
+#include "proxy/PrometheusMetrics.h"
 
 #include <QElapsedTimer>
 #include <QFileInfo>
@@ -9,6 +10,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -20,6 +22,152 @@
 
 using namespace corral;
 using namespace corral::test;
+
+namespace {
+
+/// A strict reader of Prometheus' text exposition format (0.0.4), for /metrics: every line a
+/// `# HELP`/`# TYPE` comment or a sample `name{labels} value`; names and label names valid;
+/// one HELP and one TYPE per family, the TYPE before its samples; a family's samples
+/// together; label values escaped; histogram buckets cumulative, `le` increasing, ending at
+/// +Inf equal to _count, with a _sum. Returns the samples ("name{labels}" -> value) or, in
+/// `error`, the first violation with its line.
+QMap<QString, double> parseExposition(const QByteArray &text, QString &error) {
+    QMap<QString, double> samples;
+    static const QRegularExpression help(
+        QStringLiteral("^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$"));
+    static const QRegularExpression type(QStringLiteral(
+        "^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$"));
+    static const QRegularExpression sample(QStringLiteral(
+        "^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\\{((?:[a-zA-Z_][a-zA-Z0-9_]*=\"(?:[^\"\\\\\\n]|\\\\["
+        "\\\\\"n])*\")(?:,[a-zA-Z_][a-zA-Z0-9_]*=\"(?:[^\"\\\\\\n]|\\\\[\\\\\"n])*\")*)?\\})? "
+        "([-+]?(?:[0-9]+(?:\\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|Inf)|NaN)$"));
+    static const QRegularExpression label(
+        QStringLiteral("([a-zA-Z_][a-zA-Z0-9_]*)=\"((?:[^\"\\\\]|\\\\.)*)\""));
+    if (!text.endsWith('\n')) {
+        error = QStringLiteral("does not end with a line feed");
+        return {};
+    }
+    QMap<QString, QString> types;
+    QSet<QString> helped, finished;
+    QString current; // the family whose samples come now
+    struct Histogram {
+        double lastLe = -1;
+        double lastCount = -1;
+        bool sawInf = false;
+        double infCount = -1;
+    };
+    QMap<QString, Histogram> histograms; // by family + labels without le
+    QMap<QString, double> counts, sums;
+    const QList<QByteArray> lines = text.chopped(1).split('\n');
+    for (qsizetype n = 0; n < lines.size(); ++n) {
+        const QString line = QString::fromUtf8(lines[n]);
+        const auto bad = [&](const QString &why) {
+            error = QStringLiteral("line %1: %2: %3").arg(n + 1).arg(why, line);
+        };
+        const auto startFamily = [&](const QString &family) {
+            if (family == current) return true;
+            if (finished.contains(family)) return false;
+            if (!current.isEmpty()) finished.insert(current);
+            current = family;
+            return true;
+        };
+        if (line.startsWith(QLatin1Char('#'))) {
+            QRegularExpressionMatch m = help.match(line);
+            if (m.hasMatch()) {
+                if (helped.contains(m.captured(1)) || !startFamily(m.captured(1)))
+                    return bad(QStringLiteral("second HELP")), QMap<QString, double>();
+                helped.insert(m.captured(1));
+                continue;
+            }
+            m = type.match(line);
+            if (!m.hasMatch())
+                return bad(QStringLiteral("neither HELP nor TYPE")), QMap<QString, double>();
+            const QString family = m.captured(1);
+            if (types.contains(family) || !startFamily(family))
+                return bad(QStringLiteral("second TYPE")), QMap<QString, double>();
+            if (samples.keys().contains(family))
+                return bad(QStringLiteral("TYPE after samples")), QMap<QString, double>();
+            types.insert(family, m.captured(2));
+            if (m.captured(2) == QLatin1String("counter") &&
+                !family.endsWith(QLatin1String("_total")))
+                return bad(QStringLiteral("a counter not named _total")), QMap<QString, double>();
+            continue;
+        }
+        const QRegularExpressionMatch m = sample.match(line);
+        if (!m.hasMatch()) return bad(QStringLiteral("not a sample")), QMap<QString, double>();
+        const QString name = m.captured(1);
+        QString family = name;
+        QString suffix;
+        for (const char *s : {"_bucket", "_sum", "_count"})
+            if (name.endsWith(QLatin1String(s)) &&
+                types.value(name.chopped(qsizetype(strlen(s)))) == QLatin1String("histogram")) {
+                family = name.chopped(qsizetype(strlen(s)));
+                suffix = QLatin1String(s);
+            }
+        if (!types.contains(family))
+            return bad(QStringLiteral("sample before its TYPE")), QMap<QString, double>();
+        if (!startFamily(family))
+            return bad(QStringLiteral("family not contiguous")), QMap<QString, double>();
+        if (types[family] == QLatin1String("histogram") && suffix.isEmpty())
+            return bad(QStringLiteral("histogram sample without a suffix")),
+                   QMap<QString, double>();
+        const double value =
+            m.captured(3) == QLatin1String("+Inf") ? qInf() : m.captured(3).toDouble();
+        QStringList otherLabels;
+        QString le;
+        auto it = label.globalMatch(m.captured(2));
+        while (it.hasNext()) {
+            const QRegularExpressionMatch l = it.next();
+            if (l.captured(1) == QLatin1String("le"))
+                le = l.captured(2);
+            else
+                otherLabels << l.captured(0);
+        }
+        const QString key = name + QLatin1Char('{') + m.captured(2) + QLatin1Char('}');
+        if (samples.contains(key))
+            return bad(QStringLiteral("sample twice")), QMap<QString, double>();
+        samples.insert(key, value);
+        const QString series =
+            family + QLatin1Char('{') + otherLabels.join(QLatin1Char(',')) + QLatin1Char('}');
+        if (suffix == QLatin1String("_bucket")) {
+            Histogram &h = histograms[series];
+            if (le.isEmpty() || h.sawInf)
+                return bad(QStringLiteral("bucket without le, or after +Inf")),
+                       QMap<QString, double>();
+            const double bound = le == QLatin1String("+Inf") ? qInf() : le.toDouble();
+            if (bound <= h.lastLe || value < h.lastCount)
+                return bad(QStringLiteral("buckets not increasing or not cumulative")),
+                       QMap<QString, double>();
+            h.lastLe = bound;
+            h.lastCount = value;
+            if (qIsInf(bound)) {
+                h.sawInf = true;
+                h.infCount = value;
+            }
+        } else if (suffix == QLatin1String("_count")) {
+            counts.insert(series, value);
+        } else if (suffix == QLatin1String("_sum")) {
+            sums.insert(series, value);
+        }
+    }
+    for (auto it = histograms.cbegin(); it != histograms.cend(); ++it) {
+        if (!it->sawInf)
+            error = it.key() + QStringLiteral(": no +Inf bucket");
+        else if (!counts.contains(it.key()) || counts[it.key()] != it->infCount)
+            error = it.key() + QStringLiteral(": _count is not the +Inf bucket");
+        else if (!sums.contains(it.key()))
+            error = it.key() + QStringLiteral(": no _sum");
+        if (!error.isEmpty()) return {};
+    }
+    for (auto it = types.cbegin(); it != types.cend(); ++it)
+        if (!helped.contains(it.key())) {
+            error = it.key() + QStringLiteral(": no HELP");
+            return {};
+        }
+    return samples;
+}
+
+} // namespace
 
 // The admin HTTP API and `corralctl proxy`.
 class TestProxyAdmin : public QObject {
@@ -453,6 +601,160 @@ private Q_SLOTS:
         QVERIFY(process.waitForFinished(10000));
         QCOMPARE(process.exitStatus(), QProcess::NormalExit);
         QCOMPARE(process.exitCode(), 0);
+    }
+
+    void metricsInPrometheusFormat() {
+        TestBackend a, b;
+        QVERIFY(a.start() && b.start());
+        ProxyEngine engine;
+        QVERIFY_RESULT(engine.start(withAdmin(configFor({&a, &b}), QStringLiteral("127.0.0.1:0"))));
+        HttpClient client(engine.port());
+        for (const char *path : {"/", "/", "/status/404", "/status/503", "/slow/20", "/"})
+            QVERIFY(client.get(path).status != 0);
+        HttpClient bad(engine.port());
+        bad.send("GET /\x01 HTTP/1.1\r\n\r\n");
+        QCOMPARE(bad.read().status, 400);
+        QVERIFY(engine.disableBackend(keyOf(b)));
+
+        const std::string token = tokenOf(engine);
+        const auto scrape = [&](HttpResponse &response) {
+            HttpClient admin(engine.adminPort());
+            admin.send(
+                "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(engine.adminPort()) +
+                "\r\nAuthorization: Bearer " + token + "\r\n\r\n");
+            response = admin.read();
+            QString error;
+            const QMap<QString, double> samples =
+                parseExposition(QByteArray::fromStdString(response.body), error);
+            if (!error.isEmpty()) qWarning("%s\n%s", qPrintable(error), response.body.c_str());
+            return samples;
+        };
+        HttpResponse response;
+        const QMap<QString, double> samples = scrape(response);
+        QCOMPARE(response.status, 200);
+        QCOMPARE(response.header("content-type"),
+                 std::string("text/plain; version=0.0.4; charset=utf-8"));
+        QVERIFY(!samples.isEmpty());
+
+        // The same figures as /stats.
+        int status = 0;
+        const QJsonObject stats = call(engine, "GET", "/stats", "", status);
+        QCOMPARE(status, 200);
+        const QJsonObject connections = stats[QStringLiteral("connections")].toObject();
+        QCOMPARE(samples.value(QStringLiteral("corral_proxy_connections_accepted_total{}")),
+                 connections[QStringLiteral("accepted")].toDouble());
+        QCOMPARE(samples.value(QStringLiteral("corral_proxy_connections_open{}")),
+                 connections[QStringLiteral("open")].toDouble());
+        QCOMPARE(samples.value(QStringLiteral("corral_proxy_bad_requests_total{}")), 1.0);
+        QVERIFY(samples.contains(QStringLiteral("corral_proxy_no_backend_total{}")));
+        QVERIFY(samples.contains(QStringLiteral("corral_proxy_access_log_dropped_lines_total{}")));
+        double latencyCount = 0;
+        for (const QJsonValue &v : stats[QStringLiteral("backends")].toArray()) {
+            const QJsonObject o = v.toObject();
+            const QString label =
+                QStringLiteral("backend=\"%1\"").arg(o[QStringLiteral("key")].toString());
+            const auto value = [&](const char *name, const QString &extra = {}) {
+                const QString key =
+                    QLatin1String(name) + QLatin1Char('{') + label + extra + QLatin1Char('}');
+                if (!samples.contains(key)) qWarning("missing %s", qPrintable(key));
+                return samples.value(key, -1);
+            };
+            QCOMPARE(value("corral_proxy_backend_requests_total"),
+                     o[QStringLiteral("requests")].toDouble());
+            double responses = 0;
+            for (const char *cls : {"2xx", "3xx", "4xx", "5xx"}) {
+                const double n =
+                    o[QStringLiteral("responses")].toObject()[QLatin1String(cls)].toDouble();
+                QCOMPARE(value("corral_proxy_backend_responses_total",
+                               QStringLiteral(",code=\"%1\"").arg(QLatin1String(cls))),
+                         n);
+                responses += n;
+            }
+            QCOMPARE(value("corral_proxy_backend_in_flight"),
+                     o[QStringLiteral("inFlight")].toDouble());
+            QCOMPARE(value("corral_proxy_backend_failovers_total"),
+                     o[QStringLiteral("failovers")].toDouble());
+            QCOMPARE(value("corral_proxy_backend_failures_total"),
+                     o[QStringLiteral("failures")].toDouble());
+            QCOMPARE(value("corral_proxy_backend_received_bytes_total"),
+                     o[QStringLiteral("bytesIn")].toDouble());
+            QCOMPARE(value("corral_proxy_backend_sent_bytes_total"),
+                     o[QStringLiteral("bytesOut")].toDouble());
+            const QString state = o[QStringLiteral("state")].toString();
+            for (const char *s : {"up", "down", "draining", "disabled"})
+                QCOMPARE(value("corral_proxy_backend_state",
+                               QStringLiteral(",state=\"%1\"").arg(QLatin1String(s))),
+                         state == QLatin1String(s) ? 1.0 : 0.0);
+            // Every answered request is in the histogram, the 20 ms one above 10 ms.
+            const double count = value("corral_proxy_backend_response_seconds_count");
+            QCOMPARE(count, responses);
+            latencyCount += count;
+            QVERIFY(value("corral_proxy_backend_response_seconds_sum") > 0);
+        }
+        QCOMPARE(latencyCount, 6.0);
+        QCOMPARE(samples.value(
+                     QStringLiteral("corral_proxy_backend_state{backend=\"%1\",state=\"disabled\"}")
+                         .arg(keyOf(b))),
+                 1.0);
+
+        // Counters only grow.
+        for (int i = 0; i < 3; ++i)
+            QCOMPARE(client.get("/").status, 200);
+        const QMap<QString, double> later = scrape(response);
+        for (auto it = samples.cbegin(); it != samples.cend(); ++it)
+            if (it.key().contains(QLatin1String("_total{")) ||
+                it.key().contains(QLatin1String("_bucket{")) ||
+                it.key().contains(QLatin1String("_count{")))
+                QVERIFY2(later.value(it.key()) >= it.value(), qPrintable(it.key()));
+        QCOMPARE(later.value(QStringLiteral("corral_proxy_backend_requests_total{backend=\"%1\"}")
+                                 .arg(keyOf(a))),
+                 samples.value(QStringLiteral("corral_proxy_backend_requests_total{backend=\"%1\"}")
+                                   .arg(keyOf(a))) +
+                     3);
+    }
+
+    void metricLabelsAreEscaped() {
+        ProxyStats stats;
+        BackendStats b;
+        b.backend.address = QStringLiteral("we\"ird\\ho\nst");
+        b.backend.port = 80;
+        b.latency.record(120);
+        b.latency.record(40000000); // the open-ended bucket
+        b.latencySumUs = 40000120;
+        stats.backends.append(b);
+        const QByteArray text = prometheusText(stats);
+        QString error;
+        const QMap<QString, double> samples = parseExposition(text, error);
+        QVERIFY2(error.isEmpty(), qPrintable(error + QLatin1Char('\n') + QString::fromUtf8(text)));
+        const QString label = QStringLiteral("backend=\"we\\\"ird\\\\ho\\nst:80\"");
+        QCOMPARE(samples.value(QStringLiteral(
+                                   "corral_proxy_backend_response_seconds_bucket{%1,le=\"0.0002\"}")
+                                   .arg(label)),
+                 1.0);
+        QCOMPARE(samples.value(
+                     QStringLiteral("corral_proxy_backend_response_seconds_bucket{%1,le=\"30\"}")
+                         .arg(label)),
+                 1.0);
+        QCOMPARE(samples.value(
+                     QStringLiteral("corral_proxy_backend_response_seconds_bucket{%1,le=\"+Inf\"}")
+                         .arg(label)),
+                 2.0);
+        QCOMPARE(samples.value(
+                     QStringLiteral("corral_proxy_backend_response_seconds_sum{%1}").arg(label)),
+                 40.00012);
+        // The checker itself refuses what breaks the format.
+        for (const QByteArray &broken :
+             {QByteArray("x 1\n"), QByteArray("# TYPE x gauge\nx{a=\"b\nc\"} 1\n"),
+              QByteArray("# HELP x h\n# TYPE x gauge\nx 1\n# HELP y h\n# TYPE y gauge\ny 1\nx 2\n"),
+              QByteArray(
+                  "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"2\"} 1\n"
+                  "h_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 2\n"),
+              QByteArray(
+                  "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_sum 1\nh_count 2\n")}) {
+            parseExposition(broken, error);
+            QVERIFY2(!error.isEmpty(), broken.constData());
+            error.clear();
+        }
     }
 
     void corralctlProxyUsageErrors() {
