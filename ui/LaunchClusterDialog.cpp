@@ -5,7 +5,10 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDialogButtonBox>
+#include <QFileDialog>
 #include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
 #include <QProcess>
@@ -74,6 +77,7 @@ LaunchClusterDialog::LaunchClusterDialog(QString demoWorkerPath, QWidget *parent
     form->addRow(QString(), m_listenStatus);
     form->addRow(tr("&Health path"), m_health);
     form->addRow(tr("&Policy"), m_policy);
+    form->addRow(createProxySettings());
     form->addRow(m_error);
     m_buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
     m_buttons->button(QDialogButtonBox::Ok)->setText(tr("Launch"));
@@ -87,14 +91,84 @@ LaunchClusterDialog::LaunchClusterDialog(QString demoWorkerPath, QWidget *parent
         m_workingDirectory->setEnabled(!demo);
         validate();
     });
-    for (QLineEdit *edit : {m_name, m_command, m_listen, m_health})
+    for (QLineEdit *edit : {m_name, m_command, m_listen, m_health, m_serverNames, m_staticRoot,
+                            m_cacheControl, m_accessLog, m_tlsCert, m_tlsKey, m_redirectHttp})
         connect(edit, &QLineEdit::textChanged, this, &LaunchClusterDialog::validate);
+    for (QCheckBox *box : {m_staticFollowSymlinks, m_gzip})
+        connect(box, &QCheckBox::toggled, this, &LaunchClusterDialog::validate);
     m_command->setEnabled(false);
     m_workingDirectory->setEnabled(false);
     validate();
 }
 
+QWidget *LaunchClusterDialog::createProxySettings() {
+    const auto lineEdit = [](const char *name, const QString &tip) {
+        auto *edit = new QLineEdit;
+        edit->setObjectName(QLatin1String(name));
+        edit->setToolTip(tip);
+        return edit;
+    };
+    m_serverNames = lineEdit("serverNames", tr("The site's host names, comma-separated: the "
+                                               "development certificate covers them"));
+    m_staticRoot = lineEdit("staticRoot", tr("Files under this directory are served by the "
+                                             "proxy itself for GET and HEAD (nginx's try_files "
+                                             "$uri @backend); the rest goes to the workers"));
+    m_staticRoot->setPlaceholderText(tr("none"));
+    auto *browse = new QPushButton(tr("Browse…"));
+    browse->setObjectName(QStringLiteral("browseStaticRoot"));
+    connect(browse, &QPushButton::clicked, this, [this] {
+        const QString directory = QFileDialog::getExistingDirectory(
+            this, tr("Static files directory"), m_staticRoot->text());
+        if (!directory.isEmpty()) m_staticRoot->setText(directory);
+    });
+    auto *staticRow = new QHBoxLayout;
+    staticRow->setContentsMargins(0, 0, 0, 0);
+    staticRow->addWidget(m_staticRoot);
+    staticRow->addWidget(browse);
+    m_staticFollowSymlinks = new QCheckBox(tr("Follow symlinks out of the directory"));
+    m_staticFollowSymlinks->setObjectName(QStringLiteral("staticFollowSymlinks"));
+    m_cacheControl = lineEdit("cacheControl", tr("Cache-Control header of static files"));
+    m_cacheControl->setPlaceholderText(tr("none, e.g. public, max-age=3600"));
+    m_gzip = new QCheckBox(tr("Compress text responses (gzip)"));
+    m_gzip->setObjectName(QStringLiteral("gzip"));
+    m_gzip->setChecked(true);
+    m_accessLog = lineEdit("accessLog", tr("A file; - for the agent's standard output; off for "
+                                           "none; empty: access.log in the site's log directory"));
+    m_accessLog->setPlaceholderText(tr("default: access.log in the site's log directory"));
+    m_tls = new QCheckBox(tr("HTTPS (TLS 1.2+)"));
+    m_tls->setObjectName(QStringLiteral("tls"));
+    m_tls->setToolTip(tr("Without a certificate and key, Corral's local development CA issues "
+                         "one for localhost, 127.0.0.1 and the host names"));
+    m_tlsCert = lineEdit("tlsCert", tr("PEM certificate chain; empty: from the development CA"));
+    m_tlsKey = lineEdit("tlsKey", tr("PEM private key; given with the certificate"));
+    m_redirectHttp = lineEdit("redirectHttp", tr("ADDR:PORT answering plain HTTP with a 301 to "
+                                                 "https://; empty: none"));
+    const auto updateTls = [this] {
+        for (QLineEdit *edit : {m_tlsCert, m_tlsKey, m_redirectHttp})
+            edit->setEnabled(m_tls->isChecked());
+        validate();
+    };
+    connect(m_tls, &QCheckBox::toggled, this, updateTls);
+    for (QLineEdit *edit : {m_tlsCert, m_tlsKey, m_redirectHttp})
+        edit->setEnabled(false);
+
+    auto *group = new QGroupBox(tr("Proxy: static files, compression, access log, HTTPS"));
+    auto *form = new QFormLayout(group);
+    form->addRow(tr("Host na&mes"), m_serverNames);
+    form->addRow(tr("&Static files"), staticRow);
+    form->addRow(QString(), m_staticFollowSymlinks);
+    form->addRow(tr("Cache-&Control"), m_cacheControl);
+    form->addRow(QString(), m_gzip);
+    form->addRow(tr("&Access log"), m_accessLog);
+    form->addRow(QString(), m_tls);
+    form->addRow(tr("Certificate"), m_tlsCert);
+    form->addRow(tr("Private &key"), m_tlsKey);
+    form->addRow(tr("&Redirect HTTP from"), m_redirectHttp);
+    return group;
+}
+
 void LaunchClusterDialog::setSite(const Site &site) {
+    m_base = site;
     m_name->setText(site.name);
     const bool demo = site.command == m_demoWorkerPath ||
                       site.command.endsWith(QLatin1String("/corral-demo-worker"));
@@ -106,6 +180,16 @@ void LaunchClusterDialog::setSite(const Site &site) {
     if (!site.listen.isEmpty()) m_listen->setText(site.listen);
     m_health->setText(site.healthPath);
     m_policy->setCurrentIndex(m_policy->findData(int(site.policy)));
+    m_serverNames->setText(site.serverNames.join(QStringLiteral(", ")));
+    m_staticRoot->setText(site.staticRoot);
+    m_staticFollowSymlinks->setChecked(site.staticFollowSymlinks);
+    m_cacheControl->setText(site.cacheControl);
+    m_gzip->setChecked(site.gzip);
+    m_accessLog->setText(site.accessLog);
+    m_tls->setChecked(site.tls);
+    m_tlsCert->setText(site.tlsCert);
+    m_tlsKey->setText(site.tlsKey);
+    m_redirectHttp->setText(site.redirectHttp);
 }
 
 QString LaunchClusterDialog::proposeName(const QString &base, const QStringList &taken) {
@@ -143,7 +227,7 @@ void LaunchClusterDialog::setEditing(const Site &site, bool running) {
 }
 
 Result<Site> LaunchClusterDialog::site() const {
-    Site site;
+    Site site = m_base; // what the dialog does not show stays as it was
     site.name = m_name->text().trimmed();
     if (m_demo->isChecked()) {
         site.command = m_demoWorkerPath;
@@ -161,6 +245,19 @@ Result<Site> LaunchClusterDialog::site() const {
     site.listen = m_listen->text().trimmed();
     site.healthPath = m_health->text().trimmed();
     site.policy = BalancingPolicy(m_policy->currentData().toInt());
+    site.serverNames.clear();
+    for (const QString &name : m_serverNames->text().split(QLatin1Char(','), Qt::SkipEmptyParts))
+        if (!name.trimmed().isEmpty()) site.serverNames.append(name.trimmed());
+    site.staticRoot = m_staticRoot->text().trimmed();
+    site.staticFollowSymlinks = m_staticFollowSymlinks->isChecked();
+    site.cacheControl = m_cacheControl->text().trimmed();
+    site.gzip = m_gzip->isChecked();
+    site.accessLog = m_accessLog->text().trimmed();
+    site.tls = m_tls->isChecked();
+    // Unchecked: the certificate, key and redirect are not used, so not kept either.
+    site.tlsCert = site.tls ? m_tlsCert->text().trimmed() : QString();
+    site.tlsKey = site.tls ? m_tlsKey->text().trimmed() : QString();
+    site.redirectHttp = site.tls ? m_redirectHttp->text().trimmed() : QString();
     if (auto valid = site.validate(); !valid) return fail(valid.error());
     if (const QString holder = listenAddressHolder(); !holder.isEmpty())
         return fail(tr("Listen on: %1").arg(holder));

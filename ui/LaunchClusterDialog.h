@@ -40,6 +40,8 @@ public:
 
 private:
     void validate();
+    /// The rows of the embedded proxy's settings, in a group box.
+    QWidget *createProxySettings();
     /// Who holds the listen address now ("" when it is free or not an address yet).
     QString listenAddressHolder() const;
 
@@ -56,6 +58,19 @@ private:
     QLabel *m_listenStatus = nullptr; ///< under the listen field: who holds that address
     QLineEdit *m_health = nullptr;
     QComboBox *m_policy = nullptr;
+    // The embedded proxy's settings (issue 19), the Site fields of the same names.
+    QLineEdit *m_serverNames = nullptr;
+    QLineEdit *m_staticRoot = nullptr;
+    QCheckBox *m_staticFollowSymlinks = nullptr;
+    QLineEdit *m_cacheControl = nullptr;
+    QCheckBox *m_gzip = nullptr;
+    QLineEdit *m_accessLog = nullptr;
+    QCheckBox *m_tls = nullptr;
+    QLineEdit *m_tlsCert = nullptr;
+    QLineEdit *m_tlsKey = nullptr;
+    QLineEdit *m_redirectHttp = nullptr;
+    /// The fields the dialog does not show, kept from setSite() so saving an edit keeps them.
+    Site m_base;
     QLabel *m_error = nullptr;
     QDialogButtonBox *m_buttons = nullptr;
 };

@@ -1,6 +1,7 @@
 #include "LogView.h"
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QFontDatabase>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -14,6 +15,13 @@ namespace corral {
 
 LogView::LogView(QWidget *parent)
     : QWidget(parent) {
+    m_source = new QComboBox;
+    m_source->setObjectName(QStringLiteral("logSource"));
+    m_source->addItem(tr("Worker log"), int(Source::Worker));
+    m_source->addItem(tr("Access log"), int(Source::AccessLog));
+    m_source->setToolTip(tr("The selected worker's output, or the site's access log: one line "
+                            "per request its proxy served (nginx's combined format, the "
+                            "upstream and the times)"));
     m_title = new QLabel(tr("Select a worker to see its log."));
     m_search = new QLineEdit;
     m_search->setObjectName(QStringLiteral("logSearch"));
@@ -34,6 +42,7 @@ LogView::LogView(QWidget *parent)
     m_text->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
 
     auto *bar = new QHBoxLayout;
+    bar->addWidget(m_source);
     bar->addWidget(m_title, 1);
     bar->addWidget(m_search, 1);
     bar->addWidget(m_matches);
@@ -49,9 +58,21 @@ LogView::LogView(QWidget *parent)
         if (m_matchCount > 0) m_follow->setChecked(false);
         findNext();
     });
+    connect(m_source, &QComboBox::currentIndexChanged, this, [this] {
+        m_shownVersion = -1; // whatever comes next is shown, even the same text
+        Q_EMIT sourceChanged(source());
+    });
     connect(m_follow, &QCheckBox::toggled, this, [this](bool on) {
         if (on) m_text->verticalScrollBar()->setValue(m_text->verticalScrollBar()->maximum());
     });
+}
+
+LogView::Source LogView::source() const {
+    return Source(m_source->currentData().toInt());
+}
+
+void LogView::setSource(Source source) {
+    m_source->setCurrentIndex(m_source->findData(int(source)));
 }
 
 bool LogView::isFollowing() const {

@@ -26,6 +26,7 @@
 #include "supervisor/LogReader.h"
 #include "upstreams/RemoteAddBackend.h"
 #include "upstreams/SiteLock.h"
+#include "util/DemoPaths.h"
 #include "util/ListeningSockets.h"
 
 #include <QAction>
@@ -149,6 +150,10 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     m_chartSplitter->addWidget(m_throughputChart);
 
     m_logView = new LogView;
+    connect(m_logView, &LogView::sourceChanged, this, [this] {
+        m_logView->clear();
+        updateLog();
+    });
     m_centreSplitter = new QSplitter(Qt::Vertical);
     m_centreSplitter->setObjectName(QStringLiteral("centreSplitter"));
     m_centreSplitter->addWidget(tablePane);
@@ -1049,6 +1054,9 @@ Result<void> MainWindow::startDemo(const QString &listen) {
     site.basePort = 3000;
     site.healthPath = QStringLiteral("/health");
     site.listen = listen;
+    // Its welcome page and stylesheet come from the proxy (nginx's try_files), each request
+    // in the access log the log view shows.
+    if (QFileInfo(demoPublicDirectory()).isDir()) site.staticRoot = demoPublicDirectory();
     if (const auto known = m_sites.constFind(site.name);
         known != m_sites.cend() && known->state == agent::SiteState::Running &&
         known->site.listen == listen) {
@@ -1570,10 +1578,12 @@ QString MainWindow::failureReport(const QString &site, quint16 port, const QStri
 }
 
 void MainWindow::updateLog() {
-    const QString backend = selectedBackend();
+    const bool production = !currentSite() && m_remoteMonitor;
+    // The access log is the site's, whichever worker is selected (a local site's proxy).
+    const bool accessLog = !production && m_logView->source() == LogView::Source::AccessLog;
+    const QString backend = accessLog ? AccessLogBackend : selectedBackend();
     const QString site = m_currentSite;
     if (backend.isEmpty() || site.isEmpty() || m_logInFlight) return;
-    const bool production = !currentSite() && m_remoteMonitor;
     if (!production && !currentSite()) return;
     // A production worker's log is a command on its host: read again every other second.
     if (production && backend == m_logBackend && m_logClock.isValid() &&
@@ -1590,7 +1600,12 @@ void MainWindow::updateLog() {
                       if (!self) return;
                       self->m_logInFlight = false;
                       // The selection may have moved on while a host was asked.
-                      if (self->selectedBackend() != backend || self->m_currentSite != site) return;
+                      const bool stillShown =
+                          backend == AccessLogBackend
+                              ? self->m_logView->source() == LogView::Source::AccessLog
+                              : self->selectedBackend() == backend &&
+                                    self->m_logView->source() == LogView::Source::Worker;
+                      if (!stillShown || self->m_currentSite != site) return;
                       const QStringList lines =
                           tail.error.isEmpty() ? tail.lines : QStringList{tail.error};
                       self->m_logView->showTail(tail.title.isEmpty() ? backend : tail.title, lines,

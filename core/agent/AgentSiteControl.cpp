@@ -2,8 +2,12 @@
 
 #include "agent/AgentClient.h"
 #include "agent/AgentProtocol.h"
+#include "cluster/LocalCluster.h"
 #include "model/Backend.h"
 #include "supervisor/LogReader.h"
+#include "supervisor/WorkerProcess.h"
+
+#include <QFileInfo>
 
 namespace corral::agent {
 
@@ -98,9 +102,34 @@ void AgentSiteControl::start(Done done) {
 void AgentSiteControl::logs(const QString &backend, int lines,
                             std::function<void(const LogTail &)> done) {
     LogTail tail;
+    const QList<WorkerStatus> workers = m_workers ? m_workers() : QList<WorkerStatus>();
+    if (backend == AccessLogBackend) {
+        // Beside the workers' logs (siteLogDirectory), unless the site names another file.
+        const QString directory = workers.isEmpty()
+                                      ? siteLogDirectory(QString(), site())
+                                      : QFileInfo(workers.first().logPath).absolutePath();
+        const QString path = siteAccessLogPath(m_site, directory);
+        if (m_site.listen.isEmpty())
+            tail.error =
+                QStringLiteral("%1 has no proxy (no listen address), so no access log").arg(site());
+        else if (path.isEmpty())
+            tail.error = m_site.accessLog == Site::AccessLogOff
+                             ? QStringLiteral("the access log of %1 is off").arg(site())
+                             : QStringLiteral("the access log of %1 goes to the agent's standard "
+                                              "output")
+                                   .arg(site());
+        else {
+            tail.title = QStringLiteral("%1 · access log · %2").arg(site(), path);
+            const WorkerLogStream log(0, path);
+            for (const LogLine &line : log.lastLines(lines))
+                tail.lines.append(line.text);
+        }
+        if (done) done(tail);
+        return;
+    }
     const quint16 port = portOf(backend);
     QString path;
-    for (const WorkerStatus &worker : m_workers ? m_workers() : QList<WorkerStatus>())
+    for (const WorkerStatus &worker : workers)
         if (worker.port == port) path = worker.logPath;
     if (!port || path.isEmpty()) {
         tail.error = QStringLiteral("%1 is not a worker of %2").arg(backend, site());

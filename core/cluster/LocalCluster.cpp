@@ -5,6 +5,7 @@
 #include "supervisor/Supervisor.h"
 
 #include <QDateTime>
+#include <QDir>
 
 namespace corral {
 
@@ -112,7 +113,12 @@ Result<void> LocalCluster::start(const Site &site, int proxyThreads) {
         config.health.path =
             site.healthPath.isEmpty() ? QString() : healthRequestPath(site.healthPath);
         config.retries = site.retries;
-        applySiteProxySettings(site, siteLogDirectory(m_logDirectory, site.name), config);
+        const QString logDirectory = siteLogDirectory(m_logDirectory, site.name);
+        applySiteProxySettings(site, logDirectory, config);
+        // The default access log opens before any worker made the site's log directory.
+        if (site.accessLog.isEmpty() && !QDir().mkpath(logDirectory))
+            return fail(QStringLiteral("site %1: cannot create the log directory %2")
+                            .arg(site.name, logDirectory));
         m_proxy = std::make_unique<ProxyEngine>();
         if (auto started = m_proxy->start(config); !started) {
             m_proxy.reset();

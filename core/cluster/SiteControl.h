@@ -24,6 +24,9 @@ struct SiteResult {
 };
 
 /// The last lines of one log of a site, as read once (a view reads again to follow it).
+/// logs()'s `backend` for the site's access log (its embedded proxy's), not a worker's.
+inline const QString AccessLogBackend = QStringLiteral("access-log");
+
 struct LogTail {
     QString title;     ///< which log, where: "shop · 127.0.0.1:3001 on web1"
     QStringList lines; ///< oldest first

@@ -1,5 +1,6 @@
 #include "AgentFixture.h"
 #include "Confirmer.h"
+#include "HttpClient.h"
 #include "InventoryTreeModel.h"
 #include "LaunchClusterDialog.h"
 #include "LogView.h"
@@ -17,6 +18,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QCheckBox>
+#include <QComboBox>
 #include <QFile>
 #include <QLabel>
 #include <QLineSeries>
@@ -537,6 +539,41 @@ private Q_SLOTS:
     // Issue 13 item 14: a worker that fails says why with the last lines of its log and the
     // log file's path, in the console's message. A worker that dies while its site starts
     // fails the start: the agent stops the site, shows it failed, and answers with that report.
+    // Issue 19: the log view shows the site's access log (the file its proxy writes beside
+    // the workers' logs), chosen next to the workers' logs.
+    void logViewShowsTheAccessLog() {
+        MainWindow window(m_home.filePath(QStringLiteral("inventory-access.json")), options());
+        installConfirmer(window, true);
+        window.show();
+        const Site site = demoSite(QStringLiteral("accesslogged"), 1);
+        QVERIFY(window.launchCluster(site).ok());
+        QTRY_COMPARE_WITH_TIMEOUT(rowsInState(window.workerModel(), WorkerState::Running), 1,
+                                  20000);
+        QTRY_VERIFY_WITH_TIMEOUT(proxyHasBackend(window, sitePorts(window).value(0)), 10000);
+        {
+            HttpClient client(quint16(site.listen.section(QLatin1Char(':'), 1).toUInt()));
+            for (int i = 0; i < 3; ++i)
+                QCOMPARE(client.get("/?from=tst_console").status, 200);
+        }
+        auto *logView = window.findChild<LogView *>();
+        QVERIFY(logView);
+        QComboBox *selector = logView->sourceSelector();
+        QVERIFY(selector->findText(QStringLiteral("Access log")) >= 0);
+        QVERIFY(selector->findText(QStringLiteral("Worker log")) >= 0);
+        selector->setCurrentIndex(selector->findText(QStringLiteral("Access log")));
+        // Written off the request path: it shows within a few ticks.
+        QTRY_VERIFY2_WITH_TIMEOUT(
+            logView->text()->toPlainText().count(QStringLiteral("GET /?from=tst_console")) == 3,
+            qPrintable(logView->text()->toPlainText()), 10000);
+        // The worker's log again, one switch away.
+        selectWorker(window, sitePorts(window).value(0));
+        selector->setCurrentIndex(selector->findText(QStringLiteral("Worker log")));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            !logView->text()->toPlainText().contains(QStringLiteral("GET /?from=tst_console")),
+            10000);
+        stopAll(window);
+    }
+
     void failedWorkerMessageHasItsLogTail() {
         MainWindow window(m_home.filePath(QStringLiteral("inventory-fail.json")), options());
         installConfirmer(window, true);
