@@ -4,6 +4,7 @@
 // each connection to a backend. Plain structs: the loop owns the logic.
 
 #include "http/BodyFramer.h"
+#include "http/GzipEncoder.h"
 #include "http/HttpParser.h"
 #include "net/Poller.h"
 #include "proxy/AccessLog.h"
@@ -163,6 +164,9 @@ struct Client : Connection {
     bool respDone = false;      ///< the response was sent whole (or an error in its place)
     bool respKeepAlive = false; ///< the backend's connection may serve another request
     int status = 0;
+    bool acceptsGzip = false;   ///< the request's Accept-Encoding does (read while gzip is on)
+    /// Lent while the body is compressed (proxy/Compression.h).
+    http::GzipEncoder *gzip = nullptr;
     FileBody file; ///< open while a static file's body goes out
     /// Static file bodies go by pread into `out` (then out like any response bytes), not by
     /// sendfile(2): for whatever must see the bytes (TLS, gzip). Set per client.

@@ -72,7 +72,9 @@ EventLoop::EventLoop(EngineShared &shared, int index, int listenFd)
     , m_config(shared.config)
     , m_index(index)
     , m_listenFd(listenFd)
-    , m_buffers(bufferSizeFor(shared.config.limits)) {
+    , m_buffers(bufferSizeFor(shared.config.limits))
+    , m_compression(shared.config.compression)
+    , m_gzipPool(shared.config.compression.level) {
     const ProxyLimits &l = m_config.limits;
     m_tls = shared.tls.get();
     m_timers.setDuration(ClientHeader, l.headerTimeoutMs);
@@ -86,9 +88,9 @@ EventLoop::EventLoop(EngineShared &shared, int index, int listenFd)
     m_timers.setDuration(TunnelIdle, l.tunnelTimeoutMs);
     m_request.headers.reserve(64);
     m_response.headers.reserve(64);
-    if (shared.accessLog) m_accessLog = &shared.accessLog->writer(index);
     m_static = shared.staticFiles.get();
     m_fileReaders = shared.fileReaders.get();
+    if (shared.accessLog) m_accessLog = &shared.accessLog->writer(index);
 }
 
 EventLoop::~EventLoop() {
@@ -103,6 +105,7 @@ EventLoop::~EventLoop() {
     releaseFiles(); // the engine stopped the file readers first
     for (Client *c : m_clients) {
         if (c->up) discard(c->up);
+        m_gzipPool.giveBack(c->gzip);
         if (c->ssl) net::tlsFree(c->ssl);
         if (c->fd >= 0) ::close(c->fd);
         m_buffers.release(c->in);
@@ -529,6 +532,7 @@ bool EventLoop::startRequest(Client *c, uint32_t headLength) {
     c->keepAlive = r.keepAlive() && !c->closeAfter;
     c->clientClose = !r.keepAlive();
     c->upgrade = r.wantsUpgrade();
+    c->acceptsGzip = m_compression.enabled() && requestAcceptsGzip(r);
     c->setCookie = false;
     c->idempotent = r.isIdempotent;
     c->reqSent = c->freshOnly = false;
@@ -670,6 +674,13 @@ bool EventLoop::stepProxy(Client *c) {
         const int n = spliceBody(c);
         if (n < 0) return false; // closed
         progress |= n > 0;
+    } else if (c->gzip && u) {
+        const GzipProgress gz = pumpGzipBody(*c, *u, m_buffers); // ends it at the backend's close
+        if (gz.cut) {
+            closeClient(c); // the client sees no last chunk
+            return false;
+        }
+        progress |= gz.moved;
     } else if (u && !c->respDone && u->in.size() > 0) {
         const long n = forwardBody(u->in, c->out, &c->resp);
         if (n < 0) {
@@ -680,7 +691,7 @@ bool EventLoop::stepProxy(Client *c) {
         if (c->resp.done()) c->respDone = true;
         progress |= n > 0;
     }
-    if (u && !c->respDone && !c->pipe.open() && u->eof && u->in.size() == 0) {
+    if (u && !c->respDone && !c->pipe.open() && !c->gzip && u->eof && u->in.size() == 0) {
         if (c->resp.endOfInput()) {
             c->respDone = true;
         } else {
@@ -720,7 +731,7 @@ long EventLoop::forwardBody(Buffer &from, Buffer &to, http::BodyFramer *body) {
 // bytes read with the head go first, in order) and the client's buffer is sent.
 bool EventLoop::shouldSplice(const Client *c) const {
     const int threshold = m_config.limits.spliceMinBytes;
-    return threshold > 0 && !c->ssl && c->respHeadDone && !c->respDone &&
+    return threshold > 0 && !c->ssl && !c->gzip && c->respHeadDone && !c->respDone &&
            c->resp.kind() == http::BodyKind::Length && c->resp.remaining() >= uint64_t(threshold) &&
            c->up->in.size() == 0 && c->out.size() == 0;
 }
@@ -835,6 +846,7 @@ bool EventLoop::handleResponseHead(Client *c) {
     if (!c->req.done()) c->keepAlive = false; // answered before the body arrived: close after
     if (c->closeAfter) c->keepAlive = false;
     ResponseHeadOptions options;
+    if (m_compression.enabled()) options.gzip = beginGzip(*c, r, m_compression, m_gzipPool);
     options.http10 = c->http10;
     options.keepAlive = c->keepAlive;
     if (c->setCookie && c->runtime) options.stickyId = c->runtime->id;
@@ -871,6 +883,7 @@ void EventLoop::finishResponse(Client *c) {
     if (m_accessLog) m_accessLog->write(*c, c->status, rt);
     detachUpstream(c);
     disarm(u->timer);
+    m_gzipPool.giveBack(c->gzip);
     const bool reusable = c->req.done() && u->in.size() == 0 && !u->eof && !u->hangup &&
                           c->respKeepAlive && c->resp.kind() != http::BodyKind::UntilClose &&
                           u->out.size() == 0;
@@ -1335,6 +1348,7 @@ void EventLoop::closeClient(Client *c) {
                            c->respHeadDone ? c->runtime : nullptr);
     dropUpstream(c);
     releaseAttempt(c);
+    m_gzipPool.giveBack(c->gzip);
     c->closed = true;
     disarm(c->timer);
     m_poller->forget(c->fd); // epoll: no EPOLL_CTL_DEL, one syscall less per connection

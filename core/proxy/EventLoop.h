@@ -4,6 +4,7 @@
 #include "net/Poller.h"
 #include "net/TlsContext.h"
 #include "proxy/Balancer.h"
+#include "proxy/Compression.h"
 #include "proxy/Connection.h"
 #include "proxy/FileReaderPool.h"
 #include "proxy/Pools.h"
@@ -167,6 +168,8 @@ private:
     BufferPool m_buffers;
     PipePool m_pipes;
     ConnectionPool m_objects;
+    CompressionPolicy m_compression; ///< gzip's rules; enabled(): the per-loop switch
+    GzipEncoderPool m_gzipPool;      ///< encoders lent to the responses being compressed
     std::vector<Client *> m_clients; ///< open ones; Client::slot indexes it
     Timers m_timers;
 
