@@ -468,6 +468,7 @@ bool EventLoop::flushClient(Client *c) {
     if (n > 0 && c->timer.list == ClientSend) arm(c->timer, ClientSend); // it reads: progress
     if (n > 0 && c->phase == Phase::Linger && c->out.size() == 0) {
         if (c->closeWhenFlushed) {
+            if (c->ssl) net::tlsShutdown(c->ssl); // the end is the response's, not a cut
             closeClient(c);
             return false;
         }
@@ -913,10 +914,12 @@ void EventLoop::completeResponse(Client *c) {
         // into a reset; skip the half-close and the wait for its FIN.
         c->closeWhenFlushed = c->clientClose && c->req.done() && c->in.size() == 0 && !c->upgrade;
         if (c->out.size() == 0) {
-            if (c->closeWhenFlushed)
+            if (c->closeWhenFlushed) {
+                if (c->ssl) net::tlsShutdown(c->ssl); // the end is the response's, not a cut
                 closeClient(c);
-            else
+            } else {
                 shutdownClientWrite(c);
+            }
         }
     }
 }

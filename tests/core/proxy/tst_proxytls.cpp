@@ -385,6 +385,47 @@ private Q_SLOTS:
             if (bytes[i] != patternByte(size_t(i))) QFAIL(qPrintable(QString::number(i)));
     }
 
+    // Static files go out by the copy path (pread into the buffer, then SSL_write), never by
+    // sendfile(2), which would put plaintext on the TLS connection.
+    void staticFilesOverTls() {
+        QTemporaryDir root;
+        QByteArray content(300 * 1024, Qt::Uninitialized);
+        for (qsizetype i = 0; i < content.size(); ++i)
+            content[i] = patternByte(size_t(i));
+        QFile file(root.filePath(QStringLiteral("app.bin")));
+        QVERIFY(file.open(QIODevice::WriteOnly) && file.write(content) == content.size());
+        file.close();
+        ProxyConfig config = tlsConfig();
+        config.staticFiles.root = root.path();
+        ProxyEngine engine;
+        QVERIFY_RESULT(engine.start(config));
+        QTemporaryDir out;
+        const QString saved = out.filePath(QStringLiteral("got"));
+        const Run r =
+            curl(m_ca, {QStringLiteral("-o"), saved, url(engine.port(), QStringLiteral("/app.bin")),
+                        url(engine.port(), QStringLiteral("/"))});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QFile got(saved);
+        QVERIFY(got.open(QIODevice::ReadOnly));
+        QVERIFY(got.readAll() == content);
+        QCOMPARE(r.out, QByteArray("ok " + QByteArray::number(m_backend.port()) + "\n"));
+    }
+
+    // A client that asked to close gets close_notify after its response: over TLS that is
+    // what tells a complete response from a cut one.
+    void closeNotifyEndsAResponse() {
+        ProxyEngine engine;
+        QVERIFY_RESULT(engine.start(tlsConfig()));
+        const Run r =
+            run(QStringLiteral("openssl"),
+                {QStringLiteral("s_client"), QStringLiteral("-quiet"), QStringLiteral("-ign_eof"),
+                 QStringLiteral("-connect"), QStringLiteral("127.0.0.1:%1").arg(engine.port())},
+                "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        QVERIFY2(r.out.endsWith(QByteArray("ok " + QByteArray::number(m_backend.port()) + "\n")),
+                 r.out.constData());
+        QVERIFY2(!r.err.contains("unexpected eof"), r.err.constData());
+    }
+
     // --redirect-http: a 301 to the same path on https://, the Host's name kept when it is a
     // name, the listen address when it is hostile.
     void redirectHttpToHttps() {
