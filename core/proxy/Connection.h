@@ -129,7 +129,7 @@ struct Client : Connection {
     Buffer head;                   ///< the rewritten request head, kept for a retry
     Upstream *up = nullptr;
     ssl_st *ssl = nullptr; ///< the TLS session on an HTTPS listener; null: plain HTTP
-    size_t slot = 0; ///< index in the loop's list of open clients
+    size_t slot = 0;       ///< index in the loop's list of open clients
 
     // The request in flight.
     http::BodyFramer req; ///< its body, client -> backend

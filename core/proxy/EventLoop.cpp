@@ -573,7 +573,8 @@ bool EventLoop::startRequest(Client *c, uint32_t headLength) {
 bool EventLoop::buildRequestHead(Client *c) {
     const http::RequestHead &r = m_request;
     if (!m_buffers.ensure(c->head)) return false;
-    const uint32_t length = writeRequestHead(r, c->address(), c->head.data, m_buffers.bufferSize(), m_tls != nullptr);
+    const uint32_t length =
+        writeRequestHead(r, c->address(), c->head.data, m_buffers.bufferSize(), m_tls != nullptr);
     if (length == 0) return false;
     c->head.begin = 0;
     c->head.end = length;

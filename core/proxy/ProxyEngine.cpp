@@ -271,8 +271,7 @@ static Result<std::shared_ptr<net::TlsContext>> loadTls(const TlsConfig &tls) {
 /// The HTTP -> HTTPS redirect listener of TlsConfig::redirectHttpListen ("HOST:PORT", port 0:
 /// ephemeral), answering with Locations on `httpsPort`.
 static Result<std::unique_ptr<HttpsRedirector>> startRedirect(const ProxyConfig &config,
-                                                              quint16 httpsPort,
-                                                              quint16 &boundTo) {
+                                                              quint16 httpsPort, quint16 &boundTo) {
     const QString &spec = config.tls.redirectHttpListen;
     const bool ephemeral = spec.endsWith(QStringLiteral(":0"));
     auto endpoint = Endpoint::parse(ephemeral ? spec.chopped(1) + u'1' : spec);

@@ -194,8 +194,8 @@ public:
     bool drainAndStop(std::chrono::milliseconds timeout);
     bool isRunning() const;
 
-    quint16 port() const;      ///< the bound listening port
-    quint16 adminPort() const; ///< the admin API's TCP port; 0 when off or on a Unix socket
+    quint16 port() const;         ///< the bound listening port
+    quint16 adminPort() const;    ///< the admin API's TCP port; 0 when off or on a Unix socket
     quint16 redirectPort() const; ///< the HTTP -> HTTPS redirect listener's port; 0: none
     /// Where the admin API listens (socket path, or address and token file); empty when off.
     AdminEndpoint adminEndpoint() const;
