@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace corral::proxy {
@@ -73,7 +74,18 @@ int EventLoop::serveStatic(Client *c, uint32_t headLength) {
     arm(c->timer, ClientSend);
     // A body that fits behind the head goes with it in one send (one segment for a small
     // file instead of a head segment and a sendfile); an offloaded file is not read here.
-    if (!f.offload && response.length <= m_buffers.space(c->out)) copyFileChunk(c);
+    if (!f.offload && response.length <= m_buffers.space(c->out)) {
+        copyFileChunk(c);
+    } else if (!c->useCopyPath && !c->gzip && !f.offload && c->canWrite) {
+        // nginx's tcp_nopush: the head waits in the socket (MSG_MORE) for the sendfile that
+        // follows, one full segment instead of a small head segment and then the body's.
+        const ssize_t n = ::send(c->fd, c->out.readPtr(), c->out.size(), MSG_NOSIGNAL | MSG_MORE);
+        if (n > 0)
+            c->out.consume(uint32_t(n));
+        else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            c->canWrite = false;
+        // Other errors: flushClient meets them again and closes.
+    }
     return 1;
 }
 
