@@ -1,14 +1,19 @@
 #include "helpers/SmallTmpfs.h"
 
 #include <QCryptographicHash>
+#include <QDeadlineTimer>
 #include <QDir>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include <csignal>
+#include <memory>
 
 namespace {
 
@@ -47,6 +52,61 @@ class TestCorralctl : public QObject {
         QFile file(m_inventory);
         if (!file.open(QIODevice::ReadOnly)) return {};
         return QCryptographicHash::hash(file.readAll(), QCryptographicHash::Sha256);
+    }
+
+    struct RunningProxy {
+        std::unique_ptr<QProcess> process;
+        quint16 port = 0; ///< 0: it did not start (output says why)
+        QString output;
+    };
+    /// `corralctl proxy` in the background on a free loopback port, with a backend nothing
+    /// listens on; returned once it said it listens.
+    RunningProxy startProxy(const QStringList &extra, const QString &dataHome = QString()) {
+        RunningProxy proxy;
+        QTcpServer probe;
+        if (!probe.listen(QHostAddress::LocalHost, 0)) return proxy;
+        const quint16 port = probe.serverPort();
+        QTcpServer unused; // the backend: a port nobody listens on once closed
+        if (!unused.listen(QHostAddress::LocalHost, 0)) return proxy;
+        const quint16 backend = unused.serverPort();
+        probe.close();
+        unused.close();
+        proxy.process = std::make_unique<QProcess>();
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("XDG_DATA_HOME"),
+                   dataHome.isEmpty() ? m_dir.filePath(QStringLiteral("data")) : dataHome);
+        proxy.process->setProcessEnvironment(env);
+        proxy.process->setProcessChannelMode(QProcess::MergedChannels);
+        proxy.process->start(QStringLiteral(CORRALCTL_PATH),
+                             QStringList{QStringLiteral("proxy"), QStringLiteral("--listen"),
+                                         QStringLiteral("127.0.0.1:%1").arg(port),
+                                         QStringLiteral("--backends"),
+                                         QStringLiteral("127.0.0.1:%1").arg(backend)} +
+                                 extra);
+        QDeadlineTimer deadline(15000);
+        while (!deadline.hasExpired() && !proxy.output.contains(QStringLiteral("listening on")) &&
+               proxy.process->state() != QProcess::NotRunning) {
+            proxy.process->waitForReadyRead(200);
+            proxy.output += QString::fromUtf8(proxy.process->readAll());
+        }
+        // The lines after "listening on" are written with it, before the flush.
+        proxy.process->waitForReadyRead(100);
+        proxy.output += QString::fromUtf8(proxy.process->readAll());
+        if (proxy.output.contains(QStringLiteral("listening on"))) proxy.port = port;
+        return proxy;
+    }
+    void stopProxy(RunningProxy &proxy) {
+        ::kill(pid_t(proxy.process->processId()), SIGTERM);
+        QVERIFY(proxy.process->waitForFinished(15000));
+        QCOMPARE(proxy.process->exitCode(), 0);
+    }
+    Run curl(const QStringList &args) {
+        QProcess process;
+        process.start(QStringLiteral("curl"),
+                      QStringList{QStringLiteral("--max-time"), QStringLiteral("10")} + args);
+        [&] { QVERIFY(process.waitForFinished(15000)); }();
+        return Run{process.exitCode(), QString::fromUtf8(process.readAllStandardOutput()),
+                   QString::fromUtf8(process.readAllStandardError())};
     }
 
 private Q_SLOTS:
@@ -574,6 +634,72 @@ private Q_SLOTS:
                  qPrintable(bad.err));
         QVERIFY2(bad.err.contains(QStringLiteral("--cache-control:")), qPrintable(bad.err));
         QCOMPARE(inventoryHash(), before);
+    }
+
+    // `corralctl proxy --static DIR --access-log FILE`: a file under DIR comes from the proxy
+    // itself (no backend even listens), everything else goes to the backends, and each
+    // request is a line of the access log.
+    void proxyServesStaticFilesAndLogsThem() {
+        const QString root = m_dir.filePath(QStringLiteral("public"));
+        QVERIFY(QDir().mkpath(root));
+        QFile page(root + QStringLiteral("/hello.txt"));
+        QVERIFY(page.open(QIODevice::WriteOnly));
+        page.write("served by corralctl proxy\n");
+        page.close();
+        const QString log = m_dir.filePath(QStringLiteral("proxy-access.log"));
+        RunningProxy proxy =
+            startProxy({QStringLiteral("--static"), root, QStringLiteral("--cache-control"),
+                        QStringLiteral("max-age=60"), QStringLiteral("--access-log"), log});
+        QVERIFY2(proxy.port, qPrintable(proxy.output));
+        QVERIFY2(proxy.output.contains(QStringLiteral("static files from ") + root),
+                 qPrintable(proxy.output));
+        const Run file = curl({QStringLiteral("-si"),
+                               QStringLiteral("http://127.0.0.1:%1/hello.txt").arg(proxy.port)});
+        QVERIFY2(file.out.startsWith(QStringLiteral("HTTP/1.1 200")), qPrintable(file.out));
+        QVERIFY2(file.out.contains(QStringLiteral("Cache-Control: max-age=60")),
+                 qPrintable(file.out));
+        QVERIFY2(file.out.endsWith(QStringLiteral("served by corralctl proxy\n")),
+                 qPrintable(file.out));
+        const Run other = curl(
+            {QStringLiteral("-si"), QStringLiteral("http://127.0.0.1:%1/missing").arg(proxy.port)});
+        QVERIFY2(other.out.startsWith(QStringLiteral("HTTP/1.1 502")), qPrintable(other.out));
+        stopProxy(proxy);
+        QFile written(log);
+        QVERIFY(written.open(QIODevice::ReadOnly));
+        const QString lines = QString::fromUtf8(written.readAll());
+        QVERIFY2(lines.contains(QStringLiteral("\"GET /hello.txt HTTP/1.1\" 200")),
+                 qPrintable(lines));
+        QVERIFY2(lines.contains(QStringLiteral("\"GET /missing HTTP/1.1\" 502")),
+                 qPrintable(lines));
+    }
+
+    // `corralctl proxy --tls` without a certificate: the development CA is created once, the
+    // trust instructions are printed that time only, and curl trusting the CA gets through.
+    void proxyTlsWithTheDevelopmentCa() {
+        const QString root = m_dir.filePath(QStringLiteral("public-tls"));
+        QVERIFY(QDir().mkpath(root));
+        QFile page(root + QStringLiteral("/index.html"));
+        QVERIFY(page.open(QIODevice::WriteOnly));
+        page.write("<p>https</p>\n");
+        page.close();
+        const QString dataHome = m_dir.filePath(QStringLiteral("data-tls"));
+        const QStringList args{QStringLiteral("--tls"), QStringLiteral("--host"),
+                               QStringLiteral("shop.test"), QStringLiteral("--static"), root};
+        for (int run = 0; run < 2; ++run) {
+            RunningProxy proxy = startProxy(args, dataHome);
+            QVERIFY2(proxy.port, qPrintable(proxy.output));
+            QCOMPARE(proxy.output.contains(QStringLiteral("update-ca-certificates")), run == 0);
+            QVERIFY2(proxy.output.contains(QStringLiteral("https (development CA")),
+                     qPrintable(proxy.output));
+            const Run fetched =
+                curl({QStringLiteral("-s"), QStringLiteral("--cacert"),
+                      dataHome + QStringLiteral("/corral/ca/ca.pem"), QStringLiteral("--resolve"),
+                      QStringLiteral("shop.test:%1:127.0.0.1").arg(proxy.port),
+                      QStringLiteral("https://shop.test:%1/").arg(proxy.port)});
+            QCOMPARE(fetched.exitCode, 0);
+            QCOMPARE(fetched.out, QStringLiteral("<p>https</p>\n"));
+            stopProxy(proxy);
+        }
     }
 
     void helpListsProxySettings() {
