@@ -257,6 +257,24 @@ private Q_SLOTS:
         }
     }
 
+    // A returning client resumes its session (TLS 1.2 and 1.3 tickets): no full handshake.
+    void sessionsResume() {
+        ProxyEngine engine;
+        QVERIFY_RESULT(engine.start(tlsConfig()));
+        QTemporaryDir dir;
+        for (const char *version : {"-tls1_2", "-tls1_3"}) {
+            const QString session = dir.filePath(QString::fromLatin1(version));
+            const Run first = handshake(engine.port(), {QString::fromLatin1(version),
+                                                        QStringLiteral("-sess_out"), session});
+            QVERIFY2(first.exitCode == 0 && first.out.contains("New, TLSv1."),
+                     first.out.constData());
+            const Run again = handshake(
+                engine.port(), {QString::fromLatin1(version), QStringLiteral("-sess_in"), session});
+            QVERIFY2(again.exitCode == 0 && again.out.contains("Reused, TLSv1."),
+                     again.out.constData());
+        }
+    }
+
     // The user's own certificate and key; a key of another certificate is refused at start
     // with the files named.
     void givenCertificateAndKey() {
