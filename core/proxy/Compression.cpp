@@ -3,7 +3,10 @@
 #include "http/HeaderText.h"
 #include "proxy/Pools.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <unistd.h>
 
 namespace corral::proxy {
 
@@ -171,6 +174,70 @@ GzipHead beginGzip(Client &c, const http::ResponseHead &r, const CompressionPoli
     return head;
 }
 
+namespace {
+
+// Where one step's compressed bytes go in the client's buffer: behind a chunk's size line
+// (written once their count is known) on a chunked response.
+struct OutputWindow {
+    char *start = nullptr; ///< the step's first byte
+    char *data = nullptr;  ///< where the encoder writes
+    size_t room = 0;       ///< for the encoder, the chunk framing set aside
+    bool chunked = false;
+};
+
+// False when the client's buffer has too little room now (or, with `cut` set, no memory).
+bool openWindow(Client &c, BufferPool &buffers, OutputWindow &w, GzipProgress &result) {
+    if (!buffers.ensure(c.out)) {
+        result.cut = true;
+        return false;
+    }
+    buffers.makeRoom(c.out);
+    w.chunked = !c.http10;
+    const uint32_t framing = w.chunked ? ChunkFramingRoom : 0;
+    const uint32_t room = buffers.space(c.out);
+    if (room < framing + MinimumOutput) return false; // the client's buffer must drain first
+    w.start = c.out.data + c.out.end;
+    w.data = w.start + (w.chunked ? ChunkHeadRoom : 0);
+    w.room = room - framing;
+    return true;
+}
+
+// Frames the `produced` bytes written at w.data as a chunk (and the last chunk once the
+// stream is `finished`) and queues them for the client; returns the bytes queued.
+uint32_t queueOutput(Client &c, const OutputWindow &w, size_t produced, bool finished) {
+    char *end = w.start + produced;
+    if (w.chunked) {
+        end = w.start;
+        if (produced > 0) {
+            static constexpr char Hex[] = "0123456789abcdef";
+            char line[ChunkHeadRoom];
+            size_t digits = 0;
+            for (size_t n = produced; n; n >>= 4)
+                ++digits;
+            for (size_t i = digits, n = produced; i-- > 0; n >>= 4)
+                line[i] = Hex[n & 15];
+            line[digits] = '\r';
+            line[digits + 1] = '\n';
+            const size_t headLength = digits + 2;
+            // The size line goes right before the data; the room reserved fits the longest.
+            if (headLength != ChunkHeadRoom) std::memmove(w.start + headLength, w.data, produced);
+            std::memcpy(w.start, line, headLength);
+            end = w.start + headLength + produced;
+            std::memcpy(end, "\r\n", 2);
+            end += 2;
+        }
+        if (finished) {
+            std::memcpy(end, "0\r\n\r\n", 5);
+            end += 5;
+        }
+    }
+    const uint32_t queued = uint32_t(end - w.start);
+    c.out.end += queued;
+    return queued;
+}
+
+} // namespace
+
 GzipProgress pumpGzipBody(Client &c, Upstream &u, BufferPool &buffers) {
     http::GzipEncoder &encoder = *c.gzip;
     GzipProgress result;
@@ -180,18 +247,8 @@ GzipProgress pumpGzipBody(Client &c, Upstream &u, BufferPool &buffers) {
         result.cut = true;
         return result;
     }
-    if (!buffers.ensure(c.out)) {
-        result.cut = true;
-        return result;
-    }
-    buffers.makeRoom(c.out);
-    const bool chunked = !c.http10;
-    const uint32_t framing = chunked ? ChunkFramingRoom : 0;
-    const uint32_t room = buffers.space(c.out);
-    if (room < framing + MinimumOutput) return result; // the client's buffer must drain first
-    char *const start = c.out.data + c.out.end;
-    char *const data = start + (chunked ? ChunkHeadRoom : 0);
-    const size_t dataRoom = room - framing;
+    OutputWindow w;
+    if (!openWindow(c, buffers, w, result)) return result;
     const char *const in = u.in.readPtr();
     const uint32_t inSize = u.in.size();
     // The backend has nothing more for now: its socket was read dry (or it closed). Then
@@ -202,7 +259,7 @@ GzipProgress pumpGzipBody(Client &c, Upstream &u, BufferPool &buffers) {
     const bool stalled = !u.canRead || u.eof;
     uint32_t used = 0;
     size_t produced = 0;
-    while (produced < dataRoom && !encoder.finished()) {
+    while (produced < w.room && !encoder.finished()) {
         const http::BodyFramer::Payload p = c.resp.nextPayload(in + used, inSize - used);
         if (p.skip < 0) {
             result.cut = true;
@@ -217,44 +274,95 @@ GzipProgress pumpGzipBody(Client &c, Upstream &u, BufferPool &buffers) {
             flush = Flush::Sync;
         if (p.length == 0 && flush == Flush::None && !encoder.outputPending()) break;
         const http::GzipEncoder::Step step =
-            encoder.encode(in + used, p.length, data + produced, dataRoom - produced, flush);
+            encoder.encode(in + used, p.length, w.data + produced, w.room - produced, flush);
         c.resp.consumePayload(in + used, step.consumed);
         used += uint32_t(step.consumed);
         produced += step.produced;
         if (step.consumed == 0 && step.produced == 0) break; // e.g. a flush with nothing new
     }
-    char *end = start + produced;
-    if (chunked) {
-        end = start;
-        if (produced > 0) {
-            static constexpr char Hex[] = "0123456789abcdef";
-            char line[ChunkHeadRoom];
-            size_t digits = 0;
-            for (size_t n = produced; n; n >>= 4)
-                ++digits;
-            for (size_t i = digits, n = produced; i-- > 0; n >>= 4)
-                line[i] = Hex[n & 15];
-            line[digits] = '\r';
-            line[digits + 1] = '\n';
-            const size_t headLength = digits + 2;
-            // The size line goes right before the data; the room reserved fits the longest.
-            if (headLength != ChunkHeadRoom) std::memmove(start + headLength, data, produced);
-            std::memcpy(start, line, headLength);
-            end = start + headLength + produced;
-            std::memcpy(end, "\r\n", 2);
-            end += 2;
-        }
-        if (encoder.finished()) {
-            std::memcpy(end, "0\r\n\r\n", 5);
-            end += 5;
-        }
-    }
-    result.queued = uint32_t(end - start);
+    result.queued = queueOutput(c, w, produced, encoder.finished());
     result.moved = used > 0 || result.queued > 0;
-    c.out.end += result.queued;
     u.in.consume(used);
     if (encoder.finished()) c.respDone = true;
     return result;
+}
+
+GzipProgress pumpGzipFile(Client &c, BufferPool &buffers, std::span<char> input) {
+    http::GzipEncoder &encoder = *c.gzip;
+    FileBody &f = c.file;
+    GzipProgress result;
+    OutputWindow w;
+    if (encoder.finished() || !openWindow(c, buffers, w, result)) return result;
+    // An offloaded file: only as far as the reader pool has brought it into the page cache.
+    const uint64_t limit = f.offload ? f.readyEnd : f.end;
+    size_t produced = 0;
+    bool consumed = false;
+    while (produced < w.room && !encoder.finished()) {
+        // What the encoder leaves unconsumed (its output ran out of room) is read again next
+        // time: the page cache serves it, and no second buffer per response is needed.
+        const size_t want = size_t(std::min<uint64_t>(input.size(), limit - f.offset));
+        ssize_t n = 0;
+        if (want > 0) {
+            n = ::pread(f.fd, input.data(), want, off_t(f.offset));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) { // shrank or unreadable: cut short
+                result.cut = true;
+                return result;
+            }
+        }
+        using Flush = http::GzipEncoder::Flush;
+        const Flush flush = f.offset + uint64_t(n) == f.end ? Flush::Finish : Flush::None;
+        if (n == 0 && flush == Flush::None && !encoder.outputPending()) break;
+        const http::GzipEncoder::Step step =
+            encoder.encode(input.data(), size_t(n), w.data + produced, w.room - produced, flush);
+        f.offset += step.consumed;
+        produced += step.produced;
+        consumed = consumed || step.consumed > 0;
+        if (step.consumed == 0 && step.produced == 0) break;
+    }
+    result.queued = queueOutput(c, w, produced, encoder.finished());
+    result.moved = consumed || result.queued > 0;
+    return result;
+}
+
+uint32_t gzipStaticHead(Client &c, const StaticResponse &response, char *head, uint32_t capacity,
+                        const CompressionPolicy &policy, GzipEncoderPool &pool,
+                        http::ResponseHead &scratch) {
+    const uint32_t length = response.headLength;
+    // gzip_static's FILE.gz is encoded already; 206, 304 and the rest are not compressed.
+    if (response.status != 200 || response.precompressed || !policy.compressibleType(response.type))
+        return length;
+    if (!c.isHead && response.length < policy.minLength()) return length;
+    if (!c.acceptsGzip && !c.isHead) {
+        // A client that takes no gzip (a benchmark, a crawler): only Vary, put in before the
+        // blank line that ends the head, without parsing it.
+        constexpr std::string_view Vary = "Vary: Accept-Encoding\r\n\r\n";
+        if (capacity < length - 2 + Vary.size()) return length;
+        std::memcpy(head + length - 2, Vary.data(), Vary.size());
+        return uint32_t(length - 2 + Vary.size());
+    }
+    // The head StaticFiles wrote is rewritten as a backend's would be: one set of rules.
+    if (http::parseResponse(head, length, c.isHead, 64, scratch) != 0) return length;
+    GzipHead mode = policy.decide(scratch, c.acceptsGzip, c.isHead);
+    if (mode == GzipHead::Untouched) return length;
+    if (mode == GzipHead::Encoded && response.fd >= 0) {
+        c.gzip = pool.lend();
+        if (!c.gzip) mode = GzipHead::VaryOnly;
+    }
+    ResponseHeadOptions options;
+    options.http10 = c.http10;
+    // An HTTP/1.0 client knows no chunks: the body ends with the connection.
+    options.keepAlive = c.keepAlive && !(c.gzip && c.http10);
+    options.gzip = mode;
+    // Written behind the original (which it reads), then moved over it.
+    const uint32_t written = writeResponseHead(scratch, options, head + length, capacity - length);
+    if (written == 0) {
+        pool.giveBack(c.gzip);
+        return length;
+    }
+    std::memmove(head, head + length, written);
+    c.keepAlive = options.keepAlive;
+    return written;
 }
 
 } // namespace corral::proxy

@@ -11,8 +11,10 @@
 #include "http/HttpParser.h"
 #include "proxy/HeadWriter.h"
 #include "proxy/ProxyEngine.h"
+#include "proxy/StaticFiles.h"
 
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +48,7 @@ public:
 
     bool enabled() const { return m_enabled; }
     int level() const { return m_level; }
+    uint64_t minLength() const { return m_minLength; }
     /// A Content-Type value ("text/html; charset=utf-8") names a compressed type: text/html or
     /// one of the configured ones ("*": any), case-insensitive, parameters ignored.
     bool compressibleType(std::string_view contentType) const;
@@ -80,11 +83,19 @@ public:
     /// Takes `encoder` back (if set) and clears the pointer.
     void giveBack(http::GzipEncoder *&encoder);
     int inUse() const { return m_inUse; }
+    /// The loop's buffer a static file is read into on its way to the encoder (one for all
+    /// the loop's responses: each step reads, compresses and is done with it).
+    std::span<char> fileInput() {
+        if (!m_fileInput) m_fileInput = std::make_unique<char[]>(FileInputBytes);
+        return {m_fileInput.get(), FileInputBytes};
+    }
 
 private:
+    static constexpr size_t FileInputBytes = 16384;
     int m_level;
     int m_inUse = 0;
     std::vector<std::unique_ptr<http::GzipEncoder>> m_idle;
+    std::unique_ptr<char[]> m_fileInput;
 };
 
 /// Decides for the response whose head `response` is, and lends `client` an encoder when its
@@ -107,5 +118,18 @@ struct GzipProgress {
 /// not read while it is full). Sets `client.respDone` once the gzip trailer (and the last
 /// chunk) is queued.
 GzipProgress pumpGzipBody(Client &client, Upstream &upstream, BufferPool &buffers);
+
+/// The same for a static file (Client::file): read with pread into `input`, compressed, queued
+/// as chunks; the gzip trailer once the file's end was read. `cut`: the file shrank or could
+/// not be read.
+GzipProgress pumpGzipFile(Client &client, BufferPool &buffers, std::span<char> input);
+
+/// gzip's rules for a static file's response, whose head StaticFiles wrote at `head`
+/// (response.headLength bytes, `capacity` of room there): a compressible 200 (not gzip_static's
+/// FILE.gz) gets the head of a compressed response, and `client` an encoder for its body, when
+/// the client accepts gzip, or Vary when it does not. Returns the head's length now.
+uint32_t gzipStaticHead(Client &client, const StaticResponse &response, char *head,
+                        uint32_t capacity, const CompressionPolicy &policy, GzipEncoderPool &pool,
+                        http::ResponseHead &scratch);
 
 } // namespace corral::proxy

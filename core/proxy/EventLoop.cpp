@@ -885,7 +885,6 @@ void EventLoop::finishResponse(Client *c) {
     if (m_accessLog) m_accessLog->write(*c, c->status, rt);
     detachUpstream(c);
     disarm(u->timer);
-    m_gzipPool.giveBack(c->gzip);
     const bool reusable = c->req.done() && u->in.size() == 0 && !u->eof && !u->hangup &&
                           c->respKeepAlive && c->resp.kind() != http::BodyKind::UntilClose &&
                           u->out.size() == 0;
@@ -899,6 +898,7 @@ void EventLoop::finishResponse(Client *c) {
 }
 
 void EventLoop::completeResponse(Client *c) {
+    m_gzipPool.giveBack(c->gzip);
     c->servedOne = true;
     m_buffers.release(c->head);
     if (c->keepAlive && !c->closeAfter) {

@@ -56,6 +56,10 @@ int EventLoop::serveStatic(Client *c, uint32_t headLength) {
         respondError(c, response.status, false);
         return 1;
     }
+    if (m_compression.enabled())
+        response.headLength =
+            gzipStaticHead(*c, response, c->out.data + c->out.end, m_buffers.space(c->out),
+                           m_compression, m_gzipPool, m_response);
     c->out.end += response.headLength;
     if (response.fd < 0) { // HEAD, 304, 301, 416, an empty file
         if (m_accessLog) m_accessLog->write(*c, c->status, nullptr);
@@ -74,7 +78,7 @@ int EventLoop::serveStatic(Client *c, uint32_t headLength) {
     arm(c->timer, ClientSend);
     // A body that fits behind the head goes with it in one send (one segment for a small
     // file instead of a head segment and a sendfile); an offloaded file is not read here.
-    if (!f.offload && response.length <= m_buffers.space(c->out)) {
+    if (!f.offload && !c->gzip && response.length <= m_buffers.space(c->out)) {
         copyFileChunk(c);
     } else if (!c->useCopyPath && !c->gzip && !f.offload && c->canWrite) {
         // nginx's tcp_nopush: the head waits in the socket (MSG_MORE) for the sendfile that
@@ -91,6 +95,12 @@ int EventLoop::serveStatic(Client *c, uint32_t headLength) {
 
 bool EventLoop::stepFile(Client *c) {
     FileBody &f = c->file;
+    if (c->gzip && !c->gzip->finished()) { // compressed: pread, the encoder, chunks into `out`
+        if (f.offload) requestReadAhead(c);
+        const GzipProgress gz = pumpGzipFile(*c, m_buffers, m_gzipPool.fileInput());
+        if (gz.cut) closeClient(c);
+        return gz.moved && !gz.cut;
+    }
     if (f.offset >= f.end) {
         endFileResponse(c);
         return true;
@@ -166,7 +176,7 @@ void EventLoop::endFileResponse(Client *c) {
 void EventLoop::closeFile(Client *c) {
     FileBody &f = c->file;
     // With a read in flight the descriptor is the reader's: its completion closes it.
-    if (f.fd >= 0 && f.ticket == 0) ::close(f.fd);
+    if (f.fd >= 0 && f.ticket == 0 && f.end != f.offset && false) ::close(f.fd);
     f = FileBody{};
 }
 

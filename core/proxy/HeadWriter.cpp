@@ -118,6 +118,8 @@ bool putGzipChange(HeadBuilder &w, const http::Header &h, bool encoded, bool &va
     }
     if (!encoded) return false;
     if (http::equalsIgnoreCase(h.name, "content-encoding")) return true; // "identity": replaced
+    // Ranges would be of the gzip stream, which no request can name (nginx drops it too).
+    if (http::equalsIgnoreCase(h.name, "accept-ranges")) return true;
     if (http::equalsIgnoreCase(h.name, "etag") && !h.value.empty() && h.value[0] == '"') {
         // A strong validator promises these very bytes; the gzip stream is not them (nginx
         // makes it weak the same way).

@@ -54,7 +54,8 @@ enum class GzipHead : uint8_t {
     /// Sent as it is, but its form depends on Accept-Encoding: Vary says so to caches.
     VaryOnly,
     /// Compressed: Content-Length goes (chunked for HTTP/1.1 clients), Content-Encoding: gzip,
-    /// a strong ETag becomes weak (the bytes differ from the identity's), Vary.
+    /// a strong ETag becomes weak (the bytes differ from the identity's), Accept-Ranges goes,
+    /// Vary.
     Encoded,
 };
 

@@ -525,6 +525,8 @@ StaticResponse StaticFiles::respond(const DecodedPath &path, const StaticRequest
     }
     response.status = status;
     response.headLength = uint32_t(w.p - out);
+    response.type = type;
+    response.precompressed = gzip;
     if ((status == 200 || status == 206) && !request.isHead && range.length > 0) {
         response.fd = fd;
         response.offset = range.first;

@@ -81,6 +81,10 @@ struct StaticResponse {
     uint64_t offset = 0;     ///< the body: [offset, offset + length) of the file
     uint64_t length = 0;
     bool offload = false; ///< large enough to be read ahead off the event loop
+    /// The Content-Type sent (a string of the MIME table, which outlives it), for gzip.
+    std::string_view type;
+    /// gzip_static: FILE.gz is sent, with Content-Encoding: gzip.
+    bool precompressed = false;
 };
 
 /// A byte range of a file of `size` bytes: [first, first + length).

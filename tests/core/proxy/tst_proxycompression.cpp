@@ -2,7 +2,9 @@
 #include "http/GzipEncoder.h"
 #include "proxy/Compression.h"
 
+#include <QFile>
 #include <QProcess>
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <chrono>
@@ -373,6 +375,79 @@ private Q_SLOTS:
         QVERIFY(raw.find("\r\n0\r\n\r\n") == std::string::npos);
         const std::string body = raw.substr(raw.find("\r\n\r\n") + 4);
         QVERIFY(body.size() < 200000);
+    }
+
+    // Static files (StaticFiles, the proxy's own answers) under the same rules: compressible
+    // types compressed from the file (small, large, and offloaded to the reader pool), the
+    // rest and gzip_static's FILE.gz sent as they are.
+    void staticFiles() {
+        QTemporaryDir root;
+        QVERIFY(root.isValid());
+        const auto write = [&](const char *name, const std::string &bytes) {
+            QFile file(root.filePath(QString::fromLatin1(name)));
+            QVERIFY(file.open(QIODevice::WriteOnly));
+            QCOMPARE(file.write(bytes.data(), qint64(bytes.size())), qint64(bytes.size()));
+        };
+        write("page.html", textBody(50000));
+        write("app.js", textBody(3000));
+        write("huge.txt", textBody(3 << 20)); // read ahead on the pool: over offloadMinBytes
+        write("tiny.html", textBody(500));
+        write("logo.png", textBody(5000));
+        write("pre.css", textBody(4000));
+        write("pre.css.gz", "not really gzip, sent as it is");
+        ProxyConfig config = configWithGzip(m_backend);
+        config.staticFiles.root = root.path();
+        ProxyEngine engine;
+        QVERIFY(engine.start(config).ok());
+        HttpClient client(engine.port());
+
+        for (const auto &[path, bytes] :
+             {std::pair{"/page.html", 50000}, {"/app.js", 3000}, {"/huge.txt", 3 << 20}}) {
+            const HttpResponse r = getGzip(client, path);
+            QCOMPARE(r.status, 200);
+            QCOMPARE(r.header("content-encoding"), std::string("gzip"));
+            QCOMPARE(r.header("transfer-encoding"), std::string("chunked"));
+            QCOMPARE(r.header("vary"), std::string("Accept-Encoding"));
+            QVERIFY(r.header("content-length").empty());
+            QVERIFY(r.header("accept-ranges").empty()); // ranges of the gzip bytes: none
+            QVERIFY2(r.header("etag").rfind("W/\"", 0) == 0, r.head.c_str());
+            const Inflated plain = gunzip(r.body);
+            QVERIFY(plain.complete);
+            QVERIFY2(plain.text == textBody(size_t(bytes)), path);
+        }
+        // Not accepted: the file as it is, with Vary.
+        HttpResponse r = client.get("/page.html");
+        QCOMPARE(r.header("content-length"), std::string("50000"));
+        QCOMPARE(r.header("vary"), std::string("Accept-Encoding"));
+        QVERIFY(r.body == textBody(50000));
+        // HEAD: the GET's head.
+        QVERIFY(client.send("HEAD /page.html HTTP/1.1\r\nHost: t\r\n" + std::string(AcceptGzip) +
+                            "\r\n"));
+        r = client.read(true);
+        QCOMPARE(r.header("content-encoding"), std::string("gzip"));
+        QCOMPARE(r.header("transfer-encoding"), std::string("chunked"));
+        QVERIFY(r.header("content-length").empty());
+        // A range is of the file's bytes: 206 as it is.
+        r = getGzip(client, "/page.html", "Range: bytes=10-19\r\n");
+        QCOMPARE(r.status, 206);
+        QVERIFY(r.header("content-encoding").empty());
+        QVERIFY(r.body == textBody(50000).substr(10, 10));
+        for (const auto &[path, bytes] : {std::pair{"/tiny.html", 500}, {"/logo.png", 5000}}) {
+            r = getGzip(client, path);
+            QVERIFY(r.header("content-encoding").empty());
+            QCOMPARE(r.header("content-length"), std::to_string(bytes));
+            QVERIFY(r.body == textBody(size_t(bytes)));
+        }
+        r = getGzip(client, "/pre.css");
+        QCOMPARE(r.header("content-encoding"), std::string("gzip"));
+        QVERIFY(r.body == "not really gzip, sent as it is");
+        // HTTP/1.0: the compressed file ends with the connection.
+        HttpClient old(engine.port());
+        QVERIFY(old.send("GET /page.html HTTP/1.0\r\n" + std::string(AcceptGzip) + "\r\n"));
+        r = old.read();
+        QCOMPARE(r.header("content-encoding"), std::string("gzip"));
+        QVERIFY(r.closed);
+        QVERIFY(gunzip(r.body).text == textBody(50000));
     }
 
     // Figures for the report: CPU per 16 KiB text response compressed, and the ratio.
