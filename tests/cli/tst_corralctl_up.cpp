@@ -5,6 +5,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
@@ -117,6 +118,61 @@ private Q_SLOTS:
         QCOMPARE(up.exitCode(), 0);
         for (qint64 pid : pids)
             QVERIFY2(!isAlive(pid), qPrintable(QString::number(pid)));
+    }
+
+    // Issue 19: the demo's public directory is served by the proxy (the worker never sees
+    // those requests), the rest by the workers, and each request is a line of access.log in
+    // the site's log directory, beside the workers' logs.
+    void demoServesItsPublicDirectoryAndLogsEachRequest() {
+        const quint16 listenPort = corral::test::freePort();
+        QProcess up;
+        startUp(up, {QStringLiteral("up"), QStringLiteral("--demo"), QStringLiteral("--workers"),
+                     QStringLiteral("1"), QStringLiteral("--base-port"),
+                     QString::number(freeBase()), QStringLiteral("--listen"),
+                     QStringLiteral("127.0.0.1:%1").arg(listenPort), QStringLiteral("--json")});
+        const QJsonObject running = waitForEvent(up, [](const QJsonObject &e) {
+            return e[QStringLiteral("state")] == QStringLiteral("running");
+        });
+        QVERIFY2(!running.isEmpty(), up.readAllStandardError().constData());
+        const int workerPort = running[QStringLiteral("port")].toInt();
+        const auto get = [&](const QString &path) {
+            QProcess curl;
+            curl.start(QStringLiteral("curl"),
+                       {QStringLiteral("-s"), QStringLiteral("--max-time"), QStringLiteral("10"),
+                        QStringLiteral("--retry"), QStringLiteral("20"),
+                        QStringLiteral("--retry-connrefused"), QStringLiteral("--retry-delay"),
+                        QStringLiteral("0"),
+                        QStringLiteral("http://127.0.0.1:%1%2").arg(listenPort).arg(path)});
+            curl.waitForFinished(30000);
+            return QString::fromUtf8(curl.readAllStandardOutput());
+        };
+        // The worker joins the proxy once ready: / answers from it.
+        QDeadlineTimer joined(10000);
+        QString root;
+        while (!(root = get(QStringLiteral("/"))).contains(QStringLiteral("\"pid\"")) &&
+               !joined.hasExpired())
+            QTest::qWait(50);
+        QVERIFY2(root.contains(QStringLiteral("\"port\":%1").arg(workerPort)), qPrintable(root));
+        const QString page = get(QStringLiteral("/welcome.html"));
+        QVERIFY2(page.contains(QStringLiteral("Served by Corral's proxy, not by a worker")),
+                 qPrintable(page));
+        QVERIFY(get(QStringLiteral("/demo.css")).contains(QStringLiteral("font-family")));
+
+        ::kill(pid_t(up.processId()), SIGINT);
+        QVERIFY(up.waitForFinished(15000));
+        QCOMPARE(up.exitCode(), 0);
+        QFile log(m_dir.filePath(QStringLiteral("state/corral/logs/demo/access.log")));
+        QVERIFY2(log.open(QIODevice::ReadOnly), qPrintable(log.fileName()));
+        const QString lines = QString::fromUtf8(log.readAll());
+        // Static: no upstream ("-"); proxied: the worker's address and status.
+        QVERIFY2(
+            QRegularExpression(QStringLiteral("\"GET /welcome.html HTTP/1.1\" 200 \\d+ .* - - "))
+                .match(lines)
+                .hasMatch(),
+            qPrintable(lines));
+        QVERIFY2(lines.contains(QStringLiteral("\"GET / HTTP/1.1\" 200")) &&
+                     lines.contains(QStringLiteral("127.0.0.1:%1 200").arg(workerPort)),
+                 qPrintable(lines));
     }
 
     void sigkilledCorralLeavesNoWorkerBehind() {
