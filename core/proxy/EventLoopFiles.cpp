@@ -176,7 +176,7 @@ void EventLoop::endFileResponse(Client *c) {
 void EventLoop::closeFile(Client *c) {
     FileBody &f = c->file;
     // With a read in flight the descriptor is the reader's: its completion closes it.
-    if (f.fd >= 0 && f.ticket == 0 && f.end != f.offset && false) ::close(f.fd);
+    if (f.fd >= 0 && f.ticket == 0) ::close(f.fd);
     f = FileBody{};
 }
 
