@@ -205,6 +205,41 @@ private Q_SLOTS:
                  qPrintable(bad.error()));
     }
 
+    // A cached certificate within 30 days of its end is issued anew; one still good is kept.
+    void renewsNearExpiry() {
+        QTemporaryDir dir;
+        net::DevCertificateAuthority ca(dir.path() + QStringLiteral("/ca"));
+        auto first = ca.certificateFor({QStringLiteral("soon.test")});
+        QVERIFY_RESULT(first);
+        // Replace it with one of the same key and CA that ends in 10 days.
+        const QString csr = dir.filePath(QStringLiteral("csr.pem"));
+        QCOMPARE(run(QStringLiteral("openssl"),
+                     {QStringLiteral("req"), QStringLiteral("-new"), QStringLiteral("-key"),
+                      first->keyFile, QStringLiteral("-subj"), QStringLiteral("/CN=soon.test"),
+                      QStringLiteral("-out"), csr})
+                     .exitCode,
+                 0);
+        QCOMPARE(run(QStringLiteral("openssl"),
+                     {QStringLiteral("x509"), QStringLiteral("-req"), QStringLiteral("-in"), csr,
+                      QStringLiteral("-CA"), first->caFile, QStringLiteral("-CAkey"),
+                      ca.directory() + QStringLiteral("/ca-key.pem"), QStringLiteral("-days"),
+                      QStringLiteral("10"), QStringLiteral("-out"), first->certFile})
+                     .exitCode,
+                 0);
+        auto renewed = ca.certificateFor({QStringLiteral("soon.test")});
+        QVERIFY_RESULT(renewed);
+        QVERIFY(renewed->issued);
+        QCOMPARE(renewed->caFingerprint, first->caFingerprint);
+        const Run dates = run(QStringLiteral("openssl"),
+                              {QStringLiteral("x509"), QStringLiteral("-in"), renewed->certFile,
+                               QStringLiteral("-noout"), QStringLiteral("-checkend"),
+                               QString::number(800 * 86400)});
+        QVERIFY2(dates.exitCode == 0, dates.out.constData()); // good for 800 days and more
+        auto kept = ca.certificateFor({QStringLiteral("soon.test")});
+        QVERIFY_RESULT(kept);
+        QVERIFY(!kept->issued);
+    }
+
     // Two processes issuing at once (here: threads on a fresh directory) agree on one CA and
     // leave whole files.
     void concurrentIssuersAgree() {
