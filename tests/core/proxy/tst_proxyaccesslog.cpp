@@ -7,6 +7,7 @@
 #include <QTest>
 
 #include <fcntl.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace corral;
@@ -363,6 +364,49 @@ private Q_SLOTS:
         LogLine line;
         QVERIFY2(parseLine(lines[0], line), qPrintable(lines[0]));
         QCOMPARE(line.request, QStringLiteral("GET /stdout HTTP/1.1"));
+    }
+
+    void stalledWriterDropsLinesNotRequests() {
+        // Standard output is a pipe nobody reads: the writer thread blocks in write(2), the
+        // loops' buffers fill, and then lines are dropped and counted while every request is
+        // still answered at once (the loops never wait for the log).
+        TestBackend a;
+        QVERIFY(a.start());
+        int pipeFds[2];
+        QCOMPARE(::pipe2(pipeFds, O_CLOEXEC), 0);
+        fflush(stdout);
+        const int savedStdout = ::dup(STDOUT_FILENO);
+        ::dup2(pipeFds[1], STDOUT_FILENO);
+        ::close(pipeFds[1]);
+        ProxyEngine engine;
+        const auto started = engine.start(logging(configFor({&a}), QStringLiteral("-")));
+        int answered = 0;
+        const int requests = 1500; // about 4 KiB a line: past the 4 MiB a loop may hand over
+        const std::string target = "/" + std::string(4000, 'p');
+        if (started) {
+            HttpClient client(engine.port());
+            for (int i = 0; i < requests; ++i) {
+                client.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+                if (client.read().status == 200) ++answered;
+            }
+        }
+        const ProxyStats stats = engine.snapshot();
+        // Unblock the writer (drain the pipe) so stop() can write out the rest and return.
+        std::thread drain([fd = pipeFds[0]] {
+            char buffer[65536];
+            while (::read(fd, buffer, sizeof buffer) > 0) {
+            }
+        });
+        engine.stop();
+        ::dup2(savedStdout, STDOUT_FILENO); // closes the pipe's last write end: drain ends
+        ::close(savedStdout);
+        drain.join();
+        ::close(pipeFds[0]);
+        QVERIFY_RESULT(started);
+        QCOMPARE(answered, requests);
+        QVERIFY2(stats.accessLogDropped > 0, "no line was dropped: the buffers did not fill");
+        QCOMPARE(engine.snapshot().accessLogDropped + engine.snapshot().accessLogLines,
+                 uint64_t(requests));
     }
 
     void unwritablePathIsAnError() {
