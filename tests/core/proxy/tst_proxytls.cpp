@@ -438,6 +438,27 @@ private Q_SLOTS:
             if (bytes[i] != patternByte(size_t(i))) QFAIL(qPrintable(QString::number(i)));
     }
 
+    // A 1 MiB request body through TLS to the backend and back (back-pressure both ways while
+    // OpenSSL may hold decrypted bytes no poller event announces).
+    void largeUploadEchoed() {
+        ProxyEngine engine;
+        QVERIFY_RESULT(engine.start(tlsConfig()));
+        QTemporaryDir dir;
+        QByteArray content(1024 * 1024, Qt::Uninitialized);
+        for (qsizetype i = 0; i < content.size(); ++i)
+            content[i] = patternByte(size_t(i) * 3);
+        const QString upload = dir.filePath(QStringLiteral("up"));
+        QFile file(upload);
+        QVERIFY(file.open(QIODevice::WriteOnly) && file.write(content) == content.size());
+        file.close();
+        const Run r =
+            curl(m_ca, {QStringLiteral("--data-binary"), u'@' + upload, QStringLiteral("-H"),
+                        QStringLiteral("Expect:"), url(engine.port(), QStringLiteral("/echo"))});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(r.out.size(), content.size());
+        QVERIFY(r.out == content);
+    }
+
     // Static files go out by the copy path (pread into the buffer, then SSL_write), never by
     // sendfile(2), which would put plaintext on the TLS connection.
     void staticFilesOverTls() {
