@@ -683,6 +683,7 @@ bool EventLoop::stepProxy(Client *c) {
             return false;
         }
         progress |= gz.moved;
+        c->log.bodyBytes += gz.queued;
     } else if (u && !c->respDone && u->in.size() > 0) {
         const long n = forwardBody(u->in, c->out, &c->resp);
         if (n < 0) {

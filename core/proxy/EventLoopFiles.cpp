@@ -70,7 +70,7 @@ int EventLoop::serveStatic(Client *c, uint32_t headLength) {
     f.fd = response.fd;
     f.offset = response.offset;
     f.end = response.offset + response.length;
-    c->log.bodyBytes = response.length;
+    c->log.bodyBytes = c->gzip ? 0 : response.length; // compressed: counted as it goes
     f.readyEnd = response.offset;
     f.ticket = 0;
     f.offload = response.offload && m_fileReaders;
@@ -98,6 +98,7 @@ bool EventLoop::stepFile(Client *c) {
     if (c->gzip && !c->gzip->finished()) { // compressed: pread, the encoder, chunks into `out`
         if (f.offload) requestReadAhead(c);
         const GzipProgress gz = pumpGzipFile(*c, m_buffers, m_gzipPool.fileInput());
+        c->log.bodyBytes += gz.queued;
         if (gz.cut) closeClient(c);
         return gz.moved && !gz.cut;
     }

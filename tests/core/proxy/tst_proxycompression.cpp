@@ -450,6 +450,41 @@ private Q_SLOTS:
         QVERIFY(gunzip(r.body).text == textBody(50000));
     }
 
+    // The access log's $body_bytes_sent counts what went to the client: the compressed bytes.
+    void accessLogCountsCompressedBytes() {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        QFile file(dir.filePath(QStringLiteral("page.html")));
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write(QByteArray::fromStdString(textBody(40000)));
+        file.close();
+        ProxyConfig config = configWithGzip(m_backend);
+        config.staticFiles.root = dir.path();
+        config.accessLog.path = dir.filePath(QStringLiteral("access.log"));
+        ProxyEngine engine;
+        QVERIFY(engine.start(config).ok());
+        HttpClient client(engine.port());
+        const HttpResponse proxied = getGzip(client, "/text/40000?frame=chunked");
+        const HttpResponse served = getGzip(client, "/page.html");
+        QCOMPARE(served.header("content-encoding"), std::string("gzip"));
+        QStringList lines;
+        QVERIFY(waitFor([&] {
+            QFile log(config.accessLog.path);
+            if (!log.open(QIODevice::ReadOnly)) return false;
+            lines = QString::fromUtf8(log.readAll()).split(u'\n', Qt::SkipEmptyParts);
+            return lines.size() >= 2;
+        }));
+        // `"GET /path HTTP/1.1" 200 BYTES "`: the bytes sent, framing included, far below 40000.
+        for (int i = 0; i < 2; ++i) {
+            const QString line = lines[i];
+            const qsizetype at = line.indexOf(QLatin1String("\" 200 "));
+            QVERIFY2(at > 0, qPrintable(line));
+            const qulonglong bytes = line.mid(at + 6).section(u' ', 0, 0).toULongLong();
+            const size_t compressed = (i == 0 ? proxied : served).body.size();
+            QVERIFY2(bytes > compressed && bytes < compressed + 200, qPrintable(line));
+        }
+    }
+
     // Figures for the report: CPU per 16 KiB text response compressed, and the ratio.
     void measureCpuAndRatio() {
         const std::string page = textBody(16384);
