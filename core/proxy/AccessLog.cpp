@@ -12,8 +12,10 @@
 
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -241,6 +243,7 @@ void AccessLog::close() {
     if (!m_thread.joinable()) return;
     for (auto &writer : m_writers)
         writer->publish();
+    m_closing = true;
     {
         std::lock_guard lock(m_wakeMutex);
         m_stop = true;
@@ -278,25 +281,48 @@ void AccessLog::run() {
                 writer->m_pendingLines = 0;
             }
             if (taking.empty()) continue;
-            writeOut(taking);
-            m_written.fetch_add(lines, std::memory_order_relaxed);
+            const uint32_t lost = std::min(writeOut(taking), lines);
+            m_written.fetch_add(lines - lost, std::memory_order_relaxed);
+            m_dropped.fetch_add(lost, std::memory_order_relaxed);
             taking.clear(); // keeps its capacity: handed back to the loop at the next swap
         }
     }
 }
 
-void AccessLog::writeOut(const std::string &bytes) {
-    if (m_file) {
-        m_file->append(QByteArray::fromRawData(bytes.data(), qsizetype(bytes.size())));
-        return;
-    }
+uint32_t AccessLog::writeOut(const std::string &bytes) {
+    if (!m_file) return writeToStandardOutput(bytes);
+    // RotatingLog counts what a full disk keeps out of the file (and notes it there).
+    m_file->append(QByteArray::fromRawData(bytes.data(), qsizetype(bytes.size())));
+    return 0;
+}
+
+uint32_t AccessLog::writeToStandardOutput(const std::string &bytes) {
+    // Polled, in pieces no larger than a pipe takes at once, so a stop never waits on a
+    // reader that stopped reading for longer than StopGraceMs.
     size_t done = 0;
+    int64_t giveUpAtMs = 0;
     while (done < bytes.size()) {
-        const ssize_t n = ::write(STDOUT_FILENO, bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return; // standard output is gone: nothing to tell it
+        pollfd out{STDOUT_FILENO, POLLOUT, 0};
+        const int ready = ::poll(&out, 1, 100);
+        if (ready < 0 && errno != EINTR) break;
+        if (ready <= 0) {
+            if (!m_closing.load(std::memory_order_relaxed)) continue;
+            const int64_t now = monotonicMs();
+            if (!giveUpAtMs) giveUpAtMs = now + StopGraceMs;
+            if (now >= giveUpAtMs) break;
+            continue;
+        }
+        if (out.revents & (POLLERR | POLLHUP | POLLNVAL)) break; // nobody reads any more
+        const size_t piece = std::min<size_t>(bytes.size() - done, PIPE_BUF);
+        const ssize_t n = ::write(STDOUT_FILENO, bytes.data() + done, piece);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) break;
         done += size_t(n);
     }
+    if (done == bytes.size()) return 0;
+    // The lines not (or not wholly) written: a cut one counts as lost.
+    const auto unwritten = std::count(bytes.begin() + std::ptrdiff_t(done), bytes.end(), '\n');
+    return uint32_t(unwritten);
 }
 
 } // namespace corral::proxy

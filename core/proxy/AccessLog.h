@@ -119,7 +119,10 @@ private:
     AccessLog() = default;
     void run();
     void wakeWriter();
-    void writeOut(const std::string &bytes);
+    /// Writes `bytes` out; returns how many of its lines could not be (standard output
+    /// blocked past the stop deadline).
+    uint32_t writeOut(const std::string &bytes);
+    uint32_t writeToStandardOutput(const std::string &bytes);
 
     std::vector<std::unique_ptr<AccessLogWriter>> m_writers;
     std::unique_ptr<RotatingLog> m_file; ///< null: standard output
@@ -127,6 +130,10 @@ private:
     std::mutex m_wakeMutex;
     std::condition_variable m_wake;
     bool m_stop = false;
+    /// close() was called: a standard output that takes nothing for StopGraceMs is given up on,
+    /// so a reader that went away (a stopped pager) cannot hold the engine's stop forever.
+    std::atomic<bool> m_closing{false};
+    static constexpr int StopGraceMs = 1000;
     bool m_wakeRequested = false;
     std::atomic<uint64_t> m_written{0};
     std::atomic<uint64_t> m_dropped{0};
