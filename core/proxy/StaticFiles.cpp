@@ -2,6 +2,7 @@
 
 #include "http/MimeTypes.h"
 #include "http/StatusText.h"
+#include "proxy/Compression.h"
 #include "proxy/HeadWriter.h"
 
 #include <atomic>
@@ -70,13 +71,6 @@ bool isDigits(std::string_view s) {
     for (const char c : s)
         if (c < '0' || c > '9') return false;
     return true;
-}
-
-// Whether a q value ("1", "0.5", "0.000") is above zero.
-bool qAboveZero(std::string_view q) {
-    for (const char c : q)
-        if (c >= '1' && c <= '9') return true;
-    return false;
 }
 
 // nginx's ETag: the modification time and the size in hex.
@@ -207,28 +201,9 @@ RangeVerdict parseRange(std::string_view range, uint64_t size, ByteRange &out) {
 }
 
 bool acceptsGzip(std::string_view acceptEncoding) {
-    int gzip = -1, any = -1; // -1: not listed, 0: refused (q=0), 1: accepted
-    http::forEachToken(acceptEncoding, [&](std::string_view element) {
-        const size_t semicolon = element.find(';');
-        const std::string_view coding = http::trimWhitespace(element.substr(0, semicolon));
-        bool accepted = true;
-        if (semicolon != std::string_view::npos) {
-            std::string_view params = element.substr(semicolon + 1);
-            while (!params.empty()) {
-                const size_t next = params.find(';');
-                const std::string_view p = http::trimWhitespace(params.substr(0, next));
-                if (p.size() >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=')
-                    accepted = qAboveZero(p.substr(2));
-                if (next == std::string_view::npos) break;
-                params.remove_prefix(next + 1);
-            }
-        }
-        if (http::equalsIgnoreCase(coding, "gzip") || http::equalsIgnoreCase(coding, "x-gzip"))
-            gzip = accepted;
-        else if (coding == "*")
-            any = accepted;
-    });
-    return gzip >= 0 ? gzip == 1 : any == 1;
+    AcceptEncoding accept; // the one Accept-Encoding reading, gzip's (proxy/Compression.h)
+    accept.add(acceptEncoding);
+    return accept.acceptsGzip();
 }
 
 int decodeStaticPath(std::string_view target, DecodedPath &out) {
