@@ -7,8 +7,10 @@
 #include "cli/DevCaNotice.h"
 #include "cli/ProductionLogs.h"
 #include "cli/SiteOptions.h"
+#include "cluster/LocalCluster.h"
 #include "model/FieldText.h"
 #include "supervisor/LogReader.h"
+#include "supervisor/WorkerProcess.h"
 #include "util/Paths.h"
 #include "util/SignalWatcher.h"
 
@@ -866,7 +868,7 @@ int psCommand(Context &context, const QStringList &args) {
 // ---- logs ------------------------------------------------------------------------------------
 
 const char logsUsage[] =
-    "Usage: corralctl logs SITE [--worker PORT|ADDRESS:PORT|balancer] [-n N] [-f]\n"
+    "Usage: corralctl logs SITE [--worker PORT|ADDRESS:PORT|balancer | --access] [-n N] [-f]\n"
     "\n"
     "Prints the last lines of the site's worker logs (the rotated files PATH.1 ... included),\n"
     "merged in time order, each line prefixed with its worker's port. Lines are dated by\n"
@@ -874,6 +876,9 @@ const char logsUsage[] =
     "(every start and state change is noted with its time).\n"
     "\n"
     "  --worker PORT     only this worker's log\n"
+    "  --access          the site's access log instead: one line per request its embedded\n"
+    "                    proxy served (access.log in the site's log directory, or the site's\n"
+    "                    accessLog file), prefixed with \"access\"\n"
     "  -n, --lines N     how many lines (default 15; 0 with -f: only new lines)\n"
     "  -f, --follow      keep printing new lines, across log rotation and worker restarts,\n"
     "                    until Ctrl-C\n"
@@ -886,6 +891,9 @@ const char logsUsage[] =
     "\"balancer\", each line prefixed with ADDRESS:PORT or balancer; --worker ADDRESS:PORT\n"
     "or --worker balancer reads one. -f follows them until Ctrl-C (the readers on the hosts\n"
     "end with the connection). With --json: {\"worker\":NAME,\"line\":TEXT}.\n";
+
+/// The access log's key among SiteLogs::files (no worker has port 0).
+constexpr quint16 AccessLogPort = 0;
 
 /// The site's logs: PORT -> PATH, from the agent (what its workers write) or, for a site it
 /// does not run, from the log directory.
@@ -919,7 +927,7 @@ int logsCommand(Context &context, const QStringList &args) {
             normalized.append(arg);
     }
     auto options =
-        parseOptions(normalized, OptionSpec{{QStringLiteral("follow")},
+        parseOptions(normalized, OptionSpec{{QStringLiteral("follow"), QStringLiteral("access")},
                                             {QStringLiteral("worker"), QStringLiteral("lines")}});
     if (!options) return context.usageError(options.error());
     if (options->positional.size() != 1 || !options->rest.isEmpty())
@@ -954,6 +962,9 @@ int logsCommand(Context &context, const QStringList &args) {
             problems.append(QStringLiteral("--worker: %1 is not a port in 1..65535")
                                 .arg(shown(options->value(QStringLiteral("worker")))));
     }
+    const bool access = options->flags.contains(QStringLiteral("access"));
+    if (access && options->has(QStringLiteral("worker")))
+        return context.usageError(QStringLiteral("give either --access or --worker, not both"));
     if (!problems.isEmpty()) return context.errors(problems, QStringLiteral("logs: "));
     const bool follow = options->flags.contains(QStringLiteral("follow"));
 
@@ -980,7 +991,22 @@ int logsCommand(Context &context, const QStringList &args) {
                                                 "has no such site and %3 holds no logs)")
                                      .arg(shown(name), context.inventoryPath, logs.directory));
     }
-    if (onlyPort) {
+    if (access) {
+        // The site as the agent runs it, else as saved, else the defaults (an ad-hoc site).
+        Site site;
+        site.name = name;
+        if (!status->isEmpty())
+            site = status->first().site;
+        else if (auto inventory = context.loadInventory(); inventory && inventory->site(name))
+            site = *inventory->site(name);
+        if (logs.directory.isEmpty()) logs.directory = siteLogDirectory(QString(), name);
+        const QString path = siteAccessLogPath(site, logs.directory);
+        if (path.isEmpty())
+            return context.error(
+                QStringLiteral("logs: site %1 writes no access log file (accessLog is %2)")
+                    .arg(name, shown(site.accessLog)));
+        logs.files = {{AccessLogPort, path}};
+    } else if (onlyPort) {
         if (!logs.files.count(*onlyPort)) {
             QList<quint16> ports;
             for (const auto &[port, path] : logs.files)
@@ -1008,8 +1034,10 @@ int logsCommand(Context &context, const QStringList &args) {
                                    .toJson(QJsonDocument::Compact)
                             << '\n';
             else
-                context.out << QString::number(line.port).rightJustified(5) << " | "
-                            << terminalLogLine(line.text) << '\n';
+                context.out << (line.port == AccessLogPort
+                                    ? QStringLiteral("access")
+                                    : QString::number(line.port).rightJustified(5))
+                            << " | " << terminalLogLine(line.text) << '\n';
         }
         context.out << Qt::flush;
     };
@@ -1033,7 +1061,7 @@ int logsCommand(Context &context, const QStringList &args) {
     timer.setInterval(FollowPollMs);
     int ticks = 0;
     QObject::connect(&timer, &QTimer::timeout, &signalWatcher, [&] {
-        if (!onlyPort && !logs.directory.isEmpty() && ++ticks % 5 == 0) {
+        if (!onlyPort && !access && !logs.directory.isEmpty() && ++ticks % 5 == 0) {
             addLogFilesIn(logs);
             for (const auto &[port, path] : logs.files)
                 if (!streams.count(port)) // created after we looked: all of it is new

@@ -354,6 +354,24 @@ private Q_SLOTS:
                                     QStringLiteral("--worker"), QStringLiteral("1")});
         QCOMPARE(unknown.exitCode, 1);
         QVERIFY2(unknown.err.contains(QString::number(port)), qPrintable(unknown.err));
+
+        // Issue 19: the site's access log (its proxy's, beside the workers' logs), once the
+        // writer flushed the request (every 100 ms).
+        QProcess curl;
+        curl.start(QStringLiteral("curl"),
+                   {QStringLiteral("-s"), QStringLiteral("-o"), QStringLiteral("/dev/null"),
+                    QStringLiteral("--max-time"), QStringLiteral("10"),
+                    QStringLiteral("http://127.0.0.1:%1/?from=logs-access").arg(m_webListen)});
+        QVERIFY(curl.waitForFinished(15000));
+        CtlRun access;
+        QTRY_VERIFY2_WITH_TIMEOUT(
+            (access = ctl({QStringLiteral("logs"), QStringLiteral("web"),
+                           QStringLiteral("--access"), QStringLiteral("-n"), QStringLiteral("1")}))
+                .out.contains(QStringLiteral("\"GET /?from=logs-access HTTP/1.1\" 200")),
+            qPrintable(access.out + access.err), 10000);
+        QVERIFY2(access.out.startsWith(QStringLiteral("access | 127.0.0.1 - - [")),
+                 qPrintable(access.out));
+        QCOMPARE(access.out.count(QLatin1Char('\n')), 1);
     }
 
     // -f goes on across rotations (4 KiB logs here): every line of every worker exactly once.
