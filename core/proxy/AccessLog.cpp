@@ -141,7 +141,7 @@ void AccessLogWriter::write(Client &client, int status, const BackendRuntime *up
     out += "\" ";
     appendNumber(out, uint64_t(status));
     out += ' ';
-    appendNumber(out, captured ? request.bodyBytes : 0);
+    appendNumber(out, request.bodyBytes);
     out += " \"";
     if (captured)
         out.append(request.text, request.requestLength);
@@ -184,6 +184,14 @@ void AccessLogWriter::write(Client &client, int status, const BackendRuntime *up
     out += '\n';
     ++m_batchLines;
     request.captured = false;
+    request.bodyBytes = 0;
+}
+
+void AccessLogWriter::writeError(Client &client, int status, const BackendRuntime *upstream,
+                                 std::string_view response) {
+    const size_t headEnd = response.find("\r\n\r\n");
+    client.log.bodyBytes = headEnd == std::string_view::npos ? 0 : response.size() - headEnd - 4;
+    write(client, status, upstream);
 }
 
 void AccessLogWriter::publish() {

@@ -71,6 +71,9 @@ public:
     /// `client`'s request is answered with `status`: formats its line into this loop's batch.
     /// `upstream`: the backend whose answer (or failure) it was; null when none was tried.
     void write(Client &client, int status, const BackendRuntime *upstream);
+    /// write() for the proxy's own error `response` (head and body as sent).
+    void writeError(Client &client, int status, const BackendRuntime *upstream,
+                    std::string_view response);
     /// Hands the lines formatted since the last call to the writer thread (once per loop turn).
     void publish();
 

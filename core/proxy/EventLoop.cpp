@@ -983,7 +983,7 @@ void EventLoop::respondError(Client *c, int status, bool close) {
         }
         cause.unusable = std::span<const BackendStatus>(unusable, listed);
     }
-    if (m_accessLog) m_accessLog->write(*c, status, c->failedAt);
+    const BackendRuntime *failedAt = c->failedAt; // for the access log
     c->failedAt = nullptr;
     const uint32_t written = writeErrorResponse(status, close, c->address(), cause, m_config,
                                                 c->out.data + c->out.end, m_buffers.space(c->out));
@@ -991,6 +991,8 @@ void EventLoop::respondError(Client *c, int status, bool close) {
         closeClient(c);
         return;
     }
+    if (m_accessLog)
+        m_accessLog->writeError(*c, status, failedAt, {c->out.data + c->out.end, written});
     c->out.end += written;
     c->servedOne = true;
     c->respDone = true;

@@ -146,7 +146,8 @@ private Q_SLOTS:
         QVERIFY_RESULT(engine.start(logging(configFor({}), path)));
         HttpClient client(engine.port());
         client.send("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n");
-        QCOMPARE(client.read().status, 502);
+        const HttpResponse noBackend = client.read();
+        QCOMPARE(noBackend.status, 502);
         // A request line the parser refuses: 400, the line as received (escaped).
         HttpClient bad(engine.port());
         bad.send("GET /a\x01\"b HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -157,6 +158,8 @@ private Q_SLOTS:
         QVERIFY2(parseLine(lines[0], line), qPrintable(lines[0]));
         QCOMPARE(line.status, 502);
         QCOMPARE(line.request, QStringLiteral("GET /nowhere HTTP/1.1"));
+        QVERIFY(!noBackend.body.empty());
+        QCOMPARE(line.bodyBytes, qint64(noBackend.body.size())); // the error page's body
         QCOMPARE(line.upstream, QStringLiteral("-"));
         QCOMPARE(line.upstreamStatus, QStringLiteral("-"));
         QCOMPARE(line.upstreamTime, QStringLiteral("-"));
