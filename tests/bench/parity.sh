@@ -232,22 +232,24 @@ to_bytes() { # 476.91KB -> bytes
     else if (x ~ /GB$/) m = 1073741824; printf "%.0f", (x + 0) * m }'
 }
 
-# run_part PART: interleaved rounds over LOADS (entries "LABEL CONNS keep|close PATH") and
+# run_part PART: interleaved rounds over LOADS (entries "LABEL CONNS keep|close PATH [full]",
+# full: wrk with the shim that makes every TLS handshake a full one) and
 # CANDS (names with CPORT and SCHEME set), wrk with WRK_ARGS and env WRK_ENV.
 run_part() {
-  local part=$1 r load k c label conns mode path out hdr th t0 t1 rps p99 errs reqs read cpu bytes
+  local part=$1 r load k c label conns mode path handshake preload out hdr th t0 t1 rps p99 errs reqs read cpu bytes
   local nc=${#CANDS[@]}
   echo "# $part: ${CANDS[*]}; loads: $(printf '%s; ' "${LOADS[@]}")wrk -t$WRK_THREADS -d${DURATION}s x $ROUNDS rounds" >&2
   for ((r = 1; r <= ROUNDS; r++)); do
     for load in "${LOADS[@]}"; do
-      read -r label conns mode path <<<"$load"
+      read -r label conns mode path handshake <<<"$load"
       hdr=(); [ "$mode" = close ] && hdr=(-H 'Connection: close')
+      preload=(); [ "$handshake" = full ] && preload=("LD_PRELOAD=$WORK/noresume.so")
       th=$WRK_THREADS; [ "$conns" -lt "$th" ] && th=$conns
       for ((k = 0; k < nc; k++)); do
         c=${CANDS[(k + r - 1) % nc]}
         out=$WORK/wrk.$part.$r.$label.$c.txt
         t0=$(grp_ticks "${SPID[$c]}")
-        env "${WRK_ENV[@]+"${WRK_ENV[@]}"}" wrk -t"$th" -c"$conns" -d"${DURATION}s" --latency \
+        env "${WRK_ENV[@]+"${WRK_ENV[@]}"}" "${preload[@]+"${preload[@]}"}" wrk -t"$th" -c"$conns" -d"${DURATION}s" --latency \
           "${WRK_ARGS[@]+"${WRK_ARGS[@]}"}" "${hdr[@]+"${hdr[@]}"}" "${SCHEME[$c]}://127.0.0.1:${CPORT[$c]}$path" >"$out" 2>&1 || true
         t1=$(grp_ticks "${SPID[$c]}")
         rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
@@ -460,13 +462,17 @@ part_gzip() {
 }
 
 # TLS: the client (wrk, openssl s_client) offers only TLS 1.3 TLS_AES_128_GCM_SHA256 on X25519,
-# so every server negotiates the same; the servers allow TLS 1.2 and 1.3.
+# so every server negotiates the same; the servers allow TLS 1.2 and 1.3 and resume sessions
+# (tickets; Corral always does). wrk resumes the previous session of a connection slot when it
+# reconnects (SSL_clear keeps it), so the "close" load preloads a shim into wrk that drops it
+# before each handshake: every request is a full handshake. "resume" is wrk as it is: every
+# request a resumed handshake (TLS 1.3 PSK with a fresh X25519 exchange).
 tls_fixtures() {
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -subj /CN=localhost \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
   cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/cert+key.pem"
-  cat >"$WORK/client-openssl.cnf" <<'EOF'
+  cat >"$WORK/client-openssl.cnf" <<'EOF2'
 openssl_conf = openssl_init
 [openssl_init]
 ssl_conf = ssl_sect
@@ -476,11 +482,55 @@ system_default = system_default_sect
 MinProtocol = TLSv1.3
 Ciphersuites = TLS_AES_128_GCM_SHA256
 Groups = X25519
-EOF
+EOF2
+  cat >"$WORK/noresume.c" <<'EOF2'
+/* Preloaded into wrk: a connection's handshake starts without the previous session. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <openssl/ssl.h>
+int SSL_connect(SSL *ssl) {
+    static int (*real)(SSL *);
+    if (!real) real = (int (*)(SSL *))dlsym(RTLD_NEXT, "SSL_connect");
+    if (SSL_in_before(ssl)) SSL_set_session(ssl, NULL);
+    return real(ssl);
+}
+EOF2
+  cc -shared -fPIC -O2 -o "$WORK/noresume.so" "$WORK/noresume.c" -ldl || die "cannot build the wrk shim (needs cc and libssl-dev)"
+}
+# tls_method_check: wrk against a throwaway nginx logging $ssl_session_reused: with the shim no
+# handshake may be resumed, without it (nearly) all are; else the close/resume loads mean
+# something other than they say.
+tls_method_check() {
+  local port=$((BASE_PORT + 39)) with without
+  nginx_conf tls-check "  log_format reuse '\$ssl_protocol \$ssl_cipher \$ssl_session_reused';
+  access_log $WORK/tls-check.log reuse;
+  server {
+    listen 127.0.0.1:$port ssl;
+    ssl_certificate $WORK/cert.pem;
+    ssl_certificate_key $WORK/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / { return 200 \"ok\\n\"; }
+  }"
+  start_nginx tls-check
+  wait_listen tls-check "$port" || die "tls-check nginx did not start"
+  env OPENSSL_CONF="$WORK/client-openssl.cnf" LD_PRELOAD="$WORK/noresume.so" \
+    wrk -t1 -c4 -d1s -H 'Connection: close' "https://127.0.0.1:$port/" >/dev/null 2>&1 || true
+  sleep 0.3
+  with=$(awk '$3 == "r" { r++ } END { printf "%d/%d", r, NR }' "$WORK/tls-check.log")
+  : >"$WORK/tls-check.log"
+  env OPENSSL_CONF="$WORK/client-openssl.cnf" \
+    wrk -t1 -c4 -d1s -H 'Connection: close' "https://127.0.0.1:$port/" >/dev/null 2>&1 || true
+  sleep 0.3
+  without=$(awk '$3 == "r" { r++ } END { printf "%d/%d", r, NR }' "$WORK/tls-check.log")
+  stop tls-check
+  echo "# wrk's handshakes resumed (nginx \$ssl_session_reused): with the shim $with, without $without;" \
+    "negotiated: $(awk '{ print $1, $2 }' "$WORK/tls-check.log" | sort | uniq -c | sort -rn | head -1 | awk '{ print $2, $3 }')" >&2
+  [ "${with%%/*}" = 0 ] && [ "${with#*/}" -gt 0 ] || die "the shim did not stop wrk resuming sessions ($with resumed)"
+  [ "${without%%/*}" -gt 0 ] || die "wrk did not resume sessions without the shim ($without): the resume load would be full handshakes"
 }
 # tls_is NAME PORT: curl verifies the certificate and gets "ok"; s_client with the pinned client
 # config shows TLS 1.3 TLS_AES_128_GCM_SHA256; a second connection offering the first one's
-# session is not resumed.
+# session is resumed (the servers are set up alike: resumption on).
 tls_is() {
   local name=$1 port=$2 out=$WORK/check.$1.tls req='GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
   body_is "$name" "https://127.0.0.1:$port/" "$WORK/ok.txt" --cacert "$WORK/cert.pem" || return 1
@@ -490,13 +540,14 @@ tls_is() {
     { echo "s_client: $(grep -E '^(New|Reused)|error|alert' "$out" | head -3 | tr '\n' ' ')"; return 1; }
   printf "$req" | OPENSSL_CONF=$WORK/client-openssl.cnf timeout 5 openssl s_client -connect "127.0.0.1:$port" \
     -servername localhost -ign_eof -sess_in "$WORK/$name.session" >"$out.2" 2>&1 || true
-  grep -q '^Reused' "$out.2" && { echo "resumes TLS sessions (wrk would resume instead of full handshakes)"; return 1; }
-  grep -q '^New, TLSv1.3' "$out.2" || { echo "s_client second connection: $(grep -E '^(New|Reused)|error' "$out.2" | head -2 | tr '\n' ' ')"; return 1; }
+  grep -q '^Reused, TLSv1.3' "$out.2" ||
+    { echo "no session resumption: $(grep -E '^(New|Reused)|error' "$out.2" | head -2 | tr '\n' ' ')"; return 1; }
 }
 part_tls() {
   local pc=$((BASE_PORT + 30)) pn=$((BASE_PORT + 31)) ph=$((BASE_PORT + 32))
   tls_fixtures
-  CANDS=() LOADS=("c64 64 keep /" "close 64 close /")
+  tls_method_check
+  CANDS=() LOADS=("c64 64 keep /" "close 64 close / full" "resume 64 close /")
   WRK_ARGS=() WRK_ENV=("OPENSSL_CONF=$WORK/client-openssl.cnf")
   if start_corral corral-tls "$pc" --tls "$CTL" "${CORRAL_BASE[@]}" --listen "127.0.0.1:$pc" --tls --cert "$WORK/cert.pem" --key "$WORK/key.pem"; then
     CANDS+=(corral-tls)
@@ -510,14 +561,13 @@ part_tls() {
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ecdh_curve X25519;
     ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
-    ssl_session_cache off;
-    ssl_session_tickets off;
+    ssl_session_cache shared:SSL:10m;
+    ssl_session_tickets on;
     $nginx_proxy_location
   }"
   start_nginx nginx-tls && start_other nginx-tls "$pn" && CANDS+=(nginx-tls)
-  haproxy_cfg haproxy-tls "$ph" "ssl crt $WORK/cert+key.pem curves X25519 alpn http/1.1" "  tune.ssl.cachesize 0
-  ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256
-  ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets" ""
+  haproxy_cfg haproxy-tls "$ph" "ssl crt $WORK/cert+key.pem curves X25519 alpn http/1.1" "  ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256
+  ssl-default-bind-options ssl-min-ver TLSv1.2" ""
   start_haproxy haproxy-tls && start_other haproxy-tls "$ph" && CANDS+=(haproxy-tls)
   local c
   for c in "${CANDS[@]}"; do
@@ -526,6 +576,7 @@ part_tls() {
   done
   run_part tls
   report tls "corral-tls/nginx-tls >=0.9" "corral-tls/haproxy-tls >=0.9"
+  echo "close: a full TLS 1.3 handshake per request (req/s = handshakes/s); resume: a resumed one per request"
   stop corral-tls nginx-tls haproxy-tls 2>/dev/null || true
 }
 
