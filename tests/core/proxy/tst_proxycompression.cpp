@@ -173,6 +173,42 @@ private Q_SLOTS:
         QVERIFY(curl.readAllStandardOutput().toStdString() == textBody(300000));
     }
 
+    // Over TLS (the client's bytes through SSL_write), proxied and static, curl decodes it.
+    void overTls() {
+        QTemporaryDir data; // XDG_DATA_HOME: the dev CA is created under it
+        QVERIFY(data.isValid());
+        const QByteArray oldData = qgetenv("XDG_DATA_HOME");
+        qputenv("XDG_DATA_HOME", data.path().toUtf8());
+        QFile page(data.filePath(QStringLiteral("page.html")));
+        QVERIFY(page.open(QIODevice::WriteOnly));
+        page.write(QByteArray::fromStdString(textBody(200000)));
+        page.close();
+        ProxyConfig config = configWithGzip(m_backend);
+        config.tls.enabled = true;
+        config.staticFiles.root = data.path();
+        ProxyEngine engine;
+        const Result<void> started = engine.start(config);
+        qputenv("XDG_DATA_HOME", oldData);
+        QVERIFY2(started.ok(), qPrintable(started.error()));
+        for (const auto &[path, bytes] :
+             {std::pair{"/text/300000?frame=chunked", 300000}, {"/page.html", 200000}}) {
+            QProcess curl;
+            curl.start(QStringLiteral("curl"),
+                       {QStringLiteral("-sS"), QStringLiteral("--compressed"),
+                        QStringLiteral("--cacert"),
+                        data.filePath(QStringLiteral("corral/ca/ca.pem")), QStringLiteral("-D"),
+                        QStringLiteral("/dev/stderr"),
+                        QStringLiteral("https://127.0.0.1:%1%2")
+                            .arg(engine.port())
+                            .arg(QLatin1String(path))});
+            QVERIFY(curl.waitForFinished(10000));
+            const QByteArray err = curl.readAllStandardError();
+            QVERIFY2(curl.exitCode() == 0, err.constData());
+            QVERIFY2(err.toLower().contains("content-encoding: gzip"), err.constData());
+            QVERIFY(curl.readAllStandardOutput().toStdString() == textBody(size_t(bytes)));
+        }
+    }
+
     // A backend that sends part of a page and pauses: that part reaches the client (and
     // decodes) during the pause, not when the page is complete.
     void streamedPartsAreNotHeldBack() {
