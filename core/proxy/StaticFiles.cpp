@@ -319,6 +319,10 @@ StaticFiles::StaticFiles(const StaticFilesConfig &config, int rootFd, std::strin
     if (m_realRoot == "/") m_realRoot.clear(); // every path is beneath "/"
 }
 
+void StaticFiles::setUseOpenat2(bool use) {
+    g_noOpenat2.store(!use, std::memory_order_relaxed);
+}
+
 StaticFiles::~StaticFiles() {
     if (m_rootFd >= 0) ::close(m_rootFd);
 }

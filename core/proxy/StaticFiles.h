@@ -122,6 +122,10 @@ public:
     uint32_t maxHeadLength() const { return uint32_t(512 + m_cacheControl.size()); }
     const StaticFilesConfig &config() const { return m_config; }
 
+    /// Whether files are opened with openat2(2) (the default where the kernel has it); off:
+    /// the fallback of kernels before 5.6 (open, then check the real path), for tests.
+    static void setUseOpenat2(bool use);
+
 private:
     StaticFiles(const StaticFilesConfig &config, int rootFd, std::string realRoot);
     /// Opens `relative` under the root: the descriptor, or -errno (EXDEV: it leads out).

@@ -5,6 +5,7 @@
 #include <QDir>
 #include <QFile>
 #include <QProcess>
+#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -271,6 +272,20 @@ private Q_SLOTS:
         QVERIFY(engine.start(config(true)).ok());
         QCOMPARE(get(engine, "/passwd-link").body, readAll(QStringLiteral("/etc/passwd")));
         QCOMPARE(get(engine, "/outside-dir/secret.txt").body, std::string("TOP SECRET\n"));
+    }
+
+    // Kernels without openat2 (before 5.6): open, then check where the file really is.
+    void symlinksOutOfTheRootAreRefusedWithoutOpenat2() {
+        proxy::StaticFiles::setUseOpenat2(false);
+        const auto restore = qScopeGuard([] { proxy::StaticFiles::setUseOpenat2(true); });
+        ProxyEngine engine;
+        QVERIFY(engine.start(config()).ok());
+        QCOMPARE(get(engine, "/passwd-link").status, 403);
+        QCOMPARE(get(engine, "/outside-dir/secret.txt").status, 403);
+        QCOMPARE(get(engine, "/hello-link.txt").body, std::string("hello static\n"));
+        QCOMPARE(get(engine, "/abs-link.txt").body, std::string("hello static\n"));
+        QCOMPARE(get(engine, "/dir/").body, std::string("<p>index</p>\n"));
+        QCOMPARE(get(engine, "/../outside/secret.txt").status, 400);
     }
 
     void conditionalRequestsGet304() {
