@@ -222,6 +222,23 @@ private Q_SLOTS:
         QCOMPARE(line.upstreamTime.split(QStringLiteral(", ")).size(), 2);
     }
 
+    void refusedBackendIsListedBeforeTheOneThatAnswered() {
+        TestBackend a, b;
+        QVERIFY(a.start() && b.start());
+        ProxyEngine engine;
+        const QString path = logPath("refused.log");
+        QVERIFY_RESULT(engine.start(logging(configFor({&a, &b}), path)));
+        a.stop(); // refuses connections from now on
+        HttpClient client(engine.port());
+        QCOMPARE(client.get("/").status, 200);
+        const QStringList lines = waitForLines(path, 1);
+        QCOMPARE(lines.size(), 1);
+        LogLine line;
+        QVERIFY2(parseLine(lines[0], line), qPrintable(lines[0]));
+        QCOMPARE(line.upstream, keyOf(a) + QStringLiteral(", ") + keyOf(b));
+        QCOMPARE(line.upstreamStatus, QStringLiteral("502, 200"));
+    }
+
     void hostileValuesAreEscaped() {
         TestBackend a;
         QVERIFY(a.start());
