@@ -394,8 +394,8 @@ StaticResponse StaticFiles::respond(const DecodedPath &path, const StaticRequest
         }
         // "/docs" -> "/docs/": its relative links must resolve inside it.
         redirect = !path.trailingSlash;
-    } else if (!S_ISREG(st.st_mode)) {
-        ::close(fd);
+    } else if (!S_ISREG(st.st_mode) || path.trailingSlash) {
+        ::close(fd); // "file.txt/" names a directory that is not there, as open(2) says
         return response;
     }
     const std::string_view type =

@@ -229,12 +229,13 @@ private Q_SLOTS:
         const int before = m_backend.requests();
         QCOMPARE(get(engine, "/missing.txt").body, backendAnswer);
         QCOMPARE(get(engine, "/hello.txt/x").body, backendAnswer); // a file is no directory
+        QCOMPARE(get(engine, "/hello.txt/").body, backendAnswer);
         HttpClient client(engine.port());
         QVERIFY(client.send("POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi"));
         QCOMPARE(client.read().body, backendAnswer);
         QVERIFY(client.send("DELETE /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
         QCOMPARE(client.read().body, backendAnswer);
-        QCOMPARE(m_backend.requests(), before + 4);
+        QCOMPARE(m_backend.requests(), before + 5);
     }
 
     void traversalIsRefused() {
