@@ -147,7 +147,7 @@ http::GzipEncoder *GzipEncoderPool::lend() {
         if (!fresh->valid()) return nullptr;
         encoder = fresh.release();
     }
-    ++m_inUse;
+    m_peakInUse = std::max(m_peakInUse, ++m_inUse);
     return encoder;
 }
 
@@ -156,8 +156,14 @@ void GzipEncoderPool::giveBack(http::GzipEncoder *&encoder) {
     std::unique_ptr<http::GzipEncoder> owned(encoder);
     encoder = nullptr;
     --m_inUse;
+    if (++m_sinceTrim == TrimEvery) {
+        m_keep = std::max(MinIdle, m_peakInUse);
+        m_peakInUse = m_inUse;
+        m_sinceTrim = 0;
+        if (m_idle.size() > size_t(m_keep)) m_idle.resize(size_t(m_keep));
+    }
     // deflateReset keeps zlib's allocations: the next response starts without a malloc.
-    if (m_idle.size() < size_t(MaxIdle)) {
+    if (m_idle.size() < size_t(m_keep)) {
         owned->reset();
         m_idle.push_back(std::move(owned));
     }

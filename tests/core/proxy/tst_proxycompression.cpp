@@ -125,6 +125,34 @@ private Q_SLOTS:
         QCOMPARE(policy.compressibleType(type.toStdString()), compressible);
     }
 
+    // Encoders are reused, not reallocated, up to the recent peak; a burst's extra ones go.
+    void encoderPoolKeepsTheRecentPeak() {
+        proxy::GzipEncoderPool pool(1);
+        std::vector<http::GzipEncoder *> lent;
+        for (int i = 0; i < 100; ++i)
+            lent.push_back(pool.lend());
+        QCOMPARE(pool.inUse(), 100);
+        for (http::GzipEncoder *&e : lent)
+            pool.giveBack(e);
+        QCOMPARE(pool.idle(), size_t(100));
+        QCOMPARE(pool.inUse(), 0);
+        // One at a time for two trim periods: the first still saw the burst, the second not.
+        for (int i = 0; i < 2 * proxy::GzipEncoderPool::TrimEvery; ++i) {
+            http::GzipEncoder *e = pool.lend();
+            QVERIFY(e && !e->finished());
+            pool.giveBack(e);
+            QVERIFY(!e);
+        }
+        QCOMPARE(pool.idle(), size_t(proxy::GzipEncoderPool::MinIdle));
+        // Never more than MaxInUse at once: the next response goes out uncompressed.
+        lent.clear();
+        for (int i = 0; i < proxy::GzipEncoderPool::MaxInUse; ++i)
+            lent.push_back(pool.lend());
+        QVERIFY(!pool.lend());
+        for (http::GzipEncoder *&e : lent)
+            pool.giveBack(e);
+    }
+
     // The tentpole: every framing a backend uses, small and large bodies, some sent slowly in
     // pieces, come out gzip-encoded and decode to the original, byte for byte.
     void compressesEachBackendFraming_data() {
