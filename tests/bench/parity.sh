@@ -583,7 +583,7 @@ part_tls() {
 # lines_written NAME FILE: the access log's lines against the requests wrk completed for NAME
 lines_written() {
   local lines reqs
-  lines=$(wc -l <"$2" 2>/dev/null || echo 0)
+  lines=$(cat "$2" "$2".[0-9]* 2>/dev/null | wc -l) # Corral rotates its file at 10 MiB
   reqs=$(awk -F'\t' -v c="$1" '$1 == "log" && $4 == c { s += $8 } END { print s + 0 }' "$RES")
   printf '%s: %s access-log lines for %s requests completed by wrk (+ in flight at each run'"'"'s end)\n' "$1" "$lines" "$reqs"
 }
@@ -591,10 +591,13 @@ part_log() {
   local pc=$((BASE_PORT + 40)) pcl=$((BASE_PORT + 41)) pn=$((BASE_PORT + 42)) pnl=$((BASE_PORT + 43))
   CANDS=() LOADS=("c256 256 keep /")
   WRK_ARGS=() WRK_ENV=()
-  if start_corral corral-nolog "$pc" --access-log "$CTL" "${CORRAL_BASE[@]}" --listen "127.0.0.1:$pc"; then
+  # Both with the admin API (idle until asked), for corral-log's written/dropped line counters.
+  if start_corral corral-nolog "$pc" --access-log "$CTL" "${CORRAL_BASE[@]}" --listen "127.0.0.1:$pc" \
+    --admin "unix:$WORK/corral-nolog.sock"; then
     CANDS+=(corral-nolog)
   fi
-  if start_corral corral-log "$pcl" --access-log "$CTL" "${CORRAL_BASE[@]}" --listen "127.0.0.1:$pcl" --access-log "$WORK/corral-access.log"; then
+  if start_corral corral-log "$pcl" --access-log "$CTL" "${CORRAL_BASE[@]}" --listen "127.0.0.1:$pcl" \
+    --admin "unix:$WORK/corral-log.sock" --access-log "$WORK/corral-access.log"; then
     CANDS+=(corral-log)
   fi
   nginx_conf nginx-nolog "  access_log off;
@@ -623,7 +626,12 @@ part_log() {
   done
   run_part log
   report log "corral-log/corral-nolog >=0.97" "nginx-log/nginx-nolog -" "corral-log/nginx-log -"
+  local metrics=""
+  [[ " ${CANDS[*]} " == *" corral-log "* ]] &&
+    metrics=$(curl -sS --max-time 5 --unix-socket "$WORK/corral-log.sock" http://localhost/metrics 2>&1 |
+      awk '/^corral_proxy_access_log_(lines|dropped_lines)_total/ { printf "%s %s; ", $1, $2 }')
   stop corral-nolog corral-log nginx-nolog nginx-log 2>/dev/null || true
+  [ -n "$metrics" ] && echo "corral-log's /metrics before it stopped: $metrics"
   [ -n "${SPID[corral-log]:-}" ] && lines_written corral-log "$WORK/corral-access.log"
   lines_written nginx-log "$WORK/nginx-access.log"
   [ -f "$WORK/corral-access.log" ] && echo "corral-log's first line: $(head -1 "$WORK/corral-access.log")"
