@@ -28,8 +28,9 @@
 # nbthread 1); backends are two nginx (worker_processes 1) on 127.0.0.1. Each part prints
 # req/s (median), p99, errors (socket errors + non-2xx; any is a failure), CPU time per
 # request (µs, utime+stime of the server's process group from /proc over the run divided by
-# the requests wrk completed), bytes per response, the ratios with their goals and a command
-# that reproduces it. Before timing, one response of every candidate is checked with curl
+# the requests wrk completed), bytes per response, wrk's CPU (% of one core: near 100 x wrk
+# threads, the client is the limit) and the whole machine's busy %, the ratios with their
+# goals and a command that reproduces it. Before timing, one response of every candidate is checked with curl
 # (status, body byte for byte, encoding, TLS version and cipher); a Corral candidate that
 # fails a check is reported and left out of the part, the others still run.
 #
@@ -135,6 +136,8 @@ wait_listen() { # NAME PORT: the process is alive and something listens on PORT 
 }
 
 HZ=$(getconf CLK_TCK)
+TIMEFORMAT='%U %S' # wrk's user and system seconds, from bash's time
+sys_ticks() { awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; print b, b+$5+$6; exit}' /proc/stat; } # busy, total
 grp_ticks() { # PGID: utime+stime of every process in the group
   local p line rest sum=0
   local -a a
@@ -222,7 +225,7 @@ start_haproxy() { start "$1" haproxy -db -f "$WORK/$1.cfg"; }
 
 # ---------------------------------------------------------------- measuring
 RES=$WORK/results.tsv
-printf 'part\tround\tload\tcand\trps\tp99_ms\terrors\trequests\tcpu_us\tbytes\n' >"$RES"
+printf 'part\tround\tload\tcand\trps\tp99_ms\terrors\trequests\tcpu_us\tbytes\twrk_cpu\tbusy\n' >"$RES"
 to_ms() { # wrk duration (812.00us 1.23ms 2.01s) -> ms
   awk -v x="$1" 'BEGIN{ if (x ~ /us$/) v = x/1000; else if (x ~ /ms$/) v = x + 0;
     else if (x ~ /m$/) v = x*60000; else if (x ~ /s$/) v = x*1000; else v = -1; printf "%.3f", v }'
@@ -236,7 +239,7 @@ to_bytes() { # 476.91KB -> bytes
 # full: wrk with the shim that makes every TLS handshake a full one) and
 # CANDS (names with CPORT and SCHEME set), wrk with WRK_ARGS and env WRK_ENV.
 run_part() {
-  local part=$1 r load k c label conns mode path handshake preload out hdr th t0 t1 rps p99 errs reqs read cpu bytes
+  local part=$1 r load k c label conns mode path handshake preload out hdr th s0b s0t s1b s1t wu ws wcpu busy t0 t1 rps p99 errs reqs read cpu bytes
   local nc=${#CANDS[@]}
   echo "# $part: ${CANDS[*]}; loads: $(printf '%s; ' "${LOADS[@]}")wrk -t$WRK_THREADS -d${DURATION}s x $ROUNDS rounds" >&2
   for ((r = 1; r <= ROUNDS; r++)); do
@@ -249,9 +252,14 @@ run_part() {
         c=${CANDS[(k + r - 1) % nc]}
         out=$WORK/wrk.$part.$r.$label.$c.txt
         t0=$(grp_ticks "${SPID[$c]}")
-        env "${WRK_ENV[@]+"${WRK_ENV[@]}"}" "${preload[@]+"${preload[@]}"}" wrk -t"$th" -c"$conns" -d"${DURATION}s" --latency \
-          "${WRK_ARGS[@]+"${WRK_ARGS[@]}"}" "${hdr[@]+"${hdr[@]}"}" "${SCHEME[$c]}://127.0.0.1:${CPORT[$c]}$path" >"$out" 2>&1 || true
+        read -r s0b s0t < <(sys_ticks)
+        { time env "${WRK_ENV[@]+"${WRK_ENV[@]}"}" "${preload[@]+"${preload[@]}"}" wrk -t"$th" -c"$conns" -d"${DURATION}s" --latency \
+          "${WRK_ARGS[@]+"${WRK_ARGS[@]}"}" "${hdr[@]+"${hdr[@]}"}" "${SCHEME[$c]}://127.0.0.1:${CPORT[$c]}$path" >"$out" 2>&1 || true; } 2>"$out.time"
         t1=$(grp_ticks "${SPID[$c]}")
+        read -r s1b s1t < <(sys_ticks)
+        read -r wu ws <"$out.time"
+        wcpu=$(awk -v u="$wu" -v s="$ws" -v d="$DURATION" 'BEGIN{printf "%.0f", (u+s)/d*100}')
+        busy=$(awk -v a="$s0b" -v b="$s1b" -v x="$s0t" -v y="$s1t" 'BEGIN{printf "%.0f", (y > x) ? (b-a)/(y-x)*100 : 0}')
         rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
         p99=$(awk '$1=="99%"{print $2; exit}' "$out")
         reqs=$(awk '/ requests in /{print $1; exit}' "$out")
@@ -260,8 +268,8 @@ run_part() {
         [ -z "$rps" ] && { rps=0; reqs=0; echo "# WARN $part $c $label: wrk gave no result: $(head -c 300 "$out")" >&2; }
         cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v n="${reqs:-0}" 'BEGIN{printf "%.1f", n ? (b-a)/hz*1e6/n : 0}')
         bytes=$(awk -v b="$(to_bytes "${read:-0}")" -v n="${reqs:-0}" 'BEGIN{printf "%.0f", n ? b/n : 0}')
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$part" "$r" "$label" "$c" "$rps" \
-          "$(to_ms "${p99:-0}")" "$errs" "${reqs:-0}" "$cpu" "$bytes" >>"$RES"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$part" "$r" "$label" "$c" "$rps" \
+          "$(to_ms "${p99:-0}")" "$errs" "${reqs:-0}" "$cpu" "$bytes" "$wcpu" "$busy" >>"$RES"
         printf '# r%d %-10s %-15s %10s req/s  p99 %-9s err %s  %s µs/req\n' "$r" "$label" "$c" "$rps" "${p99:-?}" "$errs" "$cpu" >&2
         [ "$errs" != 0 ] && echo "# WARN $part $c $label: $errs errors: $(grep -E 'Socket errors|Non-2xx' "$out" | tr '\n' ' ')" >&2
         sleep "$GAP"
@@ -298,11 +306,12 @@ report() {
     }
     END {
       nc = split(cands, C, " "); nr = split(ratios, R, " ")
-      printf "\n%-10s %-15s %10s %9s %6s %11s %8s\n", "load", "candidate", "req/s", "p99_ms", "errs", "cpu_us/req", "B/resp"
+      printf "\n%-10s %-15s %10s %9s %6s %11s %8s %5s %5s\n", "load", "candidate", "req/s", "p99_ms", "errs", "cpu_us/req", "B/resp", "wrk%", "busy"
       for (l = 1; l <= nl; l++) for (c = 1; c <= nc; c++) {
         if (med(L[l], C[c], "rps") < 0) continue
-        printf "%-10s %-15s %10.0f %9.2f %6d %11.1f %8.0f\n", L[l], C[c], med(L[l], C[c], "rps"),
-          med(L[l], C[c], "p99_ms"), sum(L[l], C[c], "errors"), med(L[l], C[c], "cpu_us"), med(L[l], C[c], "bytes")
+        printf "%-10s %-15s %10.0f %9.2f %6d %11.1f %8.0f %5.0f %5.0f\n", L[l], C[c], med(L[l], C[c], "rps"),
+          med(L[l], C[c], "p99_ms"), sum(L[l], C[c], "errors"), med(L[l], C[c], "cpu_us"), med(L[l], C[c], "bytes"),
+          med(L[l], C[c], "wrk_cpu"), med(L[l], C[c], "busy")
       }
       printf "\n%-10s %-32s %7s %7s %7s  %s\n", "load", "ratio (same-round median)", "req/s", "p99", "cpu/req", "goal (req/s)"
       for (l = 1; l <= nl; l++) for (i = 1; i < nr; i += 2) {
