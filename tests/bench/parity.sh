@@ -593,8 +593,11 @@ part_tls() {
 
 # lines_written NAME FILE: the access log's lines against the requests wrk completed for NAME
 lines_written() {
-  local lines reqs
-  lines=$(cat "$2" "$2".[0-9]* 2>/dev/null | wc -l) # Corral rotates its file at 10 MiB
+  local reqs
+  local f lines=0
+  for f in "$2" "$2".[0-9]*; do # Corral rotates its file at 10 MiB: PATH.1, PATH.2, ...
+    [ -f "$f" ] && lines=$((lines + $(wc -l <"$f")))
+  done
   reqs=$(awk -F'\t' -v c="$1" '$1 == "log" && $4 == c { s += $8 } END { print s + 0 }' "$RES")
   printf '%s: %s access-log lines for %s requests completed by wrk (+ in flight at each run'"'"'s end)\n' "$1" "$lines" "$reqs"
 }
