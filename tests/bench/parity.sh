@@ -85,7 +85,7 @@ has_flag() { grep -q -- "$1" <<<"$CTL_HELP"; }
 WORK=$(mktemp -d -t corral-parity-bench.XXXXXX)
 chmod 755 "$WORK" # nginx workers (user nobody) read the files and the certificate from here
 PIDS=()           # every process started, each in its own session (pid = process group id)
-declare -A SPID=() CPORT=() CURL_OPTS=()
+declare -A SPID=() CPORT=()
 
 stop_groups() { # PID... : TERM to each group, up to 3 s to go, then KILL
   local p i alive
@@ -653,8 +653,8 @@ part_log() {
 }
 
 # ---------------------------------------------------------------- main
-ports=($B1 $B2)
-for i in $(seq 10 45); do ports+=($((BASE_PORT + i))); done
+ports=("$B1" "$B2")
+for i in $(seq 10 45); do ports+=("$((BASE_PORT + i))"); done
 for p in "${ports[@]}"; do port_busy "$p" && die "port $p already in use (set BASE_PORT)"; done
 echo "# corralctl: $CTL; parts: $PARTS; wrk -t$WRK_THREADS -d${DURATION}s, $ROUNDS rounds; one proxy thread each" >&2
 start_backends
