@@ -48,7 +48,10 @@ ToolRun run(const QStringList &command) {
 BalancerProcess::BalancerProcess(QString format, QString siteName)
     : m_format(std::move(format))
     , m_site(std::move(siteName))
-    , m_httpPort(freePort()) {
+    // Below the ephemeral range: the port is bound only when a site file is applied, and
+    // meanwhile the outgoing connections of the tests beside this one must not take it
+    // (seen: nginx's bind() failing with EADDRINUSE under the full parallel suite).
+    , m_httpPort(workerBasePort()) {
     m_process.setProcessChannelMode(QProcess::MergedChannels);
 }
 
