@@ -96,8 +96,8 @@ SiteBalancer BalancerProcess::balancer(const QString &hostName) const {
     balancer.configPath = siteFile();
     balancer.validate = validateCommand();
     balancer.reload = reloadCommand();
-    balancer.probeUrl = QStringLiteral("http://127.0.0.1:%1/").arg(m_httpPort);
-    balancer.listenAddress = QStringLiteral("127.0.0.1");
+    balancer.probeUrl = QStringLiteral("http://%1:%2/").arg(m_listenAddress).arg(m_httpPort);
+    balancer.listenAddress = m_listenAddress;
     balancer.httpPort = m_httpPort;
     balancer.stateDirectory = prefixPath(QStringLiteral("corral-state"));
     addTo(balancer);
@@ -136,7 +136,8 @@ bool BalancerProcess::launch(const Launch &launch, QString *error) {
         if (!launch.errorLog.isEmpty()) why += QString::fromUtf8(readWhole(launch.errorLog));
         return failed(why);
     };
-    if (launch.waitForPort && !waitForListener(m_httpPort, m_process))
+    if (launch.waitForPort &&
+        !waitForListener(m_httpPort, m_process, 15000, QHostAddress(m_listenAddress)))
         return notUp(QStringLiteral("did not come up"));
     const auto allFilesThere = [&] {
         for (const QString &file : launch.waitForFiles)
@@ -270,7 +271,7 @@ QStringList HaproxyInstance::reloadCommand() const {
 
 RenderOptions HaproxyInstance::renderOptions() const {
     RenderOptions options;
-    options.listenAddress = QStringLiteral("127.0.0.1");
+    options.listenAddress = listenAddress();
     options.httpPort = httpPort();
     options.runtimeDirectory = runtimeDirectory();
     return options;
@@ -378,8 +379,8 @@ BalancerProcess::Launch ApacheInstance::launchSpec() const {
     QString main = QStringLiteral("ServerRoot %1\nPidFile %1/apache2.pid\n"
                                   "DefaultRuntimeDir %1/run\nServerName localhost\n"
                                   "ErrorLog %1/logs/error.log\nUser www-data\nGroup www-data\n"
-                                  "Listen 127.0.0.1:%2\n")
-                       .arg(directory())
+                                  "Listen %2:%3\n")
+                       .arg(directory(), listenAddress())
                        .arg(httpPort());
     main += apacheLoadModuleLines();
     main += QStringLiteral("IncludeOptional %1/conf.d/*.conf\n").arg(directory());

@@ -42,6 +42,10 @@ public:
 
     QString siteName() const { return m_site; }
     quint16 httpPort() const { return m_httpPort; }
+    /// The address it listens on (127.0.0.1 unless set before start(): the fleet fixture puts
+    /// each balancer on its "host"'s loopback address, 127.0.1.N).
+    QString listenAddress() const { return m_listenAddress; }
+    void setListenAddress(const QString &address) { m_listenAddress = address; }
     QString directory() const { return m_dir.path(); }
     QString prefixPath(const QString &relative) const { return m_dir.filePath(relative); }
 
@@ -59,7 +63,7 @@ public:
     Result<void> reload() const;
 
     /// format, configPath siteFile(), validate/reload above, probeUrl
-    /// http://127.0.0.1:PORT/, listenAddress 127.0.0.1, httpPort, stateDirectory
+    /// http://ADDRESS:PORT/, listenAddress listenAddress(), httpPort, stateDirectory
     /// PREFIX/corral-state (backups, marker, lock: nothing in /var/lib), and what the kind adds
     /// (see addTo()).
     SiteBalancer balancer(const QString &hostName) const;
@@ -95,6 +99,7 @@ private:
     QString m_site;
     QTemporaryDir m_dir;
     quint16 m_httpPort = 0;
+    QString m_listenAddress = QStringLiteral("127.0.0.1");
     QProcess m_process;
 };
 
@@ -151,7 +156,7 @@ public:
     QString backendName() const;                  ///< corral-SITE
     QStringList validateCommand() const override; ///< haproxy -c -f FILE
     QStringList reloadCommand() const override;   ///< sh -c 'kill -USR2 "$(cat "$1")"' sh PIDFILE
-    /// listenAddress 127.0.0.1, httpPort, runtimeDirectory.
+    /// listenAddress listenAddress(), httpPort, runtimeDirectory.
     RenderOptions renderOptions() const;
 
 private:

@@ -120,25 +120,34 @@ corral::Host SshServer::inventoryHost(const QString &name, const QString &user) 
 }
 
 bool SshServer::start(QString *error, bool passwordAuthentication) {
-    m_passwordAuthentication = passwordAuthentication;
+    return prepare(error) && launch(error, passwordAuthentication) && waitUntilListening(error);
+}
+
+bool SshServer::prepare(QString *error) {
     if (!m_dir.isValid()) {
         *error = QStringLiteral("no temporary directory");
         return false;
     }
     const QString hostKey = m_dir.filePath(QStringLiteral("host_ed25519"));
-    if (!QFile::exists(hostKey)) {
-        if (!generateKey(hostKey, error) || !generateKey(clientKey(), error) ||
-            !generateKey(strangerKey(), error))
-            return false;
-        QFile::copy(clientKey() + QStringLiteral(".pub"),
-                    m_dir.filePath(QStringLiteral("authorized_keys")));
-        // Other users (the throwaway password user) must be able to read it.
-        QFile::setPermissions(m_dir.path(), QFile::permissions(m_dir.path()) |
-                                                QFileDevice::ExeOther | QFileDevice::ReadOther);
-        QFile::setPermissions(m_dir.filePath(QStringLiteral("authorized_keys")),
-                              QFileDevice::ReadOwner | QFileDevice::WriteOwner |
-                                  QFileDevice::ReadOther);
-    }
+    if (QFile::exists(hostKey)) return true;
+    if (!generateKey(hostKey, error) || !generateKey(clientKey(), error) ||
+        !generateKey(strangerKey(), error))
+        return false;
+    QFile::copy(clientKey() + QStringLiteral(".pub"),
+                m_dir.filePath(QStringLiteral("authorized_keys")));
+    // Other users (the throwaway password user) must be able to read it.
+    QFile::setPermissions(m_dir.path(), QFile::permissions(m_dir.path()) | QFileDevice::ExeOther |
+                                            QFileDevice::ReadOther);
+    QFile::setPermissions(m_dir.filePath(QStringLiteral("authorized_keys")),
+                          QFileDevice::ReadOwner | QFileDevice::WriteOwner |
+                              QFileDevice::ReadOther);
+    return true;
+}
+
+bool SshServer::launch(QString *error, bool passwordAuthentication) {
+    m_passwordAuthentication = passwordAuthentication;
+    if (!prepare(error)) return false;
+    const QString hostKey = m_dir.filePath(QStringLiteral("host_ed25519"));
     if (m_port == 0) {
         QTcpServer probe;
         if (!probe.listen(QHostAddress(m_address), 0)) {
@@ -162,11 +171,14 @@ bool SshServer::start(QString *error, bool passwordAuthentication) {
                                 // is a nested shell: the tests must not depend on root's
                                 // dotfiles (here they run `pyenv rehash`, which waits up to
                                 // 60 s on a lock file that a killed session left behind).
-                                "SetEnv SHLVL=1\n")
+                                "SetEnv SHLVL=1%7\n")
                      .arg(m_port)
                      .arg(m_address, hostKey, m_dir.filePath(QStringLiteral("authorized_keys")),
                           m_dir.filePath(QStringLiteral("sshd.pid")),
-                          passwordAuthentication ? QStringLiteral("yes") : QStringLiteral("no"))
+                          passwordAuthentication ? QStringLiteral("yes") : QStringLiteral("no"),
+                          m_sessionEnvironment.isEmpty()
+                              ? QString()
+                              : QLatin1Char(' ') + m_sessionEnvironment.join(QLatin1Char(' ')))
                      .toUtf8());
     config.close();
     QDir().mkpath(QStringLiteral("/run/sshd")); // privilege separation directory
@@ -176,7 +188,11 @@ bool SshServer::start(QString *error, bool passwordAuthentication) {
         *error = QStringLiteral("cannot start sshd: ") + m_process.errorString();
         return false;
     }
-    if (corral::test::waitForListener(m_port, m_process, 10000, QHostAddress(m_address)))
+    return true;
+}
+
+bool SshServer::waitUntilListening(QString *error, int timeoutMs) {
+    if (corral::test::waitForListener(m_port, m_process, timeoutMs, QHostAddress(m_address)))
         return true;
     *error =
         m_process.state() != QProcess::Running

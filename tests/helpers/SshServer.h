@@ -20,6 +20,18 @@ public:
     /// Generates keys (first time only), writes the config and starts sshd, waiting until the
     /// port accepts. `error` says why not.
     bool start(QString *error, bool passwordAuthentication = false);
+    /// start() in three steps, so that many servers start at once (the fleet fixture): the
+    /// keys (first time only; no QObject of this server is used, so any thread may run it)...
+    bool prepare(QString *error);
+    /// ... then sshd started without waiting (on this object's thread)...
+    bool launch(QString *error, bool passwordAuthentication = false);
+    /// ... then the wait until its port accepts.
+    bool waitUntilListening(QString *error, int timeoutMs = 10000);
+    /// Environment assignments ("NAME=VALUE", no spaces) every session of this server gets
+    /// (sshd's SetEnv; HOME too): the fleet fixture gives each "host" its own. Before start().
+    void setSessionEnvironment(const QStringList &assignments) {
+        m_sessionEnvironment = assignments;
+    }
     /// SIGTERM to sshd (by PID) and waits; connections already open keep their own processes.
     void stop();
     /// SIGKILL to sshd and every process below it (the per-connection handlers): the server
@@ -65,4 +77,5 @@ private:
     QString m_user;
     QString m_userHome;
     bool m_passwordAuthentication = false;
+    QStringList m_sessionEnvironment;
 };
