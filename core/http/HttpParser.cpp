@@ -94,23 +94,30 @@ struct KnownHeader {
     HeaderId id;
 };
 // The headers the proxy interprets, shortest first: a name is compared only with those of its
-// own length, one or two comparisons, as a switch on the length would.
+// own length, at most three, and most comparisons end at the first byte.
 constexpr KnownHeader kKnownHeaders[] = {
     {"te", HeaderId::TE},
     {"host", HeaderId::Host},
+    {"range", HeaderId::Range},
     {"expect", HeaderId::Expect},
     {"cookie", HeaderId::Cookie},
     {"trailer", HeaderId::Trailer},
     {"upgrade", HeaderId::Upgrade},
+    {"referer", HeaderId::Referer},
+    {"if-range", HeaderId::IfRange},
     {"x-real-ip", HeaderId::XRealIp},
     {"connection", HeaderId::Connection},
     {"keep-alive", HeaderId::KeepAlive},
+    {"user-agent", HeaderId::UserAgent},
     {"authorization", HeaderId::Authorization},
+    {"if-none-match", HeaderId::IfNoneMatch},
     {"content-length", HeaderId::ContentLength},
     {"x-forwarded-for", HeaderId::XForwardedFor},
+    {"accept-encoding", HeaderId::AcceptEncoding},
     {"x-forwarded-host", HeaderId::XForwardedHost},
     {"transfer-encoding", HeaderId::TransferEncoding},
     {"x-forwarded-proto", HeaderId::XForwardedProto},
+    {"if-modified-since", HeaderId::IfModifiedSince},
 };
 constexpr size_t kLongestKnownHeader = 17;
 
@@ -320,6 +327,13 @@ bool MessageHead::isHopByHop(const Header &h) const {
     case HeaderId::TransferEncoding: // re-framed by the proxy, never forwarded blindly
         return true;
     case HeaderId::Other:
+    case HeaderId::AcceptEncoding: // only read: a client may name them as it could before
+    case HeaderId::Range:
+    case HeaderId::IfRange:
+    case HeaderId::IfNoneMatch:
+    case HeaderId::IfModifiedSince:
+    case HeaderId::Referer:
+    case HeaderId::UserAgent:
         break;
     default:
         return false; // interpreted or set by the proxy: Connection cannot remove it
@@ -355,6 +369,9 @@ long HeadScanner::scan(const char *data, size_t size) {
 int parseRequest(const char *data, size_t size, const HeadLimits &limits, RequestHead &out) {
     resetHead(out);
     out.method = out.target = out.host = out.cookie = out.forwardedFor = {};
+    out.acceptEncoding = out.range = out.ifRange = out.ifNoneMatch = out.ifModifiedSince = {};
+    out.referer = out.userAgent = {};
+    out.acceptEncodingRepeated = false;
     out.expectContinue = out.isHead = out.isIdempotent = out.absoluteForm = false;
     out.headers.clear();
     if (size > limits.maxHeaderBytes) return 431;
@@ -412,6 +429,8 @@ int parseRequest(const char *data, size_t size, const HeadLimits &limits, Reques
     } else if (sawCl) {
         out.body = out.contentLength ? BodyKind::Length : BodyKind::None;
     }
+    // "Seen" rather than "empty": an empty first value still wins over the ones after it.
+    bool sawAcceptEncoding = false, sawReferer = false, sawUserAgent = false;
     for (const Header &h : out.headers) {
         switch (h.id) {
         case HeaderId::Host:
@@ -425,6 +444,33 @@ int parseRequest(const char *data, size_t size, const HeadLimits &limits, Reques
             break;
         case HeaderId::Expect:
             if (equalsIgnoreCase(h.value, "100-continue")) out.expectContinue = true;
+            break;
+        case HeaderId::AcceptEncoding:
+            if (sawAcceptEncoding)
+                out.acceptEncodingRepeated = true;
+            else
+                out.acceptEncoding = h.value;
+            sawAcceptEncoding = true;
+            break;
+        case HeaderId::Range:
+            out.range = h.value;
+            break;
+        case HeaderId::IfRange:
+            out.ifRange = h.value;
+            break;
+        case HeaderId::IfNoneMatch:
+            out.ifNoneMatch = h.value;
+            break;
+        case HeaderId::IfModifiedSince:
+            out.ifModifiedSince = h.value;
+            break;
+        case HeaderId::Referer:
+            if (!sawReferer) out.referer = h.value;
+            sawReferer = true;
+            break;
+        case HeaderId::UserAgent:
+            if (!sawUserAgent) out.userAgent = h.value;
+            sawUserAgent = true;
             break;
         default:
             break;

@@ -33,6 +33,15 @@ enum class HeaderId : uint8_t {
     XForwardedProto,
     XForwardedHost,
     XRealIp,
+    // Read (never rewritten) by static serving, gzip and the access log: recorded in
+    // RequestHead by the parse. To Connection they are end-to-end headers like Other.
+    AcceptEncoding,
+    Range,
+    IfRange,
+    IfNoneMatch,
+    IfModifiedSince,
+    Referer,
+    UserAgent,
 };
 
 struct Header {
@@ -91,6 +100,18 @@ struct RequestHead : MessageHead {
     std::string_view host;
     std::string_view cookie; ///< first Cookie header (the one browsers send)
     std::string_view forwardedFor;
+    // The headers static serving, gzip and the access log read, recorded here so that none of
+    // them looks for a name again. Repeated: the first Referer and User-Agent (what the access
+    // log shows); the last Range, If-Range, If-None-Match and If-Modified-Since (what static
+    // serving evaluates); every Accept-Encoding counts (proxy::requestAcceptsGzip).
+    std::string_view acceptEncoding;     ///< the first Accept-Encoding
+    bool acceptEncodingRepeated = false; ///< there are more: their values are in `headers`
+    std::string_view range;
+    std::string_view ifRange;
+    std::string_view ifNoneMatch;
+    std::string_view ifModifiedSince;
+    std::string_view referer;
+    std::string_view userAgent;
     bool expectContinue = false;
     bool isHead = false;
     bool isIdempotent = false; ///< RFC 9110 9.2.2: GET HEAD OPTIONS TRACE PUT DELETE

@@ -41,12 +41,6 @@ void appendSeconds(std::string &out, uint64_t us) {
     out.append(tail, 4);
 }
 
-std::string_view headerValue(const http::RequestHead &head, std::string_view name) {
-    for (const http::Header &h : head.headers)
-        if (http::equalsIgnoreCase(h.name, name)) return h.value;
-    return {};
-}
-
 } // namespace
 
 void appendEscaped(std::string &out, std::string_view bytes) {
@@ -75,9 +69,9 @@ void AccessLogWriter::capture(AccessLogRequest &request, std::string_view head,
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     appendEscaped(request.text, line);
     request.requestLength = uint32_t(request.text.size());
-    appendEscaped(request.text, parsed ? headerValue(*parsed, "Referer") : std::string_view());
+    appendEscaped(request.text, parsed ? parsed->referer : std::string_view());
     request.text += "\" \"";
-    appendEscaped(request.text, parsed ? headerValue(*parsed, "User-Agent") : std::string_view());
+    appendEscaped(request.text, parsed ? parsed->userAgent : std::string_view());
     request.captured = true;
     request.attemptStartUs = 0;
     request.bodyBytes = 0;

@@ -53,28 +53,39 @@ constexpr uint32_t ChunkFramingRoom = ChunkHeadRoom + 2 + 5;
 // tiny chunks.
 constexpr uint32_t MinimumOutput = 64;
 
-} // namespace
+/// Accept-Encoding values, added one header at a time, and whether they accept gzip.
+class AcceptEncoding {
+public:
+    void add(std::string_view value) {
+        http::forEachToken(value, [this](std::string_view element) {
+            const size_t semi = element.find(';');
+            const std::string_view coding = http::trimWhitespace(element.substr(0, semi));
+            const int8_t weight = semi == std::string_view::npos
+                                      ? int8_t(1)
+                                      : elementWeight(element.substr(semi + 1));
+            // Named twice: any acceptable mention accepts (the client did list it so).
+            if (http::equalsIgnoreCase(coding, "gzip") || http::equalsIgnoreCase(coding, "x-gzip"))
+                m_gzip = std::max(m_gzip, weight);
+            else if (coding == "*")
+                m_any = std::max(m_any, weight);
+        });
+    }
+    bool acceptsGzip() const { return m_gzip >= 0 ? m_gzip > 0 : m_any > 0; }
 
-void AcceptEncoding::add(std::string_view value) {
-    http::forEachToken(value, [this](std::string_view element) {
-        const size_t semi = element.find(';');
-        const std::string_view coding = http::trimWhitespace(element.substr(0, semi));
-        const int8_t weight =
-            semi == std::string_view::npos ? int8_t(1) : elementWeight(element.substr(semi + 1));
-        // Named twice: any acceptable mention accepts (the client did list it so).
-        if (http::equalsIgnoreCase(coding, "gzip") || http::equalsIgnoreCase(coding, "x-gzip"))
-            m_gzip = std::max(m_gzip, weight);
-        else if (coding == "*")
-            m_any = std::max(m_any, weight);
-    });
-}
+private:
+    int8_t m_gzip = -1; ///< -1: not named; 0: refused; 1: accepted
+    int8_t m_any = -1;  ///< the same for "*"
+};
+
+} // namespace
 
 bool requestAcceptsGzip(const http::RequestHead &request) {
     AcceptEncoding accept;
-    for (const http::Header &h : request.headers)
-        if (h.id == http::HeaderId::Other && h.name.size() == 15 &&
-            http::equalsIgnoreCase(h.name, "accept-encoding"))
-            accept.add(h.value);
+    if (!request.acceptEncodingRepeated)
+        accept.add(request.acceptEncoding);
+    else // rare: every one counts, found by its id
+        for (const http::Header &h : request.headers)
+            if (h.id == http::HeaderId::AcceptEncoding) accept.add(h.value);
     return accept.acceptsGzip();
 }
 

@@ -25,20 +25,11 @@ struct Client;
 struct Upstream;
 class BufferPool;
 
-/// Whether Accept-Encoding values accept gzip (RFC 9110 12.5.3): "gzip" or "x-gzip" with a
-/// q-value above 0, or, when neither is named, "*" with one. "gzip;q=0" refuses it; a
-/// malformed q-value counts as 0.
-class AcceptEncoding {
-public:
-    void add(std::string_view value);
-    bool acceptsGzip() const { return m_gzip >= 0 ? m_gzip > 0 : m_any > 0; }
-
-private:
-    int8_t m_gzip = -1; ///< -1: not named; 0: refused; 1: accepted
-    int8_t m_any = -1;  ///< the same for "*"
-};
-
-/// Over every Accept-Encoding header of the request.
+/// Whether the request's Accept-Encoding headers, all of them, accept gzip (RFC 9110 12.5.3):
+/// "gzip" or "x-gzip" with a q-value above 0, or, when neither is named, "*" with one.
+/// "gzip;q=0" refuses it; a malformed q-value counts as 0; a coding named twice is accepted
+/// when either mention accepts it. The one reading of Accept-Encoding: gzip on the fly and
+/// gzip_static both ask it.
 bool requestAcceptsGzip(const http::RequestHead &request);
 
 /// CompressionConfig as the event loop reads it, per response.

@@ -200,12 +200,6 @@ RangeVerdict parseRange(std::string_view range, uint64_t size, ByteRange &out) {
     return RangeVerdict::Partial;
 }
 
-bool acceptsGzip(std::string_view acceptEncoding) {
-    AcceptEncoding accept; // the one Accept-Encoding reading, gzip's (proxy/Compression.h)
-    accept.add(acceptEncoding);
-    return accept.acceptsGzip();
-}
-
 int decodeStaticPath(std::string_view target, DecodedPath &out) {
     out.length = 0;
     out.trailingSlash = false;
@@ -268,20 +262,11 @@ StaticRequest staticRequestOf(const http::RequestHead &request, bool keepAlive) 
     r.isHead = request.isHead;
     r.http10 = request.minor == 0;
     r.keepAlive = keepAlive;
-    for (const http::Header &h : request.headers) {
-        if (h.id != http::HeaderId::Other) continue;
-        const std::string_view n = h.name;
-        if (http::equalsIgnoreCase(n, "If-None-Match"))
-            r.ifNoneMatch = h.value;
-        else if (http::equalsIgnoreCase(n, "If-Modified-Since"))
-            r.ifModifiedSince = h.value;
-        else if (http::equalsIgnoreCase(n, "Range"))
-            r.range = h.value;
-        else if (http::equalsIgnoreCase(n, "If-Range"))
-            r.ifRange = h.value;
-        else if (http::equalsIgnoreCase(n, "Accept-Encoding"))
-            r.acceptEncoding = h.value;
-    }
+    r.ifNoneMatch = request.ifNoneMatch;
+    r.ifModifiedSince = request.ifModifiedSince;
+    r.range = request.range;
+    r.ifRange = request.ifRange;
+    r.acceptsGzip = requestAcceptsGzip(request);
     return r;
 }
 
@@ -401,7 +386,7 @@ StaticResponse StaticFiles::respond(const DecodedPath &path, const StaticRequest
     const std::string_view type =
         http::MimeTypes::system().typeOf(std::string_view(name, nameLength));
     bool gzip = false;
-    if (!redirect && !request.acceptEncoding.empty() && acceptsGzip(request.acceptEncoding)) {
+    if (!redirect && request.acceptsGzip) {
         std::memcpy(name + nameLength, ".gz", 4);
         const int gz = openBeneath(name);
         struct stat gzStat {};

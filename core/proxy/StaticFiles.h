@@ -62,13 +62,13 @@ struct StaticRequest {
     std::string_view ifModifiedSince;
     std::string_view range;
     std::string_view ifRange;
-    std::string_view acceptEncoding;
+    bool acceptsGzip = false; ///< for gzip_static: requestAcceptsGzip (proxy/Compression.h)
     bool isHead = false;
     bool http10 = false;
     bool keepAlive = true; ///< the client's connection stays open after this response
 };
 
-/// Reads the headers above out of a parsed request.
+/// The headers above, as the parse recorded them.
 StaticRequest staticRequestOf(const http::RequestHead &request, bool keepAlive);
 
 /// What to answer.
@@ -95,9 +95,6 @@ struct ByteRange {
 /// Range's verdicts: Whole (absent, unparsable or several ranges), Partial, Unsatisfiable.
 enum class RangeVerdict { Whole, Partial, Unsatisfiable };
 RangeVerdict parseRange(std::string_view range, uint64_t size, ByteRange &out);
-
-/// Whether an Accept-Encoding value accepts gzip (gzip, x-gzip or `*`, with q > 0).
-bool acceptsGzip(std::string_view acceptEncoding);
 
 /// IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") <-> seconds since the epoch. format writes 29
 /// bytes; parse returns -1 for anything else (obsolete formats included: the condition is

@@ -183,6 +183,43 @@ private Q_SLOTS:
         }
     }
 
+    // The headers static serving, gzip and the access log read are recorded by the parse,
+    // repeated ones as those readers always took them, and are still end-to-end headers that
+    // Connection may name.
+    void recordsTheHeadersItsReadersNeed() {
+        RequestHead r;
+        const std::string head = "GET / HTTP/1.1\r\nHost: a\r\n"
+                                 "Referer: \r\nREFERER: http://later/\r\n"
+                                 "User-Agent: first/1\r\nuser-agent: second/2\r\n"
+                                 "Range: bytes=0-1\r\nrange: bytes=2-3\r\n"
+                                 "If-Range: \"a\"\r\nIf-Range: \"b\"\r\n"
+                                 "If-None-Match: \"x\"\r\nIf-None-Match: \"y\"\r\n"
+                                 "If-Modified-Since: one\r\nIf-Modified-Since: two\r\n"
+                                 "Accept-Encoding: br\r\nAccept-Encoding: gzip\r\n"
+                                 "Connection: range, user-agent\r\n\r\n";
+        QCOMPARE(parse(head, r), 0);
+        QCOMPARE(r.referer, std::string_view()); // the first, empty as it is
+        QCOMPARE(r.userAgent, std::string_view("first/1"));
+        QCOMPARE(r.range, std::string_view("bytes=2-3"));
+        QCOMPARE(r.ifRange, std::string_view("\"b\""));
+        QCOMPARE(r.ifNoneMatch, std::string_view("\"y\""));
+        QCOMPARE(r.ifModifiedSince, std::string_view("two"));
+        QCOMPARE(r.acceptEncoding, std::string_view("br"));
+        QVERIFY(r.acceptEncodingRepeated);
+        for (const Header &h : r.headers) {
+            const bool expected = h.id == HeaderId::Connection || h.id == HeaderId::Range ||
+                                  h.id == HeaderId::UserAgent;
+            QVERIFY2(r.isHopByHop(h) == expected, std::string(h.name).c_str());
+        }
+        // The next request on the connection starts from nothing.
+        QCOMPARE(parse("GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n", r), 0);
+        QCOMPARE(r.acceptEncoding, std::string_view("gzip"));
+        QVERIFY(!r.acceptEncodingRepeated);
+        for (const std::string_view v :
+             {r.range, r.ifRange, r.ifNoneMatch, r.ifModifiedSince, r.referer, r.userAgent})
+            QVERIFY(v.empty());
+    }
+
     void responseFraming() {
         ResponseHead r;
         // Transfer-Encoding wins over Content-Length (RFC 9112 6.1); the proxy drops the latter.
@@ -247,6 +284,13 @@ private Q_SLOTS:
             {"x-forwarded-host", HeaderId::XForwardedHost},
             {"Transfer-Encoding", HeaderId::TransferEncoding},
             {"X-Forwarded-Proto", HeaderId::XForwardedProto},
+            {"Accept-Encoding", HeaderId::AcceptEncoding},
+            {"RANGE", HeaderId::Range},
+            {"If-Range", HeaderId::IfRange},
+            {"if-none-match", HeaderId::IfNoneMatch},
+            {"If-Modified-Since", HeaderId::IfModifiedSince},
+            {"Referer", HeaderId::Referer},
+            {"User-Agent", HeaderId::UserAgent},
             {"Proxy-Authorization", HeaderId::ProxyPrefixed},
             {"proxy-x", HeaderId::ProxyPrefixed},
             {"Proxy-", HeaderId::Other},
@@ -254,6 +298,9 @@ private Q_SLOTS:
             {"Te2", HeaderId::Other},
             {"X-Forwarded-Prot", HeaderId::Other},
             {"Content_Length", HeaderId::Other},
+            {"Referrer", HeaderId::Other},
+            {"Ranges", HeaderId::Other},
+            {"If-Match", HeaderId::Other},
         };
         ResponseHead r;
         for (const auto &[name, id] : known) {

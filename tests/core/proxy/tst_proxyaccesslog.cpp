@@ -110,7 +110,9 @@ private Q_SLOTS:
         for (int i = 0; i < 6; ++i) {
             client.send("GET /?n=" + std::to_string(i) +
                         " HTTP/1.1\r\nHost: x\r\nReferer: http://example.test/from\r\n"
-                        "User-Agent: curl/8.0\r\n\r\n");
+                        "User-Agent: curl/8.0\r\n"
+                        // Repeated: the first is logged.
+                        "referer: http://later.test/\r\nUSER-AGENT: later/1\r\n\r\n");
             responses.push_back(client.read());
             QCOMPARE(responses.back().status, 200);
         }

@@ -95,14 +95,23 @@ private Q_SLOTS:
         QTest::newRow("identity only") << "identity" << false;
         QTest::newRow("empty") << "" << false;
         QTest::newRow("gzipx is another coding") << "gzipx" << false;
+        // One Accept-Encoding header a line: together they are one list (RFC 9110 5.3).
+        QTest::newRow("repeated, gzip last") << "identity\ngzip" << true;
+        QTest::newRow("repeated, gzip first") << "gzip\nidentity" << true;
+        QTest::newRow("repeated, refused then named") << "gzip;q=0\nGZIP" << true;
+        QTest::newRow("repeated, refused") << "gzip;q=0\n*" << false;
+        QTest::newRow("repeated, star") << "br\n\n*" << true;
     }
     void acceptEncodingIsParsed() {
         QFETCH(QString, value);
         QFETCH(bool, accepts);
-        proxy::AcceptEncoding accept;
-        const std::string text = value.toStdString();
-        accept.add(text);
-        QCOMPARE(accept.acceptsGzip(), accepts);
+        std::string head = "GET / HTTP/1.1\r\nHost: a\r\n";
+        for (const QString &line : value.split(QLatin1Char('\n')))
+            head += "Accept-Encoding: " + line.toStdString() + "\r\n";
+        head += "\r\n";
+        http::RequestHead request;
+        QCOMPARE(http::parseRequest(head.data(), head.size(), http::HeadLimits{}, request), 0);
+        QCOMPARE(proxy::requestAcceptsGzip(request), accepts);
     }
 
     void compressibleTypes_data() {
