@@ -1,5 +1,6 @@
 #include "LaunchClusterDialog.h"
 
+#include "FieldWidgets.h"
 #include "util/ListeningSockets.h"
 
 #include <QCheckBox>
@@ -102,17 +103,12 @@ LaunchClusterDialog::LaunchClusterDialog(QString demoWorkerPath, QWidget *parent
 }
 
 QWidget *LaunchClusterDialog::createProxySettings() {
-    const auto lineEdit = [](const char *name, const QString &tip) {
-        auto *edit = new QLineEdit;
-        edit->setObjectName(QLatin1String(name));
-        edit->setToolTip(tip);
-        return edit;
-    };
-    m_serverNames = lineEdit("serverNames", tr("The site's host names, comma-separated: the "
-                                               "development certificate covers them"));
-    m_staticRoot = lineEdit("staticRoot", tr("Files under this directory are served by the "
-                                             "proxy itself for GET and HEAD (nginx's try_files "
-                                             "$uri @backend); the rest goes to the workers"));
+    m_serverNames = namedLineEdit("serverNames", tr("The site's host names, comma-separated: the "
+                                                    "development certificate covers them"));
+    m_staticRoot =
+        namedLineEdit("staticRoot", tr("Files under this directory are served by the "
+                                       "proxy itself for GET and HEAD (nginx's try_files "
+                                       "$uri @backend); the rest goes to the workers"));
     m_staticRoot->setPlaceholderText(tr("none"));
     auto *browse = new QPushButton(tr("Browse…"));
     browse->setObjectName(QStringLiteral("browseStaticRoot"));
@@ -127,22 +123,25 @@ QWidget *LaunchClusterDialog::createProxySettings() {
     staticRow->addWidget(browse);
     m_staticFollowSymlinks = new QCheckBox(tr("Follow symlinks out of the directory"));
     m_staticFollowSymlinks->setObjectName(QStringLiteral("staticFollowSymlinks"));
-    m_cacheControl = lineEdit("cacheControl", tr("Cache-Control header of static files"));
+    m_cacheControl = namedLineEdit("cacheControl", tr("Cache-Control header of static files"));
     m_cacheControl->setPlaceholderText(tr("none, e.g. public, max-age=3600"));
     m_gzip = new QCheckBox(tr("Compress text responses (gzip)"));
     m_gzip->setObjectName(QStringLiteral("gzip"));
     m_gzip->setChecked(true);
-    m_accessLog = lineEdit("accessLog", tr("A file; - for the agent's standard output; off for "
-                                           "none; empty: access.log in the site's log directory"));
+    m_accessLog =
+        namedLineEdit("accessLog", tr("A file; - for the agent's standard output; off for "
+                                      "none; empty: access.log in the site's log directory"));
     m_accessLog->setPlaceholderText(tr("default: access.log in the site's log directory"));
     m_tls = new QCheckBox(tr("HTTPS (TLS 1.2+)"));
     m_tls->setObjectName(QStringLiteral("tls"));
     m_tls->setToolTip(tr("Without a certificate and key, Corral's local development CA issues "
                          "one for localhost, 127.0.0.1 and the host names"));
-    m_tlsCert = lineEdit("tlsCert", tr("PEM certificate chain; empty: from the development CA"));
-    m_tlsKey = lineEdit("tlsKey", tr("PEM private key; given with the certificate"));
-    m_redirectHttp = lineEdit("redirectHttp", tr("ADDR:PORT answering plain HTTP with a 301 to "
-                                                 "https://; empty: none"));
+    m_tlsCert =
+        namedLineEdit("tlsCert", tr("PEM certificate chain; empty: from the development CA"));
+    m_tlsKey = namedLineEdit("tlsKey", tr("PEM private key; given with the certificate"));
+    m_redirectHttp =
+        namedLineEdit("redirectHttp", tr("ADDR:PORT answering plain HTTP with a 301 to "
+                                         "https://; empty: none"));
     const auto updateTls = [this] {
         for (QLineEdit *edit : {m_tlsCert, m_tlsKey, m_redirectHttp})
             edit->setEnabled(m_tls->isChecked());

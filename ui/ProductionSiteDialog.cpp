@@ -1,5 +1,6 @@
 #include "ProductionSiteDialog.h"
 
+#include "FieldWidgets.h"
 #include "ssh/ShellQuote.h"
 
 #include <QComboBox>
@@ -65,22 +66,20 @@ ProductionSiteDialog::ProductionSiteDialog(QList<Host> sshHosts, QStringList tak
     , m_hosts(std::move(sshHosts))
     , m_takenNames(std::move(takenNames)) {
     setWindowTitle(tr("Add production site"));
-    const auto edit = [](const char *name, const QString &tip) {
-        auto *line = new QLineEdit;
-        line->setObjectName(QLatin1String(name));
-        line->setToolTip(tip);
-        return line;
-    };
-    m_name = edit("siteName", tr("Letters, digits, '.', '_' and '-'; names the rendered "
-                                 "upstream and the config file"));
-    m_serverNames = edit("serverNames", tr("Host names the site answers to (nginx server_name, "
-                                           "Apache ServerName); separated by spaces"));
-    m_command = edit("command", tr("Program and arguments that start one worker on a host, as in "
-                                   "a shell; {port} is replaced by the worker's port"));
+    m_name = namedLineEdit("siteName", tr("Letters, digits, '.', '_' and '-'; names the rendered "
+                                          "upstream and the config file"));
+    m_serverNames =
+        namedLineEdit("serverNames", tr("Host names the site answers to (nginx server_name, "
+                                        "Apache ServerName); separated by spaces"));
+    m_command =
+        namedLineEdit("command", tr("Program and arguments that start one worker on a host, as in "
+                                    "a shell; {port} is replaced by the worker's port"));
     m_command->setPlaceholderText(tr("/usr/bin/node /srv/shop/app.js --port {port}"));
-    m_health = edit("healthPath", tr("A worker is ready when GET on this path answers 2xx; "
-                                     "empty: the port answering at all"));
-    m_backends = edit("backends", tr("The workers the balancer spreads requests over, "
+    m_health =
+        namedLineEdit("healthPath", tr("A worker is ready when GET on this path answers 2xx; "
+                                       "empty: the port answering at all"));
+    m_backends =
+        namedLineEdit("backends", tr("The workers the balancer spreads requests over, "
                                      "HOST:PORT[;weight=N][;backup][;down], separated by commas"));
     m_backends->setPlaceholderText(tr("10.0.0.5:3001, 10.0.0.5:3002"));
     m_workerHosts = new QListWidget;
@@ -107,22 +106,27 @@ ProductionSiteDialog::ProductionSiteDialog(QList<Host> sshHosts, QStringList tak
     m_balancerHost->setObjectName(QStringLiteral("balancerHost"));
     for (const Host &host : std::as_const(m_hosts))
         m_balancerHost->addItem(host.name);
-    m_listen = edit("balancerListen", tr("ADDR:PORT the rendered site listens on; *:PORT for "
-                                         "every address"));
+    m_listen =
+        namedLineEdit("balancerListen", tr("ADDR:PORT the rendered site listens on; *:PORT for "
+                                           "every address"));
     m_listen->setText(QStringLiteral("*:80"));
-    m_configPath = edit("configPath", tr("Absolute path of the site's config file on the host"));
-    m_validate = edit("validate", tr("Checks the config before a reload; run without a shell, "
+    m_configPath =
+        namedLineEdit("configPath", tr("Absolute path of the site's config file on the host"));
+    m_validate =
+        namedLineEdit("validate", tr("Checks the config before a reload; run without a shell, "
                                      "words split as a shell would"));
-    m_reload = edit("reload", tr("Reloads the balancer gracefully; run without a shell"));
-    m_probeUrl = edit("probeUrl", tr("http(s) URL fetched through the balancer after a reload, "
+    m_reload = namedLineEdit("reload", tr("Reloads the balancer gracefully; run without a shell"));
+    m_probeUrl =
+        namedLineEdit("probeUrl", tr("http(s) URL fetched through the balancer after a reload, "
                                      "with the first server name as Host; empty: none"));
-    m_errorLog = edit("errorLog", tr("Checked for new [emerg] lines after a reload; empty: none"));
+    m_errorLog =
+        namedLineEdit("errorLog", tr("Checked for new [emerg] lines after a reload; empty: none"));
     m_logDirectory =
-        edit("logDirectory", tr("Where the site's access and error logs go; empty: the "
-                                "balancer's default"));
-    m_runtimeDirectory =
-        edit("runtimeDirectory", tr("HAProxy: directory of the stats socket the rolling restart "
-                                    "drains servers through"));
+        namedLineEdit("logDirectory", tr("Where the site's access and error logs go; empty: the "
+                                         "balancer's default"));
+    m_runtimeDirectory = namedLineEdit(
+        "runtimeDirectory", tr("HAProxy: directory of the stats socket the rolling restart "
+                               "drains servers through"));
 
     m_error = new QLabel;
     m_error->setObjectName(QStringLiteral("error"));
