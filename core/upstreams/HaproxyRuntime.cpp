@@ -81,12 +81,18 @@ Result<int> HaproxyStat::currentSessions(const QString &proxy, const QString &se
 }
 
 Result<RequestCounts> HaproxyStat::sessionTotalsByAddress(const QString &proxy) const {
+    return totalsByAddress(proxy, QStringLiteral("stot"));
+}
+
+Result<RequestCounts> HaproxyStat::totalsByAddress(const QString &proxy,
+                                                   const QString &columnName) const {
     const qsizetype pxname = column("pxname");
     const qsizetype svname = column("svname");
     const qsizetype addr = column("addr");
-    const qsizetype stot = column("stot");
+    const qsizetype stot = m_columns.indexOf(columnName.toUtf8());
     if (pxname < 0 || svname < 0 || addr < 0 || stot < 0)
-        return fail(QStringLiteral("show stat: missing pxname, svname, addr or stot column"));
+        return fail(
+            QStringLiteral("show stat: missing pxname, svname, addr or %1 column").arg(columnName));
     RequestCounts totals;
     for (const QList<QByteArray> &fields : m_rows) {
         if (fields.size() <= std::max({pxname, svname, addr, stot})) continue;
@@ -115,17 +121,34 @@ Result<RequestCounts> HaproxyStatFollower::parseTotals(const QByteArray &csv,
     return stat->sessionTotalsByAddress(proxy);
 }
 
-Result<RequestCounts> HaproxyStatFollower::consume(const QByteArray &csv) {
-    auto totals = parseTotals(csv, m_proxy);
-    if (!totals) return fail(totals.error());
+namespace {
+
+// What cumulative counters added since `last`; a counter that went backwards means HAProxy
+// restarted: counted from zero.
+RequestCounts countersDelta(const RequestCounts &totals, const RequestCounts &last) {
     RequestCounts delta;
-    for (auto it = totals->cbegin(); it != totals->cend(); ++it) {
-        const quint64 before = m_last.value(it.key());
-        // A counter that went backwards means HAProxy restarted: count from zero.
+    for (auto it = totals.cbegin(); it != totals.cend(); ++it) {
+        const quint64 before = last.value(it.key());
         const quint64 added = it.value() >= before ? it.value() - before : it.value();
-        if (m_primed && added > 0) delta.insert(it.key(), added);
+        if (added > 0) delta.insert(it.key(), added);
     }
+    return delta;
+}
+
+} // namespace
+
+Result<RequestCounts> HaproxyStatFollower::consume(const QByteArray &csv) {
+    auto stat = HaproxyStat::parse(csv);
+    if (!stat) return fail(stat.error());
+    auto totals = stat->sessionTotalsByAddress(m_proxy);
+    if (!totals) return fail(totals.error());
+    // Errors are an extra: a CSV without hrsp_5xx (a TCP proxy) still gives requests.
+    auto errorTotals = stat->totalsByAddress(m_proxy, QStringLiteral("hrsp_5xx"));
+    const RequestCounts delta = m_primed ? countersDelta(totals.value(), m_last) : RequestCounts();
+    m_lastErrors = m_primed && errorTotals ? countersDelta(errorTotals.value(), m_lastErrorTotals)
+                                           : RequestCounts();
     m_last = totals.value();
+    m_lastErrorTotals = errorTotals ? errorTotals.value() : RequestCounts();
     m_primed = true;
     return delta;
 }

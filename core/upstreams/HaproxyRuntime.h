@@ -53,6 +53,9 @@ public:
     /// summary rows are left out. For an HTTP backend every request is one session (req_tot
     /// counts only on frontends in 2.6).
     Result<RequestCounts> sessionTotalsByAddress(const QString &proxy) const;
+    /// Any cumulative server counter (stot, hrsp_5xx...) per server address, as
+    /// sessionTotalsByAddress() gives stot; fails when the CSV has no such column.
+    Result<RequestCounts> totalsByAddress(const QString &proxy, const QString &column) const;
 
 private:
     qsizetype column(const char *name) const { return m_columns.indexOf(QByteArray(name)); }
@@ -72,6 +75,9 @@ public:
     QString command() const;
     Result<RequestCounts> consume(const QByteArray &csv);
     Result<RequestCounts> poll(SshSession &session, int timeoutMs = 15000);
+    /// 5xx answers per server since the previous consume() (the hrsp_5xx column; empty on the
+    /// first reading and when HAProxy does not give that column).
+    const RequestCounts &lastErrors() const { return m_lastErrors; }
 
     /// Cumulative totals per server from one `show stat` output.
     static Result<RequestCounts> parseTotals(const QByteArray &csv, const QString &proxy);
@@ -80,6 +86,8 @@ private:
     QString m_socket;
     QString m_proxy;
     RequestCounts m_last;
+    RequestCounts m_lastErrorTotals;
+    RequestCounts m_lastErrors;
     bool m_primed = false;
 };
 

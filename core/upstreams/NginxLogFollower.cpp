@@ -48,6 +48,29 @@ QString NginxLogFollower::upstreamOf(const QByteArray &line) {
     return QString::fromLatin1(value);
 }
 
+int NginxLogFollower::statusOf(const QByteArray &line) {
+    // The request is the first quoted field; nginx escapes a quote inside it as \x22, Apache
+    // as \" (and a backslash as \\), so a quote after an odd run of backslashes is not its end.
+    const qsizetype open = line.indexOf('"');
+    if (open < 0) return 0;
+    qsizetype close = open + 1;
+    for (;; ++close) {
+        close = line.indexOf('"', close);
+        if (close < 0) return 0;
+        qsizetype backslashes = 0;
+        while (line.at(close - 1 - backslashes) == '\\')
+            ++backslashes;
+        if (backslashes % 2 == 0) break;
+    }
+    if (close + 1 >= line.size() || line.at(close + 1) != ' ') return 0;
+    const qsizetype begin = close + 2;
+    qsizetype end = line.indexOf(' ', begin);
+    if (end < 0) end = line.size();
+    bool ok = false;
+    const int status = line.mid(begin, end - begin).toInt(&ok);
+    return ok && status >= 100 && status <= 999 ? status : 0;
+}
+
 Result<RequestCounts> NginxLogFollower::consume(const QByteArray &output) {
     const qsizetype newline = output.indexOf('\n');
     if (newline < 0) return fail(QStringLiteral("%1: unexpected follower output").arg(m_path));
@@ -60,6 +83,7 @@ Result<RequestCounts> NginxLogFollower::consume(const QByteArray &output) {
         return fail(QStringLiteral("%1: unexpected follower header \"%2\"")
                         .arg(m_path, QString::fromLatin1(output.left(newline))));
     RequestCounts counts;
+    m_lastErrors.clear();
     if (!m_positioned) {
         m_offset = size;
         m_positioned = true;
@@ -73,8 +97,12 @@ Result<RequestCounts> NginxLogFollower::consume(const QByteArray &output) {
     qsizetype from = 0;
     while (from <= lastNewline) {
         const qsizetype to = data.indexOf('\n', from);
-        const QString upstream = upstreamOf(data.mid(from, to - from));
-        if (!upstream.isEmpty()) counts[upstream] += 1;
+        const QByteArray line = data.mid(from, to - from);
+        const QString upstream = upstreamOf(line);
+        if (!upstream.isEmpty()) {
+            counts[upstream] += 1;
+            if (statusOf(line) / 100 == 5) m_lastErrors[upstream] += 1;
+        }
         from = to + 1;
     }
     return counts;

@@ -30,6 +30,8 @@ public:
     QString command() const;
     /// Consumes one tick's output of command(); returns the requests per backend it added.
     Result<RequestCounts> consume(const QByteArray &output);
+    /// Of the requests the last consume() returned, those answered 5xx, per backend.
+    const RequestCounts &lastErrors() const { return m_lastErrors; }
     /// command() + consume() over `session`.
     Result<RequestCounts> poll(SshSession &session, int timeoutMs = 15000);
 
@@ -41,12 +43,16 @@ public:
     /// Corral's format. With retries ($upstream_addr "a, b") the last address answered;
     /// Apache's member URLs ("http://ADDRESS:PORT") are reduced to ADDRESS:PORT.
     static QString upstreamOf(const QByteArray &line);
+    /// The HTTP status the balancer answered one access-log line with: the field after the
+    /// quoted request in both formats (nginx's $status, Apache's %>s); 0 when there is none.
+    static int statusOf(const QByteArray &line);
 
 private:
     QString m_path;
     qint64 m_offset = 0;
     bool m_positioned = false;
     qint64 m_limit = DefaultChunkLimit;
+    RequestCounts m_lastErrors;
 };
 
 } // namespace corral

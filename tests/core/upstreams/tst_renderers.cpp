@@ -3,6 +3,7 @@
 #include "upstreams/BalancerConventions.h"
 #include "upstreams/ConfigImport.h"
 #include "upstreams/HaproxyRuntime.h"
+#include "upstreams/NginxLogFollower.h"
 #include "upstreams/Renderers.h"
 
 #include <QDeadlineTimer>
@@ -906,6 +907,89 @@ private Q_SLOTS:
         QVERIFY_RESULT(delta);
         QCOMPARE(delta->size(), 1);
         QCOMPARE(delta->value(QStringLiteral("127.0.0.1:3000")), quint64(3));
+    }
+
+    // 5xx answers per backend (the fleet overview's errors/s): the status field of Corral's
+    // nginx and Apache access-log lines, and HAProxy's hrsp_5xx column as a delta.
+    void errorCountsPerBackend() {
+        // The status follows the quoted request, whatever the request holds.
+        QCOMPARE(NginxLogFollower::statusOf(
+                     "10.0.0.9 - - [03/Dec/2026:09:00:00 +0000] \"GET / HTTP/1.1\" 502 157 \"-\" "
+                     "\"curl\" upstream=10.0.0.1:3000 upstream_status=502 upstream_time=0.001 "
+                     "request_time=0.001"),
+                 502);
+        QCOMPARE(
+            NginxLogFollower::statusOf("1.2.3.4 - - [x] \"GET /a\\x22b HTTP/1.1\" 200 5 \"-\""),
+            200);
+        // Apache escapes a quote as \" and a backslash as \\.
+        QCOMPARE(NginxLogFollower::statusOf("h - - [x] \"GET /a\\\" 404 b HTTP/1.1\" 503 0 "
+                                            "upstream=http://127.0.0.1:3001 request_time_us=9"),
+                 503);
+        QCOMPARE(NginxLogFollower::statusOf("h - - [x] \"GET /a\\\\\" 201 0 upstream=-"), 201);
+        QCOMPARE(NginxLogFollower::statusOf("no quotes at all"), 0);
+        QCOMPARE(NginxLogFollower::statusOf("h \"GET / HTTP/1.1\" - 0"), 0);
+        QCOMPARE(NginxLogFollower::statusOf("h \"unterminated 500"), 0);
+
+        NginxLogFollower follower(QStringLiteral("/var/log/nginx/shop.access.log"), true);
+        const QByteArray lines =
+            "a - - [x] \"GET / HTTP/1.1\" 200 1 \"-\" \"-\" upstream=10.0.0.1:3000 "
+            "upstream_status=200 u\n"
+            "a - - [x] \"GET / HTTP/1.1\" 502 1 \"-\" \"-\" upstream=10.0.0.1:3000 "
+            "upstream_status=502 u\n"
+            "a - - [x] \"GET / HTTP/1.1\" 500 1 \"-\" \"-\" upstream=10.0.0.1:3000, 10.0.0.2:3000 "
+            "upstream_status=502, 500 u\n"
+            "a - - [x] \"GET /s.css HTTP/1.1\" 503 1 \"-\" \"-\" upstream=- upstream_status=- u\n"
+            "a - - [x] \"GET / HTTP/1.1\" 404 1 \"-\" \"-\" upstream=10.0.0.2:3000 "
+            "upstream_status=404 u\n";
+        auto counts = follower.consume(QByteArray::number(lines.size()) + " 1\n" + lines);
+        QVERIFY_RESULT(counts);
+        QCOMPARE(counts->value(QStringLiteral("10.0.0.1:3000")), quint64(2));
+        QCOMPARE(counts->value(QStringLiteral("10.0.0.2:3000")), quint64(2));
+        // A 5xx counts against the backend that answered last; the balancer's own 503 (no
+        // upstream) against none.
+        QCOMPARE(follower.lastErrors().size(), 2);
+        QCOMPARE(follower.lastErrors().value(QStringLiteral("10.0.0.1:3000")), quint64(1));
+        QCOMPARE(follower.lastErrors().value(QStringLiteral("10.0.0.2:3000")), quint64(1));
+        // The next reading starts afresh.
+        auto idle = follower.consume(QByteArray::number(lines.size()) + " " +
+                                     QByteArray::number(lines.size() + 1) + "\n");
+        QVERIFY_RESULT(idle);
+        QVERIFY(idle->isEmpty());
+        QVERIFY(follower.lastErrors().isEmpty());
+
+        // HAProxy: hrsp_5xx per server, counted from the second reading like stot.
+        const QByteArray csv = "# pxname,svname,stot,addr,hrsp_2xx,hrsp_5xx,status\n"
+                               "corral-shop,FRONTEND,100,,90,10,OPEN\n"
+                               "corral-shop,127.0.0.1:3000,60,127.0.0.1:3000,55,5,UP\n"
+                               "corral-shop,127.0.0.1:3001,40,127.0.0.1:3001,35,5,UP\n"
+                               "corral-shop,BACKEND,100,,90,10,UP\n";
+        HaproxyStatFollower haproxy(QStringLiteral("/run/x.sock"), QStringLiteral("corral-shop"));
+        QVERIFY_RESULT(haproxy.consume(csv));
+        QVERIFY(haproxy.lastErrors().isEmpty());
+        QByteArray later = csv;
+        later.replace("60,127.0.0.1:3000,55,5", "70,127.0.0.1:3000,62,8");
+        later.replace("40,127.0.0.1:3001,35,5", "41,127.0.0.1:3001,36,5");
+        auto delta = haproxy.consume(later);
+        QVERIFY_RESULT(delta);
+        QCOMPARE(delta->value(QStringLiteral("127.0.0.1:3000")), quint64(10));
+        QCOMPARE(delta->value(QStringLiteral("127.0.0.1:3001")), quint64(1));
+        QCOMPARE(haproxy.lastErrors().size(), 1);
+        QCOMPARE(haproxy.lastErrors().value(QStringLiteral("127.0.0.1:3000")), quint64(3));
+        // A restarted HAProxy (counters back near zero) counts from zero.
+        QByteArray restarted = csv;
+        restarted.replace("60,127.0.0.1:3000,55,5", "2,127.0.0.1:3000,1,1");
+        QVERIFY_RESULT(haproxy.consume(restarted));
+        QCOMPARE(haproxy.lastErrors().value(QStringLiteral("127.0.0.1:3000")), quint64(1));
+        // Without the column the requests are still counted, with no errors.
+        HaproxyStatFollower noColumn(QStringLiteral("/run/x.sock"), QStringLiteral("corral-shop"));
+        const QByteArray plain = "# pxname,svname,stot,addr\ncorral-shop,a:1,5,a:1\n";
+        QVERIFY_RESULT(noColumn.consume(plain));
+        QByteArray plainLater = plain;
+        plainLater.replace(",5,", ",9,");
+        auto plainDelta = noColumn.consume(plainLater);
+        QVERIFY_RESULT(plainDelta);
+        QCOMPARE(plainDelta->value(QStringLiteral("a:1")), quint64(4));
+        QVERIFY(noColumn.lastErrors().isEmpty());
     }
 };
 
