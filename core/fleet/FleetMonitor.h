@@ -62,9 +62,13 @@ Q_SIGNALS:
     void roundFinished(qint64 elapsedMs);
 
 private:
-    struct HostProbe; // per host: its sampler, followers and last answer (lives on its SSH thread while a poll runs)
+    struct HostProbe; // per host: its sampler, followers and last answer (lives on its SSH thread
+                      // while a poll runs)
+    struct SiteCounters; // per production site: requests and 5xx per backend, rates (UI thread)
+    struct LocalVitals;  // the console's own machine, from /proc
     void poll(const QString &hostName, PollScheduler::Done done);
     void rebuildSnapshot();
+    void emitSnapshot();
 
     PollScheduler *m_scheduler = nullptr;
     QList<Host> m_hosts;
@@ -73,6 +77,11 @@ private:
     QHash<QString, std::shared_ptr<HostProbe>> m_probes;
     FleetSnapshot m_snapshot;
     QTimer *m_emitTimer = nullptr;
+    QHash<QString, std::shared_ptr<SiteCounters>> m_counters; ///< by site name
+    /// site -> backend key -> the inventory host its worker runs on (workerHostFor()), or "".
+    QHash<QString, QHash<QString, QString>> m_workerHosts;
+    std::unique_ptr<LocalVitals> m_local;
+    qint64 m_lastRoundMs = 0;
 };
 
 } // namespace corral

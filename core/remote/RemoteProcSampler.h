@@ -30,6 +30,9 @@ public:
     /// network latency does not distort it. Fails on output that is not the command's.
     Result<void> ingest(const QByteArray &output, QList<ProcessSample> &processes,
                         MachineSample &machine);
+    /// The host's /proc/uptime at the last successful ingest() (0 before): its own clock, for
+    /// rates between two readings that network delays do not distort.
+    double uptimeSeconds() const { return m_lastUptime; }
 
 private:
     struct Watch {
