@@ -242,7 +242,13 @@ FleetMonitor::FleetMonitor(QObject *parent)
         this);
     m_emitTimer = new QTimer(this);
     m_emitTimer->setInterval(m_scheduler->options().intervalMs);
-    connect(m_emitTimer, &QTimer::timeout, this, &FleetMonitor::emitSnapshot);
+    // One timer paces both the rounds and updated(): a round that finishes is shown at once;
+    // one still open when the next is due (a slow host holds it) is shown as it stands, so
+    // live hosts update every interval whatever the slow ones do.
+    connect(m_emitTimer, &QTimer::timeout, this, [this] {
+        if (m_roundOpen) emitSnapshot();
+        tick();
+    });
     connect(m_scheduler, &PollScheduler::polled, this,
             [this](const QString &host, bool ok, const QString &error, qint64 elapsedMs) {
                 const std::shared_ptr<HostProbe> probe = m_probes.value(host);
@@ -254,9 +260,7 @@ FleetMonitor::FleetMonitor(QObject *parent)
             });
     connect(m_scheduler, &PollScheduler::roundFinished, this, [this](qint64 elapsedMs) {
         m_lastRoundMs = elapsedMs;
-        // The freshest answers at once; the timer then carries on from here, so updated()
-        // still comes about once per interval.
-        if (m_emitTimer->isActive()) m_emitTimer->start();
+        m_roundOpen = false;
         emitSnapshot();
         Q_EMIT roundFinished(elapsedMs);
     });
@@ -344,15 +348,17 @@ void FleetMonitor::setInventory(const QList<Host> &hosts, const QList<Site> &sit
 
 void FleetMonitor::start() {
     m_emitTimer->start();
-    m_scheduler->start();
+    tick();
 }
 
 void FleetMonitor::stop() {
-    m_scheduler->stop();
     m_emitTimer->stop();
 }
 
 void FleetMonitor::tick() {
+    // Open until the scheduler reports the round finished (a round of no host never is: the
+    // next interval shows it).
+    m_roundOpen = true;
     m_scheduler->tick();
 }
 

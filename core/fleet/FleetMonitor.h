@@ -76,12 +76,13 @@ private:
     HostResolver m_resolve;
     QHash<QString, std::shared_ptr<HostProbe>> m_probes;
     FleetSnapshot m_snapshot;
-    QTimer *m_emitTimer = nullptr;
+    QTimer *m_emitTimer = nullptr; ///< every intervalMs: a round, and updated() if one overran
     QHash<QString, std::shared_ptr<SiteCounters>> m_counters; ///< by site name
     /// site -> backend key -> the inventory host its worker runs on (workerHostFor()), or "".
     QHash<QString, QHash<QString, QString>> m_workerHosts;
     std::unique_ptr<LocalVitals> m_local;
     qint64 m_lastRoundMs = 0;
+    bool m_roundOpen = false; ///< tick() started a round the scheduler has not finished
 };
 
 } // namespace corral
