@@ -41,6 +41,9 @@ struct FleetSiteRow {
     QString balancerHost;   ///< inventory host of its balancer
     QString balancerFormat; ///< "nginx", "haproxy", "apache"
     int backends = 0;
+    /// Backends whose worker runs on a polled inventory host (workerHostFor(); loopback ones
+    /// on the balancer's host) and whose pid file there names a live process; a backend at an
+    /// address no host has counts in `backends` only. The host rows sum to these.
     int workersRunning = 0;
     int workersTotal = 0;
     /// False until two readings of its balancer's counters exist (rates need two), and
