@@ -33,18 +33,62 @@ void InventoryTreeModel::rebuild() {
     // Only on inventory reloads and cluster starts/stops, never per tick.
     beginResetModel();
     m_hosts.clear();
+    m_sitePositions.clear();
     for (const Host &host : m_inventory.hostsWithLocal())
         m_hosts.append(HostNode{host, m_inventory.sitesOnHost(host.name)});
     for (const Site &site : m_running)
         if (!m_inventory.site(site.name)) m_hosts.first().sites.append(site);
+    for (int h = 0; h < m_hosts.size(); ++h)
+        for (int s = 0; s < m_hosts.at(h).sites.size(); ++s)
+            m_sitePositions[m_hosts.at(h).sites.at(s).name].append({h, s});
     endResetModel();
 }
 
 QModelIndex InventoryTreeModel::siteIndex(const QString &site) const {
-    for (int h = 0; h < m_hosts.size(); ++h)
-        for (int s = 0; s < m_hosts.at(h).sites.size(); ++s)
-            if (m_hosts.at(h).sites.at(s).name == site) return index(s, 0, index(h, 0));
-    return {};
+    const auto it = m_sitePositions.constFind(site);
+    if (it == m_sitePositions.constEnd() || it->isEmpty()) return {};
+    return index(it->first().second, 0, index(it->first().first, 0));
+}
+
+void InventoryTreeModel::siteChanged(const QString &site) {
+    const auto it = m_sitePositions.constFind(site);
+    if (it == m_sitePositions.constEnd()) return;
+    for (const auto &[h, s] : *it) {
+        const QModelIndex first = index(s, 0, index(h, 0));
+        Q_EMIT dataChanged(first, first.siblingAtColumn(1));
+    }
+}
+
+bool InventoryTreeModel::hostOffline(const Host &host) const {
+    if (host.kind != Host::Kind::Ssh) return false;
+    const auto state = m_reachability.constFind(host.name);
+    return state != m_reachability.constEnd() && !state->online;
+}
+
+InventoryTreeModel::RowState InventoryTreeModel::siteState(const HostNode &hostNode,
+                                                           const Site &site) const {
+    if (const auto health = m_health.constFind(site.name); health != m_health.constEnd())
+        return health->total > 0 && health->running == health->total && !health->recentCrash
+                   ? RowState::Running
+                   : RowState::Degraded;
+    if (const auto remote = m_remoteHealth.constFind(site.name);
+        remote != m_remoteHealth.constEnd())
+        return remote->unreachable.isEmpty() && remote->total > 0 &&
+                       remote->running == remote->total
+                   ? RowState::Running
+                   : RowState::Degraded;
+    return hostOffline(hostNode.host) ? RowState::Unreachable : RowState::Stopped;
+}
+
+InventoryTreeModel::RowState InventoryTreeModel::hostState(const HostNode &hostNode) const {
+    if (hostOffline(hostNode.host)) return RowState::Unreachable;
+    RowState worst = RowState::Stopped;
+    for (const Site &site : hostNode.sites) {
+        const RowState state = siteState(hostNode, site);
+        if (state == RowState::Degraded) return state;
+        if (state == RowState::Running) worst = state;
+    }
+    return worst;
 }
 
 QString InventoryTreeModel::hostDetails(const Host &host) const {
@@ -57,9 +101,21 @@ QString InventoryTreeModel::hostDetails(const Host &host) const {
 }
 
 void InventoryTreeModel::setHostOnline(const QString &host, bool online, const QString &reason) {
-    m_reachability.insert(host, Reachability{online, reason});
-    for (int row = 0; row < m_hosts.size(); ++row)
-        if (m_hosts.at(row).host.name == host) Q_EMIT dataChanged(index(row, 0), index(row, 1));
+    // Unchanged: no dataChanged (under a state filter each one re-filters the host's sites).
+    const Reachability reachability{online, reason};
+    if (const auto it = m_reachability.constFind(host);
+        it != m_reachability.constEnd() && *it == reachability)
+        return;
+    m_reachability.insert(host, reachability);
+    for (int row = 0; row < m_hosts.size(); ++row) {
+        if (m_hosts.at(row).host.name != host) continue;
+        const QModelIndex hostIndex = index(row, 0);
+        Q_EMIT dataChanged(hostIndex, hostIndex.siblingAtColumn(1));
+        // Its sites' states follow (Unreachable while nothing live is known of them): a
+        // filtering proxy re-filters just these rows.
+        if (const int sites = rowCount(hostIndex); sites > 0)
+            Q_EMIT dataChanged(index(0, 0, hostIndex), index(sites - 1, 1, hostIndex), {StateRole});
+    }
 }
 
 void InventoryTreeModel::setSiteHealth(const QString &site, int running, int total,
@@ -75,8 +131,7 @@ void InventoryTreeModel::setSiteHealth(const QString &site, int running, int tot
             : QString()};
     if (*it == health) return;
     *it = health;
-    const QModelIndex first = siteIndex(site);
-    if (first.isValid()) Q_EMIT dataChanged(first, first.siblingAtColumn(1));
+    siteChanged(site);
 }
 
 void InventoryTreeModel::setRemoteSiteHealth(const QString &site, int running, int total,
@@ -85,14 +140,12 @@ void InventoryTreeModel::setRemoteSiteHealth(const QString &site, int running, i
     const auto it = m_remoteHealth.constFind(site);
     if (it != m_remoteHealth.constEnd() && *it == health) return;
     m_remoteHealth.insert(site, health);
-    const QModelIndex first = siteIndex(site);
-    if (first.isValid()) Q_EMIT dataChanged(first, first.siblingAtColumn(1));
+    siteChanged(site);
 }
 
 void InventoryTreeModel::clearRemoteSiteHealth(const QString &site) {
     if (!m_remoteHealth.remove(site)) return;
-    const QModelIndex first = siteIndex(site);
-    if (first.isValid()) Q_EMIT dataChanged(first, first.siblingAtColumn(1));
+    siteChanged(site);
 }
 
 QString InventoryTreeModel::siteDescription(const Site &site) {
@@ -164,6 +217,8 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
             return int(NodeKind::Host);
         case NameRole:
             return host.name;
+        case StateRole:
+            return int(hostState(hostNode));
         default:
             break;
         }
@@ -173,7 +228,8 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
     const auto health = m_health.constFind(site.name);
     const bool running = health != m_health.constEnd();
     if (const auto remote = m_remoteHealth.constFind(site.name);
-        !running && remote != m_remoteHealth.constEnd() && role != KindRole && role != NameRole) {
+        !running && remote != m_remoteHealth.constEnd() && role != KindRole && role != NameRole &&
+        role != StateRole) {
         const bool degraded = !remote->unreachable.isEmpty();
         const bool healthy = !degraded && remote->total > 0 && remote->running == remote->total;
         const QString where = site.balancer
@@ -258,6 +314,8 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
         return int(NodeKind::Site);
     case NameRole:
         return site.name;
+    case StateRole:
+        return int(siteState(hostNode, site));
     default:
         break;
     }

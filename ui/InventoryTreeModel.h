@@ -10,8 +10,16 @@ namespace corral {
 class InventoryTreeModel : public QAbstractItemModel {
     Q_OBJECT
 public:
-    enum Role { KindRole = Qt::UserRole + 1, NameRole };
+    /// StateRole: a RowState (as int) of the row, what the tree's state filter looks at.
+    enum Role { KindRole = Qt::UserRole + 1, NameRole, StateRole };
     enum class NodeKind { Host, Site };
+    /// A site: Running (every worker up, no recent crash), Degraded (some workers down, a
+    /// recent crash, or hosts of a watched production site unreachable), Stopped (not running
+    /// here and not watched), Unreachable (its host is offline and nothing live is known).
+    /// A host: Unreachable when offline, else the worst of its sites (Degraded > Running >
+    /// Stopped), read when asked: a site's change announces its own row only (a host's
+    /// dataChanged would have a recursive filter scan the host's sites on every tick).
+    enum class RowState { Stopped, Running, Degraded, Unreachable };
 
     explicit InventoryTreeModel(QObject *parent = nullptr);
 
@@ -49,8 +57,16 @@ private:
     };
     void rebuild();
     QString hostDetails(const Host &host) const;
+    bool hostOffline(const Host &host) const;
+    RowState siteState(const HostNode &hostNode, const Site &site) const;
+    RowState hostState(const HostNode &hostNode) const;
+    /// Tells views about the site's rows (one per host it is on): both columns changed.
+    void siteChanged(const QString &site);
 
     QList<HostNode> m_hosts;
+    /// Where each site's rows are (host row, site row), filled by rebuild(): a site's health
+    /// updates its rows without scanning the tree (50 hosts × 20 sites, every tick).
+    QHash<QString, QList<QPair<int, int>>> m_sitePositions;
     Inventory m_inventory;
     QList<Site> m_running;
     struct Health {
@@ -73,6 +89,7 @@ private:
     struct Reachability {
         bool online = false;
         QString reason;
+        bool operator==(const Reachability &) const = default;
     };
     QHash<QString, Reachability> m_reachability; // remote hosts checked so far
 };

@@ -3,6 +3,7 @@
 #include "AddHostDialog.h"
 #include "ApplyConfigDialog.h"
 #include "Confirmer.h"
+#include "InventoryTreeFilter.h"
 #include "InventoryTreeModel.h"
 #include "LaunchClusterDialog.h"
 #include "LogView.h"
@@ -88,16 +89,34 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     setObjectName(QStringLiteral("MainWindow"));
 
     m_treeModel = new InventoryTreeModel(this);
+    // The tree shows the model through the search and state filter: its indexes are the
+    // filter's (m_treeFilter->siteIndex() for a site's row).
+    m_treeFilter = new InventoryTreeFilter(this);
+    m_treeFilter->setSourceModel(m_treeModel);
     m_tree = new QTreeView;
     m_tree->setObjectName(QStringLiteral("hostTree"));
-    m_tree->setModel(m_treeModel);
+    m_tree->setModel(m_treeFilter);
     m_tree->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
     connect(m_tree->selectionModel(), &QItemSelectionModel::currentChanged, this,
             [this](const QModelIndex &index) {
+                // The current row moving off a row the filter hides is not the user's choice.
+                if (m_treeFilter->isRemovingRows()) return;
                 if (index.data(InventoryTreeModel::KindRole).toInt() ==
                     int(InventoryTreeModel::NodeKind::Site))
                     selectSite(index.data(InventoryTreeModel::NameRole).toString());
             });
+    // Enter (or a double click) on a site shows it, e.g. the current row the search left.
+    connect(m_tree, &QAbstractItemView::activated, this, [this](const QModelIndex &index) {
+        if (index.data(InventoryTreeModel::KindRole).toInt() ==
+            int(InventoryTreeModel::NodeKind::Site))
+            selectSite(index.siblingAtColumn(0).data(InventoryTreeModel::NameRole).toString());
+    });
+    m_treeSearch = new InventoryTreeSearch(m_tree, m_treeFilter);
+    auto *treePane = new QWidget;
+    auto *treeLayout = new QVBoxLayout(treePane);
+    treeLayout->setContentsMargins(0, 0, 0, 0);
+    treeLayout->addWidget(m_treeSearch);
+    treeLayout->addWidget(m_tree);
 
     m_workerModel = new WorkerTableModel(this);
     m_workerProxy = new QSortFilterProxyModel(this);
@@ -166,7 +185,7 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
 
     m_mainSplitter = new QSplitter;
     m_mainSplitter->setObjectName(QStringLiteral("mainSplitter"));
-    m_mainSplitter->addWidget(m_tree);
+    m_mainSplitter->addWidget(treePane);
     m_mainSplitter->addWidget(m_centreSplitter);
     m_mainSplitter->setStretchFactor(1, 1);
     m_mainSplitter->setSizes({230, 1050});
@@ -425,6 +444,14 @@ void MainWindow::request(const QString &operation, const QString &site, const QS
 
 QAction *MainWindow::action(const QString &objectName) const {
     return m_actions.value(objectName);
+}
+
+QLineEdit *MainWindow::treeSearch() const {
+    return m_treeSearch->searchEdit();
+}
+
+QComboBox *MainWindow::treeStateFilter() const {
+    return m_treeSearch->stateCombo();
 }
 
 void MainWindow::setConfirmer(std::unique_ptr<Confirmer> confirmer) {
@@ -698,7 +725,7 @@ void MainWindow::reloadInventory() {
     }
     statusBar()->showMessage(
         tr("%n site(s) in %1", nullptr, int(inventory->sites().size())).arg(m_inventoryPath), 5000);
-    if (!m_currentSite.isEmpty()) m_tree->setCurrentIndex(m_treeModel->siteIndex(m_currentSite));
+    if (!m_currentSite.isEmpty()) m_tree->setCurrentIndex(m_treeFilter->siteIndex(m_currentSite));
 }
 
 void MainWindow::addHostDialog() {
@@ -893,7 +920,7 @@ void MainWindow::productionSiteDialog(bool editSelected) {
         statusBar()->showMessage(tr("Saved site %1 in %2; Apply balancer config puts it live")
                                      .arg(site->name, m_inventoryPath),
                                  10000);
-        m_tree->setCurrentIndex(m_treeModel->siteIndex(site->name));
+        m_tree->setCurrentIndex(m_treeFilter->siteIndex(site->name));
     });
     dialog->open();
 }
@@ -914,7 +941,7 @@ void MainWindow::updateTree() {
     }
     if (!m_currentSite.isEmpty()) {
         const QSignalBlocker blocker(m_tree->selectionModel());
-        m_tree->setCurrentIndex(m_treeModel->siteIndex(m_currentSite));
+        m_tree->setCurrentIndex(m_treeFilter->siteIndex(m_currentSite));
     }
 }
 
@@ -1040,7 +1067,7 @@ Result<void> MainWindow::launchCluster(const Site &site, bool ephemeral) {
     selectSite(name);
     {
         const QSignalBlocker blocker(m_tree->selectionModel());
-        m_tree->setCurrentIndex(m_treeModel->siteIndex(name));
+        m_tree->setCurrentIndex(m_treeFilter->siteIndex(name));
     }
     return {};
 }

@@ -38,7 +38,9 @@ struct RemoteSiteOptions;
 class SiteControl;
 struct SiteResult;
 class DistributionChartView;
+class InventoryTreeFilter;
 class InventoryTreeModel;
+class InventoryTreeSearch;
 class LoadGenerator;
 class LogView;
 class RemoteSiteMonitor;
@@ -113,6 +115,11 @@ public:
     RemoteSiteMonitor *remoteMonitor() const { return m_remoteMonitor; }
     LoadGenerator *loadGenerator() const { return m_loadGenerator; }
     QTreeView *hostTree() const { return m_tree; }
+    /// The host tree's search box and state filter (InventoryTreeSearch).
+    QLineEdit *treeSearch() const;
+    QComboBox *treeStateFilter() const;
+    /// The site on view (selected in the tree), running or not; empty for none.
+    QString currentSiteName() const { return m_currentSite; }
     QTableView *workerTable() const { return m_table; }
     WorkerTableModel *workerModel() const { return m_workerModel; }
     DistributionChartView *distributionChart() const { return m_distributionChart; }
@@ -285,6 +292,8 @@ private:
     double m_lastTickMs = 0;
 
     InventoryTreeModel *m_treeModel = nullptr;
+    InventoryTreeFilter *m_treeFilter = nullptr;
+    InventoryTreeSearch *m_treeSearch = nullptr;
     QTreeView *m_tree = nullptr;
     WorkerTableModel *m_workerModel = nullptr;
     QSortFilterProxyModel *m_workerProxy = nullptr;

@@ -6,6 +6,7 @@
 
 #include "ApplyConfigDialog.h"
 #include "BalancerFixture.h"
+#include "InventoryTreeFilter.h"
 #include "InventoryTreeModel.h"
 #include "MainWindow.h"
 #include "SshServer.h"
@@ -121,7 +122,7 @@ int main(int argc, char **argv) {
     MainWindow window(inventory, options);
     window.resize(1280, 800);
     window.show();
-    auto *model = qobject_cast<InventoryTreeModel *>(window.hostTree()->model());
+    auto *model = qobject_cast<InventoryTreeFilter *>(window.hostTree()->model());
     window.hostTree()->setCurrentIndex(model->siteIndex(site.name));
     waitFor(seconds * 1000);
     const bool shotConsole = grab(outDir + QStringLiteral("/console-production.png"));

@@ -1,6 +1,7 @@
 #include "AgentFixture.h"
 #include "Confirmer.h"
 #include "HttpClient.h"
+#include "InventoryTreeFilter.h"
 #include "InventoryTreeModel.h"
 #include "LaunchClusterDialog.h"
 #include "LogView.h"
@@ -151,7 +152,7 @@ private Q_SLOTS:
         QVERIFY(window.currentSite() && window.currentSite()->hasProxy);
         QVERIFY(window.currentSite()->ephemeral);
         // The demo site shows in the tree with its live state.
-        const QModelIndex demo = static_cast<InventoryTreeModel *>(window.hostTree()->model())
+        const QModelIndex demo = static_cast<InventoryTreeFilter *>(window.hostTree()->model())
                                      ->siteIndex(QStringLiteral("demo"));
         QVERIFY(demo.isValid());
         QTRY_VERIFY2_WITH_TIMEOUT(demo.siblingAtColumn(1).data().toString().startsWith(
@@ -349,7 +350,7 @@ private Q_SLOTS:
                      tip.contains(QStringLiteral("killed by signal 9")),
                  qPrintable(tip));
         // The tree: amber, not green, though every worker runs again.
-        auto *tree = static_cast<InventoryTreeModel *>(window.hostTree()->model());
+        auto *tree = static_cast<InventoryTreeFilter *>(window.hostTree()->model());
         const QModelIndex site = tree->siteIndex(QStringLiteral("crashy"));
         QTRY_VERIFY_WITH_TIMEOUT(site.siblingAtColumn(1).data().toString().startsWith(
                                      QStringLiteral("2/2 workers running")),

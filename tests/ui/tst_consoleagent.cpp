@@ -7,6 +7,7 @@
 #include "AgentFixture.h"
 #include "Confirmer.h"
 #include "CorralctlRunner.h"
+#include "InventoryTreeFilter.h"
 #include "InventoryTreeModel.h"
 #include "LaunchClusterDialog.h"
 #include "MainWindow.h"
@@ -70,7 +71,7 @@ int runningRows(const MainWindow &window) {
 }
 
 void showSite(MainWindow &window, const QString &site) {
-    auto *tree = static_cast<InventoryTreeModel *>(window.hostTree()->model());
+    auto *tree = static_cast<InventoryTreeFilter *>(window.hostTree()->model());
     window.hostTree()->setCurrentIndex(tree->siteIndex(site));
 }
 
@@ -157,7 +158,7 @@ private Q_SLOTS:
             MainWindow window(inventory(QStringLiteral("shown")), options());
             ScriptedConfirmer *confirmer = installConfirmer(window, true);
             window.show();
-            auto *tree = static_cast<InventoryTreeModel *>(window.hostTree()->model());
+            auto *tree = static_cast<InventoryTreeFilter *>(window.hostTree()->model());
             const QModelIndex row = tree->siteIndex(site.name);
             QVERIFY2(row.isValid(), "the agent's site is not in the tree");
             QTRY_VERIFY_WITH_TIMEOUT(row.siblingAtColumn(1).data().toString().startsWith(
@@ -273,7 +274,7 @@ private Q_SLOTS:
         QVERIFY(left.launchCluster(site).ok());
         QTRY_COMPARE_WITH_TIMEOUT(runningRows(left), 2, 20000);
         // The right one was looking elsewhere: the site appears in its tree.
-        QTRY_VERIFY_WITH_TIMEOUT(static_cast<InventoryTreeModel *>(right.hostTree()->model())
+        QTRY_VERIFY_WITH_TIMEOUT(static_cast<InventoryTreeFilter *>(right.hostTree()->model())
                                      ->siteIndex(site.name)
                                      .isValid(),
                                  5000);

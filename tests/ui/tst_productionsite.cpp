@@ -1,4 +1,5 @@
 #include "CorralctlRunner.h"
+#include "InventoryTreeFilter.h"
 #include "InventoryTreeModel.h"
 #include "MainWindow.h"
 #include "ProductionSiteDialog.h"
@@ -232,7 +233,7 @@ private Q_SLOTS:
         QCOMPARE(saved->backends.size(), 2);
         QCOMPARE(saved->policy, BalancingPolicy::LeastConn);
 
-        const QModelIndex shop = static_cast<InventoryTreeModel *>(window.hostTree()->model())
+        const QModelIndex shop = static_cast<InventoryTreeFilter *>(window.hostTree()->model())
                                      ->siteIndex(QStringLiteral("shop"));
         QVERIFY(shop.isValid());
         window.hostTree()->setCurrentIndex(shop);

@@ -1,6 +1,7 @@
 #include "ApplyConfigDialog.h"
 #include "BalancerFixture.h"
 #include "CorralctlRunner.h"
+#include "InventoryTreeFilter.h"
 #include "InventoryTreeModel.h"
 #include "LogView.h"
 #include "MainWindow.h"
@@ -107,7 +108,7 @@ class TestRemoteSite : public QObject {
     }
 
     void selectShop(MainWindow &window) {
-        auto *model = qobject_cast<InventoryTreeModel *>(window.hostTree()->model());
+        auto *model = qobject_cast<InventoryTreeFilter *>(window.hostTree()->model());
         QVERIFY(model);
         window.hostTree()->setCurrentIndex(model->siteIndex(QStringLiteral("shop")));
         QVERIFY(window.remoteMonitor());
@@ -593,7 +594,7 @@ private Q_SLOTS:
 
         MainWindow window(inventoryPath(), options());
         installConfirmer(window, true);
-        auto *model = qobject_cast<InventoryTreeModel *>(window.hostTree()->model());
+        auto *model = qobject_cast<InventoryTreeFilter *>(window.hostTree()->model());
         window.hostTree()->setCurrentIndex(model->siteIndex(QStringLiteral("cms")));
         QVERIFY(window.remoteMonitor());
         QAction *stop = window.action(QStringLiteral("stopSite"));
@@ -664,7 +665,7 @@ private Q_SLOTS:
 
         MainWindow window(inventoryPath(), options());
         installConfirmer(window, true);
-        auto *model = qobject_cast<InventoryTreeModel *>(window.hostTree()->model());
+        auto *model = qobject_cast<InventoryTreeFilter *>(window.hostTree()->model());
         window.hostTree()->setCurrentIndex(model->siteIndex(QStringLiteral("wiki2")));
         QVERIFY(window.remoteMonitor());
         auto *scale = window.findChild<QSpinBox *>(QStringLiteral("scale"));
@@ -732,7 +733,7 @@ private Q_SLOTS:
         }
 
         MainWindow window(inventoryPath(), options());
-        auto *model = qobject_cast<InventoryTreeModel *>(window.hostTree()->model());
+        auto *model = qobject_cast<InventoryTreeFilter *>(window.hostTree()->model());
         window.hostTree()->setCurrentIndex(model->siteIndex(QStringLiteral("blog")));
         QVERIFY(window.remoteMonitor());
         QAction *rolling = window.action(QStringLiteral("rollingRestart"));
@@ -826,7 +827,7 @@ private Q_SLOTS:
         });
 
         MainWindow window(inventoryPath(), options());
-        auto *model = qobject_cast<InventoryTreeModel *>(window.hostTree()->model());
+        auto *model = qobject_cast<InventoryTreeFilter *>(window.hostTree()->model());
         window.hostTree()->setCurrentIndex(model->siteIndex(wiki.name));
         QVERIFY(window.remoteMonitor());
         window.action(QStringLiteral("addBackend"))->trigger();

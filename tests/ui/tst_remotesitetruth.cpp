@@ -1,4 +1,5 @@
 #include "BalancerFixture.h"
+#include "InventoryTreeFilter.h"
 #include "InventoryTreeModel.h"
 #include "MainWindow.h"
 #include "ResultVerify.h"
@@ -76,8 +77,8 @@ class TestRemoteSiteTruth : public QObject {
         return options;
     }
 
-    static InventoryTreeModel *treeOf(MainWindow &window) {
-        return qobject_cast<InventoryTreeModel *>(window.hostTree()->model());
+    static InventoryTreeFilter *treeOf(MainWindow &window) {
+        return qobject_cast<InventoryTreeFilter *>(window.hostTree()->model());
     }
 
     void selectSite(MainWindow &window) {
@@ -96,7 +97,7 @@ class TestRemoteSiteTruth : public QObject {
 
     /// The tree's details column of host `name` ("root@127.0.0.10 · online").
     static QString hostDetails(MainWindow &window, const QString &name) {
-        InventoryTreeModel *model = treeOf(window);
+        InventoryTreeFilter *model = treeOf(window);
         for (int row = 0; row < model->rowCount(); ++row) {
             const QModelIndex index = model->index(row, 0);
             if (index.data(InventoryTreeModel::NameRole).toString() == name)
