@@ -1,19 +1,41 @@
 // The console and the poll at fleet size (issue 20), on a fleet of real parts on this machine
 // (tests/helpers/FleetFixture: N sshd "hosts" on 127.0.1.x, M fallback demo workers each,
-// sites behind real nginx and HAProxy). Not run by CTest:
+// min(N, 20) sites behind real nginx and HAProxy). Not run by CTest:
 //
 //   build/tests/bench_fleet [--hosts 5,10,25,50] [--workers 10] [--concurrency 16]
+//                           [--rounds 5] [--console-seconds 8]
 //   build/tests/bench_fleet --serve N [M]   a fleet kept up until SIGINT/SIGTERM
+//
+// Per N it prints: the fleet's startup; one full poll round over every host (FleetMonitor
+// over an SshPool, as the console polls) with the SSH connects (the first round) and without
+// them (the median of the next rounds), and per host; the SSH connections held on the hosts'
+// side afterwards; the most polls in flight at once (the cap is --concurrency); the RSS of
+// the console (a MainWindow opened offscreen on the inventory, in a child process, every
+// tree item expanded) and its UI thread's time per tick; and the wall time of
+// `corralctl ps --json` against the inventory (the second and third runs: the first starts
+// the agent).
 //
 // --serve prints the inventory and the XDG_CONFIG_HOME whose corral/known_hosts knows every
 // host, e.g. for `XDG_CONFIG_HOME=... build/bin/corral --inventory ...` under Xvfb.
 
+#include "MainWindow.h"
+#include "fleet/FleetMonitor.h"
 #include "helpers/FleetFixture.h"
+#include "ssh/SshHost.h"
 #include "util/SignalWatcher.h"
 
 #include <QApplication>
-#include <QTextStream>
+#include <QDeadlineTimer>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTimer>
+#include <QTreeView>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 
@@ -22,7 +44,278 @@ using namespace corral::test;
 
 namespace {
 
+/// Times every event the UI thread handles (outermost ones only): the thread's busy time,
+/// and apart from it the FleetMonitor's tick (its emit timer's event runs every updated()
+/// handler, the overview's and the tree's).
+class TimedApplication : public QApplication {
+public:
+    using QApplication::QApplication;
+
+    bool notify(QObject *receiver, QEvent *event) override {
+        if (m_depth > 0) return QApplication::notify(receiver, event);
+        ++m_depth;
+        QElapsedTimer clock;
+        clock.start();
+        const bool handled = QApplication::notify(receiver, event);
+        const qint64 ns = clock.nsecsElapsed();
+        --m_depth;
+        busyNs += ns;
+        if (event->type() == QEvent::Timer && receiver->parent() &&
+            receiver->parent()->inherits("corral::FleetMonitor"))
+            fleetTickMs.append(double(ns) / 1e6);
+        return handled;
+    }
+
+    qint64 busyNs = 0;
+    QList<double> fleetTickMs;
+
+private:
+    int m_depth = 0;
+};
+
+double median(QList<double> values) {
+    if (values.isEmpty()) return 0;
+    std::sort(values.begin(), values.end());
+    return values.at(values.size() / 2);
+}
+
+qint64 rssBytes() {
+    QFile status(QStringLiteral("/proc/self/status"));
+    if (!status.open(QIODevice::ReadOnly)) return 0;
+    for (const QByteArray &line : status.readAll().split('\n'))
+        if (line.startsWith("VmRSS:"))
+            return line.mid(6).trimmed().split(' ').value(0).toLongLong() * 1024;
+    return 0;
+}
+
+/// Set by SIGINT/SIGTERM: the measurements stop and the fleet is stopped (a terminal's Ctrl-C
+/// reaches the sshd and balancer processes too, being in our process group; the workers, each
+/// in a group of its own, only through the fixture's destructor).
+bool interrupted = false;
+
+/// Spins the event loop until `done`, the deadline or a signal; false unless `done`.
+bool waitFor(const std::function<bool()> &done, int timeoutMs) {
+    const QDeadlineTimer deadline(timeoutMs);
+    while (!done()) {
+        if (deadline.hasExpired() || interrupted) return false;
+        QCoreApplication::processEvents(QEventLoop::AllEvents | QEventLoop::WaitForMoreEvents, 50);
+    }
+    return true;
+}
+
+/// The environment of a program run against the fleet: its known_hosts, a throwaway HOME
+/// and runtime directory, no SSH agent, no keychain, no display.
+QProcessEnvironment fleetEnvironment(const FleetFixture &fleet) {
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    const QString runtime = fleet.home() + QStringLiteral("/runtime");
+    QDir().mkpath(runtime);
+    QFile::setPermissions(runtime,
+                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+    env.insert(QStringLiteral("HOME"), fleet.home());
+    env.insert(QStringLiteral("XDG_CONFIG_HOME"), fleet.configHome());
+    env.insert(QStringLiteral("XDG_RUNTIME_DIR"), runtime);
+    env.insert(QStringLiteral("CORRAL_INVENTORY"), fleet.inventoryPath());
+    env.insert(QStringLiteral("DBUS_SESSION_BUS_ADDRESS"),
+               QStringLiteral("unix:path=/nonexistent/corral-bench-bus"));
+    env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+    env.remove(QStringLiteral("SSH_AUTH_SOCK"));
+    env.remove(QStringLiteral("DISPLAY"));
+    return env;
+}
+
+struct Run {
+    int exitCode = -1;
+    qint64 ms = 0;
+    QByteArray out;
+    QByteArray err;
+};
+
+Run runProgram(const QString &program, const QStringList &args, const QProcessEnvironment &env,
+               int timeoutMs) {
+    QProcess process;
+    process.setProcessEnvironment(env);
+    QElapsedTimer clock;
+    clock.start();
+    process.start(program, args);
+    Run run;
+    if (!process.waitForFinished(timeoutMs)) {
+        process.kill();
+        process.waitForFinished(5000);
+        run.err = "timed out";
+        return run;
+    }
+    run.ms = clock.elapsed();
+    run.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
+    run.out = process.readAllStandardOutput();
+    run.err = process.readAllStandardError();
+    return run;
+}
+
+struct Row {
+    int hosts = 0;
+    int workers = 0;
+    qint64 startupMs = 0;
+    qint64 firstRoundMs = 0;
+    double roundMs = 0;
+    int reachable = 0;
+    int connections = 0;
+    int inFlightMax = 0;
+    double consoleRssMb = 0;
+    double uiBusyMsPerS = 0;
+    double uiTickMs = 0;
+    double uiTickMaxMs = 0;
+    QString uiTickSource;
+    qint64 psMs = 0;
+    QString notes;
+};
+
+/// One poll of the whole fleet as the console does it: FleetMonitor over an SshPool.
+void measurePoll(FleetFixture &fleet, int concurrency, int rounds, Row &row) {
+    SshPool pool;
+    FleetMonitor monitor;
+    PollOptions options;
+    options.intervalMs = 1000;
+    options.maxConcurrent = concurrency;
+    options.timeoutMs = 10000;
+    monitor.setOptions(options);
+    monitor.setInventory(fleet.hosts(), fleet.sites(), [&](const Host &host) {
+        return pool.host(host.name, fleet.sshConfig(host));
+    });
+    QList<qint64> roundMs;
+    QObject::connect(&monitor, &FleetMonitor::roundFinished, &monitor,
+                     [&](qint64 ms) { roundMs.append(ms); });
+    // Rounds started by hand, each once the previous one ended: every round is one whole
+    // pass over the fleet.
+    for (int round = 0; round <= rounds; ++round) {
+        monitor.tick();
+        if (!waitFor([&] { return roundMs.size() > round; }, 120000)) {
+            row.notes += QStringLiteral("round %1 never finished; ").arg(round + 1);
+            break;
+        }
+    }
+    row.firstRoundMs = roundMs.value(0);
+    QList<double> later;
+    for (int i = 1; i < roundMs.size(); ++i)
+        later.append(double(roundMs.at(i)));
+    row.roundMs = median(later);
+    row.inFlightMax = monitor.maxSessionsInFlight();
+    // The snapshot of a tick: how many hosts answered.
+    bool updated = false;
+    QObject::connect(&monitor, &FleetMonitor::updated, &monitor,
+                     [&](const FleetSnapshot &) { updated = true; });
+    monitor.start();
+    waitFor([&] { return updated; }, 15000);
+    monitor.stop();
+    for (const FleetHostRow &host : monitor.snapshot().hosts)
+        if (!host.local && host.reachable) ++row.reachable;
+    for (int h = 0; h < fleet.hostCount(); ++h)
+        row.connections += int(fleet.server(h).connectionPids().size());
+}
+
+/// The console in a child process (its RSS is its own): `bench_fleet --console INVENTORY S`.
+void measureConsole(FleetFixture &fleet, int seconds, Row &row) {
+    const Run run =
+        runProgram(QCoreApplication::applicationFilePath(),
+                   {QStringLiteral("--console"), fleet.inventoryPath(), QString::number(seconds)},
+                   fleetEnvironment(fleet), (seconds + 60) * 1000);
+    const QJsonObject result =
+        QJsonDocument::fromJson(run.out.mid(run.out.lastIndexOf("{"))).object();
+    if (run.exitCode != 0 || result.isEmpty()) {
+        row.notes +=
+            QStringLiteral("console failed: %1; ").arg(QString::fromUtf8(run.err).left(200));
+        return;
+    }
+    row.consoleRssMb = result.value(QStringLiteral("rssMb")).toDouble();
+    row.uiBusyMsPerS = result.value(QStringLiteral("busyMsPerS")).toDouble();
+    row.uiTickMs = result.value(QStringLiteral("tickMs")).toDouble();
+    row.uiTickMaxMs = result.value(QStringLiteral("tickMaxMs")).toDouble();
+    row.uiTickSource = result.value(QStringLiteral("tickSource")).toString();
+}
+
+void measurePs(FleetFixture &fleet, Row &row) {
+    const QProcessEnvironment env = fleetEnvironment(fleet);
+    const QString corralctl = QStringLiteral(CORRALCTL_PATH);
+    QList<double> warm;
+    for (int i = 0; i < 3; ++i) {
+        const Run run =
+            runProgram(corralctl, {QStringLiteral("ps"), QStringLiteral("--json")}, env, 60000);
+        if (run.exitCode != 0) {
+            row.notes +=
+                QStringLiteral("ps failed: %1; ").arg(QString::fromUtf8(run.err).left(200));
+            break;
+        }
+        if (i > 0) warm.append(double(run.ms));
+    }
+    row.psMs = qint64(median(warm));
+    // ps started the fleet's own agent (its runtime directory is the fleet's): stop it.
+    runProgram(corralctl, {QStringLiteral("agent"), QStringLiteral("stop")}, env, 30000);
+}
+
+template <typename Window> double fleetTickOf(const Window &window) {
+    if constexpr (requires { window.lastFleetTickMs(); })
+        return window.lastFleetTickMs();
+    else
+        return -1;
+}
+
+/// The child: a console on the inventory for `seconds`, every tree item expanded; prints
+/// one JSON object.
+int console(TimedApplication &app, const QString &inventory, int seconds) {
+    MainWindow::Options options;
+    options.demoWorkerPath = QStringLiteral(DEMO_WORKER_PATH);
+    MainWindow window(inventory, options);
+    window.resize(1280, 800);
+    window.show();
+    QList<double> ticks;      // lastTickMs() per change
+    QList<double> fleetTicks; // lastFleetTickMs() per change, when the window has it
+    double lastTick = -1, lastFleet = -1;
+    QTimer sampler;
+    QObject::connect(&sampler, &QTimer::timeout, &window, [&] {
+        window.hostTree()->expandAll();
+        if (window.lastTickMs() != lastTick) ticks.append(lastTick = window.lastTickMs());
+        if (const double fleet = fleetTickOf(window); fleet >= 0 && fleet != lastFleet)
+            fleetTicks.append(lastFleet = fleet);
+    });
+    sampler.start(100);
+    // Two seconds to connect and fill the tree, then the measured window.
+    QTimer::singleShot(2000, &window, [&] {
+        app.busyNs = 0;
+        app.fleetTickMs.clear();
+        ticks.clear();
+        fleetTicks.clear();
+    });
+    QTimer::singleShot((seconds + 2) * 1000, &app, &QCoreApplication::quit);
+    QApplication::exec();
+    QJsonObject result;
+    result.insert(QStringLiteral("rssMb"), double(rssBytes()) / (1024.0 * 1024.0));
+    result.insert(QStringLiteral("busyMsPerS"), double(app.busyNs) / 1e6 / seconds);
+    // The fleet tick as the window measures it, else as timed here, else the site ticks.
+    QList<double> measured = fleetTicks;
+    QString source = QStringLiteral("lastFleetTickMs");
+    if (measured.isEmpty()) {
+        measured = app.fleetTickMs;
+        source = QStringLiteral("FleetMonitor timer event");
+    }
+    if (measured.isEmpty()) {
+        measured = ticks;
+        source = QStringLiteral("lastTickMs");
+    }
+    result.insert(QStringLiteral("tickMs"), median(measured));
+    result.insert(QStringLiteral("tickMaxMs"),
+                  measured.isEmpty() ? 0.0 : *std::max_element(measured.cbegin(), measured.cend()));
+    result.insert(QStringLiteral("tickSource"), source);
+    result.insert(QStringLiteral("ticks"), int(measured.size()));
+    window.quitWithoutAsking();
+    std::printf("%s\n", QJsonDocument(result).toJson(QJsonDocument::Compact).constData());
+    return 0;
+}
+
 int serve(int hosts, int workers) {
+    // Before the fleet, so that it is still there while the fleet stops: a second signal
+    // (GNU timeout sends one to the child, then one to the group) must not end the process
+    // before every worker is stopped.
+    SignalWatcher signals({SIGINT, SIGTERM});
+    QObject::connect(&signals, &SignalWatcher::received, qApp, [] { qApp->quit(); });
     FleetOptions options;
     options.hosts = hosts;
     options.workersPerHost = workers;
@@ -41,28 +334,109 @@ int serve(int hosts, int workers) {
                 qint64(fleet.startupMs()), qPrintable(fleet.inventoryPath()),
                 qPrintable(fleet.configHome()));
     std::fflush(stdout);
-    SignalWatcher signals({SIGINT, SIGTERM});
-    QObject::connect(&signals, &SignalWatcher::received, qApp, [] { qApp->quit(); });
     QApplication::exec();
     std::printf("stopping the fleet\n");
+    std::fflush(stdout);
     return 0;
+}
+
+int usage() {
+    std::fprintf(stderr, "usage: bench_fleet [--hosts 5,10,25,50] [--workers 10] "
+                         "[--concurrency 16] [--rounds 5] [--console-seconds 8]\n"
+                         "       bench_fleet --serve N [M]\n");
+    return 2;
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
-    qputenv("QT_QPA_PLATFORM", qgetenv("QT_QPA_PLATFORM").isEmpty() ? QByteArray("offscreen")
-                                                                    : qgetenv("QT_QPA_PLATFORM"));
-    QApplication app(argc, argv);
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+    TimedApplication app(argc, argv);
     const QStringList args = app.arguments().mid(1);
     if (args.value(0) == QLatin1String("--serve")) {
         const int hosts = args.value(1).toInt();
         const int workers = args.size() > 2 ? args.value(2).toInt() : 10;
-        if (hosts < 1 || workers < 1) {
-            std::fprintf(stderr, "usage: bench_fleet --serve N [M]\n");
-            return 2;
-        }
+        if (hosts < 1 || workers < 1) return usage();
         return serve(hosts, workers);
     }
+    if (args.value(0) == QLatin1String("--console"))
+        return console(app, args.value(1), std::max(1, args.value(2).toInt()));
+
+    SignalWatcher signals({SIGINT, SIGTERM});
+    QObject::connect(&signals, &SignalWatcher::received, &app, [] { interrupted = true; });
+    QList<int> sizes{5, 10, 25, 50};
+    int workers = 10, concurrency = 16, rounds = 5, consoleSeconds = 8;
+    for (int i = 0; i < args.size(); ++i) {
+        const QString value = args.value(i + 1);
+        bool ok = true;
+        if (args[i] == QLatin1String("--hosts")) {
+            sizes.clear();
+            for (const QString &size : value.split(u','))
+                if (const int n = size.toInt(&ok); ok && n > 0)
+                    sizes.append(n);
+                else
+                    return usage();
+        } else if (args[i] == QLatin1String("--workers")) {
+            workers = value.toInt(&ok);
+        } else if (args[i] == QLatin1String("--concurrency")) {
+            concurrency = value.toInt(&ok);
+        } else if (args[i] == QLatin1String("--rounds")) {
+            rounds = value.toInt(&ok);
+        } else if (args[i] == QLatin1String("--console-seconds")) {
+            consoleSeconds = value.toInt(&ok);
+        } else {
+            return usage();
+        }
+        if (!ok || value.toInt() < 1) return usage();
+        ++i;
+    }
+
+    std::printf("bench_fleet: M = %d workers per host, sites = min(N, 20), polling cap %d, "
+                "%d rounds after the first (median)\n",
+                workers, concurrency, rounds);
+    std::fflush(stdout);
+    QList<Row> rows;
+    for (int hosts : std::as_const(sizes)) {
+        if (interrupted) break;
+        Row row;
+        row.hosts = hosts;
+        row.workers = hosts * workers;
+        FleetOptions options;
+        options.hosts = hosts;
+        options.workersPerHost = workers;
+        options.demoWorker = QStringLiteral(DEMO_WORKER_PATH);
+        options.verbose = true;
+        FleetFixture fleet(options);
+        QString error;
+        if (!fleet.start(&error)) {
+            std::printf("N = %d: the fleet did not start: %s\n", hosts, qPrintable(error));
+            std::fflush(stdout);
+            continue;
+        }
+        row.startupMs = fleet.startupMs();
+        measurePoll(fleet, concurrency, rounds, row);
+        if (!interrupted) measureConsole(fleet, consoleSeconds, row);
+        if (!interrupted) measurePs(fleet, row);
+        rows.append(row);
+        std::printf("N = %d done%s%s\n", hosts, row.notes.isEmpty() ? "" : ": ",
+                    qPrintable(row.notes));
+        std::fflush(stdout);
+    }
+
+    std::printf("\n%5s %7s %9s %11s %11s %9s %7s %9s %8s %9s %10s %9s\n", "hosts", "workers",
+                "startup", "round+conn", "round", "per host", "ssh", "in flight", "RSS", "UI tick",
+                "UI busy", "ps --json");
+    std::printf("%5s %7s %9s %11s %11s %9s %7s %9s %8s %9s %10s %9s\n", "", "", "s", "ms", "ms",
+                "ms", "conns", "max/cap", "MB", "ms", "ms/s", "ms");
+    for (const Row &row : std::as_const(rows))
+        std::printf("%5d %7d %9.1f %11lld %11.0f %9.1f %7d %6d/%-2d %8.0f %9.1f %10.1f %9lld\n",
+                    row.hosts, row.workers, double(row.startupMs) / 1000.0,
+                    qint64(row.firstRoundMs), row.roundMs, row.roundMs / row.hosts, row.connections,
+                    row.inFlightMax, concurrency, row.consoleRssMb, row.uiTickMs, row.uiBusyMsPerS,
+                    qint64(row.psMs));
+    for (const Row &row : std::as_const(rows))
+        std::printf("N = %d: %d of %d hosts reachable; UI tick from %s (max %.1f ms)%s%s\n",
+                    row.hosts, row.reachable, row.hosts, qPrintable(row.uiTickSource),
+                    row.uiTickMaxMs, row.notes.isEmpty() ? "" : "; ", qPrintable(row.notes));
     return 0;
 }
