@@ -100,4 +100,39 @@ void ChartStyle::trim(QList<QPointF> &points, double cutoffX, qsizetype maxPoint
     if (drop > 0) points.remove(0, drop);
 }
 
+bool ChartStyle::naturalLess(const QString &a, const QString &b) {
+    qsizetype i = 0;
+    qsizetype j = 0;
+    while (i < a.size() && j < b.size()) {
+        if (a[i].isDigit() && b[j].isDigit()) {
+            // Compare the digit runs as numbers: without leading zeros, longer is larger.
+            qsizetype endA = i;
+            qsizetype endB = j;
+            while (endA < a.size() && a[endA].isDigit())
+                ++endA;
+            while (endB < b.size() && b[endB].isDigit())
+                ++endB;
+            qsizetype startA = i;
+            qsizetype startB = j;
+            while (startA + 1 < endA && a[startA] == QLatin1Char('0'))
+                ++startA;
+            while (startB + 1 < endB && b[startB] == QLatin1Char('0'))
+                ++startB;
+            if (endA - startA != endB - startB) return endA - startA < endB - startB;
+            const int order = QStringView(a)
+                                  .sliced(startA, endA - startA)
+                                  .compare(QStringView(b).sliced(startB, endB - startB));
+            if (order != 0) return order < 0;
+            i = endA;
+            j = endB;
+            continue;
+        }
+        if (a[i] != b[j]) return a[i] < b[j];
+        ++i;
+        ++j;
+    }
+    if (i < a.size() || j < b.size()) return j < b.size(); // the shorter rest first
+    return a < b;
+}
+
 } // namespace corral

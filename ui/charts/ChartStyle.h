@@ -37,6 +37,10 @@ public:
     /// Drops points at or before `cutoffX` and, beyond that, the oldest points over
     /// `maxPoints`. Points are oldest first.
     static void trim(QList<QPointF> &points, double cutoffX, qsizetype maxPoints);
+    /// Orders names as people do: runs of digits compared as numbers, so "web2" < "web10"
+    /// and "10.0.1.9" < "10.0.1.12" (QCollator's numeric mode needs ICU, which not every Qt
+    /// build has); ties by plain comparison, so it is a strict weak order.
+    static bool naturalLess(const QString &a, const QString &b);
 };
 
 } // namespace corral

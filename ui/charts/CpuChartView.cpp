@@ -1,6 +1,7 @@
 #include "charts/CpuChartView.h"
 
 #include "charts/ChartStyle.h"
+#include "charts/CpuHeatMap.h"
 
 #include <QChart>
 #include <QCursor>
@@ -43,6 +44,10 @@ CpuChartView::CpuChartView(QWidget *parent)
     m_chart->addAxis(m_axisY, Qt::AlignLeft);
     ChartStyle::configureView(this);
 
+    // Over the chart's viewport, covering it: an opaque child spares the scene's painting.
+    m_heatMap = new CpuHeatMap(viewport());
+    m_heatMap->hide();
+
     applyStyle();
     updateAxes(QDateTime::currentMSecsSinceEpoch());
 }
@@ -55,44 +60,66 @@ void CpuChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     const qint64 now = snapshot.timestampMs;
     if (now < m_lastTimestampMs) {
         // The wall clock stepped back: old points would sit right of "now".
-        for (auto &[key, track] : m_tracks)
-            track.line->clear();
+        for (auto &[key, track] : m_tracks) {
+            track.samples.clear();
+            if (track.line) track.line->clear();
+        }
     }
     m_lastTimestampMs = now;
 
+    // Decided before the rows are read: 500 new workers must not get a line each first.
+    if (snapshot.workers.size() > maxLines) setHeatMap(true);
+
     ++m_tick;
+    constexpr double noReading = std::numeric_limits<double>::quiet_NaN();
     for (const WorkerRow &row : snapshot.workers) {
         Track &track = ensureTrack(row);
         track.seenTick = m_tick;
-        if (!row.reachable)
-            track.line->breakLine(); // nothing measured: a gap, not a line across
-        else if (row.cpuValid)
-            track.line->append(QPointF(double(now), row.cpuPercent));
+        if (!row.reachable) {
+            // Nothing measured: a gap, not a line across.
+            track.samples.append(QPointF(double(now), noReading));
+            if (track.line) track.line->breakLine();
+        } else if (row.cpuValid) {
+            track.samples.append(QPointF(double(now), row.cpuPercent));
+            if (track.line) track.line->append(QPointF(double(now), row.cpuPercent));
+        }
     }
     for (auto it = m_tracks.begin(); it != m_tracks.end();) {
-        if (it->second.seenTick != m_tick)
+        if (it->second.seenTick != m_tick) {
             it = m_tracks.erase(it); // its GappedLine removes its series
-        else
+            m_heatRowsStale = true;
+        } else {
             ++it;
+        }
     }
 
     const double cutoff = double(now - windowMs);
-    for (auto &[key, track] : m_tracks)
-        track.line->trim(cutoff, maxPointsPerSeries);
+    for (auto &[key, track] : m_tracks) {
+        ChartStyle::trim(track.samples, cutoff, maxPointsPerSeries);
+        if (track.line) track.line->trim(cutoff, maxPointsPerSeries);
+    }
+    if (int(m_tracks.size()) <= maxLines) setHeatMap(false);
 
-    // Each line's geometry (path plus a stroked hover shape) is rebuilt both when its points
-    // are replaced and when the axes' range changes, and that is most of a tick's cost with
-    // 64 lines. When the time axis is about to move anyway, replace the points silently: the
-    // range change rebuilds every non-empty line from the series' current points
-    // (XYChart::handleDomainUpdated reads them), so each line is laid out once per tick.
-    const bool axisMoves = m_axisX->max().toMSecsSinceEpoch() != now;
-    for (auto &[key, track] : m_tracks)
-        track.line->publish(axisMoves && !track.line->isEmpty());
+    if (!m_heat) {
+        // Each line's geometry (path plus a stroked hover shape) is rebuilt both when its
+        // points are replaced and when the axes' range changes, and that is most of a tick's
+        // cost with 64 lines. When the time axis is about to move anyway, replace the points
+        // silently: the range change rebuilds every non-empty line from the series' current
+        // points (XYChart::handleDomainUpdated reads them), so each line is laid out once per
+        // tick.
+        const bool axisMoves = m_axisX->max().toMSecsSinceEpoch() != now;
+        for (auto &[key, track] : m_tracks)
+            track.line->publish(axisMoves && !track.line->isEmpty());
+    }
     updateAxes(now);
 }
 
 void CpuChartView::clear() {
     m_tracks.clear();
+    m_heatRowsStale = true;
+    m_heatOrder.clear();
+    m_heatMap->clear();
+    setHeatMap(false);
     m_site.clear();
     m_lastTimestampMs = 0;
     layoutLegend();
@@ -101,20 +128,29 @@ void CpuChartView::clear() {
 void CpuChartView::setHistory(quint16 port, const QList<QPointF> &points) {
     Track &track = ensureTrack(QStringLiteral("local"), port, tr("port %1").arg(port));
     track.seenTick = m_tick;
-    const double firstLive = track.line->firstX();
+    const double firstLive =
+        track.samples.isEmpty() ? std::numeric_limits<double>::infinity() : track.samples[0].x();
     QList<QPointF> merged;
-    merged.reserve(points.size() + track.line->pointCount());
+    merged.reserve(points.size() + track.samples.size());
     for (const QPointF &p : points) {
         if (p.x() < firstLive) merged.append(p);
     }
-    for (const QList<QPointF> &stretch : track.line->stretches())
-        merged.append(stretch);
+    merged.append(track.samples);
     if (merged.isEmpty()) return;
     const qint64 now = std::max(m_lastTimestampMs, qint64(merged.last().x()));
     ChartStyle::trim(merged, double(now - windowMs), maxPointsPerSeries);
-    track.line->setPoints(merged);
-    track.line->publish();
+    track.samples = std::move(merged);
+    if (track.line) {
+        track.line.reset();
+        createLine(track);
+    }
     updateAxes(now);
+}
+
+QList<QPointF> CpuChartView::samples(const QString &name) const {
+    for (const auto &[key, track] : m_tracks)
+        if (track.name == name) return track.samples;
+    return {};
 }
 
 QList<quint16> CpuChartView::ports() const {
@@ -128,7 +164,7 @@ QList<quint16> CpuChartView::ports() const {
 
 QLineSeries *CpuChartView::series(quint16 port) const {
     for (const auto &[key, track] : m_tracks)
-        if (key.second == port) return track.line->first();
+        if (key.second == port) return track.line ? track.line->first() : nullptr;
     return nullptr;
 }
 
@@ -141,7 +177,7 @@ QStringList CpuChartView::names() const {
 
 QList<QLineSeries *> CpuChartView::segments(const QString &name) const {
     for (const auto &[key, track] : m_tracks)
-        if (track.name == name) return track.line->series();
+        if (track.name == name) return track.line ? track.line->series() : QList<QLineSeries *>{};
     return {};
 }
 
@@ -174,6 +210,13 @@ CpuChartView::Track &CpuChartView::ensureTrack(const QString &host, quint16 port
     // Not the order of appearance (that changes when the view is cleared): the port, and for
     // remote workers their host too, so one port on two hosts gets two colours.
     track.colorIndex = host == QLatin1String("local") ? port : port + int(qHash(host) % 1000u);
+    m_heatRowsStale = true;
+    if (!m_heat) createLine(track);
+    return track;
+}
+
+void CpuChartView::createLine(Track &track) {
+    const QString name = track.name;
     track.line = std::make_unique<GappedLine>(
         m_chart, QList<QAbstractAxis *>{m_axisX, m_axisY}, name, [this, name](QLineSeries *series) {
             connect(series, &QLineSeries::hovered, this,
@@ -191,28 +234,80 @@ CpuChartView::Track &CpuChartView::ensureTrack(const QString &host, quint16 port
         });
     // The pen is built once per line, not per tick: setPen repaints the whole series.
     track.line->setPen(penFor(track));
-    return track;
+    if (track.samples.isEmpty()) return;
+    for (const QPointF &p : std::as_const(track.samples)) {
+        if (std::isnan(p.y()))
+            track.line->breakLine();
+        else
+            track.line->append(p);
+    }
+    track.line->publish();
+}
+
+void CpuChartView::setHeatMap(bool heat) {
+    if (heat == m_heat) return;
+    m_heat = heat;
+    for (auto &[key, track] : m_tracks) {
+        if (heat)
+            track.line.reset(); // its series go with it
+        else if (!track.line)
+            createLine(track);
+    }
+    if (heat) {
+        m_heatMap->setGeometry(viewport()->rect());
+        m_heatMap->show();
+    } else {
+        m_heatMap->hide();
+        m_heatMap->clear();
+        m_heatOrder.clear();
+        m_heatRowsStale = true;
+    }
+}
+
+void CpuChartView::updateHeatMap(qint64 startMs, qint64 nowMs, double top) {
+    if (m_heatRowsStale) {
+        // Sorted by name, "web2:3000" before "web10:3000"; re-sorted only when workers come
+        // or go (the pointers stay valid as long as the map's nodes).
+        m_heatOrder.clear();
+        m_heatOrder.reserve(qsizetype(m_tracks.size()));
+        for (const auto &[key, track] : m_tracks)
+            m_heatOrder.append(&track);
+        std::stable_sort(m_heatOrder.begin(), m_heatOrder.end(),
+                         [](const Track *a, const Track *b) {
+                             return ChartStyle::naturalLess(a->name, b->name);
+                         });
+        m_heatRowsStale = false;
+    }
+    QList<CpuHeatMap::Row> rows;
+    rows.reserve(m_heatOrder.size());
+    for (const Track *track : std::as_const(m_heatOrder))
+        rows.append(CpuHeatMap::Row{track->name, &track->samples});
+    m_heatMap->setTitle(tr("CPU per worker (%): %1 workers").arg(rows.size()));
+    m_heatMap->setRows(rows, startMs, nowMs, top);
 }
 
 void CpuChartView::updateAxes(qint64 nowMs) {
     double maxY = 0;
-    for (const auto &[key, track] : m_tracks)
-        maxY = std::max(maxY, track.line->maxY());
+    qint64 oldest = nowMs;
+    for (const auto &[key, track] : m_tracks) {
+        for (const QPointF &p : track.samples) {
+            if (p.y() > maxY) maxY = p.y(); // false for NaN
+        }
+        if (!track.samples.isEmpty()) oldest = std::min(oldest, qint64(track.samples[0].x()));
+    }
     // 0..100 % is one core; a multi-process tree can go beyond, rounded up to the next 50.
     const double top = std::max(100.0, std::ceil(maxY / 50.0) * 50.0);
     if (m_axisY->max() != top || m_axisY->min() != 0) m_axisY->setRange(0, top);
-    qint64 oldest = nowMs;
-    for (const auto &[key, track] : m_tracks) {
-        if (!track.line->isEmpty()) oldest = std::min(oldest, qint64(track.line->firstX()));
-    }
     const qint64 span = ChartStyle::timeSpanMs(oldest, nowMs, windowMs);
     m_axisX->setRange(QDateTime::fromMSecsSinceEpoch(nowMs - span),
                       QDateTime::fromMSecsSinceEpoch(nowMs));
     if (m_legendCount != int(m_tracks.size())) layoutLegend();
+    if (m_heat) updateHeatMap(nowMs - span, nowMs, top);
 }
 
 void CpuChartView::resizeEvent(QResizeEvent *event) {
     QChartView::resizeEvent(event); // resizes the chart to the viewport
+    m_heatMap->setGeometry(viewport()->rect());
     layoutLegend();
 }
 
@@ -243,7 +338,7 @@ void CpuChartView::applyStyle() {
 
     m_dark = ChartStyle::isDark(palette());
     for (auto &[key, track] : m_tracks)
-        track.line->setPen(penFor(track));
+        if (track.line) track.line->setPen(penFor(track));
     layoutLegend(); // the font may have changed
 }
 

@@ -19,6 +19,8 @@ class QValueAxis;
 
 namespace corral {
 
+class CpuHeatMap;
+
 /// CPU % of each worker process tree over the last five minutes: one line per worker, named
 /// "port N" for local workers and "HOST:N" for remote ones (the inventory host's name, else
 /// the address). Fed one ClusterSnapshot per tick; a worker's line appears with its first row
@@ -26,6 +28,11 @@ namespace corral {
 /// worker's host cannot be reached (WorkerRow::reachable) its line has a gap: a line may
 /// consist of several series (GappedLine), the first named and in the legend.
 /// Workers are told apart by host and port.
+///
+/// Beyond maxLines workers, lines would be an unreadable tangle and a series per worker costs
+/// the UI thread too much (issue 20: 500 workers): the view shows a CpuHeatMap instead,
+/// workers sorted by name against time, over the chart. Each worker's readings are kept in a
+/// bounded buffer either way, so the view switches both ways without losing history.
 class CpuChartView : public QChartView {
     Q_OBJECT
 public:
@@ -38,6 +45,8 @@ public:
     /// The legend wraps onto this many rows at most (else it is hidden, like above
     /// maxLegendEntries): entries are never cut short.
     static constexpr int maxLegendRows = 4;
+    /// Lines at most: more workers are shown as a heat map.
+    static constexpr int maxLines = 16;
 
     explicit CpuChartView(QWidget *parent = nullptr);
     ~CpuChartView() override;
@@ -53,11 +62,17 @@ public:
     /// ignored. Creates the line if needed; the next snapshot removes it if the worker is gone.
     void setHistory(quint16 port, const QList<QPointF> &points);
 
+    /// Workers followed (lines, or heat-map rows).
     int seriesCount() const { return int(m_tracks.size()); }
+    /// True while the workers are shown as a heat map (more than maxLines).
+    bool isHeatMap() const { return m_heat; }
+    CpuHeatMap *heatMap() const { return m_heatMap; }
+    /// Readings kept for the worker named `name`, oldest first (a NaN CPU: no reading).
+    QList<QPointF> samples(const QString &name) const;
     /// Ports with a line, ascending.
     QList<quint16> ports() const;
-    /// nullptr when there is no line for `port` (the first worker with that port); the
-    /// oldest stretch of the line when it has gaps.
+    /// nullptr when there is no line for `port` (the first worker with that port), and in
+    /// the heat map; the oldest stretch of the line when it has gaps.
     QLineSeries *series(quint16 port) const;
     /// The lines' names ("port 3000", "web1:3000"), in (host, port) order.
     QStringList names() const;
@@ -72,7 +87,10 @@ protected:
 
 private:
     struct Track {
-        std::unique_ptr<GappedLine> line;
+        std::unique_ptr<GappedLine> line; ///< none while the heat map is shown
+        /// (ms, CPU %) oldest first, a NaN CPU where the host could not be reached; within
+        /// windowMs and maxPointsPerSeries.
+        QList<QPointF> samples;
         QString name;
         int colorIndex = 0; ///< from host and port: a worker keeps its colour while it exists
         quint64 seenTick = 0;
@@ -82,6 +100,12 @@ private:
 
     Track &ensureTrack(const WorkerRow &row);
     Track &ensureTrack(const QString &host, quint16 port, const QString &name);
+    /// Gives `track` its line, drawn from its samples.
+    void createLine(Track &track);
+    /// Lines (false) or the heat map (true).
+    void setHeatMap(bool heat);
+    /// Hands the tracks, sorted by name, to the heat map.
+    void updateHeatMap(qint64 startMs, qint64 nowMs, double top);
     void updateAxes(qint64 nowMs);
     void applyStyle();
     /// Places the (detached) legend under the plot, wrapped onto as many rows as it needs,
@@ -98,6 +122,10 @@ private:
     quint64 m_tick = 0;
     int m_legendCount = -1; ///< entries the legend was laid out for
     bool m_dark = false;
+    CpuHeatMap *m_heatMap = nullptr;
+    bool m_heat = false;
+    bool m_heatRowsStale = true; ///< tracks were added or removed since the rows were sorted
+    QList<const Track *> m_heatOrder;
 };
 
 } // namespace corral

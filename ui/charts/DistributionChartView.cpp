@@ -9,6 +9,7 @@
 #include <QCursor>
 #include <QEvent>
 #include <QLegend>
+#include <QToolButton>
 #include <QToolTip>
 #include <QValueAxis>
 
@@ -46,29 +47,90 @@ DistributionChartView::DistributionChartView(QWidget *parent)
     ChartStyle::configureView(this);
 
     connect(m_set, &QBarSet::hovered, this, &DistributionChartView::showToolTip);
+    // Queued: drilling down replaces the bars, and the clicked bar's item is still handling
+    // its mouse event.
+    connect(
+        m_set, &QBarSet::clicked, this,
+        [this](int index) {
+            const QString host = m_bars.value(index).drillHost;
+            if (!host.isEmpty()) drillDown(host);
+        },
+        Qt::QueuedConnection);
+
+    m_backButton = new QToolButton(this);
+    m_backButton->setObjectName(QStringLiteral("distributionBackButton"));
+    m_backButton->setText(tr("‹ all hosts"));
+    m_backButton->setToolTip(tr("Back to the requests per host"));
+    m_backButton->setAutoRaise(true);
+    m_backButton->hide();
+    connect(m_backButton, &QToolButton::clicked, this, &DistributionChartView::drillUp);
+    placeBackButton();
     applyStyle();
 }
 
 DistributionChartView::~DistributionChartView() = default;
 
 void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
-    QList<quint16> ports;
-    QStringList names; // the port, or HOST:PORT for backends on other machines
+    m_rows.clear();
+    for (const WorkerRow &row : snapshot.workers) {
+        if (row.inProxy) m_rows.append(row);
+    }
+    showBars();
+}
+
+void DistributionChartView::drillDown(const QString &host) {
+    if (host == m_drillHost) return;
+    m_drillHost = host;
+    showBars();
+    Q_EMIT drillHostChanged(m_drillHost);
+}
+
+void DistributionChartView::showBars() {
+    if (!m_drillHost.isEmpty() &&
+        std::none_of(m_rows.cbegin(), m_rows.cend(), [this](const WorkerRow &row) {
+            return distributionHostKey(row) == m_drillHost;
+        })) {
+        // The host left the site (or the site changed): back to every host.
+        m_drillHost.clear();
+        Q_EMIT drillHostChanged(m_drillHost);
+    }
+    QList<DistributionBar> bars = distributionBars(m_rows, maxBars, m_drillHost);
+    const bool grouped = std::any_of(bars.cbegin(), bars.cend(), [](const DistributionBar &bar) {
+        return bar.others || !bar.drillHost.isEmpty();
+    });
+    Grouping grouping = !grouped ? Grouping::Backends
+                        : std::any_of(bars.cbegin(), bars.cend(),
+                                      [](const DistributionBar &bar) { return bar.others; })
+                            ? Grouping::TopBackends
+                            : Grouping::Hosts;
+    // Every backend on one host: one host bar would say nothing, show its busiest backends.
+    if (grouping == Grouping::Hosts && bars.size() == 1) {
+        bars = distributionBars(m_rows, maxBars, bars.first().drillHost);
+        grouping = Grouping::TopBackends;
+    }
+
+    // The backends the bars stand for: all, or the drilled-into host's.
+    int backendCount = 0;
+    const WorkerRow *firstShown = nullptr;
+    bool oneHost = true;
+    for (const WorkerRow &row : std::as_const(m_rows)) {
+        if (!m_drillHost.isEmpty() && distributionHostKey(row) != m_drillHost) continue;
+        ++backendCount;
+        if (!firstShown)
+            firstShown = &row;
+        else if (row.host != firstShown->host || row.hostName != firstShown->hostName)
+            oneHost = false;
+    }
+
+    QStringList names; // the port, HOST:PORT for backends on other machines, a host, "others"
     QList<double> values;
     QList<double> totals;
     double sumRate = 0;
     double sumTotal = 0;
-    for (const WorkerRow &row : snapshot.workers) {
-        if (!row.inProxy) continue;
-        ports.append(row.port);
-        // Remote backends by the inventory host's name ("web1:3001") when known: an address
-        // is longer and says less (and "127.0.0.1" is every host's loopback).
-        names.append(row.host == QLatin1String("local") ? QString::number(row.port)
-                     : row.hostName.isEmpty()
-                         ? Endpoint{row.host, row.port}.toString()
-                         : row.hostName + QLatin1Char(':') + QString::number(row.port));
-        values.append(std::max(0.0, row.requestsPerSecond));
-        totals.append(double(row.requestsTotal));
+    for (const DistributionBar &bar : std::as_const(bars)) {
+        names.append(bar.label);
+        values.append(std::max(0.0, bar.requestsPerSecond));
+        totals.append(double(bar.requestsTotal));
         sumRate += values.last();
         sumTotal += totals.last();
     }
@@ -76,14 +138,10 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     // Under the bars, HOST:PORT only when the backends are on several machines: one host's
     // backends are told apart by port, and a long address would not fit under a bar.
     QStringList shortNames = names;
-    const bool oneHost =
-        std::all_of(snapshot.workers.cbegin(), snapshot.workers.cend(), [&](const WorkerRow &row) {
-            return !row.inProxy || (row.host == snapshot.workers.first().host &&
-                                    row.hostName == snapshot.workers.first().hostName);
-        });
     if (oneHost) {
-        for (qsizetype i = 0; i < ports.size(); ++i)
-            shortNames[i] = QString::number(ports[i]);
+        for (qsizetype i = 0; i < bars.size(); ++i) {
+            if (bars[i].port != 0) shortNames[i] = QString::number(bars[i].port);
+        }
     }
 
     m_basis = sumRate > 0    ? ShareBasis::RequestsPerSecond
@@ -91,10 +149,10 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
                              : ShareBasis::None;
     const QList<double> &basisValues = m_basis == ShareBasis::RequestsTotal ? totals : values;
     const double basisSum = m_basis == ShareBasis::RequestsTotal ? sumTotal : sumRate;
-    QList<double> shares(ports.size(), 0.0);
+    QList<double> shares(bars.size(), 0.0);
     QStringList labels;
-    labels.reserve(ports.size());
-    for (qsizetype i = 0; i < ports.size(); ++i) {
+    labels.reserve(bars.size());
+    for (qsizetype i = 0; i < bars.size(); ++i) {
         if (m_basis != ShareBasis::None) shares[i] = 100.0 * basisValues[i] / basisSum;
         labels.append(QStringLiteral("%1\n%2 %").arg(shortNames[i]).arg(shares[i], 0, 'f', 0));
     }
@@ -108,9 +166,18 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
             if (m_values[i] != values[i]) m_set->replace(int(i), values[i]);
         }
     }
+    // "others" in a muted colour: it is no backend of its own.
+    QList<int> othersBars;
+    for (qsizetype i = 0; i < bars.size(); ++i) {
+        if (bars[i].others) othersBars.append(int(i));
+    }
+    if (othersBars != m_set->selectedBars()) {
+        m_set->deselectAllBars();
+        m_set->selectBars(othersBars);
+    }
     // Above maxCategoryLabels the labels are hidden; the axis then gets port-only categories,
     // which do not change with the shares, so it is not laid out again every tick.
-    const bool showLabels = ports.size() <= maxCategoryLabels;
+    const bool showLabels = bars.size() <= maxCategoryLabels;
     QStringList categories;
     if (showLabels) {
         // Axis labels are rendered as rich text, where "\n" would collapse to a space.
@@ -145,7 +212,7 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
     const double ceiling = std::ceil(maxValue);
     const int digits = ceiling >= 1 ? int(std::floor(std::log10(ceiling))) + 1 : 1;
     m_series->setLabelsPrecision(maxValue < 10 ? digits + 1 : digits);
-    m_series->setLabelsVisible(ports.size() <= maxValueLabels);
+    m_series->setLabelsVisible(bars.size() <= maxValueLabels);
     m_axisX->setLabelsVisible(showLabels);
     // Short axis title (charts are narrow); the basis of the shares goes to the tooltip.
     m_axisY->setTitleText(tr("req/s"));
@@ -153,7 +220,33 @@ void DistributionChartView::updateSnapshot(const ClusterSnapshot &snapshot) {
                    ? tr("Idle: shares of all requests so far")
                    : tr("Shares of the requests of the last second"));
 
-    m_ports = std::move(ports);
+    // The title says what the bars are once they are not one per backend.
+    const int shownBackends = int(bars.size()) - int(othersBars.size());
+    QString title;
+    if (!m_drillHost.isEmpty()) {
+        title =
+            grouping == Grouping::TopBackends
+                ? tr("Request distribution on %1: top %2 of %3 backends + others")
+                      .arg(m_drillHost)
+                      .arg(shownBackends)
+                      .arg(backendCount)
+                : tr("Request distribution on %1: %2 backends").arg(m_drillHost).arg(backendCount);
+    } else if (grouping == Grouping::Hosts) {
+        title = tr("Request distribution per host: %1 hosts, %2 backends")
+                    .arg(bars.size())
+                    .arg(backendCount);
+    } else if (grouping == Grouping::TopBackends) {
+        title = tr("Request distribution: top %1 of %2 backends + others")
+                    .arg(shownBackends)
+                    .arg(backendCount);
+    } else {
+        title = tr("Request distribution (req/s per backend)");
+    }
+    if (m_chart->title() != title) m_chart->setTitle(title);
+    m_backButton->setVisible(!m_drillHost.isEmpty());
+
+    m_grouping = grouping;
+    m_bars = std::move(bars);
     m_names = std::move(names);
     m_totals = std::move(totals);
     m_values = std::move(values);
@@ -166,7 +259,15 @@ void DistributionChartView::clear() {
     m_set->remove(0, m_set->count());
     m_axisX->clear();
     m_axisY->setRange(0, 1);
-    m_ports.clear();
+    m_rows.clear();
+    m_bars.clear();
+    m_grouping = Grouping::Backends;
+    m_chart->setTitle(tr("Request distribution (req/s per backend)"));
+    m_backButton->hide();
+    if (!m_drillHost.isEmpty()) {
+        m_drillHost.clear();
+        Q_EMIT drillHostChanged(m_drillHost);
+    }
     m_names.clear();
     m_totals.clear();
     m_values.clear();
@@ -201,26 +302,52 @@ void DistributionChartView::applyStyle() {
     const QColor bar = palette().color(QPalette::Highlight);
     m_set->setColor(bar);
     m_set->setBorderColor(bar.darker(120));
+    m_set->setSelectedColor(palette().color(QPalette::Mid)); // the "others" bar
     m_set->setLabelColor(palette().color(QPalette::WindowText));
     QFont labelFont = font();
     m_set->setLabelFont(labelFont);
 }
 
-void DistributionChartView::showToolTip(bool status, int index) {
-    if (!status || index < 0 || index >= m_ports.size()) {
-        QToolTip::hideText();
-        return;
-    }
+QString DistributionChartView::barToolTip(int index) const {
+    if (index < 0 || index >= m_bars.size()) return {};
+    const DistributionBar &bar = m_bars[index];
     const QString basis = m_basis == ShareBasis::RequestsTotal
                               ? tr("of all requests (idle)")
                               : tr("of requests in the last second");
-    QToolTip::showText(QCursor::pos(),
-                       tr("%1\n%2 req/s\n%3 % %4")
-                           .arg(m_names[index])
-                           .arg(m_values[index], 0, 'f', 1)
-                           .arg(m_shares[index], 0, 'f', 1)
-                           .arg(basis),
-                       this);
+    QStringList lines;
+    lines.append(bar.others                ? tr("%1 other backends").arg(bar.backends)
+                 : bar.drillHost.isEmpty() ? bar.label
+                                           : tr("%1 (host)").arg(bar.label));
+    lines.append(tr("%1 req/s").arg(m_values[index], 0, 'f', 1));
+    lines.append(tr("%1 requests in total").arg(bar.requestsTotal));
+    if (bar.others || !bar.drillHost.isEmpty())
+        lines.append((bar.backends == 1 ? tr("1 backend") : tr("%1 backends").arg(bar.backends)));
+    lines.append(tr("%1 % %2").arg(m_shares[index], 0, 'f', 1).arg(basis));
+    if (!bar.drillHost.isEmpty()) lines.append(tr("Click to show its backends"));
+    return lines.join(QLatin1Char('\n'));
+}
+
+void DistributionChartView::showToolTip(bool status, int index) {
+    const bool drillable = status && !m_bars.value(index).drillHost.isEmpty();
+    if (drillable)
+        viewport()->setCursor(Qt::PointingHandCursor);
+    else
+        viewport()->unsetCursor();
+    if (!status || index < 0 || index >= m_bars.size()) {
+        QToolTip::hideText();
+        return;
+    }
+    QToolTip::showText(QCursor::pos(), barToolTip(index), this);
+}
+
+void DistributionChartView::resizeEvent(QResizeEvent *event) {
+    QChartView::resizeEvent(event);
+    placeBackButton();
+}
+
+void DistributionChartView::placeBackButton() {
+    m_backButton->adjustSize();
+    m_backButton->move(4, 4);
 }
 
 } // namespace corral

@@ -1,12 +1,11 @@
 #include "charts/DistributionGroups.h"
 
+#include "charts/ChartStyle.h"
 #include "model/Backend.h"
 
-#include <QCollator>
 #include <QCoreApplication>
 
 #include <algorithm>
-#include <functional>
 #include <map>
 
 namespace corral {
@@ -26,6 +25,7 @@ DistributionBar backendBar(const WorkerRow &row) {
     bar.label = backendLabel(row);
     bar.requestsPerSecond = row.requestsPerSecond;
     bar.requestsTotal = row.requestsTotal;
+    bar.port = row.port;
     return bar;
 }
 
@@ -83,14 +83,8 @@ QList<DistributionBar> distributionBars(const QList<WorkerRow> &rows, int maxBar
     if (!drillHost.isEmpty() || backends.size() <= maxBars) return backendBars(backends, maxBars);
 
     // Hosts by name, "web2" before "web10".
-    QCollator collator;
-    collator.setNumericMode(true);
-    std::map<QString, DistributionBar, std::function<bool(const QString &, const QString &)>> hosts(
-        [&collator](const QString &a, const QString &b) {
-            const int order = collator.compare(a, b);
-            return order != 0 ? order < 0 : a < b; // a strict weak order even if the collator
-                                                   // finds two distinct names equal
-        });
+    std::map<QString, DistributionBar, bool (*)(const QString &, const QString &)> hosts(
+        &ChartStyle::naturalLess);
     for (const WorkerRow *row : std::as_const(backends)) {
         const QString key = distributionHostKey(*row);
         auto [it, inserted] = hosts.try_emplace(key);

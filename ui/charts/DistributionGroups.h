@@ -21,6 +21,7 @@ struct DistributionBar {
     quint64 requestsTotal = 0;
     int backends = 1; ///< how many backends the bar stands for
     bool others = false;
+    quint16 port = 0; ///< a backend bar's port; 0 for a host aggregate and for "others"
 };
 
 /// The host key distributionBars() groups by: the inventory host's name, else the row's
