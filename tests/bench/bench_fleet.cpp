@@ -53,6 +53,9 @@ public:
 
     bool notify(QObject *receiver, QEvent *event) override {
         if (m_depth > 0) return QApplication::notify(receiver, event);
+        // Looked at before: the receiver may be gone afterwards (a single-shot timer).
+        const bool fleetTick = event->type() == QEvent::Timer && receiver->parent() &&
+                               receiver->parent()->inherits("corral::FleetMonitor");
         ++m_depth;
         QElapsedTimer clock;
         clock.start();
@@ -60,9 +63,7 @@ public:
         const qint64 ns = clock.nsecsElapsed();
         --m_depth;
         busyNs += ns;
-        if (event->type() == QEvent::Timer && receiver->parent() &&
-            receiver->parent()->inherits("corral::FleetMonitor"))
-            fleetTickMs.append(double(ns) / 1e6);
+        if (fleetTick) fleetTickMs.append(double(ns) / 1e6);
         return handled;
     }
 
