@@ -2,12 +2,14 @@
 // vitals of each host, a host without an SSH connection, and a host that hangs (its sshd
 // stopped with SIGSTOP) or dies (killed) shown unreachable within its timeout while the other
 // keeps answering. Sites behind real balancers are covered by the fleet fixture's test.
+#include "FleetFixture.h"
 #include "SshServer.h"
 #include "fleet/FleetMonitor.h"
 #include "ssh/SshHost.h"
 #include "util/ListeningSockets.h"
 
 #include <QElapsedTimer>
+#include <QHostAddress>
 #include <QScopeGuard>
 #include <QSignalSpy>
 #include <QTest>
@@ -15,6 +17,8 @@
 #include <csignal>
 
 using namespace corral;
+using corral::test::FleetFixture;
+using corral::test::FleetOptions;
 
 namespace {
 
@@ -23,6 +27,22 @@ namespace {
 void signalTree(const SshServer &server, int signal) {
     for (qint64 pid : processTree(server.pid()))
         ::kill(pid_t(pid), signal);
+}
+
+// POST `path` to a demo worker (its /health/fail switch); true once it answered 200.
+bool post(const QString &address, quint16 port, const QByteArray &path) {
+    QTcpSocket socket;
+    socket.connectToHost(QHostAddress(address), port);
+    if (!socket.waitForConnected(5000)) return false;
+    socket.write("POST " + path +
+                 " HTTP/1.1\r\nHost: w\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    QByteArray response;
+    const QDeadlineTimer deadline(5000);
+    while (socket.state() == QAbstractSocket::ConnectedState && !deadline.hasExpired())
+        if (socket.waitForReadyRead(int(std::max<qint64>(1, deadline.remainingTime()))))
+            response += socket.readAll();
+    response += socket.readAll();
+    return response.startsWith("HTTP/1.1 200");
 }
 
 } // namespace
@@ -136,6 +156,89 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(row(a.name).lastSeenMs > seenAfterKill, 3000);
         QVERIFY(row(a.name).reachable);
         QVERIFY(updates.size() >= 3);
+        monitor.stop();
+    }
+
+    // Requests and 5xx per second from a real nginx's access log (one host, its two demo
+    // workers behind it): every /health answer is a 503 once both workers fail their health,
+    // so in the readings that count them errors/s equals requests/s, on the site and on the
+    // host that runs the workers.
+    void errorRatesFromARealNginx() {
+        FleetOptions options;
+        options.hosts = 1;
+        options.workersPerHost = 2;
+        options.sites = 1; // site 0: nginx
+        options.demoWorker = QStringLiteral(DEMO_WORKER_PATH);
+        FleetFixture fleet(options);
+        QString error;
+        QVERIFY2(fleet.start(&error), qPrintable(error));
+        SshPool pool;
+        FleetMonitor monitor;
+        PollOptions poll;
+        poll.intervalMs = 300;
+        monitor.setOptions(poll);
+        monitor.setInventory(fleet.hosts(), fleet.sites(), [&](const Host &host) {
+            return pool.host(host.name, fleet.sshConfig(host));
+        });
+        QList<FleetSnapshot> updates;
+        connect(&monitor, &FleetMonitor::updated, this,
+                [&](const FleetSnapshot &latest) { updates.append(latest); });
+        monitor.start();
+        const QString siteName = FleetFixture::siteName(0);
+        const QString hostName = FleetFixture::hostName(0);
+        const auto site = [&] { return monitor.snapshot().site(siteName); };
+        QTRY_VERIFY_WITH_TIMEOUT(site() && site()->countsKnown && site()->workersRunning == 2,
+                                 15000);
+        QCOMPARE(site()->balancerFormat, QStringLiteral("nginx"));
+        QCOMPARE(site()->workersTotal, 2);
+        QCOMPARE(monitor.snapshot().host(hostName)->workersTotal, 2);
+
+        // Plain requests: counted, no errors.
+        updates.clear();
+        constexpr int Requests = 8;
+        for (int i = 0; i < Requests; ++i)
+            QCOMPARE(fleet.get(0).status, 200);
+        const auto counted = [&](const FleetSnapshot &snapshot) {
+            quint64 sum = 0;
+            for (quint64 total : snapshot.site(siteName)->backendRequestsTotal)
+                sum += total;
+            return sum;
+        };
+        QTRY_COMPARE_WITH_TIMEOUT(counted(monitor.snapshot()), quint64(Requests), 10000);
+        double peak = 0;
+        for (const FleetSnapshot &snapshot : std::as_const(updates)) {
+            const FleetSiteRow *row = snapshot.site(siteName);
+            QCOMPARE(row->errorsPerSecond, 0.0);
+            peak = std::max(peak, row->requestsPerSecond);
+            // The host runs both workers: it served what the site served.
+            QCOMPARE(snapshot.host(hostName)->requestsPerSecond, row->requestsPerSecond);
+        }
+        QVERIFY2(peak > 0, "no reading showed the requests as a rate");
+
+        // Both workers fail their health: nginx answers /health with a 5xx after trying both.
+        for (const Backend &backend : fleet.sites().at(0).backends)
+            QVERIFY(post(backend.address, backend.port, "/health/fail"));
+        updates.clear();
+        constexpr int Failures = 6;
+        for (int i = 0; i < Failures; ++i)
+            QCOMPARE(fleet.get(0, "/health").status / 100, 5);
+        // The first is answered by both workers in turn (counted for the last one tried);
+        // once nginx has marked both failed it answers the rest itself ("no live upstreams"),
+        // which no backend served.
+        const auto errorsShown = [&] {
+            for (const FleetSnapshot &snapshot : std::as_const(updates))
+                if (snapshot.site(siteName)->errorsPerSecond > 0) return true;
+            return false;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(errorsShown(), 10000);
+        const quint64 failed = counted(monitor.snapshot()) - Requests;
+        QVERIFY2(failed >= 1 && failed <= quint64(Failures), qPrintable(QString::number(failed)));
+        for (const FleetSnapshot &snapshot : std::as_const(updates)) {
+            const FleetSiteRow *row = snapshot.site(siteName);
+            QCOMPARE(row->errorsPerSecond, row->requestsPerSecond);
+            QCOMPARE(snapshot.host(hostName)->errorsPerSecond, row->errorsPerSecond);
+            QCOMPARE(snapshot.errorsPerSecond(), row->errorsPerSecond);
+        }
         monitor.stop();
     }
 };
