@@ -1,7 +1,11 @@
-// Time per tick of the three live charts with 64 workers at 1 Hz: updateSnapshot on each
-// view plus a forced repaint, the UI thread's share of a console tick. Not a CTest test.
-//   QT_QPA_PLATFORM=offscreen build/tests/bench_charts [workers] [ticks]
+// Time per tick of the three live charts at 1 Hz: updateSnapshot on each view plus a forced
+// repaint, the UI thread's share of a console tick. Not a CTest test.
+//   QT_QPA_PLATFORM=offscreen build/tests/bench_charts [workers[,workers...]] [ticks]
+// By default 64, 100 and 500 workers (issue 20: beyond 16 the CPU view is a heat map, and
+// beyond 64 the workers are spread over hosts of 10, as in a fleet, so the distribution
+// groups them).
 #include "charts/CpuChartView.h"
+#include "charts/CpuHeatMap.h"
 #include "charts/DistributionChartView.h"
 #include "charts/ThroughputChartView.h"
 
@@ -30,12 +34,17 @@ ClusterSnapshot makeSnapshot(qint64 timestampMs, int workers, int tick) {
     for (int i = 0; i < workers; ++i) {
         WorkerRow row;
         row.port = quint16(3000 + i);
+        if (workers > 64) {
+            row.host = QStringLiteral("10.0.1.%1").arg(i / 10 + 1);
+            row.hostName = QStringLiteral("web%1").arg(i / 10 + 1);
+            row.port = quint16(3000 + i % 10);
+        }
         row.state = WorkerState::Running;
         row.cpuValid = true;
         row.cpuPercent = 50 + 45 * std::sin((tick + i * 7) * 0.1);
         row.inProxy = true;
         row.requestsPerSecond = 100 + 20 * std::cos((tick + i) * 0.3);
-        row.requestsTotal = quint64(tick) * 100;
+        row.requestsTotal = quint64(tick) * 100 + quint64(i);
         row.errorsPerSecond = (tick + i) % 13 == 0 ? 1 : 0;
         snapshot.requestsPerSecond += row.requestsPerSecond;
         snapshot.errorsPerSecond += row.errorsPerSecond;
@@ -72,13 +81,7 @@ double processCpuMs() {
     return ms(usage.ru_utime) + ms(usage.ru_stime);
 }
 
-} // namespace
-
-int main(int argc, char **argv) {
-    QApplication app(argc, argv);
-    const int workers = argc > 1 ? std::max(1, atoi(argv[1])) : 64;
-    const int ticks = argc > 2 ? std::max(1, atoi(argv[2])) : 600;
-
+void run(int workers, int ticks) {
     // Laid out as in the console: three charts stacked in one window.
     QWidget window;
     auto *layout = new QVBoxLayout(&window);
@@ -114,9 +117,13 @@ int main(int argc, char **argv) {
         QCoreApplication::sendPostedEvents(nullptr, QEvent::LayoutRequest);
         QCoreApplication::sendPostedEvents(nullptr, QEvent::MetaCall);
         scene.add(elapsedMs(timer));
-        // The forced repaint: each view painted synchronously, whole viewport.
+        // The forced repaint: each view painted synchronously, whole viewport (the heat map
+        // covers the CPU view's: the viewport alone would paint nothing).
         for (int v = 0; v < 3; ++v) {
-            views[v]->viewport()->repaint();
+            if (v == 0 && cpu->isHeatMap())
+                cpu->heatMap()->repaint();
+            else
+                views[v]->viewport()->repaint();
             paint[v].add(elapsedMs(timer));
         }
         // Whatever is left (the window's own update request finds little left to paint).
@@ -139,12 +146,33 @@ int main(int argc, char **argv) {
                 tick.mean(ticks), tick.max);
     std::printf("  process CPU: %.2f ms per tick = %.1f %% of one core at 1 Hz (target < 10 %%)\n",
                 cpuMs / ticks, cpuMs / ticks / 10.0);
-    std::printf("  points in the CPU chart: %lld\n",
-                static_cast<long long>(cpu->seriesCount()) *
-                    (cpu->series(3000) ? cpu->series(3000)->count() : 0));
-    // CORRAL_BENCH_SCREENSHOT=file.png keeps a picture of the last tick, to eyeball the charts.
-    const QString screenshot = qEnvironmentVariable("CORRAL_BENCH_SCREENSHOT");
+    if (cpu->isHeatMap()) {
+        qsizetype samples = 0;
+        for (const QString &name : cpu->names())
+            samples += cpu->samples(name).size();
+        std::printf("  CPU heat map: %d rows, %lld readings kept\n", cpu->heatMap()->rowCount(),
+                    static_cast<long long>(samples));
+    } else {
+        std::printf("  points in the CPU chart: %lld\n",
+                    static_cast<long long>(cpu->seriesCount()) *
+                        (cpu->series(3000) ? cpu->series(3000)->count() : 0));
+    }
+    // CORRAL_BENCH_SCREENSHOT=file.png keeps a picture of the last tick, to eyeball the charts
+    // (a "%1" in the name becomes the worker count).
+    QString screenshot = qEnvironmentVariable("CORRAL_BENCH_SCREENSHOT");
+    if (screenshot.contains(QLatin1String("%1"))) screenshot = screenshot.arg(workers);
     if (!screenshot.isEmpty() && !window.grab().save(screenshot))
         std::fprintf(stderr, "bench_charts: cannot write %s\n", qPrintable(screenshot));
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    QApplication app(argc, argv);
+    const QStringList counts = QString::fromLocal8Bit(argc > 1 ? argv[1] : "64,100,500")
+                                   .split(QLatin1Char(','), Qt::SkipEmptyParts);
+    const int ticks = argc > 2 ? std::max(1, atoi(argv[2])) : 600;
+    for (const QString &count : counts)
+        run(std::max(1, count.toInt()), ticks);
     return 0;
 }

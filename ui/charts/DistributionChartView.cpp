@@ -123,15 +123,20 @@ void DistributionChartView::showBars() {
     }
 
     QStringList names; // the port, HOST:PORT for backends on other machines, a host, "others"
-    QList<double> values;
+    QList<double> rates;
+    QList<double> values; // the bars' heights
     QList<double> totals;
     double sumRate = 0;
     double sumTotal = 0;
     for (const DistributionBar &bar : std::as_const(bars)) {
         names.append(bar.label);
-        values.append(std::max(0.0, bar.requestsPerSecond));
+        rates.append(std::max(0.0, bar.requestsPerSecond));
+        // "others" as the mean of its backends: their sum would dwarf the busiest backends
+        // (485 backends beside 15), the mean says whether they get their share. The share
+        // under it and the tooltip give the sum.
+        values.append(bar.others ? rates.last() / std::max(1, bar.backends) : rates.last());
         totals.append(double(bar.requestsTotal));
-        sumRate += values.last();
+        sumRate += rates.last();
         sumTotal += totals.last();
     }
 
@@ -147,7 +152,7 @@ void DistributionChartView::showBars() {
     m_basis = sumRate > 0    ? ShareBasis::RequestsPerSecond
               : sumTotal > 0 ? ShareBasis::RequestsTotal
                              : ShareBasis::None;
-    const QList<double> &basisValues = m_basis == ShareBasis::RequestsTotal ? totals : values;
+    const QList<double> &basisValues = m_basis == ShareBasis::RequestsTotal ? totals : rates;
     const double basisSum = m_basis == ShareBasis::RequestsTotal ? sumTotal : sumRate;
     QList<double> shares(bars.size(), 0.0);
     QStringList labels;
@@ -226,7 +231,7 @@ void DistributionChartView::showBars() {
     if (!m_drillHost.isEmpty()) {
         title =
             grouping == Grouping::TopBackends
-                ? tr("Request distribution on %1: top %2 of %3 backends + others")
+                ? tr("Request distribution on %1: top %2 of %3 backends + others (mean)")
                       .arg(m_drillHost)
                       .arg(shownBackends)
                       .arg(backendCount)
@@ -236,7 +241,7 @@ void DistributionChartView::showBars() {
                     .arg(bars.size())
                     .arg(backendCount);
     } else if (grouping == Grouping::TopBackends) {
-        title = tr("Request distribution: top %1 of %2 backends + others")
+        title = tr("Request distribution: top %1 of %2 backends + others (mean)")
                     .arg(shownBackends)
                     .arg(backendCount);
     } else {
@@ -315,13 +320,15 @@ QString DistributionChartView::barToolTip(int index) const {
                               ? tr("of all requests (idle)")
                               : tr("of requests in the last second");
     QStringList lines;
-    lines.append(bar.others                ? tr("%1 other backends").arg(bar.backends)
+    lines.append(bar.others                ? tr("others: %1 backends").arg(bar.backends)
                  : bar.drillHost.isEmpty() ? bar.label
                                            : tr("%1 (host)").arg(bar.label));
-    lines.append(tr("%1 req/s").arg(m_values[index], 0, 'f', 1));
+    lines.append(tr("%1 req/s").arg(std::max(0.0, bar.requestsPerSecond), 0, 'f', 1));
     lines.append(tr("%1 requests in total").arg(bar.requestsTotal));
-    if (bar.others || !bar.drillHost.isEmpty())
+    if (!bar.drillHost.isEmpty())
         lines.append((bar.backends == 1 ? tr("1 backend") : tr("%1 backends").arg(bar.backends)));
+    if (bar.others)
+        lines.append(tr("%1 req/s per backend (the bar)").arg(m_values[index], 0, 'f', 1));
     lines.append(tr("%1 % %2").arg(m_shares[index], 0, 'f', 1).arg(basis));
     if (!bar.drillHost.isEmpty()) lines.append(tr("Click to show its backends"));
     return lines.join(QLatin1Char('\n'));

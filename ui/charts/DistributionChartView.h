@@ -29,8 +29,9 @@ namespace corral {
 ///
 /// A fleet's site has hundreds of backends: beyond maxBars they are grouped by
 /// distributionBars(), one bar per host (a click on a host's bar shows that host's backends,
-/// the "‹ all hosts" button goes back), or the busiest backends and one "others" bar. The
-/// title says which; hovering a bar shows its values.
+/// the "‹ all hosts" button goes back), or the busiest backends and one "others" bar, as high
+/// as the mean of its backends (their sum would dwarf the rest). The title says which;
+/// hovering a bar shows its values.
 class DistributionChartView : public QChartView {
     Q_OBJECT
 public:
@@ -73,7 +74,7 @@ public:
     QString barToolTip(int index) const;
 
     int barCount() const { return int(m_bars.size()); }
-    /// Requests/s of the `index`-th bar.
+    /// Requests/s of the `index`-th bar: its backends' sum, the mean per backend for "others".
     double barValue(int index) const;
     /// "PORT\nNN %" (shown under the bar while there are at most maxCategoryLabels bars).
     QString categoryLabel(int index) const;
