@@ -366,13 +366,23 @@ private Q_SLOTS:
         for (int tick = 2; tick < 10; ++tick)
             view.updateSnapshot(cpuSnapshot(tick, 40));
         QCOMPARE(view.samples(QStringLiteral("web1:3000")).size(), 10);
+        // A host getting another inventory name: its worker's row starts afresh, the others
+        // keep theirs, and painting reads no row that went.
+        ClusterSnapshot renamed = cpuSnapshot(10, 40);
+        renamed.workers[0].hostName = QStringLiteral("alpha");
+        view.updateSnapshot(renamed);
+        QCOMPARE(view.heatMap()->rowCount(), 40);
+        QCOMPARE(view.samples(QStringLiteral("alpha:3000")).size(), 1);
+        QVERIFY(view.samples(QStringLiteral("web1:3000")).isEmpty());
+        QCOMPARE(view.samples(QStringLiteral("web2:3000")).size(), 11);
+        QVERIFY(!view.heatMap()->grab().isNull());
 
-        view.updateSnapshot(cpuSnapshot(10, 8));
+        view.updateSnapshot(cpuSnapshot(11, 8));
         QVERIFY(!view.isHeatMap());
         QVERIFY(view.heatMap()->isHidden());
         QCOMPARE(view.chart()->series().size(), 8);
         // The line has every reading, those taken while the heat map was shown included.
-        QCOMPARE(view.series(3000)->count(), 11);
+        QCOMPARE(view.segments(QStringLiteral("web2:3000")).constFirst()->count(), 12);
         QCOMPARE(view.segments(QStringLiteral("web8:3000")).constFirst()->at(0),
                  QPointF(double(startMs), 14.0));
 

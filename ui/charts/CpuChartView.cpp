@@ -203,7 +203,11 @@ CpuChartView::Track &CpuChartView::ensureTrack(const QString &host, quint16 port
     const TrackKey key{host, port};
     if (const auto it = m_tracks.find(key); it != m_tracks.end()) {
         if (it->second.name == name) return it->second;
-        m_tracks.erase(it); // renamed (the host got its inventory name): a line of its own
+        // Renamed (the host got its inventory name): a line of its own. The heat map reads
+        // the erased samples until it is given rows again.
+        m_heatMap->clear();
+        m_heatOrder.clear();
+        m_tracks.erase(it);
     }
     Track &track = m_tracks[key];
     track.name = name;
