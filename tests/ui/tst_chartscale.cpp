@@ -262,6 +262,8 @@ private Q_SLOTS:
         QCOMPARE(view.barValue(9), rows[29].requestsPerSecond);
         QVERIFY(view.backButton()->isVisible());
         QCOMPARE(view.backButton()->text(), QStringLiteral("‹ all hosts"));
+        // The title moves below the button instead of under it.
+        QVERIFY(view.chart()->margins().top() >= view.backButton()->height());
 
         // The next tick stays on web3.
         view.updateSnapshot(snapshotOf(rows, 1));
@@ -274,6 +276,7 @@ private Q_SLOTS:
         QCOMPARE(view.barCount(), 12);
         QCOMPARE(view.grouping(), DistributionChartView::Grouping::Hosts);
         QVERIFY(view.backButton()->isHidden());
+        QCOMPARE(view.chart()->margins().top(), 4);
 
         // A host that leaves while shown: back to every host.
         view.drillDown(QStringLiteral("web12"));

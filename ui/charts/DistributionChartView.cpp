@@ -24,8 +24,8 @@ DistributionChartView::DistributionChartView(QWidget *parent)
     , m_chart(chart()) {
     setObjectName(QStringLiteral("distributionChart"));
     m_chart->setTitle(tr("Request distribution (req/s per backend)"));
-    m_chart->legend()->setVisible(false); // one set: the title says what the bars are
-    m_chart->setMargins(QMargins(4, 4, 4, 4));
+    m_chart->legend()->setVisible(false);      // one set: the title says what the bars are
+    m_chart->setMargins(QMargins(4, 4, 4, 4)); // see placeBackButton()
 
     m_set = new QBarSet(tr("req/s"));
     m_series = new QBarSeries;
@@ -248,7 +248,10 @@ void DistributionChartView::showBars() {
         title = tr("Request distribution (req/s per backend)");
     }
     if (m_chart->title() != title) m_chart->setTitle(title);
-    m_backButton->setVisible(!m_drillHost.isEmpty());
+    if (m_backButton->isHidden() != m_drillHost.isEmpty()) {
+        m_backButton->setVisible(!m_drillHost.isEmpty());
+        placeBackButton();
+    }
 
     m_grouping = grouping;
     m_bars = std::move(bars);
@@ -269,6 +272,7 @@ void DistributionChartView::clear() {
     m_grouping = Grouping::Backends;
     m_chart->setTitle(tr("Request distribution (req/s per backend)"));
     m_backButton->hide();
+    placeBackButton();
     if (!m_drillHost.isEmpty()) {
         m_drillHost.clear();
         Q_EMIT drillHostChanged(m_drillHost);
@@ -355,6 +359,9 @@ void DistributionChartView::resizeEvent(QResizeEvent *event) {
 void DistributionChartView::placeBackButton() {
     m_backButton->adjustSize();
     m_backButton->move(4, 4);
+    // The title goes below the button rather than under it.
+    const int top = m_backButton->isHidden() ? 4 : m_backButton->height() + 2;
+    if (m_chart->margins().top() != top) m_chart->setMargins(QMargins(4, top, 4, 4));
 }
 
 } // namespace corral
