@@ -3,6 +3,7 @@
 #include "AddHostDialog.h"
 #include "ApplyConfigDialog.h"
 #include "Confirmer.h"
+#include "FleetOverviewView.h"
 #include "InventoryTreeFilter.h"
 #include "InventoryTreeModel.h"
 #include "LaunchClusterDialog.h"
@@ -18,6 +19,7 @@
 #include "cluster/RemoteSite.h"
 #include "cluster/RemoteSiteControl.h"
 #include "cluster/RemoteSiteMonitor.h"
+#include "fleet/FleetMonitor.h"
 #include "inventory/Inventory.h"
 #include "inventory/OperationJournal.h"
 #include "loadgen/LoadGenerator.h"
@@ -56,6 +58,7 @@
 #include <QSortFilterProxyModel>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QStackedWidget>
 #include <QStatusBar>
 #include <QStyle>
 #include <QTableView>
@@ -104,6 +107,9 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
                 if (index.data(InventoryTreeModel::KindRole).toInt() ==
                     int(InventoryTreeModel::NodeKind::Site))
                     selectSite(index.data(InventoryTreeModel::NameRole).toString());
+                else // nothing (the root) or a host: the fleet, or that host's part of it
+                    showFleetOverview(
+                        index.siblingAtColumn(0).data(InventoryTreeModel::NameRole).toString());
             });
     // Enter (or a double click) on a site shows it, e.g. the current row the search left.
     connect(m_tree, &QAbstractItemView::activated, this, [this](const QModelIndex &index) {
@@ -186,7 +192,24 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     m_mainSplitter = new QSplitter;
     m_mainSplitter->setObjectName(QStringLiteral("mainSplitter"));
     m_mainSplitter->addWidget(treePane);
-    m_mainSplitter->addWidget(m_centreSplitter);
+    m_fleetOverview = new FleetOverviewView;
+    connect(m_fleetOverview, &FleetOverviewView::siteActivated, this, [this](const QString &site) {
+        // Through the tree, as a click there: the tree shows what the centre shows.
+        m_tree->setCurrentIndex(m_treeFilter->siteIndex(site));
+        if (m_currentSite != site) selectSite(site); // hidden by the tree's filter
+    });
+    connect(m_fleetOverview, &FleetOverviewView::hostActivated, this, [this](const QString &host) {
+        for (int row = 0; row < m_treeFilter->rowCount(); ++row) {
+            const QModelIndex index = m_treeFilter->index(row, 0);
+            if (index.data(InventoryTreeModel::NameRole).toString() == host)
+                m_tree->setCurrentIndex(index);
+        }
+    });
+    m_centreStack = new QStackedWidget;
+    m_centreStack->setObjectName(QStringLiteral("centreStack"));
+    m_centreStack->addWidget(m_fleetOverview);
+    m_centreStack->addWidget(m_centreSplitter);
+    m_mainSplitter->addWidget(m_centreStack);
     m_mainSplitter->setStretchFactor(1, 1);
     m_mainSplitter->setSizes({230, 1050});
     setCentralWidget(m_mainSplitter);
@@ -203,6 +226,11 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     // reconnects say online/offline, no periodic fresh login does.
     connect(m_connections, &HostConnections::hostStateChanged, m_treeModel,
             &InventoryTreeModel::setHostOnline);
+    // Every host and production site, polled over those same sessions (capped, with
+    // timeouts), for the fleet overview and the tree's production rows.
+    m_fleetMonitor = new FleetMonitor(this);
+    m_fleetMonitor->setOptions(m_options.poll);
+    connect(m_fleetMonitor, &FleetMonitor::updated, this, &MainWindow::onFleetUpdated);
 
     createActions();
     createToolbar();
@@ -252,6 +280,8 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
             });
 
     reloadInventory();
+    // Polls the local machine alone when the inventory has no SSH host: nearly free.
+    m_fleetMonitor->start();
     resize(1280, 800);
     restoreLayout();
     connectAgent(m_options.autostartAgent);
@@ -714,6 +744,9 @@ void MainWindow::reloadInventory() {
     m_treeModel->setInventory(inventory.value());
     m_tree->expandAll();
     m_connections->setHosts(inventory->hosts());
+    m_fleetMonitor->setInventory(inventory->hosts(), inventory->sites(), [this](const Host &host) {
+        return m_connections->host(host.name);
+    });
     if (m_remoteMonitor) {
         // The site on view follows the inventory; a host replaced above is looked up again.
         m_remoteMonitor->setWorkerHosts(m_connections->hosts(), [this](const Host &known) {
@@ -956,6 +989,8 @@ const agent::SiteStatus *MainWindow::currentSite() const {
 }
 
 void MainWindow::selectSite(const QString &site) {
+    m_centreStack->setCurrentWidget(site.isEmpty() ? static_cast<QWidget *>(m_fleetOverview)
+                                                   : m_centreSplitter);
     // The site on view again: nothing to do while it is shown live; otherwise (a production
     // site whose monitor could not start) it is set up again.
     if (site == m_currentSite && (currentSite() || m_remoteMonitor)) return;
@@ -997,6 +1032,34 @@ void MainWindow::selectSite(const QString &site) {
         watchRemoteSite();
     }
     updateActions();
+}
+
+void MainWindow::showFleetOverview(const QString &host) {
+    // No site on view meanwhile: its monitor stops, the toolbar's site actions grey out.
+    if (!m_currentSite.isEmpty()) selectSite(QString());
+    m_fleetOverview->setHostFilter(host);
+    m_centreStack->setCurrentWidget(m_fleetOverview);
+}
+
+bool MainWindow::fleetOverviewShown() const {
+    return m_centreStack->currentWidget() == m_fleetOverview;
+}
+
+void MainWindow::onFleetUpdated(const FleetSnapshot &snapshot) {
+    QElapsedTimer clock;
+    clock.start();
+    m_fleetOverview->setSnapshot(snapshot);
+    // The tree's production rows follow the fleet poll (the setters report changes only). The
+    // site on view is left to its own monitor, whose finer reading would flicker with this.
+    const QString watched = m_remoteMonitor ? m_remoteMonitor->site().name : QString();
+    for (const FleetSiteRow &site : snapshot.sites)
+        if (site.name != watched)
+            m_treeModel->setRemoteSiteHealth(site.name, site.workersRunning, site.workersTotal,
+                                             site.unreachableHosts);
+    for (const FleetHostRow &host : snapshot.hosts)
+        if (!host.local && host.polled)
+            m_treeModel->setHostOnline(host.name, host.reachable, host.error);
+    m_lastFleetTickMs = double(clock.nsecsElapsed()) / 1e6;
 }
 
 void MainWindow::loadHistory(const QString &site) {

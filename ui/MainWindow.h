@@ -1,6 +1,7 @@
 #pragma once
 
 #include "agent/AgentProtocol.h"
+#include "fleet/PollScheduler.h"
 #include "model/Host.h"
 #include "model/Site.h"
 
@@ -21,6 +22,7 @@ class QSlider;
 class QSortFilterProxyModel;
 class QSpinBox;
 class QSplitter;
+class QStackedWidget;
 class QTableView;
 class QToolButton;
 class QTimer;
@@ -38,6 +40,9 @@ struct RemoteSiteOptions;
 class SiteControl;
 struct SiteResult;
 class DistributionChartView;
+class FleetMonitor;
+class FleetOverviewView;
+struct FleetSnapshot;
 class InventoryTreeFilter;
 class InventoryTreeModel;
 class InventoryTreeSearch;
@@ -75,6 +80,9 @@ public:
         /// Start the agent at once when none answers (corral's main()); otherwise the window
         /// connects to a running agent only, and starts one when a local site is launched.
         bool autostartAgent = false;
+        /// How the fleet overview polls every host (FleetMonitor): interval, concurrent SSH
+        /// sessions, timeout and back-off (`corral --poll-interval`, `--max-ssh-sessions`).
+        PollOptions poll;
     };
 
     explicit MainWindow(QString inventoryPath, Options options, QWidget *parent = nullptr);
@@ -136,6 +144,14 @@ public:
     /// Milliseconds the UI thread spent in the last tick's update (for the responsiveness
     /// benchmark).
     double lastTickMs() const { return m_lastTickMs; }
+    /// Milliseconds the UI thread spent on the last FleetMonitor::updated (the overview and
+    /// the tree's production rows), for bench_fleet.
+    double lastFleetTickMs() const { return m_lastFleetTickMs; }
+    /// The centre when no site is selected (the tree's root, or a host: filtered to it).
+    FleetOverviewView *fleetOverview() const { return m_fleetOverview; }
+    bool fleetOverviewShown() const;
+    /// Polls every host and production site of the inventory for the overview and the tree.
+    FleetMonitor *fleetMonitor() const { return m_fleetMonitor; }
 
 Q_SIGNALS:
     /// After the views took a snapshot of the current cluster.
@@ -166,6 +182,10 @@ private:
     /// (as `corralctl up` prints it), read from the log file the agent names.
     QString failureReport(const QString &site, quint16 port, const QString &cause) const;
     void selectSite(const QString &site);
+    /// The fleet overview in the centre, filtered to inventory host `host` (empty: every
+    /// host); no site is on view meanwhile.
+    void showFleetOverview(const QString &host);
+    void onFleetUpdated(const FleetSnapshot &snapshot);
     void onSnapshot(const QString &site, const ClusterSnapshot &snapshot);
     // The agent's events.
     void onSitesChanged(const QList<agent::SiteStatus> &sites);
@@ -290,6 +310,7 @@ private:
     bool m_quitWithoutAsking = false;
     bool m_selectFirstWorker = false;
     double m_lastTickMs = 0;
+    double m_lastFleetTickMs = 0;
 
     InventoryTreeModel *m_treeModel = nullptr;
     InventoryTreeFilter *m_treeFilter = nullptr;
@@ -305,6 +326,10 @@ private:
     LogView *m_logView = nullptr;
     QSplitter *m_mainSplitter = nullptr;
     QSplitter *m_centreSplitter = nullptr;
+    /// The fleet overview or the site on view (m_centreSplitter).
+    QStackedWidget *m_centreStack = nullptr;
+    FleetOverviewView *m_fleetOverview = nullptr;
+    FleetMonitor *m_fleetMonitor = nullptr;
     QSplitter *m_chartSplitter = nullptr;
     LoadGenerator *m_loadGenerator = nullptr;
     /// Sessions, secrets and the keychain for the inventory's SSH hosts.

@@ -7,6 +7,7 @@
 #include <QCommandLineParser>
 
 #include <csignal>
+#include <cstdio>
 
 int main(int argc, char *argv[]) {
     QApplication app(argc, argv);
@@ -32,8 +33,32 @@ int main(int argc, char *argv[]) {
         QStringLiteral("ADDR:PORT"), QStringLiteral("127.0.0.1:8080"));
     const QCommandLineOption loadOption(
         QStringLiteral("load"), QStringLiteral("With --demo: start generating load at once."));
-    parser.addOptions({inventoryOption, demoOption, listenOption, loadOption});
+    const corral::PollOptions defaultPoll;
+    const QCommandLineOption pollIntervalOption(
+        QStringLiteral("poll-interval"),
+        QStringLiteral("How often every host and production site is polled, in milliseconds "
+                       "(default %1).")
+            .arg(defaultPoll.intervalMs),
+        QStringLiteral("MS"), QString::number(defaultPoll.intervalMs));
+    const QCommandLineOption maxSessionsOption(
+        QStringLiteral("max-ssh-sessions"),
+        QStringLiteral("Polls (SSH commands) running at once; the other hosts wait their turn "
+                       "(default %1).")
+            .arg(defaultPoll.maxConcurrent),
+        QStringLiteral("N"), QString::number(defaultPoll.maxConcurrent));
+    parser.addOptions({inventoryOption, demoOption, listenOption, loadOption, pollIntervalOption,
+                       maxSessionsOption});
     parser.process(app);
+    bool intervalOk = false;
+    bool sessionsOk = false;
+    const int pollInterval = parser.value(pollIntervalOption).toInt(&intervalOk);
+    const int maxSessions = parser.value(maxSessionsOption).toInt(&sessionsOk);
+    if (!intervalOk || pollInterval < 100 || !sessionsOk || maxSessions < 1) {
+        std::fputs("corral: --poll-interval takes at least 100 ms and --max-ssh-sessions at "
+                   "least 1\n",
+                   stderr);
+        return 2;
+    }
 
     corral::MainWindow::Options options;
     options.demoWorkerPath =
@@ -41,6 +66,10 @@ int main(int argc, char *argv[]) {
     // The agent owns the local sites: started now when none runs, so the sites it ran
     // before come back and are shown.
     options.autostartAgent = true;
+    // One interval for all remote polling: the fleet's and the production site on view.
+    options.poll.intervalMs = pollInterval;
+    options.poll.maxConcurrent = maxSessions;
+    options.tickIntervalMs = pollInterval;
     corral::MainWindow window(corral::Inventory::resolvePath(parser.value(inventoryOption)),
                               options);
     window.show();
