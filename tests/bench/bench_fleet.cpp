@@ -63,7 +63,11 @@ public:
         const qint64 ns = clock.nsecsElapsed();
         --m_depth;
         busyNs += ns;
-        if (fleetTick) fleetTickMs.append(double(ns) / 1e6);
+        if (fleetTick) {
+            fleetTickMs.append(double(ns) / 1e6);
+            // As it happens: a console stuck in its ticks still tells what they took.
+            std::fprintf(stderr, "fleet tick %.1f ms\n", double(ns) / 1e6);
+        }
         return handled;
     }
 
@@ -142,7 +146,7 @@ Run runProgram(const QString &program, const QStringList &args, const QProcessEn
     if (!process.waitForFinished(timeoutMs)) {
         process.kill();
         process.waitForFinished(5000);
-        run.err = "timed out";
+        run.err = "timed out\n" + process.readAllStandardError();
         return run;
     }
     run.ms = clock.elapsed();
@@ -226,10 +230,21 @@ void measureConsole(FleetFixture &fleet, int seconds, int concurrency, Row &row)
                                    fleetEnvironment(fleet), (seconds + 60) * 1000);
         if (run.exitCode == 0)
             result = QJsonDocument::fromJson(run.out.mid(run.out.lastIndexOf("{"))).object();
-        if (result.isEmpty())
-            row.notes += QStringLiteral("console failed (exit code %1): %2; ")
-                             .arg(run.exitCode)
-                             .arg(QString::fromUtf8(run.err).trimmed().right(200));
+        if (!result.isEmpty()) break;
+        // What the ticks took meanwhile (the child prints each one).
+        QList<double> ticks;
+        for (const QByteArray &line : run.err.split('\n'))
+            if (line.startsWith("fleet tick "))
+                ticks.append(line.mid(11).split(' ').value(0).toDouble());
+        row.notes +=
+            QStringLiteral("console failed (exit code %1, %2): %3 fleet ticks seen, "
+                           "median %4 ms, max %5 ms; ")
+                .arg(run.exitCode)
+                .arg(QString::fromUtf8(run.err.left(run.err.indexOf('\n'))))
+                .arg(ticks.size())
+                .arg(median(ticks), 0, 'f', 1)
+                .arg(ticks.isEmpty() ? 0.0 : *std::max_element(ticks.cbegin(), ticks.cend()), 0,
+                     'f', 1);
     }
     if (result.isEmpty()) return;
     row.consoleRssMb = result.value(QStringLiteral("rssMb")).toDouble();
