@@ -376,12 +376,14 @@ int serve(int hosts, int workers) {
         std::fprintf(stderr, "bench_fleet: %s\n", qPrintable(error));
         return 1;
     }
-    std::printf("fleet: %d hosts, %d workers, %d sites up in %lld ms\n"
+    std::printf("fleet: %d hosts, %d workers, %d sites up in %lld ms; %d processes, %.0f MB "
+                "resident\n"
                 "inventory: %s\nXDG_CONFIG_HOME=%s\n"
                 "(Ctrl-C or SIGTERM stops everything)\n",
                 fleet.hostCount(), fleet.workerCount(), fleet.siteCount(),
-                qint64(fleet.startupMs()), qPrintable(fleet.inventoryPath()),
-                qPrintable(fleet.configHome()));
+                qint64(fleet.startupMs()), fleet.processCount(),
+                double(fleet.residentBytes()) / (1024.0 * 1024.0),
+                qPrintable(fleet.inventoryPath()), qPrintable(fleet.configHome()));
     std::fflush(stdout);
     QApplication::exec();
     std::printf("stopping the fleet\n");
@@ -464,6 +466,9 @@ int main(int argc, char **argv) {
             continue;
         }
         row.startupMs = fleet.startupMs();
+        std::printf("N = %d: %d processes, %.0f MB resident (the fleet itself)\n", hosts,
+                    fleet.processCount(), double(fleet.residentBytes()) / (1024.0 * 1024.0));
+        std::fflush(stdout);
         measurePoll(fleet, concurrency, rounds, row);
         if (!interrupted) measureConsole(fleet, consoleSeconds, concurrency, row);
         if (!interrupted) measurePs(fleet, row);

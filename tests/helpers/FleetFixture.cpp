@@ -6,6 +6,7 @@
 #include "ssh/ShellQuote.h"
 #include "upstreams/ConfigApplier.h"
 #include "upstreams/Renderers.h"
+#include "util/ListeningSockets.h"
 
 #include <QDeadlineTimer>
 #include <QDir>
@@ -424,6 +425,42 @@ bool FleetFixture::writeInventory(QString *error) {
         return false;
     }
     return true;
+}
+
+QList<qint64> FleetFixture::processes() const {
+    QSet<qint64> all;
+    for (const auto &server : m_servers)
+        for (qint64 pid : processTree(server->pid()))
+            all.insert(pid);
+    for (const auto &balancer : m_balancers)
+        for (qint64 pid : processTree(balancer->pid()))
+            all.insert(pid);
+    const QSet<qint64> groups(m_supervisors.cbegin(), m_supervisors.cend());
+    forEachProcessStat([&](qint64 pid, const QList<QByteArray> &fields) {
+        if (fields.size() > 2 && groups.contains(fields.at(2).toLongLong())) all.insert(pid);
+    });
+    return QList<qint64>(all.cbegin(), all.cend());
+}
+
+qint64 FleetFixture::residentBytes() const {
+    // Proportional set sizes: a page shared by the 500 demo workers counts once in all, as
+    // the machine's memory does (RSS would count it 500 times).
+    qint64 kib = 0;
+    for (qint64 pid : processes()) {
+        const QByteArray rollup = readText(QStringLiteral("/proc/%1/smaps_rollup").arg(pid));
+        const qsizetype at = rollup.indexOf("\nPss:");
+        if (at >= 0)
+            kib += rollup.mid(at + 5, rollup.indexOf('\n', at + 1) - at - 5)
+                       .trimmed()
+                       .split(' ')
+                       .value(0)
+                       .toLongLong();
+    }
+    return kib * 1024;
+}
+
+int FleetFixture::processCount() const {
+    return int(processes().size());
 }
 
 void FleetFixture::killHost(int index) {

@@ -87,6 +87,12 @@ public:
     /// workers and balancer go on running (they are stopped by the destructor).
     void killHost(int index);
 
+    /// What the fleet's processes hold in memory (the sum of their proportional set sizes):
+    /// every sshd with its connections, worker, supervisor loop and balancer process.
+    qint64 residentBytes() const;
+    /// How many processes that is.
+    int processCount() const;
+
     /// Every worker's supervisor loop (its pid file's process), for cleanup and checks.
     QList<qint64> supervisorPids() const { return m_supervisors; }
 
@@ -98,6 +104,7 @@ private:
     bool writeInventory(QString *error);
     void stopWorkers();
     void phase(const char *what, qint64 ms) const;
+    QList<qint64> processes() const;
 
     FleetOptions m_options;
     QTemporaryDir m_dir;
