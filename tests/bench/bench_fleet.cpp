@@ -135,15 +135,19 @@ struct Run {
     QByteArray err;
 };
 
+/// Runs `program args`, killed at `timeoutMs`; `meanwhile`, when given, is called once after
+/// `meanwhileMs` while it runs.
 Run runProgram(const QString &program, const QStringList &args, const QProcessEnvironment &env,
-               int timeoutMs) {
+               int timeoutMs, int meanwhileMs = 0, const std::function<void()> &meanwhile = {}) {
     QProcess process;
     process.setProcessEnvironment(env);
     QElapsedTimer clock;
     clock.start();
     process.start(program, args);
     Run run;
-    if (!process.waitForFinished(timeoutMs)) {
+    if (meanwhile && !process.waitForFinished(meanwhileMs)) meanwhile();
+    if (process.state() != QProcess::NotRunning &&
+        !process.waitForFinished(int(std::max<qint64>(1, timeoutMs - clock.elapsed())))) {
         process.kill();
         process.waitForFinished(5000);
         run.err = "timed out\n" + process.readAllStandardError();
@@ -170,7 +174,8 @@ struct Row {
     double uiBusyMsPerS = 0;
     double uiTickMs = 0;
     double uiTickMaxMs = 0;
-    double siteTickMs = 0; ///< the window's lastTickMs() (production sites' own monitors)
+    double siteTickMs = 0;       ///< the window's lastTickMs() (production sites' own monitors)
+    int consoleConnections = -1; ///< SSH connections the hosts see while the console runs
     QString uiTickSource;
     qint64 psMs = 0;
     QString notes;
@@ -232,10 +237,16 @@ void measureConsole(FleetFixture &fleet, int seconds, int concurrency, Row &row)
     // one stuck until the deadline is not tried again.
     bool stuck = false;
     for (int attempt = 0; attempt < 2 && result.isEmpty() && !stuck; ++attempt) {
-        const Run run = runProgram(QCoreApplication::applicationFilePath(),
-                                   {QStringLiteral("--console"), fleet.inventoryPath(),
-                                    QString::number(seconds), QString::number(concurrency)},
-                                   fleetEnvironment(fleet), (seconds + 30) * 1000);
+        const Run run =
+            runProgram(QCoreApplication::applicationFilePath(),
+                       {QStringLiteral("--console"), fleet.inventoryPath(),
+                        QString::number(seconds), QString::number(concurrency)},
+                       fleetEnvironment(fleet), (seconds + 30) * 1000, (seconds + 1) * 1000, [&] {
+                           row.consoleConnections = 0;
+                           for (int h = 0; h < fleet.hostCount(); ++h)
+                               row.consoleConnections +=
+                                   int(fleet.server(h).connectionPids().size());
+                       });
         stuck = run.err.startsWith("timed out");
         if (run.exitCode == 0)
             result = QJsonDocument::fromJson(run.out.mid(run.out.lastIndexOf("{"))).object();
@@ -490,10 +501,11 @@ int main(int argc, char **argv) {
                     row.inFlightMax, concurrency, row.consoleRssMb, row.uiTickMs, row.uiBusyMsPerS,
                     qint64(row.psMs));
     for (const Row &row : std::as_const(rows))
-        std::printf("N = %d: %d of %d hosts reachable, one host's poll %.0f ms (median); UI tick "
-                    "from %s (max %.1f ms); lastTickMs %.1f ms%s%s\n",
-                    row.hosts, row.reachable, row.hosts, row.pollMs, qPrintable(row.uiTickSource),
-                    row.uiTickMaxMs, row.siteTickMs, row.notes.isEmpty() ? "" : "; ",
-                    qPrintable(row.notes));
+        std::printf("N = %d: %d of %d hosts reachable, one host's poll %.0f ms (median); the "
+                    "console holds %d SSH connections; UI tick from %s (max %.1f ms); lastTickMs "
+                    "%.1f ms%s%s\n",
+                    row.hosts, row.reachable, row.hosts, row.pollMs, row.consoleConnections,
+                    qPrintable(row.uiTickSource), row.uiTickMaxMs, row.siteTickMs,
+                    row.notes.isEmpty() ? "" : "; ", qPrintable(row.notes));
     return 0;
 }
