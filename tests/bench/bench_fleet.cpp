@@ -38,15 +38,24 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 
 using namespace corral;
 using namespace corral::test;
 
 namespace {
 
-/// Times every event the UI thread handles (outermost ones only): the thread's busy time,
-/// and apart from it the FleetMonitor's tick (its emit timer's event runs every updated()
-/// handler, the overview's and the tree's).
+/// This thread's CPU time: what the UI thread itself spent, whatever else the machine runs
+/// (wall times are stretched by the other processes of a busy 2-core machine).
+qint64 threadCpuNs() {
+    timespec now{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return qint64(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+/// Times every event the UI thread handles (outermost ones only), in wall and CPU time: the
+/// thread's busy time, by receiver class and event type, and apart from it the FleetMonitor's
+/// timer event (a tick whose round was still open emits updated() from there).
 class TimedApplication : public QApplication {
 public:
     using QApplication::QApplication;
@@ -56,15 +65,24 @@ public:
         // Looked at before: the receiver may be gone afterwards (a single-shot timer).
         const bool fleetTick = event->type() == QEvent::Timer && receiver->parent() &&
                                receiver->parent()->inherits("corral::FleetMonitor");
+        const QByteArray what = QByteArray(receiver->metaObject()->className()) + '/' +
+                                QByteArray::number(int(event->type()));
         ++m_depth;
         QElapsedTimer clock;
         clock.start();
+        const qint64 cpuBefore = threadCpuNs();
         const bool handled = QApplication::notify(receiver, event);
+        const qint64 cpuNs = threadCpuNs() - cpuBefore;
         const qint64 ns = clock.nsecsElapsed();
         --m_depth;
         busyNs += ns;
+        busyCpuNs += cpuNs;
+        busyByKind[what] += cpuNs;
+        if (ns > 50'000'000) // a long one, as it happens
+            std::fprintf(stderr, "UI event %s took %.1f ms (%.1f ms CPU)\n", what.constData(),
+                         double(ns) / 1e6, double(cpuNs) / 1e6);
         if (fleetTick) {
-            fleetTickMs.append(double(ns) / 1e6);
+            fleetTickMs.append(double(cpuNs) / 1e6);
             // As it happens: a console stuck in its ticks still tells what they took.
             std::fprintf(stderr, "fleet tick %.1f ms\n", double(ns) / 1e6);
         }
@@ -72,7 +90,9 @@ public:
     }
 
     qint64 busyNs = 0;
-    QList<double> fleetTickMs;
+    qint64 busyCpuNs = 0;
+    QHash<QByteArray, qint64> busyByKind; ///< "Class/eventType" -> CPU ns
+    QList<double> fleetTickMs;            ///< CPU ms
 
 private:
     int m_depth = 0;
@@ -171,11 +191,13 @@ struct Row {
     int connections = 0;
     int inFlightMax = 0;
     double consoleRssMb = 0;
-    double uiBusyMsPerS = 0;
+    double uiBusyMsPerS = 0;     ///< CPU
+    double uiBusyWallMsPerS = 0; ///< wall (stretched by a busy machine)
     double uiTickMs = 0;
     double uiTickMaxMs = 0;
     double siteTickMs = 0;       ///< the window's lastTickMs() (production sites' own monitors)
     int consoleConnections = -1; ///< SSH connections the hosts see while the console runs
+    QString busiest; ///< where the console's UI time went ("Class/eventType N ms/s, ...")
     QString uiTickSource;
     qint64 psMs = 0;
     QString notes;
@@ -268,11 +290,13 @@ void measureConsole(FleetFixture &fleet, int seconds, int concurrency, Row &row)
     }
     if (result.isEmpty()) return;
     row.consoleRssMb = result.value(QStringLiteral("rssMb")).toDouble();
-    row.uiBusyMsPerS = result.value(QStringLiteral("busyMsPerS")).toDouble();
+    row.uiBusyMsPerS = result.value(QStringLiteral("busyCpuMsPerS")).toDouble();
+    row.uiBusyWallMsPerS = result.value(QStringLiteral("busyMsPerS")).toDouble();
     row.uiTickMs = result.value(QStringLiteral("tickMs")).toDouble();
     row.uiTickMaxMs = result.value(QStringLiteral("tickMaxMs")).toDouble();
     row.uiTickSource = result.value(QStringLiteral("tickSource")).toString();
     row.siteTickMs = result.value(QStringLiteral("siteTickMs")).toDouble();
+    row.busiest = result.value(QStringLiteral("busiest")).toString();
 }
 
 void measurePs(FleetFixture &fleet, Row &row) {
@@ -339,6 +363,8 @@ int console(TimedApplication &app, const QString &inventory, int seconds, int co
     // Two seconds to connect and fill the tree, then the measured window.
     QTimer::singleShot(2000, &window, [&] {
         app.busyNs = 0;
+        app.busyCpuNs = 0;
+        app.busyByKind.clear();
         app.fleetTickMs.clear();
         ticks.clear();
         fleetTicks.clear();
@@ -348,6 +374,7 @@ int console(TimedApplication &app, const QString &inventory, int seconds, int co
     QJsonObject result;
     result.insert(QStringLiteral("rssMb"), double(rssBytes()) / (1024.0 * 1024.0));
     result.insert(QStringLiteral("busyMsPerS"), double(app.busyNs) / 1e6 / seconds);
+    result.insert(QStringLiteral("busyCpuMsPerS"), double(app.busyCpuNs) / 1e6 / seconds);
     // The fleet tick as the window measures it, else as timed here, else the site ticks.
     QList<double> measured = fleetTicks;
     QString source = QStringLiteral("lastFleetTickMs");
@@ -365,6 +392,16 @@ int console(TimedApplication &app, const QString &inventory, int seconds, int co
     result.insert(QStringLiteral("tickSource"), source);
     result.insert(QStringLiteral("ticks"), int(measured.size()));
     result.insert(QStringLiteral("siteTickMs"), median(ticks));
+    QList<std::pair<qint64, QByteArray>> kinds;
+    for (auto it = app.busyByKind.cbegin(); it != app.busyByKind.cend(); ++it)
+        kinds.append({it.value(), it.key()});
+    std::sort(kinds.begin(), kinds.end(), std::greater<>());
+    QStringList busiest;
+    for (qsizetype i = 0; i < std::min<qsizetype>(3, kinds.size()); ++i)
+        busiest.append(QStringLiteral("%1 %2 ms/s")
+                           .arg(QString::fromLatin1(kinds.at(i).second))
+                           .arg(double(kinds.at(i).first) / 1e6 / seconds, 0, 'f', 1));
+    result.insert(QStringLiteral("busiest"), busiest.join(QStringLiteral(", ")));
     window.quitWithoutAsking();
     std::printf("%s\n", QJsonDocument(result).toJson(QJsonDocument::Compact).constData());
     return 0;
@@ -491,7 +528,7 @@ int main(int argc, char **argv) {
 
     std::printf("\n%5s %7s %9s %11s %11s %9s %7s %9s %8s %9s %10s %9s\n", "hosts", "workers",
                 "startup", "round+conn", "round", "per host", "ssh", "in flight", "RSS", "UI tick",
-                "UI busy", "ps --json");
+                "UI CPU", "ps --json");
     std::printf("%5s %7s %9s %11s %11s %9s %7s %9s %8s %9s %10s %9s\n", "", "", "s", "ms", "ms",
                 "ms", "conns", "max/cap", "MB", "ms", "ms/s", "ms");
     for (const Row &row : std::as_const(rows))
@@ -503,9 +540,10 @@ int main(int argc, char **argv) {
     for (const Row &row : std::as_const(rows))
         std::printf("N = %d: %d of %d hosts reachable, one host's poll %.0f ms (median); the "
                     "console holds %d SSH connections; UI tick from %s (max %.1f ms); lastTickMs "
-                    "%.1f ms%s%s\n",
+                    "%.1f ms; UI busy %.0f ms/s wall; UI CPU by receiver/event: %s%s%s\n",
                     row.hosts, row.reachable, row.hosts, row.pollMs, row.consoleConnections,
                     qPrintable(row.uiTickSource), row.uiTickMaxMs, row.siteTickMs,
-                    row.notes.isEmpty() ? "" : "; ", qPrintable(row.notes));
+                    row.uiBusyWallMsPerS, qPrintable(row.busiest), row.notes.isEmpty() ? "" : "; ",
+                    qPrintable(row.notes));
     return 0;
 }
