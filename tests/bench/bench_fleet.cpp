@@ -53,6 +53,13 @@ qint64 threadCpuNs() {
     return qint64(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
 }
 
+/// This process's CPU time, every thread.
+qint64 processCpuNs() {
+    timespec now{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+    return qint64(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
 /// Times every event the UI thread handles (outermost ones only), in wall and CPU time: the
 /// thread's busy time, by receiver class and event type, and apart from it the FleetMonitor's
 /// timer event (a tick whose round was still open emits updated() from there).
@@ -188,6 +195,7 @@ struct Row {
     double roundMs = 0;
     int reachable = 0;
     double pollMs = 0; ///< one host's poll (its batched command's round trip), median over hosts
+    double cpuPerHostMs = 0; ///< this process's CPU per host and round (connect excluded)
     int connections = 0;
     int inFlightMax = 0;
     double consoleRssMb = 0;
@@ -220,13 +228,21 @@ void measurePoll(FleetFixture &fleet, int concurrency, int rounds, Row &row) {
                      [&](qint64 ms) { roundMs.append(ms); });
     // Rounds started by hand, each once the previous one ended: every round is one whole
     // pass over the fleet.
+    qint64 cpuAfterFirst = 0;
     for (int round = 0; round <= rounds; ++round) {
+        if (round == 1) cpuAfterFirst = processCpuNs();
         monitor.tick();
         if (!waitFor([&] { return roundMs.size() > round; }, 120000)) {
             row.notes += QStringLiteral("round %1 never finished; ").arg(round + 1);
             break;
         }
     }
+    // This process's CPU (every thread: the SSH sessions' crypto, the parsing) per host and
+    // round: the console's own cost, apart from the commands' on the hosts (which here all
+    // run on this machine too).
+    if (roundMs.size() > 1)
+        row.cpuPerHostMs = double(processCpuNs() - cpuAfterFirst) / 1e6 /
+                           double(roundMs.size() - 1) / fleet.hostCount();
     row.firstRoundMs = roundMs.value(0);
     QList<double> later;
     for (int i = 1; i < roundMs.size(); ++i)
@@ -270,8 +286,11 @@ void measureConsole(FleetFixture &fleet, int seconds, int concurrency, Row &row)
                                    int(fleet.server(h).connectionPids().size());
                        });
         stuck = run.err.startsWith("timed out");
-        if (run.exitCode == 0)
-            result = QJsonDocument::fromJson(run.out.mid(run.out.lastIndexOf("{"))).object();
+        // Measured even when it crashed as it closed (noted below).
+        result = QJsonDocument::fromJson(run.out.mid(run.out.lastIndexOf("{"))).object();
+        if (!result.isEmpty() && run.exitCode != 0)
+            row.notes += QStringLiteral("the console crashed as it closed (exit code %1); ")
+                             .arg(run.exitCode);
         if (!result.isEmpty()) break;
         // What the ticks took meanwhile (the child prints each one).
         QList<double> ticks;
@@ -402,8 +421,10 @@ int console(TimedApplication &app, const QString &inventory, int seconds, int co
                            .arg(QString::fromLatin1(kinds.at(i).second))
                            .arg(double(kinds.at(i).first) / 1e6 / seconds, 0, 'f', 1));
     result.insert(QStringLiteral("busiest"), busiest.join(QStringLiteral(", ")));
-    window.quitWithoutAsking();
+    // Printed before the window closes: what was measured stands whatever closing does.
     std::printf("%s\n", QJsonDocument(result).toJson(QJsonDocument::Compact).constData());
+    std::fflush(stdout);
+    window.quitWithoutAsking();
     return 0;
 }
 
@@ -538,12 +559,14 @@ int main(int argc, char **argv) {
                     row.inFlightMax, concurrency, row.consoleRssMb, row.uiTickMs, row.uiBusyMsPerS,
                     qint64(row.psMs));
     for (const Row &row : std::as_const(rows))
-        std::printf("N = %d: %d of %d hosts reachable, one host's poll %.0f ms (median); the "
-                    "console holds %d SSH connections; UI tick from %s (max %.1f ms); lastTickMs "
+        std::printf("N = %d: %d of %d hosts reachable, one host's poll %.0f ms (median), the "
+                    "poll's own CPU "
+                    "%.2f ms per host and round; the console holds %d SSH connections; UI tick "
+                    "from %s (max %.1f ms); lastTickMs "
                     "%.1f ms; UI busy %.0f ms/s wall; UI CPU by receiver/event: %s%s%s\n",
-                    row.hosts, row.reachable, row.hosts, row.pollMs, row.consoleConnections,
-                    qPrintable(row.uiTickSource), row.uiTickMaxMs, row.siteTickMs,
-                    row.uiBusyWallMsPerS, qPrintable(row.busiest), row.notes.isEmpty() ? "" : "; ",
-                    qPrintable(row.notes));
+                    row.hosts, row.reachable, row.hosts, row.pollMs, row.cpuPerHostMs,
+                    row.consoleConnections, qPrintable(row.uiTickSource), row.uiTickMaxMs,
+                    row.siteTickMs, row.uiBusyWallMsPerS, qPrintable(row.busiest),
+                    row.notes.isEmpty() ? "" : "; ", qPrintable(row.notes));
     return 0;
 }

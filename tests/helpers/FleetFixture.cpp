@@ -46,17 +46,7 @@ void parallelFor(int count, int threads, const std::function<void(int)> &job) {
         thread.join();
 }
 
-bool writeText(const QString &path, const QByteArray &text) {
-    QFile file(path);
-    return file.open(QIODevice::WriteOnly | QIODevice::Truncate) && file.write(text) == text.size();
-}
-
-QByteArray readText(const QString &path) {
-    QFile file(path);
-    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
-}
-
-/// True once `address`:`port` accepts (polled), false at the deadline.
+/// True when `address`:`port` accepts a connection now (one attempt of at most 200 ms).
 bool accepts(const QString &address, quint16 port) {
     QTcpSocket probe;
     probe.connectToHost(QHostAddress(address), port);
@@ -202,13 +192,13 @@ bool FleetFixture::startHosts(QString *error) {
         }
         // "[ADDRESS]:PORT TYPE KEY": what the console records after "Add host".
         const QList<QByteArray> key =
-            readText(server.directory() + QStringLiteral("/host_ed25519.pub")).split(' ');
+            readFile(server.directory() + QStringLiteral("/host_ed25519.pub")).split(' ');
         knownHosts += QStringLiteral("[%1]:%2 ").arg(server.address()).arg(server.port()).toUtf8() +
                       key.value(0) + ' ' + key.value(1).trimmed() + '\n';
         Host host = server.inventoryHost(hostName(h));
         m_hosts.append(host);
     }
-    if (!writeText(knownHostsFile(), knownHosts)) {
+    if (!writeFile(knownHostsFile(), knownHosts)) {
         *error = QStringLiteral("cannot write ") + knownHostsFile();
         return false;
     }
@@ -248,7 +238,7 @@ bool FleetFixture::startWorkers(QString *error) {
 
     // The worker program as a site runs it: the demo worker on its host's address.
     const QString program = m_dir.filePath(QStringLiteral("fleet-worker"));
-    if (!writeText(program, QStringLiteral("#!/bin/sh\n# A demo worker bound to its host's address "
+    if (!writeFile(program, QStringLiteral("#!/bin/sh\n# A demo worker bound to its host's address "
                                            "(CORRAL_FLEET_BIND, from that host's sshd).\n"
                                            "exec %1 --bind \"${CORRAL_FLEET_BIND:-127.0.0.1}\" "
                                            "--port \"$PORT\"\n")
@@ -355,7 +345,7 @@ bool FleetFixture::startBalancers(QString *error) {
             return false;
         }
         if (!nginx->prepare(error)) return false;
-        if (!writeText(nginx->siteFile(), config->toUtf8())) {
+        if (!writeFile(nginx->siteFile(), config->toUtf8())) {
             *error = QStringLiteral("cannot write ") + nginx->siteFile();
             return false;
         }
@@ -447,7 +437,7 @@ qint64 FleetFixture::residentBytes() const {
     // the machine's memory does (RSS would count it 500 times).
     qint64 kib = 0;
     for (qint64 pid : processes()) {
-        const QByteArray rollup = readText(QStringLiteral("/proc/%1/smaps_rollup").arg(pid));
+        const QByteArray rollup = readFile(QStringLiteral("/proc/%1/smaps_rollup").arg(pid));
         const qsizetype at = rollup.indexOf("\nPss:");
         if (at >= 0)
             kib += rollup.mid(at + 5, rollup.indexOf('\n', at + 1) - at - 5)
