@@ -7,13 +7,15 @@
 //   build/tests/bench_fleet --serve N [M]   a fleet kept up until SIGINT/SIGTERM
 //
 // Per N it prints: the fleet's startup; one full poll round over every host (FleetMonitor
-// over an SshPool, as the console polls) with the SSH connects (the first round) and without
-// them (the median of the next rounds), and per host; the SSH connections held on the hosts'
-// side afterwards; the most polls in flight at once (the cap is --concurrency); the RSS of
-// the console (a MainWindow opened offscreen on the inventory, in a child process, every
-// tree item expanded) and its UI thread's time per tick; and the wall time of
+// over an SshPool, as the console polls, in a child process of its own) with the SSH connects
+// (the first round) and without them (the median of the next rounds), per host, and the
+// poll's own CPU per host; the SSH connections the hosts' sshd hold for it; the most polls in
+// flight at once (the cap is --concurrency); the RSS of the console (a MainWindow opened
+// offscreen on the inventory, in a child process, every tree item expanded), its SSH
+// connections and its UI thread's time per tick (wall and CPU); and the wall time of
 // `corralctl ps --json` against the inventory (the second and third runs: the first starts
-// the agent).
+// the agent). Every host's commands run on this machine too: the round times include their
+// CPU, which a real fleet spreads over its hosts.
 //
 // --serve prints the inventory and the XDG_CONFIG_HOME whose corral/known_hosts knows every
 // host, e.g. for `XDG_CONFIG_HOME=... build/bin/corral --inventory ...` under Xvfb.
@@ -21,6 +23,7 @@
 #include "MainWindow.h"
 #include "fleet/FleetMonitor.h"
 #include "helpers/FleetFixture.h"
+#include "inventory/Inventory.h"
 #include "ssh/SshHost.h"
 #include "util/SignalWatcher.h"
 
@@ -125,12 +128,16 @@ qint64 rssBytes() {
 /// in a group of its own, only through the fixture's destructor).
 bool interrupted = false;
 
-/// Spins the event loop until `done`, the deadline or a signal; false unless `done`.
+/// Runs the event loop until `done`, the deadline or a signal; false unless `done`.
 bool waitFor(const std::function<bool()> &done, int timeoutMs) {
     const QDeadlineTimer deadline(timeoutMs);
+    // Wakes the loop to look at `done` and the deadline (processEvents with a time limit
+    // would not wait for events: a busy loop, counted as the poll's CPU).
+    QTimer wake;
+    wake.start(20);
     while (!done()) {
         if (deadline.hasExpired() || interrupted) return false;
-        QCoreApplication::processEvents(QEventLoop::AllEvents | QEventLoop::WaitForMoreEvents, 50);
+        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents);
     }
     return true;
 }
@@ -212,7 +219,17 @@ struct Row {
 };
 
 /// One poll of the whole fleet as the console does it: FleetMonitor over an SshPool.
-void measurePoll(FleetFixture &fleet, int concurrency, int rounds, Row &row) {
+/// The child: one poll of the whole fleet as the console does it, FleetMonitor over an
+/// SshPool (configs from the inventory and the environment's known_hosts, as the console
+/// makes them), in a process of its own so that nothing else (the fixture's processes) shares
+/// its event loop or its CPU time. Prints one JSON object, then keeps its sessions until its
+/// standard input ends (the parent counts them meanwhile).
+int pollChild(const QString &inventoryPath, int concurrency, int rounds) {
+    auto inventory = Inventory::load(inventoryPath);
+    if (!inventory) {
+        std::fprintf(stderr, "bench_fleet: %s\n", qPrintable(inventory.error()));
+        return 1;
+    }
     SshPool pool;
     FleetMonitor monitor;
     PollOptions options;
@@ -220,8 +237,8 @@ void measurePoll(FleetFixture &fleet, int concurrency, int rounds, Row &row) {
     options.maxConcurrent = concurrency;
     options.timeoutMs = 10000;
     monitor.setOptions(options);
-    monitor.setInventory(fleet.hosts(), fleet.sites(), [&](const Host &host) {
-        return pool.host(host.name, fleet.sshConfig(host));
+    monitor.setInventory(inventory->hosts(), inventory->sites(), [&](const Host &host) {
+        return pool.host(host.name, SshConfig::fromHost(host));
     });
     QList<qint64> roundMs;
     QObject::connect(&monitor, &FleetMonitor::roundFinished, &monitor,
@@ -232,24 +249,24 @@ void measurePoll(FleetFixture &fleet, int concurrency, int rounds, Row &row) {
     for (int round = 0; round <= rounds; ++round) {
         if (round == 1) cpuAfterFirst = processCpuNs();
         monitor.tick();
-        if (!waitFor([&] { return roundMs.size() > round; }, 120000)) {
-            row.notes += QStringLiteral("round %1 never finished; ").arg(round + 1);
-            break;
-        }
+        if (!waitFor([&] { return roundMs.size() > round; }, 120000)) break;
     }
+    QJsonObject result;
+    const int hosts = int(inventory->hosts().size());
     // This process's CPU (every thread: the SSH sessions' crypto, the parsing) per host and
     // round: the console's own cost, apart from the commands' on the hosts (which here all
     // run on this machine too).
     if (roundMs.size() > 1)
-        row.cpuPerHostMs = double(processCpuNs() - cpuAfterFirst) / 1e6 /
-                           double(roundMs.size() - 1) / fleet.hostCount();
-    row.firstRoundMs = roundMs.value(0);
+        result.insert(QStringLiteral("cpuPerHostMs"), double(processCpuNs() - cpuAfterFirst) / 1e6 /
+                                                          double(roundMs.size() - 1) / hosts);
+    result.insert(QStringLiteral("rounds"), int(roundMs.size()));
+    result.insert(QStringLiteral("firstRoundMs"), double(roundMs.value(0)));
     QList<double> later;
     for (int i = 1; i < roundMs.size(); ++i)
         later.append(double(roundMs.at(i)));
-    row.roundMs = median(later);
-    row.inFlightMax = monitor.maxSessionsInFlight();
-    // The snapshot of a tick: how many hosts answered.
+    result.insert(QStringLiteral("roundMs"), median(later));
+    result.insert(QStringLiteral("inFlightMax"), monitor.maxSessionsInFlight());
+    // The snapshot of a tick: how many hosts answered, and in how long.
     bool updated = false;
     QObject::connect(&monitor, &FleetMonitor::updated, &monitor,
                      [&](const FleetSnapshot &) { updated = true; });
@@ -257,14 +274,58 @@ void measurePoll(FleetFixture &fleet, int concurrency, int rounds, Row &row) {
     waitFor([&] { return updated; }, 15000);
     monitor.stop();
     QList<double> polls;
+    int reachable = 0;
     for (const FleetHostRow &host : monitor.snapshot().hosts) {
         if (host.local || !host.reachable) continue;
-        ++row.reachable;
+        ++reachable;
         polls.append(double(host.pollMs));
     }
-    row.pollMs = median(polls);
+    result.insert(QStringLiteral("reachable"), reachable);
+    result.insert(QStringLiteral("pollMs"), median(polls));
+    std::printf("%s\n", QJsonDocument(result).toJson(QJsonDocument::Compact).constData());
+    std::fflush(stdout);
+    while (std::getchar() != EOF) {
+    }
+    return 0;
+}
+
+/// The poll in a child process: `bench_fleet --poll INVENTORY CONCURRENCY ROUNDS`.
+void measurePoll(FleetFixture &fleet, int concurrency, int rounds, Row &row) {
+    QProcess child;
+    child.setProcessEnvironment(fleetEnvironment(fleet));
+    child.start(QCoreApplication::applicationFilePath(),
+                {QStringLiteral("--poll"), fleet.inventoryPath(), QString::number(concurrency),
+                 QString::number(rounds)});
+    QByteArray out;
+    const QDeadlineTimer deadline(std::chrono::minutes(5));
+    while (!out.contains('\n') && !deadline.hasExpired() && !interrupted &&
+           child.state() != QProcess::NotRunning) {
+        child.waitForReadyRead(200);
+        out += child.readAllStandardOutput();
+    }
+    // Its sessions are still open: the hosts' sshd count them.
     for (int h = 0; h < fleet.hostCount(); ++h)
         row.connections += int(fleet.server(h).connectionPids().size());
+    child.closeWriteChannel();
+    if (!child.waitForFinished(30000)) {
+        child.kill();
+        child.waitForFinished(5000);
+    }
+    const QJsonObject result = QJsonDocument::fromJson(out.trimmed()).object();
+    if (result.isEmpty()) {
+        row.notes += QStringLiteral("the poll failed: %1; ")
+                         .arg(QString::fromUtf8(child.readAllStandardError()).trimmed().right(200));
+        return;
+    }
+    row.firstRoundMs = qint64(result.value(QStringLiteral("firstRoundMs")).toDouble());
+    row.roundMs = result.value(QStringLiteral("roundMs")).toDouble();
+    row.inFlightMax = result.value(QStringLiteral("inFlightMax")).toInt();
+    row.reachable = result.value(QStringLiteral("reachable")).toInt();
+    row.pollMs = result.value(QStringLiteral("pollMs")).toDouble();
+    row.cpuPerHostMs = result.value(QStringLiteral("cpuPerHostMs")).toDouble();
+    if (result.value(QStringLiteral("rounds")).toInt() < rounds + 1)
+        row.notes += QStringLiteral("only %1 rounds finished; ")
+                         .arg(result.value(QStringLiteral("rounds")).toInt());
 }
 
 /// The console in a child process (its RSS is its own):
@@ -479,6 +540,9 @@ int main(int argc, char **argv) {
         if (hosts < 1 || workers < 1) return usage();
         return serve(hosts, workers);
     }
+    if (args.value(0) == QLatin1String("--poll"))
+        return pollChild(args.value(1), std::max(1, args.value(2).toInt()),
+                         std::max(1, args.value(3).toInt()));
     if (args.value(0) == QLatin1String("--console"))
         return console(app, args.value(1), std::max(1, args.value(2).toInt()),
                        std::max(1, args.value(3).toInt()));
