@@ -290,6 +290,10 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
 
 MainWindow::~MainWindow() {
     m_loadGenerator->stop();
+    // Before the SSH sessions it polls over (HostConnections, an older child): their end
+    // would finish its round and update views already gone.
+    delete m_fleetMonitor;
+    m_fleetMonitor = nullptr;
     // The agent's sites keep running; closing the connection stops the ephemeral ones.
 }
 
