@@ -15,6 +15,7 @@
 #include <QHostAddress>
 #include <QRegularExpression>
 #include <QSet>
+#include <QTcpServer>
 #include <QTcpSocket>
 #include <QThread>
 
@@ -229,6 +230,13 @@ bool FleetFixture::startWorkers(QString *error) {
         for (const auto &balancer : m_balancers)
             clash =
                 clash || (balancer->httpPort() >= base && balancer->httpPort() < base + workers);
+        // Free where each worker binds too (another fleet, e.g. a test beside this one, may
+        // have workers on these addresses).
+        for (int w = 0; w < workers && !clash; ++w) {
+            QTcpServer probe;
+            clash = !probe.listen(QHostAddress(hostAddress(w / m_options.workersPerHost)),
+                                  quint16(base + w));
+        }
         if (!clash) m_basePort = base;
     }
     if (m_basePort == 0) {
