@@ -3,7 +3,7 @@
 // min(N, 20) sites behind real nginx and HAProxy). Not run by CTest:
 //
 //   build/tests/bench_fleet [--hosts 5,10,25,50] [--workers 10] [--concurrency 16]
-//                           [--rounds 5] [--console-seconds 8]
+//                           [--rounds 5] [--console-seconds 8 (0: no console)]
 //   build/tests/bench_fleet --serve N [M]   a fleet kept up until SIGINT/SIGTERM
 //
 // Per N it prints: the fleet's startup; one full poll round over every host (FleetMonitor
@@ -523,7 +523,7 @@ int serve(int hosts, int workers) {
 
 int usage() {
     std::fprintf(stderr, "usage: bench_fleet [--hosts 5,10,25,50] [--workers 10] "
-                         "[--concurrency 16] [--rounds 5] [--console-seconds 8]\n"
+                         "[--concurrency 16] [--rounds 5] [--console-seconds 8, 0: none]\n"
                          "       bench_fleet --serve N [M]\n");
     return 2;
 }
@@ -572,7 +572,9 @@ int main(int argc, char **argv) {
         } else {
             return usage();
         }
-        if (!ok || value.toInt() < 1) return usage();
+        // --console-seconds 0 leaves the console out.
+        if (!ok || value.toInt() < (args[i] == QLatin1String("--console-seconds") ? 0 : 1))
+            return usage();
         ++i;
     }
 
@@ -603,7 +605,8 @@ int main(int argc, char **argv) {
                     fleet.processCount(), double(fleet.residentBytes()) / (1024.0 * 1024.0));
         std::fflush(stdout);
         measurePoll(fleet, concurrency, rounds, row);
-        if (!interrupted) measureConsole(fleet, consoleSeconds, concurrency, row);
+        if (!interrupted && consoleSeconds > 0)
+            measureConsole(fleet, consoleSeconds, concurrency, row);
         if (!interrupted) measurePs(fleet, row);
         rows.append(row);
         std::printf("N = %d done%s%s\n", hosts, row.notes.isEmpty() ? "" : ": ",
