@@ -546,6 +546,13 @@ void MainWindow::createActions() {
     };
     make(QStringLiteral("reload"), tr("&Reload inventory"), QStyle::SP_BrowserReload,
          QKeySequence::Refresh, tr("Re-read the inventory file"), &MainWindow::reloadInventory);
+    make(QStringLiteral("fleetOverview"), tr("&Fleet overview"), QStyle::SP_ComputerIcon,
+         QKeySequence(Qt::CTRL | Qt::Key_0),
+         tr("Every host and production site, degraded ones first (nothing selected in the tree)"),
+         [this] {
+             m_tree->setCurrentIndex({}); // the tree's root: what the centre then shows
+             showFleetOverview(QString());
+         });
     make(QStringLiteral("addHost"), tr("Add &host…"), QStyle::SP_DriveNetIcon,
          QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_H),
          tr("Add a server reached over SSH (host key checked, secrets in the keychain)"),
@@ -618,6 +625,7 @@ void MainWindow::createActions() {
     file->addAction(m_actions.value(QStringLiteral("editSite")));
     file->addSeparator();
     file->addAction(quit);
+    menuBar()->addMenu(tr("&View"))->addAction(m_actions.value(QStringLiteral("fleetOverview")));
     QMenu *cluster = menuBar()->addMenu(tr("&Cluster"));
     for (const char *name :
          {"launch", "startSite", "editLocalSite", "addBackend", "removeBackend", "restartWorker",

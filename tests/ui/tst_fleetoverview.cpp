@@ -377,6 +377,48 @@ private Q_SLOTS:
                  qPrintable(QString::number(inkIn(shopRow, FleetOverviewModel::Trend))));
     }
 
+    // At fleet size (50 hosts, 20 sites of 25 backends) a tick of the shown overview (model,
+    // re-sort, repaint) stays within the UI thread's 20 ms budget, with room to spare.
+    void fleetSizedTickIsCheap() {
+        FleetSnapshot snapshot;
+        for (int h = 0; h < 50; ++h)
+            snapshot.hosts << host(QStringLiteral("web%1").arg(h + 1), h, h * 0.1,
+                                   qint64(h + 1) << 26);
+        for (int s = 0; s < 20; ++s) {
+            QStringList workerHosts;
+            for (int b = 0; b < 25; ++b)
+                workerHosts << QStringLiteral("web%1").arg((s * 25 + b) % 50 + 1);
+            snapshot.sites << site(QStringLiteral("site%1").arg(s), workerHosts.first(),
+                                   workerHosts, s * 10.0, s * 0.1, 25, 25);
+        }
+        FleetOverviewView view;
+        view.resize(1200, 800);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.table()->sortByColumn(FleetOverviewModel::RequestsPerSecond, Qt::DescendingOrder);
+        constexpr int Ticks = 60;
+        qint64 totalNs = 0, worstNs = 0;
+        for (int tick = 0; tick < Ticks; ++tick) {
+            snapshot.timestampMs += 1000;
+            for (int s = 0; s < snapshot.sites.size(); ++s)
+                snapshot.sites[s].requestsPerSecond = (tick * 7 + s * 13) % 100;
+            QElapsedTimer clock;
+            clock.start();
+            view.setSnapshot(snapshot);
+            view.table()->viewport()->repaint();
+            const qint64 ns = clock.nsecsElapsed();
+            totalNs += ns;
+            worstNs = std::max(worstNs, ns);
+        }
+        QCOMPARE(view.proxy()->rowCount(), 70);
+        QCOMPARE(view.model()->siteTrend(QStringLiteral("site3")).size(), Ticks);
+        const double meanMs = double(totalNs) / Ticks / 1e6;
+        qInfo("overview tick at 50 hosts and 20 sites (model, sort, repaint): mean %.2f ms, "
+              "worst %.2f ms",
+              meanMs, double(worstNs) / 1e6);
+        QVERIFY2(meanMs < 20, qPrintable(QString::number(meanMs)));
+    }
+
     // The console: nothing or a host selected shows the overview (a host: its rows only), a
     // site the site view; the overview follows the FleetMonitor.
     void consoleShowsTheOverviewForTheRootAndHosts() {
@@ -481,6 +523,18 @@ private Q_SLOTS:
         QVERIFY(window.fleetOverviewShown());
         QVERIFY(overview->hostFilter().isEmpty());
         QCOMPARE(overview->proxy()->rowCount(), 4);
+        QVERIFY(window.currentSiteName().isEmpty());
+
+        // View → Fleet overview gets there from a host or a site.
+        tree->setCurrentIndex(treeRow(QStringLiteral("web1")));
+        QCOMPARE(overview->hostFilter(), QStringLiteral("web1"));
+        window.action(QStringLiteral("fleetOverview"))->trigger();
+        QVERIFY(overview->hostFilter().isEmpty());
+        QVERIFY(!tree->currentIndex().isValid());
+        tree->setCurrentIndex(treeRow(QStringLiteral("blog")));
+        QVERIFY(!window.fleetOverviewShown());
+        window.action(QStringLiteral("fleetOverview"))->trigger();
+        QVERIFY(window.fleetOverviewShown());
         QVERIFY(window.currentSiteName().isEmpty());
     }
 };
