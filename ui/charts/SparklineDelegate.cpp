@@ -4,7 +4,7 @@
 
 #include <QApplication>
 #include <QPainter>
-#include <QPainterPath>
+#include <QVarLengthArray>
 
 #include <algorithm>
 #include <cmath>
@@ -37,34 +37,31 @@ void SparklineDelegate::paint(QPainter *painter, const QStyleOptionViewItem &opt
     const double step = area.width() / (m_capacity - 1);
     const qsizetype first = std::max<qsizetype>(0, values.size() - m_capacity);
     const double x0 = area.right() - double(values.size() - first - 1) * step;
-    QPainterPath path;
-    bool drawing = false;
-    for (qsizetype i = first; i < values.size(); ++i) {
-        const double value = values[i];
-        if (std::isnan(value)) {
-            drawing = false;
-            continue;
-        }
-        const QPointF point(x0 + double(i - first) * step,
-                            area.bottom() - std::clamp(value / top, 0.0, 1.0) * area.height());
-        if (drawing) {
-            path.lineTo(point);
-        } else {
-            path.moveTo(point);
-            // A lone known value between gaps is still seen: a dot.
-            path.addEllipse(point, 0.8, 0.8);
-            path.moveTo(point);
-            drawing = true;
-        }
-    }
     const bool selected = option.state & QStyle::State_Selected;
     const QColor colour = selected ? option.palette.color(QPalette::HighlightedText)
                                    : ChartStyle::seriesColor(0, ChartStyle::isDark(option.palette));
     painter->save();
     painter->setRenderHint(QPainter::Antialiasing);
-    painter->setPen(QPen(colour, 1.3));
-    painter->setBrush(Qt::NoBrush);
-    painter->drawPath(path);
+    painter->setPen(QPen(colour, 1.3, Qt::SolidLine, Qt::RoundCap));
+    // One polyline per run of known values: an unknown one (NaN) leaves a gap.
+    QVarLengthArray<QPointF, 64> run;
+    const auto flush = [&] {
+        if (run.size() == 1)
+            painter->drawPoint(run.front()); // a lone value: still seen
+        else if (run.size() > 1)
+            painter->drawPolyline(run.data(), int(run.size()));
+        run.clear();
+    };
+    for (qsizetype i = first; i < values.size(); ++i) {
+        const double value = values[i];
+        if (std::isnan(value)) {
+            flush();
+            continue;
+        }
+        run.append(QPointF(x0 + double(i - first) * step,
+                           area.bottom() - std::clamp(value / top, 0.0, 1.0) * area.height()));
+    }
+    flush();
     painter->restore();
 }
 
