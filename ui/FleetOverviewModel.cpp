@@ -254,7 +254,8 @@ QVariant FleetOverviewModel::hostData(const FleetHostRow &host, int column, int 
     default:
         break;
     }
-    // What is shown for a host that does not answer is its last reading, marked as such.
+    // A host that does not answer shows no figures (no last value may pass for a current
+    // one); its last reading stays in the tooltips and the sort values.
     const bool live = host.reachable;
     if (role == SortRole) {
         switch (column) {
@@ -289,12 +290,12 @@ QVariant FleetOverviewModel::hostData(const FleetHostRow &host, int column, int 
         case State:
             return hostState(host, m_snapshot.timestampMs);
         case Load:
-            if (host.cores <= 0 && !live) return QStringLiteral("–");
+            if (!live || host.cores <= 0) return QStringLiteral("–");
             return QStringLiteral("%1 · %2 %")
                 .arg(host.load1, 0, 'f', 2)
                 .arg(host.cpuBusyPercent, 0, 'f', 0);
         case Memory:
-            if (host.memoryTotalBytes <= 0) return QStringLiteral("–");
+            if (!live || host.memoryTotalBytes <= 0) return QStringLiteral("–");
             return QStringLiteral("%1 / %2").arg(
                 WorkerTableModel::formatBytes(host.memoryUsedBytes),
                 WorkerTableModel::formatBytes(host.memoryTotalBytes));
@@ -310,6 +311,11 @@ QVariant FleetOverviewModel::hostData(const FleetHostRow &host, int column, int 
     }
     if (role == Qt::ToolTipRole) {
         const QLocale locale;
+        const QString stale =
+            live ? QString()
+                 : tr("Last reading (%1): ")
+                       .arg(host.lastSeenMs > 0 ? ago(m_snapshot.timestampMs, host.lastSeenMs)
+                                                : tr("none yet"));
         switch (column) {
         case Name:
             return host.local ? tr("%1: the machine this console runs on").arg(host.name)
@@ -325,23 +331,25 @@ QVariant FleetOverviewModel::hostData(const FleetHostRow &host, int column, int 
             return text;
         }
         case Load:
-            return tr("load average %1 on %n core(s); CPU %2 % busy", nullptr, host.cores)
-                .arg(host.load1, 0, 'f', 2)
-                .arg(host.cpuBusyPercent, 0, 'f', 1);
+            return QString(stale +
+                           tr("load average %1 on %n core(s); CPU %2 % busy", nullptr, host.cores)
+                               .arg(host.load1, 0, 'f', 2)
+                               .arg(host.cpuBusyPercent, 0, 'f', 1));
         case Memory:
-            return tr("%1 of %2 bytes in use (%3 %)")
-                .arg(locale.toString(host.memoryUsedBytes), locale.toString(host.memoryTotalBytes))
-                .arg(memoryFraction(host) * 100, 0, 'f', 1);
+            return QString(stale + tr("%1 of %2 bytes in use (%3 %)")
+                                       .arg(locale.toString(host.memoryUsedBytes),
+                                            locale.toString(host.memoryTotalBytes))
+                                       .arg(memoryFraction(host) * 100, 0, 'f', 1));
         case Workers:
             return tr("%1 of %2 production workers on this host run")
                 .arg(host.workersRunning)
                 .arg(host.workersTotal);
         case RequestsPerSecond:
-            return tr("%1 requests/s served by this host's workers")
-                .arg(host.requestsPerSecond, 0, 'f', 3);
+            return QString(stale + tr("%1 requests/s served by this host's workers")
+                                       .arg(host.requestsPerSecond, 0, 'f', 3));
         case ErrorsPerSecond:
-            return tr("%1 5xx answers/s from this host's workers")
-                .arg(host.errorsPerSecond, 0, 'f', 3);
+            return QString(stale + tr("%1 5xx answers/s from this host's workers")
+                                       .arg(host.errorsPerSecond, 0, 'f', 3));
         default:
             return {};
         }

@@ -180,6 +180,12 @@ private Q_SLOTS:
         QVERIFY(model.index(1, 0).data(FleetOverviewModel::DegradedRole).toBool());
         QCOMPARE(model.index(1, FleetOverviewModel::RequestsPerSecond).data().toString(),
                  QStringLiteral("–")); // no stale rate passing for a live one
+        QCOMPARE(model.index(1, FleetOverviewModel::Load).data().toString(), QStringLiteral("–"));
+        QCOMPARE(model.index(1, FleetOverviewModel::Memory).data().toString(), QStringLiteral("–"));
+        QVERIFY(model.index(1, FleetOverviewModel::Load)
+                    .data(Qt::ToolTipRole)
+                    .toString()
+                    .startsWith(QStringLiteral("Last reading (12 s ago): load average 1.75")));
         QVERIFY(model.index(1, FleetOverviewModel::State)
                     .data(Qt::ToolTipRole)
                     .toString()
