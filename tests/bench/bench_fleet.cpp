@@ -3,7 +3,7 @@
 // min(N, 20) sites behind real nginx and HAProxy). Not run by CTest:
 //
 //   build/tests/bench_fleet [--hosts 5,10,25,50] [--workers 10] [--concurrency 16]
-//                           [--rounds 5] [--console-seconds 8 (0: no console)]
+//                           [--rounds 5] [--console-seconds 8 (0: no console)] [--collapsed]
 //   build/tests/bench_fleet --serve N [M]   a fleet kept up until SIGINT/SIGTERM
 //
 // Per N it prints: the fleet's startup; one full poll round over every host (FleetMonitor
@@ -330,7 +330,7 @@ void measurePoll(FleetFixture &fleet, int concurrency, int rounds, Row &row) {
 
 /// The console in a child process (its RSS is its own):
 /// `bench_fleet --console INVENTORY SECONDS CONCURRENCY`.
-void measureConsole(FleetFixture &fleet, int seconds, int concurrency, Row &row) {
+void measureConsole(FleetFixture &fleet, int seconds, int concurrency, bool collapsed, Row &row) {
     QJsonObject result;
     // A second try when the first crashed (the console is reported as it failed otherwise);
     // one stuck until the deadline is not tried again.
@@ -339,7 +339,8 @@ void measureConsole(FleetFixture &fleet, int seconds, int concurrency, Row &row)
         const Run run =
             runProgram(QCoreApplication::applicationFilePath(),
                        {QStringLiteral("--console"), fleet.inventoryPath(),
-                        QString::number(seconds), QString::number(concurrency)},
+                        QString::number(seconds), QString::number(concurrency),
+                        collapsed ? QStringLiteral("collapsed") : QStringLiteral("expanded")},
                        fleetEnvironment(fleet), (seconds + 30) * 1000, (seconds + 1) * 1000, [&] {
                            row.consoleConnections = 0;
                            for (int h = 0; h < fleet.hostCount(); ++h)
@@ -412,7 +413,8 @@ template <typename Window> double fleetTickOf(const Window &window) {
 
 /// The child: a console on the inventory for `seconds`, every tree item expanded; prints
 /// one JSON object.
-int console(TimedApplication &app, const QString &inventory, int seconds, int concurrency) {
+int console(TimedApplication &app, const QString &inventory, int seconds, int concurrency,
+            bool expanded) {
     MainWindow::Options options;
     options.demoWorkerPath = QStringLiteral(DEMO_WORKER_PATH);
     setPollCap(options, concurrency);
@@ -427,12 +429,14 @@ int console(TimedApplication &app, const QString &inventory, int seconds, int co
     QTreeView *tree = window.hostTree();
     QTimer expand;
     expand.setSingleShot(true);
-    QObject::connect(&expand, &QTimer::timeout, tree, &QTreeView::expandAll);
-    const auto expandSoon = [&expand] { expand.start(0); };
-    QObject::connect(tree->model(), &QAbstractItemModel::rowsInserted, &expand, expandSoon);
-    QObject::connect(tree->model(), &QAbstractItemModel::modelReset, &expand, expandSoon);
-    QObject::connect(tree->model(), &QAbstractItemModel::layoutChanged, &expand, expandSoon);
-    tree->expandAll();
+    if (expanded) {
+        QObject::connect(&expand, &QTimer::timeout, tree, &QTreeView::expandAll);
+        const auto expandSoon = [&expand] { expand.start(0); };
+        QObject::connect(tree->model(), &QAbstractItemModel::rowsInserted, &expand, expandSoon);
+        QObject::connect(tree->model(), &QAbstractItemModel::modelReset, &expand, expandSoon);
+        QObject::connect(tree->model(), &QAbstractItemModel::layoutChanged, &expand, expandSoon);
+        tree->expandAll();
+    }
     QTimer sampler;
     QObject::connect(&sampler, &QTimer::timeout, &window, [&] {
         if (window.lastTickMs() != lastTick) ticks.append(lastTick = window.lastTickMs());
@@ -524,6 +528,7 @@ int serve(int hosts, int workers) {
 int usage() {
     std::fprintf(stderr, "usage: bench_fleet [--hosts 5,10,25,50] [--workers 10] "
                          "[--concurrency 16] [--rounds 5] [--console-seconds 8, 0: none]\n"
+                         "                   [--collapsed]\n"
                          "       bench_fleet --serve N [M]\n");
     return 2;
 }
@@ -545,15 +550,21 @@ int main(int argc, char **argv) {
                          std::max(1, args.value(3).toInt()));
     if (args.value(0) == QLatin1String("--console"))
         return console(app, args.value(1), std::max(1, args.value(2).toInt()),
-                       std::max(1, args.value(3).toInt()));
+                       std::max(1, args.value(3).toInt()),
+                       args.value(4) != QLatin1String("collapsed"));
 
     SignalWatcher signals({SIGINT, SIGTERM});
     QObject::connect(&signals, &SignalWatcher::received, &app, [] { interrupted = true; });
     QList<int> sizes{5, 10, 25, 50};
     int workers = 10, concurrency = 16, rounds = 5, consoleSeconds = 8;
+    bool collapsed = false;
     for (int i = 0; i < args.size(); ++i) {
         const QString value = args.value(i + 1);
         bool ok = true;
+        if (args[i] == QLatin1String("--collapsed")) { // the tree as it opens, not expanded
+            collapsed = true;
+            continue;
+        }
         if (args[i] == QLatin1String("--hosts")) {
             sizes.clear();
             for (const QString &size : value.split(u','))
@@ -572,15 +583,15 @@ int main(int argc, char **argv) {
         } else {
             return usage();
         }
-        // --console-seconds 0 leaves the console out.
-        if (!ok || value.toInt() < (args[i] == QLatin1String("--console-seconds") ? 0 : 1))
-            return usage();
+        // --console-seconds 0 leaves the console out; --hosts is a list, checked above.
+        const int least = args[i] == QLatin1String("--console-seconds") ? 0 : 1;
+        if (!ok || (args[i] != QLatin1String("--hosts") && value.toInt() < least)) return usage();
         ++i;
     }
 
     std::printf("bench_fleet: M = %d workers per host, sites = min(N, 20), polling cap %d, "
-                "%d rounds after the first (median)\n",
-                workers, concurrency, rounds);
+                "%d rounds after the first (median), the console's tree %s\n",
+                workers, concurrency, rounds, collapsed ? "collapsed" : "expanded");
     std::fflush(stdout);
     QList<Row> rows;
     for (int hosts : std::as_const(sizes)) {
@@ -606,7 +617,7 @@ int main(int argc, char **argv) {
         std::fflush(stdout);
         measurePoll(fleet, concurrency, rounds, row);
         if (!interrupted && consoleSeconds > 0)
-            measureConsole(fleet, consoleSeconds, concurrency, row);
+            measureConsole(fleet, consoleSeconds, concurrency, collapsed, row);
         if (!interrupted) measurePs(fleet, row);
         rows.append(row);
         std::printf("N = %d done%s%s\n", hosts, row.notes.isEmpty() ? "" : ": ",
