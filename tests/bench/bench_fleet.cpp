@@ -513,11 +513,14 @@ int serve(int hosts, int workers) {
     std::printf("fleet: %d hosts, %d workers, %d sites up in %lld ms; %d processes, %.0f MB "
                 "resident\n"
                 "inventory: %s\nXDG_CONFIG_HOME=%s\n"
+                "a console on it:\n  HOME=%s XDG_CONFIG_HOME=%s %s --inventory %s\n"
                 "(Ctrl-C or SIGTERM stops everything)\n",
                 fleet.hostCount(), fleet.workerCount(), fleet.siteCount(),
                 qint64(fleet.startupMs()), fleet.processCount(),
                 double(fleet.residentBytes()) / (1024.0 * 1024.0),
-                qPrintable(fleet.inventoryPath()), qPrintable(fleet.configHome()));
+                qPrintable(fleet.inventoryPath()), qPrintable(fleet.configHome()),
+                qPrintable(fleet.home()), qPrintable(fleet.configHome()),
+                qPrintable(QStringLiteral(CORRAL_PATH)), qPrintable(fleet.inventoryPath()));
     std::fflush(stdout);
     QApplication::exec();
     std::printf("stopping the fleet\n");
