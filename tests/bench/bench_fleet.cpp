@@ -114,8 +114,9 @@ double median(QList<double> values) {
     return values.at(values.size() / 2);
 }
 
-qint64 rssBytes() {
-    QFile status(QStringLiteral("/proc/self/status"));
+/// VmRSS of a process (this one by default).
+qint64 rssBytes(const QString &pid = QStringLiteral("self")) {
+    QFile status(QStringLiteral("/proc/%1/status").arg(pid));
     if (!status.open(QIODevice::ReadOnly)) return 0;
     for (const QByteArray &line : status.readAll().split('\n'))
         if (line.startsWith("VmRSS:"))
@@ -170,16 +171,17 @@ struct Run {
 };
 
 /// Runs `program args`, killed at `timeoutMs`; `meanwhile`, when given, is called once after
-/// `meanwhileMs` while it runs.
+/// `meanwhileMs` while it runs, with its pid.
 Run runProgram(const QString &program, const QStringList &args, const QProcessEnvironment &env,
-               int timeoutMs, int meanwhileMs = 0, const std::function<void()> &meanwhile = {}) {
+               int timeoutMs, int meanwhileMs = 0,
+               const std::function<void(qint64 pid)> &meanwhile = {}) {
     QProcess process;
     process.setProcessEnvironment(env);
     QElapsedTimer clock;
     clock.start();
     process.start(program, args);
     Run run;
-    if (meanwhile && !process.waitForFinished(meanwhileMs)) meanwhile();
+    if (meanwhile && !process.waitForFinished(meanwhileMs)) meanwhile(process.processId());
     if (process.state() != QProcess::NotRunning &&
         !process.waitForFinished(int(std::max<qint64>(1, timeoutMs - clock.elapsed())))) {
         process.kill();
@@ -335,18 +337,20 @@ void measureConsole(FleetFixture &fleet, int seconds, int concurrency, bool coll
     // A second try when the first crashed (the console is reported as it failed otherwise);
     // one stuck until the deadline is not tried again.
     bool stuck = false;
+    double stuckRssMb = 0;
     for (int attempt = 0; attempt < 2 && result.isEmpty() && !stuck; ++attempt) {
-        const Run run =
-            runProgram(QCoreApplication::applicationFilePath(),
-                       {QStringLiteral("--console"), fleet.inventoryPath(),
-                        QString::number(seconds), QString::number(concurrency),
-                        collapsed ? QStringLiteral("collapsed") : QStringLiteral("expanded")},
-                       fleetEnvironment(fleet), (seconds + 30) * 1000, (seconds + 1) * 1000, [&] {
-                           row.consoleConnections = 0;
-                           for (int h = 0; h < fleet.hostCount(); ++h)
-                               row.consoleConnections +=
-                                   int(fleet.server(h).connectionPids().size());
-                       });
+        const Run run = runProgram(
+            QCoreApplication::applicationFilePath(),
+            {QStringLiteral("--console"), fleet.inventoryPath(), QString::number(seconds),
+             QString::number(concurrency),
+             collapsed ? QStringLiteral("collapsed") : QStringLiteral("expanded")},
+            fleetEnvironment(fleet), (seconds + 30) * 1000, (seconds + 1) * 1000, [&](qint64 pid) {
+                // Its RSS now too, for a console that never gets to report it.
+                stuckRssMb = double(rssBytes(QString::number(pid))) / (1024.0 * 1024.0);
+                row.consoleConnections = 0;
+                for (int h = 0; h < fleet.hostCount(); ++h)
+                    row.consoleConnections += int(fleet.server(h).connectionPids().size());
+            });
         stuck = run.err.startsWith("timed out");
         // Measured even when it crashed as it closed (noted below).
         result = QJsonDocument::fromJson(run.out.mid(run.out.lastIndexOf("{"))).object();
@@ -369,7 +373,10 @@ void measureConsole(FleetFixture &fleet, int seconds, int concurrency, bool coll
                 .arg(ticks.isEmpty() ? 0.0 : *std::max_element(ticks.cbegin(), ticks.cend()), 0,
                      'f', 1);
     }
-    if (result.isEmpty()) return;
+    if (result.isEmpty()) {
+        row.consoleRssMb = stuckRssMb; // as it was, stuck
+        return;
+    }
     row.consoleRssMb = result.value(QStringLiteral("rssMb")).toDouble();
     row.uiBusyMsPerS = result.value(QStringLiteral("busyCpuMsPerS")).toDouble();
     row.uiBusyWallMsPerS = result.value(QStringLiteral("busyMsPerS")).toDouble();
