@@ -12,6 +12,17 @@ namespace corral {
 // Internal ids: 0 marks a host row; a site row stores its host's row + 1.
 static constexpr quintptr HostId = 0;
 
+// The style's icons, made once: QStyle::standardIcon() loads (and decodes) the image on every
+// call, and views ask for every visible row's icon whenever they lay rows out; at 50 hosts of
+// 20 sites that made each fleet tick take seconds.
+static QIcon styleIcon(QStyle::StandardPixmap pixmap) {
+    static QHash<int, QIcon> icons;
+    auto it = icons.find(int(pixmap));
+    if (it == icons.end())
+        it = icons.insert(int(pixmap), QApplication::style()->standardIcon(pixmap));
+    return *it;
+}
+
 InventoryTreeModel::InventoryTreeModel(QObject *parent)
     : QAbstractItemModel(parent) {}
 
@@ -197,8 +208,8 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
                 const auto state = m_reachability.constFind(host.name);
                 if (host.kind == Host::Kind::Ssh && state != m_reachability.constEnd() &&
                     !state->online)
-                    return QApplication::style()->standardIcon(QStyle::SP_MessageBoxWarning);
-                return QApplication::style()->standardIcon(QStyle::SP_ComputerIcon);
+                    return styleIcon(QStyle::SP_MessageBoxWarning);
+                return styleIcon(QStyle::SP_ComputerIcon);
             }
             break;
         case Qt::ForegroundRole:
@@ -249,10 +260,9 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
                 .arg(where);
         case Qt::DecorationRole:
             if (index.column() != 0) break;
-            if (healthy) return QApplication::style()->standardIcon(QStyle::SP_DialogApplyButton);
-            return QApplication::style()->standardIcon(remote->running > 0 || degraded
-                                                           ? QStyle::SP_MessageBoxWarning
-                                                           : QStyle::SP_MessageBoxCritical);
+            if (healthy) return styleIcon(QStyle::SP_DialogApplyButton);
+            return styleIcon(remote->running > 0 || degraded ? QStyle::SP_MessageBoxWarning
+                                                             : QStyle::SP_MessageBoxCritical);
         case Qt::ForegroundRole:
             if (index.column() == 1)
                 return QBrush(healthy ? QColor(0x2e, 0x9d, 0x4f) : QColor(0xd0, 0x8a, 0x1a));
@@ -286,11 +296,11 @@ QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
         return siteDescription(site);
     case Qt::DecorationRole:
         if (index.column() == 0) {
-            if (!running) return QApplication::style()->standardIcon(QStyle::SP_DirIcon);
+            if (!running) return styleIcon(QStyle::SP_DirIcon);
             if (health->total > 0 && health->running == health->total && !health->recentCrash)
-                return QApplication::style()->standardIcon(QStyle::SP_DialogApplyButton);
-            return QApplication::style()->standardIcon(
-                health->running > 0 ? QStyle::SP_MessageBoxWarning : QStyle::SP_MessageBoxCritical);
+                return styleIcon(QStyle::SP_DialogApplyButton);
+            return styleIcon(health->running > 0 ? QStyle::SP_MessageBoxWarning
+                                                 : QStyle::SP_MessageBoxCritical);
         }
         break;
     case Qt::ForegroundRole:

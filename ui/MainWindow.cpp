@@ -99,7 +99,11 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     m_tree = new QTreeView;
     m_tree->setObjectName(QStringLiteral("hostTree"));
     m_tree->setModel(m_treeFilter);
-    m_tree->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+    // One line per row, and the name column sized when the rows change (updateTree()), not
+    // on every dataChanged: ResizeToContents and per-row heights measure every row each time
+    // a site's state changes, which at fleet size is every row on every tick.
+    m_tree->setUniformRowHeights(true);
+    m_tree->header()->setSectionResizeMode(0, QHeaderView::Interactive);
     connect(m_tree->selectionModel(), &QItemSelectionModel::currentChanged, this,
             [this](const QModelIndex &index) {
                 // The current row moving off a row the filter hides is not the user's choice.
@@ -755,6 +759,7 @@ void MainWindow::reloadInventory() {
     m_lastError.clear();
     m_treeModel->setInventory(inventory.value());
     m_tree->expandAll();
+    m_tree->resizeColumnToContents(0);
     m_connections->setHosts(inventory->hosts());
     m_fleetMonitor->setInventory(inventory->hosts(), inventory->sites(), [this](const Host &host) {
         return m_connections->host(host.name);
@@ -983,6 +988,7 @@ void MainWindow::updateTree() {
         m_treeRunning = running;
         m_treeModel->setRunningSites(running);
         m_tree->expandAll();
+        m_tree->resizeColumnToContents(0);
     }
     if (!m_currentSite.isEmpty()) {
         const QSignalBlocker blocker(m_tree->selectionModel());
