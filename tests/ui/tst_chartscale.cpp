@@ -226,6 +226,34 @@ private Q_SLOTS:
 
     // Beyond 16 backends the view shows hosts; a click on a host's bar shows its backends,
     // the back button every host again.
+    // Many host bars whose names share a prefix are labelled by what tells them apart
+    // ("fleet-h03" -> "h03", which fits under a narrow bar); the full name stays the bar's.
+    void manyBarsDropTheCommonPrefix() {
+        DistributionChartView view;
+        view.resize(600, 400);
+        QList<WorkerRow> rows;
+        for (int h = 1; h <= 8; ++h)
+            for (int b = 0; b < 3; ++b)
+                rows << makeRow(QStringLiteral("fleet-h%1").arg(h, 2, 10, QLatin1Char('0')),
+                                quint16(3000 + b), 1, 10);
+        view.updateSnapshot(snapshotOf(rows));
+        QCOMPARE(view.grouping(), DistributionChartView::Grouping::Hosts);
+        QCOMPARE(view.barCount(), 8);
+        QCOMPARE(view.backendName(2), QStringLiteral("fleet-h03"));
+        QVERIFY2(view.categoryLabel(2).startsWith(QStringLiteral("h03\n")),
+                 qPrintable(view.categoryLabel(2)));
+        // Six bars or fewer have room for the whole name.
+        rows.erase(rows.begin() + 6 * 3, rows.end());
+        QList<WorkerRow> six = rows;
+        for (int h = 1; h <= 6; ++h)
+            six << makeRow(QStringLiteral("fleet-h%1").arg(h, 2, 10, QLatin1Char('0')), 3003, 1,
+                           10);
+        view.updateSnapshot(snapshotOf(six));
+        QCOMPARE(view.barCount(), 6);
+        QVERIFY2(view.categoryLabel(2).startsWith(QStringLiteral("fleet-h03\n")),
+                 qPrintable(view.categoryLabel(2)));
+    }
+
     void viewDrillsIntoAHost() {
         DistributionChartView view;
         view.resize(800, 400);

@@ -149,6 +149,28 @@ void DistributionChartView::showBars() {
         }
     }
 
+    // Many bars are narrow: names sharing a prefix (fleet-h01 ... fleet-h10) show what tells
+    // them apart (h01 ... h10), which fits under a bar where the whole name was cut to "f...";
+    // the tooltip and the drill-down give the full name.
+    if (bars.size() > 6) {
+        qsizetype common = shortNames.constFirst().size();
+        for (const QString &name : std::as_const(shortNames)) {
+            qsizetype same = 0;
+            while (same < common && same < name.size() && name[same] == shortNames[0][same])
+                ++same;
+            common = same;
+        }
+        // Keep at least two characters of every name, and whole words where there are any.
+        for (const QString &name : std::as_const(shortNames))
+            common = std::min(common, name.size() - 2);
+        const qsizetype cut =
+            common > 0 ? shortNames.constFirst().lastIndexOf(QLatin1Char('-'), common - 1) : -1;
+        if (cut > 0) {
+            for (QString &name : shortNames)
+                name = name.mid(cut + 1);
+        }
+    }
+
     m_basis = sumRate > 0    ? ShareBasis::RequestsPerSecond
               : sumTotal > 0 ? ShareBasis::RequestsTotal
                              : ShareBasis::None;
