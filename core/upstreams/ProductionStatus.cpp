@@ -6,6 +6,8 @@
 #include <QDeadlineTimer>
 #include <QHash>
 
+#include <algorithm>
+#include <atomic>
 #include <map>
 #include <thread>
 #include <vector>
@@ -51,9 +53,23 @@ void ask(HostQuery &query, int timeoutMs) {
 
 } // namespace
 
+void runBounded(int count, int maxConcurrent, const std::function<void(int)> &work) {
+    std::atomic<int> next{0};
+    const auto worker = [&] {
+        for (int index = next++; index < count; index = next++)
+            work(index);
+    };
+    std::vector<std::thread> threads;
+    for (int i = 0, n = std::min(count, std::max(maxConcurrent, 1)); i < n; ++i)
+        threads.emplace_back(worker);
+    for (std::thread &thread : threads)
+        thread.join();
+}
+
 QList<ProductionBackendStatus>
 productionBackendStatus(const QList<Site> &sites, const QList<Host> &hosts,
-                        const std::function<SshConfig(const Host &)> &configFor, int timeoutMs) {
+                        const std::function<SshConfig(const Host &)> &configFor, int timeoutMs,
+                        int maxConcurrent) {
     QList<ProductionBackendStatus> rows;
     std::map<QString, HostQuery> queries;
     for (const Site &site : sites) {
@@ -83,11 +99,13 @@ productionBackendStatus(const QList<Site> &sites, const QList<Host> &hosts,
             rows.append(row);
         }
     }
-    std::vector<std::thread> threads;
+    // ask() starts each host's deadline when its connect starts, so a host waiting in the
+    // queue is not charged for the hosts before it.
+    std::vector<HostQuery *> queue;
     for (auto &[name, query] : queries)
-        threads.emplace_back([&query, timeoutMs] { ask(query, timeoutMs); });
-    for (std::thread &thread : threads)
-        thread.join();
+        queue.push_back(&query);
+    runBounded(int(queue.size()), maxConcurrent,
+               [&queue, timeoutMs](int index) { ask(*queue[std::size_t(index)], timeoutMs); });
     for (ProductionBackendStatus &row : rows) {
         const auto found = queries.find(row.host);
         if (found == queries.end()) continue;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "fleet/PollScheduler.h"
 #include "model/Host.h"
 #include "model/Site.h"
 #include "ssh/SshSession.h"
@@ -25,12 +26,19 @@ struct ProductionBackendStatus {
 };
 
 /// Every backend of the production sites among `sites` (those with a balancer), in their
-/// order. Each worker host is asked once (one status command per site), all hosts in
-/// parallel, each within `timeoutMs` for connecting and its commands: a host that cannot be
-/// reached in time gives its backends' rows with its error instead of holding the others up.
-/// `configFor` gives the SSH settings of a host (SshConfig::fromHost() plus a secret).
+/// order. Each worker host is asked once (one status command per site), at most
+/// `maxConcurrent` hosts at once (the rest wait in a queue: 50 SSH handshakes at once on a
+/// small machine make them all late), each within `timeoutMs` counted from the start of its
+/// own connect: a host that cannot be reached in time gives its backends' rows with its error
+/// and holds up only its own slot. `configFor` gives the SSH settings of a host
+/// (SshConfig::fromHost() plus a secret).
 QList<ProductionBackendStatus>
 productionBackendStatus(const QList<Site> &sites, const QList<Host> &hosts,
-                        const std::function<SshConfig(const Host &)> &configFor, int timeoutMs);
+                        const std::function<SshConfig(const Host &)> &configFor, int timeoutMs,
+                        int maxConcurrent = PollOptions{}.maxConcurrent);
+
+/// Runs work(0) ... work(count - 1), taken in order from a queue by at most `maxConcurrent`
+/// threads (at least one), and returns once all have finished.
+void runBounded(int count, int maxConcurrent, const std::function<void(int)> &work);
 
 } // namespace corral
