@@ -181,7 +181,11 @@ void DistributionChartView::showBars() {
     labels.reserve(bars.size());
     for (qsizetype i = 0; i < bars.size(); ++i) {
         if (m_basis != ShareBasis::None) shares[i] = 100.0 * basisValues[i] / basisSum;
-        labels.append(QStringLiteral("%1\n%2 %").arg(shortNames[i]).arg(shares[i], 0, 'f', 0));
+        // Under a narrow bar (more than six) the name alone; the share is in the tooltip.
+        labels.append(
+            bars.size() > 6
+                ? shortNames[i]
+                : QStringLiteral("%1\n%2 %").arg(shortNames[i]).arg(shares[i], 0, 'f', 0));
     }
 
     // Touch the bar set only where it changed: every call repaints the bars.
