@@ -373,6 +373,13 @@ void FleetMonitor::poll(const QString &hostName, PollScheduler::Done done) {
         done(false, QStringLiteral("not connected"));
         return;
     }
+    // A host whose session comes back (SshHost keeps it connected) is polled at the next
+    // round, not after the rest of its back-off: the tree shows it online at once.
+    if (m_onlineWatched.value(hostName) != ssh) {
+        m_onlineWatched.insert(hostName, ssh);
+        connect(ssh, &SshHost::online, this,
+                [this, hostName] { m_scheduler->endBackOff(hostName); });
+    }
     auto pending = std::make_shared<PendingPoll>();
     pending->done = std::move(done);
     pending->watch = connect(ssh, &QObject::destroyed, this, [pending] {

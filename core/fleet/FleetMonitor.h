@@ -7,6 +7,7 @@
 
 #include <QHash>
 #include <QObject>
+#include <QPointer>
 
 #include <functional>
 #include <memory>
@@ -83,6 +84,8 @@ private:
     std::unique_ptr<LocalVitals> m_local;
     qint64 m_lastRoundMs = 0;
     bool m_roundOpen = false; ///< tick() started a round the scheduler has not finished
+    /// The SshHost whose online() ends the host's back-off, per host (null once deleted).
+    QHash<QString, QPointer<SshHost>> m_onlineWatched;
 };
 
 } // namespace corral

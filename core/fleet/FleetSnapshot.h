@@ -21,18 +21,16 @@ struct FleetHostRow {
     qint64 pollMs = 0;     ///< round trip of its last answered poll
     qint64 retryInMs = 0;  ///< back-off: the next poll of an unreachable host is this far off
     int cores = 0;
-    double load1 = 0;             ///< /proc/loadavg
-    double cpuBusyPercent = 0;    ///< all cores, 0..100, since its previous poll
-    qint64 memoryUsedBytes = 0;   ///< MemTotal - MemAvailable
+    double load1 = 0;           ///< /proc/loadavg
+    double cpuBusyPercent = 0;  ///< all cores, 0..100, since its previous poll
+    qint64 memoryUsedBytes = 0; ///< MemTotal - MemAvailable
     qint64 memoryTotalBytes = 0;
     int workersRunning = 0;       ///< production workers on this host that run
     int workersTotal = 0;         ///< production backends whose worker is on this host
     double requestsPerSecond = 0; ///< requests its workers served (from the balancers' counts)
     double errorsPerSecond = 0;   ///< 5xx answers of its workers
     /// Unreachable, or not every worker on it runs: sorted first by the overview.
-    bool degraded() const {
-        return (polled && !reachable) || workersRunning < workersTotal;
-    }
+    bool degraded() const { return (polled && !reachable) || workersRunning < workersTotal; }
 };
 
 /// One production site (a site with a balancer) across the fleet.
@@ -76,22 +74,26 @@ struct FleetSnapshot {
 
     int workersRunning() const {
         int sum = 0;
-        for (const FleetSiteRow &site : sites) sum += site.workersRunning;
+        for (const FleetSiteRow &site : sites)
+            sum += site.workersRunning;
         return sum;
     }
     int workersTotal() const {
         int sum = 0;
-        for (const FleetSiteRow &site : sites) sum += site.workersTotal;
+        for (const FleetSiteRow &site : sites)
+            sum += site.workersTotal;
         return sum;
     }
     double requestsPerSecond() const {
         double sum = 0;
-        for (const FleetSiteRow &site : sites) sum += site.requestsPerSecond;
+        for (const FleetSiteRow &site : sites)
+            sum += site.requestsPerSecond;
         return sum;
     }
     double errorsPerSecond() const {
         double sum = 0;
-        for (const FleetSiteRow &site : sites) sum += site.errorsPerSecond;
+        for (const FleetSiteRow &site : sites)
+            sum += site.errorsPerSecond;
         return sum;
     }
     const FleetHostRow *host(const QString &name) const {

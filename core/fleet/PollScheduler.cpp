@@ -111,6 +111,13 @@ qint64 PollScheduler::retryInMs(const QString &host) const {
     return state ? std::max<qint64>(0, state->notBefore - m_clock.elapsed()) : 0;
 }
 
+void PollScheduler::endBackOff(const QString &host) {
+    HostState *state = m_hosts.value(host);
+    if (!state) return;
+    state->notBefore = 0;
+    state->retryMs = 0;
+}
+
 void PollScheduler::dispatch() {
     // A poll may call done() before it returns: the loop below picks up the slot it freed.
     if (m_dispatching) return;

@@ -55,6 +55,9 @@ public:
     int queued() const { return int(m_queue.size()); }
     /// ms until the host's next poll is allowed (0: due now); for the overview's "retry in".
     qint64 retryInMs(const QString &host) const;
+    /// The host is known to answer again (its SSH session came back): its back-off ends, so
+    /// the next round polls it instead of showing it unreachable for up to maxRetryMs more.
+    void endBackOff(const QString &host);
 
 Q_SIGNALS:
     /// A poll ended: answered (`ok`), failed, or given up after timeoutMs (`ok` false,

@@ -218,6 +218,31 @@ private Q_SLOTS:
         QVERIFY(scheduler.retryInMs(host) > 50 && scheduler.retryInMs(host) <= 100);
     }
 
+    // A host known to answer again (its session came back) leaves its back-off at once.
+    void endBackOffMakesTheHostDue() {
+        FakeFleet fleet;
+        PollScheduler scheduler(fleet.poll());
+        PollOptions options;
+        options.firstRetryMs = 60000;
+        options.maxRetryMs = 60000;
+        options.intervalMs = 60000;
+        scheduler.setOptions(options);
+        const QString host = QStringLiteral("back");
+        fleet.behaviour[host] = {0, false, false}; // fails at once
+        scheduler.setHosts({host});
+        scheduler.tick();
+        QCOMPARE(fleet.pollsOf(host), 1);
+        QVERIFY(scheduler.retryInMs(host) > 50000);
+        scheduler.tick();
+        QCOMPARE(fleet.pollsOf(host), 1); // backing off
+        scheduler.endBackOff(host);
+        QCOMPARE(scheduler.retryInMs(host), qint64(0));
+        fleet.behaviour[host] = {0, true, false};
+        scheduler.tick();
+        QCOMPARE(fleet.pollsOf(host), 2);
+        scheduler.endBackOff(QStringLiteral("unknown")); // no such host: nothing happens
+    }
+
     // A removed host's slot is freed at once and its late done() is ignored, even after the
     // scheduler itself is gone.
     void removalForgetsTheHost() {
