@@ -212,7 +212,9 @@ private Q_SLOTS:
             QVERIFY2(r.isHopByHop(h) == expected, std::string(h.name).c_str());
         }
         // The next request on the connection starts from nothing.
-        QCOMPARE(parse("GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n", r), 0);
+        // (Kept in a variable: the recorded values point into the parsed text.)
+        const std::string next = "GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n";
+        QCOMPARE(parse(next, r), 0);
         QCOMPARE(r.acceptEncoding, std::string_view("gzip"));
         QVERIFY(!r.acceptEncodingRepeated);
         for (const std::string_view v :
