@@ -11,7 +11,7 @@ build_packages=(cmake ninja-build g++ qt6-base-dev qt6-charts-dev qtkeychain-qt6
 # benchmarks, Xvfb/ImageMagick for screenshots, a headless keyring for QtKeychain.
 test_packages=(openssh-server openssh-client nginx haproxy apache2 wrk xvfb xauth imagemagick dbus-x11 gnome-keyring
                procps iproute2 curl socat clang libclang-rt-14-dev
-               dpkg-dev fakeroot file desktop-file-utils appstream groff-base man-db)
+               dpkg-dev fakeroot file desktop-file-utils appstream groff-base man-db lintian)
 
 missing=()
 for package in "${build_packages[@]}" "${test_packages[@]}"; do

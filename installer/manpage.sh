@@ -28,5 +28,14 @@ if [ "$name" = corralctl ]; then
   done
 fi
 printf '.SH SEE ALSO\n'
-if [ "$name" = corralctl ]; then printf '.BR corral (1)\n'; else printf '.BR corralctl (1)\n'; fi
+case $name in
+  corral) see_also="corralctl corral-agent" ;;
+  corralctl) see_also="corral corral-agent corral-demo-worker" ;;
+  corral-agent) see_also="corral corralctl systemctl" ;;
+  *) see_also="corral corralctl" ;;
+esac
+last=${see_also##* }
+for page in $see_also; do # ".BR page (1)," — the last without the comma
+  if [ "$page" = "$last" ]; then printf '.BR %s (1)\n' "$page"; else printf '.BR %s (1),\n' "$page"; fi
+done
 printf '.SH AUTHORS\nThe Corral authors.\n'

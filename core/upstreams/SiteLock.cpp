@@ -172,8 +172,12 @@ Result<std::unique_ptr<SiteLock>> SiteLock::acquire(SshSession &session,
 SiteLock::~SiteLock() {
     m_remote.reset(); // EOF to the holder on the host: it exits and the flock is gone
     if (m_localFd >= 0) {
-        if (m_localHeld) (void)::ftruncate(m_localFd, 0); // the holder's text, not another's
-        ::close(m_localFd);                               // releases the flock
+        // The holder's text goes, not another's; best effort: a text left behind is
+        // overwritten by the next holder and is never read as a lock (the flock is).
+        if (m_localHeld) {
+            [[maybe_unused]] const int cleared = ::ftruncate(m_localFd, 0);
+        }
+        ::close(m_localFd); // releases the flock
     }
 }
 
