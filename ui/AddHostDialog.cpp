@@ -1,4 +1,5 @@
 #include "AddHostDialog.h"
+#include "PlainText.h"
 
 #include "remote/HostDiscovery.h"
 #include "ssh/KnownHosts.h"
@@ -85,7 +86,7 @@ void AddHostDialog::buildFields() {
     m_test = new QPushButton(tr("&Test connection"));
     m_test->setObjectName(QStringLiteral("testConnection"));
     m_test->setToolTip(tr("Connect, verify the host key and show what the host runs"));
-    m_output = new QLabel;
+    m_output = plainLabel(new QLabel);
     m_output->setObjectName(QStringLiteral("testOutput"));
     m_output->setWordWrap(true);
     m_output->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -93,7 +94,7 @@ void AddHostDialog::buildFields() {
     // A changed key: the whole explanation, both fingerprints, and the only way to accept it.
     m_keyBox = new QGroupBox(tr("The host key changed"));
     m_keyBox->setObjectName(QStringLiteral("hostKeyBox"));
-    m_keyChange = new QLabel;
+    m_keyChange = plainLabel(new QLabel);
     m_keyChange->setObjectName(QStringLiteral("hostKeyChange"));
     m_keyChange->setWordWrap(true);
     m_keyChange->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -111,7 +112,7 @@ void AddHostDialog::buildFields() {
     keyLayout->addWidget(m_acceptKey, 0, Qt::AlignRight);
     m_keyBox->hide();
 
-    m_error = new QLabel;
+    m_error = plainLabel(new QLabel);
     m_error->setObjectName(QStringLiteral("hostError"));
     m_error->setWordWrap(true);
     m_error->setStyleSheet(QStringLiteral("color: #d23c3c"));

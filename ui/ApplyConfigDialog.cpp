@@ -1,4 +1,5 @@
 #include "ApplyConfigDialog.h"
+#include "PlainText.h"
 
 #include "cluster/RemoteSite.h"
 #include "ssh/HostConnections.h"
@@ -64,7 +65,7 @@ ApplyConfigDialog::ApplyConfigDialog(const Site &site, HostConnections *connecti
     m_steps = new QListWidget;
     m_steps->setObjectName(QStringLiteral("steps"));
     m_steps->setMaximumHeight(140);
-    m_message = new QLabel;
+    m_message = plainLabel(new QLabel);
     m_message->setObjectName(QStringLiteral("message"));
     m_message->setWordWrap(true);
     m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);

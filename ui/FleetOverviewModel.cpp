@@ -1,4 +1,5 @@
 #include "FleetOverviewModel.h"
+#include "PlainText.h"
 
 #include "WorkerTableModel.h"
 
@@ -213,8 +214,13 @@ QVariant FleetOverviewModel::headerData(int section, Qt::Orientation orientation
 QVariant FleetOverviewModel::data(const QModelIndex &index, int role) const {
     if (!index.isValid() || index.row() >= m_keys.size()) return {};
     const int row = index.row();
-    if (row < hostRowCount()) return hostData(m_snapshot.hosts[row], index.column(), role);
-    return siteData(m_snapshot.sites[row - hostRowCount()], index.column(), role);
+    const QVariant value =
+        row < hostRowCount()
+            ? hostData(m_snapshot.hosts[row], index.column(), role)
+            : siteData(m_snapshot.sites[row - hostRowCount()], index.column(), role);
+    // Tool tips quote hosts' errors: shown literally, never as markup.
+    return role == Qt::ToolTipRole && value.isValid() ? QVariant(plainToolTip(value.toString()))
+                                                      : value;
 }
 
 QVariant FleetOverviewModel::trendSortValue(const QString &key) const {

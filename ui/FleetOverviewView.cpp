@@ -1,4 +1,5 @@
 #include "FleetOverviewView.h"
+#include "PlainText.h"
 
 #include "charts/SparklineDelegate.h"
 
@@ -16,12 +17,12 @@ FleetOverviewView::FleetOverviewView(QWidget *parent)
     m_proxy = new FleetOverviewSortModel(this);
     m_proxy->setSourceModel(m_model);
 
-    m_title = new QLabel;
+    m_title = plainLabel(new QLabel);
     m_title->setObjectName(QStringLiteral("fleetTitle"));
     QFont bold = m_title->font();
     bold.setBold(true);
     m_title->setFont(bold);
-    m_totals = new QLabel;
+    m_totals = plainLabel(new QLabel);
     m_totals->setObjectName(QStringLiteral("fleetTotals"));
     m_totals->setTextInteractionFlags(Qt::TextSelectableByMouse);
 

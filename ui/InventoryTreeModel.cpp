@@ -1,4 +1,5 @@
 #include "InventoryTreeModel.h"
+#include "PlainText.h"
 
 #include <QApplication>
 #include <QBrush>
@@ -193,6 +194,12 @@ int InventoryTreeModel::columnCount(const QModelIndex &) const {
 }
 
 QVariant InventoryTreeModel::data(const QModelIndex &index, int role) const {
+    const QVariant value = roleData(index, role);
+    return role == Qt::ToolTipRole && value.isValid() ? QVariant(plainToolTip(value.toString()))
+                                                      : value;
+}
+
+QVariant InventoryTreeModel::roleData(const QModelIndex &index, int role) const {
     if (!index.isValid()) return {};
     const bool isHost = index.internalId() == HostId;
     const HostNode &hostNode = m_hosts.at(isHost ? index.row() : int(index.internalId() - 1));

@@ -47,10 +47,12 @@ public:
     QModelIndex parent(const QModelIndex &child) const override;
     int rowCount(const QModelIndex &parent = {}) const override;
     int columnCount(const QModelIndex &parent = {}) const override;
+    // Tool tips come back as plain text shown literally (they quote what hosts and workers said).
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
 private:
+    QVariant roleData(const QModelIndex &index, int role) const;
     struct HostNode {
         Host host;
         QList<Site> sites;

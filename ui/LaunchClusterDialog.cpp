@@ -1,4 +1,5 @@
 #include "LaunchClusterDialog.h"
+#include "PlainText.h"
 
 #include "FieldWidgets.h"
 #include "util/ListeningSockets.h"
@@ -50,7 +51,7 @@ LaunchClusterDialog::LaunchClusterDialog(QString demoWorkerPath, QWidget *parent
     m_listen = new QLineEdit(QStringLiteral("127.0.0.1:8080"));
     m_listen->setObjectName(QStringLiteral("listen"));
     m_listen->setToolTip(tr("Address of the embedded load balancer in front of the workers"));
-    m_listenStatus = new QLabel;
+    m_listenStatus = plainLabel(new QLabel);
     m_listenStatus->setObjectName(QStringLiteral("listenStatus"));
     m_listenStatus->setWordWrap(true);
     m_listenStatus->setStyleSheet(QStringLiteral("color: #d23c3c"));
@@ -62,7 +63,7 @@ LaunchClusterDialog::LaunchClusterDialog(QString demoWorkerPath, QWidget *parent
     m_policy->setObjectName(QStringLiteral("policy"));
     for (BalancingPolicy policy : allPolicies())
         m_policy->addItem(policyName(policy), int(policy));
-    m_error = new QLabel;
+    m_error = plainLabel(new QLabel);
     m_error->setObjectName(QStringLiteral("error"));
     m_error->setWordWrap(true);
     m_error->setStyleSheet(QStringLiteral("color: #d23c3c"));

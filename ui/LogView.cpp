@@ -1,4 +1,5 @@
 #include "LogView.h"
+#include "PlainText.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -22,13 +23,13 @@ LogView::LogView(QWidget *parent)
     m_source->setToolTip(tr("The selected worker's output, or the site's access log: one line "
                             "per request its proxy served (nginx's combined format, the "
                             "upstream and the times)"));
-    m_title = new QLabel(tr("Select a worker to see its log."));
+    m_title = plainLabel(new QLabel(tr("Select a worker to see its log.")));
     m_search = new QLineEdit;
     m_search->setObjectName(QStringLiteral("logSearch"));
     m_search->setPlaceholderText(tr("Search the log (Enter: next match)"));
     m_search->setClearButtonEnabled(true);
     m_search->setToolTip(tr("Find text in the log tail; Enter jumps to the next match"));
-    m_matches = new QLabel;
+    m_matches = plainLabel(new QLabel);
     m_matches->setObjectName(QStringLiteral("logMatches"));
     m_follow = new QCheckBox(tr("Follow"));
     m_follow->setObjectName(QStringLiteral("logFollow"));

@@ -1,4 +1,5 @@
 #include "MainWindow.h"
+#include "PlainText.h"
 
 #include "AddHostDialog.h"
 #include "ApplyConfigDialog.h"
@@ -247,9 +248,9 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
         QApplication::clipboard()->setText(QStringLiteral("http://") + m_listenButton->text());
         statusBar()->showMessage(tr("Copied http://%1").arg(m_listenButton->text()), 3000);
     });
-    m_policyLabel = new QLabel;
-    m_workersLabel = new QLabel;
-    m_throughputLabel = new QLabel;
+    m_policyLabel = plainLabel(new QLabel);
+    m_workersLabel = plainLabel(new QLabel);
+    m_throughputLabel = plainLabel(new QLabel);
     m_rollout = new QProgressBar;
     m_rollout->setObjectName(QStringLiteral("rolloutProgress"));
     m_rollout->setMaximumWidth(180);
@@ -2113,12 +2114,12 @@ void MainWindow::showRollingRestartResult(const Site &site, const RollingRestart
     dialog->setObjectName(QStringLiteral("rollingRestartResult"));
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     dialog->setWindowTitle(tr("Rolling restart of %1").arg(site.name));
-    auto *summary =
+    auto *summary = plainLabel(
         new QLabel(report.ok() ? tr("All %n backend(s) were restarted and are back in rotation.",
                                     nullptr, int(report.restarted.size()))
                    : report.failedBackend.isEmpty()
                        ? tr("Nothing was changed: %1").arg(report.error)
-                       : tr("Stopped at %1: %2").arg(report.failedBackend, report.error));
+                       : tr("Stopped at %1: %2").arg(report.failedBackend, report.error)));
     summary->setWordWrap(true);
     auto *list = new QListWidget;
     list->setObjectName(QStringLiteral("backendOutcomes"));

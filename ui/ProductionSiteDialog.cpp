@@ -1,4 +1,5 @@
 #include "ProductionSiteDialog.h"
+#include "PlainText.h"
 
 #include "FieldWidgets.h"
 #include "ssh/ShellQuote.h"
@@ -128,7 +129,7 @@ ProductionSiteDialog::ProductionSiteDialog(QList<Host> sshHosts, QStringList tak
         "runtimeDirectory", tr("HAProxy: directory of the stats socket the rolling restart "
                                "drains servers through"));
 
-    m_error = new QLabel;
+    m_error = plainLabel(new QLabel);
     m_error->setObjectName(QStringLiteral("error"));
     m_error->setWordWrap(true);
     m_error->setStyleSheet(QStringLiteral("color: #d23c3c"));

@@ -1,4 +1,5 @@
 #include "WorkerTableModel.h"
+#include "PlainText.h"
 
 #include <algorithm>
 
@@ -195,6 +196,12 @@ QVariant WorkerTableModel::balancerData(const BalancerRow &row, int column, int 
 }
 
 QVariant WorkerTableModel::data(const QModelIndex &index, int role) const {
+    const QVariant value = roleData(index, role);
+    return role == Qt::ToolTipRole && value.isValid() ? QVariant(plainToolTip(value.toString()))
+                                                      : value;
+}
+
+QVariant WorkerTableModel::roleData(const QModelIndex &index, int role) const {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid)) return {};
     if (index.row() == m_rows.size() && m_balancer)
         return balancerData(*m_balancer, index.column(), role);

@@ -48,6 +48,7 @@ public:
 
     int rowCount(const QModelIndex &parent = {}) const override;
     int columnCount(const QModelIndex &parent = {}) const override;
+    // Tool tips come back as plain text shown literally (they quote what hosts and workers said).
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation,
                         int role = Qt::DisplayRole) const override;
@@ -56,6 +57,7 @@ public:
     static QString formatDuration(qint64 ms);
 
 private:
+    QVariant roleData(const QModelIndex &index, int role) const;
     /// What the embedded balancer answered itself, shown as the table's last row.
     struct BalancerRow {
         QString listen;

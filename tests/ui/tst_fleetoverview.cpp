@@ -192,6 +192,14 @@ private Q_SLOTS:
                     .contains(QStringLiteral("last answer")));
         QVERIFY(!model.index(2, 0).data(FleetOverviewModel::DegradedRole).toBool());
         QCOMPARE(model.totals().hostsReachable, 2);
+        // The error is what the host's shell said: markup in it is escaped in the tooltip.
+        snapshot.hosts[1].error = QStringLiteral("bash: <b>bold</b>: command not found");
+        model.setSnapshot(snapshot);
+        const QString errorTip =
+            model.index(1, FleetOverviewModel::State).data(Qt::ToolTipRole).toString();
+        QVERIFY2(errorTip.contains(QStringLiteral("&lt;b&gt;bold&lt;/b&gt;")) &&
+                     !errorTip.contains(QStringLiteral("<b>")),
+                 qPrintable(errorTip));
         // Tooltips carry the exact values.
         QVERIFY(model.index(0, FleetOverviewModel::Memory)
                     .data(Qt::ToolTipRole)

@@ -16,6 +16,7 @@
 #include <QSortFilterProxyModel>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTextDocument>
 
 #include <csignal>
 #include <memory>
@@ -341,6 +342,18 @@ private Q_SLOTS:
         QCOMPARE(cell(model, 2, 1), QStringLiteral("deploy@127.0.0.3 · offline"));
         QCOMPARE(model.index(2, 0).data(Qt::ToolTipRole).toString(),
                  QStringLiteral("Offline: connection refused"));
+        // A reason is what the host or the network said: markup in it is shown, not obeyed
+        // (QToolTip would render "<b>" or an <img> in a plain string as rich text).
+        const QString hostile = QStringLiteral("<b>owned</b> <img src=\"/etc/passwd\"> & more");
+        model.setHostOnline(QStringLiteral("web2"), false, hostile);
+        const QString tip = model.index(2, 0).data(Qt::ToolTipRole).toString();
+        QVERIFY2(tip.contains(QStringLiteral("&lt;b&gt;owned&lt;/b&gt; &lt;img src=")),
+                 qPrintable(tip));
+        QVERIFY2(!tip.contains(QStringLiteral("<b>")) && !tip.contains(QStringLiteral("<img")),
+                 qPrintable(tip));
+        QTextDocument shown;
+        shown.setHtml(tip);
+        QCOMPARE(shown.toPlainText(), QStringLiteral("Offline: ") + hostile);
         model.setHostOnline(QStringLiteral("web2"), true);
         QCOMPARE(cell(model, 2, 1), QStringLiteral("deploy@127.0.0.3 · online"));
 

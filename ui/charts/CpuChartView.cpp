@@ -1,4 +1,5 @@
 #include "charts/CpuChartView.h"
+#include "../PlainText.h"
 
 #include "charts/ChartStyle.h"
 #include "charts/CpuHeatMap.h"
@@ -233,7 +234,9 @@ void CpuChartView::createLine(Track &track) {
                                                  .toString(QStringLiteral("hh:mm:ss"));
                         QToolTip::showText(
                             QCursor::pos(),
-                            tr("%1\n%2: %3 % CPU").arg(name, time).arg(point.y(), 0, 'f', 1), this);
+                            plainToolTip(
+                                tr("%1\n%2: %3 % CPU").arg(name, time).arg(point.y(), 0, 'f', 1)),
+                            this);
                     });
         });
     // The pen is built once per line, not per tick: setPen repaints the whole series.

@@ -1,4 +1,5 @@
 #include "charts/CpuHeatMap.h"
+#include "../PlainText.h"
 
 #include <QDateTime>
 #include <QEvent>
@@ -273,7 +274,7 @@ void CpuHeatMap::mouseMoveEvent(QMouseEvent *event) {
     if (text.isEmpty())
         QToolTip::hideText();
     else
-        QToolTip::showText(event->globalPosition().toPoint(), text, this);
+        QToolTip::showText(event->globalPosition().toPoint(), plainToolTip(text), this);
 }
 
 void CpuHeatMap::leaveEvent(QEvent *event) {

@@ -1,4 +1,5 @@
 #include "charts/DistributionChartView.h"
+#include "../PlainText.h"
 
 #include "charts/ChartStyle.h"
 
@@ -374,7 +375,7 @@ void DistributionChartView::showToolTip(bool status, int index) {
         QToolTip::hideText();
         return;
     }
-    QToolTip::showText(QCursor::pos(), barToolTip(index), this);
+    QToolTip::showText(QCursor::pos(), plainToolTip(barToolTip(index)), this);
 }
 
 void DistributionChartView::resizeEvent(QResizeEvent *event) {
