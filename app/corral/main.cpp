@@ -53,10 +53,16 @@ int main(int argc, char *argv[]) {
     bool sessionsOk = false;
     const int pollInterval = parser.value(pollIntervalOption).toInt(&intervalOk);
     const int maxSessions = parser.value(maxSessionsOption).toInt(&sessionsOk);
-    if (!intervalOk || pollInterval < 100 || !sessionsOk || maxSessions < 1) {
-        std::fputs("corral: --poll-interval takes at least 100 ms and --max-ssh-sessions at "
-                   "least 1\n",
-                   stderr);
+    // Named with the value given, so a typo in a desktop file or unit is found at once.
+    if (!intervalOk || pollInterval < 100) {
+        std::fprintf(stderr,
+                     "corral: --poll-interval: '%s' is not a number of milliseconds >= 100\n",
+                     qPrintable(parser.value(pollIntervalOption)));
+        return 2;
+    }
+    if (!sessionsOk || maxSessions < 1) {
+        std::fprintf(stderr, "corral: --max-ssh-sessions: '%s' is not a whole number >= 1\n",
+                     qPrintable(parser.value(maxSessionsOption)));
         return 2;
     }
 

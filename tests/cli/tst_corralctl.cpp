@@ -153,6 +153,27 @@ private Q_SLOTS:
         QVERIFY(console.waitForFinished(30000));
         QCOMPARE(QString::fromUtf8(console.readAllStandardOutput()).trimmed(),
                  QStringLiteral("corral " CORRAL_VERSION));
+
+        // Bad polling settings stop the console before it opens a window, naming the flag
+        // and the value given.
+        const QList<QStringList> badPolling{
+            {QStringLiteral("--poll-interval"), QStringLiteral("99")},
+            {QStringLiteral("--poll-interval"), QStringLiteral("1s")},
+            {QStringLiteral("--poll-interval"), QStringLiteral("-500")},
+            {QStringLiteral("--max-ssh-sessions"), QStringLiteral("0")},
+            {QStringLiteral("--max-ssh-sessions"), QStringLiteral("many")}};
+        for (const QStringList &arguments : badPolling) {
+            QProcess bad;
+            bad.setProcessEnvironment(env);
+            bad.start(QStringLiteral(CORRAL_PATH), arguments);
+            QVERIFY(bad.waitForFinished(30000));
+            const QString err = QString::fromUtf8(bad.readAllStandardError());
+            QVERIFY2(bad.exitStatus() == QProcess::NormalExit && bad.exitCode() == 2,
+                     qPrintable(arguments.join(u' ') + QStringLiteral(": exit ") +
+                                QString::number(bad.exitCode()) + u' ' + err));
+            QVERIFY2(err.contains(arguments[0] + QStringLiteral(": '") + arguments[1] + u'\''),
+                     qPrintable(err));
+        }
     }
 
     void siteLifecycle() {
