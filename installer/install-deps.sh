@@ -12,6 +12,11 @@ build_packages=(cmake ninja-build g++ qt6-base-dev qt6-charts-dev qtkeychain-qt6
 test_packages=(openssh-server openssh-client nginx haproxy apache2 wrk xvfb xauth imagemagick dbus-x11 gnome-keyring
                procps iproute2 curl socat clang libclang-rt-14-dev
                dpkg-dev fakeroot file desktop-file-utils appstream groff-base man-db lintian)
+# Node.js for the real Express/socket.io fixture app (tests/fixtures/affinity-app, npm ci from
+# its lock file): Debian's nodejs and npm, unless a node and npm (e.g. from NodeSource or nvm)
+# are already on PATH, which the packages must not shadow or conflict with.
+command -v node >/dev/null 2>&1 || test_packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || test_packages+=(npm)
 
 missing=()
 for package in "${build_packages[@]}" "${test_packages[@]}"; do
