@@ -2,12 +2,15 @@
 
 // A client's view of the responses on one connection: where each ends and whether the server
 // keeps the connection, with the proxy's own strict head parser and body framing (a response
-// the proxy would refuse as ambiguous is an error here too). Used by the load generator.
+// the proxy would refuse as ambiguous is an error here too). Used by the load generator, and
+// by the affinity check's probe (core/affinity/DirectFetch.cpp), which also reads the head
+// and the body through an Observer.
 
 #include "http/BodyFramer.h"
 #include "http/HttpParser.h"
 
 #include <cstddef>
+#include <functional>
 
 namespace corral::http {
 
@@ -20,8 +23,20 @@ public:
         : m_maxHeadBytes(maxHeadBytes)
         , m_maxHeaders(maxHeaders) {}
 
-    /// Expects the response to the next request; a HEAD request's has no body.
-    void reset(bool requestWasHead = false);
+    /// Expects the response to the next request; a HEAD request's has no body. With
+    /// `upgradeRequested` (the request asked for a protocol switch), a 101 head is the whole
+    /// answer (Done, status 101) instead of an error.
+    void reset(bool requestWasHead = false, bool upgradeRequested = false);
+
+    /// For a reader of the answer itself, not only of where it ends: `head` sees the final
+    /// head once parsed (its views point into the bytes of that feed() call: copy what is
+    /// kept), `payload` the body's bytes with the chunked framing taken off. Unset: neither is
+    /// called (the load generator's hot path).
+    struct Observer {
+        std::function<void(const ResponseHead &head)> head;
+        std::function<void(const char *data, size_t size)> payload;
+    };
+    void setObserver(Observer observer) { m_observer = std::move(observer); }
 
     /// Reads from the start of the bytes received and not yet consumed; `consumed` is how
     /// many of them the caller drops now (the rest must be offered again, more appended).
@@ -43,16 +58,19 @@ private:
     enum class State { Head, Body, Done, Failed };
 
     Progress readHead(const char *data, size_t size, size_t &consumed);
+    long feedObservedBody(const char *data, size_t size);
 
     size_t m_maxHeadBytes;
     size_t m_maxHeaders;
     bool m_requestWasHead = false;
+    bool m_upgradeRequested = false;
     State m_state = State::Head;
     int m_status = 0;
     bool m_closes = false;
     HeadScanner m_scanner;
     ResponseHead m_head;
     BodyFramer m_body;
+    Observer m_observer;
 };
 
 } // namespace corral::http
