@@ -33,10 +33,14 @@ Options:
   --ignore-sigterm     ignore SIGTERM (only SIGKILL stops the worker)
   --log-rate BYTES     write about BYTES bytes per second of log lines to stdout
   --print-env NAME     print NAME=value at start (repeatable)
+  --sessions KIND      memory: a GET without a demo.sid cookie this process issued gets
+                       "Set-Cookie: demo.sid=<16 hex>" (remembered here only, like
+                       express-session's memory store); none: no cookie (the default)
   -h, --help           show this help
 
 Routes:
-  GET  /               {"pid":P,"port":N,"requests":COUNT}
+  GET  /               {"pid":P,"port":N,"requests":COUNT}, with --sessions memory
+                       also "session":"new" or "known"
   GET  /health         200 "ok", or 503 when failing
   POST /health/fail    make /health answer 503;  POST /health/ok restores 200
   GET  /work?ms=N      burn N ms of CPU, then answer
@@ -123,6 +127,14 @@ std::optional<Options> parseOptions(const std::vector<std::string> &arguments,
             const auto rate = integer(0, 1LL << 30);
             if (!rate) return std::nullopt;
             options.logRateBytesPerSecond = *rate;
+        } else if (name == "--sessions") {
+            const auto kind = value();
+            if (!kind) return std::nullopt;
+            if (*kind != "memory" && *kind != "none") {
+                error = "--sessions: '" + *kind + "' is not memory or none";
+                return std::nullopt;
+            }
+            options.memorySessions = *kind == "memory";
         } else if (name == "--print-env") {
             const auto variable = value();
             if (!variable) return std::nullopt;

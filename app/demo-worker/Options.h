@@ -18,6 +18,7 @@ struct Options {
     bool ignoreSigterm = false;
     long long logRateBytesPerSecond = 0;
     std::vector<std::string> printEnvironment;
+    bool memorySessions = false; // --sessions memory: a demo.sid cookie known to this process only
     bool help = false;
 };
 

@@ -129,6 +129,9 @@ bool RequestParser::parseHead(std::string_view head) {
             m_request.upgrade = value;
         } else if (equalsIgnoreCase(name, "sec-websocket-key")) {
             m_request.webSocketKey = value;
+        } else if (equalsIgnoreCase(name, "cookie")) {
+            if (!m_request.cookie.empty()) m_request.cookie += "; ";
+            m_request.cookie += value;
         } else if (equalsIgnoreCase(name, "expect")) {
             m_request.expectContinue = equalsIgnoreCase(value, "100-continue");
         }

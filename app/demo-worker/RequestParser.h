@@ -19,6 +19,7 @@ struct Request {
     bool connectionUpgrade = false; // "upgrade" among the Connection tokens
     std::string upgrade;            // Upgrade header value
     std::string webSocketKey;       // Sec-WebSocket-Key
+    std::string cookie;             // the Cookie headers, joined with "; "
     bool expectContinue = false;
     bool chunked = false;
     std::uint64_t contentLength = 0;

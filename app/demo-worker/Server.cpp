@@ -5,6 +5,7 @@
 
 #include <QByteArray>
 #include <QCryptographicHash>
+#include <QRandomGenerator>
 
 #include <algorithm>
 #include <array>
@@ -43,6 +44,22 @@ constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 constexpr auto kLogInterval = std::chrono::milliseconds(100);
 constexpr std::size_t kLogLineBytes = 100;
+// --sessions memory keeps at most this many session ids; the oldest are forgotten first.
+constexpr std::size_t kMaxSessions = 10'000;
+
+// The value of cookie `name` in a Cookie header ("a=1; demo.sid=x"); empty when absent.
+std::string_view cookieValue(std::string_view header, std::string_view name) {
+    while (!header.empty()) {
+        const std::size_t end = header.find(';');
+        std::string_view pair = header.substr(0, end);
+        header = end == std::string_view::npos ? std::string_view() : header.substr(end + 1);
+        while (!pair.empty() && pair.front() == ' ')
+            pair.remove_prefix(1);
+        if (pair.size() > name.size() && pair.starts_with(name) && pair[name.size()] == '=')
+            return pair.substr(name.size() + 1);
+    }
+    return {};
+}
 
 // The toolkit's reason phrase; "Unknown" for a status it does not list.
 std::string_view reasonPhrase(int status) {
@@ -438,8 +455,38 @@ void Server::pump(Connection &connection) {
     updateInterest(connection);
 }
 
+// --sessions memory, like express-session's memory store: a GET whose demo.sid this process
+// did not issue gets a new one (a Set-Cookie line in m_extraHead), remembered here only.
+// Returns "new" or "known"; empty when sessions are off or the request is not a GET or HEAD.
+std::string_view Server::sessionFor(const Request &request) {
+    if (!m_options.memorySessions || (request.method != "GET" && request.method != "HEAD"))
+        return {};
+    const std::string_view sent = cookieValue(request.cookie, "demo.sid");
+    if (!sent.empty() && m_sessions.contains(std::string(sent))) return "known";
+    char id[17];
+    std::snprintf(id, sizeof id, "%016llx",
+                  static_cast<unsigned long long>(QRandomGenerator::global()->generate64()));
+    if (m_sessionOrder.size() >= kMaxSessions) {
+        m_sessions.erase(m_sessionOrder.front());
+        m_sessionOrder.pop_front();
+    }
+    m_sessions.insert(id);
+    m_sessionOrder.emplace_back(id);
+    m_extraHead = std::string("Set-Cookie: demo.sid=") + id + "; Path=/; HttpOnly\r\n";
+    return "new";
+}
+
 void Server::handleRequest(Connection &connection, const Request &request) {
     ++m_requestCount;
+    m_extraHead.clear();
+    // (An upgrade's 101 is written without appendHead(): no cookie could go out with it.)
+    const std::string_view session =
+        request.path == "/ws" ? std::string_view() : sessionFor(request);
+    handleRoute(connection, request, session);
+    m_extraHead.clear();
+}
+
+void Server::handleRoute(Connection &connection, const Request &request, std::string_view session) {
     const std::string &path = request.path;
     const auto pidAndPort = [this] {
         return "\"pid\":" + std::to_string(getpid()) + ",\"port\":" + std::to_string(m_port);
@@ -447,7 +494,9 @@ void Server::handleRequest(Connection &connection, const Request &request) {
 
     if (path == "/") {
         respondJson(connection, request,
-                    "{" + pidAndPort() + ",\"requests\":" + std::to_string(m_requestCount) + "}");
+                    "{" + pidAndPort() + ",\"requests\":" + std::to_string(m_requestCount) +
+                        (session.empty() ? "" : ",\"session\":\"" + std::string(session) + "\"") +
+                        "}");
     } else if (path == "/health") {
         if (m_healthFailing)
             respond(connection, request, 503, "text/plain", "failing");
@@ -485,13 +534,15 @@ void Server::handleRequest(Connection &connection, const Request &request) {
         // keeps the responses in request order.
         connection.waiting = true;
         addTimer(std::chrono::milliseconds(*ms),
-                 [this, id = connection.id, request,
+                 [this, id = connection.id, request, extraHead = m_extraHead,
                   body = "{" + pidAndPort() + ",\"sleptMs\":" + std::to_string(*ms) + "}"] {
                      const auto found = m_connections.find(id);
                      if (found == m_connections.end()) return; // the client left meanwhile
                      Connection &sleeper = *found->second;
                      sleeper.waiting = false;
+                     m_extraHead = extraHead; // the session cookie decided at the request
                      respondJson(sleeper, request, body);
+                     m_extraHead.clear();
                      pump(sleeper);
                  });
     } else if (path == "/bytes") {
@@ -529,11 +580,13 @@ void Server::appendHead(Connection &connection, int status, std::string_view con
     const int length = std::snprintf(
         head, sizeof head,
         "HTTP/1.1 %d %.*s\r\nContent-Type: %.*s\r\nContent-Length: %llu\r\nConnection: "
-        "%s\r\n\r\n",
+        "%s\r\n",
         status, static_cast<int>(reason.size()), reason.data(),
         static_cast<int>(contentType.size()), contentType.data(),
         static_cast<unsigned long long>(contentLength), keepAlive ? "keep-alive" : "close");
     connection.output.append(std::string_view(head, static_cast<std::size_t>(length)));
+    connection.output.append(m_extraHead);
+    connection.output.append("\r\n");
 }
 
 void Server::respond(Connection &connection, const Request &request, int status,

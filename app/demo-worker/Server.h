@@ -6,12 +6,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <sys/socket.h>
@@ -55,6 +57,7 @@ private:
     bool canProduce(const Connection &connection) const;
     bool produce(Connection &connection);
     void handleRequest(Connection &connection, const Request &request);
+    void handleRoute(Connection &connection, const Request &request, std::string_view session);
     void respond(Connection &connection, const Request &request, int status,
                  std::string_view contentType, std::string_view body);
     void respondJson(Connection &connection, const Request &request, const std::string &json);
@@ -67,6 +70,7 @@ private:
     int millisecondsUntilNextTimer() const;
     void runDueTimers();
     void writeLogLines(Clock::time_point due);
+    std::string_view sessionFor(const Request &request);
 
     Options m_options;
     ListenAddress m_address;
@@ -85,6 +89,11 @@ private:
     double m_logCredit = 0;
     std::uint64_t m_logLineNumber = 0;
     std::string m_logBatch;
+    // --sessions memory: the demo.sid values this process issued, oldest first in the queue.
+    std::unordered_set<std::string> m_sessions;
+    std::deque<std::string> m_sessionOrder;
+    // Extra header lines ("Name: value\r\n") for the response being produced now.
+    std::string m_extraHead;
 };
 
 } // namespace corral::demo

@@ -164,9 +164,9 @@ private Q_SLOTS:
         QVERIFY(help.waitForExit());
         QCOMPARE(help.exitCode(), 0);
         const QByteArray usage = help.output();
-        for (const char *flag :
-             {"--port", "--bind", "--fail-health", "--ready-delay-ms", "--never-listen",
-              "--exit-after-ms", "--spawn-child", "--ignore-sigterm", "--log-rate", "--print-env"})
+        for (const char *flag : {"--port", "--bind", "--fail-health", "--ready-delay-ms",
+                                 "--never-listen", "--exit-after-ms", "--spawn-child",
+                                 "--ignore-sigterm", "--log-rate", "--print-env", "--sessions"})
             QVERIFY2(usage.contains(flag), flag);
 
         const QList<QStringList> badArguments = {
@@ -174,6 +174,8 @@ private Q_SLOTS:
             {QStringLiteral("--port"), QStringLiteral("abc")},
             {QStringLiteral("--port"), QStringLiteral("70000")},
             {QStringLiteral("--port")},
+            {QStringLiteral("--port"), QStringLiteral("1"), QStringLiteral("--sessions"),
+             QStringLiteral("disk")},
             {}, // neither --port nor PORT
         };
         for (const QStringList &arguments : badArguments) {
@@ -206,6 +208,51 @@ private Q_SLOTS:
             QCOMPARE(json.value(QStringLiteral("port")).toInt(), int(port));
             QCOMPARE(json.value(QStringLiteral("requests")).toInt(), expected);
         }
+    }
+
+    // --sessions memory: a demo.sid issued once, known afterwards to this process only; the
+    // default sets no cookie at all.
+    void memorySessionsAreKnownToTheirProcessOnly() {
+        Worker first, second, plain;
+        quint16 firstPort = 0, secondPort = 0, plainPort = 0;
+        QVERIFY(startServing(first, firstPort,
+                             {QStringLiteral("--sessions"), QStringLiteral("memory")}));
+        QVERIFY(startServing(second, secondPort, {QStringLiteral("--sessions=memory")}));
+        QVERIFY(startServing(plain, plainPort));
+        HttpConnection connection;
+        QVERIFY(connection.connectTo(firstPort));
+        const auto issued = connection.request("GET", "/");
+        QVERIFY(issued);
+        QCOMPARE(issued->json().value(QStringLiteral("session")).toString(), QStringLiteral("new"));
+        const QRegularExpressionMatch cookie =
+            QRegularExpression(QStringLiteral("^demo\\.sid=([0-9a-f]{16}); Path=/; HttpOnly$"))
+                .match(QString::fromLatin1(issued->header("set-cookie")));
+        QVERIFY2(cookie.hasMatch(), issued->header("set-cookie").constData());
+        const QByteArray withCookie = "GET /health HTTP/1.1\r\nHost: x\r\nCookie: a=1; demo.sid=" +
+                                      cookie.captured(1).toLatin1() + "\r\n\r\n";
+        QVERIFY(connection.send(withCookie));
+        const auto known = connection.readResponse();
+        QVERIFY(known);
+        QCOMPARE(known->status, 200);
+        QVERIFY(known->header("set-cookie").isEmpty());
+
+        HttpConnection other;
+        QVERIFY(other.connectTo(secondPort));
+        QVERIFY(other.send("GET / HTTP/1.1\r\nHost: x\r\nCookie: demo.sid=" +
+                           cookie.captured(1).toLatin1() + "\r\n\r\n"));
+        const auto unknown = other.readResponse();
+        QVERIFY(unknown);
+        QCOMPARE(unknown->json().value(QStringLiteral("session")).toString(),
+                 QStringLiteral("new"));
+        QVERIFY(unknown->header("set-cookie").startsWith("demo.sid="));
+        QVERIFY(!unknown->header("set-cookie").contains(cookie.captured(1).toLatin1()));
+
+        HttpConnection none;
+        QVERIFY(none.connectTo(plainPort));
+        const auto stateless = none.request("GET", "/");
+        QVERIFY(stateless);
+        QVERIFY(stateless->header("set-cookie").isEmpty());
+        QVERIFY(!stateless->json().contains(QStringLiteral("session")));
     }
 
     void pipelinedResponsesComeInOrder() {
