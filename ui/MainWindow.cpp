@@ -69,6 +69,7 @@
 #include <QTreeView>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -229,13 +230,21 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     m_connections = new HostConnections(this);
     // Each remote host keeps one session (HostConnections::setHosts()): its keepalive and
     // reconnects say online/offline, no periodic fresh login does.
-    connect(m_connections, &HostConnections::hostStateChanged, m_treeModel,
-            &InventoryTreeModel::setHostOnline);
     // Every host and production site, polled over those same sessions (capped, with
     // timeouts), for the fleet overview and the tree's production rows.
     m_fleetMonitor = new FleetMonitor(this);
     m_fleetMonitor->setOptions(m_options.poll);
     connect(m_fleetMonitor, &FleetMonitor::updated, this, &MainWindow::onFleetUpdated);
+    // One source for the tree's online/offline once a host has been polled: the fleet poll,
+    // as the overview shows it. A session lost is news at once (the next poll can only fail);
+    // a session back waits for the poll it brings forward (PollScheduler::endBackOff), so the
+    // tree never says online while the overview says unreachable, nor flips between the two.
+    connect(m_connections, &HostConnections::hostStateChanged, this,
+            [this](const QString &name, bool online, const QString &reason) {
+                const auto &hosts = m_fleetMonitor->snapshot().hosts;
+                const bool polled = std::any_of(hosts.begin(), hosts.end(), [&](const auto &h) {
+                    return h.name == name && h.polled;
+                });
 
     createActions();
     createToolbar();
