@@ -71,6 +71,8 @@ bool runProductionCommand(Context &context, const QString &command, const QStrin
 QString productionUsage(const QString &command);
 /// start, stop, restart, scale, ps, logs, agent: local sites in the per-user agent.
 QList<Command> agentCommands();
+/// check: whether a site's sessions survive moving between workers (issue 22).
+QList<Command> checkCommands();
 
 /// True when standard input and standard error are terminals: a question can be asked.
 bool interactive();

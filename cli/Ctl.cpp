@@ -61,6 +61,7 @@ static QList<Command> allCommands() {
     commands.append(applyCommands());
     commands.append(backendCommands());
     commands.append(productionCommands());
+    commands.append(checkCommands());
     return commands;
 }
 

@@ -37,6 +37,7 @@ static const char siteUsage[] =
     "  --static PATH    directory served directly by the front proxy (the embedded one and\n"
     "                   the rendered nginx/Apache site)\n"
     "  --policy P       round-robin, least-conn, weighted, sticky-cookie or ip-hash\n"
+    "                   (update: a local site running in the Corral agent switches at once)\n"
     "  --listen A:P     address of Corral's embedded balancer for this site\n"
     "  --workers N      worker processes (default 2)\n"
     "  --base-port P    first port for workers (default 3000)\n"
@@ -323,6 +324,30 @@ static int saveOrFail(const Context &context, const Inventory &inventory) {
     return Success;
 }
 
+/// A local site the agent runs takes a new policy at once (its embedded balancer switches;
+/// no worker restarts), so that the fix 'corralctl check' offers works as printed. No agent is
+/// started for this; one that cannot take it leaves the change for the next start.
+static void followPolicyInAgent(const Context &context, const Site &site) {
+    agent::AgentClient agentClient;
+    if (!agentClient.connectToAgent(false)) return;
+    const auto running = agentClient.status(site.name);
+    if (!running || running->isEmpty()) return;
+    const agent::SiteState state = running->first().state;
+    if (state != agent::SiteState::Running && state != agent::SiteState::Starting) return;
+    auto changed =
+        agentClient.call(QString::fromLatin1(agent::op::Policy),
+                         QJsonObject{{QStringLiteral("site"), site.name},
+                                     {QStringLiteral("policy"), policyName(site.policy)}});
+    if (!changed)
+        context.err << "corralctl: warning: site " << site.name
+                    << " runs in the Corral agent with its old policy (" << changed.error()
+                    << "); 'corralctl start " << site.name << "' restarts it with the new one"
+                    << Qt::endl;
+    else if (!context.json)
+        context.out << "the running site " << site.name << " balances " << policyName(site.policy)
+                    << " now" << Qt::endl;
+}
+
 static int siteCommand(Context &context, const QStringList &args) {
     if (args.isEmpty())
         return context.usageError(QStringLiteral("site: missing subcommand"), usage());
@@ -461,6 +486,8 @@ static int siteCommand(Context &context, const QStringList &args) {
     else
         context.out << (sub == QLatin1String("add") ? "added" : "updated") << " site " << name
                     << " (" << site.backends.size() << " backends)" << Qt::endl;
+    if (sub == QLatin1String("update") && options->has(QStringLiteral("policy")) && !site.balancer)
+        followPolicyInAgent(context, site);
     return Success;
 }
 

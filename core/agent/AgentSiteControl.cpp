@@ -1,5 +1,6 @@
 #include "agent/AgentSiteControl.h"
 
+#include "affinity/SiteAffinity.h"
 #include "agent/AgentClient.h"
 #include "agent/AgentProtocol.h"
 #include "cluster/LocalCluster.h"
@@ -8,6 +9,9 @@
 #include "supervisor/WorkerProcess.h"
 
 #include <QFileInfo>
+#include <QThread>
+
+#include <memory>
 
 namespace corral::agent {
 
@@ -141,6 +145,27 @@ void AgentSiteControl::logs(const QString &backend, int lines,
             tail.lines.append(line.text);
     }
     if (done) done(tail);
+}
+
+void AgentSiteControl::checkAffinity(const QStringList &paths,
+                                     std::function<void(const AffinityReport &)> done) {
+    QList<quint16> ports;
+    QList<quint16> others; // starting, draining...: asked only when fewer than two answer
+    for (const WorkerStatus &worker : m_workers ? m_workers() : QList<WorkerStatus>())
+        (worker.state == WorkerState::Running ? ports : others).append(worker.port);
+    const AffinityTarget target = localAffinityTarget(m_site, ports + others, paths);
+    // Blocking requests with timeouts: on a thread of their own, never the caller's (the
+    // console's GUI thread). The QThread object lives on the calling thread, so its finished()
+    // reaches `done` there.
+    auto report = std::make_shared<AffinityReport>();
+    QThread *thread =
+        QThread::create([target, report] { *report = corral::checkAffinity(target, fetchDirect); });
+    thread->setObjectName(QStringLiteral("affinity-check"));
+    QObject::connect(thread, &QThread::finished, thread, [thread, report, done] {
+        thread->deleteLater();
+        if (done) done(*report);
+    });
+    thread->start();
 }
 
 } // namespace corral::agent

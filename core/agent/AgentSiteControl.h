@@ -34,6 +34,11 @@ public:
     void start(Done done) override;
     void logs(const QString &backend, int lines,
               std::function<void(const LogTail &tail)> done) override;
+    /// Asks the workers (127.0.0.1:PORT, running ones first) and the embedded balancer
+    /// (`listen`) from this process (localAffinityTarget(), fetchDirect()), on a thread of its
+    /// own; `done` comes on the calling thread's event loop.
+    void checkAffinity(const QStringList &paths,
+                       std::function<void(const AffinityReport &report)> done) override;
 
 private:
     void send(const char *op, QJsonObject arguments, const QString &summary, Done done);

@@ -1,5 +1,6 @@
 #include "cluster/RemoteSiteControl.h"
 
+#include "affinity/SiteAffinity.h"
 #include "ssh/HostConnections.h"
 #include "upstreams/RemoteLogs.h"
 
@@ -202,6 +203,29 @@ void RemoteSiteControl::logs(const QString &backend, int lines,
     if (!started && done)
         done(LogTail{
             {}, {}, QStringLiteral("host %1 is not an SSH host of the inventory").arg(host)});
+}
+
+void RemoteSiteControl::checkAffinity(const QStringList &paths,
+                                      std::function<void(const AffinityReport &)> done) {
+    const Site site = m_site;
+    const bool started = m_connections && m_context &&
+                         m_connections->run<AffinityReport>(
+                             m_balancerHost,
+                             [site, paths](HostSessions &sessions) {
+                                 return checkProductionAffinity(site, sessions, paths);
+                             },
+                             m_context.data(),
+                             [done](AffinityReport report) {
+                                 if (done) done(report);
+                             });
+    if (!started && done) {
+        AffinityReport report;
+        report.site = site.name;
+        report.policy = policyName(site.policy);
+        report.error = QStringLiteral("the balancer host %1 is not an SSH host of the inventory")
+                           .arg(m_balancerHost);
+        done(report);
+    }
 }
 
 } // namespace corral

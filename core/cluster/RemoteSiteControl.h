@@ -30,6 +30,10 @@ public:
     /// Read on the worker's host over that host's kept session (no new login per read).
     void logs(const QString &backend, int lines,
               std::function<void(const LogTail &tail)> done) override;
+    /// curl on each worker's host and on the balancer host (checkProductionAffinity()), run
+    /// on the balancer host's thread; its fixes include applying the balancer config.
+    void checkAffinity(const QStringList &paths,
+                       std::function<void(const AffinityReport &report)> done) override;
 
     /// Drain and health timeouts, force and the maintenance page of the next operations.
     SiteChangeRequest &changeRequest() { return m_request; }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "affinity/AffinityCheck.h"
+
 #include <QString>
 #include <QStringList>
 
@@ -75,6 +77,13 @@ public:
     /// file, or journalctl / the fallback log on the worker's host.
     virtual void logs(const QString &backend, int lines,
                       std::function<void(const LogTail &tail)> done) = 0;
+    /// Whether the site's sessions survive requests moving between its workers (issue 22).
+    /// Two workers are asked directly (from here for a local site, with curl on their hosts
+    /// for a production one) and the balancer for what the policy does; `paths` ("/" when
+    /// empty) are the pages whose cookies are looked at. A report that could not be made
+    /// says why in its `error`.
+    virtual void checkAffinity(const QStringList &paths,
+                               std::function<void(const AffinityReport &report)> done) = 0;
 
 protected:
     void progress(const SiteEvent &event) const {
