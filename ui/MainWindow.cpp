@@ -245,6 +245,8 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
                 const bool polled = std::any_of(hosts.begin(), hosts.end(), [&](const auto &h) {
                     return h.name == name && h.polled;
                 });
+                if (!online || !polled) m_treeModel->setHostOnline(name, online, reason);
+            });
 
     createActions();
     createToolbar();
