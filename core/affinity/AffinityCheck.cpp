@@ -158,14 +158,17 @@ bool isSticky(const QString &policy) {
 }
 
 /// The JSON object in an engine.io handshake body (EIO 4: `0{...}`, packets separated by
-/// 0x1e; EIO 3: length-prefixed, `96:0{...}`); nullopt when it is not one.
-std::optional<QJsonObject> engineIoHandshake(const QByteArray &body) {
+/// 0x1e; EIO 3: length-prefixed, `96:0{...}`); nullopt when it is not one. `protocol` is set to
+/// the revision the framing shows (an engine.io 3 server answers every EIO in its own).
+std::optional<QJsonObject> engineIoHandshake(const QByteArray &body, int *protocol = nullptr) {
     QByteArray packet = body;
+    if (protocol) *protocol = 4;
     const qsizetype colon = body.indexOf(':');
     if (colon > 0 && colon <= 10 && std::all_of(body.cbegin(), body.cbegin() + colon, [](char c) {
             return c >= '0' && c <= '9';
         })) {
         packet = body.mid(colon + 1, body.left(colon).toLongLong());
+        if (protocol) *protocol = 3;
     } else {
         const qsizetype separator = body.indexOf('\x1e');
         if (separator >= 0) packet = body.left(separator);
@@ -224,7 +227,7 @@ private:
     void verifyHttpStickiness(AffinityFinding &finding, const QString &path);
     bool checkSocketIo();
     bool checkSockJs();
-    void verifySocketIo(AffinityFinding &finding, int eio);
+    void verifySocketIo(AffinityFinding &finding, int eio, int spoken);
     void verifySockJs(AffinityFinding &finding);
     void perWorker(AffinityFinding &finding, const QString &what);
 
@@ -474,8 +477,9 @@ bool Check::checkSocketIo() {
             m_findings.append(finding);
             return true;
         }
+        int spoken = eio;
         const std::optional<QJsonObject> opened =
-            handshake.status == 200 ? engineIoHandshake(handshake.body) : std::nullopt;
+            handshake.status == 200 ? engineIoHandshake(handshake.body, &spoken) : std::nullopt;
         if (!opened) return false; // not socket.io (404, a page, another 400)
         const QByteArray sid = opened->value(QLatin1String("sid")).toString().toUtf8();
         const QByteArray sidQuery = QUrl::toPercentEncoding(QString::fromUtf8(sid));
@@ -496,7 +500,7 @@ bool Check::checkSocketIo() {
                                        .arg(m_b.label, shownSid)
                                        .arg(poll.status);
             else if (m_target.balancer && isSticky(m_target.policy))
-                verifySocketIo(finding, eio);
+                verifySocketIo(finding, eio, spoken);
         } else {
             finding.verdict = AffinityVerdict::Inconclusive;
             finding.summary = QStringLiteral("socket.io session %1 opened on %2: a poll of it on "
@@ -512,7 +516,8 @@ bool Check::checkSocketIo() {
 
 // Through the balancer: one session, StickyRounds messages posted to it (each answered "ok" at
 // once by the worker that holds it, 400 "Session ID unknown" by any other).
-void Check::verifySocketIo(AffinityFinding &finding, int eio) {
+// `eio`: the EIO asked for; `spoken`: the revision the server answered in (its packets).
+void Check::verifySocketIo(AffinityFinding &finding, int eio, int spoken) {
     const ProbeEndpoint &balancer = *m_target.balancer;
     const QByteArray base = "/socket.io/?EIO=" + QByteArray::number(eio) + "&transport=polling";
     CookieJar jar;
@@ -538,7 +543,7 @@ void Check::verifySocketIo(AffinityFinding &finding, int eio) {
         post.headers.append({QByteArray("Content-Type"), QByteArray("text/plain;charset=UTF-8")});
         // A packet the server takes silently: EIO 4's client answers pings with pong ("3"),
         // EIO 3's client sends pings ("2", length-prefixed in its payload encoding).
-        post.body = eio == 4 ? QByteArray("3") : QByteArray("1:2");
+        post.body = spoken == 4 ? QByteArray("3") : QByteArray("1:2");
         const ProbeResponse response = send(balancer, post, finding.evidence);
         jar.take(response);
         if (response.status == 400 || response.status == 404)
