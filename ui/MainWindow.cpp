@@ -2,6 +2,7 @@
 #include "PlainText.h"
 
 #include "AddHostDialog.h"
+#include "AffinityBanner.h"
 #include "ApplyConfigDialog.h"
 #include "Confirmer.h"
 #include "FleetOverviewView.h"
@@ -168,6 +169,14 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     auto *tablePane = new QWidget;
     auto *tableLayout = new QVBoxLayout(tablePane);
     tableLayout->setContentsMargins(0, 0, 0, 0);
+    // The site's last session affinity result (issue 22), above its workers.
+    m_affinityBanner = new AffinityBanner;
+    connect(m_affinityBanner, &AffinityBanner::fixRequested, this, &MainWindow::fixAffinity);
+    connect(m_affinityBanner, &AffinityBanner::recheckRequested, this,
+            &MainWindow::checkAffinityOf);
+    connect(m_affinityBanner, &AffinityBanner::dismissed, this,
+            [this](const QString &site) { m_affinityReports.remove(site); });
+    tableLayout->addWidget(m_affinityBanner);
     tableLayout->addWidget(m_filter);
     tableLayout->addWidget(m_table);
 
@@ -607,6 +616,12 @@ void MainWindow::createActions() {
          QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R),
          tr("Replace the workers one at a time; stops at the first replacement that fails"),
          &MainWindow::rollingRestart);
+    make(QStringLiteral("checkAffinity"), tr("Check session &affinity"),
+         QStyle::SP_MessageBoxQuestion, QKeySequence(),
+         tr("Ask two workers directly whether a session one of them started is known to the "
+            "other, and whether the policy keeps each client on its worker; the result shows "
+            "above the workers, with its evidence and fix"),
+         &MainWindow::checkAffinity);
     make(QStringLiteral("toggleBackend"), tr("&Enable/disable backend"), QStyle::SP_DialogNoButton,
          QKeySequence(Qt::CTRL | Qt::Key_E),
          tr("Take the selected worker out of the balancer's rotation, or put it back"),
@@ -643,9 +658,9 @@ void MainWindow::createActions() {
     file->addAction(quit);
     menuBar()->addMenu(tr("&View"))->addAction(m_actions.value(QStringLiteral("fleetOverview")));
     QMenu *cluster = menuBar()->addMenu(tr("&Cluster"));
-    for (const char *name :
-         {"launch", "startSite", "editLocalSite", "addBackend", "removeBackend", "restartWorker",
-          "toggleBackend", "rollingRestart", "stopSite", "generateLoad", "applyBalancer"})
+    for (const char *name : {"launch", "startSite", "editLocalSite", "addBackend", "removeBackend",
+                             "restartWorker", "toggleBackend", "rollingRestart", "checkAffinity",
+                             "stopSite", "generateLoad", "applyBalancer"})
         cluster->addAction(m_actions.value(QLatin1String(name)));
     menuBar()->addMenu(tr("&Help"))->addAction(about);
     createHostActions();
@@ -704,10 +719,7 @@ void MainWindow::createToolbar() {
         m_policy->addItem(policyName(policy), int(policy));
     connect(m_policy, &QComboBox::activated, this, [this] {
         if (const agent::SiteStatus *status = currentSite())
-            request(QStringLiteral("policy"), status->site.name, QLatin1String(agent::op::Policy),
-                    {{QStringLiteral("site"), status->site.name},
-                     {QStringLiteral("policy"),
-                      policyName(BalancingPolicy(m_policy->currentData().toInt()))}});
+            setLocalPolicy(status->site.name, BalancingPolicy(m_policy->currentData().toInt()));
     });
     toolbar->addWidget(m_policy);
     toolbar->addSeparator();
@@ -862,8 +874,8 @@ void MainWindow::createHostActions() {
                 context.addAction(m_actions.value(name));
         } else {
             // A site: what can be done to it as a whole (greyed ones say why in the toolbar).
-            for (const char *name :
-                 {"startSite", "editLocalSite", "editSite", "rollingRestart", "stopSite"})
+            for (const char *name : {"startSite", "editLocalSite", "editSite", "rollingRestart",
+                                     "checkAffinity", "stopSite"})
                 if (QAction *action = m_actions.value(QLatin1String(name)); action->isEnabled())
                     context.addAction(action);
         }
@@ -1041,6 +1053,7 @@ void MainWindow::selectSite(const QString &site) {
     m_logBackend.clear();
     m_rollout->hide();
     showSiteStatus(nullptr);
+    showAffinityOf(site);
     if (const agent::SiteStatus *status = currentSite()) {
         if (auto listen = Endpoint::parse(status->site.listen))
             m_loadGenerator->setTarget(listen->host, listen->port);
@@ -1169,7 +1182,10 @@ Result<void> MainWindow::startDemo(const QString &listen) {
     Site site;
     site.name = QStringLiteral("demo");
     site.command = m_options.demoWorkerPath;
-    site.args = {QStringLiteral("--port"), Site::PortPlaceholder};
+    // Sessions in each worker's memory, as express-session's default store keeps them: the
+    // session affinity check on the demo finds them per process and offers its fix (issue 22).
+    site.args = {QStringLiteral("--port"), Site::PortPlaceholder, QStringLiteral("--sessions"),
+                 QStringLiteral("memory")};
     site.workers = 3;
     site.basePort = 3000;
     site.healthPath = QStringLiteral("/health");
@@ -1558,6 +1574,14 @@ void MainWindow::updateActions() {
         rolling || m_remoteBusy ? tr("a rolling restart of site %1 is running").arg(m_currentSite)
         : production ? tr("the site's balancer host %1 is not connected yet").arg(balancerHost)
                      : notRunning);
+    // A check only reads (requests to the workers): beside any operation, one at a time.
+    const bool checking = m_affinityChecks.contains(m_currentSite);
+    setAvailable(m_actions.value(QStringLiteral("checkAffinity")), (running || remote) && !checking,
+                 checking ? tr("a session affinity check of site %1 is running").arg(m_currentSite)
+                 : production
+                     ? tr("the site's balancer host %1 is not connected yet").arg(balancerHost)
+                     : notRunning);
+    updateAffinityPolicy();
     const bool stoppable = status && status->state != agent::SiteState::Stopping;
     setAvailable(m_actions.value(QStringLiteral("stopSite")),
                  (stoppable && !waiting("stopSite")) || productionIdle,
@@ -1884,9 +1908,13 @@ void MainWindow::watchRemoteSite() {
 }
 
 void MainWindow::applyBalancerDialog() {
+    openApplyDialog();
+}
+
+ApplyConfigDialog *MainWindow::openApplyDialog() {
     const std::optional<Site> site = inventorySite(m_currentSite);
-    if (!site || !site->balancer) return;
-    if (!sshHost(site->balancer->host)) return; // says why
+    if (!site || !site->balancer) return nullptr;
+    if (!sshHost(site->balancer->host)) return nullptr; // says why
     auto *dialog = new ApplyConfigDialog(*site, m_connections, remoteSiteOptions(), this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(dialog, &ApplyConfigDialog::applyFinished, this,
@@ -1896,6 +1924,7 @@ void MainWindow::applyBalancerDialog() {
                                          10000);
             });
     dialog->open();
+    return dialog;
 }
 
 void MainWindow::addProductionBackend() {
@@ -2155,6 +2184,104 @@ void MainWindow::showRollingRestartResult(const Site &site, const RollingRestart
     layout->addWidget(buttons);
     dialog->resize(640, 260);
     dialog->show();
+}
+
+void MainWindow::setLocalPolicy(const QString &site, BalancingPolicy policy,
+                                std::function<void()> done) {
+    request(QStringLiteral("policy"), site, QLatin1String(agent::op::Policy),
+            {{QStringLiteral("site"), site}, {QStringLiteral("policy"), policyName(policy)}},
+            [this, site, policy, done](const QJsonObject &) {
+                // The agent's site list says so too, but may come after its answer: what
+                // runs next (a check) must see the policy the agent now has.
+                if (const auto it = m_sites.find(site); it != m_sites.end())
+                    it->site.policy = policy;
+                if (done) done();
+            });
+}
+
+void MainWindow::checkAffinity() {
+    checkAffinityOf(m_currentSite);
+}
+
+void MainWindow::checkAffinityOf(const QString &site) {
+    if (site.isEmpty() || m_affinityChecks.contains(site)) return; // one check of a site at once
+    const std::shared_ptr<SiteControl> control = controlFor(site);
+    if (!control) return showError(tr("No site named %1").arg(site));
+    m_affinityChecks.insert(site);
+    if (site == m_currentSite) m_affinityBanner->showChecking(site);
+    updateActions();
+    const QPointer<MainWindow> self(this);
+    // The control lives until its check ends (captured), whatever the view does meanwhile.
+    control->checkAffinity(
+        {QStringLiteral("/")}, [self, control, site](const AffinityReport &report) {
+            if (!self) return;
+            self->m_affinityChecks.remove(site);
+            AffinityReport kept = report;
+            kept.site = site; // the banner and the table of results are keyed by it
+            self->m_affinityReports.insert(site, kept);
+            if (site == self->m_currentSite)
+                self->showAffinityOf(site);
+            else
+                self->statusBar()->showMessage(
+                    tr("Session affinity of %1: %2").arg(site, verdictName(report.verdict)), 10000);
+            self->updateActions();
+        });
+}
+
+void MainWindow::showAffinityOf(const QString &site) {
+    if (!site.isEmpty() && m_affinityChecks.contains(site))
+        return m_affinityBanner->showChecking(site);
+    const auto found = m_affinityReports.constFind(site);
+    if (site.isEmpty() || found == m_affinityReports.cend()) return m_affinityBanner->clear();
+    m_affinityBanner->showReport(found.value());
+    updateAffinityPolicy();
+}
+
+void MainWindow::updateAffinityPolicy() {
+    if (!m_affinityBanner->report() || m_affinityBanner->site() != m_currentSite) return;
+    if (const agent::SiteStatus *status = currentSite())
+        m_affinityBanner->setCurrentPolicy(policyName(status->site.policy));
+    else if (m_remoteMonitor && m_remoteMonitor->site().name == m_currentSite)
+        m_affinityBanner->setCurrentPolicy(
+            policyName(m_remoteMonitor->site().policy),
+            tr("in the inventory; live once the balancer config is applied"));
+}
+
+void MainWindow::fixAffinity(const QString &site) {
+    if (const auto found = m_sites.constFind(site);
+        found != m_sites.cend() && found->state == agent::SiteState::Running) {
+        // A local site: what the toolbar's Policy chooser does, then the check again.
+        const QPointer<MainWindow> self(this);
+        setLocalPolicy(site, BalancingPolicy::StickyCookie, [self, site] {
+            if (self) self->checkAffinityOf(site);
+        });
+        return;
+    }
+    if (!m_remoteMonitor || m_remoteMonitor->site().name != site || site != m_currentSite)
+        return showError(tr("%1 is neither running here nor a production site on view").arg(site));
+    // A production site: as `corralctl site update SITE --policy sticky-cookie`, then the
+    // Apply dialog (its diff shows the change); checked again once applied.
+    auto inventory = Inventory::load(m_inventoryPath);
+    if (!inventory) return showError(inventory.error());
+    const Site *saved = inventory->site(site);
+    if (!saved) return showError(tr("No site named %1 in %2").arg(site, m_inventoryPath));
+    Site sticky = *saved;
+    sticky.policy = BalancingPolicy::StickyCookie;
+    auto updated = inventory->updateSite(sticky);
+    if (updated) updated = inventory->save(m_inventoryPath);
+    if (!updated)
+        return showError(tr("%1 was not switched to sticky-cookie: %2").arg(site, updated.error()));
+    // The site on view as saved (its monitor), and the result shown said to be checked
+    // under the old policy at once.
+    reloadInventory();
+    updateAffinityPolicy();
+    statusBar()->showMessage(
+        tr("Saved %1 with policy sticky-cookie; Apply balancer config puts it live").arg(site),
+        10000);
+    if (ApplyConfigDialog *dialog = openApplyDialog())
+        connect(dialog, &ApplyConfigDialog::applyFinished, this, [this, site](bool applied) {
+            if (applied) checkAffinityOf(site);
+        });
 }
 
 } // namespace corral

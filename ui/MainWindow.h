@@ -1,5 +1,6 @@
 #pragma once
 
+#include "affinity/AffinityCheck.h"
 #include "agent/AgentProtocol.h"
 #include "fleet/PollScheduler.h"
 #include "model/Host.h"
@@ -32,6 +33,8 @@ class QLineEdit;
 namespace corral {
 
 class AddHostDialog;
+class AffinityBanner;
+class ApplyConfigDialog;
 class Confirmer;
 struct Confirmation;
 class CpuChartView;
@@ -140,6 +143,8 @@ public:
     void setConfirmer(std::unique_ptr<Confirmer> confirmer);
     QLabel *workersLabel() const { return m_workersLabel; }
     QLabel *throughputLabel() const { return m_throughputLabel; }
+    /// The session affinity check's result for the site on view, above its workers (issue 22).
+    AffinityBanner *affinityBanner() const { return m_affinityBanner; }
 
     /// Milliseconds the UI thread spent in the last tick's update (for the responsiveness
     /// benchmark).
@@ -252,6 +257,25 @@ private:
     /// Add a production site (balancer on an SSH host), or edit the selected one.
     void productionSiteDialog(bool editSelected);
     void applyBalancerDialog();
+    /// The Apply balancer config dialog for the production site on view; null (the reason
+    /// shown) when there is none.
+    ApplyConfigDialog *openApplyDialog();
+    /// Sets the embedded balancer's policy of local site `site` through the agent (the
+    /// toolbar's Policy chooser); `done` runs once the agent agreed.
+    void setLocalPolicy(const QString &site, BalancingPolicy policy,
+                        std::function<void()> done = {});
+    /// Check session affinity (issue 22): the site on view's, through its SiteControl, the
+    /// result shown by m_affinityBanner and kept for the site.
+    void checkAffinity();
+    void checkAffinityOf(const QString &site);
+    /// The banner's fix: the site switched to sticky-cookie (a local one through the agent,
+    /// a production one in the inventory, then Apply balancer config), then checked again.
+    void fixAffinity(const QString &site);
+    /// The banner for the site on view: its check running, its last result, or nothing.
+    void showAffinityOf(const QString &site);
+    /// Marks the shown result stale when the site's policy is no longer the one it was
+    /// checked under.
+    void updateAffinityPolicy();
     /// One-click add-backend for a production site: a worker started on the balancer's host
     /// (or, when the site lists other SSH hosts, on the one chosen), then the balancer config
     /// applied (RemoteSite::addBackend), off the UI thread.
@@ -348,6 +372,10 @@ private:
     QLabel *m_workersLabel = nullptr;
     QLabel *m_throughputLabel = nullptr;
     QProgressBar *m_rollout = nullptr;
+    AffinityBanner *m_affinityBanner = nullptr;
+    /// Each site's last session affinity result, and the sites being checked.
+    QHash<QString, AffinityReport> m_affinityReports;
+    QSet<QString> m_affinityChecks;
 };
 
 } // namespace corral
