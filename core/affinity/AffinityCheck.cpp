@@ -138,6 +138,7 @@ QString defaultAnswer(const ProbeResponse &response) {
     if (!response.body.isEmpty()) parts.append(shownText(response.body, MaxBodyChars));
     if (!response.error.isEmpty()) parts.append(response.error);
     QString answer = parts.join(QStringLiteral(" | "));
+    if (answer.isEmpty()) answer = QStringLiteral("(no body)");
     if (answer.size() > MaxAnswerChars) answer = answer.left(MaxAnswerChars) + QStringLiteral("…");
     return answer;
 }

@@ -11,6 +11,7 @@
 #include <QElapsedTimer>
 #include <QJsonDocument>
 #include <QTcpServer>
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <algorithm>
@@ -479,6 +480,32 @@ private Q_SLOTS:
         const ProbeResponse refused = fetchDirect(endpointAt(closedPort), ProbeRequest{}, 2000);
         QCOMPARE(refused.status, 0);
         QCOMPARE(refused.error, QStringLiteral("connection refused"));
+
+        // TLS (a balancer with HTTPS): the embedded proxy with a dev CA certificate, which is
+        // not verified (the check asks about sessions, not identity).
+        QTemporaryDir data; // XDG_DATA_HOME: the dev CA lives under it
+        QVERIFY(data.isValid());
+        qputenv("XDG_DATA_HOME", data.path().toUtf8());
+        ProxyEngine engine;
+        ProxyConfig config;
+        config.threads = 1;
+        config.tls.enabled = true;
+        Backend backend;
+        backend.address = workers[0].address;
+        backend.port = workers[0].port;
+        config.backends.append(backend);
+        const Result<void> started = engine.start(config);
+        QVERIFY2(started.ok(), qPrintable(started.error()));
+        ProbeEndpoint https = endpointAt(engine.port(), QStringLiteral("balancer"));
+        https.tls = true;
+        const ProbeResponse secure = fetchDirect(https, ProbeRequest{}, 5000);
+        QVERIFY2(secure.error.isEmpty(), qPrintable(secure.error));
+        QCOMPARE(secure.status, 200);
+        QVERIFY(secure.body.contains("\"pid\""));
+        https.tls = false; // plain HTTP to a TLS listener: an error, not a hang
+        const ProbeResponse plain = fetchDirect(https, ProbeRequest{}, 2000);
+        QCOMPARE(plain.status, 0);
+        QVERIFY(!plain.error.isEmpty());
 
         ProbeEndpoint remote = workers[0];
         remote.host = QStringLiteral("web1");
