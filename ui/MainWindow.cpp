@@ -2205,6 +2205,16 @@ void MainWindow::checkAffinity() {
 
 void MainWindow::checkAffinityOf(const QString &site) {
     if (site.isEmpty() || m_affinityChecks.contains(site)) return; // one check of a site at once
+    // Workers to ask: a local site running in the agent, or the production site on view (its
+    // hosts reached through its monitor's sessions). Anything else would be reported as a site
+    // without workers, which is not what it is.
+    const auto local = m_sites.constFind(site);
+    const bool running = local != m_sites.cend() && local->state == agent::SiteState::Running;
+    if (!running && !(m_remoteMonitor && m_remoteMonitor->site().name == site))
+        return statusBar()->showMessage(
+            tr("%1 was not checked: it is neither running here nor a production site on view")
+                .arg(site),
+            10000);
     const std::shared_ptr<SiteControl> control = controlFor(site);
     if (!control) return showError(tr("No site named %1").arg(site));
     m_affinityChecks.insert(site);
