@@ -230,7 +230,7 @@ void AffinityBanner::showDetails() {
         m_detailsText = new QPlainTextEdit;
         m_detailsText->setObjectName(QStringLiteral("affinityEvidence"));
         m_detailsText->setReadOnly(true);
-        m_detailsText->setLineWrapMode(QPlainTextEdit::NoWrap);
+        m_detailsText->setLineWrapMode(QPlainTextEdit::WidgetWidth);
         auto *buttons = new QDialogButtonBox(QDialogButtonBox::Close);
         connect(buttons, &QDialogButtonBox::rejected, dialog, &QDialog::close);
         auto *layout = new QVBoxLayout(dialog);

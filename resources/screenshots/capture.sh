@@ -3,7 +3,8 @@
 # workers behind the embedded balancer, load generator on), after SECONDS of load; then a
 # production site (a real nginx reached over a real loopback sshd, build/tests/shot_production)
 # and its apply dialog; then the fleet overview and a 100-backend site on fleets of real
-# sshd hosts on 127.0.1.x (build/tests/shot_fleet).
+# sshd hosts on 127.0.1.x (build/tests/shot_fleet); then the session affinity banner on the
+# demo, its evidence and the result after its fix (build/tests/shot_affinity).
 #   resources/screenshots/capture.sh [SECONDS]      (needs a build in build/; xvfb-run, import)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -29,3 +30,5 @@ XDG_STATE_HOME="$tmp/state2" xvfb-run -a -s "-screen 0 1280x800x24" \
   "$root/build/tests/shot_production" "$out" "$((seconds / 2))"
 XDG_STATE_HOME="$tmp/state3" xvfb-run -a -s "-screen 0 1280x800x24" \
   "$root/build/tests/shot_fleet" "$out" "$((seconds / 2))"
+XDG_STATE_HOME="$tmp/state4" xvfb-run -a -s "-screen 0 1280x800x24" \
+  "$root/build/tests/shot_affinity" "$out" "$((seconds / 4))"
