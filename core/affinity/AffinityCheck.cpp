@@ -7,7 +7,9 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonParseError>
+#include <QLocale>
 #include <QRandomGenerator>
+#include <QTimeZone>
 #include <QUrl>
 
 namespace corral {
@@ -46,6 +48,24 @@ QString shownValue(const QByteArray &value) {
     return shownText(value, MaxCookieValueChars);
 }
 
+// An Expires date as servers write them: "Thu, 01 Jan 1970 00:00:00 GMT" (RFC 1123, which Qt's
+// RFC 2822 parser does not take with "GMT"), or the old "Thu, 01-Jan-1970 00:00:00 GMT".
+QDateTime cookieDate(const QByteArray &value) {
+    QString text = QString::fromLatin1(value).simplified();
+    if (text.endsWith(QLatin1String(" GMT")) || text.endsWith(QLatin1String(" UTC"))) text.chop(4);
+    text.replace(QLatin1Char('-'), QLatin1Char(' '));
+    for (const QString &format :
+         {QStringLiteral("ddd, dd MMM yyyy hh:mm:ss"), QStringLiteral("ddd, d MMM yyyy hh:mm:ss"),
+          QStringLiteral("ddd, dd MMM yy hh:mm:ss")}) {
+        QDateTime when = QLocale::c().toDateTime(text, format);
+        if (when.isValid()) {
+            when.setTimeZone(QTimeZone::utc());
+            return when;
+        }
+    }
+    return QDateTime::fromString(QString::fromLatin1(value), Qt::RFC2822Date);
+}
+
 // A Set-Cookie that deletes the cookie (Max-Age=0 or an Expires in the past) sets no session.
 bool isExpired(const QList<QByteArray> &attributes) {
     for (const QByteArray &attribute : attributes) {
@@ -58,8 +78,7 @@ bool isExpired(const QList<QByteArray> &attributes) {
             const qlonglong seconds = value.toLongLong(&ok);
             if (ok && seconds <= 0) return true;
         } else if (name == "expires") {
-            const QDateTime when =
-                QDateTime::fromString(QString::fromLatin1(value), Qt::RFC2822Date);
+            const QDateTime when = cookieDate(value);
             if (when.isValid() && when < QDateTime::currentDateTimeUtc()) return true;
         }
     }

@@ -321,6 +321,56 @@ private Q_SLOTS:
         }
     }
 
+    // A and B are the first two workers that answer; a dead one before them is passed over.
+    // A cookie that is deleted as it is set is no session; one the other worker refuses to
+    // sign in with (401) is per process even when that worker sets no cookie of its own.
+    void workersAndCookiesAreChosenByWhatAnswers() {
+        const QList<ProbeEndpoint> workers =
+            startWorkers({QStringLiteral("--sessions"), QStringLiteral("memory")});
+        QCOMPARE(workers.size(), 2);
+        quint16 deadPort = 0;
+        {
+            QTcpServer probe;
+            QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
+            deadPort = probe.serverPort();
+        }
+        AffinityTarget target = targetFor({endpointAt(deadPort), workers[0], workers[1]});
+        const AffinityReport report = checkAffinity(target, fetchDirect);
+        QVERIFY2(report.verdict == AffinityVerdict::PerProcess, describe(report).constData());
+        QVERIFY(report.summary.contains(workers[0].label) &&
+                report.summary.contains(workers[1].label));
+
+        ScriptedBackend deleting([](const QByteArray &) {
+            return okAnswer("Set-Cookie: gone=; Max-Age=0; Path=/\r\n"
+                            "Set-Cookie: old=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+                            "Set-Cookie: older=x; expires=Thu, 01-Jan-1970 00:00:01 GMT\r\n"
+                            "Set-Cookie: kept=1; Expires=Fri, 01 Jan 2100 00:00:00 GMT\r\n");
+        });
+        QVERIFY(deleting.start());
+        target = targetFor(
+            {endpointAt(deleting.port()), endpointAt(deleting.port(), QStringLiteral("worker B"))});
+        const AffinityReport deleted = checkAffinity(target, fetchDirect);
+        // Only the cookie that lives on is looked at (and both "workers" are one process).
+        QVERIFY2(deleted.verdict == AffinityVerdict::Shared, describe(deleted).constData());
+        QCOMPARE(deleted.findings.size(), 1);
+        QCOMPARE(deleted.findings[0].cookie, QStringLiteral("kept"));
+
+        ScriptedBackend signingIn([](const QByteArray &head) {
+            return head.contains("Cookie: sid=1") ? okAnswer() : okAnswer("Set-Cookie: sid=1\r\n");
+        });
+        ScriptedBackend refusing([](const QByteArray &head) {
+            return head.contains("Cookie: sid=1")
+                       ? QByteArray("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+                       : okAnswer();
+        });
+        QVERIFY(signingIn.start() && refusing.start());
+        target = targetFor({endpointAt(signingIn.port()), endpointAt(refusing.port())});
+        const AffinityReport refused = checkAffinity(target, fetchDirect);
+        QVERIFY2(refused.verdict == AffinityVerdict::PerProcess, describe(refused).constData());
+        QVERIFY2(refused.summary.contains(QStringLiteral("401")), qPrintable(refused.summary));
+        QCOMPARE(findingOf(refused, QStringLiteral("http-session"))->cookie, QStringLiteral("sid"));
+    }
+
     // (d) Backends that accept and never answer: bounded by the timeouts, said with evidence.
     void silentBackendsAreBounded() {
         QTcpServer silent; // listens (the kernel completes connections) but never accepts
