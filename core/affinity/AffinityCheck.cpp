@@ -231,6 +231,8 @@ private:
         ProbeResponse response =
             m_fetch(endpoint, request, timeoutMs > 0 ? timeoutMs : m_target.timeoutMs);
         if (response.body.size() > ProbeBodyLimit) response.body.truncate(ProbeBodyLimit);
+        // A remote fetch's error may quote what a host printed: escaped and bounded like answers.
+        response.error = shownText(response.error.toUtf8());
         evidence.append(
             {endpoint.label, describeRequest(request), response.status, defaultAnswer(response)});
         return response;
