@@ -19,7 +19,15 @@ namespace corral::cli {
 namespace {
 
 /// corralctl check's exit codes (its help says the same).
-enum CheckExit { NoFixNeeded = 0, FixNeeded = 1, BadUsage = 2, CouldNotCheck = 3 };
+enum CheckExit {
+    NoFixNeeded = 0,
+    FixNeeded = 1,
+    BadUsage = 2,
+    CouldNotCheck = 3,
+    // Ran, but could not tell: not 0, so `corralctl check SITE && deploy` does not read an
+    // unanswered question as a clean bill.
+    Inconclusive = 4
+};
 
 /// A --path longer than this is refused: the check sends it in a request line, and no site
 /// keeps its session page behind a 2 KiB URL.
@@ -48,8 +56,8 @@ const char checkUsage[] =
     "  --json         one object: site, policy, verdict, summary, fixes, error (when the\n"
     "                 check could not run) and findings (kind, path, cookie, verdict, summary,\n"
     "                 evidence: endpoint, request, status, answer), evidence always included\n"
-    "  --evidence     (an extension of issue 22's interface) print, under each finding, the\n"
-    "                 requests made and what each worker or the balancer answered\n"
+    "  --evidence     also print, under each finding, the requests made and what each\n"
+    "                 worker or the balancer answered\n"
     "  --accept-new   (production) trust the host key of a host never seen before\n"
     "\n"
     "Output: the verdict and the site's policy, a one-sentence summary, each finding with its\n"
@@ -64,11 +72,11 @@ const char checkUsage[] =
     "in the agent follows at once), then 'corralctl apply SITE' for a production site; or keep\n"
     "sessions in a store every worker shares.\n"
     "\n"
-    "Exit codes: 0 no fix is needed (stateless, shared, sticky-verified, websocket-only, or\n"
-    "inconclusive: the findings say what could not be told); 1 a fix is needed (per-process,\n"
-    "sticky-required, sticky-broken); 2 the command line is malformed, a --path is invalid or\n"
-    "SITE is unknown; 3 the check could not run (the site is not running, fewer than two\n"
-    "workers answer, a host cannot be reached...: the reason on stderr).\n";
+    "Exit codes: 0 no fix is needed (stateless, shared, sticky-verified, websocket-only);\n"
+    "1 a fix is needed (per-process, sticky-required, sticky-broken); 2 the command line is\n"
+    "malformed, a --path is invalid or SITE is unknown; 3 the check could not run (the site\n"
+    "is not running, fewer than two workers answer, a host cannot be reached...: the reason\n"
+    "on stderr); 4 inconclusive: it ran but could not tell (the findings say what).\n";
 
 /// Why `path` cannot be checked, naming the flag; empty when it can.
 QString pathProblem(const QString &path) {
@@ -88,7 +96,8 @@ QString pathProblem(const QString &path) {
 
 int exitCodeOf(const AffinityReport &report) {
     if (!report.ok()) return CouldNotCheck;
-    return verdictNeedsFix(report.verdict) ? FixNeeded : NoFixNeeded;
+    if (verdictNeedsFix(report.verdict)) return FixNeeded;
+    return report.verdict == AffinityVerdict::Inconclusive ? Inconclusive : NoFixNeeded;
 }
 
 /// The report for a terminal: whatever came from a worker (cookie names, answers) with its

@@ -112,7 +112,7 @@ private Q_SLOTS:
         const CtlRun run = ctl({QStringLiteral("help"), QStringLiteral("check")});
         QCOMPARE(run.exitCode, 0);
         for (const char *text :
-             {"corralctl check SITE [--path P]... [--json]", "--evidence", "an extension",
+             {"corralctl check SITE [--path P]... [--json]", "--evidence", "4 inconclusive",
               "per-process", "sticky-verified", "corralctl site update SITE --policy sticky-cookie",
               "corralctl apply SITE", "0 no fix is needed", "1 a fix is needed",
               "3 the check could not run"})
@@ -223,6 +223,17 @@ private Q_SLOTS:
         const QJsonObject report = check(QStringLiteral("api"), 0);
         QCOMPARE(report.value(QStringLiteral("verdict")).toString(), QStringLiteral("stateless"));
         QVERIFY(report.value(QStringLiteral("fixes")).toArray().isEmpty());
+
+        // A path the workers do not answer in time: the check ran but could not tell, exit 4
+        // (not 0: a script must not read an unanswered question as "nothing to fix").
+        const QJsonObject slow =
+            check(QStringLiteral("api"), 4,
+                  {QStringLiteral("--path"), QStringLiteral("/"), QStringLiteral("--path"),
+                   QStringLiteral("/sleep?ms=8000")});
+        QCOMPARE(slow.value(QStringLiteral("verdict")).toString(), QStringLiteral("inconclusive"));
+        QVERIFY(slow.value(QStringLiteral("fixes")).toArray().isEmpty());
+        QVERIFY2(QJsonDocument(slow).toJson().contains("/sleep?ms=8000"),
+                 QJsonDocument(slow).toJson().constData());
     }
 
     // A saved site that is not running cannot be checked: exit 3, saying how to start it;
