@@ -46,6 +46,50 @@ static void readAsClient(const char *p, size_t size) {
         std::abort();
 }
 
+// As the affinity check's probe reads one answer (core/affinity/DirectFetch.cpp): with an
+// observer taking the head and the de-chunked payload, and a 101 accepted when asked for. The
+// payload never exceeds the bytes fed, and the observer sees views into the bytes it was fed.
+static void readAsProbe(const char *p, size_t size) {
+    static thread_local ResponseReader reader(4096, 100);
+    static thread_local std::string buffer;
+    const bool upgrade = size % 5 == 0;
+    size_t payload = 0;
+    int headStatus = 0;
+    reader.setObserver({
+        [&](const ResponseHead &head) {
+            headStatus = head.status;
+            for (const Header &h : head.headers)
+                if (h.name.data() < buffer.data() ||
+                    h.value.data() + h.value.size() > buffer.data() + buffer.size())
+                    std::abort();
+        },
+        [&](const char *data, size_t length) {
+            if (data < buffer.data() || data + length > buffer.data() + buffer.size()) std::abort();
+            payload += length;
+        },
+    });
+    reader.reset(size % 3 == 0, upgrade);
+    buffer.clear();
+    size_t at = 0;
+    ResponseReader::Progress progress = ResponseReader::Progress::NeedMore;
+    while (at < size && progress == ResponseReader::Progress::NeedMore) {
+        const size_t piece = std::min<size_t>(size - at, 1 + (at % 13));
+        buffer.append(p + at, piece);
+        at += piece;
+        size_t consumed = 0;
+        progress = reader.feed(buffer.data(), buffer.size(), consumed);
+        if (consumed > buffer.size()) std::abort();
+        buffer.erase(0, consumed);
+    }
+    if (progress == ResponseReader::Progress::NeedMore) progress = reader.endOfInput();
+    if (payload > size) std::abort();
+    if (progress == ResponseReader::Progress::Done) {
+        if (reader.status() != headStatus) std::abort();
+        if (reader.status() == 101 ? !upgrade : reader.status() < 200) std::abort();
+    }
+    reader.setObserver({});
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *p = reinterpret_cast<const char *>(data);
     static thread_local RequestHead request;
@@ -107,6 +151,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
     readAsClient(p, size);
+    readAsProbe(p, size);
     return 0;
 }
 
