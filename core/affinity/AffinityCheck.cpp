@@ -259,6 +259,7 @@ private:
     ProbeEndpoint m_b;
     QString m_pickError;
     QList<AffinityFinding> m_findings;
+    QStringList m_rotating; ///< cookies whose findings say "changes on every request"
 };
 
 bool Check::pickWorkers() {
@@ -324,12 +325,16 @@ void Check::checkHttpSessions(const QString &path) {
         const QString name = shownText(cookie.name, 60);
         const std::optional<QByteArray> fromA = cookieValue(againSet, cookie.name);
         const std::optional<QByteArray> fromB = cookieValue(otherSet, cookie.name);
+        bool rotates = false;
         if (again.status == 0 || other.status == 0) {
             finding.verdict = AffinityVerdict::Inconclusive;
             finding.summary = QStringLiteral("cookie %1: %2 did not answer with it sent back: %3")
                                   .arg(name, again.status == 0 ? m_a.label : m_b.label,
                                        again.status == 0 ? again.error : other.error);
         } else if (fromA && *fromA != cookie.value) {
+            // A token renewed on every answer (CSRF, tracking) holds no session: harmless
+            // wherever requests go, and no reason to call the site anything but stateless.
+            rotates = true;
             finding.verdict = AffinityVerdict::Shared;
             finding.summary = QStringLiteral("cookie %1 changes on every request (%2 issued a new "
                                              "value when it was sent back): not a session, ignored")
@@ -365,6 +370,7 @@ void Check::checkHttpSessions(const QString &path) {
         if (again.status != 0) finding.evidence[1].answer = note(fromA);
         if (other.status != 0) finding.evidence[2].answer = note(fromB);
         if (finding.verdict == AffinityVerdict::PerProcess) verifyHttpStickiness(finding, path);
+        if (rotates && !m_rotating.contains(finding.cookie)) m_rotating.append(finding.cookie);
         m_findings.append(finding);
     }
 }
@@ -748,7 +754,9 @@ AffinityReport Check::run(bool production) {
 
     const auto first = [&](auto predicate) -> const AffinityFinding * {
         for (const AffinityFinding &finding : m_findings)
-            if (predicate(finding.verdict)) return &finding;
+            if (predicate(finding.verdict) && !(finding.kind == QLatin1String("http-session") &&
+                                                m_rotating.contains(finding.cookie)))
+                return &finding;
         return nullptr;
     };
     const AffinityFinding *chosen = first(verdictNeedsFix);
@@ -764,9 +772,17 @@ AffinityReport Check::run(bool production) {
         report.summary = chosen->summary;
     } else {
         report.verdict = AffinityVerdict::Stateless;
-        report.summary = QStringLiteral("stateless as far as Corral can see: no cookie set on %1, "
-                                        "no socket.io or SockJS endpoint")
+        report.summary = QStringLiteral("stateless as far as Corral can see: no session cookie "
+                                        "set on %1, no socket.io or SockJS endpoint")
                              .arg(paths.join(QStringLiteral(", ")));
+        if (!m_rotating.isEmpty()) {
+            QStringList shown;
+            for (const QString &cookie : m_rotating.mid(0, 5))
+                shown.append(shownText(cookie.toUtf8(), 60));
+            if (m_rotating.size() > 5) shown.append(QStringLiteral("…"));
+            report.summary += QStringLiteral(" (cookies that change on every request ignored: %1)")
+                                  .arg(shown.join(QStringLiteral(", ")));
+        }
     }
     if (verdictNeedsFix(report.verdict)) {
         const QString site = shellQuote(m_target.site);
