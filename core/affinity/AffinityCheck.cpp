@@ -251,6 +251,10 @@ private:
     bool checkSockJs();
     void verifySocketIo(AffinityFinding &finding, int eio, int spoken);
     void verifySockJs(AffinityFinding &finding);
+    /// The verdict of StickyRounds messages to one `transport` session through the balancer:
+    /// `unknown` reached a worker that did not know the session, `failed` got no answer.
+    void judgeStickyRounds(AffinityFinding &finding, const QString &transport, int unknown,
+                           int failed) const;
     void perWorker(AffinityFinding &finding, const QString &what);
 
     const AffinityTarget &m_target;
@@ -579,31 +583,7 @@ void Check::verifySocketIo(AffinityFinding &finding, int eio, int spoken) {
         else if (response.status != 200)
             ++failed;
     }
-    if (unknown > 0) {
-        finding.verdict = AffinityVerdict::StickyBroken;
-        finding.summary = QStringLiteral("socket.io sessions are per worker and the %1 policy does "
-                                         "not keep them: %2 of %3 messages to one session through "
-                                         "%4 reached a worker that does not know it")
-                              .arg(m_target.policy)
-                              .arg(unknown)
-                              .arg(StickyRounds)
-                              .arg(balancer.label);
-    } else if (failed > 0) {
-        finding.verdict = AffinityVerdict::Inconclusive;
-        finding.summary = QStringLiteral("socket.io sessions are per worker; %1 of %2 messages "
-                                         "through %3 got no answer or an error")
-                              .arg(failed)
-                              .arg(StickyRounds)
-                              .arg(balancer.label);
-    } else {
-        finding.verdict = AffinityVerdict::StickyVerified;
-        finding.summary = QStringLiteral("socket.io sessions are per worker, and the %1 policy "
-                                         "keeps them: %2 messages to one session through %3 all "
-                                         "reached its worker")
-                              .arg(m_target.policy)
-                              .arg(StickyRounds)
-                              .arg(balancer.label);
-    }
+    judgeStickyRounds(finding, QStringLiteral("socket.io"), unknown, failed);
 }
 
 QByteArray sockJsSessionId() {
@@ -679,6 +659,37 @@ bool Check::checkSockJs() {
     return true;
 }
 
+void Check::judgeStickyRounds(AffinityFinding &finding, const QString &transport, int unknown,
+                              int failed) const {
+    const QString balancer = m_target.balancer->label;
+    if (unknown > 0) {
+        finding.verdict = AffinityVerdict::StickyBroken;
+        finding.summary = QStringLiteral("%1 sessions are per worker and the %2 policy does not "
+                                         "keep them: %3 of %4 messages to one session through "
+                                         "%5 reached a worker that does not know it")
+                              .arg(transport, m_target.policy)
+                              .arg(unknown)
+                              .arg(StickyRounds)
+                              .arg(balancer);
+    } else if (failed > 0) {
+        finding.verdict = AffinityVerdict::Inconclusive;
+        finding.summary = QStringLiteral("%1 sessions are per worker; %2 of %3 messages "
+                                         "through %4 got no answer or an error")
+                              .arg(transport)
+                              .arg(failed)
+                              .arg(StickyRounds)
+                              .arg(balancer);
+    } else {
+        finding.verdict = AffinityVerdict::StickyVerified;
+        finding.summary = QStringLiteral("%1 sessions are per worker, and the %2 policy keeps "
+                                         "them: %3 messages to one session through %4 all "
+                                         "reached its worker")
+                              .arg(transport, m_target.policy)
+                              .arg(StickyRounds)
+                              .arg(balancer);
+    }
+}
+
 void Check::verifySockJs(AffinityFinding &finding) {
     const ProbeEndpoint &balancer = *m_target.balancer;
     const QByteArray session = "/sockjs/000/" + sockJsSessionId();
@@ -706,32 +717,7 @@ void Check::verifySockJs(AffinityFinding &finding) {
         else if (response.status != 204 && response.status != 200)
             ++failed;
     }
-    if (unknown > 0) {
-        finding.verdict = AffinityVerdict::StickyBroken;
-        finding.summary =
-            QStringLiteral("SockJS sessions are per worker and the %1 policy does not "
-                           "keep them: %2 of %3 messages to one session through %4 "
-                           "reached a worker that does not know it")
-                .arg(m_target.policy)
-                .arg(unknown)
-                .arg(StickyRounds)
-                .arg(balancer.label);
-    } else if (failed > 0) {
-        finding.verdict = AffinityVerdict::Inconclusive;
-        finding.summary = QStringLiteral("SockJS sessions are per worker; %1 of %2 messages "
-                                         "through %3 got no answer or an error")
-                              .arg(failed)
-                              .arg(StickyRounds)
-                              .arg(balancer.label);
-    } else {
-        finding.verdict = AffinityVerdict::StickyVerified;
-        finding.summary = QStringLiteral("SockJS sessions are per worker, and the %1 policy keeps "
-                                         "them: %2 messages to one session through %3 all reached "
-                                         "its worker")
-                              .arg(m_target.policy)
-                              .arg(StickyRounds)
-                              .arg(balancer.label);
-    }
+    judgeStickyRounds(finding, QStringLiteral("SockJS"), unknown, failed);
 }
 
 AffinityReport Check::run(bool production) {
