@@ -1,8 +1,8 @@
 // The session affinity check (issue 22) against a real Node app, not an imitation of one:
 // tests/fixtures/affinity-app (Express, express-session with its memory store or
-// session-file-store, socket.io), installed by npm ci in the setup test affinity_app_npm_ci,
-// two workers as real node processes, and Corral's embedded balancer in front where the check
-// goes through one.
+// session-file-store, socket.io, SockJS), installed by npm ci in the setup test
+// affinity_app_npm_ci, two workers as real node processes, and Corral's embedded balancer in front
+// where the check goes through one.
 
 #include "affinity/AffinityCheck.h"
 #include "helpers/NodeAffinityApp.h"
@@ -226,6 +226,97 @@ private Q_SLOTS:
         const uint64_t most =
             std::max(stats.backends.at(0).requests, stats.backends.at(1).requests);
         QVERIFY2(most >= 20, qPrintable(QStringLiteral("%1 and %2 requests through the balancer")
+                                            .arg(stats.backends.at(0).requests)
+                                            .arg(stats.backends.at(1).requests)));
+    }
+
+    // The sockjs package (Meteor's transport) keeps its xhr sessions in the worker that
+    // opened them: a message for one posted to the other worker is answered 404, so
+    // round-robin loses the session. socket.io is off so the finding that decides is SockJS's.
+    void sockJsUnderRoundRobinNeedsStickiness() {
+        NodeAffinityApp app;
+        QString error;
+        QVERIFY2(app.start(2,
+                           {QStringLiteral("--sessions"), QStringLiteral("none"),
+                            QStringLiteral("--socketio"), QStringLiteral("off"),
+                            QStringLiteral("--sockjs"), QStringLiteral("on")},
+                           &error),
+                 qPrintable(error));
+        ProxyEngine balancer;
+        AffinityTarget target = targetFor(app, BalancingPolicy::RoundRobin);
+        target.balancer = startBalancer(balancer, app, BalancingPolicy::RoundRobin, &error);
+        QVERIFY2(balancer.isRunning(), qPrintable(error));
+        const AffinityReport report = checkAffinity(target, fetchDirect);
+        QVERIFY2(report.ok(), describe(report).constData());
+        QVERIFY2(report.verdict == AffinityVerdict::StickyRequired, describe(report).constData());
+        QVERIFY(verdictNeedsFix(report.verdict));
+        QVERIFY2(!findingOf(report, QStringLiteral("socket.io")), describe(report).constData());
+        const AffinityFinding *sockJs = findingOf(report, QStringLiteral("sockjs"));
+        QVERIFY2(sockJs, describe(report).constData());
+        QCOMPARE(sockJs->verdict, AffinityVerdict::StickyRequired);
+        QCOMPARE(sockJs->path, QStringLiteral("/sockjs"));
+        QVERIFY2(report.summary.contains(QStringLiteral("SockJS")), describe(report).constData());
+        QVERIFY2(fixesMention(report, QStringLiteral("--policy sticky-cookie")),
+                 describe(report).constData());
+        // The evidence: A opened the session ("o"), B answered a message to it with 404.
+        const bool openedOnA = std::any_of(
+            sockJs->evidence.cbegin(), sockJs->evidence.cend(), [&](const AffinityExchange &e) {
+                return e.endpoint == target.workers.at(0).label && e.status == 200 &&
+                       e.request.endsWith(QStringLiteral("/xhr")) &&
+                       e.answer.startsWith(QLatin1Char('o'));
+            });
+        QVERIFY2(openedOnA, describe(report).constData());
+        const bool unknownToB = std::any_of(
+            sockJs->evidence.cbegin(), sockJs->evidence.cend(), [&](const AffinityExchange &e) {
+                return e.endpoint == target.workers.at(1).label && e.status == 404 &&
+                       e.request.contains(QStringLiteral("/xhr_send"));
+            });
+        QVERIFY2(unknownToB, describe(report).constData());
+    }
+
+    // The same app under sticky-cookie: every message of one SockJS session through the
+    // balancer reaches the worker that opened it (204), which the check verifies.
+    void sockJsUnderStickyCookieIsVerified() {
+        NodeAffinityApp app;
+        QString error;
+        QVERIFY2(app.start(2,
+                           {QStringLiteral("--sessions"), QStringLiteral("none"),
+                            QStringLiteral("--socketio"), QStringLiteral("off"),
+                            QStringLiteral("--sockjs"), QStringLiteral("on")},
+                           &error),
+                 qPrintable(error));
+        ProxyEngine balancer;
+        AffinityTarget target = targetFor(app, BalancingPolicy::StickyCookie);
+        target.balancer = startBalancer(balancer, app, BalancingPolicy::StickyCookie, &error);
+        QVERIFY2(balancer.isRunning(), qPrintable(error));
+        const AffinityReport report = checkAffinity(target, fetchDirect);
+        QVERIFY2(report.ok(), describe(report).constData());
+        QVERIFY2(report.verdict == AffinityVerdict::StickyVerified, describe(report).constData());
+        QVERIFY(!verdictNeedsFix(report.verdict));
+        const AffinityFinding *sockJs = findingOf(report, QStringLiteral("sockjs"));
+        QVERIFY2(sockJs, describe(report).constData());
+        QCOMPARE(sockJs->verdict, AffinityVerdict::StickyVerified);
+        QVERIFY2(!fixesMention(report, QStringLiteral("--policy sticky-cookie")),
+                 describe(report).constData());
+        // The direct probe still found the session per worker (B: 404) ...
+        const bool unknownToB = std::any_of(
+            sockJs->evidence.cbegin(), sockJs->evidence.cend(), [&](const AffinityExchange &e) {
+                return e.endpoint == target.workers.at(1).label && e.status == 404;
+            });
+        QVERIFY2(unknownToB, describe(report).constData());
+        // ... and through the balancer all 20 messages were taken (204), which its own
+        // counters agree reached one worker.
+        const qsizetype delivered = std::count_if(
+            sockJs->evidence.cbegin(), sockJs->evidence.cend(), [&](const AffinityExchange &e) {
+                return e.endpoint == target.balancer->label && e.status == 204 &&
+                       e.request.contains(QStringLiteral("/xhr_send"));
+            });
+        QVERIFY2(delivered >= 20, describe(report).constData());
+        const ProxyStats stats = balancer.snapshot();
+        QCOMPARE(stats.backends.size(), 2);
+        const uint64_t most =
+            std::max(stats.backends.at(0).requests, stats.backends.at(1).requests);
+        QVERIFY2(most >= 21, qPrintable(QStringLiteral("%1 and %2 requests through the balancer")
                                             .arg(stats.backends.at(0).requests)
                                             .arg(stats.backends.at(1).requests)));
     }
