@@ -169,14 +169,14 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     auto *tablePane = new QWidget;
     auto *tableLayout = new QVBoxLayout(tablePane);
     tableLayout->setContentsMargins(0, 0, 0, 0);
-    // The site's last session affinity result (issue 22), above its workers.
+    // The site's last session affinity result (issue 22), above the whole site view: it takes
+    // its height from the charts too, not only from the worker table.
     m_affinityBanner = new AffinityBanner;
     connect(m_affinityBanner, &AffinityBanner::fixRequested, this, &MainWindow::fixAffinity);
     connect(m_affinityBanner, &AffinityBanner::recheckRequested, this,
             &MainWindow::checkAffinityOf);
     connect(m_affinityBanner, &AffinityBanner::dismissed, this,
             [this](const QString &site) { m_affinityReports.remove(site); });
-    tableLayout->addWidget(m_affinityBanner);
     tableLayout->addWidget(m_filter);
     tableLayout->addWidget(m_table);
 
@@ -223,7 +223,12 @@ MainWindow::MainWindow(QString inventoryPath, Options options, QWidget *parent)
     m_centreStack = new QStackedWidget;
     m_centreStack->setObjectName(QStringLiteral("centreStack"));
     m_centreStack->addWidget(m_fleetOverview);
-    m_centreStack->addWidget(m_centreSplitter);
+    m_sitePane = new QWidget;
+    auto *siteLayout = new QVBoxLayout(m_sitePane);
+    siteLayout->setContentsMargins(0, 0, 0, 0);
+    siteLayout->addWidget(m_affinityBanner);
+    siteLayout->addWidget(m_centreSplitter, 1);
+    m_centreStack->addWidget(m_sitePane);
     m_mainSplitter->addWidget(m_centreStack);
     m_mainSplitter->setStretchFactor(1, 1);
     m_mainSplitter->setSizes({230, 1050});
@@ -1032,7 +1037,7 @@ const agent::SiteStatus *MainWindow::currentSite() const {
 
 void MainWindow::selectSite(const QString &site) {
     m_centreStack->setCurrentWidget(site.isEmpty() ? static_cast<QWidget *>(m_fleetOverview)
-                                                   : m_centreSplitter);
+                                                   : m_sitePane);
     // The site on view again: nothing to do while it is shown live; otherwise (a production
     // site whose monitor could not start) it is set up again.
     if (site == m_currentSite && (currentSite() || m_remoteMonitor)) return;

@@ -350,7 +350,8 @@ private:
     LogView *m_logView = nullptr;
     QSplitter *m_mainSplitter = nullptr;
     QSplitter *m_centreSplitter = nullptr;
-    /// The fleet overview or the site on view (m_centreSplitter).
+    QWidget *m_sitePane = nullptr; ///< the affinity banner over m_centreSplitter
+    /// The fleet overview or the site on view (m_sitePane).
     QStackedWidget *m_centreStack = nullptr;
     FleetOverviewView *m_fleetOverview = nullptr;
     FleetMonitor *m_fleetMonitor = nullptr;
