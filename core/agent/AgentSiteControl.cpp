@@ -8,9 +8,12 @@
 #include "supervisor/LogReader.h"
 #include "supervisor/WorkerProcess.h"
 
+#include <QCoreApplication>
+#include <QDeadlineTimer>
 #include <QFileInfo>
 #include <QThread>
 
+#include <atomic>
 #include <memory>
 
 namespace corral::agent {
@@ -158,13 +161,32 @@ void AgentSiteControl::checkAffinity(const QStringList &paths,
     // console's GUI thread). The QThread object lives on the calling thread, so its finished()
     // reaches `done` there.
     auto report = std::make_shared<AffinityReport>();
-    QThread *thread =
-        QThread::create([target, report] { *report = corral::checkAffinity(target, fetchDirect); });
+    // Quitting mid-check: the requests not yet made fail at once, and the one under way ends
+    // within its own timeout; the application waits for that much, not for the whole check,
+    // so the thread never outlives the statics it uses.
+    auto quitting = std::make_shared<std::atomic<bool>>(false);
+    const ProbeFetch fetch = [quitting](const ProbeEndpoint &endpoint, const ProbeRequest &request,
+                                        int timeoutMs) {
+        if (quitting->load()) {
+            ProbeResponse stopped;
+            stopped.error = QStringLiteral("not asked: the program is quitting");
+            return stopped;
+        }
+        return fetchDirect(endpoint, request, timeoutMs);
+    };
+    QThread *thread = QThread::create(
+        [target, report, fetch] { *report = corral::checkAffinity(target, fetch); });
     thread->setObjectName(QStringLiteral("affinity-check"));
     QObject::connect(thread, &QThread::finished, thread, [thread, report, done] {
         thread->deleteLater();
         if (done) done(*report);
     });
+    if (QCoreApplication *application = QCoreApplication::instance())
+        QObject::connect(application, &QCoreApplication::aboutToQuit, thread,
+                         [thread, quitting, timeout = target.timeoutMs] {
+                             quitting->store(true);
+                             thread->wait(QDeadlineTimer(timeout + 1000));
+                         });
     thread->start();
 }
 
