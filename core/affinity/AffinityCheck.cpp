@@ -4,6 +4,7 @@
 #include "ssh/ShellQuote.h"
 
 #include <QDateTime>
+#include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonParseError>
@@ -24,9 +25,10 @@ constexpr int MaxCookieValueChars = 40;
 // Requests through the balancer that must all stay on one worker for stickiness to count as
 // verified.
 constexpr int StickyRounds = 20;
-// A long-poll on the worker that did not open the session: one that knows it holds the poll
-// open (engine.io answers only when it has packets), one that does not answers at once.
-constexpr int PollTimeoutMs = 1500;
+// sockjs-node forgets an xhr session disconnect_delay (5 s) after its opening poll ended, and a
+// message (xhr_send) does not restart that clock: a 404 to a message sent later than this after
+// the session was opened may be the session's end, not another worker.
+constexpr qint64 SockJsSessionWindowMs = 4000;
 
 struct Cookie {
     QByteArray name;
@@ -216,6 +218,19 @@ std::optional<EngineIoError> engineIoError(const ProbeResponse &response) {
                          object.value(QLatin1String("message")).toString()};
 }
 
+/// A POST of a packet an engine.io server takes silently to session `target` (its query has the
+/// sid): EIO 4's client answers pings with pong ("3"), EIO 3's client sends pings ("2",
+/// length-prefixed in its payload encoding). `spoken`: the revision the server answered in.
+ProbeRequest engineIoPost(const QByteArray &target, int spoken, const CookieJar *jar) {
+    ProbeRequest post;
+    post.method = "POST";
+    post.target = target;
+    if (jar) jar->addTo(post);
+    post.headers.append({QByteArray("Content-Type"), QByteArray("text/plain;charset=UTF-8")});
+    post.body = spoken == 4 ? QByteArray("3") : QByteArray("1:2");
+    return post;
+}
+
 class Check {
 public:
     Check(const AffinityTarget &target, const ProbeFetch &fetch)
@@ -245,7 +260,9 @@ private:
     }
 
     bool pickWorkers();
-    void checkHttpSessions(const QString &path);
+    /// `first`: A's answer to GET `path` already got (pickWorkers'), else it is asked for.
+    void checkHttpSessions(const QString &path,
+                           const std::optional<std::pair<ProbeResponse, AffinityExchange>> &first);
     void verifyHttpStickiness(AffinityFinding &finding, const QString &path);
     bool checkSocketIo();
     bool checkSockJs();
@@ -253,8 +270,9 @@ private:
     void verifySockJs(AffinityFinding &finding);
     /// The verdict of StickyRounds messages to one `transport` session through the balancer:
     /// `unknown` reached a worker that did not know the session, `failed` got no answer.
+    /// `expired`: messages not counted because the session may have ended by then.
     void judgeStickyRounds(AffinityFinding &finding, const QString &transport, int unknown,
-                           int failed) const;
+                           int failed, int expired = 0) const;
     void perWorker(AffinityFinding &finding, const QString &what);
 
     const AffinityTarget &m_target;
@@ -263,7 +281,9 @@ private:
     ProbeEndpoint m_b;
     QString m_pickError;
     QList<AffinityFinding> m_findings;
-    QStringList m_rotating; ///< cookies whose findings say "changes on every request"
+    /// A's answer to pickWorkers' GET, and its exchange: the HTTP check's first request (asking
+    /// again would make an app with a memory store keep one more session per check).
+    std::optional<std::pair<ProbeResponse, AffinityExchange>> m_firstOfA;
 };
 
 bool Check::pickWorkers() {
@@ -273,12 +293,14 @@ bool Check::pickWorkers() {
     QStringList failures;
     for (const ProbeEndpoint &worker : m_target.workers) {
         if (answering.size() == 2) break;
-        QList<AffinityExchange> ignored;
-        const ProbeResponse response = send(worker, get(first), ignored);
-        if (response.status != 0)
+        QList<AffinityExchange> exchanges;
+        const ProbeResponse response = send(worker, get(first), exchanges);
+        if (response.status != 0) {
+            if (answering.isEmpty()) m_firstOfA = {response, exchanges.constFirst()};
             answering.append(worker);
-        else
+        } else {
             failures.append(worker.label + QStringLiteral(": ") + response.error);
+        }
     }
     if (answering.size() < 2) {
         m_pickError = QStringLiteral("fewer than two workers answer GET %1 (%2 of %3)")
@@ -296,12 +318,19 @@ bool Check::pickWorkers() {
 
 // Direct to the workers: A's cookies, sent back to A (does A keep them?) and to B (does B
 // know them?).
-void Check::checkHttpSessions(const QString &path) {
+void Check::checkHttpSessions(
+    const QString &path, const std::optional<std::pair<ProbeResponse, AffinityExchange>> &known) {
     const QByteArray target = path.toUtf8();
     AffinityFinding base;
     base.kind = QStringLiteral("http-session");
     base.path = path;
-    const ProbeResponse first = send(m_a, get(target), base.evidence);
+    ProbeResponse first;
+    if (known) {
+        first = known->first;
+        base.evidence.append(known->second);
+    } else {
+        first = send(m_a, get(target), base.evidence);
+    }
     if (first.status == 0) {
         base.verdict = AffinityVerdict::Inconclusive;
         base.summary = QStringLiteral("%1 did not answer GET %2: %3")
@@ -323,23 +352,48 @@ void Check::checkHttpSessions(const QString &path) {
     const ProbeResponse other = send(m_b, get(target, &jar), base.evidence);
     const QList<Cookie> againSet = cookiesSet(again);
     const QList<Cookie> otherSet = cookiesSet(other);
+    // "200", "302 to /login": a replay's answer as the summary names it.
+    const auto answerOf = [](const ProbeResponse &response) {
+        QString text = QString::number(response.status);
+        const QByteArray location = response.header("Location");
+        if (response.status / 100 == 3 && !location.isEmpty())
+            text += QStringLiteral(" to ") + shownText(location, 100);
+        return text;
+    };
+    const bool answeredDifferently =
+        again.status / 100 != other.status / 100 ||
+        (again.status / 100 == 3 && again.header("Location") != other.header("Location"));
     for (const Cookie &cookie : cookies) {
         AffinityFinding finding = base;
         finding.cookie = QString::fromUtf8(cookie.name);
         const QString name = shownText(cookie.name, 60);
         const std::optional<QByteArray> fromA = cookieValue(againSet, cookie.name);
         const std::optional<QByteArray> fromB = cookieValue(otherSet, cookie.name);
-        bool rotates = false;
         if (again.status == 0 || other.status == 0) {
             finding.verdict = AffinityVerdict::Inconclusive;
             finding.summary = QStringLiteral("cookie %1: %2 did not answer with it sent back: %3")
                                   .arg(name, again.status == 0 ? m_a.label : m_b.label,
                                        again.status == 0 ? again.error : other.error);
+        } else if (answeredDifferently) {
+            // B's answer to the same request with the same cookie is not A's: B does not know
+            // the session the way A does, whatever cookies it sets. Refused or sent elsewhere
+            // (a login page): per process. An error or anything else: no telling.
+            // (A itself erring or refusing is no session to compare.)
+            const bool refused =
+                (again.status / 100 == 2 || again.status / 100 == 3) &&
+                (other.status == 401 || other.status == 403 || other.status / 100 == 3);
+            finding.verdict = refused ? AffinityVerdict::PerProcess : AffinityVerdict::Inconclusive;
+            finding.summary =
+                QStringLiteral("%1with cookie %2 set by %3, %3 answered %4 but %5 "
+                               "answered %6")
+                    .arg(refused ? QStringLiteral("Sessions are per process: ")
+                                 : QStringLiteral("Could not tell: "),
+                         name, m_a.label, answerOf(again), m_b.label, answerOf(other));
         } else if (fromA && *fromA != cookie.value) {
             // A token renewed on every answer (CSRF, tracking) holds no session: harmless
-            // wherever requests go, and no reason to call the site anything but stateless.
-            rotates = true;
-            finding.verdict = AffinityVerdict::Shared;
+            // wherever requests go. This finding (not the cookie's name: on another path it may
+            // be a session) counts as stateless; the report names the cookies so ignored.
+            finding.verdict = AffinityVerdict::Stateless;
             finding.summary = QStringLiteral("cookie %1 changes on every request (%2 issued a new "
                                              "value when it was sent back): not a session, ignored")
                                   .arg(name, m_a.label);
@@ -348,19 +402,10 @@ void Check::checkHttpSessions(const QString &path) {
             finding.summary = QStringLiteral("Sessions are per process: cookie %1 set by %2 is "
                                              "unknown to %3 (it answered with a new %1)")
                                   .arg(name, m_a.label, m_b.label);
-        } else if (again.status / 100 == 2 && (other.status == 401 || other.status == 403)) {
-            // Signed in on A, refused on B with the same cookie: B does not know the session.
-            finding.verdict = AffinityVerdict::PerProcess;
-            finding.summary = QStringLiteral("Sessions are per process: with cookie %1 set by "
-                                             "%2, %2 answered %3 but %4 answered %5")
-                                  .arg(name, m_a.label)
-                                  .arg(again.status)
-                                  .arg(m_b.label)
-                                  .arg(other.status);
         } else {
             finding.verdict = AffinityVerdict::Shared;
             finding.summary = QStringLiteral("cookie %1 set by %2 is known to %3 (kept, not "
-                                             "re-issued): the session is shared")
+                                             "re-issued, answered alike): the session is shared")
                                   .arg(name, m_a.label, m_b.label);
         }
         // The replays' answers as they bear on this cookie (the first lists every cookie set).
@@ -374,7 +419,6 @@ void Check::checkHttpSessions(const QString &path) {
         if (again.status != 0) finding.evidence[1].answer = note(fromA);
         if (other.status != 0) finding.evidence[2].answer = note(fromB);
         if (finding.verdict == AffinityVerdict::PerProcess) verifyHttpStickiness(finding, path);
-        if (rotates && !m_rotating.contains(finding.cookie)) m_rotating.append(finding.cookie);
         m_findings.append(finding);
     }
 }
@@ -515,30 +559,34 @@ bool Check::checkSocketIo() {
         if (!opened) return false; // not socket.io (404, a page, another 400)
         const QByteArray sid = opened->value(QLatin1String("sid")).toString().toUtf8();
         const QByteArray sidQuery = QUrl::toPercentEncoding(QString::fromUtf8(sid));
-        const ProbeResponse poll = send(m_b, get(base + "&transport=polling&sid=" + sidQuery),
-                                        finding.evidence, PollTimeoutMs);
+        // A packet posted to the session, not a poll: a poll that B holds open would look the
+        // same as a B that hangs. A post is answered at once either way (200 "ok" when B knows
+        // the sid, 400 code 1 "Session ID unknown" when not), so no answer is no answer.
+        const ProbeResponse message =
+            send(m_b, engineIoPost(base + "&transport=polling&sid=" + sidQuery, spoken, nullptr),
+                 finding.evidence);
         const QString shownSid = shownText(sid, 40);
-        if (poll.status == 200 || (poll.status == 0 && poll.timedOut)) {
+        if (message.status == 200) {
             finding.verdict = AffinityVerdict::Shared;
             finding.summary =
-                QStringLiteral("socket.io session %1 opened on %2 is known to %3 (%4)")
-                    .arg(shownSid, m_a.label, m_b.label,
-                         poll.status == 200 ? QStringLiteral("it answered the poll")
-                                            : QStringLiteral("it held the poll open"));
-        } else if (poll.status == 400 || poll.status == 404) {
+                QStringLiteral("socket.io session %1 opened on %2 is known to %3 (it took a "
+                               "message posted to it)")
+                    .arg(shownSid, m_a.label, m_b.label);
+        } else if (message.status == 400 || message.status == 404) {
             perWorker(finding, QStringLiteral("socket.io (EIO=%1) long-polling").arg(eio));
             if (finding.verdict == AffinityVerdict::StickyRequired)
-                finding.summary += QStringLiteral(" (%1 answered a poll of session %2 with %3)")
+                finding.summary += QStringLiteral(" (%1 answered a message to session %2 with %3)")
                                        .arg(m_b.label, shownSid)
-                                       .arg(poll.status);
+                                       .arg(message.status);
             else if (m_target.balancer && isSticky(m_target.policy))
                 verifySocketIo(finding, eio, spoken);
         } else {
             finding.verdict = AffinityVerdict::Inconclusive;
-            finding.summary = QStringLiteral("socket.io session %1 opened on %2: a poll of it on "
-                                             "%3 got %4")
-                                  .arg(shownSid, m_a.label, m_b.label,
-                                       poll.status ? QString::number(poll.status) : poll.error);
+            finding.summary =
+                QStringLiteral("socket.io session %1 opened on %2: a message to it "
+                               "on %3 got %4")
+                    .arg(shownSid, m_a.label, m_b.label,
+                         message.status ? QString::number(message.status) : message.error);
         }
         m_findings.append(finding);
         return true;
@@ -570,13 +618,8 @@ void Check::verifySocketIo(AffinityFinding &finding, int eio, int spoken) {
     int unknown = 0;
     int failed = 0;
     for (int round = 0; round < StickyRounds; ++round) {
-        ProbeRequest post = get(base + "&sid=" + sid, &jar);
-        post.method = "POST";
-        post.headers.append({QByteArray("Content-Type"), QByteArray("text/plain;charset=UTF-8")});
-        // A packet the server takes silently: EIO 4's client answers pings with pong ("3"),
-        // EIO 3's client sends pings ("2", length-prefixed in its payload encoding).
-        post.body = spoken == 4 ? QByteArray("3") : QByteArray("1:2");
-        const ProbeResponse response = send(balancer, post, finding.evidence);
+        const ProbeResponse response =
+            send(balancer, engineIoPost(base + "&sid=" + sid, spoken, &jar), finding.evidence);
         jar.take(response);
         if (response.status == 400 || response.status == 404)
             ++unknown;
@@ -660,7 +703,7 @@ bool Check::checkSockJs() {
 }
 
 void Check::judgeStickyRounds(AffinityFinding &finding, const QString &transport, int unknown,
-                              int failed) const {
+                              int failed, int expired) const {
     const QString balancer = m_target.balancer->label;
     if (unknown > 0) {
         finding.verdict = AffinityVerdict::StickyBroken;
@@ -671,6 +714,17 @@ void Check::judgeStickyRounds(AffinityFinding &finding, const QString &transport
                               .arg(unknown)
                               .arg(StickyRounds)
                               .arg(balancer);
+    } else if (expired > 0) {
+        finding.verdict = AffinityVerdict::Inconclusive;
+        finding.summary = QStringLiteral("%1 sessions are per worker; %2 of %3 messages to one "
+                                         "session through %4 were not sent or answered within "
+                                         "%5 s of its opening (the session may have ended by "
+                                         "then): not verified")
+                              .arg(transport)
+                              .arg(expired)
+                              .arg(StickyRounds)
+                              .arg(balancer)
+                              .arg(SockJsSessionWindowMs / 1000);
     } else if (failed > 0) {
         finding.verdict = AffinityVerdict::Inconclusive;
         finding.summary = QStringLiteral("%1 sessions are per worker; %2 of %3 messages "
@@ -695,6 +749,14 @@ void Check::verifySockJs(AffinityFinding &finding) {
     const QByteArray session = "/sockjs/000/" + sockJsSessionId();
     CookieJar jar;
     ProbeRequest open = sockJsPost(session + "/xhr");
+    // The rounds are bounded in time rather than kept alive with polls: sockjs-node forgets the
+    // session 5 s after the opening poll ended (xhr_send does not restart that clock), and a
+    // poll to keep it would hang up to 25 s on an app that has nothing to send (Meteor). So a
+    // 404 counts as "another worker" only when the session cannot have ended yet (the clock
+    // starts here, before the server's); messages not sent by SockJsSessionWindowMs after the
+    // open (a slow link) are not sent and count as not checked, never as a guess.
+    QElapsedTimer sinceOpen;
+    sinceOpen.start();
     const ProbeResponse opened = send(balancer, open, finding.evidence);
     jar.take(opened);
     if (opened.status != 200 || !opened.body.startsWith('o')) {
@@ -707,17 +769,24 @@ void Check::verifySockJs(AffinityFinding &finding) {
     }
     int unknown = 0;
     int failed = 0;
+    int expired = 0;
     for (int round = 0; round < StickyRounds; ++round) {
+        if (sinceOpen.elapsed() >= SockJsSessionWindowMs) {
+            expired = StickyRounds - round;
+            break;
+        }
         ProbeRequest message = sockJsPost(session + "/xhr_send", "[\"x\"]");
         jar.addTo(message);
         const ProbeResponse response = send(balancer, message, finding.evidence);
         jar.take(response);
-        if (response.status == 404)
+        if (response.status == 404 && sinceOpen.elapsed() >= SockJsSessionWindowMs)
+            ++expired; // answered after the session may have ended
+        else if (response.status == 404)
             ++unknown;
         else if (response.status != 204 && response.status != 200)
             ++failed;
     }
-    judgeStickyRounds(finding, QStringLiteral("SockJS"), unknown, failed);
+    judgeStickyRounds(finding, QStringLiteral("SockJS"), unknown, failed, expired);
 }
 
 AffinityReport Check::run(bool production) {
@@ -732,17 +801,15 @@ AffinityReport Check::run(bool production) {
     }
     const QStringList paths =
         m_target.paths.isEmpty() ? QStringList{QStringLiteral("/")} : m_target.paths;
-    for (const QString &path : paths)
-        checkHttpSessions(path);
+    for (qsizetype i = 0; i < paths.size(); ++i)
+        checkHttpSessions(paths[i], i == 0 ? m_firstOfA : std::nullopt);
     checkSocketIo();
     checkSockJs();
     report.findings = m_findings;
 
     const auto first = [&](auto predicate) -> const AffinityFinding * {
         for (const AffinityFinding &finding : m_findings)
-            if (predicate(finding.verdict) && !(finding.kind == QLatin1String("http-session") &&
-                                                m_rotating.contains(finding.cookie)))
-                return &finding;
+            if (predicate(finding.verdict)) return &finding;
         return nullptr;
     };
     const AffinityFinding *chosen = first(verdictNeedsFix);
@@ -761,11 +828,17 @@ AffinityReport Check::run(bool production) {
         report.summary = QStringLiteral("stateless as far as Corral can see: no session cookie "
                                         "set on %1, no socket.io or SockJS endpoint")
                              .arg(paths.join(QStringLiteral(", ")));
-        if (!m_rotating.isEmpty()) {
+        // Cookies found to change on every request: stateless findings that name a cookie.
+        QStringList rotating;
+        for (const AffinityFinding &finding : m_findings)
+            if (finding.verdict == AffinityVerdict::Stateless && !finding.cookie.isEmpty() &&
+                !rotating.contains(finding.cookie))
+                rotating.append(finding.cookie);
+        if (!rotating.isEmpty()) {
             QStringList shown;
-            for (const QString &cookie : m_rotating.mid(0, 5))
+            for (const QString &cookie : rotating.mid(0, 5))
                 shown.append(shownText(cookie.toUtf8(), 60));
-            if (m_rotating.size() > 5) shown.append(QStringLiteral("…"));
+            if (rotating.size() > 5) shown.append(QStringLiteral("…"));
             report.summary += QStringLiteral(" (cookies that change on every request ignored: %1)")
                                   .arg(shown.join(QStringLiteral(", ")));
         }

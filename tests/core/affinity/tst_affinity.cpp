@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -93,6 +94,15 @@ public:
     int connections() const { return m_connections.load(); }
 
 private:
+    static qsizetype contentLength(const QByteArray &head) {
+        for (const QByteArray &line : head.split('\n')) {
+            const QByteArray trimmed = line.trimmed();
+            if (trimmed.toLower().startsWith("content-length:"))
+                return std::min<qsizetype>(trimmed.mid(15).trimmed().toLongLong(), 65536);
+        }
+        return 0;
+    }
+
     void serve() {
         while (!m_stop) {
             pollfd listening{m_listener, POLLIN, 0};
@@ -102,6 +112,18 @@ private:
             ++m_connections;
             QByteArray head;
             while (!head.contains("\r\n\r\n") && head.size() < 65536 && !m_stop) {
+                pollfd readable{fd, POLLIN, 0};
+                if (::poll(&readable, 1, 50) <= 0) continue;
+                char buffer[4096];
+                const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+                if (n <= 0) break;
+                head.append(buffer, n);
+            }
+            // The body too (a POST's), so that closing leaves nothing unread (which would reset
+            // the connection under the answer); `head` then holds the body after the blank line.
+            const qsizetype end = head.indexOf("\r\n\r\n");
+            const qsizetype length = end < 0 ? 0 : contentLength(head.left(end));
+            while (end >= 0 && head.size() < end + 4 + length && !m_stop) {
                 pollfd readable{fd, POLLIN, 0};
                 if (::poll(&readable, 1, 50) <= 0) continue;
                 char buffer[4096];
@@ -143,6 +165,17 @@ QByteArray targetOf(const QByteArray &head) {
 QByteArray okAnswer(const QByteArray &extraHead = {}, const QByteArray &body = "{}") {
     return "HTTP/1.1 200 OK\r\nContent-Length: " + QByteArray::number(body.size()) +
            "\r\nConnection: close\r\n" + extraHead + "\r\n" + body;
+}
+
+QByteArray statusAnswer(int status, const QByteArray &extraHead = {}, const QByteArray &body = {}) {
+    return "HTTP/1.1 " + QByteArray::number(status) +
+           " X\r\nContent-Length: " + QByteArray::number(body.size()) +
+           "\r\nConnection: close\r\n" + extraHead + "\r\n" + body;
+}
+
+QByteArray bodyOf(const QByteArray &request) {
+    const qsizetype end = request.indexOf("\r\n\r\n");
+    return end < 0 ? QByteArray() : request.mid(end + 4);
 }
 
 } // namespace
@@ -470,6 +503,208 @@ private Q_SLOTS:
             }
         }
         QCOMPARE(sessions, 20);
+    }
+
+    // A's answer to pickWorkers' GET is the HTTP check's first answer: A is asked for the first
+    // path twice (that GET, then the replay with its cookies), not three times.
+    void firstAnswerOfAIsNotAskedForTwice() {
+        std::atomic<int> rootOfA{0};
+        ScriptedBackend a([&rootOfA](const QByteArray &head) {
+            if (targetOf(head) != "/") return statusAnswer(404);
+            ++rootOfA;
+            return head.contains("Cookie: sid=1") ? okAnswer() : okAnswer("Set-Cookie: sid=1\r\n");
+        });
+        ScriptedBackend b([](const QByteArray &head) {
+            return targetOf(head) == "/" ? okAnswer() : statusAnswer(404);
+        });
+        QVERIFY(a.start() && b.start());
+        const AffinityReport report =
+            checkAffinity(targetFor({endpointAt(a.port()), endpointAt(b.port())}), fetchDirect);
+        QVERIFY2(report.verdict == AffinityVerdict::Shared, describe(report).constData());
+        QCOMPARE(rootOfA.load(), 2);
+        const AffinityFinding *session = findingOf(report, QStringLiteral("http-session"));
+        QVERIFY(session);
+        QCOMPARE(session->evidence.size(), 3); // the first GET stays in the evidence
+        QCOMPARE(session->evidence[0].endpoint, endpointAt(a.port()).label);
+        QVERIFY2(session->evidence[0].answer.contains(QStringLiteral("sid=1")),
+                 qPrintable(session->evidence[0].answer));
+    }
+
+    // B answering the replay otherwise than A: a redirect (to a login page) or a refusal is a
+    // session B does not know; an error is no finding either way. Never "shared".
+    void differentAnswersOnBAreNotShared() {
+        ScriptedBackend a([](const QByteArray &head) {
+            if (targetOf(head) != "/") return statusAnswer(404);
+            return head.contains("Cookie: sid=1") ? okAnswer() : okAnswer("Set-Cookie: sid=1\r\n");
+        });
+        ScriptedBackend redirecting([](const QByteArray &head) {
+            if (targetOf(head) != "/") return statusAnswer(404);
+            return head.contains("Cookie: sid=1") ? statusAnswer(302, "Location: /login\r\n")
+                                                  : okAnswer();
+        });
+        ScriptedBackend failing([](const QByteArray &head) {
+            if (targetOf(head) != "/") return statusAnswer(404);
+            return head.contains("Cookie: sid=1") ? statusAnswer(500) : okAnswer();
+        });
+        QVERIFY(a.start() && redirecting.start() && failing.start());
+        const AffinityReport redirected = checkAffinity(
+            targetFor({endpointAt(a.port()), endpointAt(redirecting.port())}), fetchDirect);
+        QVERIFY2(redirected.verdict == AffinityVerdict::PerProcess,
+                 describe(redirected).constData());
+        QVERIFY2(redirected.summary.contains(QStringLiteral("answered 200")) &&
+                     redirected.summary.contains(QStringLiteral("302 to /login")),
+                 qPrintable(redirected.summary));
+        const AffinityReport failed = checkAffinity(
+            targetFor({endpointAt(a.port()), endpointAt(failing.port())}), fetchDirect);
+        QVERIFY2(failed.verdict == AffinityVerdict::Inconclusive, describe(failed).constData());
+        QVERIFY2(failed.summary.contains(QStringLiteral("500")), qPrintable(failed.summary));
+    }
+
+    // A cookie renewed on every request: only its own finding is set aside. The same name as a
+    // session on another path still counts, and a renewed id that B refuses is a session.
+    void rotatingCookiesAreJudgedPerFinding() {
+        std::atomic<int> serial{0};
+        const auto rotating = [&serial](const QByteArray &extra) {
+            return okAnswer("Set-Cookie: tok=a" + QByteArray::number(++serial) + "\r\n" + extra);
+        };
+        ScriptedBackend a([&](const QByteArray &head) {
+            if (targetOf(head) == "/a") return rotating({});
+            if (targetOf(head) != "/b") return statusAnswer(404);
+            return head.contains("Cookie: tok=b1") ? okAnswer()
+                                                   : okAnswer("Set-Cookie: tok=b1\r\n");
+        });
+        ScriptedBackend b([&](const QByteArray &head) {
+            if (targetOf(head) == "/a") return rotating({});
+            if (targetOf(head) != "/b") return statusAnswer(404);
+            return okAnswer("Set-Cookie: tok=bB\r\n"); // never knows A's session
+        });
+        QVERIFY(a.start() && b.start());
+        AffinityTarget target = targetFor({endpointAt(a.port()), endpointAt(b.port())});
+        target.paths = {QStringLiteral("/a"), QStringLiteral("/b")};
+        const AffinityReport paths = checkAffinity(target, fetchDirect);
+        QVERIFY2(paths.verdict == AffinityVerdict::PerProcess, describe(paths).constData());
+        QVERIFY2(paths.summary.contains(QStringLiteral("tok")), qPrintable(paths.summary));
+        QCOMPARE(paths.findings.size(), 2);
+        QCOMPARE(paths.findings[0].verdict, AffinityVerdict::Stateless);
+        QVERIFY(paths.findings[0].summary.contains(QStringLiteral("changes on every request")));
+
+        ScriptedBackend renewing([&](const QByteArray &head) {
+            return targetOf(head) == "/" ? rotating({}) : statusAnswer(404);
+        });
+        ScriptedBackend refusing([](const QByteArray &head) {
+            if (targetOf(head) != "/") return statusAnswer(404);
+            return head.contains("Cookie: tok=") ? statusAnswer(403) : okAnswer();
+        });
+        QVERIFY(renewing.start() && refusing.start());
+        const AffinityReport refused = checkAffinity(
+            targetFor({endpointAt(renewing.port()), endpointAt(refusing.port())}), fetchDirect);
+        QVERIFY2(refused.verdict == AffinityVerdict::PerProcess, describe(refused).constData());
+        QVERIFY2(refused.summary.contains(QStringLiteral("403")), qPrintable(refused.summary));
+    }
+
+    // engine.io: B is asked with a message posted to A's session, answered at once by any
+    // engine.io server. A B that does not answer is no evidence of a shared session.
+    void socketIoOnBIsAskedWithAMessage() {
+        const QByteArray handshake = R"(0{"sid":"abc","upgrades":[],"pingInterval":25000,)"
+                                     R"("pingTimeout":20000,"maxPayload":1000000})";
+        ScriptedBackend a([&handshake](const QByteArray &head) {
+            const QByteArray target = targetOf(head);
+            if (target == "/") return okAnswer();
+            if (target == "/socket.io/?EIO=4&transport=polling")
+                return okAnswer("Content-Type: text/plain\r\n", handshake);
+            return statusAnswer(404);
+        });
+        // Hangs on anything about the session (a slow or stuck worker).
+        ScriptedBackend hung([](const QByteArray &head) {
+            if (targetOf(head) == "/") return okAnswer();
+            return targetOf(head).contains("sid=") ? QByteArray() : statusAnswer(404);
+        });
+        // Holds polls open (as a worker with the session and nothing to send would), answers
+        // posts: "ok" to the packet engine.io takes silently, 400 to anything else.
+        ScriptedBackend knowing([](const QByteArray &head) {
+            if (targetOf(head) == "/") return okAnswer();
+            if (!targetOf(head).contains("sid=abc")) return statusAnswer(404);
+            if (!head.startsWith("POST ")) return QByteArray();
+            return bodyOf(head) == "3" ? okAnswer({}, "ok") : statusAnswer(400);
+        });
+        ScriptedBackend unknowing([](const QByteArray &head) {
+            if (targetOf(head) == "/") return okAnswer();
+            if (!targetOf(head).contains("sid=")) return statusAnswer(404);
+            return statusAnswer(400, "Content-Type: application/json\r\n",
+                                R"({"code":1,"message":"Session ID unknown"})");
+        });
+        QVERIFY(a.start() && hung.start() && knowing.start() && unknowing.start());
+        const auto check = [&](const ScriptedBackend &b) {
+            AffinityTarget target = targetFor({endpointAt(a.port()), endpointAt(b.port())});
+            target.timeoutMs = 500;
+            return checkAffinity(target, fetchDirect);
+        };
+        const AffinityReport slow = check(hung);
+        QVERIFY2(slow.verdict == AffinityVerdict::Inconclusive, describe(slow).constData());
+        const AffinityFinding *probe = findingOf(slow, QStringLiteral("socket.io"));
+        QVERIFY(probe);
+        QCOMPARE(probe->verdict, AffinityVerdict::Inconclusive);
+        QCOMPARE(probe->evidence.last().status, 0);
+        QVERIFY2(probe->evidence.last().request.startsWith(QStringLiteral("POST ")) &&
+                     probe->evidence.last().request.contains(QStringLiteral("body: 3")),
+                 qPrintable(probe->evidence.last().request));
+        QVERIFY2(probe->summary.contains(QStringLiteral("no answer within 500 ms")),
+                 qPrintable(probe->summary));
+
+        const AffinityReport shared = check(knowing);
+        QVERIFY2(shared.verdict == AffinityVerdict::Shared, describe(shared).constData());
+        const AffinityReport perWorker = check(unknowing);
+        QVERIFY2(perWorker.verdict == AffinityVerdict::StickyRequired,
+                 describe(perWorker).constData());
+    }
+
+    // SockJS through a sticky balancer over a slow link: sockjs-node forgets an xhr session
+    // 5 s after it was opened when only messages come (xhr_send does not keep it), so messages
+    // after that get 404 from the very worker that held it. Not "sticky-broken".
+    void sockJsRoundsAreBoundedInTime() {
+        const auto worker = [](bool knows) {
+            return [knows](const QByteArray &head) {
+                const QByteArray target = targetOf(head);
+                if (target == "/") return okAnswer();
+                if (target == "/sockjs/info") return okAnswer({}, R"({"websocket":true})");
+                if (target.startsWith("/sockjs/000/") && target.endsWith("/xhr"))
+                    return okAnswer({}, "o\n");
+                if (target.endsWith("/xhr_send"))
+                    return knows ? statusAnswer(204) : statusAnswer(404);
+                return statusAnswer(404);
+            };
+        };
+        ScriptedBackend a(worker(true));
+        ScriptedBackend b(worker(false));
+        std::atomic<qint64> openedAt{0};
+        QElapsedTimer clock;
+        clock.start();
+        ScriptedBackend balancer([&](const QByteArray &head) {
+            const QByteArray target = targetOf(head);
+            if (target.endsWith("/xhr")) {
+                openedAt = clock.elapsed();
+                return okAnswer({}, "o\n");
+            }
+            if (!target.endsWith("/xhr_send")) return statusAnswer(404);
+            // The slow link: each message takes 300 ms to come back (the backend's own
+            // pace, not a wait in the test).
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            return clock.elapsed() - openedAt > 5000 ? statusAnswer(404) : statusAnswer(204);
+        });
+        QVERIFY(a.start() && b.start() && balancer.start());
+        AffinityTarget target = targetFor({endpointAt(a.port()), endpointAt(b.port())},
+                                          QStringLiteral("sticky-cookie"));
+        target.balancer = endpointAt(balancer.port(), QStringLiteral("balancer"));
+        QElapsedTimer timer;
+        timer.start();
+        const AffinityReport report = checkAffinity(target, fetchDirect);
+        const AffinityFinding *sockjs = findingOf(report, QStringLiteral("sockjs"));
+        QVERIFY2(sockjs, describe(report).constData());
+        QVERIFY2(sockjs->verdict == AffinityVerdict::Inconclusive, describe(report).constData());
+        QVERIFY2(sockjs->summary.contains(QStringLiteral("may have ended")),
+                 qPrintable(sockjs->summary));
+        QVERIFY(!verdictNeedsFix(report.verdict));
+        QVERIFY2(timer.elapsed() < 6000, QByteArray::number(timer.elapsed()).constData());
     }
 
     // (e) fetchDirect's framing: de-chunked bodies, the body limit, an upgrade's 101, and
