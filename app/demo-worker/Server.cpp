@@ -455,8 +455,8 @@ void Server::pump(Connection &connection) {
     updateInterest(connection);
 }
 
-// --sessions memory, like express-session's memory store: a GET whose demo.sid this process
-// did not issue gets a new one (a Set-Cookie line in m_extraHead), remembered here only.
+// --sessions memory, like express-session's memory store: a GET of `/` whose demo.sid this
+// process did not issue gets a new one (a Set-Cookie line in m_extraHead), remembered here only.
 // Returns "new" or "known"; empty when sessions are off or the request is not a GET or HEAD.
 std::string_view Server::sessionFor(const Request &request) {
     if (!m_options.memorySessions || (request.method != "GET" && request.method != "HEAD"))
@@ -479,9 +479,10 @@ std::string_view Server::sessionFor(const Request &request) {
 void Server::handleRequest(Connection &connection, const Request &request) {
     ++m_requestCount;
     m_extraHead.clear();
-    // (An upgrade's 101 is written without appendHead(): no cookie could go out with it.)
-    const std::string_view session =
-        request.path == "/ws" ? std::string_view() : sessionFor(request);
+    // Only `/` starts a session, like an app's page: /health, /ws (whose 101 is written
+    // without appendHead()) and the other test routes issue no cookie, so health checks and
+    // load do not churn the kMaxSessions kept.
+    const std::string_view session = request.path == "/" ? sessionFor(request) : std::string_view();
     handleRoute(connection, request, session);
     m_extraHead.clear();
 }

@@ -228,13 +228,21 @@ private Q_SLOTS:
             QRegularExpression(QStringLiteral("^demo\\.sid=([0-9a-f]{16}); Path=/; HttpOnly$"))
                 .match(QString::fromLatin1(issued->header("set-cookie")));
         QVERIFY2(cookie.hasMatch(), issued->header("set-cookie").constData());
-        const QByteArray withCookie = "GET /health HTTP/1.1\r\nHost: x\r\nCookie: a=1; demo.sid=" +
-                                      cookie.captured(1).toLatin1() + "\r\n\r\n";
+        // Only `/` starts a session: health checks and the other routes issue no cookie.
+        const auto health = connection.request("GET", "/health");
+        QVERIFY(health);
+        QCOMPARE(health->status, 200);
+        QVERIFY(health->header("set-cookie").isEmpty());
+        const QByteArray withCookie =
+            "GET / HTTP/1.1\r\nHost: x\r\nCookie: a=1; demo.sid=" + cookie.captured(1).toLatin1() +
+            "\r\n\r\n";
         QVERIFY(connection.send(withCookie));
         const auto known = connection.readResponse();
         QVERIFY(known);
         QCOMPARE(known->status, 200);
         QVERIFY(known->header("set-cookie").isEmpty());
+        QCOMPARE(known->json().value(QStringLiteral("session")).toString(),
+                 QStringLiteral("known"));
 
         HttpConnection other;
         QVERIFY(other.connectTo(secondPort));
