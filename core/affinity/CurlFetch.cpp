@@ -8,16 +8,50 @@
 #include "ssh/ShellQuote.h"
 #include "ssh/SshSession.h"
 
+#include <QHash>
 #include <QRandomGenerator>
+
+#include <memory>
 
 namespace corral {
 namespace {
 
-// As fetchDirect(): a head with more fields than this is refused as malformed.
+// As fetchDirect(): a head with more fields, or longer than this, is refused as malformed.
 constexpr size_t MaxHeaderFields = 500;
+constexpr qsizetype MaxHeadBytes = 64 * 1024;
 // curl ends by itself at --max-time; the SSH command gets this much more before it is
 // abandoned (a session that stalls).
 constexpr int SshSlackMs = 10000;
+// What is read of curl's output on the host, at most: one head and a body at their limits,
+// and room for interim heads (100 Continue) before them. The rest is not read.
+constexpr qsizetype OutputLimit = MaxHeadBytes + ProbeBodyLimit + 16 * 1024;
+// curl's exit status, written to stderr after it ends: the pipe through head(1) has head's.
+constexpr char ExitMarker[] = "corral-curl-exit:";
+
+// curlProbeCommand()'s argv run on the host with its output cut at OutputLimit, and curl's
+// exit status reported on stderr (the arguments reach curl as "$@", quoted by shellCommand()).
+// For exec(), which collects all of stdout; not for a streamed read, which stops reading at
+// OutputLimit itself: head(1) holds its output in stdio buffers until it ends, which would
+// delay an upgrade's 101 until curl's --max-time.
+QString limitedCommand(const QStringList &argv) {
+    const QString script = QStringLiteral("{ \"$@\"; echo %1$? >&2; } | head -c %2")
+                               .arg(QLatin1String(ExitMarker))
+                               .arg(OutputLimit);
+    return shellCommand(
+        QStringList{QStringLiteral("sh"), QStringLiteral("-c"), script, QStringLiteral("sh")} +
+        argv);
+}
+
+// curl's exit status from limitedCommand()'s stderr (taken off it); `fallback` (the
+// command's own) when curl never ended (killed).
+int takeExitStatus(QByteArray &stdErr, int fallback) {
+    const qsizetype at = stdErr.lastIndexOf(ExitMarker);
+    if (at < 0) return fallback;
+    bool ok = false;
+    const int status = stdErr.mid(at + qsizetype(sizeof ExitMarker) - 1).trimmed().toInt(&ok);
+    stdErr.truncate(at);
+    return ok ? status : fallback;
+}
 
 QString hostAndPort(const QString &address, quint16 port) {
     return Endpoint{address, port}.toString();
@@ -152,7 +186,14 @@ ProbeResponse parseCurlProbe(const QByteArray &output, int exitStatus, const QBy
     bool malformed = false;
     for (;;) {
         http::HeadScanner scanner;
-        const long length = scanner.scan(output.constData() + at, size_t(output.size() - at));
+        const qsizetype rest = output.size() - at;
+        const long length = scanner.scan(output.constData() + at, size_t(rest));
+        // A head longer than fetchDirect() takes is refused as it refuses it: malformed.
+        if (length > MaxHeadBytes || (length == 0 && rest > MaxHeadBytes)) {
+            response = {};
+            response.error = QStringLiteral("malformed response");
+            return response;
+        }
         if (length <= 0) {
             malformed = length < 0;
             break;
@@ -246,13 +287,24 @@ ProbeResponse parseCurlProbe(const QByteArray &output, int exitStatus, const QBy
     return response;
 }
 
-ProbeFetch curlFetch(HostSessions &sessions) {
-    return [&sessions](const ProbeEndpoint &endpoint, const ProbeRequest &request,
-                       int timeoutMs) -> ProbeResponse {
+ProbeFetch curlFetch(HostSessions &sessions, const std::atomic<bool> *cancel) {
+    // Hosts whose SSH link stalled once in this check: every later request to them would
+    // wait as long again (tens of requests), so they fail at once, saying why.
+    auto stalled = std::make_shared<QHash<QString, QString>>();
+    return [&sessions, cancel, stalled](const ProbeEndpoint &endpoint, const ProbeRequest &request,
+                                        int timeoutMs) -> ProbeResponse {
         ProbeResponse response;
         if (endpoint.host.isEmpty()) {
             response.error =
                 QStringLiteral("%1: no host to run curl on").arg(endpointName(endpoint));
+            return response;
+        }
+        if (cancel && cancel->load()) {
+            response.error = QStringLiteral("not asked: the check was stopped");
+            return response;
+        }
+        if (const auto found = stalled->constFind(endpoint.host); found != stalled->cend()) {
+            response.error = found.value();
             return response;
         }
         auto session = sessions.session(endpoint.host);
@@ -260,37 +312,57 @@ ProbeFetch curlFetch(HostSessions &sessions) {
             response.error = session.error();
             return response;
         }
-        const QString command = shellCommand(curlProbeCommand(endpoint, request, timeoutMs));
+        const QStringList argv = curlProbeCommand(endpoint, request, timeoutMs);
         const auto prefixed = [&endpoint](ProbeResponse answer) {
             if (answer.error == QLatin1String("curl is not installed on the host"))
                 answer.error = QStringLiteral("curl is not installed on %1").arg(endpoint.host);
             return answer;
         };
-        if (sendsBody(request)) {
-            auto ran = session.value()->exec(command, timeoutMs + SshSlackMs, request.body);
-            if (!ran) {
-                response.error = ran.error();
-                return response;
+        // curl ends by itself at --max-time; over a stalled link even its end never comes,
+        // so the SSH command has a deadline of its own (exec() and stream() alike).
+        const int deadlineMs = timeoutMs + SshSlackMs;
+        const auto failed = [&](const QString &error, SshFailure kind) {
+            ProbeResponse failure;
+            failure.error = error;
+            if (kind == SshFailure::Timeout) {
+                failure.error = QStringLiteral("no answer from %1 over SSH within %2 ms (curl's "
+                                               "--max-time %3 ms): the host or link stalled")
+                                    .arg(endpoint.host)
+                                    .arg(deadlineMs)
+                                    .arg(timeoutMs);
+                stalled->insert(endpoint.host, failure.error);
             }
-            return prefixed(parseCurlProbe(ran->stdOut, ran->exitStatus, ran->stdErr, true, request,
-                                           timeoutMs));
+            return failure;
+        };
+        if (sendsBody(request)) {
+            auto ran = session.value()->exec(limitedCommand(argv), deadlineMs, request.body);
+            if (!ran) return failed(ran.error(), session.value()->lastFailure());
+            QByteArray stdErr = ran->stdErr;
+            const int status = takeExitStatus(stdErr, ran->exitStatus);
+            return prefixed(parseCurlProbe(ran->stdOut, status, stdErr,
+                                           ran->stdOut.size() < OutputLimit, request, timeoutMs));
         }
         // Read as it comes, so that an upgrade's 101 (after which the connection stays open
-        // until curl's --max-time) or a body past the limit ends the read at once.
+        // until curl's --max-time) ends the read at once, and so does output past the limit
+        // (the channel closed: the rest is not read).
         QByteArray output;
         bool enough = false;
-        auto streamed = session.value()->stream(command, [&](const QByteArray &chunk) {
-            output += chunk;
-            http::HeadScanner scanner;
-            const long length = scanner.scan(output.constData(), size_t(output.size()));
-            if (length > 0 && request.upgradeWebSocket &&
-                http::statusOf(std::string_view(output.constData(), 12)) == 101)
-                enough = true;
-            if (output.size() > ProbeBodyLimit + 256 * 1024) enough = true;
-            return !enough;
-        });
-        if (!streamed) {
-            response.error = streamed.error();
+        auto streamed = session.value()->stream(
+            shellCommand(argv),
+            [&](const QByteArray &chunk) {
+                output += chunk;
+                http::HeadScanner scanner;
+                const long length = scanner.scan(output.constData(), size_t(output.size()));
+                if (length > 0 && request.upgradeWebSocket &&
+                    http::statusOf(std::string_view(output.constData(), 12)) == 101)
+                    enough = true;
+                if (output.size() >= OutputLimit) enough = true;
+                return !enough;
+            },
+            cancel, deadlineMs);
+        if (!streamed) return failed(streamed.error(), session.value()->lastFailure());
+        if (cancel && cancel->load() && !enough) {
+            response.error = QStringLiteral("not asked: the check was stopped");
             return response;
         }
         return prefixed(parseCurlProbe(output, streamed->exitStatus, streamed->stdErr, !enough,

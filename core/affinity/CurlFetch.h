@@ -11,6 +11,8 @@
 #include <QByteArray>
 #include <QStringList>
 
+#include <atomic>
+
 namespace corral {
 
 class HostSessions;
@@ -36,7 +38,11 @@ ProbeResponse parseCurlProbe(const QByteArray &output, int exitStatus, const QBy
 /// A ProbeFetch that runs curl on each endpoint's `host` over its session from `sessions`
 /// (opened on first use); an endpoint without a host is refused (nothing runs here). A
 /// WebSocket upgrade is read only until its 101 head (the connection stays open otherwise).
+/// curl's output is cut on the host (a head and a body at their limits); each request ends
+/// within its timeout plus a slack for SSH even when the host or link stalls, and a host
+/// that stalled once is not asked again. `*cancel` set: the request under way ends (a GET
+/// at once) and later ones are not made.
 /// Blocking; `sessions` must outlive it and be used from its thread only.
-ProbeFetch curlFetch(HostSessions &sessions);
+ProbeFetch curlFetch(HostSessions &sessions, const std::atomic<bool> *cancel = nullptr);
 
 } // namespace corral

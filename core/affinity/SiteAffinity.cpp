@@ -2,6 +2,7 @@
 
 #include "affinity/CurlFetch.h"
 #include "ssh/HostSessions.h"
+#include "ssh/ShellQuote.h"
 #include "upstreams/RemoteRollingRestart.h"
 
 namespace corral {
@@ -89,7 +90,7 @@ Result<AffinityTarget> productionAffinityTarget(const Site &site, const QList<Ho
 }
 
 AffinityReport checkProductionAffinity(const Site &site, HostSessions &sessions,
-                                       const QStringList &paths) {
+                                       const QStringList &paths, const std::atomic<bool> *cancel) {
     auto target = productionAffinityTarget(site, sessions.hosts(), paths);
     if (!target) {
         AffinityReport report;
@@ -98,7 +99,22 @@ AffinityReport checkProductionAffinity(const Site &site, HostSessions &sessions,
         report.error = target.error();
         return report;
     }
-    return checkAffinity(target.value(), curlFetch(sessions), true);
+    AffinityReport report = checkAffinity(target.value(), curlFetch(sessions, cancel), true);
+    // The check went through the balancer as it runs, which is the config last applied: a
+    // sticky-cookie policy saved in the inventory but not applied yet looks broken. Said, so
+    // that the first thing tried is the apply, not a hunt for a bug in the sticky policy.
+    if (report.ok() && report.verdict == AffinityVerdict::StickyBroken) {
+        const QString apply = QStringLiteral("corralctl apply %1").arg(shellQuote(site.name));
+        report.summary += QStringLiteral("; if the policy was changed since the balancer config "
+                                         "was last applied, the balancer still runs the old one: "
+                                         "\"%1\" first, then check again")
+                              .arg(apply);
+        report.fixes.removeAll(apply);
+        report.fixes.prepend(apply +
+                             QStringLiteral(" first if the policy changed since the last apply, "
+                                            "then check again"));
+    }
+    return report;
 }
 
 } // namespace corral

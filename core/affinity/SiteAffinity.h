@@ -11,6 +11,8 @@
 #include <QList>
 #include <QStringList>
 
+#include <atomic>
+
 namespace corral {
 
 class HostSessions;
@@ -30,8 +32,11 @@ Result<AffinityTarget> productionAffinityTarget(const Site &site, const QList<Ho
 
 /// Runs the check on a production site over `sessions` (curlFetch(); the fixes say to apply
 /// the balancer config). Blocking, bounded by the check's per-request timeouts; a target that
-/// cannot be built is the report's error.
+/// cannot be built is the report's error. sticky-broken also names the likeliest cause on a
+/// production site: a policy saved but not applied (the balancer runs the config applied
+/// before). `*cancel` set: the requests still to make are not made (curlFetch()).
 AffinityReport checkProductionAffinity(const Site &site, HostSessions &sessions,
-                                       const QStringList &paths);
+                                       const QStringList &paths,
+                                       const std::atomic<bool> *cancel = nullptr);
 
 } // namespace corral

@@ -4,6 +4,10 @@
 #include "ssh/HostConnections.h"
 #include "upstreams/RemoteLogs.h"
 
+#include <QCoreApplication>
+#include <QThread>
+
+#include <atomic>
 #include <memory>
 
 namespace corral {
@@ -208,24 +212,43 @@ void RemoteSiteControl::logs(const QString &backend, int lines,
 void RemoteSiteControl::checkAffinity(const QStringList &paths,
                                       std::function<void(const AffinityReport &)> done) {
     const Site site = m_site;
-    const bool started = m_connections && m_context &&
-                         m_connections->run<AffinityReport>(
-                             m_balancerHost,
-                             [site, paths](HostSessions &sessions) {
-                                 return checkProductionAffinity(site, sessions, paths);
-                             },
-                             m_context.data(),
-                             [done](AffinityReport report) {
-                                 if (done) done(report);
-                             });
-    if (!started && done) {
+    if (!m_connections || !m_context || !m_connections->host(m_balancerHost)) {
         AffinityReport report;
         report.site = site.name;
         report.policy = policyName(site.policy);
         report.error = QStringLiteral("the balancer host %1 is not an SSH host of the inventory")
                            .arg(m_balancerHost);
-        done(report);
+        if (done) done(report);
+        return;
     }
+    // Tens of curl runs, each up to its timeout, and logins to the workers' hosts: not on the
+    // balancer host's SshHost thread, whose monitor ticks and fleet polls would wait behind
+    // them (the host shown unreachable), but on a thread with sessions of its own, opened
+    // as the CLI opens them (the console's secrets and known hosts: opener()).
+    auto report = std::make_shared<AffinityReport>();
+    // Quitting mid-check: the requests not yet made are not made and a GET under way ends at
+    // once; the application waits for at most one request, so the thread never outlives the
+    // statics it uses.
+    auto quitting = std::make_shared<std::atomic<bool>>(false);
+    QThread *thread =
+        QThread::create([site, paths, report, quitting, hosts = m_connections->hosts(),
+                         open = m_connections->opener()] {
+            HostSessions sessions(hosts, open);
+            *report = checkProductionAffinity(site, sessions, paths, quitting.get());
+        });
+    thread->setObjectName(QStringLiteral("affinity-check"));
+    // The QThread object lives on the calling thread: finished() reaches it there; `done` only
+    // while the caller's context is alive.
+    QObject::connect(thread, &QThread::finished, thread, &QObject::deleteLater);
+    QObject::connect(thread, &QThread::finished, m_context.data(), [report, done] {
+        if (done) done(*report);
+    });
+    if (QCoreApplication *application = QCoreApplication::instance())
+        QObject::connect(application, &QCoreApplication::aboutToQuit, thread, [thread, quitting] {
+            quitting->store(true);
+            thread->wait(QDeadlineTimer(AffinityTarget{}.timeoutMs + 1000));
+        });
+    thread->start();
 }
 
 } // namespace corral

@@ -31,7 +31,9 @@ public:
     void logs(const QString &backend, int lines,
               std::function<void(const LogTail &tail)> done) override;
     /// curl on each worker's host and on the balancer host (checkProductionAffinity()), run
-    /// on the balancer host's thread; its fixes include applying the balancer config.
+    /// on a thread of its own with sessions of its own (never blocking the hosts' kept
+    /// sessions); `done` on the context's thread, not at all once the context is gone. Its
+    /// fixes include applying the balancer config.
     void checkAffinity(const QStringList &paths,
                        std::function<void(const AffinityReport &report)> done) override;
 

@@ -586,13 +586,24 @@ Result<QByteArray> SshChannel::read(int timeoutMs) {
 
 Result<ExecResult> SshSession::stream(const QString &command,
                                       const std::function<bool(const QByteArray &)> &onOutput,
-                                      const std::atomic<bool> *cancel) {
+                                      const std::atomic<bool> *cancel, int timeoutMs) {
+    const QDeadlineTimer deadline =
+        timeoutMs < 0 ? QDeadlineTimer(QDeadlineTimer::Forever) : QDeadlineTimer(timeoutMs);
     auto started = start(command);
     if (!started) return fail(started.error());
     SshChannel &channel = *started.value();
     ExecResult result;
     while (!(cancel && cancel->load())) {
-        auto chunk = channel.read(100);
+        if (deadline.hasExpired()) {
+            // As exec(): ask the server to kill it; closing the channel abandons it anyway.
+            if (channel.m_channel && isConnected())
+                ssh_channel_request_send_signal(channel.m_channel, "KILL");
+            channel.release();
+            return failure(SshFailure::Timeout,
+                           QStringLiteral("command did not finish within %1 ms").arg(timeoutMs));
+        }
+        auto chunk = channel.read(
+            deadline.isForever() ? 100 : int(std::clamp<qint64>(deadline.remainingTime(), 1, 100)));
         if (!chunk) {
             result.stdErr = channel.stdErr();
             // Ended by itself: its status, not a failure (the caller decides, as with exec()).

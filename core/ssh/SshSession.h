@@ -143,10 +143,12 @@ public:
     /// the command ends, `onOutput` returns false or `*cancel` is set (looked at least every
     /// 100 ms). Then the channel is closed (EOF to the command's stdin, close): a command
     /// that ends on EOF of its stdin stops on the host. The result's stdOut stays empty; its
-    /// exitStatus is -1 when stopped here rather than ended by itself.
+    /// exitStatus is -1 when stopped here rather than ended by itself. `timeoutMs` >= 0: the
+    /// command must end within it, as with exec() (a stalled connection delivers nothing, not
+    /// even the command's end): else it is killed and abandoned, failing with Timeout.
     Result<ExecResult> stream(const QString &command,
                               const std::function<bool(const QByteArray &chunk)> &onOutput,
-                              const std::atomic<bool> *cancel = nullptr);
+                              const std::atomic<bool> *cancel = nullptr, int timeoutMs = -1);
     /// Counts connections: changes whenever the connection is closed or lost, so a caller can
     /// tell that a later call ran over a new connection (e.g. without a lock held by the old).
     quint64 connectionNumber() const;

@@ -2,8 +2,9 @@
 // run on "remote" (a real sshd on 127.0.0.71, this machine, as root) behind a real nginx
 // applied by `corralctl apply`; every request of the check is made with curl on the workers'
 // host and on the balancer's host over SSH (CurlFetch). Per-process under round-robin with
-// both fixes (update, then apply), sticky-verified once the sticky policy is applied; a
-// backend no inventory host runs is exit 3.
+// both fixes (update, then apply); sticky-broken with "apply first" while the policy is saved
+// but not applied, sticky-verified once it is applied; a backend no inventory host runs is
+// exit 3.
 
 #include "BalancerFixture.h"
 #include "CorralctlRunner.h"
@@ -145,6 +146,19 @@ private Q_SLOTS:
         const CtlRun update = ctl({QStringLiteral("site"), QStringLiteral("update"), m_site.name,
                                    QStringLiteral("--policy"), QStringLiteral("sticky-cookie")});
         QVERIFY2(update.exitCode == 0, qPrintable(shownRun(update)));
+        // Saved, not applied: nginx still runs round-robin, so the sessions move; the report
+        // says the likeliest cause (the apply not made yet) first.
+        const QJsonObject unapplied = check(m_site.name, 1);
+        QCOMPARE(unapplied.value(QStringLiteral("verdict")).toString(),
+                 QStringLiteral("sticky-broken"));
+        const QJsonArray fixes = unapplied.value(QStringLiteral("fixes")).toArray();
+        QVERIFY2(!fixes.isEmpty() && fixes.first().toString().startsWith(
+                                         QStringLiteral("corralctl apply affine first")),
+                 qPrintable(QJsonDocument(unapplied).toJson()));
+        QVERIFY2(unapplied.value(QStringLiteral("summary"))
+                     .toString()
+                     .contains(QStringLiteral("\"corralctl apply affine\" first")),
+                 qPrintable(QJsonDocument(unapplied).toJson()));
         const CtlRun apply = ctl({QStringLiteral("apply"), m_site.name});
         QVERIFY2(apply.exitCode == 0, qPrintable(shownRun(apply)));
         const QJsonObject report = check(m_site.name, 0);

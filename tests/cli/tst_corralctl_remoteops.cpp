@@ -304,6 +304,33 @@ private Q_SLOTS:
         QCOMPARE(ended->exitStatus, 7);
         QCOMPARE(all, QByteArray("done\n"));
         QCOMPARE(ended->stdErr.trimmed(), QByteArray("oops"));
+
+        // A deadline: a command that goes on (or a link that stalls) ends the stream as a
+        // timeout, the channel closed, the session usable again.
+        got.clear();
+        QElapsedTimer clock;
+        clock.start();
+        auto late = m_session->stream(
+            command,
+            [&](const QByteArray &chunk) {
+                got += chunk;
+                return true;
+            },
+            nullptr, 800);
+        const qint64 elapsed = clock.elapsed();
+        QVERIFY(!late);
+        QCOMPARE(m_session->lastFailure(), SshFailure::Timeout);
+        QVERIFY2(late.error().contains(QStringLiteral("800 ms")), qPrintable(late.error()));
+        QVERIFY2(elapsed >= 800 && elapsed < 3000, qPrintable(QString::number(elapsed)));
+        QCOMPARE(got, QByteArray("one\ntwo\n"));
+        QTRY_VERIFY_WITH_TIMEOUT(processesRunning(QStringLiteral("cat"), marker).isEmpty(), 5000);
+        all.clear();
+        QVERIFY_RESULT(
+            m_session->stream(QStringLiteral("echo again"), [&](const QByteArray &chunk) {
+                all += chunk;
+                return true;
+            }));
+        QCOMPARE(all, QByteArray("again\n"));
     }
 
     // logs -n 5: exactly the last 5 lines of a fallback worker's log and of the balancer's

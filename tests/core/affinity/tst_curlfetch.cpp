@@ -3,18 +3,22 @@
 // servers in this process: what reaches the server (target, Host, cookies, a binary body from
 // stdin, nothing curl adds on its own), and what comes back (interim 100 skipped, chunks
 // taken off, every Set-Cookie), a 101 that ends the read at once, an answer held open (timed
-// out), a refused port.
+// out), a refused port; output cut at the limits (a 100 KB head, a 1 MB body), and a host
+// whose SSH link stalls (sshd SIGSTOPped) ending the request within its deadline.
 
 #include "ResultVerify.h"
 #include "SshServer.h"
 #include "affinity/CurlFetch.h"
 #include "ssh/HostSessions.h"
+#include "util/ListeningSockets.h"
 
 #include <QElapsedTimer>
+#include <QScopeGuard>
 #include <QTcpServer>
 #include <QTcpSocket>
 #include <QTest>
 
+#include <csignal>
 #include <future>
 #include <memory>
 
@@ -77,22 +81,7 @@ class TestCurlFetch : public QObject {
     /// own while this one serves; waits at most `timeoutMs` + 15 s.
     ProbeResponse fetch(quint16 port, const ProbeRequest &request, int timeoutMs = 5000,
                         const QString &host = QStringLiteral("remote")) {
-        ProbeEndpoint endpoint;
-        endpoint.label = QStringLiteral("worker");
-        endpoint.address = QStringLiteral("127.0.0.1");
-        endpoint.port = port;
-        endpoint.host = host;
-        const QList<Host> hosts{m_server.inventoryHost(QStringLiteral("remote"))};
-        const SshConfig config = m_server.trustedConfig();
-        auto answer = std::async(std::launch::async, [=] {
-            HostSessions sessions(hosts, [config](const Host &) {
-                auto session = std::make_unique<SshSession>(config);
-                auto connected = session->connect();
-                return connected ? Result<std::unique_ptr<SshSession>>(std::move(session))
-                                 : Result<std::unique_ptr<SshSession>>(fail(connected.error()));
-            });
-            return curlFetch(sessions)(endpoint, request, timeoutMs);
-        });
+        auto answer = startFetch(port, request, timeoutMs, host);
         QElapsedTimer clock;
         clock.start();
         while (answer.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready &&
@@ -103,6 +92,35 @@ class TestCurlFetch : public QObject {
             answer.wait(); // bounded by curl's --max-time and the SSH command's timeout
         }
         return answer.get();
+    }
+
+    /// fetch() started on its own thread: `times` requests through the same curlFetch (the
+    /// last one's answer; `first` gets the first's, written before the future is ready).
+    std::future<ProbeResponse> startFetch(quint16 port, const ProbeRequest &request, int timeoutMs,
+                                          const QString &host, int times = 1,
+                                          ProbeResponse *first = nullptr) {
+        ProbeEndpoint endpoint;
+        endpoint.label = QStringLiteral("worker");
+        endpoint.address = QStringLiteral("127.0.0.1");
+        endpoint.port = port;
+        endpoint.host = host;
+        const QList<Host> hosts{m_server.inventoryHost(QStringLiteral("remote"))};
+        const SshConfig config = m_server.trustedConfig();
+        return std::async(std::launch::async, [=] {
+            HostSessions sessions(hosts, [config](const Host &) {
+                auto session = std::make_unique<SshSession>(config);
+                auto connected = session->connect();
+                return connected ? Result<std::unique_ptr<SshSession>>(std::move(session))
+                                 : Result<std::unique_ptr<SshSession>>(fail(connected.error()));
+            });
+            const ProbeFetch fetch = curlFetch(sessions);
+            ProbeResponse response;
+            for (int i = 0; i < times; ++i) {
+                response = fetch(endpoint, request, timeoutMs);
+                if (i == 0 && first) *first = response;
+            }
+            return response;
+        });
     }
 
 private Q_SLOTS:
@@ -220,6 +238,92 @@ private Q_SLOTS:
         response = fetch(closed, ProbeRequest{}, 1000, QString());
         QCOMPARE(response.status, 0);
         QVERIFY2(response.error.contains(QStringLiteral("no host")), qPrintable(response.error));
+    }
+
+    // The limits fetchDirect() keeps: a head over 64 KiB is malformed, a body is cut at
+    // ProbeBodyLimit, whether curl's output came whole or was cut short.
+    void parseCurlProbeLimits() {
+        const QByteArray bigHead = "HTTP/1.1 200 OK\r\nX-Big: " + QByteArray(100 * 1000, 'a') +
+                                   "\r\nContent-Length: 2\r\n\r\nok";
+        for (bool complete : {true, false}) {
+            const ProbeResponse response =
+                parseCurlProbe(bigHead, 0, {}, complete, ProbeRequest{}, 1000);
+            QCOMPARE(response.status, 0);
+            QCOMPARE(response.error, QStringLiteral("malformed response"));
+        }
+        // A head not even ended within 64 KiB.
+        const ProbeResponse unended =
+            parseCurlProbe(bigHead.left(80 * 1000), 28, {}, false, ProbeRequest{}, 1000);
+        QCOMPARE(unended.error, QStringLiteral("malformed response"));
+
+        const QByteArray bigBody =
+            "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + QByteArray(1000 * 1000, 'b');
+        for (bool complete : {true, false}) {
+            const ProbeResponse response =
+                parseCurlProbe(bigBody, 0, {}, complete, ProbeRequest{}, 1000);
+            QVERIFY2(response.error.isEmpty(), qPrintable(response.error));
+            QCOMPARE(response.status, 200);
+            QCOMPARE(response.body.size(), qsizetype(ProbeBodyLimit));
+        }
+    }
+
+    // Through the host: curl's output is cut there (the rest never crosses SSH), a 100 KB
+    // head refused, a 1 MB body kept up to the limit.
+    void outputCutOnTheHost() {
+        ScriptedServer server;
+        QVERIFY(server.listen());
+        server.response =
+            "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + QByteArray(1000 * 1000, 'b');
+        ProbeResponse response = fetch(server.port(), ProbeRequest{});
+        QVERIFY2(response.error.isEmpty(), qPrintable(response.error));
+        QCOMPARE(response.status, 200);
+        QCOMPARE(response.body.size(), qsizetype(ProbeBodyLimit));
+
+        ProbeRequest post; // the exec() path
+        post.method = "POST";
+        post.body = "x";
+        response = fetch(server.port(), post);
+        QVERIFY2(response.error.isEmpty(), qPrintable(response.error));
+        QCOMPARE(response.status, 200);
+        QCOMPARE(response.body.size(), qsizetype(ProbeBodyLimit));
+
+        server.response = "HTTP/1.1 200 OK\r\nX-Big: " + QByteArray(100 * 1000, 'a') +
+                          "\r\nContent-Length: 2\r\n\r\nok";
+        response = fetch(server.port(), ProbeRequest{});
+        QCOMPARE(response.status, 0);
+        QCOMPARE(response.error, QStringLiteral("malformed response"));
+    }
+
+    // The host's sshd stops (SIGSTOP, the connection left open: a stalled link): curl's end
+    // never arrives, yet the request ends within curl's --max-time plus the SSH slack, saying
+    // so; a second request to the host fails at once instead of waiting as long again.
+    void stalledHostEndsTheRequest() {
+        ScriptedServer server;
+        QVERIFY(server.listen());
+        server.hold = true;
+        QElapsedTimer clock;
+        clock.start();
+        ProbeResponse first;
+        auto answer =
+            startFetch(server.port(), ProbeRequest{}, 1000, QStringLiteral("remote"), 2, &first);
+        // Stopped once the request reached the server: curl runs, its answer cannot come back.
+        QTRY_VERIFY_WITH_TIMEOUT(!server.received.isEmpty(), 10000);
+        const auto resume = qScopeGuard([&] {
+            for (qint64 pid : processTree(m_server.pid()))
+                ::kill(pid_t(pid), SIGCONT);
+        });
+        for (qint64 pid : processTree(m_server.pid()))
+            ::kill(pid_t(pid), SIGSTOP);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            answer.wait_for(std::chrono::milliseconds(0)) == std::future_status::ready, 20000);
+        const qint64 elapsed = clock.elapsed();
+        const ProbeResponse second = answer.get();
+        qInfo("stalled host: %lld ms: %s", elapsed, qPrintable(first.error));
+        QCOMPARE(first.status, 0);
+        QVERIFY2(first.error.contains(QStringLiteral("within 11000 ms")), qPrintable(first.error));
+        QVERIFY2(first.error.contains(QStringLiteral("remote")), qPrintable(first.error));
+        QVERIFY2(elapsed < 16000, qPrintable(QString::number(elapsed)));
+        QCOMPARE(second.error, first.error);
     }
 };
 
