@@ -139,6 +139,7 @@ void AffinityBanner::showChecking(const QString &site) {
     m_site = site;
     m_checking = true;
     m_stale = false;
+    m_awaitingApply.clear();
     m_report.reset();
     refresh();
 }
@@ -147,6 +148,7 @@ void AffinityBanner::showReport(const AffinityReport &report) {
     m_site = report.site;
     m_checking = false;
     m_stale = false;
+    m_awaitingApply.clear();
     m_report = report;
     if (m_detailsDialog) m_detailsText->setPlainText(evidenceText(report));
     refresh();
@@ -162,9 +164,15 @@ void AffinityBanner::setCurrentPolicy(const QString &policy, const QString &wher
                                      .arg(m_report->policy, policy)
                                : tr("Checked under %1; the policy is now %2 (%3): check again.")
                                      .arg(m_report->policy, policy, where);
-    if (stale == m_stale && note == m_staleNote->text()) return;
+    if (stale == m_stale && note == m_staleText) return;
     m_stale = stale;
-    m_staleNote->setText(note);
+    m_staleText = note;
+    refresh();
+}
+
+void AffinityBanner::setAwaitingApply(const QString &note) {
+    if (note == m_awaitingApply) return;
+    m_awaitingApply = note;
     refresh();
 }
 
@@ -173,6 +181,7 @@ void AffinityBanner::clear() {
     m_site.clear();
     m_checking = false;
     m_stale = false;
+    m_awaitingApply.clear();
     m_report.reset();
     refresh();
 }
@@ -181,14 +190,18 @@ void AffinityBanner::refresh() {
     setVisible(m_checking || m_report);
     m_busy->setVisible(m_checking);
     m_summary->setVisible(m_report.has_value());
-    m_staleNote->setVisible(m_stale);
+    const bool awaiting = m_report && !m_awaitingApply.isEmpty();
+    m_staleNote->setText(awaiting ? m_awaitingApply : m_staleText);
+    const bool stale = m_stale || awaiting;
+    m_staleNote->setVisible(stale);
     const bool needsFix = m_report && verdictNeedsFix(m_report->verdict);
     // The fix is offered for what is true now: not for a result the policy outdated, and not
     // when the site is sticky already (a broken sticky policy needs a look, not a click).
-    m_fix->setVisible(needsFix && !m_stale && m_report->policy != StickyCookie);
-    m_fixes->setVisible(needsFix && !m_stale && !m_report->fixes.isEmpty());
+    m_fix->setVisible(needsFix && !stale && m_report->policy != StickyCookie);
+    m_fixes->setVisible(needsFix && !stale && !m_report->fixes.isEmpty());
     m_details->setVisible(m_report.has_value());
-    m_recheck->setVisible(m_report.has_value());
+    // Not while the balancer still runs the old config: a check would report its old policy.
+    m_recheck->setVisible(m_report.has_value() && !awaiting);
     m_close->setVisible(!m_checking);
     QString background = QStringLiteral("#eeeeee");
     QString border = QStringLiteral("#9e9e9e");
@@ -200,7 +213,7 @@ void AffinityBanner::refresh() {
         m_summary->setText(m_report->ok() ? m_report->summary
                                           : tr("The check could not run: %1").arg(m_report->error));
         m_fixes->setText(tr("Fix: %1").arg(m_report->fixes.join(QStringLiteral("; "))));
-        if (m_stale) {
+        if (stale) {
             // Grey: history, not the state of the site.
         } else if (needsFix) {
             background = QStringLiteral("#fdecea");

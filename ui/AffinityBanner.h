@@ -34,12 +34,18 @@ public:
     /// under round-robin; the policy is now sticky-cookie") and its fix is withdrawn. `where`
     /// qualifies the new policy when it may not be live yet (a production site's inventory).
     void setCurrentPolicy(const QString &policy, const QString &where = QString());
+    /// A new policy saved but not live yet (a production site before its balancer config is
+    /// applied): `note` says so in place of the stale line, and neither the fix nor a new
+    /// check is offered (it would go through the balancer's old config). Empty: live again.
+    void setAwaitingApply(const QString &note);
     /// Hidden, showing nothing.
     void clear();
 
     QString site() const { return m_site; }
     bool isChecking() const { return m_checking; }
     bool isStale() const { return m_stale; }
+    bool isAwaitingApply() const { return !m_awaitingApply.isEmpty(); }
+    QLabel *staleLabel() const { return m_staleNote; }
     const std::optional<AffinityReport> &report() const { return m_report; }
 
     QLabel *verdictLabel() const { return m_verdict; }
@@ -71,6 +77,8 @@ private:
     QString m_site;
     bool m_checking = false;
     bool m_stale = false;
+    QString m_staleText;     ///< the stale line (setCurrentPolicy())
+    QString m_awaitingApply; ///< the note while a saved policy is not applied yet
     std::optional<AffinityReport> m_report;
     QLabel *m_verdict = nullptr;
     QLabel *m_summary = nullptr;

@@ -1923,10 +1923,13 @@ ApplyConfigDialog *MainWindow::openApplyDialog() {
     auto *dialog = new ApplyConfigDialog(*site, m_connections, remoteSiteOptions(), this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(dialog, &ApplyConfigDialog::applyFinished, this,
-            [this](bool applied, const QString &error) {
+            [this, name = site->name](bool applied, const QString &error) {
                 statusBar()->showMessage(applied ? tr("Balancer config applied")
                                                  : tr("Apply failed: %1").arg(error),
                                          10000);
+                // A policy the affinity fix saved is live now (by this dialog or a later
+                // one): the result is checked again under it.
+                if (applied && m_affinityAwaitingApply.remove(name)) checkAffinityOf(name);
             });
     dialog->open();
     return dialog;
@@ -2250,6 +2253,10 @@ void MainWindow::showAffinityOf(const QString &site) {
     if (site.isEmpty() || found == m_affinityReports.cend()) return m_affinityBanner->clear();
     m_affinityBanner->showReport(found.value());
     updateAffinityPolicy();
+    if (m_affinityAwaitingApply.contains(site))
+        m_affinityBanner->setAwaitingApply(
+            tr("Policy sticky-cookie saved; apply the balancer config to make it live (the site "
+               "is checked again once applied)."));
 }
 
 void MainWindow::updateAffinityPolicy() {
@@ -2287,16 +2294,14 @@ void MainWindow::fixAffinity(const QString &site) {
     if (!updated)
         return showError(tr("%1 was not switched to sticky-cookie: %2").arg(site, updated.error()));
     // The site on view as saved (its monitor), and the result shown said to be checked
-    // under the old policy at once.
+    // under the old policy at once; no new check is offered until the config is applied.
+    m_affinityAwaitingApply.insert(site);
     reloadInventory();
-    updateAffinityPolicy();
+    showAffinityOf(site);
     statusBar()->showMessage(
         tr("Saved %1 with policy sticky-cookie; Apply balancer config puts it live").arg(site),
         10000);
-    if (ApplyConfigDialog *dialog = openApplyDialog())
-        connect(dialog, &ApplyConfigDialog::applyFinished, this, [this, site](bool applied) {
-            if (applied) checkAffinityOf(site);
-        });
+    openApplyDialog(); // once it applied, the site is checked again
 }
 
 } // namespace corral

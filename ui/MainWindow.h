@@ -377,6 +377,10 @@ private:
     /// Each site's last session affinity result, and the sites being checked.
     QHash<QString, AffinityReport> m_affinityReports;
     QSet<QString> m_affinityChecks;
+    /// Production sites whose fix saved sticky-cookie but whose balancer config is not applied
+    /// yet: their result is not re-checked until an Apply succeeds (it would show the old
+    /// policy's behaviour as sticky-broken).
+    QSet<QString> m_affinityAwaitingApply;
 };
 
 } // namespace corral

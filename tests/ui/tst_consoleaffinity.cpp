@@ -312,6 +312,12 @@ private Q_SLOTS:
         QCOMPARE(saved->site(site.name)->policy, BalancingPolicy::StickyCookie);
         QVERIFY(banner->isStale());
         QVERIFY(!banner->fixButton()->isVisible());
+        // A check now would go through the balancer's old config (sticky-broken, falsely):
+        // none is offered until the Apply dialog succeeded.
+        QVERIFY(banner->isAwaitingApply());
+        QVERIFY(!banner->recheckButton()->isVisible());
+        QVERIFY2(banner->staleLabel()->text().contains(QStringLiteral("apply")),
+                 qPrintable(banner->staleLabel()->text()));
         auto *dialog = window.findChild<ApplyConfigDialog *>();
         QVERIFY(dialog);
         QTRY_COMPARE_WITH_TIMEOUT(dialog->phase(), ApplyConfigDialog::Phase::Reviewing, 30000);
@@ -325,6 +331,8 @@ private Q_SLOTS:
             shownVerdict(banner) == std::optional(AffinityVerdict::StickyVerified), 60000);
         QCOMPARE(banner->report()->policy, QStringLiteral("sticky-cookie"));
         QVERIFY(!banner->isStale());
+        QVERIFY(!banner->isAwaitingApply());
+        QVERIFY(banner->recheckButton()->isVisible());
         QVERIFY(!banner->fixButton()->isVisible());
         dialog->close();
     }
