@@ -19,6 +19,7 @@
 #include "WorkerTableModel.h"
 #include "agent/AgentClient.h"
 #include "inventory/Inventory.h"
+#include "ssh/HostConnections.h"
 #include "ssh/SshSession.h"
 #include "upstreams/ConfigApplier.h"
 
@@ -295,8 +296,22 @@ private Q_SLOTS:
         AffinityBanner *banner = window.affinityBanner();
         QAction *check = window.action(QStringLiteral("checkAffinity"));
         QTRY_VERIFY_WITH_TIMEOUT(check->isEnabled(), 5000);
+        auto *connections = window.findChild<HostConnections *>();
+        QVERIFY(connections && connections->host(host.name));
         check->trigger();
         QVERIFY(banner->isChecking());
+        // The check (a login, curl runs) has a thread of its own: the balancer host's thread,
+        // which serves the monitor's ticks and the fleet's polls, answers meanwhile.
+        bool answered = false;
+        bool answeredWhileChecking = false;
+        connections->host(host.name)->call<int>([](SshSession &) -> Result<int> { return 1; },
+                                                &window,
+                                                [&](Result<int>) {
+                                                    answered = true;
+                                                    answeredWhileChecking = banner->isChecking();
+                                                });
+        QTRY_VERIFY_WITH_TIMEOUT(answered, 10000);
+        QVERIFY(answeredWhileChecking);
         QTRY_VERIFY_WITH_TIMEOUT(shownVerdict(banner).has_value(), 60000);
         QVERIFY2(shownVerdict(banner) == std::optional(AffinityVerdict::PerProcess),
                  qPrintable(verdictName(banner->report()->verdict) + QStringLiteral(": ") +
