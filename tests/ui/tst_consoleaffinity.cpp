@@ -29,11 +29,14 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QRegularExpression>
+#include <QScopeGuard>
 #include <QSet>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTreeView>
+
+#include <csignal>
 
 using namespace corral;
 using namespace corral::test;
@@ -298,10 +301,13 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(check->isEnabled(), 5000);
         auto *connections = window.findChild<HostConnections *>();
         QVERIFY(connections && connections->host(host.name));
+        // The check (a login, curl runs) has a thread of its own: the balancer host's thread,
+        // which serves the monitor's ticks and the fleet's polls, answers meanwhile. A worker
+        // stopped (SIGSTOP) holds the check for a request's timeout, so the order is sure.
+        ::kill(pid_t(first.pid()), SIGSTOP);
+        auto resume = qScopeGuard([&] { ::kill(pid_t(first.pid()), SIGCONT); });
         check->trigger();
         QVERIFY(banner->isChecking());
-        // The check (a login, curl runs) has a thread of its own: the balancer host's thread,
-        // which serves the monitor's ticks and the fleet's polls, answers meanwhile.
         bool answered = false;
         bool answeredWhileChecking = false;
         connections->host(host.name)->call<int>([](SshSession &) -> Result<int> { return 1; },
@@ -312,6 +318,12 @@ private Q_SLOTS:
                                                 });
         QTRY_VERIFY_WITH_TIMEOUT(answered, 10000);
         QVERIFY(answeredWhileChecking);
+        resume.dismiss();
+        ::kill(pid_t(first.pid()), SIGCONT);
+        QTRY_VERIFY_WITH_TIMEOUT(!banner->isChecking(), 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(check->isEnabled(), 5000);
+        check->trigger();
+        QVERIFY(banner->isChecking());
         QTRY_VERIFY_WITH_TIMEOUT(shownVerdict(banner).has_value(), 60000);
         QVERIFY2(shownVerdict(banner) == std::optional(AffinityVerdict::PerProcess),
                  qPrintable(verdictName(banner->report()->verdict) + QStringLiteral(": ") +
