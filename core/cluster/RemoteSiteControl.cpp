@@ -227,8 +227,8 @@ void RemoteSiteControl::checkAffinity(const QStringList &paths,
     // as the CLI opens them (the console's secrets and known hosts: opener()).
     auto report = std::make_shared<AffinityReport>();
     // Quitting mid-check: the requests not yet made are not made and a GET under way ends at
-    // once; the application waits for at most one request, so the thread never outlives the
-    // statics it uses.
+    // once (a POST within its deadline); the application waits about one request's timeout
+    // for the thread, as for a local site's check.
     auto quitting = std::make_shared<std::atomic<bool>>(false);
     QThread *thread =
         QThread::create([site, paths, report, quitting, hosts = m_connections->hosts(),
