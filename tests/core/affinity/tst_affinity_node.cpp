@@ -61,6 +61,21 @@ AffinityTarget targetFor(const NodeAffinityApp &app, BalancingPolicy policy) {
     return target;
 }
 
+/// The app's two workers, started with `args`, behind Corral's embedded balancer with
+/// `policy`, described as the check's target (the balancer stops before the workers).
+struct BalancedApp {
+    NodeAffinityApp app;
+    ProxyEngine balancer;
+    AffinityTarget target;
+
+    bool start(const QStringList &args, BalancingPolicy policy, QString *error) {
+        if (!app.start(2, args, error)) return false;
+        target = targetFor(app, policy);
+        target.balancer = startBalancer(balancer, app, policy, error);
+        return balancer.isRunning();
+    }
+};
+
 const AffinityFinding *findingOf(const AffinityReport &report, const QString &kind) {
     for (const AffinityFinding &finding : report.findings)
         if (finding.kind == kind) return &finding;
@@ -167,17 +182,13 @@ private Q_SLOTS:
     // socket.io's long-polling sessions live in the worker that opened them: round-robin
     // sends the next poll elsewhere, which answers "Session ID unknown".
     void socketIoPollingUnderRoundRobinNeedsStickiness() {
-        NodeAffinityApp app;
+        BalancedApp site;
         QString error;
-        QVERIFY2(app.start(2,
-                           {QStringLiteral("--sessions"), QStringLiteral("none"),
-                            QStringLiteral("--socketio"), QStringLiteral("polling")},
-                           &error),
+        QVERIFY2(site.start({QStringLiteral("--sessions"), QStringLiteral("none"),
+                             QStringLiteral("--socketio"), QStringLiteral("polling")},
+                            BalancingPolicy::RoundRobin, &error),
                  qPrintable(error));
-        ProxyEngine balancer;
-        AffinityTarget target = targetFor(app, BalancingPolicy::RoundRobin);
-        target.balancer = startBalancer(balancer, app, BalancingPolicy::RoundRobin, &error);
-        QVERIFY2(balancer.isRunning(), qPrintable(error));
+        const AffinityTarget &target = site.target;
         const AffinityReport report = checkAffinity(target, fetchDirect);
         QVERIFY2(report.ok(), describe(report).constData());
         QVERIFY2(report.verdict == AffinityVerdict::StickyRequired, describe(report).constData());
@@ -198,17 +209,14 @@ private Q_SLOTS:
     // The same app under sticky-cookie: the balancer keeps every poll of a session on the
     // worker that opened it, which the check verifies by polling through it.
     void socketIoPollingUnderStickyCookieIsVerified() {
-        NodeAffinityApp app;
+        BalancedApp site;
         QString error;
-        QVERIFY2(app.start(2,
-                           {QStringLiteral("--sessions"), QStringLiteral("none"),
-                            QStringLiteral("--socketio"), QStringLiteral("polling")},
-                           &error),
+        QVERIFY2(site.start({QStringLiteral("--sessions"), QStringLiteral("none"),
+                             QStringLiteral("--socketio"), QStringLiteral("polling")},
+                            BalancingPolicy::StickyCookie, &error),
                  qPrintable(error));
-        ProxyEngine balancer;
-        AffinityTarget target = targetFor(app, BalancingPolicy::StickyCookie);
-        target.balancer = startBalancer(balancer, app, BalancingPolicy::StickyCookie, &error);
-        QVERIFY2(balancer.isRunning(), qPrintable(error));
+        const AffinityTarget &target = site.target;
+        ProxyEngine &balancer = site.balancer;
         const AffinityReport report = checkAffinity(target, fetchDirect);
         QVERIFY2(report.ok(), describe(report).constData());
         QVERIFY2(report.verdict == AffinityVerdict::StickyVerified, describe(report).constData());
@@ -234,18 +242,14 @@ private Q_SLOTS:
     // opened them: a message for one posted to the other worker is answered 404, so
     // round-robin loses the session. socket.io is off so the finding that decides is SockJS's.
     void sockJsUnderRoundRobinNeedsStickiness() {
-        NodeAffinityApp app;
+        BalancedApp site;
         QString error;
-        QVERIFY2(app.start(2,
-                           {QStringLiteral("--sessions"), QStringLiteral("none"),
-                            QStringLiteral("--socketio"), QStringLiteral("off"),
-                            QStringLiteral("--sockjs"), QStringLiteral("on")},
-                           &error),
+        QVERIFY2(site.start({QStringLiteral("--sessions"), QStringLiteral("none"),
+                             QStringLiteral("--socketio"), QStringLiteral("off"),
+                             QStringLiteral("--sockjs"), QStringLiteral("on")},
+                            BalancingPolicy::RoundRobin, &error),
                  qPrintable(error));
-        ProxyEngine balancer;
-        AffinityTarget target = targetFor(app, BalancingPolicy::RoundRobin);
-        target.balancer = startBalancer(balancer, app, BalancingPolicy::RoundRobin, &error);
-        QVERIFY2(balancer.isRunning(), qPrintable(error));
+        const AffinityTarget &target = site.target;
         const AffinityReport report = checkAffinity(target, fetchDirect);
         QVERIFY2(report.ok(), describe(report).constData());
         QVERIFY2(report.verdict == AffinityVerdict::StickyRequired, describe(report).constData());
@@ -277,18 +281,15 @@ private Q_SLOTS:
     // The same app under sticky-cookie: every message of one SockJS session through the
     // balancer reaches the worker that opened it (204), which the check verifies.
     void sockJsUnderStickyCookieIsVerified() {
-        NodeAffinityApp app;
+        BalancedApp site;
         QString error;
-        QVERIFY2(app.start(2,
-                           {QStringLiteral("--sessions"), QStringLiteral("none"),
-                            QStringLiteral("--socketio"), QStringLiteral("off"),
-                            QStringLiteral("--sockjs"), QStringLiteral("on")},
-                           &error),
+        QVERIFY2(site.start({QStringLiteral("--sessions"), QStringLiteral("none"),
+                             QStringLiteral("--socketio"), QStringLiteral("off"),
+                             QStringLiteral("--sockjs"), QStringLiteral("on")},
+                            BalancingPolicy::StickyCookie, &error),
                  qPrintable(error));
-        ProxyEngine balancer;
-        AffinityTarget target = targetFor(app, BalancingPolicy::StickyCookie);
-        target.balancer = startBalancer(balancer, app, BalancingPolicy::StickyCookie, &error);
-        QVERIFY2(balancer.isRunning(), qPrintable(error));
+        const AffinityTarget &target = site.target;
+        ProxyEngine &balancer = site.balancer;
         const AffinityReport report = checkAffinity(target, fetchDirect);
         QVERIFY2(report.ok(), describe(report).constData());
         QVERIFY2(report.verdict == AffinityVerdict::StickyVerified, describe(report).constData());
@@ -324,17 +325,13 @@ private Q_SLOTS:
     // socket.io with transports ['websocket']: no polling session to lose, the upgrade
     // works through the balancer, so no stickiness is needed.
     void websocketOnlyNeedsNoStickiness() {
-        NodeAffinityApp app;
+        BalancedApp site;
         QString error;
-        QVERIFY2(app.start(2,
-                           {QStringLiteral("--sessions"), QStringLiteral("none"),
-                            QStringLiteral("--socketio"), QStringLiteral("websocket")},
-                           &error),
+        QVERIFY2(site.start({QStringLiteral("--sessions"), QStringLiteral("none"),
+                             QStringLiteral("--socketio"), QStringLiteral("websocket")},
+                            BalancingPolicy::RoundRobin, &error),
                  qPrintable(error));
-        ProxyEngine balancer;
-        AffinityTarget target = targetFor(app, BalancingPolicy::RoundRobin);
-        target.balancer = startBalancer(balancer, app, BalancingPolicy::RoundRobin, &error);
-        QVERIFY2(balancer.isRunning(), qPrintable(error));
+        const AffinityTarget &target = site.target;
         const AffinityReport report = checkAffinity(target, fetchDirect);
         QVERIFY2(report.ok(), describe(report).constData());
         QVERIFY2(report.verdict == AffinityVerdict::WebSocketOnly, describe(report).constData());
